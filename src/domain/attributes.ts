@@ -1,0 +1,118 @@
+import { ebbError } from '../shared/errors.ts';
+
+/**
+ * Attribute keys ebb supports, with AWS defaults and ranges. Values are kept as strings, as on the
+ * wire; `attributeNumber`/`attributeBool` read them. Setting a key the kind of resource does not
+ * support is a ValidationError, as in AWS.
+ */
+interface AttributeSpec {
+  readonly default: string;
+  /** Returns an error message, or null when the value is valid. */
+  readonly check: (value: string) => string | null;
+  /** Target-group protocols the key applies to; all when absent. */
+  readonly protocols?: ReadonlyArray<'HTTP' | 'HTTPS' | 'TCP'>;
+}
+
+const intIn =
+  (lo: number, hi: number, extra?: (n: number) => string | null) =>
+  (value: string): string | null => {
+    if (!/^\d+$/.test(value)) return `must be an integer from ${lo} to ${hi}`;
+    const n = Number(value);
+    if (n < lo || n > hi) return `must be from ${lo} to ${hi}`;
+    return extra === undefined ? null : extra(n);
+  };
+const bool = (value: string): string | null => (value === 'true' || value === 'false' ? null : `must be true or false`);
+const oneOf =
+  (...allowed: string[]) =>
+  (value: string): string | null =>
+    allowed.includes(value) ? null : `must be one of ${allowed.join(', ')}`;
+
+export const TARGET_GROUP_ATTRIBUTES: Readonly<Record<string, AttributeSpec>> = {
+  'deregistration_delay.timeout_seconds': { default: '300', check: intIn(0, 3600) },
+  'deregistration_delay.connection_termination.enabled': { default: 'false', check: bool, protocols: ['TCP'] },
+  'load_balancing.algorithm.type': {
+    default: 'round_robin',
+    check: oneOf('round_robin', 'least_outstanding_requests', 'weighted_random'),
+    protocols: ['HTTP', 'HTTPS'],
+  },
+  'slow_start.duration_seconds': {
+    default: '0',
+    check: intIn(0, 900, (n) => (n !== 0 && n < 30 ? 'must be 0 (off) or from 30 to 900' : null)),
+    protocols: ['HTTP', 'HTTPS'],
+  },
+  'stickiness.enabled': { default: 'false', check: bool },
+  'stickiness.type': { default: 'lb_cookie', check: oneOf('lb_cookie', 'app_cookie', 'source_ip') },
+  'stickiness.lb_cookie.duration_seconds': { default: '86400', check: intIn(1, 604800), protocols: ['HTTP', 'HTTPS'] },
+};
+
+export const LOAD_BALANCER_ATTRIBUTES: Readonly<Record<string, AttributeSpec>> = {
+  'idle_timeout.timeout_seconds': { default: '60', check: intIn(1, 4000) },
+  'client_keep_alive.seconds': { default: '3600', check: intIn(60, 604800) },
+  'deletion_protection.enabled': { default: 'false', check: bool },
+  'routing.http.desync_mitigation_mode': { default: 'defensive', check: oneOf('monitor', 'defensive', 'strictest') },
+  'routing.http.xff_header_processing.mode': { default: 'append', check: oneOf('append', 'preserve', 'remove') },
+  'routing.http.preserve_host_header.enabled': { default: 'true', check: bool },
+  // ebb's own timeouts and limits, named in the AWS style (no AWS equivalent exists).
+  'ebb.client_header_timeout.seconds': { default: '60', check: intIn(1, 3600) },
+  'ebb.target_connect_timeout.seconds': { default: '10', check: intIn(1, 300) },
+  'ebb.target_response_timeout.seconds': { default: '60', check: intIn(1, 4000) },
+  'ebb.max_header_bytes': { default: '16384', check: intIn(1024, 65536) },
+  'ebb.max_headers_count': { default: '100', check: intIn(10, 1000) },
+  'ebb.shutdown_timeout.seconds': { default: '30', check: intIn(0, 3600) },
+};
+
+function validate(
+  kind: 'target group' | 'load balancer',
+  specs: Readonly<Record<string, AttributeSpec>>,
+  attrs: Readonly<Record<string, string>>,
+  protocol?: 'HTTP' | 'HTTPS' | 'TCP',
+): void {
+  for (const [key, value] of Object.entries(attrs)) {
+    const spec = specs[key];
+    if (spec === undefined) {
+      throw ebbError('ValidationError', `Attribute key '${key}' is not recognized for a ${kind}`);
+    }
+    if (protocol !== undefined && spec.protocols !== undefined && !spec.protocols.includes(protocol)) {
+      throw ebbError('ValidationError', `Attribute key '${key}' is not supported on a ${protocol} ${kind}`);
+    }
+    const problem = spec.check(value);
+    if (problem !== null) {
+      throw ebbError('ValidationError', `Attribute '${key}' ${problem}; got '${value}'`);
+    }
+  }
+}
+
+export function validateTargetGroupAttributes(attrs: Readonly<Record<string, string>>, protocol: 'HTTP' | 'HTTPS' | 'TCP'): void {
+  validate('target group', TARGET_GROUP_ATTRIBUTES, attrs, protocol);
+}
+
+export function validateLoadBalancerAttributes(attrs: Readonly<Record<string, string>>): void {
+  validate('load balancer', LOAD_BALANCER_ATTRIBUTES, attrs);
+}
+
+/** The full attribute set for a target group: defaults for its protocol, overlaid with what was set. */
+export function targetGroupAttributesWithDefaults(
+  set: Readonly<Record<string, string>>,
+  protocol: 'HTTP' | 'HTTPS' | 'TCP',
+): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, spec] of Object.entries(TARGET_GROUP_ATTRIBUTES)) {
+    if (spec.protocols === undefined || spec.protocols.includes(protocol)) out[key] = spec.default;
+  }
+  return { ...out, ...set };
+}
+
+export function loadBalancerAttributesWithDefaults(set: Readonly<Record<string, string>>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, spec] of Object.entries(LOAD_BALANCER_ATTRIBUTES)) out[key] = spec.default;
+  return { ...out, ...set };
+}
+
+export function attributeNumber(attrs: Readonly<Record<string, string>>, key: string, fallback: number): number {
+  const v = attrs[key];
+  return v === undefined ? fallback : Number(v);
+}
+
+export function attributeBool(attrs: Readonly<Record<string, string>>, key: string): boolean {
+  return attrs[key] === 'true';
+}

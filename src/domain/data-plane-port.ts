@@ -1,0 +1,50 @@
+import type { RoutingSnapshot } from './routing-snapshot.ts';
+
+/**
+ * What the control plane asks of a data plane. There may be several (one per core, one per node):
+ * a drain ends only when every data plane reports the target idle, or at its deadline.
+ */
+export interface DataPlane {
+  readonly id: string;
+  /**
+   * Swaps in a new snapshot. Opens and closes listeners to match; resolves when every listener is
+   * bound or closed. Any target key that is no longer routable has its idle pooled connections closed,
+   * and its busy ones are closed, not reused, when their request ends.
+   */
+  apply(snapshot: RoutingSnapshot): Promise<ApplyResult>;
+  /** Work in flight to one target registration (by `RoutableTarget.key`). */
+  activity(key: string): TargetActivity;
+  /**
+   * Ends what remains at a drain deadline: `Connection: close` / WebSocket close 1001 first where the
+   * protocol allows, then a hard close. Resolves with what was cut.
+   */
+  terminate(key: string): Promise<TerminateResult>;
+  /** Registers a listener told each time a key that is not routable becomes idle (no requests, no tunnels). */
+  onIdle(listener: (key: string) => void): void;
+  /** Graceful: stop accepting, tell keep-alive clients to close, let in-flight work end, up to `deadlineMs`. */
+  close(deadlineMs: number): Promise<void>;
+  /** Forced: every socket closed now. */
+  destroy(): void;
+}
+
+export interface ApplyResult {
+  /** Listeners that could not be opened, with the reason (address in use, permission). */
+  readonly listenerErrors: ReadonlyArray<{ readonly arn: string; readonly code: string; readonly message: string }>;
+}
+
+export interface TargetActivity {
+  /** HTTP requests sent to the target and not yet finished. */
+  readonly requests: number;
+  /** Upgraded (WebSocket) tunnels and TCP flows open to the target. */
+  readonly tunnels: number;
+  /** Requests to the target that have finished, since the data plane started (a counter). */
+  readonly completed: number;
+}
+
+export interface TerminateResult {
+  readonly requestsCut: number;
+  readonly tunnelsClosed: number;
+  readonly connectionsClosed: number;
+}
+
+export const IDLE_ACTIVITY: TargetActivity = { requests: 0, tunnels: 0, completed: 0 };

@@ -1,0 +1,83 @@
+/**
+ * The one registry of errors a user can see. Each code is stable and never reused; the API puts it on
+ * the wire as the AWS error `<Code>`, so codes that clients know take their AWS names. Every message
+ * says what was wrong and, where it is not obvious, what to do about it.
+ *
+ * `status` is the HTTP status the admin API answers with; `fault` is the AWS fault type.
+ */
+export interface ErrorSpec {
+  readonly status: number;
+  readonly fault: 'Sender' | 'Receiver';
+  /** What the operator should do; appended to messages that do not say it themselves. */
+  readonly hint?: string;
+}
+
+export const ERROR_CODES = {
+  // Generic AWS Query errors
+  ValidationError: { status: 400, fault: 'Sender' },
+  InvalidAction: { status: 400, fault: 'Sender' },
+  MissingParameter: { status: 400, fault: 'Sender' },
+  InvalidParameterValue: { status: 400, fault: 'Sender' },
+  InvalidParameterCombination: { status: 400, fault: 'Sender' },
+  MalformedQueryString: { status: 400, fault: 'Sender' },
+  MissingAuthenticationToken: { status: 403, fault: 'Sender' },
+  IncompleteSignature: { status: 400, fault: 'Sender' },
+  SignatureDoesNotMatch: { status: 403, fault: 'Sender' },
+  InvalidClientTokenId: { status: 403, fault: 'Sender' },
+  RequestExpired: { status: 400, fault: 'Sender' },
+  InternalFailure: { status: 500, fault: 'Receiver' },
+  ServiceUnavailable: { status: 503, fault: 'Receiver' },
+  // ELBv2
+  LoadBalancerNotFound: { status: 400, fault: 'Sender' },
+  DuplicateLoadBalancerName: { status: 400, fault: 'Sender' },
+  TargetGroupNotFound: { status: 400, fault: 'Sender' },
+  DuplicateTargetGroupName: { status: 400, fault: 'Sender' },
+  ListenerNotFound: { status: 400, fault: 'Sender' },
+  DuplicateListener: { status: 400, fault: 'Sender' },
+  InvalidTarget: { status: 400, fault: 'Sender' },
+  InvalidConfigurationRequest: { status: 400, fault: 'Sender' },
+  ResourceInUse: { status: 400, fault: 'Sender' },
+  UnsupportedProtocol: { status: 400, fault: 'Sender' },
+  IncompatibleProtocols: { status: 400, fault: 'Sender' },
+  InvalidLoadBalancerAction: { status: 400, fault: 'Sender' },
+  TooManyTags: { status: 400, fault: 'Sender' },
+  DuplicateTagKeys: { status: 400, fault: 'Sender' },
+  OperationNotPermitted: { status: 400, fault: 'Sender' },
+  // Classic ELB (InvalidConfigurationRequest is 409 there; the API layer adjusts the status)
+  InvalidInstance: { status: 400, fault: 'Sender' },
+  LoadBalancerAttributeNotFound: { status: 400, fault: 'Sender' },
+  // ebb's own, outside the AWS API
+  ConfigInvalid: { status: 400, fault: 'Sender', hint: 'Fix the file and start ebb again (or send SIGHUP).' },
+  ConfigUnreadable: { status: 400, fault: 'Sender', hint: 'Check the path given to --config.' },
+  StoreUnavailable: { status: 500, fault: 'Receiver', hint: 'Check that --state-dir is writable and not used by another ebb.' },
+  ListenAddressInUse: { status: 400, fault: 'Sender', hint: 'Choose another port or stop what holds it.' },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+const kEbbError = Symbol.for('ebb.error');
+
+/** An error with a stable code. `instanceof` survives two copies of the package through the brand. */
+export class EbbError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly fault: 'Sender' | 'Receiver';
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    const spec: ErrorSpec = ERROR_CODES[code];
+    this.name = 'EbbError';
+    this.code = code;
+    this.status = spec.status;
+    this.fault = spec.fault;
+    Object.defineProperty(this, kEbbError, { value: true });
+  }
+
+  static is(value: unknown): value is EbbError {
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[kEbbError] === true;
+  }
+}
+
+export function ebbError(code: ErrorCode, message: string): EbbError {
+  return new EbbError(code, message);
+}
