@@ -1,0 +1,70 @@
+import type { InstanceRecord, ListenerRecord, LoadBalancerRecord, Tag, TargetGroupRecord } from '../domain/resources.ts';
+import type {
+  CreateListenerInput,
+  CreateLoadBalancerInput,
+  CreateTargetGroupInput,
+  DeregisterOptions,
+  DrainRecord,
+  ModifyListenerInput,
+  TargetHealthDescription,
+  TargetInput,
+} from './inputs.ts';
+import type { HealthCheckConfig } from '../domain/health-check.ts';
+import type { ControlEvents } from './events.ts';
+import type { TypedEmitter } from '../shared/typed-emitter.ts';
+
+/**
+ * The control plane's facade: every command the API and the configuration translate into. Commands
+ * validate, persist (resolving only once the change is durable), then apply. Errors are EbbError with
+ * AWS codes (TargetGroupNotFound, ValidationError, ...). ARNs are the AWS form.
+ */
+export interface ControlApi {
+  readonly events: TypedEmitter<ControlEvents>;
+  readonly region: string;
+  readonly accountId: string;
+
+  // Load balancers
+  createLoadBalancer(input: CreateLoadBalancerInput): Promise<LoadBalancerRecord>;
+  /** No filter: all (Classic ones only when `type` says so). Unknown ARN or name: LoadBalancerNotFound. */
+  describeLoadBalancers(filter?: { arns?: readonly string[]; names?: readonly string[]; type?: 'elbv2' | 'classic' }): LoadBalancerRecord[];
+  deleteLoadBalancer(arn: string): Promise<void>;
+  /** The full set, defaults filled in. */
+  describeLoadBalancerAttributes(arn: string): Record<string, string>;
+  modifyLoadBalancerAttributes(arn: string, attributes: Readonly<Record<string, string>>): Promise<Record<string, string>>;
+
+  // Listeners
+  createListener(input: CreateListenerInput): Promise<ListenerRecord>;
+  describeListeners(filter: { loadBalancerArn?: string; listenerArns?: readonly string[] }): ListenerRecord[];
+  modifyListener(arn: string, input: ModifyListenerInput): Promise<ListenerRecord>;
+  deleteListener(arn: string): Promise<void>;
+
+  // Target groups
+  createTargetGroup(input: CreateTargetGroupInput): Promise<TargetGroupRecord>;
+  describeTargetGroups(filter?: { arns?: readonly string[]; names?: readonly string[]; loadBalancerArn?: string }): TargetGroupRecord[];
+  /** ARNs of the load balancers whose listeners forward to the group. */
+  loadBalancersOfTargetGroup(arn: string): string[];
+  modifyTargetGroup(arn: string, healthCheck: Partial<HealthCheckConfig>): Promise<TargetGroupRecord>;
+  deleteTargetGroup(arn: string): Promise<void>;
+  describeTargetGroupAttributes(arn: string): Record<string, string>;
+  modifyTargetGroupAttributes(arn: string, attributes: Readonly<Record<string, string>>): Promise<Record<string, string>>;
+
+  // Targets
+  registerTargets(targetGroupArn: string, targets: readonly TargetInput[]): Promise<void>;
+  deregisterTargets(targetGroupArn: string, targets: readonly TargetInput[], options?: DeregisterOptions): Promise<void>;
+  /** No targets: every registered (and draining) one. Named but unregistered: unused / Target.NotRegistered. */
+  describeTargetHealth(targetGroupArn: string, targets?: readonly TargetInput[]): TargetHealthDescription[];
+  /** Resolves once no data plane will route a new request to the target (the barrier for preStop hooks). */
+  waitUntilNotRouted(targetGroupArn: string, target: TargetInput): Promise<void>;
+  /** Resolves when the target is no longer registered or draining. */
+  waitUntilDrained(targetGroupArn: string, target: TargetInput, timeoutMs: number): Promise<boolean>;
+  drainRecords(limit?: number): DrainRecord[];
+
+  // Tags (load balancers, target groups, listeners, by ARN)
+  addTags(arns: readonly string[], tags: readonly Tag[]): Promise<void>;
+  removeTags(arns: readonly string[], keys: readonly string[]): Promise<void>;
+  describeTags(arns: readonly string[]): Array<{ arn: string; tags: readonly Tag[] }>;
+
+  // Instances (Classic ELB and Auto Scaling name targets by instance id)
+  putInstance(instance: InstanceRecord): Promise<void>;
+  describeInstances(): InstanceRecord[];
+}
