@@ -1,0 +1,194 @@
+import type { HealthObservation } from './health-port.ts';
+import {
+  REASON_DESCRIPTIONS,
+  type HealthFailureReason,
+  type TargetHealthState,
+  type TargetHealthView,
+} from './target-health.ts';
+
+/**
+ * The lifecycle of one target registration, kept as independent flags (registration, health) and
+ * collapsed to the AWS state + reason only when viewed. Health checks keep running while a target
+ * drains, so a re-registered target returns straight to the health it has.
+ *
+ * Transitions (AWS view):
+ *   register            → initial (Elb.RegistrationInProgress)
+ *   checks start        → initial (Elb.InitialHealthChecking)
+ *   N passes            → healthy           (N = healthy threshold)
+ *   M failures          → unhealthy (reason of the last failure)   (M = unhealthy threshold)
+ *   deregister          → draining (Target.DeregistrationInProgress)
+ *   drain ends          → unused (Target.NotRegistered), and the registration is gone
+ *   re-register drain   → the current health view (initial / healthy / unhealthy)
+ * With health checks disabled a registered target is `unavailable` (Target.HealthCheckDisabled) and routable.
+ */
+export type Registration = 'registered' | 'draining' | 'removed';
+export type HealthStatus = 'unknown' | 'healthy' | 'unhealthy';
+export type HealthTransition = 'Unchanged' | 'Changed' | 'ChangePending';
+
+export interface Thresholds {
+  readonly healthy: number;
+  readonly unhealthy: number;
+}
+
+export class TargetLifecycle {
+  #registration: Registration = 'registered';
+  #health: HealthStatus = 'unknown';
+  #checking = false;
+  #checksEnabled: boolean;
+  #failure: { reason: HealthFailureReason; statusCode?: number } | null = null;
+  #passes = 0;
+  #fails = 0;
+  #healthySince: number | null = null;
+  #inUse = true;
+
+  constructor(checksEnabled: boolean) {
+    this.#checksEnabled = checksEnabled;
+  }
+
+  get registration(): Registration {
+    return this.#registration;
+  }
+
+  get health(): HealthStatus {
+    return this.#health;
+  }
+
+  /** Monotonic ms when the target last became healthy (for slow start), else null. */
+  get healthySince(): number | null {
+    return this.#healthySince;
+  }
+
+  /** May receive new work when the group is not failing open. */
+  isRoutable(): boolean {
+    if (this.#registration !== 'registered' || !this.#inUse) return false;
+    return this.#checksEnabled ? this.#health === 'healthy' : true;
+  }
+
+  /** May receive new work when no target of the group is routable (fail-open); never while draining. */
+  isFailOpenCandidate(): boolean {
+    return this.#registration === 'registered' && this.#inUse;
+  }
+
+  /** Health checks ran at least once for this registration. */
+  markChecking(): void {
+    this.#checking = true;
+  }
+
+  setChecksEnabled(enabled: boolean): void {
+    if (enabled === this.#checksEnabled) return;
+    this.#checksEnabled = enabled;
+    this.#resetHealth();
+  }
+
+  /** Whether any listener forwards to the group (AWS reports Target.NotInUse otherwise). */
+  setInUse(inUse: boolean): void {
+    this.#inUse = inUse;
+  }
+
+  /** Applies one health-check result with hysteresis. */
+  observe(observation: HealthObservation, thresholds: Thresholds, now: number): HealthTransition {
+    if (this.#registration === 'removed' || !this.#checksEnabled) return 'Unchanged';
+    this.#checking = true;
+    if (observation.ok) {
+      this.#passes += 1;
+      this.#fails = 0;
+      if (this.#health === 'healthy') return 'Unchanged';
+      if (this.#passes >= thresholds.healthy) {
+        this.#health = 'healthy';
+        this.#failure = null;
+        this.#healthySince = now;
+        return 'Changed';
+      }
+      return 'ChangePending';
+    }
+    this.#fails += 1;
+    this.#passes = 0;
+    const failure =
+      observation.statusCode === undefined
+        ? { reason: observation.reason }
+        : { reason: observation.reason, statusCode: observation.statusCode };
+    if (this.#health === 'unhealthy') {
+      const changedReason = this.#failure?.reason !== failure.reason || this.#failure.statusCode !== failure.statusCode;
+      this.#failure = failure;
+      return changedReason ? 'Changed' : 'Unchanged';
+    }
+    if (this.#fails >= thresholds.unhealthy) {
+      this.#health = 'unhealthy';
+      this.#failure = failure;
+      this.#healthySince = null;
+      return 'Changed';
+    }
+    return 'ChangePending';
+  }
+
+  /** Starts draining. Returns false when the target was not registered (nothing to do). */
+  deregister(): boolean {
+    if (this.#registration !== 'registered') return false;
+    this.#registration = 'draining';
+    return true;
+  }
+
+  /** Cancels a drain. Returns false when the target was not draining. */
+  reregister(): boolean {
+    if (this.#registration !== 'draining') return false;
+    this.#registration = 'registered';
+    return true;
+  }
+
+  /** The drain is over (or the group is gone): the registration no longer exists. */
+  remove(): void {
+    this.#registration = 'removed';
+  }
+
+  view(): TargetHealthView {
+    switch (this.#registration) {
+      case 'removed':
+        return viewOf('unused', 'Target.NotRegistered');
+      case 'draining':
+        return viewOf('draining', 'Target.DeregistrationInProgress');
+      case 'registered':
+        break;
+      default: {
+        const never: never = this.#registration;
+        return never;
+      }
+    }
+    if (!this.#inUse) return viewOf('unused', 'Target.NotInUse');
+    if (!this.#checksEnabled) return viewOf('unavailable', 'Target.HealthCheckDisabled');
+    switch (this.#health) {
+      case 'unknown':
+        return viewOf('initial', this.#checking ? 'Elb.InitialHealthChecking' : 'Elb.RegistrationInProgress');
+      case 'healthy':
+        return { state: 'healthy' };
+      case 'unhealthy': {
+        const failure = this.#failure ?? { reason: 'Target.FailedHealthChecks' as const };
+        const description =
+          failure.reason === 'Target.ResponseCodeMismatch' && failure.statusCode !== undefined
+            ? `Health checks failed with these codes: [${failure.statusCode}]`
+            : REASON_DESCRIPTIONS[failure.reason];
+        return { state: 'unhealthy', reason: failure.reason, description };
+      }
+      default: {
+        const never: never = this.#health;
+        return never;
+      }
+    }
+  }
+
+  #resetHealth(): void {
+    this.#health = 'unknown';
+    this.#failure = null;
+    this.#passes = 0;
+    this.#fails = 0;
+    this.#healthySince = null;
+    this.#checking = false;
+  }
+}
+
+function viewOf(state: TargetHealthState, reason: keyof typeof REASON_DESCRIPTIONS): TargetHealthView {
+  return { state, reason, description: REASON_DESCRIPTIONS[reason] };
+}
+
+export function sameView(a: TargetHealthView, b: TargetHealthView): boolean {
+  return a.state === b.state && a.reason === b.reason && a.description === b.description;
+}
