@@ -1,0 +1,302 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { FakeClock } from '../../test/fakes/fake-clock.ts';
+import { FakeDataPlane } from '../../test/fakes/fake-data-plane.ts';
+import { FakeHealthChecker } from '../../test/fakes/fake-health-checker.ts';
+import { EbbError } from '../shared/errors.ts';
+import { InMemoryStateStore } from '../store/in-memory-state-store.ts';
+import { targetKey } from '../domain/resources.ts';
+import { ControlPlane } from './control-plane.ts';
+import type { TargetStateEvent } from './events.ts';
+import type { DrainRecord } from './inputs.ts';
+
+async function setup(options: { delay?: number; dataPlanes?: number } = {}) {
+  const clock = new FakeClock();
+  const store = new InMemoryStateStore();
+  const dps = Array.from({ length: options.dataPlanes ?? 1 }, (_, i) => new FakeDataPlane(`dp${i}`));
+  const health = new FakeHealthChecker();
+  const cp = new ControlPlane({ clock, store, dataPlanes: dps, healthChecker: health });
+  await cp.start();
+  const states: TargetStateEvent[] = [];
+  const drains: DrainRecord[] = [];
+  cp.events.on('target:state', (e) => states.push(e));
+  cp.events.on('drain:end', (r) => drains.push(r));
+  const lb = await cp.createLoadBalancer({ name: 'web' });
+  const tg = await cp.createTargetGroup({
+    name: 'web',
+    protocol: 'HTTP',
+    port: 80,
+    targetType: 'ip',
+    healthCheck: { intervalSeconds: 5, timeoutSeconds: 2, healthyThresholdCount: 2, unhealthyThresholdCount: 2 },
+    attributes: { 'deregistration_delay.timeout_seconds': String(options.delay ?? 10) },
+  });
+  await cp.createListener({ loadBalancerArn: lb.arn, protocol: 'HTTP', port: 8080, defaultActions: [{ type: 'forward', targetGroupArn: tg.arn }] });
+  await cp.registerTargets(tg.arn, [
+    { id: '127.0.0.1', port: 3001 },
+    { id: '127.0.0.1', port: 3002 },
+  ]);
+  const a = targetKey(tg.arn, '127.0.0.1', 3001);
+  const b = targetKey(tg.arn, '127.0.0.1', 3002);
+  const stateOf = (port: number) => cp.describeTargetHealth(tg.arn, [{ id: '127.0.0.1', port }])[0]?.health;
+  return { clock, store, dps, dp: dps[0] as FakeDataPlane, health, cp, tg, lb, a, b, states, drains, stateOf };
+}
+
+/** Lets queued control-plane work (promise chains) run. */
+const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+describe('target lifecycle through the control plane', () => {
+  test('registration → initial → healthy after the healthy threshold', async () => {
+    const s = await setup();
+    assert.deepEqual(s.stateOf(3001), {
+      state: 'initial',
+      reason: 'Elb.InitialHealthChecking',
+      description: 'Initial health checks in progress',
+    });
+    assert.equal(s.health.targets.length, 2, 'both targets are health-checked');
+    s.health.pass(s.a);
+    assert.equal(s.stateOf(3001)?.state, 'initial', 'one pass is below the threshold of 2');
+    s.health.pass(s.a);
+    assert.deepEqual(s.stateOf(3001), { state: 'healthy' });
+    const toHealthy = s.states.find((e) => e.port === 3001 && e.to.state === 'healthy');
+    assert.equal(toHealthy?.from.state, 'initial');
+    assert.equal(typeof toHealthy?.at, 'number');
+  });
+
+  test('healthy → unhealthy after the unhealthy threshold, with the reason and code', async () => {
+    const s = await setup();
+    s.health.pass(s.a, 2);
+    s.health.pass(s.b, 2);
+    s.health.fail(s.a, 'Target.ResponseCodeMismatch', 1, 503);
+    assert.equal(s.stateOf(3001)?.state, 'healthy');
+    s.health.fail(s.a, 'Target.ResponseCodeMismatch', 1, 503);
+    assert.deepEqual(s.stateOf(3001), {
+      state: 'unhealthy',
+      reason: 'Target.ResponseCodeMismatch',
+      description: 'Health checks failed with these codes: [503]',
+    });
+    assert.deepEqual(s.dp.routable(s.tg.arn), ['127.0.0.1:3002'], 'no new work for the unhealthy target');
+    s.health.fail(s.a, 'Target.Timeout');
+    assert.equal(s.stateOf(3001)?.reason, 'Target.Timeout');
+    s.health.pass(s.a, 2);
+    assert.equal(s.stateOf(3001)?.state, 'healthy');
+  });
+
+  test('initial → unhealthy when the first checks fail', async () => {
+    const s = await setup();
+    s.health.fail(s.a, 'Target.FailedHealthChecks', 2);
+    assert.deepEqual(s.stateOf(3001), { state: 'unhealthy', reason: 'Target.FailedHealthChecks', description: 'Health checks failed' });
+  });
+
+  test('fail-open: with every target unhealthy, all registered targets get work', async () => {
+    const s = await setup();
+    s.health.fail(s.a, 'Target.Timeout', 2);
+    s.health.fail(s.b, 'Target.Timeout', 2);
+    const route = s.dp.latest.targetGroups.get(s.tg.arn);
+    assert.equal(route?.failOpen, true);
+    assert.deepEqual(s.dp.routable(s.tg.arn), ['127.0.0.1:3001', '127.0.0.1:3002']);
+    s.health.pass(s.b, 2);
+    assert.equal(s.dp.latest.targetGroups.get(s.tg.arn)?.failOpen, false);
+    assert.deepEqual(s.dp.routable(s.tg.arn), ['127.0.0.1:3002']);
+  });
+
+  test('fail-open never includes a draining target', async () => {
+    const s = await setup();
+    s.dp.request(s.a, 1);
+    await s.cp.deregisterTargets(s.tg.arn, [{ id: '127.0.0.1', port: 3001 }]);
+    s.health.fail(s.b, 'Target.Timeout', 2);
+    assert.equal(s.dp.latest.targetGroups.get(s.tg.arn)?.failOpen, true);
+    assert.deepEqual(s.dp.routable(s.tg.arn), ['127.0.0.1:3002']);
+  });
+});
+
+describe('drains', () => {
+  test('deregistration → draining, then unused as soon as the last request ends (early)', async () => {
+    const s = await setup({ delay: 10 });
+    s.health.pass(s.a, 2);
+    s.health.pass(s.b, 2);
+    s.dp.request(s.a, 1);
+    await s.cp.deregisterTargets(s.tg.arn, [{ id: '127.0.0.1', port: 3001 }]);
+    assert.deepEqual(s.stateOf(3001), {
+      state: 'draining',
+      reason: 'Target.DeregistrationInProgress',
+      description: 'Target deregistration is in progress',
+    });
+    assert.deepEqual(s.dp.routable(s.tg.arn), ['127.0.0.1:3002'], 'no new work from the instant of deregistration');
+    s.clock.advance(2000);
+    assert.equal(s.stateOf(3001)?.state, 'draining');
+    s.dp.request(s.a, -1);
+    await settle();
+    assert.deepEqual(s.stateOf(3001), { state: 'unused', reason: 'Target.NotRegistered', description: 'Target is not registered to the target group' });
+    assert.equal(s.cp.describeTargetHealth(s.tg.arn).length, 1, 'gone from the group');
+    assert.equal(s.drains.length, 1);
+    assert.equal(s.drains[0]?.outcome, 'idle');
+    assert.equal(s.drains[0]?.requestsCompleted, 1);
+    assert.equal(s.drains[0]?.endedAt - (s.drains[0]?.startedAt ?? 0), 2000);
+    assert.equal(s.clock.pendingTimers(), 0, 'the deadline timer is cancelled');
+  });
+
+  test('an idle target is removed at once on deregistration', async () => {
+    const s = await setup({ delay: 300 });
+    await s.cp.deregisterTargets(s.tg.arn, [{ id: '127.0.0.1', port: 3001 }]);
+    assert.equal(s.stateOf(3001)?.state, 'unused');
+    assert.equal(s.drains[0]?.outcome, 'idle');
+  });
+
+  test('at the deadline what remains is cut and counted', async () => {
+    const s = await setup({ delay: 1 });
+    s.dp.request(s.a, 1);
+    s.dp.request(s.a, 1);
+    await s.cp.deregisterTargets(s.tg.arn, [{ id: '127.0.0.1', port: 3001 }]);
+    s.clock.advance(999);
+    await settle();
+    assert.equal(s.stateOf(3001)?.state, 'draining');
+    s.clock.advance(1);
+    await settle();
+    assert.equal(s.stateOf(3001)?.state, 'unused');
+    assert.deepEqual(s.dp.terminated, [s.a]);
+    assert.equal(s.drains[0]?.outcome, 'deadline');
+    assert.equal(s.drains[0]?.requestsCut, 2);
+  });
+
+  test('a delay of 0 ends the drain at once, cutting what is in flight', async () => {
+    const s = await setup({ delay: 0 });
+    s.dp.request(s.a, 1);
+    await s.cp.deregisterTargets(s.tg.arn, [{ id: '127.0.0.1', port: 3001 }]);
+    assert.equal(s.stateOf(3001)?.state, 'unused');
+    assert.equal(s.drains[0]?.outcome, 'deadline');
+    assert.equal(s.drains[0]?.requestsCut, 1);
+  });
+
+  test('a per-call timeout overrides the group attribute', async () => {
+    const s = await setup({ delay: 300 });
+    s.dp.request(s.a, 1);
+    await s.cp.deregisterTargets(s.tg.arn, [{ id: '127.0.0.1', port: 3001 }], { timeoutSeconds: 2 });
+    s.clock.advance(2000);
+    await settle();
+    assert.equal(s.drains[0]?.timeoutSeconds, 2);
+    assert.equal(s.drains[0]?.outcome, 'deadline');
+  });
+
+  test('re-registering a draining target cancels its drain and returns it to service', async () => {
+    const s = await setup({ delay: 10 });
+    s.health.pass(s.a, 2);
+    s.dp.request(s.a, 1);
+    await s.cp.deregisterTargets(s.tg.arn, [{ id: '127.0.0.1', port: 3001 }]);
+    assert.equal(s.stateOf(3001)?.state, 'draining');
+    await s.cp.registerTargets(s.tg.arn, [{ id: '127.0.0.1', port: 3001 }]);
+    assert.deepEqual(s.stateOf(3001), { state: 'healthy' }, 'health checks kept running, so it is healthy at once');
+    assert.ok(s.dp.routable(s.tg.arn).includes('127.0.0.1:3001'));
+    assert.equal(s.drains[0]?.outcome, 'cancelled');
+    s.clock.advance(20_000);
+    s.dp.request(s.a, -1);
+    await settle();
+    assert.equal(s.stateOf(3001)?.state, 'healthy', 'neither the old deadline nor idleness ends anything');
+  });
+
+  test('a target that turns unhealthy while draining keeps draining to the same deadline', async () => {
+    const s = await setup({ delay: 5 });
+    s.health.pass(s.a, 2);
+    s.dp.request(s.a, 1);
+    await s.cp.deregisterTargets(s.tg.arn, [{ id: '127.0.0.1', port: 3001 }]);
+    s.health.fail(s.a, 'Target.Timeout', 3);
+    assert.equal(s.stateOf(3001)?.state, 'draining');
+    assert.ok(!s.dp.routable(s.tg.arn).includes('127.0.0.1:3001'));
+    s.clock.advance(5000);
+    await settle();
+    assert.equal(s.drains[0]?.outcome, 'deadline');
+  });
+
+  test('an unhealthy target keeps its in-flight work with no deadline', async () => {
+    const s = await setup({ delay: 1 });
+    s.health.pass(s.a, 2);
+    s.health.pass(s.b, 2);
+    s.dp.request(s.a, 1);
+    s.health.fail(s.a, 'Target.Timeout', 2);
+    s.clock.advance(60_000);
+    await settle();
+    assert.deepEqual(s.dp.terminated, [], 'nothing is cut');
+    assert.equal(s.stateOf(3001)?.state, 'unhealthy');
+  });
+
+  test('a drain ends only when every data plane is idle', async () => {
+    const s = await setup({ delay: 10, dataPlanes: 2 });
+    const [dp0, dp1] = s.dps as [FakeDataPlane, FakeDataPlane];
+    dp0.request(s.a, 1);
+    dp1.request(s.a, 1);
+    await s.cp.deregisterTargets(s.tg.arn, [{ id: '127.0.0.1', port: 3001 }]);
+    dp0.request(s.a, -1);
+    await settle();
+    assert.equal(s.stateOf(3001)?.state, 'draining', 'the second data plane still has a request');
+    dp1.request(s.a, -1);
+    await settle();
+    assert.equal(s.stateOf(3001)?.state, 'unused');
+    assert.equal(s.drains[0]?.requestsCompleted, 2);
+  });
+
+  test('a drain survives a restart and ends at its original deadline', async () => {
+    const s = await setup({ delay: 10 });
+    s.dp.request(s.a, 1);
+    await s.cp.deregisterTargets(s.tg.arn, [{ id: '127.0.0.1', port: 3001 }]);
+    s.clock.advance(4000);
+    await s.cp.close();
+    // A new process: same store, a fresh data plane with nothing in flight.
+    const dp = new FakeDataPlane('dp-new');
+    const cp2 = new ControlPlane({ clock: s.clock, store: s.store, dataPlanes: [dp], healthChecker: new FakeHealthChecker() });
+    await cp2.start();
+    const stateOf = () => cp2.describeTargetHealth(s.tg.arn, [{ id: '127.0.0.1', port: 3001 }])[0]?.health.state;
+    assert.equal(stateOf(), 'draining');
+    assert.deepEqual(dp.routable(s.tg.arn), ['127.0.0.1:3002'], 'the draining target is not routed after the restart');
+    s.clock.advance(5999);
+    await settle();
+    assert.equal(stateOf(), 'draining');
+    s.clock.advance(1);
+    await settle();
+    assert.equal(stateOf(), 'unused');
+    assert.equal(cp2.drainRecords().at(-1)?.outcome, 'deadline');
+  });
+});
+
+describe('validation', () => {
+  test('out-of-range delay, unknown attribute, duplicate name, unknown group', async () => {
+    const s = await setup();
+    await assert.rejects(
+      s.cp.modifyTargetGroupAttributes(s.tg.arn, { 'deregistration_delay.timeout_seconds': '4000' }),
+      (e: unknown) => EbbError.is(e) && e.code === 'ValidationError' && /0 to 3600/.test(e.message),
+    );
+    await assert.rejects(
+      s.cp.modifyTargetGroupAttributes(s.tg.arn, { 'no.such.key': '1' }),
+      (e: unknown) => EbbError.is(e) && e.code === 'ValidationError',
+    );
+    await assert.rejects(
+      s.cp.createTargetGroup({ name: 'web', protocol: 'HTTP', port: 80 }),
+      (e: unknown) => EbbError.is(e) && e.code === 'DuplicateTargetGroupName',
+    );
+    await assert.rejects(
+      s.cp.registerTargets(`${s.tg.arn}x`, [{ id: '127.0.0.1' }]),
+      (e: unknown) => EbbError.is(e) && e.code === 'TargetGroupNotFound',
+    );
+    await assert.rejects(
+      s.cp.deleteTargetGroup(s.tg.arn),
+      (e: unknown) => EbbError.is(e) && e.code === 'ResourceInUse',
+    );
+    assert.equal(s.cp.describeTargetGroupAttributes(s.tg.arn)['deregistration_delay.timeout_seconds'], '10', 'nothing changed');
+  });
+
+  test('a listener that cannot bind is rolled back', async () => {
+    const s = await setup();
+    s.dp.failListener = '9090';
+    await assert.rejects(
+      s.cp.createListener({ loadBalancerArn: s.lb.arn, protocol: 'HTTP', port: 9090, defaultActions: [{ type: 'forward', targetGroupArn: s.tg.arn }] }),
+      (e: unknown) => EbbError.is(e) && e.code === 'InvalidConfigurationRequest' && /9090/.test(e.message),
+    );
+    assert.equal(s.cp.describeListeners({ loadBalancerArn: s.lb.arn }).length, 1);
+  });
+
+  test('a group no listener uses reports Target.NotInUse and is not health-checked', async () => {
+    const s = await setup();
+    const other = await s.cp.createTargetGroup({ name: 'spare', protocol: 'HTTP', port: 80, targetType: 'ip' });
+    await s.cp.registerTargets(other.arn, [{ id: '127.0.0.2' }]);
+    assert.equal(s.cp.describeTargetHealth(other.arn)[0]?.health.reason, 'Target.NotInUse');
+    assert.ok(!s.health.targets.some((t) => t.host === '127.0.0.2'));
+  });
+});
