@@ -1,0 +1,37 @@
+import type { ListenerSettings, RoutingSnapshot } from '../src/domain/routing-snapshot.ts';
+
+/** Listener settings with ebb's defaults, for benchmarks and tests. */
+export const BENCH_SETTINGS: ListenerSettings = {
+  idleTimeoutMs: 60_000,
+  clientHeaderTimeoutMs: 10_000,
+  targetConnectTimeoutMs: 5_000,
+  targetResponseTimeoutMs: 60_000,
+  maxHeaderBytes: 16_384,
+  maxHeadersCount: 100,
+  xffMode: 'append',
+  desyncMode: 'defensive',
+};
+
+/** One HTTP listener forwarding to one round-robin group of `backends` (ports on 127.0.0.1). */
+export function singleGroupSnapshot(port: number, backends: readonly number[], version = 1): RoutingSnapshot {
+  const groupArn = 'arn:ebb:bench:targetgroup/bench';
+  return {
+    version,
+    listeners: [
+      { arn: 'arn:ebb:bench:listener/bench', protocol: 'HTTP', address: '127.0.0.1', port, targetGroupArn: groupArn, settings: BENCH_SETTINGS },
+    ],
+    targetGroups: new Map([
+      [
+        groupArn,
+        {
+          arn: groupArn,
+          name: 'bench',
+          algorithm: 'round_robin',
+          targets: backends.map((p) => ({ key: `${groupArn}|127.0.0.1|${p}`, host: '127.0.0.1', port: p, healthySince: 0 })),
+          failOpen: false,
+          slowStartMs: 0,
+        },
+      ],
+    ]),
+  };
+}

@@ -1,0 +1,65 @@
+/**
+ * Data-plane failures, classified the way a load balancer reports them: a `kind` (what went wrong), a
+ * `source` (whose fault: the target, the client, or ebb), and the status the client is answered with.
+ * Expected network failures are values, never thrown: the proxy turns each one into a `ProxyError`,
+ * logs it with its reason, and answers with `status` when the response has not started yet.
+ */
+export type ProxyErrorKind =
+  | 'no-target' // the group has no target to use (503)
+  | 'no-target-group' // the listener forwards to no group (503)
+  | 'connect-refused' // ECONNREFUSED and other connect failures (502)
+  | 'connect-timeout' // no connection within targetConnectTimeoutMs (504)
+  | 'upstream-reset' // the target closed or reset the connection before the response ended (502)
+  | 'upstream-garbage' // the target's answer is not valid HTTP/1.x (502)
+  | 'response-timeout' // no response head within targetResponseTimeoutMs (504)
+  | 'terminated' // ebb cut the request at a drain deadline (502)
+  | 'client-aborted' // the client went away before the response ended (no answer possible)
+  | 'shutdown'; // ebb's own forced shutdown (502)
+
+export type ProxyErrorSource = 'upstream' | 'downstream' | 'internal';
+
+export interface ProxyErrorSpec {
+  readonly status: number;
+  readonly source: ProxyErrorSource;
+}
+
+export const PROXY_ERRORS: { readonly [K in ProxyErrorKind]: ProxyErrorSpec } = {
+  'no-target': { status: 503, source: 'internal' },
+  'no-target-group': { status: 503, source: 'internal' },
+  'connect-refused': { status: 502, source: 'upstream' },
+  'connect-timeout': { status: 504, source: 'upstream' },
+  'upstream-reset': { status: 502, source: 'upstream' },
+  'upstream-garbage': { status: 502, source: 'upstream' },
+  'response-timeout': { status: 504, source: 'upstream' },
+  terminated: { status: 502, source: 'internal' },
+  'client-aborted': { status: 499, source: 'downstream' },
+  shutdown: { status: 502, source: 'internal' },
+};
+
+export class ProxyError {
+  readonly status: number;
+  readonly source: ProxyErrorSource;
+  constructor(
+    readonly kind: ProxyErrorKind,
+    /** A short detail for the log (the OS error code, the parse failure). */
+    readonly detail: string,
+  ) {
+    const spec = PROXY_ERRORS[kind];
+    this.status = spec.status;
+    this.source = spec.source;
+  }
+  /** The `error_reason` of access logs and request events: `kind` or `kind:detail`. */
+  get reason(): string {
+    return this.detail === '' ? this.kind : `${this.kind}:${this.detail}`;
+  }
+}
+
+/** Classifies a socket error seen while connecting to or talking with a target. */
+export function classifySocketError(err: NodeJS.ErrnoException, connected: boolean): ProxyError {
+  const code = err.code ?? 'EUNKNOWN';
+  if (!connected) {
+    if (code === 'ETIMEDOUT') return new ProxyError('connect-timeout', code);
+    return new ProxyError('connect-refused', code);
+  }
+  return new ProxyError('upstream-reset', code);
+}

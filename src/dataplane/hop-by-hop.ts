@@ -1,0 +1,61 @@
+/**
+ * Hop-by-hop headers (RFC 9110 §7.6.1): they describe one connection and are never forwarded.
+ * Transfer-Encoding is re-framed by whoever writes the next hop; Upgrade is forwarded only on the
+ * upgrade path, which does not use this filter.
+ */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+/** True for a lower-case header name that never crosses a hop. */
+export function isHopByHop(lowerName: string): boolean {
+  return HOP_BY_HOP.has(lowerName);
+}
+
+/**
+ * The extra header names a `Connection` header lists (`Connection: close, X-Foo` names `x-foo`),
+ * lower-cased; `close`, `keep-alive` and `upgrade` are options, not names, but stripping them is
+ * harmless. Returns null when there is nothing beyond the standard options (the common case).
+ */
+export function connectionNamedHeaders(connectionValue: string): Set<string> | null {
+  let out: Set<string> | null = null;
+  const parts = connectionValue.split(',');
+  for (let i = 0; i < parts.length; i++) {
+    const name = (parts[i] as string).trim().toLowerCase();
+    if (name === '' || name === 'close' || name === 'keep-alive' || name === 'upgrade') continue;
+    (out ??= new Set()).add(name);
+  }
+  return out;
+}
+
+/**
+ * Filters a raw header list ([name, value, name, value, …]) for the next hop: drops hop-by-hop
+ * headers and the ones `Connection` names. Allocates one new array.
+ */
+export function filterRawHeaders(raw: readonly string[]): string[] {
+  let named: Set<string> | null = null;
+  for (let i = 0; i < raw.length; i += 2) {
+    const n = raw[i] as string;
+    if (n.length === 10 && n.toLowerCase() === 'connection') {
+      const more = connectionNamedHeaders(raw[i + 1] as string);
+      if (more !== null) {
+        named ??= new Set();
+        for (const m of more) named.add(m);
+      }
+    }
+  }
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const n = raw[i] as string;
+    const lower = n.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || (named !== null && named.has(lower))) continue;
+    out.push(n, raw[i + 1] as string);
+  }
+  return out;
+}

@@ -1,0 +1,253 @@
+import type { ApplyResult, DataPlane, TargetActivity, TerminateResult } from '../domain/data-plane-port.ts';
+import { IDLE_ACTIVITY } from '../domain/data-plane-port.ts';
+import type { ListenerRoute, RoutingSnapshot } from '../domain/routing-snapshot.ts';
+import type { ProxyHost } from './http-proxy.ts';
+import { Listener } from './listener-set.ts';
+import type { PickInputs, RotationState } from './pickers/index.ts';
+import { TargetEntry } from './target-activity.ts';
+import { UpstreamPool } from './upstream-pool.ts';
+import type { Tunnel, TunnelHooks } from './websocket-tunnel.ts';
+import type { ProxyError } from './errors.ts';
+
+export interface HttpDataPlaneOptions {
+  /** Identifies this data plane in logs and events; default `dp-<pid>`. */
+  readonly id?: string;
+  /** Structured log lines (proxy errors, refused requests, listener changes). Default: none. */
+  readonly log?: (line: object) => void;
+  /** Idle keep-alive connections kept per target; default 256. */
+  readonly maxIdlePerTarget?: number;
+  /** Time between a WebSocket close frame at a deadline and the hard close; default 500 ms. */
+  readonly tunnelCloseGraceMs?: number;
+}
+
+const EMPTY_SNAPSHOT: RoutingSnapshot = { version: 0, listeners: [], targetGroups: new Map() };
+
+/**
+ * ebb's HTTP/1.1 data plane: one server per HTTP listener of the current `RoutingSnapshot`, a pool of
+ * keep-alive connections per target, and the activity per target key that drains wait on.
+ *
+ * `apply()` swaps the snapshot reference at once (the next request picks from it), then opens and
+ * closes listeners to match. A key that leaves the snapshot gets no new work; its idle pooled
+ * connections are closed, busy ones close after their response, and `onIdle` listeners are told
+ * when its last request or tunnel ends (and at `apply()` if it is idle already).
+ */
+export class HttpDataPlane implements DataPlane, ProxyHost {
+  readonly id: string;
+  snapshot: RoutingSnapshot = EMPTY_SNAPSHOT;
+  readonly entries = new Map<string, TargetEntry>();
+  readonly pool: UpstreamPool;
+  readonly pickInputs: PickInputs;
+  readonly tunnelHooks: TunnelHooks;
+  private readonly listeners = new Map<string, Listener>();
+  private readonly rotations = new Map<string, RotationState>();
+  private readonly idleListeners: Array<(key: string) => void> = [];
+  private readonly logFn: (line: object) => void;
+  private readonly graceMs: number;
+  private applying: Promise<unknown> = Promise.resolve();
+  private closed = false;
+
+  constructor(options: HttpDataPlaneOptions = {}) {
+    this.id = options.id ?? `dp-${process.pid}`;
+    this.logFn = options.log ?? (() => {});
+    this.graceMs = options.tunnelCloseGraceMs ?? 500;
+    this.pool = new UpstreamPool({ maxIdlePerKey: options.maxIdlePerTarget ?? 256 });
+    const entries = this.entries;
+    this.pickInputs = {
+      outstanding: (key) => entries.get(key)?.requests ?? 0,
+      random: Math.random,
+      now: () => performance.now(),
+    };
+    this.tunnelHooks = {
+      dataPlaneId: this.id,
+      onClosed: (t: Tunnel) => this.workEnded(t.entry),
+      log: (err: ProxyError) => this.log({ level: 'warn', msg: 'tunnel error', dataPlane: this.id, kind: err.kind, source: err.source, detail: err.detail }),
+    };
+  }
+
+  log(line: object): void {
+    try {
+      this.logFn(line);
+    } catch {
+      // a failing logger must not break the request path
+    }
+  }
+
+  rotation(groupArn: string): RotationState {
+    let r = this.rotations.get(groupArn);
+    if (r === undefined) {
+      r = { next: 0 };
+      this.rotations.set(groupArn, r);
+    }
+    return r;
+  }
+
+  workEnded(entry: TargetEntry): void {
+    if (entry.routable || entry.requests + entry.tunnels !== 0) return;
+    for (const fn of this.idleListeners) {
+      try {
+        fn(entry.key);
+      } catch (err) {
+        this.log({ level: 'error', msg: 'onIdle listener threw', error: String(err) });
+      }
+    }
+  }
+
+  apply(snapshot: RoutingSnapshot): Promise<ApplyResult> {
+    const run = this.applying.then(() => this.applyNow(snapshot));
+    this.applying = run.catch(() => {});
+    return run;
+  }
+
+  /** The bound port of a listener (by ARN), for listeners declared with port 0; null if not open. */
+  boundPort(listenerArn: string): number | null {
+    const l = this.listeners.get(listenerArn);
+    return l === undefined ? null : l.port;
+  }
+
+  private async applyNow(snapshot: RoutingSnapshot): Promise<ApplyResult> {
+    if (this.closed) return { listenerErrors: [] };
+    this.snapshot = snapshot;
+    // Routability per key.
+    const seen = new Set<string>();
+    for (const group of snapshot.targetGroups.values()) {
+      for (const t of group.targets) {
+        seen.add(t.key);
+        let e = this.entries.get(t.key);
+        if (e === undefined) {
+          e = new TargetEntry(t.key, t.host, t.port);
+          this.entries.set(t.key, e);
+        } else if (e.host !== t.host || e.port !== t.port) {
+          this.pool.closeIdle(e);
+          e.host = t.host;
+          e.port = t.port;
+        }
+        e.routable = true;
+      }
+    }
+    const becameIdle: TargetEntry[] = [];
+    for (const e of this.entries.values()) {
+      if (seen.has(e.key) || !e.routable) continue;
+      e.routable = false;
+      this.pool.closeIdle(e);
+      if (!e.busy) becameIdle.push(e);
+    }
+    for (const arn of this.rotations.keys()) if (!snapshot.targetGroups.has(arn)) this.rotations.delete(arn);
+
+    // Listeners.
+    const wanted = new Map<string, ListenerRoute>();
+    for (const l of snapshot.listeners) if (l.protocol === 'HTTP') wanted.set(l.arn, l);
+    const closing: Promise<void>[] = [];
+    for (const [arn, l] of this.listeners) {
+      const w = wanted.get(arn);
+      if (w !== undefined && w.address === l.route.address && w.port === l.route.port) continue;
+      this.listeners.delete(arn);
+      closing.push(l.close());
+      this.log({ level: 'info', msg: 'listener closed', dataPlane: this.id, listener: arn });
+    }
+    const errors: Array<{ arn: string; code: string; message: string }> = [];
+    const opening: Promise<void>[] = [];
+    for (const [arn, route] of wanted) {
+      const existing = this.listeners.get(arn);
+      if (existing !== undefined) {
+        existing.update(route);
+        continue;
+      }
+      const l = new Listener(route, this);
+      this.listeners.set(arn, l);
+      opening.push(
+        l.listen().then((err) => {
+          if (err === null) {
+            this.log({ level: 'info', msg: 'listening', dataPlane: this.id, listener: arn, address: route.address, port: l.port });
+            return;
+          }
+          this.listeners.delete(arn);
+          const code = err.code ?? 'EUNKNOWN';
+          errors.push({ arn, code, message: `cannot listen on ${route.address}:${route.port}: ${listenError(code, err.message)}` });
+        }),
+      );
+    }
+    await Promise.all(opening);
+    for (const e of becameIdle) this.workEnded(e);
+    // Closing listeners finish their in-flight requests in the background.
+    void Promise.all(closing);
+    return { listenerErrors: errors };
+  }
+
+  activity(key: string): TargetActivity {
+    const e = this.entries.get(key);
+    return e === undefined ? IDLE_ACTIVITY : e.snapshot();
+  }
+
+  async terminate(key: string): Promise<TerminateResult> {
+    const e = this.entries.get(key);
+    if (e === undefined) return { requestsCut: 0, tunnelsClosed: 0, connectionsClosed: 0 };
+    let requestsCut = 0;
+    let connectionsClosed = this.pool.closeIdle(e);
+    for (const conn of [...e.open]) {
+      const sink = conn.sink;
+      if (sink !== null) {
+        connectionsClosed += sink.terminate();
+        requestsCut++;
+      } else {
+        conn.destroy();
+        connectionsClosed++;
+      }
+    }
+    const tunnels = [...e.openTunnels];
+    await Promise.all(tunnels.map((t) => t.terminate(this.graceMs)));
+    return { requestsCut, tunnelsClosed: tunnels.length, connectionsClosed: connectionsClosed + tunnels.length * 2 };
+  }
+
+  onIdle(listener: (key: string) => void): void {
+    this.idleListeners.push(listener);
+  }
+
+  async close(deadlineMs: number): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const all = [...this.listeners.values()];
+    this.listeners.clear();
+    let timer: NodeJS.Timeout | null = null;
+    const deadline = new Promise<'deadline'>((resolve) => {
+      timer = setTimeout(() => resolve('deadline'), Math.max(0, deadlineMs));
+    });
+    const done = Promise.all(all.map((l) => l.close()));
+    const r = await Promise.race([done.then(() => 'done' as const), deadline]);
+    if (timer !== null) clearTimeout(timer);
+    if (r === 'deadline') {
+      // What is left is closed: tunnels politely first, then every socket.
+      const tunnels = [...this.entries.values()].flatMap((e) => [...e.openTunnels]);
+      await Promise.all(tunnels.map((t) => t.terminate(Math.min(this.graceMs, 200))));
+      for (const l of all) l.destroy();
+    }
+    this.destroyUpstreams();
+  }
+
+  destroy(): void {
+    this.closed = true;
+    for (const l of this.listeners.values()) l.destroy();
+    this.listeners.clear();
+    for (const e of this.entries.values()) for (const t of [...e.openTunnels]) t.close();
+    this.destroyUpstreams();
+  }
+
+  private destroyUpstreams(): void {
+    for (const e of this.entries.values()) {
+      for (const conn of [...e.open]) conn.destroy();
+    }
+    this.pool.stop();
+  }
+}
+
+function listenError(code: string, message: string): string {
+  switch (code) {
+    case 'EADDRINUSE':
+      return 'the address is already in use; stop the other process or choose another port';
+    case 'EACCES':
+      return 'permission denied; ports below 1024 need privileges (or use a higher port)';
+    case 'EADDRNOTAVAIL':
+      return 'the address is not available on this machine; check the listener address';
+    default:
+      return message;
+  }
+}

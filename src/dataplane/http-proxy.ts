@@ -1,0 +1,365 @@
+import http from 'node:http';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { ListenerRoute, RoutingSnapshot } from '../domain/routing-snapshot.ts';
+import { requestEndChannel, upstreamErrorChannel } from './channels.ts';
+import type { RequestEndMessage } from './channels.ts';
+import { ProxyError } from './errors.ts';
+import type { PickInputs, RotationState } from './pickers/index.ts';
+import { pickTarget } from './pickers/index.ts';
+import { BodyMode, clientAddressOf, inspectRequest } from './request-guard.ts';
+import type { RequestPlan, RequestRejection } from './request-guard.ts';
+import type { TargetEntry } from './target-activity.ts';
+import type { UpstreamConnection, UpstreamPool, UpstreamSink } from './upstream-pool.ts';
+import { Tunnel } from './websocket-tunnel.ts';
+
+/**
+ * The request path: one `Exchange` per proxied request, from the client's request to the end of
+ * the response. Phases: inspect (request-guard) → pick (the group's algorithm on the current
+ * snapshot) → acquire a pooled connection → write the head and stream the body → relay the
+ * response head and stream its body → end (activity counters, events, onIdle).
+ */
+
+/** What the request path needs from its data plane. */
+export interface ProxyHost {
+  readonly id: string;
+  /** The current snapshot, swapped whole by `apply()`; read synchronously per request. */
+  readonly snapshot: RoutingSnapshot;
+  readonly entries: ReadonlyMap<string, TargetEntry>;
+  readonly pool: UpstreamPool;
+  readonly pickInputs: PickInputs;
+  rotation(groupArn: string): RotationState;
+  log(line: object): void;
+  /** An exchange or tunnel of `entry` ended (the data plane checks for idleness). */
+  workEnded(entry: TargetEntry): void;
+  readonly tunnelHooks: import('./websocket-tunnel.ts').TunnelHooks;
+}
+
+/** One listening server and the route it serves; `route` is replaced when settings change. */
+export interface ListenerContext {
+  route: ListenerRoute;
+  /** Stop keeping client connections alive (the listener is closing or ebb is shutting down). */
+  closing: boolean;
+}
+
+/** ServerResponse that carries its exchange, so shared listeners need no per-request closures. */
+export class EbbResponse extends http.ServerResponse<IncomingMessage> {
+  exchange: Exchange | null = null;
+}
+
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
+
+function onResponseClose(this: EbbResponse): void {
+  const ex = this.exchange;
+  if (ex !== null) ex.clientClosed();
+}
+
+function onResponseDrain(this: EbbResponse): void {
+  const ex = this.exchange;
+  if (ex !== null && ex.conn !== null) ex.conn.socket.resume();
+}
+
+export class Exchange implements UpstreamSink {
+  conn: UpstreamConnection | null = null;
+  private ended = false;
+  private retried = false;
+  private startMs = 0;
+  private sentMs = 0;
+  private responseMs = -1;
+  private fromTarget = false;
+
+  constructor(
+    private readonly host: ProxyHost,
+    private readonly ctx: ListenerContext,
+    readonly req: IncomingMessage,
+    readonly res: EbbResponse,
+    readonly entry: TargetEntry,
+    private readonly plan: RequestPlan,
+    private readonly groupArn: string,
+  ) {
+    if (requestEndChannel.hasSubscribers) this.startMs = performance.now();
+  }
+
+  start(): void {
+    const s = this.ctx.route.settings;
+    this.entry.requests++;
+    this.res.exchange = this;
+    this.res.on('close', onResponseClose);
+    const conn = this.host.pool.acquire(this.entry, s.targetConnectTimeoutMs, s.idleTimeoutMs);
+    this.conn = conn;
+    conn.assign(this, this.req.method === 'HEAD');
+  }
+
+  onConnected(conn: UpstreamConnection): void {
+    const plan = this.plan;
+    const sock = conn.socket;
+    const timeout = this.ctx.route.settings.targetResponseTimeoutMs;
+    if (this.startMs !== 0) this.sentMs = performance.now();
+    if (plan.bodyMode === BodyMode.None) {
+      sock.write(`${plan.head}\r\n`, 'latin1');
+      conn.armResponse(timeout);
+      return;
+    }
+    sock.write(`${plan.head}\r\n`, 'latin1');
+    const chunked = plan.bodyMode === BodyMode.Chunked;
+    const req = this.req;
+    req.on('data', (chunk: Buffer) => {
+      if (this.conn !== conn) return;
+      let ok: boolean;
+      if (chunked) {
+        sock.cork();
+        sock.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
+        sock.write(chunk);
+        ok = sock.write('\r\n', 'latin1');
+        sock.uncork();
+      } else ok = sock.write(chunk);
+      if (!ok) {
+        req.pause();
+        sock.once('drain', () => req.resume());
+      }
+    });
+    req.on('end', () => {
+      if (this.conn !== conn) return;
+      if (chunked) sock.write('0\r\n\r\n', 'latin1');
+      conn.armResponse(timeout);
+    });
+  }
+
+  onInterim(status: number): void {
+    if (status === 100) return; // the client already had its 100 Continue from ebb
+  }
+
+  onResponseHead(status: number, reason: string, rawHeaders: string[], _hasBody: boolean): boolean {
+    const res = this.res;
+    if (this.startMs !== 0) this.responseMs = performance.now() - this.sentMs;
+    if (this.ctx.closing) res.shouldKeepAlive = false;
+    try {
+      if (reason === '') res.writeHead(status, rawHeaders);
+      else res.writeHead(status, reason, rawHeaders);
+    } catch {
+      // Node refused a header name or value: the target's answer is not valid HTTP.
+      this.conn?.destroy();
+      this.failed(new ProxyError('upstream-garbage', 'invalid-header'));
+      return false;
+    }
+    this.fromTarget = true;
+    return true;
+  }
+
+  onResponseBody(chunk: Buffer): void {
+    const res = this.res;
+    if (!res.write(chunk)) {
+      this.conn?.socket.pause();
+      res.once('drain', onResponseDrain);
+    }
+  }
+
+  onResponseEnd(last: Buffer | null): void {
+    this.conn = null;
+    if (last === null) this.res.end();
+    else this.res.end(last);
+    this.finish(this.fromTarget ? this.res.statusCode : 502, null);
+  }
+
+  onUpstreamError(err: ProxyError, retryable: boolean): void {
+    this.conn = null;
+    if (this.ended) return;
+    if (
+      retryable &&
+      !this.retried &&
+      this.plan.bodyMode === BodyMode.None &&
+      IDEMPOTENT.has(this.req.method as string) &&
+      this.entry.routable
+    ) {
+      // A pooled connection the target had already closed: once more, on a fresh connection.
+      this.retried = true;
+      const s = this.ctx.route.settings;
+      let conn = this.host.pool.acquire(this.entry, s.targetConnectTimeoutMs, s.idleTimeoutMs);
+      while (conn.reused) {
+        conn.destroy();
+        conn = this.host.pool.acquire(this.entry, s.targetConnectTimeoutMs, s.idleTimeoutMs);
+      }
+      this.conn = conn;
+      conn.assign(this, this.req.method === 'HEAD');
+      return;
+    }
+    this.failed(err);
+  }
+
+  /** The client went away (or the response finished: then this is a no-op). */
+  clientClosed(): void {
+    if (this.ended) return;
+    const conn = this.conn;
+    this.conn = null;
+    if (conn !== null) conn.destroy();
+    this.finish(499, new ProxyError('client-aborted', ''));
+  }
+
+  /**
+   * Ends the exchange at a drain deadline: a 502 with `Connection: close` if the response has not
+   * started, otherwise the client connection is cut. Returns the number of sockets closed.
+   */
+  terminate(): number {
+    if (this.ended) return 0;
+    let closed = 0;
+    const conn = this.conn;
+    this.conn = null;
+    if (conn !== null) {
+      conn.destroy();
+      closed++;
+    }
+    if (!this.res.headersSent) closed += 0;
+    else closed++;
+    this.failed(new ProxyError('terminated', ''));
+    return closed;
+  }
+
+  private failed(err: ProxyError): void {
+    if (this.ended) return;
+    const res = this.res;
+    this.host.log({
+      level: 'warn',
+      msg: 'proxy error',
+      dataPlane: this.host.id,
+      listener: this.ctx.route.arn,
+      targetKey: this.entry.key,
+      kind: err.kind,
+      source: err.source,
+      detail: err.detail,
+      status: res.headersSent ? null : err.status,
+      method: this.req.method,
+      url: this.req.url,
+    });
+    if (upstreamErrorChannel.hasSubscribers && err.source === 'upstream') {
+      upstreamErrorChannel.publish({ dataPlaneId: this.host.id, targetKey: this.entry.key, reason: err.reason });
+    }
+    if (!res.headersSent) {
+      sendError(res, err.status, err.kind === 'terminated' || this.ctx.closing);
+      this.finish(err.status, err);
+    } else {
+      // The response has started: the only honest signal left is to cut the client connection.
+      res.destroy();
+      this.finish(res.statusCode, err);
+    }
+  }
+
+  private finish(status: number, err: ProxyError | null): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.res.exchange = null;
+    const entry = this.entry;
+    entry.requests--;
+    entry.completed++;
+    if (this.startMs !== 0 && requestEndChannel.hasSubscribers) {
+      const msg: RequestEndMessage = {
+        dataPlaneId: this.host.id,
+        listenerArn: this.ctx.route.arn,
+        targetGroupArn: this.groupArn,
+        targetKey: entry.key,
+        method: this.req.method as string,
+        status,
+        fromTarget: this.fromTarget && err === null,
+        durationMs: performance.now() - this.startMs,
+        targetResponseMs: this.responseMs,
+        errorReason: err === null ? null : err.reason,
+      };
+      requestEndChannel.publish(msg);
+    }
+    if (!entry.routable && entry.requests + entry.tunnels === 0) this.host.workEnded(entry);
+  }
+}
+
+function sendError(res: http.ServerResponse, status: number, close: boolean): void {
+  if (close) res.shouldKeepAlive = false;
+  res.writeHead(status, ERROR_HEADERS[status] ?? ERROR_HEADERS[502]);
+  res.end(ERROR_BODIES[status] ?? ERROR_BODIES[502]);
+}
+
+const ERROR_BODIES: Record<number, string> = {};
+const ERROR_HEADERS: Record<number, string[]> = {};
+for (const status of [400, 431, 502, 503, 504]) {
+  const body = `${status} ${http.STATUS_CODES[status]}\n`;
+  ERROR_BODIES[status] = body;
+  ERROR_HEADERS[status] = ['Content-Type', 'text/plain', 'Content-Length', String(body.length), 'Server', 'ebb'];
+}
+
+/** Answers an error ebb found itself (no target involved), and publishes the request end. */
+function answer(host: ProxyHost, ctx: ListenerContext, req: IncomingMessage, res: http.ServerResponse, status: number, reason: string, close: boolean, groupArn: string | null): void {
+  host.log({ level: 'warn', msg: 'request refused', dataPlane: host.id, listener: ctx.route.arn, status, reason, method: req.method, url: req.url });
+  sendError(res, status, close || ctx.closing);
+  if (requestEndChannel.hasSubscribers) {
+    requestEndChannel.publish({
+      dataPlaneId: host.id,
+      listenerArn: ctx.route.arn,
+      targetGroupArn: groupArn,
+      targetKey: null,
+      method: req.method as string,
+      status,
+      fromTarget: false,
+      durationMs: 0,
+      targetResponseMs: -1,
+      errorReason: reason,
+    } satisfies RequestEndMessage);
+  }
+}
+
+/** The 'request' handler of a listener's server. */
+export function handleRequest(host: ProxyHost, ctx: ListenerContext, req: IncomingMessage, res: EbbResponse): void {
+  const route = ctx.route;
+  if (ctx.closing) res.shouldKeepAlive = false;
+  const plan: RequestPlan = { head: '', bodyMode: BodyMode.None, contentLength: 0 };
+  const rejection = inspectRequest(req, route.settings, clientAddressOf(req.socket.remoteAddress), route.port, plan);
+  if (rejection !== null) return reject(host, ctx, req, res, rejection);
+  const groupArn = route.targetGroupArn;
+  if (groupArn === null) return answer(host, ctx, req, res, 503, 'no-target-group', false, null);
+  const group = host.snapshot.targetGroups.get(groupArn);
+  if (group === undefined) return answer(host, ctx, req, res, 503, 'no-target-group', false, groupArn);
+  const target = pickTarget(group, host.rotation(groupArn), host.pickInputs);
+  const entry = target === null ? undefined : host.entries.get(target.key);
+  if (entry === undefined) return answer(host, ctx, req, res, 503, 'no-target', false, groupArn);
+  new Exchange(host, ctx, req, res, entry, plan, groupArn).start();
+}
+
+function reject(host: ProxyHost, ctx: ListenerContext, req: IncomingMessage, res: http.ServerResponse, r: RequestRejection): void {
+  answer(host, ctx, req, res, r.status, r.reason, true, ctx.route.targetGroupArn);
+}
+
+/** The 'upgrade' handler: a tunnel to a picked target, or an error answer on the raw socket. */
+export function handleUpgrade(host: ProxyHost, ctx: ListenerContext, req: IncomingMessage, socket: Duplex, first: Buffer): void {
+  const route = ctx.route;
+  const plan: RequestPlan = { head: '', bodyMode: BodyMode.None, contentLength: 0 };
+  const rejection = inspectRequest(req, route.settings, clientAddressOf(req.socket.remoteAddress), route.port, plan);
+  let status = 0;
+  let reason = '';
+  let entry: TargetEntry | undefined;
+  if (rejection !== null) {
+    status = rejection.status;
+    reason = rejection.reason;
+  } else if (plan.bodyMode !== BodyMode.None) {
+    status = 400;
+    reason = 'upgrade-with-body';
+  } else {
+    const group = route.targetGroupArn === null ? undefined : host.snapshot.targetGroups.get(route.targetGroupArn);
+    const target = group === undefined ? null : pickTarget(group, host.rotation(group.arn), host.pickInputs);
+    entry = target === null ? undefined : host.entries.get(target.key);
+    if (entry === undefined) {
+      status = 503;
+      reason = group === undefined ? 'no-target-group' : 'no-target';
+    }
+  }
+  if (entry === undefined) {
+    host.log({ level: 'warn', msg: 'upgrade refused', dataPlane: host.id, listener: route.arn, status, reason });
+    socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    socket.on('error', () => socket.destroy());
+    return;
+  }
+  const upgrade = headerValue(req, 'upgrade');
+  const head = `${plan.head}Connection: Upgrade\r\nUpgrade: ${upgrade}\r\n\r\n`;
+  new Tunnel(entry, socket, head, first, route.settings.targetConnectTimeoutMs, host.tunnelHooks);
+}
+
+function headerValue(req: IncomingMessage, lower: string): string {
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) if ((raw[i] as string).toLowerCase() === lower) return raw[i + 1] as string;
+  return '';
+}

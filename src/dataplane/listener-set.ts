@@ -1,0 +1,123 @@
+import http from 'node:http';
+import type { Socket } from 'node:net';
+import type { ListenerRoute, ListenerSettings } from '../domain/routing-snapshot.ts';
+import { clientErrorChannel } from './channels.ts';
+import { EbbResponse, handleRequest, handleUpgrade } from './http-proxy.ts';
+import type { ListenerContext, ProxyHost } from './http-proxy.ts';
+
+/**
+ * The listening servers of one data plane, one `http.Server` per HTTP listener of the snapshot.
+ * A listener whose address or port changes is closed and opened again; one that disappears stops
+ * accepting at once, its idle keep-alive connections are closed, and the connections still busy
+ * get `Connection: close` on their response and end after it.
+ */
+export class Listener implements ListenerContext {
+  closing = false;
+  readonly server: http.Server;
+  private closedPromise: Promise<void> | null = null;
+
+  constructor(
+    public route: ListenerRoute,
+    host: ProxyHost,
+  ) {
+    const s = route.settings;
+    const server = http.createServer({
+      ServerResponse: EbbResponse as unknown as typeof http.ServerResponse,
+      maxHeaderSize: s.maxHeaderBytes,
+      headersTimeout: s.clientHeaderTimeoutMs,
+      requestTimeout: 0,
+      keepAliveTimeout: s.idleTimeoutMs,
+      connectionsCheckingInterval: Math.min(1000, Math.max(100, Math.floor(s.clientHeaderTimeoutMs / 4))),
+      noDelay: true,
+      requireHostHeader: true,
+      joinDuplicateHeaders: false,
+      insecureHTTPParser: false,
+    });
+    this.server = server;
+    applySettings(server, s);
+    server.on('request', (req: http.IncomingMessage, res: EbbResponse) => handleRequest(host, this, req, res));
+    server.on('upgrade', (req: http.IncomingMessage, socket: Socket, head: Buffer) => handleUpgrade(host, this, req, socket, head));
+    server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => onClientError(host, this, err, socket));
+  }
+
+  /** Binds; resolves with null or the bind error. */
+  listen(): Promise<NodeJS.ErrnoException | null> {
+    return new Promise((resolve) => {
+      const server = this.server;
+      const onError = (err: NodeJS.ErrnoException): void => {
+        server.off('listening', onListening);
+        resolve(err);
+      };
+      const onListening = (): void => {
+        server.off('error', onError);
+        server.on('error', () => {}); // errors after bind (EMFILE on accept) are not fatal
+        resolve(null);
+      };
+      server.once('error', onError);
+      server.once('listening', onListening);
+      server.listen({ host: this.route.address, port: this.route.port, exclusive: true });
+    });
+  }
+
+  /** The bound port (useful with port 0 in tests). */
+  get port(): number {
+    const a = this.server.address();
+    return a !== null && typeof a === 'object' ? a.port : this.route.port;
+  }
+
+  /** New settings for the same address and port. */
+  update(route: ListenerRoute): void {
+    this.route = route;
+    applySettings(this.server, route.settings);
+  }
+
+  /**
+   * Stops accepting; idle keep-alive connections close now, busy ones after their response. Resolves
+   * when every connection of this listener has closed.
+   */
+  close(): Promise<void> {
+    if (this.closedPromise !== null) return this.closedPromise;
+    this.closing = true;
+    this.closedPromise = new Promise((resolve) => {
+      if (!this.server.listening) return resolve();
+      this.server.close(() => resolve());
+      this.server.closeIdleConnections();
+    });
+    return this.closedPromise;
+  }
+
+  /** Every connection closed now. */
+  destroy(): void {
+    this.closing = true;
+    if (this.server.listening) this.server.close();
+    this.server.closeAllConnections();
+  }
+}
+
+function applySettings(server: http.Server, s: ListenerSettings): void {
+  server.keepAliveTimeout = s.idleTimeoutMs;
+  server.headersTimeout = s.clientHeaderTimeoutMs;
+  // One more than the limit, so that reaching beyond the limit is visible (request-guard answers 431).
+  server.maxHeadersCount = s.maxHeadersCount + 1;
+  (server as { maxHeaderSize?: number }).maxHeaderSize = s.maxHeaderBytes;
+}
+
+/**
+ * With a 'clientError' listener Node no longer answers malformed requests itself: answer here
+ * (431 for an oversized head, 408 for a head that took too long, 400 otherwise), then close.
+ */
+function onClientError(host: ProxyHost, ctx: ListenerContext, err: NodeJS.ErrnoException, socket: Socket): void {
+  const code = err.code ?? '';
+  const status = code === 'HPE_HEADER_OVERFLOW' ? 431 : code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+  if (clientErrorChannel.hasSubscribers) {
+    clientErrorChannel.publish({ dataPlaneId: host.id, listenerArn: ctx.route.arn, status, reason: code });
+  }
+  const busy = (socket as { _httpMessage?: http.ServerResponse | null })._httpMessage;
+  if (code === 'ECONNRESET' || !socket.writable || (busy !== undefined && busy !== null && busy.headersSent)) {
+    socket.destroy();
+    return;
+  }
+  host.log({ level: 'info', msg: 'client error', dataPlane: host.id, listener: ctx.route.arn, status, reason: code });
+  socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, () => socket.destroy());
+  setTimeout(() => socket.destroy(), 1000).unref();
+}

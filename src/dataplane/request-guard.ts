@@ -1,0 +1,162 @@
+import type { IncomingMessage } from 'node:http';
+import type { ListenerSettings } from '../domain/routing-snapshot.ts';
+import { connectionNamedHeaders, isHopByHop } from './hop-by-hop.ts';
+
+/**
+ * The request rules that keep ebb and a target from reading one byte stream as different requests
+ * (request smuggling), and the rewrite of the request head for the target. Node's parser (llhttp,
+ * never in insecure mode) has already rejected most malformed framing; these rules add what it
+ * lets through: a second Host, a truncated header list, Transfer-Encoding other than exactly
+ * `chunked`, Transfer-Encoding on HTTP/1.0, and belt-and-braces checks of Content-Length.
+ *
+ * The target only ever sees a head ebb serialised itself from validated values, with framing
+ * (Content-Length or chunked) derived from the parser's view, never copied bytes.
+ */
+
+/** How the request body reaches the target. */
+export const enum BodyMode {
+  None = 0,
+  ContentLength = 1,
+  Chunked = 2,
+}
+
+export interface RequestRejection {
+  readonly status: 400 | 431;
+  readonly reason: string;
+}
+
+/** What `inspectRequest` found: the head to send to the target and the body framing. */
+export interface RequestPlan {
+  /** Request line and headers up to, not including, the blank line; latin1. */
+  head: string;
+  bodyMode: BodyMode;
+  contentLength: number;
+}
+
+const TOO_MANY_HEADERS: RequestRejection = { status: 431, reason: 'too-many-headers' };
+const DUPLICATE_HOST: RequestRejection = { status: 400, reason: 'duplicate-host' };
+const DUPLICATE_CL: RequestRejection = { status: 400, reason: 'duplicate-content-length' };
+const BAD_CL: RequestRejection = { status: 400, reason: 'bad-content-length' };
+const DUPLICATE_TE: RequestRejection = { status: 400, reason: 'duplicate-transfer-encoding' };
+const BAD_TE: RequestRejection = { status: 400, reason: 'bad-transfer-encoding' };
+const CL_AND_TE: RequestRejection = { status: 400, reason: 'content-length-and-transfer-encoding' };
+const TE_ON_HTTP10: RequestRejection = { status: 400, reason: 'transfer-encoding-on-http-1.0' };
+const SUSPICIOUS_NAME: RequestRejection = { status: 400, reason: 'suspicious-header-name' };
+
+const DIGITS = /^[0-9]{1,15}$/;
+
+/**
+ * Validates `req` and builds the head for the target into `plan`. Returns a rejection (answer it
+ * with its status and close the connection) or null.
+ *
+ * `clientAddress` is the client's IP; `listenerPort` goes into X-Forwarded-Port.
+ */
+export function inspectRequest(
+  req: IncomingMessage,
+  settings: ListenerSettings,
+  clientAddress: string,
+  listenerPort: number,
+  plan: RequestPlan,
+): RequestRejection | null {
+  const raw = req.rawHeaders;
+  const n = raw.length;
+  // Node stops collecting headers at server.maxHeadersCount (set to the limit + 1): reaching
+  // more than the limit means the list may be truncated, and a truncated list must never be forwarded.
+  if (n > settings.maxHeadersCount * 2) return TOO_MANY_HEADERS;
+
+  let hosts = 0;
+  let cl: string | null = null;
+  let te: string | null = null;
+  let xff: string | null = null;
+  let named: Set<string> | null = null;
+  let headers = '';
+  const xffMode = settings.xffMode;
+
+  for (let i = 0; i < n; i += 2) {
+    const name = raw[i] as string;
+    const value = raw[i + 1] as string;
+    const lower = name.toLowerCase();
+    switch (lower) {
+      case 'host':
+        if (++hosts > 1) return DUPLICATE_HOST;
+        break;
+      case 'content-length':
+        if (cl !== null) return DUPLICATE_CL;
+        if (!DIGITS.test(value)) return BAD_CL;
+        cl = value;
+        break;
+      case 'transfer-encoding':
+        if (te !== null) return DUPLICATE_TE;
+        te = value;
+        continue;
+      case 'connection': {
+        const more = connectionNamedHeaders(value);
+        if (more !== null) {
+          named ??= new Set();
+          for (const m of more) named.add(m);
+        }
+        continue;
+      }
+      case 'x-forwarded-for':
+        if (xffMode !== 'remove') xff = xff === null ? value : `${xff}, ${value}`;
+        continue;
+      case 'x-forwarded-proto':
+      case 'x-forwarded-port':
+      case 'expect': // Node has already answered `100 Continue` to the client
+        continue;
+      default:
+        if (isHopByHop(lower)) continue;
+        // Names a backend might normalise to a framing header (`Transfer_Encoding`, `Content_Length`).
+        if (
+          lower.length > 13 &&
+          (lower === 'transfer_encoding' || lower === 'content_length') &&
+          settings.desyncMode !== 'monitor'
+        )
+          return SUSPICIOUS_NAME;
+    }
+    headers += `${name}: ${value}\r\n`;
+  }
+
+  let bodyMode = BodyMode.None;
+  let contentLength = 0;
+  if (te !== null) {
+    if (cl !== null) return CL_AND_TE;
+    if (req.httpVersionMinor === 0 && req.httpVersionMajor === 1) return TE_ON_HTTP10;
+    if (te.trim().toLowerCase() !== 'chunked') return BAD_TE;
+    bodyMode = BodyMode.Chunked;
+  } else if (cl !== null) {
+    contentLength = Number(cl);
+    if (contentLength > 0) bodyMode = BodyMode.ContentLength;
+  }
+
+  if (named !== null) headers = dropNamed(headers, named);
+
+  if (xffMode === 'append') xff = xff === null ? clientAddress : `${xff}, ${clientAddress}`;
+  if (xff !== null) headers += `X-Forwarded-For: ${xff}\r\n`;
+  headers += `X-Forwarded-Proto: http\r\nX-Forwarded-Port: ${listenerPort}\r\n`;
+  if (bodyMode === BodyMode.Chunked) headers += 'Transfer-Encoding: chunked\r\n';
+
+  plan.head = `${req.method as string} ${req.url as string} HTTP/1.1\r\n${headers}`;
+  plan.bodyMode = bodyMode;
+  plan.contentLength = contentLength;
+  return null;
+}
+
+/** Removes the header lines that `Connection` named (rare; the slow path). */
+function dropNamed(headers: string, named: Set<string>): string {
+  let out = '';
+  for (const line of headers.split('\r\n')) {
+    if (line === '') continue;
+    const colon = line.indexOf(':');
+    const lower = line.slice(0, colon).toLowerCase();
+    if (named.has(lower) && lower !== 'host' && lower !== 'content-length') continue;
+    out += `${line}\r\n`;
+  }
+  return out;
+}
+
+/** The client's address as written into X-Forwarded-For (IPv4-mapped IPv6 shown as IPv4). */
+export function clientAddressOf(remote: string | undefined): string {
+  if (remote === undefined) return 'unknown';
+  return remote.startsWith('::ffff:') ? remote.slice(7) : remote;
+}

@@ -1,0 +1,203 @@
+import net from 'node:net';
+import type { Duplex } from 'node:stream';
+import { tunnelCloseChannel, tunnelOpenChannel } from './channels.ts';
+import { ProxyError } from './errors.ts';
+import type { TargetEntry } from './target-activity.ts';
+
+/**
+ * An upgraded connection (WebSocket or any other `Upgrade`) between a client and a target.
+ *
+ * The target's bytes are forwarded through a small WebSocket frame tracker, so that at a drain
+ * deadline ebb can put a close frame (1001, "going away") on the client's stream exactly at a frame
+ * boundary, never inside a frame; the target's later bytes are then dropped and both sockets are
+ * closed shortly after. The client's bytes are piped as they are. If the protocol is not WebSocket,
+ * the close frame is still sent at a WebSocket frame boundary as best it can tell; such protocols
+ * are simply closed at the deadline.
+ */
+
+/** Close frame from server to client: FIN + opcode 8, unmasked, payload 2 + 10 bytes: 1001 "going away". */
+const GOING_AWAY = Buffer.from([0x88, 12, 0x03, 0xe9, ...Buffer.from('going away')]);
+const MAX_RESPONSE_HEAD = 64 * 1024;
+const CRLFCRLF = Buffer.from('\r\n\r\n');
+
+export interface TunnelHooks {
+  readonly dataPlaneId: string;
+  /** Called once when the tunnel is closed (both sockets). */
+  onClosed(tunnel: Tunnel): void;
+  /** A failure before the target answered: answer the client (the tunnel is already closed). */
+  log(err: ProxyError): void;
+}
+
+export class Tunnel {
+  readonly upstream: net.Socket;
+  private upgraded = false;
+  private pendingHead: Buffer | null = null;
+  /** Frame tracker (target → client): payload bytes left in the current frame. */
+  private payloadLeft = 0;
+  private readonly hdr = Buffer.alloc(14);
+  private hdrLen = 0;
+  /** A close frame is owed to the client at the next frame boundary. */
+  private closeOwed = false;
+  private closeSent = false;
+  private closed = false;
+  private hardTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    readonly entry: TargetEntry,
+    private readonly client: Duplex,
+    requestHead: string,
+    firstBytes: Buffer,
+    connectTimeoutMs: number,
+    private readonly hooks: TunnelHooks,
+  ) {
+    entry.tunnels++;
+    entry.openTunnels.add(this);
+    const up = net.connect({ host: entry.host, port: entry.port, noDelay: true });
+    this.upstream = up;
+    up.setTimeout(connectTimeoutMs, () => {
+      if (!this.upgraded) this.failBeforeUpgrade(new ProxyError('connect-timeout', ''));
+    });
+    up.on('connect', () => {
+      up.write(requestHead, 'latin1');
+      if (firstBytes.length > 0) up.write(firstBytes);
+    });
+    up.on('data', (b: Buffer) => this.fromTarget(b));
+    up.on('error', (err: NodeJS.ErrnoException) => {
+      if (!this.upgraded && this.pendingHead === null) {
+        this.failBeforeUpgrade(new ProxyError(up.connecting ? 'connect-refused' : 'upstream-reset', err.code ?? ''));
+      } else this.close();
+    });
+    up.on('close', () => this.close());
+    client.on('error', () => this.close());
+    client.on('close', () => this.close());
+    if (tunnelOpenChannel.hasSubscribers) {
+      tunnelOpenChannel.publish({ dataPlaneId: hooks.dataPlaneId, targetKey: entry.key });
+    }
+  }
+
+  /**
+   * Closes politely: a 1001 close frame to the client at the next frame boundary, then both
+   * sockets after `graceMs`. Resolves when both are closed.
+   */
+  terminate(graceMs: number): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    if (this.upgraded && !this.closeSent) {
+      this.closeOwed = true;
+      if (this.payloadLeft === 0 && this.hdrLen === 0) this.sendClose();
+    }
+    return new Promise((resolve) => {
+      if (this.closed) return resolve();
+      this.client.once('close', () => resolve());
+      this.hardTimer ??= setTimeout(() => this.close(), this.upgraded ? graceMs : 0);
+      this.hardTimer.unref();
+      if (!this.upgraded) this.close();
+    });
+  }
+
+  /** Both sockets closed now. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.hardTimer !== null) clearTimeout(this.hardTimer);
+    this.upstream.destroy();
+    this.client.destroy();
+    this.entry.tunnels--;
+    this.entry.openTunnels.delete(this);
+    if (tunnelCloseChannel.hasSubscribers) {
+      tunnelCloseChannel.publish({ dataPlaneId: this.hooks.dataPlaneId, targetKey: this.entry.key });
+    }
+    this.hooks.onClosed(this);
+  }
+
+  private failBeforeUpgrade(err: ProxyError): void {
+    this.hooks.log(err);
+    if (this.client.writable) {
+      this.client.end(
+        `HTTP/1.1 ${err.status} ${err.status === 504 ? 'Gateway Timeout' : 'Bad Gateway'}\r\n` +
+          'Connection: close\r\nContent-Length: 0\r\n\r\n',
+      );
+    }
+    setTimeout(() => this.close(), 50).unref();
+  }
+
+  private fromTarget(b: Buffer): void {
+    if (this.closed) return;
+    if (!this.upgraded) {
+      // Until the target answers, look for the end of its response head.
+      const head = this.pendingHead === null ? b : Buffer.concat([this.pendingHead, b]);
+      const end = head.indexOf(CRLFCRLF);
+      if (end < 0) {
+        if (head.length > MAX_RESPONSE_HEAD) return this.close();
+        this.pendingHead = head;
+        return;
+      }
+      this.pendingHead = null;
+      this.upgraded = true;
+      this.upstream.setTimeout(0);
+      const switching = head.toString('latin1', 0, 12) === 'HTTP/1.1 101';
+      this.client.write(head.subarray(0, end + 4));
+      if (!switching) {
+        // The target declined the upgrade: relay its answer and close once it ends.
+        this.closeSent = true;
+        this.upstream.pipe(this.client);
+        this.upstream.end();
+        return;
+      }
+      this.client.pipe(this.upstream);
+      b = head.subarray(end + 4);
+      if (b.length === 0) return;
+    }
+    if (this.closeSent) return; // after our close frame, nothing more goes to the client
+    let toWrite = b;
+    if (this.closeOwed) {
+      const at = this.boundary(b);
+      if (at >= 0) toWrite = b.subarray(0, at);
+    } else this.track(b, false);
+    if (toWrite.length > 0 && !this.client.write(toWrite)) {
+      this.upstream.pause();
+      this.client.once('drain', () => this.upstream.resume());
+    }
+    if (this.closeOwed && this.payloadLeft === 0 && this.hdrLen === 0) this.sendClose();
+  }
+
+  /** Offset of the first frame boundary in `b` (tracking up to it), or -1 (tracking all of it). */
+  private boundary(b: Buffer): number {
+    return this.track(b, true);
+  }
+
+  /** Advances the frame tracker over `b`; with `stop`, returns at the first boundary. */
+  private track(b: Buffer, stop: boolean): number {
+    const len = b.length;
+    let i = 0;
+    while (i < len) {
+      if (this.payloadLeft > 0) {
+        const take = Math.min(this.payloadLeft, len - i);
+        this.payloadLeft -= take;
+        i += take;
+        continue;
+      }
+      if (stop && this.hdrLen === 0) return i;
+      const hdr = this.hdr;
+      hdr[this.hdrLen++] = b[i++] as number;
+      if (this.hdrLen < 2) continue;
+      const b1 = hdr[1] as number;
+      const len7 = b1 & 0x7f;
+      const need = 2 + (len7 === 126 ? 2 : len7 === 127 ? 8 : 0) + (b1 & 0x80 ? 4 : 0);
+      if (this.hdrLen < need) continue;
+      let payload = len7;
+      if (len7 === 126) payload = hdr.readUInt16BE(2);
+      else if (len7 === 127) payload = Number(hdr.readBigUInt64BE(2));
+      this.payloadLeft = payload;
+      this.hdrLen = 0;
+    }
+    return stop && this.payloadLeft === 0 && this.hdrLen === 0 ? len : -1;
+  }
+
+  private sendClose(): void {
+    if (this.closeSent) return;
+    this.closeSent = true;
+    this.closeOwed = false;
+    this.upstream.pause();
+    if (this.client.writable) this.client.write(GOING_AWAY);
+  }
+}
