@@ -1,0 +1,74 @@
+import { readFileSync } from 'node:fs';
+import { EbbError } from '../shared/errors.ts';
+import { describeError, startEbb, type Ebb } from './ebb.ts';
+import { createLog } from './logger.ts';
+import { parseArgs, usage } from './options.ts';
+
+/**
+ * `ebb serve`: runs until SIGTERM/SIGINT (graceful shutdown, exit 0), re-reads its config on SIGHUP.
+ * A second SIGTERM/SIGINT during shutdown exits at once (status 1).
+ * Exit codes: 0 clean stop, 1 forced stop or runtime failure, 2 bad command line or configuration.
+ */
+export async function main(argv: readonly string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs(argv);
+  } catch (error) {
+    process.stderr.write(`ebb: ${describeError(error)}\n`);
+    return 2;
+  }
+  if (parsed.command === 'help') {
+    process.stdout.write(usage());
+    return 0;
+  }
+  if (parsed.command === 'version') {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    process.stdout.write(`ebb ${pkg.version}\n`);
+    return 0;
+  }
+  const log = createLog();
+  let ebb: Ebb;
+  try {
+    ebb = await startEbb({ ...parsed.serve, log });
+  } catch (error) {
+    process.stderr.write(`ebb: ${describeError(error)}\n`);
+    return EbbError.is(error) && ['ConfigInvalid', 'ConfigUnreadable', 'ValidationError'].includes(error.code) ? 2 : 1;
+  }
+  return new Promise<number>((resolve) => {
+    process.on('SIGHUP', () => {
+      log({ event: 'signal', signal: 'SIGHUP' });
+      void ebb.reload();
+    });
+    let stopping = false;
+    const stop = (signal: string): void => {
+      log({ event: 'signal', signal });
+      if (stopping) {
+        log({ event: 'ebb:forced-stop' });
+        ebb.dataPlane.destroy();
+        resolve(1);
+        return;
+      }
+      stopping = true;
+      ebb.shutdown().then(
+        () => resolve(0),
+        (error: unknown) => {
+          process.stderr.write(`ebb: shutdown failed: ${describeError(error)}\n`);
+          resolve(1);
+        },
+      );
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+  });
+}
+
+const isEntry = process.argv[1] !== undefined && import.meta.url === new URL(`file://${process.argv[1]}`).href;
+if (isEntry) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (error: unknown) => {
+      process.stderr.write(`ebb: ${describeError(error)}\n`);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,173 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { resolve } from 'node:path';
+import { createAdminHandler } from '../api/admin-server.ts';
+import { loadConfigFile, type EbbConfig } from '../config/load-config.ts';
+import { applyDeclared } from '../control/apply-declared.ts';
+import { ControlPlane } from '../control/control-plane.ts';
+import { HttpDataPlane } from '../dataplane/http-data-plane.ts';
+import { ActiveHealthChecker } from '../health/active-health-checker.ts';
+import { realClock } from '../shared/clock.ts';
+import { EbbError, ebbError } from '../shared/errors.ts';
+import { openStateStore } from '../store/open-state-store.ts';
+import type { StateStore } from '../domain/store-port.ts';
+import { createLog, type Log } from './logger.ts';
+import { DEFAULT_ADMIN_ADDRESS, DEFAULT_STATE_DIR, parseAddress, type AdminEndpoint, type ServeOptions } from './options.ts';
+
+/** A running ebb: the pieces, wired, with its two ways out. */
+export interface Ebb {
+  readonly control: ControlPlane;
+  readonly dataPlane: HttpDataPlane;
+  readonly admin: AdminEndpoint;
+  readonly stateDir: string;
+  /** Re-reads the config file and applies the difference; a bad file changes nothing. */
+  reload(): Promise<void>;
+  /** Graceful: the admin API and listeners stop accepting, in-flight work finishes up to the shutdown timeout. */
+  shutdown(): Promise<void>;
+}
+
+export interface StartOptions extends ServeOptions {
+  readonly log?: Log;
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * Starts ebb in this order: config (refuse to start on any error), state store, data plane, health
+ * checks, control plane (restores persisted state and drains), the file's declared resources, then the
+ * admin API. Nothing is left running if a step fails.
+ */
+export async function startEbb(options: StartOptions): Promise<Ebb> {
+  const log = options.log ?? createLog();
+  const env = options.env ?? process.env;
+  const config: EbbConfig | null = options.configPath === undefined ? null : await loadConfigFile(options.configPath);
+  const admin = config?.admin ?? {};
+
+  const stateDir = resolve(options.stateDir ?? env['EBB_STATE_DIR'] ?? admin.stateDir ?? DEFAULT_STATE_DIR);
+  const adminEndpoint = parseAddress(options.adminAddress ?? env['EBB_ADMIN_ADDRESS'] ?? admin.address ?? DEFAULT_ADMIN_ADDRESS, 'Admin address');
+  const credentials = [...(admin.credentials ?? [])];
+  const envKey = env['EBB_ACCESS_KEY_ID'];
+  const envSecret = env['EBB_SECRET_ACCESS_KEY'];
+  if (envKey !== undefined && envSecret !== undefined && envKey !== '' && envSecret !== '') {
+    credentials.push({ accessKeyId: envKey, secretAccessKey: envSecret });
+  }
+  const authentication = options.authentication ?? admin.authentication ?? true;
+  if (authentication && credentials.length === 0) {
+    throw ebbError(
+      'ConfigInvalid',
+      'The admin API needs credentials: set EBB_ACCESS_KEY_ID and EBB_SECRET_ACCESS_KEY, or admin.credentials in the config file (or pass --no-auth for local use only)',
+    );
+  }
+
+  const store: StateStore = await openStateStore(stateDir);
+  const dataPlane = new HttpDataPlane({ log: (line) => log(line as Record<string, unknown>) });
+  const healthChecker = new ActiveHealthChecker({ clock: realClock });
+  const control = new ControlPlane({
+    clock: realClock,
+    store,
+    dataPlanes: [dataPlane],
+    healthChecker,
+    log,
+    ...(admin.region === undefined ? {} : { region: admin.region }),
+    ...(admin.accountId === undefined ? {} : { accountId: admin.accountId }),
+  });
+  control.events.on('target:state', (e) =>
+    log({ event: 'target:state', targetGroup: e.targetGroupArn, target: `${e.targetId}:${e.port}`, from: e.from.state, to: e.to.state, reason: e.to.reason }),
+  );
+
+  let adminServer: Server | null = null;
+  const abort = async (): Promise<void> => {
+    dataPlane.destroy();
+    await control.close().catch(() => undefined);
+    await store.close().catch(() => undefined);
+  };
+  try {
+    await control.start();
+    if (config !== null) {
+      const applied = await applyDeclared(control, config.declared);
+      log({ event: 'config:applied', file: options.configPath, ...applied });
+    }
+    if (!authentication) {
+      log({ event: 'admin:authentication-off', level: 'warn', message: 'AUTHENTICATION IS OFF: anyone who reaches the admin address can change ebb. Use for local work only.' });
+    }
+    const handler = createAdminHandler({ control, auth: { enabled: authentication, credentials }, log });
+    adminServer = createServer(handler);
+    await listen(adminServer, adminEndpoint);
+  } catch (error) {
+    adminServer?.close();
+    await abort();
+    throw error;
+  }
+  const bound = adminServer.address() as AddressInfo;
+  const adminBound = { host: bound.address, port: bound.port };
+  log({ event: 'ebb:started', admin: `${adminBound.host}:${adminBound.port}`, stateDir, config: options.configPath ?? null });
+
+  let reloading: Promise<void> = Promise.resolve();
+  let shuttingDown: Promise<void> | null = null;
+  const server = adminServer;
+  return {
+    control,
+    dataPlane,
+    admin: adminBound,
+    stateDir,
+    reload: () => {
+      reloading = reloading.then(async () => {
+        if (options.configPath === undefined) return;
+        try {
+          const next = await loadConfigFile(options.configPath);
+          const applied = await applyDeclared(control, next.declared);
+          log({ event: 'config:reloaded', file: options.configPath, ...applied });
+        } catch (error) {
+          log({ event: 'config:reload-refused', level: 'error', file: options.configPath, error: describeError(error) });
+        }
+      });
+      return reloading;
+    },
+    shutdown: () => {
+      shuttingDown ??= (async () => {
+        const deadlineMs = shutdownTimeoutMs(control);
+        log({ event: 'ebb:stopping', deadlineMs });
+        server.close();
+        server.closeIdleConnections();
+        await dataPlane.close(deadlineMs);
+        await control.close();
+        await store.close();
+        server.closeAllConnections();
+        log({ event: 'ebb:stopped' });
+      })();
+      return shuttingDown;
+    },
+  };
+}
+
+/** The longest `ebb.shutdown_timeout.seconds` among the load balancers (default 30 s). */
+function shutdownTimeoutMs(control: ControlPlane): number {
+  let seconds = 30;
+  const lbs = [...control.describeLoadBalancers(), ...control.describeLoadBalancers({ type: 'classic' })];
+  if (lbs.length > 0) {
+    seconds = Math.max(...lbs.map((lb) => Number(control.describeLoadBalancerAttributes(lb.arn)['ebb.shutdown_timeout.seconds'] ?? 30)));
+  }
+  return seconds * 1000;
+}
+
+function listen(server: Server, endpoint: AdminEndpoint): Promise<void> {
+  return new Promise((resolvePromise, reject) => {
+    const onError = (error: NodeJS.ErrnoException): void => {
+      reject(
+        new EbbError(
+          'ListenAddressInUse',
+          `The admin API could not listen on ${endpoint.host}:${endpoint.port} (${error.code ?? error.message}); choose another address with --admin`,
+        ),
+      );
+    };
+    server.once('error', onError);
+    server.listen(endpoint.port, endpoint.host, () => {
+      server.off('error', onError);
+      resolvePromise();
+    });
+  });
+}
+
+export function describeError(error: unknown): string {
+  if (EbbError.is(error)) return `${error.code}: ${error.message}`;
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,85 @@
+import { ebbError } from '../shared/errors.ts';
+
+/** What `ebb serve` is told on its command line and in its environment. */
+export interface ServeOptions {
+  readonly configPath?: string;
+  readonly adminAddress?: string;
+  readonly stateDir?: string;
+  /** false only when the operator asked for it (`--no-auth`); logged loudly. */
+  readonly authentication?: boolean;
+}
+
+export interface AdminEndpoint {
+  readonly host: string;
+  readonly port: number;
+}
+
+export const DEFAULT_ADMIN_ADDRESS = '127.0.0.1:9900';
+export const DEFAULT_STATE_DIR = './.ebb';
+
+/** Parses `HOST:PORT` (IPv6 as `[::1]:9900`); port 0 picks a free one. */
+export function parseAddress(value: string, what: string): AdminEndpoint {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(value);
+  const host = m?.[1] ?? m?.[2];
+  const port = Number(m?.[3]);
+  if (m === null || host === undefined || !Number.isInteger(port) || port > 65535) {
+    throw ebbError('ValidationError', `${what} '${value}' is not HOST:PORT (for example 127.0.0.1:9900)`);
+  }
+  return { host, port };
+}
+
+export interface ParsedCommand {
+  readonly command: 'serve' | 'help' | 'version';
+  readonly serve: ServeOptions;
+}
+
+const USAGE = `Usage: ebb serve [--config FILE] [--admin HOST:PORT] [--state-dir DIR] [--no-auth]
+
+  --config FILE      YAML file declaring load balancers, listeners, target groups and targets.
+                     SIGHUP re-reads it and applies the difference.
+  --admin HOST:PORT  Where the AWS-compatible admin API listens (default ${DEFAULT_ADMIN_ADDRESS}).
+  --state-dir DIR    Where ebb keeps its state (default ${DEFAULT_STATE_DIR}, or $EBB_STATE_DIR).
+  --no-auth          Accept unsigned admin requests. For local use only.
+
+Admin credentials: admin.credentials in the file, or EBB_ACCESS_KEY_ID and EBB_SECRET_ACCESS_KEY.
+`;
+
+export function usage(): string {
+  return USAGE;
+}
+
+export function parseArgs(argv: readonly string[]): ParsedCommand {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
+    return { command: 'help', serve: {} };
+  }
+  if (command === 'version' || command === '--version') return { command: 'version', serve: {} };
+  if (command !== 'serve') throw ebbError('ValidationError', `Unknown command '${command}'.\n\n${USAGE}`);
+  const serve: { -readonly [K in keyof ServeOptions]: ServeOptions[K] } = {};
+  for (let i = 0; i < rest.length; i++) {
+    const arg = rest[i] ?? '';
+    const [flag, inline] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
+    const value = (): string => {
+      const v = inline ?? rest[++i];
+      if (v === undefined || v.length === 0) throw ebbError('ValidationError', `${flag} needs a value.\n\n${USAGE}`);
+      return v;
+    };
+    switch (flag) {
+      case '--config':
+        serve.configPath = value();
+        break;
+      case '--admin':
+        serve.adminAddress = value();
+        break;
+      case '--state-dir':
+        serve.stateDir = value();
+        break;
+      case '--no-auth':
+        serve.authentication = false;
+        break;
+      default:
+        throw ebbError('ValidationError', `Unknown option '${arg}'.\n\n${USAGE}`);
+    }
+  }
+  return { command: 'serve', serve };
+}
