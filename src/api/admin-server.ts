@@ -1,0 +1,191 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { debuglog } from 'node:util';
+import type { ControlApi } from '../control/control-api.ts';
+import { realClock, type Clock } from '../shared/clock.ts';
+import { ebbError } from '../shared/errors.ts';
+import { dispatch, serviceOf } from './dispatch.ts';
+import { errorResponse } from './error-response.ts';
+import { parseQueryString, QueryParams } from './query-parser.ts';
+import { type Credential, SigV4Verifier } from './sigv4.ts';
+import { errorXml, type ServiceId } from './xml.ts';
+
+const trace = debuglog('ebb:api');
+
+/** Where the admin endpoint reports what an operator should see. */
+export interface AdminLog {
+  warn(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
+}
+
+export interface AdminAuthOptions {
+  /** Access keys allowed to call the API (from `admin.credentials` or EBB_ACCESS_KEY_ID/EBB_SECRET_ACCESS_KEY). */
+  readonly credentials: readonly Credential[];
+  /**
+   * `false` turns SigV4 verification off (local use only). The caller must log that loudly; the
+   * handler also warns once, on its first request.
+   */
+  readonly authentication?: boolean;
+}
+
+/** A route mounted beside the AWS Query API (metrics, a JSON API, the dashboard). */
+export type AdminRoute = (req: IncomingMessage, res: ServerResponse) => void;
+
+export interface AdminHandlerOptions {
+  readonly control: ControlApi;
+  readonly auth: AdminAuthOptions;
+  readonly log: AdminLog;
+  /** Wall time for signature dates. Default: the real clock. */
+  readonly clock?: Clock;
+  /** Largest request body accepted, in bytes. Default 1 MiB. */
+  readonly maxBodyBytes?: number;
+  /** Extra routes by `METHOD /path` (exact match, no query), e.g. `GET /metrics`. */
+  readonly routes?: Readonly<Record<string, AdminRoute>>;
+}
+
+export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+
+/**
+ * The admin endpoint's request handler for node:http. `POST /` with a form-encoded body (or `GET /`
+ * with a query string) is the AWS Query API for ELBv2, Classic ELB and Auto Scaling; other routes
+ * can be mounted beside it. Every answer carries `x-amzn-RequestId`, the same id as in the XML.
+ */
+export function createAdminHandler(options: AdminHandlerOptions): (req: IncomingMessage, res: ServerResponse) => void {
+  const clock = options.clock ?? realClock;
+  const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const authOn = options.auth.authentication !== false;
+  const verifier = new SigV4Verifier(options.auth.credentials, () => clock.wallTime());
+  let warnedNoAuth = false;
+
+  return (req, res) => {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q === -1 ? url : url.slice(0, q);
+    const rawQuery = q === -1 ? '' : url.slice(q + 1);
+    const method = req.method ?? 'GET';
+
+    const route = options.routes?.[`${method} ${path}`];
+    if (route !== undefined) {
+      route(req, res);
+      return;
+    }
+    const requestId = randomUUID();
+    if (path !== '/' || (method !== 'POST' && method !== 'GET')) {
+      req.resume();
+      sendPlain(res, 404, requestId, `No route for ${method} ${path}. The AWS Query API is POST / (form-encoded).\n`);
+      return;
+    }
+    if (!authOn && !warnedNoAuth) {
+      warnedNoAuth = true;
+      options.log.warn('admin API authentication is OFF: any local process can change the load balancer', {});
+    }
+    readBody(req, maxBody).then(
+      (body) => handleQuery(req, res, { method, path, rawQuery, body, requestId }),
+      (err: unknown) => {
+        if (err instanceof BodyTooLarge) {
+          const xml = errorXml('elbv2', { type: 'Sender', code: 'RequestEntityTooLarge', message: `Request body exceeds ${maxBody} bytes` }, requestId);
+          send(res, 413, requestId, xml, { connection: 'close' });
+          req.destroy();
+          return;
+        }
+        res.destroy();
+      },
+    );
+  };
+
+  async function handleQuery(
+    req: IncomingMessage,
+    res: ServerResponse,
+    r: { method: string; path: string; rawQuery: string; body: Buffer; requestId: string },
+  ): Promise<void> {
+    let service: ServiceId = 'elbv2';
+    let action = '';
+    const started = clock.now();
+    try {
+      let text: string;
+      if (r.method === 'POST') {
+        const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
+        if (type !== 'application/x-www-form-urlencoded') {
+          throw ebbError(
+            'MalformedQueryString',
+            `Content-Type must be application/x-www-form-urlencoded for the AWS Query API; got '${req.headers['content-type'] ?? ''}'`,
+          );
+        }
+        text = r.body.toString('utf8');
+      } else {
+        text = r.rawQuery;
+      }
+      const params = new QueryParams(parseQueryString(text));
+      service = serviceOf(params);
+      action = params.str('Action') ?? '';
+      if (authOn) {
+        await verifier.verify({ method: r.method, path: r.path, rawQuery: r.rawQuery, headers: req.headers, body: r.body });
+      }
+      const out = await dispatch(params, { control: options.control, requestId: r.requestId });
+      send(res, 200, r.requestId, out.xml);
+      trace('%s %s %s 200 %dms', r.requestId, service, action, Math.round(clock.now() - started));
+    } catch (err) {
+      const e = errorResponse(err, service, r.requestId, (internal) => {
+        options.log.error('admin API request failed with an internal error', {
+          requestId: r.requestId,
+          service,
+          action,
+          error: internal instanceof Error ? (internal.stack ?? internal.message) : String(internal),
+        });
+      });
+      res.writeHead(e.status, e.headers);
+      res.end(e.body);
+      trace('%s %s %s %d', r.requestId, service, action, e.status);
+    }
+  }
+}
+
+class BodyTooLarge extends Error {}
+
+function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length'] ?? NaN);
+    if (Number.isFinite(declared) && declared > max) {
+      reject(new BodyTooLarge());
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let done = false;
+    req.on('data', (chunk: Buffer) => {
+      if (done) return;
+      size += chunk.length;
+      if (size > max) {
+        done = true;
+        reject(new BodyTooLarge());
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => {
+      if (done) return;
+      done = true;
+      resolve(Buffer.concat(chunks));
+    });
+    req.on('error', (err) => {
+      if (done) return;
+      done = true;
+      reject(err);
+    });
+  });
+}
+
+function send(res: ServerResponse, status: number, requestId: string, xml: string, extra: Record<string, string> = {}): void {
+  res.writeHead(status, {
+    'content-type': 'text/xml',
+    'content-length': String(Buffer.byteLength(xml)),
+    'x-amzn-requestid': requestId,
+    ...extra,
+  });
+  res.end(xml);
+}
+
+function sendPlain(res: ServerResponse, status: number, requestId: string, text: string): void {
+  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': String(Buffer.byteLength(text)), 'x-amzn-requestid': requestId });
+  res.end(text);
+}

@@ -1,0 +1,430 @@
+import type { ControlApi } from '../../control/control-api.ts';
+import type { HealthCheckConfig } from '../../domain/health-check.ts';
+import type { ListenerRecord, Tag, TargetGroupRecord } from '../../domain/resources.ts';
+import { EbbError, ebbError } from '../../shared/errors.ts';
+import { CANONICAL_HOSTED_ZONE_ID, dnsName, paginate, readTags } from '../common.ts';
+import type { ActionTable } from '../handler.ts';
+import type { QueryParams } from '../query-parser.ts';
+import type { XmlObject } from '../xml.ts';
+import {
+  CLASSIC_PORT_TAG,
+  CLASSIC_TAG,
+  CROSS_ZONE_TAG,
+  DEFAULT_DRAINING_TIMEOUT,
+  DELAY_KEY,
+  DRAINING_TIMEOUT_TAG,
+  type ClassicLoadBalancer,
+  classicGroupName,
+  classicState,
+  drainingSettings,
+  expand,
+  findClassic,
+  findClassicLoadBalancers,
+  healthTarget,
+  instanceDescriptions,
+  parseHealthTarget,
+  registeredInstanceIds,
+} from './classic-mapping.ts';
+
+/** Classic ELB (2012-06-01) actions, mapped onto the control plane (see classic-mapping.ts). */
+
+const NAME = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?$/;
+const IDLE_KEY = 'idle_timeout.timeout_seconds';
+const DESYNC_KEY = 'routing.http.desync_mitigation_mode';
+
+function readName(p: QueryParams): string {
+  const name = p.requiredStr('LoadBalancerName');
+  if (!NAME.test(name)) {
+    throw ebbError(
+      'ValidationError',
+      `The load balancer name '${name}' is not valid: use 1-32 letters, digits and hyphens, not starting or ending with a hyphen`,
+    );
+  }
+  return name;
+}
+
+interface ClassicListenerInput {
+  readonly protocol: 'HTTP' | 'TCP';
+  readonly loadBalancerPort: number;
+  readonly instanceProtocol: 'HTTP' | 'HTTPS' | 'TCP';
+  readonly instancePort: number;
+}
+
+function readListeners(p: QueryParams): ClassicListenerInput[] {
+  const list = p.requiredStructList('Listeners');
+  const out: ClassicListenerInput[] = [];
+  for (const l of list) {
+    const protocol = l.requiredStr('Protocol').toUpperCase();
+    const loadBalancerPort = l.requiredInt('LoadBalancerPort', { min: 1, max: 65535 });
+    const instancePort = l.requiredInt('InstancePort', { min: 1, max: 65535 });
+    const instanceProtocolRaw = l.str('InstanceProtocol')?.toUpperCase();
+    if (!['HTTP', 'HTTPS', 'TCP', 'SSL'].includes(protocol)) {
+      throw ebbError('UnsupportedProtocol', `Listener protocol '${protocol}' is not valid: use HTTP, HTTPS, TCP or SSL`);
+    }
+    if (protocol === 'HTTPS' || protocol === 'SSL') {
+      throw ebbError(
+        'UnsupportedProtocol',
+        `Listener protocol ${protocol} needs a server certificate, which ebb's Classic API does not take yet; use HTTP or TCP here, or an ELBv2 HTTPS listener`,
+      );
+    }
+    const front = protocol as 'HTTP' | 'TCP';
+    const instanceProtocol = instanceProtocolRaw ?? front;
+    if (front === 'HTTP' && instanceProtocol !== 'HTTP' && instanceProtocol !== 'HTTPS') {
+      throw ebbError('InvalidConfigurationRequest', `An HTTP listener must use InstanceProtocol HTTP or HTTPS; got ${instanceProtocol}`);
+    }
+    if (front === 'TCP' && instanceProtocol !== 'TCP') {
+      throw ebbError('InvalidConfigurationRequest', `A TCP listener must use InstanceProtocol TCP; got ${instanceProtocol}`);
+    }
+    if (out.some((o) => o.loadBalancerPort === loadBalancerPort)) {
+      throw ebbError('InvalidConfigurationRequest', `LoadBalancerPort ${loadBalancerPort} is given to more than one listener`);
+    }
+    const clash = out.find((o) => o.instancePort === instancePort && o.instanceProtocol !== instanceProtocol);
+    if (clash !== undefined) {
+      throw ebbError(
+        'InvalidConfigurationRequest',
+        `InstancePort ${instancePort} is used with both ${clash.instanceProtocol} and ${instanceProtocol}; use one instance protocol per port`,
+      );
+    }
+    out.push({ protocol: front, loadBalancerPort, instanceProtocol: instanceProtocol as ClassicListenerInput['instanceProtocol'], instancePort });
+  }
+  return out;
+}
+
+function readInstanceIds(p: QueryParams, required: boolean): string[] | undefined {
+  const list = required ? p.requiredStructList('Instances') : p.structList('Instances');
+  if (list === undefined) return undefined;
+  const ids = list.map((i) => i.requiredStr('InstanceId', { maxLength: 256 }));
+  return [...new Set(ids)];
+}
+
+function checkKnownInstances(control: ControlApi, ids: readonly string[]): void {
+  const known = new Set(control.describeInstances().map((i) => i.id));
+  for (const id of ids) {
+    if (!known.has(id)) {
+      throw ebbError(
+        'InvalidInstance',
+        `The instance '${id}' is not known to ebb: declare it under 'instances:' in the configuration (id and address) or launch it from an Auto Scaling group`,
+      );
+    }
+  }
+}
+
+/** Classic's default health check (AWS): TCP on the first listener's instance port, 30 s, 5 s, 10/2. */
+function defaultClassicHealthCheck(instancePort: number): Partial<HealthCheckConfig> {
+  return {
+    enabled: true,
+    protocol: 'TCP',
+    port: instancePort,
+    path: '/',
+    intervalSeconds: 30,
+    timeoutSeconds: 5,
+    healthyThresholdCount: 10,
+    unhealthyThresholdCount: 2,
+    matcher: '200',
+  };
+}
+
+function healthCheckXml(group: TargetGroupRecord | undefined): XmlObject | undefined {
+  if (group === undefined) return undefined;
+  const hc = group.healthCheck;
+  return {
+    Target: healthTarget(group),
+    Interval: hc.intervalSeconds,
+    Timeout: hc.timeoutSeconds,
+    UnhealthyThreshold: hc.unhealthyThresholdCount,
+    HealthyThreshold: hc.healthyThresholdCount,
+  };
+}
+
+function listenerDescription(l: ListenerRecord, groups: readonly TargetGroupRecord[]): XmlObject {
+  const group = groups.find((g) => g.arn === l.defaultActions[0]?.targetGroupArn);
+  return {
+    Listener: {
+      Protocol: l.protocol,
+      LoadBalancerPort: l.port,
+      InstanceProtocol: group?.protocol,
+      InstancePort: group?.port,
+    },
+    PolicyNames: [],
+  };
+}
+
+function describeXml(control: ControlApi, clb: ClassicLoadBalancer): XmlObject {
+  const dns = dnsName(clb.lb.name, clb.lb.arn);
+  return {
+    LoadBalancerName: clb.lb.name,
+    DNSName: dns,
+    CanonicalHostedZoneName: dns,
+    CanonicalHostedZoneNameID: CANONICAL_HOSTED_ZONE_ID,
+    ListenerDescriptions: clb.listeners.map((l) => listenerDescription(l, clb.groups)),
+    Policies: { AppCookieStickinessPolicies: [], LBCookieStickinessPolicies: [], OtherPolicies: [] },
+    BackendServerDescriptions: [],
+    AvailabilityZones: [],
+    Subnets: [],
+    Instances: registeredInstanceIds(control, clb).map((id) => ({ InstanceId: id })),
+    HealthCheck: healthCheckXml(clb.groups[0]),
+    SecurityGroups: [],
+    CreatedTime: new Date(clb.lb.createdAt),
+    Scheme: clb.lb.scheme,
+  };
+}
+
+async function setTag(control: ControlApi, arn: string, key: string, value: string): Promise<void> {
+  await control.addTags([arn], [{ key, value }]);
+}
+
+/** Undo the steps of a CreateLoadBalancer that failed half way; errors here are secondary. */
+async function rollback(steps: Array<() => Promise<void>>): Promise<void> {
+  for (const step of steps.reverse()) {
+    try {
+      await step();
+    } catch {
+      // The original error is the one the client needs to see.
+    }
+  }
+}
+
+export const classicActions: ActionTable = {
+  async CreateLoadBalancer(p, { control }) {
+    const name = readName(p);
+    const listeners = readListeners(p);
+    const scheme = p.str('Scheme');
+    if (scheme !== undefined && scheme !== 'internet-facing' && scheme !== 'internal') {
+      throw ebbError('ValidationError', `Scheme '${scheme}' is not valid: use internet-facing or internal`);
+    }
+    // Zones, subnets and security groups describe AWS networking; ebb accepts and ignores them.
+    p.list('AvailabilityZones');
+    p.list('Subnets');
+    p.list('SecurityGroups');
+    const userTags = readTags(p) ?? [];
+    if (userTags.some((t) => t.key.startsWith('ebb:'))) {
+      throw ebbError('ValidationError', "Tag keys starting with 'ebb:' are reserved for ebb's own use");
+    }
+    const existing = control.describeLoadBalancers({ type: 'classic' }).find((l) => l.name === name);
+    if (existing !== undefined) {
+      // AWS returns the existing load balancer when the call is repeated with the same listeners.
+      const clb = expand(control, existing);
+      const same =
+        clb.listeners.length === listeners.length &&
+        listeners.every((l) => clb.listeners.some((x) => x.port === l.loadBalancerPort && x.protocol === l.protocol));
+      if (same) return { DNSName: dnsName(existing.name, existing.arn) };
+      throw ebbError('DuplicateLoadBalancerName', `A load balancer named '${name}' already exists with different listeners`);
+    }
+
+    const tags: Tag[] = [...userTags, { key: DRAINING_TIMEOUT_TAG, value: String(DEFAULT_DRAINING_TIMEOUT) }];
+    const lb = await control.createLoadBalancer({
+      name,
+      type: 'classic',
+      ...(scheme !== undefined ? { scheme } : {}),
+      tags,
+    });
+    const undo: Array<() => Promise<void>> = [() => control.deleteLoadBalancer(lb.arn)];
+    try {
+      const first = listeners[0];
+      const healthCheck = defaultClassicHealthCheck(first?.instancePort ?? 80);
+      const groups = new Map<number, TargetGroupRecord>();
+      for (const l of listeners) {
+        if (groups.has(l.instancePort)) continue;
+        const tg = await control.createTargetGroup({
+          name: classicGroupName(name, l.instancePort),
+          protocol: l.instanceProtocol,
+          port: l.instancePort,
+          targetType: 'instance',
+          healthCheck,
+          attributes: { [DELAY_KEY]: String(DEFAULT_DRAINING_TIMEOUT) },
+          tags: [
+            { key: CLASSIC_TAG, value: name },
+            { key: CLASSIC_PORT_TAG, value: String(l.instancePort) },
+          ],
+        });
+        undo.push(() => control.deleteTargetGroup(tg.arn));
+        groups.set(l.instancePort, tg);
+      }
+      for (const l of listeners) {
+        const tg = groups.get(l.instancePort);
+        if (tg === undefined) continue;
+        const created = await control.createListener({
+          loadBalancerArn: lb.arn,
+          protocol: l.protocol,
+          port: l.loadBalancerPort,
+          defaultActions: [{ type: 'forward', targetGroupArn: tg.arn }],
+        });
+        undo.push(() => control.deleteListener(created.arn));
+      }
+    } catch (err) {
+      await rollback(undo);
+      throw err;
+    }
+    return { DNSName: dnsName(lb.name, lb.arn) };
+  },
+
+  async DescribeLoadBalancers(p, { control }) {
+    const names = p.list('LoadBalancerNames');
+    const lbs = findClassicLoadBalancers(control, names);
+    const { page, nextMarker } = paginate(p, lbs);
+    return { LoadBalancerDescriptions: page.map((lb) => describeXml(control, expand(control, lb))), NextMarker: nextMarker };
+  },
+
+  async DeleteLoadBalancer(p, { control }) {
+    const name = readName(p);
+    let clb: ClassicLoadBalancer;
+    try {
+      clb = findClassic(control, name);
+    } catch (err) {
+      // Deleting a load balancer that does not exist succeeds, as on AWS.
+      if (EbbError.is(err) && err.code === 'LoadBalancerNotFound') return {};
+      throw err;
+    }
+    for (const l of clb.listeners) await control.deleteListener(l.arn);
+    await control.deleteLoadBalancer(clb.lb.arn);
+    for (const g of clb.groups) await control.deleteTargetGroup(g.arn);
+    return {};
+  },
+
+  async RegisterInstancesWithLoadBalancer(p, { control }) {
+    const clb = findClassic(control, readName(p));
+    const ids = readInstanceIds(p, true) ?? [];
+    checkKnownInstances(control, ids);
+    for (const g of clb.groups) await control.registerTargets(g.arn, ids.map((id) => ({ id })));
+    return { Instances: registeredInstanceIds(control, clb).map((id) => ({ InstanceId: id })) };
+  },
+
+  async DeregisterInstancesFromLoadBalancer(p, { control }) {
+    const clb = findClassic(control, readName(p));
+    const ids = readInstanceIds(p, true) ?? [];
+    checkKnownInstances(control, ids);
+    const registered = new Set(registeredInstanceIds(control, clb));
+    for (const id of ids) {
+      if (!registered.has(id)) {
+        throw ebbError('InvalidInstance', `The instance '${id}' is not registered with the load balancer '${clb.lb.name}'`);
+      }
+    }
+    for (const g of clb.groups) await control.deregisterTargets(g.arn, ids.map((id) => ({ id })));
+    return { Instances: registeredInstanceIds(control, clb).map((id) => ({ InstanceId: id })) };
+  },
+
+  async DescribeInstanceHealth(p, { control }) {
+    const clb = findClassic(control, readName(p));
+    const asked = readInstanceIds(p, false);
+    const known = instanceDescriptions(control, clb);
+    if (asked === undefined || asked.length === 0) {
+      return { InstanceStates: [...known.entries()].map(([id, d]) => ({ ...classicState(id, d) })) };
+    }
+    checkKnownInstances(control, asked);
+    return { InstanceStates: asked.map((id) => ({ ...classicState(id, known.get(id)) })) };
+  },
+
+  async ConfigureHealthCheck(p, { control }) {
+    const clb = findClassic(control, readName(p));
+    const hc = p.struct('HealthCheck');
+    if (hc === undefined) throw ebbError('ValidationError', "1 validation error detected: Value null at 'HealthCheck' failed to satisfy constraint: Member must not be null");
+    const target = parseHealthTarget(hc.requiredStr('Target'));
+    const interval = hc.requiredInt('Interval', { min: 5, max: 300 });
+    const timeout = hc.requiredInt('Timeout', { min: 2, max: 60 });
+    const unhealthy = hc.requiredInt('UnhealthyThreshold', { min: 2, max: 10 });
+    const healthy = hc.requiredInt('HealthyThreshold', { min: 2, max: 10 });
+    if (timeout >= interval) {
+      throw ebbError('ValidationError', `HealthCheck.Timeout (${timeout}) must be smaller than HealthCheck.Interval (${interval})`);
+    }
+    const config: Partial<HealthCheckConfig> = {
+      enabled: true,
+      ...target,
+      intervalSeconds: interval,
+      timeoutSeconds: timeout,
+      healthyThresholdCount: healthy,
+      unhealthyThresholdCount: unhealthy,
+      // Classic counts anything but 200 OK as a failed HTTP check.
+      matcher: '200',
+    };
+    let last: TargetGroupRecord | undefined;
+    for (const g of clb.groups) last = await control.modifyTargetGroup(g.arn, config);
+    return { HealthCheck: healthCheckXml(last) ?? { Target: hc.requiredStr('Target'), Interval: interval, Timeout: timeout, UnhealthyThreshold: unhealthy, HealthyThreshold: healthy } };
+  },
+
+  async DescribeLoadBalancerAttributes(p, { control }) {
+    const clb = findClassic(control, readName(p));
+    return { LoadBalancerAttributes: attributesXml(control, clb) };
+  },
+
+  async ModifyLoadBalancerAttributes(p, { control }) {
+    const name = readName(p);
+    const clb = findClassic(control, name);
+    const attrs = p.struct('LoadBalancerAttributes');
+    if (attrs === undefined) {
+      throw ebbError('ValidationError', "1 validation error detected: Value null at 'LoadBalancerAttributes' failed to satisfy constraint: Member must not be null");
+    }
+    // Read and check everything before changing anything: a rejected call changes nothing.
+    const draining = attrs.struct('ConnectionDraining');
+    let drainEnabled: boolean | undefined;
+    let drainTimeout: number | undefined;
+    if (draining !== undefined) {
+      drainEnabled = draining.requiredBool('Enabled');
+      const t = draining.str('Timeout');
+      if (t !== undefined) {
+        if (!/^-?\d{1,10}$/.test(t) || +t < 1 || +t > 3600) {
+          throw ebbError('InvalidConfigurationRequest', `ConnectionDraining.Timeout must be an integer from 1 to 3600 seconds; got '${t}'`);
+        }
+        drainTimeout = Number(t);
+      }
+    }
+    const settings = attrs.struct('ConnectionSettings');
+    const idle = settings?.requiredInt('IdleTimeout', { min: 1, max: 3600 });
+    const crossZoneStruct = attrs.struct('CrossZoneLoadBalancing');
+    const crossZone = crossZoneStruct?.requiredBool('Enabled');
+    const accessLog = attrs.struct('AccessLog');
+    const accessLogEnabled = accessLog?.requiredBool('Enabled');
+    if (accessLogEnabled === true) {
+      throw ebbError(
+        'InvalidConfigurationRequest',
+        'ebb does not write Classic access logs to S3; its access logs are configured on the ebb node (ALB format or JSON lines)',
+      );
+    }
+    const lbAttrs: Record<string, string> = {};
+    if (idle !== undefined) lbAttrs[IDLE_KEY] = String(idle);
+    const additional = attrs.structList('AdditionalAttributes') ?? [];
+    if (additional.length > 10) throw ebbError('ValidationError', `At most 10 AdditionalAttributes may be given; got ${additional.length}`);
+    const additionalOut: XmlObject[] = [];
+    for (const a of additional) {
+      const key = a.requiredStr('Key');
+      const value = a.requiredStr('Value');
+      if (key !== 'elb.http.desyncmitigationmode') {
+        throw ebbError('LoadBalancerAttributeNotFound', `The additional attribute '${key}' is not supported; ebb knows elb.http.desyncmitigationmode`);
+      }
+      if (!['monitor', 'defensive', 'strictest'].includes(value)) {
+        throw ebbError('InvalidConfigurationRequest', `elb.http.desyncmitigationmode must be monitor, defensive or strictest; got '${value}'`);
+      }
+      lbAttrs[DESYNC_KEY] = value;
+      additionalOut.push({ Key: key, Value: value });
+    }
+
+    if (Object.keys(lbAttrs).length > 0) await control.modifyLoadBalancerAttributes(clb.lb.arn, lbAttrs);
+    if (crossZone !== undefined) await setTag(control, clb.lb.arn, CROSS_ZONE_TAG, String(crossZone));
+    const out: Record<string, XmlObject | XmlObject[]> = {};
+    if (crossZone !== undefined) out['CrossZoneLoadBalancing'] = { Enabled: crossZone };
+    if (accessLogEnabled !== undefined) out['AccessLog'] = { Enabled: false };
+    if (drainEnabled !== undefined) {
+      const timeout = drainTimeout ?? drainingSettings(control, clb).timeout;
+      // The remembered Timeout first: the groups' delay is what says whether draining is on.
+      await setTag(control, clb.lb.arn, DRAINING_TIMEOUT_TAG, String(timeout));
+      const delay = drainEnabled ? String(timeout) : '0';
+      for (const g of clb.groups) await control.modifyTargetGroupAttributes(g.arn, { [DELAY_KEY]: delay });
+      out['ConnectionDraining'] = { Enabled: drainEnabled, Timeout: timeout };
+    }
+    if (idle !== undefined) out['ConnectionSettings'] = { IdleTimeout: idle };
+    if (additional.length > 0) out['AdditionalAttributes'] = additionalOut;
+    return { LoadBalancerName: name, LoadBalancerAttributes: out };
+  },
+};
+
+function attributesXml(control: ControlApi, clb: ClassicLoadBalancer): XmlObject {
+  const lbAttrs = control.describeLoadBalancerAttributes(clb.lb.arn);
+  const draining = drainingSettings(control, clb);
+  const crossZone = clb.lb.tags.find((t) => t.key === CROSS_ZONE_TAG)?.value === 'true';
+  return {
+    CrossZoneLoadBalancing: { Enabled: crossZone },
+    AccessLog: { Enabled: false },
+    ConnectionDraining: { Enabled: draining.enabled, Timeout: draining.timeout },
+    ConnectionSettings: { IdleTimeout: Number(lbAttrs[IDLE_KEY] ?? 60) },
+    AdditionalAttributes: [{ Key: 'elb.http.desyncmitigationmode', Value: lbAttrs[DESYNC_KEY] ?? 'defensive' }],
+  };
+}

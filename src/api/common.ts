@@ -1,0 +1,61 @@
+import { ebbError } from '../shared/errors.ts';
+import type { Tag } from '../domain/resources.ts';
+import type { QueryParams } from './query-parser.ts';
+import type { XmlObject } from './xml.ts';
+
+/** Helpers shared by the ELBv2 and Classic handlers. */
+
+const TAG_CHARS = /^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$/u;
+
+/** `Tags.member.N.Key/Value` (or another list name), validated as the models say. */
+export function readTags(p: QueryParams, name = 'Tags'): Tag[] | undefined {
+  const list = p.structList(name);
+  if (list === undefined) return undefined;
+  const tags: Tag[] = [];
+  const seen = new Set<string>();
+  for (const t of list) {
+    const key = t.requiredStr('Key', { minLength: 1, maxLength: 128, pattern: TAG_CHARS, patternHint: 'must contain only letters, digits, spaces and _ . : / = + - @' });
+    const value = t.str('Value', { maxLength: 256, pattern: TAG_CHARS, patternHint: 'must contain only letters, digits, spaces and _ . : / = + - @' }) ?? '';
+    if (seen.has(key)) throw ebbError('DuplicateTagKeys', `A tag key was specified more than once: '${key}'`);
+    seen.add(key);
+    tags.push({ key, value });
+  }
+  if (tags.length > 50) throw ebbError('TooManyTags', `You can specify at most 50 tags; got ${tags.length}`);
+  return tags;
+}
+
+export function tagsXml(tags: readonly Tag[]): XmlObject[] {
+  return tags.map((t) => ({ Key: t.key, Value: t.value }));
+}
+
+/** The last path segment of an ARN (the id of an ELBv2 resource). */
+export function arnId(arn: string): string {
+  const i = arn.lastIndexOf('/');
+  return i === -1 ? arn : arn.slice(i + 1);
+}
+
+/** A stable DNS name for a load balancer; `*.localhost` names resolve to the loopback address. */
+export function dnsName(name: string, arn: string): string {
+  const id = arnId(arn);
+  return id === name ? `${name}.elb.localhost` : `${name}-${id}.elb.localhost`;
+}
+
+export const CANONICAL_HOSTED_ZONE_ID = 'Z0EBBLOCAL0000';
+
+/**
+ * Paging for Describe* calls: `Marker` is an opaque offset that ebb gave out, `PageSize` 1-400.
+ * Returns the page and the NextMarker to send back (undefined on the last page).
+ */
+export function paginate<T>(p: QueryParams, items: readonly T[]): { page: T[]; nextMarker: string | undefined } {
+  const pageSize = p.int('PageSize', { min: 1, max: 400 }) ?? 400;
+  const marker = p.str('Marker');
+  let start = 0;
+  if (marker !== undefined && marker !== '') {
+    const m = /^ebb-(\d{1,9})$/.exec(Buffer.from(marker, 'base64url').toString('utf8'));
+    if (m === null) throw ebbError('ValidationError', `The marker '${marker}' is not one ebb gave out; start again without Marker`);
+    start = Number(m[1]);
+  }
+  const page = items.slice(start, start + pageSize);
+  const next = start + pageSize < items.length ? Buffer.from(`ebb-${start + pageSize}`).toString('base64url') : undefined;
+  return { page, nextMarker: next };
+}

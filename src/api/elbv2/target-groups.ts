@@ -1,0 +1,150 @@
+import type { HealthCheckConfig } from '../../domain/health-check.ts';
+import type { TargetGroupProtocol } from '../../domain/resources.ts';
+import { ebbError } from '../../shared/errors.ts';
+import { CLASSIC_TAG } from '../classic/classic-mapping.ts';
+import { paginate, readTags } from '../common.ts';
+import type { ActionTable } from '../handler.ts';
+import type { QueryParams } from '../query-parser.ts';
+import { readAttributes } from './load-balancers.ts';
+import { attributesXml, targetGroupXml } from './shapes.ts';
+
+/** ELBv2 target group actions. */
+
+const TG_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?$/;
+const ALL_PROTOCOLS = ['HTTP', 'HTTPS', 'TCP', 'TLS', 'UDP', 'TCP_UDP', 'GENEVE', 'QUIC', 'TCP_QUIC'] as const;
+
+function supportedProtocol(value: string | undefined, what: string): TargetGroupProtocol | undefined {
+  if (value === undefined) return undefined;
+  if (value === 'HTTP' || value === 'HTTPS' || value === 'TCP') return value;
+  throw ebbError('ValidationError', `${what} '${value}' is not supported by ebb; use HTTP, HTTPS or TCP`);
+}
+
+/** The health-check members of Create/ModifyTargetGroup, as a partial config. */
+function readHealthCheck(p: QueryParams): Partial<HealthCheckConfig> {
+  const hc: { -readonly [K in keyof HealthCheckConfig]?: HealthCheckConfig[K] } = {};
+  const protocol = supportedProtocol(p.enumOf('HealthCheckProtocol', ALL_PROTOCOLS), 'HealthCheckProtocol');
+  if (protocol !== undefined) hc.protocol = protocol;
+  const port = p.str('HealthCheckPort');
+  if (port !== undefined) {
+    if (port === 'traffic-port') hc.port = 'traffic-port';
+    else if (/^\d{1,5}$/.test(port) && +port >= 1 && +port <= 65535) hc.port = Number(port);
+    else throw ebbError('ValidationError', `HealthCheckPort must be 'traffic-port' or a port from 1 to 65535; got '${port}'`);
+  }
+  const enabled = p.bool('HealthCheckEnabled');
+  if (enabled !== undefined) hc.enabled = enabled;
+  const path = p.str('HealthCheckPath', { minLength: 1, maxLength: 1024 });
+  if (path !== undefined) {
+    if (!path.startsWith('/')) throw ebbError('ValidationError', `HealthCheckPath must start with '/'; got '${path}'`);
+    hc.path = path;
+  }
+  const interval = p.int('HealthCheckIntervalSeconds', { min: 5, max: 300 });
+  if (interval !== undefined) hc.intervalSeconds = interval;
+  const timeout = p.int('HealthCheckTimeoutSeconds', { min: 2, max: 120 });
+  if (timeout !== undefined) hc.timeoutSeconds = timeout;
+  const healthy = p.int('HealthyThresholdCount', { min: 2, max: 10 });
+  if (healthy !== undefined) hc.healthyThresholdCount = healthy;
+  const unhealthy = p.int('UnhealthyThresholdCount', { min: 2, max: 10 });
+  if (unhealthy !== undefined) hc.unhealthyThresholdCount = unhealthy;
+  const matcher = p.struct('Matcher');
+  if (matcher !== undefined) {
+    if (matcher.str('GrpcCode') !== undefined) throw ebbError('ValidationError', 'Matcher.GrpcCode is not supported by ebb; use Matcher.HttpCode');
+    const code = matcher.str('HttpCode');
+    if (code !== undefined) {
+      if (!/^\d{3}(-\d{3})?(,\d{3}(-\d{3})?)*$/.test(code)) {
+        throw ebbError('ValidationError', `Matcher.HttpCode '${code}' is not valid: use codes like 200, 200,202 or 200-299`);
+      }
+      hc.matcher = code;
+    }
+  }
+  if (hc.timeoutSeconds !== undefined && hc.intervalSeconds !== undefined && hc.timeoutSeconds >= hc.intervalSeconds) {
+    throw ebbError(
+      'ValidationError',
+      `HealthCheckTimeoutSeconds (${hc.timeoutSeconds}) must be smaller than HealthCheckIntervalSeconds (${hc.intervalSeconds})`,
+    );
+  }
+  return hc;
+}
+
+function isClassicGroup(tags: readonly { key: string }[]): boolean {
+  return tags.some((t) => t.key === CLASSIC_TAG);
+}
+
+export const targetGroupActions: ActionTable = {
+  async CreateTargetGroup(p, { control }) {
+    const name = p.requiredStr('Name');
+    if (!TG_NAME.test(name)) {
+      throw ebbError(
+        'ValidationError',
+        `The target group name '${name}' is not valid: use 1-32 letters, digits and hyphens, not starting or ending with a hyphen`,
+      );
+    }
+    const targetType = p.enumOf('TargetType', ['instance', 'ip', 'lambda', 'alb'] as const) ?? 'instance';
+    if (targetType === 'lambda' || targetType === 'alb') {
+      throw ebbError('ValidationError', `TargetType '${targetType}' is not supported by ebb; use 'instance' or 'ip'`);
+    }
+    const protocol = supportedProtocol(p.enumOf('Protocol', ALL_PROTOCOLS), 'Protocol');
+    if (protocol === undefined) throw ebbError('ValidationError', "A protocol must be specified for a target group of type 'instance' or 'ip'");
+    const port = p.int('Port', { min: 1, max: 65535 });
+    if (port === undefined) throw ebbError('ValidationError', "A port must be specified for a target group of type 'instance' or 'ip'");
+    const ipType = p.enumOf('IpAddressType', ['ipv4', 'ipv6'] as const);
+    if (ipType === 'ipv6') throw ebbError('ValidationError', "IpAddressType 'ipv6' is not supported by ebb yet; use 'ipv4'");
+    const pv = p.str('ProtocolVersion');
+    if (pv !== undefined && pv !== 'HTTP1') throw ebbError('ValidationError', `ProtocolVersion '${pv}' is not supported by ebb; use HTTP1`);
+    p.str('VpcId'); // AWS networking; accepted and ignored
+    const healthCheck = readHealthCheck(p);
+    if (protocol !== 'TCP' && healthCheck.protocol === 'TCP') {
+      throw ebbError('ValidationError', `Health check protocol TCP is not supported for a ${protocol} target group; use HTTP or HTTPS`);
+    }
+    const tags = readTags(p);
+    const tg = await control.createTargetGroup({
+      name,
+      protocol,
+      port,
+      targetType,
+      healthCheck,
+      ...(tags !== undefined ? { tags } : {}),
+    });
+    return { TargetGroups: [targetGroupXml(tg, control)] };
+  },
+
+  async DescribeTargetGroups(p, { control }) {
+    const arns = p.list('TargetGroupArns');
+    const names = p.list('Names');
+    const loadBalancerArn = p.str('LoadBalancerArn');
+    const given = [arns !== undefined && arns.length > 0, names !== undefined && names.length > 0, loadBalancerArn !== undefined];
+    if (given.filter(Boolean).length > 1) {
+      throw ebbError('ValidationError', 'Specify at most one of LoadBalancerArn, TargetGroupArns and Names');
+    }
+    let groups = control.describeTargetGroups({
+      ...(arns !== undefined && arns.length > 0 ? { arns } : {}),
+      ...(names !== undefined && names.length > 0 ? { names } : {}),
+      ...(loadBalancerArn !== undefined ? { loadBalancerArn } : {}),
+    });
+    // The groups behind Classic load balancers are ebb's own plumbing: list them only when asked for.
+    if (!given.some(Boolean)) groups = groups.filter((g) => !isClassicGroup(g.tags));
+    const { page, nextMarker } = paginate(p, groups);
+    return { TargetGroups: page.map((g) => targetGroupXml(g, control)), NextMarker: nextMarker };
+  },
+
+  async ModifyTargetGroup(p, { control }) {
+    const arn = p.requiredStr('TargetGroupArn');
+    const healthCheck = readHealthCheck(p);
+    const tg = await control.modifyTargetGroup(arn, healthCheck);
+    return { TargetGroups: [targetGroupXml(tg, control)] };
+  },
+
+  async DeleteTargetGroup(p, { control }) {
+    await control.deleteTargetGroup(p.requiredStr('TargetGroupArn'));
+    return {};
+  },
+
+  async DescribeTargetGroupAttributes(p, { control }) {
+    return { Attributes: attributesXml(control.describeTargetGroupAttributes(p.requiredStr('TargetGroupArn'))) };
+  },
+
+  async ModifyTargetGroupAttributes(p, { control }) {
+    const arn = p.requiredStr('TargetGroupArn');
+    const attrs = readAttributes(p, 100);
+    return { Attributes: attributesXml(await control.modifyTargetGroupAttributes(arn, attrs)) };
+  },
+};

@@ -1,0 +1,18 @@
+import type { ControlApi } from '../control/control-api.ts';
+import type { QueryParams } from './query-parser.ts';
+import type { XmlObject } from './xml.ts';
+
+/** What every operation handler gets besides its parameters. */
+export interface ApiContext {
+  readonly control: ControlApi;
+  readonly requestId: string;
+}
+
+/**
+ * One AWS Query action. Resolves with the members of `<ActionResult>` (an empty object for an empty
+ * output shape, which still yields `<ActionResult/>`), or undefined for an operation with no output
+ * shape. Rejects with an EbbError carrying the AWS code.
+ */
+export type ActionHandler = (params: QueryParams, ctx: ApiContext) => Promise<XmlObject | undefined>;
+
+export type ActionTable = Readonly<Record<string, ActionHandler>>;

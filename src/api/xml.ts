@@ -1,0 +1,91 @@
+/**
+ * The XML the AWS Query protocol answers with (aws-api.md §1), built from plain values:
+ * - a string, number or boolean is the element's text (`true`/`false`, integers as digits);
+ * - a Date is an ISO 8601 timestamp;
+ * - an array is a list: `<Name><member>…</member></Name>`, and an empty one `<Name/>`;
+ * - an object is a structure whose keys are the member names, in insertion order;
+ * - `undefined` leaves the member out.
+ */
+export type XmlValue = string | number | boolean | Date | undefined | readonly XmlValue[] | XmlObject;
+export interface XmlObject {
+  readonly [name: string]: XmlValue;
+}
+
+export const NAMESPACES = {
+  elbv2: 'http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/',
+  classic: 'http://elasticloadbalancing.amazonaws.com/doc/2012-06-01/',
+  autoscaling: 'http://autoscaling.amazonaws.com/doc/2011-01-01/',
+} as const;
+export type ServiceId = keyof typeof NAMESPACES;
+
+const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' };
+
+/** Escapes text for element content and attribute values; drops characters XML 1.0 cannot carry. */
+export function escapeXml(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]/g, '').replace(/[&<>"']/g, (c) => ESCAPES[c] ?? c);
+}
+
+function scalar(value: string | number | boolean | Date): string {
+  if (value instanceof Date) return value.toISOString();
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) throw new Error(`cannot encode non-finite number ${String(value)} as XML`);
+    return String(value);
+  }
+  if (typeof value === 'boolean') return value ? 'true' : 'false';
+  return escapeXml(value);
+}
+
+/** Encodes one member `<name>…</name>` (nothing when the value is undefined). */
+export function element(name: string, value: XmlValue): string {
+  if (value === undefined) return '';
+  if (Array.isArray(value)) {
+    const list = value as readonly XmlValue[];
+    if (list.length === 0) return `<${name}/>`;
+    return `<${name}>${list.map((item) => element('member', item)).join('')}</${name}>`;
+  }
+  if (typeof value === 'object' && !(value instanceof Date)) {
+    return `<${name}>${members(value as XmlObject)}</${name}>`;
+  }
+  return `<${name}>${scalar(value as string | number | boolean | Date)}</${name}>`;
+}
+
+function members(obj: XmlObject): string {
+  let out = '';
+  for (const [key, value] of Object.entries(obj)) out += element(key, value);
+  return out;
+}
+
+/**
+ * A success envelope. `result` undefined: the operation has no output shape, so no Result element
+ * (Auto Scaling's CreateAutoScalingGroup, …). An empty object still gives `<ActionResult/>`, which
+ * botocore needs for operations with an empty output shape.
+ */
+export function successXml(service: ServiceId, action: string, result: XmlObject | undefined, requestId: string): string {
+  let body = '';
+  if (result !== undefined) {
+    const inner = members(result);
+    body = inner === '' ? `<${action}Result/>` : `<${action}Result>${inner}</${action}Result>`;
+  }
+  return (
+    `<?xml version="1.0" encoding="UTF-8"?>\n` +
+    `<${action}Response xmlns="${NAMESPACES[service]}">${body}` +
+    `<ResponseMetadata><RequestId>${escapeXml(requestId)}</RequestId></ResponseMetadata>` +
+    `</${action}Response>\n`
+  );
+}
+
+/** The AWS error envelope; the client goes by `<Code>`. */
+export function errorXml(
+  service: ServiceId,
+  error: { readonly type: 'Sender' | 'Receiver'; readonly code: string; readonly message: string },
+  requestId: string,
+): string {
+  return (
+    `<?xml version="1.0" encoding="UTF-8"?>\n` +
+    `<ErrorResponse xmlns="${NAMESPACES[service]}">` +
+    `<Error><Type>${error.type}</Type><Code>${escapeXml(error.code)}</Code><Message>${escapeXml(error.message)}</Message></Error>` +
+    `<RequestId>${escapeXml(requestId)}</RequestId>` +
+    `</ErrorResponse>\n`
+  );
+}
