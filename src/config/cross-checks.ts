@@ -1,0 +1,199 @@
+import { isIP } from 'node:net';
+import {
+  LOAD_BALANCER_ATTRIBUTES,
+  TARGET_GROUP_ATTRIBUTES,
+  validateLoadBalancerAttributes,
+  validateTargetGroupAttributes,
+} from '../domain/attributes.ts';
+import { defaultHealthCheck, validateHealthCheck, type HealthCheckConfig } from '../domain/health-check.ts';
+import type { ListenerProtocol, LoadBalancerType, TargetGroupProtocol } from '../domain/resources.ts';
+import { formatPath, type PathSegment, type Problem } from './problems.ts';
+import type { ConfigShape } from './schema.ts';
+
+/** Listener protocols each kind of load balancer takes. */
+const LISTENER_PROTOCOLS: Readonly<Record<LoadBalancerType, readonly ListenerProtocol[]>> = {
+  application: ['HTTP', 'HTTPS'],
+  network: ['TCP'],
+  classic: ['HTTP', 'HTTPS', 'TCP'],
+};
+
+const WILDCARD = new Set(['0.0.0.0', '::']);
+
+/** How a target group's targets are named when the file does not say: `ip` when every id is an IP address. */
+export function inferTargetType(tg: { targetType?: 'instance' | 'ip' | undefined; targets?: ReadonlyArray<{ id: string }> | undefined }): 'instance' | 'ip' {
+  if (tg.targetType !== undefined) return tg.targetType;
+  return (tg.targets ?? []).every((t) => isIP(t.id) !== 0) ? 'ip' : 'instance';
+}
+
+/**
+ * The checks that relate values to each other, run once the file has the right shape. Value rules
+ * come from the domain (health-check ranges, attributes), so that the file and the API accept the
+ * same things; each domain error is pinned to the field it is about.
+ */
+export function crossCheck(cfg: ConfigShape): Problem[] {
+  const problems: Problem[] = [];
+  const lbs = cfg.loadBalancers ?? [];
+  const tgs = cfg.targetGroups ?? [];
+  const instances = cfg.instances ?? [];
+
+  unique(problems, lbs.map((lb) => lb.name), (i) => ['loadBalancers', i, 'name'], 'load balancer name');
+  unique(problems, tgs.map((tg) => tg.name), (i) => ['targetGroups', i, 'name'], 'target group name');
+  unique(problems, instances.map((x) => x.id), (i) => ['instances', i, 'id'], 'instance id');
+
+  const tgByName = new Map(tgs.map((tg) => [tg.name, tg]));
+  const bound: Array<{ address: string; port: number; path: readonly PathSegment[] }> = [];
+
+  lbs.forEach((lb, i) => {
+    const type = lb.type ?? 'application';
+    for (const [key, value] of Object.entries(lb.attributes ?? {})) {
+      checkAttribute(problems, ['loadBalancers', i, 'attributes', key], key, Object.keys(LOAD_BALANCER_ATTRIBUTES), () =>
+        validateLoadBalancerAttributes({ [key]: value }),
+      );
+    }
+    (lb.listeners ?? []).forEach((l, j) => {
+      const at = ['loadBalancers', i, 'listeners', j] as const;
+      const allowed = LISTENER_PROTOCOLS[type];
+      if (!allowed.includes(l.protocol)) {
+        problems.push({
+          path: [...at, 'protocol'],
+          message: `a listener of an ${type} load balancer must use ${allowed.join(' or ')}; got ${l.protocol}` +
+            (type === 'application' ? ' (use type: network for TCP)' : ''),
+        });
+      }
+      const tgName = l.defaultActions[0]?.targetGroup ?? '';
+      const tg = tgByName.get(tgName);
+      if (tg === undefined) {
+        const declared = tgs.map((t) => t.name);
+        problems.push({
+          path: [...at, 'defaultActions', 0, 'targetGroup'],
+          message: `names target group "${tgName}", which is not declared under targetGroups` +
+            (declared.length > 0 ? `; declared: ${declared.join(', ')}` : ''),
+        });
+      } else if ((l.protocol === 'TCP') !== (tg.protocol === 'TCP')) {
+        problems.push({
+          path: [...at, 'defaultActions', 0, 'targetGroup'],
+          message: `a ${l.protocol} listener cannot forward to target group "${tg.name}", whose protocol is ${tg.protocol}` +
+            `; ${l.protocol === 'TCP' ? 'TCP listeners forward to TCP target groups' : 'HTTP(S) listeners forward to HTTP or HTTPS target groups'}`,
+        });
+      }
+      const address = l.address ?? '0.0.0.0';
+      const clash = bound.find((b) => b.port === l.port && (b.address === address || WILDCARD.has(b.address) || WILDCARD.has(address)));
+      if (clash !== undefined) {
+        problems.push({
+          path: [...at, 'port'],
+          message: `port ${l.port} on ${address} is already taken by the listener at ${formatPath(clash.path)}`,
+        });
+      }
+      bound.push({ address, port: l.port, path: at });
+    });
+  });
+
+  const instanceIds = new Set(instances.map((x) => x.id));
+  tgs.forEach((tg, i) => {
+    checkHealthCheck(problems, ['targetGroups', i, 'healthCheck'], tg.protocol, tg.healthCheck);
+    const supported = Object.entries(TARGET_GROUP_ATTRIBUTES)
+      .filter(([, spec]) => spec.protocols === undefined || spec.protocols.includes(tg.protocol))
+      .map(([key]) => key);
+    for (const [key, value] of Object.entries(tg.attributes ?? {})) {
+      checkAttribute(problems, ['targetGroups', i, 'attributes', key], key, supported, () =>
+        validateTargetGroupAttributes({ [key]: value }, tg.protocol),
+      );
+    }
+
+    const targetType = inferTargetType(tg);
+    const inferred = tg.targetType === undefined;
+    const seen = new Map<string, number>();
+    (tg.targets ?? []).forEach((t, j) => {
+      const at = ['targetGroups', i, 'targets', j, 'id'];
+      if (targetType === 'ip' && isIP(t.id) === 0) {
+        problems.push({ path: at, message: `must be an IP address, as targetType is ip; got "${t.id}"` });
+      } else if (targetType === 'instance' && !instanceIds.has(t.id)) {
+        const why = inferred ? ' (targetType is instance because not every id is an IP address)' : '';
+        problems.push({
+          path: at,
+          message: `names instance "${t.id}", which is not declared under instances${why}; declare it with its address there, or list an IP address`,
+        });
+      }
+      const key = `${t.id}:${t.port ?? tg.port}`;
+      const first = seen.get(key);
+      if (first !== undefined) {
+        problems.push({ path: ['targetGroups', i, 'targets', j], message: `target ${key} is listed twice (also targets[${first}])` });
+      } else {
+        seen.set(key, j);
+      }
+    });
+  });
+  return problems;
+}
+
+function checkHealthCheck(
+  problems: Problem[],
+  at: readonly PathSegment[],
+  tgProtocol: TargetGroupProtocol,
+  written: LooseHealthCheck | undefined,
+): void {
+  if (written === undefined) return;
+  const given = definedHealthCheck(written);
+  const before = problems.length;
+  if (given.protocol === 'TCP' && tgProtocol !== 'TCP') {
+    problems.push({ path: [...at, 'protocol'], message: `a ${tgProtocol} target group is checked over HTTP or HTTPS (as on AWS); got TCP` });
+  }
+  const defaults = defaultHealthCheck(tgProtocol);
+  const merged: HealthCheckConfig = { ...defaults, ...given };
+  if (merged.protocol === 'TCP') {
+    for (const field of ['path', 'matcher'] as const) {
+      if (given[field] !== undefined) {
+        problems.push({ path: [...at, field], message: `applies to HTTP and HTTPS health checks only; remove it or set protocol: HTTP` });
+      }
+    }
+  }
+  if (merged.timeoutSeconds >= merged.intervalSeconds) {
+    const field = given.timeoutSeconds !== undefined ? 'timeoutSeconds' : given.intervalSeconds !== undefined ? 'intervalSeconds' : undefined;
+    const t = given.timeoutSeconds !== undefined ? `${merged.timeoutSeconds}` : `${merged.timeoutSeconds}, the default`;
+    const iv = given.intervalSeconds !== undefined ? `${merged.intervalSeconds}` : `${merged.intervalSeconds}, the default`;
+    problems.push({
+      path: field === undefined ? at : [...at, field],
+      message: `timeoutSeconds (${t}) must be smaller than intervalSeconds (${iv})` +
+        (given.timeoutSeconds === undefined ? '; set a shorter timeoutSeconds' : ''),
+    });
+  }
+  if (problems.length > before) return;
+  // The domain's check is the authority: anything it refuses that the checks above did not catch.
+  try {
+    validateHealthCheck(merged);
+  } catch (err) {
+    problems.push({ path: at, message: (err as Error).message });
+  }
+}
+
+/** The health-check fields as zod outputs them (optional ones may be `undefined`). */
+export type LooseHealthCheck = { [K in keyof HealthCheckConfig]?: HealthCheckConfig[K] | undefined };
+
+/** Only the fields the file set. */
+export function definedHealthCheck(hc: LooseHealthCheck): Partial<HealthCheckConfig> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(hc)) if (v !== undefined) out[k] = v;
+  return out as Partial<HealthCheckConfig>;
+}
+
+function checkAttribute(problems: Problem[], path: readonly PathSegment[], key: string, allowed: readonly string[], validate: () => void): void {
+  try {
+    validate();
+  } catch (err) {
+    const message = (err as Error).message;
+    if (!allowed.includes(key)) {
+      problems.push({ path, at: 'key', message: `${message}; allowed keys: ${allowed.join(', ')}` });
+    } else {
+      problems.push({ path, message });
+    }
+  }
+}
+
+function unique(problems: Problem[], values: readonly string[], pathOf: (i: number) => PathSegment[], what: string): void {
+  const first = new Map<string, number>();
+  values.forEach((v, i) => {
+    const j = first.get(v);
+    if (j === undefined) first.set(v, i);
+    else problems.push({ path: pathOf(i), message: `the ${what} "${v}" is already used at ${formatPath(pathOf(j))}; ${what}s must be unique` });
+  });
+}

@@ -1,0 +1,151 @@
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { LineCounter, parseDocument, type Document } from 'yaml';
+import type { z } from 'zod';
+import type { DeclaredLoadBalancer, DeclaredState, DeclaredTargetGroup } from '../control/declared-state.ts';
+import { EbbError } from '../shared/errors.ts';
+import { crossCheck, definedHealthCheck, inferTargetType } from './cross-checks.ts';
+import { describeValue, formatProblems, locate, type LocatedProblem, type Problem } from './problems.ts';
+import { configSchema, type ConfigShape } from './schema.ts';
+
+/** The `admin:` block: how the admin API listens and authenticates, and where state is kept. */
+export interface AdminConfig {
+  /** `HOST:PORT` of the admin API. */
+  readonly address?: string;
+  readonly region?: string;
+  readonly accountId?: string;
+  readonly credentials?: ReadonlyArray<{ readonly accessKeyId: string; readonly secretAccessKey: string }>;
+  /** `false` turns SigV4 authentication off (local use only). */
+  readonly authentication?: boolean;
+  /** Absolute: a relative `stateDir` is resolved against the configuration file's directory. */
+  readonly stateDir?: string;
+}
+
+export interface EbbConfig {
+  readonly declared: DeclaredState;
+  readonly admin: AdminConfig;
+}
+
+/** At most this many problems are listed; a file with more is usually not an ebb configuration at all. */
+const MAX_PROBLEMS = 50;
+
+/**
+ * Reads and validates a configuration file. Throws EbbError `ConfigUnreadable` when the file cannot
+ * be read, `ConfigInvalid` (every problem, one per line, as `file:line:col: field.path: what was
+ * expected; got what`) when it is not valid.
+ */
+export async function loadConfigFile(path: string): Promise<EbbConfig> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : (err as Error).message;
+    throw new EbbError('ConfigUnreadable', `Cannot read the configuration file ${path}: ${why}. Check the path given to --config.`, { cause: err });
+  }
+  return parseConfig(text, path);
+}
+
+/**
+ * Validates configuration text. `fileName` is used in messages and to resolve a relative
+ * `admin.stateDir`. An empty file is a valid configuration that declares nothing.
+ *
+ * Targets listed without a port get the target group's port here, so `declared` is complete.
+ */
+export function parseConfig(text: string, fileName: string): EbbConfig {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    const problems = doc.errors.map((e): LocatedProblem => {
+      const { line, col } = lineCounter.linePos(e.pos[0]);
+      const what = e.code === 'DUPLICATE_KEY' ? ` (${JSON.stringify(text.slice(e.pos[0], e.pos[1]))})` : '';
+      return { path: [], bare: true, message: `YAML syntax error: ${e.message}${what}`, line, col };
+    });
+    throw invalid(fileName, problems);
+  }
+
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: 1000 }) ?? {};
+  } catch (err) {
+    // Unresolvable aliases and alias bombs surface here.
+    throw invalid(fileName, [{ path: [], bare: true, message: `YAML error: ${(err as Error).message}`, line: 1, col: 1 }]);
+  }
+
+  const parsed = configSchema.safeParse(data, { reportInput: true });
+  if (!parsed.success) {
+    throw invalid(fileName, located(doc, lineCounter, parsed.error.issues.flatMap(fromIssue)));
+  }
+  const cfg = parsed.data;
+  const problems = crossCheck(cfg);
+  if (problems.length > 0) throw invalid(fileName, located(doc, lineCounter, problems));
+  return { declared: toDeclared(cfg), admin: toAdmin(cfg, fileName) };
+}
+
+function toDeclared(cfg: ConfigShape): DeclaredState {
+  const loadBalancers = (cfg.loadBalancers ?? []).map(
+    (lb): DeclaredLoadBalancer => ({
+      name: lb.name,
+      type: lb.type ?? 'application',
+      attributes: { ...(lb.attributes ?? {}) },
+      listeners: (lb.listeners ?? []).map((l) => ({
+        protocol: l.protocol,
+        port: l.port,
+        address: l.address ?? '0.0.0.0',
+        targetGroup: l.defaultActions[0]?.targetGroup ?? '',
+      })),
+    }),
+  );
+  const targetGroups = (cfg.targetGroups ?? []).map(
+    (tg): DeclaredTargetGroup => ({
+      name: tg.name,
+      protocol: tg.protocol,
+      port: tg.port,
+      targetType: inferTargetType(tg),
+      healthCheck: definedHealthCheck(tg.healthCheck ?? {}),
+      attributes: { ...(tg.attributes ?? {}) },
+      targets: (tg.targets ?? []).map((t) => ({ id: t.id, port: t.port ?? tg.port })),
+    }),
+  );
+  const instances = (cfg.instances ?? []).map((x) => ({ id: x.id, address: x.address }));
+  return { loadBalancers, targetGroups, instances };
+}
+
+function toAdmin(cfg: ConfigShape, fileName: string): AdminConfig {
+  const a = cfg.admin;
+  if (a === undefined) return {};
+  return {
+    ...(a.address !== undefined && { address: a.address }),
+    ...(a.region !== undefined && { region: a.region }),
+    ...(a.accountId !== undefined && { accountId: a.accountId }),
+    ...(a.credentials !== undefined && { credentials: a.credentials.map((c) => ({ accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey })) }),
+    ...(a.authentication !== undefined && { authentication: a.authentication }),
+    ...(a.stateDir !== undefined && { stateDir: resolve(dirname(fileName), a.stateDir) }),
+  };
+}
+
+/** One zod issue as problems, worded from the expectation phrase the schema gave. */
+function fromIssue(issue: z.core.$ZodIssue): Problem[] {
+  const path = issue.path.filter((p): p is string | number => typeof p !== 'symbol');
+  if (issue.code === 'unrecognized_keys') {
+    return issue.keys.map((key) => ({ path: [...path, key], at: 'key' as const, message: `unknown key "${key}"; allowed keys: ${issue.message}` }));
+  }
+  if (issue.code === 'custom' && (issue.params as { sentence?: boolean } | undefined)?.sentence === true) {
+    return [{ path, message: issue.message }];
+  }
+  if (!('input' in issue) || issue.input === undefined) {
+    return [{ path, message: `is required (${issue.message})` }];
+  }
+  return [{ path, message: `must be ${issue.message}; got ${describeValue(issue.input)}` }];
+}
+
+function located(doc: Document, lineCounter: LineCounter, problems: readonly Problem[]): LocatedProblem[] {
+  return problems.map((p) => ({ ...p, ...locate(doc, lineCounter, p) }));
+}
+
+function invalid(fileName: string, problems: readonly LocatedProblem[]): EbbError {
+  const inOrder = [...problems].sort((a, b) => a.line - b.line || a.col - b.col);
+  let text = formatProblems(fileName, inOrder.slice(0, MAX_PROBLEMS));
+  if (problems.length > MAX_PROBLEMS) text += `\n${fileName}: ... and ${problems.length - MAX_PROBLEMS} more problems`;
+  return new EbbError('ConfigInvalid', text);
+}

@@ -1,0 +1,169 @@
+import { isIP } from 'node:net';
+import { z } from 'zod';
+import { HEALTH_CHECK_RANGES, parseMatcher } from '../domain/health-check.ts';
+import { validateName } from '../control/names.ts';
+
+/**
+ * The shape of the configuration file, as zod schemas. Every leaf carries its expectation as a phrase
+ * ("an integer from 1 to 65535"); `load-config.ts` turns an issue into `must be <phrase>; got <value>`
+ * or `is required (<phrase>)`. Issues flagged `params.sentence` carry a whole sentence (the domain's
+ * own message) and are shown as they are. Objects are strict: an unknown key is an error that lists
+ * the allowed keys. Values are checked here one by one; checks that relate several values (names
+ * that must exist, health-check timeout below interval, attributes by protocol) are in
+ * `cross-checks.ts`.
+ */
+
+const expect = (phrase: string) => ({ error: () => phrase });
+
+function leaf<T>(phrase: string, test: (v: unknown) => boolean) {
+  return z.custom<T>(test, expect(phrase));
+}
+
+function strict<S extends z.ZodRawShape>(shape: S, what = 'a mapping') {
+  const allowed = Object.keys(shape).join(', ');
+  return z.strictObject(shape, { error: (iss) => (iss.code === 'unrecognized_keys' ? allowed : what) });
+}
+
+function list<T extends z.ZodType>(element: T) {
+  return z.array(element, expect('a list'));
+}
+
+export const intIn = (lo: number, hi: number) =>
+  leaf<number>(`an integer from ${lo} to ${hi}`, (v) => typeof v === 'number' && Number.isInteger(v) && v >= lo && v <= hi);
+
+const text = leaf<string>('a non-empty string', (v) => typeof v === 'string' && v.length > 0);
+const bool = leaf<boolean>('true or false', (v) => typeof v === 'boolean');
+const oneOf = <const T extends readonly string[]>(values: T) =>
+  leaf<T[number]>(`one of ${values.join(', ')}`, (v) => typeof v === 'string' && values.includes(v));
+
+const port = intIn(1, 65535);
+const protocol = oneOf(['HTTP', 'HTTPS', 'TCP'] as const);
+
+/** A name as AWS allows it; the message is the control plane's, so file and API agree. */
+const resourceName = (kind: 'load balancer' | 'target group') =>
+  text.superRefine((v, ctx) => {
+    try {
+      validateName(kind, v);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message, params: { sentence: true } });
+    }
+  });
+
+/** Attribute values may be written as YAML numbers or booleans; they are kept as strings, as on the wire. */
+const attributes = z
+  .record(
+    z.string(),
+    leaf<string | number | boolean>('a string, number or boolean', (v) => ['string', 'number', 'boolean'].includes(typeof v)).transform(
+      (v) => String(v),
+    ),
+    expect('a mapping of attribute keys to values'),
+  )
+  .optional();
+
+const range = (field: keyof typeof HEALTH_CHECK_RANGES) => intIn(HEALTH_CHECK_RANGES[field][0], HEALTH_CHECK_RANGES[field][1]);
+
+const matcher = leaf<string | number>('HTTP codes such as "200", "200,202" or "200-399"', (v) => typeof v === 'string' || typeof v === 'number')
+  .transform((v) => String(v))
+  .superRefine((v, ctx) => {
+    try {
+      parseMatcher(v);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message, params: { sentence: true } });
+    }
+  });
+
+const healthCheck = strict({
+  enabled: bool.optional(),
+  protocol: protocol.optional(),
+  port: leaf<number | 'traffic-port'>(
+    'an integer from 1 to 65535 or "traffic-port"',
+    (v) => v === 'traffic-port' || (typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 65535),
+  ).optional(),
+  path: leaf<string>(
+    "a path starting with '/', 1-1024 characters",
+    (v) => typeof v === 'string' && v.startsWith('/') && v.length <= 1024,
+  ).optional(),
+  intervalSeconds: range('intervalSeconds').optional(),
+  timeoutSeconds: range('timeoutSeconds').optional(),
+  healthyThresholdCount: range('healthyThresholdCount').optional(),
+  unhealthyThresholdCount: range('unhealthyThresholdCount').optional(),
+  matcher: matcher.optional(),
+});
+
+const ipAddress = leaf<string>('an IP address', (v) => typeof v === 'string' && isIP(v) !== 0);
+const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+const hostAddress = leaf<string>('an IP address or a host name', (v) => typeof v === 'string' && (isIP(v) !== 0 || HOSTNAME.test(v)));
+
+const target = strict({ id: text, port: port.optional() });
+
+const targetGroup = strict({
+  name: resourceName('target group'),
+  protocol,
+  port,
+  targetType: oneOf(['instance', 'ip'] as const).optional(),
+  healthCheck: healthCheck.optional(),
+  attributes,
+  targets: list(target).optional(),
+});
+
+const forwardAction = strict({
+  type: oneOf(['forward'] as const),
+  targetGroup: text,
+});
+
+const listener = strict({
+  protocol,
+  port,
+  address: ipAddress.optional(),
+  defaultActions: list(forwardAction).refine((a) => a.length === 1, expect('a list of exactly one forward action')),
+});
+
+const loadBalancer = strict({
+  name: resourceName('load balancer'),
+  type: oneOf(['application', 'network', 'classic'] as const).optional(),
+  attributes,
+  listeners: list(listener).optional(),
+});
+
+const instance = strict({
+  id: leaf<string>('an instance id such as i-0abc (i- followed by letters and digits)', (v) => typeof v === 'string' && /^i-[A-Za-z0-9]{1,32}$/.test(v)),
+  address: hostAddress,
+});
+
+/** `host:port`, with the IPv6 host in brackets; port 0 picks a free port. */
+export function parseHostPort(v: string): { host: string; port: number } | null {
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:\s[\]]+)):(\d{1,5})$/.exec(v);
+  if (m === null) return null;
+  const host = m[1] ?? m[2] ?? '';
+  const p = Number(m[3]);
+  if (p > 65535) return null;
+  if (m[1] !== undefined ? isIP(host) !== 6 : isIP(host) === 0 && !HOSTNAME.test(host)) return null;
+  return { host, port: p };
+}
+
+const admin = strict({
+  address: leaf<string>('"HOST:PORT", such as "127.0.0.1:9900"', (v) => typeof v === 'string' && parseHostPort(v) !== null).optional(),
+  region: leaf<string>('an AWS region name such as us-east-1', (v) => typeof v === 'string' && /^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$/.test(v)).optional(),
+  // Unquoted, YAML reads an account id as a number (and drops leading zeros): accept 12 digits either way.
+  accountId: leaf<string | number>(
+    'a 12-digit AWS account id, in quotes',
+    (v) => (typeof v === 'string' && /^\d{12}$/.test(v)) || (typeof v === 'number' && Number.isInteger(v) && String(v).length === 12),
+  )
+    .transform((v) => String(v))
+    .optional(),
+  credentials: list(strict({ accessKeyId: text, secretAccessKey: text })).optional(),
+  authentication: bool.optional(),
+  stateDir: text.optional(),
+});
+
+export const configSchema = strict(
+  {
+    loadBalancers: list(loadBalancer).optional(),
+    targetGroups: list(targetGroup).optional(),
+    instances: list(instance).optional(),
+    admin: admin.optional(),
+  },
+  'a mapping with loadBalancers, targetGroups, instances and admin',
+);
+
+export type ConfigShape = z.output<typeof configSchema>;
