@@ -12,20 +12,14 @@ import { errorXml, type ServiceId } from './xml.ts';
 
 const trace = debuglog('ebb:api');
 
-/** Where the admin endpoint reports what an operator should see. */
-export interface AdminLog {
-  warn(message: string, fields?: Record<string, unknown>): void;
-  error(message: string, fields?: Record<string, unknown>): void;
-}
+/** Where the admin endpoint reports what an operator should see: one structured entry per call. */
+export type AdminLog = (entry: Record<string, unknown>) => void;
 
 export interface AdminAuthOptions {
   /** Access keys allowed to call the API (from `admin.credentials` or EBB_ACCESS_KEY_ID/EBB_SECRET_ACCESS_KEY). */
   readonly credentials: readonly Credential[];
-  /**
-   * `false` turns SigV4 verification off (local use only). The caller must log that loudly; the
-   * handler also warns once, on its first request.
-   */
-  readonly authentication?: boolean;
+  /** `false` turns SigV4 verification off (local use only); the caller logs that loudly. Default true. */
+  readonly enabled?: boolean;
 }
 
 /** A route mounted beside the AWS Query API (metrics, a JSON API, the dashboard). */
@@ -53,9 +47,8 @@ export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 export function createAdminHandler(options: AdminHandlerOptions): (req: IncomingMessage, res: ServerResponse) => void {
   const clock = options.clock ?? realClock;
   const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
-  const authOn = options.auth.authentication !== false;
+  const authOn = options.auth.enabled !== false;
   const verifier = new SigV4Verifier(options.auth.credentials, () => clock.wallTime());
-  let warnedNoAuth = false;
 
   return (req, res) => {
     const url = req.url ?? '/';
@@ -74,10 +67,6 @@ export function createAdminHandler(options: AdminHandlerOptions): (req: Incoming
       req.resume();
       sendPlain(res, 404, requestId, `No route for ${method} ${path}. The AWS Query API is POST / (form-encoded).\n`);
       return;
-    }
-    if (!authOn && !warnedNoAuth) {
-      warnedNoAuth = true;
-      options.log.warn('admin API authentication is OFF: any local process can change the load balancer', {});
     }
     readBody(req, maxBody).then(
       (body) => handleQuery(req, res, { method, path, rawQuery, body, requestId }),
@@ -126,7 +115,9 @@ export function createAdminHandler(options: AdminHandlerOptions): (req: Incoming
       trace('%s %s %s 200 %dms', r.requestId, service, action, Math.round(clock.now() - started));
     } catch (err) {
       const e = errorResponse(err, service, r.requestId, (internal) => {
-        options.log.error('admin API request failed with an internal error', {
+        options.log({
+          event: 'admin:internal-error',
+          level: 'error',
           requestId: r.requestId,
           service,
           action,
