@@ -1,0 +1,200 @@
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import Database from 'better-sqlite3';
+import type { StateStore, StoreKind, StoreOp } from '../domain/store-port.ts';
+import { EbbError } from '../shared/errors.ts';
+import { emptyState, encodeOp, isStoreKind } from './records.ts';
+
+/** The layout this code writes; kept in SQLite's `user_version` header field. */
+export const SCHEMA_VERSION = 1;
+export const DB_FILE = 'ebb.db';
+/** Names the process holding the state dir, for the message a second ebb gets. Informational only. */
+export const PID_FILE = 'ebb.pid';
+
+export interface SqliteStateStoreOptions {
+  /**
+   * How long to wait for the state dir while another process holds it (a restart can overlap the
+   * old process's last moments) before refusing. Default 1000 ms.
+   */
+  readonly lockTimeoutMs?: number;
+}
+
+type Db = InstanceType<typeof Database>;
+
+/**
+ * The embedded store: one SQLite file `<dir>/ebb.db` in WAL mode with `synchronous=FULL`, so a commit
+ * is on disk when it returns and survives a crash of the process or the machine.
+ *
+ * One table holds every record as JSON under (kind, key). Each commit is one transaction.
+ *
+ * Exclusion: the database is opened with `locking_mode=EXCLUSIVE` and the lock is taken at open. It is
+ * an OS file lock, so the kernel drops it when the holder dies, even by SIGKILL: a second ebb on the
+ * same dir is refused while the first lives, and a restart after a crash opens at once.
+ *
+ * better-sqlite3 is synchronous: a commit blocks the event loop for the time of one fsync. The
+ * methods still return promises, as the StateStore interface does, so a networked store fits behind it.
+ */
+export class SqliteStateStore implements StateStore {
+  readonly #dir: string;
+  readonly #db: Db;
+  readonly #put: Database.Statement<[string, string, string]>;
+  readonly #delete: Database.Statement<[string, string]>;
+  readonly #all: Database.Statement<[], { kind: string; key: string; value: string }>;
+  readonly #apply: (rows: readonly { op: StoreOp; json: string | null }[]) => void;
+  #closed = false;
+
+  private constructor(dir: string, db: Db) {
+    this.#dir = dir;
+    this.#db = db;
+    this.#put = db.prepare('INSERT INTO records (kind, key, value) VALUES (?, ?, ?) ON CONFLICT (kind, key) DO UPDATE SET value = excluded.value');
+    this.#delete = db.prepare('DELETE FROM records WHERE kind = ? AND key = ?');
+    this.#all = db.prepare('SELECT kind, key, value FROM records');
+    this.#apply = db.transaction((rows: readonly { op: StoreOp; json: string | null }[]) => {
+      for (const { op, json } of rows) {
+        if (json === null) this.#delete.run(op.kind, op.key);
+        else this.#put.run(op.kind, op.key, json);
+      }
+    });
+  }
+
+  /** Opens (creating if needed) the store in `dir`. Rejects with StoreUnavailable if it cannot, or if another process holds it. */
+  static open(dir: string, options: SqliteStateStoreOptions = {}): Promise<SqliteStateStore> {
+    try {
+      return Promise.resolve(SqliteStateStore.#openSync(resolve(dir), options));
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+
+  static #openSync(dir: string, options: SqliteStateStoreOptions): SqliteStateStore {
+    try {
+      mkdirSync(dir, { recursive: true });
+    } catch (error) {
+      throw unavailable(`Cannot create the state directory ${dir}: ${(error as Error).message}. Check --state-dir and its permissions.`, error);
+    }
+    const file = join(dir, DB_FILE);
+    let db: Db;
+    try {
+      db = new Database(file, { timeout: options.lockTimeoutMs ?? 1000 });
+    } catch (error) {
+      throw unavailable(`Cannot open the state database ${file}: ${(error as Error).message}. Check --state-dir and its permissions.`, error);
+    }
+    try {
+      // Order matters: exclusive locking before WAL, so SQLite never uses shared memory for the WAL index.
+      db.pragma('locking_mode = EXCLUSIVE');
+      const mode = db.pragma('journal_mode = WAL', { simple: true }) as unknown;
+      if (mode !== 'wal') throw new Error(`SQLite refused WAL mode (journal_mode is ${String(mode)})`);
+      db.pragma('synchronous = FULL');
+      // Takes the exclusive lock now (held until close), creates the table, checks the layout version.
+      db.exec('BEGIN EXCLUSIVE');
+      try {
+        const version = db.pragma('user_version', { simple: true }) as number;
+        if (version > SCHEMA_VERSION) {
+          throw new EbbError(
+            'StoreUnavailable',
+            `The state in ${dir} was written by a newer ebb (layout ${version}; this ebb reads up to ${SCHEMA_VERSION}). Run the newer ebb, or start with another --state-dir.`,
+          );
+        }
+        db.exec(
+          'CREATE TABLE IF NOT EXISTS records (kind TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL CHECK (json_valid(value)), PRIMARY KEY (kind, key)) WITHOUT ROWID',
+        );
+        if (version < SCHEMA_VERSION) db.pragma(`user_version = ${SCHEMA_VERSION}`);
+        db.exec('COMMIT');
+      } catch (error) {
+        if (db.inTransaction) db.exec('ROLLBACK');
+        throw error;
+      }
+    } catch (error) {
+      db.close();
+      if (EbbError.is(error)) throw error;
+      if (isBusy(error)) {
+        const holder = readHolder(dir);
+        throw unavailable(
+          `The state directory ${dir} is in use by another ebb${holder === null ? '' : ` (pid ${holder})`}. Stop that ebb, or start this one with another --state-dir.`,
+          error,
+        );
+      }
+      throw unavailable(`Cannot open the state database ${file}: ${(error as Error).message}. Move the file aside or use another --state-dir.`, error);
+    }
+    try {
+      writeFileSync(join(dir, PID_FILE), `${process.pid}\n`);
+    } catch {
+      // Only used to name the holder in another process's error message.
+    }
+    return new SqliteStateStore(dir, db);
+  }
+
+  /** The directory this store lives in. */
+  get dir(): string {
+    return this.#dir;
+  }
+
+  load(): Promise<Map<StoreKind, Map<string, unknown>>> {
+    if (this.#closed) return Promise.reject(closedError());
+    const state = emptyState();
+    try {
+      for (const row of this.#all.iterate()) {
+        if (!isStoreKind(row.kind)) continue; // a kind this version does not know; left untouched
+        let value: unknown;
+        try {
+          value = JSON.parse(row.value);
+        } catch (error) {
+          throw unavailable(`The ${row.kind} record "${row.key}" in ${this.#dir} is not valid JSON: ${(error as Error).message}`, error);
+        }
+        state.get(row.kind)?.set(row.key, value);
+      }
+    } catch (error) {
+      return Promise.reject(EbbError.is(error) ? error : unavailable(`Cannot read the state in ${this.#dir}: ${(error as Error).message}`, error));
+    }
+    return Promise.resolve(state);
+  }
+
+  commit(ops: readonly StoreOp[]): Promise<void> {
+    if (this.#closed) return Promise.reject(closedError());
+    if (ops.length === 0) return Promise.resolve();
+    try {
+      // Encode inside the same try: a bad op anywhere in the list means nothing is written.
+      const rows = ops.map((op) => ({ op, json: encodeOp(op) }));
+      this.#apply(rows);
+    } catch (error) {
+      return Promise.reject(EbbError.is(error) ? error : unavailable(`Cannot save to the state in ${this.#dir}: ${(error as Error).message}`, error));
+    }
+    return Promise.resolve();
+  }
+
+  close(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    this.#closed = true;
+    try {
+      this.#db.close();
+    } finally {
+      rmSync(join(this.#dir, PID_FILE), { force: true });
+    }
+    return Promise.resolve();
+  }
+}
+
+function isBusy(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED';
+}
+
+/** The pid named in the pid file, if that process is alive. */
+function readHolder(dir: string): number | null {
+  try {
+    const pid = Number.parseInt(readFileSync(join(dir, PID_FILE), 'utf8').trim(), 10);
+    if (!Number.isSafeInteger(pid) || pid <= 0) return null;
+    process.kill(pid, 0);
+    return pid;
+  } catch {
+    return null;
+  }
+}
+
+function unavailable(message: string, cause: unknown): EbbError {
+  return new EbbError('StoreUnavailable', message, { cause });
+}
+
+function closedError(): EbbError {
+  return new EbbError('StoreUnavailable', 'The state store is closed.');
+}
