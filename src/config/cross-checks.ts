@@ -19,10 +19,14 @@ const LISTENER_PROTOCOLS: Readonly<Record<LoadBalancerType, readonly ListenerPro
 
 const WILDCARD = new Set(['0.0.0.0', '::']);
 
-/** How a target group's targets are named when the file does not say: `ip` when every id is an IP address. */
+/**
+ * How a target group's targets are named when the file does not say: `instance` when there are targets
+ * and none of their ids is an IP address, `ip` otherwise.
+ */
 export function inferTargetType(tg: { targetType?: 'instance' | 'ip' | undefined; targets?: ReadonlyArray<{ id: string }> | undefined }): 'instance' | 'ip' {
   if (tg.targetType !== undefined) return tg.targetType;
-  return (tg.targets ?? []).every((t) => isIP(t.id) !== 0) ? 'ip' : 'instance';
+  const targets = tg.targets ?? [];
+  return targets.length > 0 && targets.every((t) => isIP(t.id) === 0) ? 'instance' : 'ip';
 }
 
 /**
@@ -56,7 +60,7 @@ export function crossCheck(cfg: ConfigShape): Problem[] {
       if (!allowed.includes(l.protocol)) {
         problems.push({
           path: [...at, 'protocol'],
-          message: `a listener of an ${type} load balancer must use ${allowed.join(' or ')}; got ${l.protocol}` +
+          message: `a listener of ${article(type)} ${type} load balancer must use ${allowed.join(' or ')}; got ${l.protocol}` +
             (type === 'application' ? ' (use type: network for TCP)' : ''),
         });
       }
@@ -72,7 +76,7 @@ export function crossCheck(cfg: ConfigShape): Problem[] {
       } else if ((l.protocol === 'TCP') !== (tg.protocol === 'TCP')) {
         problems.push({
           path: [...at, 'defaultActions', 0, 'targetGroup'],
-          message: `a ${l.protocol} listener cannot forward to target group "${tg.name}", whose protocol is ${tg.protocol}` +
+          message: `${article(l.protocol)} ${l.protocol} listener cannot forward to target group "${tg.name}", whose protocol is ${tg.protocol}` +
             `; ${l.protocol === 'TCP' ? 'TCP listeners forward to TCP target groups' : 'HTTP(S) listeners forward to HTTP or HTTPS target groups'}`,
         });
       }
@@ -106,12 +110,12 @@ export function crossCheck(cfg: ConfigShape): Problem[] {
     (tg.targets ?? []).forEach((t, j) => {
       const at = ['targetGroups', i, 'targets', j, 'id'];
       if (targetType === 'ip' && isIP(t.id) === 0) {
-        problems.push({ path: at, message: `must be an IP address, as targetType is ip; got "${t.id}"` });
+        const hint = inferred ? ' (the default when any id is an IP address); to name instances, set targetType: instance and declare them under instances' : '';
+        problems.push({ path: at, message: `must be an IP address; got "${t.id}". The group's targetType is ip${hint}` });
       } else if (targetType === 'instance' && !instanceIds.has(t.id)) {
-        const why = inferred ? ' (targetType is instance because not every id is an IP address)' : '';
         problems.push({
           path: at,
-          message: `names instance "${t.id}", which is not declared under instances${why}; declare it with its address there, or list an IP address`,
+          message: `names instance "${t.id}", which is not declared under instances; declare it there with its address`,
         });
       }
       const key = `${t.id}:${t.port ?? tg.port}`;
@@ -136,7 +140,7 @@ function checkHealthCheck(
   const given = definedHealthCheck(written);
   const before = problems.length;
   if (given.protocol === 'TCP' && tgProtocol !== 'TCP') {
-    problems.push({ path: [...at, 'protocol'], message: `a ${tgProtocol} target group is checked over HTTP or HTTPS (as on AWS); got TCP` });
+    problems.push({ path: [...at, 'protocol'], message: `must be HTTP or HTTPS for ${article(tgProtocol)} ${tgProtocol} target group (as on AWS); got TCP` });
   }
   const defaults = defaultHealthCheck(tgProtocol);
   const merged: HealthCheckConfig = { ...defaults, ...given };
@@ -148,14 +152,17 @@ function checkHealthCheck(
     }
   }
   if (merged.timeoutSeconds >= merged.intervalSeconds) {
-    const field = given.timeoutSeconds !== undefined ? 'timeoutSeconds' : given.intervalSeconds !== undefined ? 'intervalSeconds' : undefined;
-    const t = given.timeoutSeconds !== undefined ? `${merged.timeoutSeconds}` : `${merged.timeoutSeconds}, the default`;
-    const iv = given.intervalSeconds !== undefined ? `${merged.intervalSeconds}` : `${merged.intervalSeconds}, the default`;
-    problems.push({
-      path: field === undefined ? at : [...at, field],
-      message: `timeoutSeconds (${t}) must be smaller than intervalSeconds (${iv})` +
-        (given.timeoutSeconds === undefined ? '; set a shorter timeoutSeconds' : ''),
-    });
+    if (given.timeoutSeconds !== undefined) {
+      problems.push({
+        path: [...at, 'timeoutSeconds'],
+        message: `must be smaller than intervalSeconds (${merged.intervalSeconds}${given.intervalSeconds === undefined ? ', the default' : ''}); got ${merged.timeoutSeconds}`,
+      });
+    } else if (given.intervalSeconds !== undefined) {
+      problems.push({
+        path: [...at, 'intervalSeconds'],
+        message: `must be greater than timeoutSeconds (${merged.timeoutSeconds}, the default for ${tgProtocol}); got ${merged.intervalSeconds}; set a shorter timeoutSeconds as well`,
+      });
+    }
   }
   if (problems.length > before) return;
   // The domain's check is the authority: anything it refuses that the checks above did not catch.
@@ -196,4 +203,8 @@ function unique(problems: Problem[], values: readonly string[], pathOf: (i: numb
     if (j === undefined) first.set(v, i);
     else problems.push({ path: pathOf(i), message: `the ${what} "${v}" is already used at ${formatPath(pathOf(j))}; ${what}s must be unique` });
   });
+}
+
+function article(word: string): 'a' | 'an' {
+  return /^[aeiouAEIOH]/.test(word) ? 'an' : 'a';
 }

@@ -58,7 +58,8 @@ export function parseConfig(text: string, fileName: string): EbbConfig {
   if (doc.errors.length > 0) {
     const problems = doc.errors.map((e): LocatedProblem => {
       const { line, col } = lineCounter.linePos(e.pos[0]);
-      const what = e.code === 'DUPLICATE_KEY' ? ` (${JSON.stringify(text.slice(e.pos[0], e.pos[1]))})` : '';
+      const key = /^[^:\n]*/.exec(text.slice(e.pos[0]))?.[0].trim() ?? '';
+      const what = e.code === 'DUPLICATE_KEY' && key !== '' ? ` (${JSON.stringify(key)})` : '';
       return { path: [], bare: true, message: `YAML syntax error: ${e.message}${what}`, line, col };
     });
     throw invalid(fileName, problems);
