@@ -38,6 +38,8 @@ export interface ProxyHost {
 /** One listening server and the route it serves; `route` is replaced when settings change. */
 export interface ListenerContext {
   route: ListenerRoute;
+  /** The port actually bound (differs from `route.port` when that is 0); goes into X-Forwarded-Port. */
+  localPort: number;
   /** Stop keeping client connections alive (the listener is closing or ebb is shutting down). */
   closing: boolean;
 }
@@ -308,7 +310,7 @@ export function handleRequest(host: ProxyHost, ctx: ListenerContext, req: Incomi
   const route = ctx.route;
   if (ctx.closing) res.shouldKeepAlive = false;
   const plan: RequestPlan = { head: '', bodyMode: BodyMode.None, contentLength: 0 };
-  const rejection = inspectRequest(req, route.settings, clientAddressOf(req.socket.remoteAddress), route.port, plan);
+  const rejection = inspectRequest(req, route.settings, clientAddressOf(req.socket.remoteAddress), ctx.localPort, plan);
   if (rejection !== null) return reject(host, ctx, req, res, rejection);
   const groupArn = route.targetGroupArn;
   if (groupArn === null) return answer(host, ctx, req, res, 503, 'no-target-group', false, null);
@@ -328,7 +330,7 @@ function reject(host: ProxyHost, ctx: ListenerContext, req: IncomingMessage, res
 export function handleUpgrade(host: ProxyHost, ctx: ListenerContext, req: IncomingMessage, socket: Duplex, first: Buffer): void {
   const route = ctx.route;
   const plan: RequestPlan = { head: '', bodyMode: BodyMode.None, contentLength: 0 };
-  const rejection = inspectRequest(req, route.settings, clientAddressOf(req.socket.remoteAddress), route.port, plan);
+  const rejection = inspectRequest(req, route.settings, clientAddressOf(req.socket.remoteAddress), ctx.localPort, plan);
   let status = 0;
   let reason = '';
   let entry: TargetEntry | undefined;

@@ -13,6 +13,7 @@ import type { ListenerContext, ProxyHost } from './http-proxy.ts';
  */
 export class Listener implements ListenerContext {
   closing = false;
+  localPort: number;
   readonly server: http.Server;
   private closedPromise: Promise<void> | null = null;
 
@@ -20,6 +21,7 @@ export class Listener implements ListenerContext {
     public route: ListenerRoute,
     host: ProxyHost,
   ) {
+    this.localPort = route.port;
     const s = route.settings;
     const server = http.createServer({
       ServerResponse: EbbResponse as unknown as typeof http.ServerResponse,
@@ -29,7 +31,8 @@ export class Listener implements ListenerContext {
       keepAliveTimeout: s.idleTimeoutMs,
       connectionsCheckingInterval: Math.min(1000, Math.max(100, Math.floor(s.clientHeaderTimeoutMs / 4))),
       noDelay: true,
-      requireHostHeader: true,
+      // Checked by request-guard after the header count, so a truncated list answers 431, not 400.
+      requireHostHeader: false,
       joinDuplicateHeaders: false,
       insecureHTTPParser: false,
     });
@@ -51,6 +54,7 @@ export class Listener implements ListenerContext {
       const onListening = (): void => {
         server.off('error', onError);
         server.on('error', () => {}); // errors after bind (EMFILE on accept) are not fatal
+        this.localPort = this.port;
         resolve(null);
       };
       server.once('error', onError);

@@ -41,6 +41,7 @@ const DUPLICATE_TE: RequestRejection = { status: 400, reason: 'duplicate-transfe
 const BAD_TE: RequestRejection = { status: 400, reason: 'bad-transfer-encoding' };
 const CL_AND_TE: RequestRejection = { status: 400, reason: 'content-length-and-transfer-encoding' };
 const TE_ON_HTTP10: RequestRejection = { status: 400, reason: 'transfer-encoding-on-http-1.0' };
+const MISSING_HOST: RequestRejection = { status: 400, reason: 'missing-host' };
 const SUSPICIOUS_NAME: RequestRejection = { status: 400, reason: 'suspicious-header-name' };
 
 const DIGITS = /^[0-9]{1,15}$/;
@@ -116,6 +117,8 @@ export function inspectRequest(
     }
     headers += `${name}: ${value}\r\n`;
   }
+
+  if (hosts === 0 && req.httpVersionMinor === 1) return MISSING_HOST;
 
   let bodyMode = BodyMode.None;
   let contentLength = 0;

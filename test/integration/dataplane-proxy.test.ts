@@ -1,0 +1,258 @@
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import net from 'node:net';
+import { after, before, test } from 'node:test';
+import type { Backend } from './dataplane-helpers.ts';
+import { keyOf, pinned, rawRequest, request, sleep, snapshot, startBackend, startPlane } from './dataplane-helpers.ts';
+import type { HttpDataPlane } from '../../src/dataplane/http-data-plane.ts';
+import diagnosticsChannel from 'node:diagnostics_channel';
+import { CHANNEL_NAMES } from '../../src/dataplane/channels.ts';
+
+let a: Backend;
+let b: Backend;
+let dp: HttpDataPlane;
+let port: number;
+const logs: object[] = [];
+const cleanups: Array<() => unknown> = [];
+
+before(async () => {
+  a = await startBackend('A');
+  b = await startBackend('B');
+  ({ dp, port } = await startPlane(snapshot([a.port, b.port]), logs));
+});
+after(async () => {
+  dp.destroy();
+  for (const c of cleanups) await c();
+  await a.close();
+  await b.close();
+});
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+after(() => agent.destroy());
+
+test('round robin spreads requests over both targets', async () => {
+  const got: string[] = [];
+  for (let i = 0; i < 6; i++) got.push((await request(port, { agent })).body);
+  assert.equal(got.filter((x) => x === 'A').length, 3);
+  assert.equal(got.filter((x) => x === 'B').length, 3);
+  assert.notEqual(got[0], got[1]);
+  assert.equal(dp.activity(keyOf(a.port)).requests, 0);
+  assert.ok(dp.activity(keyOf(a.port)).completed >= 3);
+});
+
+test('least outstanding sends to the target without a request in flight', async () => {
+  let release: () => void = () => {};
+  const slow = await startBackend('slow', (_req, res) => {
+    release = () => res.end('slow');
+  });
+  const fast = await startBackend('fast');
+  cleanups.push(() => slow.close(), () => fast.close());
+  const p2 = await startPlane(snapshot([slow.port, fast.port], { algorithm: 'least_outstanding_requests' }));
+  cleanups.push(() => p2.dp.destroy());
+  const first = request(p2.port);
+  await sleep(100);
+  assert.equal(p2.dp.activity(keyOf(slow.port)).requests, 1);
+  const bodies: string[] = [];
+  for (let i = 0; i < 4; i++) bodies.push((await request(p2.port)).body);
+  assert.deepEqual(bodies, ['fast', 'fast', 'fast', 'fast']);
+  release();
+  assert.equal((await first).body, 'slow');
+});
+
+test('503 when the group is empty or the listener has no group', async () => {
+  const p2 = await startPlane(snapshot([]));
+  cleanups.push(() => p2.dp.destroy());
+  assert.equal((await request(p2.port)).status, 503);
+  await p2.dp.apply(pinned(snapshot([a.port], { noGroup: true }), p2.port));
+  assert.equal((await request(p2.port)).status, 503);
+});
+
+test('502 when the target refuses the connection or answers garbage', async () => {
+  const free = net.createServer();
+  await new Promise<void>((r) => free.listen(0, '127.0.0.1', r));
+  const deadPort = (free.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => free.close(() => r()));
+  const garbage = net.createServer((s) => {
+    s.on('data', () => s.end('NOT HTTP AT ALL\r\n\r\n'));
+    s.on('error', () => {});
+  });
+  await new Promise<void>((r) => garbage.listen(0, '127.0.0.1', r));
+  cleanups.push(() => new Promise<void>((r) => garbage.close(() => r())));
+  const logs2: Array<Record<string, unknown>> = [];
+  const p2 = await startPlane(snapshot([deadPort]), logs2);
+  cleanups.push(() => p2.dp.destroy());
+  assert.equal((await request(p2.port)).status, 502);
+  assert.ok(logs2.some((l) => l.kind === 'connect-refused' && l.source === 'upstream'));
+  await p2.dp.apply(pinned(snapshot([(garbage.address() as net.AddressInfo).port]), p2.port));
+  assert.equal((await request(p2.port)).status, 502);
+  assert.ok(logs2.some((l) => l.kind === 'upstream-garbage'));
+});
+
+test('504 when the target does not answer in time', async () => {
+  const slow = await startBackend('slow', (_req, res) => {
+    setTimeout(() => res.end('late'), 1500).unref();
+  });
+  cleanups.push(() => slow.close());
+  const logs2: Array<Record<string, unknown>> = [];
+  const p2 = await startPlane(snapshot([slow.port], { settings: { targetResponseTimeoutMs: 300 } }), logs2);
+  cleanups.push(() => p2.dp.destroy());
+  const t0 = Date.now();
+  const r = await request(p2.port);
+  assert.equal(r.status, 504);
+  assert.ok(Date.now() - t0 < 1000, `took ${Date.now() - t0} ms`);
+  assert.ok(logs2.some((l) => l.kind === 'response-timeout'));
+  assert.equal(p2.dp.activity(keyOf(slow.port)).requests, 0);
+});
+
+test('X-Forwarded-For is appended, Proto and Port set', async () => {
+  a.seen.length = 0;
+  b.seen.length = 0;
+  await request(port, { headers: { 'X-Forwarded-For': '203.0.113.7', 'X-Forwarded-Proto': 'https' } });
+  const seen = [...a.seen, ...b.seen][0];
+  assert.ok(seen);
+  assert.equal(seen.headers['x-forwarded-for'], '203.0.113.7, 127.0.0.1');
+  assert.equal(seen.headers['x-forwarded-proto'], 'http');
+  assert.equal(seen.headers['x-forwarded-port'], String(port));
+});
+
+test('xffMode remove drops X-Forwarded-For; preserve keeps it unchanged', async () => {
+  const p2 = await startPlane(snapshot([a.port], { settings: { xffMode: 'remove' } }));
+  cleanups.push(() => p2.dp.destroy());
+  a.seen.length = 0;
+  await request(p2.port, { headers: { 'X-Forwarded-For': '203.0.113.7' } });
+  assert.equal(a.seen[0]?.headers['x-forwarded-for'], undefined);
+  await p2.dp.apply(pinned(snapshot([a.port], { settings: { xffMode: 'preserve' } }), p2.port));
+  a.seen.length = 0;
+  await request(p2.port, { headers: { 'X-Forwarded-For': '203.0.113.7' } });
+  assert.equal(a.seen[0]?.headers['x-forwarded-for'], '203.0.113.7');
+});
+
+test('hop-by-hop headers are stripped both ways', async () => {
+  const hop = await startBackend('hop', (_req, res) => {
+    res.setHeader('Connection', 'keep-alive, X-Secret');
+    res.setHeader('X-Secret', 'internal');
+    res.setHeader('Keep-Alive', 'timeout=99');
+    res.setHeader('X-Kept', 'yes');
+    res.end('hop');
+  });
+  cleanups.push(() => hop.close());
+  const p2 = await startPlane(snapshot([hop.port]));
+  cleanups.push(() => p2.dp.destroy());
+  const r = await request(p2.port, {
+    headers: { Connection: 'keep-alive, X-Drop-Me', 'X-Drop-Me': '1', 'Keep-Alive': '5', TE: 'trailers', 'Proxy-Connection': 'x', 'X-Stay': 'ok' },
+  });
+  const seen = hop.seen[0];
+  assert.ok(seen);
+  assert.equal(seen.headers['x-drop-me'], undefined);
+  assert.equal(seen.headers['te'], undefined);
+  assert.equal(seen.headers['proxy-connection'], undefined);
+  assert.equal(seen.headers['keep-alive'], undefined);
+  assert.equal(seen.headers['x-stay'], 'ok');
+  assert.equal(r.headers['x-secret'], undefined);
+  assert.notEqual(r.headers['keep-alive'], 'timeout=99');
+  assert.equal(r.headers['x-kept'], 'yes');
+});
+
+test('request and response bodies are streamed both ways', async () => {
+  const echo = await startBackend('echo', (req, res) => {
+    res.setHeader('Content-Type', 'application/octet-stream');
+    req.pipe(res);
+  });
+  cleanups.push(() => echo.close());
+  const p2 = await startPlane(snapshot([echo.port]));
+  cleanups.push(() => p2.dp.destroy());
+  const big = 'x'.repeat(3 * 1024 * 1024);
+  const r1 = await request(p2.port, { method: 'POST', body: big, headers: { 'Content-Length': String(big.length) } });
+  assert.equal(r1.status, 200);
+  assert.equal(r1.body.length, big.length);
+  // chunked request body (no Content-Length) and chunked response
+  const r2 = await new Promise<string>((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port: p2.port, method: 'POST', path: '/' }, (res) => {
+      let s = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (s += c));
+      res.on('end', () => resolve(s));
+    });
+    req.on('error', reject);
+    req.write('hello ');
+    setTimeout(() => req.end('world'), 50);
+  });
+  assert.equal(r2, 'hello world');
+});
+
+test('431 when the request has more headers than maxHeadersCount', async () => {
+  const headers: Record<string, string> = {};
+  for (let i = 0; i < 60; i++) headers[`x-h${i}`] = 'v';
+  a.seen.length = 0;
+  b.seen.length = 0;
+  const r = await request(port, { headers });
+  assert.equal(r.status, 431);
+  assert.equal(a.seen.length + b.seen.length, 0);
+  assert.equal(r.headers.connection, 'close');
+});
+
+test('431 from the clientError path for an oversized head', async () => {
+  const out = await rawRequest(port, `GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
+  assert.match(out, /^HTTP\/1\.1 431 /);
+  assert.match(out, /Connection: close/i);
+});
+
+const SMUGGLING: Array<[string, string]> = [
+  ['Content-Length with Transfer-Encoding', 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'],
+  ['duplicate Content-Length', 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello'],
+  ['differing Content-Length', 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!'],
+  ['a second Host', 'GET / HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\n\r\n'],
+  ['Transfer-Encoding gzip, chunked', 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n'],
+  ['Transfer-Encoding identity', 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: identity\r\n\r\n'],
+  ['two Transfer-Encoding headers', 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'],
+  ['HTTP/1.0 with Transfer-Encoding', 'POST / HTTP/1.0\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'],
+  ['obs-fold', 'GET / HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n  folded\r\n\r\n'],
+  ['Transfer_Encoding look-alike', 'POST / HTTP/1.1\r\nHost: x\r\nTransfer_Encoding: chunked\r\nContent-Length: 0\r\n\r\n'],
+];
+
+for (const [name, bytes] of SMUGGLING) {
+  test(`400 and close for ${name}`, async () => {
+    a.seen.length = 0;
+    b.seen.length = 0;
+    const out = await rawRequest(port, bytes);
+    assert.match(out, /^HTTP\/1\.1 400 /, out);
+    assert.match(out, /connection: close/i);
+    assert.doesNotMatch(out, /<timeout>/, 'the connection must be closed');
+    assert.equal(a.seen.length + b.seen.length, 0, 'nothing reaches a target');
+  });
+}
+
+test('a valid chunked request still passes', async () => {
+  const out = await rawRequest(port, 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n0\r\n\r\n');
+  assert.match(out, /^HTTP\/1\.1 200 /);
+});
+
+test('request end events are published only to subscribers', async () => {
+  const got: Array<Record<string, unknown>> = [];
+  const fn = (m: unknown): void => void got.push(m as Record<string, unknown>);
+  diagnosticsChannel.subscribe(CHANNEL_NAMES.requestEnd, fn);
+  try {
+    await request(port);
+  } finally {
+    diagnosticsChannel.unsubscribe(CHANNEL_NAMES.requestEnd, fn);
+  }
+  assert.equal(got.length, 1);
+  assert.equal(got[0]?.status, 200);
+  assert.equal(got[0]?.targetGroupArn, 'arn:test:targetgroup/web');
+  assert.equal(typeof got[0]?.durationMs, 'number');
+  await request(port);
+  assert.equal(got.length, 1);
+});
+
+test('a port already in use is reported, not thrown', async () => {
+  const blocker = net.createServer();
+  await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+  cleanups.push(() => new Promise<void>((r) => blocker.close(() => r())));
+  const taken = (blocker.address() as net.AddressInfo).port;
+  const p2 = await startPlane(snapshot([a.port]));
+  cleanups.push(() => p2.dp.destroy());
+  const r = await p2.dp.apply(snapshot([a.port], { port: taken }));
+  assert.equal(r.listenerErrors.length, 1);
+  assert.equal(r.listenerErrors[0]?.code, 'EADDRINUSE');
+  assert.match(r.listenerErrors[0]?.message ?? '', /in use/);
+});
