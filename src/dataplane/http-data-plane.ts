@@ -139,7 +139,8 @@ export class HttpDataPlane implements DataPlane, ProxyHost {
     const closing: Promise<void>[] = [];
     for (const [arn, l] of this.listeners) {
       const w = wanted.get(arn);
-      if (w !== undefined && w.address === l.route.address && w.port === l.route.port) continue;
+      // Same address and port (a listener declared with port 0 keeps the port it was given).
+      if (w !== undefined && w.address === l.route.address && (w.port === l.route.port || w.port === l.localPort)) continue;
       this.listeners.delete(arn);
       closing.push(l.close());
       this.log({ level: 'info', msg: 'listener closed', dataPlane: this.id, listener: arn });

@@ -1,0 +1,212 @@
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import net from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { after, test } from 'node:test';
+import { WebSocket, WebSocketServer } from 'ws';
+import type { Backend } from './dataplane-helpers.ts';
+import { keyOf, pinned, request, sleep, snapshot, startBackend, startPlane, waitFor } from './dataplane-helpers.ts';
+
+const cleanups: Array<() => unknown> = [];
+after(async () => {
+  for (const c of cleanups.reverse()) await c();
+});
+
+async function twoBackends(handler?: http.RequestListener): Promise<[Backend, Backend]> {
+  const a = await startBackend('A', handler);
+  const b = await startBackend('B');
+  cleanups.push(() => a.close(), () => b.close());
+  return [a, b];
+}
+
+test("a keep-alive client's next request goes to the other target once the first leaves the snapshot", async () => {
+  const [a, b] = await twoBackends();
+  const { dp, port } = await startPlane(snapshot([a.port, b.port]));
+  cleanups.push(() => dp.destroy());
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  cleanups.push(() => agent.destroy());
+  const first = await request(port, { agent });
+  assert.equal(first.body, 'A');
+  await dp.apply(pinned(snapshot([b.port], { version: 2 }), port));
+  const next: string[] = [];
+  for (let i = 0; i < 5; i++) next.push((await request(port, { agent })).body);
+  assert.deepEqual(next, ['B', 'B', 'B', 'B', 'B']);
+});
+
+test('an in-flight request completes after its target leaves the snapshot; onIdle fires then', async () => {
+  const [a, b] = await twoBackends((_req, res) => {
+    setTimeout(() => res.end('A-slow'), 400);
+  });
+  const { dp, port } = await startPlane(snapshot([a.port, b.port]));
+  cleanups.push(() => dp.destroy());
+  const idle: Array<{ key: string; at: number }> = [];
+  dp.onIdle((key) => idle.push({ key, at: Date.now() }));
+  const inflight = request(port);
+  assert.ok(await waitFor(() => dp.activity(keyOf(a.port)).requests === 1));
+  await dp.apply(pinned(snapshot([b.port], { version: 2 }), port));
+  assert.equal(idle.length, 0, 'not idle while the request runs');
+  assert.equal((await request(port)).body, 'B');
+  const r = await inflight;
+  const doneAt = Date.now();
+  assert.equal(r.status, 200);
+  assert.equal(r.body, 'A-slow');
+  assert.ok(await waitFor(() => idle.length === 1, 500));
+  assert.equal(idle[0]?.key, keyOf(a.port));
+  assert.ok(Math.abs((idle[0]?.at ?? 0) - doneAt) < 200);
+  const act = dp.activity(keyOf(a.port));
+  assert.equal(act.requests, 0);
+  assert.equal(act.completed, 1);
+  // The connection that served it is closed, not pooled.
+  assert.ok(await waitFor(() => a.openConnections() === 0, 1000));
+});
+
+test('onIdle fires at apply() for a removed target that is already idle', async () => {
+  const [a, b] = await twoBackends();
+  const { dp, port } = await startPlane(snapshot([a.port, b.port]));
+  cleanups.push(() => dp.destroy());
+  const idle: string[] = [];
+  dp.onIdle((key) => idle.push(key));
+  await dp.apply(pinned(snapshot([b.port], { version: 2 }), port));
+  assert.deepEqual(idle, [keyOf(a.port)]);
+});
+
+test('idle pooled connections to a target are closed when it leaves the snapshot', async () => {
+  const [a, b] = await twoBackends();
+  const { dp, port } = await startPlane(snapshot([a.port]));
+  cleanups.push(() => dp.destroy());
+  await Promise.all([request(port), request(port), request(port)]);
+  assert.ok(a.openConnections() >= 1, 'pooled connections stay open');
+  const before = a.openConnections();
+  await request(port);
+  assert.equal(a.openConnections(), before, 'a pooled connection is reused');
+  await dp.apply(pinned(snapshot([b.port], { version: 2 }), port));
+  assert.ok(await waitFor(() => a.openConnections() === 0, 1000), `still open: ${a.openConnections()}`);
+});
+
+test('terminate() cuts a response mid-stream and counts it; one not started gets 502', async () => {
+  const streaming = await startBackend('S', (req, res) => {
+    if (req.url === '/wait') return; // never answers
+    res.writeHead(200, { 'Content-Type': 'text/plain' });
+    res.write('part one\n');
+  });
+  cleanups.push(() => streaming.close());
+  const { dp, port } = await startPlane(snapshot([streaming.port]));
+  cleanups.push(() => dp.destroy());
+  const key = keyOf(streaming.port);
+  const cut = new Promise<{ got: string; aborted: boolean }>((resolve) => {
+    http.get({ host: '127.0.0.1', port, path: '/', agent: false }, (res) => {
+      let got = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (got += c));
+      res.on('error', () => {});
+      res.on('close', () => resolve({ got, aborted: !res.complete }));
+    });
+  });
+  const waiting = request(port, { path: '/wait' });
+  assert.ok(await waitFor(() => dp.activity(key).requests === 2));
+  await sleep(50);
+  await dp.apply(pinned(snapshot([], { version: 2 }), port));
+  const result = await dp.terminate(key);
+  assert.equal(result.requestsCut, 2);
+  assert.ok(result.connectionsClosed >= 2);
+  const c = await cut;
+  assert.equal(c.got, 'part one\n');
+  assert.equal(c.aborted, true);
+  const w = await waiting;
+  assert.equal(w.status, 502);
+  assert.equal(w.headers.connection, 'close');
+  assert.equal(dp.activity(key).requests, 0);
+});
+
+test('a WebSocket keeps exchanging after its target leaves the snapshot; terminate() closes it with 1001', async () => {
+  const httpServer = http.createServer();
+  const wss = new WebSocketServer({ server: httpServer });
+  wss.on('connection', (ws) => ws.on('message', (m) => ws.send(`echo:${m.toString()}`)));
+  await new Promise<void>((r) => httpServer.listen(0, '127.0.0.1', r));
+  const wsPort = (httpServer.address() as AddressInfo).port;
+  cleanups.push(
+    () =>
+      new Promise<void>((r) => {
+        for (const c of wss.clients) c.terminate();
+        wss.close();
+        httpServer.close(() => r());
+      }),
+  );
+  const other = await startBackend('B');
+  cleanups.push(() => other.close());
+  const { dp, port } = await startPlane(snapshot([wsPort]));
+  cleanups.push(() => dp.destroy());
+  const key = keyOf(wsPort);
+  const client = new WebSocket(`ws://127.0.0.1:${port}/chat`);
+  const messages: string[] = [];
+  client.on('message', (m) => messages.push(m.toString()));
+  const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+    client.on('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+  );
+  await new Promise<void>((resolve, reject) => {
+    client.once('open', () => resolve());
+    client.once('error', reject);
+  });
+  client.send('one');
+  assert.ok(await waitFor(() => messages.length === 1));
+  assert.equal(dp.activity(key).tunnels, 1);
+  await dp.apply(pinned(snapshot([other.port], { version: 2 }), port));
+  for (let i = 0; i < 3; i++) client.send(`after-${i}`);
+  assert.ok(await waitFor(() => messages.length === 4));
+  assert.deepEqual(messages, ['echo:one', 'echo:after-0', 'echo:after-1', 'echo:after-2']);
+  const idle: string[] = [];
+  dp.onIdle((k) => idle.push(k));
+  const result = await dp.terminate(key);
+  assert.equal(result.tunnelsClosed, 1);
+  const c = await closed;
+  assert.equal(c.code, 1001);
+  assert.equal(c.reason, 'going away');
+  assert.equal(dp.activity(key).tunnels, 0);
+  assert.deepEqual(idle, [key]);
+});
+
+test('close(deadline) lets a 500 ms request finish and refuses new connections', async () => {
+  const slow = await startBackend('slow', (_req, res) => {
+    setTimeout(() => res.end('done'), 500);
+  });
+  cleanups.push(() => slow.close());
+  const { dp, port } = await startPlane(snapshot([slow.port]));
+  cleanups.push(() => dp.destroy());
+  const inflight = request(port);
+  assert.ok(await waitFor(() => dp.activity(keyOf(slow.port)).requests === 1));
+  const t0 = Date.now();
+  const closing = dp.close(3000);
+  await sleep(50);
+  const refused = await new Promise<string>((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.on('connect', () => {
+      s.destroy();
+      resolve('connected');
+    });
+    s.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
+  });
+  assert.equal(refused, 'ECONNREFUSED');
+  const r = await inflight;
+  assert.equal(r.status, 200);
+  assert.equal(r.body, 'done');
+  assert.equal(r.headers.connection, 'close');
+  await closing;
+  assert.ok(Date.now() - t0 < 2000, 'close resolves once the work is done, not at the deadline');
+});
+
+test('close(deadline) cuts what is left at the deadline', async () => {
+  const never = await startBackend('never', () => {});
+  cleanups.push(() => never.close());
+  const { dp, port } = await startPlane(snapshot([never.port], { settings: { targetResponseTimeoutMs: 10_000 } }));
+  cleanups.push(() => dp.destroy());
+  const inflight = request(port).then(
+    (r) => `status ${r.status}`,
+    (e: NodeJS.ErrnoException) => e.code ?? 'error',
+  );
+  assert.ok(await waitFor(() => dp.activity(keyOf(never.port)).requests === 1));
+  const t0 = Date.now();
+  await dp.close(300);
+  const elapsed = Date.now() - t0;
+  assert.ok(elapsed >= 250 && elapsed < 1500, `closed after ${elapsed} ms`);
+  assert.equal(await inflight, 'ECONNRESET');
+});
