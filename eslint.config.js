@@ -65,6 +65,7 @@ export default defineConfig(
       '@typescript-eslint/require-await': 'off',
       '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true, allowBoolean: true, allowNullish: true }],
       '@typescript-eslint/no-unnecessary-type-assertion': 'off',
+      '@typescript-eslint/no-redundant-type-constituents': 'off',
       // Parsing HTTP means matching control characters on purpose.
       'no-control-regex': 'off',
       // A `let` assigned once after a closure that reads it is sound.
