@@ -1,0 +1,165 @@
+import { execFile, spawnSync } from 'node:child_process';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createAdminHandler } from '../../src/api/admin-server.ts';
+import { ControlPlane } from '../../src/control/control-plane.ts';
+import { HttpDataPlane } from '../../src/dataplane/http-data-plane.ts';
+import { ActiveHealthChecker } from '../../src/health/active-health-checker.ts';
+import { realClock } from '../../src/shared/clock.ts';
+import { InMemoryStateStore } from '../../src/store/in-memory-state-store.ts';
+
+/**
+ * An in-process ebb for API tests with real clients: a ControlPlane on an in-memory store, the HTTP
+ * data plane, active health checks on the real clock, and the admin handler on 127.0.0.1:0 with one
+ * access key. The `aws` CLI, boto3 and the JS SDK are pointed at `endpoint`.
+ */
+export interface ApiHarness {
+  readonly endpoint: string;
+  readonly control: ControlPlane;
+  readonly accessKeyId: string;
+  readonly secretAccessKey: string;
+  readonly region: string;
+  /** Environment for a client subprocess (credentials, region, one attempt, no config files). */
+  readonly env: NodeJS.ProcessEnv;
+  close(): Promise<void>;
+}
+
+export const ACCESS_KEY_ID = 'AKIDEBBAPITEST000001';
+export const SECRET_ACCESS_KEY = 'ebb-api-test-secret/with+signs';
+export const REGION = 'us-east-1';
+
+export async function startApiHarness(options: { authentication?: boolean } = {}): Promise<ApiHarness> {
+  const store = new InMemoryStateStore();
+  const dataPlane = new HttpDataPlane({ id: 'api-test' });
+  const healthChecker = new ActiveHealthChecker({ clock: realClock });
+  const control = new ControlPlane({ clock: realClock, store, dataPlanes: [dataPlane], healthChecker, region: REGION, accountId: '123456789012' });
+  await control.start();
+  const internalErrors: unknown[] = [];
+  const handler = createAdminHandler({
+    control,
+    auth: { enabled: options.authentication !== false, credentials: [{ accessKeyId: ACCESS_KEY_ID, secretAccessKey: SECRET_ACCESS_KEY }] },
+    log: (entry) => {
+      if (entry['level'] === 'error') internalErrors.push(entry);
+    },
+  });
+  const server = createServer(handler);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env['PATH'] ?? '',
+    HOME: process.env['HOME'] ?? '/tmp',
+    PYENV_ROOT: process.env['PYENV_ROOT'],
+    PYENV_VERSION: process.env['PYENV_VERSION'],
+    AWS_ACCESS_KEY_ID: ACCESS_KEY_ID,
+    AWS_SECRET_ACCESS_KEY: SECRET_ACCESS_KEY,
+    AWS_DEFAULT_REGION: REGION,
+    AWS_MAX_ATTEMPTS: '1',
+    AWS_RETRY_MODE: 'standard',
+    AWS_CONFIG_FILE: '/dev/null',
+    AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
+    AWS_PAGER: '',
+    AWS_EC2_METADATA_DISABLED: 'true',
+  };
+  for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k];
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    control,
+    accessKeyId: ACCESS_KEY_ID,
+    secretAccessKey: SECRET_ACCESS_KEY,
+    region: REGION,
+    env,
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await control.close();
+      await dataPlane.close(200);
+      if (internalErrors.length > 0) throw new Error(`admin API logged internal errors: ${JSON.stringify(internalErrors)}`);
+    },
+  };
+}
+
+export interface CliResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+  /** stdout parsed as JSON (undefined when empty or not JSON). */
+  readonly json: unknown;
+}
+
+/** Runs `aws <args> --endpoint-url … --output json` and resolves with what it printed. */
+export function aws(h: ApiHarness, args: readonly string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+  return run('aws', [...args, '--endpoint-url', h.endpoint, '--output', 'json'], { ...h.env, ...extraEnv });
+}
+
+/** Runs a Python script (boto3) with the harness environment plus EBB_ENDPOINT. */
+export function python(h: ApiHarness, script: string, args: readonly string[] = []): Promise<CliResult> {
+  return run('python3', [script, ...args], { ...h.env, EBB_ENDPOINT: h.endpoint });
+}
+
+function run(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv): Promise<CliResult> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { env, timeout: 20_000, maxBuffer: 4 * 1024 * 1024 }, (err, stdout, stderr) => {
+      const code = err === null ? 0 : typeof err.code === 'number' ? err.code : 1;
+      let json: unknown;
+      try {
+        json = stdout.trim() === '' ? undefined : JSON.parse(stdout);
+      } catch {
+        json = undefined;
+      }
+      resolve({ code, stdout, stderr, json });
+    });
+  });
+}
+
+/** Why a client is not usable here, or null when it is. */
+export function missingClient(which: 'aws' | 'boto3'): string | null {
+  const r =
+    which === 'aws'
+      ? spawnSync('aws', ['--version'], { encoding: 'utf8', timeout: 15_000 })
+      : spawnSync('python3', ['-c', 'import boto3'], { encoding: 'utf8', timeout: 15_000 });
+  return r.status === 0 ? null : `${which} is not installed (${(r.stderr ?? '').trim() || String(r.error)})`;
+}
+
+/**
+ * A backend for targets: `GET /health` answers 200, `GET /slow?ms=N` answers after N ms (capped at
+ * 10 s), anything else 200 with the backend's name.
+ */
+export async function startBackend(name: string): Promise<{ port: number; close(): Promise<void> }> {
+  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    if (url.pathname === '/slow') {
+      const ms = Math.min(Number(url.searchParams.get('ms') ?? 1000), 10_000);
+      const t = setTimeout(() => res.end(`${name} slow done\n`), ms);
+      res.on('close', () => clearTimeout(t));
+      return;
+    }
+    res.end(`${name}\n`);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** A port free right now on 127.0.0.1 (for listeners the test creates through the API). */
+export async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => s.close(() => resolve()));
+  return port;
+}
+
+/** Polls `fn` every 100 ms until it returns true or `timeoutMs` passes. */
+export async function waitFor(fn: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (let i = 0; i < 10_000; i++) {
+    if (await fn()) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
