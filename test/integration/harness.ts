@@ -123,6 +123,8 @@ export interface Backend {
   wsOpen: number;
   /** Requests currently being answered. */
   inFlight(): number;
+  /** TCP connections open to it now (ebb's pooled connections, health checks, tunnels). */
+  openConnections(): number;
   /** When the last non-health response was finished or aborted (0 if none). */
   lastFinishedAt(): number;
   close(): Promise<void>;
@@ -142,8 +144,14 @@ export async function startBackend(name: string, cleanup: Cleanup): Promise<Back
     wsOpen: 0,
     inFlight: () => backend.seen.filter((r) => r.finishedAt === 0 && !r.aborted).length,
     lastFinishedAt: () => Math.max(0, ...backend.seen.map((r) => r.finishedAt)),
+    openConnections: () => open,
     close: async () => undefined,
   };
+  let open = 0;
+  server.on('connection', (socket: net.Socket) => {
+    open++;
+    socket.on('close', () => open--);
+  });
   server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://backend');
     if (url.pathname === '/health') {
