@@ -58,11 +58,15 @@ function onResponseClose(this: EbbResponse): void {
 
 function onResponseDrain(this: EbbResponse): void {
   const ex = this.exchange;
-  if (ex !== null && ex.conn !== null) ex.conn.socket.resume();
+  if (ex === null) return;
+  ex.waitingDrain = false;
+  if (ex.conn !== null) ex.conn.socket.resume();
 }
 
 export class Exchange implements UpstreamSink {
   conn: UpstreamConnection | null = null;
+  /** The client is slow: the target's socket is paused until the response drains. */
+  waitingDrain = false;
   private ended = false;
   private retried = false;
   private startMs = 0;
@@ -150,7 +154,8 @@ export class Exchange implements UpstreamSink {
 
   onResponseBody(chunk: Buffer): void {
     const res = this.res;
-    if (!res.write(chunk)) {
+    if (!res.write(chunk) && !this.waitingDrain) {
+      this.waitingDrain = true;
       this.conn?.socket.pause();
       res.once('drain', onResponseDrain);
     }

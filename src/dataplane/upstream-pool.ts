@@ -75,6 +75,8 @@ export class UpstreamConnection {
   idleTimeoutMs = 60_000;
   /** The current request is a HEAD (its response has no body). */
   headRequest = false;
+  /** The current request has been written whole (else the connection cannot be reused). */
+  requestComplete = true;
   private state = St.Idle;
   private pending: Buffer | null = null;
   private remaining = 0;
@@ -109,6 +111,7 @@ export class UpstreamConnection {
   assign(sink: UpstreamSink, headRequest: boolean): void {
     this.sink = sink;
     this.headRequest = headRequest;
+    this.requestComplete = false;
     this.state = St.Head;
     this.receivedAny = false;
     this.pending = null;
@@ -116,6 +119,7 @@ export class UpstreamConnection {
   }
 
   armResponse(timeoutMs: number): void {
+    this.requestComplete = true;
     if (this.receivedAny || this.sink === null) return;
     this.deadline = this.pool.now + timeoutMs;
     this.deadlineKind = Deadline.Response;
@@ -452,10 +456,13 @@ export class UpstreamPool {
   /** Returns a connection whose exchange ended: kept idle if reusable and its key is routable. */
   release(conn: UpstreamConnection): void {
     const entry = conn.entry;
-    if (!conn.reusable || !entry.routable || entry.idle.length >= this.options.maxIdlePerKey) {
+    if (!conn.reusable || !conn.requestComplete || !entry.routable || entry.idle.length >= this.options.maxIdlePerKey) {
+      // Not reusable, the target answered before the request body was sent whole, the key is
+      // draining, or the pool is full.
       conn.destroy();
       return;
     }
+    if (conn.socket.isPaused()) conn.socket.resume();
     conn.reused = true;
     conn.idleSince = this.now;
     entry.idle.push(conn);

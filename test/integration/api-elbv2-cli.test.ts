@@ -144,33 +144,22 @@ test('ELBv2 modelled errors for bad input reach the aws CLI', { skip: skip ?? fa
   const tg = ok(await aws(h, ['elbv2', 'create-target-group', '--name', 'err-tg', '--protocol', 'HTTP', '--port', '8080', '--target-type', 'ip']));
   const tgArn: string = tg.TargetGroups[0].TargetGroupArn;
   const unknownArn = tgArn.replace(/\/[0-9a-f]+$/, '/0000000000000000');
+  // (More bad-input cases run through the JS SDK, which is quicker to start: api-sdk.test.ts.)
   const results = await Promise.all([
     aws(h, ['elbv2', 'modify-target-group-attributes', '--target-group-arn', tgArn, '--attributes', 'Key=deregistration_delay.timeout_seconds,Value=4000']),
     aws(h, ['elbv2', 'modify-target-group-attributes', '--target-group-arn', tgArn, '--attributes', 'Key=deregistration_delay.connection_termination.enabled,Value=true']),
-    aws(h, ['elbv2', 'modify-target-group-attributes', '--target-group-arn', tgArn, '--attributes', 'Key=no_such.attribute,Value=1']),
     aws(h, ['elbv2', 'describe-target-health', '--target-group-arn', unknownArn]),
     aws(h, ['elbv2', 'create-target-group', '--name', 'err-tg', '--protocol', 'HTTP', '--port', '8080', '--target-type', 'ip']),
-    aws(h, ['elbv2', 'register-targets', '--target-group-arn', tgArn, '--targets', 'Id=not-an-ip']),
-    aws(h, ['elbv2', 'create-target-group', '--name', 'bad_name', '--protocol', 'HTTP', '--port', '80']),
-    aws(h, ['elbv2', 'create-target-group', '--name', 'udp', '--protocol', 'UDP', '--port', '80']),
     aws(h, ['elbv2', 'describe-target-groups'], { AWS_SECRET_ACCESS_KEY: 'wrong-secret' }),
     aws(h, ['elbv2', 'describe-target-groups'], { AWS_ACCESS_KEY_ID: 'AKIDNOTCONFIGURED' }),
-    aws(h, ['elbv2', 'create-target-group', '--name', 'hc', '--protocol', 'HTTP', '--port', '80', '--health-check-interval-seconds', '301']),
   ]);
-  const [delay, unsupported, unknownKey, unknownTg, duplicate, badTarget, badName, udp, badSecret, unknownKeyId, interval] = results as [
-    CliResult, CliResult, CliResult, CliResult, CliResult, CliResult, CliResult, CliResult, CliResult, CliResult, CliResult,
-  ];
+  const [delay, unsupported, unknownTg, duplicate, badSecret, unknownKeyId] = results as [CliResult, CliResult, CliResult, CliResult, CliResult, CliResult];
   failsWith(delay, 'ValidationError', /0 to 3600/);
   failsWith(unsupported, 'ValidationError', /connection_termination/);
-  failsWith(unknownKey, 'ValidationError', /no_such\.attribute/);
   failsWith(unknownTg, 'TargetGroupNotFound');
   failsWith(duplicate, 'DuplicateTargetGroupName');
-  failsWith(badTarget, 'InvalidTarget');
-  failsWith(badName, 'ValidationError', /bad_name/);
-  failsWith(udp, 'ValidationError', /UDP/);
   failsWith(badSecret, 'SignatureDoesNotMatch');
   failsWith(unknownKeyId, 'InvalidClientTokenId');
-  failsWith(interval, 'ValidationError', /HealthCheckIntervalSeconds/);
   // Nothing the rejected calls touched changed.
   const attrs = ok(await aws(h, ['elbv2', 'describe-target-group-attributes', '--target-group-arn', tgArn]));
   assert.equal(attrs.Attributes.find((a: any) => a.Key === 'deregistration_delay.timeout_seconds').Value, '300');

@@ -210,3 +210,31 @@ test('close(deadline) cuts what is left at the deadline', async () => {
   assert.ok(elapsed >= 250 && elapsed < 1500, `closed after ${elapsed} ms`);
   assert.equal(await inflight, 'ECONNRESET');
 });
+
+test('a removed listener stops accepting, finishes in-flight work with Connection: close', async () => {
+  const slow = await startBackend('slow', (_req, res) => {
+    setTimeout(() => res.end('done'), 300);
+  });
+  cleanups.push(() => slow.close());
+  const { dp, port } = await startPlane(snapshot([slow.port]));
+  cleanups.push(() => dp.destroy());
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  cleanups.push(() => agent.destroy());
+  const inflight = request(port, { agent });
+  assert.ok(await waitFor(() => dp.activity(keyOf(slow.port)).requests === 1));
+  const r = await dp.apply({ version: 2, listeners: [], targetGroups: new Map() });
+  assert.deepEqual(r.listenerErrors, []);
+  assert.equal(dp.boundPort('arn:test:listener/web'), null);
+  const res = await inflight;
+  assert.equal(res.body, 'done');
+  assert.equal(res.headers.connection, 'close');
+  const refused = await new Promise<string>((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.on('connect', () => {
+      s.destroy();
+      resolve('connected');
+    });
+    s.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
+  });
+  assert.equal(refused, 'ECONNREFUSED');
+});

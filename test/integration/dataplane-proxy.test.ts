@@ -256,3 +256,23 @@ test('a port already in use is reported, not thrown', async () => {
   assert.equal(r.listenerErrors[0]?.code, 'EADDRINUSE');
   assert.match(r.listenerErrors[0]?.message ?? '', /in use/);
 });
+
+test('a target that answers before reading the body is not reused for the next request', async () => {
+  const early = await startBackend('early', (req, res) => {
+    if (req.method === 'POST') {
+      res.writeHead(413, { Connection: 'keep-alive' });
+      res.end('too big');
+      return;
+    }
+    res.end('fine');
+  });
+  cleanups.push(() => early.close());
+  const p2 = await startPlane(snapshot([early.port], { settings: { maxHeadersCount: 50 } }));
+  cleanups.push(() => p2.dp.destroy());
+  const big = 'y'.repeat(2 * 1024 * 1024);
+  const r = await request(p2.port, { method: 'POST', body: big, headers: { 'Content-Length': String(big.length) } }).catch(
+    (e: NodeJS.ErrnoException) => ({ status: -1, body: e.code ?? '', headers: {} }),
+  );
+  assert.ok(r.status === 413 || r.status === -1, `status ${r.status}`);
+  for (let i = 0; i < 3; i++) assert.equal((await request(p2.port)).body, 'fine');
+});

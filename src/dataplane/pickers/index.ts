@@ -8,9 +8,9 @@ export type { RotationState } from './round-robin.ts';
 
 /** What a pick may consult besides the group: in-flight counts, randomness, the monotonic clock. */
 export interface PickInputs {
-  outstanding(key: string): number;
-  random(): number;
-  now(): number;
+  readonly outstanding: (key: string) => number;
+  readonly random: () => number;
+  readonly now: () => number;
 }
 
 /** Picks a target of `group` with its algorithm; null when the group has no target to use. */
