@@ -114,8 +114,9 @@ export interface Backend {
   readonly port: number;
   /** Requests other than health checks, in arrival order. */
   readonly seen: SeenRequest[];
-  /** Health checks answered. */
+  /** Health checks answered, and when each arrived. */
   healthChecks: number;
+  readonly healthCheckTimes: number[];
   /** Answer health checks with 200 (true) or 503 (false). */
   healthy: boolean;
   /** WebSocket connections accepted, and how many are open. */
@@ -139,6 +140,7 @@ export async function startBackend(name: string, cleanup: Cleanup): Promise<Back
     port: 0,
     seen: [],
     healthChecks: 0,
+    healthCheckTimes: [],
     healthy: true,
     wsAccepted: 0,
     wsOpen: 0,
@@ -156,6 +158,7 @@ export async function startBackend(name: string, cleanup: Cleanup): Promise<Back
     const url = new URL(req.url ?? '/', 'http://backend');
     if (url.pathname === '/health') {
       backend.healthChecks++;
+      backend.healthCheckTimes.push(Date.now());
       res.statusCode = backend.healthy ? 200 : 503;
       res.end(backend.healthy ? 'ok' : 'failing');
       return;
