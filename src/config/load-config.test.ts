@@ -146,6 +146,25 @@ targetGroups:
     assert.equal(cfg.declared.targetGroups[0]?.healthCheck.matcher, '200');
   });
 
+  it('anchors and merge keys share a block between target groups', () => {
+    const cfg = parseConfig(
+      `targetGroups:
+  - name: a
+    protocol: HTTP
+    port: 80
+    healthCheck: &hc { path: /ready, intervalSeconds: 10 }
+  - name: b
+    protocol: HTTP
+    port: 81
+    healthCheck:
+      <<: *hc
+      matcher: "200-299"
+`,
+      'lb.yaml',
+    );
+    assert.deepEqual(cfg.declared.targetGroups[1]?.healthCheck, { path: '/ready', intervalSeconds: 10, matcher: '200-299' });
+  });
+
   it('reads the admin block; stateDir is resolved against the file, an unquoted account id is accepted', () => {
     const cfg = parseConfig(
       `admin:
@@ -194,6 +213,13 @@ describe('parseConfig: bad files name the line and the field', () => {
       line: 5,
       path: 'loadBalancers[0].listeners[0].port',
       says: /must be an integer from 1 to 65535; got "8080"/,
+    },
+    {
+      name: 'a key with no value',
+      text: EXAMPLE.replace('port: 8080', 'port:'),
+      line: 5,
+      path: 'loadBalancers[0].listeners[0].port',
+      says: /must be an integer from 1 to 65535; got no value$/,
     },
     {
       name: 'wrong type: a mapping where a list is expected',

@@ -54,7 +54,8 @@ export async function loadConfigFile(path: string): Promise<EbbConfig> {
  */
 export function parseConfig(text: string, fileName: string): EbbConfig {
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  // `merge` lets a file share blocks with anchors and `<<: *name` (a health check for several groups).
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true, merge: true });
   if (doc.errors.length > 0) {
     const problems = doc.errors.map((e): LocatedProblem => {
       const { line, col } = lineCounter.linePos(e.pos[0]);
