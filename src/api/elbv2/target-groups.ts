@@ -129,6 +129,13 @@ export const targetGroupActions: ActionTable = {
   async ModifyTargetGroup(p, { control }) {
     const arn = p.requiredStr('TargetGroupArn');
     const healthCheck = readHealthCheck(p);
+    if (healthCheck.protocol === 'TCP') {
+      // An ELBv2 rule (Classic groups may check TCP behind HTTP): checked here, where the group is known.
+      const [current] = control.describeTargetGroups({ arns: [arn] });
+      if (current !== undefined && current.protocol !== 'TCP' && !isClassicGroup(current.tags)) {
+        throw ebbError('ValidationError', `Health check protocol TCP is not supported for a ${current.protocol} target group; use HTTP or HTTPS`);
+      }
+    }
     const tg = await control.modifyTargetGroup(arn, healthCheck);
     return { TargetGroups: [targetGroupXml(tg, control)] };
   },

@@ -1,0 +1,135 @@
+import assert from 'node:assert/strict';
+import { request } from 'node:http';
+import { after, before, test } from 'node:test';
+import { aws, type ApiHarness, type CliResult, freePort, missingClient, startApiHarness, startBackend, waitFor } from './api-harness.ts';
+
+/**
+ * Classic ELB (2012-06-01) driven by `aws elb`: connection draining as the Classic documents show
+ * it, instance health through a drain, the health check, and the modelled errors.
+ */
+
+const skip = missingClient('aws');
+let h: ApiHarness;
+let backend: { port: number; close(): Promise<void> };
+
+before(async () => {
+  if (skip !== null) return;
+  h = await startApiHarness();
+  backend = await startBackend('i1');
+  await h.control.putInstance({ id: 'i-0123456789abcdef0', address: '127.0.0.1' });
+});
+after(async () => {
+  if (skip !== null) return;
+  await backend.close();
+  await h.close();
+});
+
+/* eslint-disable @typescript-eslint/no-explicit-any */
+function ok(r: CliResult): any {
+  assert.equal(r.code, 0, `aws failed: ${r.stderr}`);
+  return r.json;
+}
+
+function failsWith(r: CliResult, code: string, message?: RegExp): void {
+  assert.notEqual(r.code, 0, `expected ${code}, got success: ${r.stdout}`);
+  assert.match(r.stderr, new RegExp(`An error occurred \\(${code}\\)`), r.stderr);
+  if (message !== undefined) assert.match(r.stderr, message);
+}
+
+function get(port: number, path: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve(body));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+const INSTANCE = 'i-0123456789abcdef0';
+
+test('Classic ELB with aws elb: the documented draining commands, instance health through a drain', { skip: skip ?? false, timeout: 60_000 }, async () => {
+  const port = await freePort();
+  const created = ok(
+    await aws(h, ['elb', 'create-load-balancer', '--load-balancer-name', 'my-loadbalancer', '--availability-zones', 'us-east-1a',
+      '--listeners', `Protocol=HTTP,LoadBalancerPort=${port},InstanceProtocol=HTTP,InstancePort=${backend.port}`]),
+  );
+  assert.match(created.DNSName, /my-loadbalancer/);
+
+  const described = ok(await aws(h, ['elb', 'describe-load-balancers', '--load-balancer-names', 'my-loadbalancer']));
+  const d = described.LoadBalancerDescriptions[0];
+  assert.equal(d.LoadBalancerName, 'my-loadbalancer');
+  assert.deepEqual(d.ListenerDescriptions[0].Listener, { Protocol: 'HTTP', LoadBalancerPort: port, InstanceProtocol: 'HTTP', InstancePort: backend.port });
+  assert.deepEqual({ ...d.HealthCheck, Target: undefined }, { Target: undefined, Interval: 30, Timeout: 5, UnhealthyThreshold: 2, HealthyThreshold: 10 });
+  // AWS defaults to TCP:port; ebb uses HTTP:port/ for HTTP listeners until the control plane accepts TCP checks there.
+  assert.match(d.HealthCheck.Target, new RegExp(`^(TCP:${backend.port}|HTTP:${backend.port}/)$`));
+  assert.deepEqual(d.Instances, []);
+
+  // The command from the documents, verbatim, prints exactly the documented response.
+  const enabled = ok(
+    await aws(h, ['elb', 'modify-load-balancer-attributes', '--load-balancer-name', 'my-loadbalancer', '--load-balancer-attributes', '{"ConnectionDraining":{"Enabled":true,"Timeout":300}}']),
+  );
+  assert.deepEqual(enabled, { LoadBalancerAttributes: { ConnectionDraining: { Enabled: true, Timeout: 300 } }, LoadBalancerName: 'my-loadbalancer' });
+
+  const hc = ok(
+    await aws(h, ['elb', 'configure-health-check', '--load-balancer-name', 'my-loadbalancer', '--health-check',
+      `Target=HTTP:${backend.port}/health,Interval=5,Timeout=2,UnhealthyThreshold=2,HealthyThreshold=2`]),
+  );
+  assert.deepEqual(hc.HealthCheck, { Target: `HTTP:${backend.port}/health`, Interval: 5, Timeout: 2, UnhealthyThreshold: 2, HealthyThreshold: 2 });
+
+  const registered = ok(await aws(h, ['elb', 'register-instances-with-load-balancer', '--load-balancer-name', 'my-loadbalancer', '--instances', INSTANCE]));
+  assert.deepEqual(registered.Instances, [{ InstanceId: INSTANCE }]);
+  const [group] = h.control.describeTargetGroups().filter((g) => g.tags.some((t) => t.key === 'ebb:classic-lb'));
+  assert.ok(group !== undefined);
+  await waitFor(() => h.control.describeTargetHealth(group.arn)[0]?.health.state === 'healthy', 15_000, 'instance healthy');
+  const inService = ok(await aws(h, ['elb', 'describe-instance-health', '--load-balancer-name', 'my-loadbalancer']));
+  assert.deepEqual(inService.InstanceStates, [{ InstanceId: INSTANCE, State: 'InService', ReasonCode: 'N/A', Description: 'N/A' }]);
+  assert.equal(await get(port, '/'), 'i1\n');
+
+  // Deregister during a slow request: InService "deregistration in progress", then OutOfService.
+  const slow = get(port, '/slow?ms=2500');
+  await new Promise((r) => setTimeout(r, 400));
+  const left = ok(await aws(h, ['elb', 'deregister-instances-from-load-balancer', '--load-balancer-name', 'my-loadbalancer', '--instances', INSTANCE]));
+  assert.deepEqual(left.Instances, []);
+  const drainingState = ok(await aws(h, ['elb', 'describe-instance-health', '--load-balancer-name', 'my-loadbalancer', '--instances', INSTANCE]));
+  assert.equal(drainingState.InstanceStates[0].State, 'InService');
+  assert.equal(drainingState.InstanceStates[0].Description, 'Instance deregistration currently in progress.');
+  assert.equal(await slow, 'i1 slow done\n');
+  await waitFor(() => h.control.describeTargetHealth(group.arn).length === 0, 5000, 'drain ended');
+  const after = ok(await aws(h, ['elb', 'describe-instance-health', '--load-balancer-name', 'my-loadbalancer', '--instances', INSTANCE]));
+  assert.deepEqual(after.InstanceStates, [
+    { InstanceId: INSTANCE, State: 'OutOfService', ReasonCode: 'N/A', Description: 'Instance is not currently registered with the LoadBalancer.' },
+  ]);
+
+  // Disabling keeps the Timeout, as the documents show; the group's delay becomes 0.
+  const disabled = ok(
+    await aws(h, ['elb', 'modify-load-balancer-attributes', '--load-balancer-name', 'my-loadbalancer', '--load-balancer-attributes', '{"ConnectionDraining":{"Enabled":false}}']),
+  );
+  assert.deepEqual(disabled, { LoadBalancerAttributes: { ConnectionDraining: { Enabled: false, Timeout: 300 } }, LoadBalancerName: 'my-loadbalancer' });
+  assert.equal(h.control.describeTargetGroupAttributes(group.arn)['deregistration_delay.timeout_seconds'], '0');
+  ok(await aws(h, ['elb', 'modify-load-balancer-attributes', '--load-balancer-name', 'my-loadbalancer', '--load-balancer-attributes', '{"ConnectionSettings":{"IdleTimeout":120}}']));
+  const attrs = ok(await aws(h, ['elb', 'describe-load-balancer-attributes', '--load-balancer-name', 'my-loadbalancer']));
+  assert.deepEqual(attrs.LoadBalancerAttributes.ConnectionDraining, { Enabled: false, Timeout: 300 });
+  assert.deepEqual(attrs.LoadBalancerAttributes.ConnectionSettings, { IdleTimeout: 120 });
+  assert.deepEqual(attrs.LoadBalancerAttributes.CrossZoneLoadBalancing, { Enabled: false });
+
+  // Modelled errors.
+  const [range, missingLb, badInstance, badTarget] = await Promise.all([
+    aws(h, ['elb', 'modify-load-balancer-attributes', '--load-balancer-name', 'my-loadbalancer', '--load-balancer-attributes', '{"ConnectionDraining":{"Enabled":true,"Timeout":3601}}']),
+    aws(h, ['elb', 'describe-instance-health', '--load-balancer-name', 'nope']),
+    aws(h, ['elb', 'register-instances-with-load-balancer', '--load-balancer-name', 'my-loadbalancer', '--instances', 'i-unknown']),
+    aws(h, ['elb', 'configure-health-check', '--load-balancer-name', 'my-loadbalancer', '--health-check', 'Target=HTTP:80,Interval=5,Timeout=2,UnhealthyThreshold=2,HealthyThreshold=2']),
+  ]);
+  failsWith(range as CliResult, 'InvalidConfigurationRequest', /1 to 3600/);
+  failsWith(missingLb as CliResult, 'LoadBalancerNotFound', /nope/);
+  failsWith(badInstance as CliResult, 'InvalidInstance', /i-unknown/);
+  failsWith(badTarget as CliResult, 'ValidationError', /needs a path/);
+  assert.equal(h.control.describeTargetGroupAttributes(group.arn)['deregistration_delay.timeout_seconds'], '0', 'the rejected change changed nothing');
+
+  ok(await aws(h, ['elb', 'delete-load-balancer', '--load-balancer-name', 'my-loadbalancer']));
+  assert.deepEqual(h.control.describeLoadBalancers({ type: 'classic' }), []);
+  assert.equal(h.control.describeTargetGroups().filter((g) => g.tags.some((t) => t.key === 'ebb:classic-lb')).length, 0);
+});
