@@ -1,0 +1,26 @@
+#!/usr/bin/env node
+// Runs every *.test.ts under src/ and test/ with node:test and tsx. Node 20's --test does not expand
+// glob patterns itself, so the files are listed here. Extra arguments are passed to node --test
+// (for example a file path to run just that file, or --test-name-pattern).
+import { spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+const args = process.argv.slice(2);
+const explicit = args.filter((a) => a.endsWith('.test.ts'));
+const flags = args.filter((a) => !a.endsWith('.test.ts'));
+const files =
+  explicit.length > 0
+    ? explicit
+    : ['src', 'test']
+        .flatMap((dir) => readdirSync(dir, { recursive: true, encoding: 'utf8' }).map((f) => join(dir, f)))
+        .filter((f) => f.endsWith('.test.ts') && !f.includes('node_modules'))
+        .sort();
+
+const child = spawn(
+  process.execPath,
+  ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=180000', ...flags, ...files],
+  { stdio: 'inherit' },
+);
+child.on('exit', (code, signal) => process.exit(code ?? (signal === null ? 1 : 1)));
+for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => child.kill(sig));
