@@ -509,3 +509,53 @@ export async function slowOn(port: number, a: Backend, b: Backend, ms: number, a
   if (a.seen.at(-1)?.url !== `/slow?ms=${ms}`) throw new Error(`${a.name} got ${a.seen.at(-1)?.url ?? 'nothing'} instead of the slow request`);
   return { done };
 }
+
+// ------------------------------------------------------------------ load
+
+export interface LoadResult {
+  total: number;
+  ok: number;
+  /** Answers that were not 2xx, by status. */
+  readonly non2xx: Map<number, number>;
+  /** Requests that failed without an answer (first few messages kept). */
+  failed: number;
+  readonly errors: string[];
+  readonly byBackend: Map<string, number>;
+}
+
+/**
+ * `clients` keep-alive clients (one connection each) sending requests back to back until
+ * `durationMs` has passed. `path(i)` chooses the path of the client's i-th request.
+ */
+export async function runLoad(port: number, clients: number, durationMs: number, path: (i: number) => string): Promise<LoadResult> {
+  const result: LoadResult = { total: 0, ok: 0, non2xx: new Map(), failed: 0, errors: [], byBackend: new Map() };
+  const end = Date.now() + durationMs;
+  const client = async (): Promise<void> => {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      for (let i = 0; Date.now() < end && i < 1_000_000; i++) {
+        result.total++;
+        try {
+          const r = await get(port, path(i), agent, 10_000);
+          if (r.status >= 200 && r.status < 300) result.ok++;
+          else result.non2xx.set(r.status, (result.non2xx.get(r.status) ?? 0) + 1);
+          result.byBackend.set(r.backend, (result.byBackend.get(r.backend) ?? 0) + 1);
+        } catch (error) {
+          result.failed++;
+          if (result.errors.length < 10) result.errors.push((error as Error).message);
+        }
+      }
+    } finally {
+      agent.destroy();
+    }
+  };
+  await Promise.all(Array.from({ length: clients }, () => client()));
+  return result;
+}
+
+/** A one-line account of a load run. */
+export function describeLoad(r: LoadResult): string {
+  const by = [...r.byBackend].map(([k, v]) => `${k || 'ebb'} ${v}`).join(', ');
+  const bad = [...r.non2xx].map(([k, v]) => `${k}×${v}`).join(', ');
+  return `${r.total} requests: ${r.ok} 2xx, ${r.failed} failed${r.errors.length > 0 ? ` (${r.errors.join('; ')})` : ''}, non-2xx [${bad}]; by backend: ${by}`;
+}
