@@ -92,8 +92,18 @@ export class HttpDataPlane implements DataPlane, ProxyHost {
     }
   }
 
+  /**
+   * The routes are swapped synchronously, before `apply` returns: from that instant no request picks a
+   * target the snapshot no longer routes to. Listener changes (binding takes I/O) are then made in
+   * order, each time to match the newest snapshot.
+   */
   apply(snapshot: RoutingSnapshot): Promise<ApplyResult> {
-    const run = this.applying.then(() => this.applyNow(snapshot));
+    if (this.closed) return Promise.resolve({ listenerErrors: [] });
+    const becameIdle = this.swapRoutes(snapshot);
+    if (becameIdle.length > 0) queueMicrotask(() => {
+      for (const e of becameIdle) this.workEnded(e);
+    });
+    const run = this.applying.then(() => this.applyListeners());
     this.applying = run.catch(() => {});
     return run;
   }
@@ -104,8 +114,8 @@ export class HttpDataPlane implements DataPlane, ProxyHost {
     return l === undefined ? null : l.port;
   }
 
-  private async applyNow(snapshot: RoutingSnapshot): Promise<ApplyResult> {
-    if (this.closed) return { listenerErrors: [] };
+  /** Swaps the snapshot and each key's routability; returns the keys that just stopped being routable while idle. */
+  private swapRoutes(snapshot: RoutingSnapshot): TargetEntry[] {
     this.snapshot = snapshot;
     // Routability per key.
     const seen = new Set<string>();
@@ -132,8 +142,12 @@ export class HttpDataPlane implements DataPlane, ProxyHost {
       if (!e.busy) becameIdle.push(e);
     }
     for (const arn of this.rotations.keys()) if (!snapshot.targetGroups.has(arn)) this.rotations.delete(arn);
+    return becameIdle;
+  }
 
-    // Listeners.
+  private async applyListeners(): Promise<ApplyResult> {
+    if (this.closed) return { listenerErrors: [] };
+    const snapshot = this.snapshot;
     const wanted = new Map<string, ListenerRoute>();
     for (const l of snapshot.listeners) if (l.protocol === 'HTTP') wanted.set(l.arn, l);
     const closing: Promise<void>[] = [];
@@ -168,7 +182,6 @@ export class HttpDataPlane implements DataPlane, ProxyHost {
       );
     }
     await Promise.all(opening);
-    for (const e of becameIdle) this.workEnded(e);
     // Closing listeners finish their in-flight requests in the background.
     void Promise.all(closing);
     return { listenerErrors: errors };
