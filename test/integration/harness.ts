@@ -559,3 +559,18 @@ export function describeLoad(r: LoadResult): string {
   const bad = [...r.non2xx].map(([k, v]) => `${k}×${v}`).join(', ');
   return `${r.total} requests: ${r.ok} 2xx, ${r.failed} failed${r.errors.length > 0 ? ` (${r.errors.join('; ')})` : ''}, non-2xx [${bad}]; by backend: ${by}`;
 }
+
+/** `ebb serve` on a config file in a fresh temp dir, with `--no-auth`; resolves once it has started. */
+export async function serveConfig(
+  cleanup: Cleanup,
+  o: Omit<ConfigOptions, 'listenerPort'>,
+): Promise<{ ebb: Spawned; dir: string; configPath: string; listenerPort: number; stateDir: string }> {
+  const dir = await tempDir(cleanup);
+  const listenerPort = await freePort();
+  const configPath = await writeConfig(dir, { ...o, listenerPort });
+  const stateDir = join(dir, 'state');
+  const ebb = spawnEbb(cleanup, ['--config', configPath, '--admin', '127.0.0.1:0', '--state-dir', stateDir, '--no-auth']);
+  const started = await ebb.waitForLog((l) => l['event'] === 'ebb:started', 15_000);
+  if (started === null) throw new Error(`ebb serve did not start (exit ${String(ebb.exitCode())}): ${ebb.stderr()}`);
+  return { ebb, dir, configPath, listenerPort, stateDir };
+}
