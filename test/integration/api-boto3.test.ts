@@ -22,7 +22,6 @@ after(async () => {
   await h.close();
 });
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
 test('boto3: ELBv2 and Classic calls, modelled errors, signature failures', { skip: skip ?? false, timeout: 30_000 }, async () => {
   const r = await python(h, SCRIPT, ['9', String(await freePort())]);
   assert.equal(r.code, 0, r.stderr);

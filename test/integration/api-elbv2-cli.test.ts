@@ -24,7 +24,6 @@ after(async () => {
   await h.close();
 });
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
 function ok(r: CliResult): any {
   assert.equal(r.code, 0, `aws failed: ${r.stderr}`);
   return r.json;
