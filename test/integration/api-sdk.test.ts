@@ -13,7 +13,12 @@ import {
   CreateListenerCommand,
   CreateLoadBalancerCommand,
   CreateTargetGroupCommand,
+  DeleteListenerCommand,
+  DeleteLoadBalancerCommand,
   DeleteTargetGroupCommand,
+  DescribeListenersCommand,
+  DescribeLoadBalancersCommand,
+  ModifyListenerCommand,
   DeregisterTargetsCommand,
   DescribeTargetGroupsCommand,
   DescribeTargetHealthCommand,
@@ -97,6 +102,37 @@ test('SDK v3 ELBv2: register, describe health, deregister with delay 0, read att
     Description: 'Target is not registered to the target group',
   });
   await v2.send(new DeleteTargetGroupCommand({ TargetGroupArn: arn }));
+});
+
+test('SDK v3 ELBv2: listeners are created, described, moved to another port and deleted', async () => {
+  const lb = await v2.send(new CreateLoadBalancerCommand({ Name: 'listen-lb', Scheme: 'internal' }));
+  const lbArn = lb.LoadBalancers?.[0]?.LoadBalancerArn ?? '';
+  assert.equal(lb.LoadBalancers?.[0]?.Scheme, 'internal');
+  const tg = await v2.send(new CreateTargetGroupCommand({ Name: 'listen-tg', Protocol: 'HTTP', Port: 80, TargetType: 'ip' }));
+  const tgArn = tg.TargetGroups?.[0]?.TargetGroupArn ?? '';
+  const [p1, p2] = [await freePort(), await freePort()];
+  const created = await v2.send(
+    new CreateListenerCommand({ LoadBalancerArn: lbArn, Protocol: 'HTTP', Port: p1, DefaultActions: [{ Type: 'forward', ForwardConfig: { TargetGroups: [{ TargetGroupArn: tgArn }] } }] }),
+  );
+  const listenerArn = created.Listeners?.[0]?.ListenerArn ?? '';
+  assert.match(listenerArn, /:listener\/app\/listen-lb\//);
+  await rejectsWith(
+    v2.send(new CreateListenerCommand({ LoadBalancerArn: lbArn, Protocol: 'HTTP', Port: p1, DefaultActions: [{ Type: 'forward', TargetGroupArn: tgArn }] })),
+    'DuplicateListener',
+    400,
+  );
+  const moved = await v2.send(new ModifyListenerCommand({ ListenerArn: listenerArn, Port: p2 }));
+  assert.equal(moved.Listeners?.[0]?.Port, p2);
+  const listed = await v2.send(new DescribeListenersCommand({ ListenerArns: [listenerArn] }));
+  assert.equal(listed.Listeners?.[0]?.DefaultActions?.[0]?.TargetGroupArn, tgArn);
+  await rejectsWith(v2.send(new DescribeListenersCommand({})), 'ValidationError', 400);
+  const lbs = await v2.send(new DescribeLoadBalancersCommand({ LoadBalancerArns: [lbArn] }));
+  assert.equal(lbs.LoadBalancers?.[0]?.LoadBalancerName, 'listen-lb');
+  assert.ok(lbs.LoadBalancers?.[0]?.CreatedTime instanceof Date);
+  await v2.send(new DeleteListenerCommand({ ListenerArn: listenerArn }));
+  await rejectsWith(v2.send(new DeleteListenerCommand({ ListenerArn: listenerArn })), 'ListenerNotFound', 400);
+  await v2.send(new DeleteLoadBalancerCommand({ LoadBalancerArn: lbArn }));
+  await v2.send(new DeleteTargetGroupCommand({ TargetGroupArn: tgArn }));
 });
 
 test('SDK v3 ELBv2: the server validates what botocore would and what it would not', async () => {
