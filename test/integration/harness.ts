@@ -40,6 +40,11 @@ export async function waitFor(cond: () => boolean, ms: number): Promise<boolean>
   return cond();
 }
 
+/** Resolves with `value` after `ms`, without keeping the process alive (for Promise.race). */
+export function after<T>(ms: number, value: T): Promise<T> {
+  return new Promise((r) => setTimeout(() => r(value), ms).unref());
+}
+
 // ------------------------------------------------------------------ cleanup
 
 /** Stops what a test started, last first. */
