@@ -330,7 +330,7 @@ export class ControlPlane implements ControlApi {
       if (![...this.#targetGroups.values()].every((tg) => tg.name !== input.name)) {
         throw ebbError('DuplicateTargetGroupName', `A target group named '${input.name}' already exists`);
       }
-      const healthCheck = mergeHealthCheck(defaultHealthCheck(input.protocol), input.healthCheck ?? {}, input.protocol);
+      const healthCheck = mergeHealthCheck(defaultHealthCheck(input.protocol), input.healthCheck ?? {});
       const attributes = { ...(input.attributes ?? {}) };
       validateTargetGroupAttributes(attributes, input.protocol);
       const record: TargetGroupRecord = {
@@ -384,7 +384,7 @@ export class ControlPlane implements ControlApi {
   modifyTargetGroup(arn: string, healthCheck: Partial<HealthCheckConfig>): Promise<TargetGroupRecord> {
     return this.#queue.run(async () => {
       const tg = this.#requireTargetGroup(arn);
-      const record: TargetGroupRecord = { ...tg, healthCheck: mergeHealthCheck(tg.healthCheck, healthCheck, tg.protocol) };
+      const record: TargetGroupRecord = { ...tg, healthCheck: mergeHealthCheck(tg.healthCheck, healthCheck) };
       await this.#commit([put('targetGroup', arn, record)]);
       this.#targetGroups.set(arn, record);
       for (const entry of this.#entriesOf(arn)) entry.life.setChecksEnabled(record.healthCheck.enabled);
@@ -686,7 +686,7 @@ export class ControlPlane implements ControlApi {
       validateTargetGroupAttributes(attributes, tg.protocol);
       const record: TargetGroupRecord = {
         ...tg,
-        healthCheck: mergeHealthCheck(defaultHealthCheck(tg.protocol), healthCheck, tg.protocol),
+        healthCheck: mergeHealthCheck(defaultHealthCheck(tg.protocol), healthCheck),
         attributes: { ...attributes },
       };
       if (JSON.stringify(record) === JSON.stringify(tg)) return;
@@ -1082,15 +1082,10 @@ function healthCheckPortOf(tg: TargetGroupRecord, trafficPort: number): string {
   return String(tg.healthCheck.port === 'traffic-port' ? trafficPort : tg.healthCheck.port);
 }
 
-function mergeHealthCheck(
-  base: HealthCheckConfig,
-  change: Partial<HealthCheckConfig>,
-  protocol: 'HTTP' | 'HTTPS' | 'TCP',
-): HealthCheckConfig {
+function mergeHealthCheck(base: HealthCheckConfig, change: Partial<HealthCheckConfig>): HealthCheckConfig {
+  // ELBv2 refuses TCP checks on HTTP(S) groups (the API layer and the config enforce that); Classic
+  // load balancers use them by default, so the facade allows them.
   const merged: HealthCheckConfig = { ...base, ...stripUndefined(change) };
-  if (protocol !== 'TCP' && merged.protocol === 'TCP') {
-    throw ebbError('ValidationError', `A ${protocol} target group cannot use TCP health checks; use HTTP or HTTPS`);
-  }
   validateHealthCheck(merged);
   return merged;
 }

@@ -124,11 +124,6 @@ function defaultClassicHealthCheck(instancePort: number): Partial<HealthCheckCon
   };
 }
 
-/** The control plane's refusal of a TCP health check on an HTTP(S) group. */
-function isTcpOnHttpRefusal(err: unknown): boolean {
-  return EbbError.is(err) && err.code === 'ValidationError' && /cannot use TCP health checks/.test(err.message);
-}
-
 function healthCheckXml(group: TargetGroupRecord | undefined): XmlObject | undefined {
   if (group === undefined) return undefined;
   const hc = group.healthCheck;
@@ -242,16 +237,7 @@ export const classicActions: ActionTable = {
             { key: CLASSIC_PORT_TAG, value: String(l.instancePort) },
           ],
         };
-        let tg: TargetGroupRecord;
-        try {
-          tg = await control.createTargetGroup(input);
-        } catch (err) {
-          // TODO(api): the control plane refuses TCP checks on HTTP groups (an ELBv2 API rule, not a
-          // Classic one). Until it accepts them for Classic groups, such a group's default check is
-          // HTTP on `/` accepting 200-399 instead of AWS's TCP connect.
-          if (!isTcpOnHttpRefusal(err) || l.instanceProtocol === 'TCP') throw err;
-          tg = await control.createTargetGroup({ ...input, healthCheck: { ...healthCheck, protocol: l.instanceProtocol, port: first?.instancePort ?? l.instancePort, path: '/', matcher: '200-399' } });
-        }
+        const tg = await control.createTargetGroup(input);
         undo.push(() => control.deleteTargetGroup(tg.arn));
         groups.set(l.instancePort, tg);
       }
@@ -353,15 +339,7 @@ export const classicActions: ActionTable = {
     };
     let last: TargetGroupRecord | undefined;
     for (const g of clb.groups) {
-      try {
-        last = await control.modifyTargetGroup(g.arn, config);
-      } catch (err) {
-        if (!isTcpOnHttpRefusal(err)) throw err;
-        throw ebbError(
-          'ValidationError',
-          `ebb cannot yet run a TCP health check for instances behind an ${g.protocol} listener; use HTTP:${String(target.port)}/PATH instead`,
-        );
-      }
+      last = await control.modifyTargetGroup(g.arn, config);
     }
     return { HealthCheck: healthCheckXml(last) ?? { Target: hc.requiredStr('Target'), Interval: interval, Timeout: timeout, UnhealthyThreshold: unhealthy, HealthyThreshold: healthy } };
   },
