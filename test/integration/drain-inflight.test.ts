@@ -48,6 +48,10 @@ test('a request in flight on a draining target completes; new requests go elsewh
   assert.equal(done.error, null);
   assert.equal(done.reply?.status, 200);
   assert.equal(done.reply?.body, 'A');
+  assert.ok(
+    await waitFor(() => A.openConnections() === 0, 1000),
+    `the pooled connection that carried A's last request should be closed, not kept; ${A.openConnections()} open`,
+  );
 
   // Gone at once, not at the 10 s deadline.
   assert.ok(await waitFor(() => e.health(A.port).health.state === 'unused', 2000), 'A should be unused soon after its last request');
