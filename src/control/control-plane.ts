@@ -474,7 +474,17 @@ export class ControlPlane implements ControlApi {
       }
       this.#pushDrainRecords(cancelled.map((c) => c.record));
       this.#sync();
-      for (const { record } of cancelled) this.events.emit('drain:end', record);
+      for (const { record } of cancelled) {
+        this.events.emit('drain:end', record);
+        this.#log({
+          event: 'drain:end',
+          target: `${record.targetId}:${record.port}`,
+          outcome: record.outcome,
+          durationMs: record.endedAt - record.startedAt,
+          requestsCompleted: record.requestsCompleted,
+          requestsCut: 0,
+        });
+      }
     });
   }
 
