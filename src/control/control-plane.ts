@@ -419,6 +419,10 @@ export class ControlPlane implements ControlApi {
       this.#targetGroups.delete(arn);
       this.#pushDrainRecords(records);
       this.#sync();
+      for (const record of records) {
+        this.events.emit('drain:end', record);
+        this.#log({ event: 'drain:end', target: `${record.targetId}:${record.port}`, outcome: record.outcome, reason: 'target group deleted' });
+      }
     });
   }
 
