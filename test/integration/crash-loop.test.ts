@@ -312,6 +312,7 @@ test(`crash loop: ${ROUNDS} rounds of SIGKILL while an SDK client changes target
     killAfter.push(killMs);
     deletedLastRound = [];
     let killed = false;
+    const failure: { error: Error | null } = { error: null };
     const client = (async (): Promise<void> => {
       for (let i = 0; i < 10_000 && !killed; i++) {
         const change = nextChange(model, round, ++seq, rand);
@@ -321,7 +322,7 @@ test(`crash loop: ${ROUNDS} rounds of SIGKILL while an SDK client changes target
           out = await change.send(s.client);
         } catch (error) {
           if (killed) return; // cut off by the kill: stays pending
-          throw new Error(`${change.describe} failed while ebb was running: ${(error as Error).message}`);
+          throw new Error(`${change.describe} failed while ebb was running: ${(error as Error).message}`, { cause: error });
         }
         // Acknowledged: the answer arrived (even if the kill has been sent since).
         model = change.apply(model, out.arn);
@@ -331,13 +332,16 @@ test(`crash loop: ${ROUNDS} rounds of SIGKILL while an SDK client changes target
         acked.set(change.kind, (acked.get(change.kind) ?? 0) + 1);
         if (change.kind === 'delete' && out.arn !== undefined) deletedLastRound.push(out.arn);
       }
-    })();
+    })().catch((error: unknown) => {
+      failure.error ??= error as Error;
+    });
     await new Promise((r) => setTimeout(r, killMs));
     killed = true;
     const how = await kill(s.proc, 'SIGKILL');
     exits.push(String(how));
     await client;
     s.client.destroy();
+    if (failure.error !== null) throw failure.error;
     assert.equal(how, 'SIGKILL', `round ${round}: ebb should have been killed, not exited on its own (${s.proc.stderr()})`);
   }
 
