@@ -5,9 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import Database from 'better-sqlite3';
 import { EbbError } from '../shared/errors.ts';
 import { openStateStore } from './open-state-store.ts';
+import { openSqlite, sqliteDriverName } from './sqlite-driver.ts';
 import { DB_FILE, PID_FILE, SCHEMA_VERSION, SqliteStateStore } from './sqlite-state-store.ts';
 import { stateStoreContract } from './state-store-contract.ts';
 
@@ -62,7 +62,11 @@ function startWriter(dir: string, start: number, count: number | 'hold') {
   return { child, lines, exited, waitFor, stderr: () => stderr };
 }
 
-stateStoreContract('SqliteStateStore', () => SqliteStateStore.open(freshDir()));
+stateStoreContract(`SqliteStateStore (${sqliteDriverName()})`, () => SqliteStateStore.open(freshDir()));
+if (sqliteDriverName() !== 'node:sqlite' && process.getBuiltinModule?.('node:sqlite') !== undefined) {
+  // Node 22: node:sqlite exists but is not the default; it must keep the same contract.
+  stateStoreContract('SqliteStateStore (node:sqlite)', () => SqliteStateStore.open(freshDir(), { driver: 'node:sqlite' }));
+}
 
 describe('SqliteStateStore', () => {
   test('creates the directory, and a reopen after close sees every committed change', async () => {
@@ -85,16 +89,27 @@ describe('SqliteStateStore', () => {
     await again.close();
   });
 
+  test('picks node:sqlite on Node 24 and later, better-sqlite3 before (it aborts the process on Node 24.19+)', async () => {
+    const major = Number(process.versions.node.split('.')[0]);
+    const expected = major >= 24 ? 'node:sqlite' : 'better-sqlite3';
+    assert.equal(sqliteDriverName({}), expected);
+    assert.equal(sqliteDriverName({ EBB_SQLITE_DRIVER: 'better-sqlite3' }), 'better-sqlite3');
+    assert.throws(() => sqliteDriverName({ EBB_SQLITE_DRIVER: 'postgres' }), /EBB_SQLITE_DRIVER must be/);
+    const store = await SqliteStateStore.open(freshDir());
+    if (process.env['EBB_SQLITE_DRIVER'] === undefined) assert.equal(store.driver, expected);
+    await store.close();
+  });
+
   test('uses WAL with synchronous=FULL and records its layout version', async () => {
     const dir = freshDir();
     const store = await SqliteStateStore.open(dir);
     await store.commit([{ op: 'put', kind: 'meta', key: 'k', value: 1 }]);
     assert.ok(existsSync(join(dir, `${DB_FILE}-wal`)), 'a WAL file exists while open');
     await store.close();
-    const db = new Database(join(dir, DB_FILE), { readonly: true });
+    const db = openSqlite(join(dir, DB_FILE));
     try {
-      assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
-      assert.equal(db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
+      assert.equal(db.value('PRAGMA journal_mode'), 'wal');
+      assert.equal(db.value('PRAGMA user_version'), SCHEMA_VERSION);
     } finally {
       db.close();
     }
@@ -140,12 +155,12 @@ describe('SqliteStateStore', () => {
   test('a state written by a newer layout is refused, and left untouched', async () => {
     const dir = freshDir();
     await (await SqliteStateStore.open(dir)).close();
-    const db = new Database(join(dir, DB_FILE));
-    db.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
+    const db = openSqlite(join(dir, DB_FILE));
+    db.exec(`PRAGMA user_version = ${SCHEMA_VERSION + 1}`);
     db.close();
     await assert.rejects(SqliteStateStore.open(dir), isUnavailable(/newer ebb/));
-    const check = new Database(join(dir, DB_FILE), { readonly: true });
-    assert.equal(check.pragma('user_version', { simple: true }), SCHEMA_VERSION + 1);
+    const check = openSqlite(join(dir, DB_FILE));
+    assert.equal(check.value('PRAGMA user_version'), SCHEMA_VERSION + 1);
     check.close();
   });
 

@@ -1,9 +1,9 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import Database from 'better-sqlite3';
 import type { StateStore, StoreKind, StoreOp } from '../domain/store-port.ts';
 import { EbbError } from '../shared/errors.ts';
 import { emptyState, encodeOp, isStoreKind } from './records.ts';
+import { isSqliteBusy, openSqlite, sqliteDriverName, type SqliteConnection, type SqliteDriverName, type SqliteStatement } from './sqlite-driver.ts';
 
 /** The layout this code writes; kept in SQLite's `user_version` header field. */
 export const SCHEMA_VERSION = 1;
@@ -17,9 +17,9 @@ export interface SqliteStateStoreOptions {
    * old process's last moments) before refusing. Default 1000 ms.
    */
   readonly lockTimeoutMs?: number;
+  /** The SQLite binding; by default the one sqlite-driver.ts picks for this Node version. */
+  readonly driver?: SqliteDriverName;
 }
-
-type Db = InstanceType<typeof Database>;
 
 /**
  * The embedded store: one SQLite file `<dir>/ebb.db` in WAL mode with `synchronous=FULL`, so a commit
@@ -31,30 +31,24 @@ type Db = InstanceType<typeof Database>;
  * an OS file lock, so the kernel drops it when the holder dies, even by SIGKILL: a second ebb on the
  * same dir is refused while the first lives, and a restart after a crash opens at once.
  *
- * better-sqlite3 is synchronous: a commit blocks the event loop for the time of one fsync. The
- * methods still return promises, as the StateStore interface does, so a networked store fits behind it.
+ * The SQLite bindings (sqlite-driver.ts) are synchronous: a commit blocks the event loop for the time
+ * of one fsync. The methods still return promises, as the StateStore interface does, so a networked store fits behind it.
  */
 export class SqliteStateStore implements StateStore {
   readonly #dir: string;
-  readonly #db: Db;
-  readonly #put: Database.Statement<[string, string, string]>;
-  readonly #delete: Database.Statement<[string, string]>;
-  readonly #all: Database.Statement<[], { kind: string; key: string; value: string }>;
-  readonly #apply: (rows: readonly { op: StoreOp; json: string | null }[]) => void;
+  readonly #db: SqliteConnection;
+  // Prepared once and kept for the life of the store.
+  readonly #put: SqliteStatement;
+  readonly #delete: SqliteStatement;
+  readonly #all: SqliteStatement;
   #closed = false;
 
-  private constructor(dir: string, db: Db) {
+  private constructor(dir: string, db: SqliteConnection) {
     this.#dir = dir;
     this.#db = db;
     this.#put = db.prepare('INSERT INTO records (kind, key, value) VALUES (?, ?, ?) ON CONFLICT (kind, key) DO UPDATE SET value = excluded.value');
     this.#delete = db.prepare('DELETE FROM records WHERE kind = ? AND key = ?');
     this.#all = db.prepare('SELECT kind, key, value FROM records');
-    this.#apply = db.transaction((rows: readonly { op: StoreOp; json: string | null }[]) => {
-      for (const { op, json } of rows) {
-        if (json === null) this.#delete.run(op.kind, op.key);
-        else this.#put.run(op.kind, op.key, json);
-      }
-    });
   }
 
   /** Opens (creating if needed) the store in `dir`. Rejects with StoreUnavailable if it cannot, or if another process holds it. */
@@ -73,22 +67,23 @@ export class SqliteStateStore implements StateStore {
       throw unavailable(`Cannot create the state directory ${dir}: ${(error as Error).message}. Check --state-dir and its permissions.`, error);
     }
     const file = join(dir, DB_FILE);
-    let db: Db;
+    let db: SqliteConnection;
     try {
-      db = new Database(file, { timeout: options.lockTimeoutMs ?? 1000 });
+      db = openSqlite(file, options.driver ?? sqliteDriverName());
     } catch (error) {
       throw unavailable(`Cannot open the state database ${file}: ${(error as Error).message}. Check --state-dir and its permissions.`, error);
     }
     try {
       // Order matters: exclusive locking before WAL, so SQLite never uses shared memory for the WAL index.
-      db.pragma('locking_mode = EXCLUSIVE');
-      const mode = db.pragma('journal_mode = WAL', { simple: true }) as unknown;
+      db.exec(`PRAGMA busy_timeout = ${Math.max(0, Math.round(options.lockTimeoutMs ?? 1000))}`);
+      db.exec('PRAGMA locking_mode = EXCLUSIVE');
+      const mode = db.value('PRAGMA journal_mode = WAL');
       if (mode !== 'wal') throw new Error(`SQLite refused WAL mode (journal_mode is ${String(mode)})`);
-      db.pragma('synchronous = FULL');
+      db.exec('PRAGMA synchronous = FULL');
       // Takes the exclusive lock now (held until close), creates the table, checks the layout version.
       db.exec('BEGIN EXCLUSIVE');
       try {
-        const version = db.pragma('user_version', { simple: true }) as number;
+        const version = Number(db.value('PRAGMA user_version'));
         if (version > SCHEMA_VERSION) {
           throw new EbbError(
             'StoreUnavailable',
@@ -98,16 +93,16 @@ export class SqliteStateStore implements StateStore {
         db.exec(
           'CREATE TABLE IF NOT EXISTS records (kind TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL CHECK (json_valid(value)), PRIMARY KEY (kind, key)) WITHOUT ROWID',
         );
-        if (version < SCHEMA_VERSION) db.pragma(`user_version = ${SCHEMA_VERSION}`);
+        if (version < SCHEMA_VERSION) db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
         db.exec('COMMIT');
       } catch (error) {
-        if (db.inTransaction) db.exec('ROLLBACK');
+        rollback(db);
         throw error;
       }
     } catch (error) {
       db.close();
       if (EbbError.is(error)) throw error;
-      if (isBusy(error)) {
+      if (isSqliteBusy(error)) {
         const holder = readHolder(dir);
         throw unavailable(
           `The state directory ${dir} is in use by another ebb${holder === null ? '' : ` (pid ${holder})`}. Stop that ebb, or start this one with another --state-dir.`,
@@ -129,11 +124,16 @@ export class SqliteStateStore implements StateStore {
     return this.#dir;
   }
 
+  /** The SQLite binding in use. */
+  get driver(): SqliteDriverName {
+    return this.#db.driver;
+  }
+
   load(): Promise<Map<StoreKind, Map<string, unknown>>> {
     if (this.#closed) return Promise.reject(closedError());
     const state = emptyState();
     try {
-      for (const row of this.#all.iterate()) {
+      for (const row of this.#all.all() as { kind: string; key: string; value: string }[]) {
         if (!isStoreKind(row.kind)) continue; // a kind this version does not know; left untouched
         let value: unknown;
         try {
@@ -155,7 +155,17 @@ export class SqliteStateStore implements StateStore {
     try {
       // Encode inside the same try: a bad op anywhere in the list means nothing is written.
       const rows = ops.map((op) => ({ op, json: encodeOp(op) }));
-      this.#apply(rows);
+      this.#db.exec('BEGIN');
+      try {
+        for (const { op, json } of rows) {
+          if (json === null) this.#delete.run(op.kind, op.key);
+          else this.#put.run(op.kind, op.key, json);
+        }
+        this.#db.exec('COMMIT');
+      } catch (error) {
+        rollback(this.#db);
+        throw error;
+      }
     } catch (error) {
       return Promise.reject(EbbError.is(error) ? error : unavailable(`Cannot save to the state in ${this.#dir}: ${(error as Error).message}`, error));
     }
@@ -174,9 +184,12 @@ export class SqliteStateStore implements StateStore {
   }
 }
 
-function isBusy(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  return code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED';
+function rollback(db: SqliteConnection): void {
+  try {
+    db.exec('ROLLBACK');
+  } catch {
+    // No transaction was open (BEGIN itself failed), or SQLite already rolled it back.
+  }
 }
 
 /** The pid named in the pid file, if that process is alive. */
