@@ -19,9 +19,21 @@ export interface ApplyDeclaredResult {
  *   a group the file declares.
  * A resource the file names that already exists from the API is adopted by the file.
  */
-export async function applyDeclared(cp: ControlPlane, declared: DeclaredState): Promise<ApplyDeclaredResult> {
+export interface ApplyDeclaredOptions {
+  /**
+   * Tells whether a new listener's address and port can be opened (null) or why not (an errno code
+   * such as EADDRINUSE). Checked for every new listener before anything changes.
+   */
+  readonly checkPort?: (address: string, port: number) => Promise<string | null>;
+}
+
+export async function applyDeclared(
+  cp: ControlPlane,
+  declared: DeclaredState,
+  options: ApplyDeclaredOptions = {},
+): Promise<ApplyDeclaredResult> {
   const result: { -readonly [K in keyof ApplyDeclaredResult]: ApplyDeclaredResult[K] } = { created: [], changed: [], removed: [], registered: 0, deregistered: 0 };
-  checkImmutableFields(cp, declared);
+  await checkDeclared(cp, declared, options);
 
   for (const instance of declared.instances) {
     const existing = cp.describeInstances().find((i) => i.id === instance.id);
@@ -68,12 +80,6 @@ export async function applyDeclared(cp: ControlPlane, declared: DeclaredState): 
     await cp.setSource(lb.arn, 'config');
     const current = cp.describeListeners({ loadBalancerArn: lb.arn });
     const wanted = new Set(d.listeners.map((l) => l.port));
-    for (const l of current) {
-      if (!wanted.has(l.port) && l.source === 'config') {
-        await cp.deleteListener(l.arn);
-        result.removed.push(`listener ${d.name}:${l.port}`);
-      }
-    }
     for (const dl of d.listeners) {
       const targetGroupArn = tgArnByName.get(dl.targetGroup);
       if (targetGroupArn === undefined) {
@@ -109,6 +115,13 @@ export async function applyDeclared(cp: ControlPlane, declared: DeclaredState): 
           result.changed.push(`listener ${d.name}:${dl.port}`);
         }
         await cp.setSource(existing.arn, 'config');
+      }
+    }
+    // Removed last, so a failure above leaves the listeners that were serving still serving.
+    for (const l of current) {
+      if (!wanted.has(l.port) && l.source === 'config') {
+        await cp.deleteListener(l.arn);
+        result.removed.push(`listener ${d.name}:${l.port}`);
       }
     }
   }
@@ -156,6 +169,12 @@ export async function applyDeclared(cp: ControlPlane, declared: DeclaredState): 
   return result;
 }
 
+/** Everything that can be known to fail before a change is made; throws ConfigInvalid and changes nothing. */
+export async function checkDeclared(cp: ControlPlane, declared: DeclaredState, options: ApplyDeclaredOptions = {}): Promise<void> {
+  checkImmutableFields(cp, declared);
+  await checkListeners(cp, declared, options);
+}
+
 /** Protocol and port of a group cannot change in place (as in AWS); say so before changing anything. */
 function checkImmutableFields(cp: ControlPlane, declared: DeclaredState): void {
   for (const d of declared.targetGroups) {
@@ -172,6 +191,44 @@ function checkImmutableFields(cp: ControlPlane, declared: DeclaredState): void {
         'ConfigInvalid',
         `Target group '${d.name}' exists with target type ${existing.targetType}; the target type cannot change in place. Give the changed group a new name`,
       );
+    }
+  }
+}
+
+/**
+ * Every listener the file declares must be able to open before anything changes: its port must not
+ * be another listener's, and a new address:port must be free on this machine.
+ */
+async function checkListeners(cp: ControlPlane, declared: DeclaredState, options: ApplyDeclaredOptions): Promise<void> {
+  const all = [...cp.describeLoadBalancers(), ...cp.describeLoadBalancers({ type: 'classic' })];
+  const existing = all.flatMap((lb) => cp.describeListeners({ loadBalancerArn: lb.arn }).map((l) => ({ ...l, lbName: lb.name })));
+  for (const d of declared.loadBalancers) {
+    for (const dl of d.listeners) {
+      const address = dl.address ?? '0.0.0.0';
+      const same = existing.find((l) => l.lbName === d.name && l.port === dl.port);
+      const clash = existing.find(
+        (l) =>
+          l !== same &&
+          !(l.lbName === d.name && l.source === 'config') &&
+          l.port === dl.port &&
+          (l.address === address || l.address === '0.0.0.0' || address === '0.0.0.0'),
+      );
+      if (clash !== undefined) {
+        throw ebbError(
+          'ConfigInvalid',
+          `Listener ${d.name}:${dl.port} clashes with listener ${clash.arn} of load balancer '${clash.lbName}', created through the API; choose another port or delete that listener`,
+        );
+      }
+      const heldByEbb = existing.some((l) => l.port === dl.port && (l.address === address || l.address === '0.0.0.0'));
+      if (!heldByEbb && options.checkPort !== undefined) {
+        const problem = await options.checkPort(address, dl.port);
+        if (problem !== null) {
+          throw ebbError(
+            'ConfigInvalid',
+            `Listener ${d.name}:${dl.port} cannot open ${address}:${dl.port} (${problem}); free the port or choose another. Nothing was changed`,
+          );
+        }
+      }
     }
   }
 }

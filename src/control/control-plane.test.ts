@@ -233,6 +233,21 @@ describe('drains', () => {
     assert.equal(s.drains[0]?.requestsCompleted, 2);
   });
 
+  test('a drain whose end cannot be saved is retried, and ends once the store takes it', async () => {
+    const s = await setup({ delay: 10 });
+    s.dp.request(s.a, 1);
+    await s.cp.deregisterTargets(s.tg.arn, [{ id: '127.0.0.1', port: 3001 }]);
+    s.store.failNextCommit();
+    s.dp.request(s.a, -1);
+    await settle();
+    assert.equal(s.stateOf(3001)?.state, 'draining', 'not ended: the change was not saved');
+    assert.deepEqual(s.dp.routable(s.tg.arn), ['127.0.0.1:3002'], 'and still gets no new work');
+    s.clock.advance(1000);
+    await settle();
+    assert.equal(s.stateOf(3001)?.state, 'unused');
+    assert.equal(s.drains[0]?.outcome, 'idle');
+  });
+
   test('a drain survives a restart and ends at its original deadline', async () => {
     const s = await setup({ delay: 10 });
     s.dp.request(s.a, 1);

@@ -9,7 +9,7 @@ import {
   validateLoadBalancerAttributes,
   validateTargetGroupAttributes,
 } from '../domain/attributes.ts';
-import type { DataPlane, TerminateResult } from '../domain/data-plane-port.ts';
+import type { ApplyResult, DataPlane, TerminateResult } from '../domain/data-plane-port.ts';
 import { defaultHealthCheck, validateHealthCheck, type HealthCheckConfig } from '../domain/health-check.ts';
 import type { HealthChecker, HealthCheckTarget, HealthObservation } from '../domain/health-port.ts';
 import {
@@ -51,6 +51,15 @@ export interface ControlPlaneOptions {
   readonly log?: (entry: Record<string, unknown>) => void;
   /** Finished drain records kept (memory and store). */
   readonly drainRecordLimit?: number;
+}
+
+/** A listener a data plane could not open. */
+export interface ListenerOpenError {
+  readonly listenerArn: string;
+  readonly address: string;
+  readonly port: number;
+  readonly code: string;
+  readonly message: string;
 }
 
 interface DrainState {
@@ -125,9 +134,12 @@ export class ControlPlane implements ControlApi {
     for (const dp of this.#dataPlanes) dp.onIdle((key) => this.#onIdle(key));
   }
 
-  /** Loads the persisted state, resumes drains with the time they had left, and publishes. */
-  async start(): Promise<void> {
-    if (this.#started) return;
+  /**
+   * Loads the persisted state, resumes drains with the time they had left, and publishes. Resolves
+   * once the data planes have opened the persisted listeners, with those that could not be opened.
+   */
+  async start(): Promise<ListenerOpenError[]> {
+    if (this.#started) return [];
     this.#started = true;
     const state = await this.#store.load();
     const each = <T>(kind: StoreKind, fn: (value: T) => void): void => {
@@ -162,7 +174,25 @@ export class ControlPlane implements ControlApi {
       entry.lastView = entry.life.view();
     });
     this.#sync();
-    for (const entry of expired) void this.#queue.run(() => this.#finishDrain(entry, 'deadline', null));
+    const opened = this.#lastApply;
+    for (const entry of expired) this.#inBackground(`end the expired drain of ${entry.key}`, () => this.#finishDrain(entry, 'deadline', null));
+    return this.#listenerErrorsOf(await opened);
+  }
+
+  /** Listeners the data planes could not open at the last publication (address in use, permission). */
+  async openErrors(): Promise<ListenerOpenError[]> {
+    return this.#listenerErrorsOf(await this.#lastApply);
+  }
+
+  #listenerErrorsOf(results: unknown): ListenerOpenError[] {
+    const out: ListenerOpenError[] = [];
+    for (const r of results as ApplyResult[]) {
+      for (const e of r.listenerErrors) {
+        const l = this.#listeners.get(e.arn);
+        if (l !== undefined) out.push({ listenerArn: e.arn, address: l.address, port: l.port, code: e.code, message: e.message });
+      }
+    }
+    return out;
   }
 
   /** Stops timers and health checks. Data planes are closed by their owner. */
@@ -734,7 +764,7 @@ export class ControlPlane implements ControlApi {
   #onIdle(key: string): void {
     const entry = this.#targets.get(key);
     if (entry?.drain == null || entry.drain.restored) return;
-    void this.#queue.run(async () => {
+    this.#inBackground(`end the drain of ${key}`, async () => {
       const current = this.#targets.get(key);
       if (current !== entry || entry.drain === null || !this.#idleEverywhere(key)) return;
       await this.#finishDrain(entry, 'idle', null);
@@ -742,10 +772,26 @@ export class ControlPlane implements ControlApi {
   }
 
   #onDeadline(key: string): void {
-    void this.#queue.run(async () => {
+    let cut: TerminateResult | null = null;
+    this.#inBackground(`end the drain of ${key} at its deadline`, async () => {
       const entry = this.#targets.get(key);
       if (entry === undefined || entry.drain === null) return;
-      await this.#finishDrain(entry, 'deadline', await this.#terminateEverywhere(key));
+      cut ??= await this.#terminateEverywhere(key);
+      await this.#finishDrain(entry, 'deadline', cut);
+    });
+  }
+
+  /**
+   * Runs work nobody awaits (timers, data-plane callbacks) in the command queue. A failure (the store
+   * is full or gone) is logged and the work retried with backoff (1 s doubling to 30 s), so a drain
+   * still ends once the store is back, and ebb itself keeps serving meanwhile.
+   */
+  #inBackground(what: string, task: () => Promise<void>, attempt = 0): void {
+    this.#queue.run(task).catch((error: unknown) => {
+      if (this.#closed) return;
+      const delayMs = Math.min(30_000, 1000 * 2 ** attempt);
+      this.#log({ event: 'control:retry', level: 'error', what, attempt: attempt + 1, retryInMs: delayMs, error: errorText(error) });
+      this.#clock.setTimer(delayMs, () => this.#inBackground(what, task, attempt + 1));
     });
   }
 
@@ -1131,6 +1177,11 @@ function mergeTags(current: readonly Tag[], added: readonly Tag[]): Tag[] {
   for (const t of added) byKey.set(t.key, t.value);
   if (byKey.size > 50) throw ebbError('TooManyTags', 'A resource can have at most 50 tags');
   return [...byKey].map(([key, value]) => ({ key, value }));
+}
+
+function errorText(error: unknown): string {
+  if (EbbError.is(error)) return `${error.code}: ${error.message}`;
+  return error instanceof Error ? error.message : String(error);
 }
 
 function notFoundFor(arn: string): EbbError {

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { createAdminHandler } from '../api/admin-server.ts';
 import { loadConfigFile, type EbbConfig } from '../config/load-config.ts';
-import { applyDeclared } from '../control/apply-declared.ts';
+import { applyDeclared, checkDeclared } from '../control/apply-declared.ts';
 import { ControlPlane } from '../control/control-plane.ts';
 import { HttpDataPlane } from '../dataplane/http-data-plane.ts';
 import { ActiveHealthChecker } from '../health/active-health-checker.ts';
@@ -11,7 +11,9 @@ import { realClock } from '../shared/clock.ts';
 import { EbbError, ebbError } from '../shared/errors.ts';
 import { openStateStore } from '../store/open-state-store.ts';
 import type { StateStore } from '../domain/store-port.ts';
+import type { DeclaredState } from '../control/declared-state.ts';
 import { createLog, type Log } from './logger.ts';
+import { checkPort } from './port-probe.ts';
 import { DEFAULT_ADMIN_ADDRESS, DEFAULT_STATE_DIR, parseAddress, type AdminEndpoint, type ServeOptions } from './options.ts';
 
 /** A running ebb: the pieces, wired, with its two ways out. */
@@ -83,8 +85,15 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
   try {
     await control.start();
     if (config !== null) {
-      const applied = await applyDeclared(control, config.declared);
+      const applied = await applyDeclared(control, config.declared, { checkPort });
       log({ event: 'config:applied', file: options.configPath, ...applied });
+    }
+    const unopened = await control.openErrors();
+    if (unopened.length > 0) {
+      throw new EbbError(
+        'ListenAddressInUse',
+        unopened.map((e) => `Listener ${e.listenerArn} could not open ${e.address}:${e.port} (${e.code}); free the port, or change or delete the listener`).join('\n'),
+      );
     }
     if (!authentication) {
       log({ event: 'admin:authentication-off', level: 'warn', message: 'AUTHENTICATION IS OFF: anyone who reaches the admin address can change ebb. Use for local work only.' });
@@ -102,6 +111,7 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
   log({ event: 'ebb:started', admin: `${adminBound.host}:${adminBound.port}`, stateDir, config: options.configPath ?? null });
 
   let reloading: Promise<void> = Promise.resolve();
+  let lastApplied: DeclaredState | null = config?.declared ?? null;
   let shuttingDown: Promise<void> | null = null;
   const server = adminServer;
   return {
@@ -112,12 +122,27 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
     reload: () => {
       reloading = reloading.then(async () => {
         if (options.configPath === undefined) return;
+        let next: EbbConfig;
         try {
-          const next = await loadConfigFile(options.configPath);
-          const applied = await applyDeclared(control, next.declared);
+          next = await loadConfigFile(options.configPath);
+          await checkDeclared(control, next.declared, { checkPort });
+        } catch (error) {
+          log({ event: 'config:reload-refused', level: 'error', file: options.configPath, error: describeError(error) });
+          return;
+        }
+        try {
+          const applied = await applyDeclared(control, next.declared, { checkPort });
+          lastApplied = next.declared;
           log({ event: 'config:reloaded', file: options.configPath, ...applied });
         } catch (error) {
           log({ event: 'config:reload-refused', level: 'error', file: options.configPath, error: describeError(error) });
+          // A change that failed part-way is undone by applying the file as it was.
+          if (lastApplied !== null) {
+            await applyDeclared(control, lastApplied).then(
+              () => log({ event: 'config:restored', file: options.configPath }),
+              (restoreError: unknown) => log({ event: 'config:restore-failed', level: 'error', error: describeError(restoreError) }),
+            );
+          }
         }
       });
       return reloading;
