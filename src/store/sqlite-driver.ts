@@ -72,7 +72,16 @@ export function openSqlite(file: string, driver: SqliteDriverName = sqliteDriver
       close: () => db.close(),
     };
   }
-  const Database = require('better-sqlite3') as BetterSqlite3;
+  let Database: BetterSqlite3;
+  try {
+    Database = require('better-sqlite3') as BetterSqlite3;
+  } catch (error) {
+    throw new Error(
+      `The SQLite binding better-sqlite3 could not be loaded on Node ${process.version} (${(error as Error).message.split('\n')[0] ?? ''}). ` +
+        'On Node 20 and 22 ebb needs it: run npm install where a C++ compiler and Python are available, or run ebb on Node 24, which has SQLite built in.',
+      { cause: error },
+    );
+  }
   const db = new Database(file);
   return {
     driver,
