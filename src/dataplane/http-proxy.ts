@@ -7,7 +7,7 @@ import type { RequestEndMessage } from './channels.ts';
 import { ProxyError } from './errors.ts';
 import type { PickInputs, RotationState } from './pickers/index.ts';
 import { pickTarget } from './pickers/index.ts';
-import { BodyMode, clientAddressOf, inspectRequest } from './request-guard.ts';
+import { BodyMode, clientAddressOf, inspectRequest, targetHostHeader } from './request-guard.ts';
 import type { RequestPlan, RequestRejection } from './request-guard.ts';
 import type { TargetEntry } from './target-activity.ts';
 import type { UpstreamConnection, UpstreamPool, UpstreamSink } from './upstream-pool.ts';
@@ -284,7 +284,7 @@ function sendError(res: http.ServerResponse, status: number, close: boolean): vo
 
 const ERROR_BODIES: Record<number, string> = {};
 const ERROR_HEADERS: Record<number, string[]> = {};
-for (const status of [400, 431, 502, 503, 504]) {
+for (const status of [400, 408, 431, 502, 503, 504, 505]) {
   const body = `${status} ${http.STATUS_CODES[status]}\n`;
   ERROR_BODIES[status] = body;
   ERROR_HEADERS[status] = ['Content-Type', 'text/plain', 'Content-Length', String(body.length), 'Server', 'ebb'];
@@ -314,7 +314,7 @@ function answer(host: ProxyHost, ctx: ListenerContext, req: IncomingMessage, res
 export function handleRequest(host: ProxyHost, ctx: ListenerContext, req: IncomingMessage, res: EbbResponse): void {
   const route = ctx.route;
   if (ctx.closing) res.shouldKeepAlive = false;
-  const plan: RequestPlan = { head: '', bodyMode: BodyMode.None, contentLength: 0 };
+  const plan: RequestPlan = { head: '', bodyMode: BodyMode.None, contentLength: 0, addHost: false };
   const rejection = inspectRequest(req, route.settings, clientAddressOf(req.socket.remoteAddress), ctx.localPort, plan);
   if (rejection !== null) return reject(host, ctx, req, res, rejection);
   const groupArn = route.targetGroupArn;
@@ -324,6 +324,7 @@ export function handleRequest(host: ProxyHost, ctx: ListenerContext, req: Incomi
   const target = pickTarget(group, host.rotation(groupArn), host.pickInputs);
   const entry = target === null ? undefined : host.entries.get(target.key);
   if (entry === undefined) return answer(host, ctx, req, res, 503, 'no-target', false, groupArn);
+  if (plan.addHost) plan.head += `Host: ${targetHostHeader(entry.host, entry.port)}\r\n`;
   new Exchange(host, ctx, req, res, entry, plan, groupArn).start();
 }
 
@@ -334,7 +335,7 @@ function reject(host: ProxyHost, ctx: ListenerContext, req: IncomingMessage, res
 /** The 'upgrade' handler: a tunnel to a picked target, or an error answer on the raw socket. */
 export function handleUpgrade(host: ProxyHost, ctx: ListenerContext, req: IncomingMessage, socket: Duplex, first: Buffer): void {
   const route = ctx.route;
-  const plan: RequestPlan = { head: '', bodyMode: BodyMode.None, contentLength: 0 };
+  const plan: RequestPlan = { head: '', bodyMode: BodyMode.None, contentLength: 0, addHost: false };
   const rejection = inspectRequest(req, route.settings, clientAddressOf(req.socket.remoteAddress), ctx.localPort, plan);
   let status = 0;
   let reason = '';
@@ -361,6 +362,7 @@ export function handleUpgrade(host: ProxyHost, ctx: ListenerContext, req: Incomi
     return;
   }
   const upgrade = headerValue(req, 'upgrade');
+  if (plan.addHost) plan.head += `Host: ${targetHostHeader(entry.host, entry.port)}\r\n`;
   const head = `${plan.head}Connection: Upgrade\r\nUpgrade: ${upgrade}\r\n\r\n`;
   new Tunnel(entry, socket, head, first, route.settings.targetConnectTimeoutMs, host.tunnelHooks);
 }

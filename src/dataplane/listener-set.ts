@@ -106,13 +106,24 @@ function applySettings(server: http.Server, s: ListenerSettings): void {
   (server as { maxHeaderSize?: number }).maxHeaderSize = s.maxHeaderBytes;
 }
 
+/** A request line with a well-formed version llhttp does not speak (`HTTP/3.0`), or the HTTP/2 preface. */
+const OTHER_VERSION = /^(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+ \S+ HTTP\/[0-9]\.[0-9]\r?\n|PRI \* HTTP\/2\.0\r\n)/;
+
 /**
  * With a 'clientError' listener Node no longer answers malformed requests itself: answer here
- * (431 for an oversized head, 408 for a head that took too long, 400 otherwise), then close.
+ * (431 for an oversized head, 408 for a head that took too long, 505 for an HTTP version other
+ * than 1.0 and 1.1, 400 otherwise), then close.
  */
 function onClientError(host: ProxyHost, ctx: ListenerContext, err: NodeJS.ErrnoException, socket: Socket): void {
   const code = err.code ?? '';
-  const status = code === 'HPE_HEADER_OVERFLOW' ? 431 : code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+  const status =
+    code === 'HPE_HEADER_OVERFLOW'
+      ? 431
+      : code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? 408
+        : (code === 'HPE_INVALID_VERSION' || code === 'HPE_PAUSED_H2_UPGRADE') && isOtherVersion(err)
+          ? 505
+          : 400;
   if (clientErrorChannel.hasSubscribers) {
     clientErrorChannel.publish({ dataPlaneId: host.id, listenerArn: ctx.route.arn, status, reason: code });
   }
@@ -124,4 +135,9 @@ function onClientError(host: ProxyHost, ctx: ListenerContext, err: NodeJS.ErrnoE
   host.log({ level: 'info', msg: 'client error', dataPlane: host.id, listener: ctx.route.arn, status, reason: code });
   socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, () => socket.destroy());
   setTimeout(() => socket.destroy(), 1000).unref();
+}
+
+function isOtherVersion(err: NodeJS.ErrnoException): boolean {
+  const raw = (err as { rawPacket?: unknown }).rawPacket;
+  return Buffer.isBuffer(raw) && OTHER_VERSION.test(raw.toString('latin1', 0, Math.min(raw.length, 8192)));
 }

@@ -9,6 +9,12 @@ import { connectionNamedHeaders, isHopByHop } from './hop-by-hop.ts';
  * lets through: a second Host, a truncated header list, Transfer-Encoding other than exactly
  * `chunked`, Transfer-Encoding on HTTP/1.0, and belt-and-braces checks of Content-Length.
  *
+ * Versions: HTTP/1.1 and HTTP/1.0 are served (both are forwarded as HTTP/1.1). HTTP/0.9 (a request
+ * line without a version) is refused with 400; any other version llhttp lets through (`HTTP/2.0`)
+ * with 505. An HTTP/1.0 request without Host is forwarded with `Host: <target host>:<target port>`
+ * (the address ebb connects to, as a proxy that was given no name would use); the target is only
+ * known after the pick, so `plan.addHost` tells the request path to add it.
+ *
  * The target only ever sees a head ebb serialised itself from validated values, with framing
  * (Content-Length or chunked) derived from the parser's view, never copied bytes.
  */
@@ -21,7 +27,7 @@ export const enum BodyMode {
 }
 
 export interface RequestRejection {
-  readonly status: 400 | 431;
+  readonly status: 400 | 431 | 505;
   readonly reason: string;
 }
 
@@ -31,6 +37,8 @@ export interface RequestPlan {
   head: string;
   bodyMode: BodyMode;
   contentLength: number;
+  /** HTTP/1.0 without Host: the request path appends `Host: <target>` to `head` once it has picked. */
+  addHost: boolean;
 }
 
 const TOO_MANY_HEADERS: RequestRejection = { status: 431, reason: 'too-many-headers' };
@@ -43,6 +51,8 @@ const CL_AND_TE: RequestRejection = { status: 400, reason: 'content-length-and-t
 const TE_ON_HTTP10: RequestRejection = { status: 400, reason: 'transfer-encoding-on-http-1.0' };
 const MISSING_HOST: RequestRejection = { status: 400, reason: 'missing-host' };
 const SUSPICIOUS_NAME: RequestRejection = { status: 400, reason: 'suspicious-header-name' };
+const HTTP_09: RequestRejection = { status: 400, reason: 'http-0.9' };
+const BAD_VERSION: RequestRejection = { status: 505, reason: 'http-version-not-supported' };
 
 const DIGITS = /^[0-9]{1,15}$/;
 
@@ -59,6 +69,9 @@ export function inspectRequest(
   listenerPort: number,
   plan: RequestPlan,
 ): RequestRejection | null {
+  const major = req.httpVersionMajor;
+  const minor = req.httpVersionMinor;
+  if (major !== 1 || minor > 1) return major === 0 ? HTTP_09 : BAD_VERSION;
   const raw = req.rawHeaders;
   const n = raw.length;
   // Node stops collecting headers at server.maxHeadersCount (set to the limit + 1): reaching
@@ -118,13 +131,13 @@ export function inspectRequest(
     headers += `${name}: ${value}\r\n`;
   }
 
-  if (hosts === 0 && req.httpVersionMinor === 1) return MISSING_HOST;
+  if (hosts === 0 && minor === 1) return MISSING_HOST;
 
   let bodyMode = BodyMode.None;
   let contentLength = 0;
   if (te !== null) {
     if (cl !== null) return CL_AND_TE;
-    if (req.httpVersionMinor === 0 && req.httpVersionMajor === 1) return TE_ON_HTTP10;
+    if (minor === 0) return TE_ON_HTTP10;
     if (te.trim().toLowerCase() !== 'chunked') return BAD_TE;
     bodyMode = BodyMode.Chunked;
   } else if (cl !== null) {
@@ -142,7 +155,13 @@ export function inspectRequest(
   plan.head = `${req.method as string} ${req.url as string} HTTP/1.1\r\n${headers}`;
   plan.bodyMode = bodyMode;
   plan.contentLength = contentLength;
+  plan.addHost = hosts === 0;
   return null;
+}
+
+/** The Host header value for a request that came without one: the target's address. */
+export function targetHostHeader(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
 /** Removes the header lines that `Connection` named (rare; the slow path). */

@@ -57,7 +57,7 @@ export interface Backend {
   readonly port: number;
   readonly server: http.Server;
   /** Requests seen, with their headers. */
-  readonly seen: Array<{ url: string; headers: http.IncomingHttpHeaders; raw: string[] }>;
+  readonly seen: Array<{ url: string; version: string; headers: http.IncomingHttpHeaders; raw: string[] }>;
   /** Number of TCP connections currently open to it. */
   openConnections(): number;
   close(): Promise<void>;
@@ -68,7 +68,7 @@ export async function startBackend(name: string, handler?: http.RequestListener)
   const seen: Backend['seen'] = [];
   let open = 0;
   const server = http.createServer((req, res) => {
-    seen.push({ url: req.url ?? '', headers: req.headers, raw: req.rawHeaders });
+    seen.push({ url: req.url ?? '', version: req.httpVersion, headers: req.headers, raw: req.rawHeaders });
     if (handler !== undefined) return handler(req, res);
     res.setHeader('X-Backend', name);
     res.end(name);

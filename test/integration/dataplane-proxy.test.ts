@@ -276,3 +276,61 @@ test('a target that answers before reading the body is not reused for the next r
   assert.ok(r.status === 413 || r.status === -1, `status ${r.status}`);
   for (let i = 0; i < 3; i++) assert.equal((await request(p2.port)).body, 'fine');
 });
+
+test('HTTP/0.9 gets 400 and close; nothing reaches a target', async () => {
+  a.seen.length = 0;
+  b.seen.length = 0;
+  logs.length = 0;
+  const out = await rawRequest(port, 'GET /\r\n\r\n');
+  assert.match(out, /^HTTP\/1\.1 400 /, out);
+  // ebb refused it itself (a target would answer 400 too, for the missing Host).
+  assert.ok(
+    logs.some((l) => (l as { reason?: string }).reason === 'http-0.9'),
+    JSON.stringify(logs),
+  );
+  assert.match(out, /connection: close/i);
+  assert.doesNotMatch(out, /<timeout>/);
+  assert.equal(a.seen.length + b.seen.length, 0);
+});
+
+for (const [name, bytes] of [
+  ['an HTTP/2.0 request line', 'GET / HTTP/2.0\r\nHost: x\r\n\r\n'],
+  ['an HTTP/2.0 upgrade request', 'GET / HTTP/2.0\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n'],
+  ['an HTTP/9.9 request line', 'GET / HTTP/9.9\r\nHost: x\r\n\r\n'],
+  ['the HTTP/2 connection preface', 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'],
+] as const) {
+  test(`505 and close for ${name}`, async () => {
+    a.seen.length = 0;
+    b.seen.length = 0;
+    const out = await rawRequest(port, bytes);
+    assert.match(out, /^HTTP\/1\.1 505 /, out);
+    assert.match(out, /connection: close/i);
+    assert.doesNotMatch(out, /<timeout>/);
+    assert.equal(a.seen.length + b.seen.length, 0);
+  });
+}
+
+test('a malformed version is still 400', async () => {
+  const out = await rawRequest(port, 'GET / HTTP/1.x\r\nHost: x\r\n\r\n');
+  assert.match(out, /^HTTP\/1\.1 400 /, out);
+});
+
+test("HTTP/1.0 without Host is forwarded as HTTP/1.1 with the target's host:port", async () => {
+  a.seen.length = 0;
+  b.seen.length = 0;
+  const out = await rawRequest(port, 'GET /ten HTTP/1.0\r\n\r\n');
+  assert.match(out, /^HTTP\/1\.1 200 /, out);
+  const seen = [...a.seen, ...b.seen];
+  assert.equal(seen.length, 1);
+  const got = seen[0];
+  assert.ok(got !== undefined);
+  assert.equal(got.version, '1.1');
+  const target = a.seen.length === 1 ? a : b;
+  assert.equal(got.headers.host, `127.0.0.1:${target.port}`);
+  // With a Host, HTTP/1.0 keeps it.
+  a.seen.length = 0;
+  b.seen.length = 0;
+  const out2 = await rawRequest(port, 'GET /ten HTTP/1.0\r\nHost: named.example\r\n\r\n');
+  assert.match(out2, /^HTTP\/1\.1 200 /, out2);
+  assert.equal([...a.seen, ...b.seen][0]?.headers.host, 'named.example');
+});
