@@ -4,7 +4,7 @@ import { debuglog } from 'node:util';
 import type { ControlApi } from '../control/control-api.ts';
 import { realClock, type Clock } from '../shared/clock.ts';
 import { ebbError } from '../shared/errors.ts';
-import { dispatch, serviceOf } from './dispatch.ts';
+import { dispatch, serviceOf, SIGNING_NAMES, VERSIONS } from './dispatch.ts';
 import { errorResponse } from './error-response.ts';
 import { parseQueryString, QueryParams } from './query-parser.ts';
 import { type Credential, SigV4Verifier } from './sigv4.ts';
@@ -108,7 +108,16 @@ export function createAdminHandler(options: AdminHandlerOptions): (req: Incoming
       service = serviceOf(params);
       action = params.str('Action') ?? '';
       if (authOn) {
-        await verifier.verify({ method: r.method, path: r.path, rawQuery: r.rawQuery, headers: req.headers, body: r.body });
+        // The Version decides the service, so the credential scope must name that service.
+        const known = VERSIONS[params.str('Version') ?? ''];
+        await verifier.verify({
+          method: r.method,
+          path: r.path,
+          rawQuery: r.rawQuery,
+          headers: req.headersDistinct,
+          body: r.body,
+          expectedService: known === undefined ? undefined : SIGNING_NAMES[known],
+        });
       }
       const out = await dispatch(params, { control: options.control, requestId: r.requestId });
       send(res, 200, r.requestId, out.xml);

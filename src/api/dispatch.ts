@@ -16,6 +16,13 @@ export const VERSIONS: Readonly<Record<string, ServiceId>> = {
   '2011-01-01': 'autoscaling',
 };
 
+/** The SigV4 signing name (credential scope service) of each service (aws-api.md §2). */
+export const SIGNING_NAMES: Readonly<Record<ServiceId, string>> = {
+  elbv2: 'elasticloadbalancing',
+  classic: 'elasticloadbalancing',
+  autoscaling: 'autoscaling',
+};
+
 /** The service a request is for, as far as it can be told (for the error envelope's namespace). */
 export function serviceOf(params: QueryParams): ServiceId {
   return VERSIONS[params.str('Version') ?? ''] ?? 'elbv2';
