@@ -256,7 +256,9 @@ export class Exchange implements UpstreamSink {
     this.res.exchange = null;
     const entry = this.entry;
     entry.requests--;
-    entry.completed++;
+    // `completed` counts exchanges whose response was relayed whole (the drain record's "finished"),
+    // not ones ebb answered, cut at a deadline, or the client abandoned.
+    if (err === null) entry.completed++;
     if (this.startMs !== 0 && requestEndChannel.hasSubscribers) {
       const msg: RequestEndMessage = {
         dataPlaneId: this.host.id,

@@ -238,3 +238,45 @@ test('a removed listener stops accepting, finishes in-flight work with Connectio
   });
   assert.equal(refused, 'ECONNREFUSED');
 });
+
+test('completed counts only responses relayed whole, not cut, failed or abandoned ones', async () => {
+  const streaming = await startBackend('S', (req, res) => {
+    if (req.url === '/full') return void res.end('whole');
+    if (req.url === '/reset') return void req.socket.destroy();
+    res.writeHead(200, { 'Content-Type': 'text/plain' });
+    res.write('part one\n'); // never ends
+  });
+  cleanups.push(() => streaming.close());
+  const { dp, port } = await startPlane(snapshot([streaming.port]));
+  cleanups.push(() => dp.destroy());
+  const key = keyOf(streaming.port);
+  assert.equal((await request(port, { path: '/full' })).body, 'whole');
+  assert.equal(dp.activity(key).completed, 1);
+  // A target that resets the connection: ebb answers 502.
+  assert.equal((await request(port, { path: '/reset' })).status, 502);
+  // A client that goes away mid-response.
+  await new Promise<void>((resolve) => {
+    const req = http.get({ host: '127.0.0.1', port, path: '/stream', agent: false }, (res) => {
+      res.once('data', () => req.destroy());
+      res.on('error', () => {});
+    });
+    req.on('error', () => {});
+    req.on('close', () => resolve());
+  });
+  assert.ok(await waitFor(() => dp.activity(key).requests === 0));
+  // A response cut at a drain deadline.
+  const cut = new Promise<void>((resolve) => {
+    http.get({ host: '127.0.0.1', port, path: '/stream', agent: false }, (res) => {
+      res.on('data', () => {});
+      res.on('error', () => {});
+      res.on('close', () => resolve());
+    });
+  });
+  assert.ok(await waitFor(() => dp.activity(key).requests === 1));
+  await sleep(50);
+  await dp.apply(pinned(snapshot([], { version: 2 }), port));
+  await dp.terminate(key);
+  await cut;
+  assert.equal(dp.activity(key).requests, 0);
+  assert.equal(dp.activity(key).completed, 1, 'only the whole response counts');
+});
