@@ -7,7 +7,7 @@ import { ebbError } from '../shared/errors.ts';
 import { dispatch, serviceOf, SIGNING_NAMES, VERSIONS } from './dispatch.ts';
 import { errorResponse } from './error-response.ts';
 import { parseQueryString, QueryParams } from './query-parser.ts';
-import { type Credential, SigV4Verifier } from './sigv4.ts';
+import { type Credential, parseAuthorization, SigV4Verifier } from './sigv4.ts';
 import { errorXml, type ServiceId } from './xml.ts';
 
 const trace = debuglog('ebb:api');
@@ -33,11 +33,22 @@ export interface AdminHandlerOptions {
   readonly clock?: Clock;
   /** Largest request body accepted, in bytes. Default 1 MiB. */
   readonly maxBodyBytes?: number;
+  /**
+   * Query API requests whose body may be read and held at once (default 64); beyond that ebb answers
+   * 503 ServiceUnavailable with Retry-After, so body memory stays under this × maxBodyBytes.
+   */
+  readonly maxConcurrentBodies?: number;
+  /** How long a request body may take to arrive, in ms (default 10 000); then 408 RequestTimeout. */
+  readonly bodyTimeoutMs?: number;
   /** Extra routes by `METHOD /path` (exact match, no query), e.g. `GET /metrics`. */
   readonly routes?: Readonly<Record<string, AdminRoute>>;
 }
 
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+export const DEFAULT_MAX_CONCURRENT_BODIES = 64;
+export const DEFAULT_BODY_TIMEOUT_MS = 10_000;
+/** After a refusal, how long a body still arriving is read and dropped before the connection is cut. */
+const REFUSED_BODY_GRACE_MS = 2000;
 
 /**
  * The admin endpoint's request handler for node:http. `POST /` with a form-encoded body (or `GET /`
@@ -49,6 +60,10 @@ export function createAdminHandler(options: AdminHandlerOptions): (req: Incoming
   const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const authOn = options.auth.enabled !== false;
   const verifier = new SigV4Verifier(options.auth.credentials, () => clock.wallTime());
+  const maxBodies = options.maxConcurrentBodies ?? DEFAULT_MAX_CONCURRENT_BODIES;
+  const bodyTimeoutMs = options.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS;
+  /** Query API requests whose body is being read or handled: at most `maxBodies`, so at most maxBodies × maxBody bytes held. */
+  let bodiesInFlight = 0;
 
   return (req, res) => {
     const url = req.url ?? '/';
@@ -68,19 +83,67 @@ export function createAdminHandler(options: AdminHandlerOptions): (req: Incoming
       sendPlain(res, 404, requestId, `No route for ${method} ${path}. The AWS Query API is POST / (form-encoded).\n`);
       return;
     }
-    readBody(req, maxBody).then(
-      (body) => handleQuery(req, res, { method, path, rawQuery, body, requestId }),
-      (err: unknown) => {
-        if (err instanceof BodyTooLarge) {
-          const xml = errorXml('elbv2', { type: 'Sender', code: 'RequestEntityTooLarge', message: `Request body exceeds ${maxBody} bytes` }, requestId);
-          send(res, 413, requestId, xml, { connection: 'close' });
-          req.destroy();
-          return;
-        }
-        res.destroy();
-      },
-    );
+    // Refuse what can be refused from the headers alone before reading a byte of body.
+    if (authOn) {
+      try {
+        parseAuthorization(req.headersDistinct, rawQuery);
+      } catch (err) {
+        const e = errorResponse(err, 'elbv2', requestId);
+        refuse(req, res, e.status, requestId, e.body);
+        return;
+      }
+    }
+    const declared = Number(req.headers['content-length'] ?? NaN);
+    if (Number.isFinite(declared) && declared > maxBody) {
+      refuse(req, res, 413, requestId, tooLargeXml(requestId));
+      return;
+    }
+    if (bodiesInFlight >= maxBodies) {
+      const xml = errorXml(
+        'elbv2',
+        { type: 'Receiver', code: 'ServiceUnavailable', message: `ebb's admin API is handling ${maxBodies} requests already; retry after a second` },
+        requestId,
+      );
+      refuse(req, res, 503, requestId, xml, { 'retry-after': '1' });
+      return;
+    }
+    bodiesInFlight++;
+    readBody(req, maxBody, clock, bodyTimeoutMs)
+      .then(
+        (body) => handleQuery(req, res, { method, path, rawQuery, body, requestId }),
+        (err: unknown) => {
+          if (err instanceof BodyTooLarge) {
+            refuse(req, res, 413, requestId, tooLargeXml(requestId));
+          } else if (err instanceof BodyTimeout) {
+            const message = `The request body did not arrive within ${bodyTimeoutMs} ms: send the whole request at once`;
+            refuse(req, res, 408, requestId, errorXml('elbv2', { type: 'Sender', code: 'RequestTimeout', message }, requestId));
+          } else {
+            res.destroy();
+          }
+        },
+      )
+      .finally(() => {
+        bodiesInFlight--;
+      });
   };
+
+  function tooLargeXml(requestId: string): string {
+    return errorXml('elbv2', { type: 'Sender', code: 'RequestEntityTooLarge', message: `Request body exceeds ${maxBody} bytes` }, requestId);
+  }
+
+  /**
+   * Answers at once and closes the connection. A body still on its way is read and dropped (nothing
+   * kept), and the connection is cut if it has not ended shortly after the answer went out.
+   */
+  function refuse(req: IncomingMessage, res: ServerResponse, status: number, requestId: string, xml: string, extra: Record<string, string> = {}): void {
+    req.resume();
+    res.on('finish', () => {
+      if (req.complete) return;
+      const t = clock.setTimer(REFUSED_BODY_GRACE_MS, () => req.socket.destroy());
+      req.socket.once('close', () => t.cancel());
+    });
+    send(res, status, requestId, xml, { connection: 'close', ...extra });
+  }
 
   async function handleQuery(
     req: IncomingMessage,
@@ -141,37 +204,34 @@ export function createAdminHandler(options: AdminHandlerOptions): (req: Incoming
 }
 
 class BodyTooLarge extends Error {}
+class BodyTimeout extends Error {}
 
-function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
+function readBody(req: IncomingMessage, max: number, clock: Clock, timeoutMs: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    const declared = Number(req.headers['content-length'] ?? NaN);
-    if (Number.isFinite(declared) && declared > max) {
-      reject(new BodyTooLarge());
-      return;
-    }
-    const chunks: Buffer[] = [];
+    let chunks: Buffer[] = [];
     let size = 0;
     let done = false;
+    const finish = (err: Error | undefined): void => {
+      if (done) return;
+      done = true;
+      timer.cancel();
+      if (err === undefined) resolve(Buffer.concat(chunks));
+      else reject(err);
+      chunks = [];
+    };
+    const timer = clock.setTimer(timeoutMs, () => finish(new BodyTimeout()));
     req.on('data', (chunk: Buffer) => {
       if (done) return;
       size += chunk.length;
       if (size > max) {
-        done = true;
-        reject(new BodyTooLarge());
+        finish(new BodyTooLarge());
         return;
       }
       chunks.push(chunk);
     });
-    req.on('end', () => {
-      if (done) return;
-      done = true;
-      resolve(Buffer.concat(chunks));
-    });
-    req.on('error', (err) => {
-      if (done) return;
-      done = true;
-      reject(err);
-    });
+    req.on('end', () => finish(undefined));
+    req.on('error', (err) => finish(err));
+    req.on('close', () => finish(new Error('the connection closed before the request body ended')));
   });
 }
 
