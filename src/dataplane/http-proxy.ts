@@ -254,6 +254,10 @@ export class Exchange implements UpstreamSink {
     if (this.ended) return;
     this.ended = true;
     this.res.exchange = null;
+    // A request body not read to its end (the target answered early, or the exchange failed): read
+    // and discard the rest, so a request paused for back-pressure does not hold the client's
+    // keep-alive connection (Node parses its next request only after this one's end).
+    if (this.plan.bodyMode !== BodyMode.None && !this.req.readableEnded) this.req.resume();
     const entry = this.entry;
     entry.requests--;
     // `completed` counts exchanges whose response was relayed whole (the drain record's "finished"),

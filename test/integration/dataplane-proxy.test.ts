@@ -334,3 +334,53 @@ test("HTTP/1.0 without Host is forwarded as HTTP/1.1 with the target's host:port
   assert.match(out2, /^HTTP\/1\.1 200 /, out2);
   assert.equal([...a.seen, ...b.seen][0]?.headers.host, 'named.example');
 });
+
+test('a target that answers early while the request body is held back does not wedge the keep-alive client connection', async () => {
+  // A raw target: for the POST it reads the head, stops reading (so ebb's writes back up and the
+  // client's body is paused), then answers; a GET is answered at once.
+  const sockets = new Set<net.Socket>();
+  const target = net.createServer((s) => {
+    sockets.add(s);
+    let head = '';
+    s.setEncoding('latin1');
+    s.on('error', () => {});
+    const onData = (d: string): void => {
+      head += d;
+      if (!head.includes('\r\n\r\n')) return;
+      s.off('data', onData);
+      if (head.startsWith('GET')) {
+        s.end('HTTP/1.1 200 OK\r\nContent-Length: 6\r\nConnection: close\r\n\r\nsecond');
+        return;
+      }
+      s.pause();
+      setTimeout(() => s.write('HTTP/1.1 413 Payload Too Large\r\nContent-Length: 5\r\n\r\nearly'), 300);
+    };
+    s.on('data', onData);
+  });
+  await new Promise<void>((r) => target.listen(0, '127.0.0.1', r));
+  cleanups.push(
+    () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        target.close(() => r());
+      }),
+  );
+  const tport = (target.address() as net.AddressInfo).port;
+  const p2 = await startPlane(snapshot([tport]));
+  cleanups.push(() => p2.dp.destroy());
+  const size = 16 * 1024 * 1024;
+  const client = net.connect(p2.port, '127.0.0.1');
+  cleanups.push(() => client.destroy());
+  client.on('error', () => {});
+  let got = '';
+  client.setEncoding('latin1');
+  client.on('data', (d: string) => (got += d));
+  client.write(`POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: ${size}\r\n\r\n`);
+  client.write(Buffer.alloc(size, 0x61));
+  client.write('GET /next HTTP/1.1\r\nHost: x\r\n\r\n');
+  const deadline = Date.now() + 5000;
+  while (Date.now() < deadline && !got.includes('second') && !client.destroyed) await sleep(20);
+  assert.match(got, /^HTTP\/1\.1 413 /, got.slice(0, 200));
+  assert.match(got, /early/);
+  assert.match(got, /HTTP\/1\.1 200 OK[\s\S]*second$/, `the next request on the connection is answered; got ${JSON.stringify(got.slice(0, 300))}`);
+});
