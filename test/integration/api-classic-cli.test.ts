@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { after, before, test } from 'node:test';
-import { aws, type ApiHarness, type CliResult, freePort, missingClient, startApiHarness, startBackend, waitFor } from './api-harness.ts';
+import { aws, type ApiHarness, type CliResult, freePort, type HoldingBackend, missingClient, startApiHarness, startHoldingBackend, waitFor } from './api-harness.ts';
 
 /**
  * Classic ELB (2012-06-01) driven by `aws elb`: connection draining as the Classic documents show
@@ -10,12 +10,12 @@ import { aws, type ApiHarness, type CliResult, freePort, missingClient, startApi
 
 const skip = missingClient('aws');
 let h: ApiHarness;
-let backend: { port: number; close(): Promise<void> };
+let backend: HoldingBackend;
 
 before(async () => {
   if (skip !== null) return;
   h = await startApiHarness();
-  backend = await startBackend('i1');
+  backend = await startHoldingBackend('i1');
   await h.control.putInstance({ id: 'i-0123456789abcdef0', address: '127.0.0.1' });
 });
 after(async () => {
@@ -88,15 +88,18 @@ test('Classic ELB with aws elb: the documented draining commands, instance healt
   assert.deepEqual(inService.InstanceStates, [{ InstanceId: INSTANCE, State: 'InService', ReasonCode: 'N/A', Description: 'N/A' }]);
   assert.equal(await get(port, '/'), 'i1\n');
 
-  // Deregister during a slow request: InService "deregistration in progress", then OutOfService.
-  const slow = get(port, '/slow?ms=2500');
-  await new Promise((r) => setTimeout(r, 400));
+  // Deregister during a request: InService "deregistration in progress" for as long as it lasts (until
+  // the test releases it, so a slow CLI cannot outlast it), then OutOfService once it finishes.
+  const slow = get(port, '/hold');
+  await waitFor(() => backend.held() === 1, 5000, 'the request to reach the instance');
   const left = ok(await aws(h, ['elb', 'deregister-instances-from-load-balancer', '--load-balancer-name', 'my-loadbalancer', '--instances', INSTANCE]));
   assert.deepEqual(left.Instances, []);
   const drainingState = ok(await aws(h, ['elb', 'describe-instance-health', '--load-balancer-name', 'my-loadbalancer', '--instances', INSTANCE]));
   assert.equal(drainingState.InstanceStates[0].State, 'InService');
   assert.equal(drainingState.InstanceStates[0].Description, 'Instance deregistration currently in progress.');
-  assert.equal(await slow, 'i1 slow done\n');
+  assert.equal(backend.held(), 1, 'the request is still in flight');
+  backend.release();
+  assert.equal(await slow, 'i1 held done\n');
   await waitFor(() => h.control.describeTargetHealth(group.arn).length === 0, 5000, 'drain ended');
   const after = ok(await aws(h, ['elb', 'describe-instance-health', '--load-balancer-name', 'my-loadbalancer', '--instances', INSTANCE]));
   assert.deepEqual(after.InstanceStates, [

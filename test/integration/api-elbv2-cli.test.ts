@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { after, before, test } from 'node:test';
-import { aws, type ApiHarness, type CliResult, freePort, missingClient, startApiHarness, startBackend, waitFor } from './api-harness.ts';
+import { aws, type ApiHarness, type CliResult, freePort, type HoldingBackend, missingClient, startApiHarness, startHoldingBackend, waitFor } from './api-harness.ts';
 
 /**
  * The ELBv2 API driven by the `aws` CLI (v1, botocore) against an in-process ebb: the whole target
@@ -11,12 +11,12 @@ import { aws, type ApiHarness, type CliResult, freePort, missingClient, startApi
 
 const skip = missingClient('aws');
 let h: ApiHarness;
-let backend: { port: number; close(): Promise<void> };
+let backend: HoldingBackend;
 
 before(async () => {
   if (skip !== null) return;
   h = await startApiHarness();
-  backend = await startBackend('b1');
+  backend = await startHoldingBackend('b1');
 });
 after(async () => {
   if (skip !== null) return;
@@ -91,17 +91,19 @@ test('ELBv2 lifecycle with the aws CLI: create, register, healthy, drain a slow 
   assert.deepEqual(healthy.TargetHealthDescriptions[0].TargetHealth, { State: 'healthy' });
   assert.equal((await get(port, '/')).body, 'b1\n');
 
-  // Deregister while a slow request is in flight: draining, then unused as soon as it finishes.
-  const slow = get(port, '/slow?ms=2500');
-  await waitFor(() => h.control.describeTargetHealth(tgArn)[0]?.drain === undefined, 1000, 'request started');
-  await new Promise((r) => setTimeout(r, 300));
+  // Deregister while a request is in flight: draining for as long as it lasts (here until the test
+  // releases it, so a slow CLI cannot outlast it), then unused as soon as it finishes.
+  const slow = get(port, '/hold');
+  await waitFor(() => backend.held() === 1, 5000, 'the request to reach the target');
   ok(await aws(h, ['elbv2', 'deregister-targets', '--target-group-arn', tgArn, '--targets', `Id=127.0.0.1,Port=${backend.port}`]));
   const draining = ok(await aws(h, ['elbv2', 'describe-target-health', '--target-group-arn', tgArn]));
   assert.equal(draining.TargetHealthDescriptions[0].TargetHealth.State, 'draining');
   assert.equal(draining.TargetHealthDescriptions[0].TargetHealth.Reason, 'Target.DeregistrationInProgress');
+  assert.equal(backend.held(), 1, 'the request is still in flight');
+  backend.release();
   const done = await slow;
   assert.equal(done.status, 200);
-  assert.equal(done.body, 'b1 slow done\n');
+  assert.equal(done.body, 'b1 held done\n');
   await waitFor(() => h.control.describeTargetHealth(tgArn).length === 0, 5000, 'drain ended early');
   const gone = ok(await aws(h, ['elbv2', 'describe-target-health', '--target-group-arn', tgArn]));
   assert.deepEqual(gone.TargetHealthDescriptions, []);

@@ -149,6 +149,49 @@ export async function startBackend(name: string): Promise<{ port: number; close(
   };
 }
 
+/**
+ * A backend for drain tests: `GET /hold` requests are answered only when the test calls `release()` (or after
+ * 30 s), so a drain lasts exactly as long as the test needs however slowly the CLI runs.
+ */
+export interface HoldingBackend {
+  readonly port: number;
+  /** How many /hold requests are waiting. */
+  held(): number;
+  release(): void;
+  close(): Promise<void>;
+}
+
+export async function startHoldingBackend(name: string): Promise<HoldingBackend> {
+  const waiting = new Set<ServerResponse>();
+  const answer = (res: ServerResponse): void => {
+    if (waiting.delete(res)) res.end(`${name} held done\n`);
+  };
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    if (req.url === '/hold') {
+      waiting.add(res);
+      const t = setTimeout(() => answer(res), 30_000);
+      res.on('close', () => {
+        clearTimeout(t);
+        waiting.delete(res);
+      });
+      return;
+    }
+    res.end(`${name}\n`);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    held: () => waiting.size,
+    release: () => {
+      for (const res of [...waiting]) answer(res);
+    },
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
 /** A port free right now on 127.0.0.1 (for listeners the test creates through the API). */
 export async function freePort(): Promise<number> {
   const s = createServer();
