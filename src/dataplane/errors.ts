@@ -12,6 +12,8 @@ export type ProxyErrorKind =
   | 'upstream-reset' // the target closed or reset the connection before the response ended (502)
   | 'upstream-garbage' // the target's answer is not valid HTTP/1.x (502)
   | 'response-timeout' // no response head within targetResponseTimeoutMs (504)
+  | 'idle-timeout' // nothing moved between ebb and the target for idleTimeoutMs once it was answering (504, or the client is cut)
+  | 'client-timeout' // nothing came from (or was read by) the client for idleTimeoutMs mid-request (408, or the client is cut)
   | 'terminated' // ebb cut the request at a drain deadline (502)
   | 'client-aborted' // the client went away before the response ended (no answer possible)
   | 'shutdown'; // ebb's own forced shutdown (502)
@@ -31,6 +33,8 @@ export const PROXY_ERRORS: { readonly [K in ProxyErrorKind]: ProxyErrorSpec } = 
   'upstream-reset': { status: 502, source: 'upstream' },
   'upstream-garbage': { status: 502, source: 'upstream' },
   'response-timeout': { status: 504, source: 'upstream' },
+  'idle-timeout': { status: 504, source: 'upstream' },
+  'client-timeout': { status: 408, source: 'downstream' },
   terminated: { status: 502, source: 'internal' },
   'client-aborted': { status: 499, source: 'downstream' },
   shutdown: { status: 502, source: 'internal' },

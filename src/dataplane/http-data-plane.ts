@@ -60,6 +60,7 @@ export class HttpDataPlane implements DataPlane, ProxyHost {
     this.tunnelHooks = {
       dataPlaneId: this.id,
       onClosed: (t: Tunnel) => this.workEnded(t.entry),
+      closeGraceMs: this.graceMs,
       log: (err: ProxyError) => this.log({ level: 'warn', msg: 'tunnel error', dataPlane: this.id, kind: err.kind, source: err.source, detail: err.detail }),
     };
   }

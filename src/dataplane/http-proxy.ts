@@ -67,6 +67,8 @@ export class Exchange implements UpstreamSink {
   conn: UpstreamConnection | null = null;
   /** The client is slow: the target's socket is paused until the response drains. */
   waitingDrain = false;
+  /** The target is slow to read: the request body is paused until the target's socket drains. */
+  private bodyWaiting = false;
   private ended = false;
   private retried = false;
   private startMs = 0;
@@ -109,8 +111,10 @@ export class Exchange implements UpstreamSink {
     sock.write(`${plan.head}\r\n`, 'latin1');
     const chunked = plan.bodyMode === BodyMode.Chunked;
     const req = this.req;
+    const pool = this.host.pool;
     req.on('data', (chunk: Buffer) => {
       if (this.conn !== conn) return;
+      conn.lastActive = pool.now;
       let ok: boolean;
       if (chunked) {
         sock.cork();
@@ -121,7 +125,11 @@ export class Exchange implements UpstreamSink {
       } else ok = sock.write(chunk);
       if (!ok) {
         req.pause();
-        sock.once('drain', () => req.resume());
+        this.bodyWaiting = true;
+        sock.once('drain', () => {
+          this.bodyWaiting = false;
+          req.resume();
+        });
       }
     });
     req.on('end', () => {
@@ -203,6 +211,27 @@ export class Exchange implements UpstreamSink {
   }
 
   /**
+   * Nothing moved on the client's connection for the listener's idle timeout (its socket timeout).
+   * A request body that stalls closes both sides (408 if nothing was sent yet; 504 if it is the
+   * target that stopped reading); a response that stalls, or that the client stops reading, cuts
+   * the client. While the target has the whole request and has not answered yet, the target
+   * response timeout decides instead.
+   */
+  clientIdle(): void {
+    if (this.ended) return;
+    let err: ProxyError;
+    if (this.res.headersSent) {
+      err = this.waitingDrain ? new ProxyError('client-timeout', 'response-not-read') : new ProxyError('idle-timeout', 'response');
+    } else if (this.plan.bodyMode !== BodyMode.None && !this.req.complete) {
+      err = this.bodyWaiting ? new ProxyError('idle-timeout', 'request-body-not-read') : new ProxyError('client-timeout', 'request-body');
+    } else return;
+    const conn = this.conn;
+    this.conn = null;
+    if (conn !== null) conn.destroy();
+    this.failed(err);
+  }
+
+  /**
    * Ends the exchange at a drain deadline: a 502 with `Connection: close` if the response has not
    * started, otherwise the client connection is cut. Returns the number of sockets closed.
    */
@@ -241,7 +270,8 @@ export class Exchange implements UpstreamSink {
       upstreamErrorChannel.publish({ dataPlaneId: this.host.id, targetKey: this.entry.key, reason: err.reason });
     }
     if (!res.headersSent) {
-      sendError(res, err.status, err.kind === 'terminated' || this.ctx.closing);
+      // Close after the answer when the request body was not read whole (its framing is lost).
+      sendError(res, err.status, err.kind === 'terminated' || !this.req.complete || this.ctx.closing);
       this.finish(err.status, err);
     } else {
       // The response has started: the only honest signal left is to cut the client connection.
@@ -370,7 +400,7 @@ export function handleUpgrade(host: ProxyHost, ctx: ListenerContext, req: Incomi
   const upgrade = headerValue(req, 'upgrade');
   if (plan.addHost) plan.head += `Host: ${targetHostHeader(entry.host, entry.port)}\r\n`;
   const head = `${plan.head}Connection: Upgrade\r\nUpgrade: ${upgrade}\r\n\r\n`;
-  new Tunnel(entry, socket, head, first, route.settings.targetConnectTimeoutMs, host.tunnelHooks);
+  new Tunnel(entry, socket, head, first, route.settings.targetConnectTimeoutMs, route.settings.idleTimeoutMs, host.tunnelHooks);
 }
 
 function headerValue(req: IncomingMessage, lower: string): string {

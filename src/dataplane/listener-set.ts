@@ -27,6 +27,7 @@ export class Listener implements ListenerContext {
       ServerResponse: EbbResponse as unknown as typeof http.ServerResponse,
       maxHeaderSize: s.maxHeaderBytes,
       headersTimeout: s.clientHeaderTimeoutMs,
+      // No limit on a whole request: the idle timeout (server.timeout, below) bounds inactivity instead.
       requestTimeout: 0,
       keepAliveTimeout: s.idleTimeoutMs,
       connectionsCheckingInterval: Math.min(1000, Math.max(100, Math.floor(s.clientHeaderTimeoutMs / 4))),
@@ -41,6 +42,7 @@ export class Listener implements ListenerContext {
     server.on('request', (req: http.IncomingMessage, res: EbbResponse) => handleRequest(host, this, req, res));
     server.on('upgrade', (req: http.IncomingMessage, socket: Socket, head: Buffer) => handleUpgrade(host, this, req, socket, head));
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => onClientError(host, this, err, socket));
+    server.on('timeout', onSocketTimeout);
   }
 
   /** Binds; resolves with null or the bind error. */
@@ -99,11 +101,27 @@ export class Listener implements ListenerContext {
 }
 
 function applySettings(server: http.Server, s: ListenerSettings): void {
+  // `idle_timeout`: an inactivity timeout on every client connection (Node's socket timeout,
+  // refreshed by each read and write), during a request as between requests. New settings apply to
+  // connections accepted after the change.
+  server.timeout = s.idleTimeoutMs;
   server.keepAliveTimeout = s.idleTimeoutMs;
   server.headersTimeout = s.clientHeaderTimeoutMs;
   // One more than the limit, so that reaching beyond the limit is visible (request-guard answers 431).
   server.maxHeadersCount = s.maxHeadersCount + 1;
   (server as { maxHeaderSize?: number }).maxHeaderSize = s.maxHeaderBytes;
+}
+
+/**
+ * A client connection was inactive for the idle timeout. Between requests it is closed; during a
+ * proxied request its exchange decides (see `Exchange.clientIdle`). Upgraded connections have
+ * their own handler (the tunnel's).
+ */
+function onSocketTimeout(socket: Socket): void {
+  const res = (socket as { _httpMessage?: EbbResponse | null })._httpMessage;
+  const exchange = res === undefined || res === null ? null : res.exchange;
+  if (exchange !== null) exchange.clientIdle();
+  else socket.destroy();
 }
 
 /** A request line with a well-formed version llhttp does not speak (`HTTP/3.0`), or the HTTP/2 preface. */

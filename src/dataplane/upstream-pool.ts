@@ -73,6 +73,8 @@ export class UpstreamConnection {
   deadlineKind = Deadline.None;
   idleSince = 0;
   idleTimeoutMs = 60_000;
+  /** Coarse ms of the last byte from the target (or of request body to it) once it is answering. */
+  lastActive = 0;
   /** The current request is a HEAD (its response has no body). */
   headRequest = false;
   /** The current request has been written whole (else the connection cannot be reused). */
@@ -125,16 +127,25 @@ export class UpstreamConnection {
     this.deadlineKind = Deadline.Response;
   }
 
-  /** Called by the pool's ticker with the coarse clock. */
+  /**
+   * Called by the pool's ticker with the coarse clock. Connect and time-to-first-byte deadlines
+   * first; once the target is answering, the exchange fails when nothing has moved either way for
+   * the idle timeout (a target that stalls mid-response). While the request body is still being
+   * sent and nothing has come back, the client's side enforces the idle timeout.
+   */
   checkDeadline(now: number): void {
     if (this.sink === null) {
       if (now - this.idleSince > this.idleTimeoutMs) this.destroy();
       return;
     }
-    if (this.deadline === 0 || now < this.deadline) return;
-    const kind = this.deadlineKind;
-    this.deadline = 0;
-    this.fail(new ProxyError(kind === Deadline.Connect ? 'connect-timeout' : 'response-timeout', ''));
+    if (this.deadline !== 0) {
+      if (now < this.deadline) return;
+      const kind = this.deadlineKind;
+      this.deadline = 0;
+      this.fail(new ProxyError(kind === Deadline.Connect ? 'connect-timeout' : 'response-timeout', ''));
+      return;
+    }
+    if (this.receivedAny && now - this.lastActive > this.idleTimeoutMs) this.fail(new ProxyError('idle-timeout', 'target'));
   }
 
   /** Closes the connection; a current exchange is told it failed with `err` (default: reset). */
@@ -212,6 +223,7 @@ export class UpstreamConnection {
       this.destroy();
       return;
     }
+    this.lastActive = this.pool.now;
     if (!this.receivedAny) {
       this.receivedAny = true;
       this.deadline = 0;
@@ -427,8 +439,8 @@ function dropNamed(raw: string[], named: string[]): string[] {
 
 /**
  * All upstream connections of one data plane: per-key idle stacks (in `TargetEntry.idle`), a
- * coarse clock, and one ticker that enforces connect, response and idle timeouts by scanning open
- * connections (no timer per request).
+ * coarse clock, and one ticker that enforces connect, response, mid-response inactivity and idle
+ * timeouts by scanning open connections (no timer per request).
  */
 export class UpstreamPool {
   /** Coarse monotonic ms, refreshed by the ticker. */
@@ -506,5 +518,5 @@ export class UpstreamPool {
   }
 }
 
-/** Resolution of connect, response and idle timeouts. */
+/** Resolution of connect, response, inactivity and idle timeouts. */
 export const TICK_MS = 50;

@@ -26,6 +26,8 @@ export interface TunnelHooks {
   onClosed(tunnel: Tunnel): void;
   /** A failure before the target answered: answer the client (the tunnel is already closed). */
   log(err: ProxyError): void;
+  /** Time between a close frame and the hard close, for a tunnel closed for inactivity. */
+  readonly closeGraceMs: number;
 }
 
 export class Tunnel {
@@ -48,6 +50,7 @@ export class Tunnel {
     requestHead: string,
     firstBytes: Buffer,
     connectTimeoutMs: number,
+    idleTimeoutMs: number,
     private readonly hooks: TunnelHooks,
   ) {
     entry.tunnels++;
@@ -70,6 +73,14 @@ export class Tunnel {
     up.on('close', () => this.close());
     client.on('error', () => this.close());
     client.on('close', () => this.close());
+    // Every byte of the tunnel, either way, crosses the client's socket: its timeout is the tunnel's
+    // inactivity timeout. Until the target has answered, the connect timeout above applies instead.
+    if (client instanceof net.Socket) {
+      client.setTimeout(idleTimeoutMs);
+      client.on('timeout', () => {
+        if (this.upgraded) void this.terminate(hooks.closeGraceMs);
+      });
+    }
     if (tunnelOpenChannel.hasSubscribers) {
       tunnelOpenChannel.publish({ dataPlaneId: hooks.dataPlaneId, targetKey: entry.key });
     }
