@@ -9,10 +9,11 @@ import type { TargetEntry } from './target-activity.ts';
  *
  * The target's bytes are forwarded through a small WebSocket frame tracker, so that at a drain
  * deadline ebb can put a close frame (1001, "going away") on the client's stream exactly at a frame
- * boundary, never inside a frame; the target's later bytes are then dropped and both sockets are
- * closed shortly after. The client's bytes are piped as they are. If the protocol is not WebSocket,
- * the close frame is still sent at a WebSocket frame boundary as best it can tell; such protocols
- * are simply closed at the deadline.
+ * boundary, never inside a frame; the target's later bytes are then dropped. The client's bytes are
+ * forwarded as they are, through a second tracker: both sockets are closed as soon as the client
+ * answers with its own close frame (or ends its side), or after the grace period. If the protocol is
+ * not WebSocket, the close frame is still sent at a WebSocket frame boundary as best it can tell;
+ * such protocols are simply closed at the deadline.
  */
 
 /** Close frame from server to client: FIN + opcode 8, unmasked, payload 2 + 10 bytes: 1001 "going away". */
@@ -30,14 +31,63 @@ export interface TunnelHooks {
   readonly closeGraceMs: number;
 }
 
+/**
+ * Follows WebSocket frame boundaries in one direction of a byte stream (header bytes are parsed,
+ * payloads skipped), and notices a whole close frame going by.
+ */
+class FrameTracker {
+  /** Payload bytes left in the current frame. */
+  payloadLeft = 0;
+  hdrLen = 0;
+  /** A whole close frame (opcode 8) has gone by. */
+  closeSeen = false;
+  private readonly hdr = Buffer.alloc(14);
+  private inClose = false;
+
+  get atBoundary(): boolean {
+    return this.payloadLeft === 0 && this.hdrLen === 0;
+  }
+
+  /** Advances over `b`; with `stop`, returns the offset of the first frame boundary (else -1). */
+  track(b: Buffer, stop: boolean): number {
+    const len = b.length;
+    let i = 0;
+    while (i < len) {
+      if (this.payloadLeft > 0) {
+        const take = Math.min(this.payloadLeft, len - i);
+        this.payloadLeft -= take;
+        i += take;
+        if (this.payloadLeft === 0 && this.inClose) this.closeSeen = true;
+        continue;
+      }
+      if (stop && this.hdrLen === 0) return i;
+      const hdr = this.hdr;
+      hdr[this.hdrLen++] = b[i++] as number;
+      if (this.hdrLen < 2) continue;
+      const b1 = hdr[1] as number;
+      const len7 = b1 & 0x7f;
+      const need = 2 + (len7 === 126 ? 2 : len7 === 127 ? 8 : 0) + (b1 & 0x80 ? 4 : 0);
+      if (this.hdrLen < need) continue;
+      let payload = len7;
+      if (len7 === 126) payload = hdr.readUInt16BE(2);
+      else if (len7 === 127) payload = Number(hdr.readBigUInt64BE(2));
+      this.payloadLeft = payload;
+      this.hdrLen = 0;
+      this.inClose = ((hdr[0] as number) & 0x0f) === 8;
+      if (this.inClose && payload === 0) this.closeSeen = true;
+    }
+    return stop && this.atBoundary ? len : -1;
+  }
+}
+
 export class Tunnel {
   readonly upstream: net.Socket;
   private upgraded = false;
   private pendingHead: Buffer | null = null;
-  /** Frame tracker (target → client): payload bytes left in the current frame. */
-  private payloadLeft = 0;
-  private readonly hdr = Buffer.alloc(14);
-  private hdrLen = 0;
+  /** Frames from the target to the client. */
+  private readonly down = new FrameTracker();
+  /** Frames from the client to the target. */
+  private readonly up = new FrameTracker();
   /** A close frame is owed to the client at the next frame boundary. */
   private closeOwed = false;
   private closeSent = false;
@@ -94,7 +144,7 @@ export class Tunnel {
     if (this.closed) return Promise.resolve();
     if (this.upgraded && !this.closeSent) {
       this.closeOwed = true;
-      if (this.payloadLeft === 0 && this.hdrLen === 0) this.sendClose();
+      if (this.down.atBoundary) this.sendClose();
     }
     return new Promise((resolve) => {
       if (this.closed) return resolve();
@@ -154,54 +204,37 @@ export class Tunnel {
         this.upstream.end();
         return;
       }
-      this.client.pipe(this.upstream);
+      this.client.on('data', (c: Buffer) => this.fromClient(c));
+      this.client.on('end', () => {
+        if (this.closeSent) this.close();
+        else this.upstream.end();
+      });
       b = head.subarray(end + 4);
       if (b.length === 0) return;
     }
     if (this.closeSent) return; // after our close frame, nothing more goes to the client
     let toWrite = b;
     if (this.closeOwed) {
-      const at = this.boundary(b);
+      const at = this.down.track(b, true);
       if (at >= 0) toWrite = b.subarray(0, at);
-    } else this.track(b, false);
+    } else this.down.track(b, false);
     if (toWrite.length > 0 && !this.client.write(toWrite)) {
       this.upstream.pause();
       this.client.once('drain', () => this.upstream.resume());
     }
-    if (this.closeOwed && this.payloadLeft === 0 && this.hdrLen === 0) this.sendClose();
+    if (this.closeOwed && this.down.atBoundary) this.sendClose();
   }
 
-  /** Offset of the first frame boundary in `b` (tracking up to it), or -1 (tracking all of it). */
-  private boundary(b: Buffer): number {
-    return this.track(b, true);
-  }
-
-  /** Advances the frame tracker over `b`; with `stop`, returns at the first boundary. */
-  private track(b: Buffer, stop: boolean): number {
-    const len = b.length;
-    let i = 0;
-    while (i < len) {
-      if (this.payloadLeft > 0) {
-        const take = Math.min(this.payloadLeft, len - i);
-        this.payloadLeft -= take;
-        i += take;
-        continue;
-      }
-      if (stop && this.hdrLen === 0) return i;
-      const hdr = this.hdr;
-      hdr[this.hdrLen++] = b[i++] as number;
-      if (this.hdrLen < 2) continue;
-      const b1 = hdr[1] as number;
-      const len7 = b1 & 0x7f;
-      const need = 2 + (len7 === 126 ? 2 : len7 === 127 ? 8 : 0) + (b1 & 0x80 ? 4 : 0);
-      if (this.hdrLen < need) continue;
-      let payload = len7;
-      if (len7 === 126) payload = hdr.readUInt16BE(2);
-      else if (len7 === 127) payload = Number(hdr.readBigUInt64BE(2));
-      this.payloadLeft = payload;
-      this.hdrLen = 0;
+  /** The client's bytes, to the target as they are; after ebb's close frame, the client's answer ends the tunnel. */
+  private fromClient(b: Buffer): void {
+    if (this.closed) return;
+    const up = this.up;
+    up.track(b, false);
+    if (!this.upstream.write(b)) {
+      this.client.pause();
+      this.upstream.once('drain', () => this.client.resume());
     }
-    return stop && this.payloadLeft === 0 && this.hdrLen === 0 ? len : -1;
+    if (up.closeSeen && this.closeSent) this.close();
   }
 
   private sendClose(): void {
@@ -210,5 +243,7 @@ export class Tunnel {
     this.closeOwed = false;
     this.upstream.pause();
     if (this.client.writable) this.client.write(GOING_AWAY);
+    // The client had already sent its close frame: the closing handshake is complete.
+    if (this.up.closeSeen) this.close();
   }
 }

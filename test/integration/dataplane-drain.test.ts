@@ -5,7 +5,8 @@ import type { AddressInfo } from 'node:net';
 import { after, test } from 'node:test';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { Backend } from './dataplane-helpers.ts';
-import { keyOf, pinned, request, sleep, snapshot, startBackend, startPlane, waitFor } from './dataplane-helpers.ts';
+import { HttpDataPlane } from '../../src/dataplane/http-data-plane.ts';
+import { keyOf, LISTENER, pinned, request, sleep, snapshot, startBackend, startPlane, waitFor } from './dataplane-helpers.ts';
 
 const cleanups: Array<() => unknown> = [];
 after(async () => {
@@ -279,4 +280,45 @@ test('completed counts only responses relayed whole, not cut, failed or abandone
   await cut;
   assert.equal(dp.activity(key).requests, 0);
   assert.equal(dp.activity(key).completed, 1, 'only the whole response counts');
+});
+
+test("terminate() closes a WebSocket as soon as the client answers ebb's close frame, not at the end of the grace", async () => {
+  const httpServer = http.createServer();
+  const wss = new WebSocketServer({ server: httpServer });
+  wss.on('connection', (ws) => ws.on('message', (m) => ws.send(`echo:${m.toString()}`)));
+  await new Promise<void>((r) => httpServer.listen(0, '127.0.0.1', r));
+  const wsPort = (httpServer.address() as AddressInfo).port;
+  cleanups.push(
+    () =>
+      new Promise<void>((r) => {
+        for (const c of wss.clients) c.terminate();
+        wss.close();
+        httpServer.close(() => r());
+      }),
+  );
+  const grace = 3000;
+  const dp = new HttpDataPlane({ id: 'grace', tunnelCloseGraceMs: grace });
+  cleanups.push(() => dp.destroy());
+  await dp.apply(snapshot([wsPort]));
+  const port = dp.boundPort(LISTENER);
+  assert.ok(port !== null);
+  const key = keyOf(wsPort);
+  const client = new WebSocket(`ws://127.0.0.1:${port}/`);
+  cleanups.push(() => client.terminate());
+  const closed = new Promise<number>((resolve) => client.on('close', (code) => resolve(code)));
+  await new Promise<void>((resolve, reject) => {
+    client.once('open', () => resolve());
+    client.once('error', reject);
+  });
+  const echoed = new Promise<string>((resolve) => client.once('message', (m) => resolve(m.toString())));
+  client.send('hi');
+  assert.equal(await echoed, 'echo:hi');
+  await dp.apply(pinned(snapshot([], { version: 2 }), port));
+  const t0 = Date.now();
+  const result = await dp.terminate(key);
+  const took = Date.now() - t0;
+  assert.equal(result.tunnelsClosed, 1);
+  assert.ok(took < grace / 2, `terminate() took ${took} ms (grace ${grace} ms)`);
+  assert.equal(await closed, 1001);
+  assert.equal(dp.activity(key).tunnels, 0);
 });
