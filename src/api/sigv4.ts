@@ -1,4 +1,7 @@
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { Sha256 } from '@aws-crypto/sha256-js';
+import { HttpRequest } from '@smithy/protocol-http';
+import { SignatureV4 } from '@smithy/signature-v4';
 import { ebbError } from '../shared/errors.ts';
 
 /**
@@ -9,7 +12,8 @@ import { ebbError } from '../shared/errors.ts';
  * list. The payload hash in the canonical request is always ebb's own SHA-256 of the body that
  * arrived: a client's `x-amz-content-sha256` must equal it, and `UNSIGNED-PAYLOAD` or a streaming
  * payload is refused, so a signature never leaves the body (and so the Action) open to change.
- * The expected signature is compared in constant time.
+ * The expected signature is computed by `@smithy/signature-v4` (the AWS SDK's own signer) over
+ * exactly the headers the client signed, and compared in constant time.
  */
 
 export interface Credential {
@@ -68,7 +72,6 @@ const AUTH_PATTERN =
   /^AWS4-HMAC-SHA256 Credential=([^/\s,]+)\/(\d{8})\/([^/\s,]+)\/([^/\s,]+)\/aws4_request, ?SignedHeaders=([a-z0-9;_.-]+), ?Signature=([0-9a-f]{64})$/;
 const AMZ_DATE = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/;
 const SHA256_HEX = /^[0-9a-f]{64}$/;
-const SIGNING_KEY_CACHE_LIMIT = 256;
 
 /**
  * Checks that a request carries a well-formed SigV4 Authorization header and X-Amz-Date, without
@@ -140,8 +143,8 @@ export function parseAuthorization(headers: RequestHeaders, rawQuery: string): P
 
 export class SigV4Verifier {
   readonly #secrets = new Map<string, string>();
-  /** Derived signing keys by access key, date, region and service (bounded). */
-  readonly #keys = new Map<string, Buffer>();
+  /** One signer per configured access key (so bounded by the configuration). */
+  readonly #signers = new Map<string, SignatureV4>();
   readonly #wallTime: () => number;
 
   /** `wallTime` gives milliseconds since the epoch (the injected clock's `wallTime`). */
@@ -152,11 +155,6 @@ export class SigV4Verifier {
 
   /** Resolves with who signed, or rejects with the AWS error a client would get. */
   async verify(req: SignedRequest): Promise<VerifiedCaller> {
-    return Promise.resolve().then(() => this.verifySync(req));
-  }
-
-  /** `verify` without the promise: returns who signed, or throws the AWS error a client would get. */
-  verifySync(req: SignedRequest): VerifiedCaller {
     const auth = parseAuthorization(req.headers, req.rawQuery);
     const { accessKeyId, scopeDate, region, service, signedHeaders, amzDate } = auth;
     if (amzDate.slice(0, 8) !== scopeDate) {
@@ -183,7 +181,8 @@ export class SigV4Verifier {
       throw ebbError('InvalidClientTokenId', `The security token included in the request is invalid: access key '${accessKeyId}' is not configured in ebb`);
     }
 
-    // The payload hash is always ebb's own hash of the body that arrived.
+    // The payload hash must be ebb's own hash of the body that arrived. The signer takes a client's
+    // x-amz-content-sha256 as the payload hash when present, so that header is held to the body here.
     const bodyHash = sha256Hex(req.body);
     const declared = values(req.headers, 'x-amz-content-sha256');
     if (declared.length > 1) {
@@ -202,7 +201,7 @@ export class SigV4Verifier {
       }
     }
 
-    let canonicalHeaders = '';
+    const headers: Record<string, string> = {};
     for (const name of signedHeaders) {
       const vs = values(req.headers, name);
       if (vs.length === 0) {
@@ -211,19 +210,25 @@ export class SigV4Verifier {
       if (vs.length > 1) {
         throw ebbError('SignatureDoesNotMatch', `The signed header '${name}' appears ${vs.length} times in the request: send each signed header once`);
       }
-      canonicalHeaders += `${name}:${(vs[0] ?? '').trim().replace(/\s+/g, ' ')}\n`;
+      headers[name] = vs[0] ?? '';
     }
-    const canonicalRequest = [
-      req.method.toUpperCase(),
-      canonicalPath(req.path),
-      canonicalQuery(req.rawQuery),
-      canonicalHeaders,
-      signedHeaders.join(';'),
-      bodyHash,
-    ].join('\n');
-    const scope = `${scopeDate}/${region}/${service}/aws4_request`;
-    const stringToSign = `AWS4-HMAC-SHA256\n${amzDate}\n${scope}\n${sha256Hex(canonicalRequest)}`;
-    const expected = createHmac('sha256', this.#signingKey(accessKeyId, secret, scopeDate, region, service)).update(stringToSign, 'utf8').digest('hex');
+    const request = new HttpRequest({
+      method: req.method.toUpperCase(),
+      protocol: 'http:',
+      hostname: headers['host'] ?? '',
+      path: req.path,
+      query: parseQuery(req.rawQuery),
+      headers,
+      body: req.body,
+    });
+    const signed = await this.#signer(accessKeyId, secret).sign(request, {
+      signingDate: new Date(auth.signingTime),
+      signingRegion: region,
+      signingService: service,
+      // Sign exactly what the client signed, even headers the signer would otherwise skip.
+      signableHeaders: new Set(signedHeaders),
+    });
+    const expected = /Signature=([0-9a-f]{64})/.exec(String(signed.headers['authorization'] ?? ''))?.[1] ?? '';
     const a = Buffer.from(expected, 'utf8');
     const b = Buffer.from(auth.signature, 'utf8');
     if (a.length !== b.length || !timingSafeEqual(a, b)) {
@@ -235,19 +240,19 @@ export class SigV4Verifier {
     return { accessKeyId, region, service };
   }
 
-  #signingKey(accessKeyId: string, secret: string, date: string, region: string, service: string): Buffer {
-    const id = `${accessKeyId}\n${date}\n${region}\n${service}`;
-    let key = this.#keys.get(id);
-    if (key === undefined) {
-      const kDate = createHmac('sha256', `AWS4${secret}`).update(date, 'utf8').digest();
-      const kRegion = createHmac('sha256', kDate).update(region, 'utf8').digest();
-      const kService = createHmac('sha256', kRegion).update(service, 'utf8').digest();
-      key = createHmac('sha256', kService).update('aws4_request', 'utf8').digest();
-      // Bounded: regions are the client's choice, so drop everything when it grows.
-      if (this.#keys.size >= SIGNING_KEY_CACHE_LIMIT) this.#keys.clear();
-      this.#keys.set(id, key);
+  #signer(accessKeyId: string, secretAccessKey: string): SignatureV4 {
+    let signer = this.#signers.get(accessKeyId);
+    if (signer === undefined) {
+      signer = new SignatureV4({
+        credentials: { accessKeyId, secretAccessKey },
+        region: 'us-east-1',
+        service: 'elasticloadbalancing',
+        sha256: Sha256,
+        applyChecksum: false,
+      });
+      this.#signers.set(accessKeyId, signer);
     }
-    return key;
+    return signer;
   }
 }
 
@@ -262,35 +267,18 @@ function sha256Hex(data: Buffer | string): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
-/** RFC 3986 encoding as SigV4 wants it: everything but unreserved characters, upper-case hex. */
-function uriEncode(s: string): string {
-  return encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
-}
-
-/** The canonical URI for services other than S3: dot segments removed, each segment encoded once more. */
-function canonicalPath(path: string): string {
-  const segments: string[] = [];
-  for (const s of path.split('/')) {
-    if (s === '' || s === '.') continue;
-    if (s === '..') segments.pop();
-    else segments.push(s);
-  }
-  const trailing = segments.length > 0 && path.endsWith('/') ? '/' : '';
-  return `/${segments.map(uriEncode).join('/')}${trailing}`;
-}
-
-/** The canonical query string: decoded pairs re-encoded, sorted by name then value, without X-Amz-Signature. */
-function canonicalQuery(rawQuery: string): string {
-  const pairs: [string, string][] = [];
+/** The query string as the signer wants it: decoded names to one value or several. */
+function parseQuery(rawQuery: string): Record<string, string | string[]> {
+  const query: Record<string, string | string[]> = {};
   for (const pair of rawQuery.split('&')) {
     if (pair === '') continue;
     const eq = pair.indexOf('=');
-    const k = uriEncode(safeDecode(eq === -1 ? pair : pair.slice(0, eq)));
-    if (k === 'X-Amz-Signature') continue;
-    pairs.push([k, uriEncode(safeDecode(eq === -1 ? '' : pair.slice(eq + 1)))]);
+    const k = safeDecode(eq === -1 ? pair : pair.slice(0, eq));
+    const v = safeDecode(eq === -1 ? '' : pair.slice(eq + 1));
+    const prev = query[k];
+    query[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v];
   }
-  pairs.sort(([ka, va], [kb, vb]) => (ka < kb ? -1 : ka > kb ? 1 : va < vb ? -1 : va > vb ? 1 : 0));
-  return pairs.map(([k, v]) => `${k}=${v}`).join('&');
+  return query;
 }
 
 function safeDecode(s: string): string {
