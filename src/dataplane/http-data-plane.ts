@@ -18,6 +18,11 @@ export interface HttpDataPlaneOptions {
   readonly maxIdlePerTarget?: number;
   /** Time between a WebSocket close frame at a deadline and the hard close; default 500 ms. */
   readonly tunnelCloseGraceMs?: number;
+  /**
+   * How long a listener that left the snapshot lets its connections finish (busy requests, open
+   * tunnels) before closing them: tunnels with a 1001 close frame, then every socket. Default 30 s.
+   */
+  readonly listenerCloseTimeoutMs?: number;
 }
 
 const EMPTY_SNAPSHOT: RoutingSnapshot = { version: 0, listeners: [], targetGroups: new Map() };
@@ -39,6 +44,9 @@ export class HttpDataPlane implements DataPlane, ProxyHost {
   readonly pickInputs: PickInputs;
   readonly tunnelHooks: TunnelHooks;
   private readonly listeners = new Map<string, Listener>();
+  /** Listeners removed from the snapshot whose connections are still finishing. */
+  private readonly closingListeners = new Set<Listener>();
+  private readonly listenerCloseTimeoutMs: number;
   private readonly rotations = new Map<string, RotationState>();
   private readonly idleListeners: Array<(key: string) => void> = [];
   private readonly logFn: (line: object) => void;
@@ -50,6 +58,7 @@ export class HttpDataPlane implements DataPlane, ProxyHost {
     this.id = options.id ?? `dp-${process.pid}`;
     this.logFn = options.log ?? (() => {});
     this.graceMs = options.tunnelCloseGraceMs ?? 500;
+    this.listenerCloseTimeoutMs = options.listenerCloseTimeoutMs ?? 30_000;
     this.pool = new UpstreamPool({ maxIdlePerKey: options.maxIdlePerTarget ?? 256 });
     const entries = this.entries;
     this.pickInputs = {
@@ -157,7 +166,8 @@ export class HttpDataPlane implements DataPlane, ProxyHost {
       // Same address and port (a listener declared with port 0 keeps the port it was given).
       if (w !== undefined && w.address === l.route.address && (w.port === l.route.port || w.port === l.localPort)) continue;
       this.listeners.delete(arn);
-      closing.push(l.close());
+      this.closingListeners.add(l);
+      closing.push(l.close(this.listenerCloseTimeoutMs, this.graceMs).then(() => void this.closingListeners.delete(l)));
       this.log({ level: 'info', msg: 'listener closed', dataPlane: this.id, listener: arn });
     }
     const errors: Array<{ arn: string; code: string; message: string }> = [];
@@ -220,8 +230,9 @@ export class HttpDataPlane implements DataPlane, ProxyHost {
   async close(deadlineMs: number): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    const all = [...this.listeners.values()];
+    const all = [...this.listeners.values(), ...this.closingListeners];
     this.listeners.clear();
+    this.closingListeners.clear();
     let timer: NodeJS.Timeout | null = null;
     const deadline = new Promise<'deadline'>((resolve) => {
       timer = setTimeout(() => resolve('deadline'), Math.max(0, deadlineMs));
@@ -241,7 +252,9 @@ export class HttpDataPlane implements DataPlane, ProxyHost {
   destroy(): void {
     this.closed = true;
     for (const l of this.listeners.values()) l.destroy();
+    for (const l of this.closingListeners) l.destroy();
     this.listeners.clear();
+    this.closingListeners.clear();
     for (const e of this.entries.values()) for (const t of [...e.openTunnels]) t.close();
     this.destroyUpstreams();
   }

@@ -42,6 +42,8 @@ export interface ListenerContext {
   localPort: number;
   /** Stop keeping client connections alive (the listener is closing or ebb is shutting down). */
   closing: boolean;
+  /** The tunnels opened through this listener (so its removal can close them at its deadline). */
+  readonly tunnels: Set<Tunnel>;
 }
 
 /** ServerResponse that carries its exchange, so shared listeners need no per-request closures. */
@@ -400,7 +402,7 @@ export function handleUpgrade(host: ProxyHost, ctx: ListenerContext, req: Incomi
   const upgrade = headerValue(req, 'upgrade');
   if (plan.addHost) plan.head += `Host: ${targetHostHeader(entry.host, entry.port)}\r\n`;
   const head = `${plan.head}Connection: Upgrade\r\nUpgrade: ${upgrade}\r\n\r\n`;
-  new Tunnel(entry, socket, head, first, route.settings.targetConnectTimeoutMs, route.settings.idleTimeoutMs, host.tunnelHooks);
+  new Tunnel(entry, socket, head, first, route.settings.targetConnectTimeoutMs, route.settings.idleTimeoutMs, host.tunnelHooks, ctx.tunnels);
 }
 
 function headerValue(req: IncomingMessage, lower: string): string {

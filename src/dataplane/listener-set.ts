@@ -4,16 +4,19 @@ import type { ListenerRoute, ListenerSettings } from '../domain/routing-snapshot
 import { clientErrorChannel } from './channels.ts';
 import { EbbResponse, handleRequest, handleUpgrade } from './http-proxy.ts';
 import type { ListenerContext, ProxyHost } from './http-proxy.ts';
+import type { Tunnel } from './websocket-tunnel.ts';
 
 /**
  * The listening servers of one data plane, one `http.Server` per HTTP listener of the snapshot.
  * A listener whose address or port changes is closed and opened again; one that disappears stops
  * accepting at once, its idle keep-alive connections are closed, and the connections still busy
- * get `Connection: close` on their response and end after it.
+ * get `Connection: close` on their response and end after it. A removal has a deadline: what is
+ * still open then is closed (tunnels with a 1001 close frame first).
  */
 export class Listener implements ListenerContext {
   closing = false;
   localPort: number;
+  readonly tunnels = new Set<Tunnel>();
   readonly server: http.Server;
   private closedPromise: Promise<void> | null = null;
 
@@ -79,17 +82,32 @@ export class Listener implements ListenerContext {
 
   /**
    * Stops accepting; idle keep-alive connections close now, busy ones after their response. Resolves
-   * when every connection of this listener has closed.
+   * when every connection of this listener has closed. With a `timeoutMs`, what is still open then
+   * is closed: tunnels politely (a 1001 close frame, `graceMs` to answer), then every connection.
    */
-  close(): Promise<void> {
+  close(timeoutMs = Infinity, graceMs = 500): Promise<void> {
     if (this.closedPromise !== null) return this.closedPromise;
     this.closing = true;
     this.closedPromise = new Promise((resolve) => {
       if (!this.server.listening) return resolve();
-      this.server.close(() => resolve());
+      let timer: NodeJS.Timeout | null = null;
+      this.server.close(() => {
+        if (timer !== null) clearTimeout(timer);
+        resolve();
+      });
       this.server.closeIdleConnections();
+      if (Number.isFinite(timeoutMs)) {
+        timer = setTimeout(() => void this.closeRemaining(graceMs), Math.max(0, timeoutMs));
+        timer.unref();
+      }
     });
     return this.closedPromise;
+  }
+
+  /** At the close deadline: tunnels get a close frame and `graceMs`, then every connection is closed. */
+  async closeRemaining(graceMs: number): Promise<void> {
+    await Promise.all([...this.tunnels].map((t) => t.terminate(graceMs)));
+    this.destroy();
   }
 
   /** Every connection closed now. */
@@ -97,6 +115,7 @@ export class Listener implements ListenerContext {
     this.closing = true;
     if (this.server.listening) this.server.close();
     this.server.closeAllConnections();
+    for (const t of [...this.tunnels]) t.close();
   }
 }
 

@@ -102,9 +102,12 @@ export class Tunnel {
     connectTimeoutMs: number,
     idleTimeoutMs: number,
     private readonly hooks: TunnelHooks,
+    /** The set of tunnels of the listener it came through; it leaves the set when closed. */
+    private readonly owner: Set<Tunnel> | null = null,
   ) {
     entry.tunnels++;
     entry.openTunnels.add(this);
+    if (owner !== null) owner.add(this);
     const up = net.connect({ host: entry.host, port: entry.port, noDelay: true });
     this.upstream = up;
     up.setTimeout(connectTimeoutMs, () => {
@@ -164,6 +167,7 @@ export class Tunnel {
     this.client.destroy();
     this.entry.tunnels--;
     this.entry.openTunnels.delete(this);
+    if (this.owner !== null) this.owner.delete(this);
     if (tunnelCloseChannel.hasSubscribers) {
       tunnelCloseChannel.publish({ dataPlaneId: this.hooks.dataPlaneId, targetKey: this.entry.key });
     }

@@ -322,3 +322,57 @@ test("terminate() closes a WebSocket as soon as the client answers ebb's close f
   assert.equal(await closed, 1001);
   assert.equal(dp.activity(key).tunnels, 0);
 });
+
+test('a removed listener closes what is still open at its deadline: tunnels with 1001, then requests', async () => {
+  const httpServer = http.createServer();
+  const wss = new WebSocketServer({ server: httpServer });
+  wss.on('connection', (ws) => ws.on('message', (m) => ws.send(`echo:${m.toString()}`)));
+  httpServer.on('request', (req, res) => {
+    if (req.url === '/never') return; // never answers
+    res.end('ok');
+  });
+  await new Promise<void>((r) => httpServer.listen(0, '127.0.0.1', r));
+  const wsPort = (httpServer.address() as AddressInfo).port;
+  cleanups.push(
+    () =>
+      new Promise<void>((r) => {
+        for (const c of wss.clients) c.terminate();
+        wss.close();
+        httpServer.closeAllConnections();
+        httpServer.close(() => r());
+      }),
+  );
+  const deadline = 400;
+  const dp = new HttpDataPlane({ id: 'listener-deadline', tunnelCloseGraceMs: 200, listenerCloseTimeoutMs: deadline });
+  cleanups.push(() => dp.destroy());
+  const snap = snapshot([wsPort], { settings: { targetResponseTimeoutMs: 10_000 } });
+  await dp.apply(snap);
+  const port = dp.boundPort(LISTENER);
+  assert.ok(port !== null);
+  const key = keyOf(wsPort);
+  const client = new WebSocket(`ws://127.0.0.1:${port}/`);
+  cleanups.push(() => client.terminate());
+  const closed = new Promise<{ code: number; at: number }>((resolve) => client.on('close', (code) => resolve({ code, at: Date.now() })));
+  await new Promise<void>((resolve, reject) => {
+    client.once('open', () => resolve());
+    client.once('error', reject);
+  });
+  const hanging = request(port, { path: '/never' }).then(
+    (r) => `status ${r.status}`,
+    (e: NodeJS.ErrnoException) => e.code ?? 'error',
+  );
+  assert.ok(await waitFor(() => dp.activity(key).requests === 1 && dp.activity(key).tunnels === 1));
+  // The listener leaves the snapshot; the target group (and its target) stays.
+  const t0 = Date.now();
+  await dp.apply({ version: 2, listeners: [], targetGroups: snap.targetGroups });
+  const echoed = new Promise<string>((resolve) => client.once('message', (m) => resolve(m.toString())));
+  client.send('still here');
+  assert.equal(await echoed, 'echo:still here', 'the tunnel keeps working until the deadline');
+  const c = await Promise.race([closed, sleep(3000).then(() => null)]);
+  assert.ok(c !== null, 'the tunnel is closed at the deadline');
+  assert.equal(c.code, 1001);
+  const after = c.at - t0;
+  assert.ok(after >= deadline - 50 && after < deadline + 1000, `closed ${after} ms after the removal`);
+  assert.equal(await hanging, 'ECONNRESET');
+  assert.ok(await waitFor(() => dp.activity(key).tunnels === 0 && dp.activity(key).requests === 0));
+});
