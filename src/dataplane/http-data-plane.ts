@@ -23,6 +23,12 @@ export interface HttpDataPlaneOptions {
    * tunnels) before closing them: tunnels with a 1001 close frame, then every socket. Default 30 s.
    */
   readonly listenerCloseTimeoutMs?: number;
+  /**
+   * How long the counters of a target that left the snapshot and went idle are kept (so the control
+   * plane can read `completed` when its drain ends); it is freed by the first `apply()` after that.
+   * Default 10 s.
+   */
+  readonly idleEntryRetainMs?: number;
 }
 
 const EMPTY_SNAPSHOT: RoutingSnapshot = { version: 0, listeners: [], targetGroups: new Map() };
@@ -47,6 +53,7 @@ export class HttpDataPlane implements DataPlane, ProxyHost {
   /** Listeners removed from the snapshot whose connections are still finishing. */
   private readonly closingListeners = new Set<Listener>();
   private readonly listenerCloseTimeoutMs: number;
+  private readonly entryRetainMs: number;
   private readonly rotations = new Map<string, RotationState>();
   private readonly idleListeners: Array<(key: string) => void> = [];
   private readonly logFn: (line: object) => void;
@@ -59,6 +66,7 @@ export class HttpDataPlane implements DataPlane, ProxyHost {
     this.logFn = options.log ?? (() => {});
     this.graceMs = options.tunnelCloseGraceMs ?? 500;
     this.listenerCloseTimeoutMs = options.listenerCloseTimeoutMs ?? 30_000;
+    this.entryRetainMs = options.idleEntryRetainMs ?? 10_000;
     this.pool = new UpstreamPool({ maxIdlePerKey: options.maxIdlePerTarget ?? 256 });
     const entries = this.entries;
     this.pickInputs = {
@@ -93,6 +101,7 @@ export class HttpDataPlane implements DataPlane, ProxyHost {
 
   workEnded(entry: TargetEntry): void {
     if (entry.routable || entry.requests + entry.tunnels !== 0) return;
+    entry.idleSince = performance.now();
     for (const fn of this.idleListeners) {
       try {
         fn(entry.key);
@@ -142,14 +151,26 @@ export class HttpDataPlane implements DataPlane, ProxyHost {
           e.port = t.port;
         }
         e.routable = true;
+        e.idleSince = 0;
       }
     }
     const becameIdle: TargetEntry[] = [];
+    const now = performance.now();
     for (const e of this.entries.values()) {
-      if (seen.has(e.key) || !e.routable) continue;
+      if (seen.has(e.key)) continue;
+      if (!e.routable) {
+        // Left an earlier snapshot: free it once idle for the retention time (see TargetEntry).
+        if (!e.disposable) continue;
+        if (e.idleSince === 0) e.idleSince = now;
+        else if (now - e.idleSince >= this.entryRetainMs) this.entries.delete(e.key);
+        continue;
+      }
       e.routable = false;
       this.pool.closeIdle(e);
-      if (!e.busy) becameIdle.push(e);
+      if (!e.busy) {
+        e.idleSince = now;
+        becameIdle.push(e);
+      }
     }
     for (const arn of this.rotations.keys()) if (!snapshot.targetGroups.has(arn)) this.rotations.delete(arn);
     return becameIdle;

@@ -7,7 +7,10 @@ import type { Tunnel } from './websocket-tunnel.ts';
  * reports), the pool of idle keep-alive connections, and every open connection and tunnel, so a
  * drain deadline can find and close them.
  *
- * Entries are kept after a key leaves the snapshot so `completed` stays a counter since start.
+ * An entry is kept after its key leaves the snapshot, so the control plane can still read `completed`
+ * when the drain ends (at `onIdle`, or right after `terminate()`). It is freed by a later `apply()`
+ * once it has been idle (no request, no tunnel, no open connection) and out of the snapshot for the
+ * data plane's `idleEntryRetainMs` (default 10 s); a key that comes back later starts from 0.
  */
 export class TargetEntry implements TargetActivity {
   requests = 0;
@@ -15,6 +18,8 @@ export class TargetEntry implements TargetActivity {
   completed = 0;
   /** In the current snapshot (may receive new work). A non-routable key's connections are not reused. */
   routable = true;
+  /** When (performance.now() ms) the entry was first seen non-routable with nothing open; 0 otherwise. */
+  idleSince = 0;
   /** Idle keep-alive connections, most recently used last (LIFO keeps the warm ones busy). */
   readonly idle: UpstreamConnection[] = [];
   /** Every upstream connection of this key: connecting, busy or idle. */
@@ -29,6 +34,11 @@ export class TargetEntry implements TargetActivity {
 
   get busy(): boolean {
     return this.requests + this.tunnels > 0;
+  }
+
+  /** Out of the snapshot with nothing in flight and no connection or tunnel open: may be freed. */
+  get disposable(): boolean {
+    return !this.routable && this.requests + this.tunnels === 0 && this.open.size === 0 && this.openTunnels.size === 0;
   }
 
   snapshot(): TargetActivity {

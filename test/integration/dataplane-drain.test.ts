@@ -376,3 +376,45 @@ test('a removed listener closes what is still open at its deadline: tunnels with
   assert.equal(await hanging, 'ECONNRESET');
   assert.ok(await waitFor(() => dp.activity(key).tunnels === 0 && dp.activity(key).requests === 0));
 });
+
+test("a target's entry is freed by an apply() after it left the snapshot and stayed idle for the retention time", async () => {
+  const [a, b] = await twoBackends((req, res) => {
+    if (req.url === '/slow') return void setTimeout(() => res.end('slow'), 300);
+    res.end('A');
+  });
+  const retain = 150;
+  const dp = new HttpDataPlane({ id: 'retain', idleEntryRetainMs: retain });
+  cleanups.push(() => dp.destroy());
+  await dp.apply(snapshot([a.port, b.port]));
+  const port = dp.boundPort(LISTENER);
+  assert.ok(port !== null);
+  const keyA = keyOf(a.port);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  cleanups.push(() => agent.destroy());
+  while ((await request(port, { agent })).body !== 'A'); // round robin: at most two requests
+  assert.equal(dp.activity(keyA).completed, 1);
+  // A leaves the snapshot; its counter is still readable during the retention time, even across applies.
+  await dp.apply(pinned(snapshot([b.port], { version: 2 }), port));
+  await dp.apply(pinned(snapshot([b.port], { version: 3 }), port));
+  assert.ok(dp.entries.has(keyA));
+  assert.equal(dp.activity(keyA).completed, 1);
+  await sleep(retain + 50);
+  assert.ok(dp.entries.has(keyA), 'freed lazily, by an apply()');
+  await dp.apply(pinned(snapshot([b.port], { version: 4 }), port));
+  assert.equal(dp.entries.has(keyA), false, 'freed');
+  assert.deepEqual(dp.activity(keyA), { requests: 0, tunnels: 0, completed: 0 });
+  assert.ok(dp.entries.has(keyOf(b.port)), 'a routable entry stays');
+  // A busy entry is not freed, however long its request runs; it is once idle past the retention.
+  await dp.apply(pinned(snapshot([a.port], { version: 5 }), port));
+  const slow = request(port, { path: '/slow' });
+  assert.ok(await waitFor(() => dp.activity(keyA).requests === 1));
+  await dp.apply(pinned(snapshot([b.port], { version: 6 }), port));
+  await sleep(retain + 50);
+  await dp.apply(pinned(snapshot([b.port], { version: 7 }), port));
+  assert.equal(dp.activity(keyA).requests, 1, 'kept while busy');
+  assert.equal((await slow).body, 'slow');
+  assert.equal(dp.activity(keyA).completed, 1, 'the drain can read its count after the request ends');
+  await sleep(retain + 50);
+  await dp.apply(pinned(snapshot([b.port], { version: 8 }), port));
+  assert.equal(dp.entries.has(keyA), false);
+});
