@@ -198,8 +198,11 @@ async function main(): Promise<void> {
     console.log('|---|---|---|---|---|---|---|');
     console.log(row('direct', direct, '-', '1.00'));
     console.log(row('ebb', ebb, `${median(cpu).toFixed(1)}${wrk === null ? ' (incl. client)' : ''}`, ratio.toFixed(2)));
-    console.log('\nFor the side-by-side with HAProxy and nginx: ../shared/bench/peers.sh --candidate ' +
-      "'node --import tsx bench/ebb-candidate.ts {PORT} {BACKEND_PORT}'");
+    console.log(
+      '\nFor the side-by-side with HAProxy and nginx (the whole ebb serve, built first with npm run build):\n' +
+        "  ../shared/bench/peers.sh --candidate 'node bin/ebb.js serve --config bench/peers-ebb.yaml --no-auth " +
+        "--state-dir $(mktemp -d) --admin 127.0.0.1:0' --candidate-port 18090 --candidate-name ebb",
+    );
   } finally {
     stopAll();
   }
