@@ -1,7 +1,7 @@
 import type { RoutableTarget, TargetGroupRoute } from '../../domain/routing-snapshot.ts';
 import { pickLeastOutstanding } from './least-outstanding.ts';
 import type { RotationState } from './round-robin.ts';
-import { pickRoundRobin } from './round-robin.ts';
+import { pickRoundRobin, pickRoundRobinSlowStart } from './round-robin.ts';
 import { pickWeightedRandom } from './weighted-random.ts';
 
 export type { RotationState } from './round-robin.ts';
@@ -17,7 +17,9 @@ export interface PickInputs {
 export function pickTarget(group: TargetGroupRoute, state: RotationState, inputs: PickInputs): RoutableTarget | null {
   switch (group.algorithm) {
     case 'round_robin':
-      return pickRoundRobin(group.targets, state);
+      return group.slowStartMs > 0
+        ? pickRoundRobinSlowStart(group.targets, state, group.slowStartMs, inputs.now())
+        : pickRoundRobin(group.targets, state);
     case 'least_outstanding_requests':
       return pickLeastOutstanding(group.targets, inputs.outstanding, state);
     case 'weighted_random':

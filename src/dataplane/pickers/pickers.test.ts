@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import type { RoutableTarget, TargetGroupRoute } from '../../domain/routing-snapshot.ts';
 import { pickTarget } from './index.ts';
 import { pickLeastOutstanding } from './least-outstanding.ts';
-import { pickRoundRobin } from './round-robin.ts';
+import { pickRoundRobin, pickRoundRobinSlowStart } from './round-robin.ts';
 import { pickWeightedRandom, slowStartWeight } from './weighted-random.ts';
 
 const t = (key: string, healthySince: number | null = 0): RoutableTarget => ({ key, host: '127.0.0.1', port: 1, healthySince });
@@ -88,4 +88,30 @@ test('pickTarget dispatches on the group algorithm', () => {
   assert.equal(pickTarget(group('round_robin'), { next: 0 }, inputs)?.key, 'a');
   assert.equal(pickTarget(group('least_outstanding_requests'), { next: 0 }, inputs)?.key, 'b');
   assert.equal(pickTarget(group('weighted_random'), { next: 0 }, inputs)?.key, 'c');
+});
+
+test('round robin with slow start: a ramping target gets its share of picks, evenly spread', () => {
+  // a and b healthy long ago (weight 1); c healthy 10 % into a 1000 ms slow start (weight 0.1).
+  const targets = [t('a', -100_000), t('b', -100_000), t('c', 9_900)];
+  const state = { next: 0 };
+  const picks = Array.from({ length: 42 }, () => pickRoundRobinSlowStart(targets, state, 1000, 10_000)?.key);
+  const count = (k: string) => picks.filter((p) => p === k).length;
+  assert.deepEqual([count('a'), count('b'), count('c')], [20, 20, 2], 'shares follow weights 1 : 1 : 0.1');
+  const firstC = picks.indexOf('c');
+  assert.ok(firstC > 0 && picks.indexOf('c', firstC + 1) - firstC >= 15, 'the ramping target is not picked in bursts');
+});
+
+test('round robin with slow start: plain rotation once nobody ramps, and exactly as before without slow start', () => {
+  const state = { next: 0 };
+  const got = Array.from({ length: 4 }, () => pickRoundRobinSlowStart(ABC, state, 1000, 10_000)?.key);
+  assert.deepEqual(got, ['a', 'b', 'c', 'a']);
+  const group = (slowStartMs: number): TargetGroupRoute => ({
+    arn: 'g', name: 'g', algorithm: 'round_robin', targets: [t('a', -100_000), t('n', 9_999)], failOpen: false, slowStartMs,
+  });
+  const inputs = { outstanding: () => 0, random: () => 0.5, now: () => 10_000 };
+  const plain = { next: 0 };
+  assert.deepEqual([pickTarget(group(0), plain, inputs)?.key, pickTarget(group(0), plain, inputs)?.key], ['a', 'n']);
+  const ramp = { next: 0 };
+  const ramped = Array.from({ length: 11 }, () => pickTarget(group(1000), ramp, inputs)?.key);
+  assert.equal(ramped.filter((k) => k === 'n').length, 1, 'the new target gets about 10 % while it starts');
 });
