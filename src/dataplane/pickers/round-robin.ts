@@ -40,7 +40,7 @@ export function pickRoundRobinSlowStart(
     }
   }
   if (!ramping) {
-    delete state.scores;
+    if (state.scores !== undefined) delete state.scores;
     return pickRoundRobin(targets, state);
   }
   const scores = (state.scores ??= new Map());
