@@ -686,8 +686,8 @@ export class ControlPlane implements ControlApi {
       if (!/^[A-Za-z0-9-]{1,64}$/.test(instance.id)) {
         throw ebbError('ValidationError', `Instance id '${instance.id}' is not valid: use letters, digits and hyphens`);
       }
-      if (!isIpAddress(instance.address)) {
-        throw ebbError('ValidationError', `Instance '${instance.id}' needs an IP address; got '${instance.address}'`);
+      if (!isIpAddress(instance.address) && !HOST_NAME.test(instance.address)) {
+        throw ebbError('ValidationError', `Instance '${instance.id}' needs an IP address or a host name; got '${instance.address}'`);
       }
       await this.#commit([put('instance', instance.id, instance)]);
       this.#instances.set(instance.id, { id: instance.id, address: instance.address });
@@ -1153,6 +1153,8 @@ function mergeHealthCheck(base: HealthCheckConfig, change: Partial<HealthCheckCo
 function stripUndefined<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
+
+const HOST_NAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 
 const TAG_PATTERN = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$/u;
 

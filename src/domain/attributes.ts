@@ -11,7 +11,17 @@ interface AttributeSpec {
   readonly check: (value: string) => string | null;
   /** Target-group protocols the key applies to; all when absent. */
   readonly protocols?: ReadonlyArray<'HTTP' | 'HTTPS' | 'TCP'>;
+  /**
+   * Values ebb accepts but cannot honour yet are refused rather than silently ignored: returns why,
+   * or null when ebb does what the value asks.
+   */
+  readonly notYet?: (value: string) => string | null;
 }
+
+const onlyDefault =
+  (defaultValue: string, what: string) =>
+  (value: string): string | null =>
+    value === defaultValue ? null : `is not supported by ebb yet (${what}); leave it at '${defaultValue}'`;
 
 const intIn =
   (lo: number, hi: number, extra?: (n: number) => string | null) =>
@@ -40,18 +50,30 @@ export const TARGET_GROUP_ATTRIBUTES: Readonly<Record<string, AttributeSpec>> = 
     check: intIn(0, 900, (n) => (n !== 0 && n < 30 ? 'must be 0 (off) or from 30 to 900' : null)),
     protocols: ['HTTP', 'HTTPS'],
   },
-  'stickiness.enabled': { default: 'false', check: bool },
+  'stickiness.enabled': { default: 'false', check: bool, notYet: onlyDefault('false', 'sticky sessions come in a later release') },
   'stickiness.type': { default: 'lb_cookie', check: oneOf('lb_cookie', 'app_cookie', 'source_ip') },
   'stickiness.lb_cookie.duration_seconds': { default: '86400', check: intIn(1, 604800), protocols: ['HTTP', 'HTTPS'] },
 };
 
 export const LOAD_BALANCER_ATTRIBUTES: Readonly<Record<string, AttributeSpec>> = {
   'idle_timeout.timeout_seconds': { default: '60', check: intIn(1, 4000) },
-  'client_keep_alive.seconds': { default: '3600', check: intIn(60, 604800) },
+  'client_keep_alive.seconds': {
+    default: '3600',
+    check: intIn(60, 604800),
+    notYet: onlyDefault('3600', 'client connections are not yet closed after a maximum lifetime'),
+  },
   'deletion_protection.enabled': { default: 'false', check: bool },
-  'routing.http.desync_mitigation_mode': { default: 'defensive', check: oneOf('monitor', 'defensive', 'strictest') },
+  'routing.http.desync_mitigation_mode': {
+    default: 'defensive',
+    check: oneOf('monitor', 'defensive', 'strictest'),
+    notYet: onlyDefault('defensive', 'ebb always refuses ambiguous framing; the other modes come with the full desync classifier'),
+  },
   'routing.http.xff_header_processing.mode': { default: 'append', check: oneOf('append', 'preserve', 'remove') },
-  'routing.http.preserve_host_header.enabled': { default: 'true', check: bool },
+  'routing.http.preserve_host_header.enabled': {
+    default: 'true',
+    check: bool,
+    notYet: onlyDefault('true', 'ebb forwards the Host header as the client sent it'),
+  },
   // ebb's own timeouts and limits, named in the AWS style (no AWS equivalent exists).
   'ebb.client_header_timeout.seconds': { default: '60', check: intIn(1, 3600) },
   'ebb.target_connect_timeout.seconds': { default: '10', check: intIn(1, 300) },
@@ -78,6 +100,10 @@ function validate(
     const problem = spec.check(value);
     if (problem !== null) {
       throw ebbError('ValidationError', `Attribute '${key}' ${problem}; got '${value}'`);
+    }
+    const notYet = spec.notYet?.(value) ?? null;
+    if (notYet !== null) {
+      throw ebbError('ValidationError', `Attribute '${key}' = '${value}' ${notYet}`);
     }
   }
 }
