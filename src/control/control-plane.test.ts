@@ -294,6 +294,11 @@ describe('validation', () => {
       s.cp.deleteTargetGroup(s.tg.arn),
       (e: unknown) => EbbError.is(e) && e.code === 'ResourceInUse',
     );
+    await assert.rejects(
+      s.cp.modifyTargetGroupAttributes(s.tg.arn, { 'deregistration_delay.timeout_seconds': '20', 'stickiness.enabled': 'true' }),
+      (e: unknown) => EbbError.is(e) && e.code === 'ValidationError' && /not supported by ebb yet/.test(e.message),
+      'a value ebb cannot honour yet is refused, not ignored',
+    );
     assert.equal(s.cp.describeTargetGroupAttributes(s.tg.arn)['deregistration_delay.timeout_seconds'], '10', 'nothing changed');
   });
 
