@@ -348,8 +348,26 @@ function answer(host: ProxyHost, ctx: ListenerContext, req: IncomingMessage, res
   }
 }
 
+/**
+ * Client connections on which ebb refused a request (answered, then closing). Requests the client
+ * pipelined behind the refused one were parsed by Node from the same bytes, but their framing can no
+ * longer be trusted: none of them is forwarded.
+ */
+const refusedConnections = new WeakSet<object>();
+
+/** Marks a client connection refused: no further request on it reaches a target. */
+export function refuseConnection(socket: object): void {
+  refusedConnections.add(socket);
+}
+
 /** The 'request' handler of a listener's server. */
 export function handleRequest(host: ProxyHost, ctx: ListenerContext, req: IncomingMessage, res: EbbResponse): void {
+  if (refusedConnections.has(req.socket)) {
+    // Never answered: the connection closes after the refusal's own answer.
+    res.shouldKeepAlive = false;
+    req.resume();
+    return;
+  }
   const route = ctx.route;
   if (ctx.closing) res.shouldKeepAlive = false;
   const plan: RequestPlan = { head: '', bodyMode: BodyMode.None, contentLength: 0, addHost: false };
@@ -367,11 +385,16 @@ export function handleRequest(host: ProxyHost, ctx: ListenerContext, req: Incomi
 }
 
 function reject(host: ProxyHost, ctx: ListenerContext, req: IncomingMessage, res: http.ServerResponse, r: RequestRejection): void {
+  refusedConnections.add(req.socket);
   answer(host, ctx, req, res, r.status, r.reason, true, ctx.route.targetGroupArn);
 }
 
 /** The 'upgrade' handler: a tunnel to a picked target, or an error answer on the raw socket. */
 export function handleUpgrade(host: ProxyHost, ctx: ListenerContext, req: IncomingMessage, socket: Duplex, first: Buffer): void {
+  if (refusedConnections.has(req.socket)) {
+    socket.destroy();
+    return;
+  }
   const route = ctx.route;
   const plan: RequestPlan = { head: '', bodyMode: BodyMode.None, contentLength: 0, addHost: false };
   const rejection = inspectRequest(req, route.settings, clientAddressOf(req.socket.remoteAddress), ctx.localPort, plan);

@@ -2,7 +2,7 @@ import http from 'node:http';
 import type { Socket } from 'node:net';
 import type { ListenerRoute, ListenerSettings } from '../domain/routing-snapshot.ts';
 import { clientErrorChannel } from './channels.ts';
-import { EbbResponse, handleRequest, handleUpgrade } from './http-proxy.ts';
+import { EbbResponse, handleRequest, handleUpgrade, refuseConnection } from './http-proxy.ts';
 import type { ListenerContext, ProxyHost } from './http-proxy.ts';
 import type { Tunnel } from './websocket-tunnel.ts';
 
@@ -167,6 +167,16 @@ function onClientError(host: ProxyHost, ctx: ListenerContext, err: NodeJS.ErrnoE
   const busy = (socket as { _httpMessage?: http.ServerResponse | null })._httpMessage;
   if (code === 'ECONNRESET' || !socket.writable || (busy !== undefined && busy !== null && busy.headersSent)) {
     socket.destroy();
+    return;
+  }
+  if (busy !== undefined && busy !== null) {
+    // A request on this connection is still being answered: a status written now would be taken as
+    // its answer. Let that answer finish, forward nothing more, then close.
+    refuseConnection(socket);
+    busy.shouldKeepAlive = false;
+    busy.once('finish', () => socket.destroy());
+    busy.once('close', () => socket.destroy());
+    host.log({ level: 'info', msg: 'client error after a request in flight', dataPlane: host.id, listener: ctx.route.arn, reason: code });
     return;
   }
   host.log({ level: 'info', msg: 'client error', dataPlane: host.id, listener: ctx.route.arn, status, reason: code });

@@ -20,6 +20,7 @@ interface Case {
   readonly name: string;
   readonly version?: string;
   readonly method?: string;
+  readonly url?: string;
   readonly headers: ReadonlyArray<readonly [string, string]>;
   readonly settings?: Partial<ListenerSettings>;
   /** The rejection expected, or the plan. */
@@ -36,7 +37,7 @@ function fakeRequest(c: Case): IncomingMessage {
   const [major, minor] = (c.version ?? '1.1').split('.').map(Number);
   return {
     method: c.method ?? 'GET',
-    url: '/path?q=1',
+    url: c.url ?? '/path?q=1',
     httpVersionMajor: major,
     httpVersionMinor: minor,
     rawHeaders: c.headers.flat(),
@@ -66,6 +67,11 @@ const CASES: readonly Case[] = [
   { name: 'Content-Length of 16 digits', method: 'POST', headers: [H, ['Content-Length', '1234567890123456']], reject: { status: 400, reason: 'bad-content-length' } },
   { name: 'chunked', method: 'POST', headers: [H, ['Transfer-Encoding', 'chunked']], body: BodyMode.Chunked, has: ['Transfer-Encoding: chunked'] },
   { name: 'chunked in capitals with spaces', method: 'POST', headers: [H, ['Transfer-Encoding', ' CHUNKED ']], body: BodyMode.Chunked },
+  { name: 'chunked after a no-break space', method: 'POST', headers: [H, ['Transfer-Encoding', '\u00a0chunked']], reject: { status: 400, reason: 'bad-transfer-encoding' } },
+  { name: 'Content-Length with leading zeros is re-serialised', method: 'POST', headers: [H, ['Content-Length', '005']], body: BodyMode.ContentLength, has: ['Content-Length: 5'], lacks: ['Content-Length: 005'] },
+  { name: 'absolute-form target: origin form, authority as the only Host', url: 'http://other.example:8080/p?q=1', headers: [H], body: BodyMode.None, has: ['GET /p?q=1 HTTP/1.1', 'Host: other.example:8080'], lacks: ['Host: app.example'] },
+  { name: 'absolute-form target without a path', url: 'http://other.example', headers: [H], body: BodyMode.None, has: ['GET / HTTP/1.1', 'Host: other.example'], lacks: ['Host: app.example'] },
+  { name: 'a request target that is neither origin nor absolute form', url: 'ftp://x/y', headers: [H], reject: { status: 400, reason: 'bad-request-target' } },
   { name: 'gzip, chunked', method: 'POST', headers: [H, ['Transfer-Encoding', 'gzip, chunked']], reject: { status: 400, reason: 'bad-transfer-encoding' } },
   { name: 'identity', method: 'POST', headers: [H, ['Transfer-Encoding', 'identity']], reject: { status: 400, reason: 'bad-transfer-encoding' } },
   { name: 'two Transfer-Encoding headers', method: 'POST', headers: [H, ['Transfer-Encoding', 'chunked'], ['Transfer-Encoding', 'chunked']], reject: { status: 400, reason: 'duplicate-transfer-encoding' } },

@@ -51,10 +51,14 @@ const CL_AND_TE: RequestRejection = { status: 400, reason: 'content-length-and-t
 const TE_ON_HTTP10: RequestRejection = { status: 400, reason: 'transfer-encoding-on-http-1.0' };
 const MISSING_HOST: RequestRejection = { status: 400, reason: 'missing-host' };
 const SUSPICIOUS_NAME: RequestRejection = { status: 400, reason: 'suspicious-header-name' };
+const BAD_TARGET: RequestRejection = { status: 400, reason: 'bad-request-target' };
 const HTTP_09: RequestRejection = { status: 400, reason: 'http-0.9' };
 const BAD_VERSION: RequestRejection = { status: 505, reason: 'http-version-not-supported' };
 
 const DIGITS = /^[0-9]{1,15}$/;
+const OWS_EDGES = /^[ \t]+|[ \t]+$/g;
+/** `http://authority/rest` or `https://…`; the authority without userinfo. */
+const ABSOLUTE_FORM = /^https?:\/\/([A-Za-z0-9.-]+(?::[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](?::[0-9]{1,5})?)([/?][^#]*)?$/i;
 
 /**
  * Validates `req` and builds the head for the target into `plan`. Returns a rejection (answer it
@@ -78,6 +82,17 @@ export function inspectRequest(
   // more than the limit means the list may be truncated, and a truncated list must never be forwarded.
   if (n > settings.maxHeadersCount * 2) return TOO_MANY_HEADERS;
 
+  // An absolute-form target (`GET http://host/path`) is forwarded in origin form, with its authority as Host.
+  let target = req.url as string;
+  let authority: string | null = null;
+  if (target.length > 0 && target.charCodeAt(0) !== 47 /* / */ && target !== '*') {
+    const abs = ABSOLUTE_FORM.exec(target);
+    if (abs === null) return BAD_TARGET;
+    authority = abs[1] as string;
+    target = abs[2] === undefined || abs[2] === '' ? '/' : (abs[2] as string);
+    if (target.charCodeAt(0) === 63 /* ? */) target = `/${target}`;
+  }
+
   let hosts = 0;
   let cl: string | null = null;
   let te: string | null = null;
@@ -93,12 +108,19 @@ export function inspectRequest(
     switch (lower) {
       case 'host':
         if (++hosts > 1) return DUPLICATE_HOST;
+        if (authority !== null) {
+          // Absolute-form request target: its authority is the host (RFC 9112 §3.2.2); send one Host only.
+          headers += `Host: ${authority}\r\n`;
+          continue;
+        }
         break;
       case 'content-length':
         if (cl !== null) return DUPLICATE_CL;
         if (!DIGITS.test(value)) return BAD_CL;
         cl = value;
-        break;
+        // Re-serialised without leading zeros, so no target can read `005` differently (octal, invalid).
+        headers += `${name}: ${Number(value)}\r\n`;
+        continue;
       case 'transfer-encoding':
         if (te !== null) return DUPLICATE_TE;
         te = value;
@@ -138,7 +160,9 @@ export function inspectRequest(
   if (te !== null) {
     if (cl !== null) return CL_AND_TE;
     if (minor === 0) return TE_ON_HTTP10;
-    if (te.trim().toLowerCase() !== 'chunked') return BAD_TE;
+    // Exactly `chunked` around optional spaces and tabs (HTTP's OWS) — not String.trim, which also
+    // removes a no-break space that Node's parser does not take as whitespace.
+    if (te.replace(OWS_EDGES, '').toLowerCase() !== 'chunked') return BAD_TE;
     bodyMode = BodyMode.Chunked;
   } else if (cl !== null) {
     contentLength = Number(cl);
@@ -152,10 +176,11 @@ export function inspectRequest(
   headers += `X-Forwarded-Proto: http\r\nX-Forwarded-Port: ${listenerPort}\r\n`;
   if (bodyMode === BodyMode.Chunked) headers += 'Transfer-Encoding: chunked\r\n';
 
-  plan.head = `${req.method as string} ${req.url as string} HTTP/1.1\r\n${headers}`;
+  if (authority !== null && hosts === 0) headers += `Host: ${authority}\r\n`;
+  plan.head = `${req.method as string} ${target} HTTP/1.1\r\n${headers}`;
   plan.bodyMode = bodyMode;
   plan.contentLength = contentLength;
-  plan.addHost = hosts === 0;
+  plan.addHost = hosts === 0 && authority === null;
   return null;
 }
 

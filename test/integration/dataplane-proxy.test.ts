@@ -208,17 +208,22 @@ const SMUGGLING: Array<[string, string]> = [
   ['HTTP/1.0 with Transfer-Encoding', 'POST / HTTP/1.0\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'],
   ['obs-fold', 'GET / HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n  folded\r\n\r\n'],
   ['Transfer_Encoding look-alike', 'POST / HTTP/1.1\r\nHost: x\r\nTransfer_Encoding: chunked\r\nContent-Length: 0\r\n\r\n'],
+  ['chunked after a no-break space', 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: \xa0chunked\r\n\r\n0\r\n\r\n'],
 ];
+
+/** Sent in the same write behind each refused request: it must never reach a target either. */
+const PIPELINED = 'POST /smuggled HTTP/1.1\r\nHost: victim\r\nContent-Length: 0\r\n\r\n';
 
 for (const [name, bytes] of SMUGGLING) {
   test(`400 and close for ${name}`, async () => {
     a.seen.length = 0;
     b.seen.length = 0;
-    const out = await rawRequest(port, bytes);
+    const out = await rawRequest(port, bytes + PIPELINED);
     assert.match(out, /^HTTP\/1\.1 400 /, out);
     assert.match(out, /connection: close/i);
     assert.doesNotMatch(out, /<timeout>/, 'the connection must be closed');
-    assert.equal(a.seen.length + b.seen.length, 0, 'nothing reaches a target');
+    assert.equal(out.match(/HTTP\/1\.1 /g)?.length, 1, 'one answer: the refusal');
+    assert.deepEqual([...a.seen, ...b.seen].map((r) => r.url), [], 'nothing reaches a target, not even the request pipelined behind');
   });
 }
 
@@ -383,4 +388,14 @@ test('a target that answers early while the request body is held back does not w
   assert.match(got, /^HTTP\/1\.1 413 /, got.slice(0, 200));
   assert.match(got, /early/);
   assert.match(got, /HTTP\/1\.1 200 OK[\s\S]*second$/, `the next request on the connection is answered; got ${JSON.stringify(got.slice(0, 300))}`);
+});
+
+test('malformed bytes pipelined behind a valid request: that request gets its own answer, not a 400, then the connection closes', async () => {
+  a.seen.length = 0;
+  b.seen.length = 0;
+  const out = await rawRequest(port, 'GET /first HTTP/1.1\r\nHost: x\r\n\r\nGARBAGE\x01 / HTTP/1.1\r\n\r\n');
+  assert.match(out, /^HTTP\/1\.1 200 /, out);
+  assert.doesNotMatch(out, / 400 /, 'no status that the client would pair with the request the target carried out');
+  assert.doesNotMatch(out, /<timeout>/, 'the connection is closed afterwards');
+  assert.deepEqual([...a.seen, ...b.seen].map((r) => r.url), ['/first']);
 });
