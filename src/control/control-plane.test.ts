@@ -290,6 +290,10 @@ describe('validation', () => {
       s.cp.registerTargets(`${s.tg.arn}x`, [{ id: '127.0.0.1' }]),
       (e: unknown) => EbbError.is(e) && e.code === 'TargetGroupNotFound',
     );
+    assert.throws(
+      () => s.cp.describeTargetGroups({ arns: ['not-an-arn'] }),
+      (e: unknown) => EbbError.is(e) && e.code === 'ValidationError' && /not a valid target group ARN/.test(e.message),
+    );
     await assert.rejects(
       s.cp.deleteTargetGroup(s.tg.arn),
       (e: unknown) => EbbError.is(e) && e.code === 'ResourceInUse',

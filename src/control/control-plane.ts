@@ -25,7 +25,7 @@ import type { ListenerRoute, RoutableTarget, RoutingSnapshot, TargetGroupRoute }
 import type { StateStore, StoreKind, StoreOp } from '../domain/store-port.ts';
 import { sameView, TargetLifecycle } from '../domain/target-lifecycle.ts';
 import type { TargetHealthView } from '../domain/target-health.ts';
-import { ArnFactory } from './arn.ts';
+import { ArnFactory, isWellFormedArn } from './arn.ts';
 import type { ControlApi } from './control-api.ts';
 import type { ControlEvents } from './events.ts';
 import type {
@@ -242,6 +242,7 @@ export class ControlPlane implements ControlApi {
     const all = [...this.#loadBalancers.values()].filter((lb) => (lb.type === 'classic') === wantClassic);
     if (filter?.arns !== undefined && filter.arns.length > 0) {
       return filter.arns.map((arn) => {
+        checkArn(arn, 'loadbalancer', 'load balancer');
         const lb = all.find((l) => l.arn === arn);
         if (lb === undefined) throw ebbError('LoadBalancerNotFound', `Load balancer '${arn}' not found`);
         return lb;
@@ -1101,18 +1102,21 @@ export class ControlPlane implements ControlApi {
   }
 
   #requireLoadBalancer(arn: string): LoadBalancerRecord {
+    checkArn(arn, 'loadbalancer', 'load balancer');
     const lb = this.#loadBalancers.get(arn);
     if (lb === undefined) throw ebbError('LoadBalancerNotFound', `Load balancer '${arn}' not found`);
     return lb;
   }
 
   #requireListener(arn: string): ListenerRecord {
+    checkArn(arn, 'listener', 'listener');
     const l = this.#listeners.get(arn);
     if (l === undefined) throw ebbError('ListenerNotFound', `Listener '${arn}' not found`);
     return l;
   }
 
   #requireTargetGroup(arn: string): TargetGroupRecord {
+    checkArn(arn, 'targetgroup', 'target group');
     const tg = this.#targetGroups.get(arn);
     if (tg === undefined) throw ebbError('TargetGroupNotFound', `Target group '${arn}' not found`);
     return tg;
@@ -1184,6 +1188,13 @@ function mergeTags(current: readonly Tag[], added: readonly Tag[]): Tag[] {
 function errorText(error: unknown): string {
   if (EbbError.is(error)) return `${error.code}: ${error.message}`;
   return error instanceof Error ? error.message : String(error);
+}
+
+/** A malformed ARN is a ValidationError (as in AWS); a well-formed unknown one is the resource's NotFound. */
+function checkArn(arn: string, resource: 'loadbalancer' | 'listener' | 'targetgroup', label: string): void {
+  if (!isWellFormedArn(arn) || !arn.includes(`:${resource}/`)) {
+    throw ebbError('ValidationError', `'${arn}' is not a valid ${label} ARN`);
+  }
 }
 
 function notFoundFor(arn: string): EbbError {
