@@ -45,6 +45,7 @@ export const ERROR_CODES = {
   OperationNotPermitted: { status: 400, fault: 'Sender' },
   // Classic ELB (InvalidConfigurationRequest is 409 there; the API layer adjusts the status)
   InvalidInstance: { status: 400, fault: 'Sender' },
+  InvalidScheme: { status: 400, fault: 'Sender' },
   LoadBalancerAttributeNotFound: { status: 400, fault: 'Sender' },
   // ebb's own, outside the AWS API
   ConfigInvalid: { status: 400, fault: 'Sender', hint: 'Fix the file and start ebb again (or send SIGHUP).' },

@@ -235,6 +235,12 @@ test('SDK v3 Classic: create, health check, draining attributes; out of range is
     'DuplicateLoadBalancerName',
     400,
   );
+  const badScheme = await rejectsWith(
+    classic.send(new ClassicCreateLoadBalancerCommand({ LoadBalancerName: 'sdk-scheme', Scheme: 'weird', Listeners: [{ Protocol: 'HTTP', LoadBalancerPort: port + 2, InstancePort: 7000 }] })),
+    'InvalidScheme',
+    400,
+  );
+  assert.equal(badScheme.name, 'InvalidSchemeException');
 
   const v2Groups = await v2.send(new DescribeTargetGroupsCommand({}));
   assert.ok(!(v2Groups.TargetGroups ?? []).some((g) => g.TargetGroupName?.startsWith('classic-sdk-classic')), 'Classic groups are not listed by ELBv2');

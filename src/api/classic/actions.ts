@@ -190,7 +190,7 @@ export const classicActions: ActionTable = {
     const listeners = readListeners(p);
     const scheme = p.str('Scheme');
     if (scheme !== undefined && scheme !== 'internet-facing' && scheme !== 'internal') {
-      throw ebbError('ValidationError', `Scheme '${scheme}' is not valid: use internet-facing or internal`);
+      throw ebbError('InvalidScheme', `Scheme '${scheme}' is not valid: use internet-facing or internal`);
     }
     // Zones, subnets and security groups describe AWS networking; ebb accepts and ignores them.
     p.list('AvailabilityZones');
