@@ -2,7 +2,9 @@ import type { InstanceRecord, ListenerRecord, LoadBalancerRecord, Tag, TargetGro
 import type {
   CreateListenerInput,
   CreateLoadBalancerInput,
+  CreateLoadBalancerStackInput,
   CreateTargetGroupInput,
+  LoadBalancerStack,
   DeregisterOptions,
   DrainRecord,
   ModifyListenerInput,
@@ -26,6 +28,8 @@ export interface ControlApi {
   // Load balancers
   createLoadBalancer(input: CreateLoadBalancerInput): Promise<LoadBalancerRecord>;
   /** No filter: all (Classic ones only when `type` says so). Unknown ARN or name: LoadBalancerNotFound. */
+  /** A load balancer with its target groups and listeners in one change (all or nothing). */
+  createLoadBalancerStack(input: CreateLoadBalancerStackInput): Promise<LoadBalancerStack>;
   describeLoadBalancers(filter?: { arns?: readonly string[]; names?: readonly string[]; type?: 'elbv2' | 'classic' }): LoadBalancerRecord[];
   deleteLoadBalancer(arn: string): Promise<void>;
   /** The full set, defaults filled in. */

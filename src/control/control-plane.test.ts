@@ -316,6 +316,37 @@ describe('validation', () => {
     assert.equal(s.cp.describeListeners({ loadBalancerArn: s.lb.arn }).length, 1);
   });
 
+  test('a load balancer stack is created whole, or not at all', async () => {
+    const s = await setup();
+    const stack = {
+      loadBalancer: { name: 'legacy', type: 'classic' as const },
+      targetGroups: [{ name: 'legacy-80', protocol: 'HTTP' as const, port: 80, targetType: 'instance' as const }],
+      listeners: [
+        { protocol: 'HTTP' as const, port: 9100, targetGroupName: 'legacy-80' },
+        { protocol: 'HTTP' as const, port: 9101, targetGroupName: 'legacy-80' },
+      ],
+    };
+    const commitsBefore = s.store.commits;
+    s.dp.failListener = '9101';
+    await assert.rejects(
+      s.cp.createLoadBalancerStack(stack),
+      (e: unknown) => EbbError.is(e) && e.code === 'InvalidConfigurationRequest' && /9101.*Nothing was created/.test(e.message),
+    );
+    assert.equal(s.cp.describeLoadBalancers({ type: 'classic' }).length, 0);
+    assert.ok(!s.cp.describeTargetGroups().some((tg) => tg.name === 'legacy-80'));
+    assert.equal(s.store.commits - commitsBefore, 2, 'one commit to create, one to undo');
+    await assert.rejects(
+      s.cp.createLoadBalancerStack({ ...stack, listeners: [stack.listeners[0]!, { ...stack.listeners[0]!, targetGroupName: 'legacy-80' }] }),
+      (e: unknown) => EbbError.is(e) && e.code === 'DuplicateListener',
+    );
+    assert.equal(s.store.commits - commitsBefore, 2, 'a refused stack writes nothing');
+    s.dp.failListener = null;
+    const made = await s.cp.createLoadBalancerStack(stack);
+    assert.equal(made.listeners.length, 2);
+    assert.deepEqual(s.cp.describeListeners({ loadBalancerArn: made.loadBalancer.arn }).map((l) => l.port), [9100, 9101]);
+    assert.deepEqual(s.cp.loadBalancersOfTargetGroup(made.targetGroups[0]!.arn), [made.loadBalancer.arn]);
+  });
+
   test('a group no listener uses reports Target.NotInUse and is not health-checked', async () => {
     const s = await setup();
     const other = await s.cp.createTargetGroup({ name: 'spare', protocol: 'HTTP', port: 80, targetType: 'ip' });

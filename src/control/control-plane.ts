@@ -31,7 +31,9 @@ import type { ControlEvents } from './events.ts';
 import type {
   CreateListenerInput,
   CreateLoadBalancerInput,
+  CreateLoadBalancerStackInput,
   CreateTargetGroupInput,
+  LoadBalancerStack,
   DeregisterOptions,
   DrainRecord,
   ModifyListenerInput,
@@ -207,30 +209,98 @@ export class ControlPlane implements ControlApi {
 
   createLoadBalancer(input: CreateLoadBalancerInput): Promise<LoadBalancerRecord> {
     return this.#queue.run(async () => {
-      validateName('load balancer', input.name);
-      const type = input.type ?? 'application';
-      for (const lb of this.#loadBalancers.values()) {
-        if (lb.name === input.name && (lb.type === 'classic') === (type === 'classic')) {
-          throw ebbError('DuplicateLoadBalancerName', `A load balancer named '${input.name}' already exists`);
-        }
-      }
-      const attributes = input.attributes ?? {};
-      validateLoadBalancerAttributes(attributes);
-      const record: LoadBalancerRecord = {
-        arn: this.#arns.loadBalancer(input.name, type),
-        name: input.name,
-        type,
-        scheme: input.scheme ?? 'internet-facing',
-        createdAt: this.#clock.wallTime(),
-        attributes: { ...attributes },
-        tags: validateTags(input.tags ?? []),
-        source: 'api',
-      };
+      const record = this.#buildLoadBalancer(input);
       await this.#commit([put('loadBalancer', record.arn, record)]);
       this.#loadBalancers.set(record.arn, record);
       this.#sync();
       return record;
     });
+  }
+
+  /**
+   * Creates a load balancer with its target groups and listeners as one change: one commit, and
+   * if a listener cannot open, one commit undoing all of it. Nothing half-made survives a crash or a
+   * failure, so a client may simply retry. (Classic CreateLoadBalancer is such a bundle.)
+   */
+  createLoadBalancerStack(input: CreateLoadBalancerStackInput): Promise<LoadBalancerStack> {
+    return this.#queue.run(async () => {
+      const lb = this.#buildLoadBalancer(input.loadBalancer);
+      const groups: TargetGroupRecord[] = [];
+      for (const g of input.targetGroups) {
+        if (groups.some((x) => x.name === g.name)) {
+          throw ebbError('DuplicateTargetGroupName', `The target group name '${g.name}' is given twice`);
+        }
+        groups.push(this.#buildTargetGroup(g));
+      }
+      const listeners: ListenerRecord[] = [];
+      for (const l of input.listeners) {
+        const tg = groups.find((g) => g.name === l.targetGroupName);
+        if (tg === undefined) throw ebbError('TargetGroupNotFound', `Target group '${l.targetGroupName}' is not part of this load balancer`);
+        const address = l.address ?? '0.0.0.0';
+        this.#validateListenerPort(l.protocol, l.port, address, null, listeners);
+        if (tg.protocol === 'TCP') {
+          throw ebbError('IncompatibleProtocols', `Target group '${tg.name}' uses TCP and cannot serve an ${l.protocol} listener`);
+        }
+        listeners.push({
+          arn: this.#arns.listener(lb.arn),
+          loadBalancerArn: lb.arn,
+          protocol: l.protocol,
+          port: l.port,
+          address,
+          defaultActions: [{ type: 'forward', targetGroupArn: tg.arn }],
+          tags: [],
+          source: 'api',
+        });
+      }
+      await this.#commit([
+        put('loadBalancer', lb.arn, lb),
+        ...groups.map((g) => put('targetGroup', g.arn, g)),
+        ...listeners.map((l) => put('listener', l.arn, l)),
+      ]);
+      this.#loadBalancers.set(lb.arn, lb);
+      for (const g of groups) this.#targetGroups.set(g.arn, g);
+      for (const l of listeners) this.#listeners.set(l.arn, l);
+      this.#sync();
+      const failure = (await this.openErrors()).find((e) => listeners.some((l) => l.arn === e.listenerArn));
+      if (failure !== undefined) {
+        await this.#commit([
+          ...listeners.map((l) => del('listener', l.arn)),
+          ...groups.map((g) => del('targetGroup', g.arn)),
+          del('loadBalancer', lb.arn),
+        ]);
+        for (const l of listeners) this.#listeners.delete(l.arn);
+        for (const g of groups) this.#targetGroups.delete(g.arn);
+        this.#loadBalancers.delete(lb.arn);
+        this.#sync();
+        throw ebbError(
+          'InvalidConfigurationRequest',
+          `Port ${failure.port} on ${failure.address} could not be opened (${failure.code}); choose another port or stop what holds it. Nothing was created`,
+        );
+      }
+      return { loadBalancer: lb, targetGroups: groups, listeners };
+    });
+  }
+
+  #buildLoadBalancer(input: CreateLoadBalancerInput): LoadBalancerRecord {
+    validateName('load balancer', input.name);
+    const type = input.type ?? 'application';
+    for (const lb of this.#loadBalancers.values()) {
+      if (lb.name === input.name && (lb.type === 'classic') === (type === 'classic')) {
+        throw ebbError('DuplicateLoadBalancerName', `A load balancer named '${input.name}' already exists`);
+      }
+    }
+    const attributes = input.attributes ?? {};
+    validateLoadBalancerAttributes(attributes);
+    return {
+      arn: this.#arns.loadBalancer(input.name, type),
+      name: input.name,
+      type,
+      scheme: input.scheme ?? 'internet-facing',
+      createdAt: this.#clock.wallTime(),
+      attributes: { ...attributes },
+      tags: validateTags(input.tags ?? []),
+      source: 'api',
+    };
   }
 
   describeLoadBalancers(filter?: {
@@ -295,7 +365,7 @@ export class ControlPlane implements ControlApi {
     return this.#queue.run(async () => {
       const lb = this.#requireLoadBalancer(input.loadBalancerArn);
       const address = input.address ?? '0.0.0.0';
-      this.#validateListener(lb, input.protocol, input.port, address, input.defaultActions, null);
+      this.#validateListener(input.protocol, input.port, address, input.defaultActions, null);
       const record: ListenerRecord = {
         arn: this.#arns.listener(lb.arn),
         loadBalancerArn: lb.arn,
@@ -327,7 +397,6 @@ export class ControlPlane implements ControlApi {
   modifyListener(arn: string, input: ModifyListenerInput): Promise<ListenerRecord> {
     return this.#queue.run(async () => {
       const before = this.#requireListener(arn);
-      const lb = this.#requireLoadBalancer(before.loadBalancerArn);
       const record: ListenerRecord = {
         ...before,
         port: input.port ?? before.port,
@@ -335,7 +404,7 @@ export class ControlPlane implements ControlApi {
         defaultActions:
           input.defaultActions?.map((a) => ({ type: 'forward' as const, targetGroupArn: a.targetGroupArn })) ?? before.defaultActions,
       };
-      this.#validateListener(lb, record.protocol, record.port, record.address, record.defaultActions, arn);
+      this.#validateListener(record.protocol, record.port, record.address, record.defaultActions, arn);
       await this.#commit([put('listener', arn, record)]);
       this.#listeners.set(arn, record);
       await this.#openOrRollBack(record, before);
@@ -356,31 +425,35 @@ export class ControlPlane implements ControlApi {
 
   createTargetGroup(input: CreateTargetGroupInput): Promise<TargetGroupRecord> {
     return this.#queue.run(async () => {
-      validateName('target group', input.name);
-      validatePort(input.port, 'Port');
-      if (![...this.#targetGroups.values()].every((tg) => tg.name !== input.name)) {
-        throw ebbError('DuplicateTargetGroupName', `A target group named '${input.name}' already exists`);
-      }
-      const healthCheck = mergeHealthCheck(defaultHealthCheck(input.protocol), input.healthCheck ?? {});
-      const attributes = { ...(input.attributes ?? {}) };
-      validateTargetGroupAttributes(attributes, input.protocol);
-      const record: TargetGroupRecord = {
-        arn: this.#arns.targetGroup(input.name),
-        name: input.name,
-        protocol: input.protocol,
-        port: input.port,
-        targetType: input.targetType ?? 'instance',
-        healthCheck,
-        attributes,
-        tags: validateTags(input.tags ?? []),
-        createdAt: this.#clock.wallTime(),
-        source: 'api',
-      };
+      const record = this.#buildTargetGroup(input);
       await this.#commit([put('targetGroup', record.arn, record)]);
       this.#targetGroups.set(record.arn, record);
       this.#sync();
       return record;
     });
+  }
+
+  #buildTargetGroup(input: CreateTargetGroupInput): TargetGroupRecord {
+    validateName('target group', input.name);
+    validatePort(input.port, 'Port');
+    if (![...this.#targetGroups.values()].every((tg) => tg.name !== input.name)) {
+      throw ebbError('DuplicateTargetGroupName', `A target group named '${input.name}' already exists`);
+    }
+    const healthCheck = mergeHealthCheck(defaultHealthCheck(input.protocol), input.healthCheck ?? {});
+    const attributes = { ...(input.attributes ?? {}) };
+    validateTargetGroupAttributes(attributes, input.protocol);
+    return {
+      arn: this.#arns.targetGroup(input.name),
+      name: input.name,
+      protocol: input.protocol,
+      port: input.port,
+      targetType: input.targetType ?? 'instance',
+      healthCheck,
+      attributes,
+      tags: validateTags(input.tags ?? []),
+      createdAt: this.#clock.wallTime(),
+      source: 'api',
+    };
   }
 
   describeTargetGroups(filter?: {
@@ -1053,23 +1126,13 @@ export class ControlPlane implements ControlApi {
   }
 
   #validateListener(
-    lb: LoadBalancerRecord,
     protocol: string,
     port: number,
     address: string,
     actions: readonly { targetGroupArn: string }[],
     self: string | null,
   ): void {
-    validatePort(port, 'Port');
-    if (protocol !== 'HTTP') {
-      throw ebbError('UnsupportedProtocol', `Listener protocol '${protocol}' is not supported yet; ebb serves HTTP listeners`);
-    }
-    if (!isIpAddress(address)) throw ebbError('ValidationError', `Listener address '${address}' is not an IP address`);
-    for (const other of this.#listeners.values()) {
-      if (other.arn !== self && other.port === port && (other.address === address || other.address === '0.0.0.0' || address === '0.0.0.0')) {
-        throw ebbError('DuplicateListener', `A listener already uses port ${port} (${other.arn})`);
-      }
-    }
+    this.#validateListenerPort(protocol, port, address, self, []);
     if (actions.length !== 1) {
       throw ebbError('ValidationError', 'A listener needs exactly one default action, of type forward');
     }
@@ -1079,7 +1142,20 @@ export class ControlPlane implements ControlApi {
         throw ebbError('IncompatibleProtocols', `Target group '${tg.name}' uses TCP and cannot serve an ${protocol} listener`);
       }
     }
-    void lb;
+  }
+
+  /** Protocol, port and address of a listener, against every listener there is and those about to be. */
+  #validateListenerPort(protocol: string, port: number, address: string, self: string | null, pending: readonly ListenerRecord[]): void {
+    validatePort(port, 'Port');
+    if (protocol !== 'HTTP') {
+      throw ebbError('UnsupportedProtocol', `Listener protocol '${protocol}' is not supported yet; ebb serves HTTP listeners`);
+    }
+    if (!isIpAddress(address)) throw ebbError('ValidationError', `Listener address '${address}' is not an IP address`);
+    for (const other of [...this.#listeners.values(), ...pending]) {
+      if (other.arn !== self && other.port === port && (other.address === address || other.address === '0.0.0.0' || address === '0.0.0.0')) {
+        throw ebbError('DuplicateListener', `A listener already uses port ${port} (${other.arn})`);
+      }
+    }
   }
 
   #withTags(arn: string, change: (current: readonly Tag[]) => readonly Tag[]): { op: StoreOp; apply: () => void } {

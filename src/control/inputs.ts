@@ -1,5 +1,14 @@
 import type { HealthCheckConfig } from '../domain/health-check.ts';
-import type { ForwardAction, ListenerProtocol, LoadBalancerType, Tag, TargetGroupProtocol } from '../domain/resources.ts';
+import type {
+  ForwardAction,
+  ListenerProtocol,
+  ListenerRecord,
+  LoadBalancerRecord,
+  LoadBalancerType,
+  Tag,
+  TargetGroupProtocol,
+  TargetGroupRecord,
+} from '../domain/resources.ts';
 import type { TargetHealthView } from '../domain/target-health.ts';
 
 /** Inputs and outputs of the control plane's commands and queries (what the API and config translate into). */
@@ -35,6 +44,25 @@ export interface CreateTargetGroupInput {
   readonly healthCheck?: Partial<HealthCheckConfig>;
   readonly attributes?: Readonly<Record<string, string>>;
   readonly tags?: readonly Tag[];
+}
+
+/** A load balancer with its target groups and listeners, created as one change. */
+export interface CreateLoadBalancerStackInput {
+  readonly loadBalancer: CreateLoadBalancerInput;
+  readonly targetGroups: readonly CreateTargetGroupInput[];
+  readonly listeners: ReadonlyArray<{
+    readonly protocol: ListenerProtocol;
+    readonly port: number;
+    readonly address?: string;
+    /** Name of one of `targetGroups`, which the listener forwards to. */
+    readonly targetGroupName: string;
+  }>;
+}
+
+export interface LoadBalancerStack {
+  readonly loadBalancer: LoadBalancerRecord;
+  readonly targetGroups: readonly TargetGroupRecord[];
+  readonly listeners: readonly ListenerRecord[];
 }
 
 export interface TargetInput {

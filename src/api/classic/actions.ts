@@ -1,4 +1,5 @@
 import type { ControlApi } from '../../control/control-api.ts';
+import type { CreateTargetGroupInput } from '../../control/inputs.ts';
 import type { HealthCheckConfig } from '../../domain/health-check.ts';
 import type { ListenerRecord, Tag, TargetGroupRecord } from '../../domain/resources.ts';
 import { EbbError, ebbError } from '../../shared/errors.ts';
@@ -173,17 +174,6 @@ async function setTag(control: ControlApi, arn: string, key: string, value: stri
   await control.addTags([arn], [{ key, value }]);
 }
 
-/** Undo the steps of a CreateLoadBalancer that failed half way; errors here are secondary. */
-async function rollback(steps: Array<() => Promise<void>>): Promise<void> {
-  for (const step of steps.reverse()) {
-    try {
-      await step();
-    } catch {
-      // The original error is the one the client needs to see.
-    }
-  }
-}
-
 export const classicActions: ActionTable = {
   async CreateLoadBalancer(p, { control }) {
     const name = readName(p);
@@ -212,50 +202,33 @@ export const classicActions: ActionTable = {
     }
 
     const tags: Tag[] = [...userTags, { key: DRAINING_TIMEOUT_TAG, value: String(DEFAULT_DRAINING_TIMEOUT) }];
-    const lb = await control.createLoadBalancer({
-      name,
-      type: 'classic',
-      ...(scheme !== undefined ? { scheme } : {}),
-      tags,
-    });
-    const undo: Array<() => Promise<void>> = [() => control.deleteLoadBalancer(lb.arn)];
-    try {
-      const first = listeners[0];
-      const healthCheck = defaultClassicHealthCheck(first?.instancePort ?? 80);
-      const groups = new Map<number, TargetGroupRecord>();
-      for (const l of listeners) {
-        if (groups.has(l.instancePort)) continue;
-        const input = {
-          name: classicGroupName(name, l.instancePort),
-          protocol: l.instanceProtocol,
-          port: l.instancePort,
-          targetType: 'instance' as const,
-          healthCheck,
-          attributes: { [DELAY_KEY]: String(DEFAULT_DRAINING_TIMEOUT) },
-          tags: [
-            { key: CLASSIC_TAG, value: name },
-            { key: CLASSIC_PORT_TAG, value: String(l.instancePort) },
-          ],
-        };
-        const tg = await control.createTargetGroup(input);
-        undo.push(() => control.deleteTargetGroup(tg.arn));
-        groups.set(l.instancePort, tg);
-      }
-      for (const l of listeners) {
-        const tg = groups.get(l.instancePort);
-        if (tg === undefined) continue;
-        const created = await control.createListener({
-          loadBalancerArn: lb.arn,
-          protocol: l.protocol,
-          port: l.loadBalancerPort,
-          defaultActions: [{ type: 'forward', targetGroupArn: tg.arn }],
-        });
-        undo.push(() => control.deleteListener(created.arn));
-      }
-    } catch (err) {
-      await rollback(undo);
-      throw err;
+    const healthCheck = defaultClassicHealthCheck(listeners[0]?.instancePort ?? 80);
+    const groups = new Map<number, CreateTargetGroupInput>();
+    for (const l of listeners) {
+      if (groups.has(l.instancePort)) continue;
+      groups.set(l.instancePort, {
+        name: classicGroupName(name, l.instancePort),
+        protocol: l.instanceProtocol,
+        port: l.instancePort,
+        targetType: 'instance',
+        healthCheck,
+        attributes: { [DELAY_KEY]: String(DEFAULT_DRAINING_TIMEOUT) },
+        tags: [
+          { key: CLASSIC_TAG, value: name },
+          { key: CLASSIC_PORT_TAG, value: String(l.instancePort) },
+        ],
+      });
     }
+    // One change: a crash or a port that cannot open leaves nothing half-made, so a retry works.
+    const { loadBalancer: lb } = await control.createLoadBalancerStack({
+      loadBalancer: { name, type: 'classic', ...(scheme !== undefined ? { scheme } : {}), tags },
+      targetGroups: [...groups.values()],
+      listeners: listeners.map((l) => ({
+        protocol: l.protocol,
+        port: l.loadBalancerPort,
+        targetGroupName: classicGroupName(name, l.instancePort),
+      })),
+    });
     return { DNSName: dnsName(lb.name, lb.arn) };
   },
 
