@@ -87,7 +87,7 @@ export async function applyDeclared(
       }
       const existing = current.find((l) => l.port === dl.port);
       const address = dl.address ?? '0.0.0.0';
-      if (existing === undefined) {
+      const open = async (): Promise<void> => {
         const l = await cp.createListener({
           loadBalancerArn: lb.arn,
           protocol: dl.protocol,
@@ -96,21 +96,17 @@ export async function applyDeclared(
           defaultActions: [{ type: 'forward', targetGroupArn }],
         });
         await cp.setSource(l.arn, 'config');
+      };
+      if (existing === undefined) {
+        await open();
         result.created.push(`listener ${d.name}:${dl.port}`);
+      } else if (existing.address !== address) {
+        // The bind address cannot change in place: reopen the listener.
+        await cp.deleteListener(existing.arn);
+        await open();
+        result.changed.push(`listener ${d.name}:${dl.port}`);
       } else {
-        if (existing.address !== address) {
-          // The bind address cannot change in place: reopen the listener.
-          await cp.deleteListener(existing.arn);
-          const l = await cp.createListener({
-            loadBalancerArn: lb.arn,
-            protocol: dl.protocol,
-            port: dl.port,
-            address,
-            defaultActions: [{ type: 'forward', targetGroupArn }],
-          });
-          await cp.setSource(l.arn, 'config');
-          result.changed.push(`listener ${d.name}:${dl.port}`);
-        } else if (existing.protocol !== dl.protocol || existing.defaultActions[0]?.targetGroupArn !== targetGroupArn) {
+        if (existing.protocol !== dl.protocol || existing.defaultActions[0]?.targetGroupArn !== targetGroupArn) {
           await cp.modifyListener(existing.arn, { protocol: dl.protocol, defaultActions: [{ type: 'forward', targetGroupArn }] });
           result.changed.push(`listener ${d.name}:${dl.port}`);
         }
