@@ -366,12 +366,15 @@ export interface Spawned {
   waitForLog(pred: (line: Record<string, unknown>) => boolean, ms: number): Promise<Record<string, unknown> | null>;
 }
 
-/** `ebb serve` as a child process (tsx, from the repository); killed at cleanup if still running. */
-export function spawnEbb(cleanup: Cleanup, args: readonly string[]): Spawned {
+/**
+ * `ebb serve` as a child process (tsx, from the repository); killed at cleanup if still running.
+ * `env` is added to this process's environment (default: no admin credentials).
+ */
+export function spawnEbb(cleanup: Cleanup, args: readonly string[], env: NodeJS.ProcessEnv = { EBB_ACCESS_KEY_ID: '', EBB_SECRET_ACCESS_KEY: '' }): Spawned {
   const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve', ...args], {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, EBB_ACCESS_KEY_ID: '', EBB_SECRET_ACCESS_KEY: '' },
+    env: { ...process.env, ...env },
   });
   const logs: Array<Record<string, unknown>> = [];
   let out = '';

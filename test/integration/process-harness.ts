@@ -9,10 +9,10 @@
  *
  * Everything started is registered with the harness's `Cleanup` (SIGKILL by pid if still running).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY } from './api-harness.ts';
-import { after, CLI, REPO_ROOT, sleep, type Cleanup } from './harness.ts';
+import { after, spawnEbb, type Cleanup } from './harness.ts';
 
 export interface ServeProcess {
   readonly child: ChildProcess;
@@ -41,67 +41,13 @@ export interface Served {
 
 /** Spawns `ebb serve` with admin credentials in the environment; killed by pid at cleanup if still running. */
 export function spawnServe(cleanup: Cleanup, args: readonly string[]): ServeProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve', ...args], {
-    cwd: REPO_ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, EBB_ACCESS_KEY_ID: ACCESS_KEY_ID, EBB_SECRET_ACCESS_KEY: SECRET_ACCESS_KEY },
-  });
-  const pid = child.pid;
+  const spawned = spawnEbb(cleanup, args, { EBB_ACCESS_KEY_ID: ACCESS_KEY_ID, EBB_SECRET_ACCESS_KEY: SECRET_ACCESS_KEY });
+  const pid = spawned.child.pid;
   if (pid === undefined) throw new Error('ebb serve could not be spawned');
-  const logs: Array<Record<string, unknown>> = [];
-  let out = '';
-  let partial = '';
-  let err = '';
-  let code: number | string | null = null;
-  child.stdout?.setEncoding('utf8');
-  child.stderr?.setEncoding('utf8');
-  child.stdout?.on('data', (chunk: string) => {
-    out += chunk;
-    partial += chunk;
-    for (let nl = partial.indexOf('\n'); nl >= 0; nl = partial.indexOf('\n')) {
-      const line = partial.slice(0, nl);
-      partial = partial.slice(nl + 1);
-      try {
-        logs.push(JSON.parse(line) as Record<string, unknown>);
-      } catch {
-        logs.push({ unparsed: line });
-      }
-    }
-  });
-  child.stderr?.on('data', (chunk: string) => (err += chunk));
-  const exited = new Promise<number | string>((resolve) => {
-    child.on('exit', (c, signal) => {
-      code = c ?? signal ?? 'unknown';
-      resolve(code);
-    });
-  });
-  cleanup.add(async () => {
-    if (code !== null) return;
-    process.kill(pid, 'SIGKILL');
-    await exited;
-  });
   return {
-    child,
+    ...spawned,
     pid,
-    logs,
-    stdout: () => out,
-    stderr: () => err,
-    exited,
-    exitCode: () => code,
-    problems: () => logs.filter((l) => l['level'] === 'error' || 'unparsed' in l),
-    waitForLog: async (pred, ms) => {
-      const end = Date.now() + ms;
-      let from = 0;
-      while (Date.now() < end) {
-        for (; from < logs.length; from++) {
-          const line = logs[from];
-          if (line !== undefined && pred(line)) return line;
-        }
-        if (code !== null) return null;
-        await sleep(5);
-      }
-      return logs.find(pred) ?? null;
-    },
+    problems: () => spawned.logs.filter((l) => l['level'] === 'error' || 'unparsed' in l),
   };
 }
 
