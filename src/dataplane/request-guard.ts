@@ -140,15 +140,12 @@ export function inspectRequest(
       case 'x-forwarded-port':
       case 'expect': // Node has already answered `100 Continue` to the client
         continue;
+      // Names a backend might normalise to a framing header.
+      case 'transfer_encoding':
+      case 'content_length':
+        return SUSPICIOUS_NAME;
       default:
         if (isHopByHop(lower)) continue;
-        // Names a backend might normalise to a framing header (`Transfer_Encoding`, `Content_Length`).
-        if (
-          lower.length > 13 &&
-          (lower === 'transfer_encoding' || lower === 'content_length') &&
-          settings.desyncMode !== 'monitor'
-        )
-          return SUSPICIOUS_NAME;
     }
     headers += `${name}: ${value}\r\n`;
   }
