@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { EbbError } from '../shared/errors.ts';
-import { describeError, startEbb, type Ebb } from './ebb.ts';
+import { describeError, EbbError } from '../shared/errors.ts';
+import { startEbb, type Ebb } from './ebb.ts';
 import { createLog } from './logger.ts';
 import { parseArgs, usage } from './options.ts';
 

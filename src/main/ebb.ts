@@ -8,7 +8,7 @@ import { ControlPlane } from '../control/control-plane.ts';
 import { HttpDataPlane } from '../dataplane/http-data-plane.ts';
 import { ActiveHealthChecker } from '../health/active-health-checker.ts';
 import { realClock } from '../shared/clock.ts';
-import { EbbError, ebbError } from '../shared/errors.ts';
+import { describeError, EbbError, ebbError } from '../shared/errors.ts';
 import { openStateStore } from '../store/open-state-store.ts';
 import type { StateStore } from '../domain/store-port.ts';
 import type { DeclaredState } from '../control/declared-state.ts';
@@ -190,9 +190,4 @@ function listen(server: Server, endpoint: AdminEndpoint): Promise<void> {
       resolvePromise();
     });
   });
-}
-
-export function describeError(error: unknown): string {
-  if (EbbError.is(error)) return `${error.code}: ${error.message}`;
-  return error instanceof Error ? error.message : String(error);
 }

@@ -82,3 +82,9 @@ export class EbbError extends Error {
 export function ebbError(code: ErrorCode, message: string): EbbError {
   return new EbbError(code, message);
 }
+
+/** One line for a log or a terminal: `Code: message` for ebb's errors, the message otherwise. */
+export function describeError(error: unknown): string {
+  if (EbbError.is(error)) return `${error.code}: ${error.message}`;
+  return error instanceof Error ? error.message : String(error);
+}
