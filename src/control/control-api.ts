@@ -57,10 +57,6 @@ export interface ControlApi {
   deregisterTargets(targetGroupArn: string, targets: readonly TargetInput[], options?: DeregisterOptions): Promise<void>;
   /** No targets: every registered (and draining) one. Named but unregistered: unused / Target.NotRegistered. */
   describeTargetHealth(targetGroupArn: string, targets?: readonly TargetInput[]): TargetHealthDescription[];
-  /** Resolves once no data plane will route a new request to the target (the barrier for preStop hooks). */
-  waitUntilNotRouted(targetGroupArn: string, target: TargetInput): Promise<void>;
-  /** Resolves when the target is no longer registered or draining. */
-  waitUntilDrained(targetGroupArn: string, target: TargetInput, timeoutMs: number): Promise<boolean>;
   drainRecords(limit?: number): DrainRecord[];
 
   // Tags (load balancers, target groups, listeners, by ARN)

@@ -10,12 +10,12 @@ import { ControlPlane } from './control-plane.ts';
 import type { TargetStateEvent } from './events.ts';
 import type { DrainRecord } from './inputs.ts';
 
-async function setup(options: { delay?: number; dataPlanes?: number } = {}) {
+async function setup(options: { delay?: number; dataPlanes?: number; drainRecordLimit?: number } = {}) {
   const clock = new FakeClock();
   const store = new InMemoryStateStore();
   const dps = Array.from({ length: options.dataPlanes ?? 1 }, (_, i) => new FakeDataPlane(`dp${i}`));
   const health = new FakeHealthChecker();
-  const cp = new ControlPlane({ clock, store, dataPlanes: dps, healthChecker: health });
+  const cp = new ControlPlane({ clock, store, dataPlanes: dps, healthChecker: health, drainRecordLimit: options.drainRecordLimit ?? 1000 });
   await cp.start();
   const states: TargetStateEvent[] = [];
   const drains: DrainRecord[] = [];
@@ -246,6 +246,23 @@ describe('drains', () => {
     await settle();
     assert.equal(s.stateOf(3001)?.state, 'unused');
     assert.equal(s.drains[0]?.outcome, 'idle');
+  });
+
+  test('drain records stay within their limit, in memory and in the store, whatever ends the drains', async () => {
+    const s = await setup({ delay: 10, drainRecordLimit: 2 });
+    const a = { id: '127.0.0.1', port: 3001 };
+    s.dp.request(s.a, 1);
+    for (let i = 0; i < 3; i++) {
+      await s.cp.deregisterTargets(s.tg.arn, [a]);
+      await s.cp.registerTargets(s.tg.arn, [a]); // cancelled
+    }
+    await s.cp.deregisterTargets(s.tg.arn, [a]);
+    s.dp.request(s.a, -1); // ends idle
+    await settle();
+    assert.deepEqual(s.drains.map((r) => r.outcome), ['cancelled', 'cancelled', 'cancelled', 'idle']);
+    assert.deepEqual(s.cp.drainRecords().map((r) => r.outcome), ['cancelled', 'idle']);
+    const stored = (await s.store.load()).get('drainRecord');
+    assert.equal(stored?.size, 2);
   });
 
   test('a drain survives a restart and ends at its original deadline', async () => {

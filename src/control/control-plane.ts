@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock, TimerHandle } from '../shared/clock.ts';
-import { EbbError, ebbError } from '../shared/errors.ts';
+import { describeError, EbbError, ebbError } from '../shared/errors.ts';
 import { TypedEmitter } from '../shared/typed-emitter.ts';
 import {
   attributeNumber,
@@ -118,7 +118,7 @@ export class ControlPlane implements ControlApi {
   readonly #instances = new Map<string, InstanceRecord>();
   #drainRecords: DrainRecord[] = [];
   #snapshotVersion = 0;
-  #lastApply: Promise<unknown> = Promise.resolve();
+  #lastApply: Promise<ApplyResult[]> = Promise.resolve([]);
   #started = false;
   #closed = false;
 
@@ -136,12 +136,9 @@ export class ControlPlane implements ControlApi {
     for (const dp of this.#dataPlanes) dp.onIdle((key) => this.#onIdle(key));
   }
 
-  /**
-   * Loads the persisted state, resumes drains with the time they had left, and publishes. Resolves
-   * once the data planes have opened the persisted listeners, with those that could not be opened.
-   */
-  async start(): Promise<ListenerOpenError[]> {
-    if (this.#started) return [];
+  /** Loads the persisted state, resumes drains with the time they had left, and publishes. */
+  async start(): Promise<void> {
+    if (this.#started) return;
     this.#started = true;
     const state = await this.#store.load();
     const each = <T>(kind: StoreKind, fn: (value: T) => void): void => {
@@ -154,7 +151,7 @@ export class ControlPlane implements ControlApi {
     each<DrainRecord>('drainRecord', (r) => this.#drainRecords.push(r));
     this.#drainRecords.sort((a, b) => a.endedAt - b.endedAt);
     const expired: TargetEntry[] = [];
-    each<StoredTarget & { v?: number }>('target', (stored) => {
+    each<StoredTarget>('target', (stored) => {
       const tg = this.#targetGroups.get(stored.reg.targetGroupArn);
       if (tg === undefined) return;
       const entry = this.#newEntry(stored.reg, tg);
@@ -176,19 +173,13 @@ export class ControlPlane implements ControlApi {
       entry.lastView = entry.life.view();
     });
     this.#sync();
-    const opened = this.#lastApply;
     for (const entry of expired) this.#inBackground(`end the expired drain of ${entry.key}`, () => this.#finishDrain(entry, 'deadline', null));
-    return this.#listenerErrorsOf(await opened);
   }
 
   /** Listeners the data planes could not open at the last publication (address in use, permission). */
   async openErrors(): Promise<ListenerOpenError[]> {
-    return this.#listenerErrorsOf(await this.#lastApply);
-  }
-
-  #listenerErrorsOf(results: unknown): ListenerOpenError[] {
     const out: ListenerOpenError[] = [];
-    for (const r of results as ApplyResult[]) {
+    for (const r of await this.#lastApply) {
       for (const e of r.listenerErrors) {
         const l = this.#listeners.get(e.arn);
         if (l !== undefined) out.push({ listenerArn: e.arn, address: l.address, port: l.port, code: e.code, message: e.message });
@@ -513,7 +504,7 @@ export class ControlPlane implements ControlApi {
       await this.#commit([
         ...entries.map((e) => del('target', e.key)),
         del('targetGroup', arn),
-        ...records.map((r) => put('drainRecord', r.id, r)),
+        ...this.#drainRecordOps(records),
       ]);
       for (const e of entries) {
         e.drain?.timer?.cancel();
@@ -521,12 +512,8 @@ export class ControlPlane implements ControlApi {
         this.#targets.delete(e.key);
       }
       this.#targetGroups.delete(arn);
-      this.#pushDrainRecords(records);
       this.#sync();
-      for (const record of records) {
-        this.events.emit('drain:end', record);
-        this.#log({ event: 'drain:end', target: `${record.targetId}:${record.port}`, outcome: record.outcome, reason: 'target group deleted' });
-      }
+      this.#drainsEnded(records);
     });
   }
 
@@ -564,11 +551,12 @@ export class ControlPlane implements ControlApi {
         } else if (existing.drain !== null) {
           const record = this.#drainRecord(existing, 'cancelled', null);
           cancelled.push({ entry: existing, record });
-          ops.push(put('target', key, storedTarget(existing.reg, null)), put('drainRecord', record.id, record));
+          ops.push(put('target', key, storedTarget(existing.reg, null)));
         }
       }
       for (const reg of fresh) ops.push(put('target', targetKey(reg.targetGroupArn, reg.id, reg.port), storedTarget(reg, null)));
       if (ops.length === 0) return;
+      ops.push(...this.#drainRecordOps(cancelled.map((c) => c.record)));
       await this.#commit(ops);
       for (const reg of fresh) {
         const entry = this.#newEntry(reg, tg);
@@ -580,19 +568,8 @@ export class ControlPlane implements ControlApi {
         entry.drain = null;
         entry.life.reregister();
       }
-      this.#pushDrainRecords(cancelled.map((c) => c.record));
       this.#sync();
-      for (const { record } of cancelled) {
-        this.events.emit('drain:end', record);
-        this.#log({
-          event: 'drain:end',
-          target: `${record.targetId}:${record.port}`,
-          outcome: record.outcome,
-          durationMs: record.endedAt - record.startedAt,
-          requestsCompleted: record.requestsCompleted,
-          requestsCut: 0,
-        });
-      }
+      this.#drainsEnded(cancelled.map((c) => c.record));
     });
   }
 
@@ -681,46 +658,6 @@ export class ControlPlane implements ControlApi {
         healthCheckPort: healthCheckPortOf(tg, port),
         health: { state: 'unused', reason: 'Target.NotRegistered', description: 'Target is not registered to the target group' },
       };
-    });
-  }
-
-  async waitUntilNotRouted(targetGroupArn: string, target: TargetInput): Promise<void> {
-    const tg = this.#requireTargetGroup(targetGroupArn);
-    const key = targetKey(tg.arn, target.id, target.port ?? tg.port);
-    for (;;) {
-      const entry = this.#targets.get(key);
-      if (entry === undefined || !entry.life.isFailOpenCandidate()) {
-        await this.#lastApply;
-        return;
-      }
-      await new Promise<void>((resolve) => {
-        const off = this.events.on('snapshot:published', () => {
-          off();
-          resolve();
-        });
-      });
-    }
-  }
-
-  waitUntilDrained(targetGroupArn: string, target: TargetInput, timeoutMs: number): Promise<boolean> {
-    const tg = this.#requireTargetGroup(targetGroupArn);
-    const key = targetKey(tg.arn, target.id, target.port ?? tg.port);
-    const gone = (): boolean => {
-      const entry = this.#targets.get(key);
-      return entry === undefined || entry.life.registration === 'removed';
-    };
-    if (gone()) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const timer = this.#clock.setTimer(timeoutMs, () => {
-        off();
-        resolve(false);
-      });
-      const off = this.events.on('drain:end', () => {
-        if (!gone()) return;
-        timer.cancel();
-        off();
-        resolve(true);
-      });
     });
   }
 
@@ -864,7 +801,7 @@ export class ControlPlane implements ControlApi {
     this.#queue.run(task).catch((error: unknown) => {
       if (this.#closed) return;
       const delayMs = Math.min(30_000, 1000 * 2 ** attempt);
-      this.#log({ event: 'control:retry', level: 'error', what, attempt: attempt + 1, retryInMs: delayMs, error: errorText(error) });
+      this.#log({ event: 'control:retry', level: 'error', what, attempt: attempt + 1, retryInMs: delayMs, error: describeError(error) });
       this.#clock.setTimer(delayMs, () => this.#inBackground(what, task, attempt + 1));
     });
   }
@@ -882,10 +819,8 @@ export class ControlPlane implements ControlApi {
   }
 
   #idleEverywhere(key: string): boolean {
-    return this.#dataPlanes.every((dp) => {
-      const a = dp.activity(key);
-      return a.requests === 0 && a.tunnels === 0;
-    });
+    const a = this.#activity(key);
+    return a.requests === 0 && a.tunnels === 0;
   }
 
   #activity(key: string): { requests: number; tunnels: number } {
@@ -903,23 +838,14 @@ export class ControlPlane implements ControlApi {
   async #finishDrain(entry: TargetEntry, outcome: 'idle' | 'deadline', cut: TerminateResult | null): Promise<void> {
     if (entry.drain === null || this.#targets.get(entry.key) !== entry) return;
     const record = this.#drainRecord(entry, outcome, cut);
-    await this.#commit([del('target', entry.key), put('drainRecord', record.id, record), ...this.#trimDrainRecordOps()]);
+    await this.#commit([del('target', entry.key), ...this.#drainRecordOps([record])]);
     entry.drain.timer?.cancel();
     entry.life.remove();
     this.#targets.delete(entry.key);
-    this.#pushDrainRecords([record]);
     this.events.emit('target:state', this.#stateEvent(entry, entry.lastView, entry.life.view()));
     entry.lastView = entry.life.view();
     this.#sync();
-    this.events.emit('drain:end', record);
-    this.#log({
-      event: 'drain:end',
-      target: `${entry.reg.id}:${entry.reg.port}`,
-      outcome,
-      durationMs: record.endedAt - record.startedAt,
-      requestsCompleted: record.requestsCompleted,
-      requestsCut: record.requestsCut,
-    });
+    this.#drainsEnded([record]);
   }
 
   #drainRecord(entry: TargetEntry, outcome: DrainRecord['outcome'], cut: TerminateResult | null): DrainRecord {
@@ -949,16 +875,31 @@ export class ControlPlane implements ControlApi {
     };
   }
 
-  #pushDrainRecords(records: readonly DrainRecord[]): void {
-    this.#drainRecords.push(...records);
-    if (this.#drainRecords.length > this.#drainRecordLimit) {
-      this.#drainRecords = this.#drainRecords.slice(-this.#drainRecordLimit);
-    }
+  /** Store operations that add `records` and drop the oldest beyond the limit, so the store stays bounded. */
+  #drainRecordOps(records: readonly DrainRecord[]): StoreOp[] {
+    const ops = records.map((r) => put('drainRecord', r.id, r));
+    const excess = this.#drainRecords.length + records.length - this.#drainRecordLimit;
+    if (excess > 0) ops.push(...this.#drainRecords.slice(0, excess).map((r) => del('drainRecord', r.id)));
+    return ops;
   }
 
-  #trimDrainRecordOps(): StoreOp[] {
-    const excess = this.#drainRecords.length + 1 - this.#drainRecordLimit;
-    return excess > 0 ? this.#drainRecords.slice(0, excess).map((r) => del('drainRecord', r.id)) : [];
+  /** After the commit of `#drainRecordOps`: keeps the records and tells subscribers and the log. */
+  #drainsEnded(records: readonly DrainRecord[]): void {
+    this.#drainRecords.push(...records);
+    if (this.#drainRecords.length > this.#drainRecordLimit) this.#drainRecords = this.#drainRecords.slice(-this.#drainRecordLimit);
+    for (const r of records) {
+      this.events.emit('drain:end', r);
+      this.#log({
+        event: 'drain:end',
+        targetGroup: r.targetGroupName,
+        target: `${r.targetId}:${r.port}`,
+        outcome: r.outcome,
+        durationMs: r.endedAt - r.startedAt,
+        requestsCompleted: r.requestsCompleted,
+        requestsCut: r.requestsCut,
+        tunnelsClosed: r.tunnelsClosed,
+      });
+    }
   }
 
   // ---------------------------------------------------------------- internals: health
@@ -1008,7 +949,6 @@ export class ControlPlane implements ControlApi {
     const applies = this.#dataPlanes.map((dp) => dp.apply(snapshot));
     this.#lastApply = Promise.all(applies);
     this.#health?.setTargets(checks);
-    this.events.emit('snapshot:published', { version: snapshot.version });
   }
 
   #buildSnapshot(): RoutingSnapshot {
@@ -1063,8 +1003,7 @@ export class ControlPlane implements ControlApi {
   /** Publishes the listener and waits for it to bind; a listener that cannot bind is rolled back. */
   async #openOrRollBack(record: ListenerRecord, before: ListenerRecord | null): Promise<void> {
     this.#sync();
-    const results = (await this.#lastApply) as Array<{ listenerErrors: ReadonlyArray<{ arn: string; code: string; message: string }> }>;
-    const failure = results.flatMap((r) => r.listenerErrors).find((e) => e.arn === record.arn);
+    const failure = (await this.openErrors()).find((e) => e.listenerArn === record.arn);
     if (failure === undefined) return;
     if (before === null) {
       await this.#commit([del('listener', record.arn)]);
@@ -1259,11 +1198,6 @@ function mergeTags(current: readonly Tag[], added: readonly Tag[]): Tag[] {
   for (const t of added) byKey.set(t.key, t.value);
   if (byKey.size > 50) throw ebbError('TooManyTags', 'A resource can have at most 50 tags');
   return [...byKey].map(([key, value]) => ({ key, value }));
-}
-
-function errorText(error: unknown): string {
-  if (EbbError.is(error)) return `${error.code}: ${error.message}`;
-  return error instanceof Error ? error.message : String(error);
 }
 
 /** A malformed ARN is a ValidationError (as in AWS); a well-formed unknown one is the resource's NotFound. */

@@ -6,7 +6,6 @@ export interface ControlEvents {
   'target:state': TargetStateEvent;
   'drain:start': DrainStartEvent;
   'drain:end': DrainRecord;
-  'snapshot:published': { readonly version: number };
 }
 
 export interface TargetStateEvent {
