@@ -1,7 +1,7 @@
 /**
  * Hop-by-hop headers (RFC 9110 §7.6.1): they describe one connection and are never forwarded.
  * Transfer-Encoding is re-framed by whoever writes the next hop; Upgrade is forwarded only on the
- * upgrade path, which does not use this filter.
+ * upgrade path, which adds it back itself.
  */
 const HOP_BY_HOP = new Set([
   'connection',
@@ -30,32 +30,6 @@ export function connectionNamedHeaders(connectionValue: string): Set<string> | n
     const name = (parts[i] as string).trim().toLowerCase();
     if (name === '' || name === 'close' || name === 'keep-alive' || name === 'upgrade') continue;
     (out ??= new Set()).add(name);
-  }
-  return out;
-}
-
-/**
- * Filters a raw header list ([name, value, name, value, …]) for the next hop: drops hop-by-hop
- * headers and the ones `Connection` names. Allocates one new array.
- */
-export function filterRawHeaders(raw: readonly string[]): string[] {
-  let named: Set<string> | null = null;
-  for (let i = 0; i < raw.length; i += 2) {
-    const n = raw[i] as string;
-    if (n.length === 10 && n.toLowerCase() === 'connection') {
-      const more = connectionNamedHeaders(raw[i + 1] as string);
-      if (more !== null) {
-        named ??= new Set();
-        for (const m of more) named.add(m);
-      }
-    }
-  }
-  const out: string[] = [];
-  for (let i = 0; i < raw.length; i += 2) {
-    const n = raw[i] as string;
-    const lower = n.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || (named !== null && named.has(lower))) continue;
-    out.push(n, raw[i + 1] as string);
   }
   return out;
 }

@@ -1,5 +1,6 @@
 import net from 'node:net';
 import { classifySocketError, ProxyError } from './errors.ts';
+import { connectionNamedHeaders } from './hop-by-hop.ts';
 import type { TargetEntry } from './target-activity.ts';
 
 /**
@@ -340,7 +341,7 @@ export class UpstreamConnection {
     const out: string[] = [];
     let cl: string | null = null;
     let te: string | null = null;
-    let named: string[] | null = null;
+    let named: Set<string> | null = null;
     for (let i = 1; i < lines.length; i++) {
       const line = lines[i] as string;
       const colon = line.indexOf(':');
@@ -364,11 +365,11 @@ export class UpstreamConnection {
           te = te === null ? value : `${te}, ${value}`;
           continue;
         case 'connection': {
-          const v = value.toLowerCase();
-          if (v.includes('close')) this.reusable = false;
-          for (const part of v.split(',')) {
-            const p = part.trim();
-            if (p !== '' && p !== 'close' && p !== 'keep-alive') (named ??= []).push(p);
+          if (value.toLowerCase().includes('close')) this.reusable = false;
+          const more = connectionNamedHeaders(value);
+          if (more !== null) {
+            named ??= new Set();
+            for (const m of more) named.add(m);
           }
           continue;
         }
@@ -427,11 +428,11 @@ function removeHeader(raw: string[], lower: string): void {
   }
 }
 
-function dropNamed(raw: string[], named: string[]): string[] {
+function dropNamed(raw: string[], named: Set<string>): string[] {
   const out: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
     const lower = (raw[i] as string).toLowerCase();
-    if (lower !== 'content-length' && named.includes(lower)) continue;
+    if (lower !== 'content-length' && named.has(lower)) continue;
     out.push(raw[i] as string, raw[i + 1] as string);
   }
   return out;
