@@ -10,6 +10,14 @@ export interface ApplyDeclaredResult {
   readonly deregistered: number;
 }
 
+export interface ApplyDeclaredOptions {
+  /**
+   * Tells whether a new listener's address and port can be opened (null) or why not (an errno code
+   * such as EADDRINUSE). Checked for every new listener before anything changes.
+   */
+  readonly checkPort?: (address: string, port: number) => Promise<string | null>;
+}
+
 /**
  * Makes the resources the configuration file owns match what it declares now, as a difference:
  * - what the file declares is created, or changed to match (the file wins for what it declares);
@@ -19,14 +27,6 @@ export interface ApplyDeclaredResult {
  *   a group the file declares.
  * A resource the file names that already exists from the API is adopted by the file.
  */
-export interface ApplyDeclaredOptions {
-  /**
-   * Tells whether a new listener's address and port can be opened (null) or why not (an errno code
-   * such as EADDRINUSE). Checked for every new listener before anything changes.
-   */
-  readonly checkPort?: (address: string, port: number) => Promise<string | null>;
-}
-
 export async function applyDeclared(
   cp: ControlPlane,
   declared: DeclaredState,
@@ -52,17 +52,13 @@ export async function applyDeclared(
         targetType: d.targetType,
         healthCheck: d.healthCheck,
         attributes: d.attributes,
+        source: 'config',
       });
-      await cp.setSource(tg.arn, 'config');
       tgArnByName.set(d.name, tg.arn);
       result.created.push(`target group ${d.name}`);
     } else {
       await cp.setSource(existing.arn, 'config');
-      const before = JSON.stringify(existing);
-      await cp.replaceTargetGroupSettings(existing.arn, d.healthCheck, d.attributes);
-      if (JSON.stringify(cp.describeTargetGroups({ arns: [existing.arn] })[0]) !== before) {
-        result.changed.push(`target group ${d.name}`);
-      }
+      if (await cp.replaceTargetGroupSettings(existing.arn, d.healthCheck, d.attributes)) result.changed.push(`target group ${d.name}`);
       tgArnByName.set(d.name, existing.arn);
     }
   }
@@ -72,12 +68,12 @@ export async function applyDeclared(
   for (const d of declared.loadBalancers) {
     let lb = cp.describeLoadBalancers({ type: d.type === 'classic' ? 'classic' : 'elbv2' }).find((l) => l.name === d.name);
     if (lb === undefined) {
-      lb = await cp.createLoadBalancer({ name: d.name, type: d.type, attributes: d.attributes });
+      lb = await cp.createLoadBalancer({ name: d.name, type: d.type, attributes: d.attributes, source: 'config' });
       result.created.push(`load balancer ${d.name}`);
     } else {
-      await cp.replaceLoadBalancerAttributes(lb.arn, d.attributes);
+      await cp.setSource(lb.arn, 'config');
+      if (await cp.replaceLoadBalancerAttributes(lb.arn, d.attributes)) result.changed.push(`load balancer ${d.name}`);
     }
-    await cp.setSource(lb.arn, 'config');
     const current = cp.describeListeners({ loadBalancerArn: lb.arn });
     const wanted = new Set(d.listeners.map((l) => l.port));
     for (const dl of d.listeners) {
@@ -87,16 +83,15 @@ export async function applyDeclared(
       }
       const existing = current.find((l) => l.port === dl.port);
       const address = dl.address ?? '0.0.0.0';
-      const open = async (): Promise<void> => {
-        const l = await cp.createListener({
+      const open = (): Promise<unknown> =>
+        cp.createListener({
           loadBalancerArn: lb.arn,
           protocol: dl.protocol,
           port: dl.port,
           address,
           defaultActions: [{ type: 'forward', targetGroupArn }],
+          source: 'config',
         });
-        await cp.setSource(l.arn, 'config');
-      };
       if (existing === undefined) {
         await open();
         result.created.push(`listener ${d.name}:${dl.port}`);

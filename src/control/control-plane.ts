@@ -290,7 +290,7 @@ export class ControlPlane implements ControlApi {
       createdAt: this.#clock.wallTime(),
       attributes: { ...attributes },
       tags: validateTags(input.tags ?? []),
-      source: 'api',
+      source: input.source ?? 'api',
     };
   }
 
@@ -365,7 +365,7 @@ export class ControlPlane implements ControlApi {
         address,
         defaultActions: input.defaultActions.map((a) => ({ type: 'forward', targetGroupArn: a.targetGroupArn })),
         tags: validateTags(input.tags ?? []),
-        source: 'api',
+        source: input.source ?? 'api',
       };
       await this.#commit([put('listener', record.arn, record)]);
       this.#listeners.set(record.arn, record);
@@ -443,7 +443,7 @@ export class ControlPlane implements ControlApi {
       attributes,
       tags: validateTags(input.tags ?? []),
       createdAt: this.#clock.wallTime(),
-      source: 'api',
+      source: input.source ?? 'api',
     };
   }
 
@@ -734,8 +734,11 @@ export class ControlPlane implements ControlApi {
     });
   }
 
-  /** Replaces a group's set attributes and health check wholesale (the file wins for what it declares). */
-  replaceTargetGroupSettings(arn: string, healthCheck: Partial<HealthCheckConfig>, attributes: Readonly<Record<string, string>>): Promise<void> {
+  /**
+   * Replaces a group's set attributes and health check wholesale (the file wins for what it
+   * declares). Resolves with whether anything changed.
+   */
+  replaceTargetGroupSettings(arn: string, healthCheck: Partial<HealthCheckConfig>, attributes: Readonly<Record<string, string>>): Promise<boolean> {
     return this.#queue.run(async () => {
       const tg = this.#requireTargetGroup(arn);
       validateTargetGroupAttributes(attributes, tg.protocol);
@@ -744,24 +747,26 @@ export class ControlPlane implements ControlApi {
         healthCheck: mergeHealthCheck(defaultHealthCheck(tg.protocol), healthCheck),
         attributes: { ...attributes },
       };
-      if (JSON.stringify(record) === JSON.stringify(tg)) return;
+      if (JSON.stringify(record) === JSON.stringify(tg)) return false;
       await this.#commit([put('targetGroup', arn, record)]);
       this.#targetGroups.set(arn, record);
       for (const entry of this.#entriesOf(arn)) entry.life.setChecksEnabled(record.healthCheck.enabled);
       this.#sync();
+      return true;
     });
   }
 
-  /** Replaces a load balancer's set attributes wholesale. */
-  replaceLoadBalancerAttributes(arn: string, attributes: Readonly<Record<string, string>>): Promise<void> {
+  /** Replaces a load balancer's set attributes wholesale; resolves with whether anything changed. */
+  replaceLoadBalancerAttributes(arn: string, attributes: Readonly<Record<string, string>>): Promise<boolean> {
     return this.#queue.run(async () => {
       const lb = this.#requireLoadBalancer(arn);
       validateLoadBalancerAttributes(attributes);
-      if (JSON.stringify(lb.attributes) === JSON.stringify(attributes)) return;
+      if (JSON.stringify(lb.attributes) === JSON.stringify(attributes)) return false;
       const record: LoadBalancerRecord = { ...lb, attributes: { ...attributes } };
       await this.#commit([put('loadBalancer', arn, record)]);
       this.#loadBalancers.set(arn, record);
       this.#sync();
+      return true;
     });
   }
 

@@ -19,6 +19,8 @@ export interface CreateLoadBalancerInput {
   readonly scheme?: 'internet-facing' | 'internal';
   readonly attributes?: Readonly<Record<string, string>>;
   readonly tags?: readonly Tag[];
+  /** Who owns the resource; `config` for what the configuration file declares. Default `api`. */
+  readonly source?: 'api' | 'config';
 }
 
 export interface CreateListenerInput {
@@ -28,6 +30,8 @@ export interface CreateListenerInput {
   readonly address?: string;
   readonly defaultActions: readonly ForwardAction[];
   readonly tags?: readonly Tag[];
+  /** Who owns the resource; `config` for what the configuration file declares. Default `api`. */
+  readonly source?: 'api' | 'config';
 }
 
 export interface ModifyListenerInput {
@@ -44,6 +48,8 @@ export interface CreateTargetGroupInput {
   readonly healthCheck?: Partial<HealthCheckConfig>;
   readonly attributes?: Readonly<Record<string, string>>;
   readonly tags?: readonly Tag[];
+  /** Who owns the resource; `config` for what the configuration file declares. Default `api`. */
+  readonly source?: 'api' | 'config';
 }
 
 /** A load balancer with its target groups and listeners, created as one change. */
