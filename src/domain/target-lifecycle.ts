@@ -45,14 +45,6 @@ export class TargetLifecycle {
     this.#checksEnabled = checksEnabled;
   }
 
-  get registration(): Registration {
-    return this.#registration;
-  }
-
-  get health(): HealthStatus {
-    return this.#health;
-  }
-
   /** Monotonic ms when the target last became healthy (for slow start), else null. */
   get healthySince(): number | null {
     return this.#healthySince;
