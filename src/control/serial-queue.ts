@@ -6,7 +6,8 @@ export class SerialQueue {
   #tail: Promise<unknown> = Promise.resolve();
 
   run<T>(task: () => Promise<T> | T): Promise<T> {
-    const result = this.#tail.then(task, task);
+    // The tail never rejects (see below), so every task runs after the one before, whatever its outcome.
+    const result = this.#tail.then(task);
     this.#tail = result.catch(() => undefined);
     return result;
   }

@@ -1,14 +1,10 @@
 /**
  * A small synchronous event emitter with typed events. Listeners run in registration order; one that
- * throws does not stop the others (its error is reported through `onListenerError`).
+ * throws does not stop the others, nor the emitter: its error becomes a process warning, since a
+ * failing subscriber (a log, a metric) must not take the load balancer down.
  */
 export class TypedEmitter<Events extends { [K in keyof Events]: unknown }> {
   readonly #listeners = new Map<keyof Events, Array<(payload: never) => void>>();
-  onListenerError: (error: unknown) => void = (error) => {
-    queueMicrotask(() => {
-      throw error;
-    });
-  };
 
   on<K extends keyof Events>(event: K, listener: (payload: Events[K]) => void): () => void {
     const list = this.#listeners.get(event) ?? [];
@@ -29,7 +25,7 @@ export class TypedEmitter<Events extends { [K in keyof Events]: unknown }> {
       try {
         (listener as (p: Events[K]) => void)(payload);
       } catch (error) {
-        this.onListenerError(error);
+        process.emitWarning(error instanceof Error ? error : new Error(String(error)), { code: 'EBB_LISTENER_FAILED' });
       }
     }
   }
