@@ -325,7 +325,7 @@ describe('validation', () => {
 
   test('a listener that cannot bind is rolled back', async () => {
     const s = await setup();
-    s.dp.failListener = '9090';
+    s.dp.failListener = 9090;
     await assert.rejects(
       s.cp.createListener({ loadBalancerArn: s.lb.arn, protocol: 'HTTP', port: 9090, defaultActions: [{ type: 'forward', targetGroupArn: s.tg.arn }] }),
       (e: unknown) => EbbError.is(e) && e.code === 'InvalidConfigurationRequest' && /9090/.test(e.message),
@@ -344,7 +344,7 @@ describe('validation', () => {
       ],
     };
     const commitsBefore = s.store.commits;
-    s.dp.failListener = '9101';
+    s.dp.failListener = 9101;
     await assert.rejects(
       s.cp.createLoadBalancerStack(stack),
       (e: unknown) => EbbError.is(e) && e.code === 'InvalidConfigurationRequest' && /9101.*Nothing was created/.test(e.message),

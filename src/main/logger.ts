@@ -2,8 +2,7 @@
 export type LogEntry = Record<string, unknown>;
 export type Log = (entry: LogEntry) => void;
 
-export function createLog(stream: NodeJS.WritableStream = process.stdout, level: 'info' | 'quiet' = 'info'): Log {
-  if (level === 'quiet') return () => undefined;
+export function createLog(stream: NodeJS.WritableStream = process.stdout): Log {
   return (entry) => {
     stream.write(`${JSON.stringify({ time: new Date().toISOString(), level: 'info', ...entry })}\n`);
   };

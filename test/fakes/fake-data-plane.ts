@@ -7,13 +7,14 @@ export class FakeDataPlane implements DataPlane {
   readonly terminated: string[] = [];
   readonly #activity = new Map<string, { requests: number; tunnels: number; completed: number }>();
   readonly #idleListeners: Array<(key: string) => void> = [];
-  failListener: string | null = null;
+  /** A listener port this data plane reports as unable to open. */
+  failListener: number | null = null;
 
   constructor(readonly id = 'fake-dp') {}
 
   apply(snapshot: RoutingSnapshot): Promise<ApplyResult> {
     this.snapshots.push(snapshot);
-    const failing = snapshot.listeners.find((l) => l.port === Number(this.failListener));
+    const failing = snapshot.listeners.find((l) => l.port === this.failListener);
     return Promise.resolve({
       listenerErrors: failing === undefined ? [] : [{ arn: failing.arn, code: 'EADDRINUSE', message: 'address already in use' }],
     });
