@@ -1,7 +1,18 @@
 import assert from 'node:assert/strict';
-import { request } from 'node:http';
 import { after, before, test } from 'node:test';
-import { aws, type ApiHarness, type CliResult, freePort, type HoldingBackend, missingClient, startApiHarness, startHoldingBackend, waitFor } from './api-harness.ts';
+import {
+  aws,
+  type ApiHarness,
+  failsWith,
+  freePort,
+  get,
+  type HoldingBackend,
+  missingClient,
+  ok,
+  startApiHarness,
+  startHoldingBackend,
+  waitFor,
+} from './api-harness.ts';
 
 /**
  * Classic ELB (2012-06-01) driven by `aws elb`: connection draining as the Classic documents show
@@ -23,30 +34,6 @@ after(async () => {
   await backend.close();
   await h.close();
 });
-
-function ok(r: CliResult): any {
-  assert.equal(r.code, 0, `aws failed: ${r.stderr}`);
-  return r.json;
-}
-
-function failsWith(r: CliResult, code: string, message?: RegExp): void {
-  assert.notEqual(r.code, 0, `expected ${code}, got success: ${r.stdout}`);
-  assert.match(r.stderr, new RegExp(`An error occurred \\(${code}\\)`), r.stderr);
-  if (message !== undefined) assert.match(r.stderr, message);
-}
-
-function get(port: number, path: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve(body));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 const INSTANCE = 'i-0123456789abcdef0';
 
@@ -86,7 +73,7 @@ test('Classic ELB with aws elb: the documented draining commands, instance healt
   await waitFor(() => h.control.describeTargetHealth(group.arn)[0]?.health.state === 'healthy', 15_000, 'instance healthy');
   const inService = ok(await aws(h, ['elb', 'describe-instance-health', '--load-balancer-name', 'my-loadbalancer']));
   assert.deepEqual(inService.InstanceStates, [{ InstanceId: INSTANCE, State: 'InService', ReasonCode: 'N/A', Description: 'N/A' }]);
-  assert.equal(await get(port, '/'), 'i1\n');
+  assert.deepEqual(await get(port, '/'), { status: 200, body: 'i1\n' });
 
   // Deregister during a request: InService "deregistration in progress" for as long as it lasts (until
   // the test releases it, so a slow CLI cannot outlast it), then OutOfService once it finishes.
@@ -99,7 +86,7 @@ test('Classic ELB with aws elb: the documented draining commands, instance healt
   assert.equal(drainingState.InstanceStates[0].Description, 'Instance deregistration currently in progress.');
   assert.equal(backend.held(), 1, 'the request is still in flight');
   backend.release();
-  assert.equal(await slow, 'i1 held done\n');
+  assert.deepEqual(await slow, { status: 200, body: 'i1 held done\n' });
   await waitFor(() => h.control.describeTargetHealth(group.arn).length === 0, 5000, 'drain ended');
   const after = ok(await aws(h, ['elb', 'describe-instance-health', '--load-balancer-name', 'my-loadbalancer', '--instances', INSTANCE]));
   assert.deepEqual(after.InstanceStates, [
@@ -125,10 +112,10 @@ test('Classic ELB with aws elb: the documented draining commands, instance healt
     aws(h, ['elb', 'register-instances-with-load-balancer', '--load-balancer-name', 'my-loadbalancer', '--instances', 'i-unknown']),
     aws(h, ['elb', 'configure-health-check', '--load-balancer-name', 'my-loadbalancer', '--health-check', 'Target=HTTP:80,Interval=5,Timeout=2,UnhealthyThreshold=2,HealthyThreshold=2']),
   ]);
-  failsWith(range as CliResult, 'InvalidConfigurationRequest', /1 to 3600/);
-  failsWith(missingLb as CliResult, 'LoadBalancerNotFound', /nope/);
-  failsWith(badInstance as CliResult, 'InvalidInstance', /i-unknown/);
-  failsWith(badTarget as CliResult, 'ValidationError', /needs a path/);
+  failsWith(range, 'InvalidConfigurationRequest', /1 to 3600/);
+  failsWith(missingLb , 'LoadBalancerNotFound', /nope/);
+  failsWith(badInstance , 'InvalidInstance', /i-unknown/);
+  failsWith(badTarget , 'ValidationError', /needs a path/);
   assert.equal(h.control.describeTargetGroupAttributes(group.arn)['deregistration_delay.timeout_seconds'], '0', 'the rejected change changed nothing');
 
   ok(await aws(h, ['elb', 'delete-load-balancer', '--load-balancer-name', 'my-loadbalancer']));

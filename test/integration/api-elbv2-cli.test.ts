@@ -1,7 +1,19 @@
 import assert from 'node:assert/strict';
-import { request } from 'node:http';
 import { after, before, test } from 'node:test';
-import { aws, type ApiHarness, type CliResult, freePort, type HoldingBackend, missingClient, startApiHarness, startHoldingBackend, waitFor } from './api-harness.ts';
+import {
+  aws,
+  type ApiHarness,
+  type CliResult,
+  failsWith,
+  freePort,
+  get,
+  type HoldingBackend,
+  missingClient,
+  ok,
+  startApiHarness,
+  startHoldingBackend,
+  waitFor,
+} from './api-harness.ts';
 
 /**
  * The ELBv2 API driven by the `aws` CLI (v1, botocore) against an in-process ebb: the whole target
@@ -23,30 +35,6 @@ after(async () => {
   await backend.close();
   await h.close();
 });
-
-function ok(r: CliResult): any {
-  assert.equal(r.code, 0, `aws failed: ${r.stderr}`);
-  return r.json;
-}
-
-function failsWith(r: CliResult, code: string, message?: RegExp): void {
-  assert.notEqual(r.code, 0, `expected ${code}, got success: ${r.stdout}`);
-  assert.match(r.stderr, new RegExp(`An error occurred \\(${code}\\)`), r.stderr);
-  if (message !== undefined) assert.match(r.stderr, message);
-}
-
-function get(port: number, path: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 test('ELBv2 lifecycle with the aws CLI: create, register, healthy, drain a slow request, unused', { skip: skip ?? false, timeout: 60_000 }, async () => {
   const lb = ok(await aws(h, ['elbv2', 'create-load-balancer', '--name', 'cli-lb', '--type', 'application', '--subnets', 'subnet-1']));

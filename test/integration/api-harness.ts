@@ -1,5 +1,6 @@
+import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createAdminHandler } from '../../src/api/admin-server.ts';
 import { ControlPlane } from '../../src/control/control-plane.ts';
@@ -124,29 +125,31 @@ export function missingClient(which: 'aws' | 'boto3'): string | null {
   return why;
 }
 
-/**
- * A backend for targets: `GET /health` answers 200, `GET /slow?ms=N` answers after N ms (capped at
- * 10 s), anything else 200 with the backend's name.
- */
-export async function startBackend(name: string): Promise<{ port: number; close(): Promise<void> }> {
-  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    const url = new URL(req.url ?? '/', 'http://x');
-    if (url.pathname === '/slow') {
-      const ms = Math.min(Number(url.searchParams.get('ms') ?? 1000), 10_000);
-      const t = setTimeout(() => res.end(`${name} slow done\n`), ms);
-      res.on('close', () => clearTimeout(t));
-      return;
-    }
-    res.end(`${name}\n`);
+/** The JSON an `aws` call printed; fails the test with its stderr when it did not succeed. */
+export function ok(r: CliResult): any {
+  assert.equal(r.code, 0, `aws failed: ${r.stderr}`);
+  return r.json;
+}
+
+/** Asserts that an `aws` call failed with this AWS error code (and a message matching `message`). */
+export function failsWith(r: CliResult, code: string, message?: RegExp): void {
+  assert.notEqual(r.code, 0, `expected ${code}, got success: ${r.stdout}`);
+  assert.match(r.stderr, new RegExp(`An error occurred \\(${code}\\)`), r.stderr);
+  if (message !== undefined) assert.match(r.stderr, message);
+}
+
+/** `GET path` on 127.0.0.1:port (a listener the test created), on a fresh connection. */
+export function get(port: number, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as AddressInfo).port,
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
 }
 
 /**
