@@ -12,6 +12,7 @@ import type { RequestPlan, RequestRejection } from './request-guard.ts';
 import type { TargetEntry } from './target-activity.ts';
 import type { UpstreamConnection, UpstreamPool, UpstreamSink } from './upstream-pool.ts';
 import { Tunnel } from './websocket-tunnel.ts';
+import type { TunnelHooks } from './websocket-tunnel.ts';
 
 /**
  * The request path: one `Exchange` per proxied request, from the client's request to the end of
@@ -32,7 +33,7 @@ export interface ProxyHost {
   log(line: object): void;
   /** An exchange or tunnel of `entry` ended (the data plane checks for idleness). */
   workEnded(entry: TargetEntry): void;
-  readonly tunnelHooks: import('./websocket-tunnel.ts').TunnelHooks;
+  readonly tunnelHooks: TunnelHooks;
 }
 
 /** One listening server and the route it serves; `route` is replaced when settings change. */
@@ -85,7 +86,7 @@ export class Exchange implements UpstreamSink {
     readonly res: EbbResponse,
     readonly entry: TargetEntry,
     private readonly plan: RequestPlan,
-    private readonly groupArn: string,
+    private readonly groupArn: string | null,
   ) {
     if (requestEndChannel.hasSubscribers) this.startMs = performance.now();
   }
@@ -105,12 +106,11 @@ export class Exchange implements UpstreamSink {
     const sock = conn.socket;
     const timeout = this.ctx.route.settings.targetResponseTimeoutMs;
     if (this.startMs !== 0) this.sentMs = performance.now();
+    sock.write(`${plan.head}\r\n`, 'latin1');
     if (plan.bodyMode === BodyMode.None) {
-      sock.write(`${plan.head}\r\n`, 'latin1');
       conn.armResponse(timeout);
       return;
     }
-    sock.write(`${plan.head}\r\n`, 'latin1');
     const chunked = plan.bodyMode === BodyMode.Chunked;
     const req = this.req;
     const pool = this.host.pool;
@@ -141,11 +141,7 @@ export class Exchange implements UpstreamSink {
     });
   }
 
-  onInterim(status: number): void {
-    if (status === 100) return; // the client already had its 100 Continue from ebb
-  }
-
-  onResponseHead(status: number, reason: string, rawHeaders: string[], _hasBody: boolean): boolean {
+  onResponseHead(status: number, reason: string, rawHeaders: string[]): boolean {
     const res = this.res;
     if (this.startMs !== 0) this.responseMs = performance.now() - this.sentMs;
     if (this.ctx.closing) res.shouldKeepAlive = false;
@@ -246,8 +242,7 @@ export class Exchange implements UpstreamSink {
       conn.destroy();
       closed++;
     }
-    if (!this.res.headersSent) closed += 0;
-    else closed++;
+    if (this.res.headersSent) closed++; // the client connection is cut (else it gets a 502 and closes after it)
     this.failed(new ProxyError('terminated', ''));
     return closed;
   }
@@ -374,14 +369,19 @@ export function handleRequest(host: ProxyHost, ctx: ListenerContext, req: Incomi
   const rejection = inspectRequest(req, route.settings, clientAddressOf(req.socket.remoteAddress), ctx.localPort, plan);
   if (rejection !== null) return reject(host, ctx, req, res, rejection);
   const groupArn = route.targetGroupArn;
-  if (groupArn === null) return answer(host, ctx, req, res, 503, 'no-target-group', false, null);
-  const group = host.snapshot.targetGroups.get(groupArn);
-  if (group === undefined) return answer(host, ctx, req, res, 503, 'no-target-group', false, groupArn);
-  const target = pickTarget(group, host.rotation(groupArn), host.pickInputs);
-  const entry = target === null ? undefined : host.entries.get(target.key);
-  if (entry === undefined) return answer(host, ctx, req, res, 503, 'no-target', false, groupArn);
+  const entry = pickEntry(host, groupArn);
+  if (typeof entry === 'string') return answer(host, ctx, req, res, 503, entry, false, groupArn);
   if (plan.addHost) plan.head += `Host: ${targetHostHeader(entry.host, entry.port)}\r\n`;
   new Exchange(host, ctx, req, res, entry, plan, groupArn).start();
+}
+
+/** The entry of the target the group's algorithm picks on the current snapshot, or why there is none. */
+function pickEntry(host: ProxyHost, groupArn: string | null): TargetEntry | 'no-target-group' | 'no-target' {
+  const group = groupArn === null ? undefined : host.snapshot.targetGroups.get(groupArn);
+  if (group === undefined) return 'no-target-group';
+  const target = pickTarget(group, host.rotation(group.arn), host.pickInputs);
+  const entry = target === null ? undefined : host.entries.get(target.key);
+  return entry ?? 'no-target';
 }
 
 function reject(host: ProxyHost, ctx: ListenerContext, req: IncomingMessage, res: http.ServerResponse, r: RequestRejection): void {
@@ -398,34 +398,20 @@ export function handleUpgrade(host: ProxyHost, ctx: ListenerContext, req: Incomi
   const route = ctx.route;
   const plan: RequestPlan = { head: '', bodyMode: BodyMode.None, contentLength: 0, addHost: false };
   const rejection = inspectRequest(req, route.settings, clientAddressOf(req.socket.remoteAddress), ctx.localPort, plan);
-  let status = 0;
-  let reason = '';
-  let entry: TargetEntry | undefined;
-  if (rejection !== null) {
-    status = rejection.status;
-    reason = rejection.reason;
-  } else if (plan.bodyMode !== BodyMode.None) {
-    status = 400;
-    reason = 'upgrade-with-body';
-  } else {
-    const group = route.targetGroupArn === null ? undefined : host.snapshot.targetGroups.get(route.targetGroupArn);
-    const target = group === undefined ? null : pickTarget(group, host.rotation(group.arn), host.pickInputs);
-    entry = target === null ? undefined : host.entries.get(target.key);
-    if (entry === undefined) {
-      status = 503;
-      reason = group === undefined ? 'no-target-group' : 'no-target';
-    }
-  }
-  if (entry === undefined) {
-    host.log({ level: 'warn', msg: 'upgrade refused', dataPlane: host.id, listener: route.arn, status, reason });
-    socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-    socket.on('error', () => socket.destroy());
-    return;
-  }
+  if (rejection !== null) return refuseUpgrade(host, route.arn, socket, rejection.status, rejection.reason);
+  if (plan.bodyMode !== BodyMode.None) return refuseUpgrade(host, route.arn, socket, 400, 'upgrade-with-body');
+  const entry = pickEntry(host, route.targetGroupArn);
+  if (typeof entry === 'string') return refuseUpgrade(host, route.arn, socket, 503, entry);
   const upgrade = headerValue(req, 'upgrade');
   if (plan.addHost) plan.head += `Host: ${targetHostHeader(entry.host, entry.port)}\r\n`;
   const head = `${plan.head}Connection: Upgrade\r\nUpgrade: ${upgrade}\r\n\r\n`;
   new Tunnel(entry, socket, head, first, route.settings.targetConnectTimeoutMs, route.settings.idleTimeoutMs, host.tunnelHooks, ctx.tunnels);
+}
+
+function refuseUpgrade(host: ProxyHost, listenerArn: string, socket: Duplex, status: number, reason: string): void {
+  host.log({ level: 'warn', msg: 'upgrade refused', dataPlane: host.id, listener: listenerArn, status, reason });
+  socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  socket.on('error', () => socket.destroy());
 }
 
 function headerValue(req: IncomingMessage, lower: string): string {

@@ -18,8 +18,7 @@ export interface UpstreamSink {
   /** The request may now be written (the connection is open). */
   onConnected(conn: UpstreamConnection): void;
   /** A response head. `rawHeaders` are already filtered of hop-by-hop headers. */
-  onResponseHead(status: number, reason: string, rawHeaders: string[], hasBody: boolean): boolean;
-  onInterim(status: number): void;
+  onResponseHead(status: number, reason: string, rawHeaders: string[]): boolean;
   onResponseBody(chunk: Buffer): void;
   /** The response ended; `last` is the final body chunk, if any, to send with the end. */
   onResponseEnd(last: Buffer | null): void;
@@ -383,19 +382,17 @@ export class UpstreamConnection {
       out.push(name, value);
     }
     if (status < 200) {
-      // Interim response (100 Continue, 103 Early Hints): skip it; the final one follows.
+      // Interim response (100 Continue, 103 Early Hints): skip it; the final one follows. (The
+      // client had its 100 Continue from ebb's own server.)
       if (status === 101) {
         this.garbage('unexpected-101');
         return false;
       }
-      (this.sink as UpstreamSink).onInterim(status);
       this.state = St.Head;
       return true;
     }
     if (http10) this.reusable = false;
-    let hasBody = true;
     if (this.headRequest || status === 204 || status === 304) {
-      hasBody = false;
       this.state = St.Done;
     } else if (te !== null) {
       const codings = te.toLowerCase().split(',');
@@ -418,7 +415,7 @@ export class UpstreamConnection {
       this.reusable = false;
     }
     const headers = named === null ? out : dropNamed(out, named);
-    return (this.sink as UpstreamSink).onResponseHead(status, m[3] ?? '', headers, hasBody);
+    return (this.sink as UpstreamSink).onResponseHead(status, m[3] ?? '', headers);
   }
 }
 
