@@ -75,19 +75,23 @@ async function deregister(client: ElasticLoadBalancingV2Client, tgArn: string, p
   return { sentAt, ackedAt: Date.now() };
 }
 
-test('SIGKILL during a drain: after the restart the target is still draining, gets nothing, and is gone at the original deadline', { timeout: 40_000 }, async (t) => {
-  const c = new Cleanup();
-  t.after(() => c.run());
+/** ebb built through the API with targets A and B, a `slowMs` request in flight on A, and A deregistered (draining). */
+async function drainingWithSlowRequest(c: Cleanup, slowMs: number) {
   const A = await startBackend('A', c);
   const B = await startBackend('B', c);
   const stateDir = join(await tempDir(c), 'state');
   const first = await serve(c, stateDir);
   const { tgArn, listenerPort } = await buildThroughApi(first.client, A, B);
-
-  const slow = await slowOn(listenerPort, A, B, 10_000);
+  const slow = await slowOn(listenerPort, A, B, slowMs);
   const d = await deregister(first.client, tgArn, A.port);
-  const before = await healthOf(first.client, tgArn, A.port);
-  assert.equal(before?.State, 'draining', 'A drains: its slow request is still in flight');
+  assert.equal((await healthOf(first.client, tgArn, A.port))?.State, 'draining', 'A drains: its slow request is still in flight');
+  return { A, B, stateDir, first, tgArn, listenerPort, slow, d };
+}
+
+test('SIGKILL during a drain: after the restart the target is still draining, gets nothing, and is gone at the original deadline', { timeout: 40_000 }, async (t) => {
+  const c = new Cleanup();
+  t.after(() => c.run());
+  const { A, stateDir, first, tgArn, listenerPort, slow, d } = await drainingWithSlowRequest(c, 10_000);
 
   await sleep(Math.max(0, d.ackedAt + 1000 - Date.now()));
   const killedAt = Date.now();
@@ -149,15 +153,7 @@ test('SIGKILL during a drain: after the restart the target is still draining, ge
 test('SIGTERM during a drain: the slow request on the draining target completes, ebb exits 0, and a restart serves what the drain left', { timeout: 40_000 }, async (t) => {
   const c = new Cleanup();
   t.after(() => c.run());
-  const A = await startBackend('A', c);
-  const B = await startBackend('B', c);
-  const stateDir = join(await tempDir(c), 'state');
-  const first = await serve(c, stateDir);
-  const { tgArn, listenerPort } = await buildThroughApi(first.client, A, B);
-
-  const slow = await slowOn(listenerPort, A, B, 2500);
-  const d = await deregister(first.client, tgArn, A.port);
-  assert.equal((await healthOf(first.client, tgArn, A.port))?.State, 'draining');
+  const { A, stateDir, first, tgArn, listenerPort, slow, d } = await drainingWithSlowRequest(c, 2500);
   await sleep(500);
   const termAt = Date.now();
   const exited = kill(first.proc, 'SIGTERM', 10_000);
