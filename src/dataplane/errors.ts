@@ -1,3 +1,5 @@
+import { STATUS_CODES } from 'node:http';
+
 /**
  * Data-plane failures, classified the way a load balancer reports them: a `kind` (what went wrong), a
  * `source` (whose fault: the target, the client, or ebb), and the status the client is answered with.
@@ -56,6 +58,11 @@ export class ProxyError {
   get reason(): string {
     return this.detail === '' ? this.kind : `${this.kind}:${this.detail}`;
   }
+}
+
+/** A bodiless answer that closes the connection, written on a raw socket (client errors, upgrades). */
+export function closingAnswer(status: number): string {
+  return `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`;
 }
 
 /** Classifies a socket error seen while connecting to or talking with a target. */

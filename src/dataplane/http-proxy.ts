@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import type { ListenerRoute, RoutingSnapshot } from '../domain/routing-snapshot.ts';
 import { requestEndChannel, upstreamErrorChannel } from './channels.ts';
 import type { RequestEndMessage } from './channels.ts';
-import { ProxyError } from './errors.ts';
+import { closingAnswer, ProxyError } from './errors.ts';
 import type { PickInputs, RotationState } from './pickers/index.ts';
 import { pickTarget } from './pickers/index.ts';
 import { BodyMode, clientAddressOf, inspectRequest, targetHostHeader } from './request-guard.ts';
@@ -410,7 +410,7 @@ export function handleUpgrade(host: ProxyHost, ctx: ListenerContext, req: Incomi
 
 function refuseUpgrade(host: ProxyHost, listenerArn: string, socket: Duplex, status: number, reason: string): void {
   host.log({ level: 'warn', msg: 'upgrade refused', dataPlane: host.id, listener: listenerArn, status, reason });
-  socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  socket.end(closingAnswer(status));
   socket.on('error', () => socket.destroy());
 }
 

@@ -2,6 +2,7 @@ import http from 'node:http';
 import type { Socket } from 'node:net';
 import type { ListenerRoute, ListenerSettings } from '../domain/routing-snapshot.ts';
 import { clientErrorChannel } from './channels.ts';
+import { closingAnswer } from './errors.ts';
 import { EbbResponse, handleRequest, handleUpgrade, refuseConnection } from './http-proxy.ts';
 import type { ListenerContext, ProxyHost } from './http-proxy.ts';
 import type { Tunnel } from './websocket-tunnel.ts';
@@ -180,7 +181,7 @@ function onClientError(host: ProxyHost, ctx: ListenerContext, err: NodeJS.ErrnoE
     return;
   }
   host.log({ level: 'info', msg: 'client error', dataPlane: host.id, listener: ctx.route.arn, status, reason: code });
-  socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, () => socket.destroy());
+  socket.end(closingAnswer(status), () => socket.destroy());
   setTimeout(() => socket.destroy(), 1000).unref();
 }
 

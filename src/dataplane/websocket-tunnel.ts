@@ -1,7 +1,7 @@
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { tunnelCloseChannel, tunnelOpenChannel } from './channels.ts';
-import { ProxyError } from './errors.ts';
+import { closingAnswer, ProxyError } from './errors.ts';
 import type { TargetEntry } from './target-activity.ts';
 
 /**
@@ -176,12 +176,7 @@ export class Tunnel {
 
   private failBeforeUpgrade(err: ProxyError): void {
     this.hooks.log(err);
-    if (this.client.writable) {
-      this.client.end(
-        `HTTP/1.1 ${err.status} ${err.status === 504 ? 'Gateway Timeout' : 'Bad Gateway'}\r\n` +
-          'Connection: close\r\nContent-Length: 0\r\n\r\n',
-      );
-    }
+    if (this.client.writable) this.client.end(closingAnswer(err.status));
     setTimeout(() => this.close(), 50).unref();
   }
 
