@@ -1,5 +1,5 @@
 import { ebbError } from '../shared/errors.ts';
-import type { Tag } from '../domain/resources.ts';
+import type { Tag, TargetGroupProtocol } from '../domain/resources.ts';
 import type { QueryParams } from './query-parser.ts';
 import type { XmlObject } from './xml.ts';
 
@@ -22,6 +22,24 @@ export function readTags(p: QueryParams, name = 'Tags'): Tag[] | undefined {
   }
   if (tags.length > 50) throw ebbError('TooManyTags', `You can specify at most 50 tags; got ${tags.length}`);
   return tags;
+}
+
+/** Every protocol the ELBv2 model names; ebb serves HTTP, HTTPS and TCP of them. */
+const ELBV2_PROTOCOLS = ['HTTP', 'HTTPS', 'TCP', 'TLS', 'UDP', 'TCP_UDP', 'GENEVE', 'QUIC', 'TCP_QUIC'] as const;
+
+/**
+ * An ELBv2 protocol parameter (`Protocol`, `HealthCheckProtocol`), or undefined when absent. A value
+ * outside the model is a ValidationError; a modelled one ebb does not serve is refused with `code`.
+ */
+export function readProtocol(
+  p: QueryParams,
+  name: string,
+  code: 'ValidationError' | 'UnsupportedProtocol',
+  what: string,
+): TargetGroupProtocol | undefined {
+  const value = p.enumOf(name, ELBV2_PROTOCOLS);
+  if (value === undefined || value === 'HTTP' || value === 'HTTPS' || value === 'TCP') return value;
+  throw ebbError(code, `${what} '${value}' is not supported by ebb; use HTTP, HTTPS or TCP`);
 }
 
 export function tagsXml(tags: readonly Tag[]): XmlObject[] {

@@ -1,20 +1,11 @@
-import type { ForwardAction, ListenerProtocol } from '../../domain/resources.ts';
+import type { ForwardAction } from '../../domain/resources.ts';
 import { ebbError } from '../../shared/errors.ts';
-import { paginate, readTags } from '../common.ts';
+import { paginate, readProtocol, readTags } from '../common.ts';
 import type { ActionTable } from '../handler.ts';
 import type { QueryParams } from '../query-parser.ts';
 import { listenerXml } from './shapes.ts';
 
 /** ELBv2 listener actions. ebb's listeners forward to one target group. */
-
-const ALL_PROTOCOLS = ['HTTP', 'HTTPS', 'TCP', 'TLS', 'UDP', 'TCP_UDP', 'GENEVE', 'QUIC', 'TCP_QUIC'] as const;
-
-function readProtocol(p: QueryParams): ListenerProtocol | undefined {
-  const value = p.enumOf('Protocol', ALL_PROTOCOLS);
-  if (value === undefined) return undefined;
-  if (value === 'HTTP' || value === 'HTTPS' || value === 'TCP') return value;
-  throw ebbError('UnsupportedProtocol', `Listener protocol '${value}' is not supported by ebb; use HTTP, HTTPS or TCP`);
-}
 
 function readDefaultActions(p: QueryParams): ForwardAction[] {
   const list = p.requiredStructList('DefaultActions');
@@ -56,7 +47,7 @@ function readDefaultActions(p: QueryParams): ForwardAction[] {
 export const listenerActions: ActionTable = {
   async CreateListener(p, { control }) {
     const loadBalancerArn = p.requiredStr('LoadBalancerArn');
-    const protocol = readProtocol(p);
+    const protocol = readProtocol(p, 'Protocol', 'UnsupportedProtocol', 'Listener protocol');
     const port = p.int('Port', { min: 1, max: 65535 });
     if (protocol === undefined) throw ebbError('ValidationError', 'A listener protocol must be specified (HTTP, HTTPS or TCP)');
     if (port === undefined) throw ebbError('ValidationError', 'A listener port must be specified (1-65535)');
@@ -96,7 +87,7 @@ export const listenerActions: ActionTable = {
 
   async ModifyListener(p, { control }) {
     const arn = p.requiredStr('ListenerArn');
-    const protocol = readProtocol(p);
+    const protocol = readProtocol(p, 'Protocol', 'UnsupportedProtocol', 'Listener protocol');
     const port = p.int('Port', { min: 1, max: 65535 });
     const defaultActions = p.has('DefaultActions') ? readDefaultActions(p) : undefined;
     const listener = await control.modifyListener(arn, {

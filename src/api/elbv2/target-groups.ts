@@ -1,8 +1,7 @@
 import type { HealthCheckConfig } from '../../domain/health-check.ts';
-import type { TargetGroupProtocol } from '../../domain/resources.ts';
 import { ebbError } from '../../shared/errors.ts';
 import { CLASSIC_TAG } from '../classic/classic-mapping.ts';
-import { paginate, readTags } from '../common.ts';
+import { paginate, readProtocol, readTags } from '../common.ts';
 import type { ActionTable } from '../handler.ts';
 import type { QueryParams } from '../query-parser.ts';
 import { readAttributes } from './load-balancers.ts';
@@ -11,18 +10,11 @@ import { attributesXml, targetGroupXml } from './shapes.ts';
 /** ELBv2 target group actions. */
 
 const TG_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?$/;
-const ALL_PROTOCOLS = ['HTTP', 'HTTPS', 'TCP', 'TLS', 'UDP', 'TCP_UDP', 'GENEVE', 'QUIC', 'TCP_QUIC'] as const;
-
-function supportedProtocol(value: string | undefined, what: string): TargetGroupProtocol | undefined {
-  if (value === undefined) return undefined;
-  if (value === 'HTTP' || value === 'HTTPS' || value === 'TCP') return value;
-  throw ebbError('ValidationError', `${what} '${value}' is not supported by ebb; use HTTP, HTTPS or TCP`);
-}
 
 /** The health-check members of Create/ModifyTargetGroup, as a partial config. */
 function readHealthCheck(p: QueryParams): Partial<HealthCheckConfig> {
   const hc: { -readonly [K in keyof HealthCheckConfig]?: HealthCheckConfig[K] } = {};
-  const protocol = supportedProtocol(p.enumOf('HealthCheckProtocol', ALL_PROTOCOLS), 'HealthCheckProtocol');
+  const protocol = readProtocol(p, 'HealthCheckProtocol', 'ValidationError', 'HealthCheckProtocol');
   if (protocol !== undefined) hc.protocol = protocol;
   const port = p.str('HealthCheckPort');
   if (port !== undefined) {
@@ -82,7 +74,7 @@ export const targetGroupActions: ActionTable = {
     if (targetType === 'lambda' || targetType === 'alb') {
       throw ebbError('ValidationError', `TargetType '${targetType}' is not supported by ebb; use 'instance' or 'ip'`);
     }
-    const protocol = supportedProtocol(p.enumOf('Protocol', ALL_PROTOCOLS), 'Protocol');
+    const protocol = readProtocol(p, 'Protocol', 'ValidationError', 'Protocol');
     if (protocol === undefined) throw ebbError('ValidationError', "A protocol must be specified for a target group of type 'instance' or 'ip'");
     const port = p.int('Port', { min: 1, max: 65535 });
     if (port === undefined) throw ebbError('ValidationError', "A port must be specified for a target group of type 'instance' or 'ip'");
