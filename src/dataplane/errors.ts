@@ -17,17 +17,16 @@ export type ProxyErrorKind =
   | 'idle-timeout' // nothing moved between ebb and the target for idleTimeoutMs once it was answering (504, or the client is cut)
   | 'client-timeout' // nothing came from (or was read by) the client for idleTimeoutMs mid-request (408, or the client is cut)
   | 'terminated' // ebb cut the request at a drain deadline (502)
-  | 'client-aborted' // the client went away before the response ended (no answer possible)
-  | 'shutdown'; // ebb's own forced shutdown (502)
+  | 'client-aborted'; // the client went away before the response ended (no answer possible)
 
 export type ProxyErrorSource = 'upstream' | 'downstream' | 'internal';
 
-export interface ProxyErrorSpec {
+interface ProxyErrorSpec {
   readonly status: number;
   readonly source: ProxyErrorSource;
 }
 
-export const PROXY_ERRORS: { readonly [K in ProxyErrorKind]: ProxyErrorSpec } = {
+const PROXY_ERRORS: { readonly [K in ProxyErrorKind]: ProxyErrorSpec } = {
   'no-target': { status: 503, source: 'internal' },
   'no-target-group': { status: 503, source: 'internal' },
   'connect-refused': { status: 502, source: 'upstream' },
@@ -39,7 +38,6 @@ export const PROXY_ERRORS: { readonly [K in ProxyErrorKind]: ProxyErrorSpec } = 
   'client-timeout': { status: 408, source: 'downstream' },
   terminated: { status: 502, source: 'internal' },
   'client-aborted': { status: 499, source: 'downstream' },
-  shutdown: { status: 502, source: 'internal' },
 };
 
 export class ProxyError {

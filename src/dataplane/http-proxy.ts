@@ -3,7 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { ListenerRoute, RoutingSnapshot } from '../domain/routing-snapshot.ts';
 import { requestEndChannel, upstreamErrorChannel } from './channels.ts';
-import type { RequestEndMessage } from './channels.ts';
+import type { RequestEndMessage, UpstreamErrorMessage } from './channels.ts';
 import { closingAnswer, ProxyError } from './errors.ts';
 import type { PickInputs, RotationState } from './pickers/index.ts';
 import { pickTarget } from './pickers/index.ts';
@@ -264,7 +264,7 @@ export class Exchange implements UpstreamSink {
       url: this.req.url,
     });
     if (upstreamErrorChannel.hasSubscribers && err.source === 'upstream') {
-      upstreamErrorChannel.publish({ dataPlaneId: this.host.id, targetKey: this.entry.key, reason: err.reason });
+      upstreamErrorChannel.publish({ dataPlaneId: this.host.id, targetKey: this.entry.key, reason: err.reason } satisfies UpstreamErrorMessage);
     }
     if (!res.headersSent) {
       // Close after the answer when the request body was not read whole (its framing is lost).

@@ -2,6 +2,7 @@ import http from 'node:http';
 import type { Socket } from 'node:net';
 import type { ListenerRoute, ListenerSettings } from '../domain/routing-snapshot.ts';
 import { clientErrorChannel } from './channels.ts';
+import type { ClientErrorMessage } from './channels.ts';
 import { closingAnswer } from './errors.ts';
 import { EbbResponse, handleRequest, handleUpgrade, refuseConnection } from './http-proxy.ts';
 import type { ListenerContext, ProxyHost } from './http-proxy.ts';
@@ -106,7 +107,7 @@ export class Listener implements ListenerContext {
   }
 
   /** At the close deadline: tunnels get a close frame and `graceMs`, then every connection is closed. */
-  async closeRemaining(graceMs: number): Promise<void> {
+  private async closeRemaining(graceMs: number): Promise<void> {
     await Promise.all([...this.tunnels].map((t) => t.terminate(graceMs)));
     this.destroy();
   }
@@ -163,7 +164,7 @@ function onClientError(host: ProxyHost, ctx: ListenerContext, err: NodeJS.ErrnoE
           ? 505
           : 400;
   if (clientErrorChannel.hasSubscribers) {
-    clientErrorChannel.publish({ dataPlaneId: host.id, listenerArn: ctx.route.arn, status, reason: code });
+    clientErrorChannel.publish({ dataPlaneId: host.id, listenerArn: ctx.route.arn, status, reason: code } satisfies ClientErrorMessage);
   }
   const busy = (socket as { _httpMessage?: http.ServerResponse | null })._httpMessage;
   if (code === 'ECONNRESET' || !socket.writable || (busy !== undefined && busy !== null && busy.headersSent)) {

@@ -148,12 +148,8 @@ export class UpstreamConnection {
     if (this.receivedAny && now - this.lastActive > this.idleTimeoutMs) this.fail(new ProxyError('idle-timeout', 'target'));
   }
 
-  /** Closes the connection; a current exchange is told it failed with `err` (default: reset). */
-  destroy(err?: ProxyError): void {
-    if (err !== undefined && this.sink !== null) {
-      this.fail(err);
-      return;
-    }
+  /** Closes the connection, without telling the exchange it serves (if any). */
+  destroy(): void {
     this.sink = null;
     this.markClosed();
     this.socket.destroy();
@@ -517,4 +513,4 @@ export class UpstreamPool {
 }
 
 /** Resolution of connect, response, inactivity and idle timeouts. */
-export const TICK_MS = 50;
+const TICK_MS = 50;

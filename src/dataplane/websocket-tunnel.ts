@@ -1,6 +1,7 @@
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { tunnelCloseChannel, tunnelOpenChannel } from './channels.ts';
+import type { TunnelMessage } from './channels.ts';
 import { closingAnswer, ProxyError } from './errors.ts';
 import type { TargetEntry } from './target-activity.ts';
 
@@ -25,7 +26,7 @@ export interface TunnelHooks {
   readonly dataPlaneId: string;
   /** Called once when the tunnel is closed (both sockets). */
   onClosed(tunnel: Tunnel): void;
-  /** A failure before the target answered: answer the client (the tunnel is already closed). */
+  /** Logs a failure before the target answered (the tunnel answers the client 502/504 and closes). */
   log(err: ProxyError): void;
   /** Time between a close frame and the hard close, for a tunnel closed for inactivity. */
   readonly closeGraceMs: number;
@@ -103,11 +104,11 @@ export class Tunnel {
     idleTimeoutMs: number,
     private readonly hooks: TunnelHooks,
     /** The set of tunnels of the listener it came through; it leaves the set when closed. */
-    private readonly owner: Set<Tunnel> | null = null,
+    private readonly owner: Set<Tunnel>,
   ) {
     entry.tunnels++;
     entry.openTunnels.add(this);
-    if (owner !== null) owner.add(this);
+    owner.add(this);
     const up = net.connect({ host: entry.host, port: entry.port, noDelay: true });
     this.upstream = up;
     up.setTimeout(connectTimeoutMs, () => {
@@ -135,7 +136,7 @@ export class Tunnel {
       });
     }
     if (tunnelOpenChannel.hasSubscribers) {
-      tunnelOpenChannel.publish({ dataPlaneId: hooks.dataPlaneId, targetKey: entry.key });
+      tunnelOpenChannel.publish({ dataPlaneId: hooks.dataPlaneId, targetKey: entry.key } satisfies TunnelMessage);
     }
   }
 
@@ -167,9 +168,9 @@ export class Tunnel {
     this.client.destroy();
     this.entry.tunnels--;
     this.entry.openTunnels.delete(this);
-    if (this.owner !== null) this.owner.delete(this);
+    this.owner.delete(this);
     if (tunnelCloseChannel.hasSubscribers) {
-      tunnelCloseChannel.publish({ dataPlaneId: this.hooks.dataPlaneId, targetKey: this.entry.key });
+      tunnelCloseChannel.publish({ dataPlaneId: this.hooks.dataPlaneId, targetKey: this.entry.key } satisfies TunnelMessage);
     }
     this.hooks.onClosed(this);
   }
