@@ -6,20 +6,6 @@ import { attributesXml, loadBalancerXml } from './shapes.ts';
 
 /** ELBv2 load balancer actions. */
 
-const LB_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?$/;
-
-export function readLoadBalancerName(p: QueryParams, name: string): string {
-  const value = p.requiredStr(name);
-  if (!LB_NAME.test(value)) {
-    throw ebbError(
-      'ValidationError',
-      `The load balancer name '${value}' is not valid: use 1-32 letters, digits and hyphens, not starting or ending with a hyphen`,
-    );
-  }
-  if (value.startsWith('internal-')) throw ebbError('ValidationError', `The load balancer name '${value}' cannot begin with 'internal-'`);
-  return value;
-}
-
 /** `Attributes.member.N.Key/Value` into a map; a key given twice is refused. */
 export function readAttributes(p: QueryParams, maxMembers: number): Record<string, string> {
   const list = p.requiredStructList('Attributes');
@@ -36,7 +22,8 @@ export function readAttributes(p: QueryParams, maxMembers: number): Record<strin
 
 export const loadBalancerActions: ActionTable = {
   async CreateLoadBalancer(p, { control }) {
-    const name = readLoadBalancerName(p, 'Name');
+    // The name is checked by the control plane, with the same message the configuration file gets.
+    const name = p.requiredStr('Name');
     const type = p.enumOf('Type', ['application', 'network', 'gateway'] as const) ?? 'application';
     if (type === 'gateway') throw ebbError('ValidationError', "Gateway load balancers are not supported by ebb; use Type 'application' or 'network'");
     const scheme = p.enumOf('Scheme', ['internet-facing', 'internal'] as const);

@@ -1,17 +1,25 @@
-import type { HealthCheckConfig } from '../../domain/health-check.ts';
+import { HEALTH_CHECK_RANGES, parseMatcher, type HealthCheckConfig } from '../../domain/health-check.ts';
 import { ebbError } from '../../shared/errors.ts';
 import { CLASSIC_TAG } from '../classic/classic-mapping.ts';
 import { paginate, readProtocol, readTags } from '../common.ts';
 import type { ActionTable } from '../handler.ts';
-import type { QueryParams } from '../query-parser.ts';
+import type { IntRange, QueryParams } from '../query-parser.ts';
 import { readAttributes } from './load-balancers.ts';
 import { attributesXml, targetGroupXml } from './shapes.ts';
 
 /** ELBv2 target group actions. */
 
-const TG_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?$/;
+/** The AWS range of a health-check count or period, as the query parser takes it. */
+function range(field: keyof typeof HEALTH_CHECK_RANGES): IntRange {
+  const [min, max] = HEALTH_CHECK_RANGES[field];
+  return { min, max };
+}
 
-/** The health-check members of Create/ModifyTargetGroup, as a partial config. */
+/**
+ * The health-check members of Create/ModifyTargetGroup, as a partial config. Each value is read in
+ * its wire form; how they fit together (timeout below interval, a path for HTTP) is checked by the
+ * control plane on the merged config.
+ */
 function readHealthCheck(p: QueryParams): Partial<HealthCheckConfig> {
   const hc: { -readonly [K in keyof HealthCheckConfig]?: HealthCheckConfig[K] } = {};
   const protocol = readProtocol(p, 'HealthCheckProtocol', 'ValidationError', 'HealthCheckProtocol');
@@ -25,34 +33,23 @@ function readHealthCheck(p: QueryParams): Partial<HealthCheckConfig> {
   const enabled = p.bool('HealthCheckEnabled');
   if (enabled !== undefined) hc.enabled = enabled;
   const path = p.str('HealthCheckPath', { minLength: 1, maxLength: 1024 });
-  if (path !== undefined) {
-    if (!path.startsWith('/')) throw ebbError('ValidationError', `HealthCheckPath must start with '/'; got '${path}'`);
-    hc.path = path;
-  }
-  const interval = p.int('HealthCheckIntervalSeconds', { min: 5, max: 300 });
+  if (path !== undefined) hc.path = path;
+  const interval = p.int('HealthCheckIntervalSeconds', range('intervalSeconds'));
   if (interval !== undefined) hc.intervalSeconds = interval;
-  const timeout = p.int('HealthCheckTimeoutSeconds', { min: 2, max: 120 });
+  const timeout = p.int('HealthCheckTimeoutSeconds', range('timeoutSeconds'));
   if (timeout !== undefined) hc.timeoutSeconds = timeout;
-  const healthy = p.int('HealthyThresholdCount', { min: 2, max: 10 });
+  const healthy = p.int('HealthyThresholdCount', range('healthyThresholdCount'));
   if (healthy !== undefined) hc.healthyThresholdCount = healthy;
-  const unhealthy = p.int('UnhealthyThresholdCount', { min: 2, max: 10 });
+  const unhealthy = p.int('UnhealthyThresholdCount', range('unhealthyThresholdCount'));
   if (unhealthy !== undefined) hc.unhealthyThresholdCount = unhealthy;
   const matcher = p.struct('Matcher');
   if (matcher !== undefined) {
     if (matcher.str('GrpcCode') !== undefined) throw ebbError('ValidationError', 'Matcher.GrpcCode is not supported by ebb; use Matcher.HttpCode');
     const code = matcher.str('HttpCode');
     if (code !== undefined) {
-      if (!/^\d{3}(-\d{3})?(,\d{3}(-\d{3})?)*$/.test(code)) {
-        throw ebbError('ValidationError', `Matcher.HttpCode '${code}' is not valid: use codes like 200, 200,202 or 200-299`);
-      }
+      parseMatcher(code);
       hc.matcher = code;
     }
-  }
-  if (hc.timeoutSeconds !== undefined && hc.intervalSeconds !== undefined && hc.timeoutSeconds >= hc.intervalSeconds) {
-    throw ebbError(
-      'ValidationError',
-      `HealthCheckTimeoutSeconds (${hc.timeoutSeconds}) must be smaller than HealthCheckIntervalSeconds (${hc.intervalSeconds})`,
-    );
   }
   return hc;
 }
@@ -63,13 +60,8 @@ function isClassicGroup(tags: readonly { key: string }[]): boolean {
 
 export const targetGroupActions: ActionTable = {
   async CreateTargetGroup(p, { control }) {
+    // The name is checked by the control plane, with the same message the configuration file gets.
     const name = p.requiredStr('Name');
-    if (!TG_NAME.test(name)) {
-      throw ebbError(
-        'ValidationError',
-        `The target group name '${name}' is not valid: use 1-32 letters, digits and hyphens, not starting or ending with a hyphen`,
-      );
-    }
     const targetType = p.enumOf('TargetType', ['instance', 'ip', 'lambda', 'alb'] as const) ?? 'instance';
     if (targetType === 'lambda' || targetType === 'alb') {
       throw ebbError('ValidationError', `TargetType '${targetType}' is not supported by ebb; use 'instance' or 'ip'`);
