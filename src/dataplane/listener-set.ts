@@ -30,11 +30,8 @@ export class Listener implements ListenerContext {
     const s = route.settings;
     const server = http.createServer({
       ServerResponse: EbbResponse as unknown as typeof http.ServerResponse,
-      maxHeaderSize: s.maxHeaderBytes,
-      headersTimeout: s.clientHeaderTimeoutMs,
-      // No limit on a whole request: the idle timeout (server.timeout, below) bounds inactivity instead.
+      // No limit on a whole request: the idle timeout (server.timeout, see applySettings) bounds inactivity instead.
       requestTimeout: 0,
-      keepAliveTimeout: s.idleTimeoutMs,
       connectionsCheckingInterval: Math.min(1000, Math.max(100, Math.floor(s.clientHeaderTimeoutMs / 4))),
       noDelay: true,
       // Checked by request-guard after the header count, so a truncated list answers 431, not 400.
@@ -121,6 +118,7 @@ export class Listener implements ListenerContext {
   }
 }
 
+/** The listener's limits and timeouts; Node reads each of them per connection, so they need not be constructor options. */
 function applySettings(server: http.Server, s: ListenerSettings): void {
   // `idle_timeout`: an inactivity timeout on every client connection (Node's socket timeout,
   // refreshed by each read and write), during a request as between requests. New settings apply to
@@ -155,23 +153,16 @@ const OTHER_VERSION = /^(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+ \S+ HTTP\/[0-9]\.[0-9]\r?
  */
 function onClientError(host: ProxyHost, ctx: ListenerContext, err: NodeJS.ErrnoException, socket: Socket): void {
   const code = err.code ?? '';
-  const status =
-    code === 'HPE_HEADER_OVERFLOW'
-      ? 431
-      : code === 'ERR_HTTP_REQUEST_TIMEOUT'
-        ? 408
-        : (code === 'HPE_INVALID_VERSION' || code === 'HPE_PAUSED_H2_UPGRADE') && isOtherVersion(err)
-          ? 505
-          : 400;
+  const status = clientErrorStatus(code, err);
   if (clientErrorChannel.hasSubscribers) {
     clientErrorChannel.publish({ dataPlaneId: host.id, listenerArn: ctx.route.arn, status, reason: code } satisfies ClientErrorMessage);
   }
-  const busy = (socket as { _httpMessage?: http.ServerResponse | null })._httpMessage;
-  if (code === 'ECONNRESET' || !socket.writable || (busy !== undefined && busy !== null && busy.headersSent)) {
+  const busy = (socket as { _httpMessage?: http.ServerResponse | null })._httpMessage ?? null;
+  if (code === 'ECONNRESET' || !socket.writable || busy?.headersSent === true) {
     socket.destroy();
     return;
   }
-  if (busy !== undefined && busy !== null) {
+  if (busy !== null) {
     // A request on this connection is still being answered: a status written now would be taken as
     // its answer. Let that answer finish, forward nothing more, then close.
     refuseConnection(socket);
@@ -184,6 +175,20 @@ function onClientError(host: ProxyHost, ctx: ListenerContext, err: NodeJS.ErrnoE
   host.log({ level: 'info', msg: 'client error', dataPlane: host.id, listener: ctx.route.arn, status, reason: code });
   socket.end(closingAnswer(status), () => socket.destroy());
   setTimeout(() => socket.destroy(), 1000).unref();
+}
+
+function clientErrorStatus(code: string, err: NodeJS.ErrnoException): number {
+  switch (code) {
+    case 'HPE_HEADER_OVERFLOW':
+      return 431;
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return 408;
+    case 'HPE_INVALID_VERSION':
+    case 'HPE_PAUSED_H2_UPGRADE':
+      return isOtherVersion(err) ? 505 : 400;
+    default:
+      return 400;
+  }
 }
 
 function isOtherVersion(err: NodeJS.ErrnoException): boolean {
