@@ -5,23 +5,9 @@ import type { XmlObject } from './xml.ts';
 
 /** Helpers shared by the ELBv2 and Classic handlers. */
 
-const TAG_CHARS = /^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$/u;
-
-/** `Tags.member.N.Key/Value` (or another list name), validated as the models say. */
+/** `Tags.member.N.Key/Value` (or another list name); the control plane checks them as it stores them. */
 export function readTags(p: QueryParams, name = 'Tags'): Tag[] | undefined {
-  const list = p.structList(name);
-  if (list === undefined) return undefined;
-  const tags: Tag[] = [];
-  const seen = new Set<string>();
-  for (const t of list) {
-    const key = t.requiredStr('Key', { minLength: 1, maxLength: 128, pattern: TAG_CHARS, patternHint: 'must contain only letters, digits, spaces and _ . : / = + - @' });
-    const value = t.str('Value', { maxLength: 256, pattern: TAG_CHARS, patternHint: 'must contain only letters, digits, spaces and _ . : / = + - @' }) ?? '';
-    if (seen.has(key)) throw ebbError('DuplicateTagKeys', `A tag key was specified more than once: '${key}'`);
-    seen.add(key);
-    tags.push({ key, value });
-  }
-  if (tags.length > 50) throw ebbError('TooManyTags', `You can specify at most 50 tags; got ${tags.length}`);
-  return tags;
+  return p.structList(name)?.map((t) => ({ key: t.requiredStr('Key'), value: t.str('Value') ?? '' }));
 }
 
 /** Every protocol the ELBv2 model names; ebb serves HTTP, HTTPS and TCP of them. */

@@ -10,6 +10,7 @@ import {
   ModifyLoadBalancerAttributesCommand as ClassicModifyAttributesCommand,
 } from '@aws-sdk/client-elastic-load-balancing';
 import {
+  AddTagsCommand,
   CreateListenerCommand,
   CreateLoadBalancerCommand,
   CreateTargetGroupCommand,
@@ -148,6 +149,13 @@ test('SDK v3 ELBv2: the server validates what botocore would and what it would n
   assert.equal(dup.name, 'DuplicateTargetGroupNameException');
   await rejectsWith(v2.send(new ModifyTargetGroupAttributesCommand({ TargetGroupArn: arn, Attributes: [{ Key: 'deregistration_delay.timeout_seconds', Value: '-1' }] })), 'ValidationError', 400);
   await rejectsWith(v2.send(new ModifyTargetGroupAttributesCommand({ TargetGroupArn: arn, Attributes: [{ Key: 'no_such.attribute', Value: '1' }] })), 'ValidationError', 400, /no_such/);
+  await rejectsWith(v2.send(new AddTagsCommand({ ResourceArns: [arn], Tags: [{ Key: 'team', Value: 'a' }, { Key: 'team', Value: 'b' }] })), 'DuplicateTagKeys', 400, /team/);
+  await rejectsWith(v2.send(new AddTagsCommand({ ResourceArns: [arn], Tags: [{ Key: 'no#hash', Value: 'x' }] })), 'ValidationError', 400, /no#hash/);
+  await rejectsWith(
+    v2.send(new AddTagsCommand({ ResourceArns: [arn], Tags: Array.from({ length: 51 }, (_, i) => ({ Key: `k${i}`, Value: 'v' })) })),
+    'TooManyTags',
+    400,
+  );
   await rejectsWith(v2.send(new RegisterTargetsCommand({ TargetGroupArn: arn, Targets: [{ Id: 'not-an-ip' }] })), 'InvalidTarget', 400);
   await rejectsWith(v2.send(new RegisterTargetsCommand({ TargetGroupArn: arn, Targets: [{ Id: '127.0.0.1', Port: 70000 }] })), 'ValidationError', 400, /65535/);
   const notFound = await rejectsWith(
