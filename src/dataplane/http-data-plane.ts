@@ -100,7 +100,7 @@ export class HttpDataPlane implements DataPlane, ProxyHost {
   }
 
   workEnded(entry: TargetEntry): void {
-    if (entry.routable || entry.requests + entry.tunnels !== 0) return;
+    if (entry.routable || entry.busy) return;
     entry.idleSince = performance.now();
     for (const fn of this.idleListeners) {
       try {

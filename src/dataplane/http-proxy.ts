@@ -305,7 +305,7 @@ export class Exchange implements UpstreamSink {
       };
       requestEndChannel.publish(msg);
     }
-    if (!entry.routable && entry.requests + entry.tunnels === 0) this.host.workEnded(entry);
+    if (!entry.routable && !entry.busy) this.host.workEnded(entry);
   }
 }
 

@@ -14,7 +14,6 @@ import type { Tunnel } from './websocket-tunnel.ts';
  */
 export class TargetEntry implements TargetActivity {
   requests = 0;
-  tunnels = 0;
   completed = 0;
   /** In the current snapshot (may receive new work). A non-routable key's connections are not reused. */
   routable = true;
@@ -32,13 +31,18 @@ export class TargetEntry implements TargetActivity {
     public port: number,
   ) {}
 
+  get tunnels(): number {
+    return this.openTunnels.size;
+  }
+
+  /** A request in flight or a tunnel open. */
   get busy(): boolean {
-    return this.requests + this.tunnels > 0;
+    return this.requests > 0 || this.openTunnels.size > 0;
   }
 
   /** Out of the snapshot with nothing in flight and no connection or tunnel open: may be freed. */
   get disposable(): boolean {
-    return !this.routable && this.requests + this.tunnels === 0 && this.open.size === 0 && this.openTunnels.size === 0;
+    return !this.routable && !this.busy && this.open.size === 0;
   }
 
   snapshot(): TargetActivity {

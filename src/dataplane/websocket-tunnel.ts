@@ -106,7 +106,6 @@ export class Tunnel {
     /** The set of tunnels of the listener it came through; it leaves the set when closed. */
     private readonly owner: Set<Tunnel>,
   ) {
-    entry.tunnels++;
     entry.openTunnels.add(this);
     owner.add(this);
     const up = net.connect({ host: entry.host, port: entry.port, noDelay: true });
@@ -166,7 +165,6 @@ export class Tunnel {
     if (this.hardTimer !== null) clearTimeout(this.hardTimer);
     this.upstream.destroy();
     this.client.destroy();
-    this.entry.tunnels--;
     this.entry.openTunnels.delete(this);
     this.owner.delete(this);
     if (tunnelCloseChannel.hasSubscribers) {
