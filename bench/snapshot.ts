@@ -1,7 +1,7 @@
 import type { ListenerSettings, RoutingSnapshot } from '../src/domain/routing-snapshot.ts';
 
-/** Listener settings with ebb's defaults, for benchmarks and tests. */
-export const BENCH_SETTINGS: ListenerSettings = {
+/** Listener settings with ebb's defaults. */
+const BENCH_SETTINGS: ListenerSettings = {
   idleTimeoutMs: 60_000,
   clientHeaderTimeoutMs: 10_000,
   targetConnectTimeoutMs: 5_000,
@@ -13,10 +13,10 @@ export const BENCH_SETTINGS: ListenerSettings = {
 };
 
 /** One HTTP listener forwarding to one round-robin group of `backends` (ports on 127.0.0.1). */
-export function singleGroupSnapshot(port: number, backends: readonly number[], version = 1): RoutingSnapshot {
+export function singleGroupSnapshot(port: number, backends: readonly number[]): RoutingSnapshot {
   const groupArn = 'arn:ebb:bench:targetgroup/bench';
   return {
-    version,
+    version: 1,
     listeners: [
       { arn: 'arn:ebb:bench:listener/bench', protocol: 'HTTP', address: '127.0.0.1', port, targetGroupArn: groupArn, settings: BENCH_SETTINGS },
     ],
