@@ -5,7 +5,7 @@ import type { ControlApi } from '../control/control-api.ts';
 import { realClock, type Clock } from '../shared/clock.ts';
 import { ebbError } from '../shared/errors.ts';
 import { dispatch, serviceOf, SIGNING_NAMES, VERSIONS } from './dispatch.ts';
-import { errorResponse } from './error-response.ts';
+import { errorResponse, toWireError, type WireError } from './error-response.ts';
 import { parseQueryString, QueryParams } from './query-parser.ts';
 import { type Credential, parseAuthorization, SigV4Verifier } from './sigv4.ts';
 import { errorXml, type ServiceId } from './xml.ts';
@@ -62,6 +62,14 @@ export function createAdminHandler(options: AdminHandlerOptions): (req: Incoming
   const verifier = new SigV4Verifier(options.auth.credentials, () => clock.wallTime());
   const maxBodies = options.maxConcurrentBodies ?? DEFAULT_MAX_CONCURRENT_BODIES;
   const bodyTimeoutMs = options.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS;
+  // Refusals at the HTTP level, before any action runs; the registry has no codes for 413 and 408.
+  const tooLarge: WireError = { status: 413, type: 'Sender', code: 'RequestEntityTooLarge', message: `Request body exceeds ${maxBody} bytes` };
+  const bodyTimeout: WireError = {
+    status: 408,
+    type: 'Sender',
+    code: 'RequestTimeout',
+    message: `The request body did not arrive within ${bodyTimeoutMs} ms: send the whole request at once`,
+  };
   /** Query API requests whose body is being read or handled: at most `maxBodies`, so at most maxBodies × maxBody bytes held. */
   let bodiesInFlight = 0;
 
@@ -88,23 +96,18 @@ export function createAdminHandler(options: AdminHandlerOptions): (req: Incoming
       try {
         parseAuthorization(req.headersDistinct, rawQuery);
       } catch (err) {
-        const e = errorResponse(err, 'elbv2', requestId);
-        refuse(req, res, e.status, requestId, e.body);
+        refuse(req, res, requestId, toWireError(err, 'elbv2'));
         return;
       }
     }
     const declared = Number(req.headers['content-length'] ?? NaN);
     if (Number.isFinite(declared) && declared > maxBody) {
-      refuse(req, res, 413, requestId, tooLargeXml(requestId));
+      refuse(req, res, requestId, tooLarge);
       return;
     }
     if (bodiesInFlight >= maxBodies) {
-      const xml = errorXml(
-        'elbv2',
-        { type: 'Receiver', code: 'ServiceUnavailable', message: `ebb's admin API is handling ${maxBodies} requests already; retry after a second` },
-        requestId,
-      );
-      refuse(req, res, 503, requestId, xml, { 'retry-after': '1' });
+      const busy = ebbError('ServiceUnavailable', `ebb's admin API is handling ${maxBodies} requests already; retry after a second`);
+      refuse(req, res, requestId, toWireError(busy, 'elbv2'), { 'retry-after': '1' });
       return;
     }
     bodiesInFlight++;
@@ -113,10 +116,9 @@ export function createAdminHandler(options: AdminHandlerOptions): (req: Incoming
         (body) => handleQuery(req, res, { method, path, rawQuery, body, requestId }),
         (err: unknown) => {
           if (err instanceof BodyTooLarge) {
-            refuse(req, res, 413, requestId, tooLargeXml(requestId));
+            refuse(req, res, requestId, tooLarge);
           } else if (err instanceof BodyTimeout) {
-            const message = `The request body did not arrive within ${bodyTimeoutMs} ms: send the whole request at once`;
-            refuse(req, res, 408, requestId, errorXml('elbv2', { type: 'Sender', code: 'RequestTimeout', message }, requestId));
+            refuse(req, res, requestId, bodyTimeout);
           } else {
             res.destroy();
           }
@@ -127,22 +129,18 @@ export function createAdminHandler(options: AdminHandlerOptions): (req: Incoming
       });
   };
 
-  function tooLargeXml(requestId: string): string {
-    return errorXml('elbv2', { type: 'Sender', code: 'RequestEntityTooLarge', message: `Request body exceeds ${maxBody} bytes` }, requestId);
-  }
-
   /**
    * Answers at once and closes the connection. A body still on its way is read and dropped (nothing
    * kept), and the connection is cut if it has not ended shortly after the answer went out.
    */
-  function refuse(req: IncomingMessage, res: ServerResponse, status: number, requestId: string, xml: string, extra: Record<string, string> = {}): void {
+  function refuse(req: IncomingMessage, res: ServerResponse, requestId: string, error: WireError, extra: Record<string, string> = {}): void {
     req.resume();
     res.on('finish', () => {
       if (req.complete) return;
       const t = clock.setTimer(REFUSED_BODY_GRACE_MS, () => req.socket.destroy());
       req.socket.once('close', () => t.cancel());
     });
-    send(res, status, requestId, xml, { connection: 'close', ...extra });
+    send(res, error.status, requestId, errorXml('elbv2', error, requestId), { connection: 'close', ...extra });
   }
 
   async function handleQuery(
