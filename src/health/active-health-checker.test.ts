@@ -93,12 +93,21 @@ describe('ActiveHealthChecker scheduling (FakeClock)', () => {
     assert.equal(seen.length, 1);
     assert.equal(seen[0]?.ok, false);
     assert.equal(seen[0]?.ok === false && seen[0].reason, 'Target.Timeout');
+    assert.equal(seen[0]?.ok === false && seen[0].detail, 'no answer from 127.0.0.1:1 within 3 s');
     first.finish({ ok: true }); // too late
     await tick();
     assert.equal(seen.length, 1);
     // The next check runs on schedule after a timeout.
     clock.advance(7_000);
     assert.equal(probe.count('a'), 2);
+    await checker.close();
+  });
+
+  it('names an IPv6 target in brackets when its check times out', async () => {
+    const { clock, checker, seen } = setup();
+    checker.setTargets([{ ...target('v6', { timeoutSeconds: 2 }), host: '::1', port: 8080 }]);
+    clock.advance(2_000);
+    assert.equal(seen[0]?.ok === false && seen[0].detail, 'no answer from [::1]:8080 within 2 s');
     await checker.close();
   });
 

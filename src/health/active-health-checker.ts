@@ -1,7 +1,7 @@
 import type { HealthCheckConfig } from '../domain/health-check.ts';
 import type { HealthCheckTarget, HealthChecker, HealthObservation } from '../domain/health-port.ts';
 import type { Clock, TimerHandle } from '../shared/clock.ts';
-import type { CheckOutcome } from './check-outcome.ts';
+import { failed, hostPort, type CheckOutcome } from './check-outcome.ts';
 import { defaultProbe, type ProbeFn } from './probe.ts';
 
 interface InFlight {
@@ -131,23 +131,17 @@ export class ActiveHealthChecker implements HealthChecker {
       if (entry.inFlight?.seq !== seq) return;
       entry.inFlight = undefined;
       controller.abort();
-      this.#emit({
-        key: target.key,
-        ok: false,
-        reason: 'Target.Timeout',
-        detail: `no answer from ${target.host}:${target.port} within ${target.config.timeoutSeconds} s`,
-      });
+      this.#emit({ key: target.key, ...failed('Target.Timeout', `no answer from ${hostPort(target.host, target.port)} within ${target.config.timeoutSeconds} s`) });
     });
     let outcome: Promise<CheckOutcome>;
     try {
       outcome = this.#probe(target, controller.signal);
     } catch (err) {
-      outcome = Promise.resolve({ ok: false, reason: 'Target.FailedHealthChecks', detail: `health check not run: ${String(err)}` });
+      outcome = Promise.resolve(failed('Target.FailedHealthChecks', `health check not run: ${String(err)}`));
     }
     const done = outcome.then(
       (result) => this.#finish(entry, seq, target.key, result),
-      (err: unknown) =>
-        this.#finish(entry, seq, target.key, { ok: false, reason: 'Target.FailedHealthChecks', detail: `health check failed: ${String(err)}` }),
+      (err: unknown) => this.#finish(entry, seq, target.key, failed('Target.FailedHealthChecks', `health check failed: ${String(err)}`)),
     );
     entry.inFlight = { seq, controller, timeout, done };
   }
@@ -156,17 +150,7 @@ export class ActiveHealthChecker implements HealthChecker {
     if (entry.removed || entry.inFlight?.seq !== seq) return; // removed, timed out or paused meanwhile
     entry.inFlight.timeout.cancel();
     entry.inFlight = undefined;
-    if (result.ok) {
-      this.#emit({ key, ok: true });
-    } else {
-      this.#emit({
-        key,
-        ok: false,
-        reason: result.reason,
-        detail: result.detail,
-        ...(result.statusCode === undefined ? {} : { statusCode: result.statusCode }),
-      });
-    }
+    this.#emit({ key, ...result });
   }
 
   /** Cancels the schedule and any check in flight (its result will be ignored). */
