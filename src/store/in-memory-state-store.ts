@@ -1,6 +1,6 @@
 import type { StateStore, StoreKind, StoreOp } from '../domain/store-port.ts';
 import { EbbError } from '../shared/errors.ts';
-import { emptyState, encodeOp } from './records.ts';
+import { closedError, emptyState, encodeOp } from './records.ts';
 
 /**
  * A StateStore in memory, for tests of the modules above the store. It behaves as the SQLite store
@@ -53,8 +53,4 @@ export class InMemoryStateStore implements StateStore {
     this.#closed = true;
     return Promise.resolve();
   }
-}
-
-function closedError(): EbbError {
-  return new EbbError('StoreUnavailable', 'The state store is closed.');
 }

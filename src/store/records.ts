@@ -52,3 +52,8 @@ export function encodeOp(op: StoreOp): string | null {
 export function emptyState(): Map<StoreKind, Map<string, unknown>> {
   return new Map(STORE_KINDS.map((kind) => [kind, new Map<string, unknown>()]));
 }
+
+/** What a closed store answers every call with. */
+export function closedError(): EbbError {
+  return new EbbError('StoreUnavailable', 'The state store is closed.');
+}

@@ -2,7 +2,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { StateStore, StoreKind, StoreOp } from '../domain/store-port.ts';
 import { EbbError } from '../shared/errors.ts';
-import { emptyState, encodeOp, isStoreKind } from './records.ts';
+import { closedError, emptyState, encodeOp, isStoreKind } from './records.ts';
 import { isSqliteBusy, openSqlite, sqliteDriverName, type SqliteConnection, type SqliteDriverName, type SqliteStatement } from './sqlite-driver.ts';
 
 /** The layout this code writes; kept in SQLite's `user_version` header field. */
@@ -206,8 +206,4 @@ function readHolder(dir: string): number | null {
 
 function unavailable(message: string, cause: unknown): EbbError {
   return new EbbError('StoreUnavailable', message, { cause });
-}
-
-function closedError(): EbbError {
-  return new EbbError('StoreUnavailable', 'The state store is closed.');
 }
