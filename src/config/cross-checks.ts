@@ -1,4 +1,3 @@
-import { isIP } from 'node:net';
 import {
   LOAD_BALANCER_ATTRIBUTES,
   TARGET_GROUP_ATTRIBUTES,
@@ -6,6 +5,7 @@ import {
   validateTargetGroupAttributes,
 } from '../domain/attributes.ts';
 import { defaultHealthCheck, validateHealthCheck, type HealthCheckConfig } from '../domain/health-check.ts';
+import { isIpAddress } from '../control/names.ts';
 import type { ListenerProtocol, LoadBalancerType, TargetGroupProtocol } from '../domain/resources.ts';
 import { formatPath, type PathSegment, type Problem } from './problems.ts';
 import type { ConfigShape } from './schema.ts';
@@ -26,7 +26,7 @@ const WILDCARD = new Set(['0.0.0.0', '::']);
 export function inferTargetType(tg: { targetType?: 'instance' | 'ip' | undefined; targets?: ReadonlyArray<{ id: string }> | undefined }): 'instance' | 'ip' {
   if (tg.targetType !== undefined) return tg.targetType;
   const targets = tg.targets ?? [];
-  return targets.length > 0 && targets.every((t) => isIP(t.id) === 0) ? 'instance' : 'ip';
+  return targets.length > 0 && targets.every((t) => !isIpAddress(t.id)) ? 'instance' : 'ip';
 }
 
 /**
@@ -109,7 +109,7 @@ export function crossCheck(cfg: ConfigShape): Problem[] {
     const seen = new Map<string, number>();
     (tg.targets ?? []).forEach((t, j) => {
       const at = ['targetGroups', i, 'targets', j, 'id'];
-      if (targetType === 'ip' && isIP(t.id) === 0) {
+      if (targetType === 'ip' && !isIpAddress(t.id)) {
         const hint = inferred ? ' (the default when any id is an IP address); to name instances, set targetType: instance and declare them under instances' : '';
         problems.push({ path: at, message: `must be an IP address; got "${t.id}". The group's targetType is ip${hint}` });
       } else if (targetType === 'instance' && !instanceIds.has(t.id)) {
