@@ -1,12 +1,22 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import net from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { after, test } from 'node:test';
-import { WebSocket, WebSocketServer } from 'ws';
 import type { Backend } from './dataplane-helpers.ts';
-import { HttpDataPlane } from '../../src/dataplane/http-data-plane.ts';
-import { keyOf, LISTENER, pinned, request, sleep, snapshot, startBackend, startPlane, waitFor } from './dataplane-helpers.ts';
+import {
+  connectOutcome,
+  keyOf,
+  LISTENER,
+  openWs,
+  pinned,
+  request,
+  sleep,
+  snapshot,
+  startBackend,
+  startPlane,
+  startWsBackend,
+  waitFor,
+  within,
+} from './dataplane-helpers.ts';
 
 const cleanups: Array<() => unknown> = [];
 after(async () => {
@@ -120,34 +130,15 @@ test('terminate() cuts a response mid-stream and counts it; one not started gets
 });
 
 test('a WebSocket keeps exchanging after its target leaves the snapshot; terminate() closes it with 1001', async () => {
-  const httpServer = http.createServer();
-  const wss = new WebSocketServer({ server: httpServer });
-  wss.on('connection', (ws) => ws.on('message', (m) => ws.send(`echo:${m.toString()}`)));
-  await new Promise<void>((r) => httpServer.listen(0, '127.0.0.1', r));
-  const wsPort = (httpServer.address() as AddressInfo).port;
-  cleanups.push(
-    () =>
-      new Promise<void>((r) => {
-        for (const c of wss.clients) c.terminate();
-        wss.close();
-        httpServer.close(() => r());
-      }),
-  );
+  const ws = await startWsBackend();
+  cleanups.push(() => ws.close());
   const other = await startBackend('B');
   cleanups.push(() => other.close());
-  const { dp, port } = await startPlane(snapshot([wsPort]));
+  const { dp, port } = await startPlane(snapshot([ws.port]));
   cleanups.push(() => dp.destroy());
-  const key = keyOf(wsPort);
-  const client = new WebSocket(`ws://127.0.0.1:${port}/chat`);
-  const messages: string[] = [];
-  client.on('message', (m) => messages.push(m.toString()));
-  const closed = new Promise<{ code: number; reason: string }>((resolve) =>
-    client.on('close', (code, reason) => resolve({ code, reason: reason.toString() })),
-  );
-  await new Promise<void>((resolve, reject) => {
-    client.once('open', () => resolve());
-    client.once('error', reject);
-  });
+  const key = keyOf(ws.port);
+  const { client, messages, closed } = await openWs(port, '/chat');
+  cleanups.push(() => client.terminate());
   client.send('one');
   assert.ok(await waitFor(() => messages.length === 1));
   assert.equal(dp.activity(key).tunnels, 1);
@@ -178,15 +169,7 @@ test('close(deadline) lets a 500 ms request finish and refuses new connections',
   const t0 = Date.now();
   const closing = dp.close(3000);
   await sleep(50);
-  const refused = await new Promise<string>((resolve) => {
-    const s = net.connect(port, '127.0.0.1');
-    s.on('connect', () => {
-      s.destroy();
-      resolve('connected');
-    });
-    s.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
-  });
-  assert.equal(refused, 'ECONNREFUSED');
+  assert.equal(await connectOutcome(port), 'ECONNREFUSED');
   const r = await inflight;
   assert.equal(r.status, 200);
   assert.equal(r.body, 'done');
@@ -225,19 +208,11 @@ test('a removed listener stops accepting, finishes in-flight work with Connectio
   assert.ok(await waitFor(() => dp.activity(keyOf(slow.port)).requests === 1));
   const r = await dp.apply({ version: 2, listeners: [], targetGroups: new Map() });
   assert.deepEqual(r.listenerErrors, []);
-  assert.equal(dp.boundPort('arn:test:listener/web'), null);
+  assert.equal(dp.boundPort(LISTENER), null);
   const res = await inflight;
   assert.equal(res.body, 'done');
   assert.equal(res.headers.connection, 'close');
-  const refused = await new Promise<string>((resolve) => {
-    const s = net.connect(port, '127.0.0.1');
-    s.on('connect', () => {
-      s.destroy();
-      resolve('connected');
-    });
-    s.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
-  });
-  assert.equal(refused, 'ECONNREFUSED');
+  assert.equal(await connectOutcome(port), 'ECONNREFUSED');
 });
 
 test('completed counts only responses relayed whole, not cut, failed or abandoned ones', async () => {
@@ -283,33 +258,14 @@ test('completed counts only responses relayed whole, not cut, failed or abandone
 });
 
 test("terminate() closes a WebSocket as soon as the client answers ebb's close frame, not at the end of the grace", async () => {
-  const httpServer = http.createServer();
-  const wss = new WebSocketServer({ server: httpServer });
-  wss.on('connection', (ws) => ws.on('message', (m) => ws.send(`echo:${m.toString()}`)));
-  await new Promise<void>((r) => httpServer.listen(0, '127.0.0.1', r));
-  const wsPort = (httpServer.address() as AddressInfo).port;
-  cleanups.push(
-    () =>
-      new Promise<void>((r) => {
-        for (const c of wss.clients) c.terminate();
-        wss.close();
-        httpServer.close(() => r());
-      }),
-  );
+  const ws = await startWsBackend();
+  cleanups.push(() => ws.close());
   const grace = 3000;
-  const dp = new HttpDataPlane({ id: 'grace', tunnelCloseGraceMs: grace });
+  const { dp, port } = await startPlane(snapshot([ws.port]), [], { tunnelCloseGraceMs: grace });
   cleanups.push(() => dp.destroy());
-  await dp.apply(snapshot([wsPort]));
-  const port = dp.boundPort(LISTENER);
-  assert.ok(port !== null);
-  const key = keyOf(wsPort);
-  const client = new WebSocket(`ws://127.0.0.1:${port}/`);
+  const key = keyOf(ws.port);
+  const { client, closed } = await openWs(port);
   cleanups.push(() => client.terminate());
-  const closed = new Promise<number>((resolve) => client.on('close', (code) => resolve(code)));
-  await new Promise<void>((resolve, reject) => {
-    client.once('open', () => resolve());
-    client.once('error', reject);
-  });
   const echoed = new Promise<string>((resolve) => client.once('message', (m) => resolve(m.toString())));
   client.send('hi');
   assert.equal(await echoed, 'echo:hi');
@@ -319,44 +275,23 @@ test("terminate() closes a WebSocket as soon as the client answers ebb's close f
   const took = Date.now() - t0;
   assert.equal(result.tunnelsClosed, 1);
   assert.ok(took < grace / 2, `terminate() took ${took} ms (grace ${grace} ms)`);
-  assert.equal(await closed, 1001);
+  assert.equal((await closed).code, 1001);
   assert.equal(dp.activity(key).tunnels, 0);
 });
 
 test('a removed listener closes what is still open at its deadline: tunnels with 1001, then requests', async () => {
-  const httpServer = http.createServer();
-  const wss = new WebSocketServer({ server: httpServer });
-  wss.on('connection', (ws) => ws.on('message', (m) => ws.send(`echo:${m.toString()}`)));
-  httpServer.on('request', (req, res) => {
+  const ws = await startWsBackend((req, res) => {
     if (req.url === '/never') return; // never answers
     res.end('ok');
   });
-  await new Promise<void>((r) => httpServer.listen(0, '127.0.0.1', r));
-  const wsPort = (httpServer.address() as AddressInfo).port;
-  cleanups.push(
-    () =>
-      new Promise<void>((r) => {
-        for (const c of wss.clients) c.terminate();
-        wss.close();
-        httpServer.closeAllConnections();
-        httpServer.close(() => r());
-      }),
-  );
+  cleanups.push(() => ws.close());
   const deadline = 400;
-  const dp = new HttpDataPlane({ id: 'listener-deadline', tunnelCloseGraceMs: 200, listenerCloseTimeoutMs: deadline });
+  const snap = snapshot([ws.port], { settings: { targetResponseTimeoutMs: 10_000 } });
+  const { dp, port } = await startPlane(snap, [], { listenerCloseTimeoutMs: deadline });
   cleanups.push(() => dp.destroy());
-  const snap = snapshot([wsPort], { settings: { targetResponseTimeoutMs: 10_000 } });
-  await dp.apply(snap);
-  const port = dp.boundPort(LISTENER);
-  assert.ok(port !== null);
-  const key = keyOf(wsPort);
-  const client = new WebSocket(`ws://127.0.0.1:${port}/`);
+  const key = keyOf(ws.port);
+  const { client, closed } = await openWs(port);
   cleanups.push(() => client.terminate());
-  const closed = new Promise<{ code: number; at: number }>((resolve) => client.on('close', (code) => resolve({ code, at: Date.now() })));
-  await new Promise<void>((resolve, reject) => {
-    client.once('open', () => resolve());
-    client.once('error', reject);
-  });
   const hanging = request(port, { path: '/never' }).then(
     (r) => `status ${r.status}`,
     (e: NodeJS.ErrnoException) => e.code ?? 'error',
@@ -368,8 +303,8 @@ test('a removed listener closes what is still open at its deadline: tunnels with
   const echoed = new Promise<string>((resolve) => client.once('message', (m) => resolve(m.toString())));
   client.send('still here');
   assert.equal(await echoed, 'echo:still here', 'the tunnel keeps working until the deadline');
-  const c = await Promise.race([closed, sleep(3000).then(() => null)]);
-  assert.ok(c !== null, 'the tunnel is closed at the deadline');
+  const c = await within(closed, 3000);
+  assert.ok(c !== 'timeout', 'the tunnel is closed at the deadline');
   assert.equal(c.code, 1001);
   const after = c.at - t0;
   assert.ok(after >= deadline - 50 && after < deadline + 1000, `closed ${after} ms after the removal`);
@@ -383,11 +318,8 @@ test("a target's entry is freed by an apply() after it left the snapshot and sta
     res.end('A');
   });
   const retain = 150;
-  const dp = new HttpDataPlane({ id: 'retain', idleEntryRetainMs: retain });
+  const { dp, port } = await startPlane(snapshot([a.port, b.port]), [], { idleEntryRetainMs: retain });
   cleanups.push(() => dp.destroy());
-  await dp.apply(snapshot([a.port, b.port]));
-  const port = dp.boundPort(LISTENER);
-  assert.ok(port !== null);
   const keyA = keyOf(a.port);
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   cleanups.push(() => agent.destroy());

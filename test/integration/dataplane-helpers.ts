@@ -1,8 +1,10 @@
 import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { WebSocket, WebSocketServer } from 'ws';
 import type { ListenerSettings, RoutingSnapshot, TargetGroupRoute } from '../../src/domain/routing-snapshot.ts';
 import { HttpDataPlane } from '../../src/dataplane/http-data-plane.ts';
+import type { HttpDataPlaneOptions } from '../../src/dataplane/http-data-plane.ts';
 
 export const SETTINGS: ListenerSettings = {
   idleTimeoutMs: 5_000,
@@ -93,9 +95,13 @@ export async function startBackend(name: string, handler?: http.RequestListener)
   };
 }
 
-/** A data plane applied with `snap`, and the port its listener got. */
-export async function startPlane(snap: RoutingSnapshot, logs: object[] = []): Promise<{ dp: HttpDataPlane; port: number }> {
-  const dp = new HttpDataPlane({ id: 'test', log: (l) => logs.push(l), tunnelCloseGraceMs: 200 });
+/** A data plane applied with `snap`, and the port its listener got. `options` override the test defaults. */
+export async function startPlane(
+  snap: RoutingSnapshot,
+  logs: object[] = [],
+  options: HttpDataPlaneOptions = {},
+): Promise<{ dp: HttpDataPlane; port: number }> {
+  const dp = new HttpDataPlane({ id: 'test', log: (l) => logs.push(l), tunnelCloseGraceMs: 200, ...options });
   const r = await dp.apply(snap);
   if (r.listenerErrors.length > 0) throw new Error(JSON.stringify(r.listenerErrors));
   const port = dp.boundPort(LISTENER);
@@ -159,4 +165,62 @@ export async function waitFor(cond: () => boolean, ms = 2000): Promise<boolean> 
     await sleep(10);
   }
   return cond();
+}
+
+/** Resolves with the value, or 'timeout' after `ms`. */
+export function within<T>(p: Promise<T>, ms: number): Promise<T | 'timeout'> {
+  return Promise.race([p, sleep(ms).then(() => 'timeout' as const)]);
+}
+
+/** Opens a TCP connection to `port`: 'connected', or the error code (ECONNREFUSED once nothing listens). */
+export function connectOutcome(port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.on('connect', () => {
+      s.destroy();
+      resolve('connected');
+    });
+    s.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
+  });
+}
+
+/** A WebSocket backend on port 0 that answers each message with `echo:<message>`; `onRequest` serves plain HTTP. */
+export async function startWsBackend(onRequest?: http.RequestListener): Promise<{ port: number; close: () => Promise<void> }> {
+  const server = http.createServer(onRequest);
+  const wss = new WebSocketServer({ server });
+  wss.on('connection', (ws) => ws.on('message', (m) => ws.send(`echo:${m.toString()}`)));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((r) => {
+        for (const c of wss.clients) c.terminate();
+        wss.close();
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
+}
+
+export interface WsClient {
+  readonly client: WebSocket;
+  /** Messages received, as text. */
+  readonly messages: string[];
+  /** Resolves when the connection closes, with the close code and reason and when (Date.now()). */
+  readonly closed: Promise<{ code: number; reason: string; at: number }>;
+}
+
+/** A WebSocket client connected through `port`; rejects if the handshake fails. */
+export async function openWs(port: number, path = '/'): Promise<WsClient> {
+  const client = new WebSocket(`ws://127.0.0.1:${port}${path}`);
+  const messages: string[] = [];
+  client.on('message', (m) => messages.push(m.toString()));
+  const closed = new Promise<{ code: number; reason: string; at: number }>((resolve) =>
+    client.on('close', (code, reason) => resolve({ code, reason: reason.toString(), at: Date.now() })),
+  );
+  await new Promise<void>((resolve, reject) => {
+    client.once('open', () => resolve());
+    client.once('error', reject);
+  });
+  return { client, messages, closed };
 }

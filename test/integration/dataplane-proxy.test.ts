@@ -30,6 +30,12 @@ after(async () => {
 const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
 after(() => agent.destroy());
 
+/** Forgets the requests both shared targets have seen. */
+function forgetSeen(): void {
+  a.seen.length = 0;
+  b.seen.length = 0;
+}
+
 test('round robin spreads requests over both targets', async () => {
   const got: string[] = [];
   for (let i = 0; i < 6; i++) got.push((await request(port, { agent })).body);
@@ -105,8 +111,7 @@ test('504 when the target does not answer in time', async () => {
 });
 
 test('X-Forwarded-For is appended, Proto and Port set', async () => {
-  a.seen.length = 0;
-  b.seen.length = 0;
+  forgetSeen();
   await request(port, { headers: { 'X-Forwarded-For': '203.0.113.7', 'X-Forwarded-Proto': 'https' } });
   const seen = [...a.seen, ...b.seen][0];
   assert.ok(seen);
@@ -183,16 +188,18 @@ test('request and response bodies are streamed both ways', async () => {
 test('431 when the request has more headers than maxHeadersCount', async () => {
   const headers: Record<string, string> = {};
   for (let i = 0; i < 60; i++) headers[`x-h${i}`] = 'v';
-  a.seen.length = 0;
-  b.seen.length = 0;
+  forgetSeen();
   const r = await request(port, { headers });
   assert.equal(r.status, 431);
   assert.equal(a.seen.length + b.seen.length, 0);
   assert.equal(r.headers.connection, 'close');
 });
 
-test('431 from the clientError path for an oversized head', async () => {
-  const out = await rawRequest(port, `GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
+test("431 from the clientError path for a head over the listener's maxHeaderBytes", async () => {
+  // 4 KiB is below Node's own default limit (16 KiB), so only the listener's setting refuses this head.
+  const p2 = await startPlane(snapshot([a.port], { settings: { maxHeaderBytes: 4096 } }));
+  cleanups.push(() => p2.dp.destroy());
+  const out = await rawRequest(p2.port, `GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(8_000)}\r\n\r\n`);
   assert.match(out, /^HTTP\/1\.1 431 /);
   assert.match(out, /Connection: close/i);
 });
@@ -216,8 +223,7 @@ const PIPELINED = 'POST /smuggled HTTP/1.1\r\nHost: victim\r\nContent-Length: 0\
 
 for (const [name, bytes] of SMUGGLING) {
   test(`400 and close for ${name}`, async () => {
-    a.seen.length = 0;
-    b.seen.length = 0;
+    forgetSeen();
     const out = await rawRequest(port, bytes + PIPELINED);
     assert.match(out, /^HTTP\/1\.1 400 /, out);
     assert.match(out, /connection: close/i);
@@ -272,7 +278,7 @@ test('a target that answers before reading the body is not reused for the next r
     res.end('fine');
   });
   cleanups.push(() => early.close());
-  const p2 = await startPlane(snapshot([early.port], { settings: { maxHeadersCount: 50 } }));
+  const p2 = await startPlane(snapshot([early.port]));
   cleanups.push(() => p2.dp.destroy());
   const big = 'y'.repeat(2 * 1024 * 1024);
   const r = await request(p2.port, { method: 'POST', body: big, headers: { 'Content-Length': String(big.length) } }).catch(
@@ -283,8 +289,7 @@ test('a target that answers before reading the body is not reused for the next r
 });
 
 test('HTTP/0.9 gets 400 and close; nothing reaches a target', async () => {
-  a.seen.length = 0;
-  b.seen.length = 0;
+  forgetSeen();
   logs.length = 0;
   const out = await rawRequest(port, 'GET /\r\n\r\n');
   assert.match(out, /^HTTP\/1\.1 400 /, out);
@@ -305,8 +310,7 @@ for (const [name, bytes] of [
   ['the HTTP/2 connection preface', 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'],
 ] as const) {
   test(`505 and close for ${name}`, async () => {
-    a.seen.length = 0;
-    b.seen.length = 0;
+    forgetSeen();
     const out = await rawRequest(port, bytes);
     assert.match(out, /^HTTP\/1\.1 505 /, out);
     assert.match(out, /connection: close/i);
@@ -321,8 +325,7 @@ test('a malformed version is still 400', async () => {
 });
 
 test("HTTP/1.0 without Host is forwarded as HTTP/1.1 with the target's host:port", async () => {
-  a.seen.length = 0;
-  b.seen.length = 0;
+  forgetSeen();
   const out = await rawRequest(port, 'GET /ten HTTP/1.0\r\n\r\n');
   assert.match(out, /^HTTP\/1\.1 200 /, out);
   const seen = [...a.seen, ...b.seen];
@@ -333,8 +336,7 @@ test("HTTP/1.0 without Host is forwarded as HTTP/1.1 with the target's host:port
   const target = a.seen.length === 1 ? a : b;
   assert.equal(got.headers.host, `127.0.0.1:${target.port}`);
   // With a Host, HTTP/1.0 keeps it.
-  a.seen.length = 0;
-  b.seen.length = 0;
+  forgetSeen();
   const out2 = await rawRequest(port, 'GET /ten HTTP/1.0\r\nHost: named.example\r\n\r\n');
   assert.match(out2, /^HTTP\/1\.1 200 /, out2);
   assert.equal([...a.seen, ...b.seen][0]?.headers.host, 'named.example');
@@ -391,8 +393,7 @@ test('a target that answers early while the request body is held back does not w
 });
 
 test('malformed bytes pipelined behind a valid request: that request gets its own answer, not a 400, then the connection closes', async () => {
-  a.seen.length = 0;
-  b.seen.length = 0;
+  forgetSeen();
   const out = await rawRequest(port, 'GET /first HTTP/1.1\r\nHost: x\r\n\r\nGARBAGE\x01 / HTTP/1.1\r\n\r\n');
   assert.match(out, /^HTTP\/1\.1 200 /, out);
   assert.doesNotMatch(out, / 400 /, 'no status that the client would pair with the request the target carried out');

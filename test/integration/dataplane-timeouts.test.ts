@@ -1,10 +1,8 @@
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import net from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { after, test } from 'node:test';
-import { WebSocket, WebSocketServer } from 'ws';
-import { keyOf, request, sleep, snapshot, startBackend, startPlane, waitFor } from './dataplane-helpers.ts';
+import { WebSocket } from 'ws';
+import { keyOf, openWs, request, sleep, snapshot, startBackend, startPlane, startWsBackend, waitFor, within } from './dataplane-helpers.ts';
 
 /**
  * The listener's idle timeout (`idle_timeout.timeout_seconds`) is an inactivity timeout over the
@@ -30,11 +28,6 @@ function rawClient(port: number, bytes: string): { out: () => string; closed: Pr
   s.write(bytes, 'latin1');
   cleanups.push(() => s.destroy());
   return { out: () => out, closed, socket: s };
-}
-
-/** Resolves with the value, or 'timeout' after `ms`. */
-function within<T>(p: Promise<T>, ms: number): Promise<T | 'timeout'> {
-  return Promise.race([p, sleep(ms).then(() => 'timeout' as const)]);
 }
 
 test('a request body that stalls gets 408 and both connections are closed', async () => {
@@ -141,41 +134,15 @@ test('an idle keep-alive client connection is closed after the idle timeout', as
   assert.match(c.out(), /^HTTP\/1\.1 200 /);
 });
 
-async function wsBackend(): Promise<{ port: number; server: WebSocketServer }> {
-  const httpServer = http.createServer();
-  const wss = new WebSocketServer({ server: httpServer });
-  wss.on('connection', (ws) => ws.on('message', (m) => ws.send(`echo:${m.toString()}`)));
-  await new Promise<void>((r) => httpServer.listen(0, '127.0.0.1', r));
-  cleanups.push(
-    () =>
-      new Promise<void>((r) => {
-        for (const c of wss.clients) c.terminate();
-        wss.close();
-        httpServer.close(() => r());
-      }),
-  );
-  return { port: (httpServer.address() as AddressInfo).port, server: wss };
-}
-
 test('an idle WebSocket tunnel is closed (1001) after the idle timeout; an active one stays open', async () => {
-  const ws = await wsBackend();
+  const ws = await startWsBackend();
+  cleanups.push(() => ws.close());
   const { dp, port } = await startPlane(snapshot([ws.port], { settings: { idleTimeoutMs: IDLE } }));
   cleanups.push(() => dp.destroy());
   const key = keyOf(ws.port);
-  const open = async (): Promise<{ client: WebSocket; closed: Promise<{ code: number; at: number }>; messages: string[] }> => {
-    const client = new WebSocket(`ws://127.0.0.1:${port}/`);
-    cleanups.push(() => client.terminate());
-    const messages: string[] = [];
-    client.on('message', (m) => messages.push(m.toString()));
-    const closed = new Promise<{ code: number; at: number }>((resolve) => client.on('close', (code) => resolve({ code, at: Date.now() })));
-    await new Promise<void>((resolve, reject) => {
-      client.once('open', () => resolve());
-      client.once('error', reject);
-    });
-    return { client, closed, messages };
-  };
-  const idle = await open();
-  const active = await open();
+  const idle = await openWs(port);
+  const active = await openWs(port);
+  cleanups.push(() => idle.client.terminate(), () => active.client.terminate());
   const t0 = Date.now();
   // The active one exchanges a message every IDLE/3 for about 3 idle periods.
   for (let i = 0; i < 9; i++) {
