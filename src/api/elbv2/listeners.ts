@@ -71,9 +71,6 @@ export const listenerActions: ActionTable = {
     const loadBalancerArn = p.str('LoadBalancerArn');
     const listenerArns = p.list('ListenerArns');
     const hasArns = listenerArns !== undefined && listenerArns.length > 0;
-    if (loadBalancerArn === undefined && !hasArns) {
-      throw ebbError('ValidationError', 'You must specify either listener ARNs or a load balancer ARN');
-    }
     if (loadBalancerArn !== undefined && hasArns) {
       throw ebbError('ValidationError', 'Specify either ListenerArns or LoadBalancerArn, not both');
     }
