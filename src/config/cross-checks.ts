@@ -49,6 +49,13 @@ export function crossCheck(cfg: ConfigShape): Problem[] {
 
   lbs.forEach((lb, i) => {
     const type = lb.type ?? 'application';
+    if (type === 'classic') {
+      // A Classic load balancer is a bundle of groups the Classic API builds and manages.
+      problems.push({
+        path: ['loadBalancers', i, 'type'],
+        message: 'Classic load balancers are created through the Classic ELB API (aws elb create-load-balancer), not declared in the file; use type: application',
+      });
+    }
     for (const [key, value] of Object.entries(lb.attributes ?? {})) {
       checkAttribute(problems, ['loadBalancers', i, 'attributes', key], key, Object.keys(LOAD_BALANCER_ATTRIBUTES), () =>
         validateLoadBalancerAttributes({ [key]: value }),
@@ -62,6 +69,12 @@ export function crossCheck(cfg: ConfigShape): Problem[] {
           path: [...at, 'protocol'],
           message: `a listener of ${article(type)} ${type} load balancer must use ${allowed.join(' or ')}; got ${l.protocol}` +
             (type === 'application' ? ' (use type: network for TCP)' : ''),
+        });
+      } else if (l.protocol !== 'HTTP') {
+        // The same rule the control plane applies, said here with the file's line.
+        problems.push({
+          path: [...at, 'protocol'],
+          message: `ebb serves HTTP listeners only for now (HTTPS and TCP listeners come in later releases); got ${l.protocol}`,
         });
       }
       const tgName = l.defaultActions[0]?.targetGroup ?? '';

@@ -95,16 +95,15 @@ describe('parseConfig: valid files', () => {
     const cfg = parseConfig(
       `loadBalancers:
   - name: edge
-    type: network
     attributes: { deletion_protection.enabled: true, idle_timeout.timeout_seconds: 120 }
     listeners:
-      - { protocol: TCP, port: 7000, address: 127.0.0.1, defaultActions: [ { type: forward, targetGroup: db } ] }
+      - { protocol: HTTP, port: 7000, address: 127.0.0.1, defaultActions: [ { type: forward, targetGroup: db } ] }
 targetGroups:
   - name: db
-    protocol: TCP
+    protocol: HTTP
     port: 5432
     healthCheck: { port: traffic-port, enabled: true }
-    attributes: { deregistration_delay.connection_termination.enabled: true }
+    attributes: { deregistration_delay.timeout_seconds: 45 }
     targets:
       - { id: 10.0.0.1 }
       - { id: 10.0.0.2, port: 6432 }
@@ -112,7 +111,7 @@ targetGroups:
       'lb.yaml',
     );
     const lb = cfg.declared.loadBalancers[0];
-    assert.equal(lb?.type, 'network');
+    assert.equal(lb?.type, 'application');
     assert.deepEqual(lb?.attributes, { 'deletion_protection.enabled': 'true', 'idle_timeout.timeout_seconds': '120' });
     assert.equal(lb?.listeners[0]?.address, '127.0.0.1');
     const tg = cfg.declared.targetGroups[0];
@@ -121,7 +120,7 @@ targetGroups:
       { id: '10.0.0.2', port: 6432 },
     ]);
     assert.deepEqual(tg?.healthCheck, { port: 'traffic-port', enabled: true });
-    assert.deepEqual(tg?.attributes, { 'deregistration_delay.connection_termination.enabled': 'true' });
+    assert.deepEqual(tg?.attributes, { 'deregistration_delay.timeout_seconds': '45' });
   });
 
   it('instance targets name declared instances; targetType is inferred', () => {
@@ -318,6 +317,20 @@ describe('parseConfig: bad files name the line and the field', () => {
       line: 4,
       path: 'loadBalancers[0].listeners[0].protocol',
       says: /must use HTTP or HTTPS; got TCP \(use type: network for TCP\)/,
+    },
+    {
+      name: 'an HTTPS listener (not served yet)',
+      text: EXAMPLE.replace('      - protocol: HTTP\n', '      - protocol: HTTPS\n'),
+      line: 4,
+      path: 'loadBalancers[0].listeners[0].protocol',
+      says: /ebb serves HTTP listeners only for now .*; got HTTPS/,
+    },
+    {
+      name: 'a Classic load balancer in the file',
+      text: EXAMPLE.replace('  - name: web\n    listeners:', '  - name: web\n    type: classic\n    listeners:'),
+      line: 3,
+      path: 'loadBalancers[0].type',
+      says: /Classic load balancers are created through the Classic ELB API/,
     },
     {
       name: 'a target id that is not an IP address',
