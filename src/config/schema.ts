@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { HEALTH_CHECK_RANGES, parseMatcher } from '../domain/health-check.ts';
-import { isIpAddress, validateName } from '../control/names.ts';
+import { isHostName, isInstanceId, isIpAddress, validateName } from '../control/names.ts';
 
 /**
  * The shape of the configuration file, as zod schemas. Every leaf carries its expectation as a phrase
@@ -91,8 +91,7 @@ const healthCheck = strict({
 });
 
 const ipAddress = leaf<string>('an IP address', (v) => typeof v === 'string' && isIpAddress(v));
-const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
-const hostAddress = leaf<string>('an IP address or a host name', (v) => typeof v === 'string' && (isIpAddress(v) || HOSTNAME.test(v)));
+const hostAddress = leaf<string>('an IP address or a host name', (v) => typeof v === 'string' && (isIpAddress(v) || isHostName(v)));
 
 const target = strict({ id: text, port: port.optional() });
 
@@ -126,7 +125,7 @@ const loadBalancer = strict({
 });
 
 const instance = strict({
-  id: leaf<string>('an instance id such as i-0abc (i- followed by letters and digits)', (v) => typeof v === 'string' && /^i-[A-Za-z0-9]{1,32}$/.test(v)),
+  id: leaf<string>('an instance id such as i-0abc (i- followed by letters and digits)', (v) => typeof v === 'string' && isInstanceId(v)),
   address: hostAddress,
 });
 
@@ -137,7 +136,7 @@ export function parseHostPort(v: string): { host: string; port: number } | null 
   const host = m[1] ?? m[2] ?? '';
   const p = Number(m[3]);
   if (p > 65535) return null;
-  if (m[1] !== undefined ? isIP(host) !== 6 : !isIpAddress(host) && !HOSTNAME.test(host)) return null;
+  if (m[1] !== undefined ? isIP(host) !== 6 : !isIpAddress(host) && !isHostName(host)) return null;
   return { host, port: p };
 }
 

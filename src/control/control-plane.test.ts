@@ -307,6 +307,9 @@ describe('validation', () => {
       s.cp.registerTargets(`${s.tg.arn}x`, [{ id: '127.0.0.1' }]),
       (e: unknown) => EbbError.is(e) && e.code === 'TargetGroupNotFound',
     );
+    await assert.rejects(s.cp.addTags(['not-an-arn'], [{ key: 'k', value: 'v' }]), (e: unknown) => EbbError.is(e) && e.code === 'ValidationError');
+    assert.throws(() => s.cp.describeTags(['not-an-arn']), (e: unknown) => EbbError.is(e) && e.code === 'ValidationError');
+    await assert.rejects(s.cp.putInstance({ id: 'web-1', address: '127.0.0.1' }), (e: unknown) => EbbError.is(e) && /i- followed by/.test(e.message));
     assert.throws(
       () => s.cp.describeTargetGroups({ arns: ['not-an-arn'] }),
       (e: unknown) => EbbError.is(e) && e.code === 'ValidationError' && /not a valid target group ARN/.test(e.message),

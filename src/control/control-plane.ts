@@ -40,7 +40,7 @@ import type {
   TargetHealthDescription,
   TargetInput,
 } from './inputs.ts';
-import { isIpAddress, validateName, validatePort } from './names.ts';
+import { isHostName, isInstanceId, isIpAddress, validateName, validatePort } from './names.ts';
 import { SerialQueue } from './serial-queue.ts';
 
 export interface ControlPlaneOptions {
@@ -686,6 +686,7 @@ export class ControlPlane implements ControlApi {
 
   describeTags(arns: readonly string[]): Array<{ arn: string; tags: readonly Tag[] }> {
     return arns.map((arn) => {
+      checkAnyArn(arn);
       const found = this.#loadBalancers.get(arn) ?? this.#targetGroups.get(arn) ?? this.#listeners.get(arn);
       if (found === undefined) throw notFoundFor(arn);
       return { arn, tags: found.tags };
@@ -694,10 +695,10 @@ export class ControlPlane implements ControlApi {
 
   putInstance(instance: InstanceRecord): Promise<void> {
     return this.#queue.run(async () => {
-      if (!/^[A-Za-z0-9-]{1,64}$/.test(instance.id)) {
-        throw ebbError('ValidationError', `Instance id '${instance.id}' is not valid: use letters, digits and hyphens`);
+      if (!isInstanceId(instance.id)) {
+        throw ebbError('ValidationError', `Instance id '${instance.id}' is not valid: use i- followed by 1-32 letters and digits, such as i-0abc`);
       }
-      if (!isIpAddress(instance.address) && !HOST_NAME.test(instance.address)) {
+      if (!isIpAddress(instance.address) && !isHostName(instance.address)) {
         throw ebbError('ValidationError', `Instance '${instance.id}' needs an IP address or a host name; got '${instance.address}'`);
       }
       await this.#commit([put('instance', instance.id, instance)]);
@@ -1103,6 +1104,7 @@ export class ControlPlane implements ControlApi {
   }
 
   #withTags(arn: string, change: (current: readonly Tag[]) => readonly Tag[]): { op: StoreOp; apply: () => void } {
+    checkAnyArn(arn);
     const lb = this.#loadBalancers.get(arn);
     if (lb !== undefined) {
       const r = { ...lb, tags: change(lb.tags) };
@@ -1178,7 +1180,6 @@ function stripUndefined<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
-const HOST_NAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 
 const TAG_PATTERN = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$/u;
 
@@ -1210,6 +1211,11 @@ function checkArn(arn: string, resource: 'loadbalancer' | 'listener' | 'targetgr
   if (!isWellFormedArn(arn) || !arn.includes(`:${resource}/`)) {
     throw ebbError('ValidationError', `'${arn}' is not a valid ${label} ARN`);
   }
+}
+
+/** An ARN of a load balancer, listener or target group, whichever. */
+function checkAnyArn(arn: string): void {
+  if (!isWellFormedArn(arn)) throw ebbError('ValidationError', `'${arn}' is not a valid load balancer, listener or target group ARN`);
 }
 
 function notFoundFor(arn: string): EbbError {

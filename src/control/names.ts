@@ -25,3 +25,17 @@ export function validatePort(port: number, what: string): void {
 export function isIpAddress(value: string): boolean {
   return isIP(value) !== 0;
 }
+
+const HOST_NAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+
+/** A DNS host name (RFC 1123 labels). */
+export function isHostName(value: string): boolean {
+  return HOST_NAME.test(value);
+}
+
+const INSTANCE_ID = /^i-[A-Za-z0-9]{1,32}$/;
+
+/** An instance id as ebb names instances: `i-` and 1-32 letters and digits (`i-0abc`). */
+export function isInstanceId(value: string): boolean {
+  return INSTANCE_ID.test(value);
+}

@@ -1,3 +1,4 @@
+import { parseHostPort } from '../config/schema.ts';
 import { ebbError } from '../shared/errors.ts';
 
 /** What `ebb serve` is told on its command line and in its environment. */
@@ -17,15 +18,11 @@ export interface AdminEndpoint {
 export const DEFAULT_ADMIN_ADDRESS = '127.0.0.1:9900';
 export const DEFAULT_STATE_DIR = './.ebb';
 
-/** Parses `HOST:PORT` (IPv6 as `[::1]:9900`); port 0 picks a free one. */
+/** Parses `HOST:PORT` (IPv6 as `[::1]:9900`), as the file's `admin.address` is; port 0 picks a free one. */
 export function parseAddress(value: string, what: string): AdminEndpoint {
-  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(value);
-  const host = m?.[1] ?? m?.[2];
-  const port = Number(m?.[3]);
-  if (m === null || host === undefined || !Number.isInteger(port) || port > 65535) {
-    throw ebbError('ValidationError', `${what} '${value}' is not HOST:PORT (for example 127.0.0.1:9900)`);
-  }
-  return { host, port };
+  const parsed = parseHostPort(value);
+  if (parsed === null) throw ebbError('ValidationError', `${what} '${value}' is not HOST:PORT (for example 127.0.0.1:9900)`);
+  return parsed;
 }
 
 export interface ParsedCommand {
