@@ -1,10 +1,10 @@
 import type { ListenerSettings, RoutingSnapshot } from '../src/domain/routing-snapshot.ts';
 
-/** Listener settings with ebb's defaults. */
+/** Listener settings with ebb's defaults (the load-balancer attribute defaults of src/domain/attributes.ts). */
 const BENCH_SETTINGS: ListenerSettings = {
   idleTimeoutMs: 60_000,
-  clientHeaderTimeoutMs: 10_000,
-  targetConnectTimeoutMs: 5_000,
+  clientHeaderTimeoutMs: 60_000,
+  targetConnectTimeoutMs: 10_000,
   targetResponseTimeoutMs: 60_000,
   maxHeaderBytes: 16_384,
   maxHeadersCount: 100,
