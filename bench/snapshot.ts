@@ -1,16 +1,8 @@
-import type { ListenerSettings, RoutingSnapshot } from '../src/domain/routing-snapshot.ts';
+import { listenerSettings } from '../src/domain/attributes.ts';
+import type { RoutingSnapshot } from '../src/domain/routing-snapshot.ts';
 
-/** Listener settings with ebb's defaults (the load-balancer attribute defaults of src/domain/attributes.ts). */
-const BENCH_SETTINGS: ListenerSettings = {
-  idleTimeoutMs: 60_000,
-  clientHeaderTimeoutMs: 60_000,
-  targetConnectTimeoutMs: 10_000,
-  targetResponseTimeoutMs: 60_000,
-  maxHeaderBytes: 16_384,
-  maxHeadersCount: 100,
-  xffMode: 'append',
-  desyncMode: 'defensive',
-};
+/** Listener settings with ebb's defaults (no load-balancer attribute set). */
+const BENCH_SETTINGS = listenerSettings({});
 
 /** One HTTP listener forwarding to one round-robin group of `backends` (ports on 127.0.0.1). */
 export function singleGroupSnapshot(port: number, backends: readonly number[]): RoutingSnapshot {

@@ -4,6 +4,7 @@ import { describeError, EbbError, ebbError } from '../shared/errors.ts';
 import { TypedEmitter } from '../shared/typed-emitter.ts';
 import {
   attributeNumber,
+  listenerSettings,
   loadBalancerAttributesWithDefaults,
   targetGroupAttributesWithDefaults,
   validateLoadBalancerAttributes,
@@ -983,23 +984,13 @@ export class ControlPlane implements ControlApi {
     for (const l of this.#listeners.values()) {
       const lb = this.#loadBalancers.get(l.loadBalancerArn);
       if (lb === undefined) continue;
-      const a = loadBalancerAttributesWithDefaults(lb.attributes);
       listeners.push({
         arn: l.arn,
         protocol: l.protocol,
         address: l.address,
         port: l.port,
         targetGroupArn: l.defaultActions[0]?.targetGroupArn ?? null,
-        settings: {
-          idleTimeoutMs: Number(a['idle_timeout.timeout_seconds']) * 1000,
-          clientHeaderTimeoutMs: Number(a['ebb.client_header_timeout.seconds']) * 1000,
-          targetConnectTimeoutMs: Number(a['ebb.target_connect_timeout.seconds']) * 1000,
-          targetResponseTimeoutMs: Number(a['ebb.target_response_timeout.seconds']) * 1000,
-          maxHeaderBytes: Number(a['ebb.max_header_bytes']),
-          maxHeadersCount: Number(a['ebb.max_headers_count']),
-          xffMode: a['routing.http.xff_header_processing.mode'] as ListenerRoute['settings']['xffMode'],
-          desyncMode: a['routing.http.desync_mitigation_mode'] as ListenerRoute['settings']['desyncMode'],
-        },
+        settings: listenerSettings(lb.attributes),
       });
     }
     this.#snapshotVersion += 1;

@@ -13,7 +13,6 @@ const SETTINGS: ListenerSettings = {
   maxHeaderBytes: 16_384,
   maxHeadersCount: 5,
   xffMode: 'append',
-  desyncMode: 'defensive',
 };
 
 interface Case {

@@ -1,4 +1,5 @@
 import { ebbError } from '../shared/errors.ts';
+import type { ListenerSettings } from './routing-snapshot.ts';
 
 /**
  * Attribute keys ebb supports, with AWS defaults and ranges. Values are kept as strings, as on the
@@ -141,4 +142,18 @@ export function attributeNumber(attrs: Readonly<Record<string, string>>, key: st
 
 export function attributeBool(attrs: Readonly<Record<string, string>>, key: string): boolean {
   return attrs[key] === 'true';
+}
+
+/** A listener's timeouts and limits, from its load balancer's attributes (defaults filled in for what is not set). */
+export function listenerSettings(set: Readonly<Record<string, string>>): ListenerSettings {
+  const a = loadBalancerAttributesWithDefaults(set);
+  return {
+    idleTimeoutMs: Number(a['idle_timeout.timeout_seconds']) * 1000,
+    clientHeaderTimeoutMs: Number(a['ebb.client_header_timeout.seconds']) * 1000,
+    targetConnectTimeoutMs: Number(a['ebb.target_connect_timeout.seconds']) * 1000,
+    targetResponseTimeoutMs: Number(a['ebb.target_response_timeout.seconds']) * 1000,
+    maxHeaderBytes: Number(a['ebb.max_header_bytes']),
+    maxHeadersCount: Number(a['ebb.max_headers_count']),
+    xffMode: a['routing.http.xff_header_processing.mode'] as ListenerSettings['xffMode'],
+  };
 }

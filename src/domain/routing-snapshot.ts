@@ -34,7 +34,6 @@ export interface ListenerSettings {
   readonly maxHeaderBytes: number;
   readonly maxHeadersCount: number;
   readonly xffMode: 'append' | 'preserve' | 'remove';
-  readonly desyncMode: 'monitor' | 'defensive' | 'strictest';
 }
 
 export interface TargetGroupRoute {
