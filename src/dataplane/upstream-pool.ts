@@ -225,7 +225,7 @@ export class UpstreamConnection {
       this.deadline = 0;
     }
     let off = 0;
-    const len = buf.length;
+    let len = buf.length;
     while (off < len && this.sink !== null) {
       switch (this.state) {
         case St.Head: {
@@ -243,7 +243,9 @@ export class UpstreamConnection {
             return;
           }
           if (!this.parseHead(b.toString('latin1', 0, end))) return;
+          // Go on in the glued buffer: the saved partial head plus this read.
           buf = b;
+          len = b.length;
           off = end + 4;
           if ((this.state as St) === St.Done) {
             if (off < buf.length) this.reusable = false;
@@ -449,7 +451,11 @@ export class UpstreamPool {
     this.ensureTicker();
     const idle = entry.idle;
     let conn = idle.pop();
-    while (conn !== undefined && (!conn.reusable || conn.socket.destroyed)) conn = idle.pop();
+    // Reused only if quiet: bytes buffered on an idle connection are a response nobody asked for.
+    while (conn !== undefined && (!conn.reusable || conn.socket.destroyed || conn.socket.readableLength > 0)) {
+      if (!conn.socket.destroyed) conn.destroy();
+      conn = idle.pop();
+    }
     if (conn === undefined) {
       this.now = performance.now();
       conn = new UpstreamConnection(entry, this, connectTimeoutMs);
