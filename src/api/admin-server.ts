@@ -4,7 +4,7 @@ import { debuglog } from 'node:util';
 import type { ControlApi } from '../control/control-api.ts';
 import { realClock, type Clock } from '../shared/clock.ts';
 import { ebbError } from '../shared/errors.ts';
-import { dispatch, serviceOf, SIGNING_NAMES, VERSIONS } from './dispatch.ts';
+import { dispatch, serviceForVersion, serviceOf, SIGNING_NAMES } from './dispatch.ts';
 import { errorResponse, toWireError, type WireError } from './error-response.ts';
 import { parseQueryString, QueryParams } from './query-parser.ts';
 import { type Credential, parseAuthorization, SigV4Verifier } from './sigv4.ts';
@@ -62,6 +62,8 @@ export function createAdminHandler(options: AdminHandlerOptions): (req: Incoming
   const verifier = new SigV4Verifier(options.auth.credentials, () => clock.wallTime());
   const maxBodies = options.maxConcurrentBodies ?? DEFAULT_MAX_CONCURRENT_BODIES;
   const bodyTimeoutMs = options.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS;
+  // Looked up with the request's method and path, so only the routes given count (a Map has no prototype chain).
+  const routes = new Map(Object.entries(options.routes ?? {}));
   // Refusals at the HTTP level, before any action runs; the registry has no codes for 413 and 408.
   const tooLarge: WireError = { status: 413, type: 'Sender', code: 'RequestEntityTooLarge', message: `Request body exceeds ${maxBody} bytes` };
   const bodyTimeout: WireError = {
@@ -80,7 +82,7 @@ export function createAdminHandler(options: AdminHandlerOptions): (req: Incoming
     const rawQuery = q === -1 ? '' : url.slice(q + 1);
     const method = req.method ?? 'GET';
 
-    const route = options.routes?.[`${method} ${path}`];
+    const route = routes.get(`${method} ${path}`);
     if (route !== undefined) {
       route(req, res);
       return;
@@ -170,7 +172,7 @@ export function createAdminHandler(options: AdminHandlerOptions): (req: Incoming
       action = params.str('Action') ?? '';
       if (authOn) {
         // The Version decides the service, so the credential scope must name that service.
-        const known = VERSIONS[params.str('Version') ?? ''];
+        const known = serviceForVersion(params.str('Version'));
         await verifier.verify({
           method: r.method,
           path: r.path,

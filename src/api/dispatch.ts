@@ -2,19 +2,27 @@ import { ebbError } from '../shared/errors.ts';
 import { autoscalingHandler } from './autoscaling/actions.ts';
 import { classicActions } from './classic/actions.ts';
 import { elbv2Actions } from './elbv2/index.ts';
-import type { ActionHandler, ApiContext } from './handler.ts';
+import type { ActionHandler, ActionTable, ApiContext } from './handler.ts';
 import type { QueryParams } from './query-parser.ts';
 import { type ServiceId, successXml } from './xml.ts';
 
 /**
  * Dispatch by Version (aws-api.md §1): ELBv2 and Classic share action names, so Action alone is
  * ambiguous. `2015-12-01` ELBv2, `2012-06-01` Classic ELB, `2011-01-01` Auto Scaling.
+ *
+ * Version and Action come from the request, so they are looked up in Maps, never as properties of a
+ * plain object: `Version=__proto__` or `Action=toString` would otherwise find Object.prototype's members.
  */
-export const VERSIONS: Readonly<Record<string, ServiceId>> = {
-  '2015-12-01': 'elbv2',
-  '2012-06-01': 'classic',
-  '2011-01-01': 'autoscaling',
-};
+const VERSIONS: ReadonlyMap<string, ServiceId> = new Map([
+  ['2015-12-01', 'elbv2'],
+  ['2012-06-01', 'classic'],
+  ['2011-01-01', 'autoscaling'],
+]);
+
+/** The service a Version names, or undefined when ebb serves no such Version. */
+export function serviceForVersion(version: string | undefined): ServiceId | undefined {
+  return version === undefined ? undefined : VERSIONS.get(version);
+}
 
 /** The SigV4 signing name (credential scope service) of each service (aws-api.md §2). */
 export const SIGNING_NAMES: Readonly<Record<ServiceId, string>> = {
@@ -25,15 +33,23 @@ export const SIGNING_NAMES: Readonly<Record<ServiceId, string>> = {
 
 /** The service a request is for, as far as it can be told (for the error envelope's namespace). */
 export function serviceOf(params: QueryParams): ServiceId {
-  return VERSIONS[params.str('Version') ?? ''] ?? 'elbv2';
+  return serviceForVersion(params.str('Version')) ?? 'elbv2';
 }
+
+/** An action table as a Map of its own entries, so only the actions written in it can be found. */
+function actionMap(table: ActionTable): ReadonlyMap<string, ActionHandler> {
+  return new Map(Object.entries(table));
+}
+
+const ELBV2_ACTIONS = actionMap(elbv2Actions);
+const CLASSIC_ACTIONS = actionMap(classicActions);
 
 export function findHandler(service: ServiceId, action: string): ActionHandler | undefined {
   switch (service) {
     case 'elbv2':
-      return Object.hasOwn(elbv2Actions, action) ? elbv2Actions[action] : undefined;
+      return ELBV2_ACTIONS.get(action);
     case 'classic':
-      return Object.hasOwn(classicActions, action) ? classicActions[action] : undefined;
+      return CLASSIC_ACTIONS.get(action);
     case 'autoscaling':
       return autoscalingHandler(action);
     default: {
@@ -53,7 +69,7 @@ export async function dispatch(params: QueryParams, ctx: ApiContext): Promise<{ 
   if (version === undefined || version === '') {
     throw ebbError('MissingParameter', 'The request must contain the parameter Version: 2015-12-01 (ELBv2), 2012-06-01 (Classic ELB) or 2011-01-01 (Auto Scaling)');
   }
-  const service = VERSIONS[version];
+  const service = serviceForVersion(version);
   if (service === undefined) {
     throw ebbError(
       'InvalidAction',

@@ -15,4 +15,8 @@ export interface ApiContext {
  */
 export type ActionHandler = (params: QueryParams, ctx: ApiContext) => Promise<XmlObject | undefined>;
 
+/**
+ * Actions by name, written as an object for readability. Dispatch reads only its own entries (into a
+ * Map), so a request's Action is never looked up as a property of it.
+ */
 export type ActionTable = Readonly<Record<string, ActionHandler>>;

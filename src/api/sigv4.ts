@@ -201,7 +201,8 @@ export class SigV4Verifier {
       }
     }
 
-    const headers: Record<string, string> = {};
+    // Header names come from the request's SignedHeaders: keep them as plain data (no prototype).
+    const headers = Object.create(null) as Record<string, string>;
     for (const name of signedHeaders) {
       const vs = values(req.headers, name);
       if (vs.length === 0) {
@@ -256,9 +257,12 @@ export class SigV4Verifier {
   }
 }
 
-/** Every value of a header, in arrival order ([] when absent). */
+/**
+ * Every value of a header, in arrival order ([] when absent). `name` may come from SignedHeaders, so
+ * only the object's own entries count (node's headersDistinct has no prototype; a caller's object may).
+ */
 function values(headers: RequestHeaders, name: string): readonly string[] {
-  const v = headers[name];
+  const v = Object.hasOwn(headers, name) ? headers[name] : undefined;
   if (v === undefined) return [];
   return typeof v === 'string' ? [v] : v;
 }
@@ -267,9 +271,12 @@ function sha256Hex(data: Buffer | string): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
-/** The query string as the signer wants it: decoded names to one value or several. */
+/**
+ * The query string as the signer wants it: decoded names to one value or several. The names are the
+ * client's, so the object has no prototype (`?__proto__=1` or `?toString=1` stay ordinary keys).
+ */
 function parseQuery(rawQuery: string): Record<string, string | string[]> {
-  const query: Record<string, string | string[]> = {};
+  const query = Object.create(null) as Record<string, string | string[]>;
   for (const pair of rawQuery.split('&')) {
     if (pair === '') continue;
     const eq = pair.indexOf('=');

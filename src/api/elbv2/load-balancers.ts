@@ -6,11 +6,14 @@ import { attributesXml, loadBalancerXml } from './shapes.ts';
 
 /** ELBv2 load balancer actions. */
 
-/** `Attributes.member.N.Key/Value` into a map; a key given twice is refused. */
+/**
+ * `Attributes.member.N.Key/Value` into a map; a key given twice is refused. The keys are the client's,
+ * so the map has no prototype: `Key=__proto__` is an attribute name like any other, not a setter.
+ */
 export function readAttributes(p: QueryParams, maxMembers: number): Record<string, string> {
   const list = p.requiredStructList('Attributes');
   if (list.length > maxMembers) throw ebbError('ValidationError', `You can modify at most ${maxMembers} attributes in one call; got ${list.length}`);
-  const out: Record<string, string> = {};
+  const out = Object.create(null) as Record<string, string>;
   for (const a of list) {
     const key = a.requiredStr('Key', { maxLength: 256, pattern: /^[a-zA-Z0-9._]+$/, patternHint: 'must contain only letters, digits, dots and underscores' });
     const value = a.str('Value', { maxLength: 1024 }) ?? '';
