@@ -195,6 +195,24 @@ for (const e of EDGES) {
   });
 }
 
+test('every byte in a name, a value and a URI gets the tier RFC 9110 grammar and the library give it', () => {
+  const lineBreaking = (b: number): boolean => b === 0x00 || b === 0x0a || b === 0x0d;
+  const tchar = (b: number): boolean => /[!#$%&'*+\-.^_`|~0-9A-Za-z]/.test(String.fromCharCode(b));
+  const fieldValue = (b: number): boolean => b === 0x09 || (b >= 0x20 && b <= 0x7e) || b >= 0x80;
+  const expect = (ok: boolean, b: number, bad: DesyncReason, odd: DesyncReason): DesyncReason => (ok ? 'Compliant' : lineBreaking(b) ? bad : odd);
+  for (let b = 0; b < 256; b++) {
+    const ch = String.fromCharCode(b);
+    const hex = b.toString(16);
+    const inName = classifyRequest(req([[`X-${ch}A`, 'v']])).reason;
+    assert.equal(inName, expect(tchar(b), b, 'BadHeader', 'NonCompliantHeader'), `name byte 0x${hex}`);
+    const inValue = classifyRequest(req([['X-A', `v${ch}v`]])).reason;
+    assert.equal(inValue, expect(fieldValue(b), b, 'BadHeader', 'NonCompliantHeader'), `value byte 0x${hex}`);
+    const inUri = classifyRequest(req([], 'GET', 'HTTP/1.1', `/a${ch}b`)).reason;
+    const uriOdd = b === 0x20 ? 'SpaceInUri' : 'AmbiguousUri';
+    assert.equal(inUri, expect(b > 0x20 && b !== 0x7f, b, 'BadUri', uriOdd), `URI byte 0x${hex}`);
+  }
+});
+
 test('raw defects come first among findings of one tier, and a worse header finding still wins', () => {
   const bareLf: DesyncVerdict = { tier: 'Acceptable', reason: 'NonCrLfLineTermination', message: 'Header line is \\n terminated' };
   const fold: DesyncVerdict = { tier: 'Ambiguous', reason: 'MultilineHeader', message: 'Multiline header found: "X-A"' };

@@ -4,8 +4,8 @@
  * classification means what it means on an ALB: Compliant, Acceptable (not RFC compliant, no known
  * risk), Ambiguous (servers may frame it differently) and Severe (malformed or crafted).
  *
- * It runs on every request: no regular expressions, no exceptions, one small state object per call,
- * and the message is only built for a request that is not Compliant.
+ * It runs on every request: no exceptions, a few regular expressions compiled once, one small state
+ * object per call, and the message is only built for a request that is not Compliant.
  *
  * Precedence is the library's: the worst tier wins, and among findings of that tier the first one
  * found, in this order: the parser's raw defects, then each header in turn (its characters, then its
@@ -226,8 +226,8 @@ export function classifyRequest(head: RawRequestHead): DesyncVerdict {
       note(s, AMBIGUOUS, 'EmptyHeader', Subject.HeaderHidden, i, 'has an empty name');
       continue;
     }
-    const teLike = resemblance(name, TRANSFER_ENCODING);
-    const clLike = teLike === DISTANT ? resemblance(name, CONTENT_LENGTH) : DISTANT;
+    const teLike = resembles(name, 'transfer', 'encoding');
+    const clLike = teLike === DISTANT ? resembles(name, 'content', 'length') : DISTANT;
     if (teLike === SAME) (te ??= []).push(i);
     else if (clLike === SAME) (cl ??= []).push(i);
     else if (chars !== SEVERE && teLike === SIMILAR) {
@@ -250,8 +250,16 @@ export function classifyRequest(head: RawRequestHead): DesyncVerdict {
   return { tier: DESYNC_TIERS[s.tier] as DesyncTier, reason: s.reason, message: wordFinding(s, head) };
 }
 
+// Fast paths: one native scan finds whether a string holds any byte outside its grammar at all, so
+// the per-byte loops below only run for the rare request that does. Compiled once, no `g` flag, so
+// they keep no state between calls.
+const OUTSIDE_TOKEN = /[^!#$%&'*+\-.^_`|~0-9A-Za-z]/;
+const OUTSIDE_FIELD_VALUE = /[^\t\x20-\x7e\x80-\uffff]/;
+const OUTSIDE_URI = /[^\x21-\x7e\x80-\uffff]/;
+
 /** The library's header tier: CR/LF/NUL anywhere is Severe; another byte outside the grammar, Acceptable. */
 function fieldCharacters(name: string, value: string): number {
+  if (!OUTSIDE_TOKEN.test(name) && !OUTSIDE_FIELD_VALUE.test(value)) return COMPLIANT;
   let worst = COMPLIANT;
   for (let i = 0; i < name.length; i++) {
     const c = classOf(name.charCodeAt(i));
@@ -284,9 +292,6 @@ const SAME = 0;
 const SIMILAR = 1;
 const DISTANT = 2;
 
-const TRANSFER_ENCODING: readonly string[] = ['transfer', 'encoding'];
-const CONTENT_LENGTH: readonly string[] = ['content', 'length'];
-
 /**
  * SAME when `name` is the header name in any case; SIMILAR when it spells the same words with junk
  * around them: any non-alphanumeric bytes before, between (in place of the `-`) and after the words,
@@ -295,13 +300,16 @@ const CONTENT_LENGTH: readonly string[] = ['content', 'length'];
  * Examples: `Transfer_Encoding`, ` Content-Length`, `Transfer-Encoding\t`, `\x01Content-Length`,
  * `Tranſfer-Encoding`. Anything else is DISTANT (`X-Transfer-Encoding`, `TransferEncoding`).
  */
-function resemblance(name: string, words: readonly string[]): number {
+function resembles(name: string, first: string, second: string): number {
   const n = name.length;
+  // Most names start with a letter or digit other than the first letter wanted: decided at once.
+  const c0 = classOf(name.charCodeAt(0));
+  if ((c0 & ALNUM) !== 0 && lower(name.charCodeAt(0)) !== first.charCodeAt(0)) return DISTANT;
   let i = 0;
   while (i < n && (classOf(name.charCodeAt(i)) & ALNUM) === 0) i++;
   let exact = i === 0;
-  for (let w = 0; w < words.length; w++) {
-    const word = words[w] as string;
+  for (let w = 0; w < 2; w++) {
+    const word = w === 0 ? first : second;
     if (w > 0) {
       const gap = i;
       while (i < n && (classOf(name.charCodeAt(i)) & ALNUM) === 0) i++;
@@ -534,6 +542,7 @@ function checkMethod(s: State, method: string): void {
  * request lines, where `HTTP/2.0` is not a version a server can speak (RFC 9112 §2.3, 505).
  */
 function checkVersion(s: State, version: string): void {
+  if (version === 'HTTP/1.1' || version === 'HTTP/1.0') return;
   const [a, b] = owsBounds(version);
   if (a === b || (b - a === 8 && version.startsWith('HTTP/0.9', a))) {
     note(s, ACCEPTABLE, 'NonCompliantVersion', Subject.Version, -1, 'is HTTP/0.9, which no RFC defines');
@@ -551,6 +560,7 @@ function checkVersion(s: State, version: string): void {
 
 /** CR, LF, NUL: Severe (they split the request line); a space: Acceptable; other control bytes: Ambiguous. */
 function checkUri(s: State, uri: string): void {
+  if (!OUTSIDE_URI.test(uri)) return;
   for (let i = 0; i < uri.length; i++) {
     const code = uri.charCodeAt(i);
     const c = classOf(code);
@@ -677,7 +687,7 @@ export function bodyFraming(head: RawRequestHead): BodyFraming {
   let lastIsChunked = false;
   let length: string | null = null;
   for (const h of head.headers) {
-    if (resemblance(h.name, TRANSFER_ENCODING) === SAME) {
+    if (resembles(h.name, 'transfer', 'encoding') === SAME) {
       sawTe = true;
       let start = 0;
       while (start <= h.value.length) {
@@ -689,7 +699,7 @@ export function bodyFraming(head: RawRequestHead): BodyFraming {
         lastIsChunked = coding === Coding.Chunked;
         start = end + 1;
       }
-    } else if (resemblance(h.name, CONTENT_LENGTH) === SAME) {
+    } else if (resembles(h.name, 'content', 'length') === SAME) {
       if (contentLengthDigits(h.value) < 0) return UNFRAMEABLE;
       if (length === null) length = h.value;
       else if (!sameLength(length, h.value)) return UNFRAMEABLE;
