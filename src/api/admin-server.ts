@@ -4,10 +4,11 @@ import { debuglog } from 'node:util';
 import type { ControlApi } from '../control/control-api.ts';
 import { realClock, type Clock } from '../shared/clock.ts';
 import { ebbError } from '../shared/errors.ts';
+import { BodySlots } from './body-slots.ts';
 import { dispatch, serviceForVersion, serviceOf, SIGNING_NAMES } from './dispatch.ts';
 import { errorResponse, toWireError, type WireError } from './error-response.ts';
 import { parseQueryString, QueryParams } from './query-parser.ts';
-import { type Credential, parseAuthorization, SigV4Verifier } from './sigv4.ts';
+import { type Credential, parseAuthorization, SigV4Verifier, unknownAccessKey } from './sigv4.ts';
 import { errorXml, type ServiceId } from './xml.ts';
 
 const trace = debuglog('ebb:api');
@@ -38,6 +39,11 @@ export interface AdminHandlerOptions {
    * 503 ServiceUnavailable with Retry-After, so body memory stays under this × maxBodyBytes.
    */
   readonly maxConcurrentBodies?: number;
+  /**
+   * Of those, how many one client address may hold (an IPv6 client counts by its /64). Default: 8, or
+   * a quarter of maxConcurrentBodies when that is smaller (at least 1). Beyond it, 503 with Retry-After.
+   */
+  readonly maxBodiesPerAddress?: number;
   /** How long a request body may take to arrive, in ms (default 10 000); then 408 RequestTimeout. */
   readonly bodyTimeoutMs?: number;
   /** Extra routes by `METHOD /path` (exact match, no query), e.g. `GET /metrics`. */
@@ -47,6 +53,27 @@ export interface AdminHandlerOptions {
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 export const DEFAULT_MAX_CONCURRENT_BODIES = 64;
 export const DEFAULT_BODY_TIMEOUT_MS = 10_000;
+
+/**
+ * Slots per client address: 8, or a quarter of the slots if that is fewer. A legitimate client's body
+ * arrives with its headers and holds a slot for milliseconds, so even the aws CLI, an SDK or Terraform
+ * running ten calls at once rarely holds more than a few; one that needs more gets 503 with Retry-After,
+ * which every AWS SDK retries. With the default 64 slots a slow client needs 8 addresses to hold them
+ * all, not one; a quarter keeps small budgets (tests, constrained hosts) shared by at least four clients.
+ */
+export function defaultBodiesPerAddress(maxBodies: number): number {
+  return Math.max(1, Math.min(8, Math.floor(maxBodies / 4)));
+}
+
+/**
+ * Slots kept for requests whose Authorization header names a configured access key: a quarter, so with
+ * authentication off callers without a key hold at most three quarters. None when no key is configured
+ * (nobody could use them), and never every slot.
+ */
+function reservedBodies(maxBodies: number, keys: number): number {
+  return keys === 0 ? 0 : Math.min(Math.ceil(maxBodies / 4), maxBodies - 1);
+}
+
 /** After a refusal, how long a body still arriving is read and dropped before the connection is cut. */
 const REFUSED_BODY_GRACE_MS = 2000;
 
@@ -62,6 +89,8 @@ export function createAdminHandler(options: AdminHandlerOptions): (req: Incoming
   const verifier = new SigV4Verifier(options.auth.credentials, () => clock.wallTime());
   const maxBodies = options.maxConcurrentBodies ?? DEFAULT_MAX_CONCURRENT_BODIES;
   const bodyTimeoutMs = options.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS;
+  const perAddress = options.maxBodiesPerAddress ?? defaultBodiesPerAddress(maxBodies);
+  const reserved = reservedBodies(maxBodies, options.auth.credentials.length);
   // Looked up with the request's method and path, so only the routes given count (a Map has no prototype chain).
   const routes = new Map(Object.entries(options.routes ?? {}));
   // Refusals at the HTTP level, before any action runs; the registry has no codes for 413 and 408.
@@ -72,8 +101,11 @@ export function createAdminHandler(options: AdminHandlerOptions): (req: Incoming
     code: 'RequestTimeout',
     message: `The request body did not arrive within ${bodyTimeoutMs} ms: send the whole request at once`,
   };
-  /** Query API requests whose body is being read or handled: at most `maxBodies`, so at most maxBodies × maxBody bytes held. */
-  let bodiesInFlight = 0;
+  /**
+   * Query API requests whose body is being read or handled: at most `maxBodies`, so at most maxBodies ×
+   * maxBody bytes held, shared out by client address and with a reserve for configured keys.
+   */
+  const slots = new BodySlots({ total: maxBodies, reserved, perAddress });
 
   return (req, res) => {
     const url = req.url ?? '/';
@@ -94,25 +126,23 @@ export function createAdminHandler(options: AdminHandlerOptions): (req: Incoming
       return;
     }
     // Refuse what can be refused from the headers alone before reading a byte of body.
-    if (authOn) {
-      try {
-        parseAuthorization(req.headersDistinct, rawQuery);
-      } catch (err) {
-        refuse(req, res, requestId, toWireError(err, 'elbv2'));
-        return;
-      }
+    let knownKey: boolean;
+    try {
+      knownKey = namesKnownKey(req, rawQuery);
+    } catch (err) {
+      refuse(req, res, requestId, toWireError(err, 'elbv2'));
+      return;
     }
     const declared = Number(req.headers['content-length'] ?? NaN);
     if (Number.isFinite(declared) && declared > maxBody) {
       refuse(req, res, requestId, tooLarge);
       return;
     }
-    if (bodiesInFlight >= maxBodies) {
-      const busy = ebbError('ServiceUnavailable', `ebb's admin API is handling ${maxBodies} requests already; retry after a second`);
-      refuse(req, res, requestId, toWireError(busy, 'elbv2'), { 'retry-after': '1' });
+    const release = slots.take(req.socket.remoteAddress, knownKey);
+    if (typeof release === 'string') {
+      refuse(req, res, requestId, toWireError(busy(release, req.socket.remoteAddress), 'elbv2'), { 'retry-after': '1' });
       return;
     }
-    bodiesInFlight++;
     readBody(req, maxBody, clock, bodyTimeoutMs)
       .then(
         (body) => handleQuery(req, res, { method, path, rawQuery, body, requestId }),
@@ -126,10 +156,49 @@ export function createAdminHandler(options: AdminHandlerOptions): (req: Incoming
           }
         },
       )
-      .finally(() => {
-        bodiesInFlight--;
-      });
+      .finally(release);
   };
+
+  /**
+   * Whether the request's Authorization header names a configured access key. With authentication on
+   * a request must have a well-formed header naming one, or it is refused here (MissingAuthenticationToken,
+   * IncompleteSignature, InvalidClientTokenId) before it can take a body slot; with it off, no header or
+   * a header naming another key only means the request cannot use the reserved slots.
+   */
+  function namesKnownKey(req: IncomingMessage, rawQuery: string): boolean {
+    if (!authOn) {
+      try {
+        return verifier.knows(parseAuthorization(req.headersDistinct, rawQuery).accessKeyId);
+      } catch {
+        return false;
+      }
+    }
+    const { accessKeyId } = parseAuthorization(req.headersDistinct, rawQuery);
+    if (!verifier.knows(accessKeyId)) throw unknownAccessKey(accessKeyId);
+    return true;
+  }
+
+  /** ServiceUnavailable naming the bound that refused a body slot. */
+  function busy(bound: 'address' | 'ordinary' | 'total', address: string | undefined): Error {
+    switch (bound) {
+      case 'address':
+        return ebbError(
+          'ServiceUnavailable',
+          `ebb's admin API is already handling ${perAddress} requests from ${address ?? 'this client'}, as many as one client may; retry after a second`,
+        );
+      case 'ordinary':
+        return ebbError(
+          'ServiceUnavailable',
+          `ebb's admin API is handling ${maxBodies - reserved} requests without a configured access key already (${reserved} more are kept for signed requests); retry after a second`,
+        );
+      case 'total':
+        return ebbError('ServiceUnavailable', `ebb's admin API is handling ${maxBodies} requests already; retry after a second`);
+      default: {
+        const never: never = bound;
+        return never;
+      }
+    }
+  }
 
   /**
    * Answers at once and closes the connection. A body still on its way is read and dropped (nothing

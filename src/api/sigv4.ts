@@ -141,6 +141,11 @@ export function parseAuthorization(headers: RequestHeaders, rawQuery: string): P
   return { accessKeyId, scopeDate, region, service, signedHeaders, signature, amzDate, signingTime: signing.getTime() };
 }
 
+/** InvalidClientTokenId (403), the AWS answer for an access key the service does not know. */
+export function unknownAccessKey(accessKeyId: string): Error {
+  return ebbError('InvalidClientTokenId', `The security token included in the request is invalid: access key '${accessKeyId}' is not configured in ebb`);
+}
+
 export class SigV4Verifier {
   readonly #secrets = new Map<string, string>();
   /** One signer per configured access key (so bounded by the configuration). */
@@ -151,6 +156,11 @@ export class SigV4Verifier {
   constructor(credentials: readonly Credential[], wallTime: () => number) {
     for (const c of credentials) this.#secrets.set(c.accessKeyId, c.secretAccessKey);
     this.#wallTime = wallTime;
+  }
+
+  /** Whether `accessKeyId` is one of the configured keys (no secret is compared). */
+  knows(accessKeyId: string): boolean {
+    return this.#secrets.has(accessKeyId);
   }
 
   /** Resolves with who signed, or rejects with the AWS error a client would get. */
@@ -177,9 +187,7 @@ export class SigV4Verifier {
       );
     }
     const secret = this.#secrets.get(accessKeyId);
-    if (secret === undefined) {
-      throw ebbError('InvalidClientTokenId', `The security token included in the request is invalid: access key '${accessKeyId}' is not configured in ebb`);
-    }
+    if (secret === undefined) throw unknownAccessKey(accessKeyId);
 
     // The payload hash must be ebb's own hash of the body that arrived. The signer takes a client's
     // x-amz-content-sha256 as the payload hash when present, so that header is held to the body here.

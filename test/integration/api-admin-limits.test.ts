@@ -1,14 +1,19 @@
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
+import { Agent } from 'node:http';
 import { test } from 'node:test';
+import { DescribeTargetGroupsCommand, ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { type AdminHandlerOptions, createAdminHandler } from '../../src/api/admin-server.ts';
 import type { ControlApi } from '../../src/control/control-api.ts';
 
 /**
  * What the admin endpoint does before it reads a body: a request without a well-formed SigV4
  * Authorization header is answered from its headers alone, and only a bounded number of bodies are
- * read at once (the rest get 503 with Retry-After), each within a time limit.
+ * read at once (the rest get 503 with Retry-After), each within a time limit. One client address
+ * holds a bounded share of them, and some are kept for requests naming a configured access key, so
+ * slow bodies cannot lock legitimate callers out. Clients on other addresses connect from 127.0.0.2…
+ * (all of 127/8 is loopback on Linux).
  */
 
 /** Every ControlApi method returns [] (enough for DescribeTargetGroups); the calls are counted. */
@@ -51,8 +56,14 @@ interface Answer {
  * Opens a connection and sends a POST head declaring `length` body bytes plus `partial` of them; the
  * rest is sent only by `finish()`. `answer` resolves when a whole response has arrived.
  */
-function openRequest(port: number, length: number, partial: string, headers: Record<string, string> = {}): { socket: Socket; answer: Promise<Answer>; finish(rest: string): void } {
-  const socket = connect(port, '127.0.0.1');
+function openRequest(
+  port: number,
+  length: number,
+  partial: string,
+  headers: Record<string, string> = {},
+  from = '127.0.0.1',
+): { socket: Socket; answer: Promise<Answer>; finish(rest: string): void } {
+  const socket = connect({ port, host: '127.0.0.1', localAddress: from });
   const started = Date.now();
   const answer = new Promise<Answer>((resolve, reject) => {
     let data = '';
@@ -116,7 +127,7 @@ test('with auth on, a missing or malformed Authorization header is answered befo
 });
 
 test('at most maxConcurrentBodies bodies are read at once; the next request gets 503 with Retry-After', async (t) => {
-  const { port } = await startAdmin(t, { auth: { enabled: false, credentials: [] }, maxConcurrentBodies: 3 });
+  const { port } = await startAdmin(t, { auth: { enabled: false, credentials: [] }, maxConcurrentBodies: 3, maxBodiesPerAddress: 3 });
   const held = [0, 1, 2].map(() => openRequest(port, BODY.length, BODY.slice(0, 10)));
   // Let the server take all three heads before the fourth arrives.
   await new Promise((r) => setTimeout(r, 200));
@@ -181,4 +192,160 @@ test('a declared or actual body over maxBodyBytes is 413 without holding a slot'
   const next = openRequest(port, BODY.length, BODY);
   assert.equal((await next.answer).status, 200);
   next.socket.destroy();
+});
+
+/** Whether this host lets a socket connect from 127.0.0.2 (Linux does; macOS only with an alias). */
+async function otherLoopback(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect({ port, host: '127.0.0.1', localAddress: '127.0.0.2' });
+    s.on('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.on('error', () => resolve(false));
+  });
+}
+
+/** The answer if it arrives within `ms`, else 'pending' (the request still holds its slot). */
+function within(r: { answer: Promise<Answer> }, ms: number): Promise<Answer | 'pending'> {
+  let timer: NodeJS.Timeout | undefined;
+  const wait = new Promise<'pending'>((resolve) => (timer = setTimeout(() => resolve('pending'), ms)));
+  return Promise.race([r.answer.catch(() => 'pending' as const), wait]).finally(() => clearTimeout(timer));
+}
+
+/** X-Amz-Date for now (yyyymmddTHHMMSSZ). */
+function amzNow(): string {
+  return new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+}
+
+/** A well-formed SigV4 header for `key` whose signature is wrong (all zeros). */
+function forgedAuth(key: string, amzDate: string): Record<string, string> {
+  return {
+    authorization: `AWS4-HMAC-SHA256 Credential=${key}/${amzDate.slice(0, 8)}/us-east-1/elasticloadbalancing/aws4_request, SignedHeaders=content-type;host;x-amz-date, Signature=${'0'.repeat(64)}`,
+    'x-amz-date': amzDate,
+  };
+}
+
+/** DescribeTargetGroups through the JS SDK, signed with the test key, from `from`; resolves with the error code or 'ok'. */
+async function sdkCall(port: number, from: string): Promise<{ result: string; ms: number }> {
+  const httpAgent = new Agent({ localAddress: from, keepAlive: false });
+  const client = new ElasticLoadBalancingV2Client({
+    endpoint: `http://127.0.0.1:${port}`,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'AKID', secretAccessKey: 's' },
+    maxAttempts: 1,
+    requestHandler: { httpAgent, requestTimeout: 3000 },
+  });
+  const started = Date.now();
+  try {
+    await client.send(new DescribeTargetGroupsCommand({}));
+    return { result: 'ok', ms: Date.now() - started };
+  } catch (e) {
+    const err = e as { Code?: string; name: string };
+    return { result: err.Code ?? err.name, ms: Date.now() - started };
+  } finally {
+    client.destroy();
+    httpAgent.destroy();
+  }
+}
+
+test('70 slow bodies with an unknown key or a wrong signature from one address do not lock out a signed caller', async (t) => {
+  // The defaults: 64 slots, 8 per address, 10 s for a body.
+  const { port, calls } = await startAdmin(t, {});
+  if (!(await otherLoopback(port))) {
+    t.skip('this host cannot connect from 127.0.0.2');
+    return;
+  }
+  const date = amzNow();
+  const attack: ReturnType<typeof openRequest>[] = [];
+  t.after(() => {
+    for (const r of attack) r.socket.destroy();
+  });
+  for (let i = 0; i < 70; i++) {
+    attack.push(openRequest(port, BODY.length, BODY.slice(0, 5), forgedAuth(i % 2 === 0 ? 'AKIDNOTCONFIGURED' : 'AKID', date)));
+  }
+  const answers = await Promise.all(attack.map((r) => within(r, 1500)));
+  const unknownKey = answers.filter((_, i) => i % 2 === 0);
+  const knownKey = answers.filter((_, i) => i % 2 === 1);
+  // An unknown key is refused from the headers, before the body and without a slot.
+  for (const a of unknownKey) {
+    assert.ok(a !== 'pending', 'a request with an unknown key was left waiting');
+    assert.equal(a.status, 403);
+    assert.match(a.body, /<Code>InvalidClientTokenId<\/Code>.*AKIDNOTCONFIGURED/s);
+  }
+  // A known key could sign correctly, so its body is read: 8 wait for theirs, the rest are refused.
+  assert.equal(knownKey.filter((a) => a === 'pending').length, 8);
+  for (const a of knownKey) {
+    if (a === 'pending') continue;
+    assert.equal(a.status, 503);
+    assert.equal(a.headers['retry-after'], '1');
+    assert.match(a.body, /<Code>ServiceUnavailable<\/Code>.*from 127\.0\.0\.1/s);
+  }
+
+  const elsewhere = await sdkCall(port, '127.0.0.2');
+  assert.equal(elsewhere.result, 'ok');
+  assert.ok(elsewhere.ms < 2000, `answered in ${elsewhere.ms} ms`);
+  // The attacker's own address has used its share: a call from it is told to retry, at once.
+  const same = await sdkCall(port, '127.0.0.1');
+  assert.equal(same.result, 'ServiceUnavailable');
+  assert.ok(same.ms < 2000, `answered in ${same.ms} ms`);
+
+  for (const r of attack) r.socket.destroy();
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal((await sdkCall(port, '127.0.0.1')).result, 'ok');
+  assert.equal(calls(), 2);
+});
+
+test('with auth off, 70 slow bodies from one address hold only that address\'s share', async (t) => {
+  const { port } = await startAdmin(t, { auth: { enabled: false, credentials: [] } });
+  if (!(await otherLoopback(port))) {
+    t.skip('this host cannot connect from 127.0.0.2');
+    return;
+  }
+  const attack: ReturnType<typeof openRequest>[] = [];
+  t.after(() => {
+    for (const r of attack) r.socket.destroy();
+  });
+  for (let i = 0; i < 70; i++) attack.push(openRequest(port, BODY.length, BODY.slice(0, 5)));
+  const answers = await Promise.all(attack.map((r) => within(r, 1500)));
+  assert.equal(answers.filter((a) => a === 'pending').length, 8);
+  assert.ok(answers.every((a) => a === 'pending' || a.status === 503));
+
+  const other = openRequest(port, BODY.length, BODY, {}, '127.0.0.2');
+  t.after(() => {
+    other.socket.destroy();
+  });
+  const a = await other.answer;
+  assert.equal(a.status, 200, a.body);
+  assert.ok(a.ms < 2000, `answered in ${a.ms} ms`);
+});
+
+test('slots kept for a configured access key stay free when callers without one fill the rest', async (t) => {
+  // 8 slots: 2 per address, 2 kept for requests naming a configured key, so 6 for the others.
+  const { port } = await startAdmin(t, { auth: { enabled: false, credentials: [{ accessKeyId: 'AKID', secretAccessKey: 's' }] }, maxConcurrentBodies: 8 });
+  if (!(await otherLoopback(port))) {
+    t.skip('this host cannot connect from 127.0.0.2');
+    return;
+  }
+  const opened: ReturnType<typeof openRequest>[] = [];
+  t.after(() => {
+    for (const r of opened) r.socket.destroy();
+  });
+  const open = (...args: Parameters<typeof openRequest>): ReturnType<typeof openRequest> => {
+    const r = openRequest(...args);
+    opened.push(r);
+    return r;
+  };
+  const attack = ['127.0.0.2', '127.0.0.3', '127.0.0.4'].flatMap((from) => [0, 1, 2].map(() => open(port, BODY.length, BODY.slice(0, 5), {}, from)));
+  const answers = await Promise.all(attack.map((r) => within(r, 1000)));
+  assert.equal(answers.filter((a) => a === 'pending').length, 6);
+
+  const unsigned = await open(port, BODY.length, BODY, {}, '127.0.0.5').answer;
+  assert.equal(unsigned.status, 503);
+  assert.match(unsigned.body, /<Code>ServiceUnavailable<\/Code>.*kept for signed requests/s);
+  const otherKey = await open(port, BODY.length, BODY, forgedAuth('AKIDNOTCONFIGURED', amzNow()), '127.0.0.5').answer;
+  assert.equal(otherKey.status, 503);
+  // Authentication is off, so the signature is not checked; the header only has to name a configured key.
+  const keyed = await open(port, BODY.length, BODY, forgedAuth('AKID', amzNow()), '127.0.0.5').answer;
+  assert.equal(keyed.status, 200, keyed.body);
 });
