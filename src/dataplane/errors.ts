@@ -17,6 +17,7 @@ export type ProxyErrorKind =
   | 'idle-timeout' // nothing moved between ebb and the target for idleTimeoutMs once it was answering (504, or the client is cut)
   | 'client-timeout' // nothing came from (or was read by) the client for idleTimeoutMs mid-request (408, or the client is cut)
   | 'terminated' // ebb cut the request at a drain deadline (502)
+  | 'bad-request-body' // the client's chunked body is malformed (400)
   | 'client-aborted'; // the client went away before the response ended (no answer possible)
 
 export type ProxyErrorSource = 'upstream' | 'downstream' | 'internal';
@@ -37,6 +38,7 @@ const PROXY_ERRORS: { readonly [K in ProxyErrorKind]: ProxyErrorSpec } = {
   'idle-timeout': { status: 504, source: 'upstream' },
   'client-timeout': { status: 408, source: 'downstream' },
   terminated: { status: 502, source: 'internal' },
+  'bad-request-body': { status: 400, source: 'downstream' },
   'client-aborted': { status: 499, source: 'downstream' },
 };
 

@@ -2,12 +2,13 @@ import type { ApplyResult, DataPlane, TargetActivity, TerminateResult } from '..
 import { IDLE_ACTIVITY } from '../domain/data-plane-port.ts';
 import type { ListenerRoute, RoutingSnapshot } from '../domain/routing-snapshot.ts';
 import type { ProxyHost } from './http-proxy.ts';
-import { Listener } from './listener-set.ts';
+import { ConnectionLimit } from './connection-limit.ts';
+import type { ConnectionLimitOptions } from './connection-limit.ts';
+import { Listener } from './listener.ts';
 import type { PickInputs, RotationState } from './pickers/index.ts';
 import { TargetEntry } from './target-activity.ts';
 import { UpstreamPool } from './upstream-pool.ts';
 import type { Tunnel, TunnelHooks } from './websocket-tunnel.ts';
-import type { ProxyError } from './errors.ts';
 
 export interface HttpDataPlaneOptions {
   /** Identifies this data plane in logs and events; default `dp-<pid>`. */
@@ -29,6 +30,8 @@ export interface HttpDataPlaneOptions {
    * Default 10 s.
    */
   readonly idleEntryRetainMs?: number;
+  /** The client connection limit across this data plane's listeners; default derived from the open-file limit. */
+  readonly connectionLimit?: ConnectionLimitOptions;
 }
 
 const EMPTY_SNAPSHOT: RoutingSnapshot = { version: 0, listeners: [], targetGroups: new Map() };
@@ -49,6 +52,8 @@ export class HttpDataPlane implements DataPlane, ProxyHost {
   readonly pool: UpstreamPool;
   readonly pickInputs: PickInputs;
   readonly tunnelHooks: TunnelHooks;
+  /** Client connections allowed at once across the listeners, and those refused at the limit. */
+  readonly connectionLimit: ConnectionLimit;
   private readonly listeners = new Map<string, Listener>();
   /** Listeners removed from the snapshot whose connections are still finishing. */
   private readonly closingListeners = new Set<Listener>();
@@ -67,6 +72,7 @@ export class HttpDataPlane implements DataPlane, ProxyHost {
     this.graceMs = options.tunnelCloseGraceMs ?? 500;
     this.listenerCloseTimeoutMs = options.listenerCloseTimeoutMs ?? 30_000;
     this.entryRetainMs = options.idleEntryRetainMs ?? 10_000;
+    this.connectionLimit = new ConnectionLimit(options.connectionLimit);
     this.pool = new UpstreamPool({ maxIdlePerKey: options.maxIdlePerTarget ?? 256 });
     const entries = this.entries;
     this.pickInputs = {
@@ -78,7 +84,6 @@ export class HttpDataPlane implements DataPlane, ProxyHost {
       dataPlaneId: this.id,
       onClosed: (t: Tunnel) => this.workEnded(t.entry),
       closeGraceMs: this.graceMs,
-      log: (err: ProxyError) => this.log({ level: 'warn', msg: 'tunnel error', dataPlane: this.id, kind: err.kind, source: err.source, detail: err.detail }),
     };
   }
 
@@ -199,7 +204,7 @@ export class HttpDataPlane implements DataPlane, ProxyHost {
         existing.update(route);
         continue;
       }
-      const l = new Listener(route, this);
+      const l = new Listener(route, this, this.connectionLimit);
       this.listeners.set(arn, l);
       opening.push(
         l.listen().then((err) => {
@@ -229,7 +234,7 @@ export class HttpDataPlane implements DataPlane, ProxyHost {
     if (e === undefined) return { requestsCut: 0, tunnelsClosed: 0, connectionsClosed: 0 };
     let requestsCut = 0;
     let connectionsClosed = this.pool.closeIdle(e);
-    for (const conn of [...e.open]) {
+    for (const conn of e.openConnections()) {
       const sink = conn.sink;
       if (sink !== null) {
         connectionsClosed += sink.terminate();
@@ -239,7 +244,7 @@ export class HttpDataPlane implements DataPlane, ProxyHost {
         connectionsClosed++;
       }
     }
-    const tunnels = [...e.openTunnels];
+    const tunnels = e.openTunnels();
     await Promise.all(tunnels.map((t) => t.terminate(this.graceMs)));
     return { requestsCut, tunnelsClosed: tunnels.length, connectionsClosed: connectionsClosed + tunnels.length * 2 };
   }
@@ -263,7 +268,7 @@ export class HttpDataPlane implements DataPlane, ProxyHost {
     if (timer !== null) clearTimeout(timer);
     if (r === 'deadline') {
       // What is left is closed: tunnels politely first, then every socket.
-      const tunnels = [...this.entries.values()].flatMap((e) => [...e.openTunnels]);
+      const tunnels = [...this.entries.values()].flatMap((e) => e.openTunnels());
       await Promise.all(tunnels.map((t) => t.terminate(Math.min(this.graceMs, 200))));
       for (const l of all) l.destroy();
     }
@@ -276,13 +281,13 @@ export class HttpDataPlane implements DataPlane, ProxyHost {
     for (const l of this.closingListeners) l.destroy();
     this.listeners.clear();
     this.closingListeners.clear();
-    for (const e of this.entries.values()) for (const t of [...e.openTunnels]) t.close();
+    for (const e of this.entries.values()) for (const t of e.openTunnels()) t.close();
     this.destroyUpstreams();
   }
 
   private destroyUpstreams(): void {
     for (const e of this.entries.values()) {
-      for (const conn of [...e.open]) conn.destroy();
+      for (const conn of e.openConnections()) conn.destroy();
     }
     this.pool.stop();
   }

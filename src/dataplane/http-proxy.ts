@@ -1,24 +1,26 @@
-import http from 'node:http';
-import type { IncomingMessage } from 'node:http';
-import type { Duplex } from 'node:stream';
 import type { ListenerRoute, RoutingSnapshot } from '../domain/routing-snapshot.ts';
 import { requestEndChannel, upstreamErrorChannel } from './channels.ts';
 import type { RequestEndMessage, UpstreamErrorMessage } from './channels.ts';
-import { closingAnswer, ProxyError } from './errors.ts';
+import type { ClientExchange, ClientSide } from './client-connection.ts';
+import { ProxyError } from './errors.ts';
 import type { PickInputs, RotationState } from './pickers/index.ts';
 import { pickTarget } from './pickers/index.ts';
-import { BodyMode, clientAddressOf, inspectRequest, targetHostHeader } from './request-guard.ts';
-import type { RequestPlan, RequestRejection } from './request-guard.ts';
+import type { BodySink } from './request-body.ts';
+import { BodyMode, targetHostHeader } from './request-guard.ts';
+import type { BodyKind } from './response-parser.ts';
 import type { TargetEntry } from './target-activity.ts';
-import type { UpstreamConnection, UpstreamPool, UpstreamSink } from './upstream-pool.ts';
+import type { UpstreamConnection, UpstreamSink } from './upstream-connection.ts';
+import type { UpstreamPool } from './upstream-pool.ts';
 import { Tunnel } from './websocket-tunnel.ts';
 import type { TunnelHooks } from './websocket-tunnel.ts';
 
 /**
  * The request path: one `Exchange` per proxied request, from the client's request to the end of
- * the response. Phases: inspect (request-guard) → pick (the group's algorithm on the current
- * snapshot) → acquire a pooled connection → write the head and stream the body → relay the
- * response head and stream its body → end (activity counters, events, onIdle).
+ * the response. Phases: plan (request-guard, done by the client connection) → pick (the group's
+ * algorithm on the current snapshot) → acquire a pooled connection → write the head and stream the
+ * body → relay the response head and stream its body → end (activity counters, events, the client
+ * connection goes on). An upgrade request takes a fresh connection; a `101` turns the exchange into
+ * a `Tunnel`, any other answer is relayed like any response.
  */
 
 /** What the request path needs from its data plane. */
@@ -38,38 +40,21 @@ export interface ProxyHost {
 
 /** One listening server and the route it serves; `route` is replaced when settings change. */
 export interface ListenerContext {
-  route: ListenerRoute;
+  readonly route: ListenerRoute;
   /** The port actually bound (differs from `route.port` when that is 0); goes into X-Forwarded-Port. */
-  localPort: number;
+  readonly localPort: number;
   /** Stop keeping client connections alive (the listener is closing or ebb is shutting down). */
-  closing: boolean;
+  readonly closing: boolean;
   /** The tunnels opened through this listener (so its removal can close them at its deadline). */
   readonly tunnels: Set<Tunnel>;
 }
 
-/** ServerResponse that carries its exchange, so shared listeners need no per-request closures. */
-export class EbbResponse extends http.ServerResponse<IncomingMessage> {
-  exchange: Exchange | null = null;
-}
-
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 
-function onResponseClose(this: EbbResponse): void {
-  const ex = this.exchange;
-  if (ex !== null) ex.clientClosed();
-}
-
-function onResponseDrain(this: EbbResponse): void {
-  const ex = this.exchange;
-  if (ex === null) return;
-  ex.waitingDrain = false;
-  if (ex.conn !== null) ex.conn.socket.resume();
-}
-
-export class Exchange implements UpstreamSink {
+export class Exchange implements UpstreamSink, BodySink, ClientExchange {
   conn: UpstreamConnection | null = null;
   /** The client is slow: the target's socket is paused until the response drains. */
-  waitingDrain = false;
+  private waitingDrain = false;
   /** The target is slow to read: the request body is paused until the target's socket drains. */
   private bodyWaiting = false;
   private ended = false;
@@ -78,133 +63,139 @@ export class Exchange implements UpstreamSink {
   private sentMs = 0;
   private responseMs = -1;
   private fromTarget = false;
+  private readonly onClientDrain = (): void => {
+    this.waitingDrain = false;
+    if (this.conn !== null) this.conn.socket.resume();
+  };
+  private readonly onTargetDrain = (): void => {
+    this.bodyWaiting = false;
+    this.client.resumeBody();
+  };
 
   constructor(
     private readonly host: ProxyHost,
     private readonly ctx: ListenerContext,
-    readonly req: IncomingMessage,
-    readonly res: EbbResponse,
+    readonly client: ClientSide,
     readonly entry: TargetEntry,
-    private readonly plan: RequestPlan,
     private readonly groupArn: string | null,
   ) {
     if (requestEndChannel.hasSubscribers) this.startMs = performance.now();
   }
 
   start(): void {
+    this.entry.requestStarted();
+    this.connect(false);
+  }
+
+  private connect(fresh: boolean): void {
     const s = this.ctx.route.settings;
-    this.entry.requests++;
-    this.res.exchange = this;
-    this.res.on('close', onResponseClose);
-    const conn = this.host.pool.acquire(this.entry, s.targetConnectTimeoutMs, s.idleTimeoutMs);
+    const plan = this.client.plan;
+    const upgrade = plan.upgrade !== null;
+    const conn = this.host.pool.acquire(this.entry, s.targetConnectTimeoutMs, s.idleTimeoutMs, fresh || upgrade);
     this.conn = conn;
-    conn.assign(this, this.req.method === 'HEAD');
+    conn.assign(this, plan.method === 'HEAD', upgrade, plan.closeAfter);
   }
 
   onConnected(conn: UpstreamConnection): void {
-    const plan = this.plan;
-    const sock = conn.socket;
+    const plan = this.client.plan;
     const timeout = this.ctx.route.settings.targetResponseTimeoutMs;
     if (this.startMs !== 0) this.sentMs = performance.now();
-    sock.write(`${plan.head}\r\n`, 'latin1');
+    conn.socket.write(`${plan.head}\r\n`, 'latin1');
     if (plan.bodyMode === BodyMode.None) {
       conn.armResponse(timeout);
       return;
     }
-    const chunked = plan.bodyMode === BodyMode.Chunked;
-    const req = this.req;
-    const pool = this.host.pool;
-    req.on('data', (chunk: Buffer) => {
-      if (this.conn !== conn) return;
-      conn.lastActive = pool.now;
-      let ok: boolean;
-      if (chunked) {
-        sock.cork();
-        sock.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
-        sock.write(chunk);
-        ok = sock.write('\r\n', 'latin1');
-        sock.uncork();
-      } else ok = sock.write(chunk);
-      if (!ok) {
-        req.pause();
-        this.bodyWaiting = true;
-        sock.once('drain', () => {
-          this.bodyWaiting = false;
-          req.resume();
-        });
-      }
-    });
-    req.on('end', () => {
-      if (this.conn !== conn) return;
-      if (chunked) sock.write('0\r\n\r\n', 'latin1');
-      conn.armResponse(timeout);
-    });
+    this.client.streamBody(this);
   }
 
-  onResponseHead(status: number, reason: string, rawHeaders: string[]): boolean {
-    const res = this.res;
-    if (this.startMs !== 0) this.responseMs = performance.now() - this.sentMs;
-    if (this.ctx.closing) res.shouldKeepAlive = false;
-    try {
-      if (reason === '') res.writeHead(status, rawHeaders);
-      else res.writeHead(status, reason, rawHeaders);
-    } catch {
-      // Node refused a header name or value: the target's answer is not valid HTTP.
-      this.conn?.destroy();
-      this.failed(new ProxyError('upstream-garbage', 'invalid-header'));
-      return false;
+  // BodySink: the client's body, to the target (re-chunked when chunked).
+
+  onBodyData(chunk: Buffer): void {
+    const conn = this.conn;
+    if (conn === null || chunk.length === 0) return;
+    const sock = conn.socket;
+    conn.lastActive = this.host.pool.now;
+    let ok: boolean;
+    if (this.client.plan.bodyMode === BodyMode.Chunked) {
+      sock.cork();
+      sock.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
+      sock.write(chunk);
+      ok = sock.write('\r\n', 'latin1');
+      sock.uncork();
+    } else ok = sock.write(chunk);
+    if (!ok && !this.bodyWaiting) {
+      this.bodyWaiting = true;
+      this.client.pauseBody();
+      sock.once('drain', this.onTargetDrain);
     }
+  }
+
+  onBodyEnd(): void {
+    const conn = this.conn;
+    if (conn === null) return;
+    if (this.client.plan.bodyMode === BodyMode.Chunked) conn.socket.write('0\r\n\r\n', 'latin1');
+    conn.armResponse(this.ctx.route.settings.targetResponseTimeoutMs);
+  }
+
+  // UpstreamSink: the target's answer, to the client.
+
+  onResponseHead(status: number, reason: string, rawHeaders: string[], body: BodyKind): boolean {
+    if (this.startMs !== 0) this.responseMs = performance.now() - this.sentMs;
+    this.client.writeHead(status, reason, rawHeaders, body);
     this.fromTarget = true;
     return true;
   }
 
   onResponseBody(chunk: Buffer): void {
-    const res = this.res;
-    if (!res.write(chunk) && !this.waitingDrain) {
+    if (!this.client.writeBody(chunk) && !this.waitingDrain) {
       this.waitingDrain = true;
       this.conn?.socket.pause();
-      res.once('drain', onResponseDrain);
+      this.client.socket.once('drain', this.onClientDrain);
     }
   }
 
   onResponseEnd(last: Buffer | null): void {
     this.conn = null;
-    if (last === null) this.res.end();
-    else this.res.end(last);
-    this.finish(this.fromTarget ? this.res.statusCode : 502, null);
+    this.client.endResponse(last);
+    this.finish(this.client.statusSent, null);
+  }
+
+  onSwitch(reason: string, rawHeaders: string[], upgrade: string, rest: Buffer): void {
+    const conn = this.conn;
+    if (conn === null) return;
+    this.conn = null;
+    let head = `HTTP/1.1 101 ${reason === '' ? 'Switching Protocols' : reason}\r\n`;
+    for (let i = 0; i < rawHeaders.length; i += 2) head += `${rawHeaders[i] as string}: ${rawHeaders[i + 1] as string}\r\n`;
+    const client = this.client;
+    client.socket.write(`${head}Connection: Upgrade\r\nUpgrade: ${upgrade}\r\n\r\n`, 'latin1');
+    const upstream = conn.detach();
+    const held = client.handOver();
+    const s = this.ctx.route.settings;
+    // The tunnel is counted before the request ends, so the target never looks idle in between.
+    new Tunnel(this.entry, client.socket, upstream, held, rest.length > 0 ? rest : null, s.idleTimeoutMs, this.host.tunnelHooks, this.ctx.tunnels);
+    this.fromTarget = true;
+    this.finish(101, null);
   }
 
   onUpstreamError(err: ProxyError, retryable: boolean): void {
     this.conn = null;
     if (this.ended) return;
-    if (
-      retryable &&
-      !this.retried &&
-      this.plan.bodyMode === BodyMode.None &&
-      IDEMPOTENT.has(this.req.method as string) &&
-      this.entry.routable
-    ) {
+    const plan = this.client.plan;
+    if (retryable && !this.retried && plan.bodyMode === BodyMode.None && IDEMPOTENT.has(plan.method) && this.entry.routable) {
       // A pooled connection the target had already closed: once more, on a fresh connection.
       this.retried = true;
-      const s = this.ctx.route.settings;
-      let conn = this.host.pool.acquire(this.entry, s.targetConnectTimeoutMs, s.idleTimeoutMs);
-      while (conn.reused) {
-        conn.destroy();
-        conn = this.host.pool.acquire(this.entry, s.targetConnectTimeoutMs, s.idleTimeoutMs);
-      }
-      this.conn = conn;
-      conn.assign(this, this.req.method === 'HEAD');
+      this.connect(true);
       return;
     }
     this.failed(err);
   }
 
+  // ClientExchange: what the client does.
+
   /** The client went away (or the response finished: then this is a no-op). */
   clientClosed(): void {
     if (this.ended) return;
-    const conn = this.conn;
-    this.conn = null;
-    if (conn !== null) conn.destroy();
+    this.dropConnection();
     this.finish(499, new ProxyError('client-aborted', ''));
   }
 
@@ -218,15 +209,19 @@ export class Exchange implements UpstreamSink {
   clientIdle(): void {
     if (this.ended) return;
     let err: ProxyError;
-    if (this.res.headersSent) {
+    if (this.client.responseStarted) {
       err = this.waitingDrain ? new ProxyError('client-timeout', 'response-not-read') : new ProxyError('idle-timeout', 'response');
-    } else if (this.plan.bodyMode !== BodyMode.None && !this.req.complete) {
+    } else if (!this.client.requestComplete) {
       err = this.bodyWaiting ? new ProxyError('idle-timeout', 'request-body-not-read') : new ProxyError('client-timeout', 'request-body');
     } else return;
-    const conn = this.conn;
-    this.conn = null;
-    if (conn !== null) conn.destroy();
+    this.dropConnection();
     this.failed(err);
+  }
+
+  badRequestBody(detail: string): void {
+    if (this.ended) return;
+    this.dropConnection();
+    this.failed(new ProxyError('bad-request-body', detail));
   }
 
   /**
@@ -235,21 +230,24 @@ export class Exchange implements UpstreamSink {
    */
   terminate(): number {
     if (this.ended) return 0;
-    let closed = 0;
-    const conn = this.conn;
-    this.conn = null;
-    if (conn !== null) {
-      conn.destroy();
-      closed++;
-    }
-    if (this.res.headersSent) closed++; // the client connection is cut (else it gets a 502 and closes after it)
+    let closed = this.dropConnection() ? 1 : 0;
+    if (this.client.responseStarted) closed++; // the client connection is cut (else it gets a 502 and closes after it)
     this.failed(new ProxyError('terminated', ''));
     return closed;
   }
 
+  private dropConnection(): boolean {
+    const conn = this.conn;
+    this.conn = null;
+    if (conn === null) return false;
+    conn.destroy();
+    return true;
+  }
+
   private failed(err: ProxyError): void {
     if (this.ended) return;
-    const res = this.res;
+    const client = this.client;
+    const plan = client.plan;
     this.host.log({
       level: 'warn',
       msg: 'proxy error',
@@ -259,44 +257,38 @@ export class Exchange implements UpstreamSink {
       kind: err.kind,
       source: err.source,
       detail: err.detail,
-      status: res.headersSent ? null : err.status,
-      method: this.req.method,
-      url: this.req.url,
+      status: client.responseStarted ? null : err.status,
+      method: plan.method,
+      url: plan.url,
     });
     if (upstreamErrorChannel.hasSubscribers && err.source === 'upstream') {
       upstreamErrorChannel.publish({ dataPlaneId: this.host.id, targetKey: this.entry.key, reason: err.reason } satisfies UpstreamErrorMessage);
     }
-    if (!res.headersSent) {
-      // Close after the answer when the request body was not read whole (its framing is lost).
-      sendError(res, err.status, err.kind === 'terminated' || !this.req.complete || this.ctx.closing);
+    if (!client.responseStarted) {
+      // Close after the answer when the request body was not read whole, or at a deadline.
+      client.sendError(err.status, err.kind === 'terminated' || !client.requestComplete || err.kind === 'bad-request-body');
       this.finish(err.status, err);
     } else {
       // The response has started: the only honest signal left is to cut the client connection.
-      res.destroy();
-      this.finish(res.statusCode, err);
+      client.cut();
+      this.finish(client.statusSent, err);
     }
   }
 
   private finish(status: number, err: ProxyError | null): void {
     if (this.ended) return;
     this.ended = true;
-    this.res.exchange = null;
-    // A request body not read to its end (the target answered early, or the exchange failed): read
-    // and discard the rest, so a request paused for back-pressure does not hold the client's
-    // keep-alive connection (Node parses its next request only after this one's end).
-    if (this.plan.bodyMode !== BodyMode.None && !this.req.readableEnded) this.req.resume();
     const entry = this.entry;
-    entry.requests--;
     // `completed` counts exchanges whose response was relayed whole (the drain record's "finished"),
     // not ones ebb answered, cut at a deadline, or the client abandoned.
-    if (err === null) entry.completed++;
+    entry.requestEnded(err === null);
     if (this.startMs !== 0 && requestEndChannel.hasSubscribers) {
       const msg: RequestEndMessage = {
         dataPlaneId: this.host.id,
         listenerArn: this.ctx.route.arn,
         targetGroupArn: this.groupArn,
         targetKey: entry.key,
-        method: this.req.method as string,
+        method: this.client.plan.method,
         status,
         fromTarget: this.fromTarget && err === null,
         durationMs: performance.now() - this.startMs,
@@ -306,34 +298,21 @@ export class Exchange implements UpstreamSink {
       requestEndChannel.publish(msg);
     }
     if (!entry.routable && !entry.busy) this.host.workEnded(entry);
+    this.client.exchangeEnded();
   }
 }
 
-function sendError(res: http.ServerResponse, status: number, close: boolean): void {
-  if (close) res.shouldKeepAlive = false;
-  res.writeHead(status, ERROR_HEADERS[status] ?? ERROR_HEADERS[502]);
-  res.end(ERROR_BODIES[status] ?? ERROR_BODIES[502]);
-}
-
-const ERROR_BODIES: Record<number, string> = {};
-const ERROR_HEADERS: Record<number, string[]> = {};
-for (const status of [400, 408, 431, 502, 503, 504, 505]) {
-  const body = `${status} ${http.STATUS_CODES[status]}\n`;
-  ERROR_BODIES[status] = body;
-  ERROR_HEADERS[status] = ['Content-Type', 'text/plain', 'Content-Length', String(body.length), 'Server', 'ebb'];
-}
-
-/** Answers an error ebb found itself (no target involved), and publishes the request end. */
-function answer(host: ProxyHost, ctx: ListenerContext, req: IncomingMessage, res: http.ServerResponse, status: number, reason: string, close: boolean, groupArn: string | null): void {
-  host.log({ level: 'warn', msg: 'request refused', dataPlane: host.id, listener: ctx.route.arn, status, reason, method: req.method, url: req.url });
-  sendError(res, status, close || ctx.closing);
+/** Answers a request ebb cannot forward (no target), and publishes the request end. */
+function answer(host: ProxyHost, ctx: ListenerContext, client: ClientSide, status: number, reason: string, groupArn: string | null): void {
+  host.log({ level: 'warn', msg: 'request refused', dataPlane: host.id, listener: ctx.route.arn, status, reason, method: client.plan.method, url: client.plan.url });
+  client.sendError(status, false);
   if (requestEndChannel.hasSubscribers) {
     requestEndChannel.publish({
       dataPlaneId: host.id,
       listenerArn: ctx.route.arn,
       targetGroupArn: groupArn,
       targetKey: null,
-      method: req.method as string,
+      method: client.plan.method,
       status,
       fromTarget: false,
       durationMs: 0,
@@ -341,38 +320,19 @@ function answer(host: ProxyHost, ctx: ListenerContext, req: IncomingMessage, res
       errorReason: reason,
     } satisfies RequestEndMessage);
   }
+  client.exchangeEnded();
 }
 
-/**
- * Client connections on which ebb refused a request (answered, then closing). Requests the client
- * pipelined behind the refused one were parsed by Node from the same bytes, but their framing can no
- * longer be trusted: none of them is forwarded.
- */
-const refusedConnections = new WeakSet<object>();
-
-/** Marks a client connection refused: no further request on it reaches a target. */
-export function refuseConnection(socket: object): void {
-  refusedConnections.add(socket);
-}
-
-/** The 'request' handler of a listener's server. */
-export function handleRequest(host: ProxyHost, ctx: ListenerContext, req: IncomingMessage, res: EbbResponse): void {
-  if (refusedConnections.has(req.socket)) {
-    // Never answered: the connection closes after the refusal's own answer.
-    res.shouldKeepAlive = false;
-    req.resume();
-    return;
-  }
-  const route = ctx.route;
-  if (ctx.closing) res.shouldKeepAlive = false;
-  const plan: RequestPlan = { head: '', bodyMode: BodyMode.None, contentLength: 0, addHost: false };
-  const rejection = inspectRequest(req, route.settings, clientAddressOf(req.socket.remoteAddress), ctx.localPort, plan);
-  if (rejection !== null) return reject(host, ctx, req, res, rejection);
-  const groupArn = route.targetGroupArn;
+/** Serves the request a client connection has just read and planned. */
+export function handleRequest(host: ProxyHost, ctx: ListenerContext, client: ClientSide & { exchange: ClientExchange | null }): void {
+  const groupArn = ctx.route.targetGroupArn;
   const entry = pickEntry(host, groupArn);
-  if (typeof entry === 'string') return answer(host, ctx, req, res, 503, entry, false, groupArn);
+  if (typeof entry === 'string') return answer(host, ctx, client, new ProxyError(entry, '').status, entry, groupArn);
+  const plan = client.plan;
   if (plan.addHost) plan.head += `Host: ${targetHostHeader(entry.host, entry.port)}\r\n`;
-  new Exchange(host, ctx, req, res, entry, plan, groupArn).start();
+  const ex = new Exchange(host, ctx, client, entry, groupArn);
+  client.exchange = ex;
+  ex.start();
 }
 
 /** The entry of the target the group's algorithm picks on the current snapshot, or why there is none. */
@@ -382,40 +342,4 @@ function pickEntry(host: ProxyHost, groupArn: string | null): TargetEntry | 'no-
   const target = pickTarget(group, host.rotation(group.arn), host.pickInputs);
   const entry = target === null ? undefined : host.entries.get(target.key);
   return entry ?? 'no-target';
-}
-
-function reject(host: ProxyHost, ctx: ListenerContext, req: IncomingMessage, res: http.ServerResponse, r: RequestRejection): void {
-  refusedConnections.add(req.socket);
-  answer(host, ctx, req, res, r.status, r.reason, true, ctx.route.targetGroupArn);
-}
-
-/** The 'upgrade' handler: a tunnel to a picked target, or an error answer on the raw socket. */
-export function handleUpgrade(host: ProxyHost, ctx: ListenerContext, req: IncomingMessage, socket: Duplex, first: Buffer): void {
-  if (refusedConnections.has(req.socket)) {
-    socket.destroy();
-    return;
-  }
-  const route = ctx.route;
-  const plan: RequestPlan = { head: '', bodyMode: BodyMode.None, contentLength: 0, addHost: false };
-  const rejection = inspectRequest(req, route.settings, clientAddressOf(req.socket.remoteAddress), ctx.localPort, plan);
-  if (rejection !== null) return refuseUpgrade(host, route.arn, socket, rejection.status, rejection.reason);
-  if (plan.bodyMode !== BodyMode.None) return refuseUpgrade(host, route.arn, socket, 400, 'upgrade-with-body');
-  const entry = pickEntry(host, route.targetGroupArn);
-  if (typeof entry === 'string') return refuseUpgrade(host, route.arn, socket, 503, entry);
-  const upgrade = headerValue(req, 'upgrade');
-  if (plan.addHost) plan.head += `Host: ${targetHostHeader(entry.host, entry.port)}\r\n`;
-  const head = `${plan.head}Connection: Upgrade\r\nUpgrade: ${upgrade}\r\n\r\n`;
-  new Tunnel(entry, socket, head, first, route.settings.targetConnectTimeoutMs, route.settings.idleTimeoutMs, host.tunnelHooks, ctx.tunnels);
-}
-
-function refuseUpgrade(host: ProxyHost, listenerArn: string, socket: Duplex, status: number, reason: string): void {
-  host.log({ level: 'warn', msg: 'upgrade refused', dataPlane: host.id, listener: listenerArn, status, reason });
-  socket.end(closingAnswer(status));
-  socket.on('error', () => socket.destroy());
-}
-
-function headerValue(req: IncomingMessage, lower: string): string {
-  const raw = req.rawHeaders;
-  for (let i = 0; i < raw.length; i += 2) if ((raw[i] as string).toLowerCase() === lower) return raw[i + 1] as string;
-  return '';
 }

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import type { IncomingMessage } from 'node:http';
 import { test } from 'node:test';
 import type { ListenerSettings } from '../domain/routing-snapshot.ts';
-import { BodyMode, clientAddressOf, inspectRequest, targetHostHeader } from './request-guard.ts';
-import type { RequestPlan } from './request-guard.ts';
+import { RequestBodyReader } from './request-body.ts';
+import { BodyMode, clientAddressOf, desyncAction, isRejection, planRequest, targetHostHeader } from './request-guard.ts';
+import type { RequestPlan, RequestRejection } from './request-guard.ts';
+import { findHeadEnd, parseRequestHead } from './request-head.ts';
 
 const SETTINGS: ListenerSettings = {
   idleTimeoutMs: 60_000,
@@ -11,120 +12,172 @@ const SETTINGS: ListenerSettings = {
   targetConnectTimeoutMs: 1_000,
   targetResponseTimeoutMs: 10_000,
   maxHeaderBytes: 16_384,
-  maxHeadersCount: 5,
+  maxHeadersCount: 6,
   xffMode: 'append',
+  desyncMode: 'defensive',
 };
 
-interface Case {
-  readonly name: string;
-  readonly version?: string;
-  readonly method?: string;
-  readonly url?: string;
-  readonly headers: ReadonlyArray<readonly [string, string]>;
-  readonly settings?: Partial<ListenerSettings>;
-  /** The rejection expected, or the plan. */
-  readonly reject?: { status: number; reason: string };
-  readonly body?: BodyMode;
-  readonly contentLength?: number;
-  readonly addHost?: boolean;
-  /** Header lines (without CRLF) the head must contain, and must not contain. */
-  readonly has?: readonly string[];
-  readonly lacks?: readonly string[];
+/** Plans the head in `raw` (CRLF lines, without the blank line) for client 10.0.0.9 on listener port 8080. */
+function plan(raw: string, settings: Partial<ListenerSettings> = {}): RequestPlan | RequestRejection {
+  return planRequest(parseRequestHead(`${raw}\r\n`), { ...SETTINGS, ...settings }, '10.0.0.9', 8080);
 }
 
-function fakeRequest(c: Case): IncomingMessage {
-  const [major, minor] = (c.version ?? '1.1').split('.').map(Number);
-  return {
-    method: c.method ?? 'GET',
-    url: c.url ?? '/path?q=1',
-    httpVersionMajor: major,
-    httpVersionMinor: minor,
-    rawHeaders: c.headers.flat(),
-  } as unknown as IncomingMessage;
+function planned(raw: string, settings: Partial<ListenerSettings> = {}): RequestPlan {
+  const p = plan(raw, settings);
+  if (isRejection(p)) throw new Error(`refused: ${p.status} ${p.reason}`);
+  return p;
 }
 
-const H: readonly [string, string] = ['Host', 'app.example'];
-
-const CASES: readonly Case[] = [
-  // Versions
-  { name: 'HTTP/1.1 with Host', headers: [H], body: BodyMode.None, has: ['GET /path?q=1 HTTP/1.1', 'Host: app.example'] },
-  { name: 'HTTP/0.9', version: '0.9', headers: [], reject: { status: 400, reason: 'http-0.9' } },
-  { name: 'HTTP/2.0 request line', version: '2.0', headers: [H], reject: { status: 505, reason: 'http-version-not-supported' } },
-  { name: 'HTTP/1.2', version: '1.2', headers: [H], reject: { status: 505, reason: 'http-version-not-supported' } },
-  { name: 'HTTP/3.0', version: '3.0', headers: [H], reject: { status: 505, reason: 'http-version-not-supported' } },
-  { name: 'HTTP/1.1 without Host', headers: [['Accept', '*/*']], reject: { status: 400, reason: 'missing-host' } },
-  { name: 'HTTP/1.0 without Host is forwarded as 1.1, Host added later', version: '1.0', headers: [], addHost: true, has: ['GET /path?q=1 HTTP/1.1'], lacks: ['Host: app.example'] },
-  { name: 'HTTP/1.0 with Host keeps it', version: '1.0', headers: [H], addHost: false, has: ['GET /path?q=1 HTTP/1.1', 'Host: app.example'] },
-  // Host
-  { name: 'two Host headers', headers: [H, ['host', 'other.example']], reject: { status: 400, reason: 'duplicate-host' } },
-  // Framing
-  { name: 'Content-Length', method: 'POST', headers: [H, ['Content-Length', '12']], body: BodyMode.ContentLength, contentLength: 12, has: ['Content-Length: 12'] },
-  { name: 'Content-Length 0 has no body', method: 'POST', headers: [H, ['Content-Length', '0']], body: BodyMode.None, has: ['Content-Length: 0'] },
-  { name: 'two Content-Length headers', method: 'POST', headers: [H, ['Content-Length', '1'], ['Content-Length', '1']], reject: { status: 400, reason: 'duplicate-content-length' } },
-  { name: 'signed Content-Length', method: 'POST', headers: [H, ['Content-Length', '+5']], reject: { status: 400, reason: 'bad-content-length' } },
-  { name: 'Content-Length list', method: 'POST', headers: [H, ['Content-Length', '5, 5']], reject: { status: 400, reason: 'bad-content-length' } },
-  { name: 'Content-Length of 16 digits', method: 'POST', headers: [H, ['Content-Length', '1234567890123456']], reject: { status: 400, reason: 'bad-content-length' } },
-  { name: 'chunked', method: 'POST', headers: [H, ['Transfer-Encoding', 'chunked']], body: BodyMode.Chunked, has: ['Transfer-Encoding: chunked'] },
-  { name: 'chunked in capitals with spaces', method: 'POST', headers: [H, ['Transfer-Encoding', ' CHUNKED ']], body: BodyMode.Chunked },
-  { name: 'chunked after a no-break space', method: 'POST', headers: [H, ['Transfer-Encoding', '\u00a0chunked']], reject: { status: 400, reason: 'bad-transfer-encoding' } },
-  { name: 'Content-Length with leading zeros is re-serialised', method: 'POST', headers: [H, ['Content-Length', '005']], body: BodyMode.ContentLength, has: ['Content-Length: 5'], lacks: ['Content-Length: 005'] },
-  { name: 'absolute-form target: origin form, authority as the only Host', url: 'http://other.example:8080/p?q=1', headers: [H], body: BodyMode.None, has: ['GET /p?q=1 HTTP/1.1', 'Host: other.example:8080'], lacks: ['Host: app.example'] },
-  { name: 'absolute-form target without a path', url: 'http://other.example', headers: [H], body: BodyMode.None, has: ['GET / HTTP/1.1', 'Host: other.example'], lacks: ['Host: app.example'] },
-  { name: 'a request target that is neither origin nor absolute form', url: 'ftp://x/y', headers: [H], reject: { status: 400, reason: 'bad-request-target' } },
-  { name: 'gzip, chunked', method: 'POST', headers: [H, ['Transfer-Encoding', 'gzip, chunked']], reject: { status: 400, reason: 'bad-transfer-encoding' } },
-  { name: 'identity', method: 'POST', headers: [H, ['Transfer-Encoding', 'identity']], reject: { status: 400, reason: 'bad-transfer-encoding' } },
-  { name: 'two Transfer-Encoding headers', method: 'POST', headers: [H, ['Transfer-Encoding', 'chunked'], ['Transfer-Encoding', 'chunked']], reject: { status: 400, reason: 'duplicate-transfer-encoding' } },
-  { name: 'Content-Length and Transfer-Encoding', method: 'POST', headers: [H, ['Content-Length', '3'], ['Transfer-Encoding', 'chunked']], reject: { status: 400, reason: 'content-length-and-transfer-encoding' } },
-  { name: 'Transfer-Encoding on HTTP/1.0', version: '1.0', method: 'POST', headers: [H, ['Transfer-Encoding', 'chunked']], reject: { status: 400, reason: 'transfer-encoding-on-http-1.0' } },
-  { name: 'Transfer_Encoding look-alike', method: 'POST', headers: [H, ['Transfer_Encoding', 'chunked']], reject: { status: 400, reason: 'suspicious-header-name' } },
-  { name: 'Content_Length look-alike', method: 'POST', headers: [H, ['content_length', '5']], reject: { status: 400, reason: 'suspicious-header-name' } },
-  // Header count
-  { name: 'as many headers as the limit', headers: [H, ['A', '1'], ['B', '2'], ['C', '3'], ['D', '4']], body: BodyMode.None },
-  { name: 'more headers than the limit', headers: [H, ['A', '1'], ['B', '2'], ['C', '3'], ['D', '4'], ['E', '5']], reject: { status: 431, reason: 'too-many-headers' } },
-  // Hop-by-hop and Connection-named headers
-  {
-    name: 'hop-by-hop headers dropped',
-    headers: [H, ['Connection', 'keep-alive'], ['Keep-Alive', 'timeout=5'], ['TE', 'trailers'], ['Upgrade', 'h2c']],
-    has: ['Host: app.example'],
-    lacks: ['Connection: keep-alive', 'Keep-Alive: timeout=5', 'TE: trailers', 'Upgrade: h2c'],
-  },
-  { name: 'headers named by Connection dropped, Host kept', headers: [H, ['Connection', 'X-Secret, host'], ['X-Secret', 's']], has: ['Host: app.example'], lacks: ['X-Secret: s'] },
-  { name: 'Expect dropped (ebb answered 100 Continue)', method: 'POST', headers: [H, ['Expect', '100-continue'], ['Content-Length', '1']], lacks: ['Expect: 100-continue'] },
-  // X-Forwarded-*
-  { name: 'X-Forwarded-For appended', headers: [H, ['X-Forwarded-For', '10.0.0.1']], has: ['X-Forwarded-For: 10.0.0.1, 192.0.2.7', 'X-Forwarded-Proto: http', 'X-Forwarded-Port: 8080'] },
-  { name: 'X-Forwarded-For preserved', headers: [H, ['X-Forwarded-For', '10.0.0.1']], settings: { xffMode: 'preserve' }, has: ['X-Forwarded-For: 10.0.0.1'], lacks: ['X-Forwarded-For: 10.0.0.1, 192.0.2.7'] },
-  { name: 'X-Forwarded-For removed', headers: [H, ['X-Forwarded-For', '10.0.0.1']], settings: { xffMode: 'remove' }, lacks: ['X-Forwarded-For: 10.0.0.1'] },
-  { name: "a client's X-Forwarded-Proto and Port replaced", headers: [H, ['X-Forwarded-Proto', 'https'], ['X-Forwarded-Port', '1']], has: ['X-Forwarded-Proto: http', 'X-Forwarded-Port: 8080'], lacks: ['X-Forwarded-Proto: https', 'X-Forwarded-Port: 1'] },
-];
-
-for (const c of CASES) {
-  test(`inspectRequest: ${c.name}`, () => {
-    const plan: RequestPlan = { head: '', bodyMode: BodyMode.None, contentLength: 0, addHost: false };
-    const r = inspectRequest(fakeRequest(c), { ...SETTINGS, ...c.settings }, '192.0.2.7', 8080, plan);
-    if (c.reject !== undefined) {
-      assert.deepEqual(r, c.reject);
-      return;
-    }
-    assert.equal(r, null, `rejected: ${JSON.stringify(r)}`);
-    const lines = plan.head.split('\r\n');
-    assert.equal(lines.at(-1), '', 'the head ends with CRLF (the blank line is added by the request path)');
-    assert.ok(!plan.head.endsWith('\r\n\r\n'));
-    if (c.body !== undefined) assert.equal(plan.bodyMode, c.body);
-    if (c.contentLength !== undefined) assert.equal(plan.contentLength, c.contentLength);
-    if (c.addHost !== undefined) assert.equal(plan.addHost, c.addHost);
-    for (const h of c.has ?? []) assert.ok(lines.includes(h), `missing ${JSON.stringify(h)} in ${JSON.stringify(lines)}`);
-    for (const h of c.lacks ?? []) assert.ok(!lines.includes(h), `unexpected ${JSON.stringify(h)} in ${JSON.stringify(lines)}`);
-  });
-}
-
-test('targetHostHeader brackets IPv6 addresses', () => {
-  assert.equal(targetHostHeader('10.0.0.5', 80), '10.0.0.5:80');
-  assert.equal(targetHostHeader('::1', 8080), '[::1]:8080');
-  assert.equal(targetHostHeader('backend.internal', 81), 'backend.internal:81');
+test('the desync table: what each mode does with each tier', () => {
+  const table = {
+    monitor: ['forward', 'forward', 'forward', 'forward'],
+    defensive: ['forward', 'forward', 'close', 'refuse'],
+    strictest: ['forward', 'refuse', 'refuse', 'refuse'],
+  } as const;
+  for (const [mode, actions] of Object.entries(table)) {
+    (['Compliant', 'Acceptable', 'Ambiguous', 'Severe'] as const).forEach((tier, i) => {
+      assert.equal(desyncAction(tier, mode as ListenerSettings['desyncMode']), actions[i], `${tier} in ${mode}`);
+    });
+  }
 });
 
-test('clientAddressOf shows IPv4-mapped addresses as IPv4', () => {
-  assert.equal(clientAddressOf('::ffff:192.0.2.1'), '192.0.2.1');
-  assert.equal(clientAddressOf('2001:db8::1'), '2001:db8::1');
+test('a compliant request: origin form at HTTP/1.1, X-Forwarded-* added, hop-by-hop dropped', () => {
+  const p = planned('GET /a?b=1 HTTP/1.1\r\nHost: example.com\r\nConnection: keep-alive, X-Secret\r\nX-Secret: s\r\nX-Forwarded-For: 1.2.3.4\r\nAccept: */*');
+  assert.equal(p.verdict.tier, 'Compliant');
+  assert.equal(p.bodyMode, BodyMode.None);
+  assert.equal(p.closeAfter, false);
+  assert.equal(p.keepAlive, true);
+  assert.equal(
+    p.head,
+    'GET /a?b=1 HTTP/1.1\r\nHost: example.com\r\nAccept: */*\r\nX-Forwarded-For: 1.2.3.4, 10.0.0.9\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Port: 8080\r\n',
+  );
+});
+
+test('framing is ebb’s own: one Content-Length, or chunked without a length', () => {
+  const cl = planned('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 007');
+  assert.equal(cl.bodyMode, BodyMode.ContentLength);
+  assert.equal(cl.contentLength, 7);
+  assert.match(cl.head, /\r\nContent-Length: 7\r\n/);
+  const both = planned('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked');
+  assert.equal(both.verdict.reason, 'BothTeClPresent');
+  assert.equal(both.bodyMode, BodyMode.Chunked);
+  assert.equal(both.closeAfter, true, 'Ambiguous in defensive mode: both connections close after it');
+  assert.doesNotMatch(both.head, /Content-Length/i);
+  assert.match(both.head, /\r\nTransfer-Encoding: chunked\r\n$/);
+  const gz = planned('POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked');
+  assert.equal(gz.bodyMode, BodyMode.Chunked);
+  assert.equal(planned('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0').head.includes('Content-Length: 0\r\n'), true);
+});
+
+test('refusals whatever the mode: unframeable bodies, a second Host, too many headers, other HTTP versions, CONNECT', () => {
+  for (const mode of ['monitor', 'defensive', 'strictest'] as const) {
+    const s = { desyncMode: mode };
+    assert.deepEqual(plan('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6', s), { status: 400, reason: mode === 'monitor' ? 'unframeable-body' : 'desync-severe:MultipleContentLength' });
+    assert.equal((plan('POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: identity', s) as { status: number }).status, 400);
+    assert.equal((plan('GET / HTTP/1.1\r\nHost: a\r\nHost: b', s) as { status: number }).status, 400);
+    assert.deepEqual(plan('GET / HTTP/2.0\r\nHost: a', s), { status: 505, reason: 'http-version-not-supported' });
+    assert.deepEqual(plan(`GET / HTTP/1.1\r\nHost: a${'\r\nX-A: 1'.repeat(6)}`, s), { status: 431, reason: 'too-many-headers' });
+    assert.equal((plan('CONNECT a:443 HTTP/1.1\r\nHost: a:443', s) as { status: number }).status, 501);
+  }
+});
+
+test('monitor forwards what defensive refuses, in ebb’s own framing; strictest refuses what defensive forwards', () => {
+  const severe = 'GET / HTTP/1.1\r\nHost: x\r\nX-Bad: a\x00b';
+  assert.equal((plan(severe) as { status: number }).status, 400);
+  const m = planned(severe, { desyncMode: 'monitor' });
+  assert.equal(m.verdict.tier, 'Severe');
+  assert.doesNotMatch(m.head, /X-Bad/, 'a header with a NUL is never written');
+  const acceptable = 'GET /a b HTTP/1.1\r\nHost: x';
+  const d = planned(acceptable);
+  assert.equal(d.verdict.reason, 'SpaceInUri');
+  assert.match(d.head, /^GET \/a%20b HTTP\/1\.1\r\n/, 'a space in the target is escaped');
+  assert.equal((plan(acceptable, { desyncMode: 'strictest' }) as { status: number }).status, 400);
+});
+
+test('look-alike framing names and non-token names are dropped; folded lines are joined', () => {
+  const p = planned('POST / HTTP/1.1\r\nHost: x\r\nTransfer_Encoding: chunked\r\nX-Name : v\r\nX-A: 1\r\n  more\r\nContent-Length: 0');
+  assert.equal(p.verdict.tier, 'Ambiguous');
+  assert.doesNotMatch(p.head, /Transfer_Encoding|X-Name/);
+  assert.match(p.head, /\r\nX-A: 1 more\r\n/);
+});
+
+test('HTTP/1.0, HTTP/0.9, missing Host, absolute form, Expect and upgrades', () => {
+  const ten = planned('GET / HTTP/1.0');
+  assert.equal(ten.http10, true);
+  assert.equal(ten.keepAlive, false);
+  assert.equal(ten.addHost, true);
+  assert.equal(planned('GET / HTTP/1.0\r\nConnection: keep-alive').keepAlive, true);
+  const nine = planned('GET /old');
+  assert.equal(nine.verdict.reason, 'NonCompliantVersion');
+  assert.equal(nine.http10, true);
+  assert.match(nine.head, /^GET \/old HTTP\/1\.1\r\n/);
+  const abs = planned('GET http://example.com:81/p?q HTTP/1.1\r\nHost: other');
+  assert.match(abs.head, /^GET \/p\?q HTTP\/1\.1\r\nHost: example\.com:81\r\n/);
+  const cont = planned('PUT / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 3');
+  assert.equal(cont.expectContinue, true);
+  assert.doesNotMatch(cont.head, /Expect/);
+  const ws = planned('GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: k');
+  assert.equal(ws.upgrade, 'websocket');
+  assert.match(ws.head, /\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n$/);
+  assert.equal((plan('POST /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nContent-Length: 3') as { reason: string }).reason, 'upgrade-with-body');
+});
+
+test('request heads: found at their blank line with CRLF or bare LF line ends, whatever the read boundaries', () => {
+  const crlf = Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\nNEXT');
+  assert.equal(findHeadEnd(crlf, 0), crlf.length - 4);
+  const lf = Buffer.from('GET / HTTP/1.1\nHost: x\n\nNEXT');
+  assert.equal(findHeadEnd(lf, 0), lf.length - 4);
+  for (let cut = 1; cut < crlf.length - 4; cut++) assert.equal(findHeadEnd(crlf.subarray(0, cut), 0), -1, `cut at ${cut}`);
+  const head = parseRequestHead('GET / HTTP/1.1\nHost: x\n');
+  assert.deepEqual(head.rawDefects.map((d) => d.reason), ['NonCrLfLineTermination']);
+  assert.deepEqual(parseRequestHead('GET / HTTP/1.1\r\nNo colon here\r\n').rawDefects.map((d) => d.reason), ['MissingHeaderColon']);
+});
+
+/** Feeds `bytes` to a reader cut at `cut`; returns the body read, the offset after it, or the error. */
+function readBody(chunked: boolean, length: number, bytes: string, cut: number): { body: string; end: number; error: string | null } {
+  const r = new RequestBodyReader(chunked, length);
+  let body = '';
+  let ended = false;
+  const sink = { onBodyData: (c: Buffer) => (body += c.toString('latin1')), onBodyEnd: () => (ended = true) };
+  const buf = Buffer.from(bytes, 'latin1');
+  const first = r.feed(buf.subarray(0, cut), 0, sink);
+  if (first < 0) return { body, end: -1, error: r.error };
+  if (ended) return { body, end: first, error: null };
+  const second = r.feed(buf.subarray(cut), 0, sink);
+  if (second < 0) return { body, end: -1, error: r.error };
+  return { body, end: ended ? cut + second : -2, error: null };
+}
+
+test('request bodies: Content-Length and chunked, at every cut, end where they end', () => {
+  const chunked = '3;ext=1\r\nabc\r\nA\r\n0123456789\r\n0\r\nX-T: 1\r\n\r\nNEXT';
+  for (let cut = 0; cut <= chunked.length; cut++) {
+    const r = readBody(true, 0, chunked, cut);
+    assert.equal(r.error, null, `cut ${cut}`);
+    assert.equal(r.body, 'abc0123456789', `cut ${cut}`);
+    assert.equal(r.end, chunked.length - 4, `cut ${cut}`);
+  }
+  const r = readBody(false, 5, 'helloNEXT', 2);
+  assert.deepEqual([r.body, r.end], ['hello', 5]);
+});
+
+test('malformed chunked bodies are errors at once', () => {
+  const bad: Array<[string, string]> = [
+    ['zz\r\n', 'bad-chunk-size'],
+    ['-3\r\nabc\r\n', 'bad-chunk-size'],
+    ['0x3\r\nabc\r\n', 'bad-chunk-size'],
+    [`${'f'.repeat(18)}\r\n`, 'chunk-size-too-large'],
+    ['3\nabc\r\n', 'bare-lf'],
+    ['3\r\nabcX\r\n', 'missing-crlf-after-chunk'],
+    ['3\r\nabc\n0\r\n\r\n', 'missing-crlf-after-chunk'],
+    [`3;${'e'.repeat(20_000)}\r\n`, 'chunk-extension-too-long'],
+    ['0\r\nX: 1\n\r\n', 'bad-trailer'],
+  ];
+  for (const [bytes, error] of bad) assert.equal(readBody(true, 0, bytes, bytes.length).error, error, JSON.stringify(bytes.slice(0, 20)));
+});
+
+test('helpers: target Host header and client address', () => {
+  assert.equal(targetHostHeader('10.0.0.1', 80), '10.0.0.1:80');
+  assert.equal(targetHostHeader('::1', 8080), '[::1]:8080');
+  assert.equal(clientAddressOf('::ffff:127.0.0.1'), '127.0.0.1');
   assert.equal(clientAddressOf(undefined), 'unknown');
 });

@@ -1,22 +1,31 @@
-import type { IncomingMessage } from 'node:http';
 import type { ListenerSettings } from '../domain/routing-snapshot.ts';
+import { bodyFraming, classifyRequest } from './desync/classify.ts';
+import type { DesyncVerdict } from './desync/classify.ts';
 import { connectionNamedHeaders, isHopByHop } from './hop-by-hop.ts';
+import type { RequestHead } from './request-head.ts';
 
 /**
- * The request rules that keep ebb and a target from reading one byte stream as different requests
- * (request smuggling), and the rewrite of the request head for the target. Node's parser (llhttp,
- * never in insecure mode) has already rejected most malformed framing; these rules add what it
- * lets through: a second Host, a truncated header list, Transfer-Encoding other than exactly
- * `chunked`, Transfer-Encoding on HTTP/1.0, and belt-and-braces checks of Content-Length.
+ * What is done with a client's request, and the head the target gets.
  *
- * Versions: HTTP/1.1 and HTTP/1.0 are served (both are forwarded as HTTP/1.1). HTTP/0.9 (a request
- * line without a version) is refused with 400; any other version llhttp lets through (`HTTP/2.0`)
- * with 505. An HTTP/1.0 request without Host is forwarded with `Host: <target host>:<target port>`
- * (the address ebb connects to, as a proxy that was given no name would use); the target is only
- * known after the pick, so `plan.addHost` tells the request path to add it.
+ * Each request is classified as ALB classifies it (http_desync_guardian: Compliant, Acceptable,
+ * Ambiguous, Severe, with a reason), and the load balancer's `routing.http.desync_mitigation_mode`
+ * decides, by ALB's table
+ * (docs.aws.amazon.com/elasticloadbalancing/latest/application/application-load-balancers.html#desync-mitigation-mode):
  *
- * The target only ever sees a head ebb serialised itself from validated values, with framing
- * (Content-Length or chunked) derived from the parser's view, never copied bytes.
+ * | tier       | monitor | defensive (default)      | strictest |
+ * |------------|---------|--------------------------|-----------|
+ * | Compliant  | forward | forward                  | forward   |
+ * | Acceptable | forward | forward                  | refuse    |
+ * | Ambiguous  | forward | forward, then close both | refuse    |
+ * | Severe     | forward | refuse                   | refuse    |
+ *
+ * Whatever the mode, the target only ever sees a head ebb wrote itself: the request line in origin
+ * form at HTTP/1.1, the body framed by one Content-Length or by chunked (never both), header lines
+ * whose names are tokens and whose values hold no control bytes (others are dropped), look-alike
+ * framing names (`Transfer_Encoding`) dropped, spaces and control bytes in the target escaped. So a
+ * request no reader could frame one way (lengths that disagree, a transfer coding that does not end
+ * in chunked) is refused even in `monitor`, as are an HTTP version other than 1.x (505), a second
+ * Host and an over-long header list.
  */
 
 /** How the request body reaches the target. */
@@ -27,83 +36,125 @@ export const enum BodyMode {
 }
 
 export interface RequestRejection {
-  readonly status: 400 | 431 | 505;
+  readonly status: 400 | 431 | 501 | 505;
   readonly reason: string;
 }
 
-/** What `inspectRequest` found: the head to send to the target and the body framing. */
+/** What `planRequest` decided: the head to send to the target and how the rest goes. */
 export interface RequestPlan {
   /** Request line and headers up to, not including, the blank line; latin1. */
   head: string;
+  method: string;
+  /** The request target as the client sent it (for logs). */
+  url: string;
   bodyMode: BodyMode;
   contentLength: number;
-  /** HTTP/1.0 without Host: the request path appends `Host: <target>` to `head` once it has picked. */
+  /** No Host came: the request path appends `Host: <target>` to `head` once it has picked. */
   addHost: boolean;
+  /** The classification (for the access log's `classification` and `classification_reason`). */
+  verdict: DesyncVerdict;
+  /** Close the client connection, and the target connection, after this exchange (Ambiguous in defensive mode). */
+  closeAfter: boolean;
+  /** The client asked to keep the connection (HTTP/1.1 without `close`, or HTTP/1.0 with `keep-alive`). */
+  keepAlive: boolean;
+  /** The client speaks HTTP/1.0 (or older): no chunked response to it. */
+  http10: boolean;
+  /** The protocol of an upgrade request (`Upgrade:` with `Connection: upgrade`); null otherwise. */
+  upgrade: string | null;
+  /** `Expect: 100-continue`: ebb answers 100 itself when it starts reading the body. */
+  expectContinue: boolean;
 }
 
 const TOO_MANY_HEADERS: RequestRejection = { status: 431, reason: 'too-many-headers' };
 const DUPLICATE_HOST: RequestRejection = { status: 400, reason: 'duplicate-host' };
-const DUPLICATE_CL: RequestRejection = { status: 400, reason: 'duplicate-content-length' };
-const BAD_CL: RequestRejection = { status: 400, reason: 'bad-content-length' };
-const DUPLICATE_TE: RequestRejection = { status: 400, reason: 'duplicate-transfer-encoding' };
-const BAD_TE: RequestRejection = { status: 400, reason: 'bad-transfer-encoding' };
-const CL_AND_TE: RequestRejection = { status: 400, reason: 'content-length-and-transfer-encoding' };
-const TE_ON_HTTP10: RequestRejection = { status: 400, reason: 'transfer-encoding-on-http-1.0' };
-const MISSING_HOST: RequestRejection = { status: 400, reason: 'missing-host' };
-const SUSPICIOUS_NAME: RequestRejection = { status: 400, reason: 'suspicious-header-name' };
+const BAD_VERSION: RequestRejection = { status: 400, reason: 'bad-version' };
+const OTHER_VERSION: RequestRejection = { status: 505, reason: 'http-version-not-supported' };
+const BAD_METHOD: RequestRejection = { status: 400, reason: 'bad-method' };
 const BAD_TARGET: RequestRejection = { status: 400, reason: 'bad-request-target' };
-const HTTP_09: RequestRejection = { status: 400, reason: 'http-0.9' };
-const BAD_VERSION: RequestRejection = { status: 505, reason: 'http-version-not-supported' };
+const UNFRAMEABLE: RequestRejection = { status: 400, reason: 'unframeable-body' };
+const CONNECT: RequestRejection = { status: 501, reason: 'connect-not-supported' };
+const UPGRADE_WITH_BODY: RequestRejection = { status: 400, reason: 'upgrade-with-body' };
 
-const DIGITS = /^[0-9]{1,15}$/;
-const OWS_EDGES = /^[ \t]+|[ \t]+$/g;
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** A field value ebb will write: visible ASCII, obs-text, SP and HTAB (RFC 9110 §5.5). */
+const CLEAN_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+const HTTP1_VERSION = /^HTTP\/1\.[0-9]$/;
+const OTHER_HTTP_VERSION = /^HTTP\/[2-9]\.[0-9]$/;
+/** Bytes escaped in the request target: controls, space, DEL and non-ASCII. */
+const URI_ESCAPE = /[\x00-\x20\x7f-\xff]/g;
 /** `http://authority/rest` or `https://…`; the authority without userinfo. */
 const ABSOLUTE_FORM = /^https?:\/\/([A-Za-z0-9.-]+(?::[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](?::[0-9]{1,5})?)([/?][^#]*)?$/i;
+/** Names that some reader may take for a framing header once it normalises `_`, case or spaces. */
+const LOOKALIKE = /^[\s\x00-\x1f]*(transfer[-_\s]+encoding|content[-_\s]+length)[\s\x00-\x1f]*$/i;
+
+/** The action for a tier in a mode (the table above). */
+export function desyncAction(tier: DesyncVerdict['tier'], mode: ListenerSettings['desyncMode']): 'forward' | 'close' | 'refuse' {
+  if (tier === 'Compliant' || mode === 'monitor') return 'forward';
+  if (mode === 'strictest') return 'refuse';
+  return tier === 'Acceptable' ? 'forward' : tier === 'Ambiguous' ? 'close' : 'refuse';
+}
 
 /**
- * Validates `req` and builds the head for the target into `plan`. Returns a rejection (answer it
- * with its status and close the connection) or null.
- *
- * `clientAddress` is the client's IP; `listenerPort` goes into X-Forwarded-Port.
+ * Classifies `head`, decides by the listener's desync mode, and builds the target's head into a plan.
+ * Returns a rejection (answer it with its status and close the connection) or the plan.
  */
-export function inspectRequest(
-  req: IncomingMessage,
+export function planRequest(
+  head: RequestHead,
   settings: ListenerSettings,
   clientAddress: string,
   listenerPort: number,
-  plan: RequestPlan,
-): RequestRejection | null {
-  const major = req.httpVersionMajor;
-  const minor = req.httpVersionMinor;
-  if (major !== 1 || minor > 1) return major === 0 ? HTTP_09 : BAD_VERSION;
-  const raw = req.rawHeaders;
-  const n = raw.length;
-  // Node stops collecting headers at server.maxHeadersCount (set to the limit + 1): reaching
-  // more than the limit means the list may be truncated, and a truncated list must never be forwarded.
-  if (n > settings.maxHeadersCount * 2) return TOO_MANY_HEADERS;
+): RequestPlan | RequestRejection {
+  if (head.headers.length > settings.maxHeadersCount) return TOO_MANY_HEADERS;
+  if (OTHER_HTTP_VERSION.test(head.version)) return OTHER_VERSION;
+  const verdict = classifyRequest(head);
+  const action = desyncAction(verdict.tier, settings.desyncMode);
+  if (action === 'refuse') return { status: 400, reason: `desync-${verdict.tier.toLowerCase()}:${verdict.reason}` };
+
+  const method = head.method;
+  if (!TOKEN.test(method)) return BAD_METHOD;
+  if (method === 'CONNECT') return CONNECT;
+  const version = head.version;
+  let http10 = true;
+  if (HTTP1_VERSION.test(version)) http10 = version === 'HTTP/1.0';
+  else if (!head.noVersion && !HTTP1_VERSION.test(version.trim())) return BAD_VERSION;
+  else if (!head.noVersion) http10 = version.trim() === 'HTTP/1.0';
+
+  const framing = bodyFraming(head);
+  if (framing.kind === 'unframeable') return UNFRAMEABLE;
 
   // An absolute-form target (`GET http://host/path`) is forwarded in origin form, with its authority as Host.
-  let target = req.url as string;
+  let target = head.uri;
   let authority: string | null = null;
-  if (target.length > 0 && target.charCodeAt(0) !== 47 /* / */ && target !== '*') {
+  if (target === '') target = '/';
+  else if (target.charCodeAt(0) !== 47 /* / */ && target !== '*') {
     const abs = ABSOLUTE_FORM.exec(target);
-    if (abs === null) return BAD_TARGET;
-    authority = abs[1] as string;
-    target = abs[2] === undefined || abs[2] === '' ? '/' : (abs[2] as string);
-    if (target.charCodeAt(0) === 63 /* ? */) target = `/${target}`;
+    if (abs === null) {
+      if (!/^[a-z][a-z0-9+.-]*:/i.test(target)) target = `/${target}`;
+      else return BAD_TARGET;
+    } else {
+      authority = abs[1] as string;
+      target = abs[2] === undefined || abs[2] === '' ? '/' : (abs[2] as string);
+      if (target.charCodeAt(0) === 63 /* ? */) target = `/${target}`;
+    }
   }
+  URI_ESCAPE.lastIndex = 0;
+  if (URI_ESCAPE.test(target)) target = target.replace(URI_ESCAPE, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
 
   let hosts = 0;
-  let cl: string | null = null;
-  let te: string | null = null;
   let xff: string | null = null;
   let named: Set<string> | null = null;
+  let connectionClose = false;
+  let connectionKeepAlive = false;
+  let connectionUpgrade = false;
+  let upgrade: string | null = null;
+  let expectContinue = false;
   let headers = '';
   const xffMode = settings.xffMode;
 
-  for (let i = 0; i < n; i += 2) {
-    const name = raw[i] as string;
-    const value = raw[i + 1] as string;
+  for (const h of head.headers) {
+    const name = h.name;
+    const value = h.value;
+    if (!TOKEN.test(name) || !CLEAN_VALUE.test(value)) continue; // dropped: no target may read it otherwise
     const lower = name.toLowerCase();
     switch (lower) {
       case 'host':
@@ -115,17 +166,15 @@ export function inspectRequest(
         }
         break;
       case 'content-length':
-        if (cl !== null) return DUPLICATE_CL;
-        if (!DIGITS.test(value)) return BAD_CL;
-        cl = value;
-        // Re-serialised without leading zeros, so no target can read `005` differently (octal, invalid).
-        headers += `${name}: ${Number(value)}\r\n`;
-        continue;
       case 'transfer-encoding':
-        if (te !== null) return DUPLICATE_TE;
-        te = value;
-        continue;
+        continue; // ebb writes the framing itself
       case 'connection': {
+        for (const part of value.toLowerCase().split(',')) {
+          const opt = part.trim();
+          if (opt === 'close') connectionClose = true;
+          else if (opt === 'keep-alive') connectionKeepAlive = true;
+          else if (opt === 'upgrade') connectionUpgrade = true;
+        }
         const more = connectionNamedHeaders(value);
         if (more !== null) {
           named ??= new Set();
@@ -133,52 +182,64 @@ export function inspectRequest(
         }
         continue;
       }
+      case 'upgrade':
+        upgrade = value;
+        continue;
       case 'x-forwarded-for':
         if (xffMode !== 'remove') xff = xff === null ? value : `${xff}, ${value}`;
         continue;
+      case 'expect':
+        // ebb answers `100 Continue` itself once it reads the body (RFC 9110 §10.1.1).
+        if (value.toLowerCase() === '100-continue') expectContinue = true;
+        continue;
       case 'x-forwarded-proto':
       case 'x-forwarded-port':
-      case 'expect': // Node has already answered `100 Continue` to the client
         continue;
-      // Names a backend might normalise to a framing header.
-      case 'transfer_encoding':
-      case 'content_length':
-        return SUSPICIOUS_NAME;
       default:
         if (isHopByHop(lower)) continue;
+        if (lower.includes('_') && LOOKALIKE.test(name)) continue;
     }
     headers += `${name}: ${value}\r\n`;
   }
 
-  if (hosts === 0 && minor === 1) return MISSING_HOST;
-
   let bodyMode = BodyMode.None;
   let contentLength = 0;
-  if (te !== null) {
-    if (cl !== null) return CL_AND_TE;
-    if (minor === 0) return TE_ON_HTTP10;
-    // Exactly `chunked` around optional spaces and tabs (HTTP's OWS) — not String.trim, which also
-    // removes a no-break space that Node's parser does not take as whitespace.
-    if (te.replace(OWS_EDGES, '').toLowerCase() !== 'chunked') return BAD_TE;
-    bodyMode = BodyMode.Chunked;
-  } else if (cl !== null) {
-    contentLength = Number(cl);
-    if (contentLength > 0) bodyMode = BodyMode.ContentLength;
+  if (framing.kind === 'chunked') bodyMode = BodyMode.Chunked;
+  else if (framing.kind === 'length' && framing.length > 0) {
+    bodyMode = BodyMode.ContentLength;
+    contentLength = framing.length;
   }
+  const isUpgrade = connectionUpgrade && upgrade !== null && upgrade !== '' && !http10;
+  if (isUpgrade && bodyMode !== BodyMode.None) return UPGRADE_WITH_BODY;
 
   if (named !== null) headers = dropNamed(headers, named);
-
   if (xffMode === 'append') xff = xff === null ? clientAddress : `${xff}, ${clientAddress}`;
   if (xff !== null) headers += `X-Forwarded-For: ${xff}\r\n`;
   headers += `X-Forwarded-Proto: http\r\nX-Forwarded-Port: ${listenerPort}\r\n`;
   if (bodyMode === BodyMode.Chunked) headers += 'Transfer-Encoding: chunked\r\n';
-
+  else if (bodyMode === BodyMode.ContentLength) headers += `Content-Length: ${contentLength}\r\n`;
+  else if (framing.kind === 'length' && method !== 'GET' && method !== 'HEAD') headers += 'Content-Length: 0\r\n';
   if (authority !== null && hosts === 0) headers += `Host: ${authority}\r\n`;
-  plan.head = `${req.method as string} ${target} HTTP/1.1\r\n${headers}`;
-  plan.bodyMode = bodyMode;
-  plan.contentLength = contentLength;
-  plan.addHost = hosts === 0 && authority === null;
-  return null;
+  if (isUpgrade) headers += `Connection: Upgrade\r\nUpgrade: ${upgrade as string}\r\n`;
+
+  return {
+    head: `${method} ${target} HTTP/1.1\r\n${headers}`,
+    method,
+    url: head.uri,
+    bodyMode,
+    contentLength,
+    addHost: hosts === 0 && authority === null,
+    verdict,
+    closeAfter: action === 'close',
+    keepAlive: http10 ? connectionKeepAlive && !connectionClose : !connectionClose,
+    http10,
+    upgrade: isUpgrade ? upgrade : null,
+    expectContinue: expectContinue && bodyMode !== BodyMode.None && !http10,
+  };
+}
+
+export function isRejection(p: RequestPlan | RequestRejection): p is RequestRejection {
+  return (p as RequestRejection).status !== undefined;
 }
 
 /** The Host header value for a request that came without one: the target's address. */
@@ -193,7 +254,7 @@ function dropNamed(headers: string, named: Set<string>): string {
     if (line === '') continue;
     const colon = line.indexOf(':');
     const lower = line.slice(0, colon).toLowerCase();
-    if (named.has(lower) && lower !== 'host' && lower !== 'content-length') continue;
+    if (named.has(lower) && lower !== 'host') continue;
     out += `${line}\r\n`;
   }
   return out;

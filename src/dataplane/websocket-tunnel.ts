@@ -1,8 +1,6 @@
-import net from 'node:net';
-import type { Duplex } from 'node:stream';
+import type { Socket } from 'node:net';
 import { tunnelCloseChannel, tunnelOpenChannel } from './channels.ts';
 import type { TunnelMessage } from './channels.ts';
-import { closingAnswer, ProxyError } from './errors.ts';
 import type { TargetEntry } from './target-activity.ts';
 
 /**
@@ -19,15 +17,11 @@ import type { TargetEntry } from './target-activity.ts';
 
 /** Close frame from server to client: FIN + opcode 8, unmasked, payload 2 + 10 bytes: 1001 "going away". */
 const GOING_AWAY = Buffer.from([0x88, 12, 0x03, 0xe9, ...Buffer.from('going away')]);
-const MAX_RESPONSE_HEAD = 64 * 1024;
-const CRLFCRLF = Buffer.from('\r\n\r\n');
 
 export interface TunnelHooks {
   readonly dataPlaneId: string;
   /** Called once when the tunnel is closed (both sockets). */
   onClosed(tunnel: Tunnel): void;
-  /** Logs a failure before the target answered (the tunnel answers the client 502/504 and closes). */
-  log(err: ProxyError): void;
   /** Time between a close frame and the hard close, for a tunnel closed for inactivity. */
   readonly closeGraceMs: number;
 }
@@ -82,9 +76,6 @@ class FrameTracker {
 }
 
 export class Tunnel {
-  readonly upstream: net.Socket;
-  private upgraded = false;
-  private pendingHead: Buffer | null = null;
   /** Frames from the target to the client. */
   private readonly down = new FrameTracker();
   /** Frames from the client to the target. */
@@ -95,48 +86,48 @@ export class Tunnel {
   private closed = false;
   private hardTimer: NodeJS.Timeout | null = null;
 
+  /**
+   * `toTarget`: client bytes that came behind the upgrade request (held until the target switched);
+   * `toClient`: target bytes that came behind its `101` head.
+   */
   constructor(
     readonly entry: TargetEntry,
-    private readonly client: Duplex,
-    requestHead: string,
-    firstBytes: Buffer,
-    connectTimeoutMs: number,
+    private readonly client: Socket,
+    readonly upstream: Socket,
+    toTarget: Buffer | null,
+    toClient: Buffer | null,
     idleTimeoutMs: number,
     private readonly hooks: TunnelHooks,
     /** The set of tunnels of the listener it came through; it leaves the set when closed. */
     private readonly owner: Set<Tunnel>,
   ) {
-    entry.openTunnels.add(this);
+    entry.tunnelOpened(this);
     owner.add(this);
-    const up = net.connect({ host: entry.host, port: entry.port, noDelay: true });
-    this.upstream = up;
-    up.setTimeout(connectTimeoutMs, () => {
-      if (!this.upgraded) this.failBeforeUpgrade(new ProxyError('connect-timeout', ''));
-    });
-    up.on('connect', () => {
-      up.write(requestHead, 'latin1');
-      if (firstBytes.length > 0) up.write(firstBytes);
-    });
+    const up = upstream;
+    up.setTimeout(0);
     up.on('data', (b: Buffer) => this.fromTarget(b));
-    up.on('error', (err: NodeJS.ErrnoException) => {
-      if (!this.upgraded && this.pendingHead === null) {
-        this.failBeforeUpgrade(new ProxyError(up.connecting ? 'connect-refused' : 'upstream-reset', err.code ?? ''));
-      } else this.close();
+    up.on('error', () => this.close());
+    up.on('end', () => {
+      if (this.client.writable) this.client.end();
     });
     up.on('close', () => this.close());
+    client.on('data', (c: Buffer) => this.fromClient(c));
+    client.on('end', () => {
+      if (this.closeSent) this.close();
+      else up.end();
+    });
     client.on('error', () => this.close());
     client.on('close', () => this.close());
     // Every byte of the tunnel, either way, crosses the client's socket: its timeout is the tunnel's
-    // inactivity timeout. Until the target has answered, the connect timeout above applies instead.
-    if (client instanceof net.Socket) {
-      client.setTimeout(idleTimeoutMs);
-      client.on('timeout', () => {
-        if (this.upgraded) void this.terminate(hooks.closeGraceMs);
-      });
-    }
+    // inactivity timeout.
+    client.setTimeout(idleTimeoutMs);
+    client.on('timeout', () => void this.terminate(hooks.closeGraceMs));
     if (tunnelOpenChannel.hasSubscribers) {
       tunnelOpenChannel.publish({ dataPlaneId: hooks.dataPlaneId, targetKey: entry.key } satisfies TunnelMessage);
     }
+    if (toClient !== null) this.fromTarget(toClient);
+    if (toTarget !== null) this.fromClient(toTarget);
+    if (client.isPaused()) client.resume();
   }
 
   /**
@@ -145,16 +136,15 @@ export class Tunnel {
    */
   terminate(graceMs: number): Promise<void> {
     if (this.closed) return Promise.resolve();
-    if (this.upgraded && !this.closeSent) {
+    if (!this.closeSent) {
       this.closeOwed = true;
       if (this.down.atBoundary) this.sendClose();
     }
     return new Promise((resolve) => {
       if (this.closed) return resolve();
       this.client.once('close', () => resolve());
-      this.hardTimer ??= setTimeout(() => this.close(), this.upgraded ? graceMs : 0);
+      this.hardTimer ??= setTimeout(() => this.close(), graceMs);
       this.hardTimer.unref();
-      if (!this.upgraded) this.close();
     });
   }
 
@@ -165,7 +155,7 @@ export class Tunnel {
     if (this.hardTimer !== null) clearTimeout(this.hardTimer);
     this.upstream.destroy();
     this.client.destroy();
-    this.entry.openTunnels.delete(this);
+    this.entry.tunnelClosed(this);
     this.owner.delete(this);
     if (tunnelCloseChannel.hasSubscribers) {
       tunnelCloseChannel.publish({ dataPlaneId: this.hooks.dataPlaneId, targetKey: this.entry.key } satisfies TunnelMessage);
@@ -173,44 +163,8 @@ export class Tunnel {
     this.hooks.onClosed(this);
   }
 
-  private failBeforeUpgrade(err: ProxyError): void {
-    this.hooks.log(err);
-    if (this.client.writable) this.client.end(closingAnswer(err.status));
-    setTimeout(() => this.close(), 50).unref();
-  }
-
   private fromTarget(b: Buffer): void {
-    if (this.closed) return;
-    if (!this.upgraded) {
-      // Until the target answers, look for the end of its response head.
-      const head = this.pendingHead === null ? b : Buffer.concat([this.pendingHead, b]);
-      const end = head.indexOf(CRLFCRLF);
-      if (end < 0) {
-        if (head.length > MAX_RESPONSE_HEAD) return this.close();
-        this.pendingHead = head;
-        return;
-      }
-      this.pendingHead = null;
-      this.upgraded = true;
-      this.upstream.setTimeout(0);
-      const switching = head.toString('latin1', 0, 12) === 'HTTP/1.1 101';
-      this.client.write(head.subarray(0, end + 4));
-      if (!switching) {
-        // The target declined the upgrade: relay its answer and close once it ends.
-        this.closeSent = true;
-        this.upstream.pipe(this.client);
-        this.upstream.end();
-        return;
-      }
-      this.client.on('data', (c: Buffer) => this.fromClient(c));
-      this.client.on('end', () => {
-        if (this.closeSent) this.close();
-        else this.upstream.end();
-      });
-      b = head.subarray(end + 4);
-      if (b.length === 0) return;
-    }
-    if (this.closeSent) return; // after our close frame, nothing more goes to the client
+    if (this.closed || this.closeSent) return; // after our close frame, nothing more goes to the client
     let toWrite = b;
     if (this.closeOwed) {
       const at = this.down.track(b, true);

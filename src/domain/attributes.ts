@@ -67,7 +67,6 @@ export const LOAD_BALANCER_ATTRIBUTES: Readonly<Record<string, AttributeSpec>> =
   'routing.http.desync_mitigation_mode': {
     default: 'defensive',
     check: oneOf('monitor', 'defensive', 'strictest'),
-    notYet: onlyDefault('defensive', 'ebb always refuses ambiguous framing; the other modes come with the full desync classifier'),
   },
   'routing.http.xff_header_processing.mode': { default: 'append', check: oneOf('append', 'preserve', 'remove') },
   'routing.http.preserve_host_header.enabled': {
@@ -91,7 +90,8 @@ function validate(
   protocol?: 'HTTP' | 'HTTPS' | 'TCP',
 ): void {
   for (const [key, value] of Object.entries(attrs)) {
-    const spec = specs[key];
+    // Own keys only: a key named `constructor` or `__proto__` is user input, not a spec.
+    const spec = Object.hasOwn(specs, key) ? specs[key] : undefined;
     if (spec === undefined) {
       throw ebbError('ValidationError', `Attribute key '${key}' is not recognized for a ${kind}`);
     }
@@ -155,5 +155,6 @@ export function listenerSettings(set: Readonly<Record<string, string>>): Listene
     maxHeaderBytes: Number(a['ebb.max_header_bytes']),
     maxHeadersCount: Number(a['ebb.max_headers_count']),
     xffMode: a['routing.http.xff_header_processing.mode'] as ListenerSettings['xffMode'],
+    desyncMode: a['routing.http.desync_mitigation_mode'] as ListenerSettings['desyncMode'],
   };
 }

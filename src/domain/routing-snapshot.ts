@@ -34,6 +34,11 @@ export interface ListenerSettings {
   readonly maxHeaderBytes: number;
   readonly maxHeadersCount: number;
   readonly xffMode: 'append' | 'preserve' | 'remove';
+  /**
+   * `routing.http.desync_mitigation_mode`: what is done with a request by its desync classification
+   * (forward, forward then close both connections, or refuse), as ALB does.
+   */
+  readonly desyncMode: 'monitor' | 'defensive' | 'strictest';
 }
 
 export interface TargetGroupRoute {

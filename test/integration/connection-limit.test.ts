@@ -205,8 +205,10 @@ test('under ulimit -n 64, two servers share 16 connections; the rest are refused
   assert.ok(await servedAgain(portA, 3000), 'a serves again once connections closed');
 
   const counters = JSON.parse((await status(portA, '/counters')).body) as { droppedTotal: number; dropped: Record<string, number> };
-  assert.equal(counters.droppedTotal, 5);
-  assert.deepEqual(counters.dropped, { a: 3, b: 2 });
+  // At least the five refused above; a retry of servedAgain may race the close of a freed connection and be refused too.
+  const { a = 0, b = 0 } = counters.dropped;
+  assert.ok(a >= 3 && b >= 2, JSON.stringify(counters));
+  assert.equal(counters.droppedTotal, a + b);
   assert.deepEqual(
     proc.logs.filter((l) => l['event'] === 'server-error'),
     [],

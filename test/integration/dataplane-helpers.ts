@@ -14,6 +14,7 @@ export const SETTINGS: ListenerSettings = {
   maxHeaderBytes: 16_384,
   maxHeadersCount: 50,
   xffMode: 'append',
+  desyncMode: 'defensive',
 };
 
 export const GROUP = 'arn:test:targetgroup/web';

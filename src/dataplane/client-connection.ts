@@ -1,0 +1,476 @@
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
+import { clientErrorChannel } from './channels.ts';
+import type { ClientErrorMessage } from './channels.ts';
+import { handleRequest } from './http-proxy.ts';
+import type { ListenerContext, ProxyHost } from './http-proxy.ts';
+import { RequestBodyReader } from './request-body.ts';
+import type { BodySink } from './request-body.ts';
+import { BodyMode, clientAddressOf, isRejection, planRequest } from './request-guard.ts';
+import type { RequestPlan } from './request-guard.ts';
+import { findHeadEnd, leadingEmptyLines, parseRequestHead } from './request-head.ts';
+import { BodyKind } from './response-parser.ts';
+
+/**
+ * One client connection of an HTTP listener: ebb's own HTTP/1.1 server side. It reads request heads
+ * leniently (request-head) so every request can be classified as ALB classifies it (request-guard),
+ * reads request bodies strictly (request-body), serves one request at a time, and writes responses
+ * with its own framing.
+ *
+ * One request at a time means: bytes a client sends behind a request (pipelining) are held, unread
+ * by anyone, until that request's response has ended; then they are parsed as the next request. So
+ * nothing that follows an upgrade request reaches the target before it has switched protocols, and
+ * nothing that follows a refused request is ever parsed. At most `HOLD_LIMIT` bytes are held: beyond
+ * that the socket stops being read.
+ *
+ * Timeouts: the client header timeout runs from the first byte of a head (from the accept, for the
+ * first request) to its end: 408, then close. The idle timeout (the socket's) closes a connection
+ * quiet between requests, and during a request lets the exchange decide (`Exchange.clientIdle`).
+ */
+
+const enum Reading {
+  /** Waiting for, or reading, a request head. */
+  Head,
+  /** A request's body is being read. */
+  Body,
+  /** The request has been read whole; its response is on its way (bytes after it are held). */
+  Waiting,
+  /** Nothing more is read: the connection closes after what it is writing. */
+  Closed,
+  /** Handed to a tunnel. */
+  Tunnel,
+}
+
+/** The exchange a client connection is serving, told what the client does. */
+export interface ClientExchange {
+  /** The client went away (or stopped sending the body) before the response ended. */
+  clientClosed(): void;
+  /** Nothing moved on the client's connection for the idle timeout. */
+  clientIdle(): void;
+  /** The request body is not valid (a bad chunk): 400 if nothing was answered yet, and the target connection closes. */
+  badRequestBody(detail: string): void;
+}
+
+/** What the request path needs from the client connection of an exchange. */
+export interface ClientSide {
+  readonly socket: Socket;
+  readonly plan: RequestPlan;
+  /** A response head has been written. */
+  readonly responseStarted: boolean;
+  /** The status written, or 0. */
+  readonly statusSent: number;
+  /** The request body has been read whole (or there was none). */
+  readonly requestComplete: boolean;
+  /** Starts delivering the request body to `sink` (after `100 Continue` if the client asked for it). */
+  streamBody(sink: BodySink): void;
+  pauseBody(): void;
+  resumeBody(): void;
+  writeHead(status: number, reason: string, rawHeaders: readonly string[], body: BodyKind): void;
+  /** Returns false when the client's socket is full (wait for its 'drain'). */
+  writeBody(chunk: Buffer): boolean;
+  endResponse(last: Buffer | null): void;
+  /** An answer of ebb's own (502, 503, ...); `close` closes the connection after it. */
+  sendError(status: number, close: boolean): void;
+  /** The exchange is over, whatever its outcome: go on to the next request or close. */
+  exchangeEnded(): void;
+  /** Cuts the connection (a response that cannot be finished). */
+  cut(): void;
+  /** `101 Switching Protocols` was written: the socket and the bytes held behind the request go to a tunnel. */
+  handOver(): Buffer | null;
+}
+
+/** Bytes held behind a request in flight before the socket stops being read. */
+const HOLD_LIMIT = 64 * 1024;
+/** How long a connection that ebb is closing may take to read its last answer. */
+const CLOSE_GRACE_MS = 1000;
+
+const DISCARD: BodySink = { onBodyData: () => {}, onBodyEnd: () => {} };
+
+/** Latin1 bodies of ebb's own error answers, and their headers. */
+const ERROR_ANSWERS = new Map<number, string>();
+function errorAnswer(status: number, close: boolean): string {
+  const key = close ? -status : status;
+  let a = ERROR_ANSWERS.get(key);
+  if (a === undefined) {
+    const body = `${status} ${STATUS_CODES[status] ?? ''}\n`;
+    a = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\nServer: ebb\r\n${close ? 'Connection: close\r\n' : ''}\r\n${body}`;
+    ERROR_ANSWERS.set(key, a);
+  }
+  return a;
+}
+
+function uncork(socket: Socket): void {
+  socket.uncork();
+}
+
+export class ClientConnection implements ClientSide {
+  plan: RequestPlan = null as unknown as RequestPlan;
+  /** The exchange serving the current request (null while ebb answers it itself, or between requests). */
+  exchange: ClientExchange | null = null;
+  responseStarted = false;
+  statusSent = 0;
+  private reading = Reading.Head;
+  private buf: Buffer | null = null;
+  /** Where to resume looking for the end of a head in `buf`. */
+  private scanFrom = 0;
+  /** performance.now() when the current head began (0: none is being read). */
+  private headStart: number;
+  private body: RequestBodyReader | null = null;
+  private bodySink: BodySink | null = null;
+  private busy = false;
+  private keepAlive = true;
+  private chunkedOut = false;
+  private clientEnded = false;
+  private paused = false;
+  private readonly onData = (b: Buffer): void => this.received(b);
+  private readonly onEnd = (): void => this.ended();
+  private readonly onClose = (): void => this.closed();
+  private readonly onTimeout = (): void => this.idle();
+  private readonly onError = (): void => {};
+
+  constructor(
+    readonly socket: Socket,
+    private readonly host: ProxyHost,
+    private readonly ctx: ListenerContext,
+    private readonly registry: Set<ClientConnection>,
+  ) {
+    registry.add(this);
+    this.headStart = performance.now();
+    socket.setNoDelay(true);
+    socket.setTimeout(ctx.route.settings.idleTimeoutMs);
+    socket.on('data', this.onData);
+    socket.on('end', this.onEnd);
+    socket.on('close', this.onClose);
+    socket.on('timeout', this.onTimeout);
+    socket.on('error', this.onError);
+  }
+
+  get requestComplete(): boolean {
+    return this.reading !== Reading.Body;
+  }
+
+  /** No request in flight and no partial head: may be closed now when the listener closes. */
+  get idleBetweenRequests(): boolean {
+    return this.reading === Reading.Head && !this.busy && this.buf === null;
+  }
+
+  /** Called by the listener's ticker: a head that takes longer than the client header timeout gets 408. */
+  checkHeaderDeadline(now: number, timeoutMs: number): void {
+    if (this.reading === Reading.Head && !this.busy && this.headStart !== 0 && now - this.headStart > timeoutMs) {
+      this.refuse(408, 'header-timeout');
+    }
+  }
+
+  /** The listener is closing: an idle connection closes now, a busy one after its response. */
+  closeIfIdle(): void {
+    if (this.idleBetweenRequests) this.socket.destroy();
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  // --- reading
+
+  private received(chunk: Buffer): void {
+    if (this.reading === Reading.Closed || this.reading === Reading.Tunnel) return;
+    if (this.reading === Reading.Body && this.bodySink !== null && this.buf === null) {
+      // The common case of a streaming body: straight from the read to the target.
+      this.feedBody(chunk);
+      return;
+    }
+    this.buf = this.buf === null ? chunk : Buffer.concat([this.buf, chunk]);
+    this.pump();
+  }
+
+  /** Consumes held bytes as far as the current state allows. */
+  private pump(): void {
+    while (this.buf !== null) {
+      switch (this.reading) {
+        case Reading.Head:
+          if (this.busy || !this.readHead()) return this.holdCheck();
+          continue;
+        case Reading.Body: {
+          if (this.bodySink === null) return this.holdCheck();
+          const b = this.buf;
+          this.buf = null;
+          this.feedBody(b);
+          continue;
+        }
+        case Reading.Waiting:
+          return this.holdCheck();
+        default:
+          this.buf = null;
+          return;
+      }
+    }
+  }
+
+  private holdCheck(): void {
+    if (this.buf !== null && this.buf.length > HOLD_LIMIT && !this.paused && this.reading !== Reading.Head) {
+      this.paused = true;
+      this.socket.pause();
+    }
+  }
+
+  private feedBody(chunk: Buffer): void {
+    const reader = this.body as RequestBodyReader;
+    const end = reader.feed(chunk, 0, this.bodySink as BodySink);
+    if (end < 0) return this.badBody(reader.error ?? 'bad-body');
+    if (!reader.done) return;
+    if (end < chunk.length) this.buf = this.buf === null ? chunk.subarray(end) : Buffer.concat([chunk.subarray(end), this.buf]);
+    this.body = null;
+    this.bodySink = null;
+    this.reading = Reading.Waiting;
+    if (!this.busy) this.next();
+  }
+
+  /** Reads one head from `buf` if it is whole; returns false when more bytes are needed (or it was refused). */
+  private readHead(): boolean {
+    let buf = this.buf as Buffer;
+    if (this.scanFrom === 0) {
+      const skip = leadingEmptyLines(buf, 0);
+      if (skip > 0) {
+        if (skip === buf.length) {
+          this.buf = null;
+          return false;
+        }
+        buf = this.buf = buf.subarray(skip);
+      }
+    }
+    if (this.headStart === 0) this.headStart = performance.now();
+    const settings = this.ctx.route.settings;
+    const end = findHeadEnd(buf, this.scanFrom);
+    if (end < 0 || end > settings.maxHeaderBytes) {
+      if (buf.length > settings.maxHeaderBytes) {
+        const lineEnd = buf.indexOf(10);
+        this.refuse(lineEnd < 0 || lineEnd > settings.maxHeaderBytes ? 414 : 431, 'head-too-large');
+        return false;
+      }
+      this.scanFrom = Math.max(0, buf.length - 3);
+      return false;
+    }
+    this.scanFrom = 0;
+    this.headStart = 0;
+    const blank = buf[end - 2] === 13 && buf[end - 3] === 10 ? end - 2 : end - 1;
+    const text = buf.toString('latin1', 0, blank);
+    this.buf = end < buf.length ? buf.subarray(end) : null;
+    this.startRequest(text);
+    return this.reading !== Reading.Closed;
+  }
+
+  private startRequest(text: string): void {
+    const head = parseRequestHead(text);
+    const plan = planRequest(head, this.ctx.route.settings, clientAddressOf(this.socket.remoteAddress), this.ctx.localPort);
+    if (isRejection(plan)) {
+      this.refuse(plan.status, plan.reason, head.method, head.uri);
+      return;
+    }
+    this.plan = plan;
+    this.busy = true;
+    this.responseStarted = false;
+    this.statusSent = 0;
+    this.chunkedOut = false;
+    this.keepAlive = plan.keepAlive && !plan.closeAfter;
+    if (plan.bodyMode !== BodyMode.None) {
+      this.reading = Reading.Body;
+      this.body = new RequestBodyReader(plan.bodyMode === BodyMode.Chunked, plan.contentLength);
+      this.bodySink = null;
+    } else this.reading = Reading.Waiting;
+    handleRequest(this.host, this.ctx, this);
+  }
+
+  streamBody(sink: BodySink): void {
+    if (this.reading !== Reading.Body) return;
+    if (this.plan.expectContinue) this.socket.write('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
+    this.bodySink = sink;
+    this.resumeBody();
+    this.pump();
+  }
+
+  pauseBody(): void {
+    if (this.paused) return;
+    this.paused = true;
+    this.socket.pause();
+  }
+
+  resumeBody(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    this.socket.resume();
+  }
+
+  private badBody(detail: string): void {
+    this.reading = Reading.Closed;
+    this.buf = null;
+    this.body = null;
+    this.bodySink = null;
+    this.host.log({ level: 'info', msg: 'bad request body', dataPlane: this.host.id, listener: this.ctx.route.arn, reason: detail });
+    this.publishClientError(400, `bad-body:${detail}`);
+    this.keepAlive = false;
+    if (this.exchange !== null) this.exchange.badRequestBody(detail);
+    if (!this.busy) this.closeSoon();
+  }
+
+  // --- writing
+
+  writeHead(status: number, reason: string, rawHeaders: readonly string[], body: BodyKind): void {
+    let head = `HTTP/1.1 ${status} ${reason === '' ? (STATUS_CODES[status] ?? '') : reason}\r\n`;
+    for (let i = 0; i < rawHeaders.length; i += 2) head += `${rawHeaders[i] as string}: ${rawHeaders[i + 1] as string}\r\n`;
+    if (body === BodyKind.Chunked || body === BodyKind.Eof) {
+      if (this.plan.http10) this.keepAlive = false;
+      else {
+        head += 'Transfer-Encoding: chunked\r\n';
+        this.chunkedOut = true;
+      }
+    }
+    if (!this.keepAlive || this.ctx.closing || this.clientEnded) {
+      this.keepAlive = false;
+      head += 'Connection: close\r\n';
+    } else if (this.plan.http10) head += 'Connection: keep-alive\r\n';
+    this.responseStarted = true;
+    this.statusSent = status;
+    const s = this.socket;
+    // Corked until the end of this tick, so a head and a body that arrived together leave in one write.
+    s.cork();
+    s.write(`${head}\r\n`, 'latin1');
+    process.nextTick(uncork, s);
+  }
+
+  writeBody(chunk: Buffer): boolean {
+    if (chunk.length === 0) return true;
+    const s = this.socket;
+    if (!this.chunkedOut) return s.write(chunk);
+    s.cork();
+    s.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
+    s.write(chunk);
+    const ok = s.write('\r\n', 'latin1');
+    s.uncork();
+    return ok;
+  }
+
+  endResponse(last: Buffer | null): void {
+    if (last !== null) this.writeBody(last);
+    if (this.chunkedOut) this.socket.write('0\r\n\r\n', 'latin1');
+  }
+
+  sendError(status: number, close: boolean): void {
+    if (close || this.ctx.closing || this.clientEnded || this.reading === Reading.Body) this.keepAlive = false;
+    this.responseStarted = true;
+    this.statusSent = status;
+    this.socket.write(errorAnswer(status, !this.keepAlive), 'latin1');
+  }
+
+  cut(): void {
+    this.keepAlive = false;
+    this.reading = Reading.Closed;
+    this.socket.destroy();
+  }
+
+  exchangeEnded(): void {
+    this.busy = false;
+    this.exchange = null;
+    if (this.reading === Reading.Closed || this.reading === Reading.Tunnel) {
+      if (this.reading === Reading.Closed) this.closeSoon();
+      return;
+    }
+    if (!this.keepAlive || this.ctx.closing || this.clientEnded) {
+      this.reading = Reading.Closed;
+      this.closeSoon();
+      return;
+    }
+    if (this.reading === Reading.Body) {
+      // The target answered before the whole body came: read and discard the rest, so the next
+      // request on this connection is found where the body ends.
+      this.bodySink = DISCARD;
+      this.resumeBody();
+      this.pump();
+      return;
+    }
+    this.next();
+  }
+
+  /** The request and its response are both done: on to the next request. */
+  private next(): void {
+    this.reading = Reading.Head;
+    this.headStart = this.buf === null ? 0 : performance.now();
+    this.resumeBody();
+    if (this.buf !== null) this.pump();
+  }
+
+  handOver(): Buffer | null {
+    this.reading = Reading.Tunnel;
+    this.busy = false;
+    const s = this.socket;
+    s.off('data', this.onData);
+    s.off('end', this.onEnd);
+    s.off('close', this.onClose);
+    s.off('timeout', this.onTimeout);
+    s.off('error', this.onError);
+    this.registry.delete(this);
+    const held = this.buf;
+    this.buf = null;
+    this.resumeBody();
+    return held;
+  }
+
+  // --- ending
+
+  /** ebb refuses the request it is reading: an answer, then the connection closes. */
+  private refuse(status: number, reason: string, method?: string, uri?: string): void {
+    this.reading = Reading.Closed;
+    this.buf = null;
+    this.host.log({ level: 'info', msg: 'request refused', dataPlane: this.host.id, listener: this.ctx.route.arn, status, reason, method, url: uri });
+    this.publishClientError(status, reason);
+    if (this.socket.writable) this.socket.write(errorAnswer(status, true), 'latin1');
+    this.closeSoon();
+  }
+
+  private publishClientError(status: number, reason: string): void {
+    if (clientErrorChannel.hasSubscribers) {
+      clientErrorChannel.publish({ dataPlaneId: this.host.id, listenerArn: this.ctx.route.arn, status, reason } satisfies ClientErrorMessage);
+    }
+  }
+
+  /** Ends ebb's side after what is written; the client gets a moment to read it, then the socket is destroyed. */
+  private closeSoon(): void {
+    this.reading = Reading.Closed;
+    const s = this.socket;
+    if (s.destroyed) return;
+    s.end();
+    s.setTimeout(CLOSE_GRACE_MS);
+    if (this.paused) s.resume();
+  }
+
+  /**
+   * The client ended its side. As Node's HTTP server does by default (`httpAllowHalfOpen` false), that
+   * is the client going away: the exchange in flight is abandoned and the connection closes.
+   */
+  private ended(): void {
+    this.clientEnded = true;
+    if (this.reading === Reading.Tunnel) return;
+    const ex = this.exchange;
+    this.reading = Reading.Closed;
+    if (ex !== null) ex.clientClosed();
+    else this.closeSoon();
+  }
+
+  private closed(): void {
+    this.registry.delete(this);
+    this.reading = Reading.Closed;
+    if (this.exchange !== null) this.exchange.clientClosed();
+  }
+
+  private idle(): void {
+    if (this.reading === Reading.Closed) {
+      this.socket.destroy();
+      return;
+    }
+    if (this.busy) {
+      if (this.exchange !== null) this.exchange.clientIdle();
+      return;
+    }
+    if (this.buf !== null) this.refuse(408, 'idle-timeout');
+    else this.socket.destroy();
+  }
+}

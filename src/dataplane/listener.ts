@@ -1,0 +1,126 @@
+import net from 'node:net';
+import type { ListenerRoute } from '../domain/routing-snapshot.ts';
+import { ClientConnection } from './client-connection.ts';
+import { attachConnectionLimit } from './connection-limit.ts';
+import type { ConnectionLimit } from './connection-limit.ts';
+import type { ListenerContext, ProxyHost } from './http-proxy.ts';
+import type { Tunnel } from './websocket-tunnel.ts';
+
+/**
+ * One HTTP listener of a data plane: a TCP server whose connections ebb serves itself
+ * (`ClientConnection`). A listener whose address or port changes is closed and opened again; one
+ * that disappears stops accepting at once, its idle keep-alive connections are closed, and the
+ * connections still busy get `Connection: close` on their response and end after it. A removal has
+ * a deadline: what is still open then is closed (tunnels with a 1001 close frame first).
+ */
+export class Listener implements ListenerContext {
+  closing = false;
+  localPort: number;
+  readonly tunnels = new Set<Tunnel>();
+  readonly connections = new Set<ClientConnection>();
+  readonly server: net.Server;
+  private closedPromise: Promise<void> | null = null;
+  private ticker: NodeJS.Timeout | null = null;
+
+  constructor(
+    public route: ListenerRoute,
+    host: ProxyHost,
+    connectionLimit: ConnectionLimit,
+  ) {
+    this.localPort = route.port;
+    // allowHalfOpen: ebb decides itself what a client's end means (see ClientConnection).
+    this.server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => new ClientConnection(socket, host, this, this.connections));
+    // Client connections stay below what the descriptor limit allows, and each one refused is counted and logged.
+    attachConnectionLimit(this.server, connectionLimit, route.arn, (line) => host.log({ dataPlane: host.id, ...line }));
+  }
+
+  /** Binds; resolves with null or the bind error. */
+  listen(): Promise<NodeJS.ErrnoException | null> {
+    return new Promise((resolve) => {
+      const server = this.server;
+      const onError = (err: NodeJS.ErrnoException): void => {
+        server.off('listening', onListening);
+        resolve(err);
+      };
+      const onListening = (): void => {
+        server.off('error', onError);
+        server.on('error', () => {}); // errors after bind (EMFILE on accept) are not fatal
+        this.localPort = this.port;
+        this.startTicker();
+        resolve(null);
+      };
+      server.once('error', onError);
+      server.once('listening', onListening);
+      server.listen({ host: this.route.address, port: this.route.port, exclusive: true });
+    });
+  }
+
+  /** The bound port (useful with port 0 in tests). */
+  get port(): number {
+    const a = this.server.address();
+    return a !== null && typeof a === 'object' ? a.port : this.route.port;
+  }
+
+  /** New settings for the same address and port (connections read them per request). */
+  update(route: ListenerRoute): void {
+    this.route = route;
+    this.stopTicker();
+    if (this.server.listening) this.startTicker();
+  }
+
+  /**
+   * Stops accepting; idle keep-alive connections close now, busy ones after their response. Resolves
+   * when every connection of this listener has closed. With a `timeoutMs`, what is still open then
+   * is closed: tunnels politely (a 1001 close frame, `graceMs` to answer), then every connection.
+   */
+  close(timeoutMs = Infinity, graceMs = 500): Promise<void> {
+    if (this.closedPromise !== null) return this.closedPromise;
+    this.closing = true;
+    this.closedPromise = new Promise((resolve) => {
+      if (!this.server.listening) return resolve();
+      let timer: NodeJS.Timeout | null = null;
+      this.server.close(() => {
+        if (timer !== null) clearTimeout(timer);
+        this.stopTicker();
+        resolve();
+      });
+      for (const c of [...this.connections]) c.closeIfIdle();
+      if (Number.isFinite(timeoutMs)) {
+        timer = setTimeout(() => void this.closeRemaining(graceMs), Math.max(0, timeoutMs));
+        timer.unref();
+      }
+    });
+    return this.closedPromise;
+  }
+
+  /** At the close deadline: tunnels get a close frame and `graceMs`, then every connection is closed. */
+  private async closeRemaining(graceMs: number): Promise<void> {
+    await Promise.all([...this.tunnels].map((t) => t.terminate(graceMs)));
+    this.destroy();
+  }
+
+  /** Every connection closed now. */
+  destroy(): void {
+    this.closing = true;
+    if (this.server.listening) this.server.close();
+    this.stopTicker();
+    for (const c of [...this.connections]) c.destroy();
+    for (const t of [...this.tunnels]) t.close();
+  }
+
+  /** The client header timeout, checked on every connection reading a head at a quarter of its length (100 ms to 1 s). */
+  private startTicker(): void {
+    const timeoutMs = this.route.settings.clientHeaderTimeoutMs;
+    const every = Math.min(1000, Math.max(100, Math.floor(timeoutMs / 4)));
+    this.ticker = setInterval(() => {
+      const now = performance.now();
+      for (const c of this.connections) c.checkHeaderDeadline(now, timeoutMs);
+    }, every);
+    this.ticker.unref();
+  }
+
+  private stopTicker(): void {
+    if (this.ticker !== null) clearInterval(this.ticker);
+    this.ticker = null;
+  }
+}

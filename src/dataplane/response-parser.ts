@@ -1,0 +1,357 @@
+import { connectionNamedHeaders } from './hop-by-hop.ts';
+
+/**
+ * The HTTP/1.1 response parser for what targets send: status line and header lines strictly (CRLF,
+ * no obs-fold, header names that are tokens, no control characters, one Content-Length value), the
+ * body framed as RFC 9112 §6.3 says. It is fed reads as they come, cut anywhere: a head or a chunk
+ * line split over several reads is glued before it is parsed. Hop-by-hop headers are dropped from
+ * what it reports; the framing is reported as a `BodyKind` for the client side to re-frame.
+ *
+ * Bytes after the end of a response in the same read mean the connection's framing can no longer be
+ * trusted: `keepAlive` turns false and the bytes are dropped.
+ */
+
+/** How the response body is delimited on the target's connection. */
+export const enum BodyKind {
+  /** No body (HEAD, 204, 304, Content-Length: 0). */
+  None = 0,
+  /** Content-Length (the header stays in the reported headers). */
+  Length = 1,
+  Chunked = 2,
+  /** Until the target closes the connection. */
+  Eof = 3,
+}
+
+export interface ResponseEvents {
+  /** A final response head (interim 1xx heads are skipped). Returns false to stop parsing. */
+  onHead(status: number, reason: string, rawHeaders: string[], body: BodyKind): boolean;
+  onBody(chunk: Buffer): void;
+  /** The response ended; `last` is its final body bytes, if any, to send with the end. */
+  onEnd(last: Buffer | null): void;
+  /** The bytes are not a valid response; nothing more is parsed. */
+  onGarbage(detail: string): void;
+  /**
+   * `101 Switching Protocols` to an upgrade request: `rawHeaders` without Connection and Upgrade,
+   * `upgrade` the protocol named, `rest` the bytes after the head (the new protocol's first bytes).
+   */
+  onSwitch(reason: string, rawHeaders: string[], upgrade: string, rest: Buffer): void;
+}
+
+const MAX_HEAD_BYTES = 64 * 1024;
+const MAX_LINE_BYTES = 4096;
+const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9][0-9]{2})(?: ([^\x00-\x08\x0a-\x1f\x7f]*))?$/;
+const CTL = /[\x00-\x08\x0a-\x1f\x7f]/;
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const DIGITS = /^[0-9]{1,15}$/;
+const HEX = /^[0-9a-fA-F]{1,12}$/;
+const CRLFCRLF = Buffer.from('\r\n\r\n');
+
+const enum St {
+  Idle,
+  Head,
+  BodyLength,
+  ChunkSize,
+  ChunkData,
+  ChunkCrlf,
+  Trailers,
+  BodyEof,
+  Done,
+  Broken,
+}
+
+export class ResponseParser {
+  /** The connection may carry another exchange after this response. */
+  keepAlive = true;
+  /** Some byte of the current response has arrived. */
+  started = false;
+  private state = St.Idle;
+  private pending: Buffer | null = null;
+  private remaining = 0;
+  private line = '';
+  private headRequest = false;
+  private upgradeRequest = false;
+
+  constructor(private readonly events: ResponseEvents) {}
+
+  /** Expects the response to a new request. */
+  begin(headRequest: boolean, upgradeRequest: boolean): void {
+    this.state = St.Head;
+    this.headRequest = headRequest;
+    this.upgradeRequest = upgradeRequest;
+    this.started = false;
+    this.pending = null;
+    this.line = '';
+  }
+
+  /** Waiting for nothing (between exchanges): any byte now is one nobody asked for. */
+  get idle(): boolean {
+    return this.state === St.Idle;
+  }
+
+  /** The body runs until the target closes. */
+  get untilEof(): boolean {
+    return this.state === St.BodyEof;
+  }
+
+  /** The target closed: true if that ended a response delimited by the close (then `onEnd` was called). */
+  eof(): boolean {
+    if (this.state !== St.BodyEof) return false;
+    this.keepAlive = false;
+    this.state = St.Idle;
+    this.events.onEnd(null);
+    return true;
+  }
+
+  execute(input: Buffer): void {
+    if (input.length > 0) this.started = true;
+    let buf = input;
+    let off = 0;
+    let len = buf.length;
+    while (off < len) {
+      switch (this.state) {
+        case St.Head: {
+          let b = off > 0 ? buf.subarray(off) : buf;
+          if (this.pending !== null) {
+            b = Buffer.concat([this.pending, b]);
+            this.pending = null;
+          }
+          const end = b.indexOf(CRLFCRLF);
+          if (end < 0) {
+            if (b.length > MAX_HEAD_BYTES) return this.garbage('head-too-large');
+            if (b.length >= 7 && b.toString('latin1', 0, 7) !== 'HTTP/1.') return this.garbage('not-http');
+            this.pending = b;
+            return;
+          }
+          // Go on in the glued buffer: the saved partial head and this read.
+          buf = b;
+          len = b.length;
+          off = end + 4;
+          if (!this.parseHead(b.toString('latin1', 0, end), b, off)) return;
+          if ((this.state as St) === St.Done) {
+            if (off < len) this.keepAlive = false;
+            this.state = St.Idle;
+            this.events.onEnd(null);
+            return;
+          }
+          break;
+        }
+        case St.BodyLength: {
+          const avail = len - off;
+          const rem = this.remaining;
+          if (avail >= rem) {
+            if (avail > rem) this.keepAlive = false;
+            this.state = St.Idle;
+            this.events.onEnd(off === 0 && rem === len ? buf : buf.subarray(off, off + rem));
+            return;
+          }
+          this.remaining = rem - avail;
+          this.events.onBody(off === 0 ? buf : buf.subarray(off));
+          return;
+        }
+        case St.BodyEof:
+          this.events.onBody(off === 0 ? buf : buf.subarray(off));
+          return;
+        case St.ChunkSize:
+        case St.Trailers: {
+          const nl = buf.indexOf(10, off);
+          const stop = nl < 0 ? len : nl + 1;
+          this.line += buf.toString('latin1', off, stop);
+          off = stop;
+          if (this.line.length > MAX_LINE_BYTES) return this.garbage('chunk-line-too-long');
+          if (nl < 0) break;
+          const line = this.line;
+          this.line = '';
+          if (line.length < 2 || line.charCodeAt(line.length - 2) !== 13) return this.garbage('bare-lf');
+          if (this.state === St.Trailers) {
+            if (line.length === 2) {
+              if (off < len) this.keepAlive = false;
+              this.state = St.Idle;
+              this.events.onEnd(null);
+              return;
+            }
+            break; // trailers are dropped
+          }
+          let size = line.slice(0, line.length - 2);
+          const semi = size.indexOf(';');
+          if (semi >= 0) size = size.slice(0, semi);
+          size = size.trimEnd();
+          if (!HEX.test(size)) return this.garbage('bad-chunk-size');
+          const n = parseInt(size, 16);
+          if (n === 0) this.state = St.Trailers;
+          else {
+            this.remaining = n;
+            this.state = St.ChunkData;
+          }
+          break;
+        }
+        case St.ChunkData: {
+          const take = Math.min(this.remaining, len - off);
+          this.events.onBody(buf.subarray(off, off + take));
+          off += take;
+          this.remaining -= take;
+          if (this.remaining === 0) {
+            this.state = St.ChunkCrlf;
+            this.remaining = 2;
+          }
+          break;
+        }
+        case St.ChunkCrlf: {
+          const c = buf[off++];
+          if (c !== (this.remaining === 2 ? 13 : 10)) return this.garbage('bad-chunk-end');
+          if (--this.remaining === 0) this.state = St.ChunkSize;
+          break;
+        }
+        case St.Idle:
+          return this.garbage('unexpected-bytes');
+        default:
+          return; // Broken or Done: nothing more is read
+      }
+    }
+  }
+
+  private garbage(detail: string): void {
+    this.state = St.Broken;
+    this.keepAlive = false;
+    this.pending = null;
+    this.events.onGarbage(detail);
+  }
+
+  /**
+   * Parses one response head (`text`, without its blank line; `buf` and `after` locate the bytes that
+   * follow it) and sets the body state. Returns false when parsing stops (garbage, a switch, or the
+   * exchange refused the head).
+   */
+  private parseHead(text: string, buf: Buffer, after: number): boolean {
+    const lines = text.split('\r\n');
+    const m = STATUS_LINE.exec(lines[0] as string);
+    if (m === null) {
+      this.garbage('bad-status-line');
+      return false;
+    }
+    const http10 = m[1] === '0';
+    const status = Number(m[2]);
+    const out: string[] = [];
+    let cl: string | null = null;
+    let te: string | null = null;
+    let upgrade = '';
+    let named: Set<string> | null = null;
+    for (let i = 1; i < lines.length; i++) {
+      const line = lines[i] as string;
+      const colon = line.indexOf(':');
+      if (colon <= 0 || CTL.test(line)) {
+        this.garbage('bad-header-line');
+        return false;
+      }
+      const name = line.slice(0, colon);
+      if (!TOKEN.test(name)) {
+        this.garbage('bad-header-name');
+        return false;
+      }
+      const value = trimOws(line.slice(colon + 1));
+      switch (name.toLowerCase()) {
+        case 'content-length':
+          if (!DIGITS.test(value) || (cl !== null && cl !== value)) {
+            this.garbage('bad-content-length');
+            return false;
+          }
+          if (cl !== null) continue;
+          cl = value;
+          break;
+        case 'transfer-encoding':
+          te = te === null ? value : `${te}, ${value}`;
+          continue;
+        case 'connection': {
+          if (value.toLowerCase().includes('close')) this.keepAlive = false;
+          const more = connectionNamedHeaders(value);
+          if (more !== null) {
+            named ??= new Set();
+            for (const n of more) named.add(n);
+          }
+          continue;
+        }
+        case 'upgrade':
+          upgrade = value;
+          continue;
+        case 'keep-alive':
+        case 'proxy-connection':
+        case 'te':
+        case 'trailer':
+          continue;
+      }
+      out.push(name, value);
+    }
+    const headers = named === null ? out : dropNamed(out, named);
+    if (status < 200) {
+      if (status === 101) {
+        if (!this.upgradeRequest || upgrade === '') {
+          this.garbage('unexpected-101');
+          return false;
+        }
+        this.state = St.Done;
+        this.keepAlive = false;
+        this.events.onSwitch(m[3] ?? '', headers, upgrade, buf.subarray(after));
+        this.state = St.Broken;
+        return false;
+      }
+      // Interim response (100 Continue, 103 Early Hints): skipped; the final one follows. (The client
+      // had its 100 Continue from ebb itself.)
+      this.state = St.Head;
+      return true;
+    }
+    if (http10) this.keepAlive = false;
+    let body: BodyKind;
+    if (this.headRequest || status === 204 || status === 304) {
+      this.state = St.Done;
+      body = BodyKind.None;
+    } else if (te !== null) {
+      const codings = te.toLowerCase().split(',');
+      if (cl !== null) removeHeader(headers, 'content-length');
+      if ((codings[codings.length - 1] as string).trim() === 'chunked') {
+        this.state = St.ChunkSize;
+        body = BodyKind.Chunked;
+        if (cl !== null) this.keepAlive = false;
+      } else {
+        this.state = St.BodyEof;
+        body = BodyKind.Eof;
+        this.keepAlive = false;
+      }
+    } else if (cl !== null) {
+      this.remaining = Number(cl);
+      this.state = this.remaining === 0 ? St.Done : St.BodyLength;
+      body = this.remaining === 0 ? BodyKind.None : BodyKind.Length;
+    } else {
+      this.state = St.BodyEof;
+      body = BodyKind.Eof;
+      this.keepAlive = false;
+    }
+    if (!this.events.onHead(status, m[3] ?? '', headers, body)) {
+      this.state = St.Broken;
+      return false;
+    }
+    return true;
+  }
+}
+
+function trimOws(s: string): string {
+  let a = 0;
+  let b = s.length;
+  while (a < b && (s.charCodeAt(a) === 32 || s.charCodeAt(a) === 9)) a++;
+  while (b > a && (s.charCodeAt(b - 1) === 32 || s.charCodeAt(b - 1) === 9)) b--;
+  return a === 0 && b === s.length ? s : s.slice(a, b);
+}
+
+function removeHeader(raw: string[], lower: string): void {
+  for (let i = raw.length - 2; i >= 0; i -= 2) {
+    if ((raw[i] as string).toLowerCase() === lower) raw.splice(i, 2);
+  }
+}
+
+function dropNamed(raw: string[], named: Set<string>): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const lower = (raw[i] as string).toLowerCase();
+    if (lower !== 'content-length' && named.has(lower)) continue;
+    out.push(raw[i] as string, raw[i + 1] as string);
+  }
+  return out;
+}

@@ -1,0 +1,228 @@
+import net from 'node:net';
+import { classifySocketError, ProxyError } from './errors.ts';
+import { BodyKind, ResponseParser } from './response-parser.ts';
+import type { ResponseEvents } from './response-parser.ts';
+import type { TargetEntry } from './target-activity.ts';
+
+/**
+ * One connection to a target: connect, carry one exchange at a time, parse its response
+ * (`ResponseParser`), report to the exchange it serves (its `UpstreamSink`), and go back to the pool.
+ * The socket's listeners are set once for the connection's whole life and point at the exchange it
+ * currently serves, so a request adds no listener to a pooled socket.
+ */
+
+/** What a connection reports to the exchange it serves. */
+export interface UpstreamSink {
+  /** The request may now be written (the connection is open). */
+  onConnected(conn: UpstreamConnection): void;
+  /** A response head, hop-by-hop headers already dropped. Returns false to refuse it (the exchange failed). */
+  onResponseHead(status: number, reason: string, rawHeaders: string[], body: BodyKind): boolean;
+  onResponseBody(chunk: Buffer): void;
+  /** The response ended; `last` is the final body chunk, if any, to send with the end. */
+  onResponseEnd(last: Buffer | null): void;
+  /** `101` to an upgrade request: the exchange takes the socket over (see `detach`). */
+  onSwitch(reason: string, rawHeaders: string[], upgrade: string, rest: Buffer): void;
+  /** The exchange failed. `retryable`: nothing was received and the connection had been reused. */
+  onUpstreamError(err: ProxyError, retryable: boolean): void;
+  /** Cut at a drain deadline; returns the number of sockets closed. */
+  terminate(): number;
+}
+
+/** What a connection needs from its pool. */
+export interface ConnectionHome {
+  /** Coarse monotonic ms. */
+  readonly now: number;
+  /** The exchange ended and the connection may be kept for another. */
+  release(conn: UpstreamConnection): void;
+  /** The connection closed: drop it from the idle stack. */
+  forget(conn: UpstreamConnection): void;
+}
+
+const enum Deadline {
+  None,
+  Connect,
+  Response,
+}
+
+export class UpstreamConnection implements ResponseEvents {
+  readonly socket: net.Socket;
+  connected = false;
+  /** Has served at least one exchange (a failure before any byte may then be retried). */
+  reused = false;
+  sink: UpstreamSink | null = null;
+  idleSince = 0;
+  idleTimeoutMs = 60_000;
+  /** Coarse ms of the last byte from the target (or of request body to it) once it is answering. */
+  lastActive = 0;
+  /** The current request has been written whole (else the connection cannot be reused). */
+  requestComplete = true;
+  /** Nothing but this exchange may use the connection (an upgrade attempt, a request that closes). */
+  private single = false;
+  /** Coarse monotonic ms at which the armed deadline expires; 0 when none. */
+  private deadline = 0;
+  private deadlineKind = Deadline.None;
+  private readonly parser = new ResponseParser(this);
+  private closed = false;
+
+  constructor(
+    readonly entry: TargetEntry,
+    private readonly home: ConnectionHome,
+    connectTimeoutMs: number,
+  ) {
+    const socket = net.connect({ host: entry.host, port: entry.port, noDelay: true });
+    this.socket = socket;
+    this.deadline = home.now + connectTimeoutMs;
+    this.deadlineKind = Deadline.Connect;
+    entry.connectionOpened(this);
+    socket.on('connect', () => {
+      this.connected = true;
+      this.deadline = 0;
+      this.deadlineKind = Deadline.None;
+      const sink = this.sink;
+      if (sink !== null) sink.onConnected(this);
+    });
+    socket.on('data', (b: Buffer) => this.onData(b));
+    socket.on('end', () => this.onSocketEnd());
+    socket.on('error', (err: NodeJS.ErrnoException) => this.fail(classifySocketError(err, this.connected)));
+    socket.on('close', () => this.onSocketEnd());
+  }
+
+  /** May serve another exchange after the current one. */
+  get reusable(): boolean {
+    return !this.closed && !this.single && this.parser.keepAlive;
+  }
+
+  /**
+   * Starts an exchange on this connection. Call `armResponse` once the request is fully written.
+   * `single`: the connection serves this exchange only (an upgrade, or a request ebb closes after).
+   */
+  assign(sink: UpstreamSink, headRequest: boolean, upgrade: boolean, single: boolean): void {
+    this.sink = sink;
+    this.requestComplete = false;
+    this.single = single || upgrade;
+    this.parser.begin(headRequest, upgrade);
+    if (this.connected) sink.onConnected(this);
+  }
+
+  armResponse(timeoutMs: number): void {
+    this.requestComplete = true;
+    if (this.parser.started || this.sink === null) return;
+    this.deadline = this.home.now + timeoutMs;
+    this.deadlineKind = Deadline.Response;
+  }
+
+  /**
+   * Called by the pool's ticker with the coarse clock. Connect and time-to-first-byte deadlines
+   * first; once the target is answering, the exchange fails when nothing has moved either way for
+   * the idle timeout (a target that stalls mid-response). While the request body is still being
+   * sent and nothing has come back, the client's side enforces the idle timeout.
+   */
+  checkDeadline(now: number): void {
+    if (this.sink === null) {
+      if (now - this.idleSince > this.idleTimeoutMs) this.destroy();
+      return;
+    }
+    if (this.deadline !== 0) {
+      if (now < this.deadline) return;
+      const kind = this.deadlineKind;
+      this.deadline = 0;
+      this.fail(new ProxyError(kind === Deadline.Connect ? 'connect-timeout' : 'response-timeout', ''));
+      return;
+    }
+    if (this.parser.started && now - this.lastActive > this.idleTimeoutMs) this.fail(new ProxyError('idle-timeout', 'target'));
+  }
+
+  /** Closes the connection, without telling the exchange it serves (if any). */
+  destroy(): void {
+    this.sink = null;
+    this.markClosed();
+    this.socket.destroy();
+  }
+
+  /**
+   * Hands the socket over (after a `101`): the connection forgets it, and the caller owns its
+   * listeners from now on.
+   */
+  detach(): net.Socket {
+    this.sink = null;
+    this.markClosed();
+    const s = this.socket;
+    s.removeAllListeners('data');
+    s.removeAllListeners('end');
+    s.removeAllListeners('error');
+    s.removeAllListeners('close');
+    s.removeAllListeners('connect');
+    return s;
+  }
+
+  // ResponseEvents: the parser reports, the connection passes on to its exchange.
+
+  onHead(status: number, reason: string, rawHeaders: string[], body: BodyKind): boolean {
+    const sink = this.sink;
+    return sink !== null && sink.onResponseHead(status, reason, rawHeaders, body);
+  }
+
+  onBody(chunk: Buffer): void {
+    this.sink?.onResponseBody(chunk);
+  }
+
+  onEnd(last: Buffer | null): void {
+    const sink = this.sink;
+    this.sink = null;
+    this.deadline = 0;
+    if (sink === null) return;
+    // Release first, so the exchange's end sees the connection back in the pool (or closed).
+    this.home.release(this);
+    sink.onResponseEnd(last);
+  }
+
+  onGarbage(detail: string): void {
+    this.fail(new ProxyError('upstream-garbage', detail));
+  }
+
+  onSwitch(reason: string, rawHeaders: string[], upgrade: string, rest: Buffer): void {
+    const sink = this.sink;
+    this.deadline = 0;
+    if (sink !== null) sink.onSwitch(reason, rawHeaders, upgrade, rest);
+  }
+
+  private markClosed(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.entry.connectionClosed(this);
+    this.home.forget(this);
+  }
+
+  private fail(err: ProxyError): void {
+    const sink = this.sink;
+    this.sink = null;
+    this.deadline = 0;
+    this.markClosed();
+    this.socket.destroy();
+    if (sink !== null) {
+      const retryable = this.reused && !this.parser.started && err.kind === 'upstream-reset';
+      sink.onUpstreamError(err, retryable);
+    }
+  }
+
+  /** The target closed its side (or the socket closed). */
+  private onSocketEnd(): void {
+    if (this.sink !== null) {
+      if (this.parser.eof()) return;
+      this.fail(new ProxyError('upstream-reset', this.parser.started ? 'eof-mid-response' : 'eof'));
+      return;
+    }
+    this.destroy();
+  }
+
+  private onData(buf: Buffer): void {
+    if (this.sink === null) {
+      // Bytes nobody asked for: the connection's framing can no longer be trusted.
+      this.destroy();
+      return;
+    }
+    this.lastActive = this.home.now;
+    if (!this.parser.started) this.deadline = 0;
+    this.parser.execute(buf);
+  }
+}
