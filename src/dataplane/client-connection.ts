@@ -122,6 +122,7 @@ export class ClientConnection implements ClientSide {
   private chunkedOut = false;
   private clientEnded = false;
   private paused = false;
+  private pumping = false;
   private readonly onData = (b: Buffer): void => this.received(b);
   private readonly onEnd = (): void => this.ended();
   private readonly onClose = (): void => this.closed();
@@ -183,8 +184,22 @@ export class ClientConnection implements ClientSide {
     this.pump();
   }
 
-  /** Consumes held bytes as far as the current state allows. */
+  /**
+   * Consumes held bytes as far as the current state allows. Not re-entered: a request answered at once
+   * (a 503) ends inside the loop, and the loop itself goes on to the next one, so thousands of
+   * pipelined requests never deepen the stack.
+   */
   private pump(): void {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      this.pumpHeld();
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private pumpHeld(): void {
     while (this.buf !== null) {
       switch (this.reading) {
         case Reading.Head:

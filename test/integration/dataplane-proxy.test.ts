@@ -415,3 +415,11 @@ test('malformed bytes pipelined behind a valid request: that request gets its ow
   assert.doesNotMatch(out, /<timeout>/, 'the connection is closed afterwards');
   assert.deepEqual([...a.seen, ...b.seen].map((r) => r.url), ['/first']);
 });
+
+test('thousands of pipelined requests answered at once (503) are answered in order without deepening the stack', async () => {
+  const p2 = await startPlane(snapshot([], { noGroup: true }));
+  cleanups.push(() => p2.dp.destroy());
+  const n = 3000;
+  const out = await rawRequest(p2.port, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(n), 3000);
+  assert.equal(out.match(/^HTTP\/1\.1 503 /gm)?.length, n);
+});
