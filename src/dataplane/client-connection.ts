@@ -10,6 +10,7 @@ import { BodyMode, clientAddressOf, isRejection, planRequest } from './request-g
 import type { RequestPlan } from './request-guard.ts';
 import { findHeadEnd, leadingEmptyLines, parseRequestHead } from './request-head.ts';
 import { BodyKind } from './response-parser.ts';
+import type { ClientExchange, ClientSide } from './client-side.ts';
 
 /**
  * One client connection of an HTTP listener: ebb's own HTTP/1.1 server side. It reads request heads
@@ -39,44 +40,6 @@ const enum Reading {
   Closed,
   /** Handed to a tunnel. */
   Tunnel,
-}
-
-/** The exchange a client connection is serving, told what the client does. */
-export interface ClientExchange {
-  /** The client went away (or stopped sending the body) before the response ended. */
-  clientClosed(): void;
-  /** Nothing moved on the client's connection for the idle timeout. */
-  clientIdle(): void;
-  /** The request body is not valid (a bad chunk): 400 if nothing was answered yet, and the target connection closes. */
-  badRequestBody(detail: string): void;
-}
-
-/** What the request path needs from the client connection of an exchange. */
-export interface ClientSide {
-  readonly socket: Socket;
-  readonly plan: RequestPlan;
-  /** A response head has been written. */
-  readonly responseStarted: boolean;
-  /** The status written, or 0. */
-  readonly statusSent: number;
-  /** The request body has been read whole (or there was none). */
-  readonly requestComplete: boolean;
-  /** Starts delivering the request body to `sink` (after `100 Continue` if the client asked for it). */
-  streamBody(sink: BodySink): void;
-  pauseBody(): void;
-  resumeBody(): void;
-  writeHead(status: number, reason: string, rawHeaders: readonly string[], body: BodyKind): void;
-  /** Returns false when the client's socket is full (wait for its 'drain'). */
-  writeBody(chunk: Buffer): boolean;
-  endResponse(last: Buffer | null): void;
-  /** An answer of ebb's own (502, 503, ...); `close` closes the connection after it. */
-  sendError(status: number, close: boolean): void;
-  /** The exchange is over, whatever its outcome: go on to the next request or close. */
-  exchangeEnded(): void;
-  /** Cuts the connection (a response that cannot be finished). */
-  cut(): void;
-  /** `101 Switching Protocols` was written: the socket and the bytes held behind the request go to a tunnel. */
-  handOver(): Buffer | null;
 }
 
 /** Bytes held behind a request in flight before the socket stops being read. */

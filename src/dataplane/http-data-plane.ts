@@ -6,7 +6,7 @@ import { ConnectionLimit } from './connection-limit.ts';
 import type { ConnectionLimitOptions } from './connection-limit.ts';
 import { Listener } from './listener.ts';
 import type { PickInputs, RotationState } from './pickers/index.ts';
-import { TargetEntry } from './target-activity.ts';
+import { TargetEntry } from './target-entry.ts';
 import { UpstreamPool } from './upstream-pool.ts';
 import type { Tunnel, TunnelHooks } from './websocket-tunnel.ts';
 
@@ -165,7 +165,8 @@ export class HttpDataPlane implements DataPlane, ProxyHost {
       if (seen.has(e.key)) continue;
       if (!e.routable) {
         // Left an earlier snapshot: free it once idle for the retention time (see TargetEntry).
-        if (!e.disposable) continue;
+        // Out of the snapshot with nothing in flight and no connection open: may be freed.
+        if (e.busy || this.pool.openCount(e) > 0) continue;
         if (e.idleSince === 0) e.idleSince = now;
         else if (now - e.idleSince >= this.entryRetainMs) this.entries.delete(e.key);
         continue;
@@ -234,7 +235,7 @@ export class HttpDataPlane implements DataPlane, ProxyHost {
     if (e === undefined) return { requestsCut: 0, tunnelsClosed: 0, connectionsClosed: 0 };
     let requestsCut = 0;
     let connectionsClosed = this.pool.closeIdle(e);
-    for (const conn of e.openConnections()) {
+    for (const conn of this.pool.connectionsOf(e)) {
       const sink = conn.sink;
       if (sink !== null) {
         connectionsClosed += sink.terminate();
@@ -286,10 +287,7 @@ export class HttpDataPlane implements DataPlane, ProxyHost {
   }
 
   private destroyUpstreams(): void {
-    for (const e of this.entries.values()) {
-      for (const conn of e.openConnections()) conn.destroy();
-    }
-    this.pool.stop();
+    this.pool.destroyAll();
   }
 }
 

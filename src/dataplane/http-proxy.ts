@@ -1,14 +1,14 @@
 import type { ListenerRoute, RoutingSnapshot } from '../domain/routing-snapshot.ts';
 import { requestEndChannel, upstreamErrorChannel } from './channels.ts';
 import type { RequestEndMessage, UpstreamErrorMessage } from './channels.ts';
-import type { ClientExchange, ClientSide } from './client-connection.ts';
+import type { ClientExchange, ClientSide } from './client-side.ts';
 import { ProxyError } from './errors.ts';
 import type { PickInputs, RotationState } from './pickers/index.ts';
 import { pickTarget } from './pickers/index.ts';
 import type { BodySink } from './request-body.ts';
 import { BodyMode, targetHostHeader } from './request-guard.ts';
 import type { BodyKind } from './response-parser.ts';
-import type { TargetEntry } from './target-activity.ts';
+import type { TargetEntry } from './target-entry.ts';
 import type { UpstreamConnection, UpstreamSink } from './upstream-connection.ts';
 import type { UpstreamPool } from './upstream-pool.ts';
 import { Tunnel } from './websocket-tunnel.ts';

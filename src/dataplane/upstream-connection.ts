@@ -2,7 +2,7 @@ import net from 'node:net';
 import { classifySocketError, ProxyError } from './errors.ts';
 import { BodyKind, ResponseParser } from './response-parser.ts';
 import type { ResponseEvents } from './response-parser.ts';
-import type { TargetEntry } from './target-activity.ts';
+import type { TargetEntry } from './target-entry.ts';
 
 /**
  * One connection to a target: connect, carry one exchange at a time, parse its response
@@ -32,9 +32,11 @@ export interface UpstreamSink {
 export interface ConnectionHome {
   /** Coarse monotonic ms. */
   readonly now: number;
+  /** A connection was opened (it is counted as its entry's until `forget`). */
+  opened(conn: UpstreamConnection): void;
   /** The exchange ended and the connection may be kept for another. */
   release(conn: UpstreamConnection): void;
-  /** The connection closed: drop it from the idle stack. */
+  /** The connection closed. */
   forget(conn: UpstreamConnection): void;
 }
 
@@ -73,7 +75,7 @@ export class UpstreamConnection implements ResponseEvents {
     this.socket = socket;
     this.deadline = home.now + connectTimeoutMs;
     this.deadlineKind = Deadline.Connect;
-    entry.connectionOpened(this);
+    home.opened(this);
     socket.on('connect', () => {
       this.connected = true;
       this.deadline = 0;
@@ -189,7 +191,6 @@ export class UpstreamConnection implements ResponseEvents {
   private markClosed(): void {
     if (this.closed) return;
     this.closed = true;
-    this.entry.connectionClosed(this);
     this.home.forget(this);
   }
 

@@ -1,4 +1,4 @@
-import type { TargetEntry } from './target-activity.ts';
+import type { TargetEntry } from './target-entry.ts';
 import { UpstreamConnection } from './upstream-connection.ts';
 import type { ConnectionHome } from './upstream-connection.ts';
 
@@ -8,44 +8,66 @@ export interface PoolOptions {
   readonly maxIdlePerKey: number;
 }
 
+/** The connections of one target key. */
+interface KeyConnections {
+  /** Idle keep-alive connections, most recently used last (LIFO keeps the warm ones busy). */
+  readonly idle: UpstreamConnection[];
+  /** Every connection of the key: connecting, busy or idle. */
+  readonly open: Set<UpstreamConnection>;
+}
+
 /**
- * All upstream connections of one data plane: per-key idle stacks (in `TargetEntry.idle`), a
- * coarse clock, and one ticker that enforces connect, response, mid-response inactivity and idle
- * timeouts by scanning open connections (no timer per request).
+ * All upstream connections of one data plane, per target key: an idle stack and the set of open
+ * ones (so a drain deadline can find them), a coarse clock, and one ticker that enforces connect,
+ * response, mid-response inactivity and idle timeouts by scanning open connections (no timer per
+ * request).
  */
 export class UpstreamPool implements ConnectionHome {
   /** Coarse monotonic ms, refreshed by the ticker. */
   now = performance.now();
-  private readonly entries = new Set<TargetEntry>();
-  private ticker: NodeJS.Timeout | null = null;
+  readonly #keys = new Map<TargetEntry, KeyConnections>();
+  readonly #maxIdlePerKey: number;
+  #ticker: NodeJS.Timeout | null = null;
 
-  constructor(private readonly options: PoolOptions) {}
+  constructor(options: PoolOptions) {
+    this.#maxIdlePerKey = options.maxIdlePerKey;
+  }
 
   /**
    * An idle connection of `entry`, or a new one. `fresh`: always a new connection (an upgrade
    * attempt, or a retry after a pooled connection turned out closed).
    */
   acquire(entry: TargetEntry, connectTimeoutMs: number, idleTimeoutMs: number, fresh = false): UpstreamConnection {
-    this.ensureTicker();
-    let conn = fresh ? undefined : entry.takeIdle();
+    this.#ensureTicker();
+    const idle = this.#keys.get(entry)?.idle;
+    let conn = fresh || idle === undefined ? undefined : idle.pop();
     // Reused only if quiet: bytes buffered on an idle connection are a response nobody asked for.
     while (conn !== undefined && (!conn.reusable || conn.socket.destroyed || conn.socket.readableLength > 0)) {
       conn.destroy();
-      conn = entry.takeIdle();
+      conn = idle?.pop();
     }
     if (conn === undefined) {
       this.now = performance.now();
       conn = new UpstreamConnection(entry, this, connectTimeoutMs);
-      this.entries.add(entry);
     }
     conn.idleTimeoutMs = idleTimeoutMs;
     return conn;
   }
 
+  opened(conn: UpstreamConnection): void {
+    let k = this.#keys.get(conn.entry);
+    if (k === undefined) {
+      k = { idle: [], open: new Set() };
+      this.#keys.set(conn.entry, k);
+    }
+    k.open.add(conn);
+  }
+
   /** Returns a connection whose exchange ended: kept idle if reusable and its key is routable. */
   release(conn: UpstreamConnection): void {
     const entry = conn.entry;
-    if (!conn.reusable || !conn.requestComplete || !entry.routable || entry.idleCount >= this.options.maxIdlePerKey) {
+    const k = this.#keys.get(entry);
+    if (k === undefined || !conn.reusable || !conn.requestComplete || !entry.routable || k.idle.length >= this.#maxIdlePerKey) {
       // Not reusable, the target answered before the request body was sent whole, the key is
       // draining, or the pool is full.
       conn.destroy();
@@ -54,41 +76,59 @@ export class UpstreamPool implements ConnectionHome {
     if (conn.socket.isPaused()) conn.socket.resume();
     conn.reused = true;
     conn.idleSince = this.now;
-    entry.keepIdle(conn);
+    k.idle.push(conn);
   }
 
+  /** A connection closed: it leaves its key's sets. */
   forget(conn: UpstreamConnection): void {
-    conn.entry.dropIdle(conn);
+    const k = this.#keys.get(conn.entry);
+    if (k === undefined) return;
+    k.open.delete(conn);
+    const i = k.idle.lastIndexOf(conn);
+    if (i >= 0) k.idle.splice(i, 1);
+    if (k.open.size === 0) this.#keys.delete(conn.entry);
   }
 
   /** Closes the idle connections of `entry`; returns how many. */
   closeIdle(entry: TargetEntry): number {
-    const idle = entry.takeAllIdle();
+    const k = this.#keys.get(entry);
+    if (k === undefined) return 0;
+    const idle = k.idle.splice(0);
     for (const c of idle) c.destroy();
     return idle.length;
   }
 
+  /** The open connections of `entry` (copied: closing one changes the set). */
+  connectionsOf(entry: TargetEntry): UpstreamConnection[] {
+    const k = this.#keys.get(entry);
+    return k === undefined ? [] : [...k.open];
+  }
+
+  openCount(entry: TargetEntry): number {
+    return this.#keys.get(entry)?.open.size ?? 0;
+  }
+
+  /** Closes every connection and stops the ticker. */
+  destroyAll(): void {
+    for (const k of [...this.#keys.values()]) for (const c of [...k.open]) c.destroy();
+    this.stop();
+  }
+
   /** Stops the ticker (after every connection is closed). */
   stop(): void {
-    if (this.ticker !== null) clearInterval(this.ticker);
-    this.ticker = null;
+    if (this.#ticker !== null) clearInterval(this.#ticker);
+    this.#ticker = null;
   }
 
-  private ensureTicker(): void {
-    if (this.ticker !== null) return;
-    this.ticker = setInterval(() => this.tick(), TICK_MS);
-    this.ticker.unref();
+  #ensureTicker(): void {
+    if (this.#ticker !== null) return;
+    this.#ticker = setInterval(() => this.#tick(), TICK_MS);
+    this.#ticker.unref();
   }
 
-  private tick(): void {
+  #tick(): void {
     const now = (this.now = performance.now());
-    for (const entry of this.entries) {
-      if (entry.openCount === 0) {
-        this.entries.delete(entry);
-        continue;
-      }
-      entry.forEachOpen((conn) => conn.checkDeadline(now));
-    }
+    for (const k of this.#keys.values()) for (const conn of k.open) conn.checkDeadline(now);
   }
 }
 

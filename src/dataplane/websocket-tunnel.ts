@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import { tunnelCloseChannel, tunnelOpenChannel } from './channels.ts';
 import type { TunnelMessage } from './channels.ts';
-import type { TargetEntry } from './target-activity.ts';
+import type { TargetEntry } from './target-entry.ts';
 
 /**
  * An upgraded connection (WebSocket or any other `Upgrade`) between a client and a target.
