@@ -65,6 +65,7 @@ export class HttpDataPlane implements DataPlane, ProxyHost {
   private readonly graceMs: number;
   private applying: Promise<unknown> = Promise.resolve();
   private closed = false;
+  private closing: Promise<void> | null = null;
 
   constructor(options: HttpDataPlaneOptions = {}) {
     this.id = options.id ?? `dp-${process.pid}`;
@@ -254,8 +255,17 @@ export class HttpDataPlane implements DataPlane, ProxyHost {
     this.idleListeners.push(listener);
   }
 
-  async close(deadlineMs: number): Promise<void> {
-    if (this.closed) return;
+  /**
+   * Graceful close: listeners stop accepting, busy connections finish, up to `deadlineMs`; then
+   * what is left is closed. A second call returns the first call's promise (it resolves when the
+   * close is done), whatever its deadline.
+   */
+  close(deadlineMs: number): Promise<void> {
+    this.closing ??= this.closeNow(deadlineMs);
+    return this.closing;
+  }
+
+  private async closeNow(deadlineMs: number): Promise<void> {
     this.closed = true;
     const all = [...this.listeners.values(), ...this.closingListeners];
     this.listeners.clear();

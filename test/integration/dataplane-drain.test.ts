@@ -157,6 +157,23 @@ test('a WebSocket keeps exchanging after its target leaves the snapshot; termina
   assert.deepEqual(idle, [key]);
 });
 
+test('a second close() resolves only when the first close is done', async () => {
+  const slow = await startBackend('slow2', (_req, res) => {
+    setTimeout(() => res.end('done'), 400);
+  });
+  cleanups.push(() => slow.close());
+  const { dp, port } = await startPlane(snapshot([slow.port]));
+  cleanups.push(() => dp.destroy());
+  const inflight = request(port);
+  assert.ok(await waitFor(() => dp.activity(keyOf(slow.port)).requests === 1));
+  let firstDone = false;
+  const first = dp.close(3000).then(() => (firstDone = true));
+  await dp.close(0);
+  assert.equal(firstDone || (await within(first, 10)) !== 'timeout', true, 'the second close waited for the first');
+  assert.equal(dp.activity(keyOf(slow.port)).requests, 0, 'the request in flight finished before either close resolved');
+  assert.equal((await inflight).body, 'done');
+});
+
 test('close(deadline) lets a 500 ms request finish and refuses new connections', async () => {
   const slow = await startBackend('slow', (_req, res) => {
     setTimeout(() => res.end('done'), 500);
