@@ -45,13 +45,13 @@ const EMPTY_SNAPSHOT: RoutingSnapshot = { version: 0, listeners: [], targetGroup
  * connections are closed, busy ones close after their response, and `onIdle` listeners are told
  * when its last request or tunnel ends (and at `apply()` if it is idle already).
  */
-export class HttpDataPlane implements DataPlane, ProxyHost {
+export class HttpDataPlane implements DataPlane {
   readonly id: string;
-  snapshot: RoutingSnapshot = EMPTY_SNAPSHOT;
-  readonly entries = new Map<string, TargetEntry>();
-  readonly pool: UpstreamPool;
-  readonly pickInputs: PickInputs;
-  readonly tunnelHooks: TunnelHooks;
+  /** What the request path may use of this data plane: reads of the routes, and the calls it makes back. */
+  private readonly host: ProxyHost;
+  private snapshot: RoutingSnapshot = EMPTY_SNAPSHOT;
+  private readonly targets = new Map<string, TargetEntry>();
+  private readonly pool: UpstreamPool;
   /** Client connections allowed at once across the listeners, and those refused at the limit. */
   readonly connectionLimit: ConnectionLimit;
   private readonly listeners = new Map<string, Listener>();
@@ -75,17 +75,37 @@ export class HttpDataPlane implements DataPlane, ProxyHost {
     this.entryRetainMs = options.idleEntryRetainMs ?? 10_000;
     this.connectionLimit = new ConnectionLimit(options.connectionLimit);
     this.pool = new UpstreamPool({ maxIdlePerKey: options.maxIdlePerTarget ?? 256 });
-    const entries = this.entries;
-    this.pickInputs = {
+    const entries = this.targets;
+    const pickInputs: PickInputs = {
       outstanding: (key) => entries.get(key)?.requests ?? 0,
       random: Math.random,
       now: () => performance.now(),
     };
-    this.tunnelHooks = {
+    const tunnelHooks: TunnelHooks = {
       dataPlaneId: this.id,
       onClosed: (t: Tunnel) => this.workEnded(t.entry),
       closeGraceMs: this.graceMs,
     };
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the host's snapshot getter reads the field apply() swaps
+    const plane = this;
+    this.host = {
+      id: this.id,
+      get snapshot() {
+        return plane.snapshot;
+      },
+      entries,
+      pool: this.pool,
+      pickInputs,
+      tunnelHooks,
+      rotation: (arn) => this.rotation(arn),
+      log: (line) => this.log(line),
+      workEnded: (e) => this.workEnded(e),
+    };
+  }
+
+  /** The per-target entries, by key (read-only; for inspection). */
+  get entries(): ReadonlyMap<string, TargetEntry> {
+    return this.targets;
   }
 
   log(line: object): void {
@@ -96,7 +116,7 @@ export class HttpDataPlane implements DataPlane, ProxyHost {
     }
   }
 
-  rotation(groupArn: string): RotationState {
+  private rotation(groupArn: string): RotationState {
     let r = this.rotations.get(groupArn);
     if (r === undefined) {
       r = { next: 0 };
@@ -105,7 +125,7 @@ export class HttpDataPlane implements DataPlane, ProxyHost {
     return r;
   }
 
-  workEnded(entry: TargetEntry): void {
+  private workEnded(entry: TargetEntry): void {
     if (entry.routable || entry.busy) return;
     entry.idleSince = performance.now();
     for (const fn of this.idleListeners) {
@@ -147,10 +167,10 @@ export class HttpDataPlane implements DataPlane, ProxyHost {
     for (const group of snapshot.targetGroups.values()) {
       for (const t of group.targets) {
         seen.add(t.key);
-        let e = this.entries.get(t.key);
+        let e = this.targets.get(t.key);
         if (e === undefined) {
           e = new TargetEntry(t.key, t.host, t.port);
-          this.entries.set(t.key, e);
+          this.targets.set(t.key, e);
         } else if (e.host !== t.host || e.port !== t.port) {
           this.pool.closeIdle(e);
           e.host = t.host;
@@ -162,14 +182,14 @@ export class HttpDataPlane implements DataPlane, ProxyHost {
     }
     const becameIdle: TargetEntry[] = [];
     const now = performance.now();
-    for (const e of this.entries.values()) {
+    for (const e of this.targets.values()) {
       if (seen.has(e.key)) continue;
       if (!e.routable) {
         // Left an earlier snapshot: free it once idle for the retention time (see TargetEntry).
         // Out of the snapshot with nothing in flight and no connection open: may be freed.
         if (e.busy || this.pool.openCount(e) > 0) continue;
         if (e.idleSince === 0) e.idleSince = now;
-        else if (now - e.idleSince >= this.entryRetainMs) this.entries.delete(e.key);
+        else if (now - e.idleSince >= this.entryRetainMs) this.targets.delete(e.key);
         continue;
       }
       e.routable = false;
@@ -206,7 +226,7 @@ export class HttpDataPlane implements DataPlane, ProxyHost {
         existing.update(route);
         continue;
       }
-      const l = new Listener(route, this, this.connectionLimit);
+      const l = new Listener(route, this.host, this.connectionLimit);
       this.listeners.set(arn, l);
       opening.push(
         l.listen().then((err) => {
@@ -227,12 +247,12 @@ export class HttpDataPlane implements DataPlane, ProxyHost {
   }
 
   activity(key: string): TargetActivity {
-    const e = this.entries.get(key);
+    const e = this.targets.get(key);
     return e === undefined ? IDLE_ACTIVITY : e.snapshot();
   }
 
   async terminate(key: string): Promise<TerminateResult> {
-    const e = this.entries.get(key);
+    const e = this.targets.get(key);
     if (e === undefined) return { requestsCut: 0, tunnelsClosed: 0, connectionsClosed: 0 };
     let requestsCut = 0;
     let connectionsClosed = this.pool.closeIdle(e);
@@ -279,7 +299,7 @@ export class HttpDataPlane implements DataPlane, ProxyHost {
     if (timer !== null) clearTimeout(timer);
     if (r === 'deadline') {
       // What is left is closed: tunnels politely first, then every socket.
-      const tunnels = [...this.entries.values()].flatMap((e) => e.openTunnels());
+      const tunnels = [...this.targets.values()].flatMap((e) => e.openTunnels());
       await Promise.all(tunnels.map((t) => t.terminate(Math.min(this.graceMs, 200))));
       for (const l of all) l.destroy();
     }
@@ -292,7 +312,7 @@ export class HttpDataPlane implements DataPlane, ProxyHost {
     for (const l of this.closingListeners) l.destroy();
     this.listeners.clear();
     this.closingListeners.clear();
-    for (const e of this.entries.values()) for (const t of e.openTunnels()) t.close();
+    for (const e of this.targets.values()) for (const t of e.openTunnels()) t.close();
     this.destroyUpstreams();
   }
 
