@@ -4,6 +4,7 @@
 // (for example a file path to run just that file, or --test-name-pattern).
 import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
+import { constants } from 'node:os';
 import { join } from 'node:path';
 
 const args = process.argv.slice(2);
@@ -22,5 +23,7 @@ const child = spawn(
   ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=180000', ...flags, ...files],
   { stdio: 'inherit' },
 );
-child.on('exit', (code, signal) => process.exit(code ?? (signal === null ? 1 : 1)));
+// A run killed by a signal (the OOM killer, a CI timeout) exits 128 + the signal's number, as a shell
+// reports it, so it is not mistaken for a run whose tests failed (1).
+child.on('exit', (code, signal) => process.exit(code ?? 128 + (constants.signals[signal ?? ''] ?? 0)));
 for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => child.kill(sig));
