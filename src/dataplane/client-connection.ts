@@ -72,56 +72,63 @@ export class ClientConnection implements ClientSide {
   exchange: ClientExchange | null = null;
   responseStarted = false;
   statusSent = 0;
-  private reading = Reading.Head;
-  private buf: Buffer | null = null;
+  #reading = Reading.Head;
+  #buf: Buffer | null = null;
   /** Where to resume looking for the end of a head in `buf`. */
-  private scanFrom = 0;
+  #scanFrom = 0;
   /** performance.now() when the current head began (0: none is being read). */
-  private headStart: number;
-  private body: RequestBodyReader | null = null;
-  private bodySink: BodySink | null = null;
-  private busy = false;
-  private keepAlive = true;
-  private chunkedOut = false;
-  private clientEnded = false;
-  private paused = false;
-  private pumping = false;
-  private readonly onData = (b: Buffer): void => this.received(b);
-  private readonly onEnd = (): void => this.ended();
-  private readonly onClose = (): void => this.closed();
-  private readonly onTimeout = (): void => this.idle();
-  private readonly onError = (): void => {};
+  #headStart: number;
+  #body: RequestBodyReader | null = null;
+  #bodySink: BodySink | null = null;
+  #busy = false;
+  #keepAlive = true;
+  #chunkedOut = false;
+  #clientEnded = false;
+  #paused = false;
+  #pumping = false;
+  readonly #onData = (b: Buffer): void => this.#received(b);
+  readonly #onEnd = (): void => this.#ended();
+  readonly #onClose = (): void => this.#closed();
+  readonly #onTimeout = (): void => this.#idle();
+  readonly #onError = (): void => {};
+
+  readonly #host: ProxyHost;
+  readonly #ctx: ListenerContext;
+  readonly #registry: Set<ClientConnection>;
 
   constructor(
     readonly socket: Socket,
-    private readonly host: ProxyHost,
-    private readonly ctx: ListenerContext,
-    private readonly registry: Set<ClientConnection>,
+    host: ProxyHost,
+    ctx: ListenerContext,
+    registry: Set<ClientConnection>,
   ) {
+    this.#host = host;
+    this.#ctx = ctx;
+    this.#registry = registry;
     registry.add(this);
-    this.headStart = performance.now();
+    this.#headStart = performance.now();
     socket.setNoDelay(true);
     socket.setTimeout(ctx.route.settings.idleTimeoutMs);
-    socket.on('data', this.onData);
-    socket.on('end', this.onEnd);
-    socket.on('close', this.onClose);
-    socket.on('timeout', this.onTimeout);
-    socket.on('error', this.onError);
+    socket.on('data', this.#onData);
+    socket.on('end', this.#onEnd);
+    socket.on('close', this.#onClose);
+    socket.on('timeout', this.#onTimeout);
+    socket.on('error', this.#onError);
   }
 
   get requestComplete(): boolean {
-    return this.reading !== Reading.Body;
+    return this.#reading !== Reading.Body;
   }
 
   /** No request in flight and no partial head: may be closed now when the listener closes. */
   get idleBetweenRequests(): boolean {
-    return this.reading === Reading.Head && !this.busy && this.buf === null;
+    return this.#reading === Reading.Head && !this.#busy && this.#buf === null;
   }
 
   /** Called by the listener's ticker: a head that takes longer than the client header timeout gets 408. */
   checkHeaderDeadline(now: number, timeoutMs: number): void {
-    if (this.reading === Reading.Head && !this.busy && this.headStart !== 0 && now - this.headStart > timeoutMs) {
-      this.refuse(408, 'header-timeout');
+    if (this.#reading === Reading.Head && !this.#busy && this.#headStart !== 0 && now - this.#headStart > timeoutMs) {
+      this.#refuse(408, 'header-timeout');
     }
   }
 
@@ -136,15 +143,15 @@ export class ClientConnection implements ClientSide {
 
   // --- reading
 
-  private received(chunk: Buffer): void {
-    if (this.reading === Reading.Closed || this.reading === Reading.Tunnel) return;
-    if (this.reading === Reading.Body && this.bodySink !== null && this.buf === null) {
+  #received(chunk: Buffer): void {
+    if (this.#reading === Reading.Closed || this.#reading === Reading.Tunnel) return;
+    if (this.#reading === Reading.Body && this.#bodySink !== null && this.#buf === null) {
       // The common case of a streaming body: straight from the read to the target.
-      this.feedBody(chunk);
+      this.#feedBody(chunk);
       return;
     }
-    this.buf = this.buf === null ? chunk : Buffer.concat([this.buf, chunk]);
-    this.pump();
+    this.#buf = this.#buf === null ? chunk : Buffer.concat([this.#buf, chunk]);
+    this.#pump();
   }
 
   /**
@@ -152,142 +159,142 @@ export class ClientConnection implements ClientSide {
    * (a 503) ends inside the loop, and the loop itself goes on to the next one, so thousands of
    * pipelined requests never deepen the stack.
    */
-  private pump(): void {
-    if (this.pumping) return;
-    this.pumping = true;
+  #pump(): void {
+    if (this.#pumping) return;
+    this.#pumping = true;
     try {
-      this.pumpHeld();
+      this.#pumpHeld();
     } finally {
-      this.pumping = false;
+      this.#pumping = false;
     }
   }
 
-  private pumpHeld(): void {
-    while (this.buf !== null) {
-      switch (this.reading) {
+  #pumpHeld(): void {
+    while (this.#buf !== null) {
+      switch (this.#reading) {
         case Reading.Head:
-          if (this.busy || !this.readHead()) return this.holdCheck();
+          if (this.#busy || !this.#readHead()) return this.#holdCheck();
           continue;
         case Reading.Body: {
-          if (this.bodySink === null) return this.holdCheck();
-          const b = this.buf;
-          this.buf = null;
-          this.feedBody(b);
+          if (this.#bodySink === null) return this.#holdCheck();
+          const b = this.#buf;
+          this.#buf = null;
+          this.#feedBody(b);
           continue;
         }
         case Reading.Waiting:
-          return this.holdCheck();
+          return this.#holdCheck();
         default:
-          this.buf = null;
+          this.#buf = null;
           return;
       }
     }
   }
 
-  private holdCheck(): void {
-    if (this.buf !== null && this.buf.length > HOLD_LIMIT && !this.paused && this.reading !== Reading.Head) {
-      this.paused = true;
+  #holdCheck(): void {
+    if (this.#buf !== null && this.#buf.length > HOLD_LIMIT && !this.#paused && this.#reading !== Reading.Head) {
+      this.#paused = true;
       this.socket.pause();
     }
   }
 
-  private feedBody(chunk: Buffer): void {
-    const reader = this.body as RequestBodyReader;
-    const end = reader.feed(chunk, 0, this.bodySink as BodySink);
-    if (end < 0) return this.badBody(reader.error ?? 'bad-body');
+  #feedBody(chunk: Buffer): void {
+    const reader = this.#body as RequestBodyReader;
+    const end = reader.feed(chunk, 0, this.#bodySink as BodySink);
+    if (end < 0) return this.#badBody(reader.error ?? 'bad-body');
     if (!reader.done) return;
-    if (end < chunk.length) this.buf = this.buf === null ? chunk.subarray(end) : Buffer.concat([chunk.subarray(end), this.buf]);
-    this.body = null;
-    this.bodySink = null;
-    this.reading = Reading.Waiting;
-    if (!this.busy) this.next();
+    if (end < chunk.length) this.#buf = this.#buf === null ? chunk.subarray(end) : Buffer.concat([chunk.subarray(end), this.#buf]);
+    this.#body = null;
+    this.#bodySink = null;
+    this.#reading = Reading.Waiting;
+    if (!this.#busy) this.#next();
   }
 
   /** Reads one head from `buf` if it is whole; returns false when more bytes are needed (or it was refused). */
-  private readHead(): boolean {
-    let buf = this.buf as Buffer;
-    if (this.scanFrom === 0) {
+  #readHead(): boolean {
+    let buf = this.#buf as Buffer;
+    if (this.#scanFrom === 0) {
       const skip = leadingEmptyLines(buf, 0);
       if (skip > 0) {
         if (skip === buf.length) {
-          this.buf = null;
+          this.#buf = null;
           return false;
         }
-        buf = this.buf = buf.subarray(skip);
+        buf = this.#buf = buf.subarray(skip);
       }
     }
-    if (this.headStart === 0) this.headStart = performance.now();
-    const settings = this.ctx.route.settings;
-    const end = findHeadEnd(buf, this.scanFrom);
+    if (this.#headStart === 0) this.#headStart = performance.now();
+    const settings = this.#ctx.route.settings;
+    const end = findHeadEnd(buf, this.#scanFrom);
     if (end < 0 || end > settings.maxHeaderBytes) {
       if (buf.length > settings.maxHeaderBytes) {
         const lineEnd = buf.indexOf(10);
-        this.refuse(lineEnd < 0 || lineEnd > settings.maxHeaderBytes ? 414 : 431, 'head-too-large');
+        this.#refuse(lineEnd < 0 || lineEnd > settings.maxHeaderBytes ? 414 : 431, 'head-too-large');
         return false;
       }
-      this.scanFrom = Math.max(0, buf.length - 3);
+      this.#scanFrom = Math.max(0, buf.length - 3);
       return false;
     }
-    this.scanFrom = 0;
-    this.headStart = 0;
+    this.#scanFrom = 0;
+    this.#headStart = 0;
     const blank = buf[end - 2] === 13 && buf[end - 3] === 10 ? end - 2 : end - 1;
     const text = buf.toString('latin1', 0, blank);
-    this.buf = end < buf.length ? buf.subarray(end) : null;
-    this.startRequest(text);
-    return this.reading !== Reading.Closed;
+    this.#buf = end < buf.length ? buf.subarray(end) : null;
+    this.#startRequest(text);
+    return this.#reading !== Reading.Closed;
   }
 
-  private startRequest(text: string): void {
+  #startRequest(text: string): void {
     const head = parseRequestHead(text);
-    const plan = planRequest(head, this.ctx.route.settings, clientAddressOf(this.socket.remoteAddress), this.ctx.localPort);
+    const plan = planRequest(head, this.#ctx.route.settings, clientAddressOf(this.socket.remoteAddress), this.#ctx.localPort);
     if (isRejection(plan)) {
-      this.refuse(plan.status, plan.reason, head.method, head.uri);
+      this.#refuse(plan.status, plan.reason, head.method, head.uri);
       return;
     }
     this.plan = plan;
-    this.busy = true;
+    this.#busy = true;
     this.responseStarted = false;
     this.statusSent = 0;
-    this.chunkedOut = false;
-    this.keepAlive = plan.keepAlive && !plan.closeAfter;
+    this.#chunkedOut = false;
+    this.#keepAlive = plan.keepAlive && !plan.closeAfter;
     if (plan.bodyMode !== BodyMode.None) {
-      this.reading = Reading.Body;
-      this.body = new RequestBodyReader(plan.bodyMode === BodyMode.Chunked, plan.contentLength);
-      this.bodySink = null;
-    } else this.reading = Reading.Waiting;
-    handleRequest(this.host, this.ctx, this);
+      this.#reading = Reading.Body;
+      this.#body = new RequestBodyReader(plan.bodyMode === BodyMode.Chunked, plan.contentLength);
+      this.#bodySink = null;
+    } else this.#reading = Reading.Waiting;
+    handleRequest(this.#host, this.#ctx, this);
   }
 
   streamBody(sink: BodySink): void {
-    if (this.reading !== Reading.Body) return;
+    if (this.#reading !== Reading.Body) return;
     if (this.plan.expectContinue) this.socket.write('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
-    this.bodySink = sink;
+    this.#bodySink = sink;
     this.resumeBody();
-    this.pump();
+    this.#pump();
   }
 
   pauseBody(): void {
-    if (this.paused) return;
-    this.paused = true;
+    if (this.#paused) return;
+    this.#paused = true;
     this.socket.pause();
   }
 
   resumeBody(): void {
-    if (!this.paused) return;
-    this.paused = false;
+    if (!this.#paused) return;
+    this.#paused = false;
     this.socket.resume();
   }
 
-  private badBody(detail: string): void {
-    this.reading = Reading.Closed;
-    this.buf = null;
-    this.body = null;
-    this.bodySink = null;
-    this.host.log({ level: 'info', msg: 'bad request body', dataPlane: this.host.id, listener: this.ctx.route.arn, reason: detail });
-    this.publishClientError(400, `bad-body:${detail}`);
-    this.keepAlive = false;
+  #badBody(detail: string): void {
+    this.#reading = Reading.Closed;
+    this.#buf = null;
+    this.#body = null;
+    this.#bodySink = null;
+    this.#host.log({ level: 'info', msg: 'bad request body', dataPlane: this.#host.id, listener: this.#ctx.route.arn, reason: detail });
+    this.#publishClientError(400, `bad-body:${detail}`);
+    this.#keepAlive = false;
     if (this.exchange !== null) this.exchange.badRequestBody(detail);
-    if (!this.busy) this.closeSoon();
+    if (!this.#busy) this.#closeSoon();
   }
 
   // --- writing
@@ -296,14 +303,14 @@ export class ClientConnection implements ClientSide {
     let head = `HTTP/1.1 ${status} ${reason === '' ? (STATUS_CODES[status] ?? '') : reason}\r\n`;
     for (let i = 0; i < rawHeaders.length; i += 2) head += `${rawHeaders[i] as string}: ${rawHeaders[i + 1] as string}\r\n`;
     if (body === BodyKind.Chunked || body === BodyKind.Eof) {
-      if (this.plan.http10) this.keepAlive = false;
+      if (this.plan.http10) this.#keepAlive = false;
       else {
         head += 'Transfer-Encoding: chunked\r\n';
-        this.chunkedOut = true;
+        this.#chunkedOut = true;
       }
     }
-    if (!this.keepAlive || this.ctx.closing || this.clientEnded) {
-      this.keepAlive = false;
+    if (!this.#keepAlive || this.#ctx.closing || this.#clientEnded) {
+      this.#keepAlive = false;
       head += 'Connection: close\r\n';
     } else if (this.plan.http10) head += 'Connection: keep-alive\r\n';
     this.responseStarted = true;
@@ -318,7 +325,7 @@ export class ClientConnection implements ClientSide {
   writeBody(chunk: Buffer): boolean {
     if (chunk.length === 0) return true;
     const s = this.socket;
-    if (!this.chunkedOut) return s.write(chunk);
+    if (!this.#chunkedOut) return s.write(chunk);
     s.cork();
     s.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
     s.write(chunk);
@@ -329,65 +336,65 @@ export class ClientConnection implements ClientSide {
 
   endResponse(last: Buffer | null): void {
     if (last !== null) this.writeBody(last);
-    if (this.chunkedOut) this.socket.write('0\r\n\r\n', 'latin1');
+    if (this.#chunkedOut) this.socket.write('0\r\n\r\n', 'latin1');
   }
 
   sendError(status: number, close: boolean): void {
-    if (close || this.ctx.closing || this.clientEnded || this.reading === Reading.Body) this.keepAlive = false;
+    if (close || this.#ctx.closing || this.#clientEnded || this.#reading === Reading.Body) this.#keepAlive = false;
     this.responseStarted = true;
     this.statusSent = status;
-    this.socket.write(errorAnswer(status, !this.keepAlive), 'latin1');
+    this.socket.write(errorAnswer(status, !this.#keepAlive), 'latin1');
   }
 
   cut(): void {
-    this.keepAlive = false;
-    this.reading = Reading.Closed;
+    this.#keepAlive = false;
+    this.#reading = Reading.Closed;
     this.socket.destroy();
   }
 
   exchangeEnded(): void {
-    this.busy = false;
+    this.#busy = false;
     this.exchange = null;
-    if (this.reading === Reading.Closed || this.reading === Reading.Tunnel) {
-      if (this.reading === Reading.Closed) this.closeSoon();
+    if (this.#reading === Reading.Closed || this.#reading === Reading.Tunnel) {
+      if (this.#reading === Reading.Closed) this.#closeSoon();
       return;
     }
-    if (!this.keepAlive || this.ctx.closing || this.clientEnded) {
-      this.reading = Reading.Closed;
-      this.closeSoon();
+    if (!this.#keepAlive || this.#ctx.closing || this.#clientEnded) {
+      this.#reading = Reading.Closed;
+      this.#closeSoon();
       return;
     }
-    if (this.reading === Reading.Body) {
+    if (this.#reading === Reading.Body) {
       // The target answered before the whole body came: read and discard the rest, so the next
       // request on this connection is found where the body ends.
-      this.bodySink = DISCARD;
+      this.#bodySink = DISCARD;
       this.resumeBody();
-      this.pump();
+      this.#pump();
       return;
     }
-    this.next();
+    this.#next();
   }
 
   /** The request and its response are both done: on to the next request. */
-  private next(): void {
-    this.reading = Reading.Head;
-    this.headStart = this.buf === null ? 0 : performance.now();
+  #next(): void {
+    this.#reading = Reading.Head;
+    this.#headStart = this.#buf === null ? 0 : performance.now();
     this.resumeBody();
-    if (this.buf !== null) this.pump();
+    if (this.#buf !== null) this.#pump();
   }
 
   handOver(): Buffer | null {
-    this.reading = Reading.Tunnel;
-    this.busy = false;
+    this.#reading = Reading.Tunnel;
+    this.#busy = false;
     const s = this.socket;
-    s.off('data', this.onData);
-    s.off('end', this.onEnd);
-    s.off('close', this.onClose);
-    s.off('timeout', this.onTimeout);
-    s.off('error', this.onError);
-    this.registry.delete(this);
-    const held = this.buf;
-    this.buf = null;
+    s.off('data', this.#onData);
+    s.off('end', this.#onEnd);
+    s.off('close', this.#onClose);
+    s.off('timeout', this.#onTimeout);
+    s.off('error', this.#onError);
+    this.#registry.delete(this);
+    const held = this.#buf;
+    this.#buf = null;
     this.resumeBody();
     return held;
   }
@@ -395,60 +402,60 @@ export class ClientConnection implements ClientSide {
   // --- ending
 
   /** ebb refuses the request it is reading: an answer, then the connection closes. */
-  private refuse(status: number, reason: string, method?: string, uri?: string): void {
-    this.reading = Reading.Closed;
-    this.buf = null;
-    this.host.log({ level: 'info', msg: 'request refused', dataPlane: this.host.id, listener: this.ctx.route.arn, status, reason, method, url: uri });
-    this.publishClientError(status, reason);
+  #refuse(status: number, reason: string, method?: string, uri?: string): void {
+    this.#reading = Reading.Closed;
+    this.#buf = null;
+    this.#host.log({ level: 'info', msg: 'request refused', dataPlane: this.#host.id, listener: this.#ctx.route.arn, status, reason, method, url: uri });
+    this.#publishClientError(status, reason);
     if (this.socket.writable) this.socket.write(errorAnswer(status, true), 'latin1');
-    this.closeSoon();
+    this.#closeSoon();
   }
 
-  private publishClientError(status: number, reason: string): void {
+  #publishClientError(status: number, reason: string): void {
     if (clientErrorChannel.hasSubscribers) {
-      clientErrorChannel.publish({ dataPlaneId: this.host.id, listenerArn: this.ctx.route.arn, status, reason } satisfies ClientErrorMessage);
+      clientErrorChannel.publish({ dataPlaneId: this.#host.id, listenerArn: this.#ctx.route.arn, status, reason } satisfies ClientErrorMessage);
     }
   }
 
   /** Ends ebb's side after what is written; the client gets a moment to read it, then the socket is destroyed. */
-  private closeSoon(): void {
-    this.reading = Reading.Closed;
+  #closeSoon(): void {
+    this.#reading = Reading.Closed;
     const s = this.socket;
     if (s.destroyed) return;
     s.end();
     s.setTimeout(CLOSE_GRACE_MS);
-    if (this.paused) s.resume();
+    if (this.#paused) s.resume();
   }
 
   /**
    * The client ended its side. As Node's HTTP server does by default (`httpAllowHalfOpen` false), that
    * is the client going away: the exchange in flight is abandoned and the connection closes.
    */
-  private ended(): void {
-    this.clientEnded = true;
-    if (this.reading === Reading.Tunnel) return;
+  #ended(): void {
+    this.#clientEnded = true;
+    if (this.#reading === Reading.Tunnel) return;
     const ex = this.exchange;
-    this.reading = Reading.Closed;
+    this.#reading = Reading.Closed;
     if (ex !== null) ex.clientClosed();
-    else this.closeSoon();
+    else this.#closeSoon();
   }
 
-  private closed(): void {
-    this.registry.delete(this);
-    this.reading = Reading.Closed;
+  #closed(): void {
+    this.#registry.delete(this);
+    this.#reading = Reading.Closed;
     if (this.exchange !== null) this.exchange.clientClosed();
   }
 
-  private idle(): void {
-    if (this.reading === Reading.Closed) {
+  #idle(): void {
+    if (this.#reading === Reading.Closed) {
       this.socket.destroy();
       return;
     }
-    if (this.busy) {
+    if (this.#busy) {
       if (this.exchange !== null) this.exchange.clientIdle();
       return;
     }
-    if (this.buf !== null) this.refuse(408, 'idle-timeout');
+    if (this.#buf !== null) this.#refuse(408, 'idle-timeout');
     else this.socket.destroy();
   }
 }

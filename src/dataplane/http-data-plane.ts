@@ -48,34 +48,34 @@ const EMPTY_SNAPSHOT: RoutingSnapshot = { version: 0, listeners: [], targetGroup
 export class HttpDataPlane implements DataPlane {
   readonly id: string;
   /** What the request path may use of this data plane: reads of the routes, and the calls it makes back. */
-  private readonly host: ProxyHost;
-  private snapshot: RoutingSnapshot = EMPTY_SNAPSHOT;
-  private readonly targets = new Map<string, TargetEntry>();
-  private readonly pool: UpstreamPool;
+  readonly #host: ProxyHost;
+  #snapshot: RoutingSnapshot = EMPTY_SNAPSHOT;
+  readonly #targets = new Map<string, TargetEntry>();
+  readonly #pool: UpstreamPool;
   /** Client connections allowed at once across the listeners, and those refused at the limit. */
   readonly connectionLimit: ConnectionLimit;
-  private readonly listeners = new Map<string, Listener>();
+  readonly #listeners = new Map<string, Listener>();
   /** Listeners removed from the snapshot whose connections are still finishing. */
-  private readonly closingListeners = new Set<Listener>();
-  private readonly listenerCloseTimeoutMs: number;
-  private readonly entryRetainMs: number;
-  private readonly rotations = new Map<string, RotationState>();
-  private readonly idleListeners: Array<(key: string) => void> = [];
-  private readonly logFn: (line: object) => void;
-  private readonly graceMs: number;
-  private applying: Promise<unknown> = Promise.resolve();
-  private closed = false;
-  private closing: Promise<void> | null = null;
+  readonly #closingListeners = new Set<Listener>();
+  readonly #listenerCloseTimeoutMs: number;
+  readonly #entryRetainMs: number;
+  readonly #rotations = new Map<string, RotationState>();
+  readonly #idleListeners: Array<(key: string) => void> = [];
+  readonly #logFn: (line: object) => void;
+  readonly #graceMs: number;
+  #applying: Promise<unknown> = Promise.resolve();
+  #closed = false;
+  #closing: Promise<void> | null = null;
 
   constructor(options: HttpDataPlaneOptions = {}) {
     this.id = options.id ?? `dp-${process.pid}`;
-    this.logFn = options.log ?? (() => {});
-    this.graceMs = options.tunnelCloseGraceMs ?? 500;
-    this.listenerCloseTimeoutMs = options.listenerCloseTimeoutMs ?? 30_000;
-    this.entryRetainMs = options.idleEntryRetainMs ?? 10_000;
+    this.#logFn = options.log ?? (() => {});
+    this.#graceMs = options.tunnelCloseGraceMs ?? 500;
+    this.#listenerCloseTimeoutMs = options.listenerCloseTimeoutMs ?? 30_000;
+    this.#entryRetainMs = options.idleEntryRetainMs ?? 10_000;
     this.connectionLimit = new ConnectionLimit(options.connectionLimit);
-    this.pool = new UpstreamPool({ maxIdlePerKey: options.maxIdlePerTarget ?? 256 });
-    const entries = this.targets;
+    this.#pool = new UpstreamPool({ maxIdlePerKey: options.maxIdlePerTarget ?? 256 });
+    const entries = this.#targets;
     const pickInputs: PickInputs = {
       outstanding: (key) => entries.get(key)?.requests ?? 0,
       random: Math.random,
@@ -83,52 +83,52 @@ export class HttpDataPlane implements DataPlane {
     };
     const tunnelHooks: TunnelHooks = {
       dataPlaneId: this.id,
-      onClosed: (t: Tunnel) => this.workEnded(t.entry),
-      closeGraceMs: this.graceMs,
+      onClosed: (t: Tunnel) => this.#workEnded(t.entry),
+      closeGraceMs: this.#graceMs,
     };
     // eslint-disable-next-line @typescript-eslint/no-this-alias -- the host's snapshot getter reads the field apply() swaps
     const plane = this;
-    this.host = {
+    this.#host = {
       id: this.id,
       get snapshot() {
-        return plane.snapshot;
+        return plane.#snapshot;
       },
       entries,
-      pool: this.pool,
+      pool: this.#pool,
       pickInputs,
       tunnelHooks,
-      rotation: (arn) => this.rotation(arn),
+      rotation: (arn) => this.#rotation(arn),
       log: (line) => this.log(line),
-      workEnded: (e) => this.workEnded(e),
+      workEnded: (e) => this.#workEnded(e),
     };
   }
 
   /** The per-target entries, by key (read-only; for inspection). */
   get entries(): ReadonlyMap<string, TargetEntry> {
-    return this.targets;
+    return this.#targets;
   }
 
   log(line: object): void {
     try {
-      this.logFn(line);
+      this.#logFn(line);
     } catch {
       // a failing logger must not break the request path
     }
   }
 
-  private rotation(groupArn: string): RotationState {
-    let r = this.rotations.get(groupArn);
+  #rotation(groupArn: string): RotationState {
+    let r = this.#rotations.get(groupArn);
     if (r === undefined) {
       r = { next: 0 };
-      this.rotations.set(groupArn, r);
+      this.#rotations.set(groupArn, r);
     }
     return r;
   }
 
-  private workEnded(entry: TargetEntry): void {
+  #workEnded(entry: TargetEntry): void {
     if (entry.routable || entry.busy) return;
     entry.idleSince = performance.now();
-    for (const fn of this.idleListeners) {
+    for (const fn of this.#idleListeners) {
       try {
         fn(entry.key);
       } catch (err) {
@@ -143,36 +143,36 @@ export class HttpDataPlane implements DataPlane {
    * order, each time to match the newest snapshot.
    */
   apply(snapshot: RoutingSnapshot): Promise<ApplyResult> {
-    if (this.closed) return Promise.resolve({ listenerErrors: [] });
-    const becameIdle = this.swapRoutes(snapshot);
+    if (this.#closed) return Promise.resolve({ listenerErrors: [] });
+    const becameIdle = this.#swapRoutes(snapshot);
     if (becameIdle.length > 0) queueMicrotask(() => {
-      for (const e of becameIdle) this.workEnded(e);
+      for (const e of becameIdle) this.#workEnded(e);
     });
-    const run = this.applying.then(() => this.applyListeners());
-    this.applying = run.catch(() => {});
+    const run = this.#applying.then(() => this.#applyListeners());
+    this.#applying = run.catch(() => {});
     return run;
   }
 
   /** The bound port of a listener (by ARN), for listeners declared with port 0; null if not open. */
   boundPort(listenerArn: string): number | null {
-    const l = this.listeners.get(listenerArn);
+    const l = this.#listeners.get(listenerArn);
     return l === undefined ? null : l.port;
   }
 
   /** Swaps the snapshot and each key's routability; returns the keys that just stopped being routable while idle. */
-  private swapRoutes(snapshot: RoutingSnapshot): TargetEntry[] {
-    this.snapshot = snapshot;
+  #swapRoutes(snapshot: RoutingSnapshot): TargetEntry[] {
+    this.#snapshot = snapshot;
     // Routability per key.
     const seen = new Set<string>();
     for (const group of snapshot.targetGroups.values()) {
       for (const t of group.targets) {
         seen.add(t.key);
-        let e = this.targets.get(t.key);
+        let e = this.#targets.get(t.key);
         if (e === undefined) {
           e = new TargetEntry(t.key, t.host, t.port);
-          this.targets.set(t.key, e);
+          this.#targets.set(t.key, e);
         } else if (e.host !== t.host || e.port !== t.port) {
-          this.pool.closeIdle(e);
+          this.#pool.closeIdle(e);
           e.host = t.host;
           e.port = t.port;
         }
@@ -182,59 +182,59 @@ export class HttpDataPlane implements DataPlane {
     }
     const becameIdle: TargetEntry[] = [];
     const now = performance.now();
-    for (const e of this.targets.values()) {
+    for (const e of this.#targets.values()) {
       if (seen.has(e.key)) continue;
       if (!e.routable) {
         // Left an earlier snapshot: free it once idle for the retention time (see TargetEntry).
         // Out of the snapshot with nothing in flight and no connection open: may be freed.
-        if (e.busy || this.pool.openCount(e) > 0) continue;
+        if (e.busy || this.#pool.openCount(e) > 0) continue;
         if (e.idleSince === 0) e.idleSince = now;
-        else if (now - e.idleSince >= this.entryRetainMs) this.targets.delete(e.key);
+        else if (now - e.idleSince >= this.#entryRetainMs) this.#targets.delete(e.key);
         continue;
       }
       e.routable = false;
-      this.pool.closeIdle(e);
+      this.#pool.closeIdle(e);
       if (!e.busy) {
         e.idleSince = now;
         becameIdle.push(e);
       }
     }
-    for (const arn of this.rotations.keys()) if (!snapshot.targetGroups.has(arn)) this.rotations.delete(arn);
+    for (const arn of this.#rotations.keys()) if (!snapshot.targetGroups.has(arn)) this.#rotations.delete(arn);
     return becameIdle;
   }
 
-  private async applyListeners(): Promise<ApplyResult> {
-    if (this.closed) return { listenerErrors: [] };
-    const snapshot = this.snapshot;
+  async #applyListeners(): Promise<ApplyResult> {
+    if (this.#closed) return { listenerErrors: [] };
+    const snapshot = this.#snapshot;
     const wanted = new Map<string, ListenerRoute>();
     for (const l of snapshot.listeners) if (l.protocol === 'HTTP') wanted.set(l.arn, l);
     const closing: Promise<void>[] = [];
-    for (const [arn, l] of this.listeners) {
+    for (const [arn, l] of this.#listeners) {
       const w = wanted.get(arn);
       // Same address and port (a listener declared with port 0 keeps the port it was given).
       if (w !== undefined && w.address === l.route.address && (w.port === l.route.port || w.port === l.localPort)) continue;
-      this.listeners.delete(arn);
-      this.closingListeners.add(l);
-      closing.push(l.close(this.listenerCloseTimeoutMs, this.graceMs).then(() => void this.closingListeners.delete(l)));
+      this.#listeners.delete(arn);
+      this.#closingListeners.add(l);
+      closing.push(l.close(this.#listenerCloseTimeoutMs, this.#graceMs).then(() => void this.#closingListeners.delete(l)));
       this.log({ level: 'info', msg: 'listener closed', dataPlane: this.id, listener: arn });
     }
     const errors: Array<{ arn: string; code: string; message: string }> = [];
     const opening: Promise<void>[] = [];
     for (const [arn, route] of wanted) {
-      const existing = this.listeners.get(arn);
+      const existing = this.#listeners.get(arn);
       if (existing !== undefined) {
         existing.update(route);
         continue;
       }
-      const l = new Listener(route, this.host, this.connectionLimit);
-      this.listeners.set(arn, l);
+      const l = new Listener(route, this.#host, this.connectionLimit);
+      this.#listeners.set(arn, l);
       opening.push(
         l.listen().then((err) => {
           if (err === null) {
             this.log({ level: 'info', msg: 'listening', dataPlane: this.id, listener: arn, address: route.address, port: l.port });
             return;
           }
-          this.listeners.delete(arn);
+          this.#listeners.delete(arn);
           const code = err.code ?? 'EUNKNOWN';
           errors.push({ arn, code, message: `cannot listen on ${route.address}:${route.port}: ${listenError(code, err.message)}` });
         }),
@@ -247,16 +247,16 @@ export class HttpDataPlane implements DataPlane {
   }
 
   activity(key: string): TargetActivity {
-    const e = this.targets.get(key);
+    const e = this.#targets.get(key);
     return e === undefined ? IDLE_ACTIVITY : e.snapshot();
   }
 
   async terminate(key: string): Promise<TerminateResult> {
-    const e = this.targets.get(key);
+    const e = this.#targets.get(key);
     if (e === undefined) return { requestsCut: 0, tunnelsClosed: 0, connectionsClosed: 0 };
     let requestsCut = 0;
-    let connectionsClosed = this.pool.closeIdle(e);
-    for (const conn of this.pool.connectionsOf(e)) {
+    let connectionsClosed = this.#pool.closeIdle(e);
+    for (const conn of this.#pool.connectionsOf(e)) {
       const sink = conn.sink;
       if (sink !== null) {
         connectionsClosed += sink.terminate();
@@ -267,12 +267,12 @@ export class HttpDataPlane implements DataPlane {
       }
     }
     const tunnels = e.openTunnels();
-    await Promise.all(tunnels.map((t) => t.terminate(this.graceMs)));
+    await Promise.all(tunnels.map((t) => t.terminate(this.#graceMs)));
     return { requestsCut, tunnelsClosed: tunnels.length, connectionsClosed: connectionsClosed + tunnels.length * 2 };
   }
 
   onIdle(listener: (key: string) => void): void {
-    this.idleListeners.push(listener);
+    this.#idleListeners.push(listener);
   }
 
   /**
@@ -281,15 +281,15 @@ export class HttpDataPlane implements DataPlane {
    * close is done), whatever its deadline.
    */
   close(deadlineMs: number): Promise<void> {
-    this.closing ??= this.closeNow(deadlineMs);
-    return this.closing;
+    this.#closing ??= this.#closeNow(deadlineMs);
+    return this.#closing;
   }
 
-  private async closeNow(deadlineMs: number): Promise<void> {
-    this.closed = true;
-    const all = [...this.listeners.values(), ...this.closingListeners];
-    this.listeners.clear();
-    this.closingListeners.clear();
+  async #closeNow(deadlineMs: number): Promise<void> {
+    this.#closed = true;
+    const all = [...this.#listeners.values(), ...this.#closingListeners];
+    this.#listeners.clear();
+    this.#closingListeners.clear();
     let timer: NodeJS.Timeout | null = null;
     const deadline = new Promise<'deadline'>((resolve) => {
       timer = setTimeout(() => resolve('deadline'), Math.max(0, deadlineMs));
@@ -299,25 +299,25 @@ export class HttpDataPlane implements DataPlane {
     if (timer !== null) clearTimeout(timer);
     if (r === 'deadline') {
       // What is left is closed: tunnels politely first, then every socket.
-      const tunnels = [...this.targets.values()].flatMap((e) => e.openTunnels());
-      await Promise.all(tunnels.map((t) => t.terminate(Math.min(this.graceMs, 200))));
+      const tunnels = [...this.#targets.values()].flatMap((e) => e.openTunnels());
+      await Promise.all(tunnels.map((t) => t.terminate(Math.min(this.#graceMs, 200))));
       for (const l of all) l.destroy();
     }
-    this.destroyUpstreams();
+    this.#destroyUpstreams();
   }
 
   destroy(): void {
-    this.closed = true;
-    for (const l of this.listeners.values()) l.destroy();
-    for (const l of this.closingListeners) l.destroy();
-    this.listeners.clear();
-    this.closingListeners.clear();
-    for (const e of this.targets.values()) for (const t of e.openTunnels()) t.close();
-    this.destroyUpstreams();
+    this.#closed = true;
+    for (const l of this.#listeners.values()) l.destroy();
+    for (const l of this.#closingListeners) l.destroy();
+    this.#listeners.clear();
+    this.#closingListeners.clear();
+    for (const e of this.#targets.values()) for (const t of e.openTunnels()) t.close();
+    this.#destroyUpstreams();
   }
 
-  private destroyUpstreams(): void {
-    this.pool.destroyAll();
+  #destroyUpstreams(): void {
+    this.#pool.destroyAll();
   }
 }
 

@@ -54,52 +54,59 @@ const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])
 export class Exchange implements UpstreamSink, BodySink, ClientExchange {
   conn: UpstreamConnection | null = null;
   /** The client is slow: the target's socket is paused until the response drains. */
-  private waitingDrain = false;
+  #waitingDrain = false;
   /** The target is slow to read: the request body is paused until the target's socket drains. */
-  private bodyWaiting = false;
-  private ended = false;
-  private retried = false;
-  private startMs = 0;
-  private sentMs = 0;
-  private responseMs = -1;
-  private fromTarget = false;
-  private readonly onClientDrain = (): void => {
-    this.waitingDrain = false;
+  #bodyWaiting = false;
+  #ended = false;
+  #retried = false;
+  #startMs = 0;
+  #sentMs = 0;
+  #responseMs = -1;
+  #fromTarget = false;
+  readonly #onClientDrain = (): void => {
+    this.#waitingDrain = false;
     if (this.conn !== null) this.conn.socket.resume();
   };
-  private readonly onTargetDrain = (): void => {
-    this.bodyWaiting = false;
+  readonly #onTargetDrain = (): void => {
+    this.#bodyWaiting = false;
     this.client.resumeBody();
   };
 
+  readonly #host: ProxyHost;
+  readonly #ctx: ListenerContext;
+  readonly #groupArn: string | null;
+
   constructor(
-    private readonly host: ProxyHost,
-    private readonly ctx: ListenerContext,
+    host: ProxyHost,
+    ctx: ListenerContext,
     readonly client: ClientSide,
     readonly entry: TargetEntry,
-    private readonly groupArn: string | null,
+    groupArn: string | null,
   ) {
-    if (requestEndChannel.hasSubscribers) this.startMs = performance.now();
+    this.#host = host;
+    this.#ctx = ctx;
+    this.#groupArn = groupArn;
+    if (requestEndChannel.hasSubscribers) this.#startMs = performance.now();
   }
 
   start(): void {
     this.entry.requestStarted();
-    this.connect(false);
+    this.#connect(false);
   }
 
-  private connect(fresh: boolean): void {
-    const s = this.ctx.route.settings;
+  #connect(fresh: boolean): void {
+    const s = this.#ctx.route.settings;
     const plan = this.client.plan;
     const upgrade = plan.upgrade !== null;
-    const conn = this.host.pool.acquire(this.entry, s.targetConnectTimeoutMs, s.idleTimeoutMs, fresh || upgrade);
+    const conn = this.#host.pool.acquire(this.entry, s.targetConnectTimeoutMs, s.idleTimeoutMs, fresh || upgrade);
     this.conn = conn;
     conn.assign(this, plan.method === 'HEAD', upgrade, plan.closeAfter);
   }
 
   onConnected(conn: UpstreamConnection): void {
     const plan = this.client.plan;
-    const timeout = this.ctx.route.settings.targetResponseTimeoutMs;
-    if (this.startMs !== 0) this.sentMs = performance.now();
+    const timeout = this.#ctx.route.settings.targetResponseTimeoutMs;
+    if (this.#startMs !== 0) this.#sentMs = performance.now();
     conn.socket.write(`${plan.head}\r\n`, 'latin1');
     if (plan.bodyMode === BodyMode.None) {
       conn.armResponse(timeout);
@@ -114,7 +121,7 @@ export class Exchange implements UpstreamSink, BodySink, ClientExchange {
     const conn = this.conn;
     if (conn === null || chunk.length === 0) return;
     const sock = conn.socket;
-    conn.lastActive = this.host.pool.now;
+    conn.lastActive = this.#host.pool.now;
     let ok: boolean;
     if (this.client.plan.bodyMode === BodyMode.Chunked) {
       sock.cork();
@@ -123,10 +130,10 @@ export class Exchange implements UpstreamSink, BodySink, ClientExchange {
       ok = sock.write('\r\n', 'latin1');
       sock.uncork();
     } else ok = sock.write(chunk);
-    if (!ok && !this.bodyWaiting) {
-      this.bodyWaiting = true;
+    if (!ok && !this.#bodyWaiting) {
+      this.#bodyWaiting = true;
       this.client.pauseBody();
-      sock.once('drain', this.onTargetDrain);
+      sock.once('drain', this.#onTargetDrain);
     }
   }
 
@@ -134,30 +141,30 @@ export class Exchange implements UpstreamSink, BodySink, ClientExchange {
     const conn = this.conn;
     if (conn === null) return;
     if (this.client.plan.bodyMode === BodyMode.Chunked) conn.socket.write('0\r\n\r\n', 'latin1');
-    conn.armResponse(this.ctx.route.settings.targetResponseTimeoutMs);
+    conn.armResponse(this.#ctx.route.settings.targetResponseTimeoutMs);
   }
 
   // UpstreamSink: the target's answer, to the client.
 
   onResponseHead(status: number, reason: string, rawHeaders: string[], body: BodyKind): boolean {
-    if (this.startMs !== 0) this.responseMs = performance.now() - this.sentMs;
+    if (this.#startMs !== 0) this.#responseMs = performance.now() - this.#sentMs;
     this.client.writeHead(status, reason, rawHeaders, body);
-    this.fromTarget = true;
+    this.#fromTarget = true;
     return true;
   }
 
   onResponseBody(chunk: Buffer): void {
-    if (!this.client.writeBody(chunk) && !this.waitingDrain) {
-      this.waitingDrain = true;
+    if (!this.client.writeBody(chunk) && !this.#waitingDrain) {
+      this.#waitingDrain = true;
       this.conn?.socket.pause();
-      this.client.socket.once('drain', this.onClientDrain);
+      this.client.socket.once('drain', this.#onClientDrain);
     }
   }
 
   onResponseEnd(last: Buffer | null): void {
     this.conn = null;
     this.client.endResponse(last);
-    this.finish(this.client.statusSent, null);
+    this.#finish(this.client.statusSent, null);
   }
 
   onSwitch(reason: string, rawHeaders: string[], upgrade: string, rest: Buffer): void {
@@ -170,33 +177,33 @@ export class Exchange implements UpstreamSink, BodySink, ClientExchange {
     client.socket.write(`${head}Connection: Upgrade\r\nUpgrade: ${upgrade}\r\n\r\n`, 'latin1');
     const upstream = conn.detach();
     const held = client.handOver();
-    const s = this.ctx.route.settings;
+    const s = this.#ctx.route.settings;
     // The tunnel is counted before the request ends, so the target never looks idle in between.
-    new Tunnel(this.entry, client.socket, upstream, held, rest.length > 0 ? rest : null, s.idleTimeoutMs, this.host.tunnelHooks, this.ctx.tunnels);
-    this.fromTarget = true;
-    this.finish(101, null);
+    new Tunnel(this.entry, client.socket, upstream, held, rest.length > 0 ? rest : null, s.idleTimeoutMs, this.#host.tunnelHooks, this.#ctx.tunnels);
+    this.#fromTarget = true;
+    this.#finish(101, null);
   }
 
   onUpstreamError(err: ProxyError, retryable: boolean): void {
     this.conn = null;
-    if (this.ended) return;
+    if (this.#ended) return;
     const plan = this.client.plan;
-    if (retryable && !this.retried && plan.bodyMode === BodyMode.None && IDEMPOTENT.has(plan.method) && this.entry.routable) {
+    if (retryable && !this.#retried && plan.bodyMode === BodyMode.None && IDEMPOTENT.has(plan.method) && this.entry.routable) {
       // A pooled connection the target had already closed: once more, on a fresh connection.
-      this.retried = true;
-      this.connect(true);
+      this.#retried = true;
+      this.#connect(true);
       return;
     }
-    this.failed(err);
+    this.#failed(err);
   }
 
   // ClientExchange: what the client does.
 
   /** The client went away (or the response finished: then this is a no-op). */
   clientClosed(): void {
-    if (this.ended) return;
-    this.dropConnection();
-    this.finish(499, new ProxyError('client-aborted', ''));
+    if (this.#ended) return;
+    this.#dropConnection();
+    this.#finish(499, new ProxyError('client-aborted', ''));
   }
 
   /**
@@ -207,21 +214,21 @@ export class Exchange implements UpstreamSink, BodySink, ClientExchange {
    * response timeout decides instead.
    */
   clientIdle(): void {
-    if (this.ended) return;
+    if (this.#ended) return;
     let err: ProxyError;
     if (this.client.responseStarted) {
-      err = this.waitingDrain ? new ProxyError('client-timeout', 'response-not-read') : new ProxyError('idle-timeout', 'response');
+      err = this.#waitingDrain ? new ProxyError('client-timeout', 'response-not-read') : new ProxyError('idle-timeout', 'response');
     } else if (!this.client.requestComplete) {
-      err = this.bodyWaiting ? new ProxyError('idle-timeout', 'request-body-not-read') : new ProxyError('client-timeout', 'request-body');
+      err = this.#bodyWaiting ? new ProxyError('idle-timeout', 'request-body-not-read') : new ProxyError('client-timeout', 'request-body');
     } else return;
-    this.dropConnection();
-    this.failed(err);
+    this.#dropConnection();
+    this.#failed(err);
   }
 
   badRequestBody(detail: string): void {
-    if (this.ended) return;
-    this.dropConnection();
-    this.failed(new ProxyError('bad-request-body', detail));
+    if (this.#ended) return;
+    this.#dropConnection();
+    this.#failed(new ProxyError('bad-request-body', detail));
   }
 
   /**
@@ -229,14 +236,14 @@ export class Exchange implements UpstreamSink, BodySink, ClientExchange {
    * started, otherwise the client connection is cut. Returns the number of sockets closed.
    */
   terminate(): number {
-    if (this.ended) return 0;
-    let closed = this.dropConnection() ? 1 : 0;
+    if (this.#ended) return 0;
+    let closed = this.#dropConnection() ? 1 : 0;
     if (this.client.responseStarted) closed++; // the client connection is cut (else it gets a 502 and closes after it)
-    this.failed(new ProxyError('terminated', ''));
+    this.#failed(new ProxyError('terminated', ''));
     return closed;
   }
 
-  private dropConnection(): boolean {
+  #dropConnection(): boolean {
     const conn = this.conn;
     this.conn = null;
     if (conn === null) return false;
@@ -244,15 +251,15 @@ export class Exchange implements UpstreamSink, BodySink, ClientExchange {
     return true;
   }
 
-  private failed(err: ProxyError): void {
-    if (this.ended) return;
+  #failed(err: ProxyError): void {
+    if (this.#ended) return;
     const client = this.client;
     const plan = client.plan;
-    this.host.log({
+    this.#host.log({
       level: 'warn',
       msg: 'proxy error',
-      dataPlane: this.host.id,
-      listener: this.ctx.route.arn,
+      dataPlane: this.#host.id,
+      listener: this.#ctx.route.arn,
       targetKey: this.entry.key,
       kind: err.kind,
       source: err.source,
@@ -262,42 +269,42 @@ export class Exchange implements UpstreamSink, BodySink, ClientExchange {
       url: plan.url,
     });
     if (upstreamErrorChannel.hasSubscribers && err.source === 'upstream') {
-      upstreamErrorChannel.publish({ dataPlaneId: this.host.id, targetKey: this.entry.key, reason: err.reason } satisfies UpstreamErrorMessage);
+      upstreamErrorChannel.publish({ dataPlaneId: this.#host.id, targetKey: this.entry.key, reason: err.reason } satisfies UpstreamErrorMessage);
     }
     if (!client.responseStarted) {
       // Close after the answer when the request body was not read whole, or at a deadline.
       client.sendError(err.status, err.kind === 'terminated' || !client.requestComplete || err.kind === 'bad-request-body');
-      this.finish(err.status, err);
+      this.#finish(err.status, err);
     } else {
       // The response has started: the only honest signal left is to cut the client connection.
       client.cut();
-      this.finish(client.statusSent, err);
+      this.#finish(client.statusSent, err);
     }
   }
 
-  private finish(status: number, err: ProxyError | null): void {
-    if (this.ended) return;
-    this.ended = true;
+  #finish(status: number, err: ProxyError | null): void {
+    if (this.#ended) return;
+    this.#ended = true;
     const entry = this.entry;
     // `completed` counts exchanges whose response was relayed whole (the drain record's "finished"),
     // not ones ebb answered, cut at a deadline, or the client abandoned.
     entry.requestEnded(err === null);
-    if (this.startMs !== 0 && requestEndChannel.hasSubscribers) {
+    if (this.#startMs !== 0 && requestEndChannel.hasSubscribers) {
       const msg: RequestEndMessage = {
-        dataPlaneId: this.host.id,
-        listenerArn: this.ctx.route.arn,
-        targetGroupArn: this.groupArn,
+        dataPlaneId: this.#host.id,
+        listenerArn: this.#ctx.route.arn,
+        targetGroupArn: this.#groupArn,
         targetKey: entry.key,
         method: this.client.plan.method,
         status,
-        fromTarget: this.fromTarget && err === null,
-        durationMs: performance.now() - this.startMs,
-        targetResponseMs: this.responseMs,
+        fromTarget: this.#fromTarget && err === null,
+        durationMs: performance.now() - this.#startMs,
+        targetResponseMs: this.#responseMs,
         errorReason: err === null ? null : err.reason,
       };
       requestEndChannel.publish(msg);
     }
-    if (!entry.routable && !entry.busy) this.host.workEnded(entry);
+    if (!entry.routable && !entry.busy) this.#host.workEnded(entry);
     this.client.exchangeEnded();
   }
 }

@@ -19,8 +19,8 @@ export class Listener implements ListenerContext {
   readonly tunnels = new Set<Tunnel>();
   readonly connections = new Set<ClientConnection>();
   readonly server: net.Server;
-  private closedPromise: Promise<void> | null = null;
-  private ticker: NodeJS.Timeout | null = null;
+  #closedPromise: Promise<void> | null = null;
+  #ticker: NodeJS.Timeout | null = null;
 
   constructor(
     public route: ListenerRoute,
@@ -46,7 +46,7 @@ export class Listener implements ListenerContext {
         server.off('error', onError);
         server.on('error', () => {}); // errors after bind (EMFILE on accept) are not fatal
         this.localPort = this.port;
-        this.startTicker();
+        this.#startTicker();
         resolve(null);
       };
       server.once('error', onError);
@@ -64,8 +64,8 @@ export class Listener implements ListenerContext {
   /** New settings for the same address and port (connections read them per request). */
   update(route: ListenerRoute): void {
     this.route = route;
-    this.stopTicker();
-    if (this.server.listening) this.startTicker();
+    this.#stopTicker();
+    if (this.server.listening) this.#startTicker();
   }
 
   /**
@@ -74,27 +74,27 @@ export class Listener implements ListenerContext {
    * is closed: tunnels politely (a 1001 close frame, `graceMs` to answer), then every connection.
    */
   close(timeoutMs = Infinity, graceMs = 500): Promise<void> {
-    if (this.closedPromise !== null) return this.closedPromise;
+    if (this.#closedPromise !== null) return this.#closedPromise;
     this.closing = true;
-    this.closedPromise = new Promise((resolve) => {
+    this.#closedPromise = new Promise((resolve) => {
       if (!this.server.listening) return resolve();
       let timer: NodeJS.Timeout | null = null;
       this.server.close(() => {
         if (timer !== null) clearTimeout(timer);
-        this.stopTicker();
+        this.#stopTicker();
         resolve();
       });
       for (const c of [...this.connections]) c.closeIfIdle();
       if (Number.isFinite(timeoutMs)) {
-        timer = setTimeout(() => void this.closeRemaining(graceMs), Math.max(0, timeoutMs));
+        timer = setTimeout(() => void this.#closeRemaining(graceMs), Math.max(0, timeoutMs));
         timer.unref();
       }
     });
-    return this.closedPromise;
+    return this.#closedPromise;
   }
 
   /** At the close deadline: tunnels get a close frame and `graceMs`, then every connection is closed. */
-  private async closeRemaining(graceMs: number): Promise<void> {
+  async #closeRemaining(graceMs: number): Promise<void> {
     await Promise.all([...this.tunnels].map((t) => t.terminate(graceMs)));
     this.destroy();
   }
@@ -103,24 +103,24 @@ export class Listener implements ListenerContext {
   destroy(): void {
     this.closing = true;
     if (this.server.listening) this.server.close();
-    this.stopTicker();
+    this.#stopTicker();
     for (const c of [...this.connections]) c.destroy();
     for (const t of [...this.tunnels]) t.close();
   }
 
   /** The client header timeout, checked on every connection reading a head at a quarter of its length (100 ms to 1 s). */
-  private startTicker(): void {
+  #startTicker(): void {
     const timeoutMs = this.route.settings.clientHeaderTimeoutMs;
     const every = Math.min(1000, Math.max(100, Math.floor(timeoutMs / 4)));
-    this.ticker = setInterval(() => {
+    this.#ticker = setInterval(() => {
       const now = performance.now();
       for (const c of this.connections) c.checkHeaderDeadline(now, timeoutMs);
     }, every);
-    this.ticker.unref();
+    this.#ticker.unref();
   }
 
-  private stopTicker(): void {
-    if (this.ticker !== null) clearInterval(this.ticker);
-    this.ticker = null;
+  #stopTicker(): void {
+    if (this.#ticker !== null) clearInterval(this.#ticker);
+    this.#ticker = null;
   }
 }

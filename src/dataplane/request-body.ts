@@ -36,20 +36,20 @@ const enum St {
 export class RequestBodyReader {
   /** Why the body is invalid, once it is; null while it is fine. */
   error: string | null = null;
-  private state: St;
-  private remaining: number;
-  private size = 0;
-  private digits = 0;
-  private lineBytes = 0;
-  private trailerBytes = 0;
+  #state: St;
+  #remaining: number;
+  #size = 0;
+  #digits = 0;
+  #lineBytes = 0;
+  #trailerBytes = 0;
 
   constructor(chunked: boolean, length: number) {
-    this.state = chunked ? St.Size : length > 0 ? St.Length : St.Done;
-    this.remaining = length;
+    this.#state = chunked ? St.Size : length > 0 ? St.Length : St.Done;
+    this.#remaining = length;
   }
 
   get done(): boolean {
-    return this.state === St.Done;
+    return this.#state === St.Done;
   }
 
   /**
@@ -60,25 +60,25 @@ export class RequestBodyReader {
   feed(buf: Buffer, off: number, sink: BodySink): number {
     const len = buf.length;
     while (off < len) {
-      switch (this.state) {
+      switch (this.#state) {
         case St.Length: {
-          const take = Math.min(this.remaining, len - off);
-          this.remaining -= take;
+          const take = Math.min(this.#remaining, len - off);
+          this.#remaining -= take;
           sink.onBodyData(off === 0 && take === len ? buf : buf.subarray(off, off + take));
           off += take;
-          if (this.remaining === 0) {
-            this.state = St.Done;
+          if (this.#remaining === 0) {
+            this.#state = St.Done;
             sink.onBodyEnd();
             return off;
           }
           continue;
         }
         case St.Data: {
-          const take = Math.min(this.remaining, len - off);
-          this.remaining -= take;
+          const take = Math.min(this.#remaining, len - off);
+          this.#remaining -= take;
           sink.onBodyData(buf.subarray(off, off + take));
           off += take;
-          if (this.remaining === 0) this.state = St.DataCr;
+          if (this.#remaining === 0) this.#state = St.DataCr;
           continue;
         }
         case St.Done:
@@ -89,67 +89,67 @@ export class RequestBodyReader {
           break; // the line states read byte by byte, below
       }
       const c = buf[off++] as number;
-      switch (this.state) {
+      switch (this.#state) {
         case St.Size: {
           const v = hexValue(c);
           if (v >= 0) {
-            if (++this.digits > MAX_HEX_DIGITS) return this.fail('chunk-size-too-large');
-            this.size = this.size * 16 + v;
-            this.lineBytes++;
+            if (++this.#digits > MAX_HEX_DIGITS) return this.#fail('chunk-size-too-large');
+            this.#size = this.#size * 16 + v;
+            this.#lineBytes++;
             break;
           }
-          if (this.digits === 0) return this.fail('bad-chunk-size');
-          if (c === 13) this.state = St.SizeLf;
+          if (this.#digits === 0) return this.#fail('bad-chunk-size');
+          if (c === 13) this.#state = St.SizeLf;
           else if (c === 59 /* ; */ || c === 32 || c === 9) {
             // Whitespace before an extension is BWS (RFC 9112 §7.1.1); after it only an extension may come.
-            this.state = St.Ext;
-            this.lineBytes++;
-          } else return this.fail(c === 10 ? 'bare-lf' : 'bad-chunk-size');
+            this.#state = St.Ext;
+            this.#lineBytes++;
+          } else return this.#fail(c === 10 ? 'bare-lf' : 'bad-chunk-size');
           break;
         }
         case St.Ext:
-          if (c === 13) this.state = St.SizeLf;
-          else if (c === 10) return this.fail('bare-lf');
-          else if (++this.lineBytes > MAX_SIZE_LINE) return this.fail('chunk-extension-too-long');
-          else if (c < 32 && c !== 9) return this.fail('bad-chunk-extension');
+          if (c === 13) this.#state = St.SizeLf;
+          else if (c === 10) return this.#fail('bare-lf');
+          else if (++this.#lineBytes > MAX_SIZE_LINE) return this.#fail('chunk-extension-too-long');
+          else if (c < 32 && c !== 9) return this.#fail('bad-chunk-extension');
           break;
         case St.SizeLf:
-          if (c !== 10) return this.fail('bad-chunk-line-end');
-          if (this.size === 0) this.state = St.TrailerLineStart;
+          if (c !== 10) return this.#fail('bad-chunk-line-end');
+          if (this.#size === 0) this.#state = St.TrailerLineStart;
           else {
-            this.remaining = this.size;
-            this.state = St.Data;
+            this.#remaining = this.#size;
+            this.#state = St.Data;
           }
-          this.size = 0;
-          this.digits = 0;
-          this.lineBytes = 0;
+          this.#size = 0;
+          this.#digits = 0;
+          this.#lineBytes = 0;
           break;
         case St.DataCr:
-          if (c !== 13) return this.fail('missing-crlf-after-chunk');
-          this.state = St.DataLf;
+          if (c !== 13) return this.#fail('missing-crlf-after-chunk');
+          this.#state = St.DataLf;
           break;
         case St.DataLf:
-          if (c !== 10) return this.fail('missing-crlf-after-chunk');
-          this.state = St.Size;
+          if (c !== 10) return this.#fail('missing-crlf-after-chunk');
+          this.#state = St.Size;
           break;
         case St.TrailerLineStart:
-          if (c === 13) this.state = St.FinalLf;
-          else if (c === 10) return this.fail('bare-lf');
-          else this.state = St.TrailerLine;
-          if (++this.trailerBytes > MAX_TRAILERS) return this.fail('trailers-too-long');
+          if (c === 13) this.#state = St.FinalLf;
+          else if (c === 10) return this.#fail('bare-lf');
+          else this.#state = St.TrailerLine;
+          if (++this.#trailerBytes > MAX_TRAILERS) return this.#fail('trailers-too-long');
           break;
         case St.TrailerLine:
-          if (++this.trailerBytes > MAX_TRAILERS) return this.fail('trailers-too-long');
-          if (c === 13) this.state = St.TrailerLf;
-          else if (c === 10 || c === 0) return this.fail('bad-trailer');
+          if (++this.#trailerBytes > MAX_TRAILERS) return this.#fail('trailers-too-long');
+          if (c === 13) this.#state = St.TrailerLf;
+          else if (c === 10 || c === 0) return this.#fail('bad-trailer');
           break;
         case St.TrailerLf:
-          if (c !== 10) return this.fail('bad-trailer');
-          this.state = St.TrailerLineStart;
+          if (c !== 10) return this.#fail('bad-trailer');
+          this.#state = St.TrailerLineStart;
           break;
         case St.FinalLf:
-          if (c !== 10) return this.fail('bad-chunk-line-end');
-          this.state = St.Done;
+          if (c !== 10) return this.#fail('bad-chunk-line-end');
+          this.#state = St.Done;
           sink.onBodyEnd();
           return off;
       }
@@ -157,8 +157,8 @@ export class RequestBodyReader {
     return off;
   }
 
-  private fail(detail: string): number {
-    this.state = St.Broken;
+  #fail(detail: string): number {
+    this.#state = St.Broken;
     this.error = detail;
     return -1;
   }

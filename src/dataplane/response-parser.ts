@@ -64,41 +64,45 @@ export class ResponseParser {
   keepAlive = true;
   /** Some byte of the current response has arrived. */
   started = false;
-  private state = St.Idle;
-  private pending: Buffer | null = null;
-  private remaining = 0;
-  private line = '';
-  private headRequest = false;
-  private upgradeRequest = false;
+  #state = St.Idle;
+  #pending: Buffer | null = null;
+  #remaining = 0;
+  #line = '';
+  #headRequest = false;
+  #upgradeRequest = false;
 
-  constructor(private readonly events: ResponseEvents) {}
+  readonly #events: ResponseEvents;
+
+  constructor(events: ResponseEvents) {
+    this.#events = events;
+  }
 
   /** Expects the response to a new request. */
   begin(headRequest: boolean, upgradeRequest: boolean): void {
-    this.state = St.Head;
-    this.headRequest = headRequest;
-    this.upgradeRequest = upgradeRequest;
+    this.#state = St.Head;
+    this.#headRequest = headRequest;
+    this.#upgradeRequest = upgradeRequest;
     this.started = false;
-    this.pending = null;
-    this.line = '';
+    this.#pending = null;
+    this.#line = '';
   }
 
   /** Waiting for nothing (between exchanges): any byte now is one nobody asked for. */
   get idle(): boolean {
-    return this.state === St.Idle;
+    return this.#state === St.Idle;
   }
 
   /** The body runs until the target closes. */
   get untilEof(): boolean {
-    return this.state === St.BodyEof;
+    return this.#state === St.BodyEof;
   }
 
   /** The target closed: true if that ended a response delimited by the close (then `onEnd` was called). */
   eof(): boolean {
-    if (this.state !== St.BodyEof) return false;
+    if (this.#state !== St.BodyEof) return false;
     this.keepAlive = false;
-    this.state = St.Idle;
-    this.events.onEnd(null);
+    this.#state = St.Idle;
+    this.#events.onEnd(null);
     return true;
   }
 
@@ -108,65 +112,65 @@ export class ResponseParser {
     let off = 0;
     let len = buf.length;
     while (off < len) {
-      switch (this.state) {
+      switch (this.#state) {
         case St.Head: {
           let b = off > 0 ? buf.subarray(off) : buf;
-          if (this.pending !== null) {
-            b = Buffer.concat([this.pending, b]);
-            this.pending = null;
+          if (this.#pending !== null) {
+            b = Buffer.concat([this.#pending, b]);
+            this.#pending = null;
           }
           const end = b.indexOf(CRLFCRLF);
           if (end < 0) {
-            if (b.length > MAX_HEAD_BYTES) return this.garbage('head-too-large');
-            if (b.length >= 7 && b.toString('latin1', 0, 7) !== 'HTTP/1.') return this.garbage('not-http');
-            this.pending = b;
+            if (b.length > MAX_HEAD_BYTES) return this.#garbage('head-too-large');
+            if (b.length >= 7 && b.toString('latin1', 0, 7) !== 'HTTP/1.') return this.#garbage('not-http');
+            this.#pending = b;
             return;
           }
           // Go on in the glued buffer: the saved partial head and this read.
           buf = b;
           len = b.length;
           off = end + 4;
-          if (!this.parseHead(b.toString('latin1', 0, end), b, off)) return;
-          if ((this.state as St) === St.Done) {
+          if (!this.#parseHead(b.toString('latin1', 0, end), b, off)) return;
+          if ((this.#state as St) === St.Done) {
             if (off < len) this.keepAlive = false;
-            this.state = St.Idle;
-            this.events.onEnd(null);
+            this.#state = St.Idle;
+            this.#events.onEnd(null);
             return;
           }
           break;
         }
         case St.BodyLength: {
           const avail = len - off;
-          const rem = this.remaining;
+          const rem = this.#remaining;
           if (avail >= rem) {
             if (avail > rem) this.keepAlive = false;
-            this.state = St.Idle;
-            this.events.onEnd(off === 0 && rem === len ? buf : buf.subarray(off, off + rem));
+            this.#state = St.Idle;
+            this.#events.onEnd(off === 0 && rem === len ? buf : buf.subarray(off, off + rem));
             return;
           }
-          this.remaining = rem - avail;
-          this.events.onBody(off === 0 ? buf : buf.subarray(off));
+          this.#remaining = rem - avail;
+          this.#events.onBody(off === 0 ? buf : buf.subarray(off));
           return;
         }
         case St.BodyEof:
-          this.events.onBody(off === 0 ? buf : buf.subarray(off));
+          this.#events.onBody(off === 0 ? buf : buf.subarray(off));
           return;
         case St.ChunkSize:
         case St.Trailers: {
           const nl = buf.indexOf(10, off);
           const stop = nl < 0 ? len : nl + 1;
-          this.line += buf.toString('latin1', off, stop);
+          this.#line += buf.toString('latin1', off, stop);
           off = stop;
-          if (this.line.length > MAX_LINE_BYTES) return this.garbage('chunk-line-too-long');
+          if (this.#line.length > MAX_LINE_BYTES) return this.#garbage('chunk-line-too-long');
           if (nl < 0) break;
-          const line = this.line;
-          this.line = '';
-          if (line.length < 2 || line.charCodeAt(line.length - 2) !== 13) return this.garbage('bare-lf');
-          if (this.state === St.Trailers) {
+          const line = this.#line;
+          this.#line = '';
+          if (line.length < 2 || line.charCodeAt(line.length - 2) !== 13) return this.#garbage('bare-lf');
+          if (this.#state === St.Trailers) {
             if (line.length === 2) {
               if (off < len) this.keepAlive = false;
-              this.state = St.Idle;
-              this.events.onEnd(null);
+              this.#state = St.Idle;
+              this.#events.onEnd(null);
               return;
             }
             break; // trailers are dropped
@@ -175,45 +179,45 @@ export class ResponseParser {
           const semi = size.indexOf(';');
           if (semi >= 0) size = size.slice(0, semi);
           size = size.trimEnd();
-          if (!HEX.test(size)) return this.garbage('bad-chunk-size');
+          if (!HEX.test(size)) return this.#garbage('bad-chunk-size');
           const n = parseInt(size, 16);
-          if (n === 0) this.state = St.Trailers;
+          if (n === 0) this.#state = St.Trailers;
           else {
-            this.remaining = n;
-            this.state = St.ChunkData;
+            this.#remaining = n;
+            this.#state = St.ChunkData;
           }
           break;
         }
         case St.ChunkData: {
-          const take = Math.min(this.remaining, len - off);
-          this.events.onBody(buf.subarray(off, off + take));
+          const take = Math.min(this.#remaining, len - off);
+          this.#events.onBody(buf.subarray(off, off + take));
           off += take;
-          this.remaining -= take;
-          if (this.remaining === 0) {
-            this.state = St.ChunkCrlf;
-            this.remaining = 2;
+          this.#remaining -= take;
+          if (this.#remaining === 0) {
+            this.#state = St.ChunkCrlf;
+            this.#remaining = 2;
           }
           break;
         }
         case St.ChunkCrlf: {
           const c = buf[off++];
-          if (c !== (this.remaining === 2 ? 13 : 10)) return this.garbage('bad-chunk-end');
-          if (--this.remaining === 0) this.state = St.ChunkSize;
+          if (c !== (this.#remaining === 2 ? 13 : 10)) return this.#garbage('bad-chunk-end');
+          if (--this.#remaining === 0) this.#state = St.ChunkSize;
           break;
         }
         case St.Idle:
-          return this.garbage('unexpected-bytes');
+          return this.#garbage('unexpected-bytes');
         default:
           return; // Broken or Done: nothing more is read
       }
     }
   }
 
-  private garbage(detail: string): void {
-    this.state = St.Broken;
+  #garbage(detail: string): void {
+    this.#state = St.Broken;
     this.keepAlive = false;
-    this.pending = null;
-    this.events.onGarbage(detail);
+    this.#pending = null;
+    this.#events.onGarbage(detail);
   }
 
   /**
@@ -221,11 +225,11 @@ export class ResponseParser {
    * follow it) and sets the body state. Returns false when parsing stops (garbage, a switch, or the
    * exchange refused the head).
    */
-  private parseHead(text: string, buf: Buffer, after: number): boolean {
+  #parseHead(text: string, buf: Buffer, after: number): boolean {
     const lines = text.split('\r\n');
     const m = STATUS_LINE.exec(lines[0] as string);
     if (m === null) {
-      this.garbage('bad-status-line');
+      this.#garbage('bad-status-line');
       return false;
     }
     const http10 = m[1] === '0';
@@ -239,19 +243,19 @@ export class ResponseParser {
       const line = lines[i] as string;
       const colon = line.indexOf(':');
       if (colon <= 0 || CTL.test(line)) {
-        this.garbage('bad-header-line');
+        this.#garbage('bad-header-line');
         return false;
       }
       const name = line.slice(0, colon);
       if (!TOKEN.test(name)) {
-        this.garbage('bad-header-name');
+        this.#garbage('bad-header-name');
         return false;
       }
       const value = trimOws(line.slice(colon + 1));
       switch (name.toLowerCase()) {
         case 'content-length':
           if (!DIGITS.test(value) || (cl !== null && cl !== value)) {
-            this.garbage('bad-content-length');
+            this.#garbage('bad-content-length');
             return false;
           }
           if (cl !== null) continue;
@@ -283,49 +287,49 @@ export class ResponseParser {
     const headers = named === null ? out : dropNamed(out, named);
     if (status < 200) {
       if (status === 101) {
-        if (!this.upgradeRequest || upgrade === '') {
-          this.garbage('unexpected-101');
+        if (!this.#upgradeRequest || upgrade === '') {
+          this.#garbage('unexpected-101');
           return false;
         }
-        this.state = St.Done;
+        this.#state = St.Done;
         this.keepAlive = false;
-        this.events.onSwitch(m[3] ?? '', headers, upgrade, buf.subarray(after));
-        this.state = St.Broken;
+        this.#events.onSwitch(m[3] ?? '', headers, upgrade, buf.subarray(after));
+        this.#state = St.Broken;
         return false;
       }
       // Interim response (100 Continue, 103 Early Hints): skipped; the final one follows. (The client
       // had its 100 Continue from ebb itself.)
-      this.state = St.Head;
+      this.#state = St.Head;
       return true;
     }
     if (http10) this.keepAlive = false;
     let body: BodyKind;
-    if (this.headRequest || status === 204 || status === 304) {
-      this.state = St.Done;
+    if (this.#headRequest || status === 204 || status === 304) {
+      this.#state = St.Done;
       body = BodyKind.None;
     } else if (te !== null) {
       const codings = te.toLowerCase().split(',');
       if (cl !== null) removeHeader(headers, 'content-length');
       if ((codings[codings.length - 1] as string).trim() === 'chunked') {
-        this.state = St.ChunkSize;
+        this.#state = St.ChunkSize;
         body = BodyKind.Chunked;
         if (cl !== null) this.keepAlive = false;
       } else {
-        this.state = St.BodyEof;
+        this.#state = St.BodyEof;
         body = BodyKind.Eof;
         this.keepAlive = false;
       }
     } else if (cl !== null) {
-      this.remaining = Number(cl);
-      this.state = this.remaining === 0 ? St.Done : St.BodyLength;
-      body = this.remaining === 0 ? BodyKind.None : BodyKind.Length;
+      this.#remaining = Number(cl);
+      this.#state = this.#remaining === 0 ? St.Done : St.BodyLength;
+      body = this.#remaining === 0 ? BodyKind.None : BodyKind.Length;
     } else {
-      this.state = St.BodyEof;
+      this.#state = St.BodyEof;
       body = BodyKind.Eof;
       this.keepAlive = false;
     }
-    if (!this.events.onHead(status, m[3] ?? '', headers, body)) {
-      this.state = St.Broken;
+    if (!this.#events.onHead(status, m[3] ?? '', headers, body)) {
+      this.#state = St.Broken;
       return false;
     }
     return true;

@@ -59,39 +59,42 @@ export class UpstreamConnection implements ResponseEvents {
   /** The current request has been written whole (else the connection cannot be reused). */
   requestComplete = true;
   /** Nothing but this exchange may use the connection (an upgrade attempt, a request that closes). */
-  private single = false;
+  #single = false;
   /** Coarse monotonic ms at which the armed deadline expires; 0 when none. */
-  private deadline = 0;
-  private deadlineKind = Deadline.None;
-  private readonly parser = new ResponseParser(this);
-  private closed = false;
+  #deadline = 0;
+  #deadlineKind = Deadline.None;
+  readonly #parser = new ResponseParser(this);
+  #closed = false;
+
+  readonly #home: ConnectionHome;
 
   constructor(
     readonly entry: TargetEntry,
-    private readonly home: ConnectionHome,
+    home: ConnectionHome,
     connectTimeoutMs: number,
   ) {
+    this.#home = home;
     const socket = net.connect({ host: entry.host, port: entry.port, noDelay: true });
     this.socket = socket;
-    this.deadline = home.now + connectTimeoutMs;
-    this.deadlineKind = Deadline.Connect;
+    this.#deadline = home.now + connectTimeoutMs;
+    this.#deadlineKind = Deadline.Connect;
     home.opened(this);
     socket.on('connect', () => {
       this.connected = true;
-      this.deadline = 0;
-      this.deadlineKind = Deadline.None;
+      this.#deadline = 0;
+      this.#deadlineKind = Deadline.None;
       const sink = this.sink;
       if (sink !== null) sink.onConnected(this);
     });
-    socket.on('data', (b: Buffer) => this.onData(b));
-    socket.on('end', () => this.onSocketEnd());
-    socket.on('error', (err: NodeJS.ErrnoException) => this.fail(classifySocketError(err, this.connected)));
-    socket.on('close', () => this.onSocketEnd());
+    socket.on('data', (b: Buffer) => this.#onData(b));
+    socket.on('end', () => this.#onSocketEnd());
+    socket.on('error', (err: NodeJS.ErrnoException) => this.#fail(classifySocketError(err, this.connected)));
+    socket.on('close', () => this.#onSocketEnd());
   }
 
   /** May serve another exchange after the current one. */
   get reusable(): boolean {
-    return !this.closed && !this.single && this.parser.keepAlive;
+    return !this.#closed && !this.#single && this.#parser.keepAlive;
   }
 
   /**
@@ -101,16 +104,16 @@ export class UpstreamConnection implements ResponseEvents {
   assign(sink: UpstreamSink, headRequest: boolean, upgrade: boolean, single: boolean): void {
     this.sink = sink;
     this.requestComplete = false;
-    this.single = single || upgrade;
-    this.parser.begin(headRequest, upgrade);
+    this.#single = single || upgrade;
+    this.#parser.begin(headRequest, upgrade);
     if (this.connected) sink.onConnected(this);
   }
 
   armResponse(timeoutMs: number): void {
     this.requestComplete = true;
-    if (this.parser.started || this.sink === null) return;
-    this.deadline = this.home.now + timeoutMs;
-    this.deadlineKind = Deadline.Response;
+    if (this.#parser.started || this.sink === null) return;
+    this.#deadline = this.#home.now + timeoutMs;
+    this.#deadlineKind = Deadline.Response;
   }
 
   /**
@@ -124,20 +127,20 @@ export class UpstreamConnection implements ResponseEvents {
       if (now - this.idleSince > this.idleTimeoutMs) this.destroy();
       return;
     }
-    if (this.deadline !== 0) {
-      if (now < this.deadline) return;
-      const kind = this.deadlineKind;
-      this.deadline = 0;
-      this.fail(new ProxyError(kind === Deadline.Connect ? 'connect-timeout' : 'response-timeout', ''));
+    if (this.#deadline !== 0) {
+      if (now < this.#deadline) return;
+      const kind = this.#deadlineKind;
+      this.#deadline = 0;
+      this.#fail(new ProxyError(kind === Deadline.Connect ? 'connect-timeout' : 'response-timeout', ''));
       return;
     }
-    if (this.parser.started && now - this.lastActive > this.idleTimeoutMs) this.fail(new ProxyError('idle-timeout', 'target'));
+    if (this.#parser.started && now - this.lastActive > this.idleTimeoutMs) this.#fail(new ProxyError('idle-timeout', 'target'));
   }
 
   /** Closes the connection, without telling the exchange it serves (if any). */
   destroy(): void {
     this.sink = null;
-    this.markClosed();
+    this.#markClosed();
     this.socket.destroy();
   }
 
@@ -147,7 +150,7 @@ export class UpstreamConnection implements ResponseEvents {
    */
   detach(): net.Socket {
     this.sink = null;
-    this.markClosed();
+    this.#markClosed();
     const s = this.socket;
     s.removeAllListeners('data');
     s.removeAllListeners('end');
@@ -171,59 +174,59 @@ export class UpstreamConnection implements ResponseEvents {
   onEnd(last: Buffer | null): void {
     const sink = this.sink;
     this.sink = null;
-    this.deadline = 0;
+    this.#deadline = 0;
     if (sink === null) return;
     // Release first, so the exchange's end sees the connection back in the pool (or closed).
-    this.home.release(this);
+    this.#home.release(this);
     sink.onResponseEnd(last);
   }
 
   onGarbage(detail: string): void {
-    this.fail(new ProxyError('upstream-garbage', detail));
+    this.#fail(new ProxyError('upstream-garbage', detail));
   }
 
   onSwitch(reason: string, rawHeaders: string[], upgrade: string, rest: Buffer): void {
     const sink = this.sink;
-    this.deadline = 0;
+    this.#deadline = 0;
     if (sink !== null) sink.onSwitch(reason, rawHeaders, upgrade, rest);
   }
 
-  private markClosed(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.home.forget(this);
+  #markClosed(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#home.forget(this);
   }
 
-  private fail(err: ProxyError): void {
+  #fail(err: ProxyError): void {
     const sink = this.sink;
     this.sink = null;
-    this.deadline = 0;
-    this.markClosed();
+    this.#deadline = 0;
+    this.#markClosed();
     this.socket.destroy();
     if (sink !== null) {
-      const retryable = this.reused && !this.parser.started && err.kind === 'upstream-reset';
+      const retryable = this.reused && !this.#parser.started && err.kind === 'upstream-reset';
       sink.onUpstreamError(err, retryable);
     }
   }
 
   /** The target closed its side (or the socket closed). */
-  private onSocketEnd(): void {
+  #onSocketEnd(): void {
     if (this.sink !== null) {
-      if (this.parser.eof()) return;
-      this.fail(new ProxyError('upstream-reset', this.parser.started ? 'eof-mid-response' : 'eof'));
+      if (this.#parser.eof()) return;
+      this.#fail(new ProxyError('upstream-reset', this.#parser.started ? 'eof-mid-response' : 'eof'));
       return;
     }
     this.destroy();
   }
 
-  private onData(buf: Buffer): void {
+  #onData(buf: Buffer): void {
     if (this.sink === null) {
       // Bytes nobody asked for: the connection's framing can no longer be trusted.
       this.destroy();
       return;
     }
-    this.lastActive = this.home.now;
-    if (!this.parser.started) this.deadline = 0;
-    this.parser.execute(buf);
+    this.lastActive = this.#home.now;
+    if (!this.#parser.started) this.#deadline = 0;
+    this.#parser.execute(buf);
   }
 }

@@ -36,8 +36,8 @@ class FrameTracker {
   hdrLen = 0;
   /** A whole close frame (opcode 8) has gone by. */
   closeSeen = false;
-  private readonly hdr = Buffer.alloc(14);
-  private inClose = false;
+  readonly #hdr = Buffer.alloc(14);
+  #inClose = false;
 
   get atBoundary(): boolean {
     return this.payloadLeft === 0 && this.hdrLen === 0;
@@ -52,11 +52,11 @@ class FrameTracker {
         const take = Math.min(this.payloadLeft, len - i);
         this.payloadLeft -= take;
         i += take;
-        if (this.payloadLeft === 0 && this.inClose) this.closeSeen = true;
+        if (this.payloadLeft === 0 && this.#inClose) this.closeSeen = true;
         continue;
       }
       if (stop && this.hdrLen === 0) return i;
-      const hdr = this.hdr;
+      const hdr = this.#hdr;
       hdr[this.hdrLen++] = b[i++] as number;
       if (this.hdrLen < 2) continue;
       const b1 = hdr[1] as number;
@@ -68,8 +68,8 @@ class FrameTracker {
       else if (len7 === 127) payload = Number(hdr.readBigUInt64BE(2));
       this.payloadLeft = payload;
       this.hdrLen = 0;
-      this.inClose = ((hdr[0] as number) & 0x0f) === 8;
-      if (this.inClose && payload === 0) this.closeSeen = true;
+      this.#inClose = ((hdr[0] as number) & 0x0f) === 8;
+      if (this.#inClose && payload === 0) this.closeSeen = true;
     }
     return stop && this.atBoundary ? len : -1;
   }
@@ -77,14 +77,19 @@ class FrameTracker {
 
 export class Tunnel {
   /** Frames from the target to the client. */
-  private readonly down = new FrameTracker();
+  readonly #down = new FrameTracker();
   /** Frames from the client to the target. */
-  private readonly up = new FrameTracker();
+  readonly #up = new FrameTracker();
   /** A close frame is owed to the client at the next frame boundary. */
-  private closeOwed = false;
-  private closeSent = false;
-  private closed = false;
-  private hardTimer: NodeJS.Timeout | null = null;
+  #closeOwed = false;
+  #closeSent = false;
+  #closed = false;
+  #hardTimer: NodeJS.Timeout | null = null;
+
+  readonly #client: Socket;
+  readonly #hooks: TunnelHooks;
+  /** The set of tunnels of the listener it came through; it leaves the set when closed. */
+  readonly #owner: Set<Tunnel>;
 
   /**
    * `toTarget`: client bytes that came behind the upgrade request (held until the target switched);
@@ -92,28 +97,30 @@ export class Tunnel {
    */
   constructor(
     readonly entry: TargetEntry,
-    private readonly client: Socket,
+    client: Socket,
     readonly upstream: Socket,
     toTarget: Buffer | null,
     toClient: Buffer | null,
     idleTimeoutMs: number,
-    private readonly hooks: TunnelHooks,
-    /** The set of tunnels of the listener it came through; it leaves the set when closed. */
-    private readonly owner: Set<Tunnel>,
+    hooks: TunnelHooks,
+    owner: Set<Tunnel>,
   ) {
+    this.#client = client;
+    this.#hooks = hooks;
+    this.#owner = owner;
     entry.tunnelOpened(this);
     owner.add(this);
     const up = upstream;
     up.setTimeout(0);
-    up.on('data', (b: Buffer) => this.fromTarget(b));
+    up.on('data', (b: Buffer) => this.#fromTarget(b));
     up.on('error', () => this.close());
     up.on('end', () => {
-      if (this.client.writable) this.client.end();
+      if (this.#client.writable) this.#client.end();
     });
     up.on('close', () => this.close());
-    client.on('data', (c: Buffer) => this.fromClient(c));
+    client.on('data', (c: Buffer) => this.#fromClient(c));
     client.on('end', () => {
-      if (this.closeSent) this.close();
+      if (this.#closeSent) this.close();
       else up.end();
     });
     client.on('error', () => this.close());
@@ -125,8 +132,8 @@ export class Tunnel {
     if (tunnelOpenChannel.hasSubscribers) {
       tunnelOpenChannel.publish({ dataPlaneId: hooks.dataPlaneId, targetKey: entry.key } satisfies TunnelMessage);
     }
-    if (toClient !== null) this.fromTarget(toClient);
-    if (toTarget !== null) this.fromClient(toTarget);
+    if (toClient !== null) this.#fromTarget(toClient);
+    if (toTarget !== null) this.#fromClient(toTarget);
     if (client.isPaused()) client.resume();
   }
 
@@ -135,67 +142,67 @@ export class Tunnel {
    * sockets after `graceMs`. Resolves when both are closed.
    */
   terminate(graceMs: number): Promise<void> {
-    if (this.closed) return Promise.resolve();
-    if (!this.closeSent) {
-      this.closeOwed = true;
-      if (this.down.atBoundary) this.sendClose();
+    if (this.#closed) return Promise.resolve();
+    if (!this.#closeSent) {
+      this.#closeOwed = true;
+      if (this.#down.atBoundary) this.#sendClose();
     }
     return new Promise((resolve) => {
-      if (this.closed) return resolve();
-      this.client.once('close', () => resolve());
-      this.hardTimer ??= setTimeout(() => this.close(), graceMs);
-      this.hardTimer.unref();
+      if (this.#closed) return resolve();
+      this.#client.once('close', () => resolve());
+      this.#hardTimer ??= setTimeout(() => this.close(), graceMs);
+      this.#hardTimer.unref();
     });
   }
 
   /** Both sockets closed now. */
   close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    if (this.hardTimer !== null) clearTimeout(this.hardTimer);
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#hardTimer !== null) clearTimeout(this.#hardTimer);
     this.upstream.destroy();
-    this.client.destroy();
+    this.#client.destroy();
     this.entry.tunnelClosed(this);
-    this.owner.delete(this);
+    this.#owner.delete(this);
     if (tunnelCloseChannel.hasSubscribers) {
-      tunnelCloseChannel.publish({ dataPlaneId: this.hooks.dataPlaneId, targetKey: this.entry.key } satisfies TunnelMessage);
+      tunnelCloseChannel.publish({ dataPlaneId: this.#hooks.dataPlaneId, targetKey: this.entry.key } satisfies TunnelMessage);
     }
-    this.hooks.onClosed(this);
+    this.#hooks.onClosed(this);
   }
 
-  private fromTarget(b: Buffer): void {
-    if (this.closed || this.closeSent) return; // after our close frame, nothing more goes to the client
+  #fromTarget(b: Buffer): void {
+    if (this.#closed || this.#closeSent) return; // after our close frame, nothing more goes to the client
     let toWrite = b;
-    if (this.closeOwed) {
-      const at = this.down.track(b, true);
+    if (this.#closeOwed) {
+      const at = this.#down.track(b, true);
       if (at >= 0) toWrite = b.subarray(0, at);
-    } else this.down.track(b, false);
-    if (toWrite.length > 0 && !this.client.write(toWrite)) {
+    } else this.#down.track(b, false);
+    if (toWrite.length > 0 && !this.#client.write(toWrite)) {
       this.upstream.pause();
-      this.client.once('drain', () => this.upstream.resume());
+      this.#client.once('drain', () => this.upstream.resume());
     }
-    if (this.closeOwed && this.down.atBoundary) this.sendClose();
+    if (this.#closeOwed && this.#down.atBoundary) this.#sendClose();
   }
 
   /** The client's bytes, to the target as they are; after ebb's close frame, the client's answer ends the tunnel. */
-  private fromClient(b: Buffer): void {
-    if (this.closed) return;
-    const up = this.up;
+  #fromClient(b: Buffer): void {
+    if (this.#closed) return;
+    const up = this.#up;
     up.track(b, false);
     if (!this.upstream.write(b)) {
-      this.client.pause();
-      this.upstream.once('drain', () => this.client.resume());
+      this.#client.pause();
+      this.upstream.once('drain', () => this.#client.resume());
     }
-    if (up.closeSeen && this.closeSent) this.close();
+    if (up.closeSeen && this.#closeSent) this.close();
   }
 
-  private sendClose(): void {
-    if (this.closeSent) return;
-    this.closeSent = true;
-    this.closeOwed = false;
+  #sendClose(): void {
+    if (this.#closeSent) return;
+    this.#closeSent = true;
+    this.#closeOwed = false;
     this.upstream.pause();
-    if (this.client.writable) this.client.write(GOING_AWAY);
+    if (this.#client.writable) this.#client.write(GOING_AWAY);
     // The client had already sent its close frame: the closing handshake is complete.
-    if (this.up.closeSeen) this.close();
+    if (this.#up.closeSeen) this.close();
   }
 }
