@@ -532,16 +532,19 @@ export interface LoadResult {
 }
 
 /**
- * `clients` keep-alive clients (one connection each) sending requests back to back until
- * `durationMs` has passed. `path(i)` chooses the path of the client's i-th request.
+ * `clients` keep-alive clients (one connection each) sending requests back to back until `duration`
+ * has passed: a number of milliseconds, or a function that says whether to go on (checked before
+ * each request), for a load that lasts as long as something else takes. `path(i)` chooses the path
+ * of the client's i-th request.
  */
-export async function runLoad(port: number, clients: number, durationMs: number, path: (i: number) => string): Promise<LoadResult> {
+export async function runLoad(port: number, clients: number, duration: number | (() => boolean), path: (i: number) => string): Promise<LoadResult> {
   const result: LoadResult = { total: 0, ok: 0, non2xx: new Map(), failed: 0, errors: [], byBackend: new Map() };
-  const end = Date.now() + durationMs;
+  const end = typeof duration === 'number' ? Date.now() + duration : 0;
+  const going = typeof duration === 'number' ? () => Date.now() < end : duration;
   const client = async (): Promise<void> => {
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     try {
-      for (let i = 0; Date.now() < end && i < 1_000_000; i++) {
+      for (let i = 0; going() && i < 1_000_000; i++) {
         result.total++;
         try {
           const r = await get(port, path(i), agent, 10_000);
