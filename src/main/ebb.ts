@@ -10,10 +10,11 @@ import { ActiveHealthChecker } from '../health/active-health-checker.ts';
 import { realClock } from '../shared/clock.ts';
 import { describeError, EbbError, ebbError } from '../shared/errors.ts';
 import { openStateStore } from '../store/open-state-store.ts';
-import type { StateStore } from '../domain/store-port.ts';
+import type { StateStore, StoreKind } from '../domain/store-port.ts';
+import type { ListenerRecord, LoadBalancerRecord } from '../domain/resources.ts';
 import type { DeclaredState } from '../control/declared-state.ts';
 import { createLog, type Log } from './logger.ts';
-import { checkPort } from './port-probe.ts';
+import { checkAddresses, checkPort, type WantedAddress } from './port-probe.ts';
 import { DEFAULT_ADMIN_ADDRESS, DEFAULT_STATE_DIR, parseAddress, type AdminEndpoint, type ServeOptions } from './options.ts';
 
 /** A running ebb: the pieces, wired, with its two ways out. */
@@ -34,9 +35,11 @@ export interface StartOptions extends ServeOptions {
 }
 
 /**
- * Starts ebb in this order: config (refuse to start on any error), state store, data plane, health
- * checks, control plane (restores persisted state and drains), the file's declared resources, then the
- * admin API. Nothing is left running if a step fails.
+ * Starts ebb in this order: config (refuse to start on any error), a check that every address it will
+ * listen on is free (the admin API's and the file's listeners', then, once the state store is open,
+ * the stored listeners'), data plane, health checks, control plane (restores persisted state and
+ * drains), the file's declared resources, then the admin API. Nothing is left running if a step fails,
+ * and a start refused for its configuration or its ports writes nothing to the state.
  */
 export async function startEbb(options: StartOptions): Promise<Ebb> {
   const log = options.log ?? createLog();
@@ -60,7 +63,20 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
     );
   }
 
+  // Every address ebb will listen on is checked before anything is opened or written, so a start
+  // refused for a port changes nothing: first the admin API's and the file's listeners', before the
+  // state directory is opened; then those of listeners kept there that the file will not replace.
+  const adminWanted: WantedAddress = { what: 'the admin API', host: adminEndpoint.host, port: adminEndpoint.port };
+  const declaredWanted = config === null ? [] : declaredListenerAddresses(config.declared);
+  await checkAddresses([adminWanted, ...declaredWanted]);
+
   const store: StateStore = await openStateStore(stateDir);
+  try {
+    await checkAddresses([adminWanted, ...declaredWanted, ...persistedListenerAddresses(await store.load(), config?.declared ?? null)]);
+  } catch (error) {
+    await store.close().catch(() => undefined);
+    throw error;
+  }
   const dataPlane = new HttpDataPlane({ log: (line) => log(line as Record<string, unknown>) });
   const healthChecker = new ActiveHealthChecker({ clock: realClock });
   const control = new ControlPlane({
@@ -162,6 +178,36 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
       return shuttingDown;
     },
   };
+}
+
+/** The listeners the file declares, where they will listen. */
+function declaredListenerAddresses(declared: DeclaredState): WantedAddress[] {
+  return declared.loadBalancers.flatMap((lb) =>
+    lb.listeners.map((l) => ({ what: `listener ${lb.name}:${l.port}`, host: l.address ?? '0.0.0.0', port: l.port })),
+  );
+}
+
+/**
+ * The listeners in the state directory that will still be there once the file is applied, where the
+ * file does not say itself where they listen: every stored listener when there is no file. With one,
+ * a listener at a port the file declares for its load balancer is the file's (checked at the file's
+ * address); one the file owned and no longer declares is removed; one created through the API stays,
+ * unless it is on a load balancer of the file's that the file no longer declares (deleted with it).
+ */
+function persistedListenerAddresses(state: ReadonlyMap<StoreKind, ReadonlyMap<string, unknown>>, declared: DeclaredState | null): WantedAddress[] {
+  const lbs = new Map([...(state.get('loadBalancer')?.values() ?? [])].map((v) => [(v as LoadBalancerRecord).arn, v as LoadBalancerRecord]));
+  const kept = (l: ListenerRecord): boolean => {
+    if (declared === null) return true;
+    const lb = lbs.get(l.loadBalancerArn);
+    const declaredLb = lb === undefined ? undefined : declared.loadBalancers.find((d) => d.name === lb.name);
+    if (declaredLb?.listeners.some((d) => d.port === l.port) === true) return false;
+    if (l.source === 'config') return false;
+    return lb?.source !== 'config' || declaredLb !== undefined;
+  };
+  return [...(state.get('listener')?.values() ?? [])]
+    .map((v) => v as ListenerRecord)
+    .filter(kept)
+    .map((l) => ({ what: `listener ${l.arn}`, host: l.address, port: l.port }));
 }
 
 /** The longest `ebb.shutdown_timeout.seconds` among the load balancers (default 30 s). */
