@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { ebbError, type EbbError } from '../shared/errors.ts';
 
 /** ARNs in the AWS form, with the configured region and account id. */
 export class ArnFactory {
@@ -34,4 +35,25 @@ const ARN_PATTERN = /^arn:aws:elasticloadbalancing:[^:]*:\d{12}:(loadbalancer|li
 
 export function isWellFormedArn(value: string): boolean {
   return ARN_PATTERN.test(value);
+}
+
+export type ArnResource = 'loadbalancer' | 'listener' | 'targetgroup';
+
+/** A malformed ARN is a ValidationError (as in AWS); a well-formed unknown one is the resource's NotFound. */
+export function checkArn(arn: string, resource: ArnResource, label: string): void {
+  if (!isWellFormedArn(arn) || !arn.includes(`:${resource}/`)) {
+    throw ebbError('ValidationError', `'${arn}' is not a valid ${label} ARN`);
+  }
+}
+
+/** An ARN of a load balancer, listener or target group, whichever. */
+export function checkAnyArn(arn: string): void {
+  if (!isWellFormedArn(arn)) throw ebbError('ValidationError', `'${arn}' is not a valid load balancer, listener or target group ARN`);
+}
+
+/** The NotFound error for a well-formed ARN of no resource, by the kind of resource it names. */
+export function notFoundFor(arn: string): EbbError {
+  if (arn.includes(':targetgroup/')) return ebbError('TargetGroupNotFound', `Target group '${arn}' not found`);
+  if (arn.includes(':listener/')) return ebbError('ListenerNotFound', `Listener '${arn}' not found`);
+  return ebbError('LoadBalancerNotFound', `Load balancer '${arn}' not found`);
 }

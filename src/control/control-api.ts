@@ -4,13 +4,11 @@ import type {
   CreateLoadBalancerInput,
   CreateLoadBalancerStackInput,
   CreateTargetGroupInput,
-  LoadBalancerStack,
   DeregisterOptions,
-  DrainRecord,
   ModifyListenerInput,
-  TargetHealthDescription,
   TargetInput,
 } from './inputs.ts';
+import type { DrainRecord, LoadBalancerStack, TargetHealthDescription } from './outputs.ts';
 import type { HealthCheckConfig } from '../domain/health-check.ts';
 import type { ControlEvents } from './events.ts';
 import type { TypedEmitter } from '../shared/typed-emitter.ts';
@@ -27,9 +25,9 @@ export interface ControlApi {
 
   // Load balancers
   createLoadBalancer(input: CreateLoadBalancerInput): Promise<LoadBalancerRecord>;
-  /** No filter: all (Classic ones only when `type` says so). Unknown ARN or name: LoadBalancerNotFound. */
   /** A load balancer with its target groups and listeners in one change (all or nothing). */
   createLoadBalancerStack(input: CreateLoadBalancerStackInput): Promise<LoadBalancerStack>;
+  /** No filter: all (Classic ones only when `type` says so). Unknown ARN or name: LoadBalancerNotFound. */
   describeLoadBalancers(filter?: { arns?: readonly string[]; names?: readonly string[]; type?: 'elbv2' | 'classic' }): LoadBalancerRecord[];
   deleteLoadBalancer(arn: string): Promise<void>;
   /** The full set, defaults filled in. */

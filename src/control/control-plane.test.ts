@@ -8,7 +8,7 @@ import { InMemoryStateStore } from '../store/in-memory-state-store.ts';
 import { targetKey } from '../domain/resources.ts';
 import { ControlPlane } from './control-plane.ts';
 import type { TargetStateEvent } from './events.ts';
-import type { DrainRecord } from './inputs.ts';
+import type { DrainRecord } from './outputs.ts';
 
 async function setup(options: { delay?: number; dataPlanes?: number; drainRecordLimit?: number } = {}) {
   const clock = new FakeClock();

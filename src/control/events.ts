@@ -1,5 +1,5 @@
 import type { TargetHealthView } from '../domain/target-health.ts';
-import type { DrainRecord } from './inputs.ts';
+import type { DrainRecord } from './outputs.ts';
 
 /** Events the control plane publishes. Every target state change is one, with its time. */
 export interface ControlEvents {

@@ -1,17 +1,7 @@
 import type { HealthCheckConfig } from '../domain/health-check.ts';
-import type {
-  ForwardAction,
-  ListenerProtocol,
-  ListenerRecord,
-  LoadBalancerRecord,
-  LoadBalancerType,
-  Tag,
-  TargetGroupProtocol,
-  TargetGroupRecord,
-} from '../domain/resources.ts';
-import type { TargetHealthView } from '../domain/target-health.ts';
+import type { ForwardAction, ListenerProtocol, LoadBalancerType, Tag, TargetGroupProtocol } from '../domain/resources.ts';
 
-/** Inputs and outputs of the control plane's commands and queries (what the API and config translate into). */
+/** Inputs of the control plane's commands and queries (what the API and config translate into); their results are in outputs.ts. */
 
 export interface CreateLoadBalancerInput {
   readonly name: string;
@@ -65,12 +55,6 @@ export interface CreateLoadBalancerStackInput {
   }>;
 }
 
-export interface LoadBalancerStack {
-  readonly loadBalancer: LoadBalancerRecord;
-  readonly targetGroups: readonly TargetGroupRecord[];
-  readonly listeners: readonly ListenerRecord[];
-}
-
 export interface TargetInput {
   readonly id: string;
   /** Defaults to the target group's port. */
@@ -82,36 +66,6 @@ export interface DeregisterOptions {
   readonly timeoutSeconds?: number;
 }
 
-export interface TargetHealthDescription {
-  readonly id: string;
-  readonly port: number;
-  readonly healthCheckPort: string;
-  readonly health: TargetHealthView;
-  /** Present while the target drains. */
-  readonly drain?: DrainProgress;
-}
-
-export interface DrainProgress {
-  readonly startedAt: number;
-  readonly deadline: number;
-  readonly requestsInFlight: number;
-  readonly tunnelsOpen: number;
-}
-
-/** The record of a finished drain. */
-export interface DrainRecord {
-  readonly id: string;
-  readonly targetGroupArn: string;
-  readonly targetGroupName: string;
-  readonly targetId: string;
-  readonly port: number;
-  readonly startedAt: number;
-  readonly endedAt: number;
-  readonly timeoutSeconds: number;
-  /** idle: nothing left in flight; deadline: the delay ran out; cancelled: re-registered or the group was deleted. */
-  readonly outcome: 'idle' | 'deadline' | 'cancelled';
-  readonly requestsCompleted: number;
-  readonly requestsCut: number;
-  readonly tunnelsClosed: number;
-  readonly connectionsClosed: number;
-}
+// A result, not an input: re-exported so that importers outside src/control/ that still name this
+// file keep compiling. New code imports it from outputs.ts.
+export type { TargetHealthDescription } from './outputs.ts';

@@ -1,0 +1,292 @@
+import { randomUUID } from 'node:crypto';
+import type { Clock } from '../shared/clock.ts';
+import { ebbError } from '../shared/errors.ts';
+import type { TypedEmitter } from '../shared/typed-emitter.ts';
+import { attributeNumber, targetGroupAttributesWithDefaults } from '../domain/attributes.ts';
+import type { DataPlane, TerminateResult } from '../domain/data-plane-port.ts';
+import { targetKey, type TargetGroupRecord, type TargetRegistration } from '../domain/resources.ts';
+import type { StoreOp } from '../domain/store-port.ts';
+import type { DrainRecordLog } from './drain-records.ts';
+import type { ControlEvents } from './events.ts';
+import type { DeregisterOptions, TargetInput } from './inputs.ts';
+import { validatePort } from './names.ts';
+import type { DrainProgress, DrainRecord } from './outputs.ts';
+import { storedTarget, type RegisteredTarget, type StoredTarget, type TargetRegistry } from './registered-targets.ts';
+import { del, put, type StoreTransaction } from './store-transaction.ts';
+
+export interface DrainsOptions {
+  readonly clock: Clock;
+  readonly dataPlanes: readonly DataPlane[];
+  readonly targets: TargetRegistry;
+  readonly records: DrainRecordLog;
+  readonly transaction: StoreTransaction;
+  readonly events: TypedEmitter<ControlEvents>;
+  readonly log: (entry: Record<string, unknown>) => void;
+  /** Runs work nobody awaits (timers, data-plane callbacks) in the command queue, retrying it if it fails. */
+  readonly inBackground: (what: string, task: () => Promise<void>) => void;
+  /** The group's name for drain records ('' once the group is gone). */
+  readonly targetGroupName: (arn: string) => string | undefined;
+}
+
+/**
+ * Registering and deregistering targets, and the drain between: deregistration starts a drain (no new
+ * work from that instant); the drain ends when every data plane reports the target idle, or at its
+ * deadline (`deregistration_delay.timeout_seconds`), when what remains is cut; registering the target
+ * again cancels it; a restart resumes it with the time it had left. Registration lives here because
+ * registering a draining target is how a drain is cancelled. Every method that changes state runs
+ * inside the command queue; the callbacks (`onIdle`, deadline timers) enter it through `inBackground`.
+ * See https://docs.aws.amazon.com/elasticloadbalancing/latest/application/edit-target-group-attributes.html#deregistration-delay.
+ */
+export class Drains {
+  readonly #clock: Clock;
+  readonly #dataPlanes: readonly DataPlane[];
+  readonly #targets: TargetRegistry;
+  readonly #records: DrainRecordLog;
+  readonly #transaction: StoreTransaction;
+  readonly #events: TypedEmitter<ControlEvents>;
+  readonly #log: (entry: Record<string, unknown>) => void;
+  readonly #inBackground: (what: string, task: () => Promise<void>) => void;
+  readonly #targetGroupName: (arn: string) => string | undefined;
+
+  constructor(options: DrainsOptions) {
+    this.#clock = options.clock;
+    this.#dataPlanes = options.dataPlanes;
+    this.#targets = options.targets;
+    this.#records = options.records;
+    this.#transaction = options.transaction;
+    this.#events = options.events;
+    this.#log = options.log;
+    this.#inBackground = options.inBackground;
+    this.#targetGroupName = options.targetGroupName;
+  }
+
+  /**
+   * Restores the stored registrations at start; a drain resumes with the time it had left. Returns the
+   * targets whose deadline passed while ebb was down, which the caller ends once it has published.
+   */
+  restore(stored: readonly StoredTarget[], groupOf: (arn: string) => TargetGroupRecord | undefined): RegisteredTarget[] {
+    const expired: RegisteredTarget[] = [];
+    for (const s of stored) {
+      const tg = groupOf(s.reg.targetGroupArn);
+      if (tg === undefined) continue;
+      const target = this.#targets.add(s.reg, tg);
+      if (s.drain !== undefined) {
+        target.life.deregister();
+        const remaining = s.drain.deadline - this.#clock.wallTime();
+        target.drain = {
+          startedAt: s.drain.startedAt,
+          deadline: s.drain.deadline,
+          timeoutSeconds: s.drain.timeoutSeconds,
+          completedAtStart: new Map(),
+          restored: true,
+          timer: null,
+        };
+        if (remaining <= 0) expired.push(target);
+        else target.drain.timer = this.#clock.setTimer(remaining, () => this.#onDeadline(target.key));
+      }
+      target.lastView = target.life.view();
+    }
+    return expired;
+  }
+
+  /**
+   * Registers checked registrations in `tg`. One that exists is left as it is, except that a draining
+   * one is registered again: its drain ends as cancelled and it keeps the health it has.
+   */
+  async register(tg: TargetGroupRecord, regs: readonly TargetRegistration[], source: 'api' | 'config'): Promise<void> {
+    const ops: StoreOp[] = [];
+    const cancelled: Array<{ target: RegisteredTarget; record: DrainRecord }> = [];
+    const fresh: TargetRegistration[] = [];
+    for (const reg of regs) {
+      const key = targetKey(reg.targetGroupArn, reg.id, reg.port);
+      const existing = this.#targets.get(key);
+      if (existing === undefined) {
+        if (!fresh.some((f) => f.id === reg.id && f.port === reg.port)) fresh.push({ ...reg, source });
+      } else if (existing.drain !== null) {
+        cancelled.push({ target: existing, record: this.#record(existing, 'cancelled', null) });
+        ops.push(put('target', key, storedTarget(existing.reg, null)));
+      }
+    }
+    for (const reg of fresh) ops.push(put('target', targetKey(reg.targetGroupArn, reg.id, reg.port), storedTarget(reg, null)));
+    if (ops.length === 0) return;
+    const records = cancelled.map((c) => c.record);
+    ops.push(...this.#records.opsToAdd(records));
+    await this.#transaction.transact(ops, () => {
+      for (const reg of fresh) this.#targets.reportRegistered(this.#targets.add(reg, tg));
+      for (const { target } of cancelled) {
+        target.drain?.timer?.cancel();
+        target.drain = null;
+        target.life.reregister();
+      }
+    });
+    this.#records.ended(records);
+  }
+
+  /**
+   * Starts draining the named registrations of `tg` (unknown or already draining ones are skipped, as
+   * AWS succeeds for them). The delay is the call's, else the group's attribute; 0 cuts at once.
+   */
+  async deregister(tg: TargetGroupRecord, inputs: readonly TargetInput[], options?: DeregisterOptions): Promise<void> {
+    const timeoutSeconds =
+      options?.timeoutSeconds ?? attributeNumber(targetGroupAttributesWithDefaults(tg.attributes, tg.protocol), 'deregistration_delay.timeout_seconds', 300);
+    if (!Number.isInteger(timeoutSeconds) || timeoutSeconds < 0 || timeoutSeconds > 3600) {
+      throw ebbError('ValidationError', `The deregistration delay must be an integer from 0 to 3600 seconds; got ${String(timeoutSeconds)}`);
+    }
+    const targets: RegisteredTarget[] = [];
+    for (const t of inputs) {
+      if (t.id.length === 0) throw ebbError('ValidationError', 'A target needs an Id');
+      if (t.port !== undefined) validatePort(t.port, 'Target port');
+      const target = this.#targets.get(targetKey(tg.arn, t.id, t.port ?? tg.port));
+      if (target !== undefined && target.drain === null && !targets.includes(target)) targets.push(target);
+    }
+    if (targets.length === 0) return;
+    const startedAt = this.#clock.wallTime();
+    const deadline = startedAt + timeoutSeconds * 1000;
+    const ops = targets.map((t) => put('target', t.key, storedTarget(t.reg, { startedAt, deadline, timeoutSeconds })));
+    await this.#transaction.transact(ops, () => {
+      for (const target of targets) {
+        target.life.deregister();
+        const completedAtStart = new Map(this.#dataPlanes.map((dp) => [dp.id, dp.activity(target.key).completed]));
+        target.drain = { startedAt, deadline, timeoutSeconds, completedAtStart, restored: false, timer: null };
+      }
+    });
+    // From here no data plane routes a new request to these targets.
+    for (const target of targets) {
+      const { id, port } = target.reg;
+      this.#events.emit('drain:start', { targetGroupArn: tg.arn, targetId: id, port, startedAt, deadline, timeoutSeconds });
+      this.#log({ event: 'drain:start', targetGroup: tg.name, target: `${id}:${port}`, timeoutSeconds });
+    }
+    for (const target of targets) {
+      if (timeoutSeconds === 0) {
+        await this.finish(target, 'deadline', await this.#terminateEverywhere(target.key));
+      } else if (this.#idleEverywhere(target.key)) {
+        await this.finish(target, 'idle', null);
+      } else if (target.drain !== null) {
+        target.drain.timer = this.#clock.setTimer(timeoutSeconds * 1000, () => this.#onDeadline(target.key));
+      }
+    }
+  }
+
+  /** Ends a drain: the registration is gone, the record kept. Runs inside the queue. */
+  async finish(target: RegisteredTarget, outcome: 'idle' | 'deadline', cut: TerminateResult | null): Promise<void> {
+    if (target.drain === null || this.#targets.get(target.key) !== target) return;
+    const record = this.#record(target, outcome, cut);
+    await this.#transaction.transact([del('target', target.key), ...this.#records.opsToAdd([record])], () => {
+      target.drain?.timer?.cancel();
+      target.life.remove();
+      this.#targets.delete(target.key);
+      this.#targets.reportChange(target);
+    });
+    this.#records.ended([record]);
+  }
+
+  /**
+   * What deleting a group does to its registrations, for the caller to commit with the group's own
+   * deletion: the registrations go, and drains in progress end as cancelled. `apply` runs after the
+   * commit, `ended` after the publication.
+   */
+  groupDeletion(targetGroupArn: string): { targetOps: StoreOp[]; recordOps: StoreOp[]; apply: () => void; ended: () => void } {
+    const targets = this.#targets.of(targetGroupArn);
+    const records = targets.filter((t) => t.drain !== null).map((t) => this.#record(t, 'cancelled', null));
+    return {
+      targetOps: targets.map((t) => del('target', t.key)),
+      recordOps: this.#records.opsToAdd(records),
+      apply: () => {
+        for (const t of targets) {
+          t.drain?.timer?.cancel();
+          t.life.remove();
+          this.#targets.delete(t.key);
+        }
+      },
+      ended: () => this.#records.ended(records),
+    };
+  }
+
+  /** A draining target's progress for DescribeTargetHealth; undefined when it does not drain. */
+  progress(target: RegisteredTarget): DrainProgress | undefined {
+    if (target.drain === null) return undefined;
+    const activity = this.#activity(target.key);
+    return { startedAt: target.drain.startedAt, deadline: target.drain.deadline, requestsInFlight: activity.requests, tunnelsOpen: activity.tunnels };
+  }
+
+  /** Cancels every deadline timer (at close). */
+  stopTimers(): void {
+    for (const target of this.#targets.all()) target.drain?.timer?.cancel();
+  }
+
+  /** A data plane reports a key that no longer receives new work as idle. */
+  onIdle(key: string): void {
+    const target = this.#targets.get(key);
+    if (target?.drain == null || target.drain.restored) return;
+    this.#inBackground(`end the drain of ${key}`, async () => {
+      const current = this.#targets.get(key);
+      if (current !== target || target.drain === null || !this.#idleEverywhere(key)) return;
+      await this.finish(target, 'idle', null);
+    });
+  }
+
+  #onDeadline(key: string): void {
+    // Kept across retries: what was cut is cut once, and counted once.
+    let cut: TerminateResult | null = null;
+    this.#inBackground(`end the drain of ${key} at its deadline`, async () => {
+      const target = this.#targets.get(key);
+      if (target === undefined || target.drain === null) return;
+      cut ??= await this.#terminateEverywhere(key);
+      await this.finish(target, 'deadline', cut);
+    });
+  }
+
+  async #terminateEverywhere(key: string): Promise<TerminateResult> {
+    const results = await Promise.all(this.#dataPlanes.map((dp) => dp.terminate(key)));
+    return results.reduce(
+      (sum, r) => ({
+        requestsCut: sum.requestsCut + r.requestsCut,
+        tunnelsClosed: sum.tunnelsClosed + r.tunnelsClosed,
+        connectionsClosed: sum.connectionsClosed + r.connectionsClosed,
+      }),
+      { requestsCut: 0, tunnelsClosed: 0, connectionsClosed: 0 },
+    );
+  }
+
+  #idleEverywhere(key: string): boolean {
+    const a = this.#activity(key);
+    return a.requests === 0 && a.tunnels === 0;
+  }
+
+  #activity(key: string): { requests: number; tunnels: number } {
+    let requests = 0;
+    let tunnels = 0;
+    for (const dp of this.#dataPlanes) {
+      const a = dp.activity(key);
+      requests += a.requests;
+      tunnels += a.tunnels;
+    }
+    return { requests, tunnels };
+  }
+
+  #record(target: RegisteredTarget, outcome: DrainRecord['outcome'], cut: TerminateResult | null): DrainRecord {
+    const drain = target.drain;
+    let completed = 0;
+    if (drain !== null) {
+      for (const dp of this.#dataPlanes) {
+        const start = drain.completedAtStart.get(dp.id);
+        if (start !== undefined) completed += dp.activity(target.key).completed - start;
+      }
+    }
+    return {
+      id: randomUUID(),
+      targetGroupArn: target.reg.targetGroupArn,
+      targetGroupName: this.#targetGroupName(target.reg.targetGroupArn) ?? '',
+      targetId: target.reg.id,
+      port: target.reg.port,
+      startedAt: drain?.startedAt ?? this.#clock.wallTime(),
+      endedAt: this.#clock.wallTime(),
+      timeoutSeconds: drain?.timeoutSeconds ?? 0,
+      outcome,
+      requestsCompleted: Math.max(0, completed),
+      requestsCut: cut?.requestsCut ?? 0,
+      tunnelsClosed: cut?.tunnelsClosed ?? 0,
+      connectionsClosed: cut?.connectionsClosed ?? 0,
+    };
+  }
+}

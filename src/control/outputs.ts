@@ -1,0 +1,44 @@
+import type { ListenerRecord, LoadBalancerRecord, TargetGroupRecord } from '../domain/resources.ts';
+import type { TargetHealthView } from '../domain/target-health.ts';
+
+/** What the control plane's commands and queries answer with (their inputs are in inputs.ts). */
+
+export interface LoadBalancerStack {
+  readonly loadBalancer: LoadBalancerRecord;
+  readonly targetGroups: readonly TargetGroupRecord[];
+  readonly listeners: readonly ListenerRecord[];
+}
+
+export interface TargetHealthDescription {
+  readonly id: string;
+  readonly port: number;
+  readonly healthCheckPort: string;
+  readonly health: TargetHealthView;
+  /** Present while the target drains. */
+  readonly drain?: DrainProgress;
+}
+
+export interface DrainProgress {
+  readonly startedAt: number;
+  readonly deadline: number;
+  readonly requestsInFlight: number;
+  readonly tunnelsOpen: number;
+}
+
+/** The record of a finished drain. */
+export interface DrainRecord {
+  readonly id: string;
+  readonly targetGroupArn: string;
+  readonly targetGroupName: string;
+  readonly targetId: string;
+  readonly port: number;
+  readonly startedAt: number;
+  readonly endedAt: number;
+  readonly timeoutSeconds: number;
+  /** idle: nothing left in flight; deadline: the delay ran out; cancelled: re-registered or the group was deleted. */
+  readonly outcome: 'idle' | 'deadline' | 'cancelled';
+  readonly requestsCompleted: number;
+  readonly requestsCut: number;
+  readonly tunnelsClosed: number;
+  readonly connectionsClosed: number;
+}

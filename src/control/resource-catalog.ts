@@ -1,0 +1,390 @@
+import type { Clock } from '../shared/clock.ts';
+import { ebbError } from '../shared/errors.ts';
+import { validateLoadBalancerAttributes, validateTargetGroupAttributes } from '../domain/attributes.ts';
+import { defaultHealthCheck, validateHealthCheck, type HealthCheckConfig } from '../domain/health-check.ts';
+import type {
+  InstanceRecord,
+  ListenerRecord,
+  LoadBalancerRecord,
+  Tag,
+  TargetGroupRecord,
+  TargetRegistration,
+} from '../domain/resources.ts';
+import type { StoreKind, StoreOp } from '../domain/store-port.ts';
+import { validateTags } from '../domain/tag-rules.ts';
+import { checkAnyArn, checkArn, notFoundFor, type ArnFactory } from './arn.ts';
+import type { CreateListenerInput, CreateLoadBalancerInput, CreateLoadBalancerStackInput, CreateTargetGroupInput, TargetInput } from './inputs.ts';
+import { isInstanceId, isHostName, isIpAddress, validateName, validatePort } from './names.ts';
+import type { LoadBalancerStack } from './outputs.ts';
+import { put, recordsOf } from './store-transaction.ts';
+
+/**
+ * The resources by ARN (instances by id): load balancers, listeners, target groups and instances, in
+ * creation order. It answers the Describe queries, builds and checks the records a command would
+ * write (throwing the AWS error before anything is committed), and holds the records once committed.
+ * It never writes to the store itself: commands commit what it builds, then `set` or `delete` here.
+ */
+export class ResourceCatalog {
+  readonly #arns: ArnFactory;
+  readonly #clock: Clock;
+  readonly #loadBalancers = new Map<string, LoadBalancerRecord>();
+  readonly #listeners = new Map<string, ListenerRecord>();
+  readonly #targetGroups = new Map<string, TargetGroupRecord>();
+  readonly #instances = new Map<string, InstanceRecord>();
+
+  constructor(arns: ArnFactory, clock: Clock) {
+    this.#arns = arns;
+    this.#clock = clock;
+  }
+
+  /** The stored records, at start. */
+  load(state: ReadonlyMap<StoreKind, ReadonlyMap<string, unknown>>): void {
+    for (const r of recordsOf<LoadBalancerRecord>(state, 'loadBalancer')) this.#loadBalancers.set(r.arn, r);
+    for (const r of recordsOf<ListenerRecord>(state, 'listener')) this.#listeners.set(r.arn, r);
+    for (const r of recordsOf<TargetGroupRecord>(state, 'targetGroup')) this.#targetGroups.set(r.arn, r);
+    for (const r of recordsOf<InstanceRecord>(state, 'instance')) this.#instances.set(r.id, r);
+  }
+
+  // ---------------------------------------------------------------- reading
+
+  get loadBalancers(): ReadonlyMap<string, LoadBalancerRecord> {
+    return this.#loadBalancers;
+  }
+
+  get listeners(): ReadonlyMap<string, ListenerRecord> {
+    return this.#listeners;
+  }
+
+  get targetGroups(): ReadonlyMap<string, TargetGroupRecord> {
+    return this.#targetGroups;
+  }
+
+  get instances(): ReadonlyMap<string, InstanceRecord> {
+    return this.#instances;
+  }
+
+  requireLoadBalancer(arn: string): LoadBalancerRecord {
+    checkArn(arn, 'loadbalancer', 'load balancer');
+    const lb = this.#loadBalancers.get(arn);
+    if (lb === undefined) throw ebbError('LoadBalancerNotFound', `Load balancer '${arn}' not found`);
+    return lb;
+  }
+
+  requireListener(arn: string): ListenerRecord {
+    checkArn(arn, 'listener', 'listener');
+    const l = this.#listeners.get(arn);
+    if (l === undefined) throw ebbError('ListenerNotFound', `Listener '${arn}' not found`);
+    return l;
+  }
+
+  requireTargetGroup(arn: string): TargetGroupRecord {
+    checkArn(arn, 'targetgroup', 'target group');
+    const tg = this.#targetGroups.get(arn);
+    if (tg === undefined) throw ebbError('TargetGroupNotFound', `Target group '${arn}' not found`);
+    return tg;
+  }
+
+  describeLoadBalancers(filter?: { arns?: readonly string[]; names?: readonly string[]; type?: 'elbv2' | 'classic' }): LoadBalancerRecord[] {
+    const wantClassic = filter?.type === 'classic';
+    const all = [...this.#loadBalancers.values()].filter((lb) => (lb.type === 'classic') === wantClassic);
+    if (filter?.arns !== undefined && filter.arns.length > 0) {
+      return filter.arns.map((arn) => {
+        checkArn(arn, 'loadbalancer', 'load balancer');
+        const lb = all.find((l) => l.arn === arn);
+        if (lb === undefined) throw ebbError('LoadBalancerNotFound', `Load balancer '${arn}' not found`);
+        return lb;
+      });
+    }
+    if (filter?.names !== undefined && filter.names.length > 0) {
+      return filter.names.map((name) => {
+        const lb = all.find((l) => l.name === name);
+        if (lb === undefined) throw ebbError('LoadBalancerNotFound', `Load balancer '${name}' not found`);
+        return lb;
+      });
+    }
+    return all;
+  }
+
+  describeListeners(filter: { loadBalancerArn?: string; listenerArns?: readonly string[] }): ListenerRecord[] {
+    if (filter.listenerArns !== undefined && filter.listenerArns.length > 0) {
+      return filter.listenerArns.map((arn) => this.requireListener(arn));
+    }
+    if (filter.loadBalancerArn !== undefined) {
+      this.requireLoadBalancer(filter.loadBalancerArn);
+      return this.listenersOf(filter.loadBalancerArn);
+    }
+    throw ebbError('ValidationError', 'Specify either a load balancer ARN or listener ARNs');
+  }
+
+  listenersOf(loadBalancerArn: string): ListenerRecord[] {
+    return [...this.#listeners.values()].filter((l) => l.loadBalancerArn === loadBalancerArn);
+  }
+
+  /** Listeners whose default action forwards to the group. */
+  listenersForwardingTo(targetGroupArn: string): ListenerRecord[] {
+    return [...this.#listeners.values()].filter((l) => l.defaultActions.some((a) => a.targetGroupArn === targetGroupArn));
+  }
+
+  describeTargetGroups(filter?: { arns?: readonly string[]; names?: readonly string[]; loadBalancerArn?: string }): TargetGroupRecord[] {
+    const all = [...this.#targetGroups.values()];
+    if (filter?.arns !== undefined && filter.arns.length > 0) return filter.arns.map((arn) => this.requireTargetGroup(arn));
+    if (filter?.names !== undefined && filter.names.length > 0) {
+      return filter.names.map((name) => {
+        const tg = all.find((t) => t.name === name);
+        if (tg === undefined) throw ebbError('TargetGroupNotFound', `Target group '${name}' not found`);
+        return tg;
+      });
+    }
+    if (filter?.loadBalancerArn !== undefined) {
+      this.requireLoadBalancer(filter.loadBalancerArn);
+      return all.filter((tg) => this.loadBalancersOfTargetGroup(tg.arn).includes(filter.loadBalancerArn ?? ''));
+    }
+    return all;
+  }
+
+  loadBalancersOfTargetGroup(arn: string): string[] {
+    const out = new Set<string>();
+    for (const l of this.#listeners.values()) {
+      if (l.defaultActions.some((a) => a.targetGroupArn === arn)) out.add(l.loadBalancerArn);
+    }
+    return [...out];
+  }
+
+  describeTags(arns: readonly string[]): Array<{ arn: string; tags: readonly Tag[] }> {
+    return arns.map((arn) => {
+      checkAnyArn(arn);
+      const found = this.#loadBalancers.get(arn) ?? this.#targetGroups.get(arn) ?? this.#listeners.get(arn);
+      if (found === undefined) throw notFoundFor(arn);
+      return { arn, tags: found.tags };
+    });
+  }
+
+  // ---------------------------------------------------------------- building and checking records
+
+  buildLoadBalancer(input: CreateLoadBalancerInput): LoadBalancerRecord {
+    validateName('load balancer', input.name);
+    const type = input.type ?? 'application';
+    for (const lb of this.#loadBalancers.values()) {
+      if (lb.name === input.name && (lb.type === 'classic') === (type === 'classic')) {
+        throw ebbError('DuplicateLoadBalancerName', `A load balancer named '${input.name}' already exists`);
+      }
+    }
+    const attributes = input.attributes ?? {};
+    validateLoadBalancerAttributes(attributes);
+    return {
+      arn: this.#arns.loadBalancer(input.name, type),
+      name: input.name,
+      type,
+      scheme: input.scheme ?? 'internet-facing',
+      createdAt: this.#clock.wallTime(),
+      attributes: { ...attributes },
+      tags: validateTags(input.tags ?? []),
+      source: input.source ?? 'api',
+    };
+  }
+
+  buildTargetGroup(input: CreateTargetGroupInput): TargetGroupRecord {
+    validateName('target group', input.name);
+    validatePort(input.port, 'Port');
+    if (![...this.#targetGroups.values()].every((tg) => tg.name !== input.name)) {
+      throw ebbError('DuplicateTargetGroupName', `A target group named '${input.name}' already exists`);
+    }
+    const healthCheck = mergeHealthCheck(defaultHealthCheck(input.protocol), input.healthCheck ?? {});
+    const attributes = { ...(input.attributes ?? {}) };
+    validateTargetGroupAttributes(attributes, input.protocol);
+    return {
+      arn: this.#arns.targetGroup(input.name),
+      name: input.name,
+      protocol: input.protocol,
+      port: input.port,
+      targetType: input.targetType ?? 'instance',
+      healthCheck,
+      attributes,
+      tags: validateTags(input.tags ?? []),
+      createdAt: this.#clock.wallTime(),
+      source: input.source ?? 'api',
+    };
+  }
+
+  /** A new listener of an existing load balancer, checked against every listener there is. */
+  buildListener(input: CreateListenerInput): ListenerRecord {
+    const lb = this.requireLoadBalancer(input.loadBalancerArn);
+    const address = input.address ?? '0.0.0.0';
+    this.checkListener(input.protocol, input.port, address, input.defaultActions, null);
+    return {
+      arn: this.#arns.listener(lb.arn),
+      loadBalancerArn: lb.arn,
+      protocol: input.protocol,
+      port: input.port,
+      address,
+      defaultActions: input.defaultActions.map((a) => ({ type: 'forward', targetGroupArn: a.targetGroupArn })),
+      tags: validateTags(input.tags ?? []),
+      source: input.source ?? 'api',
+    };
+  }
+
+  /** A load balancer with its target groups and listeners, checked against what exists and against each other. */
+  buildStack(input: CreateLoadBalancerStackInput): LoadBalancerStack {
+    const lb = this.buildLoadBalancer(input.loadBalancer);
+    const groups: TargetGroupRecord[] = [];
+    for (const g of input.targetGroups) {
+      if (groups.some((x) => x.name === g.name)) {
+        throw ebbError('DuplicateTargetGroupName', `The target group name '${g.name}' is given twice`);
+      }
+      groups.push(this.buildTargetGroup(g));
+    }
+    const listeners: ListenerRecord[] = [];
+    for (const l of input.listeners) {
+      const tg = groups.find((g) => g.name === l.targetGroupName);
+      if (tg === undefined) throw ebbError('TargetGroupNotFound', `Target group '${l.targetGroupName}' is not part of this load balancer`);
+      const address = l.address ?? '0.0.0.0';
+      this.#checkListenerPort(l.protocol, l.port, address, null, listeners);
+      if (tg.protocol === 'TCP') {
+        throw ebbError('IncompatibleProtocols', `Target group '${tg.name}' uses TCP and cannot serve an ${l.protocol} listener`);
+      }
+      listeners.push({
+        arn: this.#arns.listener(lb.arn),
+        loadBalancerArn: lb.arn,
+        protocol: l.protocol,
+        port: l.port,
+        address,
+        defaultActions: [{ type: 'forward', targetGroupArn: tg.arn }],
+        tags: [],
+        source: 'api',
+      });
+    }
+    return { loadBalancer: lb, targetGroups: groups, listeners };
+  }
+
+  /** Protocol, port, address and default action of a listener; `self` is the listener being changed, if any. */
+  checkListener(protocol: string, port: number, address: string, actions: readonly { targetGroupArn: string }[], self: string | null): void {
+    this.#checkListenerPort(protocol, port, address, self, []);
+    if (actions.length !== 1) {
+      throw ebbError('ValidationError', 'A listener needs exactly one default action, of type forward');
+    }
+    for (const a of actions) {
+      const tg = this.requireTargetGroup(a.targetGroupArn);
+      if (tg.protocol === 'TCP') {
+        throw ebbError('IncompatibleProtocols', `Target group '${tg.name}' uses TCP and cannot serve an ${protocol} listener`);
+      }
+    }
+  }
+
+  /** Protocol, port and address of a listener, against every listener there is and those about to be. */
+  #checkListenerPort(protocol: string, port: number, address: string, self: string | null, pending: readonly ListenerRecord[]): void {
+    validatePort(port, 'Port');
+    if (protocol !== 'HTTP') {
+      throw ebbError('UnsupportedProtocol', `Listener protocol '${protocol}' is not supported yet; ebb serves HTTP listeners`);
+    }
+    if (!isIpAddress(address)) throw ebbError('ValidationError', `Listener address '${address}' is not an IP address`);
+    for (const other of [...this.#listeners.values(), ...pending]) {
+      if (other.arn !== self && other.port === port && (other.address === address || other.address === '0.0.0.0' || address === '0.0.0.0')) {
+        throw ebbError('DuplicateListener', `A listener already uses port ${port} (${other.arn})`);
+      }
+    }
+  }
+
+  /** A target to register in `tg`: its port defaults to the group's; an instance id must be declared. */
+  checkTarget(tg: TargetGroupRecord, t: TargetInput): TargetRegistration {
+    const port = t.port ?? tg.port;
+    if (!Number.isInteger(port) || port < 1 || port > 65535) {
+      throw ebbError('InvalidTarget', `Target '${t.id}' has port ${String(port)}; a port is an integer from 1 to 65535`);
+    }
+    if (tg.targetType === 'ip' && !isIpAddress(t.id)) {
+      throw ebbError('InvalidTarget', `The target '${t.id}' is not a valid IP address, and target group '${tg.name}' has target type ip`);
+    }
+    if (tg.targetType === 'instance' && !this.#instances.has(t.id) && !isIpAddress(t.id)) {
+      throw ebbError(
+        'InvalidTarget',
+        `The following targets are not valid instances: '${t.id}'. Declare the instance (id and address) in the configuration first`,
+      );
+    }
+    return { targetGroupArn: tg.arn, id: t.id, port, source: 'api' };
+  }
+
+  checkInstance(instance: InstanceRecord): void {
+    if (!isInstanceId(instance.id)) {
+      throw ebbError('ValidationError', `Instance id '${instance.id}' is not valid: use i- followed by 1-32 letters and digits, such as i-0abc`);
+    }
+    if (!isIpAddress(instance.address) && !isHostName(instance.address)) {
+      throw ebbError('ValidationError', `Instance '${instance.id}' needs an IP address or a host name; got '${instance.address}'`);
+    }
+  }
+
+  /**
+   * The change of each named resource's tags: the store operations and the in-memory update to run
+   * once they are committed. Throws ValidationError for a malformed ARN, NotFound for an unknown one.
+   */
+  changeTags(arns: readonly string[], change: (current: readonly Tag[]) => readonly Tag[]): { ops: StoreOp[]; apply: () => void } {
+    const each = arns.map((arn) => this.#changeTags(arn, change));
+    return {
+      ops: each.map((c) => c.op),
+      apply: () => {
+        for (const c of each) c.apply();
+      },
+    };
+  }
+
+  #changeTags(arn: string, change: (current: readonly Tag[]) => readonly Tag[]): { op: StoreOp; apply: () => void } {
+    checkAnyArn(arn);
+    const lb = this.#loadBalancers.get(arn);
+    if (lb !== undefined) {
+      const r = { ...lb, tags: change(lb.tags) };
+      return { op: put('loadBalancer', arn, r), apply: () => this.#loadBalancers.set(arn, r) };
+    }
+    const tg = this.#targetGroups.get(arn);
+    if (tg !== undefined) {
+      const r = { ...tg, tags: change(tg.tags) };
+      return { op: put('targetGroup', arn, r), apply: () => this.#targetGroups.set(arn, r) };
+    }
+    const l = this.#listeners.get(arn);
+    if (l !== undefined) {
+      const r = { ...l, tags: change(l.tags) };
+      return { op: put('listener', arn, r), apply: () => this.#listeners.set(arn, r) };
+    }
+    throw notFoundFor(arn);
+  }
+
+  // ---------------------------------------------------------------- holding committed records
+
+  setLoadBalancer(r: LoadBalancerRecord): void {
+    this.#loadBalancers.set(r.arn, r);
+  }
+
+  deleteLoadBalancer(arn: string): void {
+    this.#loadBalancers.delete(arn);
+  }
+
+  setListener(r: ListenerRecord): void {
+    this.#listeners.set(r.arn, r);
+  }
+
+  deleteListener(arn: string): void {
+    this.#listeners.delete(arn);
+  }
+
+  setTargetGroup(r: TargetGroupRecord): void {
+    this.#targetGroups.set(r.arn, r);
+  }
+
+  deleteTargetGroup(arn: string): void {
+    this.#targetGroups.delete(arn);
+  }
+
+  setInstance(r: InstanceRecord): void {
+    this.#instances.set(r.id, r);
+  }
+}
+
+/** A health check with `change` laid over `base`; fields `change` leaves undefined keep `base`'s. Throws ValidationError. */
+export function mergeHealthCheck(base: HealthCheckConfig, change: Partial<HealthCheckConfig>): HealthCheckConfig {
+  // ELBv2 refuses TCP checks on HTTP(S) groups (the API layer and the config enforce that); Classic
+  // load balancers use them by default, so the control plane allows them.
+  const merged: HealthCheckConfig = { ...base, ...stripUndefined(change) };
+  validateHealthCheck(merged);
+  return merged;
+}
+
+function stripUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
