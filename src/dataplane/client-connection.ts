@@ -8,7 +8,7 @@ import { RequestBodyReader } from './request-body.ts';
 import type { BodySink } from './request-body.ts';
 import { BodyMode, clientAddressOf, isRejection, planRequest } from './request-guard.ts';
 import type { RequestPlan } from './request-guard.ts';
-import { findHeadEnd, leadingEmptyLines, parseRequestHead } from './request-head.ts';
+import { HeadScanner, leadingEmptyLines, parseRequestHead } from './request-head.ts';
 import { BodyKind } from './response-parser.ts';
 import type { ClientExchange, ClientSide } from './client-side.ts';
 
@@ -49,14 +49,14 @@ const CLOSE_GRACE_MS = 1000;
 
 const DISCARD: BodySink = { onBodyData: () => {}, onBodyEnd: () => {} };
 
-/** Latin1 bodies of ebb's own error answers, and their headers. */
-const ERROR_ANSWERS = new Map<number, string>();
-function errorAnswer(status: number, close: boolean): string {
-  const key = close ? -status : status;
+/** ebb's own error answers, by status, whether they close, and whether they answer a HEAD (no body, RFC 9110 §9.3.2). */
+const ERROR_ANSWERS = new Map<string, string>();
+function errorAnswer(status: number, close: boolean, head: boolean): string {
+  const key = `${status}${close ? 'c' : ''}${head ? 'h' : ''}`;
   let a = ERROR_ANSWERS.get(key);
   if (a === undefined) {
     const body = `${status} ${STATUS_CODES[status] ?? ''}\n`;
-    a = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\nServer: ebb\r\n${close ? 'Connection: close\r\n' : ''}\r\n${body}`;
+    a = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\nServer: ebb\r\n${close ? 'Connection: close\r\n' : ''}\r\n${head ? '' : body}`;
     ERROR_ANSWERS.set(key, a);
   }
   return a;
@@ -74,8 +74,10 @@ export class ClientConnection implements ClientSide {
   statusSent = 0;
   #reading = Reading.Head;
   #buf: Buffer | null = null;
-  /** Where to resume looking for the end of a head in `buf`. */
-  #scanFrom = 0;
+  /** Finds the end of the head being read, each byte once. */
+  readonly #scanner = new HeadScanner();
+  /** The scanner has begun on the head in `buf`. */
+  #inHead = false;
   /** performance.now() when the current head began (0: none is being read). */
   #headStart: number;
   #body: RequestBodyReader | null = null;
@@ -213,7 +215,8 @@ export class ClientConnection implements ClientSide {
   /** Reads one head from `buf` if it is whole; returns false when more bytes are needed (or it was refused). */
   #readHead(): boolean {
     let buf = this.#buf as Buffer;
-    if (this.#scanFrom === 0) {
+    if (!this.#inHead) {
+      // A new head: empty lines before it are skipped (RFC 9112 §2.2).
       const skip = leadingEmptyLines(buf, 0);
       if (skip > 0) {
         if (skip === buf.length) {
@@ -222,30 +225,32 @@ export class ClientConnection implements ClientSide {
         }
         buf = this.#buf = buf.subarray(skip);
       }
+      if (this.#headStart === 0) this.#headStart = performance.now();
+      this.#inHead = true;
+      this.#scanner.reset();
     }
-    if (this.#headStart === 0) this.#headStart = performance.now();
     const settings = this.#ctx.route.settings;
-    const end = findHeadEnd(buf, this.#scanFrom);
+    const end = this.#scanner.scan(buf);
     if (end < 0 || end > settings.maxHeaderBytes) {
       if (buf.length > settings.maxHeaderBytes) {
         const lineEnd = buf.indexOf(10);
         this.#refuse(lineEnd < 0 || lineEnd > settings.maxHeaderBytes ? 414 : 431, 'head-too-large');
-        return false;
       }
-      this.#scanFrom = Math.max(0, buf.length - 3);
       return false;
     }
-    this.#scanFrom = 0;
     this.#headStart = 0;
-    const blank = buf[end - 2] === 13 && buf[end - 3] === 10 ? end - 2 : end - 1;
-    const text = buf.toString('latin1', 0, blank);
+    this.#inHead = false;
+    const crlf = this.#scanner.crlf;
+    // Without the blank line (for an HTTP/0.9 request, the head is its one line, kept whole).
+    const textEnd = this.#scanner.single ? end : crlf ? end - 2 : buf[end - 2] === 13 ? end - 2 : end - 1;
+    const text = buf.toString('latin1', 0, textEnd);
     this.#buf = end < buf.length ? buf.subarray(end) : null;
-    this.#startRequest(text);
+    this.#startRequest(text, crlf);
     return this.#reading !== Reading.Closed;
   }
 
-  #startRequest(text: string): void {
-    const head = parseRequestHead(text);
+  #startRequest(text: string, crlf: boolean): void {
+    const head = parseRequestHead(text, crlf);
     const plan = planRequest(head, this.#ctx.route.settings, clientAddressOf(this.socket.remoteAddress), this.#ctx.localPort);
     if (isRejection(plan)) {
       this.#refuse(plan.status, plan.reason, head.method, head.uri);
@@ -343,7 +348,7 @@ export class ClientConnection implements ClientSide {
     if (close || this.#ctx.closing || this.#clientEnded || this.#reading === Reading.Body) this.#keepAlive = false;
     this.responseStarted = true;
     this.statusSent = status;
-    this.socket.write(errorAnswer(status, !this.#keepAlive), 'latin1');
+    this.socket.write(errorAnswer(status, !this.#keepAlive, this.plan.method === 'HEAD'), 'latin1');
   }
 
   cut(): void {
@@ -407,7 +412,7 @@ export class ClientConnection implements ClientSide {
     this.#buf = null;
     this.#host.log({ level: 'info', msg: 'request refused', dataPlane: this.#host.id, listener: this.#ctx.route.arn, status, reason, method, url: uri });
     this.#publishClientError(status, reason);
-    if (this.socket.writable) this.socket.write(errorAnswer(status, true), 'latin1');
+    if (this.socket.writable) this.socket.write(errorAnswer(status, true, method === 'HEAD'), 'latin1');
     this.#closeSoon();
   }
 

@@ -4,7 +4,7 @@ import type { ListenerSettings } from '../domain/routing-snapshot.ts';
 import { RequestBodyReader } from './request-body.ts';
 import { BodyMode, clientAddressOf, desyncAction, isRejection, planRequest, targetHostHeader } from './request-guard.ts';
 import type { RequestPlan, RequestRejection } from './request-guard.ts';
-import { findHeadEnd, parseRequestHead } from './request-head.ts';
+import { HeadScanner, parseRequestHead } from './request-head.ts';
 
 const SETTINGS: ListenerSettings = {
   idleTimeoutMs: 60_000,
@@ -94,11 +94,11 @@ test('monitor forwards what defensive refuses, in ebb’s own framing; strictest
   assert.equal((plan(acceptable, { desyncMode: 'strictest' }) as { status: number }).status, 400);
 });
 
-test('look-alike framing names and non-token names are dropped; folded lines are joined', () => {
+test('look-alike framing names, non-token names and folded lines are dropped', () => {
   const p = planned('POST / HTTP/1.1\r\nHost: x\r\nTransfer_Encoding: chunked\r\nX-Name : v\r\nX-A: 1\r\n  more\r\nContent-Length: 0');
   assert.equal(p.verdict.tier, 'Ambiguous');
-  assert.doesNotMatch(p.head, /Transfer_Encoding|X-Name/);
-  assert.match(p.head, /\r\nX-A: 1 more\r\n/);
+  assert.doesNotMatch(p.head, /Transfer_Encoding|X-Name|more/);
+  assert.match(p.head, /\r\nX-A: 1\r\n/);
 });
 
 test('HTTP/1.0, HTTP/0.9, missing Host, absolute form, Expect and upgrades', () => {
@@ -122,15 +122,32 @@ test('HTTP/1.0, HTTP/0.9, missing Host, absolute form, Expect and upgrades', () 
   assert.equal((plan('POST /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nContent-Length: 3') as { reason: string }).reason, 'upgrade-with-body');
 });
 
+/** Where a scanner finds the end of `bytes` when they arrive cut at `cut` (two reads). */
+function headEnd(bytes: string, cut = bytes.length): { end: number; crlf: boolean; single: boolean } {
+  const buf = Buffer.from(bytes, 'latin1');
+  const s = new HeadScanner();
+  let end = s.scan(buf.subarray(0, cut));
+  if (end < 0) end = s.scan(buf);
+  return { end, crlf: s.crlf, single: s.single };
+}
+
 test('request heads: found at their blank line with CRLF or bare LF line ends, whatever the read boundaries', () => {
-  const crlf = Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\nNEXT');
-  assert.equal(findHeadEnd(crlf, 0), crlf.length - 4);
-  const lf = Buffer.from('GET / HTTP/1.1\nHost: x\n\nNEXT');
-  assert.equal(findHeadEnd(lf, 0), lf.length - 4);
-  for (let cut = 1; cut < crlf.length - 4; cut++) assert.equal(findHeadEnd(crlf.subarray(0, cut), 0), -1, `cut at ${cut}`);
-  const head = parseRequestHead('GET / HTTP/1.1\nHost: x\n');
+  const crlf = 'GET / HTTP/1.1\r\nHost: x\r\n\r\nNEXT';
+  for (let cut = 0; cut <= crlf.length; cut++) assert.deepEqual(headEnd(crlf, cut), { end: crlf.length - 4, crlf: true, single: false }, `cut ${cut}`);
+  const lf = 'GET / HTTP/1.1\nHost: x\n\nNEXT';
+  for (let cut = 0; cut <= lf.length; cut++) assert.deepEqual(headEnd(lf, cut), { end: lf.length - 4, crlf: false, single: false }, `cut ${cut}`);
+  assert.equal(headEnd(crlf.slice(0, 20)).end, -1);
+  // HTTP/0.9: the request line alone.
+  assert.deepEqual(headEnd('GET /old\r\nNEXT'), { end: 10, crlf: true, single: true });
+  // A lone LF inside a CRLF head stays in its line (the classifier finds it Severe).
+  const inValue = 'GET / HTTP/1.1\r\nX-A: a\nb\r\n\r\n';
+  assert.deepEqual(headEnd(inValue), { end: inValue.length, crlf: true, single: false });
+  const inUri = 'GET /a\nHTTP/1.1 HTTP/1.1\r\nHost: x\r\n\r\n';
+  assert.deepEqual(headEnd(inUri), { end: inUri.length, crlf: true, single: false });
+  const head = parseRequestHead('GET / HTTP/1.1\nHost: x\n', false);
   assert.deepEqual(head.rawDefects.map((d) => d.reason), ['NonCrLfLineTermination']);
   assert.deepEqual(parseRequestHead('GET / HTTP/1.1\r\nNo colon here\r\n').rawDefects.map((d) => d.reason), ['MissingHeaderColon']);
+  assert.equal(parseRequestHead('GET /a\nHTTP/1.1 HTTP/1.1\r\n').uri, '/a\nHTTP/1.1');
 });
 
 /** Feeds `bytes` to a reader cut at `cut`; returns the body read, the offset after it, or the error. */

@@ -67,7 +67,6 @@ export interface RequestPlan {
 
 const TOO_MANY_HEADERS: RequestRejection = { status: 431, reason: 'too-many-headers' };
 const DUPLICATE_HOST: RequestRejection = { status: 400, reason: 'duplicate-host' };
-const BAD_VERSION: RequestRejection = { status: 400, reason: 'bad-version' };
 const OTHER_VERSION: RequestRejection = { status: 505, reason: 'http-version-not-supported' };
 const BAD_METHOD: RequestRejection = { status: 400, reason: 'bad-method' };
 const BAD_TARGET: RequestRejection = { status: 400, reason: 'bad-request-target' };
@@ -78,7 +77,6 @@ const UPGRADE_WITH_BODY: RequestRejection = { status: 400, reason: 'upgrade-with
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** A field value ebb will write: visible ASCII, obs-text, SP and HTAB (RFC 9110 §5.5). */
 const CLEAN_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
-const HTTP1_VERSION = /^HTTP\/1\.[0-9]$/;
 const OTHER_HTTP_VERSION = /^HTTP\/[2-9]\.[0-9]$/;
 /** Bytes escaped in the request target: controls, space, DEL and non-ASCII. */
 const URI_ESCAPE = /[\x00-\x20\x7f-\xff]/g;
@@ -113,11 +111,12 @@ export function planRequest(
   const method = head.method;
   if (!TOKEN.test(method)) return BAD_METHOD;
   if (method === 'CONNECT') return CONNECT;
-  const version = head.version;
-  let http10 = true;
-  if (HTTP1_VERSION.test(version)) http10 = version === 'HTTP/1.0';
-  else if (!head.noVersion && !HTTP1_VERSION.test(version.trim())) return BAD_VERSION;
-  else if (!head.noVersion) http10 = version.trim() === 'HTTP/1.0';
+  // HTTP/1.1 and later 1.x keep the connection by default; HTTP/1.0 only when it asks; HTTP/0.9 and a
+  // version no reader agrees on never do (RFC 9112 §9.3). All are forwarded as HTTP/1.1.
+  const version = head.version.trim();
+  const http10 = !(version.length === 8 && version.startsWith('HTTP/1.') && version.charCodeAt(7) >= 49 && version.charCodeAt(7) <= 57);
+  const persistentUnlessClose = !http10;
+  const keepAliveAllowed = persistentUnlessClose || version === 'HTTP/1.0';
 
   const framing = bodyFraming(head);
   if (framing.kind === 'unframeable') return UNFRAMEABLE;
@@ -231,7 +230,7 @@ export function planRequest(
     addHost: hosts === 0 && authority === null,
     verdict,
     closeAfter: action === 'close',
-    keepAlive: http10 ? connectionKeepAlive && !connectionClose : !connectionClose,
+    keepAlive: persistentUnlessClose ? !connectionClose : keepAliveAllowed && connectionKeepAlive && !connectionClose,
     http10,
     upgrade: isUpgrade ? upgrade : null,
     expectContinue: expectContinue && bodyMode !== BodyMode.None && !http10,

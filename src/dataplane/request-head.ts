@@ -16,18 +16,76 @@ export interface RequestHead extends RawRequestHead {
   readonly noVersion: boolean;
 }
 
-/** Where the head ends in `buf` (searched from `from`): the index after its blank line, or -1. */
-export function findHeadEnd(buf: Buffer, from: number): number {
-  // A head ends at its first empty line: LF CR LF, or LF LF when lines end in a bare LF.
-  let i = buf.indexOf(10, from);
-  while (i >= 0) {
-    const next = buf[i + 1];
-    if (next === 10) return i + 2;
-    if (next === 13 && buf[i + 2] === 10) return i + 3;
-    if (next === undefined || (next === 13 && buf[i + 2] === undefined)) return -1;
-    i = buf.indexOf(10, i + 1);
+const CRLFCRLF = Buffer.from('\r\n\r\n');
+const CRLF = Buffer.from('\r\n');
+const LFLF = Buffer.from('\n\n');
+const LFCRLF = Buffer.from('\n\r\n');
+const HTTP_SLASH = Buffer.from('HTTP/');
+const SP_HTTP_SLASH = ' HTTP/';
+
+/**
+ * Finds where a request head ends, as bytes arrive. How its lines end is decided by its request line:
+ * a request line ended by CRLF makes CRLF the only line end of the head, so a lone LF (or CR) inside
+ * a header line or the target stays in it, where the classifier calls it Severe (BadHeader, BadUri),
+ * as ALB does; a request line ended by a bare LF makes every line end a bare LF (Acceptable,
+ * NonCrLfLineTermination). A request line without a version is an HTTP/0.9 request: that line alone.
+ * Each byte is searched once, however the head is cut into reads.
+ */
+export class HeadScanner {
+  /** The head's lines end in CRLF (else in a bare LF). */
+  crlf = true;
+  /** An HTTP/0.9 request: the head is the request line alone. */
+  single = false;
+  /** Index of the LF ending the request line; -1 while unknown. */
+  #lineEnd = -1;
+  #from = 0;
+
+  reset(): void {
+    this.crlf = true;
+    this.single = false;
+    this.#lineEnd = -1;
+    this.#from = 0;
   }
-  return -1;
+
+  /** The index just past the head's blank line (or its only line), or -1 while more bytes are needed. */
+  scan(buf: Buffer): number {
+    if (this.#lineEnd < 0 && !this.#findRequestLine(buf)) return -1;
+    const lineEnd = this.#lineEnd;
+    if (this.single) return lineEnd + 1;
+    if (this.crlf) {
+      const i = buf.indexOf(CRLFCRLF, Math.max(lineEnd - 1, this.#from));
+      if (i >= 0) return i + 4;
+    } else {
+      const from = Math.max(lineEnd, this.#from);
+      const a = buf.indexOf(LFLF, from);
+      const b = buf.indexOf(LFCRLF, from);
+      if (a >= 0 && (b < 0 || a <= b)) return a + 2;
+      if (b >= 0) return b + 3;
+    }
+    this.#from = Math.max(0, buf.length - 3);
+    return -1;
+  }
+
+  #findRequestLine(buf: Buffer): boolean {
+    const lf = buf.indexOf(10);
+    if (lf < 0) return false;
+    if (lf > 0 && buf[lf - 1] === 13) {
+      this.#lineEnd = lf;
+    } else if (buf.indexOf(HTTP_SLASH, lf + 1) === lf + 1 || buf.length - lf - 1 < HTTP_SLASH.length) {
+      // A lone LF right before `HTTP/` is inside the request line (`GET /a<LF>HTTP/1.1<CR><LF>`): the line
+      // ends at the first CRLF. Until enough bytes follow the LF to tell, wait.
+      if (buf.length - lf - 1 < HTTP_SLASH.length) return false;
+      const crlf = buf.indexOf(CRLF, lf);
+      if (crlf < 0) return false;
+      this.#lineEnd = crlf + 1;
+    } else {
+      this.crlf = false;
+      this.#lineEnd = lf;
+    }
+    const line = buf.toString('latin1', 0, this.crlf ? this.#lineEnd - 1 : this.#lineEnd);
+    this.single = splitRequestLine(line).noVersion;
+    return true;
+  }
 }
 
 /** Bytes of empty lines before a request line (RFC 9112 §2.2 lets a server skip them). */
@@ -37,46 +95,38 @@ export function leadingEmptyLines(buf: Buffer, from: number): number {
   return i - from;
 }
 
-const LEADING_WS_VERDICT: DesyncVerdict = { tier: 'Ambiguous', reason: 'MultilineHeader', message: 'a header line starts with whitespace (obs-fold)' };
-
 /**
- * Parses a whole head: `text` is its bytes as latin1, from the request line up to and including the
- * line end of its last header line (the blank line excluded).
+ * Parses a whole head found by a `HeadScanner`: `text` is its bytes as latin1 without the blank line
+ * (with the line end of its last line), `crlf` how its lines end.
  */
-export function parseRequestHead(text: string): RequestHead {
+export function parseRequestHead(text: string, crlf = true): RequestHead {
   const rawDefects: DesyncVerdict[] = [];
-  const lines = text.split('\n');
-  // split leaves an empty last element after the final LF.
-  if (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
-  let bareLf = false;
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i] as string;
-    if (line.charCodeAt(line.length - 1) === 13) lines[i] = line.slice(0, -1);
-    else bareLf = true;
+  let lines: string[];
+  if (crlf) {
+    lines = text.split('\r\n');
+  } else {
+    lines = text.split('\n');
+    for (let i = 0; i < lines.length; i++) {
+      const line = lines[i] as string;
+      if (line.charCodeAt(line.length - 1) === 13) lines[i] = line.slice(0, -1);
+    }
+    rawDefects.push({ tier: 'Acceptable', reason: 'NonCrLfLineTermination', message: 'lines end in a bare LF, not CRLF' });
   }
-  if (bareLf) rawDefects.push({ tier: 'Acceptable', reason: 'NonCrLfLineTermination', message: 'lines end in a bare LF, not CRLF' });
+  // split leaves an empty last element after the final line end.
+  if (lines.length > 1 && lines[lines.length - 1] === '') lines.pop();
 
   const { method, uri, version, noVersion } = splitRequestLine(lines[0] ?? '');
   const headers: Array<{ name: string; value: string }> = [];
   for (let i = 1; i < lines.length; i++) {
     const line = lines[i] as string;
-    const c0 = line.charCodeAt(0);
-    if (c0 === 32 || c0 === 9) {
-      // obs-fold (RFC 9112 §5.2): the line continues the previous value. Replaced by one space, as
-      // the RFC lets a proxy do, so that no target reads a line break in it.
-      const prev = headers[headers.length - 1];
-      rawDefects.push(LEADING_WS_VERDICT);
-      if (prev !== undefined) {
-        const more = trimOws(line);
-        headers[headers.length - 1] = { name: prev.name, value: more === '' ? prev.value : `${prev.value} ${more}` };
-      }
-      continue;
-    }
     const colon = line.indexOf(':');
     if (colon < 0) {
+      // A folded line (obs-fold) or none at all: not a header any reader agrees on.
       rawDefects.push({ tier: 'Ambiguous', reason: 'MissingHeaderColon', message: `the header line '${printable(line)}' has no colon` });
       continue;
     }
+    // A name with whitespace around it (a line that starts with a space) is kept as it came: the
+    // classifier judges it by the name it resembles, as ALB does.
     headers.push({ name: line.slice(0, colon), value: trimOws(line.slice(colon + 1)) });
   }
   return { method, uri, version, headers, rawDefects, noVersion };
@@ -92,7 +142,7 @@ function splitRequestLine(line: string): { method: string; uri: string; version:
   if (sp < 0) return { method: line, uri: '', version: '', noVersion: true };
   const method = line.slice(0, sp);
   let rest = line.slice(sp + 1);
-  const v = rest.indexOf(' HTTP/');
+  const v = rest.indexOf(SP_HTTP_SLASH);
   if (v >= 0) return { method, uri: rest.slice(0, v), version: rest.slice(v + 1), noVersion: false };
   if (rest.startsWith('HTTP/')) return { method, uri: '', version: rest, noVersion: false };
   // No recognisable version: the last word is one if it looks like `NAME/x.y` (a bad version), else none.

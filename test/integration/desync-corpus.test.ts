@@ -60,6 +60,8 @@ interface Expectation {
   readonly targetCloses: boolean;
   /** Why this differs from the table, for an exception. */
   readonly because?: string;
+  /** For an exception whose wire bytes are another message: the request target the target must get (no headers of the case's, a Host of ebb's). */
+  readonly wireTarget?: string;
 }
 
 /** ALB's table, written out here rather than taken from request-guard so that the test checks it. */
@@ -90,8 +92,48 @@ function persistent(c: CorpusCase): boolean {
   return v[1] !== '0' || options.includes('keep-alive');
 }
 
+/**
+ * Cases whose fields hold bytes that, written on the wire, make a different message from the one the
+ * case describes (the corpus is structured input to a classifier, not wire bytes). For each, what
+ * ebb must do with the bytes actually sent, and why. Nothing else is exempt.
+ */
+const WIRE_DIFFERS: ReadonlyMap<string, { readonly why: string; readonly expect: (mode: ListenerSettings['desyncMode']) => Expectation }> = new Map([
+  ...(['ambiguous.yaml#26', 'ambiguous.yaml#27'] as const).map(
+    (k) =>
+      [
+        k,
+        {
+          // HTTP/0.9 is one line with no headers: the Transfer-Encoding or Content-Length the case is
+          // about cannot be sent, so the wire holds `POST /foo/bar` alone (Acceptable, NonCompliantVersion).
+          why: 'an HTTP/0.9 request line carries no headers',
+          expect: (mode: ListenerSettings['desyncMode']): Expectation =>
+            mode === 'strictest'
+              ? { action: 'refuse', status: 400, reason: 'desync-acceptable:NonCompliantVersion', targetCloses: false, because: 'HTTP/0.9 on the wire' }
+              : { action: 'close', targetCloses: false, because: 'HTTP/0.9 on the wire' },
+        },
+      ] as const,
+  ),
+  [
+    'uri-specific-test-cases.yaml#7',
+    {
+      // The target holds CR LF CR LF: on the wire that ends the head, and what follows is a second
+      // request. The first head, `GET /endpoint_a<TAB>HTTP/1.1` plus `Host`, is a request line whose
+      // target holds a tab (Ambiguous, AmbiguousUri) and no version (HTTP/0.9: one line).
+      why: 'the target holds CR LF CR LF, which ends the head on the wire',
+      expect: (mode: ListenerSettings['desyncMode']): Expectation =>
+        mode === 'monitor'
+          ? { action: 'close', targetCloses: false, because: 'two messages on the wire', wireTarget: '/endpoint_a%09HTTP/1.1' }
+          : mode === 'defensive'
+            ? { action: 'close', targetCloses: true, because: 'two messages on the wire', wireTarget: '/endpoint_a%09HTTP/1.1' }
+            : { action: 'refuse', status: 400, reason: 'desync-ambiguous:AmbiguousUri', targetCloses: false, because: 'two messages on the wire' },
+    },
+  ],
+]);
+
 /** What ebb must do with case `c` in `mode`: the table, bar these exceptions. */
 function expectationOf(c: CorpusCase, mode: ListenerSettings['desyncMode']): Expectation {
+  const wire = WIRE_DIFFERS.get(`${c.file}#${c.index}`);
+  if (wire !== undefined) return wire.expect(mode);
   const tier = c.expected.tier;
   // HTTP/2 and later over an HTTP/1 connection: 505 whatever the mode, as ebb speaks HTTP/1.x only
   // (RFC 9110 §15.6.6). No corpus case has such a version today; the rule keeps the count honest.
@@ -101,6 +143,11 @@ function expectationOf(c: CorpusCase, mode: ListenerSettings['desyncMode']): Exp
   const action = tableAction(tier, mode);
   if (action === 'refuse') {
     return { action, status: 400, reason: `desync-${tier.toLowerCase()}:${c.expected.reason}`, targetCloses: false };
+  }
+  // A method that is not a token cannot be written on a request line any target reads one way
+  // (RFC 9110 §9.1): refused whatever the mode.
+  if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(c.method)) {
+    return { action: 'refuse', status: 400, reason: 'bad-method', targetCloses: false, because: 'method not a token' };
   }
   // Lengths that disagree, a bad Content-Length, a transfer coding that does not end in chunked: no
   // single framing exists to re-serialise (RFC 9112 §6.3 items 4 and 5), so ebb refuses it in every mode.
@@ -470,14 +517,19 @@ async function runCase(lane: Lane, c: CorpusCase, mode: ListenerSettings['desync
   const caseRequest = requests[0];
   if (wantRequests >= 1 && caseRequest !== undefined) {
     problems.push(
-      ...requestProblems(caseRequest, {
-        label: 'case request',
-        method: c.method,
-        url: forwardedTarget(c.uri),
-        framing: sentFraming(c),
-        names,
-        host: caseHost ?? `127.0.0.1:${recorder.port}`,
-      }),
+      ...requestProblems(
+        caseRequest,
+        expected.wireTarget === undefined
+          ? {
+              label: 'case request',
+              method: c.method,
+              url: forwardedTarget(c.uri),
+              framing: sentFraming(c),
+              names,
+              host: caseHost ?? `127.0.0.1:${recorder.port}`,
+            }
+          : { label: 'case request', method: c.method, url: expected.wireTarget, framing: { kind: 'none' }, names: new Set(['host']), host: `127.0.0.1:${recorder.port}` },
+      ),
     );
   }
   const canaryRequest = requests[1];

@@ -188,7 +188,9 @@ const CHUNK = 'ebb-desync-corpus';
 export function renderRequest(head: RawRequestHead, options: RenderOptions = {}): Buffer {
   if (isBlank(head.version)) return Buffer.from(`${head.method} ${head.uri}\r\n`, 'latin1');
   let out = `${head.method} ${head.uri} ${head.version}\r\n`;
-  for (const h of head.headers) out += `${h.name}: ${h.value}\r\n`;
+  // A value that ends in CR LF (a case written as if its line end were part of it) is sent with that
+  // CR LF as its line end: a second one would end the head there.
+  for (const h of head.headers) out += `${h.name}: ${h.value.endsWith('\r\n') ? h.value.slice(0, -2) : h.value}\r\n`;
   out += '\r\n';
   const framing = bodyFraming(head);
   if (framing.kind === 'chunked') out += `${CHUNK.length.toString(16)}\r\n${CHUNK}\r\n0\r\n\r\n`;
