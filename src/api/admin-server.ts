@@ -86,7 +86,7 @@ export function createAdminHandler(options: AdminHandlerOptions): (req: Incoming
   const clock = options.clock ?? realClock;
   const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const authOn = options.auth.enabled !== false;
-  const verifier = new SigV4Verifier(options.auth.credentials, () => clock.wallTime());
+  const verifier = new SigV4Verifier(options.auth.credentials, () => clock.wallTime(), options.control.region);
   const maxBodies = options.maxConcurrentBodies ?? DEFAULT_MAX_CONCURRENT_BODIES;
   const bodyTimeoutMs = options.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS;
   const perAddress = options.maxBodiesPerAddress ?? defaultBodiesPerAddress(maxBodies);

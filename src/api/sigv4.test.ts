@@ -60,8 +60,8 @@ async function signed(o: SignOptions): Promise<SignedRequest> {
   return { method, path: '/', rawQuery, headers: lower, body: Buffer.from(body) };
 }
 
-function verifier(): SigV4Verifier {
-  return new SigV4Verifier([KEY, { accessKeyId: 'OTHER', secretAccessKey: 'x' }], () => NOW);
+function verifier(region = 'us-east-1'): SigV4Verifier {
+  return new SigV4Verifier([KEY, { accessKeyId: 'OTHER', secretAccessKey: 'x' }], () => NOW, region);
 }
 
 async function codeOf(p: Promise<unknown>): Promise<string> {
@@ -81,11 +81,25 @@ test('accepts the JS SDK style (eight signed headers, x-amz-content-sha256)', as
   assert.deepEqual(who, { accessKeyId: KEY.accessKeyId, region: 'us-east-1', service: 'elasticloadbalancing' });
 });
 
-test('accepts the botocore style (content-type;host;x-amz-date, no body hash header), any region', async () => {
+test('accepts the botocore style (content-type;host;x-amz-date, no body hash header) in the region ebb is set to', async () => {
   const req = await signed({ style: 'botocore', region: 'eu-west-3' });
   assert.match(String(req.headers['authorization']), /SignedHeaders=content-type;host;x-amz-date,/);
   assert.equal(req.headers['x-amz-content-sha256'], undefined);
-  assert.equal((await verifier().verify(req)).region, 'eu-west-3');
+  assert.equal((await verifier('eu-west-3').verify(req)).region, 'eu-west-3');
+});
+
+test('a credential scoped to another region than ebb\'s is SignatureDoesNotMatch, naming both regions', async () => {
+  for (const style of ['sdk', 'botocore'] as const) {
+    const req = await signed({ style, region: 'eu-west-1' });
+    await assert.rejects(verifier('us-east-1').verify(req), (error: unknown) => {
+      assert.ok(EbbError.is(error), String(error));
+      assert.equal(error.code, 'SignatureDoesNotMatch');
+      assert.equal(error.status, 403);
+      assert.match(error.message, /^Credential should be scoped to a valid region, not 'eu-west-1'/);
+      assert.match(error.message, /'us-east-1'/);
+      return true;
+    });
+  }
 });
 
 test('a wrong secret is SignatureDoesNotMatch', async () => {

@@ -151,11 +151,16 @@ export class SigV4Verifier {
   /** One signer per configured access key (so bounded by the configuration). */
   readonly #signers = new Map<string, SignatureV4>();
   readonly #wallTime: () => number;
+  readonly #region: string;
 
-  /** `wallTime` gives milliseconds since the epoch (the injected clock's `wallTime`). */
-  constructor(credentials: readonly Credential[], wallTime: () => number) {
+  /**
+   * `wallTime` gives milliseconds since the epoch (the injected clock's `wallTime`); `region` is ebb's
+   * own (`admin.region`, the region in its ARNs), the only one a credential scope may name.
+   */
+  constructor(credentials: readonly Credential[], wallTime: () => number, region: string) {
     for (const c of credentials) this.#secrets.set(c.accessKeyId, c.secretAccessKey);
     this.#wallTime = wallTime;
+    this.#region = region;
   }
 
   /** Whether `accessKeyId` is one of the configured keys (no secret is compared). */
@@ -177,6 +182,16 @@ export class SigV4Verifier {
       throw ebbError(
         'SignatureDoesNotMatch',
         `Credential should be scoped to correct service: '${req.expectedService}' (the request's Version belongs to it), not '${service}'`,
+      );
+    }
+    // A signature is valid in the one region its scope names, and an AWS endpoint refuses any other
+    // with SignatureDoesNotMatch, "Credential should be scoped to a valid region" (IAM user guide,
+    // "Troubleshoot signed requests for AWS APIs", credential scope errors). Accepting it would give a
+    // client set up for eu-west-1 answers with ebb's ARNs of another region.
+    if (region !== this.#region) {
+      throw ebbError(
+        'SignatureDoesNotMatch',
+        `Credential should be scoped to a valid region, not '${region}': this ebb's region is '${this.#region}' (admin.region in its config file). Sign for '${this.#region}' (for example aws --region ${this.#region}, or region: '${this.#region}' in an SDK client)`,
       );
     }
     const now = this.#wallTime();

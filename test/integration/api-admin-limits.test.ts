@@ -16,16 +16,19 @@ import type { ControlApi } from '../../src/control/control-api.ts';
  * (all of 127/8 is loopback on Linux).
  */
 
-/** Every ControlApi method returns [] (enough for DescribeTargetGroups); the calls are counted. */
+/** Region us-east-1 (the one the clients sign for); every ControlApi method returns [] (enough for DescribeTargetGroups), counted. */
 function stubControl(): { control: ControlApi; calls: () => number } {
   let calls = 0;
   const control = new Proxy(
     {},
     {
-      get: () => () => {
-        calls++;
-        return [];
-      },
+      get: (_, name) =>
+        name === 'region'
+          ? 'us-east-1'
+          : () => {
+              calls++;
+              return [];
+            },
     },
   ) as ControlApi;
   return { control, calls: () => calls };

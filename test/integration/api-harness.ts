@@ -29,11 +29,13 @@ export const ACCESS_KEY_ID = 'AKIDEBBAPITEST000001';
 export const SECRET_ACCESS_KEY = 'ebb-api-test-secret/with+signs';
 export const REGION = 'us-east-1';
 
-export async function startApiHarness(options: { authentication?: boolean } = {}): Promise<ApiHarness> {
+/** `region`: ebb's region (default REGION); clients are set up for it. */
+export async function startApiHarness(options: { authentication?: boolean; region?: string } = {}): Promise<ApiHarness> {
+  const region = options.region ?? REGION;
   const store = new InMemoryStateStore();
   const dataPlane = new HttpDataPlane({ id: 'api-test' });
   const healthChecker = new ActiveHealthChecker({ clock: realClock });
-  const control = new ControlPlane({ clock: realClock, store, dataPlanes: [dataPlane], healthChecker, region: REGION, accountId: '123456789012' });
+  const control = new ControlPlane({ clock: realClock, store, dataPlanes: [dataPlane], healthChecker, region, accountId: '123456789012' });
   await control.start();
   const internalErrors: unknown[] = [];
   const handler = createAdminHandler({
@@ -53,7 +55,7 @@ export async function startApiHarness(options: { authentication?: boolean } = {}
     PYENV_VERSION: process.env['PYENV_VERSION'],
     AWS_ACCESS_KEY_ID: ACCESS_KEY_ID,
     AWS_SECRET_ACCESS_KEY: SECRET_ACCESS_KEY,
-    AWS_DEFAULT_REGION: REGION,
+    AWS_DEFAULT_REGION: region,
     AWS_MAX_ATTEMPTS: '1',
     AWS_RETRY_MODE: 'standard',
     AWS_CONFIG_FILE: '/dev/null',
@@ -67,7 +69,7 @@ export async function startApiHarness(options: { authentication?: boolean } = {}
     control,
     accessKeyId: ACCESS_KEY_ID,
     secretAccessKey: SECRET_ACCESS_KEY,
-    region: REGION,
+    region,
     env,
     async close() {
       server.closeAllConnections();
