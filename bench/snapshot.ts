@@ -19,7 +19,7 @@ export function singleGroupSnapshot(port: number, backends: readonly number[]): 
           arn: groupArn,
           name: 'bench',
           algorithm: 'round_robin',
-          targets: backends.map((p) => ({ key: `${groupArn}|127.0.0.1|${p}`, host: '127.0.0.1', port: p, healthySince: 0 })),
+          targets: backends.map((p) => ({ key: `${groupArn}|127.0.0.1|${p}`, host: '127.0.0.1', port: p, healthyForMs: 0 })),
           failOpen: false,
           slowStartMs: 0,
         },

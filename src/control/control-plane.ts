@@ -96,7 +96,7 @@ export class ControlPlane implements ControlApi {
     this.#catalog = new ResourceCatalog(new ArnFactory(this.region, this.accountId), this.#clock);
     this.#targets = new TargetRegistry(this.events, this.#clock);
     this.#records = new DrainRecordLog(options.drainRecordLimit ?? 1000, this.events, this.#log);
-    this.#publisher = new RoutingPublisher(this.#catalog, this.#targets, dataPlanes, this.#health);
+    this.#publisher = new RoutingPublisher(this.#catalog, this.#targets, dataPlanes, this.#health, this.#clock);
     this.#transaction = new StoreTransaction(this.#store, () => this.#publisher.publish());
     this.#drains = new Drains({
       clock: this.#clock,

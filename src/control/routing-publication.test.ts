@@ -53,7 +53,7 @@ function target(tg: TargetGroupRecord, id: string, port: number, healthy: boolea
 }
 
 function input(over: Partial<PublicationInput>): PublicationInput {
-  return { version: 7, loadBalancers: new Map([[LB.arn, LB]]), listeners: [], targetGroups: [], targets: [], instances: new Map(), ...over };
+  return { version: 7, now: 2000, loadBalancers: new Map([[LB.arn, LB]]), listeners: [], targetGroups: [], targets: [], instances: new Map(), ...over };
 }
 
 describe('buildPublication', () => {
@@ -80,8 +80,8 @@ describe('buildPublication', () => {
     assert.equal(route?.slowStartMs, 30_000);
     assert.equal(route?.failOpen, false);
     assert.deepEqual(route?.targets, [
-      { key: a.key, host: '10.0.0.1', port: 8080, healthySince: 1234 },
-      { key: b.key, host: 'app.internal', port: 8081, healthySince: 1234 },
+      { key: a.key, host: '10.0.0.1', port: 8080, healthyForMs: 766 },
+      { key: b.key, host: 'app.internal', port: 8081, healthyForMs: 766 },
     ]);
     assert.deepEqual(out.snapshot.targetGroups.get(spare.arn)?.targets, [], 'a group no listener uses is published, empty');
     assert.deepEqual(

@@ -13,6 +13,8 @@ import { isIpAddress } from './names.ts';
  */
 export interface PublicationInput {
   readonly version: number;
+  /** The control clock's monotonic ms as the snapshot is built: targets carry how long they have been healthy, not when. */
+  readonly now: number;
   readonly loadBalancers: ReadonlyMap<string, LoadBalancerRecord>;
   /** In creation order, which is the snapshot's order. */
   readonly listeners: readonly ListenerRecord[];
@@ -61,7 +63,7 @@ export function buildPublication(input: PublicationInput): Publication {
   }
 
   const targetGroups = new Map<string, TargetGroupRoute>();
-  for (const tg of groups.values()) targetGroups.set(tg.arn, groupRoute(tg, byGroup.get(tg.arn) ?? [], input.instances));
+  for (const tg of groups.values()) targetGroups.set(tg.arn, groupRoute(tg, byGroup.get(tg.arn) ?? [], input.instances, input.now));
 
   const listeners: ListenerRoute[] = [];
   for (const l of input.listeners) {
@@ -84,7 +86,7 @@ export function buildPublication(input: PublicationInput): Publication {
  * one (fail-open, as ALB does when all targets are unhealthy:
  * https://docs.aws.amazon.com/elasticloadbalancing/latest/application/target-group-health-checks.html).
  */
-function groupRoute(tg: TargetGroupRecord, targets: readonly PublishedTarget[], instances: ReadonlyMap<string, InstanceRecord>): TargetGroupRoute {
+function groupRoute(tg: TargetGroupRecord, targets: readonly PublishedTarget[], instances: ReadonlyMap<string, InstanceRecord>, now: number): TargetGroupRoute {
   const attrs = targetGroupAttributesWithDefaults(tg.attributes, tg.protocol);
   const routable = targets.filter((t) => t.life.isRoutable());
   const failOpen = routable.length === 0 && targets.some((t) => t.life.isFailOpenCandidate());
@@ -92,7 +94,7 @@ function groupRoute(tg: TargetGroupRecord, targets: readonly PublishedTarget[], 
   const routes: RoutableTarget[] = [];
   for (const t of chosen) {
     const host = hostOf(instances, t.reg.id);
-    if (host !== null) routes.push({ key: t.key, host, port: t.reg.port, healthySince: t.life.healthySince });
+    if (host !== null) routes.push({ key: t.key, host, port: t.reg.port, healthyForMs: t.life.healthySince === null ? null : Math.max(0, now - t.life.healthySince) });
   }
   return {
     arn: tg.arn,

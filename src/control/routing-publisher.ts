@@ -1,5 +1,6 @@
 import type { ApplyResult, DataPlane } from '../domain/data-plane-port.ts';
 import type { HealthChecker } from '../domain/health-port.ts';
+import type { Clock } from '../shared/clock.ts';
 import type { ResourceCatalog } from './resource-catalog.ts';
 import type { TargetRegistry } from './registered-targets.ts';
 import { buildPublication, groupsInUse } from './routing-publication.ts';
@@ -24,10 +25,12 @@ export class RoutingPublisher {
   readonly #targets: TargetRegistry;
   readonly #dataPlanes: readonly DataPlane[];
   readonly #health: HealthChecker | undefined;
+  readonly #clock: Clock;
   #version = 0;
   #lastApply: Promise<ApplyResult[]> = Promise.resolve([]);
 
-  constructor(catalog: ResourceCatalog, targets: TargetRegistry, dataPlanes: readonly DataPlane[], health: HealthChecker | undefined) {
+  constructor(catalog: ResourceCatalog, targets: TargetRegistry, dataPlanes: readonly DataPlane[], health: HealthChecker | undefined, clock: Clock) {
+    this.#clock = clock;
     this.#catalog = catalog;
     this.#targets = targets;
     this.#dataPlanes = dataPlanes;
@@ -43,6 +46,7 @@ export class RoutingPublisher {
     this.#version += 1;
     const { snapshot, checks } = buildPublication({
       version: this.#version,
+      now: this.#clock.now(),
       loadBalancers: catalog.loadBalancers,
       listeners,
       targetGroups: [...catalog.targetGroups.values()],

@@ -50,6 +50,8 @@ export class HttpDataPlane implements DataPlane {
   /** What the request path may use of this data plane: reads of the routes, and the calls it makes back. */
   readonly #host: ProxyHost;
   #snapshot: RoutingSnapshot = EMPTY_SNAPSHOT;
+  /** performance.now() when the current snapshot was swapped in (its durations are measured from then). */
+  #appliedAt = performance.now();
   readonly #targets = new Map<string, TargetEntry>();
   readonly #pool: UpstreamPool;
   /** Client connections allowed at once across the listeners, and those refused at the limit. */
@@ -79,7 +81,7 @@ export class HttpDataPlane implements DataPlane {
     const pickInputs: PickInputs = {
       outstanding: (key) => entries.get(key)?.requests ?? 0,
       random: Math.random,
-      now: () => performance.now(),
+      now: () => performance.now() - this.#appliedAt,
     };
     const tunnelHooks: TunnelHooks = {
       dataPlaneId: this.id,
@@ -162,6 +164,7 @@ export class HttpDataPlane implements DataPlane {
   /** Swaps the snapshot and each key's routability; returns the keys that just stopped being routable while idle. */
   #swapRoutes(snapshot: RoutingSnapshot): TargetEntry[] {
     this.#snapshot = snapshot;
+    this.#appliedAt = performance.now();
     // Routability per key.
     const seen = new Set<string>();
     for (const group of snapshot.targetGroups.values()) {

@@ -58,6 +58,10 @@ export interface RoutableTarget {
   readonly key: string;
   readonly host: string;
   readonly port: number;
-  /** Monotonic ms at which the target last became healthy (for slow start); null if not healthy. */
-  readonly healthySince: number | null;
+  /**
+   * How long the target had been healthy when the snapshot was built (for slow start); null if not
+   * healthy. A duration, not an instant: a data plane in another process or on another node adds the
+   * time since it received the snapshot on its own clock, so no two processes' clocks are compared.
+   */
+  readonly healthyForMs: number | null;
 }

@@ -46,7 +46,7 @@ export function snapshot(
           arn: GROUP,
           name: 'web',
           algorithm: opts.algorithm ?? 'round_robin',
-          targets: backends.map((p) => ({ key: keyOf(p), host: '127.0.0.1', port: p, healthySince: 0 })),
+          targets: backends.map((p) => ({ key: keyOf(p), host: '127.0.0.1', port: p, healthyForMs: 0 })),
           failOpen: false,
           slowStartMs: 0,
         },

@@ -6,10 +6,11 @@ import { pickWeightedRandom } from './weighted-random.ts';
 
 export type { RotationState } from './round-robin.ts';
 
-/** What a pick may consult besides the group: in-flight counts, randomness, the monotonic clock. */
+/** What a pick may consult besides the group: in-flight counts, randomness, and the time since the snapshot arrived. */
 export interface PickInputs {
   readonly outstanding: (key: string) => number;
   readonly random: () => number;
+  /** Ms since the current snapshot was applied, on this data plane's own monotonic clock. */
   readonly now: () => number;
 }
 

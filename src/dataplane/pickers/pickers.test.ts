@@ -6,7 +6,9 @@ import { pickLeastOutstanding } from './least-outstanding.ts';
 import { pickRoundRobin, pickRoundRobinSlowStart } from './round-robin.ts';
 import { pickWeightedRandom, slowStartWeight } from './weighted-random.ts';
 
-const t = (key: string, healthySince: number | null = 0): RoutableTarget => ({ key, host: '127.0.0.1', port: 1, healthySince });
+/** The tests' snapshot was built at 10 000 ms; a target is given by when it became healthy, and carries how long before that was. */
+const BUILT_AT = 10_000;
+const t = (key: string, healthySince: number | null = 0): RoutableTarget => ({ key, host: '127.0.0.1', port: 1, healthyForMs: healthySince === null ? null : BUILT_AT - healthySince });
 const ABC = [t('a'), t('b'), t('c')];
 
 test('round robin: exact pick sequences', () => {
@@ -64,15 +66,15 @@ test('weighted random: uniform without slow start, by the random value', () => {
 test('weighted random: a target in slow start gets a smaller share', () => {
   // a healthy long ago (weight 1), b healthy for 10 % of a 1000 ms slow start (weight 0.1).
   const targets = [t('a', 0), t('b', 9_900)];
-  assert.equal(slowStartWeight(targets[1] as RoutableTarget, 1000, 10_000), 0.1);
-  assert.equal(slowStartWeight(targets[0] as RoutableTarget, 1000, 10_000), 1);
-  assert.equal(slowStartWeight(t('n', null), 1000, 10_000), 1);
+  assert.equal(slowStartWeight(targets[1] as RoutableTarget, 1000, 0), 0.1);
+  assert.equal(slowStartWeight(targets[0] as RoutableTarget, 1000, 0), 1);
+  assert.equal(slowStartWeight(t('n', null), 1000, 0), 1);
   const cases: Array<{ r: number; want: string }> = [
     { r: 0, want: 'a' },
     { r: 0.9, want: 'a' },
     { r: 0.95, want: 'b' },
   ];
-  for (const c of cases) assert.equal(pickWeightedRandom(targets, () => c.r, 1000, 10_000)?.key, c.want);
+  for (const c of cases) assert.equal(pickWeightedRandom(targets, () => c.r, 1000, 0)?.key, c.want);
 });
 
 test('pickTarget dispatches on the group algorithm', () => {
@@ -94,7 +96,7 @@ test('round robin with slow start: a ramping target gets its share of picks, eve
   // a and b healthy long ago (weight 1); c healthy 10 % into a 1000 ms slow start (weight 0.1).
   const targets = [t('a', -100_000), t('b', -100_000), t('c', 9_900)];
   const state = { next: 0 };
-  const picks = Array.from({ length: 42 }, () => pickRoundRobinSlowStart(targets, state, 1000, 10_000)?.key);
+  const picks = Array.from({ length: 42 }, () => pickRoundRobinSlowStart(targets, state, 1000, 0)?.key);
   const count = (k: string) => picks.filter((p) => p === k).length;
   assert.deepEqual([count('a'), count('b'), count('c')], [20, 20, 2], 'shares follow weights 1 : 1 : 0.1');
   const firstC = picks.indexOf('c');
@@ -103,12 +105,12 @@ test('round robin with slow start: a ramping target gets its share of picks, eve
 
 test('round robin with slow start: plain rotation once nobody ramps, and exactly as before without slow start', () => {
   const state = { next: 0 };
-  const got = Array.from({ length: 4 }, () => pickRoundRobinSlowStart(ABC, state, 1000, 10_000)?.key);
+  const got = Array.from({ length: 4 }, () => pickRoundRobinSlowStart(ABC, state, 1000, 0)?.key);
   assert.deepEqual(got, ['a', 'b', 'c', 'a']);
   const group = (slowStartMs: number): TargetGroupRoute => ({
     arn: 'g', name: 'g', algorithm: 'round_robin', targets: [t('a', -100_000), t('n', 9_999)], failOpen: false, slowStartMs,
   });
-  const inputs = { outstanding: () => 0, random: () => 0.5, now: () => 10_000 };
+  const inputs = { outstanding: () => 0, random: () => 0.5, now: () => 0 };
   const plain = { next: 0 };
   assert.deepEqual([pickTarget(group(0), plain, inputs)?.key, pickTarget(group(0), plain, inputs)?.key], ['a', 'n']);
   const ramp = { next: 0 };

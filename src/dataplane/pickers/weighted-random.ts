@@ -1,16 +1,19 @@
 import type { RoutableTarget } from '../../domain/routing-snapshot.ts';
 
-/** Weight of a target in slow start: rises linearly from 10 % to 100 % over `slowStartMs`. */
+/**
+ * Weight of a target in slow start: rises linearly from 10 % to 100 % over `slowStartMs`. `now` is the
+ * time since the snapshot arrived (its `healthyForMs` was measured then).
+ */
 export function slowStartWeight(target: RoutableTarget, slowStartMs: number, now: number): number {
-  if (slowStartMs <= 0 || target.healthySince === null) return 1;
-  const age = now - target.healthySince;
+  if (slowStartMs <= 0 || target.healthyForMs === null) return 1;
+  const age = target.healthyForMs + now;
   if (age >= slowStartMs) return 1;
   return Math.max(0.1, age / slowStartMs);
 }
 
 /**
  * `weighted_random`: a random target, each weighted by its slow-start weight (all equal without slow
- * start). `random` returns [0, 1); `now` is the monotonic clock `healthySince` is measured on.
+ * start). `random` returns [0, 1); `now` is the ms since the snapshot arrived.
  */
 export function pickWeightedRandom(
   targets: readonly RoutableTarget[],
