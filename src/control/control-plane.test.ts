@@ -193,6 +193,19 @@ describe('drains', () => {
     assert.equal(s.stateOf(3001)?.state, 'healthy', 'neither the old deadline nor idleness ends anything');
   });
 
+  test('registering a draining target named twice in one call cancels its one drain once', async () => {
+    const s = await setup({ delay: 10 });
+    s.dp.request(s.a, 1);
+    await s.cp.deregisterTargets(s.tg.arn, [{ id: '127.0.0.1', port: 3001 }]);
+    await s.cp.registerTargets(s.tg.arn, [
+      { id: '127.0.0.1', port: 3001 },
+      { id: '127.0.0.1', port: 3001 },
+    ]);
+    assert.deepEqual(s.drains.map((r) => r.outcome), ['cancelled'], 'one drain: one drain:end event');
+    assert.equal(s.cp.drainRecords().length, 1, 'one drain: one record');
+    assert.equal((await s.store.load()).get('drainRecord')?.size, 1, 'one record stored');
+  });
+
   test('a target that turns unhealthy while draining keeps draining to the same deadline', async () => {
     const s = await setup({ delay: 5 });
     s.health.pass(s.a, 2);

@@ -102,7 +102,8 @@ export class Drains {
       const existing = this.#targets.get(key);
       if (existing === undefined) {
         if (!fresh.some((f) => f.id === reg.id && f.port === reg.port)) fresh.push({ ...reg, source });
-      } else if (existing.drain !== null) {
+      } else if (existing.drain !== null && !cancelled.some((c) => c.target === existing)) {
+        // A target named twice in one call still has one drain to cancel: one record, one event.
         cancelled.push({ target: existing, record: this.#record(existing, 'cancelled', null) });
         ops.push(put('target', key, storedTarget(existing.reg, null)));
       }
