@@ -206,6 +206,25 @@ describe('drains', () => {
     assert.equal((await s.store.load()).get('drainRecord')?.size, 1, 'one record stored');
   });
 
+  test('deleting a group reports each of its targets leaving, draining or not', async () => {
+    const s = await setup({ delay: 10 });
+    const spare = await s.cp.createTargetGroup({ name: 'spare', protocol: 'HTTP', port: 80, targetType: 'ip' });
+    await s.cp.registerTargets(spare.arn, [{ id: '127.0.0.5' }, { id: '127.0.0.6' }]);
+    s.dp.request(targetKey(spare.arn, '127.0.0.6', 80), 1);
+    await s.cp.deregisterTargets(spare.arn, [{ id: '127.0.0.6' }]);
+    s.states.length = 0;
+    await s.cp.deleteTargetGroup(spare.arn);
+    assert.deepEqual(
+      s.states.map((e) => [e.targetId, e.from.state, e.to.state, e.to.reason]),
+      [
+        ['127.0.0.5', 'unused', 'unused', 'Target.NotRegistered'],
+        ['127.0.0.6', 'draining', 'unused', 'Target.NotRegistered'],
+      ],
+    );
+    assert.equal(s.states[0]?.from.reason, 'Target.NotInUse');
+    assert.equal(s.drains.at(-1)?.outcome, 'cancelled');
+  });
+
   test('a target that turns unhealthy while draining keeps draining to the same deadline', async () => {
     const s = await setup({ delay: 5 });
     s.health.pass(s.a, 2);

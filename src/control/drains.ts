@@ -183,8 +183,8 @@ export class Drains {
 
   /**
    * What deleting a group does to its registrations, for the caller to commit with the group's own
-   * deletion: the registrations go, and drains in progress end as cancelled. `apply` runs after the
-   * commit, `ended` after the publication.
+   * deletion: the registrations go (each reported as a `target:state` event), and drains in progress
+   * end as cancelled. `apply` runs after the commit, `ended` after the publication.
    */
   groupDeletion(targetGroupArn: string): { targetOps: StoreOp[]; recordOps: StoreOp[]; apply: () => void; ended: () => void } {
     const targets = this.#targets.of(targetGroupArn);
@@ -197,6 +197,8 @@ export class Drains {
           t.drain?.timer?.cancel();
           t.life.remove();
           this.#targets.delete(t.key);
+          // Each target leaves as a drain that ends does: a target:state event to unused.
+          this.#targets.reportChange(t);
         }
       },
       ended: () => this.#records.ended(records),
