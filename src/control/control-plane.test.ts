@@ -41,6 +41,17 @@ async function setup(options: { delay?: number; dataPlanes?: number; drainRecord
   return { clock, store, dps, dp: dps[0] as FakeDataPlane, health, cp, tg, lb, a, b, states, drains, stateOf };
 }
 
+/** Makes the `n`th commit from now fail (as a full disk would), changing nothing; the others go through. */
+function failCommit(store: InMemoryStateStore, n: number): void {
+  const commit = store.commit.bind(store);
+  let calls = 0;
+  store.commit = (ops) => {
+    calls += 1;
+    if (calls === n) return Promise.reject(new EbbError('StoreUnavailable', 'The state store could not write (simulated).'));
+    return commit(ops);
+  };
+}
+
 /** Lets queued control-plane work (promise chains) run. */
 const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
 
@@ -278,6 +289,38 @@ describe('drains', () => {
     await settle();
     assert.equal(s.stateOf(3001)?.state, 'unused');
     assert.equal(s.drains[0]?.outcome, 'idle');
+  });
+
+  test('a drain whose end cannot be saved during DeregisterTargets holds up neither the call nor the other targets', async () => {
+    const s = await setup({ delay: 10 });
+    s.dp.request(s.a, 1); // 3001 busy: it drains to its deadline
+    failCommit(s.store, 2); // 1: the deregistration; 2: the end of 3002's drain (idle at once)
+    await s.cp.deregisterTargets(s.tg.arn, [
+      { id: '127.0.0.1', port: 3002 },
+      { id: '127.0.0.1', port: 3001 },
+    ]);
+    assert.equal(s.stateOf(3001)?.state, 'draining');
+    await settle();
+    assert.equal(s.stateOf(3002)?.state, 'unused', 'the end that could not be saved is retried, and saved');
+    assert.deepEqual(s.drains.map((r) => [r.port, r.outcome]), [[3002, 'idle']]);
+    s.clock.advance(10_000);
+    await settle();
+    assert.equal(s.stateOf(3001)?.state, 'unused', 'the later target got its deadline timer');
+    assert.deepEqual(s.drains.map((r) => [r.port, r.outcome]), [[3002, 'idle'], [3001, 'deadline']]);
+  });
+
+  test('with a delay of 0, an end that cannot be saved is retried without cutting twice', async () => {
+    const s = await setup({ delay: 0 });
+    s.dp.request(s.a, 1);
+    failCommit(s.store, 2);
+    await s.cp.deregisterTargets(s.tg.arn, [{ id: '127.0.0.1', port: 3001 }]);
+    assert.equal(s.stateOf(3001)?.state, 'draining', 'not ended: the end was not saved');
+    assert.deepEqual(s.dp.routable(s.tg.arn), ['127.0.0.1:3002'], 'and it gets no new work');
+    await settle();
+    assert.equal(s.stateOf(3001)?.state, 'unused');
+    assert.deepEqual(s.dp.terminated, [s.a], 'cut once');
+    assert.equal(s.drains[0]?.outcome, 'deadline');
+    assert.equal(s.drains[0]?.requestsCut, 1, 'what was cut is counted once');
   });
 
   test('drain records stay within their limit, in memory and in the store, whatever ends the drains', async () => {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../shared/clock.ts';
-import { ebbError } from '../shared/errors.ts';
+import { describeError, ebbError } from '../shared/errors.ts';
 import type { TypedEmitter } from '../shared/typed-emitter.ts';
 import { attributeNumber, targetGroupAttributesWithDefaults } from '../domain/attributes.ts';
 import type { DataPlane, TerminateResult } from '../domain/data-plane-port.ts';
@@ -157,14 +157,38 @@ export class Drains {
       this.#events.emit('drain:start', { targetGroupArn: tg.arn, targetId: id, port, startedAt, deadline, timeoutSeconds });
       this.#log({ event: 'drain:start', targetGroup: tg.name, target: `${id}:${port}`, timeoutSeconds });
     }
-    for (const target of targets) {
-      if (timeoutSeconds === 0) {
-        await this.finish(target, 'deadline', await this.#terminateEverywhere(target.key));
-      } else if (this.#idleEverywhere(target.key)) {
-        await this.finish(target, 'idle', null);
-      } else if (target.drain !== null) {
-        target.drain.timer = this.#clock.setTimer(timeoutSeconds * 1000, () => this.#onDeadline(target.key));
+    // The deregistration is saved, so the call succeeds whatever follows. Each drain's end is its own:
+    // every deadline is armed before anything that can fail, and an end that cannot be saved now is
+    // retried in the background, so no target is left draining with nothing to end it.
+    if (timeoutSeconds > 0) {
+      for (const target of targets) {
+        if (target.drain !== null) target.drain.timer = this.#clock.setTimer(timeoutSeconds * 1000, () => this.#onDeadline(target.key));
       }
+    }
+    for (const target of targets) {
+      if (timeoutSeconds === 0) await this.#endNow(target, 'deadline');
+      else if (this.#idleEverywhere(target.key)) await this.#endNow(target, 'idle');
+    }
+  }
+
+  /** Ends a drain inside the command that started it; if that fails, the end is retried in the background. */
+  async #endNow(target: RegisteredTarget, outcome: 'idle' | 'deadline'): Promise<void> {
+    let cut: TerminateResult | null = null;
+    try {
+      if (outcome === 'deadline') cut = await this.#terminateEverywhere(target.key);
+      await this.finish(target, outcome, cut);
+    } catch (error) {
+      const { id, port, targetGroupArn } = target.reg;
+      this.#log({
+        event: 'drain:end-deferred',
+        level: 'error',
+        targetGroup: this.#targetGroupName(targetGroupArn) ?? '',
+        target: `${id}:${port}`,
+        outcome,
+        error: describeError(error),
+      });
+      if (outcome === 'deadline') this.#onDeadline(target.key, cut);
+      else this.onIdle(target.key);
     }
   }
 
@@ -228,9 +252,10 @@ export class Drains {
     });
   }
 
-  #onDeadline(key: string): void {
+  /** Ends the drain at its deadline, in the background; `alreadyCut` is what an earlier attempt cut. */
+  #onDeadline(key: string, alreadyCut: TerminateResult | null = null): void {
     // Kept across retries: what was cut is cut once, and counted once.
-    let cut: TerminateResult | null = null;
+    let cut = alreadyCut;
     this.#inBackground(`end the drain of ${key} at its deadline`, async () => {
       const target = this.#targets.get(key);
       if (target === undefined || target.drain === null) return;
