@@ -401,6 +401,29 @@ describe('validation', () => {
     assert.equal(s.cp.describeTargetGroupAttributes(s.tg.arn)['deregistration_delay.timeout_seconds'], '10', 'nothing changed');
   });
 
+  test('deleting by a malformed ARN is a ValidationError; a well-formed unknown one succeeds, as on AWS', async () => {
+    const s = await setup();
+    const commits = s.store.commits;
+    for (const arn of ['not-an-arn', s.tg.arn]) {
+      await assert.rejects(
+        s.cp.deleteLoadBalancer(arn),
+        (e: unknown) => EbbError.is(e) && e.code === 'ValidationError' && /not a valid load balancer ARN/.test(e.message),
+        arn,
+      );
+    }
+    for (const arn of ['not-an-arn', s.lb.arn]) {
+      await assert.rejects(
+        s.cp.deleteTargetGroup(arn),
+        (e: unknown) => EbbError.is(e) && e.code === 'ValidationError' && /not a valid target group ARN/.test(e.message),
+        arn,
+      );
+    }
+    await s.cp.deleteLoadBalancer(`${s.lb.arn}0`);
+    await s.cp.deleteTargetGroup(`${s.tg.arn}0`);
+    assert.equal(s.store.commits, commits, 'nothing was written');
+    assert.equal(s.cp.describeLoadBalancers().length, 1);
+  });
+
   test('a listener that cannot bind is rolled back', async () => {
     const s = await setup();
     s.dp.failListener = 9090;

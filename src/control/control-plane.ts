@@ -20,7 +20,7 @@ import type {
 } from '../domain/resources.ts';
 import type { StateStore } from '../domain/store-port.ts';
 import { mergeTags, removeTagKeys, validateTags } from '../domain/tag-rules.ts';
-import { ArnFactory } from './arn.ts';
+import { ArnFactory, checkArn } from './arn.ts';
 import type { ControlApi } from './control-api.ts';
 import { DrainRecordLog } from './drain-records.ts';
 import { Drains } from './drains.ts';
@@ -190,6 +190,7 @@ export class ControlPlane implements ControlApi {
 
   deleteLoadBalancer(arn: string): Promise<void> {
     return this.#queue.run(async () => {
+      checkArn(arn, 'loadbalancer', 'load balancer');
       const lb = this.#catalog.loadBalancers.get(arn);
       if (lb === undefined) return; // AWS: deleting a missing load balancer succeeds
       if (lb.attributes['deletion_protection.enabled'] === 'true') {
@@ -297,6 +298,7 @@ export class ControlPlane implements ControlApi {
 
   deleteTargetGroup(arn: string): Promise<void> {
     return this.#queue.run(async () => {
+      checkArn(arn, 'targetgroup', 'target group');
       const tg = this.#catalog.targetGroups.get(arn);
       if (tg === undefined) return; // AWS: deleting a missing target group succeeds
       const users = this.#catalog.listenersForwardingTo(arn);
