@@ -323,6 +323,33 @@ describe('drains', () => {
     assert.equal(s.drains[0]?.requestsCut, 1, 'what was cut is counted once');
   });
 
+  test('close cancels a retry set before it, and an idle report after it queues nothing', async () => {
+    const s = await setup({ delay: 10 });
+    s.dp.request(s.a, 1);
+    s.dp.request(s.b, 1);
+    await s.cp.deregisterTargets(s.tg.arn, [
+      { id: '127.0.0.1', port: 3001 },
+      { id: '127.0.0.1', port: 3002 },
+    ]);
+    s.store.failNextCommit();
+    s.dp.request(s.a, -1); // the end of 3001's drain fails: a retry is set for 1 s later
+    await settle();
+    await s.cp.close();
+    assert.equal(s.clock.pendingTimers(), 0, 'no timer outlives close');
+    let attempts = 0;
+    const commit = s.store.commit.bind(s.store);
+    s.store.commit = (ops) => {
+      attempts += 1;
+      return commit(ops);
+    };
+    s.dp.request(s.b, -1); // 3002 goes idle after close
+    s.clock.advance(60_000);
+    await settle();
+    assert.equal(attempts, 0, 'nothing runs after close');
+    assert.equal(s.stateOf(3001)?.state, 'draining');
+    assert.equal(s.stateOf(3002)?.state, 'draining');
+  });
+
   test('drain records stay within their limit, in memory and in the store, whatever ends the drains', async () => {
     const s = await setup({ delay: 10, drainRecordLimit: 2 });
     const a = { id: '127.0.0.1', port: 3001 };

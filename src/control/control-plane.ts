@@ -1,4 +1,4 @@
-import type { Clock } from '../shared/clock.ts';
+import type { Clock, TimerHandle } from '../shared/clock.ts';
 import { describeError, ebbError } from '../shared/errors.ts';
 import { TypedEmitter } from '../shared/typed-emitter.ts';
 import {
@@ -82,6 +82,8 @@ export class ControlPlane implements ControlApi {
   readonly #drains: Drains;
   readonly #transaction: StoreTransaction;
   readonly #publisher: RoutingPublisher;
+  /** Retries of background work waiting for their time; close cancels them. */
+  readonly #retryTimers = new Set<TimerHandle>();
   #started = false;
   #closed = false;
 
@@ -136,6 +138,8 @@ export class ControlPlane implements ControlApi {
   async close(): Promise<void> {
     this.#closed = true;
     this.#drains.stopTimers();
+    for (const timer of this.#retryTimers) timer.cancel();
+    this.#retryTimers.clear();
     await this.#queue.run(() => undefined);
     await this.#health?.close();
   }
@@ -461,14 +465,20 @@ export class ControlPlane implements ControlApi {
   /**
    * Runs work nobody awaits (timers, data-plane callbacks) in the command queue. A failure (the store
    * is full or gone) is logged and the work retried with backoff (1 s doubling to 30 s), so a drain
-   * still ends once the store is back, and ebb itself keeps serving meanwhile.
+   * still ends once the store is back, and ebb itself keeps serving meanwhile. After close nothing
+   * new is queued (a data plane may still report idle keys while it closes) and no retry is set.
    */
   #inBackground(what: string, task: () => Promise<void>, attempt = 0): void {
+    if (this.#closed) return;
     this.#queue.run(task).catch((error: unknown) => {
       if (this.#closed) return;
       const delayMs = Math.min(30_000, 1000 * 2 ** attempt);
       this.#log({ event: 'control:retry', level: 'error', what, attempt: attempt + 1, retryInMs: delayMs, error: describeError(error) });
-      this.#clock.setTimer(delayMs, () => this.#inBackground(what, task, attempt + 1));
+      const timer = this.#clock.setTimer(delayMs, () => {
+        this.#retryTimers.delete(timer);
+        this.#inBackground(what, task, attempt + 1);
+      });
+      this.#retryTimers.add(timer);
     });
   }
 
