@@ -10,12 +10,12 @@ test('InMemoryStateStore: failNextCommit fails exactly one commit and writes not
   const store = new InMemoryStateStore();
   store.failNextCommit();
   await assert.rejects(
-    store.commit([{ op: 'put', kind: 'meta', key: 'k', value: 1 }]),
+    store.commit([{ op: 'put', kind: 'meta', key: 'k', value: { n: 1 } }]),
     (error: unknown) => EbbError.is(error) && error.code === 'StoreUnavailable',
   );
   assert.equal((await store.load()).get('meta')?.size, 0);
   assert.equal(store.commits, 0);
-  await store.commit([{ op: 'put', kind: 'meta', key: 'k', value: 1 }]);
+  await store.commit([{ op: 'put', kind: 'meta', key: 'k', value: { n: 1 } }]);
   assert.equal(store.commits, 1);
-  assert.equal((await store.load()).get('meta')?.get('k'), 1);
+  assert.deepEqual((await store.load()).get('meta')?.get('k'), { n: 1 });
 });

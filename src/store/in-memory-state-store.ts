@@ -1,6 +1,6 @@
 import type { StateStore, StoreKind, StoreOp } from '../domain/store-port.ts';
 import { EbbError } from '../shared/errors.ts';
-import { closedError, emptyState, encodeOp } from './records.ts';
+import { closedError, decodeRecord, emptyState, encodeOp } from './records.ts';
 
 /**
  * A StateStore in memory, for tests of the modules above the store. It behaves as the SQLite store
@@ -22,7 +22,11 @@ export class InMemoryStateStore implements StateStore {
   load(): Promise<Map<StoreKind, Map<string, unknown>>> {
     if (this.#closed) return Promise.reject(closedError());
     const state = emptyState();
-    for (const { kind, key, json } of this.#records.values()) state.get(kind)?.set(key, JSON.parse(json));
+    try {
+      for (const { kind, key, json } of this.#records.values()) state.get(kind)?.set(key, decodeRecord(kind, key, json));
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
     return Promise.resolve(state);
   }
 

@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import type { StoreKind } from '../domain/store-port.ts';
 import { EbbError } from '../shared/errors.ts';
+import { currentVersion } from './migrations.ts';
 import { openStateStore } from './open-state-store.ts';
 import { openSqlite, sqliteDriverName } from './sqlite-driver.ts';
 import { DB_FILE, PID_FILE, SCHEMA_VERSION, SqliteStateStore } from './sqlite-state-store.ts';
@@ -76,7 +78,7 @@ describe('SqliteStateStore', () => {
     const ops = Array.from({ length: 50 }, (_, i) => ({ op: 'put' as const, kind: 'target' as const, key: `t${i}`, value: { i } }));
     await store.commit(ops.slice(0, 25));
     await store.commit(ops.slice(25));
-    await store.commit([{ op: 'delete', kind: 'target', key: 't0' }, { op: 'put', kind: 'meta', key: 'version', value: 'x' }]);
+    await store.commit([{ op: 'delete', kind: 'target', key: 't0' }, { op: 'put', kind: 'meta', key: 'version', value: { s: 'x' } }]);
     await store.close();
     assert.equal(existsSync(join(dir, PID_FILE)), false, 'close removes the pid file');
 
@@ -85,7 +87,7 @@ describe('SqliteStateStore', () => {
     assert.equal(state.get('target')?.size, 49);
     assert.deepEqual(state.get('target')?.get('t49'), { i: 49 });
     assert.equal(state.get('target')?.has('t0'), false);
-    assert.equal(state.get('meta')?.get('version'), 'x');
+    assert.deepEqual(state.get('meta')?.get('version'), { s: 'x' });
     await again.close();
   });
 
@@ -103,7 +105,7 @@ describe('SqliteStateStore', () => {
   test('uses WAL with synchronous=FULL and records its layout version', async () => {
     const dir = freshDir();
     const store = await SqliteStateStore.open(dir);
-    await store.commit([{ op: 'put', kind: 'meta', key: 'k', value: 1 }]);
+    await store.commit([{ op: 'put', kind: 'meta', key: 'k', value: { n: 1 } }]);
     assert.ok(existsSync(join(dir, `${DB_FILE}-wal`)), 'a WAL file exists while open');
     await store.close();
     const db = openSqlite(join(dir, DB_FILE));
@@ -118,10 +120,10 @@ describe('SqliteStateStore', () => {
   test('a second open of the same dir in this process is refused while the first is open', async () => {
     const dir = freshDir();
     const first = await SqliteStateStore.open(dir);
-    await first.commit([{ op: 'put', kind: 'meta', key: 'k', value: 1 }]);
+    await first.commit([{ op: 'put', kind: 'meta', key: 'k', value: { n: 1 } }]);
     await assert.rejects(SqliteStateStore.open(dir, { lockTimeoutMs: 50 }), isUnavailable(/in use by another ebb \(pid \d+\).*another --state-dir/));
     // The refused open did not disturb the holder.
-    await first.commit([{ op: 'put', kind: 'meta', key: 'k2', value: 2 }]);
+    await first.commit([{ op: 'put', kind: 'meta', key: 'k2', value: { n: 2 } }]);
     await first.close();
     const second = await SqliteStateStore.open(dir);
     assert.equal((await second.load()).get('meta')?.size, 2);
@@ -162,6 +164,86 @@ describe('SqliteStateStore', () => {
     const check = openSqlite(join(dir, DB_FILE));
     assert.equal(check.value('PRAGMA user_version'), SCHEMA_VERSION + 1);
     check.close();
+  });
+
+  /**
+   * A state directory as the release before record versions left it, built with SQL: the same table
+   * and layout version, records as JSON objects without `v` (targets with `v: 1`, as they had it then).
+   */
+  function previousReleaseDir(rows: ReadonlyArray<readonly [string, string, unknown]>): string {
+    const dir = freshDir();
+    mkdirSync(dir, { recursive: true });
+    const db = openSqlite(join(dir, DB_FILE));
+    try {
+      db.exec('PRAGMA journal_mode = WAL');
+      db.exec(
+        'CREATE TABLE records (kind TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL CHECK (json_valid(value)), PRIMARY KEY (kind, key)) WITHOUT ROWID',
+      );
+      db.exec('PRAGMA user_version = 1');
+      const insert = db.prepare('INSERT INTO records (kind, key, value) VALUES (?, ?, ?)');
+      for (const [kind, key, value] of rows) insert.run(kind, key, JSON.stringify(value));
+    } finally {
+      db.close();
+    }
+    return dir;
+  }
+
+  /** kind, key and the parsed value of every row, read with SQL after the store closed. */
+  function rawRows(dir: string): Array<[string, string, Record<string, unknown>]> {
+    const db = openSqlite(join(dir, DB_FILE));
+    try {
+      return (db.prepare('SELECT kind, key, value FROM records ORDER BY kind, key').all() as { kind: string; key: string; value: string }[]).map((r) => [
+        r.kind,
+        r.key,
+        JSON.parse(r.value) as Record<string, unknown>,
+      ]);
+    } finally {
+      db.close();
+    }
+  }
+
+  const lbArn = 'arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/web/0123456789abcdef';
+  const tgArn = 'arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web/0123456789abcdef';
+  const previousRelease: ReadonlyArray<readonly [string, string, Record<string, unknown>]> = [
+    ['loadBalancer', lbArn, { arn: lbArn, name: 'web', type: 'application', scheme: 'internet-facing', createdAt: 1, attributes: {}, tags: [], source: 'config' }],
+    ['listener', `${lbArn}/l1`, { arn: `${lbArn}/l1`, loadBalancerArn: lbArn, protocol: 'HTTP', port: 8080, address: '0.0.0.0', defaultActions: [{ type: 'forward', targetGroupArn: tgArn }], tags: [], source: 'config' }],
+    ['targetGroup', tgArn, { arn: tgArn, name: 'web', protocol: 'HTTP', port: 80, targetType: 'ip', healthCheck: { path: '/' }, attributes: {}, tags: [], createdAt: 1, source: 'config' }],
+    ['target', `${tgArn}|10.0.0.1|80`, { v: 1, reg: { targetGroupArn: tgArn, id: '10.0.0.1', port: 80, source: 'config' } }],
+    ['instance', 'i-0123456789abcdef0', { id: 'i-0123456789abcdef0', address: '10.0.0.2' }],
+    ['drainRecord', 'd1', { id: 'd1', targetGroupArn: tgArn, targetGroupName: 'web', targetId: '10.0.0.3', port: 80, startedAt: 1, endedAt: 2, timeoutSeconds: 300, outcome: 'idle', requestsCompleted: 0, requestsCut: 0, tunnelsClosed: 0, connectionsClosed: 0 }],
+    ['meta', 'm', { note: 'kept' }],
+  ];
+
+  test("a state directory of the previous release opens with every record readable and upgraded to its kind's current format", async () => {
+    const dir = previousReleaseDir([...previousRelease, ['futureKind', 'x', { left: 'alone' }]]);
+    const store = await SqliteStateStore.open(dir);
+    const state = await store.load();
+    for (const [kind, key, value] of previousRelease) {
+      const { v: _v, ...fields } = value;
+      assert.deepEqual(state.get(kind as StoreKind)?.get(key), fields, `${kind} ${key} reads as it was written, without v`);
+    }
+    await store.close();
+
+    const rows = rawRows(dir);
+    for (const [kind, key, value] of rows) {
+      if (kind === 'futureKind') assert.deepEqual(value, { left: 'alone' }, 'a kind this ebb does not know is not touched');
+      else assert.equal(value['v'], currentVersion(kind as StoreKind), `${kind} ${key} is stored in the current format`);
+    }
+    assert.equal(rows.length, previousRelease.length + 1);
+    // Opening again finds nothing to upgrade and reads the same.
+    const again = await SqliteStateStore.open(dir);
+    assert.deepEqual(await again.load(), state);
+    await again.close();
+  });
+
+  test('a record of a newer format is refused at open, naming it, and no record is upgraded', async () => {
+    const newer = currentVersion('targetGroup') + 1;
+    const dir = previousReleaseDir([...previousRelease, ['targetGroup', 'from-the-future', { v: newer, name: 'x' }]]);
+    await assert.rejects(SqliteStateStore.open(dir), isUnavailable(new RegExp(`targetGroup record "from-the-future" was written by a newer ebb \\(format ${newer}.*another --state-dir`)));
+    for (const [kind, key, value] of rawRows(dir)) {
+      const before = previousRelease.find(([k, ky]) => k === kind && ky === key)?.[2];
+      assert.deepEqual(value, before ?? { v: newer, name: 'x' }, `${kind} ${key} is as it was`);
+    }
   });
 
   test('a file that is not a database is refused with a message naming it', async () => {

@@ -2,7 +2,8 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { StateStore, StoreKind, StoreOp } from '../domain/store-port.ts';
 import { EbbError } from '../shared/errors.ts';
-import { closedError, emptyState, encodeOp, isStoreKind } from './records.ts';
+import { currentVersion, upgradeRecord } from './migrations.ts';
+import { closedError, decodeRecord, emptyState, encodeOp, isStoreKind, STORE_KINDS } from './records.ts';
 import { isSqliteBusy, openSqlite, sqliteDriverName, type SqliteConnection, type SqliteDriverName, type SqliteStatement } from './sqlite-driver.ts';
 
 /** The layout this code writes; kept in SQLite's `user_version` header field. */
@@ -94,6 +95,7 @@ export class SqliteStateStore implements StateStore {
           'CREATE TABLE IF NOT EXISTS records (kind TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL CHECK (json_valid(value)), PRIMARY KEY (kind, key)) WITHOUT ROWID',
         );
         if (version < SCHEMA_VERSION) db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
+        upgradeRecords(db, dir);
         db.exec('COMMIT');
       } catch (error) {
         rollback(db);
@@ -135,13 +137,7 @@ export class SqliteStateStore implements StateStore {
     try {
       for (const row of this.#all.all() as { kind: string; key: string; value: string }[]) {
         if (!isStoreKind(row.kind)) continue; // a kind this version does not know; left untouched
-        let value: unknown;
-        try {
-          value = JSON.parse(row.value);
-        } catch (error) {
-          throw unavailable(`The ${row.kind} record "${row.key}" in ${this.#dir} is not valid JSON: ${(error as Error).message}`, error);
-        }
-        state.get(row.kind)?.set(row.key, value);
+        state.get(row.kind)?.set(row.key, decodeRecord(row.kind, row.key, row.value));
       }
     } catch (error) {
       return Promise.reject(EbbError.is(error) ? error : unavailable(`Cannot read the state in ${this.#dir}: ${(error as Error).message}`, error));
@@ -181,6 +177,34 @@ export class SqliteStateStore implements StateStore {
       rmSync(join(this.#dir, PID_FILE), { force: true });
     }
     return Promise.resolve();
+  }
+}
+
+/**
+ * Brings every record below its kind's current format up to it (migrations.ts), inside the
+ * transaction that opens the store: either every record is upgraded or, if one cannot be (a newer
+ * ebb's record, a damaged one), none is and the open is refused. Only records that need it are read:
+ * SQLite picks them by their `v`. Kinds this ebb does not know are left as they are.
+ */
+function upgradeRecords(db: SqliteConnection, dir: string): void {
+  const stale = db.prepare("SELECT key, value FROM records WHERE kind = ? AND json_extract(value, '$.v') IS NOT ?");
+  const update = db.prepare('UPDATE records SET value = ? WHERE kind = ? AND key = ?');
+  for (const kind of STORE_KINDS) {
+    for (const row of stale.all(kind, currentVersion(kind)) as { key: string; value: string }[]) {
+      let value: unknown;
+      try {
+        value = JSON.parse(row.value);
+      } catch (error) {
+        throw unavailable(`The ${kind} record "${row.key}" in ${dir} is not valid JSON: ${(error as Error).message}`, error);
+      }
+      let upgraded;
+      try {
+        upgraded = upgradeRecord(kind, row.key, value);
+      } catch (error) {
+        throw EbbError.is(error) ? new EbbError(error.code, `${error.message} (in ${dir})`, { cause: error }) : error;
+      }
+      if (upgraded !== null) update.run(JSON.stringify(upgraded), kind, row.key);
+    }
   }
 }
 
