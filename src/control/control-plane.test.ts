@@ -451,6 +451,24 @@ describe('validation', () => {
     assert.equal(s.cp.describeLoadBalancers().length, 1);
   });
 
+  test('slow start with least outstanding requests is refused, whichever is set first and however it arrives', async () => {
+    const s = await setup();
+    const refused = (e: unknown) =>
+      EbbError.is(e) && e.code === 'InvalidConfigurationRequest' && /You cannot enable both slow start mode and least outstanding requests/.test(e.message);
+    const LOR = { 'load_balancing.algorithm.type': 'least_outstanding_requests' };
+    const SLOW = { 'slow_start.duration_seconds': '30' };
+    await assert.rejects(s.cp.modifyTargetGroupAttributes(s.tg.arn, { ...LOR, ...SLOW }), refused, 'both in one call');
+    await s.cp.modifyTargetGroupAttributes(s.tg.arn, SLOW);
+    await assert.rejects(s.cp.modifyTargetGroupAttributes(s.tg.arn, LOR), refused, 'least outstanding onto slow start');
+    await s.cp.modifyTargetGroupAttributes(s.tg.arn, { ...LOR, 'slow_start.duration_seconds': '0' });
+    await assert.rejects(s.cp.modifyTargetGroupAttributes(s.tg.arn, SLOW), refused, 'slow start onto least outstanding');
+    assert.equal(s.cp.describeTargetGroupAttributes(s.tg.arn)['slow_start.duration_seconds'], '0');
+    // What the configuration file's groups go through: created with their attributes, or replaced wholesale.
+    await assert.rejects(s.cp.createTargetGroup({ name: 'file', protocol: 'HTTP', port: 80, attributes: { ...LOR, ...SLOW } }), refused);
+    await assert.rejects(s.cp.replaceTargetGroupSettings(s.tg.arn, {}, { ...LOR, ...SLOW }), refused);
+    assert.equal(await s.cp.replaceTargetGroupSettings(s.tg.arn, {}, SLOW), true, 'wholesale: the old algorithm does not count');
+  });
+
   test('a listener that cannot bind is rolled back', async () => {
     const s = await setup();
     s.dp.failListener = 9090;

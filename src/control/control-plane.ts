@@ -329,7 +329,7 @@ export class ControlPlane implements ControlApi {
   modifyTargetGroupAttributes(arn: string, attributes: Readonly<Record<string, string>>): Promise<Record<string, string>> {
     return this.#queue.run(async () => {
       const tg = this.#catalog.requireTargetGroup(arn);
-      validateTargetGroupAttributes(attributes, tg.protocol);
+      validateTargetGroupAttributes(attributes, tg.protocol, tg.attributes);
       const record: TargetGroupRecord = { ...tg, attributes: { ...tg.attributes, ...attributes } };
       await this.#transaction.transact([put('targetGroup', arn, record)], () => this.#catalog.setTargetGroup(record));
       return targetGroupAttributesWithDefaults(record.attributes, record.protocol);

@@ -109,8 +109,36 @@ function validate(
   }
 }
 
-export function validateTargetGroupAttributes(attrs: Readonly<Record<string, string>>, protocol: 'HTTP' | 'HTTPS' | 'TCP'): void {
+/**
+ * Checks `attrs` as set on a group of `protocol` whose attributes are `current` (none for a new group,
+ * or for a wholesale replacement): each key and value, then the set they make together. Throws
+ * ValidationError for a key or value, InvalidConfigurationRequest for a combination.
+ */
+export function validateTargetGroupAttributes(
+  attrs: Readonly<Record<string, string>>,
+  protocol: 'HTTP' | 'HTTPS' | 'TCP',
+  current: Readonly<Record<string, string>> = {},
+): void {
   validate('target group', TARGET_GROUP_ATTRIBUTES, attrs, protocol);
+  const problem = targetGroupAttributeConflict({ ...current, ...attrs });
+  if (problem !== null) throw ebbError('InvalidConfigurationRequest', problem);
+}
+
+/**
+ * Why a group's attributes cannot hold together, or null. ALB refuses slow start with the least
+ * outstanding requests algorithm, which picks by load and has no weights to ramp up
+ * (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/edit-target-group-attributes.html#slow-start-mode);
+ * AWS answers InvalidConfigurationRequest. ebb's least-outstanding picker would ignore the duration.
+ */
+export function targetGroupAttributeConflict(attrs: Readonly<Record<string, string>>): string | null {
+  const slowStart = attrs['slow_start.duration_seconds'];
+  if (attrs['load_balancing.algorithm.type'] === 'least_outstanding_requests' && slowStart !== undefined && slowStart !== '0') {
+    return (
+      `You cannot enable both slow start mode and least outstanding requests: slow_start.duration_seconds is ${slowStart} ` +
+      `and load_balancing.algorithm.type is least_outstanding_requests; set slow_start.duration_seconds to 0, or use round_robin or weighted_random`
+    );
+  }
+  return null;
 }
 
 export function validateLoadBalancerAttributes(attrs: Readonly<Record<string, string>>): void {
