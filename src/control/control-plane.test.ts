@@ -463,10 +463,8 @@ describe('validation', () => {
     await s.cp.modifyTargetGroupAttributes(s.tg.arn, { ...LOR, 'slow_start.duration_seconds': '0' });
     await assert.rejects(s.cp.modifyTargetGroupAttributes(s.tg.arn, SLOW), refused, 'slow start onto least outstanding');
     assert.equal(s.cp.describeTargetGroupAttributes(s.tg.arn)['slow_start.duration_seconds'], '0');
-    // What the configuration file's groups go through: created with their attributes, or replaced wholesale.
+    // A group the configuration file declares is created with its attributes.
     await assert.rejects(s.cp.createTargetGroup({ name: 'file', protocol: 'HTTP', port: 80, attributes: { ...LOR, ...SLOW } }), refused);
-    await assert.rejects(s.cp.replaceTargetGroupSettings(s.tg.arn, {}, { ...LOR, ...SLOW }), refused);
-    assert.equal(await s.cp.replaceTargetGroupSettings(s.tg.arn, {}, SLOW), true, 'wholesale: the old algorithm does not count');
   });
 
   test('a listener that cannot bind is rolled back', async () => {
