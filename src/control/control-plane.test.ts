@@ -467,6 +467,25 @@ describe('validation', () => {
     await assert.rejects(s.cp.createTargetGroup({ name: 'file', protocol: 'HTTP', port: 80, attributes: { ...LOR, ...SLOW } }), refused);
   });
 
+  test('an HTTPS target group is refused until ebb speaks TLS to targets; an HTTPS health check is not', async () => {
+    const s = await setup();
+    await assert.rejects(
+      s.cp.createTargetGroup({ name: 'tls', protocol: 'HTTPS', port: 443, targetType: 'ip' }),
+      (e: unknown) => EbbError.is(e) && e.code === 'UnsupportedProtocol' && /does not open TLS connections to targets/.test(e.message),
+    );
+    await assert.rejects(
+      s.cp.createLoadBalancerStack({
+        loadBalancer: { name: 'legacy', type: 'classic' },
+        targetGroups: [{ name: 'legacy-443', protocol: 'HTTPS', port: 443 }],
+        listeners: [{ protocol: 'HTTP', port: 9100, targetGroupName: 'legacy-443' }],
+      }),
+      (e: unknown) => EbbError.is(e) && e.code === 'UnsupportedProtocol',
+    );
+    assert.ok(!s.cp.describeTargetGroups().some((g) => g.name === 'tls' || g.name === 'legacy-443'));
+    const checked = await s.cp.createTargetGroup({ name: 'checked', protocol: 'HTTP', port: 80, healthCheck: { protocol: 'HTTPS', port: 443 } });
+    assert.equal(checked.healthCheck.protocol, 'HTTPS');
+  });
+
   test('a listener that cannot bind is rolled back', async () => {
     const s = await setup();
     s.dp.failListener = 9090;

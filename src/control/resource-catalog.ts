@@ -186,6 +186,14 @@ export class ResourceCatalog {
   buildTargetGroup(input: CreateTargetGroupInput): TargetGroupRecord {
     validateName('target group', input.name);
     validatePort(input.port, 'Port');
+    if (input.protocol === 'HTTPS') {
+      // The data plane has no TLS client yet: an HTTPS group's requests would reach its targets in
+      // plain text. Refused until they can be encrypted (HTTPS health checks are TLS already).
+      throw ebbError(
+        'UnsupportedProtocol',
+        `Target group protocol HTTPS is not supported by ebb yet: ebb does not open TLS connections to targets, so requests would reach them unencrypted; use HTTP (a health check may still use HTTPS)`,
+      );
+    }
     if (![...this.#targetGroups.values()].every((tg) => tg.name !== input.name)) {
       throw ebbError('DuplicateTargetGroupName', `A target group named '${input.name}' already exists`);
     }

@@ -73,6 +73,12 @@ function readListeners(p: QueryParams): ClassicListenerInput[] {
     if (front === 'HTTP' && instanceProtocol !== 'HTTP' && instanceProtocol !== 'HTTPS') {
       throw ebbError('InvalidConfigurationRequest', `An HTTP listener must use InstanceProtocol HTTP or HTTPS; got ${instanceProtocol}`);
     }
+    if (instanceProtocol === 'HTTPS') {
+      throw ebbError(
+        'UnsupportedProtocol',
+        'InstanceProtocol HTTPS is not supported by ebb yet: ebb does not open TLS connections to instances, so requests would reach them unencrypted; use InstanceProtocol HTTP',
+      );
+    }
     if (front === 'TCP' && instanceProtocol !== 'TCP') {
       throw ebbError('InvalidConfigurationRequest', `A TCP listener must use InstanceProtocol TCP; got ${instanceProtocol}`);
     }
