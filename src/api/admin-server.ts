@@ -93,14 +93,12 @@ export function createAdminHandler(options: AdminHandlerOptions): (req: Incoming
   const reserved = reservedBodies(maxBodies, options.auth.credentials.length);
   // Looked up with the request's method and path, so only the routes given count (a Map has no prototype chain).
   const routes = new Map(Object.entries(options.routes ?? {}));
-  // Refusals at the HTTP level, before any action runs; the registry has no codes for 413 and 408.
-  const tooLarge: WireError = { status: 413, type: 'Sender', code: 'RequestEntityTooLarge', message: `Request body exceeds ${maxBody} bytes` };
-  const bodyTimeout: WireError = {
-    status: 408,
-    type: 'Sender',
-    code: 'RequestTimeout',
-    message: `The request body did not arrive within ${bodyTimeoutMs} ms: send the whole request at once`,
-  };
+  // Refusals at the HTTP level, before any action runs.
+  const tooLarge = toWireError(ebbError('RequestEntityTooLarge', `Request body exceeds ${maxBody} bytes`), 'elbv2');
+  const bodyTimeout = toWireError(
+    ebbError('RequestTimeout', `The request body did not arrive within ${bodyTimeoutMs} ms: send the whole request at once`),
+    'elbv2',
+  );
   /**
    * Query API requests whose body is being read or handled: at most `maxBodies`, so at most maxBodies ×
    * maxBody bytes held, shared out by client address and with a reserve for configured keys.

@@ -1,11 +1,11 @@
-import { EbbError } from '../shared/errors.ts';
+import { EbbError, ebbError, type ErrorCode } from '../shared/errors.ts';
 import { errorXml, type ServiceId } from './xml.ts';
 
-/** What an error becomes on the wire. */
+/** What an error becomes on the wire; its code is always one of the registry's. */
 export interface WireError {
   readonly status: number;
   readonly type: 'Sender' | 'Receiver';
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly message: string;
 }
 
@@ -16,18 +16,15 @@ export interface WireError {
  * and `onInternal` is told so it can be logged with the request id.
  */
 export function toWireError(err: unknown, service: ServiceId, onInternal?: (err: unknown) => void): WireError {
+  let e: EbbError;
   if (EbbError.is(err)) {
-    let status = err.status;
-    if (service === 'classic' && err.code === 'InvalidConfigurationRequest') status = 409;
-    return { status, type: err.fault, code: err.code, message: err.message };
+    e = err;
+  } else {
+    onInternal?.(err);
+    e = ebbError('InternalFailure', 'The request processing has failed because of an unknown error in ebb; the admin log has the details under this request id.');
   }
-  onInternal?.(err);
-  return {
-    status: 500,
-    type: 'Receiver',
-    code: 'InternalFailure',
-    message: 'The request processing has failed because of an unknown error in ebb; the admin log has the details under this request id.',
-  };
+  const status = service === 'classic' && e.code === 'InvalidConfigurationRequest' ? 409 : e.status;
+  return { status, type: e.fault, code: e.code, message: e.message };
 }
 
 export interface ErrorResponse {
