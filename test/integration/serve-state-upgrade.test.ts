@@ -43,7 +43,7 @@ test('ebb serve opens a state directory of the previous release: its resources a
   db.close();
   const old = versions(s.stateDir);
   t.diagnostic(`previous release: ${JSON.stringify([...old])}`);
-  assert.deepEqual([...old.keys()].sort(), ['listener', 'loadBalancer', 'target', 'targetGroup']);
+  for (const kind of ['listener', 'loadBalancer', 'target', 'targetGroup']) assert.ok(old.has(kind), `the first start stored a ${kind}`);
   for (const [kind, vs] of old) assert.ok(vs.every((v) => v === (kind === 'target' ? 1 : null)), kind);
 
   // Without the file, so only what the state directory holds is served.
