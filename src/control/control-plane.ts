@@ -162,25 +162,12 @@ export class ControlPlane implements ControlApi {
   createLoadBalancerStack(input: CreateLoadBalancerStackInput): Promise<LoadBalancerStack> {
     return this.#queue.run(async () => {
       const stack = this.#catalog.buildStack(input);
-      const { loadBalancer: lb, targetGroups: groups, listeners } = stack;
-      await this.#transaction.transact(
-        [put('loadBalancer', lb.arn, lb), ...groups.map((g) => put('targetGroup', g.arn, g)), ...listeners.map((l) => put('listener', l.arn, l))],
-        () => {
-          this.#catalog.setLoadBalancer(lb);
-          for (const g of groups) this.#catalog.setTargetGroup(g);
-          for (const l of listeners) this.#catalog.setListener(l);
-        },
-      );
-      const failure = (await this.openErrors()).find((e) => listeners.some((l) => l.arn === e.listenerArn));
+      const made = this.#catalog.stackChange(stack, 'add');
+      await this.#transaction.transact(made.ops, made.apply);
+      const failure = (await this.openErrors()).find((e) => stack.listeners.some((l) => l.arn === e.listenerArn));
       if (failure === undefined) return stack;
-      await this.#transaction.transact(
-        [...listeners.map((l) => del('listener', l.arn)), ...groups.map((g) => del('targetGroup', g.arn)), del('loadBalancer', lb.arn)],
-        () => {
-          for (const l of listeners) this.#catalog.deleteListener(l.arn);
-          for (const g of groups) this.#catalog.deleteTargetGroup(g.arn);
-          this.#catalog.deleteLoadBalancer(lb.arn);
-        },
-      );
+      const undo = this.#catalog.stackChange(stack, 'remove');
+      await this.#transaction.transact(undo.ops, undo.apply);
       throw ebbError(
         'InvalidConfigurationRequest',
         `Port ${failure.port} on ${failure.address} could not be opened (${failure.code}); choose another port or stop what holds it. Nothing was created`,

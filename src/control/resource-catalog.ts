@@ -16,7 +16,7 @@ import { checkAnyArn, checkArn, notFoundFor, type ArnFactory } from './arn.ts';
 import type { CreateListenerInput, CreateLoadBalancerInput, CreateLoadBalancerStackInput, CreateTargetGroupInput, TargetInput } from './inputs.ts';
 import { isInstanceId, isHostName, isIpAddress, validateName, validatePort } from './names.ts';
 import type { LoadBalancerStack } from './outputs.ts';
-import { put, recordsOf } from './store-transaction.ts';
+import { del, put, recordsOf } from './store-transaction.ts';
 
 /**
  * The resources by ARN (instances by id): load balancers, listeners, target groups and instances, in
@@ -351,6 +351,32 @@ export class ResourceCatalog {
       return { op: put('listener', arn, r), apply: () => this.#listeners.set(arn, r) };
     }
     throw notFoundFor(arn);
+  }
+
+  /**
+   * Adding a whole stack (a load balancer with its groups and listeners) or removing it: the store
+   * operations for one commit, and the in-memory update to run once they are committed.
+   */
+  stackChange(stack: LoadBalancerStack, how: 'add' | 'remove'): { ops: StoreOp[]; apply: () => void } {
+    const { loadBalancer: lb, targetGroups: groups, listeners } = stack;
+    if (how === 'add') {
+      return {
+        ops: [put('loadBalancer', lb.arn, lb), ...groups.map((g) => put('targetGroup', g.arn, g)), ...listeners.map((l) => put('listener', l.arn, l))],
+        apply: () => {
+          this.setLoadBalancer(lb);
+          for (const g of groups) this.setTargetGroup(g);
+          for (const l of listeners) this.setListener(l);
+        },
+      };
+    }
+    return {
+      ops: [...listeners.map((l) => del('listener', l.arn)), ...groups.map((g) => del('targetGroup', g.arn)), del('loadBalancer', lb.arn)],
+      apply: () => {
+        for (const l of listeners) this.deleteListener(l.arn);
+        for (const g of groups) this.deleteTargetGroup(g.arn);
+        this.deleteLoadBalancer(lb.arn);
+      },
+    };
   }
 
   // ---------------------------------------------------------------- holding committed records
