@@ -1,5 +1,6 @@
 import type { InstanceRecord, ListenerRecord, LoadBalancerRecord, Tag, TargetGroupRecord } from '../domain/resources.ts';
 import type {
+  ClassicAttributesChange,
   CreateListenerInput,
   CreateLoadBalancerInput,
   CreateLoadBalancerStackInput,
@@ -33,6 +34,8 @@ export interface ControlApi {
   /** The full set, defaults filled in. */
   describeLoadBalancerAttributes(arn: string): Record<string, string>;
   modifyLoadBalancerAttributes(arn: string, attributes: Readonly<Record<string, string>>): Promise<Record<string, string>>;
+  /** A Classic load balancer's attributes, settings and groups' draining, in one change. */
+  modifyClassicAttributes(arn: string, change: ClassicAttributesChange): Promise<LoadBalancerRecord>;
 
   // Listeners
   createListener(input: CreateListenerInput): Promise<ListenerRecord>;

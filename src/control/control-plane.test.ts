@@ -5,10 +5,12 @@ import { FakeDataPlane } from '../../test/fakes/fake-data-plane.ts';
 import { FakeHealthChecker } from '../../test/fakes/fake-health-checker.ts';
 import { EbbError } from '../shared/errors.ts';
 import { InMemoryStateStore } from '../store/in-memory-state-store.ts';
-import { targetKey } from '../domain/resources.ts';
+import { defaultHealthCheck } from '../domain/health-check.ts';
+import { targetKey, type LoadBalancerRecord, type TargetGroupRecord } from '../domain/resources.ts';
 import { ControlPlane } from './control-plane.ts';
 import type { TargetStateEvent } from './events.ts';
 import type { DrainRecord } from './outputs.ts';
+import { put } from './store-transaction.ts';
 
 async function setup(options: { delay?: number; dataPlanes?: number; drainRecordLimit?: number } = {}) {
   const clock = new FakeClock();
@@ -525,6 +527,52 @@ describe('validation', () => {
     assert.equal(made.listeners.length, 2);
     assert.deepEqual(s.cp.describeListeners({ loadBalancerArn: made.loadBalancer.arn }).map((l) => l.port), [9100, 9101]);
     assert.deepEqual(s.cp.loadBalancersOfTargetGroup(made.targetGroups[0]!.arn), [made.loadBalancer.arn]);
+  });
+
+  test('a Classic load balancer stored with its settings in ebb:classic-* tags has them moved into its record, once, at start', async () => {
+    const store = new InMemoryStateStore();
+    const prefix = 'arn:aws:elasticloadbalancing:us-east-1:123456789012';
+    const lbArn = `${prefix}:loadbalancer/old`;
+    const tgArn = `${prefix}:targetgroup/classic-old-8080/0123456789abcdef`;
+    const listenerArn = `${prefix}:listener/old/0123456789abcdef`;
+    await store.commit([
+      put('loadBalancer', lbArn, {
+        arn: lbArn, name: 'old', type: 'classic', scheme: 'internet-facing', createdAt: 0, attributes: {}, source: 'api',
+        tags: [
+          { key: 'team', value: 'web' },
+          { key: 'ebb:classic-draining-timeout', value: '120' },
+          { key: 'ebb:classic-cross-zone', value: 'true' },
+        ],
+      }),
+      put('targetGroup', tgArn, {
+        arn: tgArn, name: 'classic-old-8080', protocol: 'HTTP', port: 8080, targetType: 'instance', healthCheck: defaultHealthCheck('HTTP'),
+        attributes: { 'deregistration_delay.timeout_seconds': '0' }, createdAt: 0, source: 'api',
+        tags: [
+          { key: 'ebb:classic-lb', value: 'old' },
+          { key: 'ebb:classic-instance-port', value: '8080' },
+        ],
+      }),
+      put('listener', listenerArn, {
+        arn: listenerArn, loadBalancerArn: lbArn, protocol: 'HTTP', port: 9100, address: '0.0.0.0', tags: [], source: 'api',
+        defaultActions: [{ type: 'forward', targetGroupArn: tgArn }],
+      }),
+    ]);
+    const cp = new ControlPlane({ clock: new FakeClock(), store, dataPlanes: [new FakeDataPlane()] });
+    await cp.start();
+    const [lb] = cp.describeLoadBalancers({ type: 'classic' });
+    assert.deepEqual(lb?.classic, { drainingTimeoutSeconds: 120, crossZone: true });
+    assert.deepEqual(lb?.tags, [{ key: 'team', value: 'web' }]);
+    assert.deepEqual(cp.describeTargetGroups({ arns: [tgArn] })[0]?.tags, []);
+    const stored = await store.load();
+    assert.deepEqual((stored.get('loadBalancer')?.get(lbArn) as LoadBalancerRecord).classic, { drainingTimeoutSeconds: 120, crossZone: true });
+    assert.deepEqual((stored.get('loadBalancer')?.get(lbArn) as LoadBalancerRecord).tags, [{ key: 'team', value: 'web' }], 'the old tags are dropped');
+    assert.deepEqual((stored.get('targetGroup')?.get(tgArn) as TargetGroupRecord).tags, []);
+    await cp.close();
+    const commits = store.commits;
+    const again = new ControlPlane({ clock: new FakeClock(), store, dataPlanes: [new FakeDataPlane()] });
+    await again.start();
+    assert.equal(store.commits, commits, 'nothing left to move');
+    assert.deepEqual(again.describeLoadBalancers({ type: 'classic' })[0]?.classic, { drainingTimeoutSeconds: 120, crossZone: true });
   });
 
   test('a group no listener uses reports Target.NotInUse and is not health-checked', async () => {

@@ -21,11 +21,13 @@ import type {
 import type { StateStore } from '../domain/store-port.ts';
 import { mergeTags, removeTagKeys, validateTags } from '../domain/tag-rules.ts';
 import { ArnFactory, checkArn } from './arn.ts';
+import { classicAttributesChange, classicSettingsFromTags } from './classic-load-balancers.ts';
 import type { ControlApi } from './control-api.ts';
 import { DrainRecordLog } from './drain-records.ts';
 import { Drains } from './drains.ts';
 import type { ControlEvents } from './events.ts';
 import type {
+  ClassicAttributesChange,
   CreateListenerInput,
   CreateLoadBalancerInput,
   CreateLoadBalancerStackInput,
@@ -121,6 +123,9 @@ export class ControlPlane implements ControlApi {
     this.#started = true;
     const state = await this.#store.load();
     this.#catalog.load(state);
+    // Records an earlier release wrote in another shape are rewritten once, before anything is served.
+    const moved = classicSettingsFromTags(this.#catalog);
+    await this.#transaction.transact(moved.ops, moved.apply, { publish: false });
     this.#records.load(recordsOf<DrainRecord>(state, 'drainRecord'));
     const expired = this.#drains.restore(recordsOf<StoredTarget>(state, 'target'), (arn) => this.#catalog.targetGroups.get(arn));
     this.#publisher.publish();
@@ -206,6 +211,15 @@ export class ControlPlane implements ControlApi {
       const record: LoadBalancerRecord = { ...lb, attributes: { ...lb.attributes, ...attributes } };
       await this.#transaction.transact([put('loadBalancer', arn, record)], () => this.#catalog.setLoadBalancer(record));
       return loadBalancerAttributesWithDefaults(record.attributes);
+    });
+  }
+
+  /** Classic ModifyLoadBalancerAttributes as one change (see classic-load-balancers.ts). */
+  modifyClassicAttributes(arn: string, change: ClassicAttributesChange): Promise<LoadBalancerRecord> {
+    return this.#queue.run(async () => {
+      const c = classicAttributesChange(this.#catalog, arn, change);
+      await this.#transaction.transact(c.ops, c.apply);
+      return c.loadBalancer;
     });
   }
 

@@ -55,6 +55,15 @@ export interface CreateLoadBalancerStackInput {
   }>;
 }
 
+/** A change to a Classic load balancer's attributes (ModifyLoadBalancerAttributes); what is left out stays. */
+export interface ClassicAttributesChange {
+  /** Load balancer attributes in their ELBv2 names (ConnectionSettings.IdleTimeout, desync mitigation). */
+  readonly attributes?: Readonly<Record<string, string>>;
+  readonly crossZone?: boolean;
+  /** Enabled sets each of its groups' deregistration delay to the timeout (given, else the one kept), or to 0. */
+  readonly connectionDraining?: { readonly enabled: boolean; readonly timeoutSeconds?: number };
+}
+
 export interface TargetInput {
   readonly id: string;
   /** Defaults to the target group's port. */

@@ -2,13 +2,14 @@ import type { Clock } from '../shared/clock.ts';
 import { ebbError } from '../shared/errors.ts';
 import { validateLoadBalancerAttributes, validateTargetGroupAttributes } from '../domain/attributes.ts';
 import { defaultHealthCheck, validateHealthCheck, type HealthCheckConfig } from '../domain/health-check.ts';
-import type {
-  InstanceRecord,
-  ListenerRecord,
-  LoadBalancerRecord,
-  Tag,
-  TargetGroupRecord,
-  TargetRegistration,
+import {
+  DEFAULT_CLASSIC_SETTINGS,
+  type InstanceRecord,
+  type ListenerRecord,
+  type LoadBalancerRecord,
+  type Tag,
+  type TargetGroupRecord,
+  type TargetRegistration,
 } from '../domain/resources.ts';
 import type { StoreKind, StoreOp } from '../domain/store-port.ts';
 import { validateTags } from '../domain/tag-rules.ts';
@@ -142,6 +143,12 @@ export class ResourceCatalog {
     return all;
   }
 
+  /** The groups the load balancer's listeners forward to, by port (a Classic load balancer's groups). */
+  targetGroupsOf(loadBalancerArn: string): TargetGroupRecord[] {
+    const arns = new Set(this.listenersOf(loadBalancerArn).flatMap((l) => l.defaultActions.map((a) => a.targetGroupArn)));
+    return [...this.#targetGroups.values()].filter((tg) => arns.has(tg.arn)).sort((a, b) => a.port - b.port);
+  }
+
   loadBalancersOfTargetGroup(arn: string): string[] {
     const out = new Set<string>();
     for (const l of this.#listeners.values()) {
@@ -180,6 +187,7 @@ export class ResourceCatalog {
       attributes: { ...attributes },
       tags: validateTags(input.tags ?? []),
       source: input.source ?? 'api',
+      ...(type === 'classic' ? { classic: DEFAULT_CLASSIC_SETTINGS } : {}),
     };
   }
 

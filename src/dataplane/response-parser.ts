@@ -126,6 +126,8 @@ export class ResponseParser {
             this.#pending = b;
             return;
           }
+          // The same limit whether the head came in one read or many.
+          if (end + 4 > MAX_HEAD_BYTES) return this.#garbage('head-too-large');
           // Go on in the glued buffer: the saved partial head and this read.
           buf = b;
           len = b.length;

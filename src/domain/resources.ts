@@ -25,7 +25,24 @@ export interface LoadBalancerRecord {
   readonly tags: readonly Tag[];
   /** Where the resource came from: the config file owns what it declares. */
   readonly source: 'api' | 'config';
+  /** A Classic load balancer's own settings; present when `type` is `classic`. */
+  readonly classic?: ClassicSettings;
 }
+
+/**
+ * What a Classic load balancer has that the ELBv2 model does not. ConnectionDraining's Enabled is not
+ * here: it is its target groups' `deregistration_delay.timeout_seconds` (0: off), the one source of
+ * truth for how its instances drain.
+ */
+export interface ClassicSettings {
+  /** ConnectionDraining.Timeout (1-3600), kept while draining is off so that turning it on restores it. */
+  readonly drainingTimeoutSeconds: number;
+  /** CrossZoneLoadBalancing.Enabled, kept and described; ebb has no zones, so it changes no routing. */
+  readonly crossZone: boolean;
+}
+
+/** AWS's defaults for a new Classic load balancer created through the API. */
+export const DEFAULT_CLASSIC_SETTINGS: ClassicSettings = { drainingTimeoutSeconds: 300, crossZone: false };
 
 export interface ForwardAction {
   readonly type: 'forward';

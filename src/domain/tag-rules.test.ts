@@ -24,6 +24,12 @@ test('keys and values: letters of any script, digits, spaces and _.:/=+-@, withi
   assert.equal(code(() => validateTags(Array.from({ length: 51 }, (_, i) => ({ key: `k${i}`, value: '' })))), 'TooManyTags');
 });
 
+test("keys starting with 'ebb:' are ebb's own and refused, as AWS keeps 'aws:' for itself", () => {
+  assert.equal(code(() => validateTags([{ key: 'ebb:classic-cross-zone', value: 'true' }])), 'ValidationError');
+  assert.equal(code(() => validateTags([{ key: 'EBB:x', value: '' }])), 'ValidationError');
+  assert.equal(code(() => validateTags([{ key: 'team:ebb', value: 'ebb:' }])), 'ok');
+});
+
 test('merge replaces the value of a key given again and keeps the limit; remove ignores unknown keys', () => {
   const current = [{ key: 'a', value: '1' }, { key: 'b', value: '2' }];
   assert.deepEqual(mergeTags(current, [{ key: 'b', value: '3' }, { key: 'c', value: '4' }]), [

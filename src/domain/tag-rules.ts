@@ -12,12 +12,23 @@ const MAX_KEY_LENGTH = 128;
 const MAX_VALUE_LENGTH = 256;
 export const MAX_TAGS_PER_RESOURCE = 50;
 
+/**
+ * Keys ebb keeps for itself, as AWS keeps `aws:` ("reserved for AWS use",
+ * https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-tags.html).
+ * ebb reads no tag, so none of them could change what it does; the prefix is refused so that one
+ * never seems to.
+ */
+const RESERVED_PREFIX = 'ebb:';
+
 /** Checks a list of tags as given in one call; returns a plain copy. Throws ValidationError, DuplicateTagKeys or TooManyTags. */
 export function validateTags(tags: readonly Tag[]): Tag[] {
   const seen = new Set<string>();
   for (const t of tags) {
     if (t.key.length < 1 || t.key.length > MAX_KEY_LENGTH || !TAG_PATTERN.test(t.key)) {
       throw ebbError('ValidationError', `Tag key '${t.key}' is not valid: 1-128 letters, digits, spaces and _.:/=+-@`);
+    }
+    if (t.key.toLowerCase().startsWith(RESERVED_PREFIX)) {
+      throw ebbError('ValidationError', `Tag key '${t.key}' is not allowed: keys starting with '${RESERVED_PREFIX}' are reserved for ebb`);
     }
     if (t.value.length > MAX_VALUE_LENGTH || !TAG_PATTERN.test(t.value)) {
       throw ebbError('ValidationError', `Tag value for '${t.key}' is not valid: up to 256 letters, digits, spaces and _.:/=+-@`);

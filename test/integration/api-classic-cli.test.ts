@@ -68,7 +68,9 @@ test('Classic ELB with aws elb: the documented draining commands, instance healt
 
   const registered = ok(await aws(h, ['elb', 'register-instances-with-load-balancer', '--load-balancer-name', 'my-loadbalancer', '--instances', INSTANCE]));
   assert.deepEqual(registered.Instances, [{ InstanceId: INSTANCE }]);
-  const [group] = h.control.describeTargetGroups().filter((g) => g.tags.some((t) => t.key === 'ebb:classic-lb'));
+  const lb = h.control.describeLoadBalancers({ type: 'classic' }).find((l) => l.name === 'my-loadbalancer');
+  assert.ok(lb !== undefined);
+  const [group] = h.control.describeTargetGroups({ loadBalancerArn: lb.arn });
   assert.ok(group !== undefined);
   await waitFor(() => h.control.describeTargetHealth(group.arn)[0]?.health.state === 'healthy', 15_000, 'instance healthy');
   const inService = ok(await aws(h, ['elb', 'describe-instance-health', '--load-balancer-name', 'my-loadbalancer']));
@@ -120,5 +122,5 @@ test('Classic ELB with aws elb: the documented draining commands, instance healt
 
   ok(await aws(h, ['elb', 'delete-load-balancer', '--load-balancer-name', 'my-loadbalancer']));
   assert.deepEqual(h.control.describeLoadBalancers({ type: 'classic' }), []);
-  assert.equal(h.control.describeTargetGroups().filter((g) => g.tags.some((t) => t.key === 'ebb:classic-lb')).length, 0);
+  assert.ok(!h.control.describeTargetGroups().some((g) => g.arn === group.arn), 'its group is deleted with it');
 });

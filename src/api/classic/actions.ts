@@ -1,19 +1,15 @@
 import type { ControlApi } from '../../control/control-api.ts';
 import type { CreateTargetGroupInput } from '../../control/inputs.ts';
 import type { HealthCheckConfig } from '../../domain/health-check.ts';
-import type { ListenerRecord, Tag, TargetGroupRecord } from '../../domain/resources.ts';
+import type { ListenerRecord, TargetGroupRecord } from '../../domain/resources.ts';
 import { EbbError, ebbError } from '../../shared/errors.ts';
 import { CANONICAL_HOSTED_ZONE_ID, dnsName, paginate, readTags } from '../common.ts';
 import type { ActionTable } from '../handler.ts';
 import type { QueryParams } from '../query-parser.ts';
 import type { XmlObject } from '../xml.ts';
 import {
-  CLASSIC_PORT_TAG,
-  CLASSIC_TAG,
-  CROSS_ZONE_TAG,
   DEFAULT_DRAINING_TIMEOUT,
   DELAY_KEY,
-  DRAINING_TIMEOUT_TAG,
   type ClassicLoadBalancer,
   classicGroupName,
   classicState,
@@ -176,10 +172,6 @@ function describeXml(control: ControlApi, clb: ClassicLoadBalancer): XmlObject {
   };
 }
 
-async function setTag(control: ControlApi, arn: string, key: string, value: string): Promise<void> {
-  await control.addTags([arn], [{ key, value }]);
-}
-
 export const classicActions: ActionTable = {
   async CreateLoadBalancer(p, { control }) {
     const name = readName(p);
@@ -192,10 +184,7 @@ export const classicActions: ActionTable = {
     p.list('AvailabilityZones');
     p.list('Subnets');
     p.list('SecurityGroups');
-    const userTags = readTags(p) ?? [];
-    if (userTags.some((t) => t.key.startsWith('ebb:'))) {
-      throw ebbError('ValidationError', "Tag keys starting with 'ebb:' are reserved for ebb's own use");
-    }
+    const tags = readTags(p) ?? [];
     const existing = control.describeLoadBalancers({ type: 'classic' }).find((l) => l.name === name);
     if (existing !== undefined) {
       // AWS returns the existing load balancer when the call is repeated with the same listeners.
@@ -207,7 +196,6 @@ export const classicActions: ActionTable = {
       throw ebbError('DuplicateLoadBalancerName', `A load balancer named '${name}' already exists with different listeners`);
     }
 
-    const tags: Tag[] = [...userTags, { key: DRAINING_TIMEOUT_TAG, value: String(DEFAULT_DRAINING_TIMEOUT) }];
     const healthCheck = defaultClassicHealthCheck(listeners[0]?.instancePort ?? 80);
     const groups = new Map<number, CreateTargetGroupInput>();
     for (const l of listeners) {
@@ -219,10 +207,6 @@ export const classicActions: ActionTable = {
         targetType: 'instance',
         healthCheck,
         attributes: { [DELAY_KEY]: String(DEFAULT_DRAINING_TIMEOUT) },
-        tags: [
-          { key: CLASSIC_TAG, value: name },
-          { key: CLASSIC_PORT_TAG, value: String(l.instancePort) },
-        ],
       });
     }
     // One change: a crash or a port that cannot open leaves nothing half-made, so a retry works.
@@ -379,18 +363,17 @@ export const classicActions: ActionTable = {
       additionalOut.push({ Key: key, Value: value });
     }
 
-    if (Object.keys(lbAttrs).length > 0) await control.modifyLoadBalancerAttributes(clb.lb.arn, lbAttrs);
-    if (crossZone !== undefined) await setTag(control, clb.lb.arn, CROSS_ZONE_TAG, String(crossZone));
+    // One change: a failure or a crash leaves every attribute as it was.
+    const record = await control.modifyClassicAttributes(clb.lb.arn, {
+      attributes: lbAttrs,
+      ...(crossZone !== undefined ? { crossZone } : {}),
+      ...(drainEnabled !== undefined ? { connectionDraining: { enabled: drainEnabled, ...(drainTimeout !== undefined ? { timeoutSeconds: drainTimeout } : {}) } } : {}),
+    });
     const out: Record<string, XmlObject | XmlObject[]> = {};
     if (crossZone !== undefined) out['CrossZoneLoadBalancing'] = { Enabled: crossZone };
     if (accessLogEnabled !== undefined) out['AccessLog'] = { Enabled: false };
     if (drainEnabled !== undefined) {
-      const timeout = drainTimeout ?? drainingSettings(control, clb).timeout;
-      // The remembered Timeout first: the groups' delay is what says whether draining is on.
-      await setTag(control, clb.lb.arn, DRAINING_TIMEOUT_TAG, String(timeout));
-      const delay = drainEnabled ? String(timeout) : '0';
-      for (const g of clb.groups) await control.modifyTargetGroupAttributes(g.arn, { [DELAY_KEY]: delay });
-      out['ConnectionDraining'] = { Enabled: drainEnabled, Timeout: timeout };
+      out['ConnectionDraining'] = { Enabled: drainEnabled, Timeout: record.classic?.drainingTimeoutSeconds ?? DEFAULT_DRAINING_TIMEOUT };
     }
     if (idle !== undefined) out['ConnectionSettings'] = { IdleTimeout: idle };
     if (additional.length > 0) out['AdditionalAttributes'] = additionalOut;
@@ -401,7 +384,7 @@ export const classicActions: ActionTable = {
 function attributesXml(control: ControlApi, clb: ClassicLoadBalancer): XmlObject {
   const lbAttrs = control.describeLoadBalancerAttributes(clb.lb.arn);
   const draining = drainingSettings(control, clb);
-  const crossZone = clb.lb.tags.find((t) => t.key === CROSS_ZONE_TAG)?.value === 'true';
+  const crossZone = clb.lb.classic?.crossZone ?? false;
   return {
     CrossZoneLoadBalancing: { Enabled: crossZone },
     AccessLog: { Enabled: false },

@@ -10,24 +10,22 @@ import { EbbError, ebbError } from '../../shared/errors.ts';
  *
  * - the load balancer is a facade load balancer of type `classic` (ARN `…:loadbalancer/NAME`);
  * - each distinct InstancePort gets one target group, named `classic-<lbname>-<port>` (or
- *   `clb-<hash>-<port>` when that would pass 32 characters) and tagged `ebb:classic-lb=<lbname>`
- *   so ELBv2 DescribeTargetGroups can leave it out of its listing;
+ *   `clb-<hash>-<port>` when that would pass 32 characters);
  * - each Classic listener is a facade listener on LoadBalancerPort forwarding to the group of its
- *   InstancePort;
+ *   InstancePort; the load balancer's groups are those its listeners forward to (ELBv2
+ *   DescribeTargetGroups leaves them out of its listing);
  * - instances are registered by id in every group of the load balancer (the facade resolves ids to
  *   addresses through its instance directory);
  * - ConnectionDraining is the groups' `deregistration_delay.timeout_seconds`: the Timeout when
  *   enabled, 0 when disabled (0 closes what is in flight at once, as Classic does with draining off).
- *   The Timeout is also kept in the tag `ebb:classic-draining-timeout` so it is remembered while
+ *   The Timeout is also kept in the load balancer's `classic` settings so it is remembered while
  *   draining is off; Enabled is read back from the groups, the one source of truth;
+ * - CrossZoneLoadBalancing is kept in the `classic` settings too (ebb has no zones to balance across);
+ * - no setting is kept in tags, which any caller may change; ebb reads no tag;
  * - ConnectionSettings.IdleTimeout is the load balancer attribute `idle_timeout.timeout_seconds`;
  * - the one Classic health check is applied to every group.
  */
 
-export const CLASSIC_TAG = 'ebb:classic-lb';
-export const CLASSIC_PORT_TAG = 'ebb:classic-instance-port';
-export const DRAINING_TIMEOUT_TAG = 'ebb:classic-draining-timeout';
-export const CROSS_ZONE_TAG = 'ebb:classic-cross-zone';
 export const DELAY_KEY = 'deregistration_delay.timeout_seconds';
 export const DEFAULT_DRAINING_TIMEOUT = 300;
 
@@ -70,10 +68,7 @@ export function findClassic(control: ControlApi, name: string): ClassicLoadBalan
 }
 
 export function expand(control: ControlApi, lb: LoadBalancerRecord): ClassicLoadBalancer {
-  const groups = control
-    .describeTargetGroups()
-    .filter((g) => g.tags.some((t) => t.key === CLASSIC_TAG && t.value === lb.name))
-    .sort((a, b) => a.port - b.port);
+  const groups = [...control.describeTargetGroups({ loadBalancerArn: lb.arn })].sort((a, b) => a.port - b.port);
   const listeners = [...control.describeListeners({ loadBalancerArn: lb.arn })].sort((a, b) => a.port - b.port);
   return { lb, groups, listeners };
 }
@@ -86,9 +81,7 @@ export interface DrainingSettings {
 export function drainingSettings(control: ControlApi, clb: ClassicLoadBalancer): DrainingSettings {
   const first = clb.groups[0];
   const delay = first === undefined ? DEFAULT_DRAINING_TIMEOUT : Number(control.describeTargetGroupAttributes(first.arn)[DELAY_KEY] ?? DEFAULT_DRAINING_TIMEOUT);
-  const remembered = Number(clb.lb.tags.find((t) => t.key === DRAINING_TIMEOUT_TAG)?.value ?? NaN);
-  const timeout = Number.isInteger(remembered) && remembered >= 1 ? remembered : delay > 0 ? delay : DEFAULT_DRAINING_TIMEOUT;
-  return { enabled: delay > 0, timeout };
+  return { enabled: delay > 0, timeout: clb.lb.classic?.drainingTimeoutSeconds ?? (delay > 0 ? delay : DEFAULT_DRAINING_TIMEOUT) };
 }
 
 /** The Classic `HealthCheck.Target` string for a group's health check. */

@@ -1,6 +1,6 @@
+import type { ControlApi } from '../../control/control-api.ts';
 import { HEALTH_CHECK_RANGES, parseMatcher, type HealthCheckConfig } from '../../domain/health-check.ts';
 import { ebbError } from '../../shared/errors.ts';
-import { CLASSIC_TAG } from '../classic/classic-mapping.ts';
 import { paginate, readProtocol, readTags } from '../common.ts';
 import type { ActionTable } from '../handler.ts';
 import type { IntRange, QueryParams } from '../query-parser.ts';
@@ -54,8 +54,13 @@ function readHealthCheck(p: QueryParams): Partial<HealthCheckConfig> {
   return hc;
 }
 
-function isClassicGroup(tags: readonly { key: string }[]): boolean {
-  return tags.some((t) => t.key === CLASSIC_TAG);
+/** The groups behind Classic load balancers (those their listeners forward to). */
+function classicGroupArns(control: ControlApi): Set<string> {
+  const out = new Set<string>();
+  for (const lb of control.describeLoadBalancers({ type: 'classic' })) {
+    for (const g of control.describeTargetGroups({ loadBalancerArn: lb.arn })) out.add(g.arn);
+  }
+  return out;
 }
 
 export const targetGroupActions: ActionTable = {
@@ -105,7 +110,10 @@ export const targetGroupActions: ActionTable = {
       ...(loadBalancerArn !== undefined ? { loadBalancerArn } : {}),
     });
     // The groups behind Classic load balancers are ebb's own plumbing: list them only when asked for.
-    if (!given.some(Boolean)) groups = groups.filter((g) => !isClassicGroup(g.tags));
+    if (!given.some(Boolean)) {
+      const classic = classicGroupArns(control);
+      groups = groups.filter((g) => !classic.has(g.arn));
+    }
     const { page, nextMarker } = paginate(p, groups);
     return { TargetGroups: page.map((g) => targetGroupXml(g, control)), NextMarker: nextMarker };
   },
@@ -116,7 +124,7 @@ export const targetGroupActions: ActionTable = {
     if (healthCheck.protocol === 'TCP') {
       // An ELBv2 rule (Classic groups may check TCP behind HTTP): checked here, where the group is known.
       const [current] = control.describeTargetGroups({ arns: [arn] });
-      if (current !== undefined && current.protocol !== 'TCP' && !isClassicGroup(current.tags)) {
+      if (current !== undefined && current.protocol !== 'TCP' && !classicGroupArns(control).has(current.arn)) {
         throw ebbError('ValidationError', `Health check protocol TCP is not supported for a ${current.protocol} target group; use HTTP or HTTPS`);
       }
     }
