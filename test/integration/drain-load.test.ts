@@ -22,12 +22,14 @@ test('targets deregistered and re-registered every 500 ms under load: no failed 
   const e = await startInProcess(c, { backends, delaySeconds: 3 });
   const target = (i: number): { id: string; port: number } => ({ id: '127.0.0.1', port: backends[i % 3]?.port ?? 0 });
 
+  // A fixed number of register/deregister steps, 500 ms apart; the load runs until they are done, however
+  // long a busy machine makes that. What is asserted is what ebb did, never how fast the machine is.
+  const STEPS = SECONDS * 2;
   let running = true;
   const steps: string[] = [];
   const cycler = (async () => {
-    for (let k = 0; running && k < 100; k++) {
+    for (let k = 0; k < STEPS; k++) {
       await sleep(500);
-      if (!running) break;
       await e.ebb.control.registerTargets(e.tgArn, [target(k)]);
       await e.ebb.control.deregisterTargets(e.tgArn, [target(k + 1)]);
       const registered = e.ebb.control.describeTargetHealth(e.tgArn).filter((d) => d.health.state !== 'draining');
@@ -35,18 +37,22 @@ test('targets deregistered and re-registered every 500 ms under load: no failed 
       assert.ok(registered.length >= 1, 'at least one target is always registered');
     }
   })();
-  const load = await runLoad(e.listenerPort, 50, SECONDS * 1000, (i) => (i % 20 === 7 ? '/slow?ms=600' : `/slow?ms=${i % 5}`));
-  running = false;
-  await cycler;
+  const load = runLoad(e.listenerPort, 50, () => running, (i) => (i % 20 === 7 ? '/slow?ms=600' : `/slow?ms=${i % 5}`));
+  try {
+    await cycler;
+  } finally {
+    running = false;
+  }
+  const done = await load;
 
   const records = e.ebb.control.drainRecords();
   const outcomes = records.reduce<Record<string, number>>((m, r) => ({ ...m, [r.outcome]: (m[r.outcome] ?? 0) + 1 }), {});
-  t.diagnostic(describeLoad(load));
+  t.diagnostic(describeLoad(done));
   t.diagnostic(`${steps.length} register/deregister steps (registered after each: ${steps.join(' ')}); drains: ${JSON.stringify(outcomes)}`);
-  assert.ok(steps.length >= SECONDS * 2 - 2, `the cycle should run every 500 ms; ran ${steps.length} steps`);
-  assert.ok(load.total > 1000, `the load should be real; sent ${load.total}`);
-  assert.equal(load.failed, 0, `no request may fail: ${load.errors.join('; ')}`);
-  assert.deepEqual([...load.non2xx], [], 'no answer may be non-2xx');
+  assert.equal(steps.length, STEPS, 'every step ran');
+  assert.ok(done.total >= STEPS, `requests flowed throughout; sent ${done.total}`);
+  assert.equal(done.failed, 0, `no request may fail: ${done.errors.join('; ')}`);
+  assert.deepEqual([...done.non2xx], [], 'no answer may be non-2xx');
   assert.equal(records.reduce((n, r) => n + r.requestsCut, 0), 0, 'no request may be cut');
-  for (const b of backends) assert.ok((load.byBackend.get(b.name) ?? 0) > 0, `${b.name} should have served some of the load`);
+  for (const b of backends) assert.ok((done.byBackend.get(b.name) ?? 0) > 0, `${b.name} should have served some of the load`);
 });
