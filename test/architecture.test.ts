@@ -1,5 +1,5 @@
 /**
- * Dependencies point inward (STYLE.md §2): each src/ folder may import only the folders listed for it.
+ * Dependencies point inward (docs/architecture.md): each src/ folder may import only the folders listed for it.
  * Test files and type-only imports count too — a type import still ties one layer to another.
  */
 import assert from 'node:assert/strict';

@@ -7,7 +7,7 @@ import type { QueryParams } from './query-parser.ts';
 import { type ServiceId, successXml } from './xml.ts';
 
 /**
- * Dispatch by Version (aws-api.md §1): ELBv2 and Classic share action names, so Action alone is
+ * Dispatch by Version (the `apiVersion` of each service's botocore model): ELBv2 and Classic share action names, so Action alone is
  * ambiguous. `2015-12-01` ELBv2, `2012-06-01` Classic ELB, `2011-01-01` Auto Scaling.
  *
  * Version and Action come from the request, so they are looked up in Maps, never as properties of a
@@ -24,7 +24,7 @@ export function serviceForVersion(version: string | undefined): ServiceId | unde
   return version === undefined ? undefined : VERSIONS.get(version);
 }
 
-/** The SigV4 signing name (credential scope service) of each service (aws-api.md §2). */
+/** The SigV4 signing name (credential scope service) of each service (the `signingName` in its botocore model's metadata). */
 export const SIGNING_NAMES: Readonly<Record<ServiceId, string>> = {
   elbv2: 'elasticloadbalancing',
   classic: 'elasticloadbalancing',

@@ -2,7 +2,7 @@ import { ebbError } from '../shared/errors.ts';
 
 /**
  * AWS Query protocol parameters: a form body (or query string) of flat `Name=value` pairs, where
- * structures are `A.B`, lists are `A.member.N` (N from 1) and an empty list is `A=` (aws-api.md §1).
+ * structures are `A.B`, lists are `A.member.N` (N from 1) and an empty list is `A=` (the AWS Query protocol as botocore serialises it: botocore/serialize.py, QuerySerializer).
  *
  * `QueryParams` reads them with validation: every getter names the parameter in its error, so a
  * client learns exactly which value was wrong. Values are validated here because botocore only checks

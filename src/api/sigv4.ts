@@ -5,7 +5,7 @@ import { SignatureV4 } from '@smithy/signature-v4';
 import { ebbError } from '../shared/errors.ts';
 
 /**
- * AWS Signature Version 4 verification for the admin endpoint (aws-api.md §2).
+ * AWS Signature Version 4 verification for the admin endpoint (docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv.html).
  *
  * The clients sign different header sets (the aws CLI and boto3 sign `content-type;host;x-amz-date`,
  * the JS SDK eight headers), so the canonical request is rebuilt from the request's own SignedHeaders

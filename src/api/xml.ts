@@ -1,5 +1,5 @@
 /**
- * The XML the AWS Query protocol answers with (aws-api.md §1), built from plain values:
+ * The XML the AWS Query protocol answers with (botocore/parsers.py, QueryParser: `<ActionResponse><ActionResult>…`), built from plain values:
  * - a string, number or boolean is the element's text (`true`/`false`, integers as digits);
  * - a Date is an ISO 8601 timestamp;
  * - an array is a list: `<Name><member>…</member></Name>`, and an empty one `<Name/>`;

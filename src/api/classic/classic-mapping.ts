@@ -113,7 +113,7 @@ export function parseHealthTarget(target: string): Pick<HealthCheckConfig, 'prot
   return { protocol: 'TCP', port, path: '/' };
 }
 
-/** What Classic's DescribeInstanceHealth says for one ELBv2 target health (aws-semantics.md §1.4). */
+/** What Classic's DescribeInstanceHealth says for one ELBv2 target health (AWS Classic ELB API reference, DescribeInstanceHealth: InstanceState and ReasonCode). */
 export interface ClassicInstanceState {
   readonly InstanceId: string;
   readonly State: 'InService' | 'OutOfService' | 'Unknown';
