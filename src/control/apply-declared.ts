@@ -1,6 +1,10 @@
-import { ebbError } from '../shared/errors.ts';
+import { validateLoadBalancerAttributes, validateTargetGroupAttributes } from '../domain/attributes.ts';
+import type { ListenerRecord, LoadBalancerRecord, TargetGroupRecord } from '../domain/resources.ts';
+import { describeError, ebbError } from '../shared/errors.ts';
 import type { ControlPlane } from './control-plane.ts';
-import type { DeclaredState } from './declared-state.ts';
+import { describeOp, planDeclared, type CurrentState, type DeclaredOp, type DeclaredPlan, type ListenerSpec } from './declared-plan.ts';
+import { withChanges, type DeclaredState } from './declared-state.ts';
+import { mergeHealthCheck } from './resource-catalog.ts';
 
 export interface ApplyDeclaredResult {
   readonly created: string[];
@@ -8,44 +12,142 @@ export interface ApplyDeclaredResult {
   readonly removed: string[];
   readonly registered: number;
   readonly deregistered: number;
+  /** One line per change made. */
+  readonly applied: string[];
+  /** What the file declares and did not change since it was last applied, left as the API made it, and why. */
+  readonly kept: readonly string[];
+  /** What the file was merged with: the file as last applied, or nothing (a first start, or a state from before ebb kept it). */
+  readonly mergedWith: string;
 }
 
 export interface ApplyDeclaredOptions {
   /**
    * Tells whether a new listener's address and port can be opened (null) or why not (an errno code
-   * such as EADDRINUSE). Checked for every new listener before anything changes.
+   * such as EADDRINUSE). Checked for every listener the file opens before anything changes.
    */
   readonly checkPort?: (address: string, port: number) => Promise<string | null>;
 }
 
-/**
- * Makes the resources the configuration file owns match what it declares now, as a difference:
- * - what the file declares is created, or changed to match (the file wins for what it declares);
- * - what the file declared before and no longer does is removed (listeners close and drain,
- *   targets are deregistered and drain);
- * - what was created through the API is left alone, including targets registered through the API in
- *   a group the file declares.
- * A resource the file names that already exists from the API is adopted by the file.
- */
-export async function applyDeclared(
-  cp: ControlPlane,
-  declared: DeclaredState,
-  options: ApplyDeclaredOptions = {},
-): Promise<ApplyDeclaredResult> {
-  const result: { -readonly [K in keyof ApplyDeclaredResult]: ApplyDeclaredResult[K] } = { created: [], changed: [], removed: [], registered: 0, deregistered: 0 };
-  await checkDeclared(cp, declared, options);
+const MERGED_WITH_LAST = 'the file as last applied';
+const MERGED_WITH_NOTHING = 'nothing: no file was applied before in this state, so the file wins for what it declares';
 
-  for (const instance of declared.instances) {
-    const existing = cp.describeInstances().find((i) => i.id === instance.id);
-    if (existing?.address !== instance.address) await cp.putInstance(instance);
+/**
+ * A change that failed part-way: `cause` is why. `undo()` takes back, last first, each step that was
+ * made, and nothing else; the file as last applied stays the base of the next merge.
+ */
+export class PartlyAppliedError extends Error {
+  readonly #undo: readonly DeclaredOp[];
+
+  constructor(cause: unknown, undo: readonly DeclaredOp[]) {
+    super(describeError(cause), { cause });
+    this.name = 'PartlyAppliedError';
+    this.#undo = undo;
   }
 
-  // Target groups first: listeners forward to them.
-  const tgArnByName = new Map<string, string>();
-  for (const d of declared.targetGroups) {
-    const existing = cp.describeTargetGroups().find((tg) => tg.name === d.name);
-    if (existing === undefined) {
-      const tg = await cp.createTargetGroup({
+  /** How many steps there are to take back. */
+  get steps(): number {
+    return this.#undo.length;
+  }
+
+  async undo(cp: ControlPlane): Promise<ApplyDeclaredResult> {
+    const result = emptyResult([], MERGED_WITH_LAST);
+    for (const op of [...this.#undo].reverse()) await run(cp, op, result, []);
+    return result;
+  }
+}
+
+/**
+ * Applies the configuration file as a three-way merge (declared-plan.ts) of the file as last applied
+ * (kept in the state), the file now, and what exists now: what the file changed is applied; what the
+ * API changed since, and what the file did not touch, stays as the API left it. Then the file is kept
+ * as the last applied one. Everything that can be known to fail is checked first (checkDeclared), and
+ * then nothing is changed; a step that fails after that throws PartlyAppliedError, which can undo the
+ * steps made.
+ */
+export async function applyDeclared(cp: ControlPlane, declared: DeclaredState, options: ApplyDeclaredOptions = {}): Promise<ApplyDeclaredResult> {
+  const last = cp.lastAppliedDeclaration();
+  const plan = await checkDeclared(cp, declared, options);
+  const result = emptyResult(plan.kept, last === null ? MERGED_WITH_NOTHING : MERGED_WITH_LAST);
+  const undo: DeclaredOp[] = [];
+  try {
+    for (const op of plan.ops) await run(cp, op, result, undo);
+    if (JSON.stringify(last) !== JSON.stringify(declared)) await cp.recordAppliedDeclaration(declared);
+  } catch (error) {
+    throw new PartlyAppliedError(error, undo);
+  }
+  return result;
+}
+
+/**
+ * Everything that can be known to fail before a change is made; throws ConfigInvalid and changes
+ * nothing. Resolves with the plan: what applying the file would do now.
+ */
+export async function checkDeclared(cp: ControlPlane, declared: DeclaredState, options: ApplyDeclaredOptions = {}): Promise<DeclaredPlan> {
+  checkImmutableFields(cp, declared);
+  const plan = planDeclared(cp.lastAppliedDeclaration(), declared, currentState(cp));
+  checkSettings(cp, plan);
+  await checkListeners(cp, plan, options);
+  return plan;
+}
+
+/** What exists now, as the plan sees it: by name, with where each thing came from. */
+export function currentState(cp: ControlPlane): CurrentState {
+  const groups = cp.describeTargetGroups();
+  const groupName = new Map(groups.map((g) => [g.arn, g.name]));
+  return {
+    instances: cp.describeInstances(),
+    targetGroups: groups.map((g) => ({
+      name: g.name,
+      protocol: g.protocol,
+      port: g.port,
+      healthCheck: g.healthCheck,
+      attributes: g.attributes,
+      source: g.source,
+      targets: cp.registrationsOf(g.arn).map((r) => ({ id: r.id, port: r.port, source: r.source, draining: r.draining })),
+    })),
+    loadBalancers: allLoadBalancers(cp).map((lb) => ({
+      name: lb.name,
+      type: lb.type,
+      attributes: lb.attributes,
+      source: lb.source,
+      listeners: cp.describeListeners({ loadBalancerArn: lb.arn }).map((l) => ({
+        port: l.port,
+        protocol: l.protocol,
+        address: l.address,
+        targetGroup: groupName.get(l.defaultActions[0]?.targetGroupArn ?? '') ?? null,
+        source: l.source,
+      })),
+    })),
+  };
+}
+
+// ------------------------------------------------------------ running the steps
+
+function emptyResult(kept: readonly string[], mergedWith: string): ApplyDeclaredResult {
+  return { created: [], changed: [], removed: [], registered: 0, deregistered: 0, applied: [], kept, mergedWith };
+}
+
+type MutableResult = { -readonly [K in keyof ApplyDeclaredResult]: ApplyDeclaredResult[K] };
+
+/** Runs one step; records what it did in `result` and how to take it back in `undo`. */
+async function run(cp: ControlPlane, op: DeclaredOp, result: ApplyDeclaredResult, undo: DeclaredOp[]): Promise<void> {
+  const r = result as MutableResult;
+  if (await step(cp, op, r, undo)) r.applied.push(describeOp(op));
+}
+
+/** Resolves with whether the step changed anything. */
+async function step(cp: ControlPlane, op: DeclaredOp, r: MutableResult, undo: DeclaredOp[]): Promise<boolean> {
+  switch (op.op) {
+    case 'putInstance': {
+      const before = cp.describeInstances().find((i) => i.id === op.id);
+      if (before?.address === op.address) return false;
+      await cp.putInstance({ id: op.id, address: op.address });
+      if (before !== undefined) undo.push({ op: 'putInstance', id: op.id, address: before.address });
+      return true;
+    }
+    case 'createTargetGroup': {
+      const d = op.group;
+      await cp.createTargetGroup({
         name: d.name,
         protocol: d.protocol,
         port: d.port,
@@ -54,117 +156,179 @@ export async function applyDeclared(
         attributes: d.attributes,
         source: 'config',
       });
-      tgArnByName.set(d.name, tg.arn);
-      result.created.push(`target group ${d.name}`);
-    } else {
-      await cp.setSource(existing.arn, 'config');
-      if (await cp.replaceTargetGroupSettings(existing.arn, d.healthCheck, d.attributes)) result.changed.push(`target group ${d.name}`);
-      tgArnByName.set(d.name, existing.arn);
+      r.created.push(`target group ${d.name}`);
+      undo.push({ op: 'removeTargetGroup', name: d.name });
+      return true;
     }
-  }
-
-  // Load balancers and their listeners.
-  const declaredLbNames = new Set(declared.loadBalancers.map((lb) => lb.name));
-  for (const d of declared.loadBalancers) {
-    let lb = cp.describeLoadBalancers({ type: d.type === 'classic' ? 'classic' : 'elbv2' }).find((l) => l.name === d.name);
-    if (lb === undefined) {
-      lb = await cp.createLoadBalancer({ name: d.name, type: d.type, attributes: d.attributes, source: 'config' });
-      result.created.push(`load balancer ${d.name}`);
-    } else {
-      await cp.setSource(lb.arn, 'config');
-      if (await cp.replaceLoadBalancerAttributes(lb.arn, d.attributes)) result.changed.push(`load balancer ${d.name}`);
+    case 'adoptTargetGroup':
+      await cp.setSource(group(cp, op.name).arn, 'config');
+      undo.push({ op: 'release', what: 'targetGroup', name: op.name });
+      return true;
+    case 'setTargetGroup': {
+      const tg = group(cp, op.name);
+      const healthCheck = Object.fromEntries(Object.keys(op.healthCheck).map((k) => [k, tg.healthCheck[k as keyof TargetGroupRecord['healthCheck']]]));
+      const attributes = Object.fromEntries(Object.keys(op.attributes).map((k) => [k, tg.attributes[k] ?? null]));
+      if (!(await cp.changeSettings(tg.arn, op.attributes, op.healthCheck))) return false;
+      r.changed.push(`target group ${op.name}`);
+      undo.push({ op: 'setTargetGroup', name: op.name, healthCheck, attributes });
+      return true;
     }
-    const current = cp.describeListeners({ loadBalancerArn: lb.arn });
-    const wanted = new Set(d.listeners.map((l) => l.port));
-    for (const dl of d.listeners) {
-      const targetGroupArn = tgArnByName.get(dl.targetGroup);
-      if (targetGroupArn === undefined) {
-        throw ebbError('ConfigInvalid', `Listener ${d.name}:${dl.port} forwards to target group '${dl.targetGroup}', which is not declared`);
-      }
-      const existing = current.find((l) => l.port === dl.port);
-      const address = dl.address ?? '0.0.0.0';
-      const open = (): Promise<unknown> =>
-        cp.createListener({
-          loadBalancerArn: lb.arn,
-          protocol: dl.protocol,
-          port: dl.port,
-          address,
-          defaultActions: [{ type: 'forward', targetGroupArn }],
-          source: 'config',
-        });
-      if (existing === undefined) {
-        await open();
-        result.created.push(`listener ${d.name}:${dl.port}`);
-      } else if (existing.address !== address) {
-        // The bind address cannot change in place: reopen the listener.
-        await cp.deleteListener(existing.arn);
-        await open();
-        result.changed.push(`listener ${d.name}:${dl.port}`);
-      } else {
-        if (existing.protocol !== dl.protocol || existing.defaultActions[0]?.targetGroupArn !== targetGroupArn) {
-          await cp.modifyListener(existing.arn, { protocol: dl.protocol, defaultActions: [{ type: 'forward', targetGroupArn }] });
-          result.changed.push(`listener ${d.name}:${dl.port}`);
-        }
-        await cp.setSource(existing.arn, 'config');
-      }
+    case 'createLoadBalancer':
+      await cp.createLoadBalancer({ name: op.name, type: op.type, attributes: op.attributes, source: 'config' });
+      r.created.push(`load balancer ${op.name}`);
+      undo.push({ op: 'deleteLoadBalancer', name: op.name });
+      return true;
+    case 'adoptLoadBalancer':
+      await cp.setSource(loadBalancer(cp, op.name).arn, 'config');
+      undo.push({ op: 'release', what: 'loadBalancer', name: op.name });
+      return true;
+    case 'setLoadBalancer': {
+      const lb = loadBalancer(cp, op.name);
+      const attributes = Object.fromEntries(Object.keys(op.attributes).map((k) => [k, lb.attributes[k] ?? null]));
+      if (!(await cp.changeSettings(lb.arn, op.attributes))) return false;
+      r.changed.push(`load balancer ${op.name}`);
+      undo.push({ op: 'setLoadBalancer', name: op.name, attributes });
+      return true;
     }
-    // Removed last, so a failure above leaves the listeners that were serving still serving.
-    for (const l of current) {
-      if (!wanted.has(l.port) && l.source === 'config') {
-        await cp.deleteListener(l.arn);
-        result.removed.push(`listener ${d.name}:${l.port}`);
-      }
+    case 'release':
+      await cp.setSource(op.what === 'targetGroup' ? group(cp, op.name).arn : loadBalancer(cp, op.name).arn, 'api');
+      return true;
+    case 'createListener':
+      await openListener(cp, op.lb, op.listener);
+      r.created.push(`listener ${op.lb}:${op.listener.port}`);
+      undo.push({ op: 'deleteListener', lb: op.lb, port: op.listener.port });
+      return true;
+    case 'reopenListener': {
+      const before = listener(cp, op.lb, op.listener.port);
+      await cp.deleteListener(before.arn);
+      const was = specOf(cp, before);
+      undo.push({ op: 'createListener', lb: op.lb, listener: was });
+      await openListener(cp, op.lb, op.listener);
+      undo.pop();
+      undo.push({ op: 'reopenListener', lb: op.lb, listener: was });
+      r.changed.push(`listener ${op.lb}:${op.listener.port}`);
+      return true;
     }
-  }
-  for (const lb of [...cp.describeLoadBalancers(), ...cp.describeLoadBalancers({ type: 'classic' })]) {
-    if (lb.source === 'config' && !declaredLbNames.has(lb.name)) {
+    case 'modifyListener': {
+      const before = listener(cp, op.lb, op.port);
+      const was = specOf(cp, before);
+      await cp.modifyListener(before.arn, { protocol: op.protocol, defaultActions: [{ type: 'forward', targetGroupArn: group(cp, op.targetGroup).arn }] });
+      r.changed.push(`listener ${op.lb}:${op.port}`);
+      undo.push({ op: 'modifyListener', lb: op.lb, port: op.port, protocol: was.protocol, targetGroup: was.targetGroup });
+      return true;
+    }
+    case 'adoptListener':
+      await cp.setSource(listener(cp, op.lb, op.port).arn, 'config');
+      undo.push({ op: 'releaseListener', lb: op.lb, port: op.port });
+      return true;
+    case 'releaseListener':
+      await cp.setSource(listener(cp, op.lb, op.port).arn, 'api');
+      return true;
+    case 'deleteListener': {
+      const before = findListener(cp, op.lb, op.port);
+      if (before === undefined) return false;
+      const was = specOf(cp, before);
+      await cp.deleteListener(before.arn);
+      r.removed.push(`listener ${op.lb}:${op.port}`);
+      undo.push({ op: 'createListener', lb: op.lb, listener: was });
+      return true;
+    }
+    case 'deleteLoadBalancer': {
+      const lb = allLoadBalancers(cp).find((l) => l.name === op.name && l.source === 'config');
+      if (lb === undefined) return false;
+      const listeners = cp.describeListeners({ loadBalancerArn: lb.arn }).map((l) => specOf(cp, l));
       await cp.deleteLoadBalancer(lb.arn);
-      result.removed.push(`load balancer ${lb.name}`);
+      r.removed.push(`load balancer ${op.name}`);
+      // Taken back last first: the load balancer, then its listeners.
+      for (const l of listeners) undo.push({ op: 'createListener', lb: op.name, listener: l });
+      undo.push({ op: 'createLoadBalancer', name: lb.name, type: lb.type, attributes: lb.attributes });
+      return true;
     }
-  }
-
-  // Targets: register what is declared, deregister (drain) what the file declared before and no longer does.
-  for (const d of declared.targetGroups) {
-    const arn = tgArnByName.get(d.name);
-    if (arn === undefined) continue;
-    const tg = cp.describeTargetGroups({ arns: [arn] })[0];
-    if (tg === undefined) continue;
-    const wanted = d.targets.map((t) => ({ id: t.id, port: t.port ?? tg.port }));
-    const regs = cp.registrationsOf(arn);
-    const toRegister = wanted.filter((w) => !regs.some((r) => r.id === w.id && r.port === w.port && !r.draining));
-    if (toRegister.length > 0) {
-      await cp.registerTargets(arn, toRegister, 'config');
-      result.registered += toRegister.length;
+    case 'registerTargets': {
+      const tg = group(cp, op.group);
+      const active = cp.registrationsOf(tg.arn).filter((t) => !t.draining);
+      const fresh = op.targets.filter((t) => !active.some((a) => a.id === t.id && a.port === t.port));
+      if (fresh.length === 0) return false;
+      await cp.registerTargets(tg.arn, fresh, 'config');
+      r.registered += fresh.length;
+      undo.push({ op: 'deregisterTargets', group: op.group, targets: fresh });
+      return true;
     }
-    const toDeregister = regs.filter(
-      (r) => r.source === 'config' && !r.draining && !wanted.some((w) => w.id === r.id && w.port === r.port),
-    );
-    if (toDeregister.length > 0) {
-      await cp.deregisterTargets(arn, toDeregister.map((r) => ({ id: r.id, port: r.port })));
-      result.deregistered += toDeregister.length;
+    case 'deregisterTargets': {
+      const tg = group(cp, op.group);
+      const active = cp.registrationsOf(tg.arn).filter((t) => !t.draining);
+      const leaving = op.targets.filter((t) => active.some((a) => a.id === t.id && a.port === t.port));
+      if (leaving.length === 0) return false;
+      await cp.deregisterTargets(tg.arn, leaving);
+      r.deregistered += leaving.length;
+      undo.push({ op: 'registerTargets', group: op.group, targets: leaving });
+      return true;
     }
-  }
-
-  // Target groups the file no longer declares: drain their targets, then remove them once unused.
-  const declaredTgNames = new Set(declared.targetGroups.map((tg) => tg.name));
-  for (const tg of cp.describeTargetGroups()) {
-    if (tg.source !== 'config' || declaredTgNames.has(tg.name)) continue;
-    if (cp.loadBalancersOfTargetGroup(tg.arn).length > 0) continue; // an API listener still uses it
-    const regs = cp.registrationsOf(tg.arn).filter((r) => !r.draining);
-    if (regs.length > 0) await cp.deregisterTargets(tg.arn, regs.map((r) => ({ id: r.id, port: r.port })));
-    if (cp.registrationsOf(tg.arn).length === 0) {
+    case 'removeTargetGroup': {
+      const tg = cp.describeTargetGroups().find((g) => g.name === op.name);
+      if (tg === undefined || cp.loadBalancersOfTargetGroup(tg.arn).length > 0) return false; // a listener of the API's still forwards to it
+      const active = cp.registrationsOf(tg.arn).filter((t) => !t.draining).map((t) => ({ id: t.id, port: t.port }));
+      if (active.length > 0) {
+        await cp.deregisterTargets(tg.arn, active);
+        undo.push({ op: 'registerTargets', group: op.name, targets: active });
+      }
+      if (cp.registrationsOf(tg.arn).length > 0) return active.length > 0;
       await cp.deleteTargetGroup(tg.arn);
-      result.removed.push(`target group ${tg.name}`);
+      r.removed.push(`target group ${op.name}`);
+      undo.push({
+        op: 'createTargetGroup',
+        group: { name: tg.name, protocol: tg.protocol, port: tg.port, targetType: tg.targetType, healthCheck: tg.healthCheck, attributes: tg.attributes, targets: [] },
+      });
+      return true;
     }
   }
-  return result;
 }
 
-/** Everything that can be known to fail before a change is made; throws ConfigInvalid and changes nothing. */
-export async function checkDeclared(cp: ControlPlane, declared: DeclaredState, options: ApplyDeclaredOptions = {}): Promise<void> {
-  checkImmutableFields(cp, declared);
-  await checkListeners(cp, declared, options);
+function openListener(cp: ControlPlane, lb: string, spec: ListenerSpec): Promise<ListenerRecord> {
+  return cp.createListener({
+    loadBalancerArn: loadBalancer(cp, lb).arn,
+    protocol: spec.protocol,
+    port: spec.port,
+    address: spec.address,
+    defaultActions: [{ type: 'forward', targetGroupArn: group(cp, spec.targetGroup).arn }],
+    source: 'config',
+  });
 }
+
+function specOf(cp: ControlPlane, l: ListenerRecord): ListenerSpec {
+  const arn = l.defaultActions[0]?.targetGroupArn ?? '';
+  const targetGroup = cp.describeTargetGroups().find((g) => g.arn === arn)?.name ?? '';
+  return { port: l.port, protocol: l.protocol, address: l.address, targetGroup };
+}
+
+function allLoadBalancers(cp: ControlPlane): LoadBalancerRecord[] {
+  return [...cp.describeLoadBalancers(), ...cp.describeLoadBalancers({ type: 'classic' })];
+}
+
+function group(cp: ControlPlane, name: string): TargetGroupRecord {
+  const tg = cp.describeTargetGroups().find((g) => g.name === name);
+  if (tg === undefined) throw ebbError('TargetGroupNotFound', `Target group '${name}' not found`);
+  return tg;
+}
+
+function loadBalancer(cp: ControlPlane, name: string): LoadBalancerRecord {
+  const lb = cp.describeLoadBalancers().find((l) => l.name === name);
+  if (lb === undefined) throw ebbError('LoadBalancerNotFound', `Load balancer '${name}' not found`);
+  return lb;
+}
+
+function findListener(cp: ControlPlane, lb: string, port: number): ListenerRecord | undefined {
+  const owner = cp.describeLoadBalancers().find((l) => l.name === lb);
+  return owner === undefined ? undefined : cp.describeListeners({ loadBalancerArn: owner.arn }).find((l) => l.port === port);
+}
+
+function listener(cp: ControlPlane, lb: string, port: number): ListenerRecord {
+  const l = findListener(cp, lb, port);
+  if (l === undefined) throw ebbError('ListenerNotFound', `Listener ${lb}:${port} not found`);
+  return l;
+}
+
+// ------------------------------------------------------------ checks
 
 /** Protocol and port of a group cannot change in place (as in AWS); say so before changing anything. */
 function checkImmutableFields(cp: ControlPlane, declared: DeclaredState): void {
@@ -187,38 +351,72 @@ function checkImmutableFields(cp: ControlPlane, declared: DeclaredState): void {
 }
 
 /**
- * Every listener the file declares must be able to open before anything changes: its port must not
- * be another listener's, and a new address:port must be free on this machine.
+ * The settings the plan changes must hold together with those the API set and the file keeps (a
+ * health-check timeout below the interval, no slow start with least outstanding requests), and a load
+ * balancer the file no longer declares must be deletable.
  */
-async function checkListeners(cp: ControlPlane, declared: DeclaredState, options: ApplyDeclaredOptions): Promise<void> {
-  const all = [...cp.describeLoadBalancers(), ...cp.describeLoadBalancers({ type: 'classic' })];
-  const existing = all.flatMap((lb) => cp.describeListeners({ loadBalancerArn: lb.arn }).map((l) => ({ ...l, lbName: lb.name })));
-  for (const d of declared.loadBalancers) {
-    for (const dl of d.listeners) {
-      const address = dl.address ?? '0.0.0.0';
-      const same = existing.find((l) => l.lbName === d.name && l.port === dl.port);
-      const clash = existing.find(
-        (l) =>
-          l !== same &&
-          !(l.lbName === d.name && l.source === 'config') &&
-          l.port === dl.port &&
-          (l.address === address || l.address === '0.0.0.0' || address === '0.0.0.0'),
-      );
-      if (clash !== undefined) {
+function checkSettings(cp: ControlPlane, plan: DeclaredPlan): void {
+  const fits = (what: string, check: () => void): void => {
+    try {
+      check();
+    } catch (error) {
+      throw ebbError('ConfigInvalid', `The file's change to ${what} does not fit the settings it keeps from the API: ${describeError(error)}. Nothing was changed`);
+    }
+  };
+  for (const op of plan.ops) {
+    if (op.op === 'setTargetGroup') {
+      const tg = group(cp, op.name);
+      fits(`target group '${op.name}'`, () => {
+        mergeHealthCheck(tg.healthCheck, op.healthCheck);
+        validateTargetGroupAttributes(withChanges(tg.attributes, op.attributes), tg.protocol);
+      });
+    }
+    if (op.op === 'setLoadBalancer') {
+      const lb = loadBalancer(cp, op.name);
+      fits(`load balancer '${op.name}'`, () => validateLoadBalancerAttributes(withChanges(lb.attributes, op.attributes)));
+    }
+    if (op.op === 'deleteLoadBalancer') {
+      const lb = allLoadBalancers(cp).find((l) => l.name === op.name && l.source === 'config');
+      if (lb?.attributes['deletion_protection.enabled'] === 'true') {
         throw ebbError(
           'ConfigInvalid',
-          `Listener ${d.name}:${dl.port} clashes with listener ${clash.arn} of load balancer '${clash.lbName}', created through the API; choose another port or delete that listener`,
+          `Load balancer '${op.name}' is no longer in the file, but its deletion protection is on; turn it off (or declare the load balancer again). Nothing was changed`,
         );
       }
-      const heldByEbb = existing.some((l) => l.port === dl.port && (l.address === address || l.address === '0.0.0.0'));
-      if (!heldByEbb && options.checkPort !== undefined) {
-        const problem = await options.checkPort(address, dl.port);
-        if (problem !== null) {
-          throw ebbError(
-            'ConfigInvalid',
-            `Listener ${d.name}:${dl.port} cannot open ${address}:${dl.port} (${problem}); free the port or choose another. Nothing was changed`,
-          );
-        }
+    }
+  }
+}
+
+/**
+ * Every listener the plan opens must be able to open before anything changes: its port must not be
+ * another listener's, and a new address:port must be free on this machine.
+ */
+async function checkListeners(cp: ControlPlane, plan: DeclaredPlan, options: ApplyDeclaredOptions): Promise<void> {
+  const existing = allLoadBalancers(cp).flatMap((lb) => cp.describeListeners({ loadBalancerArn: lb.arn }).map((l) => ({ ...l, lbName: lb.name })));
+  for (const op of plan.ops) {
+    if (op.op !== 'createListener' && op.op !== 'reopenListener') continue;
+    const { port, address } = op.listener;
+    const name = `${op.lb}:${port}`;
+    const same = existing.find((l) => l.lbName === op.lb && l.port === port);
+    const clash = existing.find(
+      (l) =>
+        l !== same &&
+        !(l.lbName === op.lb && l.source === 'config') &&
+        l.port === port &&
+        (l.address === address || l.address === '0.0.0.0' || address === '0.0.0.0'),
+    );
+    if (clash !== undefined) {
+      const made = clash.source === 'api' ? 'created through the API' : 'declared by the file';
+      throw ebbError(
+        'ConfigInvalid',
+        `Listener ${name} clashes with listener ${clash.arn} of load balancer '${clash.lbName}', ${made}; choose another port or delete that listener`,
+      );
+    }
+    const heldByEbb = existing.some((l) => l.port === port && (l.address === address || l.address === '0.0.0.0'));
+    if (!heldByEbb && options.checkPort !== undefined) {
+      const problem = await options.checkPort(address, port);
+      if (problem !== null) {
+        throw ebbError('ConfigInvalid', `Listener ${name} cannot open ${address}:${port} (${problem}); free the port or choose another. Nothing was changed`);
       }
     }
   }

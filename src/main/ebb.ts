@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { createAdminHandler } from '../api/admin-server.ts';
 import { loadConfigFile, type EbbConfig } from '../config/load-config.ts';
-import { applyDeclared, checkDeclared } from '../control/apply-declared.ts';
+import { applyDeclared, checkDeclared, PartlyAppliedError } from '../control/apply-declared.ts';
 import { ControlPlane } from '../control/control-plane.ts';
 import { HttpDataPlane } from '../dataplane/http-data-plane.ts';
 import { ActiveHealthChecker } from '../health/active-health-checker.ts';
@@ -23,7 +23,10 @@ export interface Ebb {
   readonly dataPlane: HttpDataPlane;
   readonly admin: AdminEndpoint;
   readonly stateDir: string;
-  /** Re-reads the config file and applies the difference; a bad file changes nothing. */
+  /**
+   * Re-reads the config file and applies what changed in it since it was last applied (what the API
+   * changed since is kept); a bad file changes nothing.
+   */
   reload(): Promise<void>;
   /** Graceful: the admin API and listeners stop accepting, in-flight work finishes up to the shutdown timeout. */
   shutdown(): Promise<void>;
@@ -101,7 +104,10 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
   try {
     await control.start();
     if (config !== null) {
-      const applied = await applyDeclared(control, config.declared, { checkPort });
+      // A start that fails part-way stops ebb; the next start merges against the file last applied again.
+      const applied = await applyDeclared(control, config.declared, { checkPort }).catch((error: unknown) => {
+        throw error instanceof PartlyAppliedError ? error.cause : error;
+      });
       log({ event: 'config:applied', file: options.configPath, ...applied });
     }
     const unopened = await control.openErrors();
@@ -127,7 +133,6 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
   log({ event: 'ebb:started', admin: `${adminBound.host}:${adminBound.port}`, stateDir, config: options.configPath ?? null });
 
   let reloading: Promise<void> = Promise.resolve();
-  let lastApplied: DeclaredState | null = config?.declared ?? null;
   let shuttingDown: Promise<void> | null = null;
   const server = adminServer;
   return {
@@ -148,14 +153,14 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
         }
         try {
           const applied = await applyDeclared(control, next.declared, { checkPort });
-          lastApplied = next.declared;
           log({ event: 'config:reloaded', file: options.configPath, ...applied });
         } catch (error) {
-          log({ event: 'config:reload-refused', level: 'error', file: options.configPath, error: describeError(error) });
-          // A change that failed part-way is undone by applying the file as it was.
-          if (lastApplied !== null) {
-            await applyDeclared(control, lastApplied).then(
-              () => log({ event: 'config:restored', file: options.configPath }),
+          const partly = error instanceof PartlyAppliedError ? error : null;
+          log({ event: 'config:reload-refused', level: 'error', file: options.configPath, error: describeError(partly?.cause ?? error) });
+          // The steps made before the failure are taken back, last first; the file as last applied stays the base.
+          if (partly !== null && partly.steps > 0) {
+            await partly.undo(control).then(
+              (undone) => log({ event: 'config:restored', file: options.configPath, undone: undone.applied }),
               (restoreError: unknown) => log({ event: 'config:restore-failed', level: 'error', error: describeError(restoreError) }),
             );
           }
