@@ -30,7 +30,8 @@ export interface ControlApi {
   createLoadBalancerStack(input: CreateLoadBalancerStackInput): Promise<LoadBalancerStack>;
   /** No filter: all (Classic ones only when `type` says so). Unknown ARN or name: LoadBalancerNotFound. */
   describeLoadBalancers(filter?: { arns?: readonly string[]; names?: readonly string[]; type?: 'elbv2' | 'classic' }): LoadBalancerRecord[];
-  deleteLoadBalancer(arn: string): Promise<void>;
+  /** With its listeners; `withTargetGroups`: with the groups they forward to too, in the same commit. */
+  deleteLoadBalancer(arn: string, options?: { readonly withTargetGroups?: boolean }): Promise<void>;
   /** The full set, defaults filled in. */
   describeLoadBalancerAttributes(arn: string): Record<string, string>;
   modifyLoadBalancerAttributes(arn: string, attributes: Readonly<Record<string, string>>): Promise<Record<string, string>>;

@@ -8,7 +8,7 @@ import {
   validateTargetGroupAttributes,
 } from '../domain/attributes.ts';
 import type { DataPlane } from '../domain/data-plane-port.ts';
-import type { HealthCheckConfig } from '../domain/health-check.ts';
+import { defaultHealthCheck, type HealthCheckConfig } from '../domain/health-check.ts';
 import type { HealthChecker, HealthObservation } from '../domain/health-port.ts';
 import type {
   InstanceRecord,
@@ -18,12 +18,11 @@ import type {
   TargetGroupRecord,
   TargetRegistration,
 } from '../domain/resources.ts';
-import type { StateStore } from '../domain/store-port.ts';
+import type { StateStore, StoreOp } from '../domain/store-port.ts';
 import { mergeTags, removeTagKeys, validateTags } from '../domain/tag-rules.ts';
 import { ArnFactory, checkArn } from './arn.ts';
 import { classicAttributesChange, classicSettingsFromTags } from './classic-load-balancers.ts';
 import type { ControlApi } from './control-api.ts';
-import { LAST_APPLIED_KEY, restoreDeclaration, storedDeclaration, withChanges, type DeclaredState } from './declared-state.ts';
 import { DrainRecordLog } from './drain-records.ts';
 import { Drains } from './drains.ts';
 import type { ControlEvents } from './events.ts';
@@ -87,7 +86,6 @@ export class ControlPlane implements ControlApi {
   readonly #publisher: RoutingPublisher;
   /** Retries of background work waiting for their time; close cancels them. */
   readonly #retryTimers = new Set<TimerHandle>();
-  #lastApplied: DeclaredState | null = null;
   #started = false;
   #closed = false;
 
@@ -129,7 +127,6 @@ export class ControlPlane implements ControlApi {
     const moved = classicSettingsFromTags(this.#catalog);
     await this.#transaction.transact(moved.ops, moved.apply, { publish: false });
     this.#records.load(recordsOf<DrainRecord>(state, 'drainRecord'));
-    this.#lastApplied = restoreDeclaration(state.get('meta')?.get(LAST_APPLIED_KEY));
     const expired = this.#drains.restore(recordsOf<StoredTarget>(state, 'target'), (arn) => this.#catalog.targetGroups.get(arn));
     this.#publisher.publish();
     for (const target of expired) {
@@ -187,7 +184,7 @@ export class ControlPlane implements ControlApi {
     return this.#catalog.describeLoadBalancers(filter);
   }
 
-  deleteLoadBalancer(arn: string): Promise<void> {
+  deleteLoadBalancer(arn: string, options: { readonly withTargetGroups?: boolean } = {}): Promise<void> {
     return this.#queue.run(async () => {
       checkArn(arn, 'loadbalancer', 'load balancer');
       const lb = this.#catalog.loadBalancers.get(arn);
@@ -195,11 +192,8 @@ export class ControlPlane implements ControlApi {
       if (lb.attributes['deletion_protection.enabled'] === 'true') {
         throw ebbError('OperationNotPermitted', `Load balancer '${arn}' has deletion protection enabled; turn it off first`);
       }
-      const listeners = this.#catalog.listenersOf(arn);
-      await this.#transaction.transact([...listeners.map((l) => del('listener', l.arn)), del('loadBalancer', arn)], () => {
-        for (const l of listeners) this.#catalog.deleteListener(l.arn);
-        this.#catalog.deleteLoadBalancer(arn);
-      });
+      const stack = this.#catalog.stackOf(lb, options.withTargetGroups === true);
+      await this.#deleteWithRegistrations(this.#catalog.stackChange(stack, 'remove'), stack.targetGroups.map((g) => g.arn));
     });
   }
 
@@ -309,20 +303,19 @@ export class ControlPlane implements ControlApi {
       checkArn(arn, 'targetgroup', 'target group');
       const tg = this.#catalog.targetGroups.get(arn);
       if (tg === undefined) return; // AWS: deleting a missing target group succeeds
-      const users = this.#catalog.listenersForwardingTo(arn);
-      if (users.length > 0) {
-        throw ebbError(
-          'ResourceInUse',
-          `Target group '${arn}' is currently in use by a listener or a rule (${users.map((l) => l.arn).join(', ')}); delete or change those first`,
-        );
-      }
-      const removal = this.#drains.groupDeletion(arn);
-      await this.#transaction.transact([...removal.targetOps, del('targetGroup', arn), ...removal.recordOps], () => {
-        removal.apply();
-        this.#catalog.deleteTargetGroup(arn);
-      });
-      removal.ended();
+      this.#catalog.checkUnused(tg);
+      await this.#deleteWithRegistrations({ ops: [del('targetGroup', arn)], apply: () => this.#catalog.deleteTargetGroup(arn) }, [arn]);
     });
+  }
+
+  /** Commits a deletion together with what it does to the registrations of the groups it deletes (drains end cancelled). */
+  async #deleteWithRegistrations(deletion: { ops: StoreOp[]; apply: () => void }, targetGroupArns: readonly string[]): Promise<void> {
+    const registrations = this.#drains.groupDeletion(targetGroupArns);
+    await this.#transaction.transact([...registrations.targetOps, ...deletion.ops, ...registrations.recordOps], () => {
+      registrations.apply();
+      deletion.apply();
+    });
+    registrations.ended();
   }
 
   describeTargetGroupAttributes(arn: string): Record<string, string> {
@@ -429,36 +422,34 @@ export class ControlPlane implements ControlApi {
   }
 
   /**
-   * Sets the given attributes (null unsets one) of a load balancer or target group, and a group's given
-   * health-check fields, keeping the rest; resolves with whether anything changed.
+   * Replaces a group's set attributes and health check wholesale (the file wins for what it
+   * declares). Resolves with whether anything changed.
    */
-  changeSettings(arn: string, attributes: Readonly<Record<string, string | null>>, healthCheck: Partial<HealthCheckConfig> = {}): Promise<boolean> {
+  replaceTargetGroupSettings(arn: string, healthCheck: Partial<HealthCheckConfig>, attributes: Readonly<Record<string, string>>): Promise<boolean> {
     return this.#queue.run(async () => {
-      const lb = this.#catalog.loadBalancers.get(arn);
-      if (lb !== undefined) {
-        const record: LoadBalancerRecord = { ...lb, attributes: withChanges(lb.attributes, attributes) };
-        validateLoadBalancerAttributes(record.attributes);
-        if (JSON.stringify(record) === JSON.stringify(lb)) return false;
-        await this.#transaction.transact([put('loadBalancer', arn, record)], () => this.#catalog.setLoadBalancer(record));
-        return true;
-      }
       const tg = this.#catalog.requireTargetGroup(arn);
-      const record: TargetGroupRecord = { ...tg, healthCheck: mergeHealthCheck(tg.healthCheck, healthCheck), attributes: withChanges(tg.attributes, attributes) };
-      validateTargetGroupAttributes(record.attributes, tg.protocol);
+      validateTargetGroupAttributes(attributes, tg.protocol);
+      const record: TargetGroupRecord = {
+        ...tg,
+        healthCheck: mergeHealthCheck(defaultHealthCheck(tg.protocol), healthCheck),
+        attributes: { ...attributes },
+      };
       if (JSON.stringify(record) === JSON.stringify(tg)) return false;
       await this.#transaction.transact([put('targetGroup', arn, record)], () => this.#setTargetGroupAndChecks(record));
       return true;
     });
   }
 
-  /** The configuration file as it was last applied (null: never, or in a state from before ebb kept it). */
-  lastAppliedDeclaration(): DeclaredState | null {
-    return this.#lastApplied;
-  }
-
-  /** Keeps `declared` as the file last applied, the base the next application is merged against. */
-  recordAppliedDeclaration(declared: DeclaredState): Promise<void> {
-    return this.#queue.run(() => this.#transaction.transact([put('meta', LAST_APPLIED_KEY, storedDeclaration(declared))], () => void (this.#lastApplied = declared), { publish: false }));
+  /** Replaces a load balancer's set attributes wholesale; resolves with whether anything changed. */
+  replaceLoadBalancerAttributes(arn: string, attributes: Readonly<Record<string, string>>): Promise<boolean> {
+    return this.#queue.run(async () => {
+      const lb = this.#catalog.requireLoadBalancer(arn);
+      validateLoadBalancerAttributes(attributes);
+      if (JSON.stringify(lb.attributes) === JSON.stringify(attributes)) return false;
+      const record: LoadBalancerRecord = { ...lb, attributes: { ...attributes } };
+      await this.#transaction.transact([put('loadBalancer', arn, record)], () => this.#catalog.setLoadBalancer(record));
+      return true;
+    });
   }
 
   /** Registrations of a group with where they came from. */

@@ -206,12 +206,12 @@ export class Drains {
   }
 
   /**
-   * What deleting a group does to its registrations, for the caller to commit with the group's own
+   * What deleting groups does to their registrations, for the caller to commit with the groups' own
    * deletion: the registrations go (each reported as a `target:state` event), and drains in progress
    * end as cancelled. `apply` runs after the commit, `ended` after the publication.
    */
-  groupDeletion(targetGroupArn: string): { targetOps: StoreOp[]; recordOps: StoreOp[]; apply: () => void; ended: () => void } {
-    const targets = this.#targets.of(targetGroupArn);
+  groupDeletion(targetGroupArns: readonly string[]): { targetOps: StoreOp[]; recordOps: StoreOp[]; apply: () => void; ended: () => void } {
+    const targets = targetGroupArns.flatMap((arn) => this.#targets.of(arn));
     const records = targets.filter((t) => t.drain !== null).map((t) => this.#record(t, 'cancelled', null));
     return {
       targetOps: targets.map((t) => del('target', t.key)),

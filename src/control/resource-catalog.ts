@@ -121,6 +121,17 @@ export class ResourceCatalog {
     return [...this.#listeners.values()].filter((l) => l.loadBalancerArn === loadBalancerArn);
   }
 
+  /** A group a listener forwards to cannot be deleted: ResourceInUse, as AWS answers. */
+  checkUnused(tg: TargetGroupRecord): void {
+    const users = this.listenersForwardingTo(tg.arn);
+    if (users.length > 0) {
+      throw ebbError(
+        'ResourceInUse',
+        `Target group '${tg.arn}' is currently in use by a listener or a rule (${users.map((l) => l.arn).join(', ')}); delete or change those first`,
+      );
+    }
+  }
+
   /** Listeners whose default action forwards to the group. */
   listenersForwardingTo(targetGroupArn: string): ListenerRecord[] {
     return [...this.#listeners.values()].filter((l) => l.defaultActions.some((a) => a.targetGroupArn === targetGroupArn));
@@ -359,6 +370,21 @@ export class ResourceCatalog {
       return { op: put('listener', arn, r), apply: () => this.#listeners.set(arn, r) };
     }
     throw notFoundFor(arn);
+  }
+
+  /**
+   * A load balancer with its listeners and, with `withTargetGroups`, the groups they forward to. A
+   * group another load balancer's listener also forwards to cannot go with it: ResourceInUse.
+   */
+  stackOf(lb: LoadBalancerRecord, withTargetGroups: boolean): LoadBalancerStack {
+    const targetGroups = withTargetGroups ? this.targetGroupsOf(lb.arn) : [];
+    for (const tg of targetGroups) {
+      const other = this.listenersForwardingTo(tg.arn).find((l) => l.loadBalancerArn !== lb.arn);
+      if (other !== undefined) {
+        throw ebbError('ResourceInUse', `Target group '${tg.arn}' is also used by listener '${other.arn}'; delete or change that listener first`);
+      }
+    }
+    return { loadBalancer: lb, listeners: this.listenersOf(lb.arn), targetGroups };
   }
 
   /**

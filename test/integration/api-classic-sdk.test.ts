@@ -13,6 +13,14 @@ import {
   ElasticLoadBalancingV2Client,
   RemoveTagsCommand,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { classicActions } from '../../src/api/classic/actions.ts';
+import { parseQueryString, QueryParams } from '../../src/api/query-parser.ts';
+import { ControlPlane } from '../../src/control/control-plane.ts';
+import type { TargetStateEvent } from '../../src/control/events.ts';
+import { EbbError } from '../../src/shared/errors.ts';
+import { InMemoryStateStore } from '../../src/store/in-memory-state-store.ts';
+import { FakeClock } from '../fakes/fake-clock.ts';
+import { FakeDataPlane } from '../fakes/fake-data-plane.ts';
 import { type ApiHarness, freePort, startApiHarness } from './api-harness.ts';
 
 /**
@@ -122,4 +130,46 @@ test('a Classic load balancer keeps its settings in itself: tag calls neither se
   assert.deepEqual(await attributes(), before, 'settings unchanged by tag calls');
   const listed = (await v2.send(new DescribeTargetGroupsCommand({}))).TargetGroups ?? [];
   assert.ok(!listed.some((g) => arns.includes(g.TargetGroupArn ?? '')), 'its groups are still left out of the ELBv2 listing');
+});
+
+/** A Classic action called as the admin endpoint calls it, on a control plane whose store counts its commits. */
+async function classicOnStore() {
+  const store = new InMemoryStateStore();
+  const control = new ControlPlane({ clock: new FakeClock(), store, dataPlanes: [new FakeDataPlane()] });
+  await control.start();
+  const call = (action: string, query: string) => {
+    const handler = classicActions[action];
+    assert.ok(handler !== undefined, action);
+    return handler(new QueryParams(parseQueryString(query)), { control, requestId: 'test' });
+  };
+  return { store, control, call };
+}
+
+test('Classic DeleteLoadBalancer is one change: its listeners, groups and registrations go in one commit, or nothing does', async () => {
+  const { store, control, call } = await classicOnStore();
+  await control.putInstance({ id: 'i-0abc', address: '127.0.0.1' });
+  const listener = (n: number, front: number, instance: number) =>
+    `&Listeners.member.${n}.Protocol=HTTP&Listeners.member.${n}.LoadBalancerPort=${front}&Listeners.member.${n}.InstancePort=${instance}`;
+  await call('CreateLoadBalancer', `LoadBalancerName=gone${listener(1, 9100, 8080)}${listener(2, 9101, 8081)}`);
+  await call('RegisterInstancesWithLoadBalancer', 'LoadBalancerName=gone&Instances.member.1.InstanceId=i-0abc');
+  const whole = () => ({
+    loadBalancers: control.describeLoadBalancers({ type: 'classic' }).length,
+    groups: control.describeTargetGroups().length,
+    registrations: control.describeTargetGroups().flatMap((g) => control.describeTargetHealth(g.arn)).length,
+  });
+  assert.deepEqual(whole(), { loadBalancers: 1, groups: 2, registrations: 2 });
+
+  store.failNextCommit();
+  await assert.rejects(call('DeleteLoadBalancer', 'LoadBalancerName=gone'), (e: unknown) => EbbError.is(e) && e.code === 'StoreUnavailable');
+  assert.deepEqual(whole(), { loadBalancers: 1, groups: 2, registrations: 2 }, 'a failed delete leaves it whole');
+  assert.equal(control.describeListeners({ loadBalancerArn: control.describeLoadBalancers({ type: 'classic' })[0]?.arn ?? '' }).length, 2);
+
+  const states: TargetStateEvent[] = [];
+  control.events.on('target:state', (e) => states.push(e));
+  const commits = store.commits;
+  await call('DeleteLoadBalancer', 'LoadBalancerName=gone');
+  assert.equal(store.commits - commits, 1, 'one commit');
+  assert.deepEqual(whole(), { loadBalancers: 0, groups: 0, registrations: 0 });
+  assert.deepEqual(states.map((e) => e.to.reason), ['Target.NotRegistered', 'Target.NotRegistered'], 'each registration is reported leaving');
+  await control.close();
 });

@@ -239,9 +239,8 @@ export const classicActions: ActionTable = {
       if (EbbError.is(err) && err.code === 'LoadBalancerNotFound') return {};
       throw err;
     }
-    for (const l of clb.listeners) await control.deleteListener(l.arn);
-    await control.deleteLoadBalancer(clb.lb.arn);
-    for (const g of clb.groups) await control.deleteTargetGroup(g.arn);
+    // One change: a failure or a crash leaves the whole load balancer, so a retry works.
+    await control.deleteLoadBalancer(clb.lb.arn, { withTargetGroups: true });
     return {};
   },
 
