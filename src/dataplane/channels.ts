@@ -13,21 +13,54 @@ export const CHANNEL_NAMES = {
   clientError: 'ebb:client:error',
 } as const;
 
-/** Published once per proxied request, when it ends (answered, failed or cut). */
+/**
+ * Published once per request, when it ends: relayed, answered by ebb (400, 408, 431, 503, ...),
+ * failed (502, 504) or cut. It carries what an ALB access-log line and ELB's metrics need.
+ */
 export interface RequestEndMessage {
   readonly dataPlaneId: string;
   readonly listenerArn: string;
+  /** The port the listener is bound on. */
+  readonly listenerPort: number;
   readonly targetGroupArn: string | null;
   /** `RoutableTarget.key`, or null when no target was picked. */
   readonly targetKey: string | null;
+  /** The target's address as `host:port` (IPv6 in brackets), or null when none was picked. */
+  readonly target: string | null;
+  readonly clientAddress: string;
+  readonly clientPort: number;
+  /** `-` when the request head could not be read. */
   readonly method: string;
+  /** The request target as the client sent it; `-` when the head could not be read. */
+  readonly url: string;
+  /** The version on the client's request line (`HTTP/1.1`, `HTTP/1.0`, `-` for none). */
+  readonly version: string;
+  readonly host: string | null;
+  readonly userAgent: string | null;
+  /** The status the client got (ELB's `elb_status_code`); 0 when the connection was cut before any. */
   readonly status: number;
+  /** The target's status, or null when no target answered. */
+  readonly targetStatus: number | null;
   /** Whether the status was the target's (false: ebb answered, e.g. 502/503/504). */
   readonly fromTarget: boolean;
+  /** Wall-clock ms since the epoch at which the request head was whole (ALB's `request_creation_time`). */
+  readonly requestTime: number;
+  /** From the head whole to the end. */
   readonly durationMs: number;
+  /** From the head whole to the request sent to the target; -1 if it was not sent. */
+  readonly requestProcessingMs: number;
   /** Target response time: from the request sent to the response head received; -1 if none. */
   readonly targetResponseMs: number;
-  /** `ProxyError.reason`, or null on success. */
+  /** From the target's response head to its start towards the client; -1 if none. */
+  readonly responseProcessingMs: number;
+  /** Bytes read from the client for this request (head and body). */
+  readonly receivedBytes: number;
+  /** Bytes written to the client for this request (head and body). */
+  readonly sentBytes: number;
+  /** The desync classification (null when the head could not be read). */
+  readonly classification: 'Compliant' | 'Acceptable' | 'Ambiguous' | 'Severe' | null;
+  readonly classificationReason: string | null;
+  /** `ProxyError.reason` or ebb's refusal reason, or null on success. */
   readonly errorReason: string | null;
 }
 

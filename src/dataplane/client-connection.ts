@@ -1,7 +1,8 @@
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
-import { clientErrorChannel } from './channels.ts';
-import type { ClientErrorMessage } from './channels.ts';
+import { clientErrorChannel, requestEndChannel } from './channels.ts';
+import type { ClientErrorMessage, RequestEndMessage } from './channels.ts';
+import type { DesyncVerdict } from './desync/classify.ts';
 import { handleRequest } from './http-proxy.ts';
 import type { ListenerContext, ProxyHost } from './http-proxy.ts';
 import { RequestBodyReader } from './request-body.ts';
@@ -71,6 +72,12 @@ export class ClientConnection implements ClientSide {
   /** The exchange serving the current request (null while ebb answers it itself, or between requests). */
   exchange: ClientExchange | null = null;
   responseStarted = false;
+  readonly clientAddress: string;
+  readonly clientPort: number;
+  requestStartedAt = 0;
+  requestTime = 0;
+  receivedBytes = 0;
+  sentBytes = 0;
   statusSent = 0;
   #reading = Reading.Head;
   #buf: Buffer | null = null;
@@ -108,6 +115,8 @@ export class ClientConnection implements ClientSide {
     this.#ctx = ctx;
     this.#registry = registry;
     registry.add(this);
+    this.clientAddress = clientAddressOf(socket.remoteAddress);
+    this.clientPort = socket.remotePort ?? 0;
     this.#headStart = performance.now();
     socket.setNoDelay(true);
     socket.setTimeout(ctx.route.settings.idleTimeoutMs);
@@ -204,6 +213,7 @@ export class ClientConnection implements ClientSide {
     const reader = this.#body as RequestBodyReader;
     const end = reader.feed(chunk, 0, this.#bodySink as BodySink);
     if (end < 0) return this.#badBody(reader.error ?? 'bad-body');
+    this.receivedBytes += reader.done ? end : chunk.length;
     if (!reader.done) return;
     if (end < chunk.length) this.#buf = this.#buf === null ? chunk.subarray(end) : Buffer.concat([chunk.subarray(end), this.#buf]);
     this.#body = null;
@@ -245,15 +255,19 @@ export class ClientConnection implements ClientSide {
     const textEnd = this.#scanner.single ? end : crlf ? end - 2 : buf[end - 2] === 13 ? end - 2 : end - 1;
     const text = buf.toString('latin1', 0, textEnd);
     this.#buf = end < buf.length ? buf.subarray(end) : null;
+    this.requestStartedAt = performance.now();
+    this.requestTime = Date.now();
+    this.receivedBytes = end;
+    this.sentBytes = 0;
     this.#startRequest(text, crlf);
     return this.#reading !== Reading.Closed;
   }
 
   #startRequest(text: string, crlf: boolean): void {
     const head = parseRequestHead(text, crlf);
-    const plan = planRequest(head, this.#ctx.route.settings, clientAddressOf(this.socket.remoteAddress), this.#ctx.localPort);
+    const plan = planRequest(head, this.#ctx.route.settings, this.clientAddress, this.#ctx.localPort);
     if (isRejection(plan)) {
-      this.#refuse(plan.status, plan.reason, head.method, head.uri);
+      this.#refuse(plan.status, plan.reason, head.method, head.uri, head.noVersion ? '-' : head.version, plan.verdict ?? null);
       return;
     }
     this.plan = plan;
@@ -320,6 +334,7 @@ export class ClientConnection implements ClientSide {
     } else if (this.plan.http10) head += 'Connection: keep-alive\r\n';
     this.responseStarted = true;
     this.statusSent = status;
+    this.sentBytes += head.length + 2;
     const s = this.socket;
     // Corked until the end of this tick, so a head and a body that arrived together leave in one write.
     s.cork();
@@ -330,9 +345,12 @@ export class ClientConnection implements ClientSide {
   writeBody(chunk: Buffer): boolean {
     if (chunk.length === 0) return true;
     const s = this.socket;
+    this.sentBytes += chunk.length;
     if (!this.#chunkedOut) return s.write(chunk);
+    const size = chunk.length.toString(16);
+    this.sentBytes += size.length + 4;
     s.cork();
-    s.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
+    s.write(`${size}\r\n`, 'latin1');
     s.write(chunk);
     const ok = s.write('\r\n', 'latin1');
     s.uncork();
@@ -341,14 +359,19 @@ export class ClientConnection implements ClientSide {
 
   endResponse(last: Buffer | null): void {
     if (last !== null) this.writeBody(last);
-    if (this.#chunkedOut) this.socket.write('0\r\n\r\n', 'latin1');
+    if (this.#chunkedOut) {
+      this.sentBytes += 5;
+      this.socket.write('0\r\n\r\n', 'latin1');
+    }
   }
 
   sendError(status: number, close: boolean): void {
     if (close || this.#ctx.closing || this.#clientEnded || this.#reading === Reading.Body) this.#keepAlive = false;
     this.responseStarted = true;
     this.statusSent = status;
-    this.socket.write(errorAnswer(status, !this.#keepAlive, this.plan.method === 'HEAD'), 'latin1');
+    const answer = errorAnswer(status, !this.#keepAlive, this.plan.method === 'HEAD');
+    this.sentBytes += answer.length;
+    this.socket.write(answer, 'latin1');
   }
 
   cut(): void {
@@ -407,12 +430,47 @@ export class ClientConnection implements ClientSide {
   // --- ending
 
   /** ebb refuses the request it is reading: an answer, then the connection closes. */
-  #refuse(status: number, reason: string, method?: string, uri?: string): void {
+  #refuse(status: number, reason: string, method?: string, uri?: string, version?: string, verdict?: DesyncVerdict | null): void {
     this.#reading = Reading.Closed;
+    const held = this.#buf === null ? 0 : this.#buf.length;
     this.#buf = null;
     this.#host.log({ level: 'info', msg: 'request refused', dataPlane: this.#host.id, listener: this.#ctx.route.arn, status, reason, method, url: uri });
     this.#publishClientError(status, reason);
-    if (this.socket.writable) this.socket.write(errorAnswer(status, true, method === 'HEAD'), 'latin1');
+    const answer = errorAnswer(status, true, method === 'HEAD');
+    if (this.socket.writable) this.socket.write(answer, 'latin1');
+    if (requestEndChannel.hasSubscribers) {
+      // A head that was never whole counts from its first byte; its bytes are those held.
+      const whole = method !== undefined;
+      const now = performance.now();
+      requestEndChannel.publish({
+        dataPlaneId: this.#host.id,
+        listenerArn: this.#ctx.route.arn,
+        listenerPort: this.#ctx.localPort,
+        targetGroupArn: this.#ctx.route.targetGroupArn,
+        targetKey: null,
+        target: null,
+        clientAddress: this.clientAddress,
+        clientPort: this.clientPort,
+        method: method ?? '-',
+        url: uri ?? '-',
+        version: version ?? '-',
+        host: null,
+        userAgent: null,
+        status,
+        targetStatus: null,
+        fromTarget: false,
+        requestTime: whole ? this.requestTime : Date.now(),
+        durationMs: whole ? now - this.requestStartedAt : 0,
+        requestProcessingMs: -1,
+        targetResponseMs: -1,
+        responseProcessingMs: -1,
+        receivedBytes: whole ? this.receivedBytes : held,
+        sentBytes: answer.length,
+        classification: verdict?.tier ?? null,
+        classificationReason: verdict === null || verdict === undefined ? null : verdict.reason,
+        errorReason: reason,
+      } satisfies RequestEndMessage);
+    }
     this.#closeSoon();
   }
 

@@ -22,6 +22,14 @@ export interface ClientExchange {
 export interface ClientSide {
   readonly socket: Socket;
   readonly plan: RequestPlan;
+  readonly clientAddress: string;
+  readonly clientPort: number;
+  /** performance.now() and wall-clock ms when the current request's head was whole. */
+  readonly requestStartedAt: number;
+  readonly requestTime: number;
+  /** Bytes read from and written to the client for the current request. */
+  readonly receivedBytes: number;
+  readonly sentBytes: number;
   /** A response head has been written. */
   readonly responseStarted: boolean;
   /** The status written, or 0. */

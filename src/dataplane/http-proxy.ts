@@ -290,23 +290,52 @@ export class Exchange implements UpstreamSink, BodySink, ClientExchange {
     // not ones ebb answered, cut at a deadline, or the client abandoned.
     entry.requestEnded(err === null);
     if (this.#startMs !== 0 && requestEndChannel.hasSubscribers) {
-      const msg: RequestEndMessage = {
-        dataPlaneId: this.#host.id,
-        listenerArn: this.#ctx.route.arn,
+      const fromTarget = this.#fromTarget && err === null;
+      publishRequestEnd(this.#host, this.#ctx, this.client, {
         targetGroupArn: this.#groupArn,
         targetKey: entry.key,
-        method: this.client.plan.method,
+        target: targetHostHeader(entry.host, entry.port),
         status,
-        fromTarget: this.#fromTarget && err === null,
-        durationMs: performance.now() - this.#startMs,
+        targetStatus: this.#fromTarget ? this.client.statusSent : null,
+        fromTarget,
+        requestProcessingMs: this.#sentMs === 0 ? -1 : this.#sentMs - this.client.requestStartedAt,
         targetResponseMs: this.#responseMs,
+        responseProcessingMs: this.#fromTarget ? 0 : -1,
         errorReason: err === null ? null : err.reason,
-      };
-      requestEndChannel.publish(msg);
+      });
     }
     if (!entry.routable && !entry.busy) this.#host.workEnded(entry);
     this.client.exchangeEnded();
   }
+}
+
+/** What an exchange knows of a request's end; the client connection knows the rest. */
+type EndFacts = Pick<
+  RequestEndMessage,
+  'targetGroupArn' | 'targetKey' | 'target' | 'status' | 'targetStatus' | 'fromTarget' | 'requestProcessingMs' | 'targetResponseMs' | 'responseProcessingMs' | 'errorReason'
+>;
+
+function publishRequestEnd(host: ProxyHost, ctx: ListenerContext, client: ClientSide, facts: EndFacts): void {
+  const plan = client.plan;
+  requestEndChannel.publish({
+    ...facts,
+    dataPlaneId: host.id,
+    listenerArn: ctx.route.arn,
+    listenerPort: ctx.localPort,
+    clientAddress: client.clientAddress,
+    clientPort: client.clientPort,
+    method: plan.method,
+    url: plan.url,
+    version: plan.version,
+    host: plan.host,
+    userAgent: plan.userAgent,
+    requestTime: client.requestTime,
+    durationMs: performance.now() - client.requestStartedAt,
+    receivedBytes: client.receivedBytes,
+    sentBytes: client.sentBytes,
+    classification: plan.verdict.tier,
+    classificationReason: plan.verdict.reason,
+  } satisfies RequestEndMessage);
 }
 
 /** Answers a request ebb cannot forward (no target), and publishes the request end. */
@@ -314,18 +343,18 @@ function answer(host: ProxyHost, ctx: ListenerContext, client: ClientSide, statu
   host.log({ level: 'warn', msg: 'request refused', dataPlane: host.id, listener: ctx.route.arn, status, reason, method: client.plan.method, url: client.plan.url });
   client.sendError(status, false);
   if (requestEndChannel.hasSubscribers) {
-    requestEndChannel.publish({
-      dataPlaneId: host.id,
-      listenerArn: ctx.route.arn,
+    publishRequestEnd(host, ctx, client, {
       targetGroupArn: groupArn,
       targetKey: null,
-      method: client.plan.method,
+      target: null,
       status,
+      targetStatus: null,
       fromTarget: false,
-      durationMs: 0,
+      requestProcessingMs: -1,
       targetResponseMs: -1,
+      responseProcessingMs: -1,
       errorReason: reason,
-    } satisfies RequestEndMessage);
+    });
   }
   client.exchangeEnded();
 }

@@ -38,6 +38,8 @@ export const enum BodyMode {
 export interface RequestRejection {
   readonly status: 400 | 431 | 501 | 505;
   readonly reason: string;
+  /** The classification, when the refusal is the desync mode's. */
+  readonly verdict?: DesyncVerdict;
 }
 
 /** What `planRequest` decided: the head to send to the target and how the rest goes. */
@@ -63,6 +65,10 @@ export interface RequestPlan {
   upgrade: string | null;
   /** `Expect: 100-continue`: ebb answers 100 itself when it starts reading the body. */
   expectContinue: boolean;
+  /** The version on the request line, as sent (`-` for none), and the Host and User-Agent, for logs. */
+  version: string;
+  host: string | null;
+  userAgent: string | null;
 }
 
 const TOO_MANY_HEADERS: RequestRejection = { status: 431, reason: 'too-many-headers' };
@@ -106,7 +112,7 @@ export function planRequest(
   if (OTHER_HTTP_VERSION.test(head.version)) return OTHER_VERSION;
   const verdict = classifyRequest(head);
   const action = desyncAction(verdict.tier, settings.desyncMode);
-  if (action === 'refuse') return { status: 400, reason: `desync-${verdict.tier.toLowerCase()}:${verdict.reason}` };
+  if (action === 'refuse') return { status: 400, reason: `desync-${verdict.tier.toLowerCase()}:${verdict.reason}`, verdict };
 
   const method = head.method;
   if (!TOKEN.test(method)) return BAD_METHOD;
@@ -147,6 +153,8 @@ export function planRequest(
   let connectionUpgrade = false;
   let upgrade: string | null = null;
   let expectContinue = false;
+  let host: string | null = null;
+  let userAgent: string | null = null;
   let headers = '';
   const xffMode = settings.xffMode;
 
@@ -158,6 +166,7 @@ export function planRequest(
     switch (lower) {
       case 'host':
         if (++hosts > 1) return DUPLICATE_HOST;
+        host = authority ?? value;
         if (authority !== null) {
           // Absolute-form request target: its authority is the host (RFC 9112 §3.2.2); send one Host only.
           headers += `Host: ${authority}\r\n`;
@@ -194,6 +203,9 @@ export function planRequest(
       case 'x-forwarded-proto':
       case 'x-forwarded-port':
         continue;
+      case 'user-agent':
+        userAgent = value;
+        break;
       default:
         if (isHopByHop(lower)) continue;
         if (lower.includes('_') && LOOKALIKE.test(name)) continue;
@@ -234,6 +246,9 @@ export function planRequest(
     http10,
     upgrade: isUpgrade ? upgrade : null,
     expectContinue: expectContinue && bodyMode !== BodyMode.None && !http10,
+    version: head.noVersion ? '-' : head.version,
+    host: host ?? authority,
+    userAgent,
   };
 }
 

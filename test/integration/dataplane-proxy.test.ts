@@ -423,3 +423,50 @@ test('thousands of pipelined requests answered at once (503) are answered in ord
   const out = await rawRequest(p2.port, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(n), 3000);
   assert.equal(out.match(/^HTTP\/1\.1 503 /gm)?.length, n);
 });
+
+test('a request end carries what an access-log line needs: addresses, times, bytes, statuses, classification', async () => {
+  const got: Array<Record<string, unknown>> = [];
+  const fn = (m: unknown): void => void got.push(m as Record<string, unknown>);
+  diagnosticsChannel.subscribe(CHANNEL_NAMES.requestEnd, fn);
+  try {
+    const before = Date.now();
+    await request(port, { path: '/logged?x=1', headers: { 'User-Agent': 'probe/1.0', Host: 'site.example' } });
+    const refused = await rawRequest(port, 'GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n');
+    assert.match(refused, /^HTTP\/1\.1 400 /);
+    const p2 = await startPlane(snapshot([], { noGroup: true }));
+    cleanups.push(() => p2.dp.destroy());
+    await request(p2.port, { path: '/none' });
+    assert.equal(got.length, 3, JSON.stringify(got));
+    const [ok, bad, none] = got as [Record<string, unknown>, Record<string, unknown>, Record<string, unknown>];
+    assert.equal(ok.status, 200);
+    assert.equal(ok.targetStatus, 200);
+    assert.equal(ok.fromTarget, true);
+    assert.equal(ok.url, '/logged?x=1');
+    assert.equal(ok.method, 'GET');
+    assert.equal(ok.version, 'HTTP/1.1');
+    assert.equal(ok.host, 'site.example');
+    assert.equal(ok.userAgent, 'probe/1.0');
+    assert.equal(ok.clientAddress, '127.0.0.1');
+    assert.ok(Number(ok.clientPort) > 0);
+    assert.equal(ok.listenerPort, port);
+    assert.match(String(ok.target), /^127\.0\.0\.1:\d+$/);
+    assert.ok(Number(ok.requestTime) >= before && Number(ok.requestTime) <= Date.now());
+    assert.ok(Number(ok.requestProcessingMs) >= 0 && Number(ok.targetResponseMs) >= 0 && ok.responseProcessingMs === 0);
+    assert.ok(Number(ok.receivedBytes) > 40, 'the head was counted');
+    assert.ok(Number(ok.sentBytes) > 20, 'the response was counted');
+    assert.equal(ok.classification, 'Compliant');
+    assert.equal(ok.errorReason, null);
+    assert.equal(bad.status, 400);
+    assert.equal(bad.target, null);
+    assert.equal(bad.targetStatus, null);
+    assert.equal(bad.classification, 'Severe');
+    assert.equal(bad.classificationReason, 'MultipleContentLength');
+    assert.equal(bad.requestProcessingMs, -1);
+    assert.match(String(bad.errorReason), /MultipleContentLength/);
+    assert.equal(none.status, 503);
+    assert.equal(none.errorReason, 'no-target-group');
+    assert.equal(none.classification, 'Compliant');
+  } finally {
+    diagnosticsChannel.unsubscribe(CHANNEL_NAMES.requestEnd, fn);
+  }
+});
