@@ -8,7 +8,7 @@ import {
   validateTargetGroupAttributes,
 } from '../domain/attributes.ts';
 import type { DataPlane } from '../domain/data-plane-port.ts';
-import { defaultHealthCheck, type HealthCheckConfig } from '../domain/health-check.ts';
+import type { HealthCheckConfig } from '../domain/health-check.ts';
 import type { HealthChecker, HealthObservation } from '../domain/health-port.ts';
 import type {
   InstanceRecord,
@@ -23,6 +23,7 @@ import { mergeTags, removeTagKeys, validateTags } from '../domain/tag-rules.ts';
 import { ArnFactory, checkArn } from './arn.ts';
 import { classicAttributesChange, classicSettingsFromTags } from './classic-load-balancers.ts';
 import type { ControlApi } from './control-api.ts';
+import { LAST_APPLIED_KEY, restoreDeclaration, storedDeclaration, withChanges, type DeclaredState } from './declared-state.ts';
 import { DrainRecordLog } from './drain-records.ts';
 import { Drains } from './drains.ts';
 import type { ControlEvents } from './events.ts';
@@ -86,6 +87,7 @@ export class ControlPlane implements ControlApi {
   readonly #publisher: RoutingPublisher;
   /** Retries of background work waiting for their time; close cancels them. */
   readonly #retryTimers = new Set<TimerHandle>();
+  #lastApplied: DeclaredState | null = null;
   #started = false;
   #closed = false;
 
@@ -127,6 +129,7 @@ export class ControlPlane implements ControlApi {
     const moved = classicSettingsFromTags(this.#catalog);
     await this.#transaction.transact(moved.ops, moved.apply, { publish: false });
     this.#records.load(recordsOf<DrainRecord>(state, 'drainRecord'));
+    this.#lastApplied = restoreDeclaration(state.get('meta')?.get(LAST_APPLIED_KEY));
     const expired = this.#drains.restore(recordsOf<StoredTarget>(state, 'target'), (arn) => this.#catalog.targetGroups.get(arn));
     this.#publisher.publish();
     for (const target of expired) {
@@ -422,34 +425,36 @@ export class ControlPlane implements ControlApi {
   }
 
   /**
-   * Replaces a group's set attributes and health check wholesale (the file wins for what it
-   * declares). Resolves with whether anything changed.
+   * Sets the given attributes (null unsets one) of a load balancer or target group, and a group's given
+   * health-check fields, keeping the rest; resolves with whether anything changed.
    */
-  replaceTargetGroupSettings(arn: string, healthCheck: Partial<HealthCheckConfig>, attributes: Readonly<Record<string, string>>): Promise<boolean> {
+  changeSettings(arn: string, attributes: Readonly<Record<string, string | null>>, healthCheck: Partial<HealthCheckConfig> = {}): Promise<boolean> {
     return this.#queue.run(async () => {
+      const lb = this.#catalog.loadBalancers.get(arn);
+      if (lb !== undefined) {
+        const record: LoadBalancerRecord = { ...lb, attributes: withChanges(lb.attributes, attributes) };
+        validateLoadBalancerAttributes(record.attributes);
+        if (JSON.stringify(record) === JSON.stringify(lb)) return false;
+        await this.#transaction.transact([put('loadBalancer', arn, record)], () => this.#catalog.setLoadBalancer(record));
+        return true;
+      }
       const tg = this.#catalog.requireTargetGroup(arn);
-      validateTargetGroupAttributes(attributes, tg.protocol);
-      const record: TargetGroupRecord = {
-        ...tg,
-        healthCheck: mergeHealthCheck(defaultHealthCheck(tg.protocol), healthCheck),
-        attributes: { ...attributes },
-      };
+      const record: TargetGroupRecord = { ...tg, healthCheck: mergeHealthCheck(tg.healthCheck, healthCheck), attributes: withChanges(tg.attributes, attributes) };
+      validateTargetGroupAttributes(record.attributes, tg.protocol);
       if (JSON.stringify(record) === JSON.stringify(tg)) return false;
       await this.#transaction.transact([put('targetGroup', arn, record)], () => this.#setTargetGroupAndChecks(record));
       return true;
     });
   }
 
-  /** Replaces a load balancer's set attributes wholesale; resolves with whether anything changed. */
-  replaceLoadBalancerAttributes(arn: string, attributes: Readonly<Record<string, string>>): Promise<boolean> {
-    return this.#queue.run(async () => {
-      const lb = this.#catalog.requireLoadBalancer(arn);
-      validateLoadBalancerAttributes(attributes);
-      if (JSON.stringify(lb.attributes) === JSON.stringify(attributes)) return false;
-      const record: LoadBalancerRecord = { ...lb, attributes: { ...attributes } };
-      await this.#transaction.transact([put('loadBalancer', arn, record)], () => this.#catalog.setLoadBalancer(record));
-      return true;
-    });
+  /** The configuration file as it was last applied (null: never, or in a state from before ebb kept it). */
+  lastAppliedDeclaration(): DeclaredState | null {
+    return this.#lastApplied;
+  }
+
+  /** Keeps `declared` as the file last applied, the base the next application is merged against. */
+  recordAppliedDeclaration(declared: DeclaredState): Promise<void> {
+    return this.#queue.run(() => this.#transaction.transact([put('meta', LAST_APPLIED_KEY, storedDeclaration(declared))], () => void (this.#lastApplied = declared), { publish: false }));
   }
 
   /** Registrations of a group with where they came from. */
