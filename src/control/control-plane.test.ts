@@ -488,6 +488,24 @@ describe('validation', () => {
     assert.equal(checked.healthCheck.protocol, 'HTTPS');
   });
 
+  test('an HTTP group is not checked over TCP, however the check is set; a Classic load balancer\'s group may be', async () => {
+    const s = await setup();
+    const refused = (e: unknown) => EbbError.is(e) && e.code === 'ValidationError' && /TCP is not supported for health checks of an HTTP target group/.test(e.message);
+    await assert.rejects(s.cp.createTargetGroup({ name: 'tcp-checked', protocol: 'HTTP', port: 80, healthCheck: { protocol: 'TCP' } }), refused);
+    await assert.rejects(s.cp.modifyTargetGroup(s.tg.arn, { protocol: 'TCP' }), refused);
+    assert.equal(s.cp.describeTargetGroups({ arns: [s.tg.arn] })[0]?.healthCheck.protocol, 'HTTP');
+    const stack = await s.cp.createLoadBalancerStack({
+      loadBalancer: { name: 'legacy', type: 'classic' },
+      targetGroups: [{ name: 'legacy-80', protocol: 'HTTP', port: 80, targetType: 'instance', healthCheck: { protocol: 'TCP', port: 80 } }],
+      listeners: [{ protocol: 'HTTP', port: 9100, targetGroupName: 'legacy-80' }],
+    });
+    const [group] = stack.targetGroups;
+    assert.equal(group?.healthCheck.protocol, 'TCP', "Classic's default check is TCP");
+    const back = await s.cp.modifyTargetGroup(group?.arn ?? '', { protocol: 'HTTP', path: '/' });
+    assert.equal(back.healthCheck.protocol, 'HTTP');
+    assert.equal((await s.cp.modifyTargetGroup(group?.arn ?? '', { protocol: 'TCP' })).healthCheck.protocol, 'TCP');
+  });
+
   test('a listener that cannot bind is rolled back', async () => {
     const s = await setup();
     s.dp.failListener = 9090;

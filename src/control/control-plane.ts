@@ -39,7 +39,7 @@ import type {
 } from './inputs.ts';
 import type { DrainRecord, LoadBalancerStack, TargetHealthDescription } from './outputs.ts';
 import { TargetRegistry, type StoredTarget } from './registered-targets.ts';
-import { mergeHealthCheck, ResourceCatalog } from './resource-catalog.ts';
+import { ResourceCatalog } from './resource-catalog.ts';
 import { RoutingPublisher, type ListenerOpenError } from './routing-publisher.ts';
 import { SerialQueue } from './serial-queue.ts';
 import { del, put, recordsOf, StoreTransaction } from './store-transaction.ts';
@@ -295,7 +295,7 @@ export class ControlPlane implements ControlApi {
   modifyTargetGroup(arn: string, healthCheck: Partial<HealthCheckConfig>): Promise<TargetGroupRecord> {
     return this.#queue.run(async () => {
       const tg = this.#catalog.requireTargetGroup(arn);
-      const record: TargetGroupRecord = { ...tg, healthCheck: mergeHealthCheck(tg.healthCheck, healthCheck) };
+      const record: TargetGroupRecord = { ...tg, healthCheck: this.#catalog.changeHealthCheck(tg, healthCheck) };
       await this.#transaction.transact([put('targetGroup', arn, record)], () => this.#setTargetGroupAndChecks(record));
       return record;
     });
@@ -439,7 +439,7 @@ export class ControlPlane implements ControlApi {
         return true;
       }
       const tg = this.#catalog.requireTargetGroup(arn);
-      const record: TargetGroupRecord = { ...tg, healthCheck: mergeHealthCheck(tg.healthCheck, healthCheck), attributes: withChanges(tg.attributes, attributes) };
+      const record: TargetGroupRecord = { ...tg, healthCheck: this.#catalog.changeHealthCheck(tg, healthCheck), attributes: withChanges(tg.attributes, attributes) };
       validateTargetGroupAttributes(record.attributes, tg.protocol);
       if (JSON.stringify(record) === JSON.stringify(tg)) return false;
       await this.#transaction.transact([put('targetGroup', arn, record)], () => this.#setTargetGroupAndChecks(record));

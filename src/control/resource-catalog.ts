@@ -1,13 +1,14 @@
 import type { Clock } from '../shared/clock.ts';
 import { ebbError } from '../shared/errors.ts';
 import { validateLoadBalancerAttributes, validateTargetGroupAttributes } from '../domain/attributes.ts';
-import { defaultHealthCheck, validateHealthCheck, type HealthCheckConfig } from '../domain/health-check.ts';
+import { defaultHealthCheck, healthCheckProtocolProblem, validateHealthCheck, type HealthCheckConfig } from '../domain/health-check.ts';
 import {
   DEFAULT_CLASSIC_SETTINGS,
   type InstanceRecord,
   type ListenerRecord,
   type LoadBalancerRecord,
   type Tag,
+  type TargetGroupProtocol,
   type TargetGroupRecord,
   type TargetRegistration,
 } from '../domain/resources.ts';
@@ -121,6 +122,12 @@ export class ResourceCatalog {
     return [...this.#listeners.values()].filter((l) => l.loadBalancerArn === loadBalancerArn);
   }
 
+  /** The group's health check with `change` laid over it, checked against the group. Throws ValidationError. */
+  changeHealthCheck(tg: TargetGroupRecord, change: Partial<HealthCheckConfig>): HealthCheckConfig {
+    const classic = this.loadBalancersOfTargetGroup(tg.arn).some((arn) => this.#loadBalancers.get(arn)?.type === 'classic');
+    return groupHealthCheck(tg.protocol, classic, tg.healthCheck, change);
+  }
+
   /** A group a listener forwards to cannot be deleted: ResourceInUse, as AWS answers. */
   checkUnused(tg: TargetGroupRecord): void {
     const users = this.listenersForwardingTo(tg.arn);
@@ -202,7 +209,8 @@ export class ResourceCatalog {
     };
   }
 
-  buildTargetGroup(input: CreateTargetGroupInput): TargetGroupRecord {
+  /** A new group; `classic`: it is made for a Classic load balancer (whose groups may be checked over TCP). */
+  buildTargetGroup(input: CreateTargetGroupInput, classic = false): TargetGroupRecord {
     validateName('target group', input.name);
     validatePort(input.port, 'Port');
     if (input.protocol === 'HTTPS') {
@@ -216,7 +224,7 @@ export class ResourceCatalog {
     if (![...this.#targetGroups.values()].every((tg) => tg.name !== input.name)) {
       throw ebbError('DuplicateTargetGroupName', `A target group named '${input.name}' already exists`);
     }
-    const healthCheck = mergeHealthCheck(defaultHealthCheck(input.protocol), input.healthCheck ?? {});
+    const healthCheck = groupHealthCheck(input.protocol, classic, defaultHealthCheck(input.protocol), input.healthCheck ?? {});
     const attributes = { ...(input.attributes ?? {}) };
     validateTargetGroupAttributes(attributes, input.protocol);
     return {
@@ -258,7 +266,7 @@ export class ResourceCatalog {
       if (groups.some((x) => x.name === g.name)) {
         throw ebbError('DuplicateTargetGroupName', `The target group name '${g.name}' is given twice`);
       }
-      groups.push(this.buildTargetGroup(g));
+      groups.push(this.buildTargetGroup(g, lb.type === 'classic'));
     }
     const listeners: ListenerRecord[] = [];
     for (const l of input.listeners) {
@@ -446,10 +454,16 @@ export class ResourceCatalog {
 
 /** A health check with `change` laid over `base`; fields `change` leaves undefined keep `base`'s. Throws ValidationError. */
 export function mergeHealthCheck(base: HealthCheckConfig, change: Partial<HealthCheckConfig>): HealthCheckConfig {
-  // ELBv2 refuses TCP checks on HTTP(S) groups (the API layer and the config enforce that); Classic
-  // load balancers use them by default, so the control plane allows them.
   const merged: HealthCheckConfig = { ...base, ...stripUndefined(change) };
   validateHealthCheck(merged);
+  return merged;
+}
+
+/** `mergeHealthCheck` for a group of `protocol`, with the domain's rule on which check protocol suits it. */
+function groupHealthCheck(protocol: TargetGroupProtocol, classic: boolean, base: HealthCheckConfig, change: Partial<HealthCheckConfig>): HealthCheckConfig {
+  const merged = mergeHealthCheck(base, change);
+  const problem = healthCheckProtocolProblem(protocol, merged.protocol, classic);
+  if (problem !== null) throw ebbError('ValidationError', problem);
   return merged;
 }
 

@@ -57,6 +57,18 @@ export function parseMatcher(matcher: string): (status: number) => boolean {
   return (status) => ranges.some(([lo, hi]) => status >= lo && status <= hi);
 }
 
+/**
+ * Why a health check's protocol does not suit its group's, or null. ELBv2 does not check an HTTP or
+ * HTTPS group over TCP ("The TCP protocol is not supported for health checks if the protocol of the
+ * target group is HTTP or HTTPS",
+ * https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_CreateTargetGroup.html);
+ * a Classic load balancer's groups may be, as TCP is the Classic default check.
+ */
+export function healthCheckProtocolProblem(groupProtocol: HealthCheckConfig['protocol'], check: HealthCheckConfig['protocol'], classic: boolean): string | null {
+  if (check !== 'TCP' || groupProtocol === 'TCP' || classic) return null;
+  return `Health check protocol TCP is not supported for health checks of an ${groupProtocol} target group; use HTTP or HTTPS`;
+}
+
 /** Checks every field against the AWS ranges; throws ValidationError for the first field out of range. */
 export function validateHealthCheck(hc: HealthCheckConfig): void {
   for (const [field, [lo, hi]] of Object.entries(HEALTH_CHECK_RANGES) as Array<[keyof typeof HEALTH_CHECK_RANGES, readonly [number, number]]>) {

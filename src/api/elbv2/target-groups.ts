@@ -81,9 +81,6 @@ export const targetGroupActions: ActionTable = {
     if (pv !== undefined && pv !== 'HTTP1') throw ebbError('ValidationError', `ProtocolVersion '${pv}' is not supported by ebb; use HTTP1`);
     p.str('VpcId'); // AWS networking; accepted and ignored
     const healthCheck = readHealthCheck(p);
-    if (protocol !== 'TCP' && healthCheck.protocol === 'TCP') {
-      throw ebbError('ValidationError', `Health check protocol TCP is not supported for a ${protocol} target group; use HTTP or HTTPS`);
-    }
     const tags = readTags(p);
     const tg = await control.createTargetGroup({
       name,
@@ -121,13 +118,6 @@ export const targetGroupActions: ActionTable = {
   async ModifyTargetGroup(p, { control }) {
     const arn = p.requiredStr('TargetGroupArn');
     const healthCheck = readHealthCheck(p);
-    if (healthCheck.protocol === 'TCP') {
-      // An ELBv2 rule (Classic groups may check TCP behind HTTP): checked here, where the group is known.
-      const [current] = control.describeTargetGroups({ arns: [arn] });
-      if (current !== undefined && current.protocol !== 'TCP' && !classicGroupArns(control).has(current.arn)) {
-        throw ebbError('ValidationError', `Health check protocol TCP is not supported for a ${current.protocol} target group; use HTTP or HTTPS`);
-      }
-    }
     const tg = await control.modifyTargetGroup(arn, healthCheck);
     return { TargetGroups: [targetGroupXml(tg, control)] };
   },
