@@ -203,3 +203,17 @@ test('a change that fails part-way can be undone: the steps made are taken back,
   assert.deepEqual(cp.registrationsOf(tg.arn).map((r) => r.port), [3001], 'the API\'s deregistration was not undone');
   assert.deepEqual(cp.lastAppliedDeclaration(), declared());
 });
+
+test('a load balancer the file drops while its deletion protection is on (set through the API) is refused before anything changes', async () => {
+  const { cp } = await setup();
+  await applyDeclared(cp, declared({ targets: [3001] }));
+  const lb = cp.describeLoadBalancers({ names: ['web'] })[0]!;
+  await cp.modifyLoadBalancerAttributes(lb.arn, { 'deletion_protection.enabled': 'true' });
+  const empty: DeclaredState = { instances: [], loadBalancers: [], targetGroups: [] };
+  await assert.rejects(
+    applyDeclared(cp, empty),
+    (e: unknown) => EbbError.is(e) && e.code === 'ConfigInvalid' && /Load balancer 'web' .*deletion protection is on/.test(e.message),
+  );
+  assert.equal(cp.describeTargetGroups({ names: ['web'] }).length, 1, 'nothing was changed');
+  assert.deepEqual(cp.lastAppliedDeclaration(), declared({ targets: [3001] }));
+});

@@ -9,7 +9,7 @@ import type { DeclaredListener, DeclaredLoadBalancer, DeclaredState, DeclaredTar
  * with runtime state across reloads (`server-state-file`,
  * https://docs.haproxy.org/2.8/configuration.html#3.1-server-state-file) and what `kubectl apply` does
  * with its last-applied configuration
- * (https://kubernetes.io/docs/tasks/manage-kubernetes-objects/declarative-config/#merging-changes-to-primitive-fields).
+ * (https://kubernetes.io/docs/tasks/manage-kubernetes-objects/declarative-config/#merge-patch-calculation).
  *
  * Pure: `planDeclared` computes the operations; apply-declared.ts runs them against the control plane.
  */
