@@ -24,6 +24,8 @@ export interface AdminConfig {
 export interface EbbConfig {
   readonly declared: DeclaredState;
   readonly admin: AdminConfig;
+  /** `listenAddresses:`, where listeners created without an address listen, by scheme. */
+  readonly listenAddresses?: { readonly 'internet-facing'?: string | undefined; readonly internal?: string | undefined };
 }
 
 /** At most this many problems are listed; a file with more is usually not an ebb configuration at all. */
@@ -81,7 +83,7 @@ export function parseConfig(text: string, fileName: string): EbbConfig {
   const cfg = parsed.data;
   const problems = crossCheck(cfg);
   if (problems.length > 0) throw invalid(fileName, located(doc, lineCounter, problems));
-  return { declared: toDeclared(cfg), admin: toAdmin(cfg, fileName) };
+  return { declared: toDeclared(cfg), admin: toAdmin(cfg, fileName), ...(cfg.listenAddresses !== undefined && { listenAddresses: cfg.listenAddresses }) };
 }
 
 function toDeclared(cfg: ConfigShape): DeclaredState {

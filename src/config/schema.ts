@@ -155,12 +155,16 @@ const admin = strict({
   stateDir: text.optional(),
 });
 
+/** Where listeners created without an address listen, by their load balancer's scheme (the node's, not one resource's). */
+const listenAddresses = strict({ 'internet-facing': ipAddress.optional(), internal: ipAddress.optional() });
+
 export const configSchema = strict(
   {
     loadBalancers: list(loadBalancer).optional(),
     targetGroups: list(targetGroup).optional(),
     instances: list(instance).optional(),
     admin: admin.optional(),
+    listenAddresses: listenAddresses.optional(),
   },
   'a mapping with loadBalancers, targetGroups, instances and admin',
 );

@@ -506,6 +506,40 @@ describe('validation', () => {
     assert.equal((await s.cp.modifyTargetGroup(group?.arn ?? '', { protocol: 'TCP' })).healthCheck.protocol, 'TCP');
   });
 
+  test('a listener created without an address listens where the node puts its load balancer\'s scheme', async () => {
+    const s = await setup();
+    const forward = [{ type: 'forward' as const, targetGroupArn: s.tg.arn }];
+    assert.equal(s.cp.describeListeners({ loadBalancerArn: s.lb.arn })[0]?.address, '0.0.0.0', 'internet-facing: every interface');
+    const inside = await s.cp.createLoadBalancer({ name: 'inside', scheme: 'internal' });
+    const l = await s.cp.createListener({ loadBalancerArn: inside.arn, protocol: 'HTTP', port: 9200, defaultActions: forward });
+    assert.equal(l.address, '127.0.0.1', 'internal: loopback by default');
+    assert.equal(s.dp.latest.listeners.find((x) => x.arn === l.arn)?.address, '127.0.0.1', 'and that is what the data plane binds');
+    const given = await s.cp.createListener({ loadBalancerArn: inside.arn, protocol: 'HTTP', port: 9201, address: '127.0.0.3', defaultActions: forward });
+    assert.equal(given.address, '127.0.0.3', 'an address given wins');
+
+    const cp = new ControlPlane({
+      clock: new FakeClock(),
+      store: new InMemoryStateStore(),
+      dataPlanes: [new FakeDataPlane()],
+      listenAddresses: { 'internet-facing': '10.0.0.5', internal: '10.1.0.5' },
+    });
+    await cp.start();
+    const tg = await cp.createTargetGroup({ name: 'g', protocol: 'HTTP', port: 80, targetType: 'ip' });
+    const out = await cp.createLoadBalancer({ name: 'out' });
+    const outside = await cp.createListener({ loadBalancerArn: out.arn, protocol: 'HTTP', port: 80, defaultActions: [{ type: 'forward', targetGroupArn: tg.arn }] });
+    assert.equal(outside.address, '10.0.0.5');
+    const stack = await cp.createLoadBalancerStack({
+      loadBalancer: { name: 'legacy', type: 'classic', scheme: 'internal' },
+      targetGroups: [{ name: 'legacy-80', protocol: 'HTTP', port: 80 }],
+      listeners: [{ protocol: 'HTTP', port: 80, targetGroupName: 'legacy-80' }],
+    });
+    assert.equal(stack.listeners[0]?.address, '10.1.0.5', 'a Classic load balancer\'s listeners too');
+    assert.throws(
+      () => new ControlPlane({ clock: new FakeClock(), store: new InMemoryStateStore(), dataPlanes: [], listenAddresses: { internal: 'localhost' } }),
+      (e: unknown) => EbbError.is(e) && e.code === 'ValidationError' && /internal.*localhost.*IP address/.test(e.message),
+    );
+  });
+
   test('a listener that cannot bind is rolled back', async () => {
     const s = await setup();
     s.dp.failListener = 9090;

@@ -39,7 +39,7 @@ import type {
 } from './inputs.ts';
 import type { DrainRecord, LoadBalancerStack, TargetHealthDescription } from './outputs.ts';
 import { TargetRegistry, type StoredTarget } from './registered-targets.ts';
-import { ResourceCatalog } from './resource-catalog.ts';
+import { ResourceCatalog, type ListenAddresses } from './resource-catalog.ts';
 import { RoutingPublisher, type ListenerOpenError } from './routing-publisher.ts';
 import { SerialQueue } from './serial-queue.ts';
 import { del, put, recordsOf, StoreTransaction } from './store-transaction.ts';
@@ -54,9 +54,12 @@ export interface ControlPlaneOptions {
   readonly log?: (entry: Record<string, unknown>) => void;
   /** Finished drain records kept (memory and store). */
   readonly drainRecordLimit?: number;
+  /** Where a listener created without an address listens, by scheme (default 0.0.0.0 and 127.0.0.1). */
+  readonly listenAddresses?: Partial<ListenAddresses>;
 }
 
 export type { ListenerOpenError } from './routing-publisher.ts';
+export { DEFAULT_LISTEN_ADDRESSES, type ListenAddresses } from './resource-catalog.ts';
 
 /**
  * The control plane: owns the resources and the target lifecycles, persists every change before it
@@ -99,7 +102,7 @@ export class ControlPlane implements ControlApi {
     this.region = options.region ?? 'us-east-1';
     this.accountId = options.accountId ?? '123456789012';
     this.#log = options.log ?? (() => undefined);
-    this.#catalog = new ResourceCatalog(new ArnFactory(this.region, this.accountId), this.#clock);
+    this.#catalog = new ResourceCatalog(new ArnFactory(this.region, this.accountId), this.#clock, options.listenAddresses);
     this.#targets = new TargetRegistry(this.events, this.#clock);
     this.#records = new DrainRecordLog(options.drainRecordLimit ?? 1000, this.events, this.#log);
     this.#publisher = new RoutingPublisher(this.#catalog, this.#targets, dataPlanes, this.#health, this.#clock);

@@ -33,10 +33,16 @@ export class ResourceCatalog {
   readonly #listeners = new Map<string, ListenerRecord>();
   readonly #targetGroups = new Map<string, TargetGroupRecord>();
   readonly #instances = new Map<string, InstanceRecord>();
+  readonly #listenAddresses: ListenAddresses;
 
-  constructor(arns: ArnFactory, clock: Clock) {
+  /** `listenAddresses`: where a listener created without an address listens, by its load balancer's scheme. */
+  constructor(arns: ArnFactory, clock: Clock, listenAddresses: Partial<ListenAddresses> = {}) {
     this.#arns = arns;
     this.#clock = clock;
+    this.#listenAddresses = { ...DEFAULT_LISTEN_ADDRESSES, ...listenAddresses };
+    for (const [scheme, address] of Object.entries(this.#listenAddresses)) {
+      if (!isIpAddress(address)) throw ebbError('ValidationError', `The listen address for ${scheme} load balancers, '${address}', is not an IP address`);
+    }
   }
 
   /** The stored records, at start. */
@@ -244,7 +250,7 @@ export class ResourceCatalog {
   /** A new listener of an existing load balancer, checked against every listener there is. */
   buildListener(input: CreateListenerInput): ListenerRecord {
     const lb = this.requireLoadBalancer(input.loadBalancerArn);
-    const address = input.address ?? '0.0.0.0';
+    const address = input.address ?? this.#listenAddresses[lb.scheme];
     this.checkListener(input.protocol, input.port, address, input.defaultActions, null);
     return {
       arn: this.#arns.listener(lb.arn),
@@ -272,7 +278,7 @@ export class ResourceCatalog {
     for (const l of input.listeners) {
       const tg = groups.find((g) => g.name === l.targetGroupName);
       if (tg === undefined) throw ebbError('TargetGroupNotFound', `Target group '${l.targetGroupName}' is not part of this load balancer`);
-      const address = l.address ?? '0.0.0.0';
+      const address = l.address ?? this.#listenAddresses[lb.scheme];
       this.#checkListenerPort(l.protocol, l.port, address, null, listeners);
       if (tg.protocol === 'TCP') {
         throw ebbError('IncompatibleProtocols', `Target group '${tg.name}' uses TCP and cannot serve an ${l.protocol} listener`);
@@ -313,7 +319,7 @@ export class ResourceCatalog {
     }
     if (!isIpAddress(address)) throw ebbError('ValidationError', `Listener address '${address}' is not an IP address`);
     for (const other of [...this.#listeners.values(), ...pending]) {
-      if (other.arn !== self && other.port === port && (other.address === address || other.address === '0.0.0.0' || address === '0.0.0.0')) {
+      if (other.arn !== self && other.port === port && (other.address === address || isWildcard(other.address) || isWildcard(address))) {
         throw ebbError('DuplicateListener', `A listener already uses port ${port} (${other.arn})`);
       }
     }
@@ -450,6 +456,24 @@ export class ResourceCatalog {
   setInstance(r: InstanceRecord): void {
     this.#instances.set(r.id, r);
   }
+}
+
+/**
+ * Where a listener listens when it is not told: an internet-facing load balancer on every interface,
+ * an internal one on the loopback interface only, so that on one machine `Scheme` decides who can
+ * reach it. The node may set others (`listenAddresses` in the file, `--listen-internet-facing` and
+ * `--listen-internal` on the command line).
+ */
+export interface ListenAddresses {
+  readonly 'internet-facing': string;
+  readonly internal: string;
+}
+
+export const DEFAULT_LISTEN_ADDRESSES: ListenAddresses = { 'internet-facing': '0.0.0.0', internal: '127.0.0.1' };
+
+/** An address that takes every interface of its family (a dual-stack `::` takes IPv4 too, on Linux). */
+function isWildcard(address: string): boolean {
+  return address === '0.0.0.0' || address === '::';
 }
 
 /** A health check with `change` laid over `base`; fields `change` leaves undefined keep `base`'s. Throws ValidationError. */

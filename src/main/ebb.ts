@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import { createAdminHandler } from '../api/admin-server.ts';
 import { loadConfigFile, type EbbConfig } from '../config/load-config.ts';
 import { applyDeclared, checkDeclared, PartlyAppliedError } from '../control/apply-declared.ts';
-import { ControlPlane } from '../control/control-plane.ts';
+import { ControlPlane, type ListenAddresses } from '../control/control-plane.ts';
 import { HttpDataPlane } from '../dataplane/http-data-plane.ts';
 import { ActiveHealthChecker } from '../health/active-health-checker.ts';
 import { realClock } from '../shared/clock.ts';
@@ -90,6 +90,7 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
     log,
     ...(admin.region === undefined ? {} : { region: admin.region }),
     ...(admin.accountId === undefined ? {} : { accountId: admin.accountId }),
+    listenAddresses: listenAddresses(options, config),
   });
   control.events.on('target:state', (e) =>
     log({ event: 'target:state', targetGroup: e.targetGroupArn, target: `${e.targetId}:${e.port}`, from: e.from.state, to: e.to.state, reason: e.to.reason }),
@@ -183,6 +184,13 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
       return shuttingDown;
     },
   };
+}
+
+/** Where listeners created without an address listen, by scheme: the command line's, else the file's, else the defaults. */
+function listenAddresses(options: ServeOptions, config: EbbConfig | null): Partial<ListenAddresses> {
+  const internetFacing = options.listenInternetFacing ?? config?.listenAddresses?.['internet-facing'];
+  const internal = options.listenInternal ?? config?.listenAddresses?.internal;
+  return { ...(internetFacing !== undefined && { 'internet-facing': internetFacing }), ...(internal !== undefined && { internal }) };
 }
 
 /** The listeners the file declares, where they will listen. */

@@ -1,4 +1,5 @@
 import { parseHostPort } from '../config/schema.ts';
+import { isIpAddress } from '../control/names.ts';
 import { ebbError } from '../shared/errors.ts';
 
 /** What `ebb serve` is told on its command line and in its environment. */
@@ -8,6 +9,10 @@ export interface ServeOptions {
   readonly stateDir?: string;
   /** false only when the operator asked for it (`--no-auth`); logged loudly. */
   readonly authentication?: boolean;
+  /** Where listeners of internet-facing load balancers created without an address listen (`--listen-internet-facing`). */
+  readonly listenInternetFacing?: string;
+  /** Where listeners of internal load balancers created without an address listen (`--listen-internal`). */
+  readonly listenInternal?: string;
 }
 
 export interface AdminEndpoint {
@@ -31,18 +36,29 @@ export interface ParsedCommand {
 }
 
 const USAGE = `Usage: ebb serve [--config FILE] [--admin HOST:PORT] [--state-dir DIR] [--no-auth]
+                 [--listen-internet-facing ADDRESS] [--listen-internal ADDRESS]
 
   --config FILE      YAML file declaring load balancers, listeners, target groups and targets.
                      SIGHUP re-reads it and applies the difference.
   --admin HOST:PORT  Where the AWS-compatible admin API listens (default ${DEFAULT_ADMIN_ADDRESS}).
   --state-dir DIR    Where ebb keeps its state (default ${DEFAULT_STATE_DIR}, or $EBB_STATE_DIR).
   --no-auth          Accept unsigned admin requests. For local use only.
+  --listen-internet-facing ADDRESS
+                     Where a listener of an internet-facing load balancer listens when it is
+                     created without an address (default 0.0.0.0, or listenAddresses in the file).
+  --listen-internal ADDRESS
+                     The same for an internal load balancer (default 127.0.0.1).
 
 Admin credentials: admin.credentials in the file, or EBB_ACCESS_KEY_ID and EBB_SECRET_ACCESS_KEY.
 `;
 
 export function usage(): string {
   return USAGE;
+}
+
+function ipAddress(flag: string, value: string): string {
+  if (!isIpAddress(value)) throw ebbError('ValidationError', `${flag} '${value}' is not an IP address (for example 0.0.0.0, 127.0.0.1 or ::1)`);
+  return value;
 }
 
 export function parseArgs(argv: readonly string[]): ParsedCommand {
@@ -73,6 +89,12 @@ export function parseArgs(argv: readonly string[]): ParsedCommand {
         break;
       case '--no-auth':
         serve.authentication = false;
+        break;
+      case '--listen-internet-facing':
+        serve.listenInternetFacing = ipAddress(flag, value());
+        break;
+      case '--listen-internal':
+        serve.listenInternal = ipAddress(flag, value());
         break;
       default:
         throw ebbError('ValidationError', `Unknown option '${arg}'.\n\n${USAGE}`);
