@@ -17,8 +17,12 @@ const ALLOWED: Record<string, readonly string[]> = {
   dataplane: ['domain', 'shared'],
   store: ['domain', 'shared'],
   config: ['domain', 'shared', 'control'],
-  api: ['control', 'domain', 'shared'],
-  main: ['shared', 'domain', 'control', 'health', 'dataplane', 'store', 'config', 'api'],
+  api: ['control', 'domain', 'shared', 'telemetry'],
+  // Metrics and access logs: they listen to the control plane's events and the data plane's channels.
+  telemetry: ['control', 'dataplane', 'domain', 'shared'],
+  // The command-line client talks to the admin endpoint over HTTP; it shares only names and errors.
+  cli: ['domain', 'shared'],
+  main: ['shared', 'domain', 'control', 'health', 'dataplane', 'store', 'config', 'api', 'telemetry', 'cli'],
 };
 
 function sourceFiles(dir: string): string[] {
@@ -67,7 +71,7 @@ test('each layer imports only the layers it may', () => {
   const violations: string[] = [];
   for (const file of sourceFiles(SRC)) {
     const layer = relative(SRC, file).split('/')[0] ?? '';
-    const allowed = ALLOWED[layer];
+    const allowed = Object.hasOwn(ALLOWED, layer) ? ALLOWED[layer] : undefined;
     assert.ok(allowed !== undefined, `src/${layer} has no rule in this test; add one`);
     const text = readFileSync(file, 'utf8');
     for (const m of text.matchAll(/(?:import|export)\s[^'"]*?from\s+['"](\.[^'"]+)['"]|import\(\s*['"](\.[^'"]+)['"]\s*\)/g)) {
