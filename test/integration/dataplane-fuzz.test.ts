@@ -31,22 +31,24 @@ import { sleep, snapshot, startPlane, waitFor } from './dataplane-helpers.ts';
  */
 
 const SEED = Number(process.env.EBB_FUZZ_SEED ?? 424242);
+/** EBB_FUZZ_SCALE multiplies the runs, for a longer search by hand (the test timeout may need raising too). */
+const SCALE = Number(process.env.EBB_FUZZ_SCALE ?? 1);
 /**
  * Runs per property: 8,000 on the parser alone, 400 responses through sockets, and 250 rounds of one
  * to four client connections (about 600 connections, 1,200 requests). About 20 s on two cores.
  */
 const RUNS = {
-  validResponses: 3_000,
-  mutatedResponses: 5_000,
-  socketResponses: 400,
-  socketRequestRounds: 250,
+  validResponses: 3_000 * SCALE,
+  mutatedResponses: 5_000 * SCALE,
+  socketResponses: 400 * SCALE,
+  socketRequestRounds: 250 * SCALE,
 };
 
 /**
  * A socket property that runs (or shrinks a failure) for longer than this stops and fails, with the
  * smallest counterexample found so far, rather than running into the test runner's timeout.
  */
-const SOCKET_TIME_LIMIT = { interruptAfterTimeLimit: 100_000, markInterruptAsFailure: true };
+const SOCKET_TIME_LIMIT = { interruptAfterTimeLimit: 100_000 * SCALE, markInterruptAsFailure: true };
 
 type DesyncMode = ListenerSettings['desyncMode'];
 const MODES: readonly DesyncMode[] = ['monitor', 'defensive', 'strictest'];
