@@ -19,6 +19,15 @@ export interface AdminConfig {
   readonly authentication?: boolean;
   /** Absolute: a relative `stateDir` is resolved against the configuration file's directory. */
   readonly stateDir?: string;
+  /** `admin.metrics`: who may read `GET /metrics` (docs/metrics.md). */
+  readonly metrics?: MetricsConfig;
+}
+
+/** `admin.metrics`: a bearer token file or `public: true` (they exclude each other). */
+export interface MetricsConfig {
+  /** Absolute: a relative path is resolved against the configuration file's directory. */
+  readonly bearerTokenFile?: string;
+  readonly public?: boolean;
 }
 
 export interface EbbConfig {
@@ -125,6 +134,12 @@ function toAdmin(cfg: ConfigShape, fileName: string): AdminConfig {
     ...(a.credentials !== undefined && { credentials: a.credentials.map((c) => ({ accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey })) }),
     ...(a.authentication !== undefined && { authentication: a.authentication }),
     ...(a.stateDir !== undefined && { stateDir: resolve(dirname(fileName), a.stateDir) }),
+    ...(a.metrics !== undefined && {
+      metrics: {
+        ...(a.metrics.bearerTokenFile !== undefined && { bearerTokenFile: resolve(dirname(fileName), a.metrics.bearerTokenFile) }),
+        ...(a.metrics.public !== undefined && { public: a.metrics.public }),
+      },
+    }),
   };
 }
 

@@ -140,6 +140,22 @@ export function parseHostPort(v: string): { host: string; port: number } | null 
   return { host, port: p };
 }
 
+/**
+ * Who may read `GET /metrics`: Prometheus sends a bearer token from a file, not a SigV4 signature, so
+ * the token is read from the file named here; or `public: true` serves it to anyone. The two exclude
+ * each other, so a file cannot say both and leave the reader guessing which wins.
+ */
+const metricsAccess = strict({ bearerTokenFile: text.optional(), public: bool.optional() }).superRefine((v, ctx) => {
+  if (v.public === true && v.bearerTokenFile !== undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['public'],
+      message: 'cannot be true together with bearerTokenFile (true serves /metrics to anyone, so the token would never be asked for); keep one of the two',
+      params: { sentence: true },
+    });
+  }
+});
+
 const admin = strict({
   address: leaf<string>('"HOST:PORT", such as "127.0.0.1:9900"', (v) => typeof v === 'string' && parseHostPort(v) !== null).optional(),
   region: leaf<string>('an AWS region name such as us-east-1', (v) => typeof v === 'string' && /^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$/.test(v)).optional(),
@@ -153,6 +169,7 @@ const admin = strict({
   credentials: list(strict({ accessKeyId: text, secretAccessKey: text })).optional(),
   authentication: bool.optional(),
   stateDir: text.optional(),
+  metrics: metricsAccess.optional(),
 });
 
 /** Where listeners created without an address listen, by their load balancer's scheme (the node's, not one resource's). */

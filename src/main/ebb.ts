@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { createAdminHandler } from '../api/admin-server.ts';
-import { loadConfigFile, type EbbConfig } from '../config/load-config.ts';
+import { loadConfigFile, type EbbConfig, type MetricsConfig } from '../config/load-config.ts';
 import { applyDeclared, checkDeclared, PartlyAppliedError } from '../control/apply-declared.ts';
 import { ControlPlane, type ListenAddresses } from '../control/control-plane.ts';
 import { HttpDataPlane } from '../dataplane/http-data-plane.ts';
@@ -10,6 +10,9 @@ import { ActiveHealthChecker } from '../health/active-health-checker.ts';
 import { realClock } from '../shared/clock.ts';
 import { describeError, EbbError, ebbError } from '../shared/errors.ts';
 import { openStateStore } from '../store/open-state-store.ts';
+import { EbbMetrics } from '../telemetry/metrics/ebb-metrics.ts';
+import { readBearerTokenFile, type MetricsAccess } from '../telemetry/metrics/metrics-access.ts';
+import { metricsRoute } from '../telemetry/metrics/metrics-route.ts';
 import type { StateStore, StoreKind } from '../domain/store-port.ts';
 import type { ListenerRecord, LoadBalancerRecord } from '../domain/resources.ts';
 import type { DeclaredState } from '../control/declared-state.ts';
@@ -66,6 +69,9 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
     );
   }
 
+  // Read before anything is opened, so a missing token file refuses the start and writes nothing.
+  const metricsAccess = await metricsAccessOf(admin.metrics, authentication);
+
   // Every address ebb will listen on is checked before anything is opened or written, so a start
   // refused for a port changes nothing: first the admin API's and the file's listeners', before the
   // state directory is opened; then those of listeners kept there that the file will not replace.
@@ -92,12 +98,15 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
     ...(admin.accountId === undefined ? {} : { accountId: admin.accountId }),
     listenAddresses: listenAddresses(options, config),
   });
+  const metrics = new EbbMetrics({ control, dataPlanes: [dataPlane] });
+  healthChecker.onObservation((o) => metrics.healthObservation(o));
   control.events.on('target:state', (e) =>
     log({ event: 'target:state', targetGroup: e.targetGroupArn, target: `${e.targetId}:${e.port}`, from: e.from.state, to: e.to.state, reason: e.to.reason }),
   );
 
   let adminServer: Server | null = null;
   const abort = async (): Promise<void> => {
+    metrics.close();
     dataPlane.destroy();
     await control.close().catch(() => undefined);
     await store.close().catch(() => undefined);
@@ -121,7 +130,12 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
     if (!authentication) {
       log({ event: 'admin:authentication-off', level: 'warn', message: 'AUTHENTICATION IS OFF: anyone who reaches the admin address can change ebb. Use for local work only.' });
     }
-    const handler = createAdminHandler({ control, auth: { enabled: authentication, credentials }, log });
+    const handler = createAdminHandler({
+      control,
+      auth: { enabled: authentication, credentials },
+      log,
+      routes: { 'GET /metrics': metricsRoute(metrics, metricsAccess, log) },
+    });
     adminServer = createServer(handler);
     await listen(adminServer, adminEndpoint);
   } catch (error) {
@@ -176,6 +190,7 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
         server.close();
         server.closeIdleConnections();
         await dataPlane.close(deadlineMs);
+        metrics.close();
         await control.close();
         await store.close();
         server.closeAllConnections();
@@ -221,6 +236,17 @@ function persistedListenerAddresses(state: ReadonlyMap<StoreKind, ReadonlyMap<st
     .map((v) => v as ListenerRecord)
     .filter(kept)
     .map((l) => ({ what: `listener ${l.arn}`, host: l.address, port: l.port }));
+}
+
+/**
+ * Who may read `GET /metrics`: the bearer token in `admin.metrics.bearerTokenFile`; anyone with
+ * `admin.metrics.public: true`, or when the whole admin API is open (`--no-auth`: /metrics would
+ * guard nothing the API does not already give away); otherwise nobody (docs/metrics.md).
+ */
+async function metricsAccessOf(config: MetricsConfig | undefined, authentication: boolean): Promise<MetricsAccess> {
+  if (config?.bearerTokenFile !== undefined) return { kind: 'token', token: await readBearerTokenFile(config.bearerTokenFile) };
+  if (config?.public === true || !authentication) return { kind: 'public' };
+  return { kind: 'closed' };
 }
 
 /** The longest `ebb.shutdown_timeout.seconds` among the load balancers (default 30 s). */

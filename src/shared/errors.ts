@@ -57,6 +57,9 @@ export const ERROR_CODES = {
   ConfigUnreadable: { status: 400, fault: 'Sender' },
   StoreUnavailable: { status: 500, fault: 'Receiver' },
   ListenAddressInUse: { status: 400, fault: 'Sender' },
+  // GET /metrics on the admin endpoint (Prometheus sends a bearer token, not a SigV4 signature).
+  MetricsUnauthorized: { status: 401, fault: 'Sender' },
+  MetricsNotEnabled: { status: 403, fault: 'Sender' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

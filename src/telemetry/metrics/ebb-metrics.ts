@@ -1,0 +1,499 @@
+import diagnosticsChannel from 'node:diagnostics_channel';
+import type { Socket } from 'node:net';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { ControlApi } from '../../control/control-api.ts';
+import type { DrainRecord, TargetHealthDescription } from '../../control/outputs.ts';
+import { CHANNEL_NAMES, type RequestEndMessage } from '../../dataplane/channels.ts';
+import type { HttpDataPlane } from '../../dataplane/http-data-plane.ts';
+import type { HealthObservation } from '../../domain/health-port.ts';
+import { targetKey } from '../../domain/resources.ts';
+import { listenerLoadBalancerDimension, loadBalancerDimension, parseTargetKey, targetDimension, targetGroupDimension } from './dimensions.ts';
+import { SeriesSet } from './series-set.ts';
+
+/**
+ * ebb's Prometheus metrics: ELB's CloudWatch metrics under their CloudWatch names, and what
+ * CloudWatch does not have (targets by state, work in flight per target, drains), in one prom-client
+ * registry. docs/metrics.md lists them all with their CloudWatch counterparts.
+ *
+ * Where the numbers come from:
+ * - requests: the data plane's `ebb:request:end` channel, one message per request (counted as it
+ *   ends, nothing kept per request);
+ * - client connections: Node's built-in `net.server.socket` channel, published for each connection a
+ *   server accepts, after the connection limit has let it in (Node documentation, Diagnostics
+ *   Channel, "Built-in Channels"), matched to its listener by local address and port; refused ones
+ *   from the data plane's connection-limit counters;
+ * - drains: the control plane's `drain:end` events; health checks: each observation, as the control
+ *   plane gets it;
+ * - everything that is a state (targets by state, in flight, tunnels, healthy hosts) is read when
+ *   Prometheus scrapes, through prom-client's `collect()` (prom-client README, "Gauge": "collect …
+ *   invoked when the registry collects its metrics"), so it costs nothing between scrapes and the
+ *   series of a target that is gone are simply not written.
+ *
+ * Labels are bounded: load balancers, target groups, registered targets, status classes, outcomes and
+ * reason codes; never a client address or a path.
+ */
+
+export interface EbbMetricsOptions {
+  readonly control: ControlApi;
+  readonly dataPlanes: readonly HttpDataPlane[];
+  /** prom-client's default process and Node.js metrics (`collectDefaultMetrics`); default true. */
+  readonly processMetrics?: boolean;
+}
+
+/** How a configuration reload ended (SIGHUP). */
+export type ReloadResult = 'applied' | 'refused';
+
+const LB = ['load_balancer'] as const;
+const LB_TG = ['load_balancer', 'target_group'] as const;
+type LbLabel = (typeof LB)[number];
+type LbTgLabel = (typeof LB_TG)[number];
+
+/**
+ * Target response time buckets, in seconds: prom-client's defaults (5 ms to 10 s) and 30 s and 60 s
+ * beyond, since ALB's idle timeout, the longest a target may take, is 60 s by default.
+ */
+const RESPONSE_TIME_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+/** Drain durations, in seconds: from a drain that ends at once up to the longest delay AWS allows (3600 s). */
+const DRAIN_BUCKETS = [0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600];
+const DRAIN_OUTCOMES = ['idle', 'deadline', 'cancelled'] as const satisfies ReadonlyArray<DrainRecord['outcome']>;
+
+/** Everything read from the control plane for one scrape. */
+interface ScrapeView {
+  readonly loadBalancers: ReadonlySet<string>;
+  readonly groups: ReadonlyArray<{
+    readonly arn: string;
+    readonly dim: string;
+    /** Dimensions of the load balancers whose listeners forward to the group. */
+    readonly loadBalancers: readonly string[];
+    readonly targets: readonly TargetHealthDescription[];
+  }>;
+}
+
+/** A listener as client connections find it: its address and the load balancer's dimension. */
+interface ListenerPlace {
+  readonly address: string;
+  readonly loadBalancer: string;
+}
+
+export class EbbMetrics {
+  /** The registry `/metrics` renders. */
+  readonly registry = new Registry();
+  readonly #control: ControlApi;
+  readonly #dataPlanes: readonly HttpDataPlane[];
+  readonly #unsubscribe: Array<() => void> = [];
+
+  // Per load balancer (CloudWatch dimension LoadBalancer).
+  readonly #processedBytes: SeriesSet<LbLabel, Counter.Internal>;
+  readonly #newConnections: SeriesSet<LbLabel, Counter.Internal>;
+  readonly #rejectedConnections: SeriesSet<LbLabel, Counter.Internal>;
+  readonly #elbCodes: ReadonlyMap<string, SeriesSet<LbLabel, Counter.Internal>>;
+  /** Client connections open now, by load balancer dimension. */
+  readonly #open = new Map<string, number>();
+  /** Refused connections already counted, by listener ARN (the data plane's counters are totals). */
+  readonly #droppedSeen = new Map<string, number>();
+
+  // Per load balancer and target group.
+  readonly #requests: SeriesSet<LbTgLabel, Counter.Internal>;
+  readonly #targetCodes: ReadonlyMap<string, SeriesSet<LbTgLabel, Counter.Internal>>;
+  readonly #responseTime: SeriesSet<LbTgLabel, Histogram.Internal<LbTgLabel>>;
+  readonly #connectionErrors: SeriesSet<LbTgLabel, Counter.Internal>;
+
+  // Per target group.
+  readonly #drains: SeriesSet<'target_group' | 'outcome', Counter.Internal>;
+  readonly #drainDuration: SeriesSet<'target_group' | 'outcome', Histogram.Internal<'target_group' | 'outcome'>>;
+  readonly #drainCut: ReadonlyArray<readonly ['requestsCut' | 'tunnelsClosed' | 'connectionsClosed', SeriesSet<'target_group', Counter.Internal>]>;
+  readonly #healthChecks: SeriesSet<'target_group' | 'result', Counter.Internal>;
+  readonly #reloads: Counter<'result'>;
+
+  /** Listeners by bound port, to place accepted connections; rebuilt at each scrape and on a miss. */
+  #listeners = new Map<number, ListenerPlace[]>();
+  #listenersBuiltAt = -Infinity;
+  #view: ScrapeView | null = null;
+
+  constructor(options: EbbMetricsOptions) {
+    this.#control = options.control;
+    this.#dataPlanes = options.dataPlanes;
+    const registers = [this.registry];
+    const counter = <L extends string>(name: string, help: string, labelNames: readonly L[]): Counter<L> =>
+      new Counter({ name, help, labelNames, registers });
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- collect() is called with the metric as `this`
+    const self = this;
+
+    // Help texts quote or follow the CloudWatch definitions (AWS documentation, "CloudWatch metrics for
+    // your Application Load Balancer"), saying where ebb differs.
+    new Gauge({
+      name: 'ebb_active_connection_count',
+      help: 'ActiveConnectionCount: client connections open to the load balancer now (ebb counts client connections; CloudWatch adds those to targets)',
+      labelNames: LB,
+      registers,
+      collect() {
+        self.#scrape();
+        this.reset();
+        for (const [lb, n] of self.#open) this.labels({ load_balancer: lb }).set(n);
+      },
+    });
+    this.#newConnections = new SeriesSet(counter('ebb_new_connection_count', 'NewConnectionCount: client connections the load balancer accepted', LB));
+    this.#rejectedConnections = new SeriesSet(
+      new Counter({
+        name: 'ebb_rejected_connection_count',
+        help: 'RejectedConnectionCount: client connections refused because the load balancer had reached its connection limit',
+        labelNames: LB,
+        registers,
+        collect() {
+          self.#countDropped();
+        },
+      }),
+    );
+    this.#processedBytes = new SeriesSet(
+      counter('ebb_processed_bytes', 'ProcessedBytes: bytes of requests and responses (heads and bodies) between clients and the load balancer', LB),
+    );
+    this.#requests = new SeriesSet(
+      counter('ebb_request_count', 'RequestCount: requests for which the load balancer chose a target (refused before a target was chosen: not counted)', LB_TG),
+    );
+    const elb = new Map<string, SeriesSet<LbLabel, Counter.Internal>>();
+    for (const code of ['3xx', '4xx', '5xx', '500', '502', '503', '504']) {
+      elb.set(
+        code,
+        new SeriesSet(counter(`ebb_httpcode_elb_${code}_count`, `HTTPCode_ELB_${code.toUpperCase()}_Count: HTTP ${code.toUpperCase()} answers that originate from the load balancer, not a target`, LB)),
+      );
+    }
+    this.#elbCodes = elb;
+    const target = new Map<string, SeriesSet<LbTgLabel, Counter.Internal>>();
+    for (const code of ['2xx', '3xx', '4xx', '5xx']) {
+      target.set(
+        code,
+        new SeriesSet(counter(`ebb_httpcode_target_${code}_count`, `HTTPCode_Target_${code.toUpperCase()}_Count: HTTP ${code.toUpperCase()} response codes generated by the targets`, LB_TG)),
+      );
+    }
+    this.#targetCodes = target;
+    this.#responseTime = new SeriesSet(
+      new Histogram({
+        name: 'ebb_target_response_time_seconds',
+        help: 'TargetResponseTime: seconds from the request leaving the load balancer until the target\'s response head arrived',
+        labelNames: LB_TG,
+        buckets: RESPONSE_TIME_BUCKETS,
+        registers,
+      }),
+    );
+    this.#connectionErrors = new SeriesSet(
+      counter('ebb_target_connection_error_count', 'TargetConnectionErrorCount: connections to targets that could not be established (refused or timed out)', LB_TG),
+    );
+    const hostCount = (name: string, help: string, state: (s: string) => boolean): void => {
+      new Gauge({
+        name,
+        help,
+        labelNames: LB_TG,
+        registers,
+        collect() {
+          const view = self.#scrape();
+          this.reset();
+          for (const g of view.groups) {
+            const n = g.targets.filter((t) => state(t.health.state)).length;
+            for (const lb of g.loadBalancers) this.labels({ load_balancer: lb, target_group: g.dim }).set(n);
+          }
+        },
+      });
+    };
+    hostCount('ebb_healthy_host_count', 'HealthyHostCount: targets in state healthy, per load balancer the group is behind', (s) => s === 'healthy');
+    hostCount(
+      'ebb_un_healthy_host_count',
+      'UnHealthyHostCount: targets in state unhealthy (or unhealthy.draining), per load balancer the group is behind',
+      (s) => s === 'unhealthy' || s === 'unhealthy.draining',
+    );
+
+    // ebb's own.
+    new Gauge({
+      name: 'ebb_targets',
+      help: 'Registered targets by target group, state and reason code (as DescribeTargetHealth reports them; draining ones included)',
+      labelNames: ['target_group', 'state', 'reason'] as const,
+      registers,
+      collect() {
+        const view = self.#scrape();
+        this.reset();
+        for (const g of view.groups) {
+          const counts = new Map<string, { state: string; reason: string; n: number }>();
+          for (const t of g.targets) {
+            const reason = t.health.reason ?? '';
+            const key = `${t.health.state}|${reason}`;
+            const c = counts.get(key) ?? { state: t.health.state, reason, n: 0 };
+            c.n++;
+            counts.set(key, c);
+          }
+          for (const c of counts.values()) this.labels({ target_group: g.dim, state: c.state, reason: c.reason }).set(c.n);
+        }
+      },
+    });
+    const perTarget = (name: string, help: string, pick: (requests: number, tunnels: number) => number): void => {
+      new Gauge({
+        name,
+        help,
+        labelNames: ['target_group', 'target'] as const,
+        registers,
+        collect() {
+          const view = self.#scrape();
+          this.reset();
+          for (const g of view.groups) {
+            for (const t of g.targets) {
+              const a = self.#activity(targetKey(g.arn, t.id, t.port));
+              this.labels({ target_group: g.dim, target: targetDimension(t.id, t.port) }).set(pick(a.requests, a.tunnels));
+            }
+          }
+        },
+      });
+    };
+    perTarget('ebb_target_requests_in_flight', 'HTTP requests sent to the target and not yet finished (falls to 0 as a drain ends)', (r) => r);
+    perTarget('ebb_target_tunnels_open', 'WebSocket tunnels open to the target', (_r, t) => t);
+    new Gauge({
+      name: 'ebb_target_connection_count',
+      help: "Connections to the group's targets carrying a request or a tunnel now (idle keep-alive connections are not counted)",
+      labelNames: ['target_group'] as const,
+      registers,
+      collect() {
+        const view = self.#scrape();
+        this.reset();
+        for (const g of view.groups) {
+          let n = 0;
+          for (const t of g.targets) {
+            const a = self.#activity(targetKey(g.arn, t.id, t.port));
+            n += a.requests + a.tunnels;
+          }
+          this.labels({ target_group: g.dim }).set(n);
+        }
+      },
+    });
+    this.#drains = new SeriesSet(
+      new Counter({
+        name: 'ebb_drains_total',
+        help: 'Drains ended, by outcome: idle (nothing left in flight), deadline (the deregistration delay ran out and what was left was cut), cancelled (re-registered, or the group deleted)',
+        labelNames: ['target_group', 'outcome'] as const,
+        registers,
+        collect() {
+          // Every outcome of every group is written, 0 until it happens, so rate() and absent() work from
+          // the first scrape (Prometheus documentation, Instrumentation, "Avoid missing metrics").
+          for (const g of self.#scrape().groups) for (const outcome of DRAIN_OUTCOMES) self.#drains.get({ target_group: g.dim, outcome }).inc(0);
+        },
+      }),
+    );
+    this.#drainDuration = new SeriesSet(
+      new Histogram({
+        name: 'ebb_drain_duration_seconds',
+        help: 'How long drains took, from deregistration to their end, by outcome',
+        labelNames: ['target_group', 'outcome'] as const,
+        buckets: DRAIN_BUCKETS,
+        registers,
+      }),
+    );
+    this.#drainCut = [
+      ['requestsCut', new SeriesSet(counter('ebb_drain_requests_cut_total', 'Requests cut when a drain reached its deadline', ['target_group'] as const))],
+      ['tunnelsClosed', new SeriesSet(counter('ebb_drain_tunnels_closed_total', 'WebSocket tunnels closed when a drain reached its deadline', ['target_group'] as const))],
+      [
+        'connectionsClosed',
+        new SeriesSet(counter('ebb_drain_connections_closed_total', 'Connections (to clients and targets) closed when a drain reached its deadline', ['target_group'] as const)),
+      ],
+    ];
+    this.#healthChecks = new SeriesSet(
+      counter('ebb_health_checks_total', 'Active health checks, by result: success, or the failure reason code (Target.Timeout, Target.ResponseCodeMismatch, Target.FailedHealthChecks)', [
+        'target_group',
+        'result',
+      ] as const),
+    );
+    this.#reloads = counter('ebb_config_reloads_total', 'Configuration file reloads (SIGHUP), by result: applied, or refused (the running state kept)', ['result'] as const);
+    for (const result of ['applied', 'refused'] satisfies ReloadResult[]) this.#reloads.labels({ result }).inc(0);
+    new Gauge({
+      name: 'ebb_client_connection_limit',
+      help: 'Client connections allowed at once across all listeners (derived from the open-file limit unless configured; +Inf: none)',
+      registers,
+      collect() {
+        const limit = self.#dataPlanes.reduce((n, dp) => n + dp.connectionLimit.maxConnections, 0);
+        this.set(limit);
+      },
+    });
+    if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
+
+    this.#subscribe(CHANNEL_NAMES.requestEnd, (m) => this.#requestEnded(m as RequestEndMessage));
+    this.#subscribe('net.server.socket', (m) => this.#accepted((m as { socket: Socket }).socket));
+    this.#unsubscribe.push(this.#control.events.on('drain:end', (r) => this.#drainEnded(r)));
+  }
+
+  /** One active health check's result (wired to the health checker by the composition root). */
+  healthObservation(o: HealthObservation): void {
+    const parts = parseTargetKey(o.key);
+    if (parts === null) return;
+    this.#healthChecks.get({ target_group: targetGroupDimension(parts.targetGroupArn), result: o.ok ? 'success' : o.reason }).inc();
+  }
+
+  /** A configuration reload ended. */
+  configReload(result: ReloadResult): void {
+    this.#reloads.labels({ result }).inc();
+  }
+
+  /** The exposition, in the Prometheus text format (version 0.0.4), and its content type. */
+  async render(): Promise<{ readonly contentType: string; readonly body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+
+  /** Stops listening to the channels and the control plane. */
+  close(): void {
+    for (const off of this.#unsubscribe.splice(0)) off();
+  }
+
+  #subscribe(name: string, fn: (message: unknown) => void): void {
+    const handler = (message: unknown): void => {
+      try {
+        fn(message);
+      } catch (err) {
+        // A metric must never break the request path that published the message.
+        process.emitWarning(`ebb metrics: ${name} handler failed: ${String(err)}`, 'EbbMetricsWarning');
+      }
+    };
+    diagnosticsChannel.subscribe(name, handler);
+    this.#unsubscribe.push(() => diagnosticsChannel.unsubscribe(name, handler));
+  }
+
+  #requestEnded(m: RequestEndMessage): void {
+    const lb = listenerLoadBalancerDimension(m.listenerArn);
+    const perLb = { load_balancer: lb };
+    this.#processedBytes.get(perLb).inc(m.receivedBytes + m.sentBytes);
+    if (m.targetKey !== null && m.targetGroupArn !== null) {
+      const pair = { load_balancer: lb, target_group: targetGroupDimension(m.targetGroupArn) };
+      this.#requests.get(pair).inc();
+      if (m.targetStatus !== null) this.#targetCodes.get(statusClass(m.targetStatus))?.get(pair).inc();
+      if (m.targetResponseMs >= 0) this.#responseTime.get(pair).observe(m.targetResponseMs / 1000);
+      // `connect-refused` and `connect-timeout` are the data plane's kinds for a connection to the
+      // target that was never established (src/dataplane/errors.ts).
+      if (m.errorReason !== null && (m.errorReason.startsWith('connect-refused') || m.errorReason.startsWith('connect-timeout'))) {
+        this.#connectionErrors.get(pair).inc();
+      }
+    }
+    // No target status: ebb answered itself (a refusal, 502, 503, 504). Status 0 is a cut before any answer.
+    if (m.targetStatus === null && m.status >= 300) {
+      this.#elbCodes.get(statusClass(m.status))?.get(perLb).inc();
+      this.#elbCodes.get(String(m.status))?.get(perLb).inc();
+    }
+  }
+
+  #accepted(socket: Socket): void {
+    const lb = this.#placeConnection(socket);
+    if (lb === null) return;
+    this.#newConnections.get({ load_balancer: lb }).inc();
+    this.#open.set(lb, (this.#open.get(lb) ?? 0) + 1);
+    socket.once('close', () => {
+      const n = (this.#open.get(lb) ?? 1) - 1;
+      if (n > 0) this.#open.set(lb, n);
+      else this.#open.delete(lb);
+    });
+  }
+
+  /** The load balancer whose listener accepted `socket`, or null for a server that is not ebb's listener. */
+  #placeConnection(socket: Socket): string | null {
+    const port = socket.localPort;
+    if (port === undefined) return null;
+    let places = this.#listeners.get(port);
+    // A listener opened since the index was built: rebuild, at most every 100 ms, so connections to
+    // other servers in the process (the admin API) cost a lookup and not a rebuild each.
+    if (places === undefined && performance.now() - this.#listenersBuiltAt >= 100) {
+      this.#buildListenerIndex();
+      places = this.#listeners.get(port);
+    }
+    if (places === undefined || places.length === 0) return null;
+    if (places.length === 1) return places[0]?.loadBalancer ?? null;
+    const address = (socket.localAddress ?? '').replace(/^::ffff:/, '');
+    const exact = places.find((p) => p.address === address);
+    const wildcard = places.find((p) => p.address === '0.0.0.0' || p.address === '::');
+    return (exact ?? wildcard)?.loadBalancer ?? null;
+  }
+
+  #buildListenerIndex(): void {
+    this.#listenersBuiltAt = performance.now();
+    const index = new Map<number, ListenerPlace[]>();
+    for (const lb of this.#allLoadBalancers()) {
+      const dim = loadBalancerDimension(lb.arn);
+      for (const l of this.#control.describeListeners({ loadBalancerArn: lb.arn })) {
+        // A listener declared with port 0 listens where the data plane bound it.
+        const port = this.#dataPlanes.map((dp) => dp.boundPort(l.arn)).find((p) => p !== null) ?? l.port;
+        const list = index.get(port) ?? [];
+        list.push({ address: l.address, loadBalancer: dim });
+        index.set(port, list);
+      }
+    }
+    this.#listeners = index;
+  }
+
+  /** Adds what the data planes refused since the last scrape to the counter, by listener. */
+  #countDropped(): void {
+    for (const dp of this.#dataPlanes) {
+      for (const [listenerArn, total] of dp.connectionLimit.counters.dropped) {
+        const seen = this.#droppedSeen.get(listenerArn) ?? 0;
+        if (total > seen) this.#rejectedConnections.get({ load_balancer: listenerLoadBalancerDimension(listenerArn) }).inc(total - seen);
+        this.#droppedSeen.set(listenerArn, total);
+      }
+    }
+  }
+
+  #drainEnded(r: DrainRecord): void {
+    const tg = targetGroupDimension(r.targetGroupArn);
+    this.#drains.get({ target_group: tg, outcome: r.outcome }).inc();
+    this.#drainDuration.get({ target_group: tg, outcome: r.outcome }).observe(Math.max(0, r.endedAt - r.startedAt) / 1000);
+    for (const [field, set] of this.#drainCut) {
+      const n = r[field];
+      if (n > 0) set.get({ target_group: tg }).inc(n);
+    }
+  }
+
+  #activity(key: string): { requests: number; tunnels: number } {
+    let requests = 0;
+    let tunnels = 0;
+    for (const dp of this.#dataPlanes) {
+      const a = dp.activity(key);
+      requests += a.requests;
+      tunnels += a.tunnels;
+    }
+    return { requests, tunnels };
+  }
+
+  #allLoadBalancers(): ReturnType<ControlApi['describeLoadBalancers']> {
+    return [...this.#control.describeLoadBalancers(), ...this.#control.describeLoadBalancers({ type: 'classic' })];
+  }
+
+  /**
+   * What the control plane says, read once per scrape: prom-client calls every metric's `collect()`
+   * in one synchronous pass (`Registry#metrics`), so the view is kept until the next microtask. Also
+   * removes the series of load balancers and target groups that no longer exist.
+   */
+  #scrape(): ScrapeView {
+    if (this.#view !== null) return this.#view;
+    const loadBalancers = new Set(this.#allLoadBalancers().map((lb) => loadBalancerDimension(lb.arn)));
+    const groups = this.#control.describeTargetGroups().map((tg) => ({
+      arn: tg.arn,
+      dim: targetGroupDimension(tg.arn),
+      loadBalancers: this.#control.loadBalancersOfTargetGroup(tg.arn).map(loadBalancerDimension),
+      targets: this.#control.describeTargetHealth(tg.arn),
+    }));
+    const view: ScrapeView = { loadBalancers, groups };
+    this.#view = view;
+    queueMicrotask(() => {
+      this.#view = null;
+    });
+    this.#buildListenerIndex();
+    this.#prune(view);
+    return view;
+  }
+
+  #prune(view: ScrapeView): void {
+    const groups = new Set(view.groups.map((g) => g.dim));
+    const lbGone = (l: { load_balancer: string }): boolean => !view.loadBalancers.has(l.load_balancer);
+    for (const set of [this.#processedBytes, this.#newConnections, this.#rejectedConnections, ...this.#elbCodes.values()]) set.prune((l) => !lbGone(l));
+    for (const set of [this.#requests, this.#responseTime, this.#connectionErrors, ...this.#targetCodes.values()]) {
+      set.prune((l) => !lbGone(l) && groups.has(l.target_group));
+    }
+    for (const set of [this.#drains, this.#drainDuration, this.#healthChecks, ...this.#drainCut.map(([, s]) => s)]) {
+      set.prune((l) => groups.has(l.target_group));
+    }
+    for (const lb of this.#open.keys()) if (!view.loadBalancers.has(lb)) this.#open.delete(lb);
+  }
+}
+
+/** `2xx` … `5xx`, or `1xx`, which no metric counts. */
+function statusClass(status: number): string {
+  return `${Math.floor(status / 100)}xx`;
+}
