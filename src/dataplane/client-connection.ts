@@ -78,6 +78,8 @@ export class ClientConnection implements ClientSide {
   requestTime = 0;
   receivedBytes = 0;
   sentBytes = 0;
+  /** Requests read on this connection so far. */
+  #requests = 0;
   statusSent = 0;
   #reading = Reading.Head;
   #buf: Buffer | null = null;
@@ -125,6 +127,10 @@ export class ClientConnection implements ClientSide {
     socket.on('close', this.#onClose);
     socket.on('timeout', this.#onTimeout);
     socket.on('error', this.#onError);
+  }
+
+  get firstRequest(): boolean {
+    return this.#requests === 1;
   }
 
   get requestComplete(): boolean {
@@ -271,6 +277,7 @@ export class ClientConnection implements ClientSide {
       return;
     }
     this.plan = plan;
+    this.#requests++;
     this.#busy = true;
     this.responseStarted = false;
     this.statusSent = 0;

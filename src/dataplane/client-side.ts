@@ -36,6 +36,8 @@ export interface ClientSide {
   readonly statusSent: number;
   /** The request body has been read whole (or there was none). */
   readonly requestComplete: boolean;
+  /** This is the first request of the client's connection. */
+  readonly firstRequest: boolean;
   /** Starts delivering the request body to `sink` (after `100 Continue` if the client asked for it). */
   streamBody(sink: BodySink): void;
   pauseBody(): void;

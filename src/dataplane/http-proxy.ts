@@ -98,7 +98,10 @@ export class Exchange implements UpstreamSink, BodySink, ClientExchange {
     const s = this.#ctx.route.settings;
     const plan = this.client.plan;
     const upgrade = plan.upgrade !== null;
-    const conn = this.#host.pool.acquire(this.entry, s.targetConnectTimeoutMs, s.idleTimeoutMs, fresh || upgrade);
+    // A client connection's first request goes on a connection of its own, as HAProxy's default
+    // `http-reuse safe` does: a target that answers twice (a stray response) can then never reach a
+    // client that just connected, and a failure on it is the client's to retry. Later requests reuse.
+    const conn = this.#host.pool.acquire(this.entry, s.targetConnectTimeoutMs, s.idleTimeoutMs, fresh || upgrade || this.client.firstRequest);
     this.conn = conn;
     conn.assign(this, plan.method === 'HEAD', upgrade, plan.closeAfter);
   }

@@ -88,8 +88,14 @@ test('idle pooled connections to a target are closed when it leaves the snapshot
   await Promise.all([request(port), request(port), request(port)]);
   assert.ok(a.openConnections() >= 1, 'pooled connections stay open');
   const before = a.openConnections();
-  await request(port);
-  assert.equal(a.openConnections(), before, 'a pooled connection is reused');
+  // A keep-alive client's second request takes a pooled connection (its first gets one of its own).
+  const keepAlive = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  cleanups.push(() => keepAlive.destroy());
+  await request(port, { agent: keepAlive });
+  const withFirst = a.openConnections();
+  assert.equal(withFirst, before + 1, 'the first request of a client connection opens a target connection of its own');
+  await request(port, { agent: keepAlive });
+  assert.equal(a.openConnections(), withFirst, 'a pooled connection is reused');
   await dp.apply(pinned(snapshot([b.port], { version: 2 }), port));
   assert.ok(await waitFor(() => a.openConnections() === 0, 1000), `still open: ${a.openConnections()}`);
 });
