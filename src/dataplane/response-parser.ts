@@ -309,6 +309,8 @@ export class ResponseParser {
     if (this.#headRequest || status === 204 || status === 304) {
       this.#state = St.Done;
       body = BodyKind.None;
+      // A 204 has no content and no Content-Length (RFC 9110 §8.6): a lenient client would wait for the bytes.
+      if (status === 204 && cl !== null) removeHeader(headers, 'content-length');
     } else if (te !== null) {
       const codings = te.toLowerCase().split(',');
       if (cl !== null) removeHeader(headers, 'content-length');

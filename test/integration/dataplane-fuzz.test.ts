@@ -260,7 +260,8 @@ function renderResponse(r: ValidResponse): { bytes: Buffer; upgradeRequest: bool
   let kind: BodyKind;
   if (r.framing === 'length') {
     head += `Content-Length: ${r.body.length}\r\n`;
-    kept.push('Content-Length', String(r.body.length));
+    // A 204 is relayed without its Content-Length (RFC 9110 §8.6).
+    if (r.status !== 204) kept.push('Content-Length', String(r.body.length));
     kind = r.body.length === 0 ? BodyKind.None : BodyKind.Length;
     body = r.body;
   } else if (r.framing === 'chunked') {

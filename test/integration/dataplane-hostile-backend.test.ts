@@ -128,3 +128,12 @@ test('a stray response from a backend never reaches another client; the connecti
   assert.ok(!raw.includes('INJECTED'), raw);
   assert.ok(connections >= 2, 'a connection that received stray bytes is not reused');
 });
+
+test('a 204 with a Content-Length is relayed without it (a 204 has no content, RFC 9110 §8.6)', async () => {
+  const backend = await rawBackend((s) => s.write('HTTP/1.1 204 No Content\r\nContent-Length: 5\r\nX-A: 1\r\n\r\n'));
+  const port = await planFor(backend);
+  const out = await rawRequest(port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 1000);
+  assert.match(out, /^HTTP\/1\.1 204 /);
+  assert.match(out, /X-A: 1/);
+  assert.doesNotMatch(out, /content-length/i);
+});
