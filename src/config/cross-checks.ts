@@ -1,10 +1,11 @@
 import {
   LOAD_BALANCER_ATTRIBUTES,
   TARGET_GROUP_ATTRIBUTES,
+  targetGroupAttributeConflict,
   validateLoadBalancerAttributes,
   validateTargetGroupAttributes,
 } from '../domain/attributes.ts';
-import { defaultHealthCheck, validateHealthCheck, type HealthCheckConfig } from '../domain/health-check.ts';
+import { defaultHealthCheck, healthCheckProtocolProblem, validateHealthCheck, type HealthCheckConfig } from '../domain/health-check.ts';
 import { isIpAddress } from '../control/names.ts';
 import type { ListenerProtocol, LoadBalancerType, TargetGroupProtocol } from '../domain/resources.ts';
 import { formatPath, type PathSegment, type Problem } from './problems.ts';
@@ -116,6 +117,15 @@ export function crossCheck(cfg: ConfigShape): Problem[] {
         validateTargetGroupAttributes({ [key]: value }, tg.protocol),
       );
     }
+    // Attributes that cannot go together, checked on the group's whole set (as ModifyTargetGroupAttributes does).
+    const conflict = targetGroupAttributeConflict(Object.fromEntries(Object.entries(tg.attributes ?? {}).map(([k, v]) => [k, String(v)])));
+    if (conflict !== null) problems.push({ path: ['targetGroups', i, 'attributes', 'slow_start.duration_seconds'], message: conflict });
+    if (tg.protocol === 'HTTPS') {
+      problems.push({
+        path: ['targetGroups', i, 'protocol'],
+        message: 'HTTPS target groups are not served yet: ebb would reach the targets in plain text; use HTTP until TLS to targets comes in a later release',
+      });
+    }
 
     const targetType = inferTargetType(tg);
     const inferred = tg.targetType === undefined;
@@ -152,9 +162,9 @@ function checkHealthCheck(
   if (written === undefined) return;
   const given = definedHealthCheck(written);
   const before = problems.length;
-  if (given.protocol === 'TCP' && tgProtocol !== 'TCP') {
-    problems.push({ path: [...at, 'protocol'], message: `must be HTTP or HTTPS for ${article(tgProtocol)} ${tgProtocol} target group (as on AWS); got TCP` });
-  }
+  // The rule is the domain's (one place for the API and the file); the file is never a Classic load balancer's.
+  const protocolProblem = given.protocol === undefined ? null : healthCheckProtocolProblem(tgProtocol, given.protocol, false);
+  if (protocolProblem !== null) problems.push({ path: [...at, 'protocol'], message: protocolProblem });
   const defaults = defaultHealthCheck(tgProtocol);
   const merged: HealthCheckConfig = { ...defaults, ...given };
   if (merged.protocol === 'TCP') {

@@ -267,7 +267,21 @@ describe('parseConfig: bad files name the line and the field', () => {
       text: EXAMPLE.replace('      path: /health\n', '      protocol: TCP\n'),
       line: 14,
       path: 'targetGroups[0].healthCheck.protocol',
-      says: /must be HTTP or HTTPS for an HTTP target group \(as on AWS\); got TCP/,
+      says: /Health check protocol TCP is not supported for health checks of an HTTP target group; use HTTP or HTTPS/,
+    },
+    {
+      name: 'slow start with least outstanding requests',
+      text: EXAMPLE.replace('load_balancing.algorithm.type: round_robin', 'load_balancing.algorithm.type: least_outstanding_requests\n      slow_start.duration_seconds: 30'),
+      line: 23,
+      path: 'targetGroups[0].attributes["slow_start.duration_seconds"]',
+      says: /You cannot enable both slow start mode and least outstanding requests/,
+    },
+    {
+      name: 'an HTTPS target group (no TLS to targets yet)',
+      text: EXAMPLE.replace('    protocol: HTTP\n    port: 80', '    protocol: HTTPS\n    port: 80'),
+      line: 11,
+      path: 'targetGroups[0].protocol',
+      says: /HTTPS target groups are not served yet/,
     },
     {
       name: 'unknown attribute key',
