@@ -35,7 +35,24 @@ export interface EbbConfig {
   readonly admin: AdminConfig;
   /** `listenAddresses:`, where listeners created without an address listen, by scheme. */
   readonly listenAddresses?: { readonly 'internet-facing'?: string | undefined; readonly internal?: string | undefined };
+  /** `accessLog:`, the node's access log (docs/access-logs.md); `path` absolute, resolved against the file's directory. */
+  readonly accessLog?: AccessLogConfig;
 }
+
+/** `accessLog:` with its defaults filled in. */
+export interface AccessLogConfig {
+  readonly output: 'stdout' | 'file';
+  /** Absolute; present when `output` is `file`. */
+  readonly path?: string;
+  readonly format: 'alb' | 'json';
+  readonly rotateBytes: number;
+  readonly rotateSeconds: number;
+  readonly keep: number;
+  readonly bufferBytes: number;
+}
+
+/** Defaults of `accessLog:`: 100 MiB files, no time rotation, ten rotated files kept, a 4 MiB buffer. */
+export const ACCESS_LOG_DEFAULTS = { format: 'alb', rotateBytes: 104_857_600, rotateSeconds: 0, keep: 10, bufferBytes: 4_194_304 } as const;
 
 /** At most this many problems are listed; a file with more is usually not an ebb configuration at all. */
 const MAX_PROBLEMS = 50;
@@ -92,7 +109,24 @@ export function parseConfig(text: string, fileName: string): EbbConfig {
   const cfg = parsed.data;
   const problems = crossCheck(cfg);
   if (problems.length > 0) throw invalid(fileName, located(doc, lineCounter, problems));
-  return { declared: toDeclared(cfg), admin: toAdmin(cfg, fileName), ...(cfg.listenAddresses !== undefined && { listenAddresses: cfg.listenAddresses }) };
+  return {
+    declared: toDeclared(cfg),
+    admin: toAdmin(cfg, fileName),
+    ...(cfg.listenAddresses !== undefined && { listenAddresses: cfg.listenAddresses }),
+    ...(cfg.accessLog !== undefined && { accessLog: toAccessLog(cfg.accessLog, fileName) }),
+  };
+}
+
+function toAccessLog(a: NonNullable<ConfigShape['accessLog']>, fileName: string): AccessLogConfig {
+  return {
+    output: a.output,
+    ...(a.path !== undefined && { path: resolve(dirname(fileName), a.path) }),
+    format: a.format ?? ACCESS_LOG_DEFAULTS.format,
+    rotateBytes: a.rotateBytes ?? ACCESS_LOG_DEFAULTS.rotateBytes,
+    rotateSeconds: a.rotateSeconds ?? ACCESS_LOG_DEFAULTS.rotateSeconds,
+    keep: a.keep ?? ACCESS_LOG_DEFAULTS.keep,
+    bufferBytes: a.bufferBytes ?? ACCESS_LOG_DEFAULTS.bufferBytes,
+  };
 }
 
 function toDeclared(cfg: ConfigShape): DeclaredState {

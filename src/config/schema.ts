@@ -175,6 +175,28 @@ const admin = strict({
 /** Where listeners created without an address listen, by their load balancer's scheme (the node's, not one resource's). */
 const listenAddresses = strict({ 'internet-facing': ipAddress.optional(), internal: ipAddress.optional() });
 
+/**
+ * The node's own access log (docs/access-logs.md): every load balancer's requests, one line each, to
+ * standard output or to a file that rotates by size and time. A load balancer's S3-layout logs are its
+ * attributes (access_logs.s3.*), not this.
+ */
+const accessLog = strict({
+  output: oneOf(['stdout', 'file'] as const),
+  path: text.optional(),
+  format: oneOf(['alb', 'json'] as const).optional(),
+  rotateBytes: intIn(0, 1_099_511_627_776).optional(),
+  rotateSeconds: intIn(0, 31_536_000).optional(),
+  keep: intIn(0, 100_000).optional(),
+  bufferBytes: intIn(65_536, 1_073_741_824).optional(),
+}).superRefine((v, ctx) => {
+  if (v.output === 'file' && v.path === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['path'], message: 'is required with output: file (the file to write, relative to this file)', params: { sentence: true } });
+  }
+  if (v.output === 'stdout' && v.path !== undefined) {
+    ctx.addIssue({ code: 'custom', path: ['path'], message: 'is only for output: file; remove it, or set output: file', params: { sentence: true } });
+  }
+});
+
 export const configSchema = strict(
   {
     loadBalancers: list(loadBalancer).optional(),
@@ -182,6 +204,7 @@ export const configSchema = strict(
     instances: list(instance).optional(),
     admin: admin.optional(),
     listenAddresses: listenAddresses.optional(),
+    accessLog: accessLog.optional(),
   },
   'a mapping with loadBalancers, targetGroups, instances and admin',
 );

@@ -81,7 +81,51 @@ export const LOAD_BALANCER_ATTRIBUTES: Readonly<Record<string, AttributeSpec>> =
   'ebb.max_header_bytes': { default: '16384', check: intIn(1024, 65536) },
   'ebb.max_headers_count': { default: '100', check: intIn(10, 1000) },
   'ebb.shutdown_timeout.seconds': { default: '30', check: intIn(0, 3600) },
+  // Access logs (botocore elbv2 LoadBalancerAttribute.Key): AWS's defaults are off, no bucket, no
+  // prefix. The bucket names a local directory (absolute, or relative to the state directory) laid out
+  // as the S3 bucket would be; see docs/access-logs.md.
+  'access_logs.s3.enabled': { default: 'false', check: bool },
+  'access_logs.s3.bucket': { default: '', check: (v) => (/[\x00-\x1f\x7f]/.test(v) ? 'must not contain control characters' : null) },
+  'access_logs.s3.prefix': { default: '', check: accessLogPrefixProblem },
+  // Classic's AccessLog.EmitInterval (botocore elb AccessLog: 5 or 60 minutes); ALB publishes every 5.
+  'ebb.access_logs.s3.emit_interval.minutes': { default: '5', check: oneOf('5', '60') },
 };
+
+/** The attribute keys of access logs, for the access-log writer and the Classic API. */
+export const ACCESS_LOG_ATTRIBUTES = {
+  enabled: 'access_logs.s3.enabled',
+  bucket: 'access_logs.s3.bucket',
+  prefix: 'access_logs.s3.prefix',
+  emitInterval: 'ebb.access_logs.s3.emit_interval.minutes',
+} as const;
+
+/** Classic's EmitInterval when none was set (botocore elb AccessLog: "Default: 60 minutes"). */
+export const DEFAULT_CLASSIC_EMIT_INTERVAL = 60;
+
+/**
+ * ALB's rule for the prefix: it "must not include the string AWSLogs" ("Access logs for your
+ * Application Load Balancer", Access log files), since ELB adds `AWSLogs/` after it. ebb's own: the
+ * prefix is a path inside the bucket's directory, so it may not start with `/` or climb out with `..`.
+ */
+function accessLogPrefixProblem(value: string): string | null {
+  if (value.includes('AWSLogs')) return 'must not include the string AWSLogs (ebb adds AWSLogs/ after the prefix, as ELB does)';
+  if (value.startsWith('/')) return "must not start with '/' (it is a path inside the bucket)";
+  if (value.split('/').includes('..')) return "must not contain '..' (it is a path inside the bucket)";
+  if (/[\x00-\x1f\x7f]/.test(value)) return 'must not contain control characters';
+  return null;
+}
+
+/**
+ * Why a load balancer's whole attribute set cannot hold together, or null: AWS requires a bucket when
+ * access logs are enabled ("This attribute is required if access logs are enabled", botocore elbv2
+ * LoadBalancerAttribute.Key). Check the set as it will be after a change, not the change alone.
+ */
+export function loadBalancerAttributeConflict(attrs: Readonly<Record<string, string>>): string | null {
+  if (attrs[ACCESS_LOG_ATTRIBUTES.enabled] === 'true' && (attrs[ACCESS_LOG_ATTRIBUTES.bucket] ?? '') === '') {
+    return 'access_logs.s3.bucket is required when access_logs.s3.enabled is true: set it to a directory (absolute, or relative to the state directory)';
+  }
+  return null;
+}
 
 function validate(
   kind: 'target group' | 'load balancer',

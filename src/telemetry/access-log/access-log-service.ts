@@ -1,0 +1,307 @@
+import diagnosticsChannel from 'node:diagnostics_channel';
+import { networkInterfaces } from 'node:os';
+import { isAbsolute, resolve } from 'node:path';
+import type { ControlApi } from '../../control/control-api.ts';
+import { CHANNEL_NAMES, type RequestEndMessage } from '../../dataplane/channels.ts';
+import type { LoadBalancerRecord } from '../../domain/resources.ts';
+import type { Clock, TimerHandle } from '../../shared/clock.ts';
+import { newCounters, type AccessLogCounters } from './counters.ts';
+import { entryFromRequestEnd, type AccessLogEntry } from './entry.ts';
+import { FdDestination, RotatingFileDestination } from './file-destinations.ts';
+import { formatLine, type LineFormat } from './format.ts';
+import { DEFAULT_BUFFER_BYTES, LineWriter, type Destination } from './line-writer.ts';
+import { S3LayoutDestination } from './s3-layout.ts';
+import { ACCESS_LOG_ATTRIBUTES, DEFAULT_CLASSIC_EMIT_INTERVAL } from '../../domain/attributes.ts';
+
+/** The node's own access log (the file's `accessLog:`): every load balancer's requests, to one place. */
+export type NodeAccessLog =
+  | { readonly output: 'stdout'; readonly format: 'alb' | 'json'; readonly bufferBytes?: number }
+  | {
+      readonly output: 'file';
+      readonly path: string;
+      readonly format: 'alb' | 'json';
+      /** Rotate by size; 0: never. */
+      readonly rotateBytes: number;
+      /** Rotate by time (UTC-aligned); 0: never. */
+      readonly rotateSeconds: number;
+      /** Rotated files kept; 0: all. */
+      readonly keep: number;
+      readonly bufferBytes?: number;
+    };
+
+export interface AccessLogServiceOptions {
+  readonly control: ControlApi;
+  readonly clock: Clock;
+  /** A relative `access_logs.s3.bucket` is a directory under this one. */
+  readonly stateDir: string;
+  readonly node?: NodeAccessLog | null;
+  readonly log: (entry: Record<string, unknown>) => void;
+  /** The node's address (S3 file names, `"request"` without a Host); the first external IPv4 by default. */
+  readonly nodeAddress?: string;
+  /** For tests: the node log's destination instead of stdout or the file. */
+  readonly nodeDestination?: Destination;
+  /** For tests: the S3 files' random string. */
+  readonly random?: () => string;
+  /** How long a line may wait before it is written (default 200 ms). */
+  readonly flushMs?: number;
+}
+
+/** What the log knows of one load balancer, refreshed every second. */
+interface LoadBalancerView {
+  readonly elb: string;
+  readonly classic: boolean;
+  /** Where its S3-layout files go, or null when `access_logs.s3.enabled` is off (or no bucket is set). */
+  readonly s3: { readonly bucketDir: string; readonly prefix: string; readonly intervalMinutes: number } | null;
+}
+
+const REFRESH_MS = 1000;
+
+/** `app/NAME/ID` from `…:loadbalancer/app/NAME/ID`; a Classic load balancer's name from `…:loadbalancer/NAME`. */
+export function elbId(loadBalancerArn: string): string {
+  const at = loadBalancerArn.indexOf(':loadbalancer/');
+  return at === -1 ? loadBalancerArn : loadBalancerArn.slice(at + ':loadbalancer/'.length);
+}
+
+/** A listener's load balancer ARN by the ARN's own structure (`listener/app/NAME/ID/LID` → `loadbalancer/app/NAME/ID`), for a listener already deleted. */
+function loadBalancerArnOfListener(listenerArn: string): string {
+  const arn = listenerArn.replace(':listener/', ':loadbalancer/');
+  return arn.slice(0, arn.lastIndexOf('/'));
+}
+
+/** The first non-internal IPv4 address of this machine, else 127.0.0.1. */
+export function defaultNodeAddress(): string {
+  for (const addresses of Object.values(networkInterfaces())) {
+    for (const a of addresses ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  }
+  return '127.0.0.1';
+}
+
+/**
+ * ebb's access logs. Subscribes to the data plane's `ebb:request:end` channel and, for each request,
+ * builds one entry and hands its line to a LineWriter per destination: the node's log (stdout or a
+ * rotating file, ALB lines or JSON lines) and, for each load balancer with `access_logs.s3.enabled`,
+ * its S3-layout folder. The subscriber runs on the request path, so it only formats and queues; the
+ * writers write off it, within a bounded buffer.
+ */
+export class AccessLogService {
+  /** What the destinations count themselves (files rotated), and the counters of writers closed. */
+  readonly #destCounters: AccessLogCounters = newCounters();
+  readonly #o: AccessLogServiceOptions;
+  readonly #nodeAddress: string;
+  #node: { readonly writer: LineWriter; readonly format: LineFormat } | null = null;
+  /** By load balancer ARN. */
+  #views = new Map<string, LoadBalancerView>();
+  /** Listener ARN → load balancer ARN. */
+  #listeners = new Map<string, string>();
+  /** By load balancer ARN: its S3-layout writer and the settings it was opened with. */
+  #s3 = new Map<string, { readonly writer: LineWriter; readonly key: string; readonly format: LineFormat }>();
+  #closing: Array<Promise<void>> = [];
+  /** Writers closed or closing: their counters still count. */
+  #retiredWriters: LineWriter[] = [];
+  #timer: TimerHandle | null = null;
+  #started = false;
+  #errorsLogged = 0;
+  readonly #onMessage = (message: unknown): void => {
+    try {
+      this.#record(message as RequestEndMessage);
+    } catch (error) {
+      // A subscriber's exception would reach the data plane's publish call: never let it.
+      this.#logError('format', error);
+    }
+  };
+
+  constructor(options: AccessLogServiceOptions) {
+    this.#o = options;
+    this.#nodeAddress = options.nodeAddress ?? defaultNodeAddress();
+  }
+
+  /** Opens the node log, reads the load balancers' settings, and starts listening to the data plane. */
+  start(): void {
+    if (this.#started) return;
+    this.#started = true;
+    const node = this.#o.node ?? null;
+    if (node !== null || this.#o.nodeDestination !== undefined) {
+      const dest = this.#o.nodeDestination ?? nodeDestination(node, this.#o.clock, this.#destCounters);
+      this.#node = { writer: this.#writer(dest, node?.bufferBytes), format: node?.format ?? 'alb' };
+    }
+    this.#refresh();
+    diagnosticsChannel.subscribe(CHANNEL_NAMES.requestEnd, this.#onMessage);
+  }
+
+  /** SIGUSR1: the node's log file is closed and opened again at its path (logrotate's `create` mode). */
+  async reopen(): Promise<void> {
+    await this.#node?.writer.reopen();
+  }
+
+  /** Resolves once every line recorded so far is in its file (and writers being closed have closed). */
+  async flush(): Promise<void> {
+    await Promise.all([this.#node?.writer.flush(), ...[...this.#s3.values()].map((s) => s.writer.flush()), ...this.#closing]);
+  }
+
+  /** Stops listening, writes what is queued, finishes the S3 layout's open files. */
+  async close(): Promise<void> {
+    if (!this.#started) return;
+    this.#started = false;
+    diagnosticsChannel.unsubscribe(CHANNEL_NAMES.requestEnd, this.#onMessage);
+    this.#timer?.cancel();
+    this.#timer = null;
+    const writers = [this.#node?.writer, ...[...this.#s3.values()].map((s) => s.writer)];
+    this.#s3.clear();
+    this.#node = null;
+    for (const w of writers) if (w !== undefined) this.#retire(w);
+    await Promise.all(this.#closing);
+  }
+
+  /** What this service's writers did, summed: those open now and those closed. */
+  get counters(): AccessLogCounters {
+    const sum = { ...this.#destCounters };
+    for (const w of [this.#node?.writer, ...[...this.#s3.values()].map((s) => s.writer), ...this.#retiredWriters]) add(sum, w);
+    return sum;
+  }
+
+  /** The S3-layout writers open now, by load balancer ARN (for tests and the docs' examples). */
+  get s3Writers(): ReadonlyMap<string, LineWriter> {
+    return new Map([...this.#s3].map(([arn, s]) => [arn, s.writer]));
+  }
+
+  #writer(dest: Destination, bufferBytes: number | undefined): LineWriter {
+    return new LineWriter(dest, {
+      clock: this.#o.clock,
+      maxBufferBytes: bufferBytes ?? DEFAULT_BUFFER_BYTES,
+      ...(this.#o.flushMs === undefined ? {} : { flushMs: this.#o.flushMs }),
+      onError: (what, error) => this.#logError(what, error),
+    });
+  }
+
+  #record(m: RequestEndMessage): void {
+    const lbArn = this.#loadBalancerOf(m.listenerArn);
+    const view = this.#views.get(lbArn) ?? { elb: elbId(lbArn), classic: !lbArn.includes(':loadbalancer/app/'), s3: null };
+    const entry: AccessLogEntry = entryFromRequestEnd(m, { elb: view.elb, nodeAddress: this.#nodeAddress });
+    if (this.#node !== null) this.#node.writer.write(formatLine(this.#node.format, entry));
+    const s3 = this.#s3.get(lbArn);
+    if (s3 !== undefined) s3.writer.write(formatLine(s3.format, entry));
+  }
+
+  #loadBalancerOf(listenerArn: string): string {
+    const known = this.#listeners.get(listenerArn);
+    if (known !== undefined) return known;
+    let arn: string;
+    try {
+      arn = this.#o.control.describeListeners({ listenerArns: [listenerArn] })[0]?.loadBalancerArn ?? loadBalancerArnOfListener(listenerArn);
+    } catch {
+      // Deleted while the request ran: its ARN still names its load balancer.
+      arn = loadBalancerArnOfListener(listenerArn);
+    }
+    this.#listeners.set(listenerArn, arn);
+    return arn;
+  }
+
+  /** Reads every load balancer's settings again, and opens, moves or closes their S3-layout writers. */
+  #refresh(): void {
+    try {
+      this.#reconcile();
+    } catch (error) {
+      this.#logError('settings', error);
+    }
+    if (this.#started) this.#timer = this.#o.clock.setTimer(REFRESH_MS, () => this.#refresh());
+  }
+
+  #reconcile(): void {
+    const control = this.#o.control;
+    const lbs: LoadBalancerRecord[] = [...control.describeLoadBalancers(), ...control.describeLoadBalancers({ type: 'classic' })];
+    const views = new Map<string, LoadBalancerView>();
+    for (const lb of lbs) views.set(lb.arn, this.#viewOf(lb));
+    this.#views = views;
+    this.#listeners.clear();
+    for (const [arn, view] of views) {
+      const s3 = view.s3;
+      if (s3 === null) continue;
+      const key = JSON.stringify([s3.bucketDir, s3.prefix, s3.intervalMinutes, view.elb, view.classic]);
+      const current = this.#s3.get(arn);
+      if (current?.key === key) continue;
+      if (current !== undefined) this.#close(arn);
+      const dest = new S3LayoutDestination({
+        clock: this.#o.clock,
+        bucketDir: s3.bucketDir,
+        prefix: s3.prefix,
+        accountId: control.accountId,
+        region: control.region,
+        elb: view.elb,
+        classic: view.classic,
+        intervalMinutes: s3.intervalMinutes,
+        nodeAddress: this.#nodeAddress,
+        counters: this.#destCounters,
+        ...(this.#o.random === undefined ? {} : { random: this.#o.random }),
+      });
+      this.#s3.set(arn, { writer: this.#writer(dest, undefined), key, format: view.classic ? 'classic' : 'alb' });
+      this.#o.log({ event: 'access-log:s3', loadBalancer: arn, folder: s3.bucketDir, prefix: s3.prefix, intervalMinutes: s3.intervalMinutes });
+    }
+    for (const arn of [...this.#s3.keys()]) if ((views.get(arn)?.s3 ?? null) === null) this.#close(arn);
+  }
+
+  /** Closes a load balancer's S3-layout writer (logging turned off, moved, or the load balancer deleted): its open file is finished. */
+  #close(arn: string): void {
+    const s = this.#s3.get(arn);
+    if (s === undefined) return;
+    this.#s3.delete(arn);
+    this.#retire(s.writer);
+  }
+
+  #viewOf(lb: LoadBalancerRecord): LoadBalancerView {
+    const classic = lb.type === 'classic';
+    const attrs = lb.attributes;
+    const elb = elbId(lb.arn);
+    const bucket = attrs[ACCESS_LOG_ATTRIBUTES.bucket] ?? '';
+    if (attrs[ACCESS_LOG_ATTRIBUTES.enabled] !== 'true' || bucket === '') return { elb, classic, s3: null };
+    const interval = attrs[ACCESS_LOG_ATTRIBUTES.emitInterval];
+    return {
+      elb,
+      classic,
+      s3: {
+        bucketDir: isAbsolute(bucket) ? bucket : resolve(this.#o.stateDir, bucket),
+        prefix: attrs[ACCESS_LOG_ATTRIBUTES.prefix] ?? '',
+        // ALB publishes every 5 minutes; a Classic load balancer every EmitInterval (60 by default).
+        intervalMinutes: interval !== undefined ? Number(interval) : classic ? DEFAULT_CLASSIC_EMIT_INTERVAL : 5,
+      },
+    };
+  }
+
+  /**
+   * Closes a writer that has left the service's list. Its counters still count: read live while it
+   * writes what it had queued, then added to the service's own once it has closed.
+   */
+  #retire(writer: LineWriter): void {
+    this.#retiredWriters.push(writer);
+    const closing = writer.close().then(() => {
+      add(this.#destCounters, writer);
+      this.#retiredWriters = this.#retiredWriters.filter((w) => w !== writer);
+      this.#closing = this.#closing.filter((p) => p !== closing);
+    });
+    this.#closing.push(closing);
+  }
+
+  /** Logs a writer's failure; after 100, only every 1000th, so a full disk does not flood ebb's own log. */
+  #logError(what: string, error: unknown): void {
+    const n = ++this.#errorsLogged;
+    if (n > 100 && n % 1000 !== 0) return;
+    this.#o.log({ event: 'access-log:error', level: 'error', what, error: error instanceof Error ? error.message : String(error), occurrences: n });
+  }
+}
+
+function nodeDestination(node: NodeAccessLog | null, clock: Clock, counters: AccessLogCounters): Destination {
+  if (node === null || node.output === 'stdout') return new FdDestination(1);
+  return new RotatingFileDestination(node.path, {
+    clock,
+    maxBytes: node.rotateBytes,
+    intervalMs: node.rotateSeconds * 1000,
+    keep: node.keep,
+    counters,
+  });
+}
+
+function add(sum: AccessLogCounters, w: LineWriter | undefined): void {
+  if (w === undefined) return;
+  sum.linesWritten += w.counters.linesWritten;
+  sum.linesDropped += w.counters.linesDropped;
+  sum.writeErrors += w.counters.writeErrors;
+}
