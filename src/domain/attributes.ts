@@ -107,7 +107,7 @@ export const DEFAULT_CLASSIC_EMIT_INTERVAL = 60;
  * Application Load Balancer", Access log files), since ELB adds `AWSLogs/` after it. ebb's own: the
  * prefix is a path inside the bucket's directory, so it may not start with `/` or climb out with `..`.
  */
-function accessLogPrefixProblem(value: string): string | null {
+export function accessLogPrefixProblem(value: string): string | null {
   if (value.includes('AWSLogs')) return 'must not include the string AWSLogs (ebb adds AWSLogs/ after the prefix, as ELB does)';
   if (value.startsWith('/')) return "must not start with '/' (it is a path inside the bucket)";
   if (value.split('/').includes('..')) return "must not contain '..' (it is a path inside the bucket)";

@@ -1,5 +1,6 @@
 import type { ControlApi } from '../../control/control-api.ts';
 import type { CreateTargetGroupInput } from '../../control/inputs.ts';
+import { ACCESS_LOG_ATTRIBUTES, accessLogPrefixProblem, DEFAULT_CLASSIC_EMIT_INTERVAL } from '../../domain/attributes.ts';
 import type { HealthCheckConfig } from '../../domain/health-check.ts';
 import type { ListenerRecord, TargetGroupRecord } from '../../domain/resources.ts';
 import { EbbError, ebbError } from '../../shared/errors.ts';
@@ -337,14 +338,7 @@ export const classicActions: ActionTable = {
     const crossZoneStruct = attrs.struct('CrossZoneLoadBalancing');
     const crossZone = crossZoneStruct?.requiredBool('Enabled');
     const accessLog = attrs.struct('AccessLog');
-    const accessLogEnabled = accessLog?.requiredBool('Enabled');
-    if (accessLogEnabled === true) {
-      throw ebbError(
-        'InvalidConfigurationRequest',
-        'ebb does not write Classic access logs to S3; its access logs are configured on the ebb node (ALB format or JSON lines)',
-      );
-    }
-    const lbAttrs: Record<string, string> = {};
+    const lbAttrs: Record<string, string> = accessLog === undefined ? {} : accessLogAttributes(accessLog, clb.lb.attributes);
     if (idle !== undefined) lbAttrs[IDLE_KEY] = String(idle);
     const additional = attrs.structList('AdditionalAttributes') ?? [];
     if (additional.length > 10) throw ebbError('ValidationError', `At most 10 AdditionalAttributes may be given; got ${additional.length}`);
@@ -370,7 +364,7 @@ export const classicActions: ActionTable = {
     });
     const out: Record<string, XmlObject | XmlObject[]> = {};
     if (crossZone !== undefined) out['CrossZoneLoadBalancing'] = { Enabled: crossZone };
-    if (accessLogEnabled !== undefined) out['AccessLog'] = { Enabled: false };
+    if (accessLog !== undefined) out['AccessLog'] = accessLogXml(record.attributes);
     if (drainEnabled !== undefined) {
       out['ConnectionDraining'] = { Enabled: drainEnabled, Timeout: record.classic?.drainingTimeoutSeconds ?? DEFAULT_DRAINING_TIMEOUT };
     }
@@ -386,9 +380,52 @@ function attributesXml(control: ControlApi, clb: ClassicLoadBalancer): XmlObject
   const crossZone = clb.lb.classic?.crossZone ?? false;
   return {
     CrossZoneLoadBalancing: { Enabled: crossZone },
-    AccessLog: { Enabled: false },
+    AccessLog: accessLogXml(clb.lb.attributes),
     ConnectionDraining: { Enabled: draining.enabled, Timeout: draining.timeout },
     ConnectionSettings: { IdleTimeout: Number(lbAttrs[IDLE_KEY] ?? 60) },
     AdditionalAttributes: [{ Key: 'elb.http.desyncmitigationmode', Value: lbAttrs[DESYNC_KEY] ?? 'defensive' }],
+  };
+}
+
+/**
+ * Classic's AccessLog (botocore elb `AccessLog`: Enabled, S3BucketName, EmitInterval 5 or 60 with 60
+ * the default, S3BucketPrefix) as the load balancer attributes ebb keeps for every load balancer
+ * (access_logs.s3.*, ebb.access_logs.s3.emit_interval.minutes); docs/access-logs.md. The bucket is a
+ * local directory. Members not given keep their value; enabling needs a bucket, given or kept.
+ */
+function accessLogAttributes(p: QueryParams, current: Readonly<Record<string, string>>): Record<string, string> {
+  const enabled = p.requiredBool('Enabled');
+  const bucket = p.str('S3BucketName', { maxLength: 1024 });
+  const prefix = p.str('S3BucketPrefix', { maxLength: 1024 });
+  const interval = p.str('EmitInterval');
+  if (interval !== undefined && interval !== '5' && interval !== '60') {
+    throw ebbError('InvalidConfigurationRequest', `AccessLog.EmitInterval must be 5 or 60 (minutes); got '${interval}'`);
+  }
+  if (enabled && (bucket ?? current[ACCESS_LOG_ATTRIBUTES.bucket] ?? '') === '') {
+    throw ebbError('InvalidConfigurationRequest', 'AccessLog.S3BucketName is required to enable access logs: a directory, absolute or relative to the state directory');
+  }
+  if (bucket !== undefined && /[\x00-\x1f\x7f]/.test(bucket)) {
+    throw ebbError('ValidationError', 'AccessLog.S3BucketName must not contain control characters');
+  }
+  const prefixProblem = prefix === undefined ? null : accessLogPrefixProblem(prefix);
+  if (prefixProblem !== null) throw ebbError('ValidationError', `AccessLog.S3BucketPrefix ${prefixProblem}; got '${prefix ?? ''}'`);
+  return {
+    [ACCESS_LOG_ATTRIBUTES.enabled]: String(enabled),
+    ...(bucket !== undefined && { [ACCESS_LOG_ATTRIBUTES.bucket]: bucket }),
+    ...(prefix !== undefined && { [ACCESS_LOG_ATTRIBUTES.prefix]: prefix }),
+    ...(interval !== undefined && { [ACCESS_LOG_ATTRIBUTES.emitInterval]: interval }),
+  };
+}
+
+/** AccessLog as Classic describes it: Enabled alone until a bucket is set, then every member. */
+function accessLogXml(attrs: Readonly<Record<string, string>>): XmlObject {
+  const bucket = attrs[ACCESS_LOG_ATTRIBUTES.bucket] ?? '';
+  const enabled = attrs[ACCESS_LOG_ATTRIBUTES.enabled] === 'true';
+  if (bucket === '') return { Enabled: enabled };
+  return {
+    Enabled: enabled,
+    S3BucketName: bucket,
+    EmitInterval: Number(attrs[ACCESS_LOG_ATTRIBUTES.emitInterval] ?? DEFAULT_CLASSIC_EMIT_INTERVAL),
+    S3BucketPrefix: attrs[ACCESS_LOG_ATTRIBUTES.prefix] ?? '',
   };
 }
