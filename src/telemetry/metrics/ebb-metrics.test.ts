@@ -4,6 +4,7 @@
  * or load balancer that is gone disappear. The exposition is read back with parse-prometheus-text-format.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import type { Histogram } from 'prom-client';
@@ -294,4 +295,17 @@ test("client connections: accepted and open per load balancer, from the listener
   s = await scrape();
   assert.equal(s.value('ebb_rejected_connection_count', { load_balancer: LB }), 7);
   assert.equal(s.value('ebb_client_connection_limit'), 456);
+});
+
+test('every metric is in docs/metrics.md, and every ebb_ name the docs and the Grafana dashboard use is served', async (t) => {
+  const { metrics } = setup(t);
+  const served = new Set((await metrics.registry.getMetricsAsJSON()).map((m) => m.name));
+  const doc = readFileSync(new URL('../../../docs/metrics.md', import.meta.url), 'utf8');
+  const dashboard = readFileSync(new URL('../../../examples/grafana-dashboard.json', import.meta.url), 'utf8');
+  JSON.parse(dashboard);
+  assert.deepEqual([...served].filter((name) => name.startsWith('ebb_') && !doc.includes(`\`${name}\``)), [], 'documented');
+  const named = (text: string): string[] => [...new Set([...text.matchAll(/\bebb_[a-z0-9_]+/g)].map((m) => m[0].replace(/_(bucket|sum|count)$/, '')))];
+  const unknown = (text: string): string[] => named(text).filter((n) => !served.has(n) && !served.has(`${n}_count`));
+  assert.deepEqual(unknown(doc), [], 'docs/metrics.md names only served metrics');
+  assert.deepEqual(unknown(dashboard), [], 'the dashboard queries only served metrics');
 });
