@@ -48,6 +48,11 @@ export interface AdminHandlerOptions {
   readonly bodyTimeoutMs?: number;
   /** Extra routes by `METHOD /path` (exact match, no query), e.g. `GET /metrics`. */
   readonly routes?: Readonly<Record<string, AdminRoute>>;
+  /**
+   * Extra routes by path prefix (any method, any query), e.g. `/ebb/v1/` for ebb's JSON API: the route
+   * answers every path that starts with its prefix. Exact `routes` are looked up first.
+   */
+  readonly prefixRoutes?: Readonly<Record<string, AdminRoute>>;
 }
 
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
@@ -93,6 +98,7 @@ export function createAdminHandler(options: AdminHandlerOptions): (req: Incoming
   const reserved = reservedBodies(maxBodies, options.auth.credentials.length);
   // Looked up with the request's method and path, so only the routes given count (a Map has no prototype chain).
   const routes = new Map(Object.entries(options.routes ?? {}));
+  const prefixRoutes = Object.entries(options.prefixRoutes ?? {});
   // Refusals at the HTTP level, before any action runs.
   const tooLarge = toWireError(ebbError('RequestEntityTooLarge', `Request body exceeds ${maxBody} bytes`), 'elbv2');
   const bodyTimeout = toWireError(
@@ -112,7 +118,7 @@ export function createAdminHandler(options: AdminHandlerOptions): (req: Incoming
     const rawQuery = q === -1 ? '' : url.slice(q + 1);
     const method = req.method ?? 'GET';
 
-    const route = routes.get(`${method} ${path}`);
+    const route = routes.get(`${method} ${path}`) ?? prefixRoutes.find(([prefix]) => path.startsWith(prefix))?.[1];
     if (route !== undefined) {
       route(req, res);
       return;

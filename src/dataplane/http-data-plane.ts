@@ -251,7 +251,7 @@ export class HttpDataPlane implements DataPlane {
 
   activity(key: string): TargetActivity {
     const e = this.#targets.get(key);
-    return e === undefined ? IDLE_ACTIVITY : e.snapshot();
+    return e === undefined ? IDLE_ACTIVITY : { ...e.snapshot(), connections: this.#pool.openCount(e) };
   }
 
   async terminate(key: string): Promise<TerminateResult> {

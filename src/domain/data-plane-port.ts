@@ -39,6 +39,8 @@ export interface TargetActivity {
   readonly tunnels: number;
   /** Requests to the target that have finished, since the data plane started (a counter). */
   readonly completed: number;
+  /** Connections open to the target, busy or idle; left out by a data plane that does not count them. */
+  readonly connections?: number;
 }
 
 export interface TerminateResult {
