@@ -13,6 +13,7 @@ import { openStateStore } from '../store/open-state-store.ts';
 import { EbbMetrics } from '../telemetry/metrics/ebb-metrics.ts';
 import { readBearerTokenFile, type MetricsAccess } from '../telemetry/metrics/metrics-access.ts';
 import { metricsRoute } from '../telemetry/metrics/metrics-route.ts';
+import { AccessLogService, checkNodeAccessLog } from '../telemetry/access-log/access-log-service.ts';
 import type { StateStore, StoreKind } from '../domain/store-port.ts';
 import type { ListenerRecord, LoadBalancerRecord } from '../domain/resources.ts';
 import type { DeclaredState } from '../control/declared-state.ts';
@@ -33,6 +34,8 @@ export interface Ebb {
   reload(): Promise<void>;
   /** Graceful: the admin API and listeners stop accepting, in-flight work finishes up to the shutdown timeout. */
   shutdown(): Promise<void>;
+  /** The access logs (docs/access-logs.md): the node's, and each load balancer's S3 layout. */
+  readonly accessLogs: AccessLogService;
 }
 
 export interface StartOptions extends ServeOptions {
@@ -99,6 +102,15 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
     listenAddresses: listenAddresses(options, config),
   });
   const metrics = new EbbMetrics({ control, dataPlanes: [dataPlane] });
+  // Listening before the control plane starts, so the first request of a restored listener is logged.
+  const accessLogs = new AccessLogService({ control, clock: realClock, stateDir, node: config?.accessLog ?? null, log });
+  // SIGUSR1 reopens the node's log file (logrotate); taken over only when there is a file, since
+  // Node.js otherwise uses the signal to start its inspector.
+  const reopenAccessLog = (): void => {
+    log({ event: 'signal', signal: 'SIGUSR1' });
+    void accessLogs.reopen();
+  };
+  const watchUsr1 = config?.accessLog?.output === 'file';
   healthChecker.onObservation((o) => metrics.healthObservation(o));
   control.events.on('target:state', (e) =>
     log({ event: 'target:state', targetGroup: e.targetGroupArn, target: `${e.targetId}:${e.port}`, from: e.from.state, to: e.to.state, reason: e.to.reason }),
@@ -106,12 +118,17 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
 
   let adminServer: Server | null = null;
   const abort = async (): Promise<void> => {
+    if (watchUsr1) process.off('SIGUSR1', reopenAccessLog);
+    await accessLogs.close().catch(() => undefined);
     metrics.close();
     dataPlane.destroy();
     await control.close().catch(() => undefined);
     await store.close().catch(() => undefined);
   };
   try {
+    await checkNodeAccessLog(config?.accessLog ?? null);
+    accessLogs.start();
+    if (watchUsr1) process.on('SIGUSR1', reopenAccessLog);
     await control.start();
     if (config !== null) {
       // A start that fails part-way stops ebb; the next start merges against the file last applied again.
@@ -120,6 +137,7 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
       });
       log({ event: 'config:applied', file: options.configPath, ...applied });
     }
+    accessLogs.refresh();
     const unopened = await control.openErrors();
     if (unopened.length > 0) {
       throw new EbbError(
@@ -155,6 +173,7 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
     dataPlane,
     admin: adminBound,
     stateDir,
+    accessLogs,
     reload: () => {
       reloading = reloading.then(async () => {
         if (options.configPath === undefined) return;
@@ -169,6 +188,7 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
         try {
           const applied = await applyDeclared(control, next.declared, { checkPort });
           log({ event: 'config:reloaded', file: options.configPath, ...applied });
+          accessLogs.refresh();
         } catch (error) {
           const partly = error instanceof PartlyAppliedError ? error : null;
           log({ event: 'config:reload-refused', level: 'error', file: options.configPath, error: describeError(partly?.cause ?? error) });
@@ -191,6 +211,9 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
         server.closeIdleConnections();
         await dataPlane.close(deadlineMs);
         metrics.close();
+        // After the data plane: the requests that ended while it drained are logged, then the S3 layout's open files finished.
+        if (watchUsr1) process.off('SIGUSR1', reopenAccessLog);
+        await accessLogs.close();
         await control.close();
         await store.close();
         server.closeAllConnections();

@@ -1,10 +1,12 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { networkInterfaces } from 'node:os';
-import { isAbsolute, resolve } from 'node:path';
+import { mkdir, open } from 'node:fs/promises';
+import { dirname, isAbsolute, resolve } from 'node:path';
 import type { ControlApi } from '../../control/control-api.ts';
 import { CHANNEL_NAMES, type RequestEndMessage } from '../../dataplane/channels.ts';
 import type { LoadBalancerRecord } from '../../domain/resources.ts';
 import type { Clock, TimerHandle } from '../../shared/clock.ts';
+import { ebbError } from '../../shared/errors.ts';
 import { newCounters, type AccessLogCounters } from './counters.ts';
 import { entryFromRequestEnd, type AccessLogEntry } from './entry.ts';
 import { FdDestination, RotatingFileDestination } from './file-destinations.ts';
@@ -14,20 +16,35 @@ import { S3LayoutDestination } from './s3-layout.ts';
 import { ACCESS_LOG_ATTRIBUTES, DEFAULT_CLASSIC_EMIT_INTERVAL } from '../../domain/attributes.ts';
 
 /** The node's own access log (the file's `accessLog:`): every load balancer's requests, to one place. */
-export type NodeAccessLog =
-  | { readonly output: 'stdout'; readonly format: 'alb' | 'json'; readonly bufferBytes?: number }
-  | {
-      readonly output: 'file';
-      readonly path: string;
-      readonly format: 'alb' | 'json';
-      /** Rotate by size; 0: never. */
-      readonly rotateBytes: number;
-      /** Rotate by time (UTC-aligned); 0: never. */
-      readonly rotateSeconds: number;
-      /** Rotated files kept; 0: all. */
-      readonly keep: number;
-      readonly bufferBytes?: number;
-    };
+export interface NodeAccessLog {
+  readonly output: 'stdout' | 'file';
+  /** Absolute; with `output: file`. */
+  readonly path?: string;
+  readonly format: 'alb' | 'json';
+  /** Rotate by size; 0: never. */
+  readonly rotateBytes: number;
+  /** Rotate by time (UTC-aligned); 0: never. */
+  readonly rotateSeconds: number;
+  /** Rotated files kept; 0: all. */
+  readonly keep: number;
+  /** The writer's bound. */
+  readonly bufferBytes: number;
+}
+
+/**
+ * Opens (creating its folder) and closes the node's access-log file, so a start with a file ebb cannot
+ * write is refused with the reason (ConfigInvalid) instead of logging errors for every line after.
+ */
+export async function checkNodeAccessLog(node: NodeAccessLog | null): Promise<void> {
+  if (node?.output !== 'file' || node.path === undefined) return;
+  try {
+    await mkdir(dirname(node.path), { recursive: true });
+    await (await open(node.path, 'a', 0o640)).close();
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+    throw ebbError('ConfigInvalid', `accessLog.path: cannot write the access log ${node.path} (${code}); choose a path ebb may write, or output: stdout`);
+  }
+}
 
 export interface AccessLogServiceOptions {
   readonly control: ControlApi;
@@ -123,9 +140,17 @@ export class AccessLogService {
     if (node !== null || this.#o.nodeDestination !== undefined) {
       const dest = this.#o.nodeDestination ?? nodeDestination(node, this.#o.clock, this.#destCounters);
       this.#node = { writer: this.#writer(dest, node?.bufferBytes), format: node?.format ?? 'alb' };
+      if (node !== null) this.#o.log({ event: 'access-log:open', output: node.output, path: node.path ?? null, format: node.format });
     }
     this.#refresh();
     diagnosticsChannel.subscribe(CHANNEL_NAMES.requestEnd, this.#onMessage);
+  }
+
+  /** Reads the load balancers' settings now (after the file was applied) instead of at the next second. */
+  refresh(): void {
+    if (!this.#started) return;
+    this.#timer?.cancel();
+    this.#refresh();
   }
 
   /** SIGUSR1: the node's log file is closed and opened again at its path (logrotate's `create` mode). */
@@ -289,7 +314,7 @@ export class AccessLogService {
 }
 
 function nodeDestination(node: NodeAccessLog | null, clock: Clock, counters: AccessLogCounters): Destination {
-  if (node === null || node.output === 'stdout') return new FdDestination(1);
+  if (node === null || node.output === 'stdout' || node.path === undefined) return new FdDestination(1);
   return new RotatingFileDestination(node.path, {
     clock,
     maxBytes: node.rotateBytes,
