@@ -53,10 +53,10 @@ class StubControl {
 }
 
 class StubDataPlane {
-  readonly activityByKey = new Map<string, { requests: number; tunnels: number; completed: number }>();
+  readonly activityByKey = new Map<string, { requests: number; tunnels: number; completed: number; connections?: number }>();
   readonly dropped = new Map<string, number>();
   readonly connectionLimit = { maxConnections: 456, counters: { open: 0, droppedTotal: 0, dropped: this.dropped } };
-  activity(key: string): { requests: number; tunnels: number; completed: number } {
+  activity(key: string): { requests: number; tunnels: number; completed: number; connections?: number } {
     return this.activityByKey.get(key) ?? { requests: 0, tunnels: 0, completed: 0 };
   }
   boundPort(): number | null {
@@ -176,7 +176,7 @@ test('targets by state and reason, healthy hosts, and in flight per target; a ta
     healthy('10.0.0.8', 80, { state: 'draining', reason: 'Target.DeregistrationInProgress' }),
   ];
   dataPlane.activityByKey.set(targetKey(TG_ARN, '10.0.0.8', 80), { requests: 3, tunnels: 1, completed: 0 });
-  dataPlane.activityByKey.set(targetKey(TG_ARN, '10.0.0.5', 80), { requests: 2, tunnels: 0, completed: 9 });
+  dataPlane.activityByKey.set(targetKey(TG_ARN, '10.0.0.5', 80), { requests: 2, tunnels: 0, completed: 9, connections: 5 });
   let s = await scrape();
   assert.equal(s.value('ebb_healthy_host_count', PAIR), 2);
   assert.equal(s.value('ebb_un_healthy_host_count', PAIR), 1);
@@ -186,7 +186,8 @@ test('targets by state and reason, healthy hosts, and in flight per target; a ta
   assert.equal(s.value('ebb_target_requests_in_flight', { target_group: TG, target: '10.0.0.8:80' }), 3);
   assert.equal(s.value('ebb_target_tunnels_open', { target_group: TG, target: '10.0.0.8:80' }), 1);
   assert.equal(s.value('ebb_target_requests_in_flight', { target_group: TG, target: '10.0.0.6:80' }), 0);
-  assert.equal(s.value('ebb_target_connection_count', { target_group: TG }), 6);
+  // 5 reported by the data plane (idle pooled ones too), and 4 for a target it gives no count for.
+  assert.equal(s.value('ebb_target_connection_count', { target_group: TG }), 9);
 
   // The drain ends: the target is no longer registered, and its series go with it.
   control.targets = control.targets.filter((d) => d.id !== '10.0.0.8');
@@ -233,17 +234,18 @@ test('drains by outcome (every outcome written from the start), their duration, 
 });
 
 test('health-check results by group and reason; reloads by result', async (t) => {
-  const { metrics, scrape } = setup(t);
+  const { control, metrics, scrape } = setup(t);
   const key = targetKey(TG_ARN, '10.0.0.5', 80);
   metrics.healthObservation({ key, ok: true });
   metrics.healthObservation({ key, ok: true });
   metrics.healthObservation({ key, ok: false, reason: 'Target.Timeout', detail: 'no answer' });
-  metrics.configReload('refused');
+  control.events.emit('config:reload', { file: 'lb.yaml', outcome: 'refused', applied: [], kept: [], error: 'ConfigInvalid: …', at: 0 });
   const s = await scrape();
   assert.equal(s.value('ebb_health_checks_total', { target_group: TG, result: 'success' }), 2);
   assert.equal(s.value('ebb_health_checks_total', { target_group: TG, result: 'Target.Timeout' }), 1);
   assert.equal(s.value('ebb_config_reloads_total', { result: 'applied' }), 0);
   assert.equal(s.value('ebb_config_reloads_total', { result: 'refused' }), 1);
+  assert.equal(s.value('ebb_config_reloads_total', { result: 'restore-failed' }), 0);
 });
 
 test('the series of a target group or load balancer that no longer exists are removed', async (t) => {

@@ -2,6 +2,7 @@ import diagnosticsChannel from 'node:diagnostics_channel';
 import type { Socket } from 'node:net';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ControlApi } from '../../control/control-api.ts';
+import type { ConfigReloadEvent } from '../../control/events.ts';
 import type { DrainRecord, TargetHealthDescription } from '../../control/outputs.ts';
 import { CHANNEL_NAMES, type RequestEndMessage } from '../../dataplane/channels.ts';
 import type { HttpDataPlane } from '../../dataplane/http-data-plane.ts';
@@ -40,8 +41,9 @@ export interface EbbMetricsOptions {
   readonly processMetrics?: boolean;
 }
 
-/** How a configuration reload ended (SIGHUP). */
-export type ReloadResult = 'applied' | 'refused';
+/** How a configuration reload ended (SIGHUP), as the `config:reload` event says. */
+type ReloadResult = ConfigReloadEvent['outcome'];
+const RELOAD_RESULTS = ['applied', 'refused', 'restored', 'restore-failed'] as const satisfies readonly ReloadResult[];
 
 const LB = ['load_balancer'] as const;
 const LB_TG = ['load_balancer', 'target_group'] as const;
@@ -245,7 +247,7 @@ export class EbbMetrics {
     perTarget('ebb_target_tunnels_open', 'WebSocket tunnels open to the target', (_r, t) => t);
     new Gauge({
       name: 'ebb_target_connection_count',
-      help: "Connections to the group's targets carrying a request or a tunnel now (idle keep-alive connections are not counted)",
+      help: "Connections open to the group's targets now, busy or idle (keep-alive connections in the pool, tunnels' connections)",
       labelNames: ['target_group'] as const,
       registers,
       collect() {
@@ -254,8 +256,7 @@ export class EbbMetrics {
         for (const g of view.groups) {
           let n = 0;
           for (const t of g.targets) {
-            const a = self.#activity(targetKey(g.arn, t.id, t.port));
-            n += a.requests + a.tunnels;
+            n += self.#activity(targetKey(g.arn, t.id, t.port)).connections;
           }
           this.labels({ target_group: g.dim }).set(n);
         }
@@ -297,8 +298,12 @@ export class EbbMetrics {
         'result',
       ] as const),
     );
-    this.#reloads = counter('ebb_config_reloads_total', 'Configuration file reloads (SIGHUP), by result: applied, or refused (the running state kept)', ['result'] as const);
-    for (const result of ['applied', 'refused'] satisfies ReloadResult[]) this.#reloads.labels({ result }).inc(0);
+    this.#reloads = counter(
+      'ebb_config_reloads_total',
+      'Configuration file reloads (SIGHUP), by result: applied, refused (nothing changed), restored (failed part-way, taken back), restore-failed',
+      ['result'] as const,
+    );
+    for (const result of RELOAD_RESULTS) this.#reloads.labels({ result }).inc(0);
     new Gauge({
       name: 'ebb_client_connection_limit',
       help: 'Client connections allowed at once across all listeners (derived from the open-file limit unless configured; +Inf: none)',
@@ -313,6 +318,7 @@ export class EbbMetrics {
     this.#subscribe(CHANNEL_NAMES.requestEnd, (m) => this.#requestEnded(m as RequestEndMessage));
     this.#subscribe('net.server.socket', (m) => this.#accepted((m as { socket: Socket }).socket));
     this.#unsubscribe.push(this.#control.events.on('drain:end', (r) => this.#drainEnded(r)));
+    this.#unsubscribe.push(this.#control.events.on('config:reload', (e) => this.#reloads.labels({ result: e.outcome }).inc()));
   }
 
   /** One active health check's result (wired to the health checker by the composition root). */
@@ -320,11 +326,6 @@ export class EbbMetrics {
     const parts = parseTargetKey(o.key);
     if (parts === null) return;
     this.#healthChecks.get({ target_group: targetGroupDimension(parts.targetGroupArn), result: o.ok ? 'success' : o.reason }).inc();
-  }
-
-  /** A configuration reload ended. */
-  configReload(result: ReloadResult): void {
-    this.#reloads.labels({ result }).inc();
   }
 
   /** The exposition, in the Prometheus text format (version 0.0.4), and its content type. */
@@ -440,15 +441,21 @@ export class EbbMetrics {
     }
   }
 
-  #activity(key: string): { requests: number; tunnels: number } {
+  /**
+   * A target's work across the data planes. A data plane that does not count its connections reports
+   * none; then each request and tunnel holds one (HTTP/1.1 carries one request per connection at a time).
+   */
+  #activity(key: string): { requests: number; tunnels: number; connections: number } {
     let requests = 0;
     let tunnels = 0;
+    let connections = 0;
     for (const dp of this.#dataPlanes) {
       const a = dp.activity(key);
       requests += a.requests;
       tunnels += a.tunnels;
+      connections += a.connections ?? a.requests + a.tunnels;
     }
-    return { requests, tunnels };
+    return { requests, tunnels, connections };
   }
 
   #allLoadBalancers(): ReturnType<ControlApi['describeLoadBalancers']> {
