@@ -86,7 +86,7 @@ export function parseAuthorization(headers: RequestHeaders, rawQuery: string): P
     }
     throw ebbError(
       'MissingAuthenticationToken',
-      'Request is missing Authentication Token: sign it with AWS Signature Version 4 using an access key configured in admin.credentials or EBB_ACCESS_KEY_ID',
+      'Request is missing Authentication Token: sign it with AWS Signature Version 4 using an access key configured in admin.credentials or EBB_ACCESS_KEY_ID, or, when none is, the one ebb keeps in its state directory (credentials, profile ebb)',
     );
   }
   if (authorizations.length > 1) {
@@ -143,7 +143,7 @@ export function parseAuthorization(headers: RequestHeaders, rawQuery: string): P
 
 /** InvalidClientTokenId (403), the AWS answer for an access key the service does not know. */
 export function unknownAccessKey(accessKeyId: string): Error {
-  return ebbError('InvalidClientTokenId', `The security token included in the request is invalid: access key '${accessKeyId}' is not configured in ebb`);
+  return ebbError('InvalidClientTokenId', `The security token included in the request is invalid: access key '${accessKeyId}' is not configured in ebb (admin.credentials, EBB_ACCESS_KEY_ID, or the state directory's credentials file when neither is set)`);
 }
 
 export class SigV4Verifier {

@@ -2,13 +2,16 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { createAdminHandler } from '../api/admin-server.ts';
+import { createEbbApi, EBB_API_PREFIX, type EbbApi } from '../api/ebb/ebb-api.ts';
+import { ResponseTimes } from '../api/ebb/response-times.ts';
 import { loadConfigFile, type EbbConfig, type MetricsConfig } from '../config/load-config.ts';
 import { applyDeclared, checkDeclared, PartlyAppliedError } from '../control/apply-declared.ts';
 import { ControlPlane, type ListenAddresses } from '../control/control-plane.ts';
+import { RoutingWatch } from '../control/routing-watch.ts';
 import { HttpDataPlane } from '../dataplane/http-data-plane.ts';
 import { ActiveHealthChecker } from '../health/active-health-checker.ts';
 import { realClock } from '../shared/clock.ts';
-import { describeError, EbbError, ebbError } from '../shared/errors.ts';
+import { describeError, EbbError } from '../shared/errors.ts';
 import { openStateStore } from '../store/open-state-store.ts';
 import { EbbMetrics } from '../telemetry/metrics/ebb-metrics.ts';
 import { readBearerTokenFile, type MetricsAccess } from '../telemetry/metrics/metrics-access.ts';
@@ -17,7 +20,10 @@ import { AccessLogService, checkNodeAccessLog } from '../telemetry/access-log/ac
 import type { StateStore, StoreKind } from '../domain/store-port.ts';
 import type { ListenerRecord, LoadBalancerRecord } from '../domain/resources.ts';
 import type { DeclaredState } from '../control/declared-state.ts';
+import type { ConfigReloadEvent } from '../control/events.ts';
+import { credentialsUsage, stateDirCredentials, type StateDirCredentials } from './admin-credentials.ts';
 import { createLog, type Log } from './logger.ts';
+import { feedResponseTimes } from './response-time-feed.ts';
 import { checkAddresses, checkPort, type WantedAddress } from './port-probe.ts';
 import { DEFAULT_ADMIN_ADDRESS, DEFAULT_STATE_DIR, parseAddress, type AdminEndpoint, type ServeOptions } from './options.ts';
 
@@ -27,6 +33,10 @@ export interface Ebb {
   readonly dataPlane: HttpDataPlane;
   readonly admin: AdminEndpoint;
   readonly stateDir: string;
+  /** ebb's own API (`/ebb/v1/`); the dashboard sets its session check here. */
+  readonly ebbApi: EbbApi;
+  /** `<state-dir>/credentials` when ebb uses the key pair kept there (no credentials configured), else null. */
+  readonly credentialsFile: string | null;
   /**
    * Re-reads the config file and applies what changed in it since it was last applied (what the API
    * changed since is kept); a bad file changes nothing.
@@ -65,12 +75,8 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
     credentials.push({ accessKeyId: envKey, secretAccessKey: envSecret });
   }
   const authentication = options.authentication ?? admin.authentication ?? true;
-  if (authentication && credentials.length === 0) {
-    throw ebbError(
-      'ConfigInvalid',
-      'The admin API needs credentials: set EBB_ACCESS_KEY_ID and EBB_SECRET_ACCESS_KEY, or admin.credentials in the config file (or pass --no-auth for local use only)',
-    );
-  }
+  // With authentication on and no credentials configured, ebb uses the key pair in its state directory,
+  // made at the first such start (stateDirCredentials, once the ports are known to be free).
 
   // Read before anything is opened, so a missing token file refuses the start and writes nothing.
   const metricsAccess = await metricsAccessOf(admin.metrics, authentication);
@@ -90,11 +96,13 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
     throw error;
   }
   const dataPlane = new HttpDataPlane({ log: (line) => log(line as Record<string, unknown>) });
+  // Sees every snapshot the control plane publishes and when each data plane has applied it (GET /ebb/v1/wait).
+  const watch = new RoutingWatch([dataPlane], realClock);
   const healthChecker = new ActiveHealthChecker({ clock: realClock });
   const control = new ControlPlane({
     clock: realClock,
     store,
-    dataPlanes: [dataPlane],
+    dataPlanes: watch.dataPlanes,
     healthChecker,
     log,
     ...(admin.region === undefined ? {} : { region: admin.region }),
@@ -116,10 +124,16 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
     log({ event: 'target:state', targetGroup: e.targetGroupArn, target: `${e.targetId}:${e.port}`, from: e.from.state, to: e.to.state, reason: e.to.reason }),
   );
 
+  const responseTimes = new ResponseTimes();
+  const stopResponseTimes = feedResponseTimes(responseTimes);
+  let ebbApi: EbbApi | null = null;
+  let fromStateDir: StateDirCredentials | null = null;
   let adminServer: Server | null = null;
   const abort = async (): Promise<void> => {
     if (watchUsr1) process.off('SIGUSR1', reopenAccessLog);
     await accessLogs.close().catch(() => undefined);
+    ebbApi?.close();
+    stopResponseTimes();
     metrics.close();
     dataPlane.destroy();
     await control.close().catch(() => undefined);
@@ -148,10 +162,17 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
     if (!authentication) {
       log({ event: 'admin:authentication-off', level: 'warn', message: 'AUTHENTICATION IS OFF: anyone who reaches the admin address can change ebb. Use for local work only.' });
     }
+    if (authentication && credentials.length === 0) {
+      fromStateDir = await stateDirCredentials(stateDir, control.region);
+      credentials.push(fromStateDir.credential);
+    }
+    const auth = { enabled: authentication, credentials };
+    ebbApi = createEbbApi({ control, watch, responseTimes, auth, log });
     const handler = createAdminHandler({
       control,
-      auth: { enabled: authentication, credentials },
+      auth,
       log,
+      prefixRoutes: { [EBB_API_PREFIX]: ebbApi.route },
       routes: { 'GET /metrics': metricsRoute(metrics, metricsAccess, log) },
     });
     adminServer = createServer(handler);
@@ -164,15 +185,23 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
   const bound = adminServer.address() as AddressInfo;
   const adminBound = { host: bound.address, port: bound.port };
   log({ event: 'ebb:started', admin: `${adminBound.host}:${adminBound.port}`, stateDir, config: options.configPath ?? null });
+  if (fromStateDir !== null) logStateDirCredentials(log, fromStateDir, adminBound);
 
   let reloading: Promise<void> = Promise.resolve();
   let shuttingDown: Promise<void> | null = null;
   const server = adminServer;
+  const api = ebbApi as EbbApi;
+  const reloaded = (outcome: ConfigReloadEvent['outcome'], fields: { applied?: readonly string[]; kept?: readonly string[]; error?: string }): void => {
+    const { applied = [], kept = [], error = null } = fields;
+    control.events.emit('config:reload', { file: options.configPath ?? '', outcome, applied, kept, error, at: Date.now() });
+  };
   return {
     control,
     dataPlane,
     admin: adminBound,
     stateDir,
+    ebbApi: api,
+    credentialsFile: (fromStateDir as StateDirCredentials | null)?.file ?? null,
     accessLogs,
     reload: () => {
       reloading = reloading.then(async () => {
@@ -183,21 +212,31 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
           await checkDeclared(control, next.declared, { checkPort });
         } catch (error) {
           log({ event: 'config:reload-refused', level: 'error', file: options.configPath, error: describeError(error) });
+          reloaded('refused', { error: describeError(error) });
           return;
         }
         try {
           const applied = await applyDeclared(control, next.declared, { checkPort });
           log({ event: 'config:reloaded', file: options.configPath, ...applied });
           accessLogs.refresh();
+          reloaded('applied', { applied: applied.applied, kept: applied.kept });
         } catch (error) {
           const partly = error instanceof PartlyAppliedError ? error : null;
           log({ event: 'config:reload-refused', level: 'error', file: options.configPath, error: describeError(partly?.cause ?? error) });
           // The steps made before the failure are taken back, last first; the file as last applied stays the base.
           if (partly !== null && partly.steps > 0) {
             await partly.undo(control).then(
-              (undone) => log({ event: 'config:restored', file: options.configPath, undone: undone.applied }),
-              (restoreError: unknown) => log({ event: 'config:restore-failed', level: 'error', error: describeError(restoreError) }),
+              (undone) => {
+                log({ event: 'config:restored', file: options.configPath, undone: undone.applied });
+                reloaded('restored', { error: describeError(partly.cause) });
+              },
+              (restoreError: unknown) => {
+                log({ event: 'config:restore-failed', level: 'error', error: describeError(restoreError) });
+                reloaded('restore-failed', { error: describeError(restoreError) });
+              },
             );
+          } else {
+            reloaded('refused', { error: describeError(partly?.cause ?? error) });
           }
         }
       });
@@ -209,6 +248,9 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
         log({ event: 'ebb:stopping', deadlineMs });
         server.close();
         server.closeIdleConnections();
+        // Event streams and pending waits end now: they would hold the admin server open.
+        api.close();
+        stopResponseTimes();
         await dataPlane.close(deadlineMs);
         metrics.close();
         // After the data plane: the requests that ended while it drained are logged, then the S3 layout's open files finished.
@@ -270,6 +312,28 @@ async function metricsAccessOf(config: MetricsConfig | undefined, authentication
   if (config?.bearerTokenFile !== undefined) return { kind: 'token', token: await readBearerTokenFile(config.bearerTokenFile) };
   if (config?.public === true || !authentication) return { kind: 'public' };
   return { kind: 'closed' };
+}
+
+/** Says where the admin credentials are and how to use them; on the start that made them, loudly. */
+function logStateDirCredentials(log: Log, c: StateDirCredentials, admin: AdminEndpoint): void {
+  const host = admin.host === '0.0.0.0' || admin.host === '::' ? '127.0.0.1' : admin.host;
+  const endpoint = `http://${host.includes(':') ? `[${host}]` : host}:${admin.port}`;
+  const use = credentialsUsage(c.file, endpoint);
+  if (c.how === 'made') {
+    log({
+      event: 'admin:credentials-made',
+      level: 'warn',
+      file: c.file,
+      profile: 'ebb',
+      message: `No admin credentials were configured, so ebb made a key pair and keeps it in ${c.file} (mode 0600); it is used again at every start. Use it with: ${use}`,
+      use,
+    });
+  } else {
+    log({ event: 'admin:credentials', file: c.file, profile: 'ebb', use, ...(c.regionRewritten && { regionRewritten: true }) });
+  }
+  if (c.tooOpen) {
+    log({ event: 'admin:credentials-open', level: 'warn', file: c.file, message: `${c.file} can be read by other users; make it private: chmod 600 ${c.file}` });
+  }
 }
 
 /** The longest `ebb.shutdown_timeout.seconds` among the load balancers (default 30 s). */

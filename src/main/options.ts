@@ -42,7 +42,7 @@ const USAGE = `Usage: ebb serve [--config FILE] [--admin HOST:PORT] [--state-dir
                      SIGHUP re-reads it and applies the difference.
   --admin HOST:PORT  Where the AWS-compatible admin API listens (default ${DEFAULT_ADMIN_ADDRESS}).
   --state-dir DIR    Where ebb keeps its state (default ${DEFAULT_STATE_DIR}, or $EBB_STATE_DIR).
-  --no-auth          Accept unsigned admin requests. For local use only.
+  --no-auth          Accept unsigned admin requests. For tests and local experiments only.
   --listen-internet-facing ADDRESS
                      Where a listener of an internet-facing load balancer listens when it is
                      created without an address (default 0.0.0.0, or listenAddresses in the file).
@@ -50,6 +50,8 @@ const USAGE = `Usage: ebb serve [--config FILE] [--admin HOST:PORT] [--state-dir
                      The same for an internal load balancer (default 127.0.0.1).
 
 Admin credentials: admin.credentials in the file, or EBB_ACCESS_KEY_ID and EBB_SECRET_ACCESS_KEY.
+With none, ebb makes a key pair at its first start and keeps it in STATE-DIR/credentials (mode 0600,
+the AWS shared-credentials format, profile ebb); it prints how to use it.
 `;
 
 export function usage(): string {

@@ -142,73 +142,9 @@ export async function startEbbApiHarness(options: HarnessOptions = {}): Promise<
 
   const openStreams = new Set<() => void>();
   const events: EbbApiHarness['events'] = async (path = `${EBB_API_PREFIX}events`, extra) => {
-    const headers = extra ?? (await sign(endpoint, 'GET', path, '', {}));
-    return new Promise<Subscription>((resolve, reject) => {
-      const url = new URL(path, endpoint);
-      const req = request({ host: url.hostname, port: url.port, path: `${url.pathname}${url.search}`, headers, agent: false }, (res) => {
-        const seen: SseEvent[] = [];
-        const comments: string[] = [];
-        const waiters: Array<{ pred: (e: SseEvent) => boolean; resolve: (e: SseEvent) => void }> = [];
-        let buffer = '';
-        let endedResolve = (): void => undefined;
-        const ended = new Promise<void>((r) => (endedResolve = r));
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => {
-          buffer += chunk;
-          let i = buffer.indexOf('\n\n');
-          while (i >= 0) {
-            const block = buffer.slice(0, i);
-            buffer = buffer.slice(i + 2);
-            i = buffer.indexOf('\n\n');
-            const fields = new Map<string, string>();
-            for (const line of block.split('\n')) {
-              if (line.startsWith(':')) {
-                comments.push(line);
-                continue;
-              }
-              const c = line.indexOf(': ');
-              if (c > 0) fields.set(line.slice(0, c), line.slice(c + 2));
-            }
-            if (!fields.has('event')) continue;
-            const e: SseEvent = { id: fields.get('id') ?? '', event: fields.get('event') ?? '', data: JSON.parse(fields.get('data') ?? 'null') };
-            seen.push(e);
-            for (const w of [...waiters]) {
-              if (w.pred(e)) {
-                waiters.splice(waiters.indexOf(w), 1);
-                w.resolve(e);
-              }
-            }
-          }
-        });
-        res.on('end', () => endedResolve());
-        res.on('close', () => endedResolve());
-        const close = (): void => {
-          req.destroy();
-          openStreams.delete(close);
-        };
-        openStreams.add(close);
-        resolve({
-          events: seen,
-          comments,
-          status: res.statusCode ?? 0,
-          ended,
-          next: (pred, ms = 5000) =>
-            new Promise<SseEvent>((ok, fail) => {
-              const found = seen.find(pred);
-              if (found !== undefined) {
-                ok(found);
-                return;
-              }
-              const t = setTimeout(() => fail(new Error(`no matching event within ${ms} ms; saw ${seen.map((e) => e.event).join(', ')}`)), ms);
-              waiters.push({ pred, resolve: (e) => (clearTimeout(t), ok(e)) });
-            }),
-          pause: () => res.pause(),
-          close,
-        });
-      });
-      req.on('error', reject);
-      req.end();
-    });
+    const s = await openEvents(endpoint, path, extra ?? (await sign(endpoint, 'GET', path, '', {})));
+    openStreams.add(() => s.close());
+    return s;
   };
 
   return {
@@ -231,6 +167,74 @@ export async function startEbbApiHarness(options: HarnessOptions = {}): Promise<
       for (const dp of httpDataPlanes) await dp.close(200);
     },
   };
+}
+
+/** A subscription to an event stream at `endpoint` + `path`, with the given request headers (signed, a cookie, or none). */
+export function openEvents(endpoint: string, path: string, headers: Record<string, string>): Promise<Subscription> {
+  return new Promise<Subscription>((resolve, reject) => {
+    const url = new URL(path, endpoint);
+    const req = request({ host: url.hostname, port: url.port, path: `${url.pathname}${url.search}`, headers, agent: false }, (res) => {
+      const seen: SseEvent[] = [];
+      const comments: string[] = [];
+      const waiters: Array<{ pred: (e: SseEvent) => boolean; resolve: (e: SseEvent) => void }> = [];
+      let buffer = '';
+      let endedResolve = (): void => undefined;
+      const ended = new Promise<void>((r) => (endedResolve = r));
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        buffer += chunk;
+        let i = buffer.indexOf('\n\n');
+        while (i >= 0) {
+          const block = buffer.slice(0, i);
+          buffer = buffer.slice(i + 2);
+          i = buffer.indexOf('\n\n');
+          const fields = new Map<string, string>();
+          for (const line of block.split('\n')) {
+            if (line.startsWith(':')) {
+              comments.push(line);
+              continue;
+            }
+            const c = line.indexOf(': ');
+            if (c > 0) fields.set(line.slice(0, c), line.slice(c + 2));
+          }
+          if (!fields.has('event')) continue;
+          const e: SseEvent = { id: fields.get('id') ?? '', event: fields.get('event') ?? '', data: JSON.parse(fields.get('data') ?? 'null') };
+          seen.push(e);
+          for (const w of [...waiters]) {
+            if (w.pred(e)) {
+              waiters.splice(waiters.indexOf(w), 1);
+              w.resolve(e);
+            }
+          }
+        }
+      });
+      res.on('end', () => endedResolve());
+      res.on('close', () => endedResolve());
+      const close = (): void => {
+        req.destroy();
+      };
+      resolve({
+        events: seen,
+        comments,
+        status: res.statusCode ?? 0,
+        ended,
+        next: (pred, ms = 5000) =>
+          new Promise<SseEvent>((ok, fail) => {
+            const found = seen.find(pred);
+            if (found !== undefined) {
+              ok(found);
+              return;
+            }
+            const t = setTimeout(() => fail(new Error(`no matching event within ${ms} ms; saw ${seen.map((e) => e.event).join(', ')}`)), ms);
+            waiters.push({ pred, resolve: (e) => (clearTimeout(t), ok(e)) });
+          }),
+        pause: () => res.pause(),
+        close,
+      });
+    });
+    req.on('error', reject);
+    req.end();
+  });
 }
 
 /** A load balancer with one listener on 127.0.0.1 (a free port) forwarding to an ip group `name` (checks off, so targets route at once). */
