@@ -13,7 +13,7 @@ import { FdDestination, RotatingFileDestination } from './file-destinations.ts';
 import { formatLine, type LineFormat } from './format.ts';
 import { DEFAULT_BUFFER_BYTES, LineWriter, type Destination } from './line-writer.ts';
 import { S3LayoutDestination } from './s3-layout.ts';
-import { ACCESS_LOG_ATTRIBUTES, DEFAULT_CLASSIC_EMIT_INTERVAL } from '../../domain/attributes.ts';
+import { ACCESS_LOG_ATTRIBUTES, DEFAULT_CLASSIC_EMIT_INTERVAL, loadBalancerAttributeConflict } from '../../domain/attributes.ts';
 
 /** The node's own access log (the file's `accessLog:`): every load balancer's requests, to one place. */
 export interface NodeAccessLog {
@@ -118,6 +118,8 @@ export class AccessLogService {
   #timer: TimerHandle | null = null;
   #started = false;
   #errorsLogged = 0;
+  /** Load balancers told about once that their logging is on without a bucket. */
+  #warned = new Set<string>();
   readonly #onMessage = (message: unknown): void => {
     try {
       this.#record(message as RequestEndMessage);
@@ -277,6 +279,13 @@ export class AccessLogService {
     const attrs = lb.attributes;
     const elb = elbId(lb.arn);
     const bucket = attrs[ACCESS_LOG_ATTRIBUTES.bucket] ?? '';
+    const conflict = loadBalancerAttributeConflict(attrs);
+    if (conflict === null) this.#warned.delete(lb.arn);
+    else if (!this.#warned.has(lb.arn)) {
+      // The ELBv2 API accepts `enabled` alone (the check needs the whole set, which it does not see): say why nothing is written.
+      this.#warned.add(lb.arn);
+      this.#o.log({ event: 'access-log:no-bucket', level: 'warn', loadBalancer: lb.arn, message: conflict });
+    }
     if (attrs[ACCESS_LOG_ATTRIBUTES.enabled] !== 'true' || bucket === '') return { elb, classic, s3: null };
     const interval = attrs[ACCESS_LOG_ATTRIBUTES.emitInterval];
     return {
