@@ -15,6 +15,7 @@ import { requestEndChannel, type RequestEndMessage } from '../../dataplane/chann
 import type { HttpDataPlane } from '../../dataplane/http-data-plane.ts';
 import type { ListenerRecord, LoadBalancerRecord, TargetGroupRecord } from '../../domain/resources.ts';
 import { targetKey } from '../../domain/resources.ts';
+import { ACCESS_LOG_COUNTERS, type AccessLogCounters } from '../access-log/counters.ts';
 import { TypedEmitter } from '../../shared/typed-emitter.ts';
 import { Scrape } from '../../../test/integration/metrics-scrape.ts';
 import { EbbMetrics } from './ebb-metrics.ts';
@@ -246,6 +247,20 @@ test('health-check results by group and reason; reloads by result', async (t) =>
   assert.equal(s.value('ebb_config_reloads_total', { result: 'applied' }), 0);
   assert.equal(s.value('ebb_config_reloads_total', { result: 'refused' }), 1);
   assert.equal(s.value('ebb_config_reloads_total', { result: 'restore-failed' }), 0);
+});
+
+test("the access-log writers' counters, as counters that only add what is new", async (t) => {
+  const { scrape } = setup(t);
+  const counters = ACCESS_LOG_COUNTERS as AccessLogCounters;
+  const before = { ...counters };
+  let s = await scrape();
+  assert.equal(s.value('ebb_access_log_lines_dropped_total'), before.linesDropped);
+  counters.linesDropped += 3;
+  counters.linesWritten += 10;
+  s = await scrape();
+  assert.equal(s.value('ebb_access_log_lines_dropped_total'), before.linesDropped + 3);
+  assert.equal(s.value('ebb_access_log_lines_written_total'), before.linesWritten + 10);
+  assert.equal(s.type('ebb_access_log_write_errors_total'), 'COUNTER');
 });
 
 test('the series of a target group or load balancer that no longer exists are removed', async (t) => {

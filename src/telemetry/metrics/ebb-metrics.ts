@@ -8,6 +8,7 @@ import { CHANNEL_NAMES, type RequestEndMessage } from '../../dataplane/channels.
 import type { HttpDataPlane } from '../../dataplane/http-data-plane.ts';
 import type { HealthObservation } from '../../domain/health-port.ts';
 import { targetKey } from '../../domain/resources.ts';
+import { ACCESS_LOG_COUNTERS, type AccessLogCounters } from '../access-log/counters.ts';
 import { listenerLoadBalancerDimension, loadBalancerDimension, parseTargetKey, targetDimension, targetGroupDimension } from './dimensions.ts';
 import { SeriesSet } from './series-set.ts';
 
@@ -58,6 +59,18 @@ const RESPONSE_TIME_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
 /** Drain durations, in seconds: from a drain that ends at once up to the longest delay AWS allows (3600 s). */
 const DRAIN_BUCKETS = [0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600];
 const DRAIN_OUTCOMES = ['idle', 'deadline', 'cancelled'] as const satisfies ReadonlyArray<DrainRecord['outcome']>;
+
+/** The access-log writers' process-wide counters (src/telemetry/access-log/counters.ts), as Prometheus counters. */
+const ACCESS_LOG_METRICS: ReadonlyArray<readonly [keyof AccessLogCounters, string, string]> = [
+  ['linesWritten', 'ebb_access_log_lines_written_total', 'Access-log lines written'],
+  [
+    'linesDropped',
+    'ebb_access_log_lines_dropped_total',
+    'Access-log lines dropped: the bounded buffer was full (the disk or the reader slower than traffic) or their write failed; proxying never waits for the log',
+  ],
+  ['writeErrors', 'ebb_access_log_write_errors_total', 'Access-log writes, opens, renames or compressions that failed'],
+  ['filesRotated', 'ebb_access_log_files_rotated_total', 'Access-log files closed and replaced (size or time rotation, S3-layout intervals)'],
+];
 
 /** Everything read from the control plane for one scrape. */
 interface ScrapeView {
@@ -313,6 +326,20 @@ export class EbbMetrics {
         this.set(limit);
       },
     });
+    for (const [field, name, help] of ACCESS_LOG_METRICS) {
+      // The writers' counters are totals since the process started; each scrape adds what is new.
+      let seen = 0;
+      new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          const total = ACCESS_LOG_COUNTERS[field];
+          this.inc(Math.max(0, total - seen));
+          seen = Math.max(seen, total);
+        },
+      });
+    }
     if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
 
     this.#subscribe(CHANNEL_NAMES.requestEnd, (m) => this.#requestEnded(m as RequestEndMessage));
