@@ -1,4 +1,7 @@
 import { readFileSync } from 'node:fs';
+import { ALL_COMMANDS, clientUsage, unknownCommand } from '../cli/commands.ts';
+import type { CliIo } from '../cli/output.ts';
+import { isClientCommand, runClient } from '../cli/run.ts';
 import { describeError, EbbError } from '../shared/errors.ts';
 import { startEbb, type Ebb } from './ebb.ts';
 import { createLog } from './logger.ts';
@@ -8,8 +11,16 @@ import { parseArgs, usage } from './options.ts';
  * `ebb serve`: runs until SIGTERM/SIGINT (graceful shutdown, exit 0), re-reads its config on SIGHUP.
  * A second SIGTERM/SIGINT during shutdown exits at once (status 1).
  * Exit codes: 0 clean stop, 1 forced stop or runtime failure, 2 bad command line or configuration.
+ * The client commands (status, register, deregister, drains, wait-*, dashboard, standby) run in
+ * src/cli and talk to a running ebb over its admin endpoint; their exit codes are in docs/cli.md.
  */
 export async function main(argv: readonly string[]): Promise<number> {
+  const first = argv[0];
+  if (first !== undefined && isClientCommand(first)) return runClient(argv, clientIo());
+  if (first !== undefined && !first.startsWith('-') && !ALL_COMMANDS.includes(first)) {
+    process.stderr.write(`ebb: ${unknownCommand(first)}\n`);
+    return 2;
+  }
   let parsed;
   try {
     parsed = parseArgs(argv);
@@ -18,7 +29,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 2;
   }
   if (parsed.command === 'help') {
-    process.stdout.write(usage());
+    process.stdout.write(`${clientUsage()}\n${usage()}`);
     return 0;
   }
   if (parsed.command === 'version') {
@@ -60,6 +71,13 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
   });
+}
+
+/** The client commands' terminal: this process's streams, and Ctrl-C as a signal to stop following a drain or a --watch. */
+function clientIo(): CliIo {
+  const interrupt = new AbortController();
+  process.once('SIGINT', () => interrupt.abort());
+  return { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd(), signal: interrupt.signal };
 }
 
 const isEntry = process.argv[1] !== undefined && import.meta.url === new URL(`file://${process.argv[1]}`).href;
