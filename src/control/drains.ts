@@ -7,6 +7,7 @@ import type { DataPlane, TerminateResult } from '../domain/data-plane-port.ts';
 import { targetKey, type TargetGroupRecord, type TargetRegistration } from '../domain/resources.ts';
 import type { StoreOp } from '../domain/store-port.ts';
 import type { DrainRecordLog } from './drain-records.ts';
+import { DrainSampler } from './drain-series.ts';
 import type { ControlEvents } from './events.ts';
 import type { DeregisterOptions, TargetInput } from './inputs.ts';
 import { validatePort } from './names.ts';
@@ -47,6 +48,8 @@ export class Drains {
   readonly #log: (entry: Record<string, unknown>) => void;
   readonly #inBackground: (what: string, task: () => Promise<void>) => void;
   readonly #targetGroupName: (arn: string) => string | undefined;
+  /** Each drain's work over time, kept in its record (the dashboard's drain charts). */
+  readonly #sampler: DrainSampler;
 
   constructor(options: DrainsOptions) {
     this.#clock = options.clock;
@@ -58,6 +61,7 @@ export class Drains {
     this.#log = options.log;
     this.#inBackground = options.inBackground;
     this.#targetGroupName = options.targetGroupName;
+    this.#sampler = new DrainSampler(options.clock);
   }
 
   /**
@@ -82,7 +86,11 @@ export class Drains {
           timer: null,
         };
         if (remaining <= 0) expired.push(target);
-        else target.drain.timer = this.#clock.setTimer(remaining, () => this.#onDeadline(target.key));
+        else {
+          target.drain.timer = this.#clock.setTimer(remaining, () => this.#onDeadline(target.key));
+          // Its series starts now: the samples of the process that began it are gone with it.
+          this.#sample(target);
+        }
       }
       target.lastView = target.life.view();
     }
@@ -116,6 +124,7 @@ export class Drains {
       for (const reg of fresh) this.#targets.reportRegistered(this.#targets.add(reg, tg));
       for (const { target } of cancelled) {
         target.drain?.timer?.cancel();
+        this.#sampler.stop(target.key);
         target.drain = null;
         target.life.reregister();
       }
@@ -149,6 +158,7 @@ export class Drains {
         target.life.deregister();
         const completedAtStart = new Map(this.#dataPlanes.map((dp) => [dp.id, dp.activity(target.key).completed]));
         target.drain = { startedAt, deadline, timeoutSeconds, completedAtStart, restored: false, timer: null };
+        this.#sample(target);
       }
     });
     // From here no data plane routes a new request to these targets.
@@ -198,6 +208,7 @@ export class Drains {
     const record = this.#record(target, outcome, cut);
     await this.#transaction.transact([del('target', target.key), ...this.#records.opsToAdd([record])], () => {
       target.drain?.timer?.cancel();
+      this.#sampler.stop(target.key);
       target.life.remove();
       this.#targets.delete(target.key);
       this.#targets.reportChange(target);
@@ -219,6 +230,7 @@ export class Drains {
       apply: () => {
         for (const t of targets) {
           t.drain?.timer?.cancel();
+          this.#sampler.stop(t.key);
           t.life.remove();
           this.#targets.delete(t.key);
           // Each target leaves as a drain that ends does: a target:state event to unused.
@@ -233,12 +245,27 @@ export class Drains {
   progress(target: RegisteredTarget): DrainProgress | undefined {
     if (target.drain === null) return undefined;
     const activity = this.#activity(target.key);
-    return { startedAt: target.drain.startedAt, deadline: target.drain.deadline, requestsInFlight: activity.requests, tunnelsOpen: activity.tunnels };
+    return {
+      startedAt: target.drain.startedAt,
+      deadline: target.drain.deadline,
+      requestsInFlight: activity.requests,
+      tunnelsOpen: activity.tunnels,
+      series: this.#sampler.samples(target.key),
+    };
   }
 
   /** Cancels every deadline timer (at close). */
   stopTimers(): void {
     for (const target of this.#targets.all()) target.drain?.timer?.cancel();
+    this.#sampler.stopAll();
+  }
+
+  /** Samples the drain of `target` until it ends (or the registration is replaced). */
+  #sample(target: RegisteredTarget): void {
+    if (target.drain === null) return;
+    this.#sampler.start(target.key, target.drain.startedAt, () =>
+      this.#targets.get(target.key) === target && target.drain !== null ? this.#activity(target.key) : null,
+    );
   }
 
   /** A data plane reports a key that no longer receives new work as idle. */
@@ -315,6 +342,7 @@ export class Drains {
       requestsCut: cut?.requestsCut ?? 0,
       tunnelsClosed: cut?.tunnelsClosed ?? 0,
       connectionsClosed: cut?.connectionsClosed ?? 0,
+      series: this.#sampler.final(target.key, this.#activity(target.key)),
     };
   }
 }

@@ -1,5 +1,6 @@
 import type { ListenerRecord, LoadBalancerRecord, TargetGroupRecord } from '../domain/resources.ts';
 import type { TargetHealthView } from '../domain/target-health.ts';
+import type { DrainSample } from './drain-series.ts';
 
 /** What the control plane's commands and queries answer with (their inputs are in inputs.ts). */
 
@@ -23,6 +24,8 @@ export interface DrainProgress {
   readonly deadline: number;
   readonly requestsInFlight: number;
   readonly tunnelsOpen: number;
+  /** The drain's work so far, sampled (drain-series.ts). */
+  readonly series: readonly DrainSample[];
 }
 
 /** The record of a finished drain. */
@@ -41,4 +44,9 @@ export interface DrainRecord {
   readonly requestsCut: number;
   readonly tunnelsClosed: number;
   readonly connectionsClosed: number;
+  /**
+   * Requests in flight and tunnels open over the drain, at most 120 samples, the last at its end
+   * (drain-series.ts). Absent from records kept before ebb sampled drains.
+   */
+  readonly series?: readonly DrainSample[];
 }
