@@ -201,6 +201,8 @@ export class AccessLogService {
   }
 
   #record(m: RequestEndMessage): void {
+    // No node log and no load balancer logging: nothing to build on the request path.
+    if (this.#node === null && this.#s3.size === 0) return;
     const lbArn = this.#loadBalancerOf(m.listenerArn);
     const view = this.#views.get(lbArn) ?? { elb: elbId(lbArn), classic: !lbArn.includes(':loadbalancer/app/'), s3: null };
     const entry: AccessLogEntry = entryFromRequestEnd(m, { elb: view.elb, nodeAddress: this.#nodeAddress });

@@ -26,8 +26,13 @@ function hexByte(b: number): string {
   return `\\x${HEX[b >> 4]}${HEX[b & 15]}`;
 }
 
+/** Anything but printable ASCII other than `"` and `\`; and the same with the space. */
+const NEEDS_ESCAPE = /[^\x20\x21\x23-\x5b\x5d-\x7e]/;
+const NEEDS_ESCAPE_OR_SPACE = /[^\x21\x23-\x5b\x5d-\x7e]/;
+
 /** Escapes a client-supplied value for a quoted field; `space` also escapes spaces. Characters above 0xff (none come from a latin1 head) are written as their UTF-8 bytes. */
 export function escapeQuoted(value: string, space = false): string {
+  if (!(space ? NEEDS_ESCAPE_OR_SPACE : NEEDS_ESCAPE).test(value)) return value;
   let out = '';
   let from = 0;
   for (let i = 0; i < value.length; i++) {
@@ -50,11 +55,14 @@ export function escapeQuoted(value: string, space = false): string {
   return from === 0 ? value : out + value.slice(from);
 }
 
+const UNSAFE_BARE = /[\s"]/;
+
 /** An unquoted field: `-` for none; a space (which no ebb value holds) would end the field, so it is escaped. */
 function bare(value: string | number | null): string {
   if (value === null) return '-';
   const s = String(value);
-  return s === '' ? '-' : s.replace(/[\s"]/g, (ch) => hexByte(ch.charCodeAt(0)));
+  if (s === '') return '-';
+  return UNSAFE_BARE.test(s) ? s.replace(/[\s"]/g, (ch) => hexByte(ch.charCodeAt(0))) : s;
 }
 
 function quoted(value: string | null): string {
@@ -66,9 +74,15 @@ export function isoMicros(ms: number): string {
   const micros = Math.round(ms * 1000);
   const whole = Math.floor(micros / 1_000_000);
   const frac = micros - whole * 1_000_000;
-  const iso = new Date(whole * 1000).toISOString(); // 2018-07-02T22:23:00.000Z
-  return `${iso.slice(0, 19)}.${String(frac).padStart(6, '0')}Z`;
+  // Lines come in time order, many to a second: the date and time are formatted once per second.
+  if (whole !== lastSecond) {
+    lastSecond = whole;
+    lastSecondText = new Date(whole * 1000).toISOString().slice(0, 19); // 2018-07-02T22:23:00
+  }
+  return `${lastSecondText}.${String(frac).padStart(6, '0')}Z`;
 }
+let lastSecond = Number.NaN;
+let lastSecondText = '';
 
 /** Seconds with millisecond precision (`0.001`), or `-1`. */
 function secondsText(s: number): string {
