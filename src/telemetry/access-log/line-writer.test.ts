@@ -6,7 +6,7 @@ import { after, test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { FakeClock } from '../../../test/fakes/fake-clock.ts';
 import { ACCESS_LOG_COUNTERS, newCounters } from './counters.ts';
-import { RotatingFileDestination } from './file-destinations.ts';
+import { FdDestination, RotatingFileDestination } from './file-destinations.ts';
 import { LineWriter, type Destination } from './line-writer.ts';
 import { S3LayoutDestination, s3LogFileName, s3LogFolder } from './s3-layout.ts';
 
@@ -295,4 +295,21 @@ test('S3 layout: a .log an earlier run left open is compressed at the first writ
   assert.deepEqual(names, [`${left}.gz`, s3LogFileName(o, Date.UTC(2026, 0, 1, 10, 5, 0), 'newrun00'), 'someone-elses.log'].sort());
   assert.equal(gunzipSync(await readFile(join(folder, `${left}.gz`))).toString(), 'from the last run\n');
   await w.close();
+});
+
+test('stdout-style destination: lines written to a file descriptor from the thread pool, whole and in order', async () => {
+  const dir = await tempDir();
+  const path = join(dir, 'fd.log');
+  const { open } = await import('node:fs/promises');
+  const handle = await open(path, 'w');
+  try {
+    const clock = new FakeClock();
+    const w = new LineWriter(new FdDestination(handle.fd), { clock, maxBufferBytes: 1 << 20, onError: noError });
+    const lines = Array.from({ length: 1000 }, (_, i) => `line ${i} ${'z'.repeat(i % 50)}`);
+    for (const l of lines) w.write(l);
+    await w.close();
+    assert.deepEqual((await readFile(path, 'utf8')).split('\n').slice(0, -1), lines);
+  } finally {
+    await handle.close();
+  }
 });
