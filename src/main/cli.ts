@@ -3,6 +3,7 @@ import { ALL_COMMANDS, clientUsage, unknownCommand } from '../cli/commands.ts';
 import type { CliIo } from '../cli/output.ts';
 import { isClientCommand, runClient } from '../cli/run.ts';
 import { describeError, EbbError } from '../shared/errors.ts';
+import { runCheck } from './check.ts';
 import { startEbb, type Ebb } from './ebb.ts';
 import { createLog } from './logger.ts';
 import { parseArgs, usage } from './options.ts';
@@ -17,6 +18,7 @@ import { parseArgs, usage } from './options.ts';
 export async function main(argv: readonly string[]): Promise<number> {
   const first = argv[0];
   if (first !== undefined && isClientCommand(first)) return runClient(argv, clientIo());
+  if (first === 'check') return runCheck(argv.slice(1), clientIo());
   if (first !== undefined && !first.startsWith('-') && !ALL_COMMANDS.includes(first)) {
     process.stderr.write(`ebb: ${unknownCommand(first)}\n`);
     return 2;

@@ -13,18 +13,21 @@
  *   prints progress while it drains and returns when the drain ends (about 3 s, not the 30 s delay),
  *   exit 0. The backend holds the request until the test releases it, 3 s after ebb logged the target
  *   draining, so the client's start-up time (a second or more on a busy machine) cannot eat the 3 s.
+ * - `ebb check --config FILE` validates (exit 2 with the problems and their lines) and lists what applying
+ *   the file to the running ebb's state would change, leaving the running ebb as it was.
  * - `ebb wait-drained` likewise, then at once (exit 0) once the target is gone; exit 4 for a target that
  *   is registered and not draining; a drain cut at its own deadline (`deregister --timeout 1 --wait`)
  *   exits 1, and so does `wait-drained` on it afterwards.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { check, responseSchema, type Schema } from './openapi-check.ts';
-import { Cleanup, CLI, freePort, get, REPO_ROOT, settle, spawnEbb, tempDir, writeConfig, type Settled, type Spawned } from './harness.ts';
+import { Cleanup, CLI, configYaml, freePort, get, REPO_ROOT, settle, spawnEbb, tempDir, writeConfig, type Settled, type Spawned } from './harness.ts';
 
 const DELAY_S = 30;
 const HOLD_MS = 3000;
@@ -331,4 +334,34 @@ test('the client says what is wrong: a typo, an endpoint where nothing listens, 
   const unknown = await ebb(w.dir, ['drains', '--group', 'nope', '--endpoint', w.endpoint]);
   assert.equal(unknown.code, 3, shown(unknown));
   assert.match(unknown.stderr, /Target group 'nope' not found.*TargetGroupNotFound/);
+});
+
+test('ebb check validates a file as nginx -t does and says what applying it to the running ebb would change, changing nothing', async (t) => {
+  const c = new Cleanup();
+  t.after(() => c.run());
+  const w = await start(c);
+  const stateDir = join(w.dir, '.ebb');
+  const same = await ebb(w.dir, ['check', '--config', 'ebb.yaml']);
+  assert.equal(same.code, 0, shown(same));
+  assert.match(same.stdout, /ebb\.yaml: the configuration is valid\nApplied to .*: nothing would change\.\n/);
+
+  // The file now says a 45 s delay and drops B: a reload would set the one and deregister the other.
+  const changed = configYaml({ listenerPort: w.listenerPort, targets: [w.A.port], delaySeconds: 45 });
+  await writeFile(join(w.dir, 'next.yaml'), changed);
+  const plan = await ebb(w.dir, ['check', '--config', 'next.yaml', '--json']);
+  assert.equal(plan.code, 0, shown(plan));
+  const report = JSON.parse(plan.stdout);
+  assert.equal(report.valid, true);
+  assert.equal(report.stateDir, stateDir);
+  assert.deepEqual(report.changes, ['target group web: set deregistration_delay.timeout_seconds to 45', `deregistered 127.0.0.1:${w.B.port} from target group web`]);
+  // Nothing changed in the running ebb.
+  const s = await statusJson(w);
+  assert.equal(s.targetGroups[0].deregistrationDelaySeconds, DELAY_S);
+  assert.equal(s.targetGroups[0].targets.length, 2);
+
+  await writeFile(join(w.dir, 'bad.yaml'), 'targetGroups:\n  - name: web\n    port: 99999\n');
+  const bad = await ebb(w.dir, ['check', '--config', 'bad.yaml']);
+  assert.equal(bad.code, 2, shown(bad));
+  assert.match(bad.stdout, /bad\.yaml:3:11: targetGroups\[0\]\.port: .*99999/);
+  assert.match(bad.stdout, /bad\.yaml: test failed\n$/);
 });
