@@ -25,7 +25,8 @@ async function serve(c: Cleanup, stateDir: string, extra: readonly string[] = []
 
 async function stop(ebb: Spawned): Promise<void> {
   ebb.child.kill('SIGTERM');
-  assert.equal(await ebb.exited, 0);
+  // 0 after a graceful stop; a signal that arrives before `ebb serve` has set its handlers ends it as the signal.
+  assert.ok([0, 'SIGTERM'].includes(await ebb.exited));
 }
 
 /** Runs a printed `K=V … command args` line (no shell), with only PATH and HOME besides. */
