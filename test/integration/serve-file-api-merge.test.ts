@@ -194,11 +194,12 @@ test('an attribute changed through the API survives SIGHUP with the file unchang
 test('SIGKILL while a file-listed target drains, restart with the same file: the drain goes on to its deadline', { timeout: 60_000 }, async (t) => {
   const c = new Cleanup();
   t.after(() => c.run());
-  const DELAY_S = 6;
+  // Long enough that a restart on a busy machine (several seconds) still finds the drain going on.
+  const DELAY_S = 10;
   const { A, B, configPath, stateDir, listenerPort } = await fileWithTwoTargets(c, DELAY_S);
   const first: Served = await serve(c, stateDir, ['--config', configPath]);
   const tgArn = await groupArn(first.client);
-  const slow = await slowOn(listenerPort, A, B, 10_000);
+  const slow = await slowOn(listenerPort, A, B, 20_000);
   const sentAt = Date.now();
   await first.client.send(new DeregisterTargetsCommand({ TargetGroupArn: tgArn, Targets: [{ Id: '127.0.0.1', Port: A.port }] }));
   const ackedAt = Date.now();
