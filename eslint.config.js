@@ -13,7 +13,12 @@ const clockMessage = 'Use the injected Clock (src/shared/clock.ts) so tests can 
 const clockBound = ['src/domain/**/*.ts', 'src/control/**/*.ts', 'src/health/**/*.ts'];
 
 export default defineConfig(
-  { ignores: ['dist/', 'node_modules/', 'coverage/', '.ebb/', '.bench/'] },
+  { ignores: ['dist/', 'node_modules/', 'coverage/', '.ebb/', '.bench/', 'test-artifacts/'] },
+
+  // The dashboard's page (assets/dashboard/) is plain browser JavaScript served as it is, with no build:
+  // these Node-oriented rules do not fit it (browser globals, no type information), and it is tested
+  // by running it in Chromium (test/integration/dashboard-browser.test.ts).
+  { ignores: ['assets/dashboard/'] },
 
   {
     files: ['**/*.js', '**/*.mjs', '**/*.cjs'],

@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { createAdminHandler } from '../api/admin-server.ts';
+import { createDashboard, DASHBOARD_PREFIX } from '../api/dashboard/dashboard.ts';
 import { createEbbApi, EBB_API_PREFIX, type EbbApi } from '../api/ebb/ebb-api.ts';
 import { ResponseTimes } from '../api/ebb/response-times.ts';
 import { loadConfigFile, type EbbConfig, type MetricsConfig } from '../config/load-config.ts';
@@ -167,13 +168,15 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
       credentials.push(fromStateDir.credential);
     }
     const auth = { enabled: authentication, credentials };
-    ebbApi = createEbbApi({ control, watch, responseTimes, auth, log });
+    // The dashboard's session cookie also reads /ebb/v1/ (a browser's EventSource cannot sign).
+    const dashboard = createDashboard({ control, auth, log });
+    ebbApi = createEbbApi({ control, watch, responseTimes, auth, log, sessionCheck: dashboard.sessionCheck });
     const handler = createAdminHandler({
       control,
       auth,
       log,
-      prefixRoutes: { [EBB_API_PREFIX]: ebbApi.route },
-      routes: { 'GET /metrics': metricsRoute(metrics, metricsAccess, log) },
+      prefixRoutes: { [EBB_API_PREFIX]: ebbApi.route, [DASHBOARD_PREFIX]: dashboard.route },
+      routes: { 'GET /metrics': metricsRoute(metrics, metricsAccess, log), ...dashboard.routes },
     });
     adminServer = createServer(handler);
     await listen(adminServer, adminEndpoint);
