@@ -4,7 +4,8 @@
  * first), the page shows a target go healthy → draining → gone as it happens (deregistered from the
  * page with a short delay while a slow request is in flight), the drain's chart draws, and
  * screenshots are saved to test-artifacts/ (dashboard-draining.png while it drains, dashboard.png
- * after). A one-time sign-in link, as `ebb dashboard` prints it, signs a fresh browser in once.
+ * after). A one-time sign-in link, as `ebb dashboard` prints it, signs a fresh browser in once;
+ * signing out ends the session; a library that fails to load is reported on the page, not left blank.
  *
  * Never skipped: `.ci/run` installs chromium when it is missing. Run by hand elsewhere with
  * EBB_CHROMIUM=/path/to/chrome.
@@ -147,14 +148,17 @@ test('the dashboard in headless Chromium: sign in, a target healthy → draining
   await page.screenshot({ path: join(ARTIFACTS, 'dashboard.png'), fullPage: true });
 
   // `ebb dashboard`'s link: a signed call makes it; it signs a fresh browser in once.
-  const body = '{}';
-  const headers = await sign(ebb.endpoint, 'POST', '/ebb/v1/dashboard/sign-in-link', body, { 'content-type': 'application/json' }, {
-    accessKeyId: ACCESS_KEY_ID,
-    secretAccessKey: SECRET_ACCESS_KEY,
-  });
-  const res = await fetch(`${ebb.endpoint}/ebb/v1/dashboard/sign-in-link`, { method: 'POST', headers, body });
-  assert.equal(res.status, 200);
-  const link = (await res.json()) as { url: string; expiresAt: string };
+  const mintLink = async (): Promise<{ url: string; expiresAt: string }> => {
+    const body = '{}';
+    const headers = await sign(ebb.endpoint, 'POST', '/ebb/v1/dashboard/sign-in-link', body, { 'content-type': 'application/json' }, {
+      accessKeyId: ACCESS_KEY_ID,
+      secretAccessKey: SECRET_ACCESS_KEY,
+    });
+    const res = await fetch(`${ebb.endpoint}/ebb/v1/dashboard/sign-in-link`, { method: 'POST', headers, body });
+    assert.equal(res.status, 200);
+    return (await res.json()) as { url: string; expiresAt: string };
+  };
+  const link = await mintLink();
   const fresh = await browser.newContext();
   const other = await fresh.newPage();
   await other.goto(`${ebb.endpoint}${link.url}`);
@@ -163,6 +167,19 @@ test('the dashboard in headless Chromium: sign in, a target healthy → draining
   const again = await (await browser.newContext()).newPage();
   await again.goto(`${ebb.endpoint}${link.url}`);
   assert.match((await again.textContent('.notice.error')) ?? '', /used already or has expired/);
+
+  // Signing out ends the session: the page goes back to the form, and the cookie no longer reads ebb's API.
+  await other.click('button:text("Sign out")');
+  await other.waitForSelector('form[action="/dashboard/sign-in"]');
+  assert.equal((await other.request.get(`${ebb.endpoint}/ebb/v1/status`)).status(), 403);
+
+  // Never a blank page: a library that does not load is reported by the page itself.
+  const broken = await browser.newContext();
+  await broken.route('**/dashboard/assets/vendor/uplot.mjs', (r) => r.fulfill({ status: 404, body: '' }));
+  const brokenPage = await broken.newPage();
+  await brokenPage.goto(`${ebb.endpoint}${(await mintLink()).url}`);
+  await brokenPage.waitForSelector('.fatal[role=alert]', { timeout: 20_000 });
+  assert.match((await brokenPage.textContent('.fatal')) ?? '', /could not start/);
 
   assert.deepEqual(pageErrors, []);
   assert.deepEqual(ebb.proc.problems(), []);
