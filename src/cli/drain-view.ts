@@ -67,7 +67,7 @@ export async function followDrains(
       return answer;
     }),
   );
-  const all = Promise.race([Promise.all(waits), interruption(io.signal)]).finally(() => stopPolling.abort());
+  const all = Promise.race([Promise.all(waits), interruption(io.signal, drains)]).finally(() => stopPolling.abort());
   const poll = view === null ? Promise.resolve() : pollDrains(client, drains, ended, view, stopPolling.signal, io.signal);
   try {
     const answers = await all;
@@ -164,10 +164,11 @@ function endWord(answer: WaitAnswer): string {
 }
 
 /** Rejects when the user interrupts: the drains go on in ebb, the client stops following them. */
-function interruption(signal: AbortSignal | undefined): Promise<never> {
+function interruption(signal: AbortSignal | undefined, drains: readonly FollowedDrain[]): Promise<never> {
+  const again = drains.map((d) => `ebb wait-drained ${d.groupName} ${d.target}`);
   return new Promise((_, reject) => {
     const stop = (): void =>
-      reject(new CliError(EXIT.interrupted, 'Interrupted', 'Stopped following. The drains go on in ebb; follow one again with: ebb wait-drained GROUP TARGET'));
+      reject(new CliError(EXIT.interrupted, 'Interrupted', `Stopped following; the drain${drains.length === 1 ? ' goes' : 's go'} on in ebb. Follow again with: ${again.join(' ; ')}`));
     if (signal?.aborted === true) stop();
     signal?.addEventListener('abort', stop, { once: true });
   });

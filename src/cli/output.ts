@@ -16,9 +16,13 @@ export interface CliIo {
   readonly signal?: AbortSignal;
 }
 
-/** Whether stdout is a terminal: tables with borders and live views; else plain lines a script can read. */
+/**
+ * Whether stdout is a terminal: tables with borders and live views; else plain lines a script can
+ * read. A terminal that reports no width (some CI pseudo-terminals) gets plain lines: a redraw fitted
+ * to zero columns would show nothing.
+ */
 export function isTerminal(io: CliIo): boolean {
-  return io.stdout.isTTY === true && io.env['TERM'] !== 'dumb';
+  return io.stdout.isTTY === true && io.env['TERM'] !== 'dumb' && (io.stdout.columns ?? 80) > 0;
 }
 
 export function printJson(io: CliIo, value: unknown, pretty = isTerminal(io)): void {

@@ -75,10 +75,18 @@ export async function main(argv: readonly string[]): Promise<number> {
   });
 }
 
-/** The client commands' terminal: this process's streams, and Ctrl-C as a signal to stop following a drain or a --watch. */
+/**
+ * The client commands' terminal: this process's streams, and Ctrl-C as a signal to stop following a
+ * drain or a --watch (the command then ends as it should: cursor shown, what goes on said); a second
+ * Ctrl-C exits at once. The listener stays registered: the terminal libraries re-raise a signal that
+ * no other listener is left to handle.
+ */
 function clientIo(): CliIo {
   const interrupt = new AbortController();
-  process.once('SIGINT', () => interrupt.abort());
+  process.on('SIGINT', () => {
+    if (interrupt.signal.aborted) process.exit(130);
+    interrupt.abort();
+  });
   return { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd(), signal: interrupt.signal };
 }
 
