@@ -13,6 +13,7 @@
  *   prints progress while it drains and returns when the drain ends (about 3 s, not the 30 s delay),
  *   exit 0. The backend holds the request until the test releases it, 3 s after ebb logged the target
  *   draining, so the client's start-up time (a second or more on a busy machine) cannot eat the 3 s.
+ * - `ebb dashboard` prints a one-time sign-in link on ebb's endpoint that starts a session once.
  * - `ebb check --config FILE` validates (exit 2 with the problems and their lines) and lists what applying
  *   the file to the running ebb's state would change, leaving the running ebb as it was.
  * - `ebb wait-drained` likewise, then at once (exit 0) once the target is gone; exit 4 for a target that
@@ -364,4 +365,18 @@ test('ebb check validates a file as nginx -t does and says what applying it to t
   assert.equal(bad.code, 2, shown(bad));
   assert.match(bad.stdout, /bad\.yaml:3:11: targetGroups\[0\]\.port: .*99999/);
   assert.match(bad.stdout, /bad\.yaml: test failed\n$/);
+});
+
+test('ebb dashboard prints a one-time sign-in link that signs in once', async (t) => {
+  const c = new Cleanup();
+  t.after(() => c.run());
+  const w = await start(c);
+  const r = await ebb(w.dir, ['dashboard', '--endpoint', w.endpoint]);
+  assert.equal(r.code, 0, shown(r));
+  const url = /(http:\/\/\S+\/dashboard\/sign-in\?token=\S+)/.exec(r.stdout)?.[1];
+  assert.ok(url !== undefined && url.startsWith(`${w.endpoint}/`), `a link on ebb's endpoint:\n${r.stdout}`);
+  const first = await fetch(url, { redirect: 'manual' });
+  assert.equal(first.status, 200);
+  assert.match(first.headers.get('set-cookie') ?? '', /HttpOnly/i, 'the link starts a session');
+  assert.equal((await fetch(url, { redirect: 'manual' })).status, 401, 'a link works once');
 });
