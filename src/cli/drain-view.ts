@@ -56,9 +56,8 @@ export async function followDrains(
   drains: readonly FollowedDrain[],
   o: { readonly quiet: boolean; readonly timeoutSeconds?: number | undefined },
 ): Promise<WaitAnswer[]> {
-  const quiet = o.quiet;
   const ended: Array<WaitAnswer | null> = drains.map(() => null);
-  const view = quiet ? null : isTerminal(io) ? new BarsView(io, drains) : new LinesView(io, drains);
+  const view = o.quiet ? null : isTerminal(io) ? new BarsView(io, drains) : new LinesView(io, drains);
   const stopPolling = new AbortController();
   const waits = drains.map((d, i) =>
     waitUntil(client, 'drained', d.groupArn, d.target, o.timeoutSeconds).then((answer) => {
@@ -91,6 +90,8 @@ async function pollDrains(
   while (!stop.aborted && interrupted?.aborted !== true) {
     try {
       const answers = await Promise.all(groups.map((g) => client.getJson<DrainsAnswer>('drains', { targetGroup: g })));
+      // An answer that arrives after the drains ended must not draw over how they ended.
+      if (stop.aborted) break;
       const current = answers.flatMap((a) => a.drains);
       drains.forEach((d, i) => {
         if (ended[i] !== null) return;

@@ -1,5 +1,4 @@
-import type { AdminClient } from './admin-client.ts';
-import { EbbRefusal } from './admin-client.ts';
+import { EbbRefusal, type AdminClient } from './admin-client.ts';
 import { CliError, EXIT, type ExitCode } from './exit-codes.ts';
 import { printJson, type CliIo } from './output.ts';
 
