@@ -203,3 +203,18 @@ test('standby and unstandby say plainly that this ebb has no Auto Scaling groups
   assert.equal(await runClient(['standby', 'i-0123456789abcdef0'], out), EXIT.unavailable);
   assert.match(out.stderr.text, /has no Auto Scaling groups yet.*ebb deregister GROUP i-0123456789abcdef0:PORT --wait/);
 });
+
+test('wait-not-routed: 0 once no data plane routes to the target, 5 when --timeout passes first', async (t) => {
+  const { h, A, B } = await setUp(t);
+  const routed = io(signedEnv(h.endpoint));
+  assert.equal(await runClient(['wait-not-routed', 'web', `127.0.0.1:${B.port}`, '--timeout', '0.3'], routed), EXIT.timeout, routed.stderr.text);
+  assert.match(routed.stdout.text, new RegExp(`^timeout web 127\\.0\\.0\\.1:${B.port}: still routed after`));
+
+  const web = h.control.describeTargetGroups({ names: ['web'] })[0]?.arn ?? '';
+  await h.control.deregisterTargets(web, [{ id: '127.0.0.1', port: A.port }]);
+  const gone = io(signedEnv(h.endpoint));
+  assert.equal(await runClient(['wait-not-routed', web, `127.0.0.1:${A.port}`, '--json'], gone), EXIT.ok, gone.stderr.text);
+  const answer = JSON.parse(gone.stdout.text);
+  assert.equal(answer.outcome, 'not-routed');
+  assert.equal(answer.target.routed, false);
+});
