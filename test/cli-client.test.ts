@@ -218,3 +218,18 @@ test('wait-not-routed: 0 once no data plane routes to the target, 5 when --timeo
   assert.equal(answer.outcome, 'not-routed');
   assert.equal(answer.target.routed, false);
 });
+
+test('status --watch prints a block (or with --json a line) every interval until interrupted, then exits 0', async (t) => {
+  const { h } = await setUp(t);
+  const stop = new AbortController();
+  const out = { ...io(signedEnv(h.endpoint)), signal: stop.signal };
+  setTimeout(() => stop.abort(), 1300).unref();
+  assert.equal(await runClient(['status', '--watch', '--interval', '0.5', '--json'], out), EXIT.ok, out.stderr.text);
+  const lines = out.stdout.text.trim().split('\n');
+  assert.ok(lines.length >= 2, `a line per interval: ${lines.length}`);
+  for (const line of lines) assert.equal(JSON.parse(line).targetGroups[0].name, 'web');
+
+  const usage = io(signedEnv(h.endpoint));
+  assert.equal(await runClient(['status', '--interval', '2'], usage), EXIT.usage);
+  assert.match(usage.stderr.text, /--interval goes with --watch/);
+});
