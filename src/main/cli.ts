@@ -40,38 +40,56 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
   const log = createLog();
-  let ebb: Ebb;
+  // The signal handlers are in place before ebb starts: a SIGTERM that comes while it starts (or just
+  // after it says it has started) is a graceful stop once it is up, never the default kill.
+  let ebb: Ebb | null = null;
+  let stopping = false;
+  let pendingStop: string | null = null;
+  let finish: (code: number) => void = () => {};
+  const stop = (signal: string): void => {
+    log({ event: 'signal', signal });
+    if (ebb === null) {
+      // Still starting: stop as soon as it is up; a second signal stops at once.
+      if (pendingStop !== null) process.exit(1);
+      pendingStop = signal;
+      return;
+    }
+    if (stopping) {
+      log({ event: 'ebb:forced-stop' });
+      ebb.dataPlane.destroy();
+      finish(1);
+      return;
+    }
+    stopping = true;
+    ebb.shutdown().then(
+      () => finish(0),
+      (error: unknown) => {
+        process.stderr.write(`ebb: shutdown failed: ${describeError(error)}\n`);
+        finish(1);
+      },
+    );
+  };
+  const onTerm = (): void => stop('SIGTERM');
+  const onInt = (): void => stop('SIGINT');
+  const onHup = (): void => {
+    log({ event: 'signal', signal: 'SIGHUP' });
+    if (ebb !== null) void ebb.reload();
+  };
+  process.on('SIGTERM', onTerm);
+  process.on('SIGINT', onInt);
+  process.on('SIGHUP', onHup);
   try {
     ebb = await startEbb({ ...parsed.serve, log });
   } catch (error) {
+    process.off('SIGTERM', onTerm);
+    process.off('SIGINT', onInt);
+    process.off('SIGHUP', onHup);
     process.stderr.write(`ebb: ${describeError(error)}\n`);
     return EbbError.is(error) && ['ConfigInvalid', 'ConfigUnreadable', 'ValidationError'].includes(error.code) ? 2 : 1;
   }
   return new Promise<number>((resolve) => {
-    process.on('SIGHUP', () => {
-      log({ event: 'signal', signal: 'SIGHUP' });
-      void ebb.reload();
-    });
-    let stopping = false;
-    const stop = (signal: string): void => {
-      log({ event: 'signal', signal });
-      if (stopping) {
-        log({ event: 'ebb:forced-stop' });
-        ebb.dataPlane.destroy();
-        resolve(1);
-        return;
-      }
-      stopping = true;
-      ebb.shutdown().then(
-        () => resolve(0),
-        (error: unknown) => {
-          process.stderr.write(`ebb: shutdown failed: ${describeError(error)}\n`);
-          resolve(1);
-        },
-      );
-    };
-    process.on('SIGTERM', () => stop('SIGTERM'));
-    process.on('SIGINT', () => stop('SIGINT'));
+    finish = resolve;
+    if (pendingStop !== null) stop(pendingStop);
   });
 }
 
