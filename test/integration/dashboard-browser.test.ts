@@ -4,20 +4,21 @@
  * first), the page shows a target go healthy → draining → gone as it happens (deregistered from the
  * page with a short delay while a slow request is in flight), the drain's chart draws, and
  * screenshots are saved to test-artifacts/ (dashboard-draining.png while it drains, dashboard.png
- * after). A one-time sign-in link, as `ebb dashboard` prints it, signs a fresh browser in once;
+ * after). The one-time sign-in link `ebb dashboard` prints signs a fresh browser in once;
  * signing out ends the session; a library that fails to load is reported on the page, not left blank.
  *
  * Never skipped: `.ci/run` installs chromium when it is missing. Run by hand elsewhere with
  * EBB_CHROMIUM=/path/to/chrome.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { ACCESS_KEY_ID, SECRET_ACCESS_KEY } from './api-harness.ts';
 import { sign } from './ebb-api-harness.ts';
-import { Cleanup, freePort, REPO_ROOT, slowOn, startBackend, tempDir, writeConfig } from './harness.ts';
+import { Cleanup, CLI, freePort, REPO_ROOT, slowOn, startBackend, tempDir, writeConfig } from './harness.ts';
 import { serve } from './process-harness.ts';
 
 const CHROMIUM = process.env['EBB_CHROMIUM'] ?? '/usr/bin/chromium';
@@ -158,14 +159,24 @@ test('the dashboard in headless Chromium: sign in, a target healthy → draining
     assert.equal(res.status, 200);
     return (await res.json()) as { url: string; expiresAt: string };
   };
-  const link = await mintLink();
+  // The link `ebb dashboard --json` prints (the command signs with the credentials in its environment).
+  const printed = await new Promise<string>((resolve, reject) => {
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', CLI, 'dashboard', '--endpoint', ebb.endpoint, '--json'],
+      { cwd: REPO_ROOT, env: { ...process.env, EBB_ACCESS_KEY_ID: ACCESS_KEY_ID, EBB_SECRET_ACCESS_KEY: SECRET_ACCESS_KEY }, timeout: 30_000 },
+      (error, stdout, stderr) => (error === null ? resolve(stdout) : reject(new Error(`ebb dashboard: ${error.message}\n${stderr}`))),
+    );
+  });
+  const link = JSON.parse(printed) as { url: string; expiresAt: string };
+  assert.ok(link.url.startsWith(`${ebb.endpoint}/dashboard/sign-in?token=`), link.url);
   const fresh = await browser.newContext();
   const other = await fresh.newPage();
-  await other.goto(`${ebb.endpoint}${link.url}`);
+  await other.goto(link.url);
   await other.waitForSelector('[data-live="live"]', { timeout: 10_000 });
   assert.equal(new URL(other.url()).search, '', 'the token is not left in the address bar');
   const again = await (await browser.newContext()).newPage();
-  await again.goto(`${ebb.endpoint}${link.url}`);
+  await again.goto(link.url);
   assert.match((await again.textContent('.notice.error')) ?? '', /used already or has expired/);
 
   // Signing out ends the session: the page goes back to the form, and the cookie no longer reads ebb's API.
