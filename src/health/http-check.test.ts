@@ -8,6 +8,8 @@ import { after, describe, it } from 'node:test';
 import { defaultHealthCheck, parseMatcher, type HealthCheckConfig } from '../domain/health-check.ts';
 import type { HealthObservation } from '../domain/health-port.ts';
 import { FakeClock } from '../../test/fakes/fake-clock.ts';
+import { freePort } from '../../test/support/ports.ts';
+import { sleep, waitUntil } from '../../test/support/timing.ts';
 import { ActiveHealthChecker } from './active-health-checker.ts';
 import { httpCheck, MAX_HEALTH_BODY_BYTES, type HttpProbe } from './http-check.ts';
 
@@ -46,23 +48,6 @@ const probe = (port: number, over: Partial<HttpProbe> = {}): HttpProbe => ({
 });
 const run = (p: HttpProbe) => httpCheck(p, new AbortController().signal);
 
-async function closedPort(): Promise<number> {
-  const s = createNetServer().listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const port = (s.address() as AddressInfo).port;
-  s.close();
-  await once(s, 'close');
-  return port;
-}
-
-async function waitFor(cond: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    if (cond()) return;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  assert.fail(`timed out waiting for ${what}`);
-}
-
 describe('httpCheck against real sockets', async () => {
   const srv = await startServer(createServer());
 
@@ -76,7 +61,7 @@ describe('httpCheck against real sockets', async () => {
     assert.equal(req?.url, '/health');
     assert.equal(req?.headers.connection, 'close');
     assert.equal(req?.headers.host, `127.0.0.1:${srv.port}`);
-    await waitFor(() => srv.sockets.size === 0, 'the check socket to close');
+    await waitUntil(() => srv.sockets.size === 0, 'the check socket to close');
   });
 
   it('503 is Target.ResponseCodeMismatch with the status code', async () => {
@@ -103,7 +88,7 @@ describe('httpCheck against real sockets', async () => {
   });
 
   it('a refused connection is Target.FailedHealthChecks', async () => {
-    const outcome = await run(probe(await closedPort()));
+    const outcome = await run(probe(await freePort()));
     assert.equal(!outcome.ok && outcome.reason, 'Target.FailedHealthChecks');
     assert.match(!outcome.ok ? outcome.detail : '', /ECONNREFUSED/);
   });
@@ -122,18 +107,18 @@ describe('httpCheck against real sockets', async () => {
       for (let i = 0; i < (MAX_HEALTH_BODY_BYTES / chunk.length) * 4; i++) res.write(chunk);
     };
     assert.deepEqual(await run(probe(srv.port)), { ok: true });
-    await waitFor(() => srv.sockets.size === 0, 'the check socket to close');
+    await waitUntil(() => srv.sockets.size === 0, 'the check socket to close');
   });
 
   it('an aborted check closes its socket and settles', async () => {
     srv.handler.fn = () => {};
     const ac = new AbortController();
     const pending = httpCheck(probe(srv.port), ac.signal);
-    await waitFor(() => srv.sockets.size === 1, 'the check to connect');
+    await waitUntil(() => srv.sockets.size === 1, 'the check to connect');
     ac.abort();
     const outcome = await pending;
     assert.equal(outcome.ok, false);
-    await waitFor(() => srv.sockets.size === 0, 'the check socket to close');
+    await waitUntil(() => srv.sockets.size === 0, 'the check socket to close');
   });
 });
 
@@ -191,7 +176,7 @@ describe('ActiveHealthChecker with the real HTTP probe (FakeClock schedules)', a
     };
     const { clock, seen } = checkerFor(srv.port, {});
     for (let i = 0; i < answers.length; i++) {
-      await waitFor(() => seen.length === i + 1, `observation ${i + 1}`);
+      await waitUntil(() => seen.length === i + 1, `observation ${i + 1}`);
       clock.advance(10_000);
     }
     assert.deepEqual(
@@ -203,27 +188,27 @@ describe('ActiveHealthChecker with the real HTTP probe (FakeClock schedules)', a
   it('a target that never answers is Target.Timeout at timeoutSeconds, and its socket is closed', async () => {
     srv.handler.fn = () => {};
     const { clock, seen } = checkerFor(srv.port, { timeoutSeconds: 2 });
-    await waitFor(() => srv.sockets.size === 1, 'the check to reach the server');
+    await waitUntil(() => srv.sockets.size === 1, 'the check to reach the server');
     clock.advance(1_999);
-    await new Promise((r) => setTimeout(r, 20));
+    await sleep(20);
     assert.equal(seen.length, 0);
     clock.advance(1);
     assert.equal(seen.length, 1);
     assert.equal(seen[0]?.ok === false && seen[0].reason, 'Target.Timeout');
-    await waitFor(() => srv.sockets.size === 0, 'the timed-out socket to close');
+    await waitUntil(() => srv.sockets.size === 0, 'the timed-out socket to close');
     // The next check times out again: the reason is right each time.
     clock.advance(8_000);
-    await waitFor(() => srv.sockets.size === 1, 'the second check');
+    await waitUntil(() => srv.sockets.size === 1, 'the second check');
     clock.advance(2_000);
     assert.equal(seen.length, 2);
     assert.equal(seen[1]?.ok === false && seen[1].reason, 'Target.Timeout');
   });
 
   it('a closed port gives Target.FailedHealthChecks on every check', async () => {
-    const { clock, seen } = checkerFor(await closedPort(), {});
-    await waitFor(() => seen.length === 1, 'first observation');
+    const { clock, seen } = checkerFor(await freePort(), {});
+    await waitUntil(() => seen.length === 1, 'first observation');
     clock.advance(10_000);
-    await waitFor(() => seen.length === 2, 'second observation');
+    await waitUntil(() => seen.length === 2, 'second observation');
     assert.deepEqual(
       seen.map((o) => !o.ok && o.reason),
       ['Target.FailedHealthChecks', 'Target.FailedHealthChecks'],

@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { prng } from '../../test/support/random.ts';
+import { sleep } from '../../test/support/timing.ts';
 import type { StoreKind } from '../domain/store-port.ts';
 import { EbbError } from '../shared/errors.ts';
 import { currentVersion } from './migrations.ts';
@@ -265,16 +267,9 @@ describe('SqliteStateStore', () => {
   test('crash safety: SIGKILL at random moments never loses an acknowledged commit or half a commit', { timeout: 60_000 }, async (t) => {
     const dir = freshDir();
     const rounds = 32;
-    let seed = (Number(process.env['EBB_CRASH_SEED']) || Math.floor(Math.random() * 2 ** 31)) >>> 0;
-    const firstSeed = seed;
-    const random = (): number => {
-      // mulberry32: reproducible from the seed printed on failure
-      seed = (seed + 0x6d2b79f5) >>> 0;
-      let x = seed;
-      x = Math.imul(x ^ (x >>> 15), x | 1);
-      x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-      return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-    };
+    const firstSeed = (Number(process.env['EBB_CRASH_SEED']) || Math.floor(Math.random() * 2 ** 31)) >>> 0;
+    // Reproducible from the seed printed on failure.
+    const random = prng(firstSeed);
     const acked = new Set<number>();
     let killedMidWrite = 0;
     for (let round = 0; round < rounds; round++) {
@@ -282,10 +277,10 @@ describe('SqliteStateStore', () => {
       const writer = startWriter(dir, round * 1_000_000, 1_000_000);
       if (random() < 0.2) {
         // anywhere from start-up through open to the first commits
-        await new Promise((resolve) => setTimeout(resolve, random() * 300));
+        await sleep(random() * 300);
       } else {
         await Promise.race([writer.waitFor('ready'), writer.exited]);
-        await new Promise((resolve) => setTimeout(resolve, random() * 40));
+        await sleep(random() * 40);
       }
       writer.child.kill('SIGKILL');
       const { signal, code } = await writer.exited;

@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import { DescribeTargetGroupsCommand, ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { type AdminHandlerOptions, createAdminHandler } from '../../src/api/admin-server.ts';
 import type { ControlApi } from '../../src/control/control-api.ts';
+import { sleep, within } from '../support/timing.ts';
 
 /**
  * What the admin endpoint does before it reads a body: a request without a well-formed SigV4
@@ -137,7 +138,7 @@ test('at most maxConcurrentBodies bodies are read at once; the next request gets
   const { port } = await startAdmin(t, { auth: { enabled: false, credentials: [] }, maxConcurrentBodies: 3, maxBodiesPerAddress: 3 });
   const held = [0, 1, 2].map(() => openRequest(port, BODY.length, BODY.slice(0, 10)));
   // Let the server take all three heads before the fourth arrives.
-  await new Promise((r) => setTimeout(r, 200));
+  await sleep(200);
   const extra = openRequest(port, BODY.length, BODY);
   const busy = await extra.answer;
   assert.equal(busy.status, 503);
@@ -157,7 +158,7 @@ test('at most maxConcurrentBodies bodies are read at once; the next request gets
 
   // Clients that hang up free their slots too.
   for (const r of held) r.socket.destroy();
-  await new Promise((r) => setTimeout(r, 200));
+  await sleep(200);
   const again = [0, 1, 2].map(() => openRequest(port, BODY.length, BODY));
   for (const r of again) assert.equal((await r.answer).status, 200);
   for (const r of again) r.socket.destroy();
@@ -214,10 +215,8 @@ async function otherLoopback(port: number): Promise<boolean> {
 }
 
 /** The answer if it arrives within `ms`, else 'pending' (the request still holds its slot). */
-function within(r: { answer: Promise<Answer> }, ms: number): Promise<Answer | 'pending'> {
-  let timer: NodeJS.Timeout | undefined;
-  const wait = new Promise<'pending'>((resolve) => (timer = setTimeout(() => resolve('pending'), ms)));
-  return Promise.race([r.answer.catch(() => 'pending' as const), wait]).finally(() => clearTimeout(timer));
+function answerWithin(r: { answer: Promise<Answer> }, ms: number): Promise<Answer | 'pending'> {
+  return within(r.answer.catch(() => 'pending' as const), ms, 'pending');
 }
 
 /** X-Amz-Date for now (yyyymmddTHHMMSSZ). */
@@ -271,7 +270,7 @@ test('70 slow bodies with an unknown key or a wrong signature from one address d
   for (let i = 0; i < 70; i++) {
     attack.push(openRequest(port, BODY.length, BODY.slice(0, 5), forgedAuth(i % 2 === 0 ? 'AKIDNOTCONFIGURED' : 'AKID', date)));
   }
-  const answers = await Promise.all(attack.map((r) => within(r, 1500)));
+  const answers = await Promise.all(attack.map((r) => answerWithin(r, 1500)));
   const unknownKey = answers.filter((_, i) => i % 2 === 0);
   const knownKey = answers.filter((_, i) => i % 2 === 1);
   // An unknown key is refused from the headers, before the body and without a slot.
@@ -298,7 +297,7 @@ test('70 slow bodies with an unknown key or a wrong signature from one address d
   assert.ok(same.ms < 2000, `answered in ${same.ms} ms`);
 
   for (const r of attack) r.socket.destroy();
-  await new Promise((r) => setTimeout(r, 200));
+  await sleep(200);
   assert.equal((await sdkCall(port, '127.0.0.1')).result, 'ok');
   assert.equal(calls(), 2);
 });
@@ -314,7 +313,7 @@ test('with auth off, 70 slow bodies from one address hold only that address\'s s
     for (const r of attack) r.socket.destroy();
   });
   for (let i = 0; i < 70; i++) attack.push(openRequest(port, BODY.length, BODY.slice(0, 5)));
-  const answers = await Promise.all(attack.map((r) => within(r, 1500)));
+  const answers = await Promise.all(attack.map((r) => answerWithin(r, 1500)));
   assert.equal(answers.filter((a) => a === 'pending').length, 8);
   assert.ok(answers.every((a) => a === 'pending' || a.status === 503));
 
@@ -344,7 +343,7 @@ test('slots kept for a configured access key stay free when callers without one 
     return r;
   };
   const attack = ['127.0.0.2', '127.0.0.3', '127.0.0.4'].flatMap((from) => [0, 1, 2].map(() => open(port, BODY.length, BODY.slice(0, 5), {}, from)));
-  const answers = await Promise.all(attack.map((r) => within(r, 1000)));
+  const answers = await Promise.all(attack.map((r) => answerWithin(r, 1000)));
   assert.equal(answers.filter((a) => a === 'pending').length, 6);
 
   const unsigned = await open(port, BODY.length, BODY, {}, '127.0.0.5').answer;

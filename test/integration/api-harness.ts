@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
-import { createServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createAdminHandler } from '../../src/api/admin-server.ts';
 import { ControlPlane } from '../../src/control/control-plane.ts';
@@ -8,6 +8,10 @@ import { HttpDataPlane } from '../../src/dataplane/http-data-plane.ts';
 import { ActiveHealthChecker } from '../../src/health/active-health-checker.ts';
 import { realClock } from '../../src/shared/clock.ts';
 import { InMemoryStateStore } from '../../src/store/in-memory-state-store.ts';
+import { request } from '../support/http-client.ts';
+import { waitUntil } from '../support/timing.ts';
+
+export { freePort } from '../support/ports.ts';
 
 /**
  * An in-process ebb for API tests with real clients: a ControlPlane on an in-memory store, the HTTP
@@ -140,18 +144,14 @@ export function failsWith(r: CliResult, code: string, message?: RegExp): void {
   if (message !== undefined) assert.match(r.stderr, message);
 }
 
-/** `GET path` on 127.0.0.1:port (a listener the test created), on a fresh connection. */
-export function get(port: number, path: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
+/**
+ * `GET path` on 127.0.0.1:port (a listener the test created), on a fresh connection. Status and body
+ * only, so a test can compare the whole answer; no time limit, as a request held through a drain
+ * lasts as long as the CLI calls around it.
+ */
+export async function get(port: number, path: string): Promise<{ status: number; body: string }> {
+  const { status, body } = await request(port, { path });
+  return { status, body };
 }
 
 /**
@@ -197,21 +197,7 @@ export async function startHoldingBackend(name: string): Promise<HoldingBackend>
   };
 }
 
-/** A port free right now on 127.0.0.1 (for listeners the test creates through the API). */
-export async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
-
-/** Polls `fn` every 100 ms until it returns true or `timeoutMs` passes. */
-export async function waitFor(fn: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (let i = 0; i < 10_000; i++) {
-    if (await fn()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+/** Polls `fn` every 100 ms until it returns true; rejects, naming `what`, once `timeoutMs` has passed. */
+export function waitFor(fn: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<void> {
+  return waitUntil(fn, what, timeoutMs, 100);
 }

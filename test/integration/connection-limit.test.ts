@@ -6,81 +6,23 @@
  * then with `ebb serve` itself once its listeners use the limit.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { join } from 'node:path';
 import { after as afterAll, test } from 'node:test';
 import { deriveConnectionLimit, DROP_MESSAGE } from '../../src/dataplane/connection-limit.ts';
-import { after, CLI, Cleanup, freePort, REPO_ROOT, sleep, startBackend, tempDir, waitFor, writeConfig } from './harness.ts';
+import { spawnTsx, type NodeProcess } from '../support/ebb-process.ts';
+import { CLI, Cleanup, freePort, REPO_ROOT, sleep, startBackend, tempDir, waitFor, writeConfig } from './harness.ts';
 
 const FIXTURE = join(REPO_ROOT, 'test/fixtures/connection-limit-server.ts');
 
-interface Child {
-  readonly child: ChildProcess;
-  readonly pid: number;
-  readonly logs: Array<Record<string, unknown>>;
-  stderr(): string;
-  waitForLog(pred: (l: Record<string, unknown>) => boolean, ms: number): Promise<Record<string, unknown> | null>;
-}
-
 /**
- * `node --import tsx ARGS` under `ulimit -n nofile` (bash sets the limit, then execs node, so the pid
- * is node's). Its JSON stdout lines are parsed; at cleanup it gets SIGTERM by pid, then SIGKILL.
+ * `node --import tsx ARGS` under `ulimit -n nofile`, its JSON stdout lines parsed; at cleanup it gets
+ * SIGTERM by pid, then SIGKILL.
  */
-function spawnLimited(cleanup: Cleanup, nofile: number, args: readonly string[], env: NodeJS.ProcessEnv = {}): Child {
-  const child = spawn('bash', ['-c', `ulimit -n ${nofile} && exec "$@"`, 'bash', process.execPath, '--import', 'tsx', ...args], {
-    cwd: REPO_ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...env },
-  });
-  const pid = child.pid;
-  if (pid === undefined) throw new Error('could not spawn the child process');
-  const logs: Array<Record<string, unknown>> = [];
-  let partial = '';
-  let err = '';
-  let exited = false;
-  const exit = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  void exit.then(() => (exited = true));
-  child.stdout?.setEncoding('utf8');
-  child.stderr?.setEncoding('utf8');
-  child.stdout?.on('data', (chunk: string) => {
-    partial += chunk;
-    for (let nl = partial.indexOf('\n'); nl >= 0; nl = partial.indexOf('\n')) {
-      const line = partial.slice(0, nl);
-      partial = partial.slice(nl + 1);
-      try {
-        logs.push(JSON.parse(line) as Record<string, unknown>);
-      } catch {
-        logs.push({ unparsed: line });
-      }
-    }
-  });
-  child.stderr?.on('data', (chunk: string) => (err += chunk));
-  cleanup.add(async () => {
-    if (exited) return;
-    process.kill(pid, 'SIGTERM');
-    if ((await Promise.race([exit.then(() => true), after(3000, false)])) === false && !exited) {
-      process.kill(pid, 'SIGKILL');
-      await exit;
-    }
-  });
-  return {
-    child,
-    pid,
-    logs,
-    stderr: () => err,
-    waitForLog: async (pred, ms) => {
-      const end = Date.now() + ms;
-      while (Date.now() < end && !exited) {
-        const hit = logs.find(pred);
-        if (hit !== undefined) return hit;
-        await sleep(10);
-      }
-      return logs.find(pred) ?? null;
-    },
-  };
+function spawnLimited(cleanup: Cleanup, nofile: number, args: readonly string[], env: NodeJS.ProcessEnv = {}): NodeProcess {
+  return spawnTsx(cleanup, args, { env, nofile, stopGraceMs: 3000 });
 }
 
 /** A connection that made one keep-alive request, got its answer, and now stays open. */

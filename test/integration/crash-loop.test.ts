@@ -26,7 +26,7 @@ import {
   RegisterTargetsCommand,
   RemoveTagsCommand,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
-import { Cleanup, tempDir } from './harness.ts';
+import { Cleanup, sleep, tempDir } from './harness.ts';
 import { kill, prng, serve } from './process-harness.ts';
 
 const ROUNDS = Math.max(1, Number(process.env['EBB_CRASH_ROUNDS'] ?? 30));
@@ -335,7 +335,7 @@ test(`crash loop: ${ROUNDS} rounds of SIGKILL while an SDK client changes target
     })().catch((error: unknown) => {
       failure.error ??= error as Error;
     });
-    await new Promise((r) => setTimeout(r, killMs));
+    await sleep(killMs);
     killed = true;
     const how = await kill(s.proc, 'SIGKILL');
     exits.push(String(how));

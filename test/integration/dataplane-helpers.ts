@@ -1,10 +1,20 @@
+/**
+ * Helpers for the data plane tests: an HttpDataPlane applied with a one-listener snapshot, backends
+ * behind it, raw and HTTP clients. Timing, ports, the HTTP client and backends come from test/support
+ * and are re-exported here for the tests that import them from this module.
+ */
 import http from 'node:http';
 import net from 'node:net';
-import type { AddressInfo } from 'node:net';
-import { WebSocket, WebSocketServer } from 'ws';
+import { WebSocket } from 'ws';
 import type { ListenerSettings, RoutingSnapshot, TargetGroupRoute } from '../../src/domain/routing-snapshot.ts';
 import { HttpDataPlane } from '../../src/dataplane/http-data-plane.ts';
 import type { HttpDataPlaneOptions } from '../../src/dataplane/http-data-plane.ts';
+import { startBackend as startSupportBackend, type Backend } from '../support/backends.ts';
+
+export type { Backend } from '../support/backends.ts';
+export { request, type Reply } from '../support/http-client.ts';
+export { connectOutcome } from '../support/ports.ts';
+export { sleep, waitFor, within } from '../support/timing.ts';
 
 export const SETTINGS: ListenerSettings = {
   idleTimeoutMs: 5_000,
@@ -55,44 +65,13 @@ export function snapshot(
   };
 }
 
-export interface Backend {
-  readonly port: number;
-  readonly server: http.Server;
-  /** Requests seen, with their headers. */
-  readonly seen: Array<{ url: string; version: string; headers: http.IncomingHttpHeaders; raw: string[] }>;
-  /** Number of TCP connections currently open to it. */
-  openConnections(): number;
-  close(): Promise<void>;
-}
-
-/** A node:http backend on port 0; `handler` defaults to answering its own port. */
-export async function startBackend(name: string, handler?: http.RequestListener): Promise<Backend> {
-  const seen: Backend['seen'] = [];
-  let open = 0;
-  const server = http.createServer((req, res) => {
-    seen.push({ url: req.url ?? '', version: req.httpVersion, headers: req.headers, raw: req.rawHeaders });
-    if (handler !== undefined) return handler(req, res);
-    res.setHeader('X-Backend', name);
-    res.end(name);
-  });
-  server.keepAliveTimeout = 10_000;
-  server.on('connection', (s: net.Socket) => {
-    open++;
-    s.on('close', () => open--);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as AddressInfo).port;
-  return {
-    port,
-    server,
-    seen,
-    openConnections: () => open,
-    close: () =>
-      new Promise<void>((r) => {
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
-  };
+/**
+ * A backend on port 0 that records every request but health checks; `handler` answers them, else the
+ * backend answers with its name. Idle keep-alive connections stay open 10 s rather than Node's 5, so a
+ * target does not close a pooled connection while a test pauses.
+ */
+export function startBackend(name: string, handler?: http.RequestListener): Promise<Backend> {
+  return startSupportBackend(name, { keepAliveTimeoutMs: 10_000, ...(handler === undefined ? {} : { handler }) });
 }
 
 /** A data plane applied with `snap`, and the port its listener got. `options` override the test defaults. */
@@ -112,27 +91,6 @@ export async function startPlane(
 /** The same snapshot with the listener pinned to the port it was bound on (so `apply` keeps it). */
 export function pinned(snap: RoutingSnapshot, port: number): RoutingSnapshot {
   return { ...snap, listeners: snap.listeners.map((l) => ({ ...l, port })) };
-}
-
-export interface Reply {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: string;
-}
-
-/** One request, on a new connection unless `agent` (a keep-alive agent keeps the client connection) is given. */
-export function request(port: number, opts: http.RequestOptions & { body?: string } = {}): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, path: '/', agent: false, ...opts }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end(opts.body);
-  });
 }
 
 /** Sends raw bytes and collects everything until the server closes (or `ms` passes). */
@@ -155,51 +113,10 @@ export function rawRequest(port: number, bytes: string, ms = 2000): Promise<stri
   });
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** Waits until `cond()` holds, checking every 10 ms, up to `ms`. */
-export async function waitFor(cond: () => boolean, ms = 2000): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (cond()) return true;
-    await sleep(10);
-  }
-  return cond();
-}
-
-/** Resolves with the value, or 'timeout' after `ms`. */
-export function within<T>(p: Promise<T>, ms: number): Promise<T | 'timeout'> {
-  return Promise.race([p, sleep(ms).then(() => 'timeout' as const)]);
-}
-
-/** Opens a TCP connection to `port`: 'connected', or the error code (ECONNREFUSED once nothing listens). */
-export function connectOutcome(port: number): Promise<string> {
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1');
-    s.on('connect', () => {
-      s.destroy();
-      resolve('connected');
-    });
-    s.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
-  });
-}
-
-/** A WebSocket backend on port 0 that answers each message with `echo:<message>`; `onRequest` serves plain HTTP. */
+/** A backend on port 0 that answers each WebSocket text message with `echo:<message>`; `onRequest` serves plain HTTP. */
 export async function startWsBackend(onRequest?: http.RequestListener): Promise<{ port: number; close: () => Promise<void> }> {
-  const server = http.createServer(onRequest);
-  const wss = new WebSocketServer({ server });
-  wss.on('connection', (ws) => ws.on('message', (m) => ws.send(`echo:${m.toString()}`)));
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    port: (server.address() as AddressInfo).port,
-    close: () =>
-      new Promise<void>((r) => {
-        for (const c of wss.clients) c.terminate();
-        wss.close();
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
-  };
+  const backend = await startSupportBackend('echo', onRequest === undefined ? {} : { handler: onRequest });
+  return { port: backend.port, close: () => backend.close() };
 }
 
 export interface WsClient {

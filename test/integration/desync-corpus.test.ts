@@ -8,6 +8,7 @@ import { bodyFraming } from '../../src/dataplane/desync/classify.ts';
 import type { DesyncTier } from '../../src/dataplane/desync/classify.ts';
 import { loadCorpus, renderRequest, requestHeadOf } from '../../src/dataplane/desync/corpus.ts';
 import type { CorpusCase } from '../../src/dataplane/desync/corpus.ts';
+import { sleep } from '../support/timing.ts';
 import { snapshot, startPlane } from './dataplane-helpers.ts';
 
 /**
@@ -465,8 +466,6 @@ interface Lane {
   readonly recorder: Recorder;
   readonly logs: object[];
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 async function runCase(lane: Lane, c: CorpusCase, mode: ListenerSettings['desyncMode']): Promise<CaseResult> {
   const { recorder, logs } = lane;

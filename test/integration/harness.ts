@@ -11,215 +11,36 @@
  * - `get()`: one HTTP request, with which backend answered and when.
  *
  * Everything started is registered with a `Cleanup` and stopped by `cleanup.run()` (call it in after()).
+ * What other tests share too (timing, ports, the HTTP client, backends, the ebb process) lives in
+ * test/support and is re-exported here for the tests that import it from this module.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { rename, writeFile } from 'node:fs/promises';
 import http from 'node:http';
-import net, { type AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { WebSocketServer } from 'ws';
 import type { TargetHealthDescription } from '../../src/control/inputs.ts';
 import type { TargetStateEvent } from '../../src/control/events.ts';
 import { startEbb, type Ebb } from '../../src/main/ebb.ts';
+import { startBackend as startSupportBackend, type Backend } from '../support/backends.ts';
+import { Cleanup, tempDir } from '../support/cleanup.ts';
+import { spawnEbb, waitForStart, type NodeProcess } from '../support/ebb-process.ts';
+import { get, type Reply } from '../support/http-client.ts';
+import { freePort } from '../support/ports.ts';
+import { waitFor } from '../support/timing.ts';
 
-export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
-export const CLI = join(REPO_ROOT, 'src/main/cli.ts');
+export type { Backend, SeenRequest } from '../support/backends.ts';
+export { Cleanup, tempDir } from '../support/cleanup.ts';
+export { CLI, REPO_ROOT, spawnEbb } from '../support/ebb-process.ts';
+export { get, type Reply } from '../support/http-client.ts';
+export { connectionRefused, freePort } from '../support/ports.ts';
+export { after, sleep, waitFor } from '../support/timing.ts';
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/** `ebb serve` started by `spawnEbb()`. */
+export type Spawned = NodeProcess;
 
-/** Waits until `cond()` holds, checking every 5 ms, up to `ms`; returns whether it held. */
-export async function waitFor(cond: () => boolean, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (cond()) return true;
-    await sleep(5);
-  }
-  return cond();
-}
-
-/** Resolves with `value` after `ms`, without keeping the process alive (for Promise.race). */
-export function after<T>(ms: number, value: T): Promise<T> {
-  return new Promise((r) => setTimeout(() => r(value), ms).unref());
-}
-
-// ------------------------------------------------------------------ cleanup
-
-/** Stops what a test started, last first. */
-export class Cleanup {
-  readonly #steps: Array<() => Promise<unknown> | unknown> = [];
-
-  add(step: () => Promise<unknown> | unknown): void {
-    this.#steps.push(step);
-  }
-
-  async run(): Promise<void> {
-    while (this.#steps.length > 0) {
-      const step = this.#steps.pop();
-      try {
-        await step?.();
-      } catch {
-        // keep cleaning up
-      }
-    }
-  }
-}
-
-/** A fresh directory in the OS temp dir, removed at cleanup. */
-export async function tempDir(cleanup: Cleanup): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'ebb-e2e-'));
-  cleanup.add(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-/** A port that was free a moment ago (bound on :0, then closed). */
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as AddressInfo).port;
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
-}
-
-/** Whether a TCP connection to the port is refused (nothing listening). */
-export function connectionRefused(port: number, timeoutMs = 1000): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1');
-    const timer = setTimeout(() => {
-      s.destroy();
-      resolve(false);
-    }, timeoutMs);
-    s.on('connect', () => {
-      clearTimeout(timer);
-      s.destroy();
-      resolve(false);
-    });
-    s.on('error', (err: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      resolve(err.code === 'ECONNREFUSED');
-    });
-  });
-}
-
-// ------------------------------------------------------------------ backends
-
-export interface SeenRequest {
-  readonly url: string;
-  readonly at: number;
-  /** When the response was fully written (0 while running). */
-  finishedAt: number;
-  /** The connection closed before the response was written. */
-  aborted: boolean;
-}
-
-export interface Backend {
-  readonly name: string;
-  readonly port: number;
-  /** Requests other than health checks, in arrival order. */
-  readonly seen: SeenRequest[];
-  /** Health checks answered, and when each arrived. */
-  healthChecks: number;
-  readonly healthCheckTimes: number[];
-  /** Answer health checks with 200 (true) or 503 (false). */
-  healthy: boolean;
-  /** WebSocket connections accepted, and how many are open. */
-  wsAccepted: number;
-  wsOpen: number;
-  /** Requests currently being answered. */
-  inFlight(): number;
-  /** TCP connections open to it now (ebb's pooled connections, health checks, tunnels). */
-  openConnections(): number;
-  /** When the last non-health response was finished or aborted (0 if none). */
-  lastFinishedAt(): number;
-  close(): Promise<void>;
-}
-
-/** A backend on 127.0.0.1:0 (see the file comment for what it answers). Body: its name. */
-export async function startBackend(name: string, cleanup: Cleanup): Promise<Backend> {
-  const timers = new Set<NodeJS.Timeout>();
-  const server = http.createServer();
-  const backend: Backend = {
-    name,
-    port: 0,
-    seen: [],
-    healthChecks: 0,
-    healthCheckTimes: [],
-    healthy: true,
-    wsAccepted: 0,
-    wsOpen: 0,
-    inFlight: () => backend.seen.filter((r) => r.finishedAt === 0 && !r.aborted).length,
-    lastFinishedAt: () => Math.max(0, ...backend.seen.map((r) => r.finishedAt)),
-    openConnections: () => open,
-    close: async () => undefined,
-  };
-  let open = 0;
-  server.on('connection', (socket: net.Socket) => {
-    open++;
-    socket.on('close', () => open--);
-  });
-  server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
-    const url = new URL(req.url ?? '/', 'http://backend');
-    if (url.pathname === '/health') {
-      backend.healthChecks++;
-      backend.healthCheckTimes.push(Date.now());
-      res.statusCode = backend.healthy ? 200 : 503;
-      res.end(backend.healthy ? 'ok' : 'failing');
-      return;
-    }
-    const seen: SeenRequest = { url: req.url ?? '', at: Date.now(), finishedAt: 0, aborted: false };
-    backend.seen.push(seen);
-    res.on('finish', () => (seen.finishedAt = Date.now()));
-    res.on('close', () => {
-      if (seen.finishedAt === 0) {
-        seen.aborted = true;
-        seen.finishedAt = Date.now();
-      }
-    });
-    const answer = (): void => {
-      res.setHeader('X-Backend', name);
-      res.setHeader('Content-Type', 'text/plain');
-      res.end(name);
-    };
-    req.resume();
-    req.on('end', () => {
-      if (url.pathname === '/slow') {
-        const ms = Math.min(Number(url.searchParams.get('ms') ?? '1000'), 30_000);
-        const timer = setTimeout(() => {
-          timers.delete(timer);
-          if (!res.destroyed) answer();
-        }, ms);
-        timers.add(timer);
-        res.on('close', () => {
-          clearTimeout(timer);
-          timers.delete(timer);
-        });
-        return;
-      }
-      answer();
-    });
-  });
-  const wss = new WebSocketServer({ server });
-  wss.on('connection', (ws) => {
-    backend.wsAccepted++;
-    backend.wsOpen++;
-    ws.on('close', () => backend.wsOpen--);
-    ws.on('error', () => undefined);
-    ws.on('message', (data, isBinary) => ws.send(isBinary ? data : `${name}:${String(data)}`));
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  (backend as { port: number }).port = (server.address() as AddressInfo).port;
-  backend.close = () =>
-    new Promise<void>((resolve) => {
-      for (const t of timers) clearTimeout(t);
-      for (const c of wss.clients) c.terminate();
-      wss.close();
-      server.closeAllConnections();
-      server.close(() => resolve());
-    });
-  cleanup.add(() => backend.close());
-  return backend;
+/** A backend on 127.0.0.1:0 (see the file comment for what it answers), closed at cleanup. Body: its name. */
+export function startBackend(name: string, cleanup: Cleanup): Promise<Backend> {
+  return startSupportBackend(name, { cleanup });
 }
 
 // ------------------------------------------------------------------ configuration
@@ -352,132 +173,10 @@ export async function startInProcess(cleanup: Cleanup, o: InProcessOptions): Pro
   };
 }
 
-// ------------------------------------------------------------------ ebb as a process
-
-export interface Spawned {
-  readonly child: ChildProcess;
-  readonly logs: Array<Record<string, unknown>>;
-  stderr(): string;
-  stdout(): string;
-  /** Resolves with the exit code (or the signal name) once the process has exited. */
-  readonly exited: Promise<number | string>;
-  exitCode(): number | string | null;
-  /** Waits for a log line matching `pred`; returns it, or null after `ms`. */
-  waitForLog(pred: (line: Record<string, unknown>) => boolean, ms: number): Promise<Record<string, unknown> | null>;
-}
-
-/**
- * `ebb serve` as a child process (tsx, from the repository); killed at cleanup if still running.
- * `env` is added to this process's environment (default: no admin credentials).
- */
-export function spawnEbb(cleanup: Cleanup, args: readonly string[], env: NodeJS.ProcessEnv = { EBB_ACCESS_KEY_ID: '', EBB_SECRET_ACCESS_KEY: '' }): Spawned {
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve', ...args], {
-    cwd: REPO_ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...env },
-  });
-  const logs: Array<Record<string, unknown>> = [];
-  let out = '';
-  let partial = '';
-  let err = '';
-  let code: number | string | null = null;
-  child.stdout?.setEncoding('utf8');
-  child.stderr?.setEncoding('utf8');
-  child.stdout?.on('data', (chunk: string) => {
-    out += chunk;
-    partial += chunk;
-    let nl = partial.indexOf('\n');
-    while (nl >= 0) {
-      const line = partial.slice(0, nl);
-      partial = partial.slice(nl + 1);
-      try {
-        logs.push(JSON.parse(line) as Record<string, unknown>);
-      } catch {
-        logs.push({ unparsed: line });
-      }
-      nl = partial.indexOf('\n');
-    }
-  });
-  child.stderr?.on('data', (chunk: string) => (err += chunk));
-  const exited = new Promise<number | string>((resolve) => {
-    child.on('exit', (c, signal) => {
-      code = c ?? signal ?? 'unknown';
-      resolve(code);
-    });
-  });
-  cleanup.add(async () => {
-    if (code !== null) return;
-    child.kill('SIGKILL');
-    await exited;
-  });
-  return {
-    child,
-    logs,
-    stderr: () => err,
-    stdout: () => out,
-    exited,
-    exitCode: () => code,
-    waitForLog: async (pred, ms) => {
-      const end = Date.now() + ms;
-      let from = 0;
-      while (Date.now() < end) {
-        for (; from < logs.length; from++) {
-          const line = logs[from];
-          if (line !== undefined && pred(line)) return line;
-        }
-        if (code !== null) return null;
-        await sleep(10);
-      }
-      return logs.find(pred) ?? null;
-    },
-  };
-}
-
 /** Whether `path` exists. */
 export const exists = (path: string): boolean => existsSync(path);
 
 // ------------------------------------------------------------------ clients
-
-export interface Reply {
-  readonly status: number;
-  readonly body: string;
-  /** The backend that answered (X-Backend), or '' when ebb answered itself. */
-  readonly backend: string;
-  readonly headers: http.IncomingHttpHeaders;
-  /** Local port of the client's connection (tells whether a keep-alive connection was reused). */
-  readonly localPort: number;
-  readonly sentAt: number;
-  readonly doneAt: number;
-}
-
-/** One GET through ebb. `agent` keeps the client connection alive between calls. */
-export function get(port: number, path = '/', agent?: http.Agent, timeoutMs = 15_000): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const sentAt = Date.now();
-    let localPort = 0;
-    const req = http.request({ host: '127.0.0.1', port, path, method: 'GET', ...(agent === undefined ? { agent: false } : { agent }) }, (res) => {
-      let body = '';
-      localPort = res.socket.localPort ?? 0;
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () =>
-        resolve({
-          status: res.statusCode ?? 0,
-          body,
-          backend: typeof res.headers['x-backend'] === 'string' ? res.headers['x-backend'] : '',
-          headers: res.headers,
-          localPort,
-          sentAt,
-          doneAt: Date.now(),
-        }),
-      );
-      res.on('error', reject);
-    });
-    req.setTimeout(timeoutMs, () => req.destroy(new Error(`no answer in ${timeoutMs} ms`)));
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 /** A GET that resolves with the reply or the error (never rejects), and when it settled. */
 export interface Settled {
@@ -581,7 +280,6 @@ export async function serveConfig(
   const configPath = await writeConfig(dir, { ...o, listenerPort });
   const stateDir = join(dir, 'state');
   const ebb = spawnEbb(cleanup, ['--config', configPath, '--admin', '127.0.0.1:0', '--state-dir', stateDir, '--no-auth']);
-  const started = await ebb.waitForLog((l) => l['event'] === 'ebb:started', 15_000);
-  if (started === null) throw new Error(`ebb serve did not start (exit ${String(ebb.exitCode())}): ${ebb.stderr()}`);
+  await waitForStart(ebb);
   return { ebb, dir, configPath, listenerPort, stateDir };
 }

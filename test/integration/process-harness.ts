@@ -9,25 +9,16 @@
  *
  * Everything started is registered with the harness's `Cleanup` (SIGKILL by pid if still running).
  */
-import type { ChildProcess } from 'node:child_process';
 import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
+import type { Cleanup } from '../support/cleanup.ts';
+import { spawnEbb, waitForStart, type NodeProcess } from '../support/ebb-process.ts';
+import { after } from '../support/timing.ts';
 import { ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY } from './api-harness.ts';
-import { after, spawnEbb, type Cleanup } from './harness.ts';
 
-export interface ServeProcess {
-  readonly child: ChildProcess;
-  readonly pid: number;
-  readonly logs: Array<Record<string, unknown>>;
-  stdout(): string;
-  stderr(): string;
-  /** Resolves with the exit code, or the signal name, once the process has exited. */
-  readonly exited: Promise<number | string>;
-  exitCode(): number | string | null;
-  /** Waits for a log line matching `pred`; returns it, or null after `ms` or once the process exited. */
-  waitForLog(pred: (line: Record<string, unknown>) => boolean, ms: number): Promise<Record<string, unknown> | null>;
-  /** Log lines at level error, and stdout lines that were not JSON. */
-  problems(): Array<Record<string, unknown>>;
-}
+export { prng } from '../support/random.ts';
+
+/** `ebb serve` started by `spawnServe()`. */
+export type ServeProcess = NodeProcess;
 
 export interface Served {
   readonly proc: ServeProcess;
@@ -41,14 +32,7 @@ export interface Served {
 
 /** Spawns `ebb serve` with admin credentials in the environment; killed by pid at cleanup if still running. */
 export function spawnServe(cleanup: Cleanup, args: readonly string[]): ServeProcess {
-  const spawned = spawnEbb(cleanup, args, { EBB_ACCESS_KEY_ID: ACCESS_KEY_ID, EBB_SECRET_ACCESS_KEY: SECRET_ACCESS_KEY });
-  const pid = spawned.child.pid;
-  if (pid === undefined) throw new Error('ebb serve could not be spawned');
-  return {
-    ...spawned,
-    pid,
-    problems: () => spawned.logs.filter((l) => l['level'] === 'error' || 'unparsed' in l),
-  };
+  return spawnEbb(cleanup, args, { EBB_ACCESS_KEY_ID: ACCESS_KEY_ID, EBB_SECRET_ACCESS_KEY: SECRET_ACCESS_KEY });
 }
 
 /** A JS SDK v3 ELBv2 client for `endpoint`, signed with the credentials `spawnServe` gives ebb, one attempt. */
@@ -68,10 +52,8 @@ export function sdkClient(endpoint: string): ElasticLoadBalancingV2Client {
 export async function serve(cleanup: Cleanup, stateDir: string, extra: readonly string[] = [], startTimeoutMs = 15_000): Promise<Served> {
   const spawnedAt = Date.now();
   const proc = spawnServe(cleanup, ['--admin', '127.0.0.1:0', '--state-dir', stateDir, ...extra]);
-  const started = await proc.waitForLog((l) => l['event'] === 'ebb:started', startTimeoutMs);
-  if (started === null || typeof started['admin'] !== 'string') {
-    throw new Error(`ebb serve did not start (exit ${String(proc.exitCode())}): ${proc.stderr()}${proc.stdout().slice(-2000)}`);
-  }
+  const started = await waitForStart(proc, startTimeoutMs);
+  if (typeof started['admin'] !== 'string') throw new Error(`ebb:started names no admin address: ${JSON.stringify(started)}`);
   const startupMs = Date.now() - spawnedAt;
   const endpoint = `http://${started['admin']}`;
   const client = sdkClient(endpoint);
@@ -85,16 +67,4 @@ export async function kill(proc: ServeProcess, signal: NodeJS.Signals, ms = 10_0
   const how = await Promise.race([proc.exited, after(ms, null)]);
   if (how === null) throw new Error(`ebb (pid ${proc.pid}) did not exit within ${ms} ms of ${signal}`);
   return how;
-}
-
-/** A small seeded PRNG (mulberry32), so a failing random run can be repeated with its seed. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }

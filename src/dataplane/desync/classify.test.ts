@@ -11,6 +11,7 @@ import {
 import type { DesyncReason, DesyncTier, DesyncVerdict, RawRequestHead } from './classify.ts';
 import { corpusFiles, loadCorpus, renderRequest, requestHeadOf } from './corpus.ts';
 import type { CorpusCase } from './corpus.ts';
+import { prng } from '../../../test/support/random.ts';
 
 const corpus = loadCorpus();
 
@@ -302,22 +303,10 @@ test('every corpus case renders', () => {
 // ---------------------------------------------------------------------------------------------
 // Never throws.
 
-/** mulberry32: a small seeded generator, so a failure reproduces. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const PIECES = ['chunked', 'gzip', 'Transfer', 'Encoding', 'Content', 'Length', '-', '_', ',', ';', ':', ' ', '\t', '\r', '\n', '\x00', '\x01', '\x7f', '\xc5\xbf', '\xc4\xb1', '0', '9', '18446744073709551616', 'HTTP/1.', 'GET', 'HEAD', '\xff', '\\'];
 
 test('classifyRequest, bodyFraming and renderRequest never throw on random latin1 input', () => {
-  const next = random(0xebb);
+  const next = prng(0xebb);
   const pick = (n: number): number => Math.floor(next() * n);
   const junk = (): string => {
     let s = '';
@@ -344,7 +333,7 @@ test('classifyRequest, bodyFraming and renderRequest never throw on random latin
 });
 
 test('corpus cases with one byte changed are still classified without throwing', () => {
-  const next = random(7);
+  const next = prng(7);
   for (const c of corpus) {
     for (let round = 0; round < 50; round++) {
       const head = requestHeadOf(c);
