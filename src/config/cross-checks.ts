@@ -1,5 +1,6 @@
 import {
   LOAD_BALANCER_ATTRIBUTES,
+  loadBalancerAttributeConflict,
   TARGET_GROUP_ATTRIBUTES,
   targetGroupAttributeConflict,
   validateLoadBalancerAttributes,
@@ -62,6 +63,9 @@ export function crossCheck(cfg: ConfigShape): Problem[] {
         validateLoadBalancerAttributes({ [key]: value }),
       );
     }
+    // Attributes that must go together, on the whole set (a bucket when access logs are on).
+    const lbConflict = loadBalancerAttributeConflict(Object.fromEntries(Object.entries(lb.attributes ?? {}).map(([k, v]) => [k, String(v)])));
+    if (lbConflict !== null) problems.push({ path: ['loadBalancers', i, 'attributes', 'access_logs.s3.enabled'], message: lbConflict });
     (lb.listeners ?? []).forEach((l, j) => {
       const at = ['loadBalancers', i, 'listeners', j] as const;
       const allowed = LISTENER_PROTOCOLS[type];

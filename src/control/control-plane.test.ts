@@ -469,6 +469,16 @@ describe('validation', () => {
     await assert.rejects(s.cp.createTargetGroup({ name: 'file', protocol: 'HTTP', port: 80, attributes: { ...LOR, ...SLOW } }), refused);
   });
 
+  test('access logs need a bucket: enabling them without one is refused, on the set a change leaves', async () => {
+    const s = await setup();
+    const refused = (e: unknown) => EbbError.is(e) && e.code === 'InvalidConfigurationRequest' && /access_logs\.s3\.bucket is required/.test(e.message);
+    await assert.rejects(s.cp.modifyLoadBalancerAttributes(s.lb.arn, { 'access_logs.s3.enabled': 'true' }), refused);
+    assert.equal(s.cp.describeLoadBalancerAttributes(s.lb.arn)['access_logs.s3.enabled'], 'false', 'nothing changed');
+    await s.cp.modifyLoadBalancerAttributes(s.lb.arn, { 'access_logs.s3.bucket': 'logs' });
+    await s.cp.modifyLoadBalancerAttributes(s.lb.arn, { 'access_logs.s3.enabled': 'true' });
+    await assert.rejects(s.cp.modifyLoadBalancerAttributes(s.lb.arn, { 'access_logs.s3.bucket': '' }), refused, 'the bucket cannot be emptied while logs are on');
+  });
+
   test('an HTTPS target group is refused until ebb speaks TLS to targets; an HTTPS health check is not', async () => {
     const s = await setup();
     await assert.rejects(

@@ -4,7 +4,7 @@ import { TypedEmitter } from '../shared/typed-emitter.ts';
 import {
   loadBalancerAttributesWithDefaults,
   targetGroupAttributesWithDefaults,
-  validateLoadBalancerAttributes,
+  validateLoadBalancerAttributeChange,
   validateTargetGroupAttributes,
 } from '../domain/attributes.ts';
 import type { DataPlane } from '../domain/data-plane-port.ts';
@@ -210,8 +210,7 @@ export class ControlPlane implements ControlApi {
   modifyLoadBalancerAttributes(arn: string, attributes: Readonly<Record<string, string>>): Promise<Record<string, string>> {
     return this.#queue.run(async () => {
       const lb = this.#catalog.requireLoadBalancer(arn);
-      validateLoadBalancerAttributes(attributes);
-      const record: LoadBalancerRecord = { ...lb, attributes: { ...lb.attributes, ...attributes } };
+      const record: LoadBalancerRecord = { ...lb, attributes: validateLoadBalancerAttributeChange(lb.attributes, attributes) };
       await this.#transaction.transact([put('loadBalancer', arn, record)], () => this.#catalog.setLoadBalancer(record));
       return loadBalancerAttributesWithDefaults(record.attributes);
     });
@@ -436,7 +435,7 @@ export class ControlPlane implements ControlApi {
       const lb = this.#catalog.loadBalancers.get(arn);
       if (lb !== undefined) {
         const record: LoadBalancerRecord = { ...lb, attributes: withChanges(lb.attributes, attributes) };
-        validateLoadBalancerAttributes(record.attributes);
+        validateLoadBalancerAttributeChange({}, record.attributes);
         if (JSON.stringify(record) === JSON.stringify(lb)) return false;
         await this.#transaction.transact([put('loadBalancer', arn, record)], () => this.#catalog.setLoadBalancer(record));
         return true;

@@ -1,6 +1,6 @@
 import type { Clock } from '../shared/clock.ts';
 import { ebbError } from '../shared/errors.ts';
-import { validateLoadBalancerAttributes, validateTargetGroupAttributes } from '../domain/attributes.ts';
+import { validateLoadBalancerAttributeChange, validateTargetGroupAttributes } from '../domain/attributes.ts';
 import { defaultHealthCheck, healthCheckProtocolProblem, validateHealthCheck, type HealthCheckConfig } from '../domain/health-check.ts';
 import {
   DEFAULT_CLASSIC_SETTINGS,
@@ -200,8 +200,7 @@ export class ResourceCatalog {
         throw ebbError('DuplicateLoadBalancerName', `A load balancer named '${input.name}' already exists`);
       }
     }
-    const attributes = input.attributes ?? {};
-    validateLoadBalancerAttributes(attributes);
+    const attributes = validateLoadBalancerAttributeChange({}, input.attributes ?? {});
     return {
       arn: this.#arns.loadBalancer(input.name, type),
       name: input.name,

@@ -127,6 +127,22 @@ export function loadBalancerAttributeConflict(attrs: Readonly<Record<string, str
   return null;
 }
 
+/**
+ * Checks a change to a load balancer's attributes, and the whole set it leaves (a bucket for access
+ * logs, as AWS requires); returns that set. InvalidConfigurationRequest is the code ELBv2 answers a
+ * setting that does not fit the rest with.
+ */
+export function validateLoadBalancerAttributeChange(
+  current: Readonly<Record<string, string>>,
+  change: Readonly<Record<string, string>>,
+): Record<string, string> {
+  validateLoadBalancerAttributes(change);
+  const merged = { ...current, ...change };
+  const conflict = loadBalancerAttributeConflict(merged);
+  if (conflict !== null) throw ebbError('InvalidConfigurationRequest', conflict);
+  return merged;
+}
+
 function validate(
   kind: 'target group' | 'load balancer',
   specs: Readonly<Record<string, AttributeSpec>>,
