@@ -111,6 +111,19 @@ test('credentials: EBB_* first, then the state directory file (with its region),
   assert.throws(() => resolveConnection({ endpoint: 'ftp://x', env: {}, cwd: dir }), /must be an http:\/\/ or https:\/\/ URL/);
 });
 
+test('endpoint: --endpoint, then EBB_ENDPOINT, then the admin-endpoint file a running ebb serve writes in its state directory, then the default', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'ebb-cli-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  assert.equal(resolveConnection({ env: {}, cwd: dir }).endpointSource, 'the default');
+  await mkdir(join(dir, '.ebb'));
+  await writeFile(join(dir, '.ebb', 'admin-endpoint'), 'http://127.0.0.1:41234\n');
+  const fromFile = resolveConnection({ env: {}, cwd: dir });
+  assert.equal(fromFile.endpoint.origin, 'http://127.0.0.1:41234');
+  assert.equal(fromFile.endpointSource, join(dir, '.ebb', 'admin-endpoint'));
+  assert.equal(resolveConnection({ env: { EBB_ENDPOINT: '127.0.0.1:9911' }, cwd: dir }).endpoint.origin, 'http://127.0.0.1:9911');
+  assert.equal(resolveConnection({ endpoint: 'http://127.0.0.1:9922', env: {}, cwd: dir }).endpoint.origin, 'http://127.0.0.1:9922');
+});
+
 test('status: tables on a terminal, aligned plain lines in a pipe, the API answer with --json', async (t) => {
   const { h, A } = await setUp(t);
   const pipe = io(signedEnv(h.endpoint));

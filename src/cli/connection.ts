@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { ADMIN_ENDPOINT_FILE, readAdminEndpoint } from '../shared/admin-endpoint-file.ts';
 import { CREDENTIALS_FILE_NAME, CREDENTIALS_PROFILE, parseCredentialsFile } from '../shared/credentials-file.ts';
 import { CliError, EXIT, usageError } from './exit-codes.ts';
 
@@ -68,15 +69,21 @@ export function resolveConnection(input: ConnectionInput): Connection {
   const { env } = input;
   const givenEndpoint = nonEmpty(input.endpoint);
   const envEndpoint = nonEmpty(env['EBB_ENDPOINT']);
+  const stateDirGiven = nonEmpty(input.stateDir) ?? nonEmpty(env['EBB_STATE_DIR']) ?? DEFAULT_STATE_DIR;
+  const stateDirPath = resolve(input.cwd, stateDirGiven);
+  // A running ebb serve writes where its admin API listens into its state directory.
+  const fromStateDir = givenEndpoint === undefined && envEndpoint === undefined ? readAdminEndpoint(stateDirPath) : null;
+  const endpointFile = join(stateDirPath, ADMIN_ENDPOINT_FILE);
   const [endpoint, endpointSource] =
     givenEndpoint !== undefined
       ? [parseEndpoint(givenEndpoint, '--endpoint'), '--endpoint']
       : envEndpoint !== undefined
         ? [parseEndpoint(envEndpoint, 'EBB_ENDPOINT'), 'EBB_ENDPOINT']
-        : [new URL(DEFAULT_ENDPOINT), 'the default'];
+        : fromStateDir !== null
+          ? [parseEndpoint(fromStateDir, endpointFile), endpointFile]
+          : [new URL(DEFAULT_ENDPOINT), 'the default'];
 
-  const stateDirGiven = nonEmpty(input.stateDir) ?? nonEmpty(env['EBB_STATE_DIR']) ?? DEFAULT_STATE_DIR;
-  const file = join(resolve(input.cwd, stateDirGiven), CREDENTIALS_FILE_NAME);
+  const file = join(stateDirPath, CREDENTIALS_FILE_NAME);
   const searched = ['EBB_ACCESS_KEY_ID and EBB_SECRET_ACCESS_KEY', file, 'AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY'];
 
   let credentials: CliCredentials | null = null;

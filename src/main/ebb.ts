@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { createAdminHandler } from '../api/admin-server.ts';
+import { adminEndpointUrl, removeAdminEndpoint, writeAdminEndpoint } from '../shared/admin-endpoint-file.ts';
 import { createDashboard, DASHBOARD_PREFIX } from '../api/dashboard/dashboard.ts';
 import { createEbbApi, EBB_API_PREFIX, type EbbApi } from '../api/ebb/ebb-api.ts';
 import { ResponseTimes } from '../api/ebb/response-times.ts';
@@ -187,6 +188,7 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
   }
   const bound = adminServer.address() as AddressInfo;
   const adminBound = { host: bound.address, port: bound.port };
+  writeAdminEndpoint(stateDir, adminEndpointUrl(adminBound.host, adminBound.port));
   log({ event: 'ebb:started', admin: `${adminBound.host}:${adminBound.port}`, stateDir, config: options.configPath ?? null });
   if (fromStateDir !== null) logStateDirCredentials(log, fromStateDir, adminBound);
 
@@ -262,6 +264,7 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
         await control.close();
         await store.close();
         server.closeAllConnections();
+        removeAdminEndpoint(stateDir);
         log({ event: 'ebb:stopped' });
       })();
       return shuttingDown;
