@@ -3,14 +3,14 @@ import type { Socket } from 'node:net';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ControlApi } from '../../control/control-api.ts';
 import type { ConfigReloadEvent } from '../../control/events.ts';
-import type { DrainRecord, TargetHealthDescription } from '../../control/outputs.ts';
+import type { DrainRecord } from '../../control/outputs.ts';
 import { CHANNEL_NAMES, type RequestEndMessage } from '../../dataplane/channels.ts';
 import type { HttpDataPlane } from '../../dataplane/http-data-plane.ts';
 import type { HealthObservation } from '../../domain/health-port.ts';
-import { targetKey } from '../../domain/resources.ts';
 import { ACCESS_LOG_COUNTERS, type AccessLogCounters } from '../access-log/counters.ts';
-import { listenerLoadBalancerDimension, loadBalancerDimension, parseTargetKey, targetDimension, targetGroupDimension } from './dimensions.ts';
+import { listenerLoadBalancerDimension, loadBalancerDimension, parseTargetKey, targetGroupDimension } from './dimensions.ts';
 import { SeriesSet } from './series-set.ts';
+import { registerTargetGauges, type ScrapeView } from './target-gauges.ts';
 
 /**
  * ebb's Prometheus metrics: ELB's CloudWatch metrics under their CloudWatch names, and what
@@ -29,7 +29,7 @@ import { SeriesSet } from './series-set.ts';
  * - everything that is a state (targets by state, in flight, tunnels, healthy hosts) is read when
  *   Prometheus scrapes, through prom-client's `collect()` (prom-client README, "Gauge": "collect …
  *   invoked when the registry collects its metrics"), so it costs nothing between scrapes and the
- *   series of a target that is gone are simply not written.
+ *   series of a target that is gone are simply not written (the gauges of targets: ./target-gauges.ts).
  *
  * Labels are bounded: load balancers, target groups, registered targets, status classes, outcomes and
  * reason codes; never a client address or a path.
@@ -71,18 +71,6 @@ const ACCESS_LOG_METRICS: ReadonlyArray<readonly [keyof AccessLogCounters, strin
   ['writeErrors', 'ebb_access_log_write_errors_total', 'Access-log writes, opens, renames or compressions that failed'],
   ['filesRotated', 'ebb_access_log_files_rotated_total', 'Access-log files closed and replaced (size or time rotation, S3-layout intervals)'],
 ];
-
-/** Everything read from the control plane for one scrape. */
-interface ScrapeView {
-  readonly loadBalancers: ReadonlySet<string>;
-  readonly groups: ReadonlyArray<{
-    readonly arn: string;
-    readonly dim: string;
-    /** Dimensions of the load balancers whose listeners forward to the group. */
-    readonly loadBalancers: readonly string[];
-    readonly targets: readonly TargetHealthDescription[];
-  }>;
-}
 
 /** A listener as client connections find it: its address and the load balancer's dimension. */
 interface ListenerPlace {
@@ -193,88 +181,10 @@ export class EbbMetrics {
     this.#connectionErrors = new SeriesSet(
       counter('ebb_target_connection_error_count', 'TargetConnectionErrorCount: connections to targets that could not be established (refused or timed out)', LB_TG),
     );
-    const hostCount = (name: string, help: string, state: (s: string) => boolean): void => {
-      new Gauge({
-        name,
-        help,
-        labelNames: LB_TG,
-        registers,
-        collect() {
-          const view = self.#scrape();
-          this.reset();
-          for (const g of view.groups) {
-            const n = g.targets.filter((t) => state(t.health.state)).length;
-            for (const lb of g.loadBalancers) this.labels({ load_balancer: lb, target_group: g.dim }).set(n);
-          }
-        },
-      });
-    };
-    hostCount('ebb_healthy_host_count', 'HealthyHostCount: targets in state healthy, per load balancer the group is behind', (s) => s === 'healthy');
-    hostCount(
-      'ebb_un_healthy_host_count',
-      'UnHealthyHostCount: targets in state unhealthy (or unhealthy.draining), per load balancer the group is behind',
-      (s) => s === 'unhealthy' || s === 'unhealthy.draining',
-    );
+    // Scrape-time gauges of targets as they are now (./target-gauges.ts).
+    registerTargetGauges(this.registry, () => this.#scrape(), this.#dataPlanes);
 
     // ebb's own.
-    new Gauge({
-      name: 'ebb_targets',
-      help: 'Registered targets by target group, state and reason code (as DescribeTargetHealth reports them; draining ones included)',
-      labelNames: ['target_group', 'state', 'reason'] as const,
-      registers,
-      collect() {
-        const view = self.#scrape();
-        this.reset();
-        for (const g of view.groups) {
-          const counts = new Map<string, { state: string; reason: string; n: number }>();
-          for (const t of g.targets) {
-            const reason = t.health.reason ?? '';
-            const key = `${t.health.state}|${reason}`;
-            const c = counts.get(key) ?? { state: t.health.state, reason, n: 0 };
-            c.n++;
-            counts.set(key, c);
-          }
-          for (const c of counts.values()) this.labels({ target_group: g.dim, state: c.state, reason: c.reason }).set(c.n);
-        }
-      },
-    });
-    const perTarget = (name: string, help: string, pick: (requests: number, tunnels: number) => number): void => {
-      new Gauge({
-        name,
-        help,
-        labelNames: ['target_group', 'target'] as const,
-        registers,
-        collect() {
-          const view = self.#scrape();
-          this.reset();
-          for (const g of view.groups) {
-            for (const t of g.targets) {
-              const a = self.#activity(targetKey(g.arn, t.id, t.port));
-              this.labels({ target_group: g.dim, target: targetDimension(t.id, t.port) }).set(pick(a.requests, a.tunnels));
-            }
-          }
-        },
-      });
-    };
-    perTarget('ebb_target_requests_in_flight', 'HTTP requests sent to the target and not yet finished (falls to 0 as a drain ends)', (r) => r);
-    perTarget('ebb_target_tunnels_open', 'WebSocket tunnels open to the target', (_r, t) => t);
-    new Gauge({
-      name: 'ebb_target_connection_count',
-      help: "Connections open to the group's targets now, busy or idle (keep-alive connections in the pool, tunnels' connections)",
-      labelNames: ['target_group'] as const,
-      registers,
-      collect() {
-        const view = self.#scrape();
-        this.reset();
-        for (const g of view.groups) {
-          let n = 0;
-          for (const t of g.targets) {
-            n += self.#activity(targetKey(g.arn, t.id, t.port)).connections;
-          }
-          this.labels({ target_group: g.dim }).set(n);
-        }
-      },
-    });
     this.#drains = new SeriesSet(
       new Counter({
         name: 'ebb_drains_total',
@@ -466,23 +376,6 @@ export class EbbMetrics {
       const n = r[field];
       if (n > 0) set.get({ target_group: tg }).inc(n);
     }
-  }
-
-  /**
-   * A target's work across the data planes. A data plane that does not count its connections reports
-   * none; then each request and tunnel holds one (HTTP/1.1 carries one request per connection at a time).
-   */
-  #activity(key: string): { requests: number; tunnels: number; connections: number } {
-    let requests = 0;
-    let tunnels = 0;
-    let connections = 0;
-    for (const dp of this.#dataPlanes) {
-      const a = dp.activity(key);
-      requests += a.requests;
-      tunnels += a.tunnels;
-      connections += a.connections ?? a.requests + a.tunnels;
-    }
-    return { requests, tunnels, connections };
   }
 
   #allLoadBalancers(): ReturnType<ControlApi['describeLoadBalancers']> {
