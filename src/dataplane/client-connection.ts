@@ -1,9 +1,10 @@
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import { clientErrorChannel, requestEndChannel } from './channels.ts';
-import type { ClientErrorMessage, RequestEndMessage } from './channels.ts';
+import type { ClientErrorMessage } from './channels.ts';
 import type { DesyncVerdict } from './desync/classify.ts';
-import { handleRequest } from './http-proxy.ts';
+import { errorAnswer } from './errors.ts';
+import { handleRequest, publishRefusal } from './http-proxy.ts';
 import type { ListenerContext, ProxyHost } from './http-proxy.ts';
 import { RequestBodyReader } from './request-body.ts';
 import type { BodySink } from './request-body.ts';
@@ -49,19 +50,6 @@ const HOLD_LIMIT = 64 * 1024;
 const CLOSE_GRACE_MS = 1000;
 
 const DISCARD: BodySink = { onBodyData: () => {}, onBodyEnd: () => {} };
-
-/** ebb's own error answers, by status, whether they close, and whether they answer a HEAD (no body, RFC 9110 §9.3.2). */
-const ERROR_ANSWERS = new Map<string, string>();
-function errorAnswer(status: number, close: boolean, head: boolean): string {
-  const key = `${status}${close ? 'c' : ''}${head ? 'h' : ''}`;
-  let a = ERROR_ANSWERS.get(key);
-  if (a === undefined) {
-    const body = `${status} ${STATUS_CODES[status] ?? ''}\n`;
-    a = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\nServer: ebb\r\n${close ? 'Connection: close\r\n' : ''}\r\n${head ? '' : body}`;
-    ERROR_ANSWERS.set(key, a);
-  }
-  return a;
-}
 
 function uncork(socket: Socket): void {
   socket.uncork();
@@ -137,11 +125,6 @@ export class ClientConnection implements ClientSide {
     return this.#reading !== Reading.Body;
   }
 
-  /** No request in flight and no partial head: may be closed now when the listener closes. */
-  get idleBetweenRequests(): boolean {
-    return this.#reading === Reading.Head && !this.#busy && this.#buf === null;
-  }
-
   /** Called by the listener's ticker: a head that takes longer than the client header timeout gets 408. */
   checkHeaderDeadline(now: number, timeoutMs: number): void {
     if (this.#reading === Reading.Head && !this.#busy && this.#headStart !== 0 && now - this.#headStart > timeoutMs) {
@@ -151,7 +134,8 @@ export class ClientConnection implements ClientSide {
 
   /** The listener is closing: an idle connection closes now, a busy one after its response. */
   closeIfIdle(): void {
-    if (this.idleBetweenRequests) this.socket.destroy();
+    // No request in flight and no partial head.
+    if (this.#reading === Reading.Head && !this.#busy && this.#buf === null) this.socket.destroy();
   }
 
   destroy(): void {
@@ -448,35 +432,18 @@ export class ClientConnection implements ClientSide {
     if (requestEndChannel.hasSubscribers) {
       // A head that was never whole counts from its first byte; its bytes are those held.
       const whole = method !== undefined;
-      const now = performance.now();
-      requestEndChannel.publish({
-        dataPlaneId: this.#host.id,
-        listenerArn: this.#ctx.route.arn,
-        listenerPort: this.#ctx.localPort,
-        targetGroupArn: this.#ctx.route.targetGroupArn,
-        targetKey: null,
-        target: null,
-        clientAddress: this.clientAddress,
-        clientPort: this.clientPort,
+      publishRefusal(this.#host, this.#ctx, this, {
         method: method ?? '-',
         url: uri ?? '-',
         version: version ?? '-',
-        host: null,
-        userAgent: null,
         status,
-        targetStatus: null,
-        fromTarget: false,
+        reason,
+        verdict: verdict ?? null,
         requestTime: whole ? this.requestTime : Date.now(),
-        durationMs: whole ? now - this.requestStartedAt : 0,
-        requestProcessingMs: -1,
-        targetResponseMs: -1,
-        responseProcessingMs: -1,
+        durationMs: whole ? performance.now() - this.requestStartedAt : 0,
         receivedBytes: whole ? this.receivedBytes : held,
         sentBytes: answer.length,
-        classification: verdict?.tier ?? null,
-        classificationReason: verdict === null || verdict === undefined ? null : verdict.reason,
-        errorReason: reason,
-      } satisfies RequestEndMessage);
+      });
     }
     this.#closeSoon();
   }

@@ -60,9 +60,23 @@ export class ProxyError {
   }
 }
 
-/** A bodiless answer that closes the connection, written on a raw socket (client errors, upgrades). */
-export function closingAnswer(status: number): string {
-  return `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`;
+/** ebb's own answers (400, 408, 503, ...), by status, whether they close, and whether they answer a HEAD. */
+const ANSWERS = new Map<string, string>();
+
+/**
+ * An answer of ebb's own, written on the client's socket: a short text body (none for a HEAD, RFC 9110
+ * §9.3.2) and `Connection: close` when the connection closes after it. Built once per kind.
+ */
+export function errorAnswer(status: number, close: boolean, head: boolean): string {
+  const key = `${status}${close ? 'c' : ''}${head ? 'h' : ''}`;
+  let a = ANSWERS.get(key);
+  if (a === undefined) {
+    const text = STATUS_CODES[status] ?? '';
+    const body = `${status} ${text}\n`;
+    a = `HTTP/1.1 ${status} ${text}\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\nServer: ebb\r\n${close ? 'Connection: close\r\n' : ''}\r\n${head ? '' : body}`;
+    ANSWERS.set(key, a);
+  }
+  return a;
 }
 
 /** Classifies a socket error seen while connecting to or talking with a target. */

@@ -2,6 +2,7 @@ import type { ListenerRoute, RoutingSnapshot } from '../domain/routing-snapshot.
 import { requestEndChannel, upstreamErrorChannel } from './channels.ts';
 import type { RequestEndMessage, UpstreamErrorMessage } from './channels.ts';
 import type { ClientExchange, ClientSide } from './client-side.ts';
+import type { DesyncVerdict } from './desync/classify.ts';
 import { ProxyError } from './errors.ts';
 import type { PickInputs, RotationState } from './pickers/index.ts';
 import { pickTarget } from './pickers/index.ts';
@@ -338,6 +339,52 @@ function publishRequestEnd(host: ProxyHost, ctx: ListenerContext, client: Client
     sentBytes: client.sentBytes,
     classification: plan.verdict.tier,
     classificationReason: plan.verdict.reason,
+  } satisfies RequestEndMessage);
+}
+
+/** A request ebb refused while reading it: what its end message says beyond the connection's own facts. */
+export interface RefusalFacts {
+  readonly method: string;
+  readonly url: string;
+  readonly version: string;
+  readonly status: number;
+  readonly reason: string;
+  readonly verdict: DesyncVerdict | null;
+  readonly requestTime: number;
+  readonly durationMs: number;
+  readonly receivedBytes: number;
+  readonly sentBytes: number;
+}
+
+/** Publishes the end of a request refused before any target was picked (no target fields, times -1). */
+export function publishRefusal(host: ProxyHost, ctx: ListenerContext, client: Pick<ClientSide, 'clientAddress' | 'clientPort'>, f: RefusalFacts): void {
+  requestEndChannel.publish({
+    dataPlaneId: host.id,
+    listenerArn: ctx.route.arn,
+    listenerPort: ctx.localPort,
+    targetGroupArn: ctx.route.targetGroupArn,
+    targetKey: null,
+    target: null,
+    clientAddress: client.clientAddress,
+    clientPort: client.clientPort,
+    method: f.method,
+    url: f.url,
+    version: f.version,
+    host: null,
+    userAgent: null,
+    status: f.status,
+    targetStatus: null,
+    fromTarget: false,
+    requestTime: f.requestTime,
+    durationMs: f.durationMs,
+    requestProcessingMs: -1,
+    targetResponseMs: -1,
+    responseProcessingMs: -1,
+    receivedBytes: f.receivedBytes,
+    sentBytes: f.sentBytes,
+    classification: f.verdict?.tier ?? null,
+    classificationReason: f.verdict?.reason ?? null,
+    errorReason: f.reason,
   } satisfies RequestEndMessage);
 }
 

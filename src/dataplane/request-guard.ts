@@ -1,5 +1,6 @@
 import type { ListenerSettings } from '../domain/routing-snapshot.ts';
-import { bodyFraming, classifyRequest } from './desync/classify.ts';
+import { classifyRequest } from './desync/classify.ts';
+import { bodyFraming } from './desync/framing.ts';
 import type { DesyncVerdict } from './desync/classify.ts';
 import { connectionNamedHeaders, isHopByHop } from './hop-by-hop.ts';
 import type { RequestHead } from './request-head.ts';

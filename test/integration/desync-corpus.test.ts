@@ -4,7 +4,7 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import type { ListenerSettings } from '../../src/domain/routing-snapshot.ts';
-import { bodyFraming } from '../../src/dataplane/desync/classify.ts';
+import { bodyFraming } from '../../src/dataplane/desync/framing.ts';
 import type { DesyncTier } from '../../src/dataplane/desync/classify.ts';
 import { loadCorpus, renderRequest, requestHeadOf } from '../../src/dataplane/desync/corpus.ts';
 import type { CorpusCase } from '../../src/dataplane/desync/corpus.ts';

@@ -1,13 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import {
-  bodyFraming,
-  classifyRequest,
-  DESYNC_REASON_TIER,
-  DESYNC_TIERS,
-  quoteBytes,
-  tierRank,
-} from './classify.ts';
+import { classifyRequest, DESYNC_REASON_TIER, DESYNC_TIERS, tierRank } from './classify.ts';
+import { quoteBytes } from './field-syntax.ts';
+import { bodyFraming } from './framing.ts';
 import type { DesyncReason, DesyncTier, DesyncVerdict, RawRequestHead } from './classify.ts';
 import { corpusFiles, loadCorpus, renderRequest, requestHeadOf } from './corpus.ts';
 import type { CorpusCase } from './corpus.ts';

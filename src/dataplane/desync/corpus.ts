@@ -3,7 +3,8 @@ import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { z } from 'zod';
-import { bodyFraming, DESYNC_REASONS, DESYNC_TIERS } from './classify.ts';
+import { DESYNC_REASONS, DESYNC_TIERS } from './classify.ts';
+import { bodyFraming } from './framing.ts';
 import type { DesyncReason, DesyncTier, RawRequestHead } from './classify.ts';
 
 /**
