@@ -1,5 +1,6 @@
 import type { ListenerSettings } from '../domain/routing-snapshot.ts';
 import { classifyRequest } from './desync/classify.ts';
+import { isLookAlikeFramingName } from './desync/field-syntax.ts';
 import { bodyFraming } from './desync/framing.ts';
 import type { DesyncVerdict } from './desync/classify.ts';
 import { connectionNamedHeaders, isHopByHop } from './hop-by-hop.ts';
@@ -89,8 +90,6 @@ const OTHER_HTTP_VERSION = /^HTTP\/[2-9]\.[0-9]$/;
 const URI_ESCAPE = /[\x00-\x20\x7f-\xff]/g;
 /** `http://authority/rest` or `https://…`; the authority without userinfo. */
 const ABSOLUTE_FORM = /^https?:\/\/([A-Za-z0-9.-]+(?::[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](?::[0-9]{1,5})?)([/?][^#]*)?$/i;
-/** Names that some reader may take for a framing header once it normalises `_`, case or spaces. */
-const LOOKALIKE = /^[\s\x00-\x1f]*(transfer[-_\s]+encoding|content[-_\s]+length)[\s\x00-\x1f]*$/i;
 
 /** The action for a tier in a mode (the table above). */
 export function desyncAction(tier: DesyncVerdict['tier'], mode: ListenerSettings['desyncMode']): 'forward' | 'close' | 'refuse' {
@@ -209,7 +208,8 @@ export function planRequest(
         break;
       default:
         if (isHopByHop(lower)) continue;
-        if (lower.includes('_') && LOOKALIKE.test(name)) continue;
+        // One rule with the classifier for what resembles a framing header.
+        if (isLookAlikeFramingName(name)) continue;
     }
     headers += `${name}: ${value}\r\n`;
   }

@@ -1,4 +1,5 @@
 import type { DesyncVerdict, RawRequestHead } from './desync/classify.ts';
+import { quoteBytes, trimOws } from './desync/field-syntax.ts';
 
 /**
  * Reading a client's request head off the wire, leniently: whatever the bytes say is kept as it
@@ -122,7 +123,7 @@ export function parseRequestHead(text: string, crlf = true): RequestHead {
     const colon = line.indexOf(':');
     if (colon < 0) {
       // A folded line (obs-fold) or none at all: not a header any reader agrees on.
-      rawDefects.push({ tier: 'Ambiguous', reason: 'MissingHeaderColon', message: `the header line '${printable(line)}' has no colon` });
+      rawDefects.push({ tier: 'Ambiguous', reason: 'MissingHeaderColon', message: `the header line ${quoteBytes(line)} has no colon` });
       continue;
     }
     // A name with whitespace around it (a line that starts with a space) is kept as it came: the
@@ -153,18 +154,4 @@ function splitRequestLine(line: string): { method: string; uri: string; version:
     return { method, uri: rest, version, noVersion: false };
   }
   return { method, uri: rest, version: '', noVersion: true };
-}
-
-function trimOws(s: string): string {
-  let a = 0;
-  let b = s.length;
-  while (a < b && (s.charCodeAt(a) === 32 || s.charCodeAt(a) === 9)) a++;
-  while (b > a && (s.charCodeAt(b - 1) === 32 || s.charCodeAt(b - 1) === 9)) b--;
-  return a === 0 && b === s.length ? s : s.slice(a, b);
-}
-
-/** For messages: control and non-ASCII bytes as \xNN, at most 64 characters. */
-export function printable(s: string): string {
-  const cut = s.length > 64 ? `${s.slice(0, 64)}…` : s;
-  return cut.replace(/[\x00-\x1f\x7f-\xff]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }

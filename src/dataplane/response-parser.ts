@@ -1,3 +1,4 @@
+import { trimOws } from './desync/field-syntax.ts';
 import { connectionNamedHeaders } from './hop-by-hop.ts';
 
 /**
@@ -340,13 +341,6 @@ export class ResponseParser {
   }
 }
 
-function trimOws(s: string): string {
-  let a = 0;
-  let b = s.length;
-  while (a < b && (s.charCodeAt(a) === 32 || s.charCodeAt(a) === 9)) a++;
-  while (b > a && (s.charCodeAt(b - 1) === 32 || s.charCodeAt(b - 1) === 9)) b--;
-  return a === 0 && b === s.length ? s : s.slice(a, b);
-}
 
 function removeHeader(raw: string[], lower: string): void {
   for (let i = raw.length - 2; i >= 0; i -= 2) {

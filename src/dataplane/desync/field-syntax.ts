@@ -199,6 +199,19 @@ export function owsBounds(s: string): [number, number] {
   return [a, b];
 }
 
+/** `s` without the SP and HTAB around it (a field value's OWS, RFC 9110 §5.5); not String.trim, which takes more. */
+export function trimOws(s: string): string {
+  const [a, b] = owsBounds(s);
+  return a === 0 && b === s.length ? s : s.slice(a, b);
+}
+
+/** A header name some reader may take for Transfer-Encoding or Content-Length (`Transfer_Encoding`, ` Content-Length`). */
+export function isLookAlikeFramingName(name: string): boolean {
+  // Both words and something between them: never shorter than `content-length` (most names are, so this costs them nothing).
+  if (name.length < 14) return false;
+  return resembles(name, 'transfer', 'encoding') === SIMILAR || resembles(name, 'content', 'length') === SIMILAR;
+}
+
 /** Output characters kept of one quoted part, so a message stays a log line (the library caps at 300 bytes). */
 export const PART_LIMIT = 120;
 
