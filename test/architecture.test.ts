@@ -16,13 +16,17 @@ const ALLOWED: Record<string, readonly string[]> = {
   health: ['domain', 'shared'],
   dataplane: ['domain', 'shared'],
   store: ['domain', 'shared'],
-  config: ['domain', 'shared', 'control'],
-  api: ['control', 'domain', 'shared', 'telemetry'],
+  // Auto Scaling drives the control plane (registering and draining its instances) and the instance runner port.
+  autoscaling: ['control', 'domain', 'shared'],
+  // The processes that are Auto Scaling's instances: spawn, adopt, signal, log files.
+  instances: ['domain', 'shared'],
+  config: ['domain', 'shared', 'control', 'autoscaling'],
+  api: ['autoscaling', 'control', 'domain', 'shared', 'telemetry'],
   // Metrics and access logs: they listen to the control plane's events and the data plane's channels.
-  telemetry: ['control', 'dataplane', 'domain', 'shared'],
+  telemetry: ['autoscaling', 'control', 'dataplane', 'domain', 'shared'],
   // The command-line client talks to the admin endpoint over HTTP; it shares only names and errors.
   cli: ['domain', 'shared'],
-  main: ['shared', 'domain', 'control', 'health', 'dataplane', 'store', 'config', 'api', 'telemetry', 'cli'],
+  main: ['shared', 'domain', 'control', 'autoscaling', 'instances', 'health', 'dataplane', 'store', 'config', 'api', 'telemetry', 'cli'],
 };
 
 function sourceFiles(dir: string): string[] {

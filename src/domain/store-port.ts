@@ -3,7 +3,21 @@
  * A commit is atomic (all operations or none) and durable once its promise resolves: only then may a
  * change be acknowledged to a client.
  */
-export type StoreKind = 'loadBalancer' | 'listener' | 'targetGroup' | 'target' | 'instance' | 'drainRecord' | 'meta';
+export type StoreKind =
+  | 'loadBalancer'
+  | 'listener'
+  | 'targetGroup'
+  | 'target'
+  | 'instance'
+  | 'drainRecord'
+  | 'meta'
+  // Auto Scaling's own (src/autoscaling/)
+  | 'launchTemplate'
+  | 'autoScalingGroup'
+  | 'autoScalingInstance'
+  | 'lifecycleHook'
+  | 'instanceRefresh'
+  | 'scalingActivity';
 
 export type StoreOp =
   | { readonly op: 'put'; readonly kind: StoreKind; readonly key: string; readonly value: unknown }

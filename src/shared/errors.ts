@@ -57,6 +57,28 @@ export const ERROR_CODES = {
   ConfigUnreadable: { status: 400, fault: 'Sender' },
   StoreUnavailable: { status: 500, fault: 'Receiver' },
   ListenAddressInUse: { status: 400, fault: 'Sender' },
+  // Auto Scaling (autoscaling 2011-01-01)
+  AlreadyExists: { status: 400, fault: 'Sender' },
+  LimitExceeded: { status: 400, fault: 'Sender' },
+  ResourceContention: { status: 500, fault: 'Receiver' },
+  ScalingActivityInProgress: { status: 400, fault: 'Sender' },
+  InstanceRefreshInProgress: { status: 400, fault: 'Sender' },
+  ActiveInstanceRefreshNotFound: { status: 400, fault: 'Sender' },
+  IrreversibleInstanceRefresh: { status: 400, fault: 'Sender' },
+  // EC2 (ec2 2016-11-15): launch templates and instances. EC2 answers every client error with 400.
+  InvalidParameterValue: { status: 400, fault: 'Sender' },
+  InvalidParameterCombination: { status: 400, fault: 'Sender' },
+  'InvalidLaunchTemplateName.AlreadyExistsException': { status: 400, fault: 'Sender' },
+  'InvalidLaunchTemplateName.NotFoundException': { status: 400, fault: 'Sender' },
+  'InvalidLaunchTemplateName.MalformedException': { status: 400, fault: 'Sender' },
+  'InvalidLaunchTemplateId.NotFound': { status: 400, fault: 'Sender' },
+  'InvalidLaunchTemplateId.Malformed': { status: 400, fault: 'Sender' },
+  'InvalidLaunchTemplateId.VersionNotFound': { status: 400, fault: 'Sender' },
+  'InvalidUserData.Malformed': { status: 400, fault: 'Sender' },
+  'InvalidInstanceID.NotFound': { status: 400, fault: 'Sender' },
+  'InvalidInstanceID.Malformed': { status: 400, fault: 'Sender' },
+  // Instances ebb runs: a process that could not be started at all.
+  InstanceLaunchFailed: { status: 500, fault: 'Receiver' },
   // GET /metrics on the admin endpoint (Prometheus sends a bearer token, not a SigV4 signature).
   MetricsUnauthorized: { status: 401, fault: 'Sender' },
   MetricsNotEnabled: { status: 403, fault: 'Sender' },

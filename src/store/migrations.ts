@@ -38,6 +38,12 @@ export const MIGRATIONS: Readonly<Record<StoreKind, readonly Migration[]>> = {
   instance: [sameFields],
   drainRecord: [sameFields],
   meta: [sameFields],
+  launchTemplate: [sameFields],
+  autoScalingGroup: [sameFields],
+  autoScalingInstance: [sameFields],
+  lifecycleHook: [sameFields],
+  instanceRefresh: [sameFields],
+  scalingActivity: [sameFields],
 };
 
 /** The format version this ebb writes for `kind`. */

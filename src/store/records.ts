@@ -16,6 +16,12 @@ export const STORE_KINDS: readonly StoreKind[] = [
   'instance',
   'drainRecord',
   'meta',
+  'launchTemplate',
+  'autoScalingGroup',
+  'autoScalingInstance',
+  'lifecycleHook',
+  'instanceRefresh',
+  'scalingActivity',
 ];
 
 const kinds = new Set<string>(STORE_KINDS);
