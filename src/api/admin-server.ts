@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { debuglog } from 'node:util';
+import type { AutoScalingApi } from '../autoscaling/autoscaling-api.ts';
 import type { ControlApi } from '../control/control-api.ts';
 import { realClock, type Clock } from '../shared/clock.ts';
 import { ebbError } from '../shared/errors.ts';
@@ -28,6 +29,7 @@ export type AdminRoute = (req: IncomingMessage, res: ServerResponse) => void;
 
 export interface AdminHandlerOptions {
   readonly control: ControlApi;
+  readonly autoscaling?: AutoScalingApi;
   readonly auth: AdminAuthOptions;
   readonly log: AdminLog;
   /** Wall time for signature dates. Default: the real clock. */
@@ -255,7 +257,11 @@ export function createAdminHandler(options: AdminHandlerOptions): (req: Incoming
           expectedService: known === undefined ? undefined : SIGNING_NAMES[known],
         });
       }
-      const out = await dispatch(params, { control: options.control, requestId: r.requestId });
+      const out = await dispatch(params, {
+        control: options.control,
+        ...(options.autoscaling === undefined ? {} : { autoscaling: options.autoscaling }),
+        requestId: r.requestId,
+      });
       send(res, 200, r.requestId, out.xml);
       trace('%s %s %s 200 %dms', r.requestId, service, action, Math.round(clock.now() - started));
     } catch (err) {

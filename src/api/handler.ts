@@ -1,3 +1,4 @@
+import type { AutoScalingApi } from '../autoscaling/autoscaling-api.ts';
 import type { ControlApi } from '../control/control-api.ts';
 import type { QueryParams } from './query-parser.ts';
 import type { XmlObject } from './xml.ts';
@@ -5,6 +6,8 @@ import type { XmlObject } from './xml.ts';
 /** What every operation handler gets besides its parameters. */
 export interface ApiContext {
   readonly control: ControlApi;
+  /** Auto Scaling and EC2 launch templates; unset where ebb runs without them (some tests). */
+  readonly autoscaling?: AutoScalingApi;
   readonly requestId: string;
 }
 
