@@ -105,6 +105,13 @@ export interface Ec2InstanceView {
   readonly logFile?: string;
 }
 
+/** An instance refresh as DescribeInstanceRefreshes answers: the record and its progress. */
+export interface InstanceRefreshView extends InstanceRefreshRecord {
+  readonly percentageComplete: number;
+  /** Instances still to replace. */
+  readonly instancesToUpdate: number;
+}
+
 // ---------------------------------------------------------------- the facade
 
 export interface AutoScalingApi {
@@ -161,7 +168,8 @@ export interface AutoScalingApi {
 
   // Instance refresh
   startInstanceRefresh(input: StartInstanceRefreshInput): Promise<string>;
-  describeInstanceRefreshes(group: string, ids?: readonly string[]): InstanceRefreshRecord[];
+  /** Newest first, each with its progress. */
+  describeInstanceRefreshes(group: string, ids?: readonly string[]): InstanceRefreshView[];
   /** The id of the refresh being cancelled; none in progress: ActiveInstanceRefreshNotFound. */
   cancelInstanceRefresh(group: string): Promise<string>;
   rollbackInstanceRefresh(group: string): Promise<string>;

@@ -112,6 +112,8 @@ export interface Departure {
   readonly activityId: string;
   /** Lifecycle hooks are skipped (ForceDelete, detach, standby). */
   readonly skipHooks: boolean;
+  /** What sent it: a health check (replacements are limited to a tenth of the group at a time), a refresh, a scale-in, a user. */
+  readonly reason: 'health' | 'refresh' | 'scale-in' | 'user' | 'delete' | 'launch-abandoned';
 }
 
 /** One outstanding lifecycle action: an instance held by one hook. */
@@ -149,7 +151,11 @@ export interface AutoScalingInstanceRecord {
   /** Wall ms when it went InService (grace period and warm-up count from here). */
   readonly inServiceAt?: number;
   /** Set while it leaves service. */
-  readonly departure?: Departure;
+  readonly departure?: Departure | undefined;
+  /** How it entered the group: launched (launching hooks apply), or from standby or attached (they do not). */
+  readonly entry: 'launch' | 'standby' | 'attach';
+  /** The activity that reports its way into service, while it is on that way. */
+  readonly entryActivityId?: string | undefined;
   /** Outstanding lifecycle actions (launching or terminating). */
   readonly actions?: readonly LifecycleActionRecord[];
   /** Wall ms of the last state change. */
@@ -216,6 +222,8 @@ export interface InstanceRefreshRecord {
   readonly replaced: readonly string[];
   /** Wall ms: waiting at a checkpoint until then. */
   readonly checkpointUntil?: number;
+  /** The checkpoints already reached (each waits once). */
+  readonly checkpointsReached?: readonly number[];
 }
 
 // ---------------------------------------------------------------- activities

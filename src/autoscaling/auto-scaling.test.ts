@@ -1,0 +1,272 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { FakeClock } from '../../test/fakes/fake-clock.ts';
+import { FakeDataPlane } from '../../test/fakes/fake-data-plane.ts';
+import { FakeHealthChecker } from '../../test/fakes/fake-health-checker.ts';
+import { FakeInstanceRunner } from '../../test/fakes/fake-instance-runner.ts';
+import { ControlPlane } from '../control/control-plane.ts';
+import { targetKey } from '../domain/resources.ts';
+import { InMemoryStateStore } from '../store/in-memory-state-store.ts';
+import { AutoScaling } from './auto-scaling.ts';
+import type { LifecycleEvent } from './events.ts';
+
+const USER_DATA = Buffer.from('#!/bin/sh\nexec sleep 60\n').toString('base64');
+
+/** Lets queued work (promise chains, the serial queues) run. */
+async function settle(rounds = 30): Promise<void> {
+  for (let n = 0; n < rounds; n++) await new Promise<void>((resolve) => setImmediate(resolve));
+}
+
+async function setup(options: { delay?: number; store?: InMemoryStateStore; runner?: FakeInstanceRunner; clock?: FakeClock } = {}) {
+  const clock = options.clock ?? new FakeClock();
+  const store = options.store ?? new InMemoryStateStore();
+  const dp = new FakeDataPlane();
+  const health = new FakeHealthChecker();
+  const cp = new ControlPlane({ clock, store, dataPlanes: [dp], healthChecker: health });
+  await cp.start();
+  const runner = options.runner ?? new FakeInstanceRunner(clock);
+  const as = new AutoScaling({ clock, store, control: cp, runner, engine: { tickMs: 1000, launchBackoffBaseMs: 1000 }, log: (e) => { if (process.env['AS_DEBUG'] !== undefined) console.log(JSON.stringify(e)); } });
+  await as.start();
+  const lifecycle: LifecycleEvent[] = [];
+  as.events.on('autoscaling:lifecycle', (e) => lifecycle.push(e));
+  let tg = cp.describeTargetGroups().find((g) => g.name === 'app');
+  if (tg === undefined) {
+    const lb = await cp.createLoadBalancer({ name: 'web' });
+    tg = await cp.createTargetGroup({
+      name: 'app',
+      protocol: 'HTTP',
+      port: 80,
+      targetType: 'instance',
+      healthCheck: { intervalSeconds: 5, timeoutSeconds: 2, healthyThresholdCount: 2, unhealthyThresholdCount: 2 },
+      attributes: { 'deregistration_delay.timeout_seconds': String(options.delay ?? 30) },
+    });
+    await cp.createListener({ loadBalancerArn: lb.arn, protocol: 'HTTP', port: 8080, defaultActions: [{ type: 'forward', targetGroupArn: tg.arn }] });
+  }
+  const tgArn = tg.arn;
+  const keyOf = (id: string) => targetKey(tgArn, id, cp.describeTargetHealth(tgArn).find((t) => t.id === id)?.port ?? 0);
+  const healthOf = (id: string) => cp.describeTargetHealth(tgArn).find((t) => t.id === id)?.health.state;
+  const members = (group = 'g') => as.describeAutoScalingGroups([group])[0]?.instances ?? [];
+  /** Passes every registered target's health checks. */
+  const allHealthy = () => {
+    for (const t of cp.describeTargetHealth(tgArn)) if (t.health.state === 'initial') health.pass(targetKey(tgArn, t.id, t.port), 2);
+  };
+  /** Moves time on in steps, letting the engine act in between. */
+  const run = async (ms: number, step = 500) => {
+    for (let t = 0; t < ms; t += step) {
+      clock.advance(step);
+      await settle();
+    }
+  };
+  const close = async () => {
+    await as.close();
+    await cp.close();
+  };
+  return { clock, store, dp, health, cp, runner, as, tgArn, keyOf, healthOf, members, allHealthy, run, lifecycle, close };
+}
+
+async function group(s: Awaited<ReturnType<typeof setup>>, desired: number, extra: Record<string, unknown> = {}) {
+  const lt = await s.as.createLaunchTemplate({ name: 'app', data: { userData: USER_DATA, stopTimeoutSeconds: 5 } });
+  await s.as.createAutoScalingGroup({ name: 'g', launchTemplate: { id: lt.id, version: '$Latest' }, minSize: 0, maxSize: 6, desiredCapacity: desired, targetGroupArns: [s.tgArn], ...extra });
+  await s.run(1000);
+  s.allHealthy();
+  await s.run(1000);
+  s.allHealthy();
+  await s.run(500);
+  return lt;
+}
+
+describe('Auto Scaling groups of processes', () => {
+  test('a group launches its desired capacity, registers each instance by id on its own port, InService once registered', async () => {
+    const s = await setup();
+    await group(s, 2);
+    const members = s.members();
+    assert.equal(members.length, 2);
+    assert.deepEqual(members.map((i) => i.lifecycleState), ['InService', 'InService']);
+    for (const i of members) {
+      assert.match(i.instanceId, /^i-[0-9a-f]{17}$/);
+      assert.equal(s.healthOf(i.instanceId), 'healthy');
+    }
+    assert.equal(s.runner.launches.length, 2);
+    assert.equal(s.runner.launches[0]?.group, 'g');
+    assert.ok('script' in (s.runner.launches[0]?.run ?? {}), 'user data runs as a script');
+    const activities = s.as.describeScalingActivities({ group: 'g' });
+    assert.equal(activities.length, 2);
+    assert.ok(activities.every((a) => a.statusCode === 'Successful' && a.description.startsWith('Launching a new EC2 instance: i-')));
+    await s.close();
+  });
+
+  test('scale-in: the instance is deregistered, its drain ends, and only then is it sent SIGTERM', async () => {
+    const s = await setup({ delay: 30 });
+    await group(s, 2);
+    // A request in flight on each instance.
+    for (const i of s.members()) s.dp.request(s.keyOf(i.instanceId), 1);
+    await s.as.setDesiredCapacity('g', 1);
+    await s.run(2000);
+    const a = s.members().find((i) => i.lifecycleState === 'Terminating');
+    const b = s.members().find((i) => i.lifecycleState === 'InService');
+    assert.ok(a !== undefined && b !== undefined, 'one instance leaves, one stays');
+    assert.equal(s.healthOf(a.instanceId), 'draining');
+    assert.deepEqual(s.runner.signalsOf(a.instanceId), [], 'no signal while its drain runs');
+    const activity = s.as.describeScalingActivities({ group: 'g' }).find((x) => x.description === `Terminating EC2 instance: ${a.instanceId}`);
+    assert.equal(activity?.statusCode, 'WaitingForELBConnectionDraining');
+    s.dp.request(s.keyOf(a.instanceId), -1); // the request completes; the drain ends idle
+    await s.run(1500);
+    assert.deepEqual(s.runner.signalsOf(a.instanceId), ['SIGTERM']);
+    assert.deepEqual(s.members().map((i) => i.instanceId), [b.instanceId]);
+    const done = s.as.describeScalingActivities({ group: 'g', activityIds: [activity?.activityId ?? ''] })[0];
+    assert.equal(done?.statusCode, 'Successful');
+    assert.match(done?.cause ?? '', /desired capacity from 2 to 1/);
+    assert.deepEqual(
+      s.lifecycle.filter((e) => e.instanceId === a.instanceId).map((e) => e.to).slice(-3),
+      ['Terminating', 'Terminating:Proceed', 'Terminated'],
+    );
+    await s.close();
+  });
+
+  test('a terminating hook holds the instance in Terminating:Wait until CompleteLifecycleAction; a heartbeat extends it; the default result applies at the timeout', async () => {
+    const s = await setup({ delay: 0 });
+    await group(s, 2);
+    await s.as.putLifecycleHook({ group: 'g', name: 'hold', transition: 'autoscaling:EC2_INSTANCE_TERMINATING', heartbeatTimeoutSeconds: 60, defaultResult: 'CONTINUE' });
+    const [a, b] = s.members();
+    assert.ok(a !== undefined && b !== undefined);
+    await s.as.terminateInstanceInAutoScalingGroup(a.instanceId, true);
+    await s.run(1000);
+    assert.equal(s.members().find((i) => i.instanceId === a.instanceId)?.lifecycleState, 'Terminating:Wait');
+    await s.run(50_000);
+    await s.as.recordLifecycleActionHeartbeat({ group: 'g', hookName: 'hold', instanceId: a.instanceId });
+    await s.run(30_000);
+    assert.equal(s.members().find((i) => i.instanceId === a.instanceId)?.lifecycleState, 'Terminating:Wait', 'the heartbeat at 51 s holds it past 60 s');
+    assert.deepEqual(s.runner.signalsOf(a.instanceId), []);
+    await s.as.completeLifecycleAction({ group: 'g', hookName: 'hold', instanceId: a.instanceId, result: 'CONTINUE' });
+    await s.run(1000);
+    assert.deepEqual(s.runner.signalsOf(a.instanceId), ['SIGTERM']);
+    assert.equal(s.as.describeAutoScalingGroups(['g'])[0]?.group.desiredCapacity, 1, 'ShouldDecrementDesiredCapacity');
+    // Without a call, the default result at the heartbeat timeout.
+    await s.as.terminateInstanceInAutoScalingGroup(b.instanceId, false);
+    await s.run(1000);
+    assert.equal(s.members().find((i) => i.instanceId === b.instanceId)?.lifecycleState, 'Terminating:Wait');
+    await s.run(61_000);
+    assert.deepEqual(s.runner.signalsOf(b.instanceId), ['SIGTERM'], 'CONTINUE at the timeout');
+    await s.close();
+  });
+
+  test('standby: the instance drains and keeps running; ExitStandby puts it back; desired capacity follows ShouldDecrementDesiredCapacity', async () => {
+    const s = await setup({ delay: 30 });
+    await group(s, 2);
+    const [a] = s.members();
+    assert.ok(a !== undefined);
+    s.dp.request(s.keyOf(a.instanceId), 1);
+    await s.as.enterStandby('g', [a.instanceId], true);
+    await s.run(1000);
+    assert.equal(s.members().find((i) => i.instanceId === a.instanceId)?.lifecycleState, 'EnteringStandby');
+    s.dp.request(s.keyOf(a.instanceId), -1);
+    await s.run(1000);
+    assert.equal(s.members().find((i) => i.instanceId === a.instanceId)?.lifecycleState, 'Standby');
+    assert.equal(s.as.describeAutoScalingGroups(['g'])[0]?.group.desiredCapacity, 1);
+    assert.equal(s.members().length, 2, 'no replacement was launched');
+    assert.ok(s.runner.isRunning(a.instanceId), 'the process runs on in Standby');
+    assert.deepEqual(s.runner.signalsOf(a.instanceId), []);
+    await s.as.exitStandby('g', [a.instanceId]);
+    await s.run(1000);
+    s.allHealthy();
+    await s.run(1000);
+    assert.equal(s.members().find((i) => i.instanceId === a.instanceId)?.lifecycleState, 'InService');
+    assert.equal(s.as.describeAutoScalingGroups(['g'])[0]?.group.desiredCapacity, 2);
+    assert.equal(s.runner.launches.length, 2);
+    // Without decrementing, a replacement is launched while the instance is in Standby.
+    await s.as.enterStandby('g', [a.instanceId], false);
+    s.dp.request(s.keyOf(a.instanceId), 1);
+    s.dp.request(s.keyOf(a.instanceId), -1);
+    await s.run(2000);
+    assert.equal(s.runner.launches.length, 3);
+    await s.close();
+  });
+
+  test('a crashed instance is replaced; an instance failing its ELB checks is drained and replaced', async () => {
+    const s = await setup({ delay: 0 });
+    await group(s, 2, { healthCheckType: 'ELB', healthCheckGracePeriodSeconds: 10 });
+    const [a, b] = s.members();
+    assert.ok(a !== undefined && b !== undefined);
+    await s.run(15_000); // past the launch window and the grace period
+    s.runner.exit(a.instanceId, 1);
+    await s.run(2000);
+    assert.ok(!s.members().some((i) => i.instanceId === a.instanceId));
+    assert.equal(s.runner.launches.length, 3);
+    assert.match(s.as.describeScalingActivities({ group: 'g' }).find((x) => x.description.includes(a.instanceId) && x.description.startsWith('Terminating'))?.cause ?? '', /EC2 health check/);
+    s.health.fail(s.keyOf(b.instanceId), 'Target.Timeout', 2);
+    await s.run(2000);
+    assert.deepEqual(s.runner.signalsOf(b.instanceId), ['SIGTERM']);
+    assert.equal(s.runner.launches.length, 4);
+    await s.close();
+  });
+
+  test('a template whose process exits at once backs off exponentially, and the activity says why', async () => {
+    const s = await setup();
+    const lt = await s.as.createLaunchTemplate({ name: 'bad', data: { userData: USER_DATA } });
+    await s.as.createAutoScalingGroup({ name: 'g', launchTemplate: { id: lt.id }, minSize: 1, maxSize: 1, targetGroupArns: [s.tgArn] });
+    const launchTimes: number[] = [];
+    for (let t = 0; t < 40_000; t += 100) {
+      for (const id of s.runner.running()) {
+        launchTimes.push(s.clock.now());
+        s.runner.exit(id, 3);
+      }
+      s.clock.advance(100);
+      await settle(10);
+    }
+    assert.ok(launchTimes.length >= 4 && launchTimes.length <= 7, `launches in 40 s: ${launchTimes.length}`);
+    const gaps = launchTimes.slice(1).map((t, n) => t - (launchTimes[n] ?? 0));
+    assert.ok((gaps.at(-1) ?? 0) >= 3 * (gaps[0] ?? 0), `the pauses grow: ${gaps.join(', ')}`);
+    const failed = s.as.describeScalingActivities({ group: 'g' }).find((x) => x.statusCode === 'Failed');
+    assert.match(failed?.statusMessage ?? '', /exited with code 3 .* waits \d+ s before the next launch/);
+    await s.close();
+  });
+
+  test('instance refresh replaces every instance with the new version, keeping 100 % healthy with MaxHealthyPercentage 200', async () => {
+    const s = await setup({ delay: 0 });
+    const lt = await group(s, 3);
+    const before = s.members().map((i) => i.instanceId);
+    await s.as.createLaunchTemplateVersion({ template: { id: lt.id }, data: { userData: USER_DATA, environment: { V: '2' } } });
+    const id = await s.as.startInstanceRefresh({ group: 'g', preferences: { minHealthyPercentage: 100, maxHealthyPercentage: 200, instanceWarmupSeconds: 0 } });
+    for (let n = 0; n < 30; n++) {
+      await s.run(1000);
+      s.allHealthy();
+      const healthy = s.cp.describeTargetHealth(s.tgArn).filter((t) => t.health.state === 'healthy').length;
+      assert.ok(healthy >= 3, `at least 3 healthy at every step (saw ${healthy})`);
+      if (s.as.describeInstanceRefreshes('g', [id])[0]?.status === 'Successful') break;
+    }
+    const r = s.as.describeInstanceRefreshes('g', [id])[0];
+    assert.equal(r?.status, 'Successful');
+    assert.equal(r?.percentageComplete, 100);
+    const after = s.members();
+    assert.equal(after.length, 3);
+    assert.ok(after.every((i) => !before.includes(i.instanceId) && i.launchTemplate?.version === 2));
+    await s.close();
+  });
+
+  test('a restart adopts the running instances and resumes a scale-in drain', async () => {
+    const clock = new FakeClock();
+    const store = new InMemoryStateStore();
+    const runner = new FakeInstanceRunner(clock);
+    const s = await setup({ store, runner, clock, delay: 30 });
+    await group(s, 2);
+    for (const i of s.members()) s.dp.request(s.keyOf(i.instanceId), 1);
+    await s.as.setDesiredCapacity('g', 1);
+    await s.run(1000);
+    const a = s.members().find((i) => i.lifecycleState === 'Terminating');
+    const b = s.members().find((i) => i.lifecycleState === 'InService');
+    assert.ok(a !== undefined && b !== undefined);
+    assert.equal(s.healthOf(a.instanceId), 'draining');
+    await s.close();
+    const t = await setup({ store, runner, clock, delay: 30 });
+    await t.run(2000);
+    assert.equal(t.members().find((i) => i.instanceId === a.instanceId)?.lifecycleState, 'Terminating', 'still draining after the restart');
+    assert.deepEqual(runner.signalsOf(a.instanceId), []);
+    await t.run(30_000); // the restored drain ends at its deadline
+    assert.deepEqual(runner.signalsOf(a.instanceId), ['SIGTERM'], 'stopped once, after its drain');
+    assert.deepEqual(runner.signalsOf(b.instanceId), [], 'the adopted instance keeps running');
+    assert.deepEqual(t.members().map((i) => [i.instanceId, i.lifecycleState]), [[b.instanceId, 'InService']]);
+    assert.equal(runner.launches.length, 2, 'nothing launched twice');
+    assert.equal(t.healthOf(b.instanceId) !== undefined, true, 'still registered');
+    await t.close();
+  });
+});
