@@ -27,3 +27,11 @@ test('an unknown error is InternalFailure 500 and leaks neither message nor stac
   assert.equal(res.headers['x-amzn-requestid'], 'rid-9');
   assert.match(res.body, /<RequestId>rid-9<\/RequestId>/);
 });
+
+test('EC2 errors: HTTP 400 for client errors in the EC2 envelope', () => {
+  const res = errorResponse(ebbError('InvalidUserData.Malformed', 'Invalid BASE64 encoding of user data'), 'ec2', 'rid-3');
+  assert.equal(res.status, 400);
+  assert.match(res.body, /^<\?xml[^>]*>\n<Response><Errors><Error><Code>InvalidUserData\.Malformed<\/Code><Message>Invalid BASE64 encoding of user data<\/Message><\/Error><\/Errors><RequestID>rid-3<\/RequestID><\/Response>\n$/);
+  assert.equal(res.headers['x-amzn-requestid'], 'rid-3');
+  assert.equal(toWireError(ebbError('InvalidConfigurationRequest', 'x'), 'ec2').status, 400);
+});

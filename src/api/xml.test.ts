@@ -45,3 +45,27 @@ test('error envelope carries Type, Code, Message and RequestId, escaped', () => 
   assert.equal(parsed.ErrorResponse.RequestId, 'rid');
   assert.match(xml, /<ErrorResponse xmlns="http:\/\/elasticloadbalancing\.amazonaws\.com\/doc\/2012-06-01\/">/);
 });
+
+test('EC2 envelope: no Result element, requestId first, lists of item, lowerCamel members as the handler names them', () => {
+  const xml = successXml('ec2', 'DescribeLaunchTemplates', { launchTemplates: [{ launchTemplateId: 'lt-1', tagSet: [{ key: 'k', value: 'v' }] }], nextToken: undefined }, 'req-9');
+  assert.equal(
+    xml,
+    '<?xml version="1.0" encoding="UTF-8"?>\n' +
+      '<DescribeLaunchTemplatesResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>req-9</requestId>' +
+      '<launchTemplates><item><launchTemplateId>lt-1</launchTemplateId><tagSet><item><key>k</key><value>v</value></item></tagSet></item></launchTemplates>' +
+      '</DescribeLaunchTemplatesResponse>\n',
+  );
+  assert.doesNotMatch(xml, /Result|member|ResponseMetadata/);
+  assert.match(successXml('ec2', 'DescribeInstances', { reservationSet: [] }, 'r'), /<requestId>r<\/requestId><reservationSet\/><\/DescribeInstancesResponse>/);
+  assert.match(successXml('ec2', 'X', undefined, 'r&1'), /<XResponse xmlns="[^"]+"><requestId>r&amp;1<\/requestId><\/XResponse>/);
+  // The Query protocol keeps its member lists.
+  assert.match(successXml('autoscaling', 'X', { L: ['a'] }, 'r'), /<L><member>a<\/member><\/L>/);
+});
+
+test('EC2 error envelope: Response/Errors/Error with Code and Message, and RequestID', () => {
+  const xml = errorXml('ec2', { type: 'Sender', code: 'InvalidLaunchTemplateId.NotFound', message: 'no <lt-1>' }, 'rid');
+  const parsed = new XMLParser().parse(xml) as { Response: { Errors: { Error: Record<string, string> }; RequestID: string } };
+  assert.deepEqual(parsed.Response.Errors.Error, { Code: 'InvalidLaunchTemplateId.NotFound', Message: 'no <lt-1>' });
+  assert.equal(parsed.Response.RequestID, 'rid');
+  assert.doesNotMatch(xml, /ErrorResponse|<Type>|xmlns/);
+});

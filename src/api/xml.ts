@@ -1,8 +1,9 @@
 /**
- * The XML the AWS Query protocol answers with (botocore/parsers.py, QueryParser: `<ActionResponse><ActionResult>…`), built from plain values:
+ * The XML the AWS Query protocol answers with (botocore/parsers.py, QueryParser: `<ActionResponse><ActionResult>…`),
+ * and EC2's flavour of it (EC2QueryParser: no Result element, `<requestId>` first, lists of `<item>`), built from plain values:
  * - a string, number or boolean is the element's text (`true`/`false`, integers as digits);
  * - a Date is an ISO 8601 timestamp;
- * - an array is a list: `<Name><member>…</member></Name>`, and an empty one `<Name/>`;
+ * - an array is a list: `<Name><member>…</member></Name>` (EC2: `<item>`), and an empty one `<Name/>`;
  * - an object is a structure whose keys are the member names, in insertion order;
  * - `undefined` leaves the member out.
  */
@@ -15,6 +16,7 @@ export const NAMESPACES = {
   elbv2: 'http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/',
   classic: 'http://elasticloadbalancing.amazonaws.com/doc/2012-06-01/',
   autoscaling: 'http://autoscaling.amazonaws.com/doc/2011-01-01/',
+  ec2: 'http://ec2.amazonaws.com/doc/2016-11-15/',
 } as const;
 export type ServiceId = keyof typeof NAMESPACES;
 
@@ -35,23 +37,26 @@ function scalar(value: string | number | boolean | Date): string {
   return escapeXml(value);
 }
 
+/** What a list's entries are called: `member` in the Query protocol, `item` in EC2's. */
+export type ListItemName = 'member' | 'item';
+
 /** Encodes one member `<name>…</name>` (nothing when the value is undefined). */
-export function element(name: string, value: XmlValue): string {
+export function element(name: string, value: XmlValue, item: ListItemName = 'member'): string {
   if (value === undefined) return '';
   if (Array.isArray(value)) {
     const list = value as readonly XmlValue[];
     if (list.length === 0) return `<${name}/>`;
-    return `<${name}>${list.map((item) => element('member', item)).join('')}</${name}>`;
+    return `<${name}>${list.map((entry) => element(item, entry, item)).join('')}</${name}>`;
   }
   if (typeof value === 'object' && !(value instanceof Date)) {
-    return `<${name}>${members(value as XmlObject)}</${name}>`;
+    return `<${name}>${members(value as XmlObject, item)}</${name}>`;
   }
   return `<${name}>${scalar(value as string | number | boolean | Date)}</${name}>`;
 }
 
-function members(obj: XmlObject): string {
+function members(obj: XmlObject, item: ListItemName): string {
   let out = '';
-  for (const [key, value] of Object.entries(obj)) out += element(key, value);
+  for (const [key, value] of Object.entries(obj)) out += element(key, value, item);
   return out;
 }
 
@@ -61,9 +66,10 @@ function members(obj: XmlObject): string {
  * botocore needs for operations with an empty output shape.
  */
 export function successXml(service: ServiceId, action: string, result: XmlObject | undefined, requestId: string): string {
+  if (service === 'ec2') return ec2SuccessXml(action, result, requestId);
   let body = '';
   if (result !== undefined) {
-    const inner = members(result);
+    const inner = members(result, 'member');
     body = inner === '' ? `<${action}Result/>` : `<${action}Result>${inner}</${action}Result>`;
   }
   return (
@@ -74,12 +80,36 @@ export function successXml(service: ServiceId, action: string, result: XmlObject
   );
 }
 
-/** The AWS error envelope; the client goes by `<Code>`. */
+/**
+ * EC2's success envelope (ec2 2016-11-15; botocore EC2QueryParser): the output members sit directly
+ * in `<ActionResponse>` under their `locationName`s (lowerCamel, chosen by the handler), after
+ * `<requestId>`; lists are `<name><item>…</item></name>`.
+ */
+function ec2SuccessXml(action: string, result: XmlObject | undefined, requestId: string): string {
+  return (
+    `<?xml version="1.0" encoding="UTF-8"?>\n` +
+    `<${action}Response xmlns="${NAMESPACES.ec2}"><requestId>${escapeXml(requestId)}</requestId>` +
+    `${members(result ?? {}, 'item')}</${action}Response>\n`
+  );
+}
+
+/**
+ * The AWS error envelope; the client goes by `<Code>`. EC2's has no namespace and no Type:
+ * `<Response><Errors><Error><Code/><Message/></Error></Errors><RequestID/></Response>` (RequestID,
+ * not RequestId, as botocore's EC2QueryParser reads it).
+ */
 export function errorXml(
   service: ServiceId,
   error: { readonly type: 'Sender' | 'Receiver'; readonly code: string; readonly message: string },
   requestId: string,
 ): string {
+  if (service === 'ec2') {
+    return (
+      `<?xml version="1.0" encoding="UTF-8"?>\n` +
+      `<Response><Errors><Error><Code>${escapeXml(error.code)}</Code><Message>${escapeXml(error.message)}</Message></Error></Errors>` +
+      `<RequestID>${escapeXml(requestId)}</RequestID></Response>\n`
+    );
+  }
   return (
     `<?xml version="1.0" encoding="UTF-8"?>\n` +
     `<ErrorResponse xmlns="${NAMESPACES[service]}">` +
