@@ -184,9 +184,13 @@ export class AutoScaling implements AutoScalingApi {
         launched.map(async (i) => {
           const template = i.launchTemplate === undefined ? undefined : this.#templates.find({ id: i.launchTemplate.id });
           const timeout = (template?.versions.find((v) => v.versionNumber === i.launchTemplate?.version)?.data.stopTimeoutSeconds ?? 30) * 1000;
+          const group = i.group === null ? undefined : this.#state.groups.get(i.group);
+          // The data plane has finished its work by now: nothing is in flight to drain.
+          if (group !== undefined) await this.#lb.deregister(i, this.#lb.targetGroupsOf(group), { timeoutSeconds: 0 });
           const result = await this.#runner.stop(i.instanceId, timeout);
           this.#log({ event: 'autoscaling:stopped-at-shutdown', instance: i.instanceId, by: result.by });
           await this.#state.commit([del('autoScalingInstance', i.instanceId)], () => this.#state.instances.delete(i.instanceId));
+          await this.#lb.forget(i);
         }),
       );
       return launched.length;

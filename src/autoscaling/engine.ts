@@ -305,6 +305,7 @@ export class Engine {
     await this.update(i, { lifecycleState: 'Terminated', departure: undefined, actions: [] });
     if (i.departure !== undefined) await this.#activity(i.departure.activityId, 'Successful', message);
     await d.state.commit([del('autoScalingInstance', i.instanceId)], () => d.state.instances.delete(i.instanceId));
+    await d.lb.forget(i);
   }
 
   async #launchProcess(i: AutoScalingInstanceRecord, group: AutoScalingGroupRecord | undefined): Promise<void> {

@@ -69,10 +69,15 @@ export class LoadBalancing {
   }
 
   /** Deregisters the instance from each of `targetGroupArns` where it is registered; its drains start. */
-  async deregister(instance: AutoScalingInstanceRecord, targetGroupArns: readonly string[]): Promise<void> {
+  async deregister(instance: AutoScalingInstanceRecord, targetGroupArns: readonly string[], options: { timeoutSeconds?: number } = {}): Promise<void> {
     for (const arn of targetGroupArns) {
-      if (this.#registered(arn, instance)) await this.#control.deregisterTargets(arn, [{ id: instance.instanceId, port: instance.port }]);
+      if (this.#registered(arn, instance)) await this.#control.deregisterTargets(arn, [{ id: instance.instanceId, port: instance.port }], options);
     }
+  }
+
+  /** The control plane forgets a launched instance once it is gone (it is registered nowhere by then). */
+  async forget(instance: AutoScalingInstanceRecord): Promise<void> {
+    if (instance.origin === 'launched') await this.#control.deleteInstance(instance.instanceId);
   }
 
   /** True when none of the target groups has the instance registered or draining. */

@@ -68,5 +68,7 @@ export interface ControlApi {
 
   // Instances (Classic ELB and Auto Scaling name targets by instance id)
   putInstance(instance: InstanceRecord): Promise<void>;
+  /** Forgets an instance that no target group registers or drains any more (nothing otherwise). */
+  deleteInstance(id: string): Promise<void>;
   describeInstances(): InstanceRecord[];
 }

@@ -27,16 +27,7 @@ import { LAST_APPLIED_KEY, restoreDeclaration, storedDeclaration, withChanges, t
 import { DrainRecordLog } from './drain-records.ts';
 import { Drains } from './drains.ts';
 import type { ControlEvents } from './events.ts';
-import type {
-  ClassicAttributesChange,
-  CreateListenerInput,
-  CreateLoadBalancerInput,
-  CreateLoadBalancerStackInput,
-  CreateTargetGroupInput,
-  DeregisterOptions,
-  ModifyListenerInput,
-  TargetInput,
-} from './inputs.ts';
+import type { ClassicAttributesChange, CreateListenerInput, CreateLoadBalancerInput, CreateLoadBalancerStackInput, CreateTargetGroupInput, DeregisterOptions, ModifyListenerInput, TargetInput } from './inputs.ts';
 import type { DrainRecord, LoadBalancerStack, TargetHealthDescription } from './outputs.ts';
 import { TargetRegistry, type StoredTarget } from './registered-targets.ts';
 import { ResourceCatalog, type ListenAddresses } from './resource-catalog.ts';
@@ -394,9 +385,14 @@ export class ControlPlane implements ControlApi {
   putInstance(instance: InstanceRecord): Promise<void> {
     return this.#queue.run(async () => {
       this.#catalog.checkInstance(instance);
-      await this.#transaction.transact([put('instance', instance.id, instance)], () =>
-        this.#catalog.setInstance({ id: instance.id, address: instance.address }),
-      );
+      await this.#transaction.transact([put('instance', instance.id, instance)], () => this.#catalog.setInstance({ id: instance.id, address: instance.address }));
+    });
+  }
+
+  deleteInstance(id: string): Promise<void> {
+    return this.#queue.run(async () => {
+      if (!this.#catalog.instances.has(id) || [...this.#targets.all()].some((t) => t.reg.id === id)) return;
+      await this.#transaction.transact([del('instance', id)], () => this.#catalog.deleteInstance(id), { publish: false });
     });
   }
 

@@ -455,6 +455,10 @@ export class ResourceCatalog {
   setInstance(r: InstanceRecord): void {
     this.#instances.set(r.id, r);
   }
+
+  deleteInstance(id: string): void {
+    this.#instances.delete(id);
+  }
 }
 
 /**

@@ -201,7 +201,7 @@ export class ProcessInstanceRunner implements InstanceRunner {
     try {
       child = spawn(file, args, {
         cwd,
-        env: { ...process.env, ...spec.environment, PORT: String(port), EBB_INSTANCE_ID: id, EBB_GROUP: spec.group },
+        env: { ...inheritedEnvironment(), ...spec.environment, PORT: String(port), EBB_INSTANCE_ID: id, EBB_GROUP: spec.group },
         // A session of its own: its own process group (pgid = pid), and no tie to ebb's terminal.
         detached: true,
         stdio: ['ignore', out, out],
@@ -399,4 +399,10 @@ function launchFailed(message: string, cause?: unknown): EbbError {
 
 function shuttingDown(instanceId: string, what: string): EbbError {
   return new EbbError('ServiceUnavailable', `ebb is shutting down: instance ${instanceId} ${what}; it is watched again, and can be stopped, once ebb has started again.`);
+}
+
+/** ebb's own environment without its admin secret: an instance is an application, not an operator. */
+function inheritedEnvironment(): NodeJS.ProcessEnv {
+  const { EBB_ACCESS_KEY_ID: _key, EBB_SECRET_ACCESS_KEY: _secret, ...rest } = process.env;
+  return rest;
 }

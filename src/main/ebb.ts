@@ -12,6 +12,8 @@ import { ControlPlane, type ListenAddresses } from '../control/control-plane.ts'
 import { RoutingWatch } from '../control/routing-watch.ts';
 import { HttpDataPlane } from '../dataplane/http-data-plane.ts';
 import { ActiveHealthChecker } from '../health/active-health-checker.ts';
+import { AutoScaling } from '../autoscaling/auto-scaling.ts';
+import { ProcessInstanceRunner } from '../instances/process-runner.ts';
 import { realClock } from '../shared/clock.ts';
 import { describeError, EbbError } from '../shared/errors.ts';
 import { openStateStore } from '../store/open-state-store.ts';
@@ -32,6 +34,8 @@ import { DEFAULT_ADMIN_ADDRESS, DEFAULT_STATE_DIR, parseAddress, type AdminEndpo
 /** A running ebb: the pieces, wired, with its two ways out. */
 export interface Ebb {
   readonly control: ControlPlane;
+  /** Auto Scaling groups of local processes, and EC2 launch templates. */
+  readonly autoscaling: AutoScaling;
   readonly dataPlane: HttpDataPlane;
   readonly admin: AdminEndpoint;
   readonly stateDir: string;
@@ -111,6 +115,8 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
     ...(admin.accountId === undefined ? {} : { accountId: admin.accountId }),
     listenAddresses: listenAddresses(options, config),
   });
+  const runner = new ProcessInstanceRunner({ dir: resolve(stateDir, 'instances'), clock: realClock, log });
+  const autoscaling = new AutoScaling({ clock: realClock, store, control, runner, log });
   const metrics = new EbbMetrics({ control, dataPlanes: [dataPlane] });
   // Listening before the control plane starts, so the first request of a restored listener is logged.
   const accessLogs = new AccessLogService({ control, clock: realClock, stateDir, node: config?.accessLog ?? null, log });
@@ -138,6 +144,7 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
     stopResponseTimes();
     metrics.close();
     dataPlane.destroy();
+    await autoscaling.close().catch(() => undefined);
     await control.close().catch(() => undefined);
     await store.close().catch(() => undefined);
   };
@@ -153,6 +160,8 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
       });
       log({ event: 'config:applied', file: options.configPath, ...applied });
     }
+    // After the file's resources: a group's target groups exist before its instances are registered.
+    await autoscaling.start();
     accessLogs.refresh();
     const unopened = await control.openErrors();
     if (unopened.length > 0) {
@@ -174,6 +183,7 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
     ebbApi = createEbbApi({ control, watch, responseTimes, auth, log, sessionCheck: dashboard.sessionCheck });
     const handler = createAdminHandler({
       control,
+      autoscaling,
       auth,
       log,
       prefixRoutes: { [EBB_API_PREFIX]: ebbApi.route, [DASHBOARD_PREFIX]: dashboard.route },
@@ -202,6 +212,7 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
   };
   return {
     control,
+    autoscaling,
     dataPlane,
     admin: adminBound,
     stateDir,
@@ -257,6 +268,12 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
         api.close();
         stopResponseTimes();
         await dataPlane.close(deadlineMs);
+        // The instances are signalled only now, with nothing in flight to them (docs/instances.md).
+        if (stopInstancesAtShutdown()) {
+          const stopped = await autoscaling.stopInstances();
+          log({ event: 'autoscaling:instances-stopped', count: stopped });
+        }
+        await autoscaling.close();
         metrics.close();
         // After the data plane: the requests that ended while it drained are logged, then the S3 layout's open files finished.
         if (watchUsr1) process.off('SIGUSR1', reopenAccessLog);
@@ -270,6 +287,15 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
       return shuttingDown;
     },
   };
+}
+
+/**
+ * Whether ebb's own shutdown stops the instances it launched. By default they run on and are adopted
+ * at the next start; as a container's first process ebb stops them itself (the kernel would kill
+ * them, without their drain, once it exits).
+ */
+function stopInstancesAtShutdown(): boolean {
+  return process.pid === 1;
 }
 
 /** Where listeners created without an address listen, by scheme: the command line's, else the file's, else the defaults. */
