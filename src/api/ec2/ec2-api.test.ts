@@ -43,6 +43,11 @@ function facade(instances: Ec2InstanceView[] = []): AutoScalingApi {
 
 type Answer = Record<string, any>;
 
+/** The entries of an EC2 list as fast-xml-parser reads it (an empty list is ''). */
+function items(list: unknown): Answer[] {
+  return list === '' || list === undefined ? [] : ((list as Answer)['item'] as Answer[]);
+}
+
 /** Runs one EC2 action and returns the members of its response, parsed back from the XML. */
 async function call(as: AutoScalingApi | undefined, action: string, params: Record<string, string> = {}): Promise<Answer> {
   const all = new Map(Object.entries({ Action: action, Version: '2016-11-15', ...params }));
@@ -137,7 +142,7 @@ test('versions: create from a source, describe with $Latest/$Default and bounds,
 
   const versions = async (params: Record<string, string>): Promise<string[]> => {
     const r = await call(as, 'DescribeLaunchTemplateVersions', params);
-    return ((r['launchTemplateVersionSet'] as Answer | '')?.['item'] as Answer[] | undefined ?? []).map((v) => v['versionNumber'] as string);
+    return items(r['launchTemplateVersionSet']).map((v) => v['versionNumber'] as string);
   };
   assert.deepEqual(await versions({ LaunchTemplateId: id }), ['3', '2', '1']);
   assert.deepEqual(await versions({ LaunchTemplateName: 'web', 'LaunchTemplateVersion.1': '$Latest', 'LaunchTemplateVersion.2': '$Default' }), ['3', '1']);
@@ -175,7 +180,7 @@ test('DescribeLaunchTemplates: flattened id and name lists, filters with wildcar
   }
   const names = async (params: Record<string, string>): Promise<string[]> => {
     const r = await call(as, 'DescribeLaunchTemplates', params);
-    return ((r['launchTemplates'] as Answer | '')?.['item'] as Answer[] | undefined ?? []).map((t) => t['launchTemplateName'] as string);
+    return items(r['launchTemplates']).map((t) => t['launchTemplateName'] as string);
   };
   assert.deepEqual(await names({}), ['web-a', 'web-b', 'batch']);
   assert.deepEqual(await names({ 'LaunchTemplateId.1': ids[2] ?? '', 'LaunchTemplateName.1': 'web-a' }), ['web-a', 'batch']);
@@ -253,7 +258,7 @@ test('wildcards: * and ? match runs and single characters, \\ escapes them, and 
   }
   const names = async (filter: string, value: string): Promise<string[]> => {
     const r = await call(as, 'DescribeLaunchTemplates', { 'Filter.1.Name': filter, 'Filter.1.Value.1': value });
-    return ((r['launchTemplates'] as Answer | '')?.['item'] as Answer[] | undefined ?? []).map((t) => t['launchTemplateName'] as string);
+    return items(r['launchTemplates']).map((t) => t['launchTemplateName'] as string);
   };
   assert.deepEqual(await names('launch-template-name', 'a*c'), ['a(x)c', 'axxc', 'a-c', 'abc']);
   assert.deepEqual(await names('launch-template-name', 'a?c'), ['a-c', 'abc']);
