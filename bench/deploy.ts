@@ -14,7 +14,8 @@
  * stop are bounded (60 s each); at the end every process a tool started is checked by pid.
  *
  * Env: BENCH_SECONDS (default 5), BENCH_CONNECTIONS (default 16), BENCH_DELAY_MS (the app's answer
- * delay, default 20), BENCH_ONLY (`ebb` or `pm2`: run one side).
+ * delay, default 20), BENCH_ONLY (`ebb` or `pm2`: run one side), BENCH_KEEP=1 (keep each side's
+ * directory: ebb's log and state with the instances' output, PM2_HOME with PM2's logs).
  */
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
@@ -31,6 +32,7 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
 const DELAY_MS = Number(process.env.BENCH_DELAY_MS ?? 20);
 const ONLY = process.env.BENCH_ONLY ?? '';
+const KEEP = process.env.BENCH_KEEP === '1';
 const INSTANCES = 3;
 /** The second PM2 run: the app keeps idle keep-alive connections this long when stopping (app.mjs APP_DRAIN_MS). */
 const PM2_APP_DRAIN_MS = 2000;
@@ -45,7 +47,8 @@ interface Outcome {
   readonly error: string | null;
 }
 
-const log = (tool: string) => (line: string) => process.stderr.write(`[${tool}] ${line}\n`);
+const t0 = performance.now();
+const log = (tool: string) => (line: string) => process.stderr.write(`[${tool} ${((performance.now() - t0) / 1000).toFixed(1)}s] ${line}\n`);
 
 async function measure(make: (settings: HalfSettings) => DeployHalf, name: string): Promise<Outcome> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `ebb-bench-deploy-${name}-`));
@@ -70,7 +73,8 @@ async function measure(make: (settings: HalfSettings) => DeployHalf, name: strin
   }
   if (load !== null) report = await load.stop();
   const teardown = await half.teardown();
-  fs.rmSync(dir, { recursive: true, force: true });
+  if (KEEP) log(name)(`kept ${dir} (BENCH_KEEP)`);
+  else fs.rmSync(dir, { recursive: true, force: true });
   return { half, report, deploy, teardown, error };
 }
 
@@ -98,7 +102,8 @@ function row(o: Outcome): string {
     t === undefined ? '-' : String(t.failed),
     t === undefined || t.requests === 0 ? '-' : `${((100 * t.failed) / t.requests).toFixed(3)} %`,
     during === undefined ? '-' : during.p99.toFixed(1),
-    o.deploy === null ? `- (${o.error === null ? 'not run' : 'failed'})` : o.deploy.seconds.toFixed(1),
+    o.deploy === null ? `- (${o.error === null ? 'not run' : 'failed'})` : o.deploy.ownSeconds.toFixed(1),
+    o.deploy === null ? '-' : o.deploy.seconds.toFixed(1),
     String(o.teardown.leftovers.length),
   ];
   return `| ${cells.join(' | ')} |`;
@@ -132,20 +137,28 @@ async function main(): Promise<void> {
   }
 
   console.log(`\nZero-downtime deploy, version 1 → 2 of ${INSTANCES} instances, ${CONNECTIONS} keep-alive clients without retries`);
-  console.log('| tool | requests | failed | failed % | p99 during deploy (ms) | deploy time (s) | processes left |');
-  console.log('|---|---|---|---|---|---|---|');
+  console.log('| tool | requests | failed | failed % | p99 during deploy (ms) | deploy time (s) | with CLI calls (s) | processes left |');
+  console.log('|---|---|---|---|---|---|---|---|');
   for (const o of outcomes) console.log(row(o));
   for (const o of outcomes) console.log(details(o));
-  console.log(
-    `\nebb: instance refresh with MinHealthyPercentage 100, MaxHealthyPercentage 200, InstanceWarmup ${INSTANCE_WARMUP} s ` +
-      '(three new instances launched and healthy before the old ones drain and stop); deploy time is from ' +
-      'create-launch-template-version to describe-instance-refreshes saying Successful, aws CLI calls included.\n' +
-      'PM2: pm2 reload (cluster mode, wait_ready, SIGINT handled, kill_timeout 10 s); deploy time is how long the command ran. ' +
-      'PM2 has no load balancer: clients connect straight to the workers. With the app as PM2 documents it, a stopping worker ' +
-      "closes its idle keep-alive connections at once (Node's server.close()), and a client sending on one at that instant gets " +
-      `a reset (a client that retries would hide it; these do not). The second PM2 run has the app keep them up to ${PM2_APP_DRAIN_MS} ms ` +
-      'until an answer closes each (APP_DRAIN_MS): the draining ebb does in front of its instances, written into the app.',
-  );
+  const ran = (tool: string): boolean => outcomes.some((o) => o.half.tool.startsWith(tool));
+  if (ran('ebb')) {
+    console.log(
+      `\nebb: instance refresh with MinHealthyPercentage 100, MaxHealthyPercentage 200, InstanceWarmup ${INSTANCE_WARMUP} s ` +
+        '(three new instances launched at once; each old one drains and stops once a new one is healthy and warmed up). Deploy time is the refresh\'s own ' +
+        'StartTime to EndTime; "with CLI calls" runs from create-launch-template-version to describe-instance-refreshes ' +
+        'saying Successful, each aws CLI call (a Python process) on this same machine.',
+    );
+  }
+  if (ran('PM2')) {
+    console.log(
+      '\nPM2: pm2 reload (cluster mode, wait_ready, SIGINT handled, kill_timeout 10 s); deploy time is how long pm2 reload ran. ' +
+        'PM2 has no load balancer: clients connect straight to the workers. With the app as PM2 documents it, a stopping worker ' +
+        "closes its idle keep-alive connections at once (Node's server.close()), and a client sending on one at that instant gets " +
+        `a reset (a client that retries would hide it; these do not). The second PM2 run has the app keep them up to ${PM2_APP_DRAIN_MS} ms ` +
+        'until an answer closes each (APP_DRAIN_MS): the draining ebb does in front of its instances, written into the app.',
+    );
+  }
   if (outcomes.some((o) => o.error !== null || o.teardown.leftovers.length > 0)) process.exitCode = 1;
 }
 

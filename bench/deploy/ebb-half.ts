@@ -156,13 +156,17 @@ export function ebbHalf(settings: HalfSettings): DeployHalf {
         if (['Pending', 'InProgress'].includes(r.Status)) return undefined;
         if (r.Status !== 'Successful') throw new Error(`instance refresh ${id} ended ${r.Status}: ${r.StatusReason ?? '(no reason given)'}`);
         return r;
-      }, 200);
+        // Each aws CLI call is a Python process on the machine that also runs the load, ebb and the
+        // instances: polled once a second rather than back to back, so the polling weighs little on
+        // the latencies measured meanwhile.
+      }, 1000);
       const seconds = (performance.now() - t0) / 1000;
       const groups = await aws<GroupsOutput>(['autoscaling', 'describe-auto-scaling-groups', '--auto-scaling-group-names', GROUP]);
       const instances = groups.AutoScalingGroups[0]?.Instances ?? [];
       const own = refresh.StartTime !== undefined && refresh.EndTime !== undefined ? (Date.parse(refresh.EndTime) - Date.parse(refresh.StartTime)) / 1000 : NaN;
       return {
         seconds,
+        ownSeconds: Number.isNaN(own) ? seconds : own,
         detail:
           `refresh ${id} Successful ${refresh.PercentageComplete ?? '?'} % after ${seconds.toFixed(1)} s` +
           `${Number.isNaN(own) ? '' : ` (its own StartTime to EndTime: ${own.toFixed(1)} s)`}; ` +
@@ -195,6 +199,7 @@ export function ebbHalf(settings: HalfSettings): DeployHalf {
         } else notes.push(`ebb serve stopped (exit ${code})`);
       }
       ebb = null;
+      notes.push(instanceExits(path.join(stateDir, 'instances')));
       const still = watch?.stop() ?? [];
       const leftovers = still.map((pid) => `${pid} ${watch?.seen.get(pid) ?? ''}`);
       // Nothing of this run may outlive it: what ebb left running is reported, then stopped here.
@@ -215,4 +220,24 @@ export function ebbHalf(settings: HalfSettings): DeployHalf {
       return { leftovers, seen, detail: notes.join('; ') };
     },
   };
+}
+
+/** How the instances ended, from their own output (app.mjs logs the signal, then `exit 0` once its connections are closed). */
+function instanceExits(dir: string): string {
+  let ids: string[];
+  try {
+    ids = fs.readdirSync(dir);
+  } catch {
+    return 'no instance output to read';
+  }
+  let graceful = 0;
+  for (const id of ids) {
+    try {
+      const text = fs.readFileSync(path.join(dir, id, 'output.log'), 'utf8');
+      if (/: SIGTERM: /.test(text) && /exit 0$/m.test(text)) graceful++;
+    } catch {
+      // no output file
+    }
+  }
+  return `instance output: ${graceful} of ${ids.length} logged SIGTERM, then exit 0 with every connection closed`;
 }

@@ -3,8 +3,10 @@
  * version 1 and rolls them to version 2 while the load runs.
  */
 export interface DeployOutcome {
-  /** From the first deploy command to the tool saying it is done. */
+  /** From the first deploy command to the benchmark learning the deploy is done, client commands included. */
   readonly seconds: number;
+  /** The deploy's length as the tool itself reckons it (an instance refresh's StartTime to EndTime); else `seconds`. */
+  readonly ownSeconds: number;
   /** What the tool reported, for the output. */
   readonly detail: string;
 }

@@ -89,7 +89,7 @@ export function pm2Half(settings: HalfSettings, appDrainMs = 0): DeployHalf {
       if (!ps.every((p) => p.pm2_env.status === 'online' && p.pm2_env.env?.['APP_VERSION'] === '2')) {
         throw new Error(`pm2 reload returned, but the workers are: ${versions(ps)}`);
       }
-      return { seconds, detail: `pm2 reload returned after ${seconds.toFixed(1)} s; ${versions(ps)}` };
+      return { seconds, ownSeconds: seconds, detail: `pm2 reload returned after ${seconds.toFixed(1)} s; ${versions(ps)}` };
     },
 
     async teardown(): Promise<Teardown> {
