@@ -2,7 +2,7 @@
  * Auto Scaling's facade: every command the EC2 and Auto Scaling Query APIs and the configuration
  * file translate into. As in the control plane, commands check, commit (resolving only once the
  * change is durable), then act; a refused command changes nothing. Errors are EbbError with the AWS
- * codes (ValidationError naming the field, AlreadyExists, ResourceContention,
+ * codes (ValidationError naming the field, AlreadyExists,
  * ScalingActivityInProgress, InstanceRefreshInProgress, LimitExceeded, and the EC2 codes of the
  * launch template actions).
  */

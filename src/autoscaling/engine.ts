@@ -546,7 +546,8 @@ export class Engine {
   }
 
   #lifecycle(i: AutoScalingInstanceRecord, to: AutoScalingInstanceRecord['lifecycleState'], from: AutoScalingInstanceRecord['lifecycleState'] | null = null): void {
-    this.#d.events.emit('autoscaling:lifecycle', { group: i.group, instanceId: i.instanceId, from, to, at: this.#d.clock.wallTime() });
+    const waiting = to === 'Pending:Wait' || to === 'Terminating:Wait';
+    this.#d.events.emit('autoscaling:lifecycle', { group: i.group, instanceId: i.instanceId, from, to, at: this.#d.clock.wallTime(), ...(waiting ? { actions: i.actions ?? [] } : {}) });
     this.#d.log({ event: 'autoscaling:lifecycle', group: i.group, instance: i.instanceId, from, to });
   }
 

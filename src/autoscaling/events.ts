@@ -1,4 +1,4 @@
-import type { LifecycleState, ScalingActivityRecord } from './records.ts';
+import type { LifecycleActionRecord, LifecycleState, ScalingActivityRecord } from './records.ts';
 
 /** What Auto Scaling tells as it happens (the event stream and the metrics listen). */
 export interface AutoScalingEvents {
@@ -13,6 +13,8 @@ export interface LifecycleEvent {
   readonly instanceId: string;
   readonly from: LifecycleState | null;
   readonly to: LifecycleState;
+  /** The lifecycle actions holding it, when it enters Pending:Wait or Terminating:Wait. */
+  readonly actions?: readonly LifecycleActionRecord[];
   /** Wall-clock ms. */
   readonly at: number;
 }

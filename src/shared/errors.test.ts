@@ -19,12 +19,12 @@ function sources(): Array<{ file: string; text: string }> {
 
 /** Where each code is raised with a literal: `ebbError('Code', …)` or `new EbbError('Code', …)`, the code maybe on the next line. */
 function raisedCodes(): Map<string, string[]> {
-  return codesMatching(/(?:\bebbError|\bnew EbbError)\(\s*'([A-Za-z]+)'/g);
+  return codesMatching(/(?:\bebbError|\bnew EbbError)\(\s*'([A-Za-z][A-Za-z.]*)'/g);
 }
 
 /** Codes written into an object literal (`code: 'Code'`): an error put on the wire, or named, by hand. */
 function literalCodes(): Map<string, string[]> {
-  return codesMatching(/\bcode: '([A-Z][A-Za-z]+)'/g);
+  return codesMatching(/\bcode: '([A-Z][A-Za-z.]+)'/g);
 }
 
 function codesMatching(pattern: RegExp): Map<string, string[]> {
@@ -57,7 +57,7 @@ test('every error code is documented in docs/errors.md, and every code documente
   const doc = readFileSync(new URL('../../docs/errors.md', import.meta.url), 'utf8');
   const missing = Object.keys(ERROR_CODES).filter((code) => !doc.includes(`| \`${code}\` |`));
   assert.deepEqual(missing, []);
-  const documented = [...doc.matchAll(/^\| `([A-Za-z]+)` \|/gm)].map((m) => m[1] ?? '');
+  const documented = [...doc.matchAll(/^\| `([A-Za-z][A-Za-z.]*)` \|/gm)].map((m) => m[1] ?? '');
   assert.deepEqual(documented.filter((code) => !Object.hasOwn(ERROR_CODES, code)), []);
 });
 

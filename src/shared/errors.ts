@@ -60,7 +60,6 @@ export const ERROR_CODES = {
   // Auto Scaling (autoscaling 2011-01-01)
   AlreadyExists: { status: 400, fault: 'Sender' },
   LimitExceeded: { status: 400, fault: 'Sender' },
-  ResourceContention: { status: 500, fault: 'Receiver' },
   ScalingActivityInProgress: { status: 400, fault: 'Sender' },
   InstanceRefreshInProgress: { status: 400, fault: 'Sender' },
   ActiveInstanceRefreshNotFound: { status: 400, fault: 'Sender' },

@@ -8,6 +8,8 @@ import { HttpDataPlane } from '../../src/dataplane/http-data-plane.ts';
 import { ActiveHealthChecker } from '../../src/health/active-health-checker.ts';
 import { realClock } from '../../src/shared/clock.ts';
 import { InMemoryStateStore } from '../../src/store/in-memory-state-store.ts';
+import { AutoScaling } from '../../src/autoscaling/auto-scaling.ts';
+import { FakeInstanceRunner } from '../fakes/fake-instance-runner.ts';
 import { request } from '../support/http-client.ts';
 import { waitUntil } from '../support/timing.ts';
 
@@ -41,9 +43,13 @@ export async function startApiHarness(options: { authentication?: boolean; regio
   const healthChecker = new ActiveHealthChecker({ clock: realClock });
   const control = new ControlPlane({ clock: realClock, store, dataPlanes: [dataPlane], healthChecker, region, accountId: '123456789012' });
   await control.start();
+  // Auto Scaling answers too; its instances come from a fake runner (no processes are started).
+  const autoscaling = new AutoScaling({ clock: realClock, store, control, runner: new FakeInstanceRunner(realClock) });
+  await autoscaling.start();
   const internalErrors: unknown[] = [];
   const handler = createAdminHandler({
     control,
+    autoscaling,
     auth: { enabled: options.authentication !== false, credentials: [{ accessKeyId: ACCESS_KEY_ID, secretAccessKey: SECRET_ACCESS_KEY }] },
     log: (entry) => {
       if (entry['level'] === 'error') internalErrors.push(entry);
@@ -78,6 +84,7 @@ export async function startApiHarness(options: { authentication?: boolean; regio
     async close() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      await autoscaling.close();
       await control.close();
       await dataPlane.close(200);
       if (internalErrors.length > 0) throw new Error(`admin API logged internal errors: ${JSON.stringify(internalErrors)}`);

@@ -23,6 +23,8 @@ import type { DataPlane } from '../../src/domain/data-plane-port.ts';
 import { feedResponseTimes } from '../../src/main/response-time-feed.ts';
 import { realClock } from '../../src/shared/clock.ts';
 import { InMemoryStateStore } from '../../src/store/in-memory-state-store.ts';
+import { AutoScaling } from '../../src/autoscaling/auto-scaling.ts';
+import { FakeInstanceRunner } from '../fakes/fake-instance-runner.ts';
 import { freePort } from './api-harness.ts';
 
 export const KEY = { accessKeyId: 'AKIDEBBJSONAPI000001', secretAccessKey: 'ebb-json-api-secret/with+signs' };
@@ -64,6 +66,8 @@ export interface EbbApiHarness {
   /** The HTTP data planes the harness made (empty when the test gave its own). */
   readonly httpDataPlanes: HttpDataPlane[];
   readonly internalErrors: unknown[];
+  /** Present with the `autoScaling` option. */
+  readonly autoscaling: AutoScaling | null;
   call(method: string, path: string, options?: { body?: unknown; sign?: boolean | typeof KEY; headers?: Record<string, string>; region?: string; service?: string }): Promise<Answer>;
   events(path?: string, headers?: Record<string, string>): Promise<Subscription>;
   close(): Promise<void>;
@@ -74,6 +78,8 @@ export interface HarnessOptions {
   readonly authentication?: boolean;
   readonly api?: Partial<Pick<EbbApiOptions, 'heartbeatMs' | 'progressIntervalMs' | 'maxBufferedBytes' | 'sessionCheck'>>;
   readonly responseTimes?: ResponseTimeOptions;
+  /** Runs Auto Scaling beside the control plane, its instances given by a FakeInstanceRunner (no processes). */
+  readonly autoScaling?: boolean;
 }
 
 /** Signs a request as the AWS SDKs do. */
@@ -110,8 +116,12 @@ export async function startEbbApiHarness(options: HarnessOptions = {}): Promise<
     if (entry['level'] === 'error') internalErrors.push(entry);
   };
   const auth = { enabled: options.authentication !== false, credentials: [KEY] };
-  const api = createEbbApi({ control, watch, responseTimes, auth, log, ...options.api });
-  const server = createServer(createAdminHandler({ control, auth, log, prefixRoutes: { [EBB_API_PREFIX]: api.route } }));
+  const autoscaling = options.autoScaling === true ? new AutoScaling({ clock: realClock, store, control, runner: new FakeInstanceRunner(realClock) }) : null;
+  await autoscaling?.start();
+  const api = createEbbApi({ control, watch, responseTimes, auth, log, ...(autoscaling !== null && { autoscaling }), ...options.api });
+  const server = createServer(
+    createAdminHandler({ control, ...(autoscaling !== null && { autoscaling }), auth, log, prefixRoutes: { [EBB_API_PREFIX]: api.route } }),
+  );
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
@@ -155,11 +165,13 @@ export async function startEbbApiHarness(options: HarnessOptions = {}): Promise<
     responseTimes,
     httpDataPlanes,
     internalErrors,
+    autoscaling,
     call,
     events,
     async close() {
       for (const close of [...openStreams]) close();
       api.close();
+      await autoscaling?.close();
       stopFeed();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AutoScalingApi } from '../../autoscaling/autoscaling-api.ts';
 import type { ControlApi } from '../../control/control-api.ts';
 import type { TargetInput } from '../../control/inputs.ts';
 import type { RoutingWatch } from '../../control/routing-watch.ts';
@@ -8,24 +9,13 @@ import { realClock, type Clock } from '../../shared/clock.ts';
 import { ebbError } from '../../shared/errors.ts';
 import type { AdminAuthOptions, AdminLog, AdminRoute } from '../admin-server.ts';
 import { parseAuthorization, SigV4Verifier, unknownAccessKey } from '../sigv4.ts';
+import { subscribeAutoScalingEvents } from './autoscaling-events.ts';
 import { EventStream } from './event-stream.ts';
 import { iso, parseJsonObject, Query, readBody, sendError, sendJson } from './http.ts';
 import { openApiDocument } from './openapi.ts';
 import { adviseDelay, MARGIN_PERCENT } from './recommendation.ts';
 import type { ResponseTimes } from './response-times.ts';
-import {
-  allDrainRecords,
-  allTargetGroups,
-  configuredDelaySeconds,
-  drainJson,
-  drainRecordJson,
-  findTargetGroup,
-  parseTarget,
-  targetsOf,
-  targetText,
-  type DrainJson,
-  type TargetJson,
-} from './views.ts';
+import { allDrainRecords, allTargetGroups, configuredDelaySeconds, drainJson, drainRecordJson, findTargetGroup, parseTarget, targetsOf, targetText, type DrainJson, type TargetJson } from './views.ts';
 import { waitDrained, waitNotRouted, type WaitContext } from './waits.ts';
 
 /** Where ebb's own API is mounted on the admin endpoint. */
@@ -41,6 +31,8 @@ export type SessionCheck = (req: IncomingMessage) => boolean;
 
 export interface EbbApiOptions {
   readonly control: ControlApi;
+  /** Its activities and lifecycle transitions join the event stream. */
+  readonly autoscaling?: AutoScalingApi;
   readonly watch: RoutingWatch;
   readonly responseTimes: ResponseTimes;
   /** The admin endpoint's keys: the same credentials sign both APIs. */
@@ -104,7 +96,8 @@ export function createEbbApi(options: EbbApiOptions): EbbApi {
     ...(options.heartbeatMs !== undefined && { heartbeatMs: options.heartbeatMs }),
     ...(options.maxBufferedBytes !== undefined && { maxBufferedBytes: options.maxBufferedBytes }),
   });
-  const unsubscribe = subscribeEvents(control, stream);
+  const offs = [subscribeEvents(control, stream), options.autoscaling === undefined ? () => undefined : subscribeAutoScalingEvents(options.autoscaling, stream)];
+  const unsubscribe = (): void => offs.forEach((off) => off());
   const progress = drainProgress(stream, () => currentDrains(), clock, options.progressIntervalMs ?? 1000);
 
   const now = (): number => clock.wallTime();

@@ -193,6 +193,30 @@ const schemas: Record<string, Schema> = {
     kept: arr(str()),
     error: nullable(str()),
   }),
+  AutoScalingActivityEvent: obj({
+    type: enumOf(['autoscaling:activity']),
+    at: time('When it began, or ended.'),
+    activityId: str(),
+    autoScalingGroupName: str(),
+    description: str(),
+    cause: str(),
+    statusCode: str('As DescribeScalingActivities says: InProgress, WaitingForELBConnectionDraining, MidLifecycleAction, PreInService, Successful, Failed, Cancelled.'),
+    statusMessage: nullable(str()),
+    progress: int(),
+    startTime: time('When it began.'),
+    endTime: nullable(time('When it ended.')),
+  }),
+  AutoScalingLifecycleEvent: obj({
+    type: enumOf(['autoscaling:lifecycle']),
+    at: time('When it moved.'),
+    autoScalingGroupName: nullable(str()),
+    instanceId: str(),
+    from: nullable(str('The Auto Scaling lifecycle state it left (null: new).')),
+    to: str('The lifecycle state it entered, as AWS names them.'),
+    lifecycleActions: arr(
+      obj({ lifecycleHookName: str(), lifecycleActionToken: str(), lifecycleTransition: str(), heartbeatDeadline: time('When the action times out unless completed or extended.') }),
+    ),
+  }),
   // The stream's own events: stream:ready carries heartbeatMs, the last two a reason.
   StreamEvent: {
     type: 'object',
@@ -306,7 +330,7 @@ const paths: Record<string, Schema> = {
       summary: 'Server-Sent Events: every target state change, drain start, progress (each second) and end, and config reload',
       description:
         'text/event-stream. Each event has `id` (a counter), `event` (its type) and one `data` line of JSON whose `type` is the event name: ' +
-        'stream:ready (subscribed), target:state (TargetStateEvent; health changes are state changes), drain:start, drain:progress (once a second per drain while someone listens), drain:end (DrainEndEvent), config:reload, ' +
+        'stream:ready (subscribed), target:state (TargetStateEvent; health changes are state changes), drain:start, drain:progress (once a second per drain while someone listens), drain:end (DrainEndEvent), config:reload, autoscaling:activity (AutoScalingActivityEvent), autoscaling:lifecycle (AutoScalingLifecycleEvent, with the lifecycle actions and their tokens on Pending:Wait and Terminating:Wait), ' +
         'and a last stream:dropped (the client read too slowly) or stream:closing (ebb is stopping). A comment line (`: heartbeat`) comes every 15 s. Last-Event-ID is not honoured: read the state again after reconnecting.',
       responses: {
         '200': {
