@@ -269,7 +269,7 @@ const CASES: readonly Case[] = [
         CheckpointPercentages: [25, 100],
         CheckpointDelay: 30,
         AutoRollback: false,
-        ScaleInProtectedInstances: 'Ignore',
+        ScaleInProtectedInstances: 'Refresh',
         StandbyInstances: 'Ignore',
       },
     },

@@ -86,6 +86,8 @@ const REFUSALS: readonly Refusal[] = [
   ['UpdateAutoScalingGroup', { AutoScalingGroupName: 'web', LaunchConfigurationName: 'lc' }, 'ValidationError', /launch templates/],
   ['StartInstanceRefresh', { AutoScalingGroupName: 'web', Strategy: 'ReplaceRootVolume' }, 'ValidationError', /ReplaceRootVolume' is not supported by ebb/],
   ['StartInstanceRefresh', { AutoScalingGroupName: 'web', Preferences: { AutoRollback: true } }, 'ValidationError', /AutoRollback is not supported by ebb: .*RollbackInstanceRefresh/],
+  ['StartInstanceRefresh', { AutoScalingGroupName: 'web', Preferences: { ScaleInProtectedInstances: 'Ignore' } }, 'ValidationError', /ScaleInProtectedInstances 'Ignore' is not supported by ebb: a refresh replaces protected instances too; leave it unset or set Refresh/],
+  ['StartInstanceRefresh', { AutoScalingGroupName: 'web', Preferences: { StandbyInstances: 'Wait' } }, 'ValidationError', /StandbyInstances 'Wait' is not supported by ebb: .*set Ignore/],
   ['StartInstanceRefresh', { AutoScalingGroupName: 'web', DesiredConfiguration: { MixedInstancesPolicy: { LaunchTemplate: { LaunchTemplateSpecification: { LaunchTemplateId: TEMPLATE_ID } } } } }, 'ValidationError', /MixedInstancesPolicy is not supported by ebb/],
   ['DescribeScalingActivities', { Filters: [{ Name: 'StatusCode', Values: ['Failed'] }] }, 'ValidationError', /Filters is not supported by ebb for DescribeScalingActivities/],
   ['DescribeAutoScalingGroups', { Filters: [{ Name: 'instance-state', Values: ['x'] }] }, 'ValidationError', /Filter 'instance-state' is not supported by ebb here; use tag:<key>, tag-key, tag-value/],

@@ -1,4 +1,5 @@
 import type { AutoScalingApi } from '../../autoscaling/autoscaling-api.ts';
+import { MAX_GROUPS } from '../../autoscaling/groups.ts';
 import { ebbError } from '../../shared/errors.ts';
 import type { ActionHandler } from '../handler.ts';
 import type { XmlObject } from '../xml.ts';
@@ -29,9 +30,6 @@ const HANDLERS: ReadonlyMap<string, AsHandler> = new Map(
 
 /** The processes ebb runs for a group (AWS's names); none of them can be suspended. */
 const PROCESSES = ['Launch', 'Terminate', 'AddToLoadBalancer', 'HealthCheck', 'ReplaceUnhealthy', 'InstanceRefresh'] as const;
-
-/** ebb's bound on the number of groups, reported by DescribeAccountLimits. */
-export const MAX_GROUPS = 50;
 
 /** Describe* that state what ebb is, answered whether or not Auto Scaling runs. */
 const FACTS: ReadonlyMap<string, (as: AutoScalingApi | undefined) => XmlObject> = new Map(

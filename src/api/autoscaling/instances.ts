@@ -71,7 +71,7 @@ export const instanceActions: AsTable = {
     const pager = p.pager({ default: 100, max: 100 });
     const activityIds = p.list('ActivityIds');
     const group = p.str('AutoScalingGroupName', { min: 1, max: 255 });
-    // Accepted for its shape: the activities ebb still keeps are listed whether or not their group is gone.
+    // Read for its shape only: the answer holds the activities ebb still keeps.
     p.bool('IncludeDeletedGroups');
     if (p.has('Filters')) {
       throw ebbError('ValidationError', 'Filters is not supported by ebb for DescribeScalingActivities; select with AutoScalingGroupName or ActivityIds');

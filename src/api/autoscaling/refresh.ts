@@ -10,8 +10,8 @@ type Preferences = { -readonly [K in keyof RefreshPreferences]?: RefreshPreferen
 
 /**
  * RefreshPreferences with AWS's ranges. What ebb does not do is refused (automatic rollback, alarms,
- * bake time); ScaleInProtectedInstances and StandbyInstances are read for their shape and ebb
- * handles protected and standby instances its own way (docs/autoscaling-api.md).
+ * bake time), and so is any other way with protected and standby instances than ebb's: protected
+ * instances are replaced (Refresh), instances in standby are left alone (Ignore).
  */
 function readPreferences(p: AsParams): Partial<RefreshPreferences> | undefined {
   const s = p.struct('Preferences');
@@ -36,8 +36,14 @@ function readPreferences(p: AsParams): Partial<RefreshPreferences> | undefined {
   if (alarms.length > 0) throw ebbError('ValidationError', 'AlarmSpecification is not supported by ebb: it has no alarms; leave it unset');
   const bake = s.int('BakeTime', { min: 0, max: 172_800 });
   if (bake !== undefined && bake > 0) throw ebbError('ValidationError', 'BakeTime is not supported by ebb; leave it unset or 0');
-  s.enumOf('ScaleInProtectedInstances', ['Refresh', 'Ignore', 'Wait'] as const);
-  s.enumOf('StandbyInstances', ['Terminate', 'Ignore', 'Wait'] as const);
+  const protectedInstances = s.enumOf('ScaleInProtectedInstances', ['Refresh', 'Ignore', 'Wait'] as const);
+  if (protectedInstances !== undefined && protectedInstances !== 'Refresh') {
+    throw ebbError('ValidationError', `ScaleInProtectedInstances '${protectedInstances}' is not supported by ebb: a refresh replaces protected instances too; leave it unset or set Refresh`);
+  }
+  const standby = s.enumOf('StandbyInstances', ['Terminate', 'Ignore', 'Wait'] as const);
+  if (standby !== undefined && standby !== 'Ignore') {
+    throw ebbError('ValidationError', `StandbyInstances '${standby}' is not supported by ebb: a refresh leaves instances in standby as they are; leave it unset or set Ignore`);
+  }
   return out;
 }
 

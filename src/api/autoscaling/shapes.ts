@@ -1,8 +1,7 @@
-import type { AutoScalingApi } from '../../autoscaling/autoscaling-api.ts';
+import type { AutoScalingApi, InstanceRefreshView } from '../../autoscaling/autoscaling-api.ts';
 import type {
   AutoScalingGroupRecord,
   AutoScalingInstanceRecord,
-  InstanceRefreshRecord,
   LaunchTemplateRef,
   LifecycleHookRecord,
   ScalingActivityRecord,
@@ -185,18 +184,10 @@ export function hookXml(h: LifecycleHookRecord): XmlObject {
   };
 }
 
-/**
- * An InstanceRefresh. Its progress is the facade's (percentageComplete, instancesToUpdate) where it
- * gives it, and otherwise counted from the instances replaced so far.
- */
-export function refreshXml(
-  r: InstanceRefreshRecord & { readonly percentageComplete?: number; readonly instancesToUpdate?: number },
-  as: AutoScalingApi,
-): XmlObject {
-  const total = r.toReplace.length;
-  const done = r.replaced.length;
-  const toUpdate = r.instancesToUpdate ?? Math.max(0, total - done);
-  const percent = r.percentageComplete ?? (total === 0 ? (r.status === 'Successful' ? 100 : 0) : Math.min(100, Math.floor((done * 100) / total)));
+/** An InstanceRefresh, with the facade's count of its progress. */
+export function refreshXml(r: InstanceRefreshView, as: AutoScalingApi): XmlObject {
+  const percent = r.percentageComplete;
+  const toUpdate = r.instancesToUpdate;
   const p = r.preferences;
   return {
     InstanceRefreshId: r.id,
