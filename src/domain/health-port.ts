@@ -12,10 +12,16 @@ export interface HealthCheckTarget {
 }
 
 export type HealthObservation =
-  | { readonly key: string; readonly ok: true }
+  | {
+      readonly key: string;
+      readonly ok: true;
+      /** How long the check took, ms (from its start to its answer, or to its timeout). */
+      readonly durationMs?: number;
+    }
   | {
       readonly key: string;
       readonly ok: false;
+      readonly durationMs?: number;
       readonly reason: HealthFailureReason;
       /** The HTTP status that did not match, for Target.ResponseCodeMismatch. */
       readonly statusCode?: number;

@@ -68,15 +68,17 @@ describe('ActiveHealthChecker scheduling (FakeClock)', () => {
     await checker.close();
   });
 
-  it('reports each result as an observation with its reason', async () => {
-    const { probe, checker, seen } = setup();
+  it('reports each result as an observation with its reason and how long the check took', async () => {
+    const { clock, probe, checker, seen } = setup();
     checker.setTargets([target('a'), target('b')]);
+    clock.advance(12);
     probe.last('a').finish({ ok: true });
+    clock.advance(30);
     probe.last('b').finish({ ok: false, reason: 'Target.ResponseCodeMismatch', statusCode: 503, detail: 'answered 503' });
     await tick();
     assert.deepEqual(seen, [
-      { key: 'a', ok: true },
-      { key: 'b', ok: false, reason: 'Target.ResponseCodeMismatch', statusCode: 503, detail: 'answered 503' },
+      { key: 'a', ok: true, durationMs: 42 },
+      { key: 'b', ok: false, reason: 'Target.ResponseCodeMismatch', statusCode: 503, detail: 'answered 503', durationMs: 42 },
     ]);
     await checker.close();
   });
@@ -94,6 +96,7 @@ describe('ActiveHealthChecker scheduling (FakeClock)', () => {
     assert.equal(seen[0]?.ok, false);
     assert.equal(seen[0]?.ok === false && seen[0].reason, 'Target.Timeout');
     assert.equal(seen[0]?.ok === false && seen[0].detail, 'no answer from 127.0.0.1:1 within 3 s');
+    assert.equal(seen[0]?.durationMs, 3000, 'a timed-out check took its timeout');
     first.finish({ ok: true }); // too late
     await tick();
     assert.equal(seen.length, 1);

@@ -125,13 +125,18 @@ export class ActiveHealthChecker implements HealthChecker {
 
     const target = entry.target;
     const seq = ++this.#seq;
+    const started = entry.lastStart;
     const controller = new AbortController();
     const timeoutMs = target.config.timeoutSeconds * 1000;
     const timeout = this.#clock.setTimer(timeoutMs, () => {
       if (entry.inFlight?.seq !== seq) return;
       entry.inFlight = undefined;
       controller.abort();
-      this.#emit({ key: target.key, ...failed('Target.Timeout', `no answer from ${hostPort(target.host, target.port)} within ${target.config.timeoutSeconds} s`) });
+      this.#emit({
+        key: target.key,
+        ...failed('Target.Timeout', `no answer from ${hostPort(target.host, target.port)} within ${target.config.timeoutSeconds} s`),
+        durationMs: this.#clock.now() - started,
+      });
     });
     let outcome: Promise<CheckOutcome>;
     try {
@@ -140,17 +145,17 @@ export class ActiveHealthChecker implements HealthChecker {
       outcome = Promise.resolve(failed('Target.FailedHealthChecks', `health check not run: ${String(err)}`));
     }
     const done = outcome.then(
-      (result) => this.#finish(entry, seq, target.key, result),
-      (err: unknown) => this.#finish(entry, seq, target.key, failed('Target.FailedHealthChecks', `health check failed: ${String(err)}`)),
+      (result) => this.#finish(entry, seq, target.key, result, started),
+      (err: unknown) => this.#finish(entry, seq, target.key, failed('Target.FailedHealthChecks', `health check failed: ${String(err)}`), started),
     );
     entry.inFlight = { seq, controller, timeout, done };
   }
 
-  #finish(entry: Entry, seq: number, key: string, result: CheckOutcome): void {
+  #finish(entry: Entry, seq: number, key: string, result: CheckOutcome, started: number): void {
     if (entry.removed || entry.inFlight?.seq !== seq) return; // removed, timed out or paused meanwhile
     entry.inFlight.timeout.cancel();
     entry.inFlight = undefined;
-    this.#emit({ key, ...result });
+    this.#emit({ key, ...result, durationMs: this.#clock.now() - started });
   }
 
   /** Cancels the schedule and any check in flight (its result will be ignored). */

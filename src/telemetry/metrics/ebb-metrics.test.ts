@@ -237,13 +237,23 @@ test('drains by outcome (every outcome written from the start), their duration, 
 test('health-check results by group and reason; reloads by result', async (t) => {
   const { control, metrics, scrape } = setup(t);
   const key = targetKey(TG_ARN, '10.0.0.5', 80);
-  metrics.healthObservation({ key, ok: true });
-  metrics.healthObservation({ key, ok: true });
-  metrics.healthObservation({ key, ok: false, reason: 'Target.Timeout', detail: 'no answer' });
+  metrics.healthObservation({ key, ok: true, durationMs: 2 });
+  metrics.healthObservation({ key, ok: true, durationMs: 40 });
+  metrics.healthObservation({ key, ok: false, reason: 'Target.Timeout', detail: 'no answer', durationMs: 5000 });
   control.events.emit('config:reload', { file: 'lb.yaml', outcome: 'refused', applied: [], kept: [], error: 'ConfigInvalid: …', at: 0 });
   const s = await scrape();
   assert.equal(s.value('ebb_health_checks_total', { target_group: TG, result: 'success' }), 2);
   assert.equal(s.value('ebb_health_checks_total', { target_group: TG, result: 'Target.Timeout' }), 1);
+  const latency = await histogram(metrics, 'ebb_health_check_duration_seconds');
+  const of = (result: string, name: string, le?: number) =>
+    latency.find((v) => v.labels.result === result && v.metricName === `ebb_health_check_duration_seconds_${name}` && (le === undefined || v.labels.le === le))?.value;
+  assert.equal(of('success', 'count'), 2);
+  assert.equal(of('success', 'sum'), 0.042);
+  assert.equal(of('success', 'bucket', 0.0025), 1, 'the 2 ms check');
+  assert.equal(of('success', 'bucket', 0.05), 2);
+  assert.equal(of('failure', 'count'), 1);
+  assert.equal(of('failure', 'bucket', 2.5), 0);
+  assert.equal(of('failure', 'bucket', 5), 1, 'the timeout at 5 s');
   assert.equal(s.value('ebb_config_reloads_total', { result: 'applied' }), 0);
   assert.equal(s.value('ebb_config_reloads_total', { result: 'refused' }), 1);
   assert.equal(s.value('ebb_config_reloads_total', { result: 'restore-failed' }), 0);
@@ -267,7 +277,7 @@ test('the series of a target group or load balancer that no longer exists are re
   const { control, metrics, scrape } = setup(t);
   ended({ status: 500, targetStatus: 500 });
   ended({ status: 503, targetKey: null, targetStatus: null, fromTarget: false, targetResponseMs: -1 });
-  metrics.healthObservation({ key: targetKey(TG_ARN, '10.0.0.5', 80), ok: true });
+  metrics.healthObservation({ key: targetKey(TG_ARN, '10.0.0.5', 80), ok: true, durationMs: 1 });
   let s = await scrape();
   assert.equal(s.value('ebb_httpcode_target_5xx_count', PAIR), 1);
   control.groups = [];
@@ -276,6 +286,7 @@ test('the series of a target group or load balancer that no longer exists are re
   assert.equal(s.value('ebb_request_count', PAIR), undefined);
   assert.equal(s.samples('ebb_drains_total').length, 0);
   assert.equal(s.samples('ebb_health_checks_total').length, 0);
+  assert.equal(s.samples('ebb_health_check_duration_seconds_count').length, 0);
   assert.equal(s.value('ebb_httpcode_elb_503_count', { load_balancer: LB }), 1, 'the load balancer is still there');
   control.loadBalancers = [];
   s = await scrape();

@@ -57,6 +57,8 @@ type LbTgLabel = (typeof LB_TG)[number];
  */
 const RESPONSE_TIME_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 /** Drain durations, in seconds: from a drain that ends at once up to the longest delay AWS allows (3600 s). */
+/** Health checks: a local target answers in a millisecond; the default timeout is 5 s. */
+const HEALTH_CHECK_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 const DRAIN_BUCKETS = [0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600];
 const DRAIN_OUTCOMES = ['idle', 'deadline', 'cancelled'] as const satisfies ReadonlyArray<DrainRecord['outcome']>;
 
@@ -106,6 +108,7 @@ export class EbbMetrics {
   readonly #drainDuration: SeriesSet<'target_group' | 'outcome', Histogram.Internal<'target_group' | 'outcome'>>;
   readonly #drainCut: ReadonlyArray<readonly ['requestsCut' | 'tunnelsClosed' | 'connectionsClosed', SeriesSet<'target_group', Counter.Internal>]>;
   readonly #healthChecks: SeriesSet<'target_group' | 'result', Counter.Internal>;
+  readonly #healthCheckDuration: SeriesSet<'target_group' | 'result', Histogram.Internal<'target_group' | 'result'>>;
   readonly #reloads: Counter<'result'>;
 
   /** Listeners by bound port, to place accepted connections; rebuilt at each scrape and on a miss. */
@@ -221,6 +224,15 @@ export class EbbMetrics {
         'result',
       ] as const),
     );
+    this.#healthCheckDuration = new SeriesSet(
+      new Histogram({
+        name: 'ebb_health_check_duration_seconds',
+        help: 'How long active health checks took, from the start of the check to its answer (or its timeout), by result: success or failure',
+        labelNames: ['target_group', 'result'] as const,
+        buckets: HEALTH_CHECK_BUCKETS,
+        registers,
+      }),
+    );
     this.#reloads = counter(
       'ebb_config_reloads_total',
       'Configuration file reloads (SIGHUP), by result: applied, refused (nothing changed), restored (failed part-way, taken back), restore-failed',
@@ -262,7 +274,9 @@ export class EbbMetrics {
   healthObservation(o: HealthObservation): void {
     const parts = parseTargetKey(o.key);
     if (parts === null) return;
-    this.#healthChecks.get({ target_group: targetGroupDimension(parts.targetGroupArn), result: o.ok ? 'success' : o.reason }).inc();
+    const target_group = targetGroupDimension(parts.targetGroupArn);
+    this.#healthChecks.get({ target_group, result: o.ok ? 'success' : o.reason }).inc();
+    if (o.durationMs !== undefined) this.#healthCheckDuration.get({ target_group, result: o.ok ? 'success' : 'failure' }).observe(o.durationMs / 1000);
   }
 
   /** The exposition, in the Prometheus text format (version 0.0.4), and its content type. */
@@ -413,7 +427,7 @@ export class EbbMetrics {
     for (const set of [this.#requests, this.#responseTime, this.#connectionErrors, ...this.#targetCodes.values()]) {
       set.prune((l) => !lbGone(l) && groups.has(l.target_group));
     }
-    for (const set of [this.#drains, this.#drainDuration, this.#healthChecks, ...this.#drainCut.map(([, s]) => s)]) {
+    for (const set of [this.#drains, this.#drainDuration, this.#healthChecks, this.#healthCheckDuration, ...this.#drainCut.map(([, s]) => s)]) {
       set.prune((l) => groups.has(l.target_group));
     }
     for (const lb of this.#open.keys()) if (!view.loadBalancers.has(lb)) this.#open.delete(lb);
