@@ -76,6 +76,8 @@ export function ebbHalf(settings: HalfSettings): DeployHalf {
     traffic: "clients connect to ebb's listener; ebb routes each request to a healthy instance that is not draining",
 
     async setup(): Promise<string> {
+      const version = await run('aws', ['--version'], { timeoutMs: 30_000 });
+      if (version.code !== 0) throw new Error(`the aws CLI does not run (${version.stderr.trim()}): install it (pip install awscli, or AWS CLI v2) and put it on PATH`);
       const port = await freePort();
       const config = YAML.parse(fs.readFileSync(path.join(settings.root, 'examples/deploy/ebb.yaml'), 'utf8'));
       config.loadBalancers[0].listeners[0].port = port;
