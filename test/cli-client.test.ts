@@ -210,11 +210,42 @@ test('errors say which part is wrong: the credentials (with where they came from
   assert.match(nobody.stderr.text, /connection refused/);
 });
 
-test('standby and unstandby say plainly that this ebb has no Auto Scaling groups (exit 8)', async (t) => {
+test('standby and unstandby say plainly when this ebb runs no Auto Scaling (exit 8)', async (t) => {
   const { h } = await setUp(t);
   const out = io(signedEnv(h.endpoint));
   assert.equal(await runClient(['standby', 'i-0123456789abcdef0'], out), EXIT.unavailable);
-  assert.match(out.stderr.text, /has no Auto Scaling groups yet.*ebb deregister GROUP i-0123456789abcdef0:PORT --wait/);
+  assert.match(out.stderr.text, /Auto Scaling is not running in this ebb.*ebb deregister GROUP i-0123456789abcdef0:PORT --wait/);
+});
+
+test('standby --wait: the instance drains out of its target group into Standby; unstandby --wait brings it back InService', async (t) => {
+  const h = await startEbbApiHarness({ autoScaling: true });
+  t.after(() => h.close());
+  const as = h.autoscaling;
+  assert.ok(as !== null);
+  const lt = await as.createLaunchTemplate({ name: 'app', data: { userData: Buffer.from('#!/bin/sh\nexec sleep 60\n').toString('base64') } });
+  await as.createAutoScalingGroup({ name: 'g', launchTemplate: { id: lt.id }, minSize: 0, maxSize: 2, desiredCapacity: 1 });
+  let instanceId = '';
+  for (let n = 0; n < 50 && instanceId === ''; n++) {
+    instanceId = as.describeAutoScalingInstances().find((i) => i.lifecycleState === 'InService')?.instanceId ?? '';
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.match(instanceId, /^i-/);
+  const enter = io(signedEnv(h.endpoint));
+  assert.equal(await runClient(['standby', instanceId, '--wait', '--timeout', '5'], enter), EXIT.ok, enter.stderr.text);
+  assert.match(enter.stdout.text, new RegExp(`Moving EC2 instance to Standby: ${instanceId}`));
+  assert.match(enter.stdout.text, new RegExp(`${instanceId} Standby\\n$`));
+  assert.equal(as.describeAutoScalingGroups(['g'])[0]?.group.desiredCapacity, 0, 'the desired capacity was lowered');
+  const back = io(signedEnv(h.endpoint));
+  assert.equal(await runClient(['unstandby', instanceId, '--wait', '--timeout', '5', '--json'], back), EXIT.ok, back.stderr.text);
+  const answer = JSON.parse(back.stdout.text);
+  assert.equal(answer.action, 'ExitStandby');
+  assert.equal(answer.autoScalingGroupName, 'g');
+  assert.equal(answer.outcome, 'reached');
+  assert.equal(answer.lifecycleState, 'InService');
+  assert.equal(as.describeAutoScalingGroups(['g'])[0]?.group.desiredCapacity, 1);
+  const unknown = io(signedEnv(h.endpoint));
+  assert.equal(await runClient(['standby', 'i-0000000000000000f'], unknown), EXIT.refused);
+  assert.match(unknown.stderr.text, /in no Auto Scaling group of this ebb/);
 });
 
 test('wait-not-routed: 0 once no data plane routes to the target, 5 when --timeout passes first', async (t) => {

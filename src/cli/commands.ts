@@ -94,6 +94,8 @@ export const CLIENT_COMMANDS: readonly CommandSpec[] = [
     flags: {
       '--group': { kind: 'value', help: 'The Auto Scaling group (default: the one the instance is in).' },
       '--keep-desired-capacity': { kind: 'bool', help: 'Do not lower the desired capacity (a replacement is launched).' },
+      '--wait': { kind: 'bool', help: 'Wait until the instance is in Standby: its drain has ended.' },
+      '--timeout': timeout,
     },
     minArgs: 1,
     maxArgs: 1,
@@ -102,7 +104,11 @@ export const CLIENT_COMMANDS: readonly CommandSpec[] = [
     name: 'unstandby',
     args: 'INSTANCE-ID',
     summary: 'Return an instance from Standby to service.',
-    flags: { '--group': { kind: 'value', help: 'The Auto Scaling group (default: the one the instance is in).' } },
+    flags: {
+      '--group': { kind: 'value', help: 'The Auto Scaling group (default: the one the instance is in).' },
+      '--wait': { kind: 'bool', help: 'Wait until the instance is InService again: registered and healthy.' },
+      '--timeout': timeout,
+    },
     minArgs: 1,
     maxArgs: 1,
   },

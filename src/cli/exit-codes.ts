@@ -19,7 +19,7 @@ export const EXIT = {
   unreachable: 6,
   /** No credentials were found, or ebb did not accept them (unknown key, wrong secret, wrong region). */
   credentials: 7,
-  /** This ebb does not offer it yet (Auto Scaling standby, the dashboard). */
+  /** This ebb does not offer it (an ebb without Auto Scaling asked for standby). */
   unavailable: 8,
   /** A fault in the client itself; please report it with the message. */
   internal: 70,

@@ -79,7 +79,10 @@ async function run(client: AdminClient, io: CliIo, line: ParsedLine, json: boole
         instanceId: first,
         group: flagValue(line, '--group'),
         decrement: !line.flags.has('--keep-desired-capacity'),
+        wait: line.flags.has('--wait'),
+        timeoutSeconds: secondsFlag(line, '--timeout', 86_400),
         json,
+        ...(io.signal === undefined ? {} : { signal: io.signal }),
       });
     default:
       throw new Error(`no handler for ${line.command.name}`);

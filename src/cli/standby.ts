@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { EbbRefusal, type AdminClient } from './admin-client.ts';
 import { CliError, EXIT, type ExitCode } from './exit-codes.ts';
 import { printJson, type CliIo } from './output.ts';
@@ -14,7 +15,16 @@ interface Members<T> {
 export async function standby(
   client: AdminClient,
   io: CliIo,
-  o: { enter: boolean; instanceId: string; group: string | undefined; decrement: boolean; json: boolean },
+  o: {
+    enter: boolean;
+    instanceId: string;
+    group: string | undefined;
+    decrement: boolean;
+    wait: boolean;
+    timeoutSeconds: number | undefined;
+    json: boolean;
+    signal?: AbortSignal;
+  },
 ): Promise<ExitCode> {
   const action = o.enter ? 'EnterStandby' : 'ExitStandby';
   try {
@@ -31,21 +41,60 @@ export async function standby(
     if (o.enter) params['ShouldDecrementDesiredCapacity'] = String(o.decrement);
     const result = await client.action('autoscaling', action, params);
     const activities = (result['Activities'] as Members<{ Description?: string; StatusCode?: string }> | undefined)?.member ?? [];
-    if (o.json) printJson(io, { action, autoScalingGroupName: group, instanceId: o.instanceId, activities });
-    else for (const a of activities) io.stdout.write(`${a.StatusCode ?? ''} ${a.Description ?? ''}\n`.trimStart());
-    return EXIT.ok;
+    if (!o.wait) {
+      if (o.json) printJson(io, { action, autoScalingGroupName: group, instanceId: o.instanceId, activities });
+      else for (const a of activities) io.stdout.write(`${a.StatusCode ?? ''} ${a.Description ?? ''}\n`.trimStart());
+      return EXIT.ok;
+    }
+    if (!o.json) for (const a of activities) io.stdout.write(`${a.StatusCode ?? ''} ${a.Description ?? ''}\n`.trimStart());
+    const wanted = o.enter ? 'Standby' : 'InService';
+    const reached = await waitForState(client, io, o.instanceId, wanted, o.timeoutSeconds, o.json, o.signal);
+    if (o.json) printJson(io, { action, autoScalingGroupName: group, instanceId: o.instanceId, activities, waitedFor: wanted, ...reached });
+    return reached.outcome === 'reached' ? EXIT.ok : reached.outcome === 'timeout' ? EXIT.timeout : EXIT.interrupted;
   } catch (error) {
     if (error instanceof EbbRefusal && error.code === 'InvalidAction') {
       throw new CliError(
         EXIT.unavailable,
         'AutoScalingUnavailable',
-        `This ebb has no Auto Scaling groups yet, so '${o.enter ? 'standby' : 'unstandby'}' cannot move ${o.instanceId}. ` +
+        `This ebb runs no Auto Scaling groups, so '${o.enter ? 'standby' : 'unstandby'}' cannot move ${o.instanceId}. ` +
           `ebb said: ${error.message}. Until then, take a target out of service with: ebb deregister GROUP ${o.instanceId}:PORT --wait`,
       );
     }
-    if (error instanceof EbbRefusal && o.group === undefined && /AutoScalingGroupName/.test(error.message)) {
+    if (error instanceof EbbRefusal && o.group === undefined && /autoScalingGroupName/i.test(error.message)) {
       throw new CliError(EXIT.refused, error.code, `${o.instanceId} is in no Auto Scaling group of this ebb. Name the group with --group NAME, or check the instance id.`);
     }
     throw error;
+  }
+}
+
+/**
+ * Polls DescribeAutoScalingInstances until the instance is in `wanted`: Standby once its drain has
+ * ended, InService once it is registered again. Each state it passes through is printed once.
+ */
+async function waitForState(
+  client: AdminClient,
+  io: CliIo,
+  instanceId: string,
+  wanted: string,
+  timeoutSeconds: number | undefined,
+  json: boolean,
+  signal: AbortSignal | undefined,
+): Promise<{ outcome: 'reached' | 'timeout' | 'interrupted'; lifecycleState: string | null; waitedMs: number }> {
+  const started = Date.now();
+  let last: string | null = null;
+  for (;;) {
+    const found = await client.action('autoscaling', 'DescribeAutoScalingInstances', { 'InstanceIds.member.1': instanceId });
+    const state = ((found['AutoScalingInstances'] as Members<{ LifecycleState?: string }> | undefined)?.member ?? [])[0]?.LifecycleState ?? null;
+    if (state !== last && !json) io.stdout.write(`${instanceId} ${state ?? 'gone'}\n`);
+    last = state;
+    const waitedMs = Date.now() - started;
+    if (state === wanted) return { outcome: 'reached', lifecycleState: state, waitedMs };
+    if (state === null) throw new CliError(EXIT.refused, 'InstanceGone', `${instanceId} left its Auto Scaling group before it reached ${wanted}.`);
+    if (timeoutSeconds !== undefined && waitedMs >= timeoutSeconds * 1000) {
+      if (!json) io.stdout.write(`timeout ${instanceId}: still ${state} after ${(waitedMs / 1000).toFixed(1)} s\n`);
+      return { outcome: 'timeout', lifecycleState: state, waitedMs };
+    }
+    if (signal?.aborted === true) return { outcome: 'interrupted', lifecycleState: state, waitedMs };
+    await sleep(250, undefined, signal === undefined ? {} : { signal }).catch(() => undefined);
   }
 }
