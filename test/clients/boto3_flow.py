@@ -111,6 +111,6 @@ out['classic_delete'] = elb.delete_load_balancer(LoadBalancerName='boto-classic'
 
 # Auto Scaling dispatch.
 out['asg_groups'] = asg.describe_auto_scaling_groups()['AutoScalingGroups']
-out['errors']['asg_later'] = error_of(lambda: asg.set_desired_capacity(AutoScalingGroupName='g', DesiredCapacity=1))
+out['errors']['asg_unknown_group'] = error_of(lambda: asg.set_desired_capacity(AutoScalingGroupName='g', DesiredCapacity=1))
 
 print(json.dumps(out, default=str))

@@ -68,5 +68,6 @@ test('boto3: ELBv2 and Classic calls, modelled errors, signature failures', { sk
   assert.equal(out.classic_delete, 200);
 
   assert.deepEqual(out.asg_groups, []);
-  assert.equal(e.asg_later.Error.Code, 'InvalidAction');
+  assert.equal(e.asg_unknown_group.Error.Code, 'ValidationError');
+  assert.match(e.asg_unknown_group.Error.Message, /AutoScalingGroup name not found/);
 });
