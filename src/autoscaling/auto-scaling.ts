@@ -28,7 +28,8 @@ import type {
 import { DEFAULT_ENGINE_OPTIONS, Engine, type EngineOptions } from './engine.ts';
 import type { AutoScalingEvents } from './events.ts';
 import { GroupCommands } from './group-commands.ts';
-import { LaunchTemplateCatalog } from './launch-templates.ts';
+import { AUTOSCALING_LAST_APPLIED_KEY } from './declared-plan.ts';
+import { LaunchTemplateCatalog, type DeclaredChange, type DeclaredLaunchTemplate } from './launch-templates.ts';
 import { LoadBalancing } from './load-balancing.ts';
 import { Notifier } from './notifications.ts';
 import type {
@@ -39,7 +40,7 @@ import type {
   LifecycleHookRecord,
   ScalingActivityRecord,
 } from './records.ts';
-import { AutoScalingState, del, hookKey } from './state.ts';
+import { AutoScalingState, del, hookKey, put } from './state.ts';
 
 export interface AutoScalingOptions {
   readonly clock: Clock;
@@ -72,6 +73,8 @@ export class AutoScaling implements AutoScalingApi {
   #passQueued = false;
   #closed = false;
   readonly #unsubscribe: Array<() => void> = [];
+  /** The Auto Scaling part of the configuration file as last applied (its stored form), or null. */
+  #lastApplied: unknown = null;
 
   constructor(options: AutoScalingOptions) {
     this.#clock = options.clock;
@@ -134,6 +137,7 @@ export class AutoScaling implements AutoScalingApi {
     for (const h of records<LifecycleHookRecord>('lifecycleHook')) this.#state.hooks.set(hookKey(h.group, h.name), h);
     for (const r of records<InstanceRefreshRecord>('instanceRefresh')) this.#state.refreshes.set(r.id, r);
     for (const a of records<ScalingActivityRecord>('scalingActivity')) this.#state.activities.set(a.activityId, a);
+    this.#lastApplied = loaded.get('meta')?.get(AUTOSCALING_LAST_APPLIED_KEY) ?? null;
     for (const i of records<AutoScalingInstanceRecord>('autoScalingInstance')) {
       this.#state.instances.set(i.instanceId, { ...i, entry: i.entry ?? 'launch' });
     }
@@ -382,6 +386,45 @@ export class AutoScaling implements AutoScalingApi {
   }
   deleteTags(group: string, keys: readonly string[]): Promise<void> {
     return this.#command(() => this.#commands.tags(group, [], keys));
+  }
+
+  // ---------------------------------------------------------------- the configuration file's side doors (src/autoscaling/declared.ts)
+
+  /** The Auto Scaling part of the file as last applied, as it was stored (null: none kept). */
+  lastAppliedDeclaration(): unknown {
+    return this.#lastApplied;
+  }
+  recordAppliedDeclaration(stored: unknown): Promise<void> {
+    return this.#queue.run(() => this.#state.commit([put('meta', AUTOSCALING_LAST_APPLIED_KEY, stored)], () => void (this.#lastApplied = stored)));
+  }
+  putDeclaredLaunchTemplate(template: DeclaredLaunchTemplate): Promise<DeclaredChange> {
+    return this.#command(() => this.#templates.putDeclared(template));
+  }
+  /** A group made through the API that the file now declares: it is the file's from now on. */
+  adoptDeclaredGroup(name: string): Promise<void> {
+    return this.#command(async () => {
+      const g = this.#commands.group(name);
+      if (g.source !== 'config') await this.#state.commit([put('autoScalingGroup', name, { ...g, source: 'config' })], () => this.#state.groups.set(name, { ...g, source: 'config' }));
+    });
+  }
+  /**
+   * A group the file no longer declares goes as CloudFormation takes one away: every instance leaves
+   * as in a scale-in (deregistered, drained, its terminating hooks run, then stopped), and the group
+   * is deleted once none is left. Unlike ForceDelete, outstanding lifecycle actions are not abandoned.
+   */
+  deleteDeclaredGroup(name: string): Promise<void> {
+    return this.#command(async () => {
+      const g = this.#commands.group(name);
+      if (g.deleting !== undefined) return;
+      const now = this.#clock.wallTime();
+      const refresh = this.#state.activeRefresh(name);
+      const cancelled = refresh === undefined ? [] : [{ ...refresh, status: 'Cancelled' as const, endedAt: now, statusReason: 'The group was removed from the configuration file.' }];
+      const next: AutoScalingGroupRecord = { ...g, minSize: 0, desiredCapacity: 0, deleting: { force: false, at: now } };
+      await this.#state.commit([put('autoScalingGroup', name, next), ...cancelled.map((r) => put('instanceRefresh', r.id, r))], () => {
+        this.#state.groups.set(name, next);
+        for (const r of cancelled) this.#state.refreshes.set(r.id, r);
+      });
+    });
   }
 
   // ---------------------------------------------------------------- hooks

@@ -223,7 +223,8 @@ function checkAttribute(problems: Problem[], path: readonly PathSegment[], key: 
   }
 }
 
-function unique(problems: Problem[], values: readonly string[], pathOf: (i: number) => PathSegment[], what: string): void {
+/** A problem for each value already used earlier in `values` (names that must be unique). */
+export function unique(problems: Problem[], values: readonly string[], pathOf: (i: number) => PathSegment[], what: string): void {
   const first = new Map<string, number>();
   values.forEach((v, i) => {
     const j = first.get(v);

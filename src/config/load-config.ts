@@ -2,10 +2,12 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { LineCounter, parseDocument, type Document } from 'yaml';
 import type { z } from 'zod';
+import type { DeclaredAutoScaling } from '../autoscaling/declared-plan.ts';
 import type { DeclaredLoadBalancer, DeclaredState, DeclaredTargetGroup } from '../control/declared-state.ts';
 import { EbbError } from '../shared/errors.ts';
+import { crossCheckAutoScaling, toDeclaredAutoScaling } from './autoscaling-declared.ts';
 import { crossCheck, definedHealthCheck, inferTargetType } from './cross-checks.ts';
-import { describeValue, formatProblems, locate, type LocatedProblem, type Problem } from './problems.ts';
+import { describeValue, formatPath, formatProblems, locate, type LocatedProblem, type PathSegment, type Problem } from './problems.ts';
 import { configSchema, type ConfigShape } from './schema.ts';
 
 /** The `admin:` block: how the admin API listens and authenticates, and where state is kept. */
@@ -37,6 +39,20 @@ export interface EbbConfig {
   readonly listenAddresses?: { readonly 'internet-facing'?: string | undefined; readonly internal?: string | undefined };
   /** `accessLog:`, the node's access log (docs/access-logs.md); `path` absolute, resolved against the file's directory. */
   readonly accessLog?: AccessLogConfig;
+  /** `launchTemplates:`, `autoScalingGroups:` and `autoScaling:` (an empty declaration when the file has none). */
+  readonly autoScaling: AutoScalingConfig;
+}
+
+/** The Auto Scaling sections of the file. */
+export interface AutoScalingConfig {
+  readonly declared: DeclaredAutoScaling;
+  /** `autoScaling.onShutdown`: what ebb's own shutdown does with its instances; unset: leave them (stop them when ebb is PID 1). */
+  readonly onShutdown?: 'leave' | 'stop';
+  /**
+   * `file:line:col: field.path` for a field of the file, for problems found only against the state
+   * (a name the state does not have, sizes the API set), so they point into the file as the others do.
+   */
+  readonly where: (path: readonly PathSegment[]) => string;
 }
 
 /** `accessLog:` with its defaults filled in. */
@@ -107,13 +123,22 @@ export function parseConfig(text: string, fileName: string): EbbConfig {
     throw invalid(fileName, located(doc, lineCounter, parsed.error.issues.flatMap(fromIssue)));
   }
   const cfg = parsed.data;
-  const problems = crossCheck(cfg);
+  const problems = [...crossCheck(cfg), ...crossCheckAutoScaling(cfg)];
   if (problems.length > 0) throw invalid(fileName, located(doc, lineCounter, problems));
+  const where = (path: readonly PathSegment[]): string => {
+    const { line, col } = locate(doc, lineCounter, { path, message: '' });
+    return `${fileName}:${line}:${col}: ${formatPath(path)}`;
+  };
   return {
     declared: toDeclared(cfg),
     admin: toAdmin(cfg, fileName),
     ...(cfg.listenAddresses !== undefined && { listenAddresses: cfg.listenAddresses }),
     ...(cfg.accessLog !== undefined && { accessLog: toAccessLog(cfg.accessLog, fileName) }),
+    autoScaling: {
+      declared: toDeclaredAutoScaling(cfg, fileName),
+      ...(cfg.autoScaling?.onShutdown !== undefined && { onShutdown: cfg.autoScaling.onShutdown }),
+      where,
+    },
   };
 }
 

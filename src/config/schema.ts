@@ -2,6 +2,10 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { HEALTH_CHECK_RANGES, parseMatcher } from '../domain/health-check.ts';
 import { isHostName, isInstanceId, isIpAddress, validateName } from '../control/names.ts';
+import { autoScaling, autoScalingGroups, launchTemplates } from './autoscaling-schema.ts';
+import { bool, checkedText, expect, intIn, leaf, list, oneOf, strict, text } from './schema-parts.ts';
+
+export { intIn } from './schema-parts.ts';
 
 /**
  * The shape of the configuration file, as zod schemas. Every leaf carries its expectation as a phrase
@@ -10,44 +14,14 @@ import { isHostName, isInstanceId, isIpAddress, validateName } from '../control/
  * own message) and are shown as they are. Objects are strict: an unknown key is an error that lists
  * the allowed keys. Values are checked here one by one; checks that relate several values (names
  * that must exist, health-check timeout below interval, attributes by protocol) are in
- * `cross-checks.ts`.
+ * `cross-checks.ts`. The Auto Scaling sections are in `autoscaling-schema.ts`.
  */
-
-const expect = (phrase: string) => ({ error: () => phrase });
-
-function leaf<T>(phrase: string, test: (v: unknown) => boolean) {
-  return z.custom<T>(test, expect(phrase));
-}
-
-function strict<S extends z.ZodRawShape>(shape: S, what = 'a mapping') {
-  const allowed = Object.keys(shape).join(', ');
-  return z.strictObject(shape, { error: (iss) => (iss.code === 'unrecognized_keys' ? allowed : what) });
-}
-
-function list<T extends z.ZodType>(element: T) {
-  return z.array(element, expect('a list'));
-}
-
-export const intIn = (lo: number, hi: number) =>
-  leaf<number>(`an integer from ${lo} to ${hi}`, (v) => typeof v === 'number' && Number.isInteger(v) && v >= lo && v <= hi);
-
-const text = leaf<string>('a non-empty string', (v) => typeof v === 'string' && v.length > 0);
-const bool = leaf<boolean>('true or false', (v) => typeof v === 'boolean');
-const oneOf = <const T extends readonly string[]>(values: T) =>
-  leaf<T[number]>(`one of ${values.join(', ')}`, (v) => typeof v === 'string' && values.includes(v));
 
 const port = intIn(1, 65535);
 const protocol = oneOf(['HTTP', 'HTTPS', 'TCP'] as const);
 
 /** A name as AWS allows it; the message is the control plane's, so file and API agree. */
-const resourceName = (kind: 'load balancer' | 'target group') =>
-  text.superRefine((v, ctx) => {
-    try {
-      validateName(kind, v);
-    } catch (err) {
-      ctx.addIssue({ code: 'custom', message: (err as Error).message, params: { sentence: true } });
-    }
-  });
+const resourceName = (kind: 'load balancer' | 'target group') => checkedText((v) => validateName(kind, v));
 
 /** Attribute values may be written as YAML numbers or booleans; they are kept as strings, as on the wire. */
 const attributes = z
@@ -205,6 +179,9 @@ export const configSchema = strict(
     admin: admin.optional(),
     listenAddresses: listenAddresses.optional(),
     accessLog: accessLog.optional(),
+    autoScaling: autoScaling.optional(),
+    launchTemplates: launchTemplates.optional(),
+    autoScalingGroups: autoScalingGroups.optional(),
   },
   'a mapping with loadBalancers, targetGroups, instances and admin',
 );

@@ -1,6 +1,8 @@
 import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { checkAutoScaling, recordsOfStore } from '../autoscaling/declared.ts';
+import { describeAutoScalingOp } from '../autoscaling/declared-plan.ts';
 import type { CommandSpec } from '../cli/commands.ts';
 import { CliError, EXIT, usageError } from '../cli/exit-codes.ts';
 import { flagValue, parseLine } from '../cli/options.ts';
@@ -48,7 +50,8 @@ export interface CheckReport {
  * (every problem with its line, exit 2, like `nginx -t` and `haproxy -c`), then plans it against the
  * state ebb keeps in the state directory, as a reload (SIGHUP) or the next start would: the three-way
  * merge of the file as last applied, the file now and what exists now (src/control/declared-plan.ts),
- * with the same checks a reload makes first (fields that cannot change, listener ports that are taken).
+ * with the same checks a reload makes first (fields that cannot change, listener ports that are taken,
+ * names of templates and target groups an Auto Scaling group uses, sizes that must fit those the API set).
  *
  * The state is read from a copy: a running ebb holds its database with an exclusive lock, and the
  * copy is opened, upgraded and planned against in a temporary directory, so the state directory and
@@ -122,7 +125,17 @@ async function check(file: string, stateDirFlag: string | undefined, io: CliIo):
     await control.start();
     try {
       const plan = await checkDeclared(control, config.declared, { checkPort });
-      return { file, valid: true, problems: [], stateDir, stateFound: found, changes: plan.ops.map(describeOp), kept: plan.kept };
+      // Planned from the stored records: Auto Scaling is not started here, so no instance is adopted or stopped.
+      const scaling = checkAutoScaling(config.autoScaling.declared, recordsOfStore(await store.load()), control, plan.ops, { where: config.autoScaling.where });
+      return {
+        file,
+        valid: true,
+        problems: [],
+        stateDir,
+        stateFound: found,
+        changes: [...plan.ops.map(describeOp), ...scaling.ops.map(describeAutoScalingOp)],
+        kept: [...plan.kept, ...scaling.kept],
+      };
     } catch (error) {
       if (EbbError.is(error) && (error.code === 'ConfigInvalid' || error.code === 'ListenAddressInUse' || error.code === 'ValidationError')) {
         return { file, valid: false, problems: [`applying ${file} to the state in ${stateDir} would be refused: ${error.message}`], stateDir, stateFound: found, changes: [], kept: [] };

@@ -7,12 +7,14 @@ import { createDashboard, DASHBOARD_PREFIX } from '../api/dashboard/dashboard.ts
 import { createEbbApi, EBB_API_PREFIX, type EbbApi } from '../api/ebb/ebb-api.ts';
 import { ResponseTimes } from '../api/ebb/response-times.ts';
 import { loadConfigFile, type EbbConfig, type MetricsConfig } from '../config/load-config.ts';
-import { applyDeclared, checkDeclared, PartlyAppliedError } from '../control/apply-declared.ts';
+import { applyDeclared, checkDeclared, currentState, PartlyAppliedError, type ApplyDeclaredResult } from '../control/apply-declared.ts';
+import { planDeclared } from '../control/declared-plan.ts';
 import { ControlPlane, type ListenAddresses } from '../control/control-plane.ts';
 import { RoutingWatch } from '../control/routing-watch.ts';
 import { HttpDataPlane } from '../dataplane/http-data-plane.ts';
 import { ActiveHealthChecker } from '../health/active-health-checker.ts';
 import { AutoScaling } from '../autoscaling/auto-scaling.ts';
+import { applyAutoScaling, AutoScalingPartlyApplied, checkAutoScaling, recordsOfFacade, recordsOfStore, type AutoScalingApplyResult } from '../autoscaling/declared.ts';
 import { ProcessInstanceRunner } from '../instances/process-runner.ts';
 import { realClock } from '../shared/clock.ts';
 import { describeError, EbbError } from '../shared/errors.ts';
@@ -153,15 +155,22 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
     accessLogs.start();
     if (watchUsr1) process.on('SIGUSR1', reopenAccessLog);
     await control.start();
+    let applied: ApplyDeclaredResult | null = null;
     if (config !== null) {
+      // The Auto Scaling part is checked first, against the state as stored: a file it refuses changes nothing.
+      const elbPlan = planDeclared(control.lastAppliedDeclaration(), config.declared, currentState(control));
+      checkAutoScaling(config.autoScaling.declared, recordsOfStore(await store.load()), control, elbPlan.ops, { where: config.autoScaling.where });
       // A start that fails part-way stops ebb; the next start merges against the file last applied again.
-      const applied = await applyDeclared(control, config.declared, { checkPort }).catch((error: unknown) => {
+      applied = await applyDeclared(control, config.declared, { checkPort }).catch((error: unknown) => {
         throw error instanceof PartlyAppliedError ? error.cause : error;
       });
-      log({ event: 'config:applied', file: options.configPath, ...applied });
     }
     // After the file's resources: a group's target groups exist before its instances are registered.
     await autoscaling.start();
+    if (config !== null && applied !== null) {
+      const scaling = await applyAutoScaling(autoscaling, control, config.autoScaling.declared, { where: config.autoScaling.where });
+      log({ event: 'config:applied', file: options.configPath, ...withAutoScaling(applied, scaling) });
+    }
     accessLogs.refresh();
     const unopened = await control.openErrors();
     if (unopened.length > 0) {
@@ -180,7 +189,7 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
     const auth = { enabled: authentication, credentials };
     // The dashboard's session cookie also reads /ebb/v1/ (a browser's EventSource cannot sign).
     const dashboard = createDashboard({ control, auth, log });
-    ebbApi = createEbbApi({ control, watch, responseTimes, auth, log, sessionCheck: dashboard.sessionCheck });
+    ebbApi = createEbbApi({ control, autoscaling, watch, responseTimes, auth, log, sessionCheck: dashboard.sessionCheck });
     const handler = createAdminHandler({
       control,
       autoscaling,
@@ -203,6 +212,8 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
   if (fromStateDir !== null) logStateDirCredentials(log, fromStateDir, adminBound);
 
   let reloading: Promise<void> = Promise.resolve();
+  // The file's `autoScaling.onShutdown` as last applied.
+  let onShutdown = config?.autoScaling.onShutdown;
   let shuttingDown: Promise<void> | null = null;
   const server = adminServer;
   const api = ebbApi as EbbApi;
@@ -225,7 +236,8 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
         let next: EbbConfig;
         try {
           next = await loadConfigFile(options.configPath);
-          await checkDeclared(control, next.declared, { checkPort });
+          const elbPlan = await checkDeclared(control, next.declared, { checkPort });
+          checkAutoScaling(next.autoScaling.declared, recordsOfFacade(autoscaling), control, elbPlan.ops, { where: next.autoScaling.where });
         } catch (error) {
           log({ event: 'config:reload-refused', level: 'error', file: options.configPath, error: describeError(error) });
           reloaded('refused', { error: describeError(error) });
@@ -233,9 +245,21 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
         }
         try {
           const applied = await applyDeclared(control, next.declared, { checkPort });
-          log({ event: 'config:reloaded', file: options.configPath, ...applied });
+          onShutdown = next.autoScaling.onShutdown;
           accessLogs.refresh();
-          reloaded('applied', { applied: applied.applied, kept: applied.kept });
+          let scaling: AutoScalingApplyResult;
+          try {
+            scaling = await applyAutoScaling(autoscaling, control, next.autoScaling.declared, { where: next.autoScaling.where });
+          } catch (error) {
+            // The load balancing part is in force; the Auto Scaling part's base stays, so the next reload does the rest.
+            const made = error instanceof AutoScalingPartlyApplied ? error.applied : [];
+            log({ event: 'config:reload-incomplete', level: 'error', file: options.configPath, ...applied, applied: [...applied.applied, ...made], error: describeError(error) });
+            reloaded('applied', { applied: [...applied.applied, ...made], kept: applied.kept, error: describeError(error) });
+            return;
+          }
+          const all = withAutoScaling(applied, scaling);
+          log({ event: 'config:reloaded', file: options.configPath, ...all });
+          reloaded('applied', { applied: all.applied, kept: all.kept });
         } catch (error) {
           const partly = error instanceof PartlyAppliedError ? error : null;
           log({ event: 'config:reload-refused', level: 'error', file: options.configPath, error: describeError(partly?.cause ?? error) });
@@ -269,9 +293,16 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
         stopResponseTimes();
         await dataPlane.close(deadlineMs);
         // The instances are signalled only now, with nothing in flight to them (docs/instances.md).
-        if (stopInstancesAtShutdown()) {
-          const stopped = await autoscaling.stopInstances();
-          log({ event: 'autoscaling:instances-stopped', count: stopped });
+        if (stopInstancesAtShutdown(onShutdown)) {
+          // Neither the clock's timers nor the instances' processes hold the event loop, and by now
+          // nothing else does: without this, ebb would exit while its instances are still stopping.
+          const hold = setInterval(() => undefined, 1000);
+          try {
+            const stopped = await autoscaling.stopInstances();
+            log({ event: 'autoscaling:instances-stopped', count: stopped });
+          } finally {
+            clearInterval(hold);
+          }
         }
         await autoscaling.close();
         metrics.close();
@@ -290,12 +321,26 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
 }
 
 /**
- * Whether ebb's own shutdown stops the instances it launched. By default they run on and are adopted
- * at the next start; as a container's first process ebb stops them itself (the kernel would kill
- * them, without their drain, once it exits).
+ * Whether ebb's own shutdown stops the instances it launched: the file's `autoScaling.onShutdown`
+ * decides. Unset, they run on and are adopted at the next start (`leave`), except when ebb is a
+ * container's first process: the kernel would kill them, without their drain, once it exits, so
+ * there ebb stops them itself (`stop`).
  */
-function stopInstancesAtShutdown(): boolean {
-  return process.pid === 1;
+function stopInstancesAtShutdown(onShutdown: 'leave' | 'stop' | undefined): boolean {
+  return (onShutdown ?? (process.pid === 1 ? 'stop' : 'leave')) === 'stop';
+}
+
+/** The two parts of the file's application as one log line. */
+function withAutoScaling(elb: ApplyDeclaredResult, scaling: AutoScalingApplyResult): ApplyDeclaredResult & { autoScalingMergedWith?: string } {
+  return {
+    ...elb,
+    created: [...elb.created, ...scaling.created],
+    changed: [...elb.changed, ...scaling.changed],
+    removed: [...elb.removed, ...scaling.removed],
+    applied: [...elb.applied, ...scaling.applied],
+    kept: [...elb.kept, ...scaling.kept],
+    ...(scaling.mergedWith !== elb.mergedWith && { autoScalingMergedWith: scaling.mergedWith }),
+  };
 }
 
 /** Where listeners created without an address listen, by scheme: the command line's, else the file's, else the defaults. */
