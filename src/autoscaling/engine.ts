@@ -118,6 +118,21 @@ export class Engine {
 
   /** One pass. Resolves with the wall time of the next pass it needs (undefined: only when kicked). */
   async pass(): Promise<number | undefined> {
+    await this.#advanceAll();
+    for (const group of [...this.#d.state.groups.values()]) {
+      try {
+        await this.#capacity(group);
+      } catch (error) {
+        this.#d.log({ event: 'autoscaling:step-failed', level: 'warn', group: group.name, error: describeError(error) });
+      }
+    }
+    // What the groups just launched or sent away moves on in the same pass.
+    await this.#advanceAll();
+    await this.#trimActivities();
+    return this.#nextWake();
+  }
+
+  async #advanceAll(): Promise<void> {
     for (const id of [...this.#d.state.instances.keys()]) {
       // As far as it can go now: each step that changes its state is followed by the next.
       for (let steps = 0; steps < 8; steps++) {
@@ -132,15 +147,6 @@ export class Engine {
         if (this.#d.state.instances.get(id)?.lifecycleState === instance.lifecycleState) break;
       }
     }
-    for (const group of [...this.#d.state.groups.values()]) {
-      try {
-        await this.#capacity(group);
-      } catch (error) {
-        this.#d.log({ event: 'autoscaling:step-failed', level: 'warn', group: group.name, error: describeError(error) });
-      }
-    }
-    await this.#trimActivities();
-    return this.#nextWake();
   }
 
   /** Each group keeps its newest activities up to the limit. */

@@ -11,6 +11,8 @@ import { ACCESS_LOG_COUNTERS, type AccessLogCounters } from '../access-log/count
 import { listenerLoadBalancerDimension, loadBalancerDimension, parseTargetKey, targetGroupDimension } from './dimensions.ts';
 import { SeriesSet } from './series-set.ts';
 import { registerTargetGauges, type ScrapeView } from './target-gauges.ts';
+import { registerAutoScalingMetrics } from './autoscaling-metrics.ts';
+import type { AutoScalingApi } from '../../autoscaling/autoscaling-api.ts';
 
 /**
  * ebb's Prometheus metrics: ELB's CloudWatch metrics under their CloudWatch names, and what
@@ -37,6 +39,8 @@ import { registerTargetGauges, type ScrapeView } from './target-gauges.ts';
 
 export interface EbbMetricsOptions {
   readonly control: ControlApi;
+  /** Its group metrics join the registry (autoscaling-metrics.ts). */
+  readonly autoscaling?: AutoScalingApi;
   readonly dataPlanes: readonly HttpDataPlane[];
   /** prom-client's default process and Node.js metrics (`collectDefaultMetrics`); default true. */
   readonly processMetrics?: boolean;
@@ -186,6 +190,7 @@ export class EbbMetrics {
     );
     // Scrape-time gauges of targets as they are now (./target-gauges.ts).
     registerTargetGauges(this.registry, () => this.#scrape(), this.#dataPlanes);
+    if (options.autoscaling !== undefined) this.#unsubscribe.push(registerAutoScalingMetrics(this.registry, options.autoscaling));
 
     // ebb's own.
     this.#drains = new SeriesSet(
