@@ -269,4 +269,107 @@ describe('Auto Scaling groups of processes', () => {
     assert.equal(t.healthOf(b.instanceId) !== undefined, true, 'still registered');
     await t.close();
   });
+
+  test('a launching hook holds a new instance in Pending:Wait, unregistered; CONTINUE puts it in service, ABANDON terminates it and launches another', async () => {
+    const s = await setup({ delay: 0 });
+    const lt = await s.as.createLaunchTemplate({ name: 'app', data: { userData: USER_DATA } });
+    await s.as.createAutoScalingGroup({
+      name: 'g',
+      launchTemplate: { id: lt.id },
+      minSize: 0,
+      maxSize: 2,
+      desiredCapacity: 1,
+      targetGroupArns: [s.tgArn],
+      lifecycleHooks: [{ group: 'g', name: 'warm', transition: 'autoscaling:EC2_INSTANCE_LAUNCHING', heartbeatTimeoutSeconds: 30 }],
+    });
+    await s.run(1000);
+    const [held] = s.members();
+    assert.equal(held?.lifecycleState, 'Pending:Wait');
+    assert.equal(s.healthOf(held?.instanceId ?? ''), undefined, 'not registered while held');
+    await s.as.completeLifecycleAction({ group: 'g', hookName: 'warm', instanceId: held?.instanceId ?? '', result: 'ABANDON' });
+    await s.run(1000);
+    assert.deepEqual(s.runner.signalsOf(held?.instanceId ?? ''), ['SIGTERM'], 'an abandoned launch is stopped');
+    const [next] = s.members();
+    assert.ok(next !== undefined && next.instanceId !== held?.instanceId, 'another is launched');
+    assert.equal(next.lifecycleState, 'Pending:Wait');
+    await s.as.completeLifecycleAction({ group: 'g', hookName: 'warm', instanceId: next.instanceId, result: 'CONTINUE' });
+    await s.run(1000);
+    assert.equal(s.members()[0]?.lifecycleState, 'InService');
+    assert.equal(s.healthOf(next.instanceId), 'initial', 'registered once the hook let it go');
+    // The default result (ABANDON) at the heartbeat timeout.
+    await s.as.setDesiredCapacity('g', 2);
+    await s.run(1000);
+    const third = s.members().find((i) => i.lifecycleState === 'Pending:Wait');
+    assert.ok(third !== undefined);
+    await s.run(31_000);
+    assert.deepEqual(s.runner.signalsOf(third.instanceId), ['SIGTERM']);
+    await s.close();
+  });
+
+  test('attach and detach: a server ebb did not launch joins the group and its target group, and leaves after its drain without a signal', async () => {
+    const s = await setup({ delay: 30 });
+    await group(s, 1);
+    await s.cp.putInstance({ id: 'i-0aaaaaaaaaaaaaaa1', address: '127.0.0.1' });
+    await s.as.attachInstances('g', ['i-0aaaaaaaaaaaaaaa1']);
+    await s.run(1000);
+    const attached = s.members().find((i) => i.instanceId === 'i-0aaaaaaaaaaaaaaa1');
+    assert.equal(attached?.lifecycleState, 'InService');
+    assert.equal(attached?.port, 80, "registered on its target group's port");
+    assert.equal(s.as.describeAutoScalingGroups(['g'])[0]?.group.desiredCapacity, 2);
+    assert.equal(s.healthOf('i-0aaaaaaaaaaaaaaa1'), 'initial');
+    await assert.rejects(s.as.attachInstances('g', ['i-0bbbbbbbbbbbbbbb2']), /not one ebb knows: declare it under instances:/);
+    s.dp.request(s.keyOf('i-0aaaaaaaaaaaaaaa1'), 1);
+    const [activity] = await s.as.detachInstances('g', ['i-0aaaaaaaaaaaaaaa1'], true);
+    assert.equal(activity?.description, 'Detaching EC2 instance: i-0aaaaaaaaaaaaaaa1');
+    await s.run(1000);
+    assert.equal(s.members().find((i) => i.instanceId === 'i-0aaaaaaaaaaaaaaa1')?.lifecycleState, 'Detaching');
+    assert.equal(s.healthOf('i-0aaaaaaaaaaaaaaa1'), 'draining');
+    s.dp.request(s.keyOf('i-0aaaaaaaaaaaaaaa1'), -1);
+    await s.run(1000);
+    assert.equal(s.members().some((i) => i.instanceId === 'i-0aaaaaaaaaaaaaaa1'), false);
+    assert.equal(s.as.describeAutoScalingGroups(['g'])[0]?.group.desiredCapacity, 1);
+    assert.equal(s.runner.launches.length, 1, 'no replacement: the desired capacity was decremented');
+    assert.ok(s.cp.describeInstances().some((i) => i.id === 'i-0aaaaaaaaaaaaaaa1'), 'the declared server stays known to the control plane');
+    await s.close();
+  });
+
+  test('DeleteAutoScalingGroup: refused with instances; ForceDelete drains every instance before it stops it, skipping the hooks, then the group is gone', async () => {
+    const s = await setup({ delay: 30 });
+    await group(s, 2);
+    await s.as.putLifecycleHook({ group: 'g', name: 'hold', transition: 'autoscaling:EC2_INSTANCE_TERMINATING', heartbeatTimeoutSeconds: 300 });
+    await assert.rejects(s.as.deleteAutoScalingGroup('g', false), /while there are instances still in the group/);
+    const ids = s.members().map((i) => i.instanceId);
+    for (const id of ids) s.dp.request(s.keyOf(id), 1);
+    await s.as.deleteAutoScalingGroup('g', true);
+    await s.run(2000);
+    assert.deepEqual(s.members().map((i) => i.lifecycleState), ['Terminating', 'Terminating']);
+    assert.deepEqual(ids.flatMap((id) => s.runner.signalsOf(id)), [], 'nothing is signalled while its drain runs');
+    for (const id of ids) s.dp.request(s.keyOf(id), -1);
+    await s.run(2000);
+    for (const id of ids) assert.deepEqual(s.runner.signalsOf(id), ['SIGTERM']);
+    assert.deepEqual(s.as.describeAutoScalingGroups(['g']), []);
+    assert.deepEqual(s.cp.describeTargetHealth(s.tgArn), []);
+    assert.ok(!s.cp.describeInstances().some((i) => ids.includes(i.id)), 'the control plane forgot the terminated instances');
+    await s.close();
+  });
+
+  test('refused commands change nothing: min above max, desired outside, unknown template or target group', async () => {
+    const s = await setup();
+    const lt = await s.as.createLaunchTemplate({ name: 'app', data: { userData: USER_DATA } });
+    const base = { name: 'g', launchTemplate: { id: lt.id }, minSize: 1, maxSize: 2 };
+    await assert.rejects(s.as.createAutoScalingGroup({ ...base, minSize: 3 }), /MinSize \(3\) must be less than or equal to MaxSize \(2\)/);
+    await assert.rejects(s.as.createAutoScalingGroup({ ...base, desiredCapacity: 5 }), /Desired capacity:5 must be between/);
+    await assert.rejects(s.as.createAutoScalingGroup({ ...base, launchTemplate: { name: 'nope' } }), (e: Error & { code?: string }) => e.code === 'ValidationError');
+    await assert.rejects(s.as.createAutoScalingGroup({ ...base, targetGroupArns: [`${s.tgArn}x`] }), /Provided Target Groups may not be valid/);
+    assert.deepEqual(s.as.describeAutoScalingGroups(), []);
+    assert.equal(s.runner.launches.length, 0);
+    await s.as.createAutoScalingGroup(base);
+    await assert.rejects(s.as.createAutoScalingGroup(base), (e: Error & { code?: string }) => e.code === 'AlreadyExists');
+    await assert.rejects(s.as.setDesiredCapacity('g', 3), /above max value 2/);
+    await assert.rejects(s.as.startInstanceRefresh({ group: 'g', preferences: { minHealthyPercentage: 100, maxHealthyPercentage: 100 } }), /leaves no room/);
+    assert.equal(s.as.describeAutoScalingGroups(['g'])[0]?.group.desiredCapacity, 1);
+    assert.deepEqual(s.as.describeInstanceRefreshes('g'), []);
+    await s.close();
+  });
 });
+
