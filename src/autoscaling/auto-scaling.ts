@@ -182,6 +182,13 @@ export class AutoScaling implements AutoScalingApi {
    * instance is signalled while a request to it is in flight.
    */
   async stopInstances(): Promise<number> {
+    // No more passes: a stopped process must not look like a crash to replace.
+    this.#closed = true;
+    this.#timer?.cancel();
+    this.#timer = null;
+    // The processes and the runner's timers hold nothing open; at shutdown nothing else does either,
+    // and Node would exit before the instances had stopped.
+    const keepAlive = setInterval(() => undefined, 1000);
     return this.#queue.run(async () => {
       const launched = [...this.#state.instances.values()].filter((i) => i.origin === 'launched' && this.#runner.isRunning(i.instanceId));
       await Promise.all(
@@ -198,7 +205,7 @@ export class AutoScaling implements AutoScalingApi {
         }),
       );
       return launched.length;
-    });
+    }).finally(() => clearInterval(keepAlive));
   }
 
   // ---------------------------------------------------------------- the engine's passes

@@ -119,7 +119,7 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
   });
   const runner = new ProcessInstanceRunner({ dir: resolve(stateDir, 'instances'), clock: realClock, log });
   const autoscaling = new AutoScaling({ clock: realClock, store, control, runner, log });
-  const metrics = new EbbMetrics({ control, dataPlanes: [dataPlane] });
+  const metrics = new EbbMetrics({ control, autoscaling, dataPlanes: [dataPlane] });
   // Listening before the control plane starts, so the first request of a restored listener is logged.
   const accessLogs = new AccessLogService({ control, clock: realClock, stateDir, node: config?.accessLog ?? null, log });
   // SIGUSR1 reopens the node's log file (logrotate); taken over only when there is a file, since
@@ -293,16 +293,10 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
         stopResponseTimes();
         await dataPlane.close(deadlineMs);
         // The instances are signalled only now, with nothing in flight to them (docs/instances.md).
+        // (stopInstances holds the event loop open until they have stopped: nothing else does by now.)
         if (stopInstancesAtShutdown(onShutdown)) {
-          // Neither the clock's timers nor the instances' processes hold the event loop, and by now
-          // nothing else does: without this, ebb would exit while its instances are still stopping.
-          const hold = setInterval(() => undefined, 1000);
-          try {
-            const stopped = await autoscaling.stopInstances();
-            log({ event: 'autoscaling:instances-stopped', count: stopped });
-          } finally {
-            clearInterval(hold);
-          }
+          const stopped = await autoscaling.stopInstances();
+          log({ event: 'autoscaling:instances-stopped', count: stopped });
         }
         await autoscaling.close();
         metrics.close();
