@@ -72,6 +72,8 @@ export class AutoScaling implements AutoScalingApi {
   #timer: TimerHandle | null = null;
   #passQueued = false;
   #closed = false;
+  /** Started held: no pass runs until `release` (the file's changes land first). */
+  #held = false;
   readonly #unsubscribe: Array<() => void> = [];
   /** The Auto Scaling part of the configuration file as last applied (its stored form), or null. */
   #lastApplied: unknown = null;
@@ -129,7 +131,8 @@ export class AutoScaling implements AutoScalingApi {
   }
 
   /** Loads the stored state, adopts the instances still running, stops strays, and starts the engine. */
-  async start(): Promise<void> {
+  async start(options: { readonly held?: boolean } = {}): Promise<void> {
+    this.#held = options.held === true;
     const loaded = await this.#store.load();
     const records = <T>(kind: StoreKind): T[] => [...(loaded.get(kind)?.values() ?? [])] as T[];
     this.#templates.restore(records<LaunchTemplateRecord>('launchTemplate'));
@@ -210,8 +213,14 @@ export class AutoScaling implements AutoScalingApi {
 
   // ---------------------------------------------------------------- the engine's passes
 
+  /** Lets the engine's passes run after a start with `held`: the configuration file has been applied. */
+  release(): void {
+    this.#held = false;
+    this.#kick();
+  }
+
   #kick(): void {
-    if (this.#closed || this.#passQueued) return;
+    if (this.#closed || this.#held || this.#passQueued) return;
     this.#passQueued = true;
     this.#queue
       .run(async () => {

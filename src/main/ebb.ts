@@ -166,11 +166,13 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
       });
     }
     // After the file's resources: a group's target groups exist before its instances are registered.
-    await autoscaling.start();
+    // Held until the file's Auto Scaling part is applied, so no pass acts on settings the file changed.
+    await autoscaling.start({ held: true });
     if (config !== null && applied !== null) {
       const scaling = await applyAutoScaling(autoscaling, control, config.autoScaling.declared, { where: config.autoScaling.where });
       log({ event: 'config:applied', file: options.configPath, ...withAutoScaling(applied, scaling) });
     }
+    autoscaling.release();
     accessLogs.refresh();
     const unopened = await control.openErrors();
     if (unopened.length > 0) {
