@@ -7,8 +7,10 @@
  * (b) As PID 1 (a container's first process; here the first process of a new PID namespace made with
  *     `unshare --pid --fork --mount-proc`) ebb stops them itself, after its data plane has finished: a
  *     slow request in flight to an instance completes with 200, the instance gets SIGTERM with nothing
- *     in flight, exits on it, and nothing is left running in the namespace. Marked todo until ebb's
- *     shutdown is fixed (see SHUTDOWN_BUGS below): it fails today, and must pass once fixed.
+ *     in flight, exits on it, nothing is launched while ebb stops, ebb goes through its whole
+ *     shutdown before it exits, and nothing is left running in the namespace.
+ * (c) With `autoScaling.onShutdown: stop` in the file, the same stop without being PID 1; the group
+ *     keeps its desired capacity, so the next `ebb serve` launches fresh instances and adopts nothing.
  *
  * Every instance is a real process started from a launch template's UserData by the running ebb;
  * cleanup kills by pid what a failed run could leave (only a process whose start time still matches).
@@ -203,6 +205,24 @@ async function setUp(c: Cleanup, extra = ''): Promise<{ stateDir: string; file: 
   const file = join(dir, 'ebb.yaml');
   const listenerPort = await freePort();
   writeFileSync(file, config(listenerPort) + extra);
+  // Before the directory goes: any instance still recorded there and still the same process (one a
+  // failed run launched that this test never saw, too) is killed with its process group.
+  c.add(() => {
+    let ids: string[];
+    try {
+      ids = readdirSync(join(stateDir, 'instances'));
+    } catch {
+      return;
+    }
+    for (const id of ids) {
+      try {
+        const { pid, startTime: start } = JSON.parse(readFileSync(join(stateDir, 'instances', id, 'instance.json'), 'utf8')) as { pid: number; startTime: string };
+        if (startTime(pid) === start) process.kill(-pid, 'SIGKILL');
+      } catch {
+        // no record, or gone meanwhile
+      }
+    }
+  });
   return { stateDir, file, listenerPort, args: ['--config', file, '--state-dir', stateDir, '--admin', '127.0.0.1:0'] };
 }
 
@@ -353,19 +373,25 @@ interface Running {
 }
 
 /**
- * SIGTERM to ebb while a 1.5 s request to one of its instances is in flight. ebb must answer it (200),
+ * SIGTERM to ebb while a 1 s request to one of its instances is in flight. ebb must answer it (200),
  * exit 0 after its whole shutdown, and stop every instance itself: SIGTERM only once nothing is in
  * flight to it (the busy one after its answer), each exits on SIGTERM (no SIGKILL), none is launched
  * while ebb stops, and every pid is gone.
  */
 async function stopsItsInstances(t: TestContext, r: Running): Promise<void> {
-  const slow = get(r.listenerPort, '/slow?ms=1500').then(
+  // InService means running (EC2 health, and the target group checks nothing): wait until each app listens.
+  const listening = (): boolean => r.instances.every((i) => instanceLines(r.stateDir, i.id).some((l) => l['event'] === 'listening'));
+  await waitUntil(listening, 'every instance to listen on its port', 3000, 20);
+  const slow = get(r.listenerPort, '/slow?ms=1000').then(
     (reply) => ({ status: reply.status, body: reply.body, doneAt: reply.doneAt }),
     (e: unknown) => ({ status: 0, body: String(e), doneAt: Date.now() }),
   );
   let busy: string | undefined;
   const started = (): boolean => (busy = r.instances.find((i) => instanceLines(r.stateDir, i.id).some((l) => l['event'] === 'slow-start'))?.id) !== undefined;
-  await waitUntil(started, 'the slow request to reach an instance', 3000);
+  if (!(await waitFor(started, 3000))) {
+    const outcome = await Promise.race([slow, after(100, 'still waiting')]);
+    assert.fail(`the slow request did not reach an instance within 3 s: ${JSON.stringify(outcome)}`);
+  }
   const termAt = Date.now();
   process.kill(r.ebbPid, 'SIGTERM');
 
@@ -397,16 +423,7 @@ async function stopsItsInstances(t: TestContext, r: Running): Promise<void> {
   for (const { id, pid } of r.instances) assert.ok(await waitFor(() => startTime(pid) === null, 1000, 20), `instance ${id} (pid ${pid}) is gone`);
 }
 
-// TODO: as of this writing ebb's shutdown loses both races this test watches for. While
-// AutoScaling.stopInstances waits for the instances to exit, nothing holds Node's event loop open (the
-// admin server and the listeners are closed, the runner's children and the clock's timers are
-// unref'd), so ebb exits 0 in the middle of its shutdown, right after sending SIGTERM; and once the
-// stopped instances' records are deleted, the engine (still running until autoscaling.close()) sees
-// the group below its desired capacity and launches new instances during the shutdown. Drop `todo`
-// once ebb's shutdown keeps itself alive until it ends and stops the engine before stopping instances.
-const SHUTDOWN_BUGS = 'ebb exits before its instances have stopped, and relaunches them while stopping (see the comment above)';
-
-test('as PID 1, ebb stops its instances itself once its data plane has finished', { timeout: 60_000, todo: SHUTDOWN_BUGS }, async (t) => {
+test('as PID 1, ebb stops its instances itself once its data plane has finished', { timeout: 60_000 }, async (t) => {
   const refusal = unshareRefusal();
   if (refusal !== null) {
     t.diagnostic(refusal);
@@ -439,4 +456,32 @@ test('as PID 1, ebb stops its instances itself once its data plane has finished'
 
   await stopsItsInstances(t, { ebb, stateDir, listenerPort, ebbPid, instances });
   assert.deepEqual([...processesIn(ns).keys()], [], 'nothing is left running in the namespace');
+});
+
+test('with autoScaling.onShutdown: stop, ebb stops its instances after its data plane, and the next start launches fresh ones', { timeout: 60_000 }, async (t) => {
+  const c = new Cleanup();
+  t.after(() => c.run());
+  const { stateDir, listenerPort, args } = await setUp(c, 'autoScaling:\n  onShutdown: stop\n');
+
+  const first = spawnEbb(c, args, CREDENTIALS);
+  const endpoint1 = `http://${String((await waitForStart(first))['admin'])}`;
+  const c1 = clients(c, endpoint1);
+  await createGroup(endpoint1, c1, 2);
+  const pids = await inService(c1, 2);
+  const instances = [...pids].map(([id, pid]) => ({ id, pid }));
+  killLeftovers(c, instances.map((i) => i.pid));
+  await stopsItsInstances(t, { ebb: first, stateDir, listenerPort, ebbPid: first.pid, instances });
+
+  // The group kept its desired capacity: the next ebb launches two new instances, and adopts nothing.
+  const second = spawnEbb(c, args, CREDENTIALS, { stopGraceMs: 5000 });
+  const endpoint2 = `http://${String((await waitForStart(second))['admin'])}`;
+  const c2 = clients(c, endpoint2);
+  const fresh = await inService(c2, 2);
+  killLeftovers(c, [...fresh.values()]);
+  assert.deepEqual([...fresh.keys()].filter((id) => pids.has(id)), [], 'none of the stopped instances is back');
+  assert.deepEqual(logsOf(second, 'instance:adopt'), [], 'nothing was left to adopt');
+  await c2.as.send(new DeleteAutoScalingGroupCommand({ AutoScalingGroupName: GROUP, ForceDelete: true }));
+  assert.ok(await waitFor(() => [...fresh.values()].every((pid) => startTime(pid) === null), 10_000, 50), 'ForceDelete stops every instance');
+  second.child.kill('SIGTERM');
+  assert.equal(await Promise.race([second.exited, after(15_000, 'still running')]), 0, `the second ebb stops gracefully: ${second.stderr()}`);
 });
