@@ -4,6 +4,8 @@
  * or load balancer that is gone disappear. The exposition is read back with parse-prometheus-text-format.
  */
 import assert from 'node:assert/strict';
+import type { AutoScalingApi } from '../../autoscaling/autoscaling-api.ts';
+import type { AutoScalingEvents } from '../../autoscaling/events.ts';
 import { readFileSync } from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
 import { test } from 'node:test';
@@ -68,8 +70,11 @@ class StubDataPlane {
 function setup(t: { after(fn: () => void): void }): { control: StubControl; dataPlane: StubDataPlane; metrics: EbbMetrics; scrape: () => Promise<Scrape> } {
   const control = new StubControl();
   const dataPlane = new StubDataPlane();
+  // Auto Scaling with no groups: its metrics are registered (autoscaling-metrics.test.ts has them with groups).
+  const autoscaling = { events: new TypedEmitter<AutoScalingEvents>(), describeAutoScalingGroups: () => [] } as unknown as AutoScalingApi;
   const metrics = new EbbMetrics({
     control: control as unknown as ControlApi,
+    autoscaling,
     dataPlanes: [dataPlane as unknown as HttpDataPlane],
     processMetrics: false,
   });
