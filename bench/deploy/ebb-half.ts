@@ -136,11 +136,12 @@ export function ebbHalf(settings: HalfSettings): DeployHalf {
       return `http://127.0.0.1:${port}/`;
     },
 
-    async deploy(): Promise<DeployOutcome> {
+    async deploy(version: number): Promise<DeployOutcome> {
       const t0 = performance.now();
+      // Template version N runs app version N: the template was made at 1, and each deploy adds the next.
       await aws([
         'ec2', 'create-launch-template-version', '--launch-template-name', TEMPLATE, '--source-version', '1',
-        '--version-description', 'version 2', '--launch-template-data', JSON.stringify({ UserData: userData(app, 2, settings.delayMs) }),
+        '--version-description', `version ${version}`, '--launch-template-data', JSON.stringify({ UserData: userData(app, version, settings.delayMs) }),
       ]);
       const started = await aws<{ InstanceRefreshId: string }>([
         'autoscaling', 'start-instance-refresh', '--auto-scaling-group-name', GROUP,
@@ -165,6 +166,10 @@ export function ebbHalf(settings: HalfSettings): DeployHalf {
       const seconds = (performance.now() - t0) / 1000;
       const groups = await aws<GroupsOutput>(['autoscaling', 'describe-auto-scaling-groups', '--auto-scaling-group-names', GROUP]);
       const instances = groups.AutoScalingGroups[0]?.Instances ?? [];
+      const inService = instances.filter((i) => i.LifecycleState === 'InService');
+      if (inService.length !== settings.instances || !inService.every((i) => i.LaunchTemplate?.Version === String(version))) {
+        throw new Error(`refresh ${id} is Successful, but the group's instances are: ${JSON.stringify(instances)}`);
+      }
       const own = refresh.StartTime !== undefined && refresh.EndTime !== undefined ? (Date.parse(refresh.EndTime) - Date.parse(refresh.StartTime)) / 1000 : NaN;
       return {
         seconds,

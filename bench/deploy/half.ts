@@ -1,6 +1,6 @@
 /**
  * One side of the deploy benchmark: a tool that runs three instances of examples/deploy/app.mjs at
- * version 1 and rolls them to version 2 while the load runs.
+ * version 1 and rolls them to version 2 (then 3…, one deploy a round) while the load runs.
  */
 export interface DeployOutcome {
   /** From the first deploy command to the benchmark learning the deploy is done, client commands included. */
@@ -25,8 +25,8 @@ export interface DeployHalf {
   readonly traffic: string;
   /** Starts the instances at version 1; resolves the URL for the load once they all answer. */
   setup(): Promise<string>;
-  /** Rolls every instance to version 2; resolves once the tool says the deploy is done. */
-  deploy(): Promise<DeployOutcome>;
+  /** Rolls every instance to `version` (2, then 3…); resolves once the tool says the deploy is done. */
+  deploy(version: number): Promise<DeployOutcome>;
   /** Stops the tool and everything it started, and checks by pid that nothing is left. Safe after a failed setup. */
   teardown(): Promise<Teardown>;
 }

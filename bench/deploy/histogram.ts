@@ -18,6 +18,13 @@ export class LatencyHistogram {
     if (ms > this.#max) this.#max = ms;
   }
 
+  /** Adds another histogram's counts to this one. */
+  add(other: LatencyHistogram): void {
+    for (let i = 0; i < BUCKETS; i++) this.#counts[i] = (this.#counts[i] ?? 0) + (other.#counts[i] ?? 0);
+    this.#total += other.#total;
+    if (other.#max > this.#max) this.#max = other.#max;
+  }
+
   get count(): number {
     return this.#total;
   }

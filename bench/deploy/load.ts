@@ -87,6 +87,14 @@ class Window {
     this.failures.set(kind, (this.failures.get(kind) ?? 0) + 1);
   }
 
+  /** This window's counts added to another's. */
+  addTo(into: Window): void {
+    into.histogram.add(this.histogram);
+    into.ok += this.ok;
+    into.failed += this.failed;
+    for (const [k, n] of this.failures) into.failures.set(k, (into.failures.get(k) ?? 0) + n);
+  }
+
   report(now: number): WindowReport {
     const h = this.histogram;
     return {
@@ -152,6 +160,21 @@ export class Load {
       windows: this.#windows.map((w) => w.report(now)),
       seconds: this.#seconds.map((s, second) => ({ second, versions: Object.fromEntries(s.versions), failed: s.failed })),
     };
+  }
+
+  /**
+   * The windows whose names start with `prefix` (`deploy` for `deploy 1`, `deploy 2`…) counted as one;
+   * `from` and `to` are then the first one's start and the last one's end. Undefined when there is none.
+   */
+  merged(prefix: string): WindowReport | undefined {
+    const chosen = this.#windows.filter((w) => w.name.startsWith(prefix));
+    const first = chosen[0];
+    const last = chosen.at(-1);
+    if (first === undefined || last === undefined) return undefined;
+    const sum = new Window(prefix, first.from);
+    for (const w of chosen) w.addTo(sum);
+    sum.to = last.to;
+    return sum.report(this.elapsed());
   }
 
   /** Stops sending, waits for the requests in flight (each bounded by the timeout), and reports. */

@@ -81,12 +81,12 @@ export function pm2Half(settings: HalfSettings, appDrainMs = 0): DeployHalf {
       return `http://127.0.0.1:${port}/`;
     },
 
-    async deploy(): Promise<DeployOutcome> {
+    async deploy(version: number): Promise<DeployOutcome> {
       const t0 = performance.now();
-      await pm2(['reload', ecosystem, '--update-env'], { APP_VERSION: '2' });
+      await pm2(['reload', ecosystem, '--update-env'], { APP_VERSION: String(version) });
       const seconds = (performance.now() - t0) / 1000;
       const ps = await list();
-      if (!ps.every((p) => p.pm2_env.status === 'online' && p.pm2_env.env?.['APP_VERSION'] === '2')) {
+      if (!ps.every((p) => p.pm2_env.status === 'online' && p.pm2_env.env?.['APP_VERSION'] === String(version))) {
         throw new Error(`pm2 reload returned, but the workers are: ${versions(ps)}`);
       }
       return { seconds, ownSeconds: seconds, detail: `pm2 reload returned after ${seconds.toFixed(1)} s; ${versions(ps)}` };
