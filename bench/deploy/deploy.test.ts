@@ -31,7 +31,7 @@ test('histogram quantiles are within 2 % of the true value, and memory does not 
   assert.ok(Number.isNaN(new LatencyHistogram().quantile(0.5)));
 });
 
-test('the load counts every request: ok, a status, a reset, an unexpected body, by window and by version', async () => {
+test('the load counts every request: ok, a status, a reset, an unexpected body, by window (and windows merged) and by version', async () => {
   let n = 0;
   const served = { ok: 0, status: 0, reset: 0, body: 0 };
   const server = http.createServer((req, res) => {
@@ -56,9 +56,14 @@ test('the load counts every request: ok, a status, a reset, an unexpected body, 
   const port = (server.address() as net.AddressInfo).port;
   const load = new Load({ url: `http://127.0.0.1:${port}/`, connections: 4 });
   await waitFor('100 requests', 5000, () => (n >= 100 ? true : undefined), 5);
-  load.window('deploy');
+  load.window('deploy 1');
+  await waitFor('200 requests', 5000, () => (n >= 200 ? true : undefined), 5);
+  load.window('after 1');
+  await waitFor('250 requests', 5000, () => (n >= 250 ? true : undefined), 5);
+  load.window('deploy 2');
   await waitFor('300 requests', 5000, () => (n >= 300 ? true : undefined), 5);
   const report = await load.stop();
+  const deploys = load.merged('deploy ');
   server.close();
 
   assert.equal(report.total.requests, n);
@@ -69,8 +74,12 @@ test('the load counts every request: ok, a status, a reset, an unexpected body, 
   assert.equal(report.total.failed, served.status + served.body + served.reset);
   assert.deepEqual(
     report.windows.map((w) => w.name),
-    ['load', 'deploy'],
+    ['load', 'deploy 1', 'after 1', 'deploy 2'],
   );
+  const [, d1, , d2] = report.windows;
+  assert.equal(deploys?.requests, (d1?.requests ?? NaN) + (d2?.requests ?? NaN));
+  assert.equal(deploys?.failed, (d1?.failed ?? NaN) + (d2?.failed ?? NaN));
+  assert.deepEqual([deploys?.from, deploys?.to], [d1?.from, d2?.to]);
   assert.equal(report.windows.reduce((a, w) => a + w.requests, 0), n);
   const versions = report.seconds.reduce((a, s) => a + Object.values(s.versions).reduce((x, y) => x + y, 0), 0);
   assert.equal(versions, served.ok);
