@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Runs every *.test.ts under src/ and test/ with node:test and tsx. Node 20's --test does not expand
+// Runs every *.test.ts under src/, test/ and bench/ (the benchmarks' own tools, not the benchmarks) with node:test and tsx. Node 20's --test does not expand
 // glob patterns itself, so the files are listed here. Extra arguments are passed to node --test
 // (for example a file path to run just that file, or --test-name-pattern).
 import { spawn } from 'node:child_process';
@@ -13,7 +13,7 @@ const flags = args.filter((a) => !a.endsWith('.test.ts'));
 const files =
   explicit.length > 0
     ? explicit
-    : ['src', 'test']
+    : ['src', 'test', 'bench']
         .flatMap((dir) => readdirSync(dir, { recursive: true, encoding: 'utf8' }).map((f) => join(dir, f)))
         .filter((f) => f.endsWith('.test.ts') && !f.includes('node_modules'))
         .sort();
