@@ -142,7 +142,7 @@ function alive(pid: number): boolean {
   }
 }
 
-test('groups, instances, hooks, standby, refresh and deletion through aws autoscaling', { skip: skip ?? false, timeout: 60_000 }, async () => {
+test('groups, instances, hooks and heartbeats, standby and back, desired capacity, refresh and deletion through aws autoscaling', { skip: skip ?? false, timeout: 60_000 }, async () => {
   // aws CLI v1 fetches any parameter value that starts with http:// (cli_follow_urlparam): a
   // notification URL goes in --cli-input-json, whose values are taken as they are.
   const hooked = {
@@ -174,11 +174,13 @@ test('groups, instances, hooks, standby, refresh and deletion through aws autosc
   const token = notifications.find((n) => n['EC2InstanceId'] === held)?.['LifecycleActionToken'] ?? '';
   assert.equal(control().describeTargetHealth(tgArn).length, 2);
 
-  const [groups, instances, hooks] = await Promise.all([
+  const [groups, instances, hooks, heartbeat] = await Promise.all([
     aws(h, ['autoscaling', 'describe-auto-scaling-groups', '--auto-scaling-group-names', 'web', 'hooked']),
     aws(h, ['autoscaling', 'describe-auto-scaling-instances', '--instance-ids', i1, held]),
     aws(h, ['autoscaling', 'describe-lifecycle-hooks', '--auto-scaling-group-name', 'hooked']),
+    aws(h, ['autoscaling', 'record-lifecycle-action-heartbeat', '--lifecycle-hook-name', 'hold', '--auto-scaling-group-name', 'hooked', '--lifecycle-action-token', token]),
   ]);
+  assert.equal(ok(heartbeat), undefined);
   const g = ok(groups).AutoScalingGroups.find((x: any) => x.AutoScalingGroupName === 'web');
   assert.deepEqual(
     { ...g, Instances: undefined, CreatedTime: undefined, AutoScalingGroupARN: undefined, LaunchTemplate: { ...g.LaunchTemplate, LaunchTemplateId: undefined } },
@@ -243,16 +245,29 @@ test('groups, instances, hooks, standby, refresh and deletion through aws autosc
   // A refresh of hooked waits on the hook for its new instance, so it is still going when it is cancelled.
   const started = await aws(h, ['autoscaling', 'start-instance-refresh', '--auto-scaling-group-name', 'hooked', '--preferences', '{"MinHealthyPercentage":100,"MaxHealthyPercentage":200,"InstanceWarmup":0}']);
   const refreshId = ok(started).InstanceRefreshId;
-  const [refreshes, terminated] = await Promise.all([
+  const [refreshes, terminated, unstandby] = await Promise.all([
     aws(h, ['autoscaling', 'describe-instance-refreshes', '--auto-scaling-group-name', 'hooked']),
     aws(h, ['autoscaling', 'terminate-instance-in-auto-scaling-group', '--instance-id', i2, '--no-should-decrement-desired-capacity']),
+    aws(h, ['autoscaling', 'exit-standby', '--auto-scaling-group-name', 'web', '--instance-ids', i1]),
   ]);
+  assert.deepEqual(
+    ok(unstandby).Activities.map((a: any) => [a.Description, a.StatusCode]),
+    [[`Moving EC2 instance out of Standby: ${i1}`, 'PreInService']],
+  );
+  assert.match(ok(unstandby).Activities[0].Cause, new RegExp(`instance ${i1} was moved out of standby in response to a user request, increasing the capacity from 1 to 2`));
   const r = ok(refreshes).InstanceRefreshes[0];
   assert.equal(r.InstanceRefreshId, refreshId);
   assert.ok(['Pending', 'InProgress'].includes(r.Status), r.Status);
   assert.deepEqual([r.Preferences.MinHealthyPercentage, r.Preferences.MaxHealthyPercentage, r.Preferences.InstanceWarmup], [100, 200, 0]);
   assert.equal(ok(terminated).Activity.AutoScalingGroupName, 'web');
-  assert.equal(ok(await aws(h, ['autoscaling', 'cancel-instance-refresh', '--auto-scaling-group-name', 'hooked'])).InstanceRefreshId, refreshId);
+  const [cancelled, scaled] = await Promise.all([
+    aws(h, ['autoscaling', 'cancel-instance-refresh', '--auto-scaling-group-name', 'hooked']),
+    aws(h, ['autoscaling', 'set-desired-capacity', '--auto-scaling-group-name', 'web', '--desired-capacity', '3', '--honor-cooldown']),
+  ]);
+  assert.equal(ok(cancelled).InstanceRefreshId, refreshId);
+  assert.equal(ok(scaled), undefined);
+  assert.equal(autoscaling.describeAutoScalingGroups(['web'])[0]?.group.desiredCapacity, 3, 'exit-standby raised web to 2, set-desired-capacity to 3');
+  await waitUntil(() => instancesOf('web', 'InService').includes(i1) && instancesOf('web', 'InService').length === 3, 'i1 back in service and web at 3', 10_000, 50);
 
   instancesOf('hooked');
   const launched = [...pids];
