@@ -14,7 +14,7 @@ import type { StoreOp } from '../domain/store-port.ts';
 import type { Clock } from '../shared/clock.ts';
 import { describeError } from '../shared/errors.ts';
 import type { TypedEmitter } from '../shared/typed-emitter.ts';
-import { causes, newActivity, progressed } from './activities.ts';
+import { causes, causeTime, newActivity, progressed } from './activities.ts';
 import type { AutoScalingEvents } from './events.ts';
 import { chooseForScaleIn, countedInstances } from './groups.ts';
 import { actionsOutcome, expireActions, LAUNCHING, lifecycleMessage, nextActionDeadline, startActions, TERMINATING } from './hooks.ts';
@@ -372,20 +372,23 @@ export class Engine {
       return;
     }
     const surge = await this.#refresh.step(group);
-    const counted = countedInstances(members);
+    // Counted after the refresh's step, which may have sent instances away.
+    const counted = countedInstances(d.state.instancesOf(group.name));
     const target = group.desiredCapacity + surge;
     if (counted.length < target) {
       const backoff = this.#backoff.get(group.name);
       if (backoff !== undefined && now < backoff.until) return;
-      for (let n = counted.length; n < target; n++) await this.#launch(group, counted.length, target, surge > 0);
+      for (let n = counted.length; n < target; n++) await this.#launch(group, n, n + 1, surge > 0);
+      this.#capacityCause.delete(group.name);
     } else if (counted.length > target) {
       const current = this.#currentTemplate(group);
       const victims = chooseForScaleIn(group, counted, counted.length - target, current);
       let size = counted.length;
       for (const v of victims) {
-        await this.depart(v, this.#departure(v, 'terminate', 'scale-in', false), this.#cause(group) + '  ' + causes.shrunk(now, size, size - 1, v.instanceId));
+        await this.depart(v, this.#departure(v, 'terminate', 'scale-in', false), this.#withCause(group, causes.shrunk(now, size, size - 1, v.instanceId)));
         size--;
       }
+      this.#capacityCause.delete(group.name);
     }
   }
 
@@ -401,7 +404,7 @@ export class Engine {
     }
     const instanceId = newInstanceId();
     const refresh = d.state.activeRefresh(group.name);
-    const cause = forRefresh && refresh !== undefined ? causes.refreshLaunch(now, refresh.id) : `${this.#cause(group)}  ${causes.launched(now, from, to)}`;
+    const cause = forRefresh && refresh !== undefined ? causes.refreshLaunch(now, refresh.id) : this.#withCause(group, causes.launched(now, from, to));
     const activity = newActivity({ group: group.name, description: `Launching a new EC2 instance: ${instanceId}`, cause, at: now, details: { InstanceId: instanceId } });
     const instance: AutoScalingInstanceRecord = {
       instanceId,
@@ -570,7 +573,7 @@ export class Engine {
   async #failureActivity(group: string, message: string): Promise<void> {
     const d = this.#d;
     const at = d.clock.wallTime();
-    const a = progressed(newActivity({ group, description: 'Launching a new EC2 instance.  Status Reason: the instance failed to start.', cause: `${this.#cause(d.state.groups.get(group))}`, at }), 'Failed', at, message);
+    const a = progressed(newActivity({ group, description: 'Launching a new EC2 instance.  Status Reason: the instance failed to start.', cause: this.#withCause(d.state.groups.get(group), `At ${causeTime(at)} an instance was started in response to a difference between desired and actual capacity.`), at }), 'Failed', at, message);
     const trimmed = d.state.trimActivities(group, 1);
     await d.state
       .commit([put('scalingActivity', a.activityId, a), ...trimmed.map((id) => del('scalingActivity', id))], () => {
@@ -586,9 +589,13 @@ export class Engine {
     this.#backoff.delete(group);
   }
 
-  #cause(group: AutoScalingGroupRecord | undefined): string {
-    if (group === undefined) return '';
-    return this.#capacityCause.get(group.name) ?? `At ${new Date(this.#d.clock.wallTime()).toISOString().replace(/\.\d{3}Z$/, 'Z')} the group's capacity was reconciled with its desired capacity of ${group.desiredCapacity}.`;
+  /**
+   * `what` after the sentence that says why the group's capacity changed (a SetDesiredCapacity, the
+   * file), for the activities that answer that change; a later replacement has only its own.
+   */
+  #withCause(group: AutoScalingGroupRecord | undefined, what: string): string {
+    const why = group === undefined ? undefined : this.#capacityCause.get(group.name);
+    return why === undefined ? what : `${why}  ${what}`;
   }
 
   #currentTemplate(group: AutoScalingGroupRecord): { id: string; version: number } | undefined {

@@ -3,6 +3,7 @@
  * refused command commits nothing), commits, and leaves the rest to the engine's next pass. They run
  * in the facade's serial queue.
  */
+import { randomUUID } from 'node:crypto';
 import type { Tag } from '../domain/resources.ts';
 import { mergeTags, removeTagKeys, validateTags } from '../domain/tag-rules.ts';
 import type { Clock } from '../shared/clock.ts';
@@ -43,7 +44,8 @@ export class GroupCommands {
   }
 
   groupArn(name: string): string {
-    return `arn:aws:autoscaling:${this.#d.region}:${this.#d.accountId}:autoScalingGroup:00000000-0000-4000-8000-000000000000:autoScalingGroupName/${name}`;
+    // Each group its own UUID, as on AWS: a group deleted and made again under its name is another group.
+    return `arn:aws:autoscaling:${this.#d.region}:${this.#d.accountId}:autoScalingGroup:${randomUUID()}:autoScalingGroupName/${name}`;
   }
 
   group(name: string): AutoScalingGroupRecord {
@@ -329,7 +331,7 @@ export class GroupCommands {
     for (const i of instances) {
       const cause = decrement ? causes.standby(now, i.instanceId, size, size - 1) : causes.standbyKept(now, i.instanceId);
       size--;
-      const activity = newActivity({ group, description: `Moving EC2 instance to Standby: ${i.instanceId}`, cause, at: now, details: { InstanceId: i.instanceId } });
+      const activity = newActivity({ group, description: `Moving EC2 instance to Standby: ${i.instanceId}`, cause, at: now, progress: 50, details: { InstanceId: i.instanceId } });
       await d.engine.depart(i, { kind: 'standby', decrement, activityId: activity.activityId, skipHooks: true, reason: 'user' }, cause, activity);
       out.push(d.state.activities.get(activity.activityId) ?? activity);
     }
