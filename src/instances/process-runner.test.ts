@@ -286,3 +286,43 @@ test('close ends a stop in progress without killing; the next runner stops a rec
   assert.ok(!isLive(readProcStat(instance.pid)));
   assert.deepEqual(b.recorded(), []);
 });
+
+test('a script that starts its server in the background and ends is still running: its group is stopped, adopted, and its exit told once it is empty', async (t) => {
+  const s = await setup(t);
+  const runner = s.runner({ pollIntervalMs: 20 });
+  const exits = s.exits(runner);
+  const instance = await s.launch(runner, { run: { script: '#!/bin/sh\nsleep 30 &\necho "bg $!"\n' } });
+  await logShows(instance, 'bg ');
+  const bg = Number(/bg (\d+)/.exec(logOf(instance))?.[1]);
+  await waitUntil(() => !isLive(readProcStat(instance.pid)), 'the script itself to end', 3000);
+  await sleep(80);
+  assert.ok(isLive(readProcStat(bg)), 'the background server runs on');
+  assert.ok(runner.isRunning(ID_A), 'the instance runs while its group does');
+  assert.deepEqual(exits, [], 'no exit while the group lives');
+
+  // A restarted runner finds the group, though its first process is gone.
+  runner.close();
+  const next = s.runner({ pollIntervalMs: 20 });
+  const nextExits = s.exits(next);
+  assert.equal(next.adopt(ID_A)?.pid, instance.pid);
+  assert.ok(next.isRunning(ID_A));
+  const result = await next.stop(ID_A, 2000);
+  assert.equal(result.by, 'SIGTERM');
+  assert.ok(!isLive(readProcStat(bg)), 'the background process got the SIGTERM');
+  assert.equal(next.isRunning(ID_A), false);
+  assert.equal(nextExits.length, 1);
+  assert.deepEqual(next.recorded(), []);
+});
+
+test('the background process of a script that ended is reported as the exit once it ends by itself', async (t) => {
+  const s = await setup(t);
+  const runner = s.runner({ pollIntervalMs: 20 });
+  const exits = s.exits(runner);
+  const instance = await s.launch(runner, { run: { script: '#!/bin/sh\nsleep 0.4 &\necho started\n' } });
+  await logShows(instance, 'started');
+  await sleep(100);
+  assert.ok(runner.isRunning(ID_A));
+  assert.deepEqual(exits, []);
+  await waitUntil(() => exits.length === 1, 'the exit once the group is empty', 3000);
+  assert.equal(runner.isRunning(ID_A), false);
+});

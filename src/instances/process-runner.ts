@@ -52,6 +52,12 @@ export class ProcessInstanceRunner implements InstanceRunner {
   /** Ports chosen for launches not yet watched. */
   readonly #reservedPorts = new Set<number>();
   readonly #stopping = new Map<string, Promise<StopResult>>();
+  /**
+   * Instances whose first process has exited while others of its group still run (a script that
+   * started a server in the background and ended): still running, as an EC2 instance whose boot
+   * script ended is; their exit is told once the whole group is gone.
+   */
+  readonly #lingering = new Map<string, { readonly pgid: number; readonly exit: InstanceExit }>();
   readonly #listeners: Array<(exit: InstanceExit) => void> = [];
   /** One timer for every adopted process. */
   #pollTimer: TimerHandle | null = null;
@@ -106,6 +112,13 @@ export class ProcessInstanceRunner implements InstanceRunner {
     }
     const { instance } = record;
     if (!isSameProcess(instance.pid, instance.startTime)) {
+      // The kernel reuses no pid while a process group of that number lives, so the group is the instance's.
+      if (groupHasLiveMembers(instance.pid)) {
+        this.#lingering.set(instanceId, { pgid: instance.pid, exit: { instanceId, code: null, signal: null, at: this.#clock.wallTime() } });
+        this.#log({ event: 'instance:adopt-group', instanceId, pgid: instance.pid, port: instance.port });
+        this.#schedulePoll();
+        return instance;
+      }
       this.#log({ event: 'instance:adopt-gone', instanceId, pid: instance.pid });
       return null;
     }
@@ -116,7 +129,7 @@ export class ProcessInstanceRunner implements InstanceRunner {
   }
 
   isRunning(instanceId: string): boolean {
-    return this.#watched.has(instanceId);
+    return this.#watched.has(instanceId) || this.#lingering.has(instanceId);
   }
 
   stop(instanceId: string, stopTimeoutMs: number): Promise<StopResult> {
@@ -129,6 +142,7 @@ export class ProcessInstanceRunner implements InstanceRunner {
 
   release(instanceId: string): void {
     this.#watched.delete(instanceId);
+    this.#lingering.delete(instanceId);
     if (isSafeInstanceId(instanceId)) removeRecord(this.#dir, instanceId);
     this.#log({ event: 'instance:release', instanceId });
   }
@@ -267,6 +281,17 @@ export class ProcessInstanceRunner implements InstanceRunner {
     watched.markExited();
     if (this.#watched.get(instanceId) !== watched) return;
     this.#watched.delete(instanceId);
+    if (!this.#closed && !this.#stopping.has(instanceId) && groupHasLiveMembers(pid)) {
+      this.#lingering.set(instanceId, { pgid: pid, exit });
+      this.#log({ event: 'instance:leader-exit', instanceId, pid, code, signal, note: 'others of its process group still run' });
+      this.#schedulePoll();
+      return;
+    }
+    this.#tellExit(exit, pid);
+  }
+
+  #tellExit(exit: InstanceExit, pid: number): void {
+    const { instanceId, code, signal } = exit;
     this.#log({ event: 'instance:exit', instanceId, pid, code, signal });
     for (const listener of [...this.#listeners]) {
       try {
@@ -279,11 +304,16 @@ export class ProcessInstanceRunner implements InstanceRunner {
 
   #schedulePoll(): void {
     if (this.#pollTimer !== null || this.#closed) return;
-    if (![...this.#watched.values()].some((w) => w.child === null)) return;
+    if (![...this.#watched.values()].some((w) => w.child === null) && this.#lingering.size === 0) return;
     this.#pollTimer = this.#clock.setTimer(this.#pollIntervalMs, () => {
       this.#pollTimer = null;
       for (const w of [...this.#watched.values()]) {
         if (w.child === null && !isSameProcess(w.instance.pid, w.instance.startTime)) this.#exited(w, null, null);
+      }
+      for (const [id, l] of [...this.#lingering]) {
+        if (this.#stopping.has(id) || groupHasLiveMembers(l.pgid)) continue;
+        this.#lingering.delete(id);
+        this.#tellExit(l.exit, l.pgid);
       }
       this.#schedulePoll();
     });
@@ -294,7 +324,10 @@ export class ProcessInstanceRunner implements InstanceRunner {
   async #stop(instanceId: string, stopTimeoutMs: number): Promise<StopResult> {
     if (this.#closed) throw shuttingDown(instanceId, 'was not stopped');
     // An instance recorded but not yet adopted (after a restart) is still stopped, not left running.
-    const watched = this.#watched.get(instanceId) ?? (this.adopt(instanceId) === null ? undefined : this.#watched.get(instanceId));
+    if (!this.#watched.has(instanceId) && !this.#lingering.has(instanceId)) this.adopt(instanceId);
+    const lingering = this.#lingering.get(instanceId);
+    if (lingering !== undefined && !this.#watched.has(instanceId)) return this.#stopGroup(instanceId, lingering.pgid, lingering.exit, stopTimeoutMs);
+    const watched = this.#watched.get(instanceId);
     if (watched !== undefined && watched.child === null && !isSameProcess(watched.instance.pid, watched.instance.startTime)) this.#exited(watched, null, null);
     if (watched === undefined || watched.exit !== null) {
       if (isSafeInstanceId(instanceId)) removeRecord(this.#dir, instanceId);
@@ -334,6 +367,33 @@ export class ProcessInstanceRunner implements InstanceRunner {
     }
     removeRecord(this.#dir, instanceId);
     return { by, exit: watched.exit };
+  }
+
+  /** What is left of a group whose first process has exited: SIGTERM, the stop timeout, SIGKILL. */
+  async #stopGroup(instanceId: string, pgid: number, exit: InstanceExit, stopTimeoutMs: number): Promise<StopResult> {
+    const started = this.#clock.now();
+    let by: Signal = 'SIGTERM';
+    let killedAt: number | null = null;
+    this.#log({ event: 'instance:stop', instanceId, pgid, signal: 'SIGTERM', stopTimeoutMs, note: 'the first process had exited; the rest of its group is stopped' });
+    signalGroup(pgid, 'SIGTERM', this.#log);
+    while (groupHasLiveMembers(pgid)) {
+      const now = this.#clock.now();
+      if (killedAt === null && now - started >= stopTimeoutMs) {
+        by = 'SIGKILL';
+        killedAt = now;
+        this.#log({ event: 'instance:stop', instanceId, pgid, signal: 'SIGKILL', afterMs: now - started });
+        signalGroup(pgid, 'SIGKILL', this.#log);
+      } else if (killedAt !== null && now - killedAt >= KILL_GRACE_MS) {
+        this.#log({ event: 'instance:group-survives-kill', level: 'warn', instanceId, pgid });
+        break;
+      }
+      if (this.#closed) throw shuttingDown(instanceId, `was sent ${by} but was not seen to exit`);
+      await this.#pause(killedAt === null ? Math.min(STOP_STEP_MS, started + stopTimeoutMs - now) : STOP_STEP_MS);
+    }
+    this.#lingering.delete(instanceId);
+    removeRecord(this.#dir, instanceId);
+    this.#tellExit(exit, pgid);
+    return { by, exit };
   }
 
   #pause(ms: number): Promise<void> {
