@@ -193,8 +193,12 @@ describe('Auto Scaling groups of processes', () => {
     assert.ok(!s.members().some((i) => i.instanceId === a.instanceId));
     assert.equal(s.runner.launches.length, 3);
     assert.match(s.as.describeScalingActivities({ group: 'g' }).find((x) => x.description.includes(a.instanceId) && x.description.startsWith('Terminating'))?.cause ?? '', /EC2 health check/);
+    // A's replacement is not ready yet: no more than a tenth of the group (one) is replaced at a time.
     s.health.fail(s.keyOf(b.instanceId), 'Target.Timeout', 2);
     await s.run(2000);
+    assert.deepEqual(s.runner.signalsOf(b.instanceId), [], 'B waits while the replacement is not healthy');
+    s.allHealthy();
+    await s.run(12_000); // healthy, then warmed up (the group's warm-up is its grace period, 10 s)
     assert.deepEqual(s.runner.signalsOf(b.instanceId), ['SIGTERM']);
     assert.equal(s.runner.launches.length, 4);
     await s.close();
@@ -229,11 +233,15 @@ describe('Auto Scaling groups of processes', () => {
     const id = await s.as.startInstanceRefresh({ group: 'g', preferences: { minHealthyPercentage: 100, maxHealthyPercentage: 200, instanceWarmupSeconds: 0 } });
     for (let n = 0; n < 30; n++) {
       await s.run(1000);
+      // Sampled before the new instances pass their checks, and after.
+      const before = s.cp.describeTargetHealth(s.tgArn).filter((t) => t.health.state === 'healthy').length;
       s.allHealthy();
-      const healthy = s.cp.describeTargetHealth(s.tgArn).filter((t) => t.health.state === 'healthy').length;
-      assert.ok(healthy >= 3, `at least 3 healthy at every step (saw ${healthy})`);
+      await s.run(500);
+      const after = s.cp.describeTargetHealth(s.tgArn).filter((t) => t.health.state === 'healthy').length;
+      assert.ok(before >= 3 && after >= 3, `at least 3 healthy at every step (saw ${before}, then ${after})`);
       if (s.as.describeInstanceRefreshes('g', [id])[0]?.status === 'Successful') break;
     }
+    assert.equal(s.runner.launches.length, 6, 'three new instances, no more (nothing launched only to be scaled in)');
     const r = s.as.describeInstanceRefreshes('g', [id])[0];
     assert.equal(r?.status, 'Successful');
     assert.equal(r?.percentageComplete, 100);
@@ -369,6 +377,71 @@ describe('Auto Scaling groups of processes', () => {
     await assert.rejects(s.as.startInstanceRefresh({ group: 'g', preferences: { minHealthyPercentage: 100, maxHealthyPercentage: 100 } }), /leaves no room/);
     assert.equal(s.as.describeAutoScalingGroups(['g'])[0]?.group.desiredCapacity, 1);
     assert.deepEqual(s.as.describeInstanceRefreshes('g'), []);
+    await s.close();
+  });
+
+  test('a small group at 100/110 still launches before it terminates: one at a time, never below 100 % ready', async () => {
+    const s = await setup({ delay: 0 });
+    const lt = await group(s, 3);
+    await s.as.createLaunchTemplateVersion({ template: { id: lt.id }, data: { userData: USER_DATA, environment: { V: '2' } } });
+    const id = await s.as.startInstanceRefresh({ group: 'g', preferences: { minHealthyPercentage: 100, maxHealthyPercentage: 110, instanceWarmupSeconds: 0 } });
+    for (let n = 0; n < 40 && s.as.describeInstanceRefreshes('g', [id])[0]?.status !== 'Successful'; n++) {
+      await s.run(500);
+      assert.ok(s.members().filter((i) => i.departure === undefined).length <= 4, 'at most one above the desired capacity');
+      const healthy = s.cp.describeTargetHealth(s.tgArn).filter((t) => t.health.state === 'healthy').length;
+      assert.ok(healthy >= 3, `never below 3 healthy (saw ${healthy})`);
+      s.allHealthy();
+    }
+    assert.equal(s.as.describeInstanceRefreshes('g', [id])[0]?.status, 'Successful');
+    assert.equal(s.runner.launches.length, 6);
+    await s.close();
+  });
+
+  test('an instance deregistered from a target group detached from its group is not signalled until that drain ends too', async () => {
+    const s = await setup({ delay: 300 });
+    await group(s, 1);
+    const [a] = s.members();
+    assert.ok(a !== undefined);
+    s.dp.request(s.keyOf(a.instanceId), 1);
+    await s.as.detachLoadBalancerTargetGroups('g', [s.tgArn]);
+    await s.run(1000);
+    assert.equal(s.healthOf(a.instanceId), 'draining');
+    await s.as.terminateInstanceInAutoScalingGroup(a.instanceId, false);
+    await s.run(3000);
+    assert.deepEqual(s.runner.signalsOf(a.instanceId), [], 'no SIGTERM while the detached group still drains it');
+    s.dp.request(s.keyOf(a.instanceId), -1);
+    await s.run(2000);
+    assert.deepEqual(s.runner.signalsOf(a.instanceId), ['SIGTERM']);
+    await s.close();
+  });
+
+  test('ForceDelete skips the terminating hook of an instance already draining when it came', async () => {
+    const s = await setup({ delay: 30 });
+    await group(s, 2);
+    await s.as.putLifecycleHook({ group: 'g', name: 'hold', transition: 'autoscaling:EC2_INSTANCE_TERMINATING', heartbeatTimeoutSeconds: 3600 });
+    for (const i of s.members()) s.dp.request(s.keyOf(i.instanceId), 1);
+    await s.as.setDesiredCapacity('g', 1);
+    await s.run(1000);
+    const leaving = s.members().find((i) => i.lifecycleState === 'Terminating');
+    assert.ok(leaving !== undefined);
+    await s.as.deleteAutoScalingGroup('g', true);
+    for (const i of s.members()) s.dp.request(s.keyOf(i.instanceId), -1);
+    await s.run(3000);
+    assert.deepEqual(s.runner.signalsOf(leaving.instanceId), ['SIGTERM'], 'not held in Terminating:Wait');
+    assert.deepEqual(s.as.describeAutoScalingGroups(['g']), []);
+    await s.close();
+  });
+
+  test('a launch that cannot start counts once per round however many instances it was for, with one activity each', async () => {
+    const s = await setup();
+    const lt = await s.as.createLaunchTemplate({ name: 'app', data: { userData: USER_DATA } });
+    s.runner.failLaunches = new Error('spawn ENOENT');
+    await s.as.createAutoScalingGroup({ name: 'g', launchTemplate: { id: lt.id }, minSize: 0, maxSize: 5, desiredCapacity: 5 });
+    await s.run(500);
+    assert.equal(s.runner.launches.length, 1, 'the round stops at its first failure');
+    const failed = s.as.describeScalingActivities({ group: 'g' }).filter((a) => a.statusCode === 'Failed');
+    assert.equal(failed.length, 1);
+    assert.match(failed[0]?.statusMessage ?? '', /spawn ENOENT.*waits 1 s before the next launch \(failure 1 in a row\)/);
     await s.close();
   });
 });

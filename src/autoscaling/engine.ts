@@ -73,6 +73,8 @@ interface Backoff {
   /** Wall ms before which the group launches nothing. */
   until: number;
   reason: string;
+  /** Wall ms of the failure that was counted last. */
+  countedAt: number;
 }
 
 export function newInstanceId(): string {
@@ -236,10 +238,14 @@ export class Engine {
         return;
       case 'Detached':
         // An attached server was never ebb's to watch; a launched one is watched until its process ends.
-        if (!running || i.origin === 'attached') await d.state.commit([del('autoScalingInstance', i.instanceId)], () => d.state.instances.delete(i.instanceId));
+        if (!running || i.origin === 'attached') {
+          await d.state.commit([del('autoScalingInstance', i.instanceId)], () => d.state.instances.delete(i.instanceId));
+          await d.lb.forget(i);
+        }
         return;
       case 'Terminated':
         await d.state.commit([del('autoScalingInstance', i.instanceId)], () => d.state.instances.delete(i.instanceId));
+        await d.lb.forget(i);
         return;
     }
   }
@@ -249,7 +255,10 @@ export class Engine {
     const d = this.#d;
     const departure = i.departure;
     if (departure === undefined) return;
-    const tgs = group === undefined ? [] : d.lb.targetGroupsOf(group);
+    // A launched instance is about to stop: it leaves every target group that holds it, the group's or
+    // not (one detached from the group meanwhile); an attached server leaves its group's.
+    const own = group === undefined ? [] : d.lb.targetGroupsOf(group);
+    const tgs = i.origin === 'launched' ? [...new Set([...own, ...d.lb.holding(i)])] : own;
     await d.lb.deregister(i, tgs);
     if (!d.lb.drained(i, tgs)) {
       await this.#activity(departure.activityId, 'WaitingForELBConnectionDraining');
@@ -265,7 +274,9 @@ export class Engine {
       await this.#activity(departure.activityId, 'Successful');
       return;
     }
-    const hooks = group === undefined || departure.skipHooks ? [] : d.state.hooksOf(group.name).filter((h) => h.transition === TERMINATING);
+    // ForceDelete skips the hooks of every instance, those already leaving when it came too.
+    const skip = departure.skipHooks || group?.deleting?.force === true;
+    const hooks = group === undefined || skip ? [] : d.state.hooksOf(group.name).filter((h) => h.transition === TERMINATING);
     if (hooks.length > 0) {
       const actions = startActions(hooks, TERMINATING, d.clock.wallTime());
       await this.update(i, { lifecycleState: 'Terminating:Wait', actions }, { statusCode: 'MidLifecycleAction' });
@@ -332,8 +343,8 @@ export class Engine {
           ...(data.workingDirectory === undefined ? {} : { workingDirectory: data.workingDirectory }),
         });
       } catch (error) {
-        if (group !== undefined) this.#launchFailed(group.name, `Instance ${i.instanceId} could not be started: ${describeError(error)}`);
-        await this.#endEntry(i, 'Failed', describeError(error));
+        const message = group === undefined ? describeError(error) : this.#launchFailed(group.name, `Instance ${i.instanceId} could not be started: ${describeError(error)}`, false);
+        await this.#endEntry(i, 'Failed', message);
         await d.state.commit([del('autoScalingInstance', i.instanceId)], () => d.state.instances.delete(i.instanceId));
         this.#lifecycle(i, 'Terminated');
         return;
@@ -350,8 +361,13 @@ export class Engine {
   async #replaceUnhealthy(i: AutoScalingInstanceRecord, group: AutoScalingGroupRecord, check: 'ELB' | 'user'): Promise<void> {
     // AWS replaces at most a tenth of the desired capacity at a time (at least one).
     const limit = Math.max(1, Math.floor(group.desiredCapacity / 10));
-    const replacing = this.#d.state.instancesOf(group.name).filter((x) => x.departure?.reason === 'health').length;
-    if (replacing >= limit) return;
+    // In flight: instances leaving for their health, and instances not yet ready (their replacements
+    // among them); the next goes once those are healthy and warmed up.
+    const members = this.#d.state.instancesOf(group.name);
+    const warmup = group.defaultInstanceWarmupSeconds ?? group.healthCheckGracePeriodSeconds;
+    const leaving = members.filter((x) => x.departure?.reason === 'health').length;
+    const unready = countedInstances(members).filter((x) => x.instanceId !== i.instanceId && !this.ready(x, group, warmup)).length;
+    if (leaving + unready >= limit) return;
     if (i.healthStatus !== 'Unhealthy') await this.update(i, { healthStatus: 'Unhealthy' });
     const now = this.#d.state.instances.get(i.instanceId) ?? i;
     return this.depart(now, this.#departure(now, 'terminate', 'health', false), causes.unhealthy(this.#d.clock.wallTime(), i.instanceId, check));
@@ -371,6 +387,7 @@ export class Engine {
       if (d.state.instancesOf(group.name).length === 0) await this.#deleteGroup(group);
       return;
     }
+    if (group.registering !== undefined && group.registering.length > 0) await this.#joinAttached(group);
     const surge = await this.#refresh.step(group);
     // Counted after the refresh's step, which may have sent instances away.
     const counted = countedInstances(d.state.instancesOf(group.name));
@@ -378,7 +395,11 @@ export class Engine {
     if (counted.length < target) {
       const backoff = this.#backoff.get(group.name);
       if (backoff !== undefined && now < backoff.until) return;
-      for (let n = counted.length; n < target; n++) await this.#launch(group, n, n + 1, surge > 0);
+      for (let n = counted.length; n < target; n++) {
+        await this.#launch(group, n, n + 1, surge > 0);
+        // A launch that failed pauses the rest of the round too.
+        if ((this.#backoff.get(group.name)?.until ?? 0) > d.clock.wallTime()) break;
+      }
       this.#capacityCause.delete(group.name);
     } else if (counted.length > target) {
       const current = this.#currentTemplate(group);
@@ -390,6 +411,18 @@ export class Engine {
       }
       this.#capacityCause.delete(group.name);
     }
+  }
+
+  /** Registers the in-service instances in the target groups attached to the group, then clears the list. */
+  async #joinAttached(group: AutoScalingGroupRecord): Promise<void> {
+    const d = this.#d;
+    const arns = group.registering ?? [];
+    for (const i of d.state.instancesOf(group.name)) {
+      if (i.lifecycleState === 'InService' && i.departure === undefined) await d.lb.register(i, arns);
+    }
+    const now = d.state.groups.get(group.name) ?? group;
+    const { registering: _done, ...next } = now;
+    await d.state.commit([put('autoScalingGroup', group.name, next)], () => d.state.groups.set(group.name, next));
   }
 
   async #launch(group: AutoScalingGroupRecord, from: number, to: number, forRefresh: boolean): Promise<void> {
@@ -461,29 +494,60 @@ export class Engine {
    * from every target group (the drains start). The next passes follow it to the end.
    */
   async depart(i: AutoScalingInstanceRecord, departure: Departure, cause: string, activity?: ScalingActivityRecord): Promise<void> {
+    await this.departAll([{ instance: i, departure, cause, ...(activity === undefined ? {} : { activity }) }]);
+  }
+
+  /**
+   * Several departures, and the group change that goes with them (a lowered desired capacity), in one
+   * commit: a crash cannot leave the capacity lowered without the instances on their way out.
+   */
+  async departAll(
+    items: ReadonlyArray<{ instance: AutoScalingInstanceRecord; departure: Departure; cause: string; activity?: ScalingActivityRecord }>,
+    group?: AutoScalingGroupRecord,
+  ): Promise<void> {
     const d = this.#d;
-    const state = departure.kind === 'terminate' ? 'Terminating' : departure.kind === 'standby' ? 'EnteringStandby' : 'Detaching';
-    const description =
-      departure.kind === 'terminate'
-        ? `Terminating EC2 instance: ${i.instanceId}`
-        : departure.kind === 'standby'
-          ? `Moving EC2 instance to Standby: ${i.instanceId}`
-          : `Detaching EC2 instance: ${i.instanceId}`;
-    const record =
-      activity ??
-      newActivity({ group: i.group ?? '', description, cause, at: d.clock.wallTime(), statusCode: 'InProgress', details: { InstanceId: i.instanceId } });
-    const withId = { ...departure, activityId: record.activityId };
-    if (i.entryActivityId !== undefined) await this.#endEntry(i, 'Cancelled', 'The instance left before it was in service.');
-    const now = d.state.instances.get(i.instanceId) ?? i;
-    const next: AutoScalingInstanceRecord = { ...now, lifecycleState: state, departure: withId, actions: [], entryActivityId: undefined, stateChangedAt: d.clock.wallTime() };
-    await d.state.commit([put('autoScalingInstance', i.instanceId, next), put('scalingActivity', record.activityId, record)], () => {
-      d.state.instances.set(i.instanceId, next);
-      d.state.activities.set(record.activityId, record);
+    const made: Array<{ next: AutoScalingInstanceRecord; record: ScalingActivityRecord; from: AutoScalingInstanceRecord['lifecycleState'] }> = [];
+    for (const { instance: i, departure, cause, activity } of items) {
+      const state = departure.kind === 'terminate' ? 'Terminating' : departure.kind === 'standby' ? 'EnteringStandby' : 'Detaching';
+      const description =
+        departure.kind === 'terminate'
+          ? `Terminating EC2 instance: ${i.instanceId}`
+          : departure.kind === 'standby'
+            ? `Moving EC2 instance to Standby: ${i.instanceId}`
+            : `Detaching EC2 instance: ${i.instanceId}`;
+      const record =
+        activity ?? newActivity({ group: i.group ?? '', description, cause, at: d.clock.wallTime(), statusCode: 'InProgress', details: { InstanceId: i.instanceId } });
+      if (i.entryActivityId !== undefined) await this.#endEntry(i, 'Cancelled', 'The instance left before it was in service.');
+      const now = d.state.instances.get(i.instanceId) ?? i;
+      const next: AutoScalingInstanceRecord = {
+        ...now,
+        lifecycleState: state,
+        departure: { ...departure, activityId: record.activityId },
+        actions: [],
+        entryActivityId: undefined,
+        stateChangedAt: d.clock.wallTime(),
+      };
+      made.push({ next, record, from: now.lifecycleState });
+    }
+    const ops = [
+      ...(group === undefined ? [] : [put('autoScalingGroup', group.name, group)]),
+      ...made.flatMap((m) => [put('autoScalingInstance', m.next.instanceId, m.next), put('scalingActivity', m.record.activityId, m.record)]),
+    ];
+    await d.state.commit(ops, () => {
+      if (group !== undefined) d.state.groups.set(group.name, group);
+      for (const m of made) {
+        d.state.instances.set(m.next.instanceId, m.next);
+        d.state.activities.set(m.record.activityId, m.record);
+      }
     });
-    d.events.emit('autoscaling:activity', record);
-    this.#lifecycle(next, state, now.lifecycleState);
-    const group = i.group === null ? undefined : d.state.groups.get(i.group);
-    if (group !== undefined) await d.lb.deregister(next, d.lb.targetGroupsOf(group));
+    for (const m of made) {
+      d.events.emit('autoscaling:activity', m.record);
+      this.#lifecycle(m.next, m.next.lifecycleState, m.from);
+    }
+    for (const m of made) {
+      const g = m.next.group === null ? undefined : d.state.groups.get(m.next.group);
+      if (g !== undefined) await d.lb.deregister(m.next, d.lb.targetGroupsOf(g));
+    }
   }
 
   /** Commits a change to an instance; a state change is an event, and may move its activity. */
@@ -560,14 +624,23 @@ export class Engine {
     this.#d.log({ event: 'autoscaling:lifecycle', group: i.group, instance: i.instanceId, from, to });
   }
 
-  #launchFailed(group: string, reason: string): void {
+  /**
+   * Counts a failed launch and pauses the group's launches, doubling the pause with each failure in a
+   * row. Failures seen together (several instances of one round) count once. Returns what the
+   * activity says; `activity` false when the caller ends the launch's own activity with it.
+   */
+  #launchFailed(group: string, reason: string, activity = true): string {
     const d = this.#d;
+    const now = d.clock.wallTime();
     const previous = this.#backoff.get(group);
-    const failures = (previous?.failures ?? 0) + 1;
+    const sameRound = previous !== undefined && now < previous.countedAt + Math.min(1000, d.options.launchBackoffBaseMs);
+    const failures = sameRound ? previous.failures : (previous?.failures ?? 0) + 1;
     const pause = Math.min(d.options.launchBackoffMaxMs, d.options.launchBackoffBaseMs * 2 ** (failures - 1));
-    this.#backoff.set(group, { failures, until: d.clock.wallTime() + pause, reason });
+    this.#backoff.set(group, { failures, until: sameRound ? previous.until : now + pause, reason, countedAt: sameRound ? previous.countedAt : now });
     d.log({ event: 'autoscaling:launch-failed', level: 'warn', group, failures, pauseMs: pause, reason });
-    void this.#failureActivity(group, `${reason}. ebb waits ${Math.round(pause / 1000)} s before the next launch (failure ${failures} in a row); fix the launch template, then update the group or create a new version.`);
+    const message = `${reason}. ebb waits ${Math.round(pause / 1000)} s before the next launch (failure ${failures} in a row); fix the launch template, then update the group or create a new version.`;
+    if (activity) void this.#failureActivity(group, message);
+    return message;
   }
 
   async #failureActivity(group: string, message: string): Promise<void> {

@@ -189,7 +189,8 @@ export class GroupCommands {
   }
 
   /** Lowers the desired capacity by `n` for instances leaving with ShouldDecrementDesiredCapacity. */
-  async #decrement(g: AutoScalingGroupRecord, n: number, what: string): Promise<AutoScalingGroupRecord> {
+  /** The group with its desired capacity lowered by `n` (committed by the caller with the departures), or the refusal. */
+  #decrement(g: AutoScalingGroupRecord, n: number, what: string): AutoScalingGroupRecord {
     if (g.desiredCapacity - n < g.minSize) {
       throw ebbError(
         'ValidationError',
@@ -197,9 +198,17 @@ export class GroupCommands {
           'Either set ShouldDecrementDesiredCapacity to false or lower the group\'s MinSize.',
       );
     }
-    const next = { ...g, desiredCapacity: g.desiredCapacity - n };
-    await this.#d.state.commit([put('autoScalingGroup', g.name, next)], () => this.#d.state.groups.set(g.name, next));
-    return next;
+    return { ...g, desiredCapacity: g.desiredCapacity - n };
+  }
+
+  /** Instance ids named in one call, each once (AWS refuses a repeated id too). */
+  #instances(ids: readonly string[], group: string): AutoScalingInstanceRecord[] {
+    const seen = new Set<string>();
+    for (const id of ids) {
+      if (seen.has(id)) throw ebbError('ValidationError', `The instance ${id} is named twice in one request; name each instance once.`);
+      seen.add(id);
+    }
+    return ids.map((id) => this.instance(id, group));
   }
 
   #checkCanLeave(i: AutoScalingInstanceRecord): void {
@@ -215,7 +224,7 @@ export class GroupCommands {
     this.#checkCanLeave(i);
     const counted = countedInstances(d.state.instancesOf(g.name)).length;
     const counts = countedInstances([i]).length === 1;
-    if (decrement && counts) await this.#decrement(g, 1, `Terminating ${instanceId}`);
+    const lowered = decrement && counts ? this.#decrement(g, 1, `Terminating ${instanceId}`) : undefined;
     const now = d.clock.wallTime();
     const activity = newActivity({
       group: g.name,
@@ -224,7 +233,7 @@ export class GroupCommands {
       at: now,
       details: { InstanceId: instanceId },
     });
-    await d.engine.depart(i, { kind: 'terminate', decrement, activityId: activity.activityId, skipHooks: false, reason: 'user' }, activity.cause, activity);
+    await d.engine.departAll([{ instance: i, departure: { kind: 'terminate', decrement, activityId: activity.activityId, skipHooks: false, reason: 'user' }, cause: activity.cause, activity }], lowered);
     return d.state.activities.get(activity.activityId) ?? activity;
   }
 
@@ -242,7 +251,7 @@ export class GroupCommands {
   async setInstanceProtection(group: string, ids: readonly string[], flag: boolean): Promise<void> {
     const d = this.#d;
     this.group(group);
-    const next = ids.map((id) => ({ ...this.instance(id, group), protectedFromScaleIn: flag }));
+    const next = this.#instances(ids, group).map((i) => ({ ...i, protectedFromScaleIn: flag }));
     await d.state.commit(
       next.map((i) => put('autoScalingInstance', i.instanceId, i)),
       () => next.forEach((i) => d.state.instances.set(i.instanceId, i)),
@@ -253,6 +262,7 @@ export class GroupCommands {
     const d = this.#d;
     const g = this.#live(group);
     const known = new Map(d.lb.knownInstances().map((i) => [i.id, i]));
+    if (new Set(ids).size !== ids.length) throw ebbError('ValidationError', 'An instance is named twice in one request; name each instance once.');
     for (const id of ids) {
       if (!known.has(id)) throw ebbError('ValidationError', `Instance ${id} is not one ebb knows: declare it under instances: in the file (id and address) before attaching it.`);
       if (d.state.instances.has(id)) throw ebbError('ValidationError', `Instance ${id} is already part of an Auto Scaling group (or launched by ebb).`);
@@ -298,50 +308,48 @@ export class GroupCommands {
   async detachInstances(group: string, ids: readonly string[], decrement: boolean): Promise<ScalingActivityRecord[]> {
     const d = this.#d;
     const g = this.#live(group);
-    const instances = ids.map((id) => this.instance(id, group));
+    const instances = this.#instances(ids, group);
     instances.forEach((i) => this.#checkCanLeave(i));
     const counting = countedInstances(instances).length;
     const before = countedInstances(d.state.instancesOf(group)).length;
-    if (decrement && counting > 0) await this.#decrement(g, counting, `Detaching ${counting} instance(s)`);
-    const out: ScalingActivityRecord[] = [];
+    const lowered = decrement && counting > 0 ? this.#decrement(g, counting, `Detaching ${counting} instance(s)`) : undefined;
     const now = d.clock.wallTime();
     let size = before;
-    for (const i of instances) {
+    const items = instances.map((i) => {
       const to = countedInstances([i]).length === 1 ? size - 1 : size;
       const activity = newActivity({ group, description: `Detaching EC2 instance: ${i.instanceId}`, cause: causes.detached(now, i.instanceId, size, to), at: now, details: { InstanceId: i.instanceId } });
       size = to;
-      await d.engine.depart(i, { kind: 'detach', decrement, activityId: activity.activityId, skipHooks: true, reason: 'user' }, activity.cause, activity);
-      out.push(d.state.activities.get(activity.activityId) ?? activity);
-    }
-    return out;
+      return { instance: i, departure: { kind: 'detach' as const, decrement, activityId: activity.activityId, skipHooks: true, reason: 'user' as const }, cause: activity.cause, activity };
+    });
+    await d.engine.departAll(items, lowered);
+    return items.map((x) => d.state.activities.get(x.activity.activityId) ?? x.activity);
   }
 
   async enterStandby(group: string, ids: readonly string[], decrement: boolean): Promise<ScalingActivityRecord[]> {
     const d = this.#d;
     const g = this.#live(group);
-    const instances = ids.map((id) => this.instance(id, group));
+    const instances = this.#instances(ids, group);
     for (const i of instances) {
       if (i.lifecycleState !== 'InService') throw ebbError('ValidationError', `The instance ${i.instanceId} is not in InService (it is ${i.lifecycleState}); only InService instances can enter Standby.`);
     }
     const before = countedInstances(d.state.instancesOf(group)).length;
-    if (decrement) await this.#decrement(g, instances.length, `Moving ${instances.length} instance(s) to Standby`);
-    const out: ScalingActivityRecord[] = [];
+    const lowered = decrement ? this.#decrement(g, instances.length, `Moving ${instances.length} instance(s) to Standby`) : undefined;
     const now = d.clock.wallTime();
     let size = before;
-    for (const i of instances) {
+    const items = instances.map((i) => {
       const cause = decrement ? causes.standby(now, i.instanceId, size, size - 1) : causes.standbyKept(now, i.instanceId);
       size--;
       const activity = newActivity({ group, description: `Moving EC2 instance to Standby: ${i.instanceId}`, cause, at: now, progress: 50, details: { InstanceId: i.instanceId } });
-      await d.engine.depart(i, { kind: 'standby', decrement, activityId: activity.activityId, skipHooks: true, reason: 'user' }, cause, activity);
-      out.push(d.state.activities.get(activity.activityId) ?? activity);
-    }
-    return out;
+      return { instance: i, departure: { kind: 'standby' as const, decrement, activityId: activity.activityId, skipHooks: true, reason: 'user' as const }, cause, activity };
+    });
+    await d.engine.departAll(items, lowered);
+    return items.map((x) => d.state.activities.get(x.activity.activityId) ?? x.activity);
   }
 
   async exitStandby(group: string, ids: readonly string[]): Promise<ScalingActivityRecord[]> {
     const d = this.#d;
     const g = this.#live(group);
-    const instances = ids.map((id) => this.instance(id, group));
+    const instances = this.#instances(ids, group);
     for (const i of instances) {
       if (i.lifecycleState !== 'Standby') throw ebbError('ValidationError', `The instance ${i.instanceId} is not in Standby (it is ${i.lifecycleState}).`);
     }
@@ -385,23 +393,26 @@ export class GroupCommands {
     const d = this.#d;
     const g = this.#live(group);
     d.lb.checkAttachments(arns, names);
-    const next = { ...g, targetGroupArns: [...new Set([...g.targetGroupArns, ...arns])], loadBalancerNames: [...new Set([...g.loadBalancerNames, ...names])] };
+    const added = { targetGroupArns: [...new Set([...g.targetGroupArns, ...arns])], loadBalancerNames: [...new Set([...g.loadBalancerNames, ...names])] };
+    const fresh = d.lb.targetGroupsOf(added).filter((a) => !d.lb.targetGroupsOf(g).includes(a));
+    // Instances already in service join the new target groups in the next pass (`registering` is
+    // committed with the change, so a crash between cannot leave them out); new ones on their way in.
+    const next = { ...g, ...added, registering: [...new Set([...(g.registering ?? []), ...fresh])] };
     await d.state.commit([put('autoScalingGroup', group, next)], () => d.state.groups.set(group, next));
-    // Instances already in service join the new target groups now; new ones on their way in.
-    const tgs = d.lb.targetGroupsOf(next);
-    for (const i of d.state.instancesOf(group)) if (i.lifecycleState === 'InService' && i.departure === undefined) await d.lb.register(i, tgs);
   }
 
   async detachTargetGroups(group: string, arns: readonly string[], names: readonly string[]): Promise<void> {
     const d = this.#d;
     const g = this.#live(group);
     const before = d.lb.targetGroupsOf(g);
-    const next = { ...g, targetGroupArns: g.targetGroupArns.filter((a) => !arns.includes(a)), loadBalancerNames: g.loadBalancerNames.filter((n) => !names.includes(n)) };
-    await d.state.commit([put('autoScalingGroup', group, next)], () => d.state.groups.set(group, next));
-    const after = new Set(d.lb.targetGroupsOf(next));
+    const kept = { targetGroupArns: g.targetGroupArns.filter((a) => !arns.includes(a)), loadBalancerNames: g.loadBalancerNames.filter((n) => !names.includes(n)) };
+    const after = new Set(d.lb.targetGroupsOf(kept));
     const removed = before.filter((a) => !after.has(a));
-    // Deregistered with their drains, as AWS does ("Removing" until the in-flight requests finish).
+    // Deregistered (with their drains, as AWS does) before the change is committed: a crash between
+    // leaves the group as it was, and the call is retried.
     for (const i of d.state.instancesOf(group)) await d.lb.deregister(i, removed);
+    const next = { ...g, ...kept, registering: (g.registering ?? []).filter((a) => after.has(a)) };
+    await d.state.commit([put('autoScalingGroup', group, next)], () => d.state.groups.set(group, next));
   }
 
   async tags(group: string, add: readonly Tag[], removeKeys: readonly string[]): Promise<void> {
@@ -513,7 +524,7 @@ export class GroupCommands {
     const r = d.state.activeRefresh(group);
     if (r === undefined) throw ebbError('ActiveInstanceRefreshNotFound', `No in progress or pending Instance Refresh found for Auto Scaling group ${group}.`);
     const next = d.refresh.rollback(r);
-    const nextGroup = { ...g, launchTemplate: r.previous };
+    const nextGroup = { ...g, launchTemplate: r.previousRef ?? r.previous };
     await d.state.commit([put('instanceRefresh', r.id, next), put('autoScalingGroup', group, nextGroup)], () => {
       d.state.refreshes.set(r.id, next);
       d.state.groups.set(group, nextGroup);

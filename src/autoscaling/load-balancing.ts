@@ -80,9 +80,18 @@ export class LoadBalancing {
     if (instance.origin === 'launched') await this.#control.deleteInstance(instance.instanceId);
   }
 
-  /** True when none of the target groups has the instance registered or draining. */
+  /** Every target group that has the instance (by id and port) registered or draining, whoever registered it. */
+  holding(instance: AutoScalingInstanceRecord): string[] {
+    return this.#control
+      .describeTargetGroups()
+      .map((tg) => tg.arn)
+      .filter((arn) => this.#registered(arn, instance) || this.#state(arn, instance) === 'draining');
+  }
+
+  /** True when none of `targetGroupArns` has the instance registered, and no target group at all drains it. */
   drained(instance: AutoScalingInstanceRecord, targetGroupArns: readonly string[]): boolean {
-    return targetGroupArns.every((arn) => !this.#registered(arn, instance) && this.#state(arn, instance) !== 'draining');
+    if (targetGroupArns.some((arn) => this.#registered(arn, instance))) return false;
+    return this.#control.describeTargetGroups().every((tg) => this.#state(tg.arn, instance) !== 'draining');
   }
 
   /** Every target group has the instance healthy (a group no listener uses counts, as it cannot be checked). */

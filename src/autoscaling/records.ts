@@ -81,6 +81,8 @@ export interface AutoScalingGroupRecord {
   readonly newInstancesProtectedFromScaleIn: boolean;
   readonly tags: readonly Tag[];
   readonly createdAt: number;
+  /** Target groups just attached whose in-service instances are still to be registered there (done by the next pass; survives a crash). */
+  readonly registering?: readonly string[];
   /** Set by DeleteAutoScalingGroup while the group's instances drain and stop. */
   readonly deleting?: { readonly force: boolean; readonly at: number };
   readonly source: 'api' | 'config';
@@ -215,8 +217,12 @@ export interface InstanceRefreshRecord {
   readonly preferences: RefreshPreferences;
   /** What instances are refreshed to (DesiredConfiguration, or the group's template when it began). */
   readonly target: LaunchTemplateRef;
-  /** The group's template before the refresh, for RollbackInstanceRefresh. */
+  /** The group's template before the refresh, resolved to its version then, for RollbackInstanceRefresh. */
   readonly previous: LaunchTemplateRef;
+  /** The group's template reference as it was given (`$Latest` stays `$Latest`), restored by a rollback. */
+  readonly previousRef?: LaunchTemplateRef;
+  /** Started with a DesiredConfiguration: only such a refresh can be rolled back, as on AWS. */
+  readonly withDesiredConfiguration?: boolean;
   /** Instances to replace when it began, and those replaced so far. */
   readonly toReplace: readonly string[];
   readonly replaced: readonly string[];

@@ -106,6 +106,8 @@ export class RefreshPlanner {
       preferences,
       target,
       previous,
+      previousRef: group.launchTemplate,
+      withDesiredConfiguration: input.desiredConfiguration?.launchTemplate !== undefined,
       toReplace,
       replaced: [],
     };
@@ -116,6 +118,12 @@ export class RefreshPlanner {
   rollback(refresh: InstanceRefreshRecord): InstanceRefreshRecord {
     if (refresh.status === 'RollbackInProgress') throw ebbError('IrreversibleInstanceRefresh', 'The instance refresh is already rolling back.');
     if (refresh.status === 'Cancelling') throw ebbError('IrreversibleInstanceRefresh', 'The instance refresh is being cancelled; it cannot be rolled back now.');
+    if (refresh.withDesiredConfiguration !== true) {
+      throw ebbError(
+        'IrreversibleInstanceRefresh',
+        'The instance refresh was started without a DesiredConfiguration, so there is no earlier configuration to roll back to; cancel it instead (CancelInstanceRefresh), or start refreshes with --desired-configuration to be able to roll them back.',
+      );
+    }
     const previous = this.#d.templates.resolve(refresh.previous);
     const members = countedInstances(this.#d.state.instancesOf(refresh.group));
     return {
@@ -180,10 +188,12 @@ export class RefreshPlanner {
     }
     const desired = group.desiredCapacity;
     const minHealthy = Math.ceil((desired * r.preferences.minHealthyPercentage) / 100);
-    const maxTotal = Math.floor((desired * r.preferences.maxHealthyPercentage) / 100);
-    const surge = Math.max(0, Math.min(maxTotal - desired, oldStaying.length));
+    // Above 100 %, room for at least one more instance, however small the group (3 at 110 % is still 4).
+    const maxTotal =
+      r.preferences.maxHealthyPercentage > 100 && desired > 0 ? Math.max(desired + 1, Math.floor((desired * r.preferences.maxHealthyPercentage) / 100)) : desired;
+    const room = maxTotal - desired;
     let take: number;
-    if (surge > 0) {
+    if (room > 0) {
       take = Math.min(oldStaying.length, Math.max(0, ready.length - minHealthy), Math.max(0, counted.length - desired));
     } else {
       take = Math.min(oldStaying.length, Math.max(0, ready.length - minHealthy));
@@ -195,7 +205,8 @@ export class RefreshPlanner {
     for (const i of order.slice(0, take)) {
       await d.depart(i, { kind: 'terminate', decrement: false, activityId: '', skipHooks: false, reason: 'refresh' }, causes.refresh(now, i.instanceId, r.id));
     }
-    return surge;
+    // The extra instances still wanted: one for each old instance that stays (those just sent away need none).
+    return Math.max(0, Math.min(room, oldStaying.length - take));
   }
 
   /** Share of the instances to replace that are gone, 0-100. */
