@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, test } from 'node:test';
 import { FakeClock } from '../../test/fakes/fake-clock.ts';
 import { FakeDataPlane } from '../../test/fakes/fake-data-plane.ts';
@@ -443,6 +445,48 @@ describe('Auto Scaling groups of processes', () => {
     assert.equal(failed.length, 1);
     assert.match(failed[0]?.statusMessage ?? '', /spawn ENOENT.*waits 1 s before the next launch \(failure 1 in a row\)/);
     await s.close();
+  });
+
+  test('after a restart, a lifecycle action still waiting is notified again with its token', async () => {
+    const messages: Array<Record<string, string>> = [];
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        messages.push(JSON.parse(body) as Record<string, string>);
+        res.end();
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+    try {
+      const clock = new FakeClock();
+      const store = new InMemoryStateStore();
+      const runner = new FakeInstanceRunner(clock);
+      const s = await setup({ store, runner, clock, delay: 0 });
+      await group(s, 1);
+      await s.as.putLifecycleHook({ group: 'g', name: 'hold', transition: 'autoscaling:EC2_INSTANCE_TERMINATING', heartbeatTimeoutSeconds: 300, notificationTargetArn: url });
+      await s.as.setDesiredCapacity('g', 0);
+      await s.run(1000);
+      const waitFor = async (n: number) => {
+        for (let k = 0; k < 100 && messages.length < n; k++) await new Promise((r) => setTimeout(r, 20));
+      };
+      await waitFor(2);
+      const first = messages.find((m) => m['LifecycleTransition'] === 'autoscaling:EC2_INSTANCE_TERMINATING');
+      assert.ok(first !== undefined, 'the action was notified');
+      assert.equal(messages[0]?.['Event'], 'autoscaling:TEST_NOTIFICATION');
+      await s.close();
+      const t = await setup({ store, runner, clock, delay: 0 });
+      await waitFor(3);
+      const again = messages.filter((m) => m['LifecycleActionToken'] === first['LifecycleActionToken']);
+      assert.equal(again.length, 2, 'notified again after the restart, with the same token');
+      await t.as.completeLifecycleAction({ group: 'g', hookName: 'hold', token: first['LifecycleActionToken'] ?? '', result: 'CONTINUE' });
+      await t.run(1000);
+      assert.deepEqual(runner.running(), []);
+      await t.close();
+    } finally {
+      server.close();
+    }
   });
 });
 

@@ -162,7 +162,8 @@ export class AutoScaling implements AutoScalingApi {
       if (stray === null) this.#runner.release(id);
       else void this.#runner.stop(id, 30_000);
     }
-    if (this.#state.instances.size > 0) this.#log({ event: 'autoscaling:restored', instances: this.#state.instances.size, adopted, groups: this.#state.groups.size });
+    const renotified = this.#engine.renotify();
+    if (this.#state.instances.size > 0) this.#log({ event: 'autoscaling:restored', instances: this.#state.instances.size, adopted, groups: this.#state.groups.size, renotified });
     const onDrain = (): void => this.#kick();
     this.#unsubscribe.push(this.#control.events.on('drain:end', onDrain), this.#control.events.on('target:state', onDrain));
     this.#kick();

@@ -587,6 +587,22 @@ export class Engine {
     return actionsOutcome(expired);
   }
 
+  /**
+   * After a restart, each lifecycle action still waiting is notified again: its first notification
+   * may have died with ebb. Delivery is at least once, as SNS and SQS deliver (a handler completes an
+   * action once; a second CompleteLifecycleAction for it is refused).
+   */
+  renotify(): number {
+    let sent = 0;
+    for (const i of this.#d.state.instances.values()) {
+      const waiting = (i.actions ?? []).filter((a) => a.result === undefined);
+      if (waiting.length === 0 || i.group === null) continue;
+      this.#notify(i, this.#d.state.hooksOf(i.group), waiting);
+      sent += waiting.length;
+    }
+    return sent;
+  }
+
   #notify(i: AutoScalingInstanceRecord, hooks: readonly LifecycleHookRecord[], actions: readonly LifecycleActionRecord[]): void {
     for (const a of actions) {
       const hook = hooks.find((h) => h.name === a.hookName);

@@ -3,7 +3,7 @@
  * durable record: which process is the instance), `output.log` (its stdout and stderr; the
  * operator's, never removed by ebb) and `user-data` (the script it runs, when it runs one).
  */
-import { closeSync, existsSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RunningInstance } from '../domain/instance-runner.ts';
 
@@ -120,3 +120,33 @@ export function recordedIds(dir: string): string[] {
     })
     .sort();
 }
+
+/**
+ * Removes the directories (logs and user data) of instances that ended, all but the `keep` most
+ * recently changed, so a template that keeps failing cannot fill the disk; directories with a record
+ * (instances that run or may run) are never touched. Returns the ids removed.
+ */
+export function pruneEnded(dir: string, keep: number, inUse: ReadonlySet<string>): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const ended = names
+    // Only directories named as ebb names its instances: anything else there is not ebb's to remove.
+    .filter((name) => /^i-[0-9a-f]{17}$/.test(name) && !inUse.has(name) && !existsSync(join(dir, name, RECORD_FILE)))
+    .map((name) => {
+      try {
+        return { name, at: statSync(join(dir, name)).mtimeMs };
+      } catch {
+        return null;
+      }
+    })
+    .filter((e): e is { name: string; at: number } => e !== null)
+    .sort((a, b) => b.at - a.at);
+  const removed = ended.slice(keep).map((e) => e.name);
+  for (const name of removed) rmSync(join(dir, name), { recursive: true, force: true });
+  return removed;
+}
+

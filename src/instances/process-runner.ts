@@ -14,7 +14,7 @@ import type { InstanceExit, InstanceRunner, LaunchSpec, RunningInstance, StopRes
 import type { Clock, TimerHandle } from '../shared/clock.ts';
 import { describeError, EbbError } from '../shared/errors.ts';
 import { chooseFreePort } from './free-port.ts';
-import { instanceDir, isSafeInstanceId, LOG_FILE, readRecord, recordedIds, removeRecord, USER_DATA_FILE, writeRecord } from './instance-files.ts';
+import { instanceDir, isSafeInstanceId, LOG_FILE, pruneEnded, readRecord, recordedIds, removeRecord, USER_DATA_FILE, writeRecord } from './instance-files.ts';
 import { groupHasLiveMembers, isSameProcess, readProcStat } from './proc-stat.ts';
 
 export interface ProcessInstanceRunnerOptions {
@@ -37,6 +37,8 @@ interface Watched {
 
 /** How often a stop looks again at an adopted process, or at what is left of a group. */
 const STOP_STEP_MS = 100;
+/** Directories of ended instances kept for their logs (the newest); older ones go at the next launch. */
+export const ENDED_KEPT = 50;
 /** Members of a group still alive this long after SIGKILL (stuck in the kernel) are logged and left. */
 const KILL_GRACE_MS = 5000;
 
@@ -249,6 +251,8 @@ export class ProcessInstanceRunner implements InstanceRunner {
     child.once('exit', (code, signal) => this.#exited(watched, code, signal));
     child.unref();
     this.#log({ event: 'instance:launch', instanceId: id, group: spec.group, pid, port, logFile });
+    const pruned = pruneEnded(this.#dir, ENDED_KEPT, new Set([...this.#watched.keys(), ...this.#lingering.keys(), ...this.#launching]));
+    if (pruned.length > 0) this.#log({ event: 'instance:logs-pruned', removed: pruned.length, kept: ENDED_KEPT });
     return instance;
   }
 
