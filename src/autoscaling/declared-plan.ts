@@ -9,6 +9,7 @@ import { checkSizes, MAX_GROUPS, MAX_HOOKS_PER_GROUP } from './groups.ts';
 import { normaliseData, sameData } from './launch-template-rules.ts';
 import type { DeclaredLaunchTemplate } from './launch-templates.ts';
 import type { HealthCheckType, LaunchTemplateData, LifecycleTransition, TerminationPolicy } from './records.ts';
+import { samePlainData } from '../shared/plain-data.ts';
 
 /** The `meta` record that keeps the Auto Scaling part of the file as it was last applied. */
 export const AUTOSCALING_LAST_APPLIED_KEY = 'config.autoScaling.lastApplied';
@@ -417,19 +418,7 @@ function shown(value: unknown): string {
 }
 
 /** Deep equality of plain data, whatever the order of object keys. */
-export function same(a: unknown, b: unknown): boolean {
-  return canonical(a) === canonical(b);
-}
-
-function canonical(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value).filter(([, v]) => v !== undefined);
-    entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value) ?? 'undefined';
-}
+export const same = samePlainData;
 
 /** One line per step, for the log and `ebb check`. */
 export function describeAutoScalingOp(op: AutoScalingOp): string {

@@ -1,6 +1,7 @@
 import { defaultHealthCheck, type HealthCheckConfig } from '../domain/health-check.ts';
 import type { ListenerProtocol, LoadBalancerType, TargetGroupProtocol } from '../domain/resources.ts';
 import type { DeclaredListener, DeclaredLoadBalancer, DeclaredState, DeclaredTargetGroup } from './declared-state.ts';
+import { samePlainData } from '../shared/plain-data.ts';
 
 /**
  * The configuration file applied as a three-way merge: the file as last applied, the file now, and
@@ -384,20 +385,7 @@ function normalLb(d: DeclaredLoadBalancer): unknown {
   return { ...d, listeners: d.listeners.map(listenerSpec) };
 }
 
-/** Deep equality of plain data, whatever the order of object keys. */
-function same(a: unknown, b: unknown): boolean {
-  return canonical(a) === canonical(b);
-}
-
-function canonical(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value).filter(([, v]) => v !== undefined);
-    entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value) ?? 'undefined';
-}
+const same = samePlainData;
 
 /** One line per operation, for the log: what was applied. */
 export function describeOp(op: DeclaredOp): string {
