@@ -51,9 +51,11 @@ const CLOSE_GRACE_MS = 1000;
 
 const DISCARD: BodySink = { onBodyData: () => {}, onBodyEnd: () => {} };
 
-function uncork(socket: Socket): void {
-  socket.uncork();
-}
+/**
+ * Body bytes up to this size are written in the same string as their head or chunk framing (one
+ * write instead of a corked writev of several pieces); larger ones are not copied.
+ */
+const INLINE_BODY_BYTES = 4096;
 
 export class ClientConnection implements ClientSide {
   plan: RequestPlan = null as unknown as RequestPlan;
@@ -82,6 +84,8 @@ export class ClientConnection implements ClientSide {
   #busy = false;
   #keepAlive = true;
   #chunkedOut = false;
+  /** A response head not yet written (see `writeHead`). */
+  #heldHead: string | null = null;
   #clientEnded = false;
   #paused = false;
   #pumping = false;
@@ -266,6 +270,7 @@ export class ClientConnection implements ClientSide {
     this.responseStarted = false;
     this.statusSent = 0;
     this.#chunkedOut = false;
+    this.#heldHead = null;
     this.#keepAlive = plan.keepAlive && !plan.closeAfter;
     if (plan.bodyMode !== BodyMode.None) {
       this.#reading = Reading.Body;
@@ -325,35 +330,76 @@ export class ClientConnection implements ClientSide {
     } else if (this.plan.http10) head += 'Connection: keep-alive\r\n';
     this.responseStarted = true;
     this.statusSent = status;
-    this.sentBytes += head.length + 2;
-    const s = this.socket;
-    // Corked until the end of this tick, so a head and a body that arrived together leave in one write.
-    s.cork();
-    s.write(`${head}\r\n`, 'latin1');
-    process.nextTick(uncork, s);
+    head += '\r\n';
+    this.sentBytes += head.length;
+    if (body === BodyKind.None) {
+      this.socket.write(head, 'latin1');
+      return;
+    }
+    // Held until the body's first bytes (or the end of the target's read: `flushHead`), so a head
+    // and a small body that arrived together leave in one write of one string.
+    this.#heldHead = head;
+  }
+
+  /** Writes a held response head (the target's read ended before any body byte). */
+  flushHead(): void {
+    const head = this.#heldHead;
+    if (head === null) return;
+    this.#heldHead = null;
+    this.socket.write(head, 'latin1');
   }
 
   writeBody(chunk: Buffer): boolean {
-    if (chunk.length === 0) return true;
-    const s = this.socket;
+    if (chunk.length === 0) {
+      this.flushHead();
+      return true;
+    }
     this.sentBytes += chunk.length;
-    if (!this.#chunkedOut) return s.write(chunk);
+    let pre = this.#heldHead ?? '';
+    this.#heldHead = null;
+    if (!this.#chunkedOut) return this.#send(pre, chunk, '');
     const size = chunk.length.toString(16);
     this.sentBytes += size.length + 4;
-    s.cork();
-    s.write(`${size}\r\n`, 'latin1');
-    s.write(chunk);
-    const ok = s.write('\r\n', 'latin1');
-    s.uncork();
-    return ok;
+    pre += `${size}\r\n`;
+    return this.#send(pre, chunk, '\r\n');
   }
 
   endResponse(last: Buffer | null): void {
-    if (last !== null) this.writeBody(last);
-    if (this.#chunkedOut) {
-      this.sentBytes += 5;
-      this.socket.write('0\r\n\r\n', 'latin1');
+    const trailer = this.#chunkedOut ? '0\r\n\r\n' : '';
+    this.sentBytes += trailer.length;
+    if (last === null || last.length === 0) {
+      const head = this.#heldHead ?? '';
+      this.#heldHead = null;
+      if (head !== '' || trailer !== '') this.socket.write(head + trailer, 'latin1');
+      return;
     }
+    let pre = this.#heldHead ?? '';
+    this.#heldHead = null;
+    this.sentBytes += last.length;
+    let post = trailer;
+    if (this.#chunkedOut) {
+      const size = last.length.toString(16);
+      this.sentBytes += size.length + 4;
+      pre += `${size}\r\n`;
+      post = `\r\n${trailer}`;
+    }
+    this.#send(pre, last, post);
+  }
+
+  /**
+   * Writes `pre`, `chunk` and `post` (framing, and a held head) with as few writes as it can: a small
+   * chunk is carried in the same latin1 string (byte for byte), a large one goes in one corked writev.
+   */
+  #send(pre: string, chunk: Buffer, post: string): boolean {
+    const s = this.socket;
+    if (pre === '' && post === '') return s.write(chunk);
+    if (chunk.length <= INLINE_BODY_BYTES) return s.write(pre + chunk.toString('latin1') + post, 'latin1');
+    s.cork();
+    if (pre !== '') s.write(pre, 'latin1');
+    let ok = s.write(chunk);
+    if (post !== '') ok = s.write(post, 'latin1');
+    s.uncork();
+    return ok;
   }
 
   sendError(status: number, close: boolean): void {
@@ -366,6 +412,7 @@ export class ClientConnection implements ClientSide {
   }
 
   cut(): void {
+    this.#heldHead = null;
     this.#keepAlive = false;
     this.#reading = Reading.Closed;
     this.socket.destroy();

@@ -42,7 +42,10 @@ export interface ClientSide {
   streamBody(sink: BodySink): void;
   pauseBody(): void;
   resumeBody(): void;
+  /** Writes a response head, or holds it to go out with the body's first bytes (see `flushHead`). */
   writeHead(status: number, reason: string, rawHeaders: readonly string[], body: BodyKind): void;
+  /** Writes a held response head now (the target's read ended before any body byte came). */
+  flushHead(): void;
   /** Returns false when the client's socket is full (wait for its 'drain'). */
   writeBody(chunk: Buffer): boolean;
   endResponse(last: Buffer | null): void;

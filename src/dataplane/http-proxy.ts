@@ -165,6 +165,10 @@ export class Exchange implements UpstreamSink, BodySink, ClientExchange {
     }
   }
 
+  onResponseReadEnd(): void {
+    this.client.flushHead();
+  }
+
   onResponseEnd(last: Buffer | null): void {
     this.conn = null;
     this.client.endResponse(last);

@@ -18,6 +18,8 @@ export interface UpstreamSink {
   /** A response head, hop-by-hop headers already dropped. Returns false to refuse it (the exchange failed). */
   onResponseHead(status: number, reason: string, rawHeaders: string[], body: BodyKind): boolean;
   onResponseBody(chunk: Buffer): void;
+  /** A read from the target has been parsed and the response goes on: what was held goes out now. */
+  onResponseReadEnd(): void;
   /** The response ended; `last` is the final body chunk, if any, to send with the end. */
   onResponseEnd(last: Buffer | null): void;
   /** `101` to an upgrade request: the exchange takes the socket over (see `detach`). */
@@ -227,6 +229,8 @@ export class UpstreamConnection implements ResponseEvents {
     }
     this.lastActive = this.#home.now;
     if (!this.#parser.started) this.#deadline = 0;
+    const sink = this.sink;
     this.#parser.execute(buf);
+    if (sink !== null && this.sink === sink) sink.onResponseReadEnd();
   }
 }
