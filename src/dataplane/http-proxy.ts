@@ -64,14 +64,6 @@ export class Exchange implements UpstreamSink, BodySink, ClientExchange {
   #sentMs = 0;
   #responseMs = -1;
   #fromTarget = false;
-  readonly #onClientDrain = (): void => {
-    this.#waitingDrain = false;
-    if (this.conn !== null) this.conn.socket.resume();
-  };
-  readonly #onTargetDrain = (): void => {
-    this.#bodyWaiting = false;
-    this.client.resumeBody();
-  };
 
   readonly #host: ProxyHost;
   readonly #ctx: ListenerContext;
@@ -137,7 +129,8 @@ export class Exchange implements UpstreamSink, BodySink, ClientExchange {
     if (!ok && !this.#bodyWaiting) {
       this.#bodyWaiting = true;
       this.client.pauseBody();
-      sock.once('drain', this.#onTargetDrain);
+      // Made here rather than per exchange: most exchanges never wait for a drain.
+      sock.once('drain', () => this.#targetDrained());
     }
   }
 
@@ -161,8 +154,18 @@ export class Exchange implements UpstreamSink, BodySink, ClientExchange {
     if (!this.client.writeBody(chunk) && !this.#waitingDrain) {
       this.#waitingDrain = true;
       this.conn?.socket.pause();
-      this.client.socket.once('drain', this.#onClientDrain);
+      this.client.socket.once('drain', () => this.#clientDrained());
     }
+  }
+
+  #clientDrained(): void {
+    this.#waitingDrain = false;
+    if (this.conn !== null) this.conn.socket.resume();
+  }
+
+  #targetDrained(): void {
+    this.#bodyWaiting = false;
+    this.client.resumeBody();
   }
 
   onResponseReadEnd(): void {
