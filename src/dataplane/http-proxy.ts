@@ -326,10 +326,22 @@ type EndFacts = Pick<
   'targetGroupArn' | 'targetKey' | 'target' | 'status' | 'targetStatus' | 'fromTarget' | 'requestProcessingMs' | 'targetResponseMs' | 'responseProcessingMs' | 'errorReason'
 >;
 
-function publishRequestEnd(host: ProxyHost, ctx: ListenerContext, client: ClientSide, facts: EndFacts): void {
+function publishRequestEnd(host: ProxyHost, ctx: ListenerContext, client: ClientSide, f: EndFacts): void {
   const plan = client.plan;
+  // Every field named in one literal, in the order the spread of `f` used to give: a spread followed
+  // by sixteen more properties left V8 a dictionary-mode object per request, the costliest step of a
+  // request once metrics and access logs subscribe.
   requestEndChannel.publish({
-    ...facts,
+    targetGroupArn: f.targetGroupArn,
+    targetKey: f.targetKey,
+    target: f.target,
+    status: f.status,
+    targetStatus: f.targetStatus,
+    fromTarget: f.fromTarget,
+    requestProcessingMs: f.requestProcessingMs,
+    targetResponseMs: f.targetResponseMs,
+    responseProcessingMs: f.responseProcessingMs,
+    errorReason: f.errorReason,
     dataPlaneId: host.id,
     listenerArn: ctx.route.arn,
     listenerPort: ctx.localPort,
