@@ -8,7 +8,7 @@
  * (smuggling rules, X-Forwarded-*, hop-by-hop filtering, activity tracking, timeouts); CPU µs per
  * request comes from process.cpuUsage() over the measured window.
  *
- * Env: BENCH_SECONDS (default 8), BENCH_CONNECTIONS (default 64), BENCH_ROUNDS (default 2).
+ * Env: BENCH_SECONDS (default 8), BENCH_CONNECTIONS (default 64), BENCH_ROUNDS (default 2), BENCH_TELEMETRY (0: no metrics listening).
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -17,13 +17,35 @@ import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import type { ControlApi } from '../src/control/control-api.ts';
+import type { ControlEvents } from '../src/control/events.ts';
 import { HttpDataPlane } from '../src/dataplane/http-data-plane.ts';
+import { TypedEmitter } from '../src/shared/typed-emitter.ts';
+import { EbbMetrics } from '../src/telemetry/metrics/ebb-metrics.ts';
 import { singleGroupSnapshot } from './snapshot.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const CONNS = Number(process.env.BENCH_CONNECTIONS ?? 64);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 const WARMUP_S = 2;
+/**
+ * With ebb's metrics listening to the data plane's channels, as under `ebb serve` (default): the
+ * request-end message is then built for every request, which a bench without listeners never pays.
+ * BENCH_TELEMETRY=0 measures the bare data plane.
+ */
+const TELEMETRY = process.env.BENCH_TELEMETRY !== '0';
+
+/** The little of a control plane the metrics read at a scrape (none happens here) or on a new listener. */
+function benchControl(): ControlApi {
+  return {
+    events: new TypedEmitter<ControlEvents>(),
+    describeLoadBalancers: () => [],
+    describeListeners: () => [],
+    describeTargetGroups: () => [],
+    describeTargetHealth: () => [],
+    loadBalancersOfTargetGroup: () => [],
+  } as unknown as ControlApi;
+}
 
 interface Result {
   rps: number;
@@ -161,7 +183,9 @@ async function main(): Promise<void> {
   const backend = await startBackend();
   const ebbPort = await freePort();
   const dp = new HttpDataPlane({ id: 'bench', log: (l) => process.stderr.write(`${JSON.stringify(l)}\n`) });
+  const metrics = TELEMETRY ? new EbbMetrics({ control: benchControl(), dataPlanes: [dp], processMetrics: false }) : null;
   const stopAll = (): void => {
+    metrics?.close();
     dp.destroy();
     backend.child.kill('SIGTERM');
     if (backend.dir !== null) fs.rmSync(backend.dir, { recursive: true, force: true });
@@ -173,7 +197,7 @@ async function main(): Promise<void> {
     const load = (port: number, s: number): Promise<Result> => (wrk !== null ? runWrk(wrk, port, s) : runLoop(port, s));
     process.stderr.write(
       `bench: backend ${backend.name} :${backend.port}, ebb :${ebbPort}, load ${wrk !== null ? 'wrk' : 'built-in loop'}, ` +
-        `${CONNS} connections, ${ROUNDS} x ${SECONDS} s per target\n`,
+        `${CONNS} connections, ${ROUNDS} x ${SECONDS} s per target, ${TELEMETRY ? "ebb's metrics listening (as ebb serve)" : 'no listeners (BENCH_TELEMETRY=0)'}\n`,
     );
     await load(backend.port, WARMUP_S);
     await load(ebbPort, WARMUP_S);
@@ -193,7 +217,10 @@ async function main(): Promise<void> {
       `| ${name} | ${median(rs.map((x) => x.rps)).toFixed(0)} | ${median(rs.map((x) => x.p50)).toFixed(2)} | ` +
       `${median(rs.map((x) => x.p99)).toFixed(2)} | ${cpuUs} | ${ratio} | ${rs.reduce((a, x) => a + x.errors, 0)} |`;
     const ratio = median(ebb.map((x, i) => x.rps / (direct[i]?.rps ?? NaN)));
-    console.log(`\nebb load benchmark: ${CONNS} connections, tiny body, backend ${backend.name}, ${wrk !== null ? 'wrk' : 'built-in client'}, medians of ${ROUNDS} x ${SECONDS} s`);
+    console.log(
+      `\nebb load benchmark: ${CONNS} connections, tiny body, backend ${backend.name}, ${wrk !== null ? 'wrk' : 'built-in client'}, ` +
+        `medians of ${ROUNDS} x ${SECONDS} s, ${TELEMETRY ? 'with' : 'without'} ebb's metrics listening`,
+    );
     console.log('| target | req/s | p50 ms | p99 ms | ebb CPU µs/req | ebb/direct | errors |');
     console.log('|---|---|---|---|---|---|---|');
     console.log(row('direct', direct, '-', '1.00'));
