@@ -28,6 +28,7 @@ import type {
 import { DEFAULT_ENGINE_OPTIONS, Engine, type EngineOptions } from './engine.ts';
 import type { AutoScalingEvents } from './events.ts';
 import { GroupCommands } from './group-commands.ts';
+import { HookCommands } from './hook-commands.ts';
 import { AUTOSCALING_LAST_APPLIED_KEY } from './declared-plan.ts';
 import { LaunchTemplateCatalog, type DeclaredChange, type DeclaredLaunchTemplate } from './launch-templates.ts';
 import { LoadBalancing } from './load-balancing.ts';
@@ -69,6 +70,7 @@ export class AutoScaling implements AutoScalingApi {
   readonly #notifier: Notifier;
   readonly #engine: Engine;
   readonly #commands: GroupCommands;
+  readonly #hooks: HookCommands;
   #timer: TimerHandle | null = null;
   #passQueued = false;
   #closed = false;
@@ -124,10 +126,10 @@ export class AutoScaling implements AutoScalingApi {
       templates: this.#templates,
       clock: options.clock,
       events: this.events,
-      notifier: this.#notifier,
       region: this.region,
       accountId: this.accountId,
     });
+    this.#hooks = new HookCommands({ state: this.#state, clock: options.clock, notifier: this.#notifier, accountId: this.accountId, groups: this.#commands });
   }
 
   /** Loads the stored state, adopts the instances still running, stops strays, and starts the engine. */
@@ -447,23 +449,23 @@ export class AutoScaling implements AutoScalingApi {
   // ---------------------------------------------------------------- hooks
 
   putLifecycleHook(input: PutLifecycleHookInput): Promise<void> {
-    return this.#command(() => this.#commands.putHook(input, 'api'));
+    return this.#command(() => this.#hooks.putHook(input, 'api'));
   }
   putDeclaredLifecycleHook(input: PutLifecycleHookInput): Promise<void> {
-    return this.#command(() => this.#commands.putHook(input, 'config'));
+    return this.#command(() => this.#hooks.putHook(input, 'config'));
   }
   describeLifecycleHooks(group: string, names?: readonly string[]): LifecycleHookRecord[] {
     this.#commands.group(group);
     return this.#state.hooksOf(group).filter((h) => names === undefined || names.length === 0 || names.includes(h.name));
   }
   deleteLifecycleHook(group: string, name: string): Promise<void> {
-    return this.#command(() => this.#commands.deleteHook(group, name));
+    return this.#command(() => this.#hooks.deleteHook(group, name));
   }
   completeLifecycleAction(input: LifecycleActionInput & { result: 'CONTINUE' | 'ABANDON' }): Promise<void> {
-    return this.#command(() => this.#commands.completeAction(input));
+    return this.#command(() => this.#hooks.completeAction(input));
   }
   recordLifecycleActionHeartbeat(input: LifecycleActionInput): Promise<void> {
-    return this.#command(() => this.#commands.heartbeat(input));
+    return this.#command(() => this.#hooks.heartbeat(input));
   }
 
   // ---------------------------------------------------------------- instance refresh

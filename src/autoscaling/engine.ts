@@ -8,30 +8,29 @@
  * An instance's way out is always: deregistration from every target group of the group → the
  * drains end → terminating hooks (Terminating:Wait) → SIGTERM → stop timeout → SIGKILL → Terminated.
  */
-import { randomBytes } from 'node:crypto';
 import type { InstanceRunner, StopResult } from '../domain/instance-runner.ts';
-import type { StoreOp } from '../domain/store-port.ts';
 import type { Clock } from '../shared/clock.ts';
 import { describeError } from '../shared/errors.ts';
 import type { TypedEmitter } from '../shared/typed-emitter.ts';
-import { causes, causeTime, newActivity, progressed } from './activities.ts';
+import { causes } from './activities.ts';
 import type { AutoScalingEvents } from './events.ts';
 import { chooseForScaleIn, countedInstances } from './groups.ts';
-import { actionsOutcome, expireActions, LAUNCHING, lifecycleMessage, nextActionDeadline, startActions, TERMINATING } from './hooks.ts';
+import { actionsOutcome, expireActions, LAUNCHING, nextActionDeadline, startActions, TERMINATING } from './hooks.ts';
 import type { LaunchTemplateCatalog } from './launch-templates.ts';
 import type { LoadBalancing } from './load-balancing.ts';
 import type { Notifier } from './notifications.ts';
 import type {
-  ActivityStatusCode,
   AutoScalingGroupRecord,
   AutoScalingInstanceRecord,
   Departure,
-  LifecycleActionRecord,
   LifecycleHookRecord,
   ScalingActivityRecord,
 } from './records.ts';
+import { LaunchBackoff } from './launch-backoff.ts';
+import { Launcher } from './launcher.ts';
 import { RefreshPlanner } from './refresh.ts';
-import { del, hookKey, put, type AutoScalingState } from './state.ts';
+import { Transitions } from './transitions.ts';
+import { del, put, type AutoScalingState } from './state.ts';
 
 export interface EngineOptions {
   /** First pause after a failed launch; it doubles with each failure in a row (default 2 s). */
@@ -68,31 +67,30 @@ export interface EngineDeps {
   readonly inQueue: (task: () => Promise<void>) => void;
 }
 
-interface Backoff {
-  failures: number;
-  /** Wall ms before which the group launches nothing. */
-  until: number;
-  reason: string;
-  /** Wall ms of the failure that was counted last. */
-  countedAt: number;
-}
-
-export function newInstanceId(): string {
-  return `i-${randomBytes(9).toString('hex').slice(0, 17)}`;
-}
 
 export class Engine {
   readonly #d: EngineDeps;
   /** Instances whose process is being stopped now (a stop outlives a pass). */
   readonly #stopping = new Set<string>();
   /** Failed launches in a row, by group. */
-  readonly #backoff = new Map<string, Backoff>();
+  readonly #backoff: LaunchBackoff;
+  readonly #t: Transitions;
+  readonly #launcher: Launcher;
   /** Why a group's capacity last changed: the first sentence of its next activities' causes. */
   readonly #capacityCause = new Map<string, string>();
   readonly #refresh: RefreshPlanner;
 
   constructor(deps: EngineDeps) {
     this.#d = deps;
+    this.#backoff = new LaunchBackoff(deps.options.launchBackoffBaseMs, deps.options.launchBackoffMaxMs);
+    this.#t = new Transitions(deps);
+    this.#launcher = new Launcher({
+      ...deps,
+      transitions: this.#t,
+      backoff: this.#backoff,
+      withCause: (group, what) => this.#withCause(group, what),
+      templateFor: (group) => this.#refresh.launchTemplateFor(group),
+    });
     this.#refresh = new RefreshPlanner({
       state: deps.state,
       templates: deps.templates,
@@ -100,7 +98,7 @@ export class Engine {
       events: deps.events,
       ready: (i, g, warmup) => this.ready(i, g, warmup),
       depart: (i, departure, cause) => this.depart(i, departure, cause),
-      launchFailures: (group) => this.#backoff.get(group)?.failures ?? 0,
+      launchFailures: (group) => this.#backoff.failures(group),
     });
   }
 
@@ -115,7 +113,7 @@ export class Engine {
 
   forgetGroup(group: string): void {
     this.#capacityCause.delete(group);
-    this.#backoff.delete(group);
+    this.#backoff.clear(group);
   }
 
   /** One pass. Resolves with the wall time of the next pass it needs (undefined: only when kicked). */
@@ -166,7 +164,7 @@ export class Engine {
     if (!early) return;
     const after = Math.max(0, this.#d.clock.wallTime() - instance.launchedAt);
     const how = signal === null ? `exited with code ${code ?? '?'}` : `was ended by ${signal}`;
-    this.#launchFailed(instance.group, `Instance ${instanceId}'s process ${how} ${after} ms after it started (its output is in ${instance.process?.logFile ?? 'its log file'})`);
+    this.#launcher.failed(instance.group, `Instance ${instanceId}'s process ${how} ${after} ms after it started (its output is in ${instance.process?.logFile ?? 'its log file'})`);
   }
 
   // ---------------------------------------------------------------- instances
@@ -177,23 +175,23 @@ export class Engine {
     const running = i.origin === 'attached' || (i.process !== undefined && d.runner.isRunning(i.instanceId));
     switch (i.lifecycleState) {
       case 'Pending': {
-        if (i.origin === 'launched' && i.process === undefined) return this.#launchProcess(i, group);
+        if (i.origin === 'launched' && i.process === undefined) return this.#launcher.start(i, group);
         if (!running) return this.depart(i, this.#departure(i, 'terminate', 'health', true), causes.unhealthy(d.clock.wallTime(), i.instanceId, 'EC2'));
         const hooks = group === undefined ? [] : d.state.hooksOf(group.name).filter((h) => h.transition === LAUNCHING);
         if (i.entry === 'launch' && hooks.length > 0) {
           const actions = startActions(hooks, LAUNCHING, d.clock.wallTime());
-          await this.update(i, { lifecycleState: 'Pending:Wait', actions }, { statusCode: 'MidLifecycleAction' });
-          this.#notify(i, hooks, actions);
+          await this.#t.update(i, { lifecycleState: 'Pending:Wait', actions }, { statusCode: 'MidLifecycleAction' });
+          this.#t.notify(i, hooks, actions);
           return;
         }
-        return this.update(i, { lifecycleState: 'Pending:Proceed' }, { statusCode: 'PreInService' });
+        return this.#t.update(i, { lifecycleState: 'Pending:Proceed' }, { statusCode: 'PreInService' });
       }
       case 'Pending:Wait': {
         if (!running) return this.depart(i, this.#departure(i, 'terminate', 'health', true), causes.unhealthy(d.clock.wallTime(), i.instanceId, 'EC2'));
         const outcome = await this.#expire(i);
-        if (outcome === 'CONTINUE') return this.update(i, { lifecycleState: 'Pending:Proceed', actions: [] }, { statusCode: 'PreInService' });
+        if (outcome === 'CONTINUE') return this.#t.update(i, { lifecycleState: 'Pending:Proceed', actions: [] }, { statusCode: 'PreInService' });
         if (outcome === 'ABANDON') {
-          await this.#endEntry(i, 'Failed', 'A launching lifecycle action was completed with ABANDON; the instance is terminated.');
+          await this.#t.endEntry(i, 'Failed', 'A launching lifecycle action was completed with ABANDON; the instance is terminated.');
           const now = this.#d.state.instances.get(i.instanceId) ?? i;
           return this.depart(now, this.#departure(now, 'terminate', 'launch-abandoned', true), `At ${new Date(d.clock.wallTime()).toISOString()} a launching lifecycle action for instance ${i.instanceId} was abandoned.`);
         }
@@ -204,15 +202,15 @@ export class Engine {
         if (group === undefined) return;
         await d.lb.register(i, d.lb.targetGroupsOf(group));
         const at = d.clock.wallTime();
-        await this.update(i, { lifecycleState: 'InService', inServiceAt: at, healthStatus: 'Healthy', actions: [] });
-        await this.#endEntry(d.state.instances.get(i.instanceId) ?? i, 'Successful');
+        await this.#t.update(i, { lifecycleState: 'InService', inServiceAt: at, healthStatus: 'Healthy', actions: [] });
+        await this.#t.endEntry(d.state.instances.get(i.instanceId) ?? i, 'Successful');
         return;
       }
       case 'InService': {
         if (group === undefined) return;
         const now = d.clock.wallTime();
         if (!running) {
-          await this.update(i, { healthStatus: 'Unhealthy' });
+          await this.#t.update(i, { healthStatus: 'Unhealthy' });
           return this.depart(d.state.instances.get(i.instanceId) ?? i, this.#departure(i, 'terminate', 'health', false), causes.unhealthy(now, i.instanceId, 'EC2'));
         }
         // Past the launch window and still running: the run of failed launches is over.
@@ -228,7 +226,7 @@ export class Engine {
         return this.#leave(i, group);
       case 'Terminating:Wait': {
         const outcome = await this.#expire(i);
-        if (outcome !== 'waiting') await this.update(i, { lifecycleState: 'Terminating:Proceed' }, { statusCode: 'InProgress' });
+        if (outcome !== 'waiting') await this.#t.update(i, { lifecycleState: 'Terminating:Proceed' }, { statusCode: 'InProgress' });
         return;
       }
       case 'Terminating:Proceed':
@@ -261,17 +259,17 @@ export class Engine {
     const tgs = i.origin === 'launched' ? [...new Set([...own, ...d.lb.holding(i)])] : own;
     await d.lb.deregister(i, tgs);
     if (!d.lb.drained(i, tgs)) {
-      await this.#activity(departure.activityId, 'WaitingForELBConnectionDraining');
+      await this.#t.activity(departure.activityId, 'WaitingForELBConnectionDraining');
       return;
     }
     if (departure.kind === 'standby') {
-      await this.update(i, { lifecycleState: 'Standby', departure: undefined });
-      await this.#activity(departure.activityId, 'Successful');
+      await this.#t.update(i, { lifecycleState: 'Standby', departure: undefined });
+      await this.#t.activity(departure.activityId, 'Successful');
       return;
     }
     if (departure.kind === 'detach') {
-      await this.update(i, { lifecycleState: 'Detached', departure: undefined, group: null });
-      await this.#activity(departure.activityId, 'Successful');
+      await this.#t.update(i, { lifecycleState: 'Detached', departure: undefined, group: null });
+      await this.#t.activity(departure.activityId, 'Successful');
       return;
     }
     // ForceDelete skips the hooks of every instance, those already leaving when it came too.
@@ -279,11 +277,11 @@ export class Engine {
     const hooks = group === undefined || skip ? [] : d.state.hooksOf(group.name).filter((h) => h.transition === TERMINATING);
     if (hooks.length > 0) {
       const actions = startActions(hooks, TERMINATING, d.clock.wallTime());
-      await this.update(i, { lifecycleState: 'Terminating:Wait', actions }, { statusCode: 'MidLifecycleAction' });
-      this.#notify(i, hooks, actions);
+      await this.#t.update(i, { lifecycleState: 'Terminating:Wait', actions }, { statusCode: 'MidLifecycleAction' });
+      this.#t.notify(i, hooks, actions);
       return;
     }
-    await this.update(i, { lifecycleState: 'Terminating:Proceed' }, { statusCode: 'InProgress' });
+    await this.#t.update(i, { lifecycleState: 'Terminating:Proceed' }, { statusCode: 'InProgress' });
   }
 
   /** SIGTERM only now, after the drain and the hooks; the stop finishes in the background. */
@@ -319,43 +317,10 @@ export class Engine {
     const message =
       note ??
       (result.by === 'none' ? 'The instance was not running.' : result.by === 'SIGTERM' ? 'The instance exited after SIGTERM.' : 'The instance did not exit within its stop timeout and was killed (SIGKILL).');
-    await this.update(i, { lifecycleState: 'Terminated', departure: undefined, actions: [] });
-    if (i.departure !== undefined) await this.#activity(i.departure.activityId, 'Successful', message);
+    await this.#t.update(i, { lifecycleState: 'Terminated', departure: undefined, actions: [] });
+    if (i.departure !== undefined) await this.#t.activity(i.departure.activityId, 'Successful', message);
     await d.state.commit([del('autoScalingInstance', i.instanceId)], () => d.state.instances.delete(i.instanceId));
     await d.lb.forget(i);
-  }
-
-  async #launchProcess(i: AutoScalingInstanceRecord, group: AutoScalingGroupRecord | undefined): Promise<void> {
-    const d = this.#d;
-    const adopted = d.runner.adopt(i.instanceId);
-    let started = adopted;
-    if (started === null) {
-      try {
-        if (i.launchTemplate === undefined) throw new Error('the instance names no launch template');
-        const resolved = d.templates.resolve({ id: i.launchTemplate.id, version: String(i.launchTemplate.version) });
-        const data = resolved.data;
-        const run = data.command !== undefined && data.command.length > 0 ? { argv: data.command } : { script: Buffer.from(data.userData ?? '', 'base64').toString('utf8') };
-        started = await d.runner.launch({
-          instanceId: i.instanceId,
-          group: i.group ?? '',
-          run,
-          environment: data.environment ?? {},
-          ...(data.workingDirectory === undefined ? {} : { workingDirectory: data.workingDirectory }),
-        });
-      } catch (error) {
-        const message = group === undefined ? describeError(error) : this.#launchFailed(group.name, `Instance ${i.instanceId} could not be started: ${describeError(error)}`, false);
-        await this.#endEntry(i, 'Failed', message);
-        await d.state.commit([del('autoScalingInstance', i.instanceId)], () => d.state.instances.delete(i.instanceId));
-        this.#lifecycle(i, 'Terminated');
-        return;
-      }
-    }
-    d.log({ event: 'autoscaling:launched', instance: i.instanceId, group: i.group, pid: started.pid, port: started.port, adopted: adopted !== null, log: started.logFile });
-    await this.update(i, {
-      port: started.port,
-      launchedAt: started.launchedAt,
-      process: { pid: started.pid, startTime: started.startTime, logFile: started.logFile },
-    });
   }
 
   async #replaceUnhealthy(i: AutoScalingInstanceRecord, group: AutoScalingGroupRecord, check: 'ELB' | 'user'): Promise<void> {
@@ -368,7 +333,7 @@ export class Engine {
     const leaving = members.filter((x) => x.departure?.reason === 'health').length;
     const unready = countedInstances(members).filter((x) => x.instanceId !== i.instanceId && !this.ready(x, group, warmup)).length;
     if (leaving + unready >= limit) return;
-    if (i.healthStatus !== 'Unhealthy') await this.update(i, { healthStatus: 'Unhealthy' });
+    if (i.healthStatus !== 'Unhealthy') await this.#t.update(i, { healthStatus: 'Unhealthy' });
     const now = this.#d.state.instances.get(i.instanceId) ?? i;
     return this.depart(now, this.#departure(now, 'terminate', 'health', false), causes.unhealthy(this.#d.clock.wallTime(), i.instanceId, check));
   }
@@ -384,7 +349,11 @@ export class Engine {
         if (i.departure !== undefined || i.lifecycleState.startsWith('Terminating') || i.lifecycleState === 'Terminated') continue;
         await this.depart(i, this.#departure(i, 'terminate', 'delete', group.deleting.force), causes.deleting(now, i.instanceId, group.deleting.force));
       }
-      if (d.state.instancesOf(group.name).length === 0) await this.#deleteGroup(group);
+      if (d.state.instancesOf(group.name).length === 0) {
+        await d.state.deleteGroup(group.name);
+        this.forgetGroup(group.name);
+        d.log({ event: 'autoscaling:group-deleted', group: group.name });
+      }
       return;
     }
     if (group.registering !== undefined && group.registering.length > 0) await this.#joinAttached(group);
@@ -393,12 +362,11 @@ export class Engine {
     const counted = countedInstances(d.state.instancesOf(group.name));
     const target = group.desiredCapacity + surge;
     if (counted.length < target) {
-      const backoff = this.#backoff.get(group.name);
-      if (backoff !== undefined && now < backoff.until) return;
+      if (!this.#backoff.allows(group.name, now)) return;
       for (let n = counted.length; n < target; n++) {
-        await this.#launch(group, n, n + 1, surge > 0);
+        await this.#launcher.launch(group, n, n + 1, surge > 0);
         // A launch that failed pauses the rest of the round too.
-        if ((this.#backoff.get(group.name)?.until ?? 0) > d.clock.wallTime()) break;
+        if (!this.#backoff.allows(group.name, d.clock.wallTime())) break;
       }
       this.#capacityCause.delete(group.name);
     } else if (counted.length > target) {
@@ -425,68 +393,6 @@ export class Engine {
     await d.state.commit([put('autoScalingGroup', group.name, next)], () => d.state.groups.set(group.name, next));
   }
 
-  async #launch(group: AutoScalingGroupRecord, from: number, to: number, forRefresh: boolean): Promise<void> {
-    const d = this.#d;
-    const now = d.clock.wallTime();
-    let resolved;
-    try {
-      resolved = this.#refresh.launchTemplateFor(group) ?? d.templates.resolve(group.launchTemplate);
-    } catch (error) {
-      this.#launchFailed(group.name, describeError(error));
-      return;
-    }
-    const instanceId = newInstanceId();
-    const refresh = d.state.activeRefresh(group.name);
-    const cause = forRefresh && refresh !== undefined ? causes.refreshLaunch(now, refresh.id) : this.#withCause(group, causes.launched(now, from, to));
-    const activity = newActivity({ group: group.name, description: `Launching a new EC2 instance: ${instanceId}`, cause, at: now, details: { InstanceId: instanceId } });
-    const instance: AutoScalingInstanceRecord = {
-      instanceId,
-      group: group.name,
-      lifecycleState: 'Pending',
-      healthStatus: 'Healthy',
-      protectedFromScaleIn: group.newInstancesProtectedFromScaleIn,
-      launchTemplate: { id: resolved.id, name: resolved.name, version: resolved.version },
-      origin: 'launched',
-      entry: 'launch',
-      entryActivityId: activity.activityId,
-      address: '127.0.0.1',
-      port: 0,
-      launchedAt: now,
-      stateChangedAt: now,
-      tags: [...(resolved.data.instanceTags ?? []), ...group.tags, { key: 'aws:autoscaling:groupName', value: group.name }],
-    };
-    const trimmed = d.state.trimActivities(group.name, 1);
-    await d.state.commit([put('autoScalingInstance', instanceId, instance), put('scalingActivity', activity.activityId, activity), ...trimmed.map((id) => del('scalingActivity', id))], () => {
-      for (const id of trimmed) d.state.activities.delete(id);
-      d.state.instances.set(instanceId, instance);
-      d.state.activities.set(activity.activityId, activity);
-    });
-    d.events.emit('autoscaling:activity', activity);
-    this.#lifecycle(instance, 'Pending', null);
-    await this.#launchProcess(instance, group);
-  }
-
-  async #deleteGroup(group: AutoScalingGroupRecord): Promise<void> {
-    const d = this.#d;
-    const hooks = d.state.hooksOf(group.name);
-    const refreshes = d.state.refreshesOf(group.name);
-    const activities = d.state.activitiesOf(group.name);
-    const ops: StoreOp[] = [
-      del('autoScalingGroup', group.name),
-      ...hooks.map((h) => del('lifecycleHook', hookKey(h.group, h.name))),
-      ...refreshes.map((r) => del('instanceRefresh', r.id)),
-      ...activities.map((a) => del('scalingActivity', a.activityId)),
-    ];
-    await d.state.commit(ops, () => {
-      d.state.groups.delete(group.name);
-      for (const h of hooks) d.state.hooks.delete(hookKey(h.group, h.name));
-      for (const r of refreshes) d.state.refreshes.delete(r.id);
-      for (const a of activities) d.state.activities.delete(a.activityId);
-    });
-    this.forgetGroup(group.name);
-    d.log({ event: 'autoscaling:group-deleted', group: group.name });
-  }
-
   // ---------------------------------------------------------------- shared steps
 
   /**
@@ -494,72 +400,17 @@ export class Engine {
    * from every target group (the drains start). The next passes follow it to the end.
    */
   async depart(i: AutoScalingInstanceRecord, departure: Departure, cause: string, activity?: ScalingActivityRecord): Promise<void> {
-    await this.departAll([{ instance: i, departure, cause, ...(activity === undefined ? {} : { activity }) }]);
+    await this.#t.departAll([{ instance: i, departure, cause, ...(activity === undefined ? {} : { activity }) }]);
   }
 
-  /**
-   * Several departures, and the group change that goes with them (a lowered desired capacity), in one
-   * commit: a crash cannot leave the capacity lowered without the instances on their way out.
-   */
-  async departAll(
-    items: ReadonlyArray<{ instance: AutoScalingInstanceRecord; departure: Departure; cause: string; activity?: ScalingActivityRecord }>,
-    group?: AutoScalingGroupRecord,
-  ): Promise<void> {
-    const d = this.#d;
-    const made: Array<{ next: AutoScalingInstanceRecord; record: ScalingActivityRecord; from: AutoScalingInstanceRecord['lifecycleState'] }> = [];
-    for (const { instance: i, departure, cause, activity } of items) {
-      const state = departure.kind === 'terminate' ? 'Terminating' : departure.kind === 'standby' ? 'EnteringStandby' : 'Detaching';
-      const description =
-        departure.kind === 'terminate'
-          ? `Terminating EC2 instance: ${i.instanceId}`
-          : departure.kind === 'standby'
-            ? `Moving EC2 instance to Standby: ${i.instanceId}`
-            : `Detaching EC2 instance: ${i.instanceId}`;
-      const record =
-        activity ?? newActivity({ group: i.group ?? '', description, cause, at: d.clock.wallTime(), statusCode: 'InProgress', details: { InstanceId: i.instanceId } });
-      if (i.entryActivityId !== undefined) await this.#endEntry(i, 'Cancelled', 'The instance left before it was in service.');
-      const now = d.state.instances.get(i.instanceId) ?? i;
-      const next: AutoScalingInstanceRecord = {
-        ...now,
-        lifecycleState: state,
-        departure: { ...departure, activityId: record.activityId },
-        actions: [],
-        entryActivityId: undefined,
-        stateChangedAt: d.clock.wallTime(),
-      };
-      made.push({ next, record, from: now.lifecycleState });
-    }
-    const ops = [
-      ...(group === undefined ? [] : [put('autoScalingGroup', group.name, group)]),
-      ...made.flatMap((m) => [put('autoScalingInstance', m.next.instanceId, m.next), put('scalingActivity', m.record.activityId, m.record)]),
-    ];
-    await d.state.commit(ops, () => {
-      if (group !== undefined) d.state.groups.set(group.name, group);
-      for (const m of made) {
-        d.state.instances.set(m.next.instanceId, m.next);
-        d.state.activities.set(m.record.activityId, m.record);
-      }
-    });
-    for (const m of made) {
-      d.events.emit('autoscaling:activity', m.record);
-      this.#lifecycle(m.next, m.next.lifecycleState, m.from);
-    }
-    for (const m of made) {
-      const g = m.next.group === null ? undefined : d.state.groups.get(m.next.group);
-      if (g !== undefined) await d.lb.deregister(m.next, d.lb.targetGroupsOf(g));
-    }
+  /** Several departures and the group change that goes with them, in one commit (transitions.ts). */
+  departAll(items: Parameters<Transitions['departAll']>[0], group?: AutoScalingGroupRecord): Promise<void> {
+    return this.#t.departAll(items, group);
   }
 
-  /** Commits a change to an instance; a state change is an event, and may move its activity. */
-  async update(i: AutoScalingInstanceRecord, patch: Partial<AutoScalingInstanceRecord>, activity?: { statusCode: ActivityStatusCode }): Promise<void> {
-    const d = this.#d;
-    const current = d.state.instances.get(i.instanceId) ?? i;
-    const stateChanged = patch.lifecycleState !== undefined && patch.lifecycleState !== current.lifecycleState;
-    const next: AutoScalingInstanceRecord = { ...current, ...patch, ...(stateChanged ? { stateChangedAt: d.clock.wallTime() } : {}) };
-    await d.state.commit([put('autoScalingInstance', i.instanceId, next)], () => d.state.instances.set(i.instanceId, next));
-    if (stateChanged) this.#lifecycle(next, next.lifecycleState, current.lifecycleState);
-    const activityId = next.departure?.activityId ?? next.entryActivityId;
-    if (activity !== undefined && activityId !== undefined) await this.#activity(activityId, activity.statusCode);
+  /** After a restart, each lifecycle action still waiting is notified again (transitions.ts). */
+  renotify(): number {
+    return this.#t.renotify();
   }
 
   /** Whether an instance is ready: in service, running, healthy in every target group, and warmed up. */
@@ -579,7 +430,7 @@ export class Engine {
     const hooks = new Map<string, LifecycleHookRecord>(i.group === null ? [] : this.#d.state.hooksOf(i.group).map((h) => [h.name, h]));
     const expired = expireActions(actions, hooks, this.#d.clock.wallTime());
     if (expired.some((a, n) => a.result !== actions[n]?.result)) {
-      await this.update(i, { actions: expired });
+      await this.#t.update(i, { actions: expired });
       for (const a of expired.filter((x, n) => x.result !== actions[n]?.result)) {
         this.#d.log({ event: 'autoscaling:lifecycle-action-timeout', instance: i.instanceId, hook: a.hookName, result: a.result });
       }
@@ -587,95 +438,9 @@ export class Engine {
     return actionsOutcome(expired);
   }
 
-  /**
-   * After a restart, each lifecycle action still waiting is notified again: its first notification
-   * may have died with ebb. Delivery is at least once, as SNS and SQS deliver (a handler completes an
-   * action once; a second CompleteLifecycleAction for it is refused).
-   */
-  renotify(): number {
-    let sent = 0;
-    for (const i of this.#d.state.instances.values()) {
-      const waiting = (i.actions ?? []).filter((a) => a.result === undefined);
-      if (waiting.length === 0 || i.group === null) continue;
-      this.#notify(i, this.#d.state.hooksOf(i.group), waiting);
-      sent += waiting.length;
-    }
-    return sent;
-  }
-
-  #notify(i: AutoScalingInstanceRecord, hooks: readonly LifecycleHookRecord[], actions: readonly LifecycleActionRecord[]): void {
-    for (const a of actions) {
-      const hook = hooks.find((h) => h.name === a.hookName);
-      if (hook === undefined || i.group === null) continue;
-      const message = lifecycleMessage({ accountId: this.#d.accountId, group: i.group, hook, instanceId: i.instanceId, token: a.token, at: a.startedAt });
-      const url = hook.notificationTargetArn?.startsWith('http://') === true ? hook.notificationTargetArn : undefined;
-      if (url !== undefined || hook.notificationCommand !== undefined) {
-        this.#d.notifier.send({ ...(url === undefined ? {} : { url }), ...(hook.notificationCommand === undefined ? {} : { command: hook.notificationCommand }), message });
-      }
-    }
-  }
-
-  async #activity(activityId: string, statusCode: ActivityStatusCode, message?: string): Promise<void> {
-    const d = this.#d;
-    const a = d.state.activities.get(activityId);
-    if (a === undefined || a.endTime !== undefined || (a.statusCode === statusCode && message === undefined)) return;
-    const next = progressed(a, statusCode, d.clock.wallTime(), message);
-    await d.state.commit([put('scalingActivity', activityId, next)], () => d.state.activities.set(activityId, next));
-    d.events.emit('autoscaling:activity', next);
-  }
-
-  async #endEntry(i: AutoScalingInstanceRecord, statusCode: 'Successful' | 'Failed' | 'Cancelled', message?: string): Promise<void> {
-    if (i.entryActivityId === undefined) return;
-    await this.#activity(i.entryActivityId, statusCode, message);
-    const now = this.#d.state.instances.get(i.instanceId);
-    if (now !== undefined) {
-      const next = { ...now, entryActivityId: undefined };
-      await this.#d.state.commit([put('autoScalingInstance', i.instanceId, next)], () => this.#d.state.instances.set(i.instanceId, next));
-    }
-  }
-
-  #lifecycle(i: AutoScalingInstanceRecord, to: AutoScalingInstanceRecord['lifecycleState'], from: AutoScalingInstanceRecord['lifecycleState'] | null = null): void {
-    const waiting = to === 'Pending:Wait' || to === 'Terminating:Wait';
-    this.#d.events.emit('autoscaling:lifecycle', { group: i.group, instanceId: i.instanceId, from, to, at: this.#d.clock.wallTime(), ...(waiting ? { actions: i.actions ?? [] } : {}) });
-    this.#d.log({ event: 'autoscaling:lifecycle', group: i.group, instance: i.instanceId, from, to });
-  }
-
-  /**
-   * Counts a failed launch and pauses the group's launches, doubling the pause with each failure in a
-   * row. Failures seen together (several instances of one round) count once. Returns what the
-   * activity says; `activity` false when the caller ends the launch's own activity with it.
-   */
-  #launchFailed(group: string, reason: string, activity = true): string {
-    const d = this.#d;
-    const now = d.clock.wallTime();
-    const previous = this.#backoff.get(group);
-    const sameRound = previous !== undefined && now < previous.countedAt + Math.min(1000, d.options.launchBackoffBaseMs);
-    const failures = sameRound ? previous.failures : (previous?.failures ?? 0) + 1;
-    const pause = Math.min(d.options.launchBackoffMaxMs, d.options.launchBackoffBaseMs * 2 ** (failures - 1));
-    this.#backoff.set(group, { failures, until: sameRound ? previous.until : now + pause, reason, countedAt: sameRound ? previous.countedAt : now });
-    d.log({ event: 'autoscaling:launch-failed', level: 'warn', group, failures, pauseMs: pause, reason });
-    const message = `${reason}. ebb waits ${Math.round(pause / 1000)} s before the next launch (failure ${failures} in a row); fix the launch template, then update the group or create a new version.`;
-    if (activity) void this.#failureActivity(group, message);
-    return message;
-  }
-
-  async #failureActivity(group: string, message: string): Promise<void> {
-    const d = this.#d;
-    const at = d.clock.wallTime();
-    const a = progressed(newActivity({ group, description: 'Launching a new EC2 instance.  Status Reason: the instance failed to start.', cause: this.#withCause(d.state.groups.get(group), `At ${causeTime(at)} an instance was started in response to a difference between desired and actual capacity.`), at }), 'Failed', at, message);
-    const trimmed = d.state.trimActivities(group, 1);
-    await d.state
-      .commit([put('scalingActivity', a.activityId, a), ...trimmed.map((id) => del('scalingActivity', id))], () => {
-        for (const id of trimmed) d.state.activities.delete(id);
-        d.state.activities.set(a.activityId, a);
-      })
-      .catch(() => undefined);
-    d.events.emit('autoscaling:activity', a);
-  }
-
   /** A launch that got its process into service ends the run of failures. */
   clearBackoff(group: string): void {
-    this.#backoff.delete(group);
+    this.#backoff.clear(group);
   }
 
   /**
@@ -711,7 +476,7 @@ export class Engine {
         if (graceEnd > now) wakes.push(graceEnd);
       }
     }
-    for (const [name, b] of this.#backoff) if (b.until > now && d.state.groups.has(name)) wakes.push(b.until);
+    wakes.push(...this.#backoff.wakes(now, new Set(d.state.groups.keys())));
     for (const g of d.state.groups.values()) {
       if (g.deleting !== undefined || d.state.activeRefresh(g.name) !== undefined) moving = true;
       // A group running with fewer instances than it wants (for example while a launch backs off) is looked at again.

@@ -10,18 +10,17 @@ import type { Clock } from '../shared/clock.ts';
 import { ebbError } from '../shared/errors.ts';
 import type { TypedEmitter } from '../shared/typed-emitter.ts';
 import { causes, newActivity } from './activities.ts';
-import type { CreateGroupInput, LifecycleActionInput, PutLifecycleHookInput, StartInstanceRefreshInput, UpdateGroupInput } from './autoscaling-api.ts';
+import type { CreateGroupInput, StartInstanceRefreshInput, UpdateGroupInput } from './autoscaling-api.ts';
 import type { Engine } from './engine.ts';
 import type { AutoScalingEvents } from './events.ts';
 import { checkGroupName, checkHealthCheck, checkSizes, checkTerminationPolicies, checkWarmup, countedInstances, MAX_GROUPS, MAX_HOOKS_PER_GROUP } from './groups.ts';
-import { buildHook, LAUNCHING, testMessage } from './hooks.ts';
+import { buildHook } from './hooks.ts';
 import type { LaunchTemplateCatalog } from './launch-templates.ts';
 import type { LoadBalancing } from './load-balancing.ts';
-import type { Notifier } from './notifications.ts';
-import type { AutoScalingGroupRecord, AutoScalingInstanceRecord, LifecycleActionRecord, ScalingActivityRecord } from './records.ts';
+import type { AutoScalingGroupRecord, AutoScalingInstanceRecord, ScalingActivityRecord } from './records.ts';
 import type { RefreshPlanner } from './refresh.ts';
 import { isActive } from './refresh.ts';
-import { del, hookKey, put, type AutoScalingState } from './state.ts';
+import { hookKey, put, type AutoScalingState } from './state.ts';
 
 export interface GroupCommandDeps {
   readonly state: AutoScalingState;
@@ -31,7 +30,6 @@ export interface GroupCommandDeps {
   readonly templates: LaunchTemplateCatalog;
   readonly clock: Clock;
   readonly events: TypedEmitter<AutoScalingEvents>;
-  readonly notifier: Notifier;
   readonly region: string;
   readonly accountId: string;
 }
@@ -55,7 +53,7 @@ export class GroupCommands {
   }
 
   /** A group that is not being deleted. */
-  #live(name: string): AutoScalingGroupRecord {
+  live(name: string): AutoScalingGroupRecord {
     const g = this.group(name);
     if (g.deleting !== undefined) throw ebbError('ScalingActivityInProgress', `The AutoScalingGroup ${name} is being deleted; it takes no other changes.`);
     return g;
@@ -116,7 +114,7 @@ export class GroupCommands {
 
   async update(input: UpdateGroupInput, source: 'api' | 'config' = 'api'): Promise<AutoScalingGroupRecord> {
     const d = this.#d;
-    const g = this.#live(input.name);
+    const g = this.live(input.name);
     if (input.launchTemplate !== undefined) d.templates.resolve(input.launchTemplate);
     const minSize = input.minSize ?? g.minSize;
     const maxSize = input.maxSize ?? g.maxSize;
@@ -178,7 +176,7 @@ export class GroupCommands {
 
   async setDesiredCapacity(name: string, desired: number): Promise<void> {
     const d = this.#d;
-    const g = this.#live(name);
+    const g = this.live(name);
     if (!Number.isInteger(desired) || desired < 0) throw ebbError('ValidationError', `DesiredCapacity must be a whole number of 0 or more; got ${desired}.`);
     if (desired > g.maxSize) throw ebbError('ValidationError', `New SetDesiredCapacity value ${desired} is above max value ${g.maxSize} for the AutoScalingGroup.`);
     if (desired < g.minSize) throw ebbError('ValidationError', `New SetDesiredCapacity value ${desired} is below min value ${g.minSize} for the AutoScalingGroup.`);
@@ -220,7 +218,7 @@ export class GroupCommands {
   async terminate(instanceId: string, decrement: boolean): Promise<ScalingActivityRecord> {
     const d = this.#d;
     const i = this.instance(instanceId);
-    const g = this.#live(i.group ?? '');
+    const g = this.live(i.group ?? '');
     this.#checkCanLeave(i);
     const counted = countedInstances(d.state.instancesOf(g.name)).length;
     const counts = countedInstances([i]).length === 1;
@@ -260,7 +258,7 @@ export class GroupCommands {
 
   async attachInstances(group: string, ids: readonly string[]): Promise<void> {
     const d = this.#d;
-    const g = this.#live(group);
+    const g = this.live(group);
     const known = new Map(d.lb.knownInstances().map((i) => [i.id, i]));
     if (new Set(ids).size !== ids.length) throw ebbError('ValidationError', 'An instance is named twice in one request; name each instance once.');
     for (const id of ids) {
@@ -307,7 +305,7 @@ export class GroupCommands {
 
   async detachInstances(group: string, ids: readonly string[], decrement: boolean): Promise<ScalingActivityRecord[]> {
     const d = this.#d;
-    const g = this.#live(group);
+    const g = this.live(group);
     const instances = this.#instances(ids, group);
     instances.forEach((i) => this.#checkCanLeave(i));
     const counting = countedInstances(instances).length;
@@ -327,7 +325,7 @@ export class GroupCommands {
 
   async enterStandby(group: string, ids: readonly string[], decrement: boolean): Promise<ScalingActivityRecord[]> {
     const d = this.#d;
-    const g = this.#live(group);
+    const g = this.live(group);
     const instances = this.#instances(ids, group);
     for (const i of instances) {
       if (i.lifecycleState !== 'InService') throw ebbError('ValidationError', `The instance ${i.instanceId} is not in InService (it is ${i.lifecycleState}); only InService instances can enter Standby.`);
@@ -348,7 +346,7 @@ export class GroupCommands {
 
   async exitStandby(group: string, ids: readonly string[]): Promise<ScalingActivityRecord[]> {
     const d = this.#d;
-    const g = this.#live(group);
+    const g = this.live(group);
     const instances = this.#instances(ids, group);
     for (const i of instances) {
       if (i.lifecycleState !== 'Standby') throw ebbError('ValidationError', `The instance ${i.instanceId} is not in Standby (it is ${i.lifecycleState}).`);
@@ -391,7 +389,7 @@ export class GroupCommands {
 
   async attachTargetGroups(group: string, arns: readonly string[], names: readonly string[]): Promise<void> {
     const d = this.#d;
-    const g = this.#live(group);
+    const g = this.live(group);
     d.lb.checkAttachments(arns, names);
     const added = { targetGroupArns: [...new Set([...g.targetGroupArns, ...arns])], loadBalancerNames: [...new Set([...g.loadBalancerNames, ...names])] };
     const fresh = d.lb.targetGroupsOf(added).filter((a) => !d.lb.targetGroupsOf(g).includes(a));
@@ -403,7 +401,7 @@ export class GroupCommands {
 
   async detachTargetGroups(group: string, arns: readonly string[], names: readonly string[]): Promise<void> {
     const d = this.#d;
-    const g = this.#live(group);
+    const g = this.live(group);
     const before = d.lb.targetGroupsOf(g);
     const kept = { targetGroupArns: g.targetGroupArns.filter((a) => !arns.includes(a)), loadBalancerNames: g.loadBalancerNames.filter((n) => !names.includes(n)) };
     const after = new Set(d.lb.targetGroupsOf(kept));
@@ -423,82 +421,11 @@ export class GroupCommands {
     await d.state.commit([put('autoScalingGroup', group, next)], () => d.state.groups.set(group, next));
   }
 
-  // ---------------------------------------------------------------- hooks
-
-  async putHook(input: PutLifecycleHookInput, source: 'api' | 'config'): Promise<void> {
-    const d = this.#d;
-    const g = this.#live(input.group);
-    const key = hookKey(input.group, input.name);
-    const existing = d.state.hooks.get(key);
-    if (existing === undefined && d.state.hooksOf(input.group).length >= MAX_HOOKS_PER_GROUP) {
-      throw ebbError('LimitExceeded', `The group ${input.group} has ${MAX_HOOKS_PER_GROUP} lifecycle hooks, the most a group may have.`);
-    }
-    const hook = buildHook(input, existing, source);
-    await d.state.commit([put('lifecycleHook', key, hook)], () => d.state.hooks.set(key, hook));
-    const url = hook.notificationTargetArn?.startsWith('http://') === true ? hook.notificationTargetArn : undefined;
-    if (url !== undefined || hook.notificationCommand !== undefined) {
-      const message = testMessage({ accountId: d.accountId, group: g.name, groupArn: g.arn, at: d.clock.wallTime() });
-      d.notifier.send({ ...(url === undefined ? {} : { url }), ...(hook.notificationCommand === undefined ? {} : { command: hook.notificationCommand }), message });
-    }
-  }
-
-  async deleteHook(group: string, name: string): Promise<void> {
-    const d = this.#d;
-    this.group(group);
-    const key = hookKey(group, name);
-    if (!d.state.hooks.has(key)) throw ebbError('ValidationError', `No Lifecycle Hook found with name ${name} for group ${group}.`);
-    // Outstanding actions of the hook complete as AWS completes them: ABANDON launching, CONTINUE terminating.
-    const completed = d.state
-      .instancesOf(group)
-      .filter((i) => (i.actions ?? []).some((a) => a.hookName === name && a.result === undefined))
-      .map((i) => ({
-        ...i,
-        actions: (i.actions ?? []).map((a) => (a.hookName === name && a.result === undefined ? { ...a, result: a.transition === LAUNCHING ? ('ABANDON' as const) : ('CONTINUE' as const) } : a)),
-      }));
-    await d.state.commit([del('lifecycleHook', key), ...completed.map((i) => put('autoScalingInstance', i.instanceId, i))], () => {
-      d.state.hooks.delete(key);
-      for (const i of completed) d.state.instances.set(i.instanceId, i);
-    });
-  }
-
-  #findAction(input: LifecycleActionInput): { instance: AutoScalingInstanceRecord; action: LifecycleActionRecord } {
-    const d = this.#d;
-    this.group(input.group);
-    if (input.token === undefined && input.instanceId === undefined) {
-      throw ebbError('ValidationError', 'Either LifecycleActionToken or InstanceId is required to name the lifecycle action.');
-    }
-    for (const instance of d.state.instancesOf(input.group)) {
-      if (input.instanceId !== undefined && instance.instanceId !== input.instanceId) continue;
-      const action = (instance.actions ?? []).find((a) => a.hookName === input.hookName && a.result === undefined && (input.token === undefined || a.token === input.token));
-      if (action !== undefined) return { instance, action };
-    }
-    const named = input.token !== undefined ? `token ${input.token}` : `instance ${input.instanceId ?? ''}`;
-    throw ebbError('ValidationError', `No active Lifecycle Action found with ${named} for hook ${input.hookName} of group ${input.group}: it may have completed or timed out already.`);
-  }
-
-  async completeAction(input: LifecycleActionInput & { result: 'CONTINUE' | 'ABANDON' }): Promise<void> {
-    const d = this.#d;
-    if (input.result !== 'CONTINUE' && input.result !== 'ABANDON') throw ebbError('ValidationError', `LifecycleActionResult must be CONTINUE or ABANDON; got ${String(input.result)}.`);
-    const { instance, action } = this.#findAction(input);
-    const next = { ...instance, actions: (instance.actions ?? []).map((a) => (a === action ? { ...a, result: input.result } : a)) };
-    await d.state.commit([put('autoScalingInstance', instance.instanceId, next)], () => d.state.instances.set(instance.instanceId, next));
-  }
-
-  async heartbeat(input: LifecycleActionInput): Promise<void> {
-    const d = this.#d;
-    const { instance, action } = this.#findAction(input);
-    const hook = d.state.hooks.get(hookKey(input.group, input.hookName));
-    const timeout = (hook?.heartbeatTimeoutSeconds ?? 3600) * 1000;
-    const extended = { ...action, heartbeatDeadline: Math.min(action.globalDeadline, d.clock.wallTime() + timeout) };
-    const next = { ...instance, actions: (instance.actions ?? []).map((a) => (a === action ? extended : a)) };
-    await d.state.commit([put('autoScalingInstance', instance.instanceId, next)], () => d.state.instances.set(instance.instanceId, next));
-  }
-
   // ---------------------------------------------------------------- instance refresh
 
   async startRefresh(input: StartInstanceRefreshInput): Promise<string> {
     const d = this.#d;
-    const g = this.#live(input.group);
+    const g = this.live(input.group);
     const { refresh, groupTemplate } = d.refresh.plan(g, input);
     const next = groupTemplate === undefined ? g : { ...g, launchTemplate: groupTemplate };
     await d.state.commit([put('instanceRefresh', refresh.id, refresh), put('autoScalingGroup', g.name, next)], () => {

@@ -94,4 +94,23 @@ export class AutoScalingState {
       .slice(-over)
       .map((a) => a.activityId);
   }
+
+  /** Deletes a group with its hooks, refreshes and activities, in one commit. */
+  async deleteGroup(name: string): Promise<void> {
+    const hooks = this.hooksOf(name);
+    const refreshes = this.refreshesOf(name);
+    const activities = this.activitiesOf(name);
+    const ops: StoreOp[] = [
+      del('autoScalingGroup', name),
+      ...hooks.map((h) => del('lifecycleHook', hookKey(h.group, h.name))),
+      ...refreshes.map((r) => del('instanceRefresh', r.id)),
+      ...activities.map((a) => del('scalingActivity', a.activityId)),
+    ];
+    await this.commit(ops, () => {
+      this.groups.delete(name);
+      for (const h of hooks) this.hooks.delete(hookKey(h.group, h.name));
+      for (const r of refreshes) this.refreshes.delete(r.id);
+      for (const a of activities) this.activities.delete(a.activityId);
+    });
+  }
 }

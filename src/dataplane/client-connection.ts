@@ -11,6 +11,7 @@ import type { BodySink } from './request-body.ts';
 import { BodyMode, clientAddressOf, isRejection, planRequest } from './request-guard.ts';
 import type { RequestPlan } from './request-guard.ts';
 import { HeadScanner, leadingEmptyLines, parseRequestHead } from './request-head.ts';
+import { ResponseFraming } from './response-framing.ts';
 import { BodyKind } from './response-parser.ts';
 import type { ClientExchange, ClientSide } from './client-side.ts';
 
@@ -51,13 +52,9 @@ const CLOSE_GRACE_MS = 1000;
 
 const DISCARD: BodySink = { onBodyData: () => {}, onBodyEnd: () => {} };
 
-/**
- * Body bytes up to this size are written in the same string as their head or chunk framing (one
- * write instead of a corked writev of several pieces); larger ones are not copied.
- */
-const INLINE_BODY_BYTES = 4096;
-
 export class ClientConnection implements ClientSide {
+  /** The response under way: its head, framing and byte count (response-framing.ts). */
+  readonly #out: ResponseFraming;
   plan: RequestPlan = null as unknown as RequestPlan;
   /** The exchange serving the current request (null while ebb answers it itself, or between requests). */
   exchange: ClientExchange | null = null;
@@ -67,7 +64,6 @@ export class ClientConnection implements ClientSide {
   requestStartedAt = 0;
   requestTime = 0;
   receivedBytes = 0;
-  sentBytes = 0;
   /** Requests read on this connection so far. */
   #requests = 0;
   statusSent = 0;
@@ -83,9 +79,7 @@ export class ClientConnection implements ClientSide {
   #bodySink: BodySink | null = null;
   #busy = false;
   #keepAlive = true;
-  #chunkedOut = false;
   /** A response head not yet written (see `writeHead`). */
-  #heldHead: string | null = null;
   #clientEnded = false;
   #paused = false;
   #pumping = false;
@@ -108,6 +102,7 @@ export class ClientConnection implements ClientSide {
     this.#host = host;
     this.#ctx = ctx;
     this.#registry = registry;
+    this.#out = new ResponseFraming(socket);
     registry.add(this);
     this.clientAddress = clientAddressOf(socket.remoteAddress);
     this.clientPort = socket.remotePort ?? 0;
@@ -252,7 +247,7 @@ export class ClientConnection implements ClientSide {
     this.requestStartedAt = performance.now();
     this.requestTime = Date.now();
     this.receivedBytes = end;
-    this.sentBytes = 0;
+    this.#out.reset();
     this.#startRequest(text, crlf);
     return this.#reading !== Reading.Closed;
   }
@@ -269,8 +264,6 @@ export class ClientConnection implements ClientSide {
     this.#busy = true;
     this.responseStarted = false;
     this.statusSent = 0;
-    this.#chunkedOut = false;
-    this.#heldHead = null;
     this.#keepAlive = plan.keepAlive && !plan.closeAfter;
     if (plan.bodyMode !== BodyMode.None) {
       this.#reading = Reading.Body;
@@ -317,11 +310,12 @@ export class ClientConnection implements ClientSide {
   writeHead(status: number, reason: string, rawHeaders: readonly string[], body: BodyKind): void {
     let head = `HTTP/1.1 ${status} ${reason === '' ? (STATUS_CODES[status] ?? '') : reason}\r\n`;
     for (let i = 0; i < rawHeaders.length; i += 2) head += `${rawHeaders[i] as string}: ${rawHeaders[i + 1] as string}\r\n`;
+    let chunked = false;
     if (body === BodyKind.Chunked || body === BodyKind.Eof) {
       if (this.plan.http10) this.#keepAlive = false;
       else {
         head += 'Transfer-Encoding: chunked\r\n';
-        this.#chunkedOut = true;
+        chunked = true;
       }
     }
     if (!this.#keepAlive || this.#ctx.closing || this.#clientEnded) {
@@ -330,76 +324,25 @@ export class ClientConnection implements ClientSide {
     } else if (this.plan.http10) head += 'Connection: keep-alive\r\n';
     this.responseStarted = true;
     this.statusSent = status;
-    head += '\r\n';
-    this.sentBytes += head.length;
-    if (body === BodyKind.None) {
-      this.socket.write(head, 'latin1');
-      return;
-    }
-    // Held until the body's first bytes (or the end of the target's read: `flushHead`), so a head
-    // and a small body that arrived together leave in one write of one string.
-    this.#heldHead = head;
+    this.#out.head(`${head}\r\n`, chunked, body !== BodyKind.None);
   }
 
   /** Writes a held response head (the target's read ended before any body byte). */
   flushHead(): void {
-    const head = this.#heldHead;
-    if (head === null) return;
-    this.#heldHead = null;
-    this.socket.write(head, 'latin1');
+    this.#out.flushHead();
   }
 
   writeBody(chunk: Buffer): boolean {
-    if (chunk.length === 0) {
-      this.flushHead();
-      return true;
-    }
-    this.sentBytes += chunk.length;
-    let pre = this.#heldHead ?? '';
-    this.#heldHead = null;
-    if (!this.#chunkedOut) return this.#send(pre, chunk, '');
-    const size = chunk.length.toString(16);
-    this.sentBytes += size.length + 4;
-    pre += `${size}\r\n`;
-    return this.#send(pre, chunk, '\r\n');
+    return this.#out.body(chunk);
   }
 
   endResponse(last: Buffer | null): void {
-    const trailer = this.#chunkedOut ? '0\r\n\r\n' : '';
-    this.sentBytes += trailer.length;
-    if (last === null || last.length === 0) {
-      const head = this.#heldHead ?? '';
-      this.#heldHead = null;
-      if (head !== '' || trailer !== '') this.socket.write(head + trailer, 'latin1');
-      return;
-    }
-    let pre = this.#heldHead ?? '';
-    this.#heldHead = null;
-    this.sentBytes += last.length;
-    let post = trailer;
-    if (this.#chunkedOut) {
-      const size = last.length.toString(16);
-      this.sentBytes += size.length + 4;
-      pre += `${size}\r\n`;
-      post = `\r\n${trailer}`;
-    }
-    this.#send(pre, last, post);
+    this.#out.end(last);
   }
 
-  /**
-   * Writes `pre`, `chunk` and `post` (framing, and a held head) with as few writes as it can: a small
-   * chunk is carried in the same latin1 string (byte for byte), a large one goes in one corked writev.
-   */
-  #send(pre: string, chunk: Buffer, post: string): boolean {
-    const s = this.socket;
-    if (pre === '' && post === '') return s.write(chunk);
-    if (chunk.length <= INLINE_BODY_BYTES) return s.write(pre + chunk.toString('latin1') + post, 'latin1');
-    s.cork();
-    if (pre !== '') s.write(pre, 'latin1');
-    let ok = s.write(chunk);
-    if (post !== '') ok = s.write(post, 'latin1');
-    s.uncork();
-    return ok;
+  /** Bytes of the current response sent to the client (framing included). */
+  get sentBytes(): number {
+    return this.#out.sent;
   }
 
   sendError(status: number, close: boolean): void {
@@ -407,12 +350,11 @@ export class ClientConnection implements ClientSide {
     this.responseStarted = true;
     this.statusSent = status;
     const answer = errorAnswer(status, !this.#keepAlive, this.plan.method === 'HEAD');
-    this.sentBytes += answer.length;
-    this.socket.write(answer, 'latin1');
+    this.#out.answer(answer);
   }
 
   cut(): void {
-    this.#heldHead = null;
+    this.#out.drop();
     this.#keepAlive = false;
     this.#reading = Reading.Closed;
     this.socket.destroy();

@@ -1,0 +1,111 @@
+import type { Socket } from 'node:net';
+
+/**
+ * Body bytes up to this size are written in the same string as their head or chunk framing (one
+ * write instead of a corked writev of several pieces); larger ones are not copied.
+ */
+const INLINE_BODY_BYTES = 4096;
+
+/**
+ * How a response leaves for the client: its head held until the body's first bytes (so a head and
+ * a small body that arrived together leave in one write of one string), the body chunked when the
+ * client connection says so, and every byte counted. One per client connection, reset per response.
+ */
+export class ResponseFraming {
+  readonly #socket: Socket;
+  #held: string | null = null;
+  #chunked = false;
+  /** Bytes of this response written (or held) so far: the access log's sent_bytes. */
+  sent = 0;
+
+  constructor(socket: Socket) {
+    this.#socket = socket;
+  }
+
+  /** A new response begins. */
+  reset(): void {
+    this.#held = null;
+    this.#chunked = false;
+    this.sent = 0;
+  }
+
+  /** The head; written at once when no body follows, else held for the body's first bytes. */
+  head(head: string, chunked: boolean, bodyFollows: boolean): void {
+    this.#chunked = chunked;
+    this.sent += head.length;
+    if (bodyFollows) this.#held = head;
+    else this.#socket.write(head, 'latin1');
+  }
+
+  /** Writes a held head (the target's read ended before any body byte). */
+  flushHead(): void {
+    const head = this.#held;
+    if (head === null) return;
+    this.#held = null;
+    this.#socket.write(head, 'latin1');
+  }
+
+  body(chunk: Buffer): boolean {
+    if (chunk.length === 0) {
+      this.flushHead();
+      return true;
+    }
+    this.sent += chunk.length;
+    let pre = this.#held ?? '';
+    this.#held = null;
+    if (!this.#chunked) return this.#send(pre, chunk, '');
+    const size = chunk.length.toString(16);
+    this.sent += size.length + 4;
+    pre += `${size}\r\n`;
+    return this.#send(pre, chunk, '\r\n');
+  }
+
+  end(last: Buffer | null): void {
+    const trailer = this.#chunked ? '0\r\n\r\n' : '';
+    this.sent += trailer.length;
+    if (last === null || last.length === 0) {
+      const head = this.#held ?? '';
+      this.#held = null;
+      if (head !== '' || trailer !== '') this.#socket.write(head + trailer, 'latin1');
+      return;
+    }
+    let pre = this.#held ?? '';
+    this.#held = null;
+    this.sent += last.length;
+    let post = trailer;
+    if (this.#chunked) {
+      const size = last.length.toString(16);
+      this.sent += size.length + 4;
+      pre += `${size}\r\n`;
+      post = `\r\n${trailer}`;
+    }
+    this.#send(pre, last, post);
+  }
+
+  /** An answer ebb writes itself, whole. */
+  answer(text: string): void {
+    this.sent += text.length;
+    this.#socket.write(text, 'latin1');
+  }
+
+  /** The response is cut: nothing held is written. */
+  drop(): void {
+    this.#held = null;
+  }
+
+  /**
+   * Writes `pre`, `chunk` and `post` (framing, and a held head) with as few writes as it can: a small
+   * chunk is carried in the same latin1 string (byte for byte), a large one goes in one corked writev.
+   */
+  #send(pre: string, chunk: Buffer, post: string): boolean {
+    const s = this.#socket;
+    if (pre === '' && post === '') return s.write(chunk);
+    if (chunk.length <= INLINE_BODY_BYTES) return s.write(pre + chunk.toString('latin1') + post, 'latin1');
+    s.cork();
+    if (pre !== '') s.write(pre, 'latin1');
+    let ok = s.write(chunk);
+    if (post !== '') ok = s.write(post, 'latin1');
+    s.uncork();
+    return ok;
+  }
+}
