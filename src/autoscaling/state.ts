@@ -2,8 +2,8 @@
  * Auto Scaling's records in memory, and the one way they change: commit the store operations, then
  * update the maps (as the control plane's StoreTransaction does). A failed commit changes nothing.
  */
-import type { StateStore, StoreKind, StoreOp } from '../domain/store-port.ts';
-import { EbbError } from '../shared/errors.ts';
+import type { StateStore, StoreOp } from '../domain/store-port.ts';
+import { del, StoreTransaction } from '../control/store-transaction.ts';
 import type {
   AutoScalingGroupRecord,
   AutoScalingInstanceRecord,
@@ -12,22 +12,8 @@ import type {
   ScalingActivityRecord,
 } from './records.ts';
 
-export function put(kind: StoreKind, key: string, value: unknown): StoreOp {
-  return { op: 'put', kind, key, value: withoutUndefined(value) };
-}
-
-export function del(kind: StoreKind, key: string): StoreOp {
-  return { op: 'delete', kind, key };
-}
-
-/** Stored records are plain JSON: no `undefined` members. */
-function withoutUndefined(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(withoutUndefined);
-  if (typeof value !== 'object' || value === null) return value;
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value)) if (v !== undefined) out[k] = withoutUndefined(v);
-  return out;
-}
+// The control plane's store operations: JSON drops `undefined` members, so records need no cleaning.
+export { del, put } from '../control/store-transaction.ts';
 
 export function hookKey(group: string, name: string): string {
   return `${group}|${name}`;
@@ -42,25 +28,16 @@ export class AutoScalingState {
   readonly hooks = new Map<string, LifecycleHookRecord>();
   readonly refreshes = new Map<string, InstanceRefreshRecord>();
   readonly activities = new Map<string, ScalingActivityRecord>();
-  readonly #store: StateStore;
+  readonly #store: StoreTransaction;
 
   constructor(store: StateStore) {
-    this.#store = store;
+    this.#store = new StoreTransaction(store, () => undefined);
   }
 
   /** Commits `ops` atomically, then runs `apply` (which must not throw). A store failure is StoreUnavailable. */
   async commit<T>(ops: readonly StoreOp[], apply: () => T): Promise<T> {
-    if (ops.length > 0) {
-      try {
-        await this.#store.commit(ops);
-      } catch (error) {
-        if (EbbError.is(error)) throw error;
-        throw new EbbError('StoreUnavailable', `The state store refused the change (${(error as Error).message}); nothing changed. Check the state directory's disk and permissions, then retry.`, {
-          cause: error,
-        });
-      }
-    }
-    return apply();
+    // Auto Scaling publishes no routing snapshot: its target changes go through the control plane.
+    return this.#store.transact(ops, apply, { publish: false });
   }
 
   instancesOf(group: string): AutoScalingInstanceRecord[] {
