@@ -10,7 +10,7 @@ export function singleGroupSnapshot(port: number, backends: readonly number[]): 
   return {
     version: 1,
     listeners: [
-      { arn: 'arn:ebb:bench:listener/bench', protocol: 'HTTP', address: '127.0.0.1', port, targetGroupArn: groupArn, settings: BENCH_SETTINGS },
+      { arn: 'arn:ebb:bench:listener/bench', protocol: 'HTTP', address: '127.0.0.1', port, targetGroupArn: groupArn, settings: BENCH_SETTINGS, tls: null },
     ],
     targetGroups: new Map([
       [
@@ -18,6 +18,10 @@ export function singleGroupSnapshot(port: number, backends: readonly number[]): 
         {
           arn: groupArn,
           name: 'bench',
+          protocol: 'HTTP',
+          targetTls: null,
+          proxyProtocolV2: false,
+          connectionTermination: false,
           algorithm: 'round_robin',
           targets: backends.map((p) => ({ key: `${groupArn}|127.0.0.1|${p}`, host: '127.0.0.1', port: p, healthyForMs: 0 })),
           failOpen: false,

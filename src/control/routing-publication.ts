@@ -75,7 +75,8 @@ export function buildPublication(input: PublicationInput): Publication {
       address: l.address,
       port: l.port,
       targetGroupArn: l.defaultActions[0]?.targetGroupArn ?? null,
-      settings: listenerSettings(lb.attributes),
+      settings: listenerSettings(lb.attributes, l.attributes ?? {}),
+      tls: null,
     });
   }
   return { snapshot: { version: input.version, listeners, targetGroups }, checks };
@@ -99,6 +100,10 @@ function groupRoute(tg: TargetGroupRecord, targets: readonly PublishedTarget[], 
   return {
     arn: tg.arn,
     name: tg.name,
+    protocol: tg.protocol,
+    targetTls: tg.protocol === 'HTTPS' ? { caPem: null } : null,
+    proxyProtocolV2: attrs['proxy_protocol_v2.enabled'] === 'true',
+    connectionTermination: attrs['deregistration_delay.connection_termination.enabled'] === 'true',
     algorithm: (attrs['load_balancing.algorithm.type'] ?? 'round_robin') as TargetGroupRoute['algorithm'],
     targets: routes,
     failOpen,

@@ -37,7 +37,7 @@ function snapshot(version: number, keys: readonly string[]): RoutingSnapshot {
     version,
     listeners: [],
     targetGroups: new Map([
-      [GROUP, { arn: GROUP, name: 'web', algorithm: 'round_robin', failOpen: false, slowStartMs: 0, targets: keys.map((key) => ({ key, host: '127.0.0.1', port: 80, healthyForMs: 0 })) }],
+      [GROUP, { arn: GROUP, name: 'web', protocol: 'HTTP', targetTls: null, proxyProtocolV2: false, connectionTermination: false, algorithm: 'round_robin', failOpen: false, slowStartMs: 0, targets: keys.map((key) => ({ key, host: '127.0.0.1', port: 80, healthyForMs: 0 })) }],
     ]),
   };
 }

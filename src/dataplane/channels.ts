@@ -11,7 +11,22 @@ export const CHANNEL_NAMES = {
   tunnelOpen: 'ebb:tunnel:open',
   tunnelClose: 'ebb:tunnel:close',
   clientError: 'ebb:client:error',
+  flowOpen: 'ebb:flow:open',
+  flowEnd: 'ebb:flow:end',
+  tlsError: 'ebb:tls:error',
 } as const;
+
+/** What a TLS handshake settled (ALB's ssl_cipher, ssl_protocol, domain_name, chosen_cert_arn). */
+export interface TlsFacts {
+  /** OpenSSL's name (`ECDHE-RSA-AES128-GCM-SHA256`, `TLS_AES_128_GCM_SHA256`). */
+  readonly cipher: string;
+  /** `TLSv1.2`, `TLSv1.3`. */
+  readonly protocol: string;
+  /** The SNI the client sent, or null. */
+  readonly serverName: string | null;
+  /** The ARN of the certificate that was presented. */
+  readonly certificateArn: string;
+}
 
 /**
  * Published once per request, when it ends: relayed, answered by ebb (400, 408, 431, 503, ...),
@@ -62,6 +77,71 @@ export interface RequestEndMessage {
   readonly classificationReason: string | null;
   /** `ProxyError.reason` or ebb's refusal reason, or null on success. */
   readonly errorReason: string | null;
+  /** HTTPS listeners: the connection's TLS; null on HTTP listeners. */
+  readonly tls: TlsFacts | null;
+}
+
+/** A TCP or TLS flow given a target (NLB's NewFlowCount). */
+export interface FlowOpenMessage {
+  readonly dataPlaneId: string;
+  readonly listenerArn: string;
+  readonly targetGroupArn: string;
+  readonly targetKey: string;
+}
+
+/** How a flow ended: who closed it, or what ebb did. */
+export type FlowEndReason =
+  /** The client closed (FIN) and the target's side then ended too. */
+  | 'closed'
+  /** The client reset the connection (TCP_Client_Reset_Count). */
+  | 'client_reset'
+  /** The target reset the connection (TCP_Target_Reset_Count). */
+  | 'target_reset'
+  /** No byte either way for the listener's `tcp.idle_timeout.seconds`. */
+  | 'idle_timeout'
+  /** Closed by ebb at a drain deadline with connection termination on, or because the target went unhealthy. */
+  | 'terminated'
+  /** ebb's own shutdown or the listener's removal closed it. */
+  | 'shutdown'
+  /** The target could not be reached (refused, timed out). */
+  | 'connect_failed'
+  /** The group had no target to give it. */
+  | 'no_target';
+
+/** Published once per TCP or TLS flow, when it ends: what the access log's `tcp`/`tls` entries and NLB's metrics need. */
+export interface FlowEndMessage {
+  readonly dataPlaneId: string;
+  readonly listenerArn: string;
+  readonly listenerPort: number;
+  readonly protocol: 'tcp' | 'tls';
+  readonly targetGroupArn: string | null;
+  readonly targetKey: string | null;
+  /** `host:port`, or null when none was picked. */
+  readonly target: string | null;
+  readonly clientAddress: string;
+  readonly clientPort: number;
+  /** Wall-clock ms since the epoch at which the flow was accepted. */
+  readonly startTime: number;
+  readonly durationMs: number;
+  /** From accepting the flow to the target connection open; -1 if it never opened. */
+  readonly connectMs: number;
+  /** Bytes from the client (for `tls`: decrypted bytes). */
+  readonly receivedBytes: number;
+  /** Bytes to the client. */
+  readonly sentBytes: number;
+  readonly reason: FlowEndReason;
+  /** Whether ebb sent the reset (TCP_ELB_Reset_Count): a terminated flow after its FIN went unanswered, an idle timeout. */
+  readonly resetByEbb: boolean;
+  readonly tls: TlsFacts | null;
+}
+
+/** A TLS handshake that failed (ELB's ClientTLSNegotiationErrorCount). */
+export interface TlsErrorMessage {
+  readonly dataPlaneId: string;
+  readonly listenerArn: string;
+  /** `no_shared_cipher`, `unknown_server_name`, `not_tls` (e.g. plain HTTP on a TLS port), `protocol_version`, `timeout`, `other`. */
+  readonly reason: string;
+  readonly message: string;
 }
 
 export interface UpstreamErrorMessage {
@@ -87,3 +167,6 @@ export const upstreamErrorChannel = diagnosticsChannel.channel(CHANNEL_NAMES.ups
 export const tunnelOpenChannel = diagnosticsChannel.channel(CHANNEL_NAMES.tunnelOpen);
 export const tunnelCloseChannel = diagnosticsChannel.channel(CHANNEL_NAMES.tunnelClose);
 export const clientErrorChannel = diagnosticsChannel.channel(CHANNEL_NAMES.clientError);
+export const flowOpenChannel = diagnosticsChannel.channel(CHANNEL_NAMES.flowOpen);
+export const flowEndChannel = diagnosticsChannel.channel(CHANNEL_NAMES.flowEnd);
+export const tlsErrorChannel = diagnosticsChannel.channel(CHANNEL_NAMES.tlsError);

@@ -1,4 +1,5 @@
 import { STATUS_CODES } from 'node:http';
+import type { TlsFacts } from './channels.ts';
 import type { Socket } from 'node:net';
 import { clientErrorChannel, requestEndChannel } from './channels.ts';
 import type { ClientErrorMessage } from './channels.ts';
@@ -61,6 +62,8 @@ export class ClientConnection implements ClientSide {
   responseStarted = false;
   readonly clientAddress: string;
   readonly clientPort: number;
+  /** Set by a TLS listener once the handshake is done (see `tls/`); null on a plain connection. */
+  tls: TlsFacts | null = null;
   requestStartedAt = 0;
   requestTime = 0;
   receivedBytes = 0;

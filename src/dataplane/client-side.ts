@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import type { TlsFacts } from './channels.ts';
 import type { BodySink } from './request-body.ts';
 import type { RequestPlan } from './request-guard.ts';
 import type { BodyKind } from './response-parser.ts';
@@ -24,6 +25,8 @@ export interface ClientSide {
   readonly plan: RequestPlan;
   readonly clientAddress: string;
   readonly clientPort: number;
+  /** What the client's TLS handshake settled; null on a plain connection. */
+  readonly tls: TlsFacts | null;
   /** performance.now() and wall-clock ms when the current request's head was whole. */
   readonly requestStartedAt: number;
   readonly requestTime: number;

@@ -4,7 +4,8 @@ import type { ListenerRoute, RoutingSnapshot } from '../domain/routing-snapshot.
 import type { ProxyHost } from './http-proxy.ts';
 import { ConnectionLimit } from './connection-limit.ts';
 import type { ConnectionLimitOptions } from './connection-limit.ts';
-import { Listener } from './listener.ts';
+import { openListener } from './listener-kinds.ts';
+import type { ServedListener } from './listener-kinds.ts';
 import type { PickInputs, RotationState } from './pickers/index.ts';
 import { TargetEntry } from './target-entry.ts';
 import { UpstreamPool } from './upstream-pool.ts';
@@ -56,9 +57,9 @@ export class HttpDataPlane implements DataPlane {
   readonly #pool: UpstreamPool;
   /** Client connections allowed at once across the listeners, and those refused at the limit. */
   readonly connectionLimit: ConnectionLimit;
-  readonly #listeners = new Map<string, Listener>();
+  readonly #listeners = new Map<string, ServedListener>();
   /** Listeners removed from the snapshot whose connections are still finishing. */
-  readonly #closingListeners = new Set<Listener>();
+  readonly #closingListeners = new Set<ServedListener>();
   readonly #listenerCloseTimeoutMs: number;
   readonly #entryRetainMs: number;
   readonly #rotations = new Map<string, RotationState>();
@@ -210,7 +211,7 @@ export class HttpDataPlane implements DataPlane {
     if (this.#closed) return { listenerErrors: [] };
     const snapshot = this.#snapshot;
     const wanted = new Map<string, ListenerRoute>();
-    for (const l of snapshot.listeners) if (l.protocol === 'HTTP') wanted.set(l.arn, l);
+    for (const l of snapshot.listeners) wanted.set(l.arn, l);
     const closing: Promise<void>[] = [];
     for (const [arn, l] of this.#listeners) {
       const w = wanted.get(arn);
@@ -229,7 +230,11 @@ export class HttpDataPlane implements DataPlane {
         existing.update(route);
         continue;
       }
-      const l = new Listener(route, this.#host, this.connectionLimit);
+      const l = openListener(route, this.#host, this.connectionLimit);
+      if (l === null) {
+        errors.push({ arn, code: 'UnsupportedProtocol', message: `this data plane does not serve ${route.protocol} listeners` });
+        continue;
+      }
       this.#listeners.set(arn, l);
       opening.push(
         l.listen().then((err) => {

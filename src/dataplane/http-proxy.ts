@@ -358,6 +358,7 @@ function publishRequestEnd(host: ProxyHost, ctx: ListenerContext, client: Client
     sentBytes: client.sentBytes,
     classification: plan.verdict.tier,
     classificationReason: plan.verdict.reason,
+    tls: client.tls,
   } satisfies RequestEndMessage);
 }
 
@@ -376,7 +377,7 @@ export interface RefusalFacts {
 }
 
 /** Publishes the end of a request refused before any target was picked (no target fields, times -1). */
-export function publishRefusal(host: ProxyHost, ctx: ListenerContext, client: Pick<ClientSide, 'clientAddress' | 'clientPort'>, f: RefusalFacts): void {
+export function publishRefusal(host: ProxyHost, ctx: ListenerContext, client: Pick<ClientSide, 'clientAddress' | 'clientPort' | 'tls'>, f: RefusalFacts): void {
   requestEndChannel.publish({
     dataPlaneId: host.id,
     listenerArn: ctx.route.arn,
@@ -404,6 +405,7 @@ export function publishRefusal(host: ProxyHost, ctx: ListenerContext, client: Pi
     classification: f.verdict?.tier ?? null,
     classificationReason: f.verdict?.reason ?? null,
     errorReason: f.reason,
+    tls: client.tls,
   } satisfies RequestEndMessage);
 }
 

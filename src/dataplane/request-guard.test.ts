@@ -15,6 +15,8 @@ const SETTINGS: ListenerSettings = {
   maxHeadersCount: 6,
   xffMode: 'append',
   desyncMode: 'defensive',
+  http2: true,
+  tcpIdleTimeoutMs: 350_000,
 };
 
 /** Plans the head in `raw` (CRLF lines, without the blank line) for client 10.0.0.9 on listener port 8080. */

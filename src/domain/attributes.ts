@@ -69,6 +69,7 @@ export const LOAD_BALANCER_ATTRIBUTES: Readonly<Record<string, AttributeSpec>> =
     check: oneOf('monitor', 'defensive', 'strictest'),
   },
   'routing.http.xff_header_processing.mode': { default: 'append', check: oneOf('append', 'preserve', 'remove') },
+  'routing.http2.enabled': { default: 'true', check: bool },
   'routing.http.preserve_host_header.enabled': {
     default: 'true',
     check: bool,
@@ -89,6 +90,11 @@ export const LOAD_BALANCER_ATTRIBUTES: Readonly<Record<string, AttributeSpec>> =
   'access_logs.s3.prefix': { default: '', check: accessLogPrefixProblem },
   // Classic's AccessLog.EmitInterval (botocore elb AccessLog: 5 or 60 minutes); ALB publishes every 5.
   'ebb.access_logs.s3.emit_interval.minutes': { default: '5', check: oneOf('5', '60') },
+};
+
+/** Listener attributes (botocore elbv2 ListenerAttribute.Key): NLB's TCP idle timeout. */
+export const LISTENER_ATTRIBUTES: Readonly<Record<string, AttributeSpec>> = {
+  'tcp.idle_timeout.seconds': { default: '350', check: intIn(60, 6000) },
 };
 
 /** The attribute keys of access logs, for the access-log writer and the Classic API. */
@@ -232,9 +238,20 @@ export function attributeBool(attrs: Readonly<Record<string, string>>, key: stri
   return attrs[key] === 'true';
 }
 
-/** A listener's timeouts and limits, from its load balancer's attributes (defaults filled in for what is not set). */
-export function listenerSettings(set: Readonly<Record<string, string>>): ListenerSettings {
+/** A listener's attributes with defaults filled in for what is not set. */
+export function listenerAttributesWithDefaults(set: Readonly<Record<string, string>>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, spec] of Object.entries(LISTENER_ATTRIBUTES)) out[key] = spec.default;
+  return { ...out, ...set };
+}
+
+/**
+ * A listener's timeouts and limits, from its load balancer's attributes and its own (defaults filled in
+ * for what is not set).
+ */
+export function listenerSettings(set: Readonly<Record<string, string>>, listenerSet: Readonly<Record<string, string>> = {}): ListenerSettings {
   const a = loadBalancerAttributesWithDefaults(set);
+  const la = listenerAttributesWithDefaults(listenerSet);
   return {
     idleTimeoutMs: Number(a['idle_timeout.timeout_seconds']) * 1000,
     clientHeaderTimeoutMs: Number(a['ebb.client_header_timeout.seconds']) * 1000,
@@ -244,5 +261,7 @@ export function listenerSettings(set: Readonly<Record<string, string>>): Listene
     maxHeadersCount: Number(a['ebb.max_headers_count']),
     xffMode: a['routing.http.xff_header_processing.mode'] as ListenerSettings['xffMode'],
     desyncMode: a['routing.http.desync_mitigation_mode'] as ListenerSettings['desyncMode'],
+    http2: a['routing.http2.enabled'] === 'true',
+    tcpIdleTimeoutMs: Number(la['tcp.idle_timeout.seconds']) * 1000,
   };
 }

@@ -5,7 +5,7 @@ import type { HealthCheckConfig } from './health-check.ts';
  * the API describes. Runtime state (health, drains) lives in the control plane.
  * Times are wall-clock milliseconds since the epoch.
  */
-export type ListenerProtocol = 'HTTP' | 'HTTPS' | 'TCP';
+export type ListenerProtocol = 'HTTP' | 'HTTPS' | 'TCP' | 'TLS';
 export type TargetGroupProtocol = 'HTTP' | 'HTTPS' | 'TCP';
 export type LoadBalancerType = 'application' | 'network' | 'classic';
 
@@ -59,6 +59,43 @@ export interface ListenerRecord {
   readonly defaultActions: readonly ForwardAction[];
   readonly tags: readonly Tag[];
   readonly source: 'api' | 'config';
+  /**
+   * HTTPS and TLS listeners: the default certificate's ARN (CreateListener's one `Certificates`
+   * member), then the others added with AddListenerCertificates, chosen by SNI. Absent otherwise.
+   */
+  readonly certificateArns?: readonly string[];
+  /** HTTPS and TLS listeners: the security policy's name (`tls-policies.ts`). */
+  readonly sslPolicy?: string;
+  /** Listener attributes that were set (`tcp.idle_timeout.seconds`); defaults are filled in when read. */
+  readonly attributes?: Readonly<Record<string, string>>;
+}
+
+/**
+ * A server certificate ebb knows (ACM's ImportCertificate, or declared in the file): the PEM text of
+ * the certificate, its chain and its private key, and what was read from the certificate. A file's
+ * certificate also names the files it is read from again on every reload.
+ */
+export interface CertificateRecord {
+  readonly arn: string;
+  /** The subject's common name, or the first DNS name when it has none. */
+  readonly domainName: string;
+  /** DNS names the certificate is for (subject alternative names, lower case; wildcards as `*.example.com`). */
+  readonly subjectAlternativeNames: readonly string[];
+  readonly certificatePem: string;
+  readonly privateKeyPem: string;
+  /** The intermediate certificates, PEM; empty when none. */
+  readonly chainPem: string;
+  readonly serial: string;
+  readonly issuer: string;
+  /** Validity, wall-clock ms. */
+  readonly notBefore: number;
+  readonly notAfter: number;
+  readonly keyAlgorithm: string;
+  readonly importedAt: number;
+  readonly tags: readonly Tag[];
+  readonly source: 'api' | 'config';
+  /** A file-declared certificate's files, read again on reload. */
+  readonly files?: { readonly certificateFile: string; readonly privateKeyFile: string; readonly chainFile?: string };
 }
 
 export interface TargetGroupRecord {

@@ -1,4 +1,4 @@
-import type { ListenerProtocol } from './resources.ts';
+import type { ListenerProtocol, TargetGroupProtocol } from './resources.ts';
 
 /**
  * What a data plane needs to route, as one immutable value. The control plane builds a new snapshot on
@@ -20,6 +20,35 @@ export interface ListenerRoute {
   /** The forward action's group; null answers 503. */
   readonly targetGroupArn: string | null;
   readonly settings: ListenerSettings;
+  /** HTTPS and TLS listeners: what the handshake offers; null for HTTP and TCP. */
+  readonly tls: ListenerTls | null;
+}
+
+/** A TLS listener's certificates and policy. */
+export interface ListenerTls {
+  /** The default certificate first (used when the client sends no SNI or one no certificate matches), then the others. */
+  readonly certificates: readonly ListenerCertificate[];
+  readonly policy: TlsPolicySettings;
+}
+
+export interface ListenerCertificate {
+  readonly arn: string;
+  /** Certificate then chain, PEM. */
+  readonly certificatePem: string;
+  readonly privateKeyPem: string;
+  /** DNS names it serves (lower case; `*.example.com` matches one label). */
+  readonly names: readonly string[];
+}
+
+/** A security policy as Node's TLS settings (see `tls-policies.ts`). */
+export interface TlsPolicySettings {
+  readonly name: string;
+  readonly minVersion: 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3';
+  readonly maxVersion: 'TLSv1.2' | 'TLSv1.3';
+  /** OpenSSL cipher list for TLS 1.2 and below (with `@SECLEVEL=0` where the policy allows TLS 1.0/1.1). */
+  readonly ciphers: string;
+  /** TLS 1.3 cipher suites, colon-separated; empty when the policy does not allow TLS 1.3. */
+  readonly ciphersuites: string;
 }
 
 /** Timeouts and limits for one listener's connections (from its load balancer's attributes). */
@@ -39,11 +68,26 @@ export interface ListenerSettings {
    * (forward, forward then close both connections, or refuse), as ALB does.
    */
   readonly desyncMode: 'monitor' | 'defensive' | 'strictest';
+  /** `routing.http2.enabled`: HTTPS listeners offer `h2` by ALPN. */
+  readonly http2: boolean;
+  /** TCP and TLS listeners: a flow idle this long is closed (listener attribute `tcp.idle_timeout.seconds`). */
+  readonly tcpIdleTimeoutMs: number;
 }
 
 export interface TargetGroupRoute {
   readonly arn: string;
   readonly name: string;
+  /** HTTP and HTTPS groups take requests (HTTPS over TLS to the target); TCP groups take flows. */
+  readonly protocol: TargetGroupProtocol;
+  /** HTTPS groups: how the target's TLS is checked; null for HTTP and TCP. */
+  readonly targetTls: TargetTls | null;
+  /** TCP groups: `proxy_protocol_v2.enabled`, each flow to a target starts with a PROXY v2 header. */
+  readonly proxyProtocolV2: boolean;
+  /**
+   * TCP groups: `deregistration_delay.connection_termination.enabled`, the flows still open at a drain's
+   * deadline are closed (false: they live on until they close, as NLB's default).
+   */
+  readonly connectionTermination: boolean;
   readonly algorithm: 'round_robin' | 'least_outstanding_requests' | 'weighted_random';
   /** Targets that may receive new work, in a stable order. Never contains a draining target. */
   readonly targets: readonly RoutableTarget[];
@@ -64,4 +108,10 @@ export interface RoutableTarget {
    * time since it received the snapshot on its own clock, so no two processes' clocks are compared.
    */
   readonly healthyForMs: number | null;
+}
+
+/** TLS to an HTTPS group's targets. As ALB, the target's certificate is not verified unless a CA is given. */
+export interface TargetTls {
+  /** PEM of the CA the target's certificate must chain to; null: not verified. */
+  readonly caPem: string | null;
 }

@@ -25,6 +25,8 @@ export const SETTINGS: ListenerSettings = {
   maxHeadersCount: 50,
   xffMode: 'append',
   desyncMode: 'defensive',
+  http2: true,
+  tcpIdleTimeoutMs: 350_000,
 };
 
 export const GROUP = 'arn:test:targetgroup/web';
@@ -47,6 +49,7 @@ export function snapshot(
         port: opts.port ?? 0,
         targetGroupArn: opts.noGroup === true ? null : GROUP,
         settings: { ...SETTINGS, ...opts.settings },
+        tls: null,
       },
     ],
     targetGroups: new Map([
@@ -55,6 +58,10 @@ export function snapshot(
         {
           arn: GROUP,
           name: 'web',
+          protocol: 'HTTP',
+          targetTls: null,
+          proxyProtocolV2: false,
+          connectionTermination: false,
           algorithm: opts.algorithm ?? 'round_robin',
           targets: backends.map((p) => ({ key: keyOf(p), host: '127.0.0.1', port: p, healthyForMs: 0 })),
           failOpen: false,

@@ -81,6 +81,7 @@ test('pickTarget dispatches on the group algorithm', () => {
   const group = (algorithm: TargetGroupRoute['algorithm']): TargetGroupRoute => ({
     arn: 'g',
     name: 'g',
+    protocol: 'HTTP', targetTls: null, proxyProtocolV2: false, connectionTermination: false,
     algorithm,
     targets: ABC,
     failOpen: false,
@@ -108,7 +109,7 @@ test('round robin with slow start: plain rotation once nobody ramps, and exactly
   const got = Array.from({ length: 4 }, () => pickRoundRobinSlowStart(ABC, state, 1000, 0)?.key);
   assert.deepEqual(got, ['a', 'b', 'c', 'a']);
   const group = (slowStartMs: number): TargetGroupRoute => ({
-    arn: 'g', name: 'g', algorithm: 'round_robin', targets: [t('a', -100_000), t('n', 9_999)], failOpen: false, slowStartMs,
+    arn: 'g', name: 'g', protocol: 'HTTP', targetTls: null, proxyProtocolV2: false, connectionTermination: false, algorithm: 'round_robin', targets: [t('a', -100_000), t('n', 9_999)], failOpen: false, slowStartMs,
   });
   const inputs = { outstanding: () => 0, random: () => 0.5, now: () => 0 };
   const plain = { next: 0 };

@@ -53,6 +53,7 @@ function message(listenerArn: string, targetGroupArn: string, url: string): Requ
     classification: 'Compliant',
     classificationReason: 'Compliant',
     errorReason: null,
+    tls: null,
   };
 }
 

@@ -40,6 +40,7 @@ function message(over: Partial<RequestEndMessage> = {}): RequestEndMessage {
     classification: 'Compliant',
     classificationReason: 'Compliant',
     errorReason: null,
+    tls: null,
     ...over,
   };
 }

@@ -110,6 +110,7 @@ function ended(over: Partial<RequestEndMessage>): void {
     classification: 'Compliant',
     classificationReason: null,
     errorReason: null,
+    tls: null,
     ...over,
   } satisfies RequestEndMessage);
 }

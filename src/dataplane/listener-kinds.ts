@@ -1,0 +1,37 @@
+import type { ListenerRoute } from '../domain/routing-snapshot.ts';
+import type { ConnectionLimit } from './connection-limit.ts';
+import type { ProxyHost } from './http-proxy.ts';
+import { Listener } from './listener.ts';
+
+/**
+ * What the data plane asks of a listener of any protocol: bind, take new settings, close gracefully
+ * with a deadline, or at once. Each protocol has its own kind; `openListener` picks it.
+ */
+export interface ServedListener {
+  readonly route: ListenerRoute;
+  /** The port asked for, or the one bound when the route said 0. */
+  readonly localPort: number;
+  /** The bound port. */
+  readonly port: number;
+  /** Binds; resolves with null or the bind error. */
+  listen(): Promise<NodeJS.ErrnoException | null>;
+  /** New settings (and, for TLS, certificates and policy) for the same address and port. */
+  update(route: ListenerRoute): void;
+  /**
+   * Stops accepting and lets what is open finish; at `timeoutMs`, closes what remains politely
+   * (`graceMs` for an answer), then at once. Resolves when every connection has closed.
+   */
+  close(timeoutMs?: number, graceMs?: number): Promise<void>;
+  /** Every connection closed now. */
+  destroy(): void;
+}
+
+/** The listener for a route's protocol. */
+export function openListener(route: ListenerRoute, host: ProxyHost, limit: ConnectionLimit): ServedListener | null {
+  switch (route.protocol) {
+    case 'HTTP':
+      return new Listener(route, host, limit);
+    default:
+      return null;
+  }
+}
