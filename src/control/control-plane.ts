@@ -107,7 +107,8 @@ export class ControlPlane implements ControlApi {
       events: this.events,
       log: this.#log,
       inBackground: (what, task) => this.#inBackground(what, task),
-      targetGroupName: (arn) => this.#catalog.targetGroups.get(arn)?.name,
+      targetGroup: (arn) => this.#catalog.targetGroups.get(arn),
+      publish: () => this.#publisher.publish(),
     });
     this.#health?.onObservation((o) => this.#onObservation(o));
     for (const dp of dataPlanes) dp.onIdle((key) => this.#drains.onIdle(key));
@@ -488,6 +489,8 @@ export class ControlPlane implements ControlApi {
     if (target === undefined) return;
     const tg = this.#catalog.targetGroups.get(target.reg.targetGroupArn);
     if (tg === undefined) return;
+    const before = target.life.health;
     if (this.#targets.observe(target, tg, observation)) this.#publisher.publish();
+    this.#drains.unhealthyFlows.healthObserved(target, before);
   }
 }

@@ -12,6 +12,7 @@ import type { ControlEvents } from './events.ts';
 import type { DeregisterOptions, TargetInput } from './inputs.ts';
 import { validatePort } from './names.ts';
 import type { DrainProgress, DrainRecord } from './outputs.ts';
+import { UnhealthyFlows } from './unhealthy-flows.ts';
 import { storedTarget, type RegisteredTarget, type StoredTarget, type TargetRegistry } from './registered-targets.ts';
 import { del, put, type StoreTransaction } from './store-transaction.ts';
 
@@ -25,8 +26,10 @@ export interface DrainsOptions {
   readonly log: (entry: Record<string, unknown>) => void;
   /** Runs work nobody awaits (timers, data-plane callbacks) in the command queue, retrying it if it fails. */
   readonly inBackground: (what: string, task: () => Promise<void>) => void;
-  /** The group's name for drain records ('' once the group is gone). */
-  readonly targetGroupName: (arn: string) => string | undefined;
+  /** A group by ARN (its name for drain records, its attributes at a deadline); undefined once it is gone. */
+  readonly targetGroup: (arn: string) => TargetGroupRecord | undefined;
+  /** Publishes a new snapshot (a target's view changed outside a transaction). */
+  readonly publish: () => void;
 }
 
 /**
@@ -47,7 +50,9 @@ export class Drains {
   readonly #events: TypedEmitter<ControlEvents>;
   readonly #log: (entry: Record<string, unknown>) => void;
   readonly #inBackground: (what: string, task: () => Promise<void>) => void;
-  readonly #targetGroupName: (arn: string) => string | undefined;
+  readonly #targetGroup: (arn: string) => TargetGroupRecord | undefined;
+  /** What a TCP group's target that fails its checks does to its flows. */
+  readonly unhealthyFlows: UnhealthyFlows;
   /** Each drain's work over time, kept in its record (the dashboard's drain charts). */
   readonly #sampler: DrainSampler;
 
@@ -60,8 +65,9 @@ export class Drains {
     this.#events = options.events;
     this.#log = options.log;
     this.#inBackground = options.inBackground;
-    this.#targetGroupName = options.targetGroupName;
+    this.#targetGroup = options.targetGroup;
     this.#sampler = new DrainSampler(options.clock);
+    this.unhealthyFlows = new UnhealthyFlows({ ...options, targetGroup: options.targetGroup });
   }
 
   /**
@@ -185,14 +191,14 @@ export class Drains {
   async #endNow(target: RegisteredTarget, outcome: 'idle' | 'deadline'): Promise<void> {
     let cut: TerminateResult | null = null;
     try {
-      if (outcome === 'deadline') cut = await this.#terminateEverywhere(target.key);
+      if (outcome === 'deadline') cut = await this.#cutAtDeadline(target);
       await this.finish(target, outcome, cut);
     } catch (error) {
       const { id, port, targetGroupArn } = target.reg;
       this.#log({
         event: 'drain:end-deferred',
         level: 'error',
-        targetGroup: this.#targetGroupName(targetGroupArn) ?? '',
+        targetGroup: this.#targetGroup(targetGroupArn)?.name ?? '',
         target: `${id}:${port}`,
         outcome,
         error: describeError(error),
@@ -256,6 +262,7 @@ export class Drains {
 
   /** Cancels every deadline timer (at close). */
   stopTimers(): void {
+    this.unhealthyFlows.stopTimers();
     for (const target of this.#targets.all()) target.drain?.timer?.cancel();
     this.#sampler.stopAll();
   }
@@ -286,9 +293,25 @@ export class Drains {
     this.#inBackground(`end the drain of ${key} at its deadline`, async () => {
       const target = this.#targets.get(key);
       if (target === undefined || target.drain === null) return;
-      cut ??= await this.#terminateEverywhere(key);
+      cut ??= await this.#cutAtDeadline(target);
       await this.finish(target, 'deadline', cut);
     });
+  }
+
+  /**
+   * What is cut at a drain's deadline: everything left, except the flows of a TCP group without
+   * `deregistration_delay.connection_termination.enabled`, which NLB leaves open until they close
+   * (the target is `unused` all the same; the record counts the flows left open).
+   */
+  async #cutAtDeadline(target: RegisteredTarget): Promise<TerminateResult> {
+    const tg = this.#targetGroup(target.reg.targetGroupArn);
+    if (tg?.protocol === 'TCP' && targetGroupAttributesWithDefaults(tg.attributes, tg.protocol)['deregistration_delay.connection_termination.enabled'] !== 'true') {
+      const left = this.#activity(target.key).tunnels;
+      if (target.drain !== null) target.drain.flowsLeftOpen = left;
+      this.#log({ event: 'drain:flows-left-open', targetGroup: tg.name, target: `${target.reg.id}:${target.reg.port}`, flows: left });
+      return { requestsCut: 0, tunnelsClosed: 0, connectionsClosed: 0 };
+    }
+    return this.#terminateEverywhere(target.key);
   }
 
   async #terminateEverywhere(key: string): Promise<TerminateResult> {
@@ -331,7 +354,7 @@ export class Drains {
     return {
       id: randomUUID(),
       targetGroupArn: target.reg.targetGroupArn,
-      targetGroupName: this.#targetGroupName(target.reg.targetGroupArn) ?? '',
+      targetGroupName: this.#targetGroup(target.reg.targetGroupArn)?.name ?? '',
       targetId: target.reg.id,
       port: target.reg.port,
       startedAt: drain?.startedAt ?? this.#clock.wallTime(),
@@ -342,6 +365,7 @@ export class Drains {
       requestsCut: cut?.requestsCut ?? 0,
       tunnelsClosed: cut?.tunnelsClosed ?? 0,
       connectionsClosed: cut?.connectionsClosed ?? 0,
+      ...(drain?.flowsLeftOpen === undefined ? {} : { flowsLeftOpen: drain.flowsLeftOpen }),
       series: this.#sampler.final(target.key, this.#activity(target.key)),
     };
   }

@@ -45,6 +45,11 @@ export interface DrainRecord {
   readonly tunnelsClosed: number;
   readonly connectionsClosed: number;
   /**
+   * A TCP group's drain that reached its deadline without connection termination: the flows left open
+   * (they live on until they close, as on NLB). Absent otherwise.
+   */
+  readonly flowsLeftOpen?: number;
+  /**
    * Requests in flight and tunnels open over the drain, at most 120 samples, the last at its end
    * (drain-series.ts). Absent from records kept before ebb sampled drains.
    */

@@ -20,6 +20,8 @@ import {
  *   drain ends          → unused (Target.NotRegistered), and the registration is gone
  *   re-register drain   → the current health view (initial / healthy / unhealthy)
  * With health checks disabled a registered target is `unavailable` (Target.HealthCheckDisabled) and routable.
+ * A TCP group's target whose flows are kept for a while after it fails (NLB's
+ * `target_health_state.unhealthy.draining_interval_seconds`) reads `unhealthy.draining` until then.
  */
 export type Registration = 'registered' | 'draining' | 'removed';
 export type HealthStatus = 'unknown' | 'healthy' | 'unhealthy';
@@ -40,6 +42,8 @@ export class TargetLifecycle {
   #fails = 0;
   #healthySince: number | null = null;
   #inUse = true;
+  /** NLB's `unhealthy.draining`: unhealthy, its flows kept until the draining interval ends. */
+  #unhealthyDraining = false;
 
   constructor(checksEnabled: boolean) {
     this.#checksEnabled = checksEnabled;
@@ -48,6 +52,29 @@ export class TargetLifecycle {
   /** Monotonic ms when the target last became healthy (for slow start), else null. */
   get healthySince(): number | null {
     return this.#healthySince;
+  }
+
+  /** What the health checks last settled (with hysteresis). */
+  get health(): HealthStatus {
+    return this.#health;
+  }
+
+  get registration(): Registration {
+    return this.#registration;
+  }
+
+  /** Unhealthy, with its flows kept for the draining interval (`unhealthy.draining`). No-op unless unhealthy. */
+  startUnhealthyDraining(): void {
+    if (this.#health === 'unhealthy') this.#unhealthyDraining = true;
+  }
+
+  /** The draining interval is over (or the target recovered): `unhealthy.draining` ends. */
+  endUnhealthyDraining(): void {
+    this.#unhealthyDraining = false;
+  }
+
+  get unhealthyDraining(): boolean {
+    return this.#unhealthyDraining;
   }
 
   /** May receive new work when the group is not failing open. */
@@ -87,6 +114,7 @@ export class TargetLifecycle {
       if (this.#health === 'healthy') return 'Unchanged';
       if (this.#passes >= thresholds.healthy) {
         this.#health = 'healthy';
+        this.#unhealthyDraining = false;
         this.#failure = null;
         this.#healthySince = now;
         return 'Changed';
@@ -158,7 +186,7 @@ export class TargetLifecycle {
           failure.reason === 'Target.ResponseCodeMismatch' && failure.statusCode !== undefined
             ? `Health checks failed with these codes: [${failure.statusCode}]`
             : REASON_DESCRIPTIONS[failure.reason];
-        return { state: 'unhealthy', reason: failure.reason, description };
+        return { state: this.#unhealthyDraining ? 'unhealthy.draining' : 'unhealthy', reason: failure.reason, description };
       }
       default: {
         const never: never = this.#health;
@@ -169,6 +197,7 @@ export class TargetLifecycle {
 
   #resetHealth(): void {
     this.#health = 'unknown';
+    this.#unhealthyDraining = false;
     this.#failure = null;
     this.#passes = 0;
     this.#fails = 0;

@@ -44,6 +44,14 @@ export class FakeDataPlane implements DataPlane {
     if (a.requests === 0 && a.tunnels === 0) for (const l of this.#idleListeners) l(key);
   }
 
+  /** Opens (+1) or closes (-1) a tunnel or flow to `key`; closing the last work tells the idle listeners. */
+  tunnel(key: string, delta: 1 | -1): void {
+    const a = this.#activity.get(key) ?? { requests: 0, tunnels: 0, completed: 0 };
+    a.tunnels += delta;
+    this.#activity.set(key, a);
+    if (a.requests === 0 && a.tunnels === 0) for (const l of this.#idleListeners) l(key);
+  }
+
   terminate(key: string): Promise<TerminateResult> {
     this.terminated.push(key);
     const a = this.#activity.get(key) ?? { requests: 0, tunnels: 0, completed: 0 };
