@@ -11,6 +11,7 @@ export type ProxyErrorKind =
   | 'no-target-group' // the listener forwards to no group (503)
   | 'connect-refused' // ECONNREFUSED and other connect failures (502)
   | 'connect-timeout' // no connection within targetConnectTimeoutMs (504)
+  | 'target-tls' // the TLS handshake with an HTTPS group's target failed: refused, or its certificate not verified (502)
   | 'upstream-reset' // the target closed or reset the connection before the response ended (502)
   | 'upstream-garbage' // the target's answer is not valid HTTP/1.x (502)
   | 'response-timeout' // no response head within targetResponseTimeoutMs (504)
@@ -32,6 +33,7 @@ const PROXY_ERRORS: { readonly [K in ProxyErrorKind]: ProxyErrorSpec } = {
   'no-target-group': { status: 503, source: 'internal' },
   'connect-refused': { status: 502, source: 'upstream' },
   'connect-timeout': { status: 504, source: 'upstream' },
+  'target-tls': { status: 502, source: 'upstream' },
   'upstream-reset': { status: 502, source: 'upstream' },
   'upstream-garbage': { status: 502, source: 'upstream' },
   'response-timeout': { status: 504, source: 'upstream' },
@@ -79,10 +81,15 @@ export function errorAnswer(status: number, close: boolean, head: boolean): stri
   return a;
 }
 
-/** Classifies a socket error seen while connecting to or talking with a target. */
-export function classifySocketError(err: NodeJS.ErrnoException, connected: boolean): ProxyError {
+/**
+ * Classifies a socket error seen while connecting to or talking with a target. `handshaking`: the
+ * TCP connection to an HTTPS target is open and its TLS handshake is not done (the detail is
+ * OpenSSL's or Node's code: `DEPTH_ZERO_SELF_SIGNED_CERT`, `ERR_SSL_WRONG_VERSION_NUMBER`, ...).
+ */
+export function classifySocketError(err: NodeJS.ErrnoException, connected: boolean, handshaking = false): ProxyError {
   const code = err.code ?? 'EUNKNOWN';
   if (!connected) {
+    if (handshaking) return new ProxyError('target-tls', code);
     if (code === 'ETIMEDOUT') return new ProxyError('connect-timeout', code);
     return new ProxyError('connect-refused', code);
   }

@@ -94,7 +94,9 @@ export class Exchange implements UpstreamSink, BodySink, ClientExchange {
     // A client connection's first request goes on a connection of its own, as HAProxy's default
     // `http-reuse safe` does: a target that answers twice (a stray response) can then never reach a
     // client that just connected, and a failure on it is the client's to retry. Later requests reuse.
-    const conn = this.#host.pool.acquire(this.entry, s.targetConnectTimeoutMs, s.idleTimeoutMs, fresh || upgrade || this.client.firstRequest);
+    // An HTTPS group's targets are reached over TLS, with the group's settings in the current snapshot.
+    const targetTls = this.#groupArn === null ? null : (this.#host.snapshot.targetGroups.get(this.#groupArn)?.targetTls ?? null);
+    const conn = this.#host.pool.acquire(this.entry, s.targetConnectTimeoutMs, s.idleTimeoutMs, fresh || upgrade || this.client.firstRequest, targetTls);
     this.conn = conn;
     conn.assign(this, plan.method === 'HEAD', upgrade, plan.closeAfter);
   }

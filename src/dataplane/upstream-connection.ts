@@ -1,4 +1,6 @@
 import net from 'node:net';
+import tls from 'node:tls';
+import type { TargetTls } from '../domain/routing-snapshot.ts';
 import { classifySocketError, ProxyError } from './errors.ts';
 import { BodyKind, ResponseParser } from './response-parser.ts';
 import type { ResponseEvents } from './response-parser.ts';
@@ -9,6 +11,13 @@ import type { TargetEntry } from './target-entry.ts';
  * (`ResponseParser`), report to the exchange it serves (its `UpstreamSink`), and go back to the pool.
  * The socket's listeners are set once for the connection's whole life and point at the exchange it
  * currently serves, so a request adds no listener to a pooled socket.
+ *
+ * To an HTTPS group's target the connection speaks TLS (`targetTls`), and it is connected once the
+ * handshake is done: the connect timeout covers both. As ALB, the target's certificate is not
+ * verified unless the group names a CA (`ebb.target_tls.ca_file`); then its chain must lead to that
+ * CA, and its names are not checked (targets are mostly IP addresses, as HAProxy's `verify required`
+ * without `verifyhost` and Envoy's `trusted_ca` alone). SNI carries the target's host when it is a
+ * name; an IP target gets none, as ALB sends none to its targets (which are always addresses).
  */
 
 /** What a connection reports to the exchange it serves. */
@@ -36,6 +45,10 @@ export interface ConnectionHome {
   readonly now: number;
   /** A connection was opened (it is counted as its entry's until `forget`). */
   opened(conn: UpstreamConnection): void;
+  /** The TLS session to resume with `entry` under `targetTls`, if one was kept. */
+  tlsSession(entry: TargetEntry, targetTls: TargetTls): Buffer | undefined;
+  /** A TLS session (or a newer ticket) the target gave. */
+  keepTlsSession(entry: TargetEntry, targetTls: TargetTls, session: Buffer): void;
   /** The exchange ended and the connection may be kept for another. */
   release(conn: UpstreamConnection): void;
   /** The connection closed. */
@@ -67,6 +80,8 @@ export class UpstreamConnection implements ResponseEvents {
   #deadlineKind = Deadline.None;
   readonly #parser = new ResponseParser(this);
   #closed = false;
+  /** TLS: the TCP connection is open and the handshake under way. */
+  #handshaking = false;
 
   readonly #home: ConnectionHome;
 
@@ -74,24 +89,49 @@ export class UpstreamConnection implements ResponseEvents {
     readonly entry: TargetEntry,
     home: ConnectionHome,
     connectTimeoutMs: number,
+    /** HTTPS groups: TLS to the target, checked as this says; null: plain TCP. */
+    readonly targetTls: TargetTls | null = null,
   ) {
     this.#home = home;
-    const socket = net.connect({ host: entry.host, port: entry.port, noDelay: true });
-    this.socket = socket;
     this.#deadline = home.now + connectTimeoutMs;
     this.#deadlineKind = Deadline.Connect;
+    let socket: net.Socket;
+    if (targetTls === null) {
+      socket = net.connect({ host: entry.host, port: entry.port, noDelay: true });
+      socket.on('connect', () => this.#onConnected());
+    } else {
+      socket = tls.connect({
+        host: entry.host,
+        port: entry.port,
+        ...(net.isIP(entry.host) === 0 ? { servername: entry.host } : {}),
+        secureContext: secureContextFor(targetTls),
+        rejectUnauthorized: targetTls.caPem !== null,
+        checkServerIdentity: () => undefined,
+        ALPNProtocols: ['http/1.1'],
+        session: home.tlsSession(entry, targetTls),
+      });
+      socket.setNoDelay(true);
+      socket.on('connect', () => void (this.#handshaking = true));
+      socket.on('secureConnect', () => {
+        this.#handshaking = false;
+        this.#onConnected();
+      });
+      socket.on('session', (session: Buffer) => home.keepTlsSession(entry, targetTls, session));
+    }
+    this.socket = socket;
     home.opened(this);
-    socket.on('connect', () => {
-      this.connected = true;
-      this.#deadline = 0;
-      this.#deadlineKind = Deadline.None;
-      const sink = this.sink;
-      if (sink !== null) sink.onConnected(this);
-    });
     socket.on('data', (b: Buffer) => this.#onData(b));
     socket.on('end', () => this.#onSocketEnd());
-    socket.on('error', (err: NodeJS.ErrnoException) => this.#fail(classifySocketError(err, this.connected)));
+    socket.on('error', (err: NodeJS.ErrnoException) => this.#fail(classifySocketError(err, this.connected, this.#handshaking)));
     socket.on('close', () => this.#onSocketEnd());
+  }
+
+  #onConnected(): void {
+    this.connected = true;
+    this.#deadline = 0;
+    this.#deadlineKind = Deadline.None;
+    const sink = this.sink;
+    if (sink !== null) sink.onConnected(this);
   }
 
   /** May serve another exchange after the current one. */
@@ -133,7 +173,7 @@ export class UpstreamConnection implements ResponseEvents {
       if (now < this.#deadline) return;
       const kind = this.#deadlineKind;
       this.#deadline = 0;
-      this.#fail(new ProxyError(kind === Deadline.Connect ? 'connect-timeout' : 'response-timeout', ''));
+      this.#fail(new ProxyError(kind === Deadline.Connect ? 'connect-timeout' : 'response-timeout', this.#handshaking ? 'tls-handshake' : ''));
       return;
     }
     if (this.#parser.started && now - this.lastActive > this.idleTimeoutMs) this.#fail(new ProxyError('idle-timeout', 'target'));
@@ -159,6 +199,8 @@ export class UpstreamConnection implements ResponseEvents {
     s.removeAllListeners('error');
     s.removeAllListeners('close');
     s.removeAllListeners('connect');
+    s.removeAllListeners('secureConnect');
+    s.removeAllListeners('session');
     return s;
   }
 
@@ -213,6 +255,11 @@ export class UpstreamConnection implements ResponseEvents {
 
   /** The target closed its side (or the socket closed). */
   #onSocketEnd(): void {
+    if (this.#handshaking && !this.#closed) {
+      // Closed by a TLS target in the middle of the handshake (it refused ebb's hello).
+      this.#fail(new ProxyError('target-tls', 'closed'));
+      return;
+    }
     if (this.sink !== null) {
       if (this.#parser.eof()) return;
       this.#fail(new ProxyError('upstream-reset', this.#parser.started ? 'eof-mid-response' : 'eof'));
@@ -233,4 +280,28 @@ export class UpstreamConnection implements ResponseEvents {
     this.#parser.execute(buf);
     if (sink !== null && this.sink === sink) sink.onResponseReadEnd();
   }
+}
+
+/**
+ * Secure contexts by CA (null: the one that verifies nothing), made once: a context parses its CA, and
+ * every connection to every HTTPS target would otherwise pay for it. Few distinct CAs exist at once;
+ * a context for a CA no snapshot names any more is dropped when the set would grow past a bound.
+ */
+const contexts = new Map<string | null, tls.SecureContext>();
+const MAX_CONTEXTS = 64;
+
+function secureContextFor(targetTls: TargetTls): tls.SecureContext {
+  let ctx = contexts.get(targetTls.caPem);
+  if (ctx === undefined) {
+    if (contexts.size >= MAX_CONTEXTS) contexts.clear();
+    // An empty CA (a file that could not be read) trusts nothing: every handshake fails, as it should.
+    ctx = tls.createSecureContext(targetTls.caPem === null ? {} : { ca: targetTls.caPem === '' ? [] : targetTls.caPem });
+    contexts.set(targetTls.caPem, ctx);
+  }
+  return ctx;
+}
+
+/** Whether a connection made under `a` may carry an exchange that asks for `b`. */
+export function sameTargetTls(a: TargetTls | null, b: TargetTls | null): boolean {
+  return a === b || (a !== null && b !== null && a.caPem === b.caPem);
 }

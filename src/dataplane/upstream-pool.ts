@@ -1,5 +1,6 @@
+import type { TargetTls } from '../domain/routing-snapshot.ts';
 import type { TargetEntry } from './target-entry.ts';
-import { UpstreamConnection } from './upstream-connection.ts';
+import { sameTargetTls, UpstreamConnection } from './upstream-connection.ts';
 import type { ConnectionHome } from './upstream-connection.ts';
 
 /** Tunables shared by the pools of one data plane. */
@@ -16,17 +17,27 @@ interface KeyConnections {
   readonly open: Set<UpstreamConnection>;
 }
 
+/** The TLS session last given by a target, and the settings it was made under. */
+interface KeptSession {
+  readonly caPem: string | null;
+  readonly session: Buffer;
+}
+
 /**
  * All upstream connections of one data plane, per target key: an idle stack and the set of open
  * ones (so a drain deadline can find them), a coarse clock, and one ticker that enforces connect,
  * response, mid-response inactivity and idle timeouts by scanning open connections (no timer per
- * request).
+ * request). TLS connections to HTTPS targets are pooled the same way; each target's last TLS session
+ * is kept so a new connection resumes it (an abbreviated handshake), only under the CA it was
+ * verified with.
  */
 export class UpstreamPool implements ConnectionHome {
   /** Coarse monotonic ms, refreshed by the ticker. */
   now = performance.now();
   readonly #keys = new Map<TargetEntry, KeyConnections>();
   readonly #maxIdlePerKey: number;
+  /** Weak: an entry the data plane frees takes its session with it. */
+  readonly #sessions = new WeakMap<TargetEntry, KeptSession>();
   #ticker: NodeJS.Timeout | null = null;
 
   constructor(options: PoolOptions) {
@@ -35,20 +46,21 @@ export class UpstreamPool implements ConnectionHome {
 
   /**
    * An idle connection of `entry`, or a new one. `fresh`: always a new connection (an upgrade
-   * attempt, or a retry after a pooled connection turned out closed).
+   * attempt, or a retry after a pooled connection turned out closed). `targetTls`: the group's TLS
+   * to its targets (null: plain); an idle connection made under other settings is closed, not reused.
    */
-  acquire(entry: TargetEntry, connectTimeoutMs: number, idleTimeoutMs: number, fresh = false): UpstreamConnection {
+  acquire(entry: TargetEntry, connectTimeoutMs: number, idleTimeoutMs: number, fresh = false, targetTls: TargetTls | null = null): UpstreamConnection {
     this.#ensureTicker();
     const idle = this.#keys.get(entry)?.idle;
     let conn = fresh || idle === undefined ? undefined : idle.pop();
     // Reused only if quiet: bytes buffered on an idle connection are a response nobody asked for.
-    while (conn !== undefined && (!conn.reusable || conn.socket.destroyed || conn.socket.readableLength > 0)) {
+    while (conn !== undefined && (!conn.reusable || conn.socket.destroyed || conn.socket.readableLength > 0 || !sameTargetTls(conn.targetTls, targetTls))) {
       conn.destroy();
       conn = idle?.pop();
     }
     if (conn === undefined) {
       this.now = performance.now();
-      conn = new UpstreamConnection(entry, this, connectTimeoutMs);
+      conn = new UpstreamConnection(entry, this, connectTimeoutMs, targetTls);
     }
     conn.idleTimeoutMs = idleTimeoutMs;
     return conn;
@@ -61,6 +73,15 @@ export class UpstreamPool implements ConnectionHome {
       this.#keys.set(conn.entry, k);
     }
     k.open.add(conn);
+  }
+
+  tlsSession(entry: TargetEntry, targetTls: TargetTls): Buffer | undefined {
+    const kept = this.#sessions.get(entry);
+    return kept !== undefined && kept.caPem === targetTls.caPem ? kept.session : undefined;
+  }
+
+  keepTlsSession(entry: TargetEntry, targetTls: TargetTls, session: Buffer): void {
+    this.#sessions.set(entry, { caPem: targetTls.caPem, session });
   }
 
   /** Returns a connection whose exchange ended: kept idle if reusable and its key is routable. */

@@ -9,6 +9,8 @@ export interface HealthCheckTarget {
   /** The port to check (traffic port or the configured one, already resolved). */
   readonly port: number;
   readonly config: HealthCheckConfig;
+  /** HTTPS checks of a group with `ebb.target_tls.ca_file`: the CA's PEM the target's certificate must chain to. */
+  readonly caPem?: string | null;
 }
 
 export type HealthObservation =

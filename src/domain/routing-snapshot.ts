@@ -112,6 +112,9 @@ export interface RoutableTarget {
 
 /** TLS to an HTTPS group's targets. As ALB, the target's certificate is not verified unless a CA is given. */
 export interface TargetTls {
-  /** PEM of the CA the target's certificate must chain to; null: not verified. */
+  /**
+   * PEM of the CA the target's certificate must chain to (the group's `ebb.target_tls.ca_file`); null:
+   * not verified. Empty: the file could not be read, and nothing is trusted (fails closed).
+   */
   readonly caPem: string | null;
 }

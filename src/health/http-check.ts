@@ -13,6 +13,8 @@ export interface HttpProbe extends ProbeTarget {
   readonly matches: (status: number) => boolean;
   /** The matcher as written, for messages. */
   readonly matcher: string;
+  /** HTTPS: the CA the target's certificate must chain to (the group's `ebb.target_tls.ca_file`); null or absent: not verified. */
+  readonly caPem?: string | null;
 }
 
 const USER_AGENT = 'ebb-HealthChecker/1.0';
@@ -27,6 +29,8 @@ const USER_AGENT = 'ebb-HealthChecker/1.0';
  *
  * HTTPS checks do not verify the target's certificate (`rejectUnauthorized: false`): targets
  * commonly present self-signed certificates, and AWS's health checker does not verify them either.
+ * When the group names a CA (`caPem`), its chain must lead to that CA, as the requests' connections
+ * check it (its names are not checked); an empty CA (a file that could not be read) trusts nothing.
  */
 export function httpCheck(probe: HttpProbe, signal: AbortSignal): Promise<CheckOutcome> {
   return new Promise((resolve) => {
@@ -76,7 +80,7 @@ export function httpCheck(probe: HttpProbe, signal: AbortSignal): Promise<CheckO
     req =
       probe.protocol === 'HTTPS'
         ? httpsRequest(
-            { ...options, rejectUnauthorized: false, ...(isIP(probe.host) === 0 ? { servername: probe.host } : {}) },
+            { ...options, ...verification(probe.caPem ?? null), ...(isIP(probe.host) === 0 ? { servername: probe.host } : {}) },
             onResponse,
           )
         : httpRequest(options, onResponse);
@@ -84,4 +88,10 @@ export function httpCheck(probe: HttpProbe, signal: AbortSignal): Promise<CheckO
     req.once('close', () => settle(failed('Target.FailedHealthChecks', `${what}: connection closed without a complete response`)));
     req.end();
   });
+}
+
+/** How an HTTPS check treats the target's certificate: unverified, or chained to the group's CA. */
+function verification(caPem: string | null): { rejectUnauthorized: boolean; ca?: string[]; checkServerIdentity?: () => undefined } {
+  if (caPem === null) return { rejectUnauthorized: false };
+  return { rejectUnauthorized: true, ca: caPem === '' ? [] : [caPem], checkServerIdentity: () => undefined };
 }

@@ -34,7 +34,7 @@ export const defaultProbe: ProbeFn = (target, signal) => {
     return Promise.resolve(failed('Target.FailedHealthChecks', `health check not run: ${(err as Error).message}`));
   }
   return httpCheck(
-    { host: target.host, port: target.port, protocol: config.protocol, path: config.path, matcher: config.matcher, matches },
+    { host: target.host, port: target.port, protocol: config.protocol, path: config.path, matcher: config.matcher, matches, caPem: target.caPem ?? null },
     signal,
   );
 };

@@ -17,6 +17,7 @@ export const PROXY_ERROR_REASONS: { readonly [K in ProxyErrorKind]: string } = {
   'no-target-group': 'NoTargetGroup',
   'connect-refused': 'TargetConnectionError',
   'connect-timeout': 'TargetConnectionTimeout',
+  'target-tls': 'TargetTLSNegotiationError',
   'upstream-reset': 'TargetConnectionClosed',
   'upstream-garbage': 'TargetMalformedResponse',
   'response-timeout': 'TargetResponseTimeout',
