@@ -140,8 +140,11 @@ export class ClientConnection implements ClientSide {
     if (this.#reading === Reading.Head && !this.#busy && this.#buf === null) this.socket.destroy();
   }
 
+  /** Closed at its listener's close deadline: a request in flight is ended first (a 502, or its response cut). */
   destroy(): void {
-    this.socket.destroy();
+    this.exchange?.terminate('listener');
+    // A 502 just written is left for the client to read (`#closeSoon` destroys the socket after a grace).
+    if (this.#reading !== Reading.Closed || !this.socket.writableEnded) this.socket.destroy();
   }
 
   // --- reading

@@ -17,6 +17,12 @@ export interface ClientExchange {
   clientIdle(): void;
   /** The request body is not valid (a bad chunk): 400 if nothing was answered yet, and the target connection closes. */
   badRequestBody(detail: string): void;
+  /**
+   * Ebb ends the exchange at a deadline (`drain`: its target's; `listener`: its listener's close, at
+   * ebb's shutdown or the listener's removal): a 502 with `Connection: close` if the response has not
+   * started, else the client connection is cut. Returns the number of sockets closed.
+   */
+  terminate(deadline: 'drain' | 'listener'): number;
 }
 
 /** What the request path needs from the client connection of an exchange. */

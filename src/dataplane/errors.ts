@@ -17,7 +17,8 @@ export type ProxyErrorKind =
   | 'response-timeout' // no response head within targetResponseTimeoutMs (504)
   | 'idle-timeout' // nothing moved between ebb and the target for idleTimeoutMs once it was answering (504, or the client is cut)
   | 'client-timeout' // nothing came from (or was read by) the client for idleTimeoutMs mid-request (408, or the client is cut)
-  | 'terminated' // ebb cut the request at a drain deadline (502)
+  | 'terminated' // ebb cut the request at a drain deadline (502; detail `cut` when its response had started)
+  | 'listener-closed' // its listener was closing (ebb's shutdown, or the listener's removal) and its deadline passed (502; `cut` likewise)
   | 'bad-request-body' // the client's chunked body is malformed (400)
   | 'client-aborted'; // the client went away before the response ended (no answer possible)
 
@@ -40,6 +41,7 @@ const PROXY_ERRORS: { readonly [K in ProxyErrorKind]: ProxyErrorSpec } = {
   'idle-timeout': { status: 504, source: 'upstream' },
   'client-timeout': { status: 408, source: 'downstream' },
   terminated: { status: 502, source: 'internal' },
+  'listener-closed': { status: 502, source: 'internal' },
   'bad-request-body': { status: 400, source: 'downstream' },
   'client-aborted': { status: 499, source: 'downstream' },
 };

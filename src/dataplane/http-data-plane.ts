@@ -306,7 +306,9 @@ export class HttpDataPlane implements DataPlane {
     const r = await Promise.race([done.then(() => 'done' as const), deadline]);
     if (timer !== null) clearTimeout(timer);
     if (r === 'deadline') {
-      // What is left is closed: tunnels politely first, then every socket.
+      this.log({ level: 'warn', msg: 'shutdown deadline reached', dataPlane: this.id, deadlineMs });
+      // What is left is closed: tunnels politely first, then every socket (a request in flight gets a
+      // 502 with Connection: close, or its response is cut: each logged and published as it ends).
       const tunnels = [...this.#targets.values()].flatMap((e) => e.openTunnels());
       await Promise.all(tunnels.map((t) => t.terminate(Math.min(this.#graceMs, 200))));
       for (const l of all) l.destroy();

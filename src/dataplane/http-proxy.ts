@@ -245,14 +245,16 @@ export class Exchange implements UpstreamSink, BodySink, ClientExchange {
   }
 
   /**
-   * Ends the exchange at a drain deadline: a 502 with `Connection: close` if the response has not
-   * started, otherwise the client connection is cut. Returns the number of sockets closed.
+   * Ends the exchange at a deadline (its target's drain, or its listener's close): a 502 with
+   * `Connection: close` if the response has not started, otherwise the client connection is cut
+   * (and the cut is logged as such). Returns the number of sockets closed.
    */
-  terminate(): number {
+  terminate(deadline: 'drain' | 'listener' = 'drain'): number {
     if (this.#ended) return 0;
     let closed = this.#dropConnection() ? 1 : 0;
-    if (this.client.responseStarted) closed++; // the client connection is cut (else it gets a 502 and closes after it)
-    this.#failed(new ProxyError('terminated', ''));
+    const cut = this.client.responseStarted;
+    if (cut) closed++; // the client connection is cut (else it gets a 502 and closes after it)
+    this.#failed(new ProxyError(deadline === 'drain' ? 'terminated' : 'listener-closed', cut ? 'cut' : ''));
     return closed;
   }
 
@@ -268,7 +270,8 @@ export class Exchange implements UpstreamSink, BodySink, ClientExchange {
     if (this.#ended) return;
     const client = this.client;
     const plan = client.plan;
-    this.#host.log({
+    if (err.detail === 'cut') this.#logCut(err);
+    else this.#host.log({
       level: 'warn',
       msg: 'proxy error',
       dataPlane: this.#host.id,
@@ -286,13 +289,30 @@ export class Exchange implements UpstreamSink, BodySink, ClientExchange {
     }
     if (!client.responseStarted) {
       // Close after the answer when the request body was not read whole, or at a deadline.
-      client.sendError(err.status, err.kind === 'terminated' || !client.requestComplete || err.kind === 'bad-request-body');
+      client.sendError(err.status, err.kind === 'terminated' || err.kind === 'listener-closed' || !client.requestComplete || err.kind === 'bad-request-body');
       this.#finish(err.status, err);
     } else {
       // The response has started: the only honest signal left is to cut the client connection.
       client.cut();
       this.#finish(client.statusSent, err);
     }
+  }
+
+  /** A response still streaming at a deadline: what the client got of it before ebb cut it. */
+  #logCut(err: ProxyError): void {
+    const client = this.client;
+    this.#host.log({
+      level: 'warn',
+      msg: err.kind === 'terminated' ? 'response cut at drain deadline' : 'response cut at listener close deadline',
+      dataPlane: this.#host.id,
+      listener: this.#ctx.route.arn,
+      targetKey: this.entry.key,
+      target: targetHostHeader(this.entry.host, this.entry.port),
+      status: client.statusSent,
+      bytesSent: client.sentBytes,
+      method: client.plan.method,
+      url: client.plan.url,
+    });
   }
 
   #finish(status: number, err: ProxyError | null): void {

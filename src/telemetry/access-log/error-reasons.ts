@@ -24,6 +24,7 @@ export const PROXY_ERROR_REASONS: { readonly [K in ProxyErrorKind]: string } = {
   'idle-timeout': 'TargetIdleTimeout',
   'client-timeout': 'ClientIdleTimeout',
   terminated: 'DeregistrationDelayExpired',
+  'listener-closed': 'ListenerCloseTimeoutExpired',
   'bad-request-body': 'ClientMalformedBody',
   'client-aborted': 'ClientClosedConnection',
 };
