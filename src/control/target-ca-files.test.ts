@@ -1,0 +1,83 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, test } from 'node:test';
+import { leafCert, testCa } from '../../test/support/certs.ts';
+import { readCaFile, TARGET_CA_FILE, TargetCaFiles } from './target-ca-files.ts';
+
+const dir = mkdtempSync(path.join(tmpdir(), 'ebb-ca-files-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const group = (attributes: Record<string, string>, protocol: 'HTTP' | 'HTTPS' | 'TCP' = 'HTTPS') => ({ arn: 'arn:tg/secure', protocol, attributes });
+
+test('a CA file is read when the attribute is set; the publication reads what was kept, not the disk', () => {
+  const file = path.join(dir, 'ca-set.pem');
+  writeFileSync(file, testCa().certPem);
+  const files = new TargetCaFiles();
+  files.check({ [TARGET_CA_FILE]: file });
+  writeFileSync(file, 'changed on disk');
+  assert.equal(files.targetTls(group({ [TARGET_CA_FILE]: file }))?.caPem?.trim(), testCa().certPem.trim());
+});
+
+test('no CA: an HTTPS group does not verify; HTTP and TCP groups speak no TLS', () => {
+  const files = new TargetCaFiles();
+  assert.deepEqual(files.targetTls(group({})), { caPem: null });
+  assert.equal(files.targetTls(group({}, 'HTTP')), null);
+  assert.equal(files.targetTls(group({}, 'TCP')), null);
+  files.check({ other: 'x', [TARGET_CA_FILE]: null });
+});
+
+test('a file that cannot be used is refused when set, naming the file and why', () => {
+  const files = new TargetCaFiles();
+  const garbage = path.join(dir, 'garbage.pem');
+  writeFileSync(garbage, 'not a certificate\n');
+  const broken = path.join(dir, 'broken.pem');
+  writeFileSync(broken, '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n');
+  const cases: Array<[string, RegExp]> = [
+    ['relative/ca.pem', /names relative\/ca\.pem, which is not an absolute path/],
+    [path.join(dir, 'missing.pem'), /missing\.pem, which cannot be read \(ENOENT/],
+    [dir, /cannot be read \(EISDIR/],
+    [garbage, /garbage\.pem, which holds no PEM certificate/],
+    [broken, /broken\.pem, which holds a certificate \(number 1\) that cannot be parsed/],
+  ];
+  for (const [file, says] of cases) {
+    assert.throws(
+      () => files.check({ [TARGET_CA_FILE]: file }),
+      (e: Error & { code?: string }) => e.code === 'ValidationError' && says.test(e.message) && /give the path of a PEM file/.test(e.message),
+      file,
+    );
+  }
+});
+
+test('a bundle keeps every certificate, and only certificates', () => {
+  const file = path.join(dir, 'bundle.pem');
+  const leaf = leafCert(['bundle.test']);
+  writeFileSync(file, `${testCa().certPem}${leaf.keyPem}${leaf.certPem}`);
+  const pem = readCaFile(file);
+  assert.equal(pem.match(/BEGIN CERTIFICATE/g)?.length, 2);
+  assert.ok(!pem.includes('PRIVATE KEY'));
+});
+
+test('after a restart a file that cannot be read publishes an empty CA (trusts nothing) and is logged; a reload reads every file again and keeps the old PEM of one that fails', () => {
+  const logs: Array<Record<string, unknown>> = [];
+  const files = new TargetCaFiles((l) => logs.push(l));
+  const gone = path.join(dir, 'gone.pem');
+  assert.deepEqual(files.targetTls(group({ [TARGET_CA_FILE]: gone })), { caPem: '' });
+  assert.equal(logs[0]?.event, 'target-tls:ca-file-unreadable');
+  assert.equal(logs[0]?.file, gone);
+  assert.equal(logs[0]?.targetGroupArn, 'arn:tg/secure');
+
+  const renewed = path.join(dir, 'renewed.pem');
+  writeFileSync(renewed, testCa().certPem);
+  files.check({ [TARGET_CA_FILE]: renewed });
+  const other = leafCert(['renewed.test']).certPem;
+  writeFileSync(renewed, other);
+  writeFileSync(gone, testCa().certPem);
+  assert.deepEqual(files.reload(), []);
+  assert.equal(files.targetTls(group({ [TARGET_CA_FILE]: renewed }))?.caPem?.trim(), other.trim());
+  assert.equal(files.targetTls(group({ [TARGET_CA_FILE]: gone }))?.caPem?.trim(), testCa().certPem.trim());
+  rmSync(renewed);
+  assert.deepEqual(files.reload(), [renewed]);
+  assert.equal(files.targetTls(group({ [TARGET_CA_FILE]: renewed }))?.caPem?.trim(), other.trim(), 'the PEM read before is kept');
+});
