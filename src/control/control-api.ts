@@ -13,6 +13,7 @@ import type { DrainRecord, LoadBalancerStack, TargetHealthDescription } from './
 import type { HealthCheckConfig } from '../domain/health-check.ts';
 import type { ControlEvents } from './events.ts';
 import type { TypedEmitter } from '../shared/typed-emitter.ts';
+import type { CertificateCommands } from './certificates.ts';
 
 /**
  * The control plane's facade: every command the API and the configuration translate into. Commands
@@ -23,6 +24,8 @@ export interface ControlApi {
   readonly events: TypedEmitter<ControlEvents>;
   readonly region: string;
   readonly accountId: string;
+  /** Server certificates: ACM's ImportCertificate and the rest (certificates.ts). */
+  readonly certificates: CertificateCommands;
 
   // Load balancers
   createLoadBalancer(input: CreateLoadBalancerInput): Promise<LoadBalancerRecord>;

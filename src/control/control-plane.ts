@@ -21,6 +21,7 @@ import type {
 import type { StateStore, StoreOp } from '../domain/store-port.ts';
 import { mergeTags, removeTagKeys, validateTags } from '../domain/tag-rules.ts';
 import { ArnFactory, checkArn } from './arn.ts';
+import { CertificateCatalog } from './certificates.ts';
 import { classicAttributesChange, classicSettingsFromTags } from './classic-load-balancers.ts';
 import type { ControlApi } from './control-api.ts';
 import { LAST_APPLIED_KEY, restoreDeclaration, storedDeclaration, withChanges, type DeclaredState } from './declared-state.ts';
@@ -67,6 +68,7 @@ export class ControlPlane implements ControlApi {
   readonly events = new TypedEmitter<ControlEvents>();
   readonly region: string;
   readonly accountId: string;
+  readonly certificates: CertificateCatalog;
 
   readonly #clock: Clock;
   readonly #store: StateStore;
@@ -96,8 +98,9 @@ export class ControlPlane implements ControlApi {
     this.#catalog = new ResourceCatalog(new ArnFactory(this.region, this.accountId), this.#clock, options.listenAddresses);
     this.#targets = new TargetRegistry(this.events, this.#clock);
     this.#records = new DrainRecordLog(options.drainRecordLimit ?? 1000, this.events, this.#log);
-    this.#publisher = new RoutingPublisher(this.#catalog, this.#targets, dataPlanes, this.#health, this.#clock);
+    this.#publisher = new RoutingPublisher(this.#catalog, this.#targets, dataPlanes, this.#health, this.#clock, () => this.certificates.records);
     this.#transaction = new StoreTransaction(this.#store, () => this.#publisher.publish());
+    this.certificates = new CertificateCatalog({ region: this.region, accountId: this.accountId, clock: this.#clock, queue: this.#queue, transaction: this.#transaction, listeners: () => this.#catalog.listeners.values(), log: this.#log });
     this.#drains = new Drains({
       clock: this.#clock,
       dataPlanes: dataPlanes,
@@ -120,6 +123,7 @@ export class ControlPlane implements ControlApi {
     this.#started = true;
     const state = await this.#store.load();
     this.#catalog.load(state);
+    this.certificates.load(state);
     // Records an earlier release wrote in another shape are rewritten once, before anything is served.
     const moved = classicSettingsFromTags(this.#catalog);
     await this.#transaction.transact(moved.ops, moved.apply, { publish: false });

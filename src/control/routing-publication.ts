@@ -1,7 +1,8 @@
 import { listenerSettings, targetGroupAttributesWithDefaults } from '../domain/attributes.ts';
 import type { HealthCheckTarget } from '../domain/health-port.ts';
-import type { InstanceRecord, ListenerRecord, LoadBalancerRecord, TargetGroupRecord, TargetRegistration } from '../domain/resources.ts';
-import type { ListenerRoute, RoutableTarget, RoutingSnapshot, TargetGroupRoute } from '../domain/routing-snapshot.ts';
+import type { CertificateRecord, InstanceRecord, ListenerRecord, LoadBalancerRecord, TargetGroupRecord, TargetRegistration } from '../domain/resources.ts';
+import type { ListenerCertificate, ListenerRoute, ListenerTls, RoutableTarget, RoutingSnapshot, TargetGroupRoute } from '../domain/routing-snapshot.ts';
+import { DEFAULT_SSL_POLICY, tlsPolicySettings } from '../domain/tls-policies.ts';
 import type { TargetLifecycle } from '../domain/target-lifecycle.ts';
 import { isIpAddress } from './names.ts';
 
@@ -22,6 +23,8 @@ export interface PublicationInput {
   /** In registration order. */
   readonly targets: readonly PublishedTarget[];
   readonly instances: ReadonlyMap<string, InstanceRecord>;
+  /** Certificates by ARN, for HTTPS and TLS listeners (none: such listeners publish no certificate). */
+  readonly certificates?: ReadonlyMap<string, CertificateRecord>;
 }
 
 export interface PublishedTarget {
@@ -76,10 +79,28 @@ export function buildPublication(input: PublicationInput): Publication {
       port: l.port,
       targetGroupArn: l.defaultActions[0]?.targetGroupArn ?? null,
       settings: listenerSettings(lb.attributes, l.attributes ?? {}),
-      tls: null,
+      tls: listenerTls(l, input.certificates),
     });
   }
   return { snapshot: { version: input.version, listeners, targetGroups }, checks };
+}
+
+/**
+ * What an HTTPS or TLS listener's handshake offers: its certificates in its order (the default first),
+ * each with its chain, and its security policy as Node settings (ebb's default when it names none).
+ * A certificate ebb does not know is left out; a listener left with none publishes an empty list,
+ * which a data plane refuses to open. Null for HTTP and TCP listeners.
+ */
+export function listenerTls(l: ListenerRecord, certificates: ReadonlyMap<string, CertificateRecord> = new Map()): ListenerTls | null {
+  if (l.protocol !== 'HTTPS' && l.protocol !== 'TLS') return null;
+  const served: ListenerCertificate[] = [];
+  for (const arn of l.certificateArns ?? []) {
+    const c = certificates.get(arn);
+    if (c !== undefined) served.push({ arn, certificatePem: c.certificatePem + c.chainPem, privateKeyPem: c.privateKeyPem, names: c.subjectAlternativeNames });
+  }
+  const policy = tlsPolicySettings(l.sslPolicy ?? DEFAULT_SSL_POLICY) ?? tlsPolicySettings(DEFAULT_SSL_POLICY);
+  if (policy === undefined) throw new Error(`the default security policy ${DEFAULT_SSL_POLICY} is missing from tls-policies.ts`);
+  return { certificates: served, policy };
 }
 
 /**

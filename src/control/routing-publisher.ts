@@ -1,5 +1,6 @@
 import type { ApplyResult, DataPlane } from '../domain/data-plane-port.ts';
 import type { HealthChecker } from '../domain/health-port.ts';
+import type { CertificateRecord } from '../domain/resources.ts';
 import type { Clock } from '../shared/clock.ts';
 import type { ResourceCatalog } from './resource-catalog.ts';
 import type { TargetRegistry } from './registered-targets.ts';
@@ -26,11 +27,21 @@ export class RoutingPublisher {
   readonly #dataPlanes: readonly DataPlane[];
   readonly #health: HealthChecker | undefined;
   readonly #clock: Clock;
+  readonly #certificates: () => ReadonlyMap<string, CertificateRecord>;
   #version = 0;
   #lastApply: Promise<ApplyResult[]> = Promise.resolve([]);
 
-  constructor(catalog: ResourceCatalog, targets: TargetRegistry, dataPlanes: readonly DataPlane[], health: HealthChecker | undefined, clock: Clock) {
+  /** `certificates`: the certificate catalog's records, read at each publication (HTTPS and TLS listeners). */
+  constructor(
+    catalog: ResourceCatalog,
+    targets: TargetRegistry,
+    dataPlanes: readonly DataPlane[],
+    health: HealthChecker | undefined,
+    clock: Clock,
+    certificates: () => ReadonlyMap<string, CertificateRecord> = () => new Map(),
+  ) {
     this.#clock = clock;
+    this.#certificates = certificates;
     this.#catalog = catalog;
     this.#targets = targets;
     this.#dataPlanes = dataPlanes;
@@ -52,6 +63,7 @@ export class RoutingPublisher {
       targetGroups: [...catalog.targetGroups.values()],
       targets,
       instances: catalog.instances,
+      certificates: this.#certificates(),
     });
     const checked = new Set(checks.map((c) => c.key));
     for (const t of targets) {

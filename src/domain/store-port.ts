@@ -17,7 +17,9 @@ export type StoreKind =
   | 'autoScalingInstance'
   | 'lifecycleHook'
   | 'instanceRefresh'
-  | 'scalingActivity';
+  | 'scalingActivity'
+  // Server certificates (ACM's ImportCertificate, and the file's), src/control/certificates.ts
+  | 'certificate';
 
 export type StoreOp =
   | { readonly op: 'put'; readonly kind: StoreKind; readonly key: string; readonly value: unknown }

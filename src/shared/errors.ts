@@ -78,6 +78,16 @@ export const ERROR_CODES = {
   'InvalidInstanceID.Malformed': { status: 400, fault: 'Sender' },
   // Instances ebb runs: a process that could not be started at all.
   InstanceLaunchFailed: { status: 500, fault: 'Receiver' },
+  // ACM (acm 2015-12-08, AWS JSON 1.1): certificates, on the admin endpoint's same URL. Its codes are
+  // its model's exception names, as the SDKs match them. Every client error is HTTP 400 there.
+  ValidationException: { status: 400, fault: 'Sender' },
+  InvalidArnException: { status: 400, fault: 'Sender' },
+  ResourceNotFoundException: { status: 400, fault: 'Sender' },
+  ResourceInUseException: { status: 400, fault: 'Sender' },
+  LimitExceededException: { status: 400, fault: 'Sender' },
+  InvalidTagException: { status: 400, fault: 'Sender' },
+  TooManyTagsException: { status: 400, fault: 'Sender' },
+  InvalidParameterException: { status: 400, fault: 'Sender' },
   // GET /metrics on the admin endpoint (Prometheus sends a bearer token, not a SigV4 signature).
   MetricsUnauthorized: { status: 401, fault: 'Sender' },
   MetricsNotEnabled: { status: 403, fault: 'Sender' },

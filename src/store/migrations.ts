@@ -44,6 +44,8 @@ export const MIGRATIONS: Readonly<Record<StoreKind, readonly Migration[]>> = {
   lifecycleHook: [sameFields],
   instanceRefresh: [sameFields],
   scalingActivity: [sameFields],
+  // New in the release that added TLS listeners: no earlier state has any, so version 1 is its first format.
+  certificate: [sameFields],
 };
 
 /** The format version this ebb writes for `kind`. */

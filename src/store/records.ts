@@ -22,6 +22,7 @@ export const STORE_KINDS: readonly StoreKind[] = [
   'lifecycleHook',
   'instanceRefresh',
   'scalingActivity',
+  'certificate',
 ];
 
 const kinds = new Set<string>(STORE_KINDS);
