@@ -1,5 +1,5 @@
 import { ebbError } from '../shared/errors.ts';
-import type { Tag, TargetGroupProtocol } from '../domain/resources.ts';
+import type { ListenerProtocol, Tag, TargetGroupProtocol } from '../domain/resources.ts';
 import type { QueryParams } from './query-parser.ts';
 import type { XmlObject } from './xml.ts';
 
@@ -10,12 +10,12 @@ export function readTags(p: QueryParams, name = 'Tags'): Tag[] | undefined {
   return p.structList(name)?.map((t) => ({ key: t.requiredStr('Key'), value: t.str('Value') ?? '' }));
 }
 
-/** Every protocol the ELBv2 model names; ebb serves HTTP, HTTPS and TCP of them. */
+/** Every protocol the ELBv2 model names; ebb serves HTTP, HTTPS, TCP and TLS listeners, and HTTP, HTTPS and TCP groups and checks. */
 const ELBV2_PROTOCOLS = ['HTTP', 'HTTPS', 'TCP', 'TLS', 'UDP', 'TCP_UDP', 'GENEVE', 'QUIC', 'TCP_QUIC'] as const;
 
 /**
- * An ELBv2 protocol parameter (`Protocol`, `HealthCheckProtocol`), or undefined when absent. A value
- * outside the model is a ValidationError; a modelled one ebb does not serve is refused with `code`.
+ * A target group's `Protocol` or `HealthCheckProtocol`, or undefined when absent. A value outside the
+ * model is a ValidationError; a modelled one ebb does not serve is refused with `code`, saying what to use.
  */
 export function readProtocol(
   p: QueryParams,
@@ -25,7 +25,16 @@ export function readProtocol(
 ): TargetGroupProtocol | undefined {
   const value = p.enumOf(name, ELBV2_PROTOCOLS);
   if (value === undefined || value === 'HTTP' || value === 'HTTPS' || value === 'TCP') return value;
-  throw ebbError(code, `${what} '${value}' is not supported by ebb; use HTTP, HTTPS or TCP`);
+  // A TLS group would re-encrypt to its targets; ebb's TLS listeners forward to TCP groups (NLB's TLS termination).
+  const hint = value === 'TLS' && name === 'Protocol' ? ' (a TLS listener forwards to a TCP group: the listener ends TLS)' : '';
+  throw ebbError(code, `${what} '${value}' is not supported by ebb; use HTTP, HTTPS or TCP${hint}`);
+}
+
+/** A listener's `Protocol`, or undefined when absent: HTTP and HTTPS (application), TCP and TLS (network). */
+export function readListenerProtocol(p: QueryParams, name = 'Protocol'): ListenerProtocol | undefined {
+  const value = p.enumOf(name, ELBV2_PROTOCOLS);
+  if (value === undefined || value === 'HTTP' || value === 'HTTPS' || value === 'TCP' || value === 'TLS') return value;
+  throw ebbError('UnsupportedProtocol', `Listener protocol '${value}' is not supported by ebb; use HTTP or HTTPS (application), TCP or TLS (network)`);
 }
 
 export function tagsXml(tags: readonly Tag[]): XmlObject[] {

@@ -9,7 +9,7 @@ import type {
   ModifyListenerInput,
   TargetInput,
 } from './inputs.ts';
-import type { DrainRecord, LoadBalancerStack, TargetHealthDescription } from './outputs.ts';
+import type { DrainRecord, ListenerCertificateView, LoadBalancerStack, TargetHealthDescription } from './outputs.ts';
 import type { HealthCheckConfig } from '../domain/health-check.ts';
 import type { ControlEvents } from './events.ts';
 import type { TypedEmitter } from '../shared/typed-emitter.ts';
@@ -46,6 +46,15 @@ export interface ControlApi {
   describeListeners(filter: { loadBalancerArn?: string; listenerArns?: readonly string[] }): ListenerRecord[];
   modifyListener(arn: string, input: ModifyListenerInput): Promise<ListenerRecord>;
   deleteListener(arn: string): Promise<void>;
+  /** HTTPS and TLS listeners: the default certificate (isDefault), then those chosen by SNI; none for HTTP and TCP. */
+  describeListenerCertificates(arn: string): ListenerCertificateView[];
+  /** Certificates chosen by SNI; resolves with those asked for (isDefault false). */
+  addListenerCertificates(arn: string, certificateArns: readonly string[]): Promise<ListenerCertificateView[]>;
+  /** The default certificate cannot be removed: OperationNotPermitted. */
+  removeListenerCertificates(arn: string, certificateArns: readonly string[]): Promise<void>;
+  /** The attributes a listener of its protocol has (`tcp.idle_timeout.seconds` for TCP), defaults filled in. */
+  describeListenerAttributes(arn: string): Record<string, string>;
+  modifyListenerAttributes(arn: string, attributes: Readonly<Record<string, string>>): Promise<Record<string, string>>;
 
   // Target groups
   createTargetGroup(input: CreateTargetGroupInput): Promise<TargetGroupRecord>;

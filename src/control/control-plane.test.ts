@@ -479,21 +479,19 @@ describe('validation', () => {
     await assert.rejects(s.cp.modifyLoadBalancerAttributes(s.lb.arn, { 'access_logs.s3.bucket': '' }), refused, 'the bucket cannot be emptied while logs are on');
   });
 
-  test('an HTTPS target group is refused until ebb speaks TLS to targets; an HTTPS health check is not', async () => {
+  test('an HTTPS target group is made (ebb speaks TLS to its targets) and checked over HTTPS by default; an HTTP group may be checked over HTTPS', async () => {
     const s = await setup();
-    await assert.rejects(
-      s.cp.createTargetGroup({ name: 'tls', protocol: 'HTTPS', port: 443, targetType: 'ip' }),
-      (e: unknown) => EbbError.is(e) && e.code === 'UnsupportedProtocol' && /does not open TLS connections to targets/.test(e.message),
+    const tls = await s.cp.createTargetGroup({ name: 'tls', protocol: 'HTTPS', port: 443, targetType: 'ip' });
+    assert.deepEqual(
+      { protocol: tls.healthCheck.protocol, timeout: tls.healthCheck.timeoutSeconds, matcher: tls.healthCheck.matcher },
+      { protocol: 'HTTPS', timeout: 5, matcher: '200' },
     );
-    await assert.rejects(
-      s.cp.createLoadBalancerStack({
-        loadBalancer: { name: 'legacy', type: 'classic' },
-        targetGroups: [{ name: 'legacy-443', protocol: 'HTTPS', port: 443 }],
-        listeners: [{ protocol: 'HTTP', port: 9100, targetGroupName: 'legacy-443' }],
-      }),
-      (e: unknown) => EbbError.is(e) && e.code === 'UnsupportedProtocol',
-    );
-    assert.ok(!s.cp.describeTargetGroups().some((g) => g.name === 'tls' || g.name === 'legacy-443'));
+    const stack = await s.cp.createLoadBalancerStack({
+      loadBalancer: { name: 'legacy', type: 'classic' },
+      targetGroups: [{ name: 'legacy-443', protocol: 'HTTPS', port: 443 }],
+      listeners: [{ protocol: 'HTTP', port: 9100, targetGroupName: 'legacy-443' }],
+    });
+    assert.equal(stack.targetGroups[0]?.protocol, 'HTTPS');
     const checked = await s.cp.createTargetGroup({ name: 'checked', protocol: 'HTTP', port: 80, healthCheck: { protocol: 'HTTPS', port: 443 } });
     assert.equal(checked.healthCheck.protocol, 'HTTPS');
   });

@@ -29,7 +29,8 @@ import { DrainRecordLog } from './drain-records.ts';
 import { Drains } from './drains.ts';
 import type { ControlEvents } from './events.ts';
 import type { ClassicAttributesChange, CreateListenerInput, CreateLoadBalancerInput, CreateLoadBalancerStackInput, CreateTargetGroupInput, DeregisterOptions, ModifyListenerInput, TargetInput } from './inputs.ts';
-import type { DrainRecord, LoadBalancerStack, TargetHealthDescription } from './outputs.ts';
+import { ListenerCommands } from './listener-commands.ts';
+import type { DrainRecord, ListenerCertificateView, LoadBalancerStack, TargetHealthDescription } from './outputs.ts';
 import { TargetRegistry, type StoredTarget } from './registered-targets.ts';
 import { ResourceCatalog, type ListenAddresses } from './resource-catalog.ts';
 import { RoutingPublisher, type ListenerOpenError } from './routing-publisher.ts';
@@ -51,7 +52,7 @@ export interface ControlPlaneOptions {
 }
 
 export type { ListenerOpenError } from './routing-publisher.ts';
-export { DEFAULT_LISTEN_ADDRESSES, type ListenAddresses } from './resource-catalog.ts';
+export { DEFAULT_LISTEN_ADDRESSES, type ListenAddresses } from './listen-addresses.ts';
 
 /**
  * The control plane: owns the resources and the target lifecycles, persists every change before it
@@ -81,6 +82,7 @@ export class ControlPlane implements ControlApi {
   readonly #drains: Drains;
   readonly #transaction: StoreTransaction;
   readonly #publisher: RoutingPublisher;
+  readonly #listenerCommands: ListenerCommands;
   /** Retries of background work waiting for their time; close cancels them. */
   readonly #retryTimers = new Set<TimerHandle>();
   #lastApplied: DeclaredState | null = null;
@@ -100,7 +102,9 @@ export class ControlPlane implements ControlApi {
     this.#records = new DrainRecordLog(options.drainRecordLimit ?? 1000, this.events, this.#log);
     this.#publisher = new RoutingPublisher(this.#catalog, this.#targets, dataPlanes, this.#health, this.#clock, () => this.certificates.records);
     this.#transaction = new StoreTransaction(this.#store, () => this.#publisher.publish());
+    this.#listenerCommands = new ListenerCommands({ catalog: this.#catalog, transaction: this.#transaction, openErrors: () => this.openErrors() });
     this.certificates = new CertificateCatalog({ region: this.region, accountId: this.accountId, clock: this.#clock, queue: this.#queue, transaction: this.#transaction, listeners: () => this.#catalog.listeners.values(), log: this.#log });
+    this.#catalog.useCertificates((arn) => this.certificates.get(arn));
     this.#drains = new Drains({
       clock: this.#clock,
       dataPlanes: dataPlanes,
@@ -200,15 +204,16 @@ export class ControlPlane implements ControlApi {
   }
 
   describeLoadBalancerAttributes(arn: string): Record<string, string> {
-    return loadBalancerAttributesWithDefaults(this.#catalog.requireLoadBalancer(arn).attributes);
+    const lb = this.#catalog.requireLoadBalancer(arn);
+    return loadBalancerAttributesWithDefaults(lb.attributes, lb.type);
   }
 
   modifyLoadBalancerAttributes(arn: string, attributes: Readonly<Record<string, string>>): Promise<Record<string, string>> {
     return this.#queue.run(async () => {
       const lb = this.#catalog.requireLoadBalancer(arn);
-      const record: LoadBalancerRecord = { ...lb, attributes: validateLoadBalancerAttributeChange(lb.attributes, attributes) };
+      const record: LoadBalancerRecord = { ...lb, attributes: validateLoadBalancerAttributeChange(lb.attributes, attributes, lb.type) };
       await this.#transaction.transact([put('loadBalancer', arn, record)], () => this.#catalog.setLoadBalancer(record));
-      return loadBalancerAttributesWithDefaults(record.attributes);
+      return loadBalancerAttributesWithDefaults(record.attributes, record.type);
     });
   }
 
@@ -224,12 +229,7 @@ export class ControlPlane implements ControlApi {
   // ---------------------------------------------------------------- listeners
 
   createListener(input: CreateListenerInput): Promise<ListenerRecord> {
-    return this.#queue.run(async () => {
-      const record = this.#catalog.buildListener(input);
-      await this.#transaction.transact([put('listener', record.arn, record)], () => this.#catalog.setListener(record));
-      await this.#rollBackIfUnopened(record, null);
-      return record;
-    });
+    return this.#queue.run(() => this.#listenerCommands.create(input));
   }
 
   describeListeners(filter: { loadBalancerArn?: string; listenerArns?: readonly string[] }): ListenerRecord[] {
@@ -237,39 +237,31 @@ export class ControlPlane implements ControlApi {
   }
 
   modifyListener(arn: string, input: ModifyListenerInput): Promise<ListenerRecord> {
-    return this.#queue.run(async () => {
-      const before = this.#catalog.requireListener(arn);
-      const record: ListenerRecord = {
-        ...before,
-        port: input.port ?? before.port,
-        protocol: input.protocol ?? before.protocol,
-        defaultActions:
-          input.defaultActions?.map((a) => ({ type: 'forward' as const, targetGroupArn: a.targetGroupArn })) ?? before.defaultActions,
-      };
-      this.#catalog.checkListener(record.protocol, record.port, record.address, record.defaultActions, arn);
-      await this.#transaction.transact([put('listener', arn, record)], () => this.#catalog.setListener(record));
-      await this.#rollBackIfUnopened(record, before);
-      return record;
-    });
+    return this.#queue.run(() => this.#listenerCommands.modify(arn, input));
   }
 
   deleteListener(arn: string): Promise<void> {
-    return this.#queue.run(async () => {
-      this.#catalog.requireListener(arn);
-      await this.#transaction.transact([del('listener', arn)], () => this.#catalog.deleteListener(arn));
-    });
+    return this.#queue.run(() => this.#listenerCommands.delete(arn));
   }
 
-  /** After a listener was published: if a data plane could not bind it, the change is undone and the command fails. */
-  async #rollBackIfUnopened(record: ListenerRecord, before: ListenerRecord | null): Promise<void> {
-    const failure = (await this.openErrors()).find((e) => e.listenerArn === record.arn);
-    if (failure === undefined) return;
-    if (before === null) await this.#transaction.transact([del('listener', record.arn)], () => this.#catalog.deleteListener(record.arn));
-    else await this.#transaction.transact([put('listener', before.arn, before)], () => this.#catalog.setListener(before));
-    throw ebbError(
-      'InvalidConfigurationRequest',
-      `Port ${record.port} on ${record.address} could not be opened (${failure.code}: ${failure.message}); choose another port or stop what holds it`,
-    );
+  describeListenerCertificates(arn: string): ListenerCertificateView[] {
+    return this.#listenerCommands.describeCertificates(arn);
+  }
+
+  addListenerCertificates(arn: string, certificateArns: readonly string[]): Promise<ListenerCertificateView[]> {
+    return this.#queue.run(() => this.#listenerCommands.addCertificates(arn, certificateArns));
+  }
+
+  removeListenerCertificates(arn: string, certificateArns: readonly string[]): Promise<void> {
+    return this.#queue.run(() => this.#listenerCommands.removeCertificates(arn, certificateArns));
+  }
+
+  describeListenerAttributes(arn: string): Record<string, string> {
+    return this.#listenerCommands.describeAttributes(arn);
+  }
+
+  modifyListenerAttributes(arn: string, attributes: Readonly<Record<string, string>>): Promise<Record<string, string>> {
+    return this.#queue.run(() => this.#listenerCommands.modifyAttributes(arn, attributes));
   }
 
   // ---------------------------------------------------------------- target groups
@@ -436,7 +428,7 @@ export class ControlPlane implements ControlApi {
       const lb = this.#catalog.loadBalancers.get(arn);
       if (lb !== undefined) {
         const record: LoadBalancerRecord = { ...lb, attributes: withChanges(lb.attributes, attributes) };
-        validateLoadBalancerAttributeChange({}, record.attributes);
+        validateLoadBalancerAttributeChange({}, record.attributes, lb.type);
         if (JSON.stringify(record) === JSON.stringify(lb)) return false;
         await this.#transaction.transact([put('loadBalancer', arn, record)], () => this.#catalog.setLoadBalancer(record));
         return true;

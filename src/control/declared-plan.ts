@@ -1,4 +1,4 @@
-import { defaultHealthCheck, type HealthCheckConfig } from '../domain/health-check.ts';
+import { healthCheckWithDefaults, type HealthCheckConfig } from '../domain/health-check.ts';
 import type { ListenerProtocol, LoadBalancerType, TargetGroupProtocol } from '../domain/resources.ts';
 import type { DeclaredListener, DeclaredLoadBalancer, DeclaredState, DeclaredTargetGroup } from './declared-state.ts';
 import { samePlainData } from '../shared/plain-data.ts';
@@ -233,8 +233,8 @@ class Planner {
 
   /** The health check and attributes: each field the file changed since `before` (all of them when null). */
   #setGroup(d: DeclaredTargetGroup, now: CurrentTargetGroup, before: DeclaredTargetGroup | null): void {
-    const wantedCheck: HealthCheckConfig = { ...defaultHealthCheck(d.protocol), ...defined(d.healthCheck) };
-    const beforeCheck: HealthCheckConfig | null = before === null ? null : { ...defaultHealthCheck(before.protocol), ...defined(before.healthCheck) };
+    const wantedCheck: HealthCheckConfig = healthCheckWithDefaults(d.protocol, d.healthCheck);
+    const beforeCheck: HealthCheckConfig | null = before === null ? null : healthCheckWithDefaults(before.protocol, before.healthCheck);
     const healthCheck: Record<string, unknown> = {};
     for (const field of HEALTH_CHECK_FIELDS) {
       const wanted = wantedCheck[field];

@@ -1,5 +1,6 @@
 import type { HealthCheckConfig } from '../domain/health-check.ts';
 import type { ForwardAction, ListenerProtocol, LoadBalancerType, Tag, TargetGroupProtocol } from '../domain/resources.ts';
+import type { ListenerTlsInput } from './listener-rules.ts';
 
 /** Inputs of the control plane's commands and queries (what the API and config translate into); their results are in outputs.ts. */
 
@@ -13,7 +14,8 @@ export interface CreateLoadBalancerInput {
   readonly source?: 'api' | 'config';
 }
 
-export interface CreateListenerInput {
+/** HTTPS and TLS listeners: `certificateArns` (exactly one, the default), `sslPolicy`, `alpnPolicy` (listener-rules.ts). */
+export interface CreateListenerInput extends ListenerTlsInput {
   readonly loadBalancerArn: string;
   readonly protocol: ListenerProtocol;
   readonly port: number;
@@ -22,9 +24,12 @@ export interface CreateListenerInput {
   readonly tags?: readonly Tag[];
   /** Who owns the resource; `config` for what the configuration file declares. Default `api`. */
   readonly source?: 'api' | 'config';
+  /** Listener attributes (`tcp.idle_timeout.seconds`); the file sets them at creation, the API with ModifyListenerAttributes. */
+  readonly attributes?: Readonly<Record<string, string>>;
 }
 
-export interface ModifyListenerInput {
+/** What is left out is kept; `certificateArns` (one) replaces the default certificate. */
+export interface ModifyListenerInput extends ListenerTlsInput {
   readonly port?: number;
   readonly protocol?: ListenerProtocol;
   readonly defaultActions?: readonly ForwardAction[];
@@ -46,7 +51,7 @@ export interface CreateTargetGroupInput {
 export interface CreateLoadBalancerStackInput {
   readonly loadBalancer: CreateLoadBalancerInput;
   readonly targetGroups: readonly CreateTargetGroupInput[];
-  readonly listeners: ReadonlyArray<{
+  readonly listeners: ReadonlyArray<ListenerTlsInput & {
     readonly protocol: ListenerProtocol;
     readonly port: number;
     readonly address?: string;

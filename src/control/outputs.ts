@@ -10,6 +10,13 @@ export interface LoadBalancerStack {
   readonly listeners: readonly ListenerRecord[];
 }
 
+/** One certificate of an HTTPS or TLS listener, as DescribeListenerCertificates lists it. */
+export interface ListenerCertificateView {
+  readonly certificateArn: string;
+  /** The listener's default certificate (served without SNI, or when no other matches). */
+  readonly isDefault: boolean;
+}
+
 export interface TargetHealthDescription {
   readonly id: string;
   readonly port: number;

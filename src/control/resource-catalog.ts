@@ -1,22 +1,40 @@
 import type { Clock } from '../shared/clock.ts';
 import { ebbError } from '../shared/errors.ts';
 import { validateLoadBalancerAttributeChange, validateTargetGroupAttributes } from '../domain/attributes.ts';
-import { defaultHealthCheck, healthCheckProtocolProblem, validateHealthCheck, type HealthCheckConfig } from '../domain/health-check.ts';
+import { healthCheckWithDefaults, type HealthCheckConfig } from '../domain/health-check.ts';
 import {
   DEFAULT_CLASSIC_SETTINGS,
   type InstanceRecord,
+  type ListenerProtocol,
   type ListenerRecord,
   type LoadBalancerRecord,
   type Tag,
-  type TargetGroupProtocol,
   type TargetGroupRecord,
   type TargetRegistration,
 } from '../domain/resources.ts';
 import type { StoreKind, StoreOp } from '../domain/store-port.ts';
 import { validateTags } from '../domain/tag-rules.ts';
 import { checkAnyArn, checkArn, notFoundFor, type ArnFactory } from './arn.ts';
-import type { CreateListenerInput, CreateLoadBalancerInput, CreateLoadBalancerStackInput, CreateTargetGroupInput, TargetInput } from './inputs.ts';
+import { groupHealthCheck } from './health-check-changes.ts';
+import type {
+  CreateListenerInput,
+  CreateLoadBalancerInput,
+  CreateLoadBalancerStackInput,
+  CreateTargetGroupInput,
+  ModifyListenerInput,
+  TargetInput,
+} from './inputs.ts';
+import {
+  attributesForProtocol,
+  checkListenerPort,
+  checkListenerProtocol,
+  checkPairing,
+  listenerTls,
+  newListenerAttributes,
+  type CertificateLookup,
+} from './listener-rules.ts';
 import { isInstanceId, isHostName, isIpAddress, validateName, validatePort } from './names.ts';
+import { DEFAULT_LISTEN_ADDRESSES, type ListenAddresses } from './listen-addresses.ts';
 import type { LoadBalancerStack } from './outputs.ts';
 import { del, put, recordsOf } from './store-transaction.ts';
 
@@ -34,6 +52,8 @@ export class ResourceCatalog {
   readonly #targetGroups = new Map<string, TargetGroupRecord>();
   readonly #instances = new Map<string, InstanceRecord>();
   readonly #listenAddresses: ListenAddresses;
+  /** Certificates ebb knows, for HTTPS and TLS listeners; none until the control plane wires its catalog in. */
+  #certificates: CertificateLookup = () => undefined;
 
   /** `listenAddresses`: where a listener created without an address listens, by its load balancer's scheme. */
   constructor(arns: ArnFactory, clock: Clock, listenAddresses: Partial<ListenAddresses> = {}) {
@@ -43,6 +63,15 @@ export class ResourceCatalog {
     for (const [scheme, address] of Object.entries(this.#listenAddresses)) {
       if (!isIpAddress(address)) throw ebbError('ValidationError', `The listen address for ${scheme} load balancers, '${address}', is not an IP address`);
     }
+  }
+
+  /** Where HTTPS and TLS listeners' certificates are looked up (the control plane's certificate catalog). */
+  useCertificates(lookup: CertificateLookup): void {
+    this.#certificates = lookup;
+  }
+
+  get certificateLookup(): CertificateLookup {
+    return this.#certificates;
   }
 
   /** The stored records, at start. */
@@ -200,7 +229,7 @@ export class ResourceCatalog {
         throw ebbError('DuplicateLoadBalancerName', `A load balancer named '${input.name}' already exists`);
       }
     }
-    const attributes = validateLoadBalancerAttributeChange({}, input.attributes ?? {});
+    const attributes = validateLoadBalancerAttributeChange({}, input.attributes ?? {}, type);
     return {
       arn: this.#arns.loadBalancer(input.name, type),
       name: input.name,
@@ -218,18 +247,10 @@ export class ResourceCatalog {
   buildTargetGroup(input: CreateTargetGroupInput, classic = false): TargetGroupRecord {
     validateName('target group', input.name);
     validatePort(input.port, 'Port');
-    if (input.protocol === 'HTTPS') {
-      // The data plane has no TLS client yet: an HTTPS group's requests would reach its targets in
-      // plain text. Refused until they can be encrypted (HTTPS health checks are TLS already).
-      throw ebbError(
-        'UnsupportedProtocol',
-        `Target group protocol HTTPS is not supported by ebb yet: ebb does not open TLS connections to targets, so requests would reach them unencrypted; use HTTP (a health check may still use HTTPS)`,
-      );
-    }
     if (![...this.#targetGroups.values()].every((tg) => tg.name !== input.name)) {
       throw ebbError('DuplicateTargetGroupName', `A target group named '${input.name}' already exists`);
     }
-    const healthCheck = groupHealthCheck(input.protocol, classic, defaultHealthCheck(input.protocol), input.healthCheck ?? {});
+    const healthCheck = groupHealthCheck(input.protocol, classic, healthCheckWithDefaults(input.protocol, input.healthCheck ?? {}), {});
     const attributes = { ...(input.attributes ?? {}) };
     validateTargetGroupAttributes(attributes, input.protocol);
     return {
@@ -250,7 +271,9 @@ export class ResourceCatalog {
   buildListener(input: CreateListenerInput): ListenerRecord {
     const lb = this.requireLoadBalancer(input.loadBalancerArn);
     const address = input.address ?? this.#listenAddresses[lb.scheme];
-    this.checkListener(input.protocol, input.port, address, input.defaultActions, null);
+    this.#checkListener(lb, input.protocol, input.port, address, input.defaultActions, null);
+    const tls = listenerTls(input.protocol, input, null, this.#certificates);
+    const attributes = newListenerAttributes(input.attributes, input.protocol);
     return {
       arn: this.#arns.listener(lb.arn),
       loadBalancerArn: lb.arn,
@@ -260,6 +283,30 @@ export class ResourceCatalog {
       defaultActions: input.defaultActions.map((a) => ({ type: 'forward', targetGroupArn: a.targetGroupArn })),
       tags: validateTags(input.tags ?? []),
       source: input.source ?? 'api',
+      ...tls,
+      ...(attributes !== undefined && { attributes }),
+    };
+  }
+
+  /**
+   * `before` changed as ModifyListener asks: port, protocol, default action, and for HTTPS and TLS the
+   * default certificate and the policies, each kept when not given; checked as a new listener is.
+   */
+  changeListener(before: ListenerRecord, input: ModifyListenerInput): ListenerRecord {
+    const lb = this.requireLoadBalancer(before.loadBalancerArn);
+    const protocol = input.protocol ?? before.protocol;
+    const defaultActions = input.defaultActions?.map((a) => ({ type: 'forward' as const, targetGroupArn: a.targetGroupArn })) ?? before.defaultActions;
+    const port = input.port ?? before.port;
+    this.#checkListener(lb, protocol, port, before.address, defaultActions, before.arn);
+    const { certificateArns: _c, sslPolicy: _s, attributes: _a, ...rest } = before;
+    const attributes = attributesForProtocol(before.attributes, protocol);
+    return {
+      ...rest,
+      port,
+      protocol,
+      defaultActions,
+      ...listenerTls(protocol, input, before, this.#certificates),
+      ...(attributes !== undefined && { attributes }),
     };
   }
 
@@ -278,10 +325,9 @@ export class ResourceCatalog {
       const tg = groups.find((g) => g.name === l.targetGroupName);
       if (tg === undefined) throw ebbError('TargetGroupNotFound', `Target group '${l.targetGroupName}' is not part of this load balancer`);
       const address = l.address ?? this.#listenAddresses[lb.scheme];
-      this.#checkListenerPort(l.protocol, l.port, address, null, listeners);
-      if (tg.protocol === 'TCP') {
-        throw ebbError('IncompatibleProtocols', `Target group '${tg.name}' uses TCP and cannot serve an ${l.protocol} listener`);
-      }
+      checkListenerProtocol(lb, l.protocol);
+      checkListenerPort(l.port, address, null, [...this.#listeners.values(), ...listeners]);
+      checkPairing(l.protocol, tg);
       listeners.push({
         arn: this.#arns.listener(lb.arn),
         loadBalancerArn: lb.arn,
@@ -291,37 +337,20 @@ export class ResourceCatalog {
         defaultActions: [{ type: 'forward', targetGroupArn: tg.arn }],
         tags: [],
         source: 'api',
+        ...listenerTls(l.protocol, l, null, this.#certificates),
       });
     }
     return { loadBalancer: lb, targetGroups: groups, listeners };
   }
 
-  /** Protocol, port, address and default action of a listener; `self` is the listener being changed, if any. */
-  checkListener(protocol: string, port: number, address: string, actions: readonly { targetGroupArn: string }[], self: string | null): void {
-    this.#checkListenerPort(protocol, port, address, self, []);
+  /** Protocol, port, address and default action of a listener of `lb`; `self` is the listener being changed, if any. */
+  #checkListener(lb: LoadBalancerRecord, protocol: ListenerProtocol, port: number, address: string, actions: readonly { targetGroupArn: string }[], self: string | null): void {
+    checkListenerProtocol(lb, protocol);
+    checkListenerPort(port, address, self, this.#listeners.values());
     if (actions.length !== 1) {
       throw ebbError('ValidationError', 'A listener needs exactly one default action, of type forward');
     }
-    for (const a of actions) {
-      const tg = this.requireTargetGroup(a.targetGroupArn);
-      if (tg.protocol === 'TCP') {
-        throw ebbError('IncompatibleProtocols', `Target group '${tg.name}' uses TCP and cannot serve an ${protocol} listener`);
-      }
-    }
-  }
-
-  /** Protocol, port and address of a listener, against every listener there is and those about to be. */
-  #checkListenerPort(protocol: string, port: number, address: string, self: string | null, pending: readonly ListenerRecord[]): void {
-    validatePort(port, 'Port');
-    if (protocol !== 'HTTP') {
-      throw ebbError('UnsupportedProtocol', `Listener protocol '${protocol}' is not supported yet; ebb serves HTTP listeners`);
-    }
-    if (!isIpAddress(address)) throw ebbError('ValidationError', `Listener address '${address}' is not an IP address`);
-    for (const other of [...this.#listeners.values(), ...pending]) {
-      if (other.arn !== self && other.port === port && (other.address === address || isWildcard(other.address) || isWildcard(address))) {
-        throw ebbError('DuplicateListener', `A listener already uses port ${port} (${other.arn})`);
-      }
-    }
+    for (const a of actions) checkPairing(protocol, this.requireTargetGroup(a.targetGroupArn));
   }
 
   /** A target to register in `tg`: its port defaults to the group's; an instance id must be declared. */
@@ -461,39 +490,5 @@ export class ResourceCatalog {
   }
 }
 
-/**
- * Where a listener listens when it is not told: an internet-facing load balancer on every interface,
- * an internal one on the loopback interface only, so that on one machine `Scheme` decides who can
- * reach it. The node may set others (`listenAddresses` in the file, `--listen-internet-facing` and
- * `--listen-internal` on the command line).
- */
-export interface ListenAddresses {
-  readonly 'internet-facing': string;
-  readonly internal: string;
-}
-
-export const DEFAULT_LISTEN_ADDRESSES: ListenAddresses = { 'internet-facing': '0.0.0.0', internal: '127.0.0.1' };
-
-/** An address that takes every interface of its family (a dual-stack `::` takes IPv4 too, on Linux). */
-function isWildcard(address: string): boolean {
-  return address === '0.0.0.0' || address === '::';
-}
-
-/** A health check with `change` laid over `base`; fields `change` leaves undefined keep `base`'s. Throws ValidationError. */
-export function mergeHealthCheck(base: HealthCheckConfig, change: Partial<HealthCheckConfig>): HealthCheckConfig {
-  const merged: HealthCheckConfig = { ...base, ...stripUndefined(change) };
-  validateHealthCheck(merged);
-  return merged;
-}
-
-/** `mergeHealthCheck` for a group of `protocol`, with the domain's rule on which check protocol suits it. */
-function groupHealthCheck(protocol: TargetGroupProtocol, classic: boolean, base: HealthCheckConfig, change: Partial<HealthCheckConfig>): HealthCheckConfig {
-  const merged = mergeHealthCheck(base, change);
-  const problem = healthCheckProtocolProblem(protocol, merged.protocol, classic);
-  if (problem !== null) throw ebbError('ValidationError', problem);
-  return merged;
-}
-
-function stripUndefined<T extends object>(value: T): Partial<T> {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
-}
+export { DEFAULT_LISTEN_ADDRESSES, type ListenAddresses } from './listen-addresses.ts';
+export { mergeHealthCheck } from './health-check-changes.ts';

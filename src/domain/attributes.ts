@@ -1,4 +1,5 @@
 import { ebbError } from '../shared/errors.ts';
+import type { ListenerProtocol, LoadBalancerType, TargetGroupProtocol } from './resources.ts';
 import type { ListenerSettings } from './routing-snapshot.ts';
 
 /**
@@ -11,7 +12,15 @@ interface AttributeSpec {
   /** Returns an error message, or null when the value is valid. */
   readonly check: (value: string) => string | null;
   /** Target-group protocols the key applies to; all when absent. */
-  readonly protocols?: ReadonlyArray<'HTTP' | 'HTTPS' | 'TCP'>;
+  readonly protocols?: readonly TargetGroupProtocol[];
+  /** Load balancer types the key applies to (botocore elbv2 LoadBalancerAttribute.Key); all when absent. */
+  readonly types?: readonly LoadBalancerType[];
+  /** Listener protocols the key applies to (botocore elbv2 ListenerAttribute.Key); all when absent. */
+  readonly listenerProtocols?: readonly ListenerProtocol[];
+  /** A default that differs by target-group protocol (NLB's `stickiness.type` is source_ip). */
+  readonly protocolDefaults?: Partial<Record<TargetGroupProtocol, string>>;
+  /** Values allowed only for some target-group protocols: returns why not, or null. */
+  readonly protocolCheck?: (value: string, protocol: TargetGroupProtocol) => string | null;
   /**
    * Values ebb accepts but cannot honour yet are refused rather than silently ignored: returns why,
    * or null when ebb does what the value asks.
@@ -52,35 +61,61 @@ export const TARGET_GROUP_ATTRIBUTES: Readonly<Record<string, AttributeSpec>> = 
     protocols: ['HTTP', 'HTTPS'],
   },
   'stickiness.enabled': { default: 'false', check: bool, notYet: onlyDefault('false', 'sticky sessions come in a later release') },
-  'stickiness.type': { default: 'lb_cookie', check: oneOf('lb_cookie', 'app_cookie', 'source_ip') },
+  // lb_cookie and app_cookie for ALB, source_ip for NLB (botocore elbv2 TargetGroupAttribute.Key).
+  'stickiness.type': {
+    default: 'lb_cookie',
+    protocolDefaults: { TCP: 'source_ip' },
+    check: oneOf('lb_cookie', 'app_cookie', 'source_ip'),
+    protocolCheck: (value, protocol) =>
+      (protocol === 'TCP') === (value === 'source_ip') ? null : protocol === 'TCP' ? 'must be source_ip on a TCP target group' : 'must be lb_cookie or app_cookie on an HTTP or HTTPS target group',
+  },
   'stickiness.lb_cookie.duration_seconds': { default: '86400', check: intIn(1, 604800), protocols: ['HTTP', 'HTTPS'] },
+  // NLB's (botocore elbv2 TargetGroupAttribute.Key, "supported only by Network Load Balancers").
+  'proxy_protocol_v2.enabled': { default: 'false', check: bool, protocols: ['TCP'] },
+  'target_health_state.unhealthy.connection_termination.enabled': { default: 'true', check: bool, protocols: ['TCP'] },
+  'target_health_state.unhealthy.draining_interval_seconds': { default: '0', check: intIn(0, 360000), protocols: ['TCP'] },
 };
 
+/** The NLB attributes whose combination AWS restricts (see `targetGroupAttributeConflict`). */
+const UNHEALTHY_TERMINATION = 'target_health_state.unhealthy.connection_termination.enabled';
+const UNHEALTHY_DRAINING_INTERVAL = 'target_health_state.unhealthy.draining_interval_seconds';
+
+const APPLICATION: readonly LoadBalancerType[] = ['application', 'classic'];
+
+/**
+ * `types`: the load balancers a key applies to. The HTTP ones are ALB's (botocore elbv2
+ * LoadBalancerAttribute.Key, "supported by only Application Load Balancers"), which a Classic load
+ * balancer shares in ebb (its ConnectionSettings and desync mode are these keys); a network load
+ * balancer refuses them, as AWS does.
+ */
 export const LOAD_BALANCER_ATTRIBUTES: Readonly<Record<string, AttributeSpec>> = {
-  'idle_timeout.timeout_seconds': { default: '60', check: intIn(1, 4000) },
+  'idle_timeout.timeout_seconds': { default: '60', check: intIn(1, 4000), types: APPLICATION },
   'client_keep_alive.seconds': {
     default: '3600',
     check: intIn(60, 604800),
     notYet: onlyDefault('3600', 'client connections are not yet closed after a maximum lifetime'),
+    types: APPLICATION,
   },
   'deletion_protection.enabled': { default: 'false', check: bool },
   'routing.http.desync_mitigation_mode': {
     default: 'defensive',
     check: oneOf('monitor', 'defensive', 'strictest'),
+    types: APPLICATION,
   },
-  'routing.http.xff_header_processing.mode': { default: 'append', check: oneOf('append', 'preserve', 'remove') },
-  'routing.http2.enabled': { default: 'true', check: bool },
+  'routing.http.xff_header_processing.mode': { default: 'append', check: oneOf('append', 'preserve', 'remove'), types: APPLICATION },
+  'routing.http2.enabled': { default: 'true', check: bool, types: APPLICATION },
   'routing.http.preserve_host_header.enabled': {
     default: 'true',
     check: bool,
     notYet: onlyDefault('true', 'ebb forwards the Host header as the client sent it'),
+    types: APPLICATION,
   },
   // ebb's own timeouts and limits, named in the AWS style (no AWS equivalent exists).
-  'ebb.client_header_timeout.seconds': { default: '60', check: intIn(1, 3600) },
+  'ebb.client_header_timeout.seconds': { default: '60', check: intIn(1, 3600), types: APPLICATION },
   'ebb.target_connect_timeout.seconds': { default: '10', check: intIn(1, 300) },
-  'ebb.target_response_timeout.seconds': { default: '60', check: intIn(1, 4000) },
-  'ebb.max_header_bytes': { default: '16384', check: intIn(1024, 65536) },
-  'ebb.max_headers_count': { default: '100', check: intIn(10, 1000) },
+  'ebb.target_response_timeout.seconds': { default: '60', check: intIn(1, 4000), types: APPLICATION },
+  'ebb.max_header_bytes': { default: '16384', check: intIn(1024, 65536), types: APPLICATION },
+  'ebb.max_headers_count': { default: '100', check: intIn(10, 1000), types: APPLICATION },
   'ebb.shutdown_timeout.seconds': { default: '30', check: intIn(0, 3600) },
   // Access logs (botocore elbv2 LoadBalancerAttribute.Key): AWS's defaults are off, no bucket, no
   // prefix. The bucket names a local directory (absolute, or relative to the state directory) laid out
@@ -92,9 +127,14 @@ export const LOAD_BALANCER_ATTRIBUTES: Readonly<Record<string, AttributeSpec>> =
   'ebb.access_logs.s3.emit_interval.minutes': { default: '5', check: oneOf('5', '60') },
 };
 
-/** Listener attributes (botocore elbv2 ListenerAttribute.Key): NLB's TCP idle timeout. */
+/**
+ * Listener attributes (botocore elbv2 ListenerAttribute.Key): NLB's TCP idle timeout ("The valid range
+ * is 60-6000 seconds. The default is 350 seconds"), which AWS lets TCP listeners change (NLB guide,
+ * "Update the TCP idle timeout"); a TLS flow keeps the default. ALB's listener attributes (mTLS header
+ * names, response headers) are not served.
+ */
 export const LISTENER_ATTRIBUTES: Readonly<Record<string, AttributeSpec>> = {
-  'tcp.idle_timeout.seconds': { default: '350', check: intIn(60, 6000) },
+  'tcp.idle_timeout.seconds': { default: '350', check: intIn(60, 6000), listenerProtocols: ['TCP'] },
 };
 
 /** The attribute keys of access logs, for the access-log writer and the Classic API. */
@@ -141,20 +181,29 @@ export function loadBalancerAttributeConflict(attrs: Readonly<Record<string, str
 export function validateLoadBalancerAttributeChange(
   current: Readonly<Record<string, string>>,
   change: Readonly<Record<string, string>>,
+  type?: LoadBalancerType,
 ): Record<string, string> {
-  validateLoadBalancerAttributes(change);
+  validateLoadBalancerAttributes(change, type);
   const merged = { ...current, ...change };
   const conflict = loadBalancerAttributeConflict(merged);
   if (conflict !== null) throw ebbError('InvalidConfigurationRequest', conflict);
   return merged;
 }
 
+/** What a key is checked against: the target group's protocol, the load balancer's type, the listener's protocol. */
+interface AppliesTo {
+  readonly protocol?: TargetGroupProtocol | undefined;
+  readonly type?: LoadBalancerType | undefined;
+  readonly listenerProtocol?: ListenerProtocol | undefined;
+}
+
 function validate(
-  kind: 'target group' | 'load balancer',
+  kind: 'target group' | 'load balancer' | 'listener',
   specs: Readonly<Record<string, AttributeSpec>>,
   attrs: Readonly<Record<string, string>>,
-  protocol?: 'HTTP' | 'HTTPS' | 'TCP',
+  on: AppliesTo = {},
 ): void {
+  const { protocol, type, listenerProtocol } = on;
   for (const [key, value] of Object.entries(attrs)) {
     // Own keys only: a key named `constructor` or `__proto__` is user input, not a spec.
     const spec = Object.hasOwn(specs, key) ? specs[key] : undefined;
@@ -164,7 +213,17 @@ function validate(
     if (protocol !== undefined && spec.protocols !== undefined && !spec.protocols.includes(protocol)) {
       throw ebbError('ValidationError', `Attribute key '${key}' is not supported on a ${protocol} ${kind}`);
     }
-    const problem = spec.check(value);
+    if (type !== undefined && spec.types !== undefined && !spec.types.includes(type)) {
+      // AWS's wording for an ALB attribute on a network load balancer.
+      throw ebbError('ValidationError', `Load balancer attribute key '${key}' is not supported on load balancers with type '${type}'`);
+    }
+    if (listenerProtocol !== undefined && spec.listenerProtocols !== undefined && !spec.listenerProtocols.includes(listenerProtocol)) {
+      throw ebbError(
+        'ValidationError',
+        `Listener attribute key '${key}' is not supported on ${listenerProtocol} listeners; it applies to ${spec.listenerProtocols.join(' and ')} listeners`,
+      );
+    }
+    const problem = spec.check(value) ?? (protocol !== undefined ? (spec.protocolCheck?.(value, protocol) ?? null) : null);
     if (problem !== null) {
       throw ebbError('ValidationError', `Attribute '${key}' ${problem}; got '${value}'`);
     }
@@ -182,10 +241,10 @@ function validate(
  */
 export function validateTargetGroupAttributes(
   attrs: Readonly<Record<string, string>>,
-  protocol: 'HTTP' | 'HTTPS' | 'TCP',
+  protocol: TargetGroupProtocol,
   current: Readonly<Record<string, string>> = {},
 ): void {
-  validate('target group', TARGET_GROUP_ATTRIBUTES, attrs, protocol);
+  validate('target group', TARGET_GROUP_ATTRIBUTES, attrs, { protocol });
   const problem = targetGroupAttributeConflict({ ...current, ...attrs });
   if (problem !== null) throw ebbError('InvalidConfigurationRequest', problem);
 }
@@ -197,6 +256,15 @@ export function validateTargetGroupAttributes(
  * AWS answers InvalidConfigurationRequest. ebb's least-outstanding picker would ignore the duration.
  */
 export function targetGroupAttributeConflict(attrs: Readonly<Record<string, string>>): string | null {
+  // NLB: "This attribute can only be configured when target_health_state.unhealthy.connection_termination.enabled
+  // is false" (botocore elbv2 TargetGroupAttribute.Key). A draining interval of 0 (the default) is no configuration.
+  const interval = attrs[UNHEALTHY_DRAINING_INTERVAL];
+  if (interval !== undefined && interval !== '0' && (attrs[UNHEALTHY_TERMINATION] ?? 'true') === 'true') {
+    return (
+      `${UNHEALTHY_DRAINING_INTERVAL} can only be configured when ${UNHEALTHY_TERMINATION} is false ` +
+      `(it is ${attrs[UNHEALTHY_TERMINATION] ?? 'true, the default'}); set ${UNHEALTHY_TERMINATION} to false in the same call, or the interval to 0`
+    );
+  }
   const slowStart = attrs['slow_start.duration_seconds'];
   if (attrs['load_balancing.algorithm.type'] === 'least_outstanding_requests' && slowStart !== undefined && slowStart !== '0') {
     return (
@@ -207,26 +275,45 @@ export function targetGroupAttributeConflict(attrs: Readonly<Record<string, stri
   return null;
 }
 
-export function validateLoadBalancerAttributes(attrs: Readonly<Record<string, string>>): void {
-  validate('load balancer', LOAD_BALANCER_ATTRIBUTES, attrs);
+/** `type`: the load balancer's; a key another type's alone is refused (none given: every key is known). */
+export function validateLoadBalancerAttributes(attrs: Readonly<Record<string, string>>, type?: LoadBalancerType): void {
+  validate('load balancer', LOAD_BALANCER_ATTRIBUTES, attrs, { type });
+}
+
+/** Checks attributes set on a listener of `protocol`. Throws ValidationError. */
+export function validateListenerAttributes(attrs: Readonly<Record<string, string>>, protocol: ListenerProtocol): void {
+  validate('listener', LISTENER_ATTRIBUTES, attrs, { listenerProtocol: protocol });
 }
 
 /** The full attribute set for a target group: defaults for its protocol, overlaid with what was set. */
 export function targetGroupAttributesWithDefaults(
   set: Readonly<Record<string, string>>,
-  protocol: 'HTTP' | 'HTTPS' | 'TCP',
+  protocol: TargetGroupProtocol,
 ): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [key, spec] of Object.entries(TARGET_GROUP_ATTRIBUTES)) {
-    if (spec.protocols === undefined || spec.protocols.includes(protocol)) out[key] = spec.default;
+    if (spec.protocols === undefined || spec.protocols.includes(protocol)) out[key] = spec.protocolDefaults?.[protocol] ?? spec.default;
   }
   return { ...out, ...set };
 }
 
-export function loadBalancerAttributesWithDefaults(set: Readonly<Record<string, string>>): Record<string, string> {
+/** The full attribute set of a load balancer; with `type`, only the keys that type has (as it is described). */
+export function loadBalancerAttributesWithDefaults(set: Readonly<Record<string, string>>, type?: LoadBalancerType): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [key, spec] of Object.entries(LOAD_BALANCER_ATTRIBUTES)) out[key] = spec.default;
+  for (const [key, spec] of Object.entries(LOAD_BALANCER_ATTRIBUTES)) {
+    if (type === undefined || spec.types === undefined || spec.types.includes(type)) out[key] = spec.default;
+  }
   return { ...out, ...set };
+}
+
+/** The keys `kind` has that apply to a target group of `protocol`, a load balancer of `type` (for messages that list them). */
+export function attributeKeysFor(on: AppliesTo & { readonly kind: 'target group' | 'load balancer' | 'listener' }): string[] {
+  const specs = on.kind === 'target group' ? TARGET_GROUP_ATTRIBUTES : on.kind === 'load balancer' ? LOAD_BALANCER_ATTRIBUTES : LISTENER_ATTRIBUTES;
+  return Object.entries(specs)
+    .filter(([, spec]) => on.protocol === undefined || spec.protocols === undefined || spec.protocols.includes(on.protocol))
+    .filter(([, spec]) => on.type === undefined || spec.types === undefined || spec.types.includes(on.type))
+    .filter(([, spec]) => on.listenerProtocol === undefined || spec.listenerProtocols === undefined || spec.listenerProtocols.includes(on.listenerProtocol))
+    .map(([key]) => key);
 }
 
 export function attributeNumber(attrs: Readonly<Record<string, string>>, key: string, fallback: number): number {
@@ -238,10 +325,15 @@ export function attributeBool(attrs: Readonly<Record<string, string>>, key: stri
   return attrs[key] === 'true';
 }
 
-/** A listener's attributes with defaults filled in for what is not set. */
-export function listenerAttributesWithDefaults(set: Readonly<Record<string, string>>): Record<string, string> {
+/**
+ * A listener's attributes with defaults filled in for what is not set; with `protocol`, only the keys a
+ * listener of that protocol has (as DescribeListenerAttributes lists them).
+ */
+export function listenerAttributesWithDefaults(set: Readonly<Record<string, string>>, protocol?: ListenerProtocol): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [key, spec] of Object.entries(LISTENER_ATTRIBUTES)) out[key] = spec.default;
+  for (const [key, spec] of Object.entries(LISTENER_ATTRIBUTES)) {
+    if (protocol === undefined || spec.listenerProtocols === undefined || spec.listenerProtocols.includes(protocol)) out[key] = spec.default;
+  }
   return { ...out, ...set };
 }
 

@@ -15,20 +15,47 @@ export interface HealthCheckConfig {
   readonly matcher: string;
 }
 
-/** AWS defaults for an HTTP(S) target group (ALB); a TCP group's defaults differ where noted. */
-export function defaultHealthCheck(targetProtocol: 'HTTP' | 'HTTPS' | 'TCP'): HealthCheckConfig {
-  const tcp = targetProtocol === 'TCP';
+/**
+ * AWS's defaults for a new group's health check, by the group's protocol and the check's protocol
+ * (given, or the group's default: TCP for a TCP group, the group's own protocol for HTTP and HTTPS).
+ * Sources, where the botocore elbv2 model's text and AWS's answers differ:
+ * - protocol: the model (CreateTargetGroup HealthCheckProtocol) says "For Application Load Balancers,
+ *   the default is HTTP. For Network Load Balancers ... TCP". An HTTPS group is checked over HTTPS by
+ *   default here, as AWS answers (the `aws elbv2 modify-target-group` example's HTTPS group, and moto,
+ *   which mirrors AWS's responses): a target serving only TLS would fail a plain HTTP check;
+ * - timeout: the model says "HTTP 6 s; TCP, TLS or HTTPS 10 s". That is NLB's rule by *check* protocol
+ *   (NLB guide, "Health checks for Network Load Balancer target groups": 6 s for HTTP checks, 10 s for
+ *   TCP and HTTPS checks; the `aws elbv2 create-target-group` example 4: a TCP group checked over HTTP
+ *   answers 6). An HTTP or HTTPS group (ALB) gets 5 s (ALB guide, "Health checks for Application Load
+ *   Balancer target groups": "5 seconds if the target type is instance or ip"; the create-target-group
+ *   example 1 answers 5 for an HTTP group, the modify-target-group example 5 for an HTTPS one);
+ * - interval 30 s, healthy threshold 5, unhealthy threshold 2 for HTTP, HTTPS and TCP groups alike
+ *   (the model; the create-target-group examples 1, 3 and 4);
+ * - matcher: 200 for HTTP and HTTPS groups, 200-399 for an HTTP(S) check of a TCP group (the model's
+ *   Matcher ranges; create-target-group example 4). A TCP check has no matcher; 200-399 is kept.
+ */
+export function defaultHealthCheck(
+  targetProtocol: 'HTTP' | 'HTTPS' | 'TCP',
+  checkProtocol: HealthCheckConfig['protocol'] = targetProtocol,
+): HealthCheckConfig {
+  const network = targetProtocol === 'TCP';
   return {
     enabled: true,
-    protocol: tcp ? 'TCP' : targetProtocol,
+    protocol: checkProtocol,
     port: 'traffic-port',
     path: '/',
     intervalSeconds: 30,
-    timeoutSeconds: tcp ? 10 : 5,
+    timeoutSeconds: network ? (checkProtocol === 'HTTP' ? 6 : 10) : 5,
     healthyThresholdCount: 5,
     unhealthyThresholdCount: 2,
-    matcher: tcp ? '200-399' : '200',
+    matcher: network ? '200-399' : '200',
   };
+}
+
+/** A group's health check as created: the defaults for its protocol and the check protocol `given` names, overlaid with `given`. */
+export function healthCheckWithDefaults(targetProtocol: 'HTTP' | 'HTTPS' | 'TCP', given: Partial<HealthCheckConfig>): HealthCheckConfig {
+  const defined = Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)) as Partial<HealthCheckConfig>;
+  return { ...defaultHealthCheck(targetProtocol, defined.protocol), ...defined };
 }
 
 export const HEALTH_CHECK_RANGES = {
@@ -67,6 +94,18 @@ export function parseMatcher(matcher: string): (status: number) => boolean {
 export function healthCheckProtocolProblem(groupProtocol: HealthCheckConfig['protocol'], check: HealthCheckConfig['protocol'], classic: boolean): string | null {
   if (check !== 'TCP' || groupProtocol === 'TCP' || classic) return null;
   return `Health check protocol TCP is not supported for health checks of an ${groupProtocol} target group; use HTTP or HTTPS`;
+}
+
+/**
+ * Why a matcher names codes its group's checks may not count as healthy, or null: "For target groups
+ * with a protocol of HTTP or HTTPS, the range is 200-499"; TCP groups (NLB) take 200-599 (botocore
+ * elbv2 CreateTargetGroup `Matcher`). A TCP check has no matcher.
+ */
+export function matcherProblem(groupProtocol: HealthCheckConfig['protocol'], hc: Pick<HealthCheckConfig, 'protocol' | 'matcher'>): string | null {
+  if (hc.protocol === 'TCP' || groupProtocol === 'TCP') return null;
+  const codes = hc.matcher.split(',').flatMap((p) => p.trim().split('-').map(Number));
+  if (codes.every((c) => c <= 499)) return null;
+  return `Health check matcher '${hc.matcher}' names codes above 499, which an ${groupProtocol} target group's checks cannot count as healthy; use codes from 200 to 499`;
 }
 
 /** Checks every field against the AWS ranges; throws ValidationError for the first field out of range. */

@@ -48,6 +48,11 @@ export const ERROR_CODES = {
   TooManyTags: { status: 400, fault: 'Sender' },
   DuplicateTagKeys: { status: 400, fault: 'Sender' },
   OperationNotPermitted: { status: 400, fault: 'Sender' },
+  // HTTPS and TLS listeners (ELBv2 CreateListener, ModifyListener, AddListenerCertificates, DescribeSSLPolicies)
+  CertificateNotFound: { status: 400, fault: 'Sender' },
+  SSLPolicyNotFound: { status: 400, fault: 'Sender' },
+  TooManyCertificates: { status: 400, fault: 'Sender' },
+  ALPNPolicyNotFound: { status: 400, fault: 'Sender' },
   // Classic ELB (InvalidConfigurationRequest is 409 there; the API layer adjusts the status)
   InvalidInstance: { status: 400, fault: 'Sender' },
   InvalidScheme: { status: 400, fault: 'Sender' },

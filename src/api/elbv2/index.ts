@@ -1,5 +1,6 @@
 import type { ActionTable } from '../handler.ts';
-import { listenerActions } from './listeners.ts';
+import { listenerCertificateActions } from './listener-certificates.ts';
+import { listenerActions, listenerAttributeActions } from './listeners.ts';
 import { loadBalancerActions } from './load-balancers.ts';
 import { tagActions } from './tags.ts';
 import { targetActions } from './targets.ts';
@@ -9,6 +10,8 @@ import { targetGroupActions } from './target-groups.ts';
 export const elbv2Actions: ActionTable = {
   ...loadBalancerActions,
   ...listenerActions,
+  ...listenerAttributeActions,
+  ...listenerCertificateActions,
   ...targetGroupActions,
   ...targetActions,
   ...tagActions,

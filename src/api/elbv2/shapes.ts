@@ -38,7 +38,7 @@ export function targetGroupXml(tg: TargetGroupRecord, control: ControlApi): XmlO
     HealthyThresholdCount: hc.healthyThresholdCount,
     UnhealthyThresholdCount: hc.unhealthyThresholdCount,
     HealthCheckPath: http ? hc.path : undefined,
-    Matcher: { HttpCode: hc.matcher },
+    Matcher: http ? { HttpCode: hc.matcher } : undefined,
     LoadBalancerArns: control.loadBalancersOfTargetGroup(tg.arn),
     TargetType: tg.targetType,
     ProtocolVersion: tg.protocol === 'TCP' ? undefined : 'HTTP1',
@@ -52,6 +52,10 @@ export function listenerXml(l: ListenerRecord): XmlObject {
     LoadBalancerArn: l.loadBalancerArn,
     Port: l.port,
     Protocol: l.protocol,
+    // The default certificate only, without IsDefault ("This value is not included in the output when
+    // describing a listener", botocore elbv2 Certificate); the others are DescribeListenerCertificates'.
+    Certificates: l.certificateArns === undefined || l.certificateArns.length === 0 ? undefined : l.certificateArns.slice(0, 1).map((arn) => ({ CertificateArn: arn })),
+    SslPolicy: l.sslPolicy,
     DefaultActions: l.defaultActions.map((a, i) => ({
       Type: a.type,
       TargetGroupArn: a.targetGroupArn,
