@@ -2,6 +2,7 @@ import type { ListenerRoute } from '../domain/routing-snapshot.ts';
 import type { ConnectionLimit } from './connection-limit.ts';
 import type { ProxyHost } from './http-proxy.ts';
 import { Listener } from './listener.ts';
+import { TcpListener } from './tcp/tcp-listener.ts';
 
 /**
  * What the data plane asks of a listener of any protocol: bind, take new settings, close gracefully
@@ -30,7 +31,11 @@ export interface ServedListener {
 export function openListener(route: ListenerRoute, host: ProxyHost, limit: ConnectionLimit): ServedListener | null {
   switch (route.protocol) {
     case 'HTTP':
+    case 'HTTPS':
+      // HTTPS is the HTTP listener behind a TLS front (tls/tls-front.ts).
       return new Listener(route, host, limit);
+    case 'TCP':
+      return new TcpListener(route, host, limit);
     default:
       return null;
   }

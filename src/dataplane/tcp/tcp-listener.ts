@@ -1,0 +1,127 @@
+import net from 'node:net';
+import type { ListenerRoute } from '../../domain/routing-snapshot.ts';
+import { realClock } from '../../shared/clock.ts';
+import { attachConnectionLimit } from '../connection-limit.ts';
+import type { ConnectionLimit } from '../connection-limit.ts';
+import type { ProxyHost } from '../http-proxy.ts';
+import { IdleSweep } from './idle-sweep.ts';
+import { TcpFlow } from './tcp-flow.ts';
+import type { FlowListener } from './tcp-flow.ts';
+
+/**
+ * One TCP listener of a data plane (NLB's `TCP` protocol): each accepted connection is a `TcpFlow`
+ * to one target of the listener's group. A listener that leaves the snapshot stops accepting at once;
+ * its flows go on until the close deadline, then are closed politely (FIN both ways, RST after the
+ * grace) and counted as 'shutdown'. A flow's idle timeout is the listener's `tcp.idle_timeout.seconds`,
+ * on one sweep for all its flows. It is a `ServedListener` (listener-kinds.ts; not imported here, which would
+ * be an import cycle).
+ */
+export class TcpListener implements FlowListener {
+  closing = false;
+  localPort: number;
+  readonly protocol = 'tcp' as const;
+  readonly flows = new Set<TcpFlow>();
+  readonly server: net.Server;
+  readonly #sweep: IdleSweep<TcpFlow>;
+  #closedPromise: Promise<void> | null = null;
+  #serverClosed = false;
+  #resolveClosed: (() => void) | null = null;
+  #closeTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    public route: ListenerRoute,
+    host: ProxyHost,
+    connectionLimit: ConnectionLimit,
+  ) {
+    this.localPort = route.port;
+    this.#sweep = new IdleSweep(realClock, route.settings.tcpIdleTimeoutMs);
+    // allowHalfOpen: a client's FIN is passed to the target while the target's answer still comes back.
+    this.server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
+      const flow = new TcpFlow(socket, host, this);
+      this.flows.add(flow);
+      this.#sweep.add(flow);
+      flow.start();
+    });
+    attachConnectionLimit(this.server, connectionLimit, route.arn, (line) => host.log({ dataPlane: host.id, ...line }));
+  }
+
+  /** Binds; resolves with null or the bind error. */
+  listen(): Promise<NodeJS.ErrnoException | null> {
+    return new Promise((resolve) => {
+      const server = this.server;
+      const onError = (err: NodeJS.ErrnoException): void => {
+        server.off('listening', onListening);
+        resolve(err);
+      };
+      const onListening = (): void => {
+        server.off('error', onError);
+        server.on('error', () => {}); // errors after bind (EMFILE on accept) are not fatal
+        this.localPort = this.port;
+        resolve(null);
+      };
+      server.once('error', onError);
+      server.once('listening', onListening);
+      server.listen({ host: this.route.address, port: this.route.port, exclusive: true });
+    });
+  }
+
+  get port(): number {
+    const a = this.server.address();
+    return a !== null && typeof a === 'object' ? a.port : this.route.port;
+  }
+
+  /** New settings for the same address and port: new flows read them, and the idle timeout applies to every flow. */
+  update(route: ListenerRoute): void {
+    this.route = route;
+    this.#sweep.setTimeoutMs(route.settings.tcpIdleTimeoutMs);
+  }
+
+  flowClosed(flow: TcpFlow): void {
+    this.flows.delete(flow);
+    this.#sweep.delete(flow);
+    this.#checkClosed();
+  }
+
+  /**
+   * Stops accepting; open flows go on. Resolves when every flow has ended. With a `timeoutMs`, the
+   * flows still open then are closed politely (FIN, `graceMs` to close, then RST).
+   */
+  close(timeoutMs = Infinity, graceMs = 500): Promise<void> {
+    if (this.#closedPromise !== null) return this.#closedPromise;
+    this.closing = true;
+    this.#closedPromise = new Promise((resolve) => {
+      this.#resolveClosed = resolve;
+      if (this.server.listening) this.server.close(() => this.#serverDone());
+      else this.#serverDone();
+      if (Number.isFinite(timeoutMs)) {
+        this.#closeTimer = setTimeout(() => {
+          for (const f of [...this.flows]) void f.terminate(graceMs);
+        }, Math.max(0, timeoutMs));
+        this.#closeTimer.unref();
+      }
+    });
+    return this.#closedPromise;
+  }
+
+  #serverDone(): void {
+    this.#serverClosed = true;
+    this.#checkClosed();
+  }
+
+  #checkClosed(): void {
+    if (!this.#serverClosed || this.flows.size > 0 || this.#resolveClosed === null) return;
+    if (this.#closeTimer !== null) clearTimeout(this.#closeTimer);
+    this.#sweep.stop();
+    const resolve = this.#resolveClosed;
+    this.#resolveClosed = null;
+    resolve();
+  }
+
+  /** Every flow reset now. */
+  destroy(): void {
+    this.closing = true;
+    if (this.server.listening) this.server.close();
+    for (const f of [...this.flows]) f.close();
+    this.#sweep.stop();
+  }
+}
