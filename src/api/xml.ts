@@ -22,8 +22,12 @@ export type ServiceId = keyof typeof NAMESPACES;
 
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' };
 
+/** Any character escapeXml changes; most texts (names, ARNs, states) have none and are returned as they are. */
+const NEEDS_ESCAPE = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff&<>"']/;
+
 /** Escapes text for element content and attribute values; drops characters XML 1.0 cannot carry. */
 export function escapeXml(text: string): string {
+  if (!NEEDS_ESCAPE.test(text)) return text;
   return text.replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]/g, '').replace(/[&<>"']/g, (c) => ESCAPES[c] ?? c);
 }
 
@@ -42,22 +46,33 @@ export type ListItemName = 'member' | 'item';
 
 /** Encodes one member `<name>…</name>` (nothing when the value is undefined). */
 export function element(name: string, value: XmlValue, item: ListItemName = 'member'): string {
-  if (value === undefined) return '';
+  return appendElement('', name, value, item);
+}
+
+// The answer is built by appending to one string, which V8 keeps as a rope until it is written, so
+// a list of a thousand structures (DescribeTargetHealth) costs no copy per level of nesting.
+function appendElement(out: string, name: string, value: XmlValue, item: ListItemName): string {
+  if (value === undefined) return out;
   if (Array.isArray(value)) {
     const list = value as readonly XmlValue[];
-    if (list.length === 0) return `<${name}/>`;
-    return `<${name}>${list.map((entry) => element(item, entry, item)).join('')}</${name}>`;
+    if (list.length === 0) return `${out}<${name}/>`;
+    out += `<${name}>`;
+    for (const entry of list) out = appendElement(out, item, entry, item);
+    return `${out}</${name}>`;
   }
   if (typeof value === 'object' && !(value instanceof Date)) {
-    return `<${name}>${members(value as XmlObject, item)}</${name}>`;
+    return `${appendMembers(`${out}<${name}>`, value as XmlObject, item)}</${name}>`;
   }
-  return `<${name}>${scalar(value as string | number | boolean | Date)}</${name}>`;
+  return `${out}<${name}>${scalar(value as string | number | boolean | Date)}</${name}>`;
+}
+
+function appendMembers(out: string, obj: XmlObject, item: ListItemName): string {
+  for (const key in obj) out = appendElement(out, key, obj[key], item);
+  return out;
 }
 
 function members(obj: XmlObject, item: ListItemName): string {
-  let out = '';
-  for (const [key, value] of Object.entries(obj)) out += element(key, value, item);
-  return out;
+  return appendMembers('', obj, item);
 }
 
 /**
