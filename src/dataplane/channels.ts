@@ -14,6 +14,7 @@ export const CHANNEL_NAMES = {
   flowOpen: 'ebb:flow:open',
   flowEnd: 'ebb:flow:end',
   tlsError: 'ebb:tls:error',
+  http2SessionEnd: 'ebb:http2:session:end',
 } as const;
 
 /** What a TLS handshake settled (ALB's ssl_cipher, ssl_protocol, domain_name, chosen_cert_arn). */
@@ -144,6 +145,35 @@ export interface TlsErrorMessage {
   readonly message: string;
 }
 
+/** Why an HTTP/2 client connection closed. */
+export type Http2SessionEndReason =
+  /** The client closed it (GOAWAY, or the connection ended). */
+  | 'closed'
+  /** No stream for the listener's idle timeout: ebb sent GOAWAY. */
+  | 'idle_timeout'
+  /** ebb's shutdown or the listener's removal: GOAWAY, then the streams in flight finished or were cut. */
+  | 'shutdown'
+  /** The client reset streams faster than the bound (CVE-2023-44487): GOAWAY ENHANCE_YOUR_CALM. */
+  | 'rapid_reset'
+  /** Node's HTTP/2 engine ended it for a protocol error or a limit (its GOAWAY carries the code). */
+  | 'error';
+
+/** Published once per HTTP/2 client connection (an `h2` session on an HTTPS listener), when it closes. */
+export interface Http2SessionEndMessage {
+  readonly dataPlaneId: string;
+  readonly listenerArn: string;
+  readonly clientAddress: string;
+  readonly clientPort: number;
+  /** Streams the client opened (each one request). */
+  readonly streams: number;
+  /** Streams the client reset before ebb was done with them (what the rapid-reset bound counts). */
+  readonly clientResets: number;
+  /** Streams still open when ebb cut the connection at a deadline (listener removal, shutdown). */
+  readonly streamsCut: number;
+  readonly reason: Http2SessionEndReason;
+  readonly durationMs: number;
+}
+
 export interface UpstreamErrorMessage {
   readonly dataPlaneId: string;
   readonly targetKey: string;
@@ -170,3 +200,4 @@ export const clientErrorChannel = diagnosticsChannel.channel(CHANNEL_NAMES.clien
 export const flowOpenChannel = diagnosticsChannel.channel(CHANNEL_NAMES.flowOpen);
 export const flowEndChannel = diagnosticsChannel.channel(CHANNEL_NAMES.flowEnd);
 export const tlsErrorChannel = diagnosticsChannel.channel(CHANNEL_NAMES.tlsError);
+export const http2SessionEndChannel = diagnosticsChannel.channel(CHANNEL_NAMES.http2SessionEnd);

@@ -1,0 +1,218 @@
+import http2 from 'node:http2';
+import type { ServerHttp2Session, ServerHttp2Stream } from 'node:http2';
+import type { TLSSocket } from 'node:tls';
+import type { Clock, TimerHandle } from '../../shared/clock.ts';
+import { http2SessionEndChannel } from '../channels.ts';
+import type { Http2SessionEndMessage, Http2SessionEndReason, TlsFacts } from '../channels.ts';
+import { handleRequest } from '../http-proxy.ts';
+import type { ListenerContext, ProxyHost } from '../http-proxy.ts';
+import { clientAddressOf, isRejection } from '../request-guard.ts';
+import { planHttp2Request } from './request-plan.ts';
+import { ResetGuard } from './reset-guard.ts';
+import { RESET_LIMIT, RESET_WINDOW_MS, CONNECTION_WINDOW_BYTES, sessionOptions } from './session-limits.ts';
+import { Http2StreamSide } from './stream-side.ts';
+import type { StreamConnection } from './stream-side.ts';
+
+/**
+ * One HTTP/2 client connection (an `h2` TLS socket the HTTPS listener handed over): Node's nghttp2
+ * server session on it (`http2.performServerHandshake`), and one `Http2StreamSide` per stream.
+ *
+ * The connection is never bound to a target: each stream is planned and picked on its own, on the
+ * snapshot of the moment. A stream is started on the turn of the event loop after its HEADERS were
+ * read (`setImmediate`), so a stream the client reset in the same read — the rapid-reset pattern —
+ * never reaches a target at all.
+ *
+ * Closing politely (docs/http2.md): `goAway()` sends GOAWAY(NO_ERROR) naming the last stream ebb
+ * took; the streams up to it finish, streams the client opens after it are refused by nghttp2 (the
+ * client may retry them elsewhere: they were never processed), and the session closes when the last
+ * one ends. `cut()` ends what is left at a deadline. Idle: with no stream open for the listener's
+ * idle timeout, ebb sends GOAWAY the same way. Rapid reset: more than `RESET_LIMIT` streams reset by
+ * the client within `RESET_WINDOW_MS` ends the session with GOAWAY(ENHANCE_YOUR_CALM), logged and
+ * published.
+ */
+
+const { NGHTTP2_ENHANCE_YOUR_CALM } = http2.constants;
+
+/** What a session tells the registry that holds it. */
+export interface SessionHome {
+  sessionClosed(session: ClientSession): void;
+}
+
+export class ClientSession implements StreamConnection {
+  readonly clientAddress: string;
+  readonly clientPort: number;
+  readonly #session: ServerHttp2Session;
+  readonly #streams = new Set<Http2StreamSide>();
+  /** Streams planned but not yet started (see the file comment). */
+  #starting: Http2StreamSide[] = [];
+  readonly #guard = new ResetGuard(RESET_LIMIT, RESET_WINDOW_MS);
+  readonly #startedAt = performance.now();
+  #streamsSeen = 0;
+  #streamsCut = 0;
+  #idleTimer: TimerHandle | null = null;
+  #goingAway = false;
+  #reason: Http2SessionEndReason = 'closed';
+  #closed = false;
+  readonly #host: ProxyHost;
+  readonly #ctx: ListenerContext;
+  readonly #home: SessionHome;
+  readonly #clock: Clock;
+
+  constructor(socket: TLSSocket, readonly tls: TlsFacts, host: ProxyHost, ctx: ListenerContext, home: SessionHome, clock: Clock) {
+    this.#host = host;
+    this.#ctx = ctx;
+    this.#home = home;
+    this.#clock = clock;
+    this.clientAddress = clientAddressOf(socket.remoteAddress);
+    this.clientPort = socket.remotePort ?? 0;
+    // The listener's socket timeouts (the handshake's) are not the session's: it keeps its own idle timer.
+    socket.setTimeout(0);
+    socket.on('error', () => {});
+    const session = http2.performServerHandshake(socket, sessionOptions(ctx.route.settings));
+    this.#session = session;
+    session.on('stream', (stream: ServerHttp2Stream, _headers: unknown, _flags: number, raw: string[]) => this.#onStream(stream, raw));
+    session.on('error', (err: NodeJS.ErrnoException) => {
+      if (this.#reason === 'closed') this.#reason = 'error';
+      host.log({ level: 'info', msg: 'http2 session error', dataPlane: host.id, listener: ctx.route.arn, client: this.clientAddress, code: err.code, error: err.message });
+    });
+    session.on('close', () => this.#onClose());
+    // The connection's receive window; each stream's is the SETTINGS value (session-limits.ts).
+    session.on('connect', () => {
+      if (!session.destroyed) session.setLocalWindowSize(CONNECTION_WINDOW_BYTES);
+    });
+    if (ctx.closing) this.goAway('shutdown');
+    else this.#armIdle();
+  }
+
+  /** Streams open now. */
+  get streams(): number {
+    return this.#streams.size;
+  }
+
+  /**
+   * GOAWAY (NO_ERROR, the last stream ebb took): the streams in flight finish, then the session
+   * closes. A no-op once the session is going away.
+   */
+  goAway(reason: Http2SessionEndReason): void {
+    if (this.#goingAway || this.#closed) return;
+    this.#goingAway = true;
+    this.#reason = reason;
+    this.#cancelIdle();
+    // Node's close(): GOAWAY with the last stream id processed, and destroy once no stream is left.
+    this.#session.close();
+  }
+
+  /**
+   * Ends the session now (a deadline): every stream still open is cut — a 502 if nothing was
+   * answered yet, else RST_STREAM — and counted. Returns the streams cut.
+   */
+  cut(reason: Http2SessionEndReason): number {
+    if (this.#closed) return 0;
+    if (!this.#goingAway) this.#reason = reason;
+    this.#goingAway = true;
+    this.#cancelIdle();
+    let cut = 0;
+    for (const side of [...this.#streams]) if (side.terminate()) cut++;
+    this.#streamsCut += cut;
+    this.#session.destroy();
+    return cut;
+  }
+
+  // --- streams
+
+  #onStream(stream: ServerHttp2Stream, raw: string[]): void {
+    this.#cancelIdle();
+    const settings = this.#ctx.route.settings;
+    let headerBytes = 0;
+    let method = '';
+    let url = '';
+    for (let i = 0; i + 1 < raw.length; i += 2) {
+      const name = raw[i] as string;
+      const value = raw[i + 1] as string;
+      headerBytes += name.length + value.length;
+      if (name === ':method') method = value;
+      else if (name === ':path') url = value;
+    }
+    const side = new Http2StreamSide(stream, this, ++this.#streamsSeen === 1, method, headerBytes, settings.idleTimeoutMs);
+    this.#streams.add(side);
+    const plan = planHttp2Request(raw, stream.endAfterHeaders, settings, this.clientAddress, this.#ctx.localPort);
+    if (isRejection(plan)) {
+      side.refuse(this.#host, this.#ctx, plan, method || '-', url || '-');
+      return;
+    }
+    side.planned(plan);
+    if (this.#starting.length === 0) setImmediate(() => this.#startPlanned());
+    this.#starting.push(side);
+  }
+
+  /** Starts the streams planned since the last turn, skipping those the client has reset meanwhile. */
+  #startPlanned(): void {
+    const sides = this.#starting;
+    this.#starting = [];
+    for (const side of sides) if (side.open) handleRequest(this.#host, this.#ctx, side);
+  }
+
+  streamClosed(side: Http2StreamSide, resetByClient: boolean): void {
+    this.#streams.delete(side);
+    if (resetByClient && !this.#closed && !this.#session.destroyed && this.#guard.record(this.#clock.now())) {
+      this.#calm();
+      return;
+    }
+    if (this.#streams.size === 0) this.#armIdle();
+  }
+
+  /** Too many resets: GOAWAY(ENHANCE_YOUR_CALM) and the session closes with what it has open. */
+  #calm(): void {
+    this.#reason = 'rapid_reset';
+    this.#goingAway = true;
+    this.#cancelIdle();
+    this.#host.log({
+      level: 'warn',
+      msg: 'http2 rapid reset: connection closed',
+      dataPlane: this.#host.id,
+      listener: this.#ctx.route.arn,
+      client: this.clientAddress,
+      resets: this.#guard.total,
+      streams: this.#streamsSeen,
+      limit: `${RESET_LIMIT} in ${RESET_WINDOW_MS} ms`,
+    });
+    this.#session.destroy(undefined, NGHTTP2_ENHANCE_YOUR_CALM);
+  }
+
+  // --- idle
+
+  #armIdle(): void {
+    if (this.#goingAway || this.#closed) return;
+    this.#cancelIdle();
+    this.#idleTimer = this.#clock.setTimer(this.#ctx.route.settings.idleTimeoutMs, () => {
+      this.#idleTimer = null;
+      if (this.#streams.size === 0) this.goAway('idle_timeout');
+    });
+  }
+
+  #cancelIdle(): void {
+    if (this.#idleTimer !== null) this.#idleTimer.cancel();
+    this.#idleTimer = null;
+  }
+
+  #onClose(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#cancelIdle();
+    // Streams Node closed with the session (the client went away) have told their exchanges by now.
+    this.#home.sessionClosed(this);
+    if (http2SessionEndChannel.hasSubscribers) {
+      http2SessionEndChannel.publish({
+        dataPlaneId: this.#host.id,
+        listenerArn: this.#ctx.route.arn,
+        clientAddress: this.clientAddress,
+        clientPort: this.clientPort,
+        streams: this.#streamsSeen,
+        clientResets: this.#guard.total,
+        streamsCut: this.#streamsCut,
+        reason: this.#reason,
+        durationMs: performance.now() - this.#startedAt,
+      } satisfies Http2SessionEndMessage);
+    }
+  }
+}
