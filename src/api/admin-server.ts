@@ -5,6 +5,7 @@ import type { AutoScalingApi } from '../autoscaling/autoscaling-api.ts';
 import type { ControlApi } from '../control/control-api.ts';
 import { realClock, type Clock } from '../shared/clock.ts';
 import { ebbError } from '../shared/errors.ts';
+import { ACM_SIGNING_NAME, acmOperation, acmWireError, serveAcm, type AcmResponse } from './acm/acm-endpoint.ts';
 import { BodySlots } from './body-slots.ts';
 import { dispatch, serviceForVersion, serviceOf, SIGNING_NAMES } from './dispatch.ts';
 import { errorResponse, toWireError, type WireError } from './error-response.ts';
@@ -217,7 +218,37 @@ export function createAdminHandler(options: AdminHandlerOptions): (req: Incoming
       const t = clock.setTimer(REFUSED_BODY_GRACE_MS, () => req.socket.destroy());
       req.socket.once('close', () => t.cancel());
     });
+    if (acmOperation(req.headers['x-amz-target']) !== undefined) {
+      const e = acmWireError(error, requestId);
+      res.writeHead(e.status, { ...e.headers, connection: 'close', ...extra });
+      res.end(e.body);
+      return;
+    }
     send(res, error.status, requestId, errorXml('elbv2', error, requestId), { connection: 'close', ...extra });
+  }
+
+  /** ACM (AWS JSON 1.1, told apart by its X-Amz-Target) on the same URL as the Query APIs: acm/acm-endpoint.ts. */
+  async function handleAcm(req: IncomingMessage, res: ServerResponse, r: { method: string; path: string; rawQuery: string; body: Buffer; requestId: string }, operation: string): Promise<void> {
+    const started = clock.now();
+    const out: AcmResponse = await serveAcm({
+      operation,
+      contentType: req.headers['content-type'],
+      body: r.body,
+      requestId: r.requestId,
+      control: options.control,
+      now: clock.wallTime(),
+      verify: () =>
+        authOn
+          ? verifier.verify({ method: r.method, path: r.path, rawQuery: r.rawQuery, headers: req.headersDistinct, body: r.body, expectedService: ACM_SIGNING_NAME })
+          : Promise.resolve(),
+      onInternal: (internal) => {
+        const error = internal instanceof Error ? (internal.stack ?? internal.message) : String(internal);
+        options.log({ event: 'admin:internal-error', level: 'error', requestId: r.requestId, service: 'acm', action: operation, error });
+      },
+    });
+    res.writeHead(out.status, out.headers);
+    res.end(out.body);
+    trace('%s acm %s %d %dms', r.requestId, operation, out.status, Math.round(clock.now() - started));
   }
 
   async function handleQuery(
@@ -225,6 +256,8 @@ export function createAdminHandler(options: AdminHandlerOptions): (req: Incoming
     res: ServerResponse,
     r: { method: string; path: string; rawQuery: string; body: Buffer; requestId: string },
   ): Promise<void> {
+    const acm = acmOperation(req.headers['x-amz-target']);
+    if (acm !== undefined) return handleAcm(req, res, r, acm);
     let service: ServiceId = 'elbv2';
     let action = '';
     const started = clock.now();

@@ -93,6 +93,7 @@ export const ERROR_CODES = {
   InvalidTagException: { status: 400, fault: 'Sender' },
   TooManyTagsException: { status: 400, fault: 'Sender' },
   InvalidParameterException: { status: 400, fault: 'Sender' },
+  InvalidArgsException: { status: 400, fault: 'Sender' },
   // GET /metrics on the admin endpoint (Prometheus sends a bearer token, not a SigV4 signature).
   MetricsUnauthorized: { status: 401, fault: 'Sender' },
   MetricsNotEnabled: { status: 403, fault: 'Sender' },
