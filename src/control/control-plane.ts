@@ -100,7 +100,7 @@ export class ControlPlane implements ControlApi {
     this.#catalog = new ResourceCatalog(new ArnFactory(this.region, this.accountId), this.#clock, options.listenAddresses);
     this.#targets = new TargetRegistry(this.events, this.#clock);
     this.#records = new DrainRecordLog(options.drainRecordLimit ?? 1000, this.events, this.#log);
-    this.#publisher = new RoutingPublisher(this.#catalog, this.#targets, dataPlanes, this.#health, this.#clock, () => this.certificates.records);
+    this.#publisher = new RoutingPublisher(this.#catalog, this.#targets, dataPlanes, this.#health, this.#clock, () => this.certificates.records, this.#log);
     this.#transaction = new StoreTransaction(this.#store, () => this.#publisher.publish());
     this.#listenerCommands = new ListenerCommands({ catalog: this.#catalog, transaction: this.#transaction, openErrors: () => this.openErrors() });
     this.certificates = new CertificateCatalog({ region: this.region, accountId: this.accountId, clock: this.#clock, queue: this.#queue, transaction: this.#transaction, listeners: () => this.#catalog.listeners.values(), log: this.#log });
@@ -269,6 +269,7 @@ export class ControlPlane implements ControlApi {
   createTargetGroup(input: CreateTargetGroupInput): Promise<TargetGroupRecord> {
     return this.#queue.run(async () => {
       const record = this.#catalog.buildTargetGroup(input);
+      this.#publisher.caFiles.check(record.attributes);
       await this.#transaction.transact([put('targetGroup', record.arn, record)], () => this.#catalog.setTargetGroup(record));
       return record;
     });
@@ -320,6 +321,7 @@ export class ControlPlane implements ControlApi {
     return this.#queue.run(async () => {
       const tg = this.#catalog.requireTargetGroup(arn);
       validateTargetGroupAttributes(attributes, tg.protocol, tg.attributes);
+      this.#publisher.caFiles.check(attributes);
       const record: TargetGroupRecord = { ...tg, attributes: { ...tg.attributes, ...attributes } };
       await this.#transaction.transact([put('targetGroup', arn, record)], () => this.#catalog.setTargetGroup(record));
       return targetGroupAttributesWithDefaults(record.attributes, record.protocol);
@@ -437,9 +439,14 @@ export class ControlPlane implements ControlApi {
       const record: TargetGroupRecord = { ...tg, healthCheck: this.#catalog.changeHealthCheck(tg, healthCheck), attributes: withChanges(tg.attributes, attributes) };
       validateTargetGroupAttributes(record.attributes, tg.protocol);
       if (JSON.stringify(record) === JSON.stringify(tg)) return false;
+      this.#publisher.caFiles.check(record.attributes);
       await this.#transaction.transact([put('targetGroup', arn, record)], () => this.#setTargetGroupAndChecks(record));
       return true;
     });
+  }
+
+  reloadTargetCaFiles(): string[] {
+    return this.#publisher.reloadCaFiles();
   }
 
   /** The configuration file as it was last applied (null: never, or in a state from before ebb kept it). */

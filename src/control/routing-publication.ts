@@ -1,7 +1,7 @@
 import { listenerSettings, targetGroupAttributesWithDefaults } from '../domain/attributes.ts';
 import type { HealthCheckTarget } from '../domain/health-port.ts';
 import type { CertificateRecord, InstanceRecord, ListenerRecord, LoadBalancerRecord, TargetGroupRecord, TargetRegistration } from '../domain/resources.ts';
-import type { ListenerCertificate, ListenerRoute, ListenerTls, RoutableTarget, RoutingSnapshot, TargetGroupRoute } from '../domain/routing-snapshot.ts';
+import type { ListenerCertificate, ListenerRoute, ListenerTls, RoutableTarget, RoutingSnapshot, TargetGroupRoute, TargetTls } from '../domain/routing-snapshot.ts';
 import { DEFAULT_SSL_POLICY, tlsPolicySettings } from '../domain/tls-policies.ts';
 import type { TargetLifecycle } from '../domain/target-lifecycle.ts';
 import { isIpAddress } from './names.ts';
@@ -25,6 +25,8 @@ export interface PublicationInput {
   readonly instances: ReadonlyMap<string, InstanceRecord>;
   /** Certificates by ARN, for HTTPS and TLS listeners (none: such listeners publish no certificate). */
   readonly certificates?: ReadonlyMap<string, CertificateRecord>;
+  /** An HTTPS group's TLS to its targets, with its CA file's PEM as last read (`target-ca-files.ts`); none: not verified. */
+  readonly targetTls?: (tg: TargetGroupRecord) => TargetTls | null;
 }
 
 export interface PublishedTarget {
@@ -55,6 +57,7 @@ export function buildPublication(input: PublicationInput): Publication {
     else list.push(t);
   }
   const inUse = groupsInUse(input.listeners);
+  const tlsOf = (tg: TargetGroupRecord): TargetTls | null => input.targetTls?.(tg) ?? (tg.protocol === 'HTTPS' ? { caPem: null } : null);
 
   // A target is checked while a listener forwards to its group, checks are on, and its host is known.
   const checks: HealthCheckTarget[] = [];
@@ -62,11 +65,12 @@ export function buildPublication(input: PublicationInput): Publication {
     const tg = groups.get(t.reg.targetGroupArn);
     if (tg === undefined || !inUse.has(tg.arn) || !tg.healthCheck.enabled) continue;
     const host = hostOf(input.instances, t.reg.id);
-    if (host !== null) checks.push({ key: t.key, host, port: healthCheckPort(tg, t.reg.port), config: tg.healthCheck });
+    const caPem = tg.healthCheck.protocol === 'HTTPS' ? tlsOf(tg)?.caPem : null;
+    if (host !== null) checks.push({ key: t.key, host, port: healthCheckPort(tg, t.reg.port), config: tg.healthCheck, ...(typeof caPem === 'string' && { caPem }) });
   }
 
   const targetGroups = new Map<string, TargetGroupRoute>();
-  for (const tg of groups.values()) targetGroups.set(tg.arn, groupRoute(tg, byGroup.get(tg.arn) ?? [], input.instances, input.now));
+  for (const tg of groups.values()) targetGroups.set(tg.arn, groupRoute(tg, byGroup.get(tg.arn) ?? [], input.instances, input.now, tlsOf(tg)));
 
   const listeners: ListenerRoute[] = [];
   for (const l of input.listeners) {
@@ -108,7 +112,7 @@ export function listenerTls(l: ListenerRecord, certificates: ReadonlyMap<string,
  * one (fail-open, as ALB does when all targets are unhealthy:
  * https://docs.aws.amazon.com/elasticloadbalancing/latest/application/target-group-health-checks.html).
  */
-function groupRoute(tg: TargetGroupRecord, targets: readonly PublishedTarget[], instances: ReadonlyMap<string, InstanceRecord>, now: number): TargetGroupRoute {
+function groupRoute(tg: TargetGroupRecord, targets: readonly PublishedTarget[], instances: ReadonlyMap<string, InstanceRecord>, now: number, targetTls: TargetTls | null): TargetGroupRoute {
   const attrs = targetGroupAttributesWithDefaults(tg.attributes, tg.protocol);
   const routable = targets.filter((t) => t.life.isRoutable());
   const failOpen = routable.length === 0 && targets.some((t) => t.life.isFailOpenCandidate());
@@ -122,7 +126,7 @@ function groupRoute(tg: TargetGroupRecord, targets: readonly PublishedTarget[], 
     arn: tg.arn,
     name: tg.name,
     protocol: tg.protocol,
-    targetTls: tg.protocol === 'HTTPS' ? { caPem: null } : null,
+    targetTls,
     proxyProtocolV2: attrs['proxy_protocol_v2.enabled'] === 'true',
     connectionTermination: attrs['deregistration_delay.connection_termination.enabled'] === 'true',
     algorithm: (attrs['load_balancing.algorithm.type'] ?? 'round_robin') as TargetGroupRoute['algorithm'],

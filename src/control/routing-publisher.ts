@@ -3,6 +3,7 @@ import type { HealthChecker } from '../domain/health-port.ts';
 import type { CertificateRecord } from '../domain/resources.ts';
 import type { Clock } from '../shared/clock.ts';
 import type { ResourceCatalog } from './resource-catalog.ts';
+import { TargetCaFiles } from './target-ca-files.ts';
 import type { TargetRegistry } from './registered-targets.ts';
 import { buildPublication, groupsInUse } from './routing-publication.ts';
 
@@ -28,6 +29,8 @@ export class RoutingPublisher {
   readonly #health: HealthChecker | undefined;
   readonly #clock: Clock;
   readonly #certificates: () => ReadonlyMap<string, CertificateRecord>;
+  /** The CA files HTTPS groups name, read when set and on reload, kept for each publication. */
+  readonly caFiles: TargetCaFiles;
   #version = 0;
   #lastApply: Promise<ApplyResult[]> = Promise.resolve([]);
 
@@ -39,7 +42,9 @@ export class RoutingPublisher {
     health: HealthChecker | undefined,
     clock: Clock,
     certificates: () => ReadonlyMap<string, CertificateRecord> = () => new Map(),
+    log?: (entry: Record<string, unknown>) => void,
   ) {
+    this.caFiles = new TargetCaFiles(log);
     this.#clock = clock;
     this.#certificates = certificates;
     this.#catalog = catalog;
@@ -64,6 +69,7 @@ export class RoutingPublisher {
       targets,
       instances: catalog.instances,
       certificates: this.#certificates(),
+      targetTls: (tg) => this.caFiles.targetTls(tg),
     });
     const checked = new Set(checks.map((c) => c.key));
     for (const t of targets) {
@@ -72,6 +78,13 @@ export class RoutingPublisher {
     }
     this.#lastApply = Promise.all(this.#dataPlanes.map((dp) => dp.apply(snapshot)));
     this.#health?.setTargets(checks);
+  }
+
+  /** Reads the CA files again (a reload) and publishes what they say now; returns the files that could not be read. */
+  reloadCaFiles(): string[] {
+    const failed = this.caFiles.reload();
+    this.publish();
+    return failed;
   }
 
   /** Listeners the data planes could not open at the last publication (address in use, permission). */

@@ -3,7 +3,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
+import { FakeClock } from '../../test/fakes/fake-clock.ts';
+import { FakeDataPlane } from '../../test/fakes/fake-data-plane.ts';
+import { FakeHealthChecker } from '../../test/fakes/fake-health-checker.ts';
 import { leafCert, testCa } from '../../test/support/certs.ts';
+import { InMemoryStateStore } from '../store/in-memory-state-store.ts';
+import { ControlPlane } from './control-plane.ts';
 import { readCaFile, TARGET_CA_FILE, TargetCaFiles } from './target-ca-files.ts';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'ebb-ca-files-'));
@@ -80,4 +85,46 @@ test('after a restart a file that cannot be read publishes an empty CA (trusts n
   rmSync(renewed);
   assert.deepEqual(files.reload(), [renewed]);
   assert.equal(files.targetTls(group({ [TARGET_CA_FILE]: renewed }))?.caPem?.trim(), other.trim(), 'the PEM read before is kept');
+});
+
+test('through the control plane: the attribute is set on an HTTPS group only, a bad file is refused with nothing changed, the snapshot and the HTTPS checks carry the PEM, and a reload publishes a renewed file', async () => {
+  const dp = new FakeDataPlane();
+  const health = new FakeHealthChecker();
+  const cp = new ControlPlane({ clock: new FakeClock(), store: new InMemoryStateStore(), dataPlanes: [dp], healthChecker: health });
+  await cp.start();
+  const ca = path.join(dir, 'cp-ca.pem');
+  writeFileSync(ca, testCa().certPem);
+  const missing = path.join(dir, 'cp-missing.pem');
+
+  await assert.rejects(
+    cp.createTargetGroup({ name: 'plain', protocol: 'HTTP', port: 80, targetType: 'ip', attributes: { [TARGET_CA_FILE]: ca } }),
+    /Attribute key 'ebb.target_tls.ca_file' is not supported on a HTTP target group/,
+  );
+  await assert.rejects(
+    cp.createTargetGroup({ name: 'secure', protocol: 'HTTPS', port: 443, targetType: 'ip', attributes: { [TARGET_CA_FILE]: missing } }),
+    (e: Error & { code?: string }) => e.code === 'ValidationError' && e.message.includes(missing) && e.message.includes('ENOENT'),
+  );
+  assert.deepEqual(cp.describeTargetGroups(), [], 'nothing was created');
+
+  const tg = await cp.createTargetGroup({ name: 'secure', protocol: 'HTTPS', port: 443, targetType: 'ip', attributes: { [TARGET_CA_FILE]: ca } });
+  const lb = await cp.createLoadBalancer({ name: 'web' });
+  await cp.createListener({ loadBalancerArn: lb.arn, protocol: 'HTTP', port: 8080, defaultActions: [{ type: 'forward', targetGroupArn: tg.arn }] });
+  await cp.registerTargets(tg.arn, [{ id: '127.0.0.1', port: 8443 }]);
+  assert.equal(dp.latest.targetGroups.get(tg.arn)?.targetTls?.caPem, readCaFile(ca));
+  assert.equal(health.targets[0]?.config.protocol, 'HTTPS');
+  assert.equal(health.targets[0]?.caPem, readCaFile(ca));
+
+  await assert.rejects(cp.modifyTargetGroupAttributes(tg.arn, { [TARGET_CA_FILE]: missing }), /ENOENT/);
+  assert.equal(cp.describeTargetGroupAttributes(tg.arn)[TARGET_CA_FILE], ca, 'the file set before stays');
+
+  const renewed = leafCert(['renewed-ca.test']).certPem;
+  writeFileSync(ca, renewed);
+  assert.deepEqual(cp.reloadTargetCaFiles(), []);
+  assert.equal(dp.latest.targetGroups.get(tg.arn)?.targetTls?.caPem?.trim(), renewed.trim());
+  assert.equal(health.targets[0]?.caPem?.trim(), renewed.trim());
+
+  await cp.modifyTargetGroupAttributes(tg.arn, { [TARGET_CA_FILE]: '' });
+  assert.deepEqual(dp.latest.targetGroups.get(tg.arn)?.targetTls, { caPem: null }, 'empty: not verified');
+  assert.equal(health.targets[0]?.caPem, undefined);
+  await cp.close();
 });

@@ -74,6 +74,14 @@ export const TARGET_GROUP_ATTRIBUTES: Readonly<Record<string, AttributeSpec>> = 
   'proxy_protocol_v2.enabled': { default: 'false', check: bool, protocols: ['TCP'] },
   'target_health_state.unhealthy.connection_termination.enabled': { default: 'true', check: bool, protocols: ['TCP'] },
   'target_health_state.unhealthy.draining_interval_seconds': { default: '0', check: intIn(0, 360000), protocols: ['TCP'] },
+  // ebb's own, in the AWS style: the PEM file of the CA certificates an HTTPS group's targets must
+  // present a certificate from (empty: not verified, as ALB). The control plane reads it when set
+  // (src/control/target-ca-files.ts).
+  'ebb.target_tls.ca_file': {
+    default: '',
+    check: (v) => (v === '' || v.startsWith('/') ? null : 'must be the absolute path of a PEM file of CA certificates, or empty (targets not verified)'),
+    protocols: ['HTTPS'],
+  },
 };
 
 /** The NLB attributes whose combination AWS restricts (see `targetGroupAttributeConflict`). */

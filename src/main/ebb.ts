@@ -234,6 +234,9 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
     accessLogs,
     reload: () => {
       reloading = reloading.then(async () => {
+        // The HTTPS groups' CA files are read again and published (renewed CAs land under the same
+        // names, whatever the configuration file says); one that cannot be read keeps its last PEM.
+        control.reloadTargetCaFiles();
         if (options.configPath === undefined) return;
         let next: EbbConfig;
         try {
