@@ -35,6 +35,8 @@ export function openListener(route: ListenerRoute, host: ProxyHost, limit: Conne
       // HTTPS is the HTTP listener behind a TLS front (tls/tls-front.ts).
       return new Listener(route, host, limit);
     case 'TCP':
+    case 'TLS':
+      // TLS is the TCP listener behind a TLS front (tls/tls-front.ts).
       return new TcpListener(route, host, limit);
     default:
       return null;

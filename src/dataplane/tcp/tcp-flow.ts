@@ -320,14 +320,23 @@ export class TcpFlow implements OpenTunnel, IdleWatched {
 }
 
 /**
- * Closes a socket with RST. `resetAndDestroy` needs a plain TCP handle: a TLS socket (whose handle
- * is the TLS layer) and a socket already closed are destroyed instead.
+ * Closes a socket with RST. `resetAndDestroy` needs a plain TCP handle: a TLS socket's handle is the
+ * TLS layer, so the TCP socket under it (`_parent`, the socket the TLS server was given) is reset
+ * instead; a socket already closed is left alone.
  */
 export function resetSocket(s: Socket): void {
   if (s.destroyed) return;
   try {
     s.resetAndDestroy();
   } catch {
+    const raw = (s as { _parent?: unknown })._parent;
+    if (raw instanceof net.Socket && !raw.destroyed) {
+      try {
+        raw.resetAndDestroy();
+      } catch {
+        // falls through to a plain close
+      }
+    }
     s.destroy();
   }
 }

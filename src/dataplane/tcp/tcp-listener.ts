@@ -1,16 +1,21 @@
 import net from 'node:net';
 import type { ListenerRoute } from '../../domain/routing-snapshot.ts';
 import { realClock } from '../../shared/clock.ts';
+import type { TlsFacts } from '../channels.ts';
 import { attachConnectionLimit } from '../connection-limit.ts';
 import type { ConnectionLimit } from '../connection-limit.ts';
 import type { ProxyHost } from '../http-proxy.ts';
+import { TlsFront } from '../tls/tls-front.ts';
 import { IdleSweep } from './idle-sweep.ts';
 import { TcpFlow } from './tcp-flow.ts';
 import type { FlowListener } from './tcp-flow.ts';
 
 /**
- * One TCP listener of a data plane (NLB's `TCP` protocol): each accepted connection is a `TcpFlow`
- * to one target of the listener's group. A listener that leaves the snapshot stops accepting at once;
+ * One TCP or TLS listener of a data plane (NLB's `TCP` and `TLS` protocols): each accepted connection
+ * is a `TcpFlow` to one target of the listener's group. A TLS listener hands each accepted socket to
+ * its TLS front first (tls/tls-front.ts: certificates by SNI, the security policy, the handshake
+ * timeout); the flow starts once the handshake is done and carries the decrypted bytes, in plain TCP,
+ * to the target (NLB's TLS listener to a TCP group). A listener that leaves the snapshot stops accepting at once;
  * its flows go on until the close deadline, then are closed politely (FIN both ways, RST after the
  * grace) and counted as 'shutdown'. A flow's idle timeout is the listener's `tcp.idle_timeout.seconds`,
  * on one sweep for all its flows. It is a `ServedListener` (listener-kinds.ts; not imported here, which would
@@ -19,10 +24,12 @@ import type { FlowListener } from './tcp-flow.ts';
 export class TcpListener implements FlowListener {
   closing = false;
   localPort: number;
-  readonly protocol = 'tcp' as const;
+  readonly protocol: 'tcp' | 'tls';
   readonly flows = new Set<TcpFlow>();
   readonly server: net.Server;
   readonly #sweep: IdleSweep<TcpFlow>;
+  /** TLS: the handshakes; null for TCP. */
+  readonly #front: TlsFront | null;
   #closedPromise: Promise<void> | null = null;
   #serverClosed = false;
   #resolveClosed: (() => void) | null = null;
@@ -34,19 +41,37 @@ export class TcpListener implements FlowListener {
     connectionLimit: ConnectionLimit,
   ) {
     this.localPort = route.port;
+    this.protocol = route.protocol === 'TLS' ? 'tls' : 'tcp';
     this.#sweep = new IdleSweep(realClock, route.settings.tcpIdleTimeoutMs);
+    const front =
+      route.protocol === 'TLS'
+        ? new TlsFront(route, {
+            dataPlaneId: host.id,
+            log: (line) => host.log(line),
+            // NLB's TLS listeners take an ALPN policy; ebb's is None (the control plane refuses others).
+            alpn: () => [],
+            onSecure: (socket, facts) => this.#startFlow(socket, host, facts),
+          })
+        : null;
+    this.#front = front;
     // allowHalfOpen: a client's FIN is passed to the target while the target's answer still comes back.
-    this.server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
-      const flow = new TcpFlow(socket, host, this);
-      this.flows.add(flow);
-      this.#sweep.add(flow);
-      flow.start();
-    });
+    this.server = net.createServer(
+      { allowHalfOpen: true, noDelay: true },
+      front === null ? (socket) => this.#startFlow(socket, host, null) : (socket) => front.accept(socket),
+    );
     attachConnectionLimit(this.server, connectionLimit, route.arn, (line) => host.log({ dataPlane: host.id, ...line }));
   }
 
-  /** Binds; resolves with null or the bind error. */
+  #startFlow(socket: net.Socket, host: ProxyHost, tls: TlsFacts | null): void {
+    const flow = new TcpFlow(socket, host, this, tls);
+    this.flows.add(flow);
+    this.#sweep.add(flow);
+    flow.start();
+  }
+
+  /** Binds; resolves with null or the bind error (or, for TLS, why its certificates cannot be served). */
   listen(): Promise<NodeJS.ErrnoException | null> {
+    if (this.#front?.problem != null) return Promise.resolve(this.#front.problem);
     return new Promise((resolve) => {
       const server = this.server;
       const onError = (err: NodeJS.ErrnoException): void => {
@@ -73,6 +98,7 @@ export class TcpListener implements FlowListener {
   /** New settings for the same address and port: new flows read them, and the idle timeout applies to every flow. */
   update(route: ListenerRoute): void {
     this.route = route;
+    this.#front?.update(route);
     this.#sweep.setTimeoutMs(route.settings.tcpIdleTimeoutMs);
   }
 
@@ -89,6 +115,8 @@ export class TcpListener implements FlowListener {
   close(timeoutMs = Infinity, graceMs = 500): Promise<void> {
     if (this.#closedPromise !== null) return this.#closedPromise;
     this.closing = true;
+    // Handshakes under way are closed: no byte has gone to a target on them yet.
+    this.#front?.close();
     this.#closedPromise = new Promise((resolve) => {
       this.#resolveClosed = resolve;
       if (this.server.listening) this.server.close(() => this.#serverDone());
@@ -121,6 +149,7 @@ export class TcpListener implements FlowListener {
   destroy(): void {
     this.closing = true;
     if (this.server.listening) this.server.close();
+    this.#front?.destroy();
     for (const f of [...this.flows]) f.close();
     this.#sweep.stop();
   }
