@@ -62,8 +62,6 @@ export class ClientConnection implements ClientSide {
   responseStarted = false;
   readonly clientAddress: string;
   readonly clientPort: number;
-  /** Set by a TLS listener once the handshake is done (see `tls/`); null on a plain connection. */
-  tls: TlsFacts | null = null;
   requestStartedAt = 0;
   requestTime = 0;
   receivedBytes = 0;
@@ -101,6 +99,8 @@ export class ClientConnection implements ClientSide {
     host: ProxyHost,
     ctx: ListenerContext,
     registry: Set<ClientConnection>,
+    /** What the TLS handshake settled (HTTPS listeners, see `tls/`); null on a plain connection. */
+    readonly tls: TlsFacts | null = null,
   ) {
     this.#host = host;
     this.#ctx = ctx;
@@ -260,7 +260,7 @@ export class ClientConnection implements ClientSide {
 
   #startRequest(text: string, crlf: boolean): void {
     const head = parseRequestHead(text, crlf);
-    const plan = planRequest(head, this.#ctx.route.settings, this.clientAddress, this.#ctx.localPort);
+    const plan = planRequest(head, this.#ctx.route.settings, this.clientAddress, this.#ctx.localPort, this.tls === null ? 'http' : 'https');
     if (isRejection(plan)) {
       this.#refuse(plan.status, plan.reason, head.method, head.uri, head.noVersion ? '-' : head.version, plan.verdict ?? null);
       return;

@@ -1,14 +1,19 @@
 import net from 'node:net';
+import type tls from 'node:tls';
 import type { ListenerRoute } from '../domain/routing-snapshot.ts';
+import type { TlsFacts } from './channels.ts';
 import { ClientConnection } from './client-connection.ts';
 import { attachConnectionLimit } from './connection-limit.ts';
 import type { ConnectionLimit } from './connection-limit.ts';
 import type { ListenerContext, ProxyHost } from './http-proxy.ts';
+import { TlsFront } from './tls/tls-front.ts';
 import type { Tunnel } from './websocket-tunnel.ts';
 
 /**
- * One HTTP listener of a data plane: a TCP server whose connections ebb serves itself
- * (`ClientConnection`). A listener whose address or port changes is closed and opened again; one
+ * One HTTP or HTTPS listener of a data plane: a TCP server whose connections ebb serves itself
+ * (`ClientConnection`). An HTTPS listener hands each accepted socket to its TLS front (tls/tls-front.ts)
+ * first; after the handshake an `http/1.1` connection (or one without ALPN) is served exactly as a plain
+ * one, with the handshake's facts. A listener whose address or port changes is closed and opened again; one
  * that disappears stops accepting at once, its idle keep-alive connections are closed, and the
  * connections still busy get `Connection: close` on their response and end after it. A removal has
  * a deadline: what is still open then is closed (tunnels with a 1001 close frame first).
@@ -21,6 +26,8 @@ export class Listener implements ListenerContext {
   readonly server: net.Server;
   #closedPromise: Promise<void> | null = null;
   #ticker: NodeJS.Timeout | null = null;
+  /** HTTPS: the handshakes; null for HTTP. */
+  readonly #front: TlsFront | null;
 
   constructor(
     public route: ListenerRoute,
@@ -28,14 +35,39 @@ export class Listener implements ListenerContext {
     connectionLimit: ConnectionLimit,
   ) {
     this.localPort = route.port;
+    const front = route.protocol === 'HTTPS' ? this.#tlsFront(route, host) : null;
+    this.#front = front;
     // allowHalfOpen: ebb decides itself what a client's end means (see ClientConnection).
-    this.server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => new ClientConnection(socket, host, this, this.connections));
+    this.server = net.createServer(
+      { allowHalfOpen: true, noDelay: true },
+      front === null ? (socket) => new ClientConnection(socket, host, this, this.connections) : (socket) => front.accept(socket),
+    );
     // Client connections stay below what the descriptor limit allows, and each one refused is counted and logged.
     attachConnectionLimit(this.server, connectionLimit, route.arn, (line) => host.log({ dataPlane: host.id, ...line }));
   }
 
-  /** Binds; resolves with null or the bind error. */
+  #tlsFront(route: ListenerRoute, host: ProxyHost): TlsFront {
+    return new TlsFront(route, {
+      dataPlaneId: host.id,
+      log: (line) => host.log(line),
+      alpn: offeredProtocols,
+      onSecure: (socket, facts, alpn) => this.#secure(socket, facts, alpn, host),
+    });
+  }
+
+  /** A completed handshake: HTTP/1.1 (the default without ALPN) is served here; `h2` goes to the HTTP/2 side. */
+  #secure(socket: tls.TLSSocket, facts: TlsFacts, alpn: string | null, host: ProxyHost): void {
+    if (alpn === 'h2') {
+      // Not offered until the HTTP/2 side serves it (see offeredProtocols).
+      socket.destroy();
+      return;
+    }
+    new ClientConnection(socket, host, this, this.connections, facts);
+  }
+
+  /** Binds; resolves with null or the bind error (or, for HTTPS, why its certificates cannot be served). */
   listen(): Promise<NodeJS.ErrnoException | null> {
+    if (this.#front?.problem != null) return Promise.resolve(this.#front.problem);
     return new Promise((resolve) => {
       const server = this.server;
       const onError = (err: NodeJS.ErrnoException): void => {
@@ -64,6 +96,7 @@ export class Listener implements ListenerContext {
   /** New settings for the same address and port (connections read them per request). */
   update(route: ListenerRoute): void {
     this.route = route;
+    this.#front?.update(route);
     this.#stopTicker();
     if (this.server.listening) this.#startTicker();
   }
@@ -85,6 +118,7 @@ export class Listener implements ListenerContext {
         resolve();
       });
       for (const c of [...this.connections]) c.closeIfIdle();
+      this.#front?.close();
       if (Number.isFinite(timeoutMs)) {
         timer = setTimeout(() => void this.#closeRemaining(graceMs), Math.max(0, timeoutMs));
         timer.unref();
@@ -104,6 +138,7 @@ export class Listener implements ListenerContext {
     this.closing = true;
     if (this.server.listening) this.server.close();
     this.#stopTicker();
+    this.#front?.destroy();
     for (const c of [...this.connections]) c.destroy();
     for (const t of [...this.tunnels]) t.close();
   }
@@ -123,4 +158,9 @@ export class Listener implements ListenerContext {
     if (this.#ticker !== null) clearInterval(this.#ticker);
     this.#ticker = null;
   }
+}
+
+/** ALPN on an HTTPS listener: only `http/1.1` until ebb's HTTP/2 side serves `h2` (then `h2` first when `routing.http2.enabled`). */
+function offeredProtocols(_route: ListenerRoute): readonly string[] {
+  return ['http/1.1'];
 }

@@ -55,6 +55,12 @@ test('a compliant request: origin form at HTTP/1.1, X-Forwarded-* added, hop-by-
   );
 });
 
+test('on an HTTPS listener X-Forwarded-Proto is https, and a client\'s own X-Forwarded-Proto and -Port are replaced', () => {
+  const p = planRequest(parseRequestHead('GET / HTTP/1.1\r\nHost: x\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Port: 80\r\n'), SETTINGS, '10.0.0.9', 8443, 'https');
+  if (isRejection(p)) throw new Error('refused');
+  assert.equal(p.head, 'GET / HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 10.0.0.9\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Port: 8443\r\n');
+});
+
 test('framing is ebb’s own: one Content-Length, or chunked without a length', () => {
   const cl = planned('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 007');
   assert.equal(cl.bodyMode, BodyMode.ContentLength);

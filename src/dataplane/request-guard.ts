@@ -107,6 +107,8 @@ export function planRequest(
   settings: ListenerSettings,
   clientAddress: string,
   listenerPort: number,
+  /** X-Forwarded-Proto: `https` on an HTTPS listener. */
+  forwardedProto: 'http' | 'https' = 'http',
 ): RequestPlan | RequestRejection {
   if (head.headers.length > settings.maxHeadersCount) return TOO_MANY_HEADERS;
   if (OTHER_HTTP_VERSION.test(head.version)) return OTHER_VERSION;
@@ -227,7 +229,7 @@ export function planRequest(
   if (named !== null) headers = dropNamed(headers, named);
   if (xffMode === 'append') xff = xff === null ? clientAddress : `${xff}, ${clientAddress}`;
   if (xff !== null) headers += `X-Forwarded-For: ${xff}\r\n`;
-  headers += `X-Forwarded-Proto: http\r\nX-Forwarded-Port: ${listenerPort}\r\n`;
+  headers += `X-Forwarded-Proto: ${forwardedProto}\r\nX-Forwarded-Port: ${listenerPort}\r\n`;
   if (bodyMode === BodyMode.Chunked) headers += 'Transfer-Encoding: chunked\r\n';
   else if (bodyMode === BodyMode.ContentLength) headers += `Content-Length: ${contentLength}\r\n`;
   else if (framing.kind === 'length' && method !== 'GET' && method !== 'HEAD') headers += 'Content-Length: 0\r\n';
