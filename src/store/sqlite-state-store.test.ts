@@ -1,18 +1,19 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, fdatasync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { prng } from '../../test/support/random.ts';
 import { sleep } from '../../test/support/timing.ts';
-import type { StoreKind } from '../domain/store-port.ts';
+import type { StoreKind, StoreOp } from '../domain/store-port.ts';
 import { EbbError } from '../shared/errors.ts';
 import { currentVersion } from './migrations.ts';
 import { openStateStore } from './open-state-store.ts';
 import { openSqlite, sqliteDriverName } from './sqlite-driver.ts';
 import { DB_FILE, PID_FILE, SCHEMA_VERSION, SqliteStateStore } from './sqlite-state-store.ts';
+import type { SyncFile } from './wal-sync.ts';
 import { stateStoreContract } from './state-store-contract.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'ebb-store-test-'));
@@ -34,8 +35,8 @@ const isUnavailable = (pattern: RegExp) => (error: unknown) => {
 };
 
 /** Starts the writer fixture; `lines` collects what it printed, `exited` settles when it is gone. */
-function startWriter(dir: string, start: number, count: number | 'hold') {
-  const child = spawn(process.execPath, ['--import', 'tsx', fixture, dir, String(start), String(count)], {
+function startWriter(dir: string, start: number, count: number | 'hold', writers = 1) {
+  const child = spawn(process.execPath, ['--import', 'tsx', fixture, dir, String(start), String(count), String(writers)], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.add(child);
@@ -104,7 +105,7 @@ describe('SqliteStateStore', () => {
     await store.close();
   });
 
-  test('uses WAL with synchronous=FULL and records its layout version', async () => {
+  test('uses WAL and records its layout version', async () => {
     const dir = freshDir();
     const store = await SqliteStateStore.open(dir);
     await store.commit([{ op: 'put', kind: 'meta', key: 'k', value: { n: 1 } }]);
@@ -264,9 +265,11 @@ describe('SqliteStateStore', () => {
     await assert.rejects(SqliteStateStore.open(join(file, 'state')), isUnavailable(/Cannot create the state directory .*--state-dir/));
   });
 
-  test('crash safety: SIGKILL at random moments never loses an acknowledged commit or half a commit', { timeout: 60_000 }, async (t) => {
+  test('crash safety: SIGKILL at random moments never loses an acknowledged commit or half a commit, one writer or several', { timeout: 60_000 }, async (t) => {
     const dir = freshDir();
     const rounds = 32;
+    // Odd rounds: 8 writers at once, whose commits share syncs (group commit).
+    const writersOf = (round: number): number => (round % 2 === 1 ? 8 : 1);
     const firstSeed = (Number(process.env['EBB_CRASH_SEED']) || Math.floor(Math.random() * 2 ** 31)) >>> 0;
     // Reproducible from the seed printed on failure.
     const random = prng(firstSeed);
@@ -274,7 +277,7 @@ describe('SqliteStateStore', () => {
     let killedMidWrite = 0;
     for (let round = 0; round < rounds; round++) {
       const context = `round ${round}, seed ${firstSeed} (rerun with EBB_CRASH_SEED=${firstSeed})`;
-      const writer = startWriter(dir, round * 1_000_000, 1_000_000);
+      const writer = startWriter(dir, round * 1_000_000, 1_000_000, writersOf(round));
       if (random() < 0.2) {
         // anywhere from start-up through open to the first commits
         await sleep(random() * 300);
@@ -303,10 +306,11 @@ describe('SqliteStateStore', () => {
       }
       for (const key of targets.keys()) {
         const n = Number(key.slice(2));
-        // Every commit is whole: a-n and b-n together, c-n until commit n+2 deleted it.
+        // Every commit is whole: a-n and b-n together, c-n until the next-but-one commit of its writer deleted it.
+        const later = n + 2 * writersOf(Math.floor(n / 1_000_000));
         assert.equal(targets.has(`b-${n}`), targets.has(`a-${n}`), `${context}: commit ${n} is half there (${key})`);
         if (key.startsWith('a-')) {
-          assert.equal(targets.has(`c-${n}`), !targets.has(`a-${n + 2}`), `${context}: commit ${n} or ${n + 2} is half there`);
+          assert.equal(targets.has(`c-${n}`), !targets.has(`a-${later}`), `${context}: commit ${n} or ${later} is half there`);
         }
       }
     }
@@ -315,3 +319,102 @@ describe('SqliteStateStore', () => {
     assert.ok(killedMidWrite >= rounds / 2, `most rounds were killed while writing (${killedMidWrite} of ${rounds})`);
   });
 });
+
+describe('SqliteStateStore group commit', () => {
+  /** A sync that waits until the test releases it, or fails it. */
+  function heldSyncs() {
+    const held: Array<(error: NodeJS.ErrnoException | null) => void> = [];
+    const syncFile: SyncFile = (fd, done) => held.push((error) => fdatasync(fd, (e) => done(error ?? e)));
+    return { syncFile, held, release: (error: NodeJS.ErrnoException | null = null) => held.shift()?.(error) };
+  }
+  const put = (key: string): StoreOp => ({ op: 'put', kind: 'target', key, value: { key } });
+  const pending = (p: Promise<unknown>): Promise<boolean> => Promise.race([p.then(() => false, () => false), sleep(20).then(() => true)]);
+
+  test('writes made while a sync runs share the next one; each flush resolves once its own writes are synced', async () => {
+    const syncs = heldSyncs();
+    const store = await SqliteStateStore.open(freshDir(), { syncFile: syncs.syncFile });
+    try {
+      await store.flush(); // nothing written: nothing to sync
+      assert.equal(store.syncs, 0);
+      store.write([put('a')]);
+      const first = store.flush();
+      store.write([put('b')]);
+      store.write([put('c')]);
+      const second = store.flush();
+      const third = store.flush();
+      assert.equal(store.syncs, 1, 'one sync at a time');
+      assert.ok(await pending(first), 'not durable before its sync ends');
+      syncs.release();
+      await first;
+      assert.equal(store.syncs, 2, 'the writes made meanwhile share the next sync');
+      assert.ok(await pending(second));
+      syncs.release();
+      await Promise.all([second, third]);
+      assert.equal(store.syncs, 2);
+      await store.flush();
+      assert.equal(store.syncs, 2, 'nothing new: no sync');
+      assert.deepEqual([...((await store.load()).get('target')?.keys() ?? [])].sort(), ['a', 'b', 'c']);
+    } finally {
+      syncs.release();
+      await store.close();
+    }
+  });
+
+  test('commits of many callers at once are all durable when answered, in fewer syncs than commits', async () => {
+    const dir = freshDir();
+    const store = await SqliteStateStore.open(dir);
+    await Promise.all(Array.from({ length: 50 }, (_, i) => store.commit([put(`k${i}`)])));
+    assert.ok(store.syncs < 50, `${store.syncs} syncs for 50 commits`);
+    await store.close();
+    const again = await SqliteStateStore.open(dir);
+    assert.equal((await again.load()).get('target')?.size, 50);
+    await again.close();
+  });
+
+  test('a write that cannot be made writes nothing and leaves the writes around it', async () => {
+    const store = await SqliteStateStore.open(freshDir());
+    try {
+      store.write([put('before')]);
+      assert.throws(() => store.write([put('half'), { op: 'put', kind: 'target', key: 'bad', value: { n: 1n } }]), EbbError);
+      store.write([put('after')]);
+      await store.flush();
+      assert.deepEqual([...((await store.load()).get('target')?.keys() ?? [])].sort(), ['after', 'before']);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('a failed sync fails every flush waiting on it, and the store refuses every later change', async () => {
+    const syncs = heldSyncs();
+    const store = await SqliteStateStore.open(freshDir(), { syncFile: syncs.syncFile });
+    try {
+      store.write([put('a')]);
+      const first = store.flush();
+      store.write([put('b')]);
+      const second = store.flush();
+      syncs.release(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }));
+      await assert.rejects(first, isUnavailable(/could not be made durable \(EIO.*restart ebb/));
+      await assert.rejects(second, isUnavailable(/could not be made durable/), 'the writes that waited for the next sync are not acknowledged either');
+      assert.equal(store.syncs, 1, 'no sync after a failed one');
+      assert.throws(() => store.write([put('c')]), isUnavailable(/could not be made durable/));
+      await assert.rejects(store.commit([put('d')]), isUnavailable(/could not be made durable/));
+      await assert.rejects(store.flush(), isUnavailable(/could not be made durable/));
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('close waits for a sync still running', async () => {
+    const syncs = heldSyncs();
+    const store = await SqliteStateStore.open(freshDir(), { syncFile: syncs.syncFile });
+    store.write([put('a')]);
+    const flushed = store.flush();
+    const closed = store.close();
+    assert.ok(await pending(closed), 'close waits');
+    syncs.release();
+    await flushed;
+    await closed;
+    await assert.rejects(store.flush(), isUnavailable(/closed/));
+  });
+});
+
