@@ -6,6 +6,7 @@ import { ClientConnection } from './client-connection.ts';
 import { attachConnectionLimit } from './connection-limit.ts';
 import type { ConnectionLimit } from './connection-limit.ts';
 import type { ListenerContext, ProxyHost } from './http-proxy.ts';
+import { Http2Sessions } from './http2/http2-sessions.ts';
 import { TlsFront } from './tls/tls-front.ts';
 import type { Tunnel } from './websocket-tunnel.ts';
 
@@ -13,7 +14,8 @@ import type { Tunnel } from './websocket-tunnel.ts';
  * One HTTP or HTTPS listener of a data plane: a TCP server whose connections ebb serves itself
  * (`ClientConnection`). An HTTPS listener hands each accepted socket to its TLS front (tls/tls-front.ts)
  * first; after the handshake an `http/1.1` connection (or one without ALPN) is served exactly as a plain
- * one, with the handshake's facts. A listener whose address or port changes is closed and opened again; one
+ * one, with the handshake's facts, and an `h2` one (offered while `routing.http2.enabled`) by its HTTP/2
+ * sessions (http2/http2-sessions.ts), which get GOAWAY when the listener closes. A listener whose address or port changes is closed and opened again; one
  * that disappears stops accepting at once, its idle keep-alive connections are closed, and the
  * connections still busy get `Connection: close` on their response and end after it. A removal has
  * a deadline: what is still open then is closed (tunnels with a 1001 close frame first).
@@ -26,8 +28,9 @@ export class Listener implements ListenerContext {
   readonly server: net.Server;
   #closedPromise: Promise<void> | null = null;
   #ticker: NodeJS.Timeout | null = null;
-  /** HTTPS: the handshakes; null for HTTP. */
+  /** HTTPS: the handshakes, and the `h2` connections; null for HTTP. */
   readonly #front: TlsFront | null;
+  readonly #http2: Http2Sessions | null;
 
   constructor(
     public route: ListenerRoute,
@@ -35,7 +38,9 @@ export class Listener implements ListenerContext {
     connectionLimit: ConnectionLimit,
   ) {
     this.localPort = route.port;
-    const front = route.protocol === 'HTTPS' ? this.#tlsFront(route, host) : null;
+    const https = route.protocol === 'HTTPS';
+    this.#http2 = https ? new Http2Sessions(host, this) : null;
+    const front = https ? this.#tlsFront(route, host) : null;
     this.#front = front;
     // allowHalfOpen: ebb decides itself what a client's end means (see ClientConnection).
     this.server = net.createServer(
@@ -55,14 +60,13 @@ export class Listener implements ListenerContext {
     });
   }
 
-  /** A completed handshake: HTTP/1.1 (the default without ALPN) is served here; `h2` goes to the HTTP/2 side. */
+  /** A completed handshake: HTTP/1.1 (the default without ALPN) is served here; `h2` goes to the HTTP/2 sessions. */
   #secure(socket: tls.TLSSocket, facts: TlsFacts, alpn: string | null, host: ProxyHost): void {
-    if (alpn === 'h2') {
-      // Not offered until the HTTP/2 side serves it (see offeredProtocols).
-      socket.destroy();
-      return;
-    }
-    new ClientConnection(socket, host, this, this.connections, facts);
+    if (alpn === 'h2' && this.#http2 !== null) {
+      // An HTTP/2 connection has no half-close: the client's end ends it, as on Node's own http2 servers.
+      socket.allowHalfOpen = false;
+      this.#http2.accept(socket, facts);
+    } else new ClientConnection(socket, host, this, this.connections, facts);
   }
 
   /** Binds; resolves with null or the bind error (or, for HTTPS, why its certificates cannot be served). */
@@ -119,6 +123,7 @@ export class Listener implements ListenerContext {
       });
       for (const c of [...this.connections]) c.closeIfIdle();
       this.#front?.close();
+      this.#http2?.goAway();
       if (Number.isFinite(timeoutMs)) {
         timer = setTimeout(() => void this.#closeRemaining(graceMs), Math.max(0, timeoutMs));
         timer.unref();
@@ -139,6 +144,7 @@ export class Listener implements ListenerContext {
     if (this.server.listening) this.server.close();
     this.#stopTicker();
     this.#front?.destroy();
+    this.#http2?.cut();
     for (const c of [...this.connections]) c.destroy();
     for (const t of [...this.tunnels]) t.close();
   }
@@ -160,7 +166,10 @@ export class Listener implements ListenerContext {
   }
 }
 
-/** ALPN on an HTTPS listener: only `http/1.1` until ebb's HTTP/2 side serves `h2` (then `h2` first when `routing.http2.enabled`). */
-function offeredProtocols(_route: ListenerRoute): readonly string[] {
-  return ['http/1.1'];
+const H2_FIRST: readonly string[] = ['h2', 'http/1.1'];
+const HTTP1_ONLY: readonly string[] = ['http/1.1'];
+
+/** ALPN on an HTTPS listener: `h2` first while the load balancer's `routing.http2.enabled`, and `http/1.1`. */
+function offeredProtocols(route: ListenerRoute): readonly string[] {
+  return route.settings.http2 ? H2_FIRST : HTTP1_ONLY;
 }

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { HttpDataPlane } from '../../src/dataplane/http-data-plane.ts';
 import { leafCert } from '../support/certs.ts';
-import { startBackend, startPlane, waitFor } from './dataplane-helpers.ts';
+import { pinned, startBackend, startPlane, waitFor } from './dataplane-helpers.ts';
 import type { Backend } from './dataplane-helpers.ts';
 import { ChannelRecorder, curlResolve, handshake, httpsGet, httpsSnapshot, listenerCert, serialOf } from './https-harness.ts';
 
@@ -16,6 +16,13 @@ const DEFAULT = leafCert(['default.example.test']);
 const A = leafCert(['a.example.test']);
 const B = leafCert(['b.example.test', 'b2.example.test']);
 const WILD = leafCert(['*.wild.example.test']);
+
+const certs = [
+  listenerCert('arn:test:acm:certificate/default', DEFAULT, ['default.example.test']),
+  listenerCert('arn:test:acm:certificate/a', A, ['a.example.test']),
+  listenerCert('arn:test:acm:certificate/b', B, ['b.example.test', 'b2.example.test']),
+  listenerCert('arn:test:acm:certificate/wild', WILD, ['*.wild.example.test']),
+];
 
 let backend: Backend;
 let dp: HttpDataPlane;
@@ -27,12 +34,6 @@ before(async () => {
     res.setHeader('content-type', 'application/json');
     res.end(JSON.stringify({ proto: req.headers['x-forwarded-proto'], port: req.headers['x-forwarded-port'], host: req.headers.host }));
   });
-  const certs = [
-    listenerCert('arn:test:acm:certificate/default', DEFAULT, ['default.example.test']),
-    listenerCert('arn:test:acm:certificate/a', A, ['a.example.test']),
-    listenerCert('arn:test:acm:certificate/b', B, ['b.example.test', 'b2.example.test']),
-    listenerCert('arn:test:acm:certificate/wild', WILD, ['*.wild.example.test']),
-  ];
   ({ dp, port } = await startPlane(httpsSnapshot([backend.port], certs)));
 });
 
@@ -67,10 +68,28 @@ test('each name is shown its certificate, by serial; no SNI and unknown names ge
   assert.match(curl.stderr, /subject: CN=default\.example\.test/);
 });
 
-test('ALPN offers http/1.1, and a client without ALPN is served HTTP/1.1 too', async () => {
+test('ALPN offers h2 then http/1.1 while routing.http2.enabled; h2 is served by HTTP/2, a client without ALPN by HTTP/1.1', async () => {
+  assert.equal((await handshake(port, { servername: 'a.example.test', ALPNProtocols: ['h2', 'http/1.1'] })).alpn, 'h2');
+  assert.equal((await handshake(port, { servername: 'a.example.test', ALPNProtocols: ['http/1.1', 'h2'] })).alpn, 'h2', "the server's preference");
   assert.equal((await handshake(port, { servername: 'a.example.test', ALPNProtocols: ['http/1.1'] })).alpn, 'http/1.1');
+  const h2 = await curlResolve(port, 'a.example.test', '/', ['--http2']);
+  assert.equal(h2.code, 0, h2.stderr);
+  assert.match(h2.stderr, /< HTTP\/2 200/);
+  assert.deepEqual(JSON.parse(h2.stdout), { proto: 'https', port: String(port), host: `a.example.test:${port}` });
   const r = await httpsGet(port, 'a.example.test');
   assert.equal(r.status, 200);
+});
+
+test('with routing.http2.enabled off, h2 is not offered: new handshakes agree http/1.1', async () => {
+  await dp.apply(pinned(httpsSnapshot([backend.port], certs, { version: 2, settings: { http2: false } }), port));
+  try {
+    assert.equal((await handshake(port, { servername: 'a.example.test', ALPNProtocols: ['h2', 'http/1.1'] })).alpn, 'http/1.1');
+    const r = await curlResolve(port, 'a.example.test', '/', ['--http2']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /< HTTP\/1.1 200/);
+  } finally {
+    await dp.apply(pinned(httpsSnapshot([backend.port], certs, { version: 3 }), port));
+  }
 });
 
 test('the request reaches the target with X-Forwarded-Proto https, and its request-end message carries the handshake', async () => {
