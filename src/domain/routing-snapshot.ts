@@ -72,6 +72,12 @@ export interface ListenerSettings {
   readonly http2: boolean;
   /** TCP and TLS listeners: a flow idle this long is closed (listener attribute `tcp.idle_timeout.seconds`). */
   readonly tcpIdleTimeoutMs: number;
+  /**
+   * TCP and TLS listeners: each connection starts with a PROXY protocol header (version 1 or 2) from a
+   * load balancer in front of ebb, which names the client; a connection without one is refused.
+   * Absent: false.
+   */
+  readonly acceptProxyProtocol?: boolean;
 }
 
 export interface TargetGroupRoute {

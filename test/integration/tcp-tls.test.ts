@@ -40,7 +40,9 @@ interface TlsClient {
 }
 
 async function tlsConnect(c: Cleanup, port: number, servername: string): Promise<TlsClient> {
-  const socket = tls.connect({ port, host: '127.0.0.1', servername, ca: testCa().certPem, allowHalfOpen: true });
+  // allowHalfOpen is passed on to the client's TLSSocket by tls.connect, though its typings leave it out.
+  const options: tls.ConnectionOptions & { allowHalfOpen: boolean } = { port, host: '127.0.0.1', servername, ca: testCa().certPem, allowHalfOpen: true };
+  const socket = tls.connect(options);
   c.add(() => socket.destroy());
   let text = '';
   const events: string[] = [];

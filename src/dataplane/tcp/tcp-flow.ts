@@ -7,6 +7,7 @@ import type { ProxyHost } from '../http-proxy.ts';
 import { pickTarget } from '../pickers/index.ts';
 import type { OpenTunnel, TargetEntry } from '../target-entry.ts';
 import type { IdleWatched } from './idle-sweep.ts';
+import type { ProxiedClient } from './inbound-proxy.ts';
 import { encodeProxyV2 } from './proxy-protocol.ts';
 
 /** What a flow needs of the listener it came through. */
@@ -68,13 +69,17 @@ export class TcpFlow implements OpenTunnel, IdleWatched {
   readonly #listener: FlowListener;
   readonly #tls: TlsFacts | null;
 
-  constructor(client: Socket, host: ProxyHost, listener: FlowListener, tls: TlsFacts | null = null) {
+  /**
+   * `proxied`: the client a load balancer in front of ebb named in a PROXY header (the flow's client
+   * address and port, in its messages and in the PROXY header ebb sends on); null: the connection's own.
+   */
+  constructor(client: Socket, host: ProxyHost, listener: FlowListener, tls: TlsFacts | null = null, proxied: ProxiedClient | null = null) {
     this.#client = client;
     this.#host = host;
     this.#listener = listener;
     this.#tls = tls;
-    this.clientAddress = client.remoteAddress ?? '';
-    this.clientPort = client.remotePort ?? 0;
+    this.clientAddress = proxied?.address ?? client.remoteAddress ?? '';
+    this.clientPort = proxied?.port ?? client.remotePort ?? 0;
     // The client's bytes wait in its socket until the target is connected.
     client.pause();
     client.on('data', (b: Buffer) => this.#fromClient(b));

@@ -7,6 +7,8 @@ import type { ConnectionLimit } from '../connection-limit.ts';
 import type { ProxyHost } from '../http-proxy.ts';
 import { TlsFront } from '../tls/tls-front.ts';
 import { IdleSweep } from './idle-sweep.ts';
+import { readInboundProxyHeader } from './inbound-proxy.ts';
+import type { ProxiedClient } from './inbound-proxy.ts';
 import { TcpFlow } from './tcp-flow.ts';
 import type { FlowListener } from './tcp-flow.ts';
 
@@ -30,6 +32,11 @@ export class TcpListener implements FlowListener {
   readonly #sweep: IdleSweep<TcpFlow>;
   /** TLS: the handshakes; null for TCP. */
   readonly #front: TlsFront | null;
+  /** TLS with a PROXY header in front: the client each header named, by the connection's remote address, until its handshake ends. */
+  readonly #proxiedClients = new Map<string, ProxiedClient>();
+  /** Connections refused for a missing or bad PROXY header, and when that was last logged. */
+  #headersRefused = 0;
+  #refusalLoggedAt = -Infinity;
   #closedPromise: Promise<void> | null = null;
   #serverClosed = false;
   #resolveClosed: (() => void) | null = null;
@@ -50,20 +57,75 @@ export class TcpListener implements FlowListener {
             log: (line) => host.log(line),
             // NLB's TLS listeners take an ALPN policy; ebb's is None (the control plane refuses others).
             alpn: () => [],
-            onSecure: (socket, facts) => this.#startFlow(socket, host, facts),
+            onSecure: (socket, facts) => this.#startFlow(socket, host, facts, this.#takeProxiedClient(socket)),
           })
         : null;
     this.#front = front;
     // allowHalfOpen: a client's FIN is passed to the target while the target's answer still comes back.
     this.server = net.createServer(
       { allowHalfOpen: true, noDelay: true },
-      front === null ? (socket) => this.#startFlow(socket, host, null) : (socket) => front.accept(socket),
+      (socket) => this.#accepted(socket, host),
     );
     attachConnectionLimit(this.server, connectionLimit, route.arn, (line) => host.log({ dataPlane: host.id, ...line }));
   }
 
-  #startFlow(socket: net.Socket, host: ProxyHost, tls: TlsFacts | null): void {
-    const flow = new TcpFlow(socket, host, this, tls);
+  /** A connection: its PROXY header first when the listener expects one, then its TLS handshake on a TLS listener, then its flow. */
+  #accepted(socket: net.Socket, host: ProxyHost): void {
+    const settings = this.route.settings;
+    if (settings.acceptProxyProtocol !== true) {
+      this.#headerRead(socket, host, null);
+      return;
+    }
+    readInboundProxyHeader(socket, settings.clientHeaderTimeoutMs, (r) => {
+      if (!r.ok) this.#headerRefused(host, r.reason);
+      else if (this.closing) socket.destroy();
+      else this.#headerRead(socket, host, r.client);
+    });
+  }
+
+  #headerRead(socket: net.Socket, host: ProxyHost, client: ProxiedClient | null): void {
+    const front = this.#front;
+    if (front === null) {
+      this.#startFlow(socket, host, null, client);
+      return;
+    }
+    if (client !== null) {
+      const key = `${socket.remoteAddress}|${socket.remotePort}`;
+      this.#proxiedClients.set(key, client);
+      socket.once('close', () => {
+        if (this.#proxiedClients.get(key) === client) this.#proxiedClients.delete(key);
+      });
+    }
+    front.accept(socket);
+  }
+
+  #takeProxiedClient(socket: net.Socket): ProxiedClient | null {
+    if (this.#proxiedClients.size === 0) return null;
+    const key = `${socket.remoteAddress}|${socket.remotePort}`;
+    const client = this.#proxiedClients.get(key) ?? null;
+    this.#proxiedClients.delete(key);
+    return client;
+  }
+
+  /** At most one log line per 10 s per listener, with the count so far: a client sending junk cannot flood the log. */
+  #headerRefused(host: ProxyHost, reason: string): void {
+    this.#headersRefused++;
+    const now = performance.now();
+    if (now - this.#refusalLoggedAt < 10_000) return;
+    this.#refusalLoggedAt = now;
+    host.log({
+      level: 'warn',
+      msg: 'connection refused: no valid PROXY protocol header',
+      dataPlane: host.id,
+      listener: this.route.arn,
+      reason,
+      refusedSoFar: this.#headersRefused,
+      action: 'the listener expects every connection to start with a PROXY protocol header from the load balancer in front of ebb',
+    });
+  }
+
+  #startFlow(socket: net.Socket, host: ProxyHost, tls: TlsFacts | null, client: ProxiedClient | null): void {
+    const flow = new TcpFlow(socket, host, this, tls, client);
     this.flows.add(flow);
     this.#sweep.add(flow);
     flow.start();
