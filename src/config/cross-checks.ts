@@ -1,23 +1,18 @@
 import {
-  LOAD_BALANCER_ATTRIBUTES,
+  attributeKeysFor,
   loadBalancerAttributeConflict,
-  TARGET_GROUP_ATTRIBUTES,
   targetGroupAttributeConflict,
+  validateListenerAttributes,
   validateLoadBalancerAttributes,
-  validateTargetGroupAttributes,
+  validateTargetGroupAttributeValues,
 } from '../domain/attributes.ts';
-import { defaultHealthCheck, healthCheckProtocolProblem, validateHealthCheck, type HealthCheckConfig } from '../domain/health-check.ts';
+import { healthCheckProtocolProblem, healthCheckWithDefaults, matcherProblem, validateHealthCheck, type HealthCheckConfig } from '../domain/health-check.ts';
+import { isTlsListener, listenerProtocolProblem, pairingProblem } from '../domain/listener-protocols.ts';
+import { MAX_LISTENER_CERTIFICATES } from '../control/listener-rules.ts';
 import { isIpAddress } from '../control/names.ts';
-import type { ListenerProtocol, LoadBalancerType, TargetGroupProtocol } from '../domain/resources.ts';
+import type { TargetGroupProtocol } from '../domain/resources.ts';
 import { formatPath, type PathSegment, type Problem } from './problems.ts';
 import type { ConfigShape } from './schema.ts';
-
-/** Listener protocols each kind of load balancer takes. */
-const LISTENER_PROTOCOLS: Readonly<Record<LoadBalancerType, readonly ListenerProtocol[]>> = {
-  application: ['HTTP', 'HTTPS'],
-  network: ['TCP'],
-  classic: ['HTTP', 'HTTPS', 'TCP'],
-};
 
 const WILDCARD = new Set(['0.0.0.0', '::']);
 
@@ -45,6 +40,7 @@ export function crossCheck(cfg: ConfigShape): Problem[] {
   unique(problems, lbs.map((lb) => lb.name), (i) => ['loadBalancers', i, 'name'], 'load balancer name');
   unique(problems, tgs.map((tg) => tg.name), (i) => ['targetGroups', i, 'name'], 'target group name');
   unique(problems, instances.map((x) => x.id), (i) => ['instances', i, 'id'], 'instance id');
+  unique(problems, (cfg.certificates ?? []).map((c) => c.arn), (i) => ['certificates', i, 'arn'], 'certificate ARN');
 
   const tgByName = new Map(tgs.map((tg) => [tg.name, tg]));
   const bound: Array<{ address: string; port: number; path: readonly PathSegment[] }> = [];
@@ -59,8 +55,8 @@ export function crossCheck(cfg: ConfigShape): Problem[] {
       });
     }
     for (const [key, value] of Object.entries(lb.attributes ?? {})) {
-      checkAttribute(problems, ['loadBalancers', i, 'attributes', key], key, Object.keys(LOAD_BALANCER_ATTRIBUTES), () =>
-        validateLoadBalancerAttributes({ [key]: value }),
+      checkAttribute(problems, ['loadBalancers', i, 'attributes', key], key, attributeKeysFor({ kind: 'load balancer', type }), () =>
+        validateLoadBalancerAttributes({ [key]: value }, type),
       );
     }
     // Attributes that must go together, on the whole set (a bucket when access logs are on).
@@ -68,19 +64,14 @@ export function crossCheck(cfg: ConfigShape): Problem[] {
     if (lbConflict !== null) problems.push({ path: ['loadBalancers', i, 'attributes', 'access_logs.s3.enabled'], message: lbConflict });
     (lb.listeners ?? []).forEach((l, j) => {
       const at = ['loadBalancers', i, 'listeners', j] as const;
-      const allowed = LISTENER_PROTOCOLS[type];
-      if (!allowed.includes(l.protocol)) {
-        problems.push({
-          path: [...at, 'protocol'],
-          message: `a listener of ${article(type)} ${type} load balancer must use ${allowed.join(' or ')}; got ${l.protocol}` +
-            (type === 'application' ? ' (use type: network for TCP)' : ''),
-        });
-      } else if (l.protocol !== 'HTTP') {
-        // The same rule the control plane applies, said here with the file's line.
-        problems.push({
-          path: [...at, 'protocol'],
-          message: `ebb serves HTTP listeners only for now (HTTPS and TCP listeners come in later releases); got ${l.protocol}`,
-        });
+      // The rules are the domain's, as the API applies them; here with the file's line.
+      const protocolProblem = listenerProtocolProblem(type, l.protocol);
+      if (protocolProblem !== null) problems.push({ path: [...at, 'protocol'], message: protocolProblem });
+      checkListenerTls(problems, at, l);
+      for (const [key, value] of Object.entries(l.attributes ?? {})) {
+        checkAttribute(problems, [...at, 'attributes', key], key, attributeKeysFor({ kind: 'listener', listenerProtocol: l.protocol }), () =>
+          validateListenerAttributes({ [key]: value }, l.protocol),
+        );
       }
       const tgName = l.defaultActions[0]?.targetGroup ?? '';
       const tg = tgByName.get(tgName);
@@ -91,12 +82,9 @@ export function crossCheck(cfg: ConfigShape): Problem[] {
           message: `names target group "${tgName}", which is not declared under targetGroups` +
             (declared.length > 0 ? `; declared: ${declared.join(', ')}` : ''),
         });
-      } else if ((l.protocol === 'TCP') !== (tg.protocol === 'TCP')) {
-        problems.push({
-          path: [...at, 'defaultActions', 0, 'targetGroup'],
-          message: `${article(l.protocol)} ${l.protocol} listener cannot forward to target group "${tg.name}", whose protocol is ${tg.protocol}` +
-            `; ${l.protocol === 'TCP' ? 'TCP listeners forward to TCP target groups' : 'HTTP(S) listeners forward to HTTP or HTTPS target groups'}`,
-        });
+      } else {
+        const pairing = pairingProblem(l.protocol, tg.name, tg.protocol);
+        if (pairing !== null) problems.push({ path: [...at, 'defaultActions', 0, 'targetGroup'], message: pairing });
       }
       const address = l.address ?? '0.0.0.0';
       const clash = bound.find((b) => b.port === l.port && (b.address === address || WILDCARD.has(b.address) || WILDCARD.has(address)));
@@ -113,22 +101,17 @@ export function crossCheck(cfg: ConfigShape): Problem[] {
   const instanceIds = new Set(instances.map((x) => x.id));
   tgs.forEach((tg, i) => {
     checkHealthCheck(problems, ['targetGroups', i, 'healthCheck'], tg.protocol, tg.healthCheck);
-    const supported = Object.entries(TARGET_GROUP_ATTRIBUTES)
-      .filter(([, spec]) => spec.protocols === undefined || spec.protocols.includes(tg.protocol))
-      .map(([key]) => key);
+    const supported = attributeKeysFor({ kind: 'target group', protocol: tg.protocol });
     for (const [key, value] of Object.entries(tg.attributes ?? {})) {
       checkAttribute(problems, ['targetGroups', i, 'attributes', key], key, supported, () =>
-        validateTargetGroupAttributes({ [key]: value }, tg.protocol),
+        validateTargetGroupAttributeValues({ [key]: value }, tg.protocol),
       );
     }
     // Attributes that cannot go together, checked on the group's whole set (as ModifyTargetGroupAttributes does).
     const conflict = targetGroupAttributeConflict(Object.fromEntries(Object.entries(tg.attributes ?? {}).map(([k, v]) => [k, String(v)])));
-    if (conflict !== null) problems.push({ path: ['targetGroups', i, 'attributes', 'slow_start.duration_seconds'], message: conflict });
-    if (tg.protocol === 'HTTPS') {
-      problems.push({
-        path: ['targetGroups', i, 'protocol'],
-        message: 'HTTPS target groups are not served yet: ebb would reach the targets in plain text; use HTTP until TLS to targets comes in a later release',
-      });
+    if (conflict !== null) {
+      const key = conflict.startsWith('target_health_state.') ? 'target_health_state.unhealthy.draining_interval_seconds' : 'slow_start.duration_seconds';
+      problems.push({ path: ['targetGroups', i, 'attributes', key], message: conflict });
     }
 
     const targetType = inferTargetType(tg);
@@ -169,8 +152,9 @@ function checkHealthCheck(
   // The rule is the domain's (one place for the API and the file); the file is never a Classic load balancer's.
   const protocolProblem = given.protocol === undefined ? null : healthCheckProtocolProblem(tgProtocol, given.protocol, false);
   if (protocolProblem !== null) problems.push({ path: [...at, 'protocol'], message: protocolProblem });
-  const defaults = defaultHealthCheck(tgProtocol);
-  const merged: HealthCheckConfig = { ...defaults, ...given };
+  const merged: HealthCheckConfig = healthCheckWithDefaults(tgProtocol, given);
+  const matcher = given.matcher === undefined ? null : matcherProblem(tgProtocol, merged);
+  if (matcher !== null) problems.push({ path: [...at, 'matcher'], message: matcher });
   if (merged.protocol === 'TCP') {
     for (const field of ['path', 'matcher'] as const) {
       if (given[field] !== undefined) {
@@ -200,6 +184,31 @@ function checkHealthCheck(
   }
 }
 
+type ListenerShape = NonNullable<NonNullable<ConfigShape['loadBalancers']>[number]['listeners']>[number];
+
+/**
+ * An HTTPS or TLS listener needs its certificates (the first is the default) and may name a policy; an
+ * HTTP or TCP listener takes neither, as the API refuses them. Whether an ARN names a certificate ebb
+ * knows is found when the file is applied (the API's certificates live in the state).
+ */
+function checkListenerTls(problems: Problem[], at: readonly PathSegment[], l: ListenerShape): void {
+  const certificates = l.certificates ?? [];
+  if (!isTlsListener(l.protocol)) {
+    const secure = l.protocol === 'TCP' ? 'TLS' : 'HTTPS';
+    if (l.certificates !== undefined) problems.push({ path: [...at, 'certificates'], at: 'key', message: `applies to HTTPS and TLS listeners only; remove it, or set protocol: ${secure}` });
+    if (l.sslPolicy !== undefined) problems.push({ path: [...at, 'sslPolicy'], at: 'key', message: `applies to HTTPS and TLS listeners only; remove it, or set protocol: ${secure}` });
+    return;
+  }
+  if (certificates.length === 0) {
+    problems.push({
+      path: l.certificates === undefined ? [...at, 'protocol'] : [...at, 'certificates'],
+      message: `${article(l.protocol)} ${l.protocol} listener needs certificates: a list whose first entry is the default, each { certificateFile, privateKeyFile } or { certificateArn }`,
+    });
+  } else if (certificates.length > MAX_LISTENER_CERTIFICATES + 1) {
+    problems.push({ path: [...at, 'certificates'], message: `holds at most ${MAX_LISTENER_CERTIFICATES + 1} certificates (the default and ${MAX_LISTENER_CERTIFICATES} chosen by SNI, AWS's quota); got ${certificates.length}` });
+  }
+}
+
 /** The health-check fields as zod outputs them (optional ones may be `undefined`). */
 export type LooseHealthCheck = { [K in keyof HealthCheckConfig]?: HealthCheckConfig[K] | undefined };
 
@@ -216,7 +225,7 @@ function checkAttribute(problems: Problem[], path: readonly PathSegment[], key: 
   } catch (err) {
     const message = (err as Error).message;
     if (!allowed.includes(key)) {
-      problems.push({ path, at: 'key', message: `${message}; allowed keys: ${allowed.join(', ')}` });
+      problems.push({ path, at: 'key', message: allowed.length > 0 ? `${message}; allowed keys: ${allowed.join(', ')}` : message });
     } else {
       problems.push({ path, message });
     }

@@ -6,6 +6,7 @@ import type { DeclaredAutoScaling } from '../autoscaling/declared-plan.ts';
 import type { DeclaredLoadBalancer, DeclaredState, DeclaredTargetGroup } from '../control/declared-state.ts';
 import { EbbError } from '../shared/errors.ts';
 import { crossCheckAutoScaling, toDeclaredAutoScaling } from './autoscaling-declared.ts';
+import { declaredCertificates } from './certificates-declared.ts';
 import { crossCheck, definedHealthCheck, inferTargetType } from './cross-checks.ts';
 import { describeValue, formatPath, formatProblems, locate, type LocatedProblem, type PathSegment, type Problem } from './problems.ts';
 import { configSchema, type ConfigShape } from './schema.ts';
@@ -130,7 +131,7 @@ export function parseConfig(text: string, fileName: string): EbbConfig {
     return `${fileName}:${line}:${col}: ${formatPath(path)}`;
   };
   return {
-    declared: toDeclared(cfg),
+    declared: toDeclared(cfg, declaredCertificates(cfg, fileName, where).listenerArns),
     admin: toAdmin(cfg, fileName),
     ...(cfg.listenAddresses !== undefined && { listenAddresses: cfg.listenAddresses }),
     ...(cfg.accessLog !== undefined && { accessLog: toAccessLog(cfg.accessLog, fileName) }),
@@ -154,18 +155,25 @@ function toAccessLog(a: NonNullable<ConfigShape['accessLog']>, fileName: string)
   };
 }
 
-function toDeclared(cfg: ConfigShape): DeclaredState {
+/** `listenerArns[lb][listener]`: each listener's certificate ARNs, the default first (certificates-declared.ts). */
+function toDeclared(cfg: ConfigShape, listenerArns: ReadonlyArray<ReadonlyArray<readonly string[]>>): DeclaredState {
   const loadBalancers = (cfg.loadBalancers ?? []).map(
-    (lb): DeclaredLoadBalancer => ({
+    (lb, i): DeclaredLoadBalancer => ({
       name: lb.name,
       type: lb.type ?? 'application',
       attributes: { ...(lb.attributes ?? {}) },
-      listeners: (lb.listeners ?? []).map((l) => ({
-        protocol: l.protocol,
-        port: l.port,
-        address: l.address ?? '0.0.0.0',
-        targetGroup: l.defaultActions[0]?.targetGroup ?? '',
-      })),
+      listeners: (lb.listeners ?? []).map((l, j) => {
+        const certificateArns = listenerArns[i]?.[j] ?? [];
+        return {
+          protocol: l.protocol,
+          port: l.port,
+          address: l.address ?? '0.0.0.0',
+          targetGroup: l.defaultActions[0]?.targetGroup ?? '',
+          ...(certificateArns.length > 0 && { certificateArns: [...certificateArns] }),
+          ...(l.sslPolicy !== undefined && { sslPolicy: l.sslPolicy }),
+          ...(l.attributes !== undefined && Object.keys(l.attributes).length > 0 && { attributes: { ...l.attributes } }),
+        };
+      }),
     }),
   );
   const targetGroups = (cfg.targetGroups ?? []).map(

@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { HEALTH_CHECK_RANGES, parseMatcher } from '../domain/health-check.ts';
+import { isSslPolicy } from '../domain/tls-policies.ts';
 import { isHostName, isInstanceId, isIpAddress, validateName } from '../control/names.ts';
 import { autoScaling, autoScalingGroups, launchTemplates } from './autoscaling-schema.ts';
 import { bool, checkedText, expect, intIn, leaf, list, oneOf, strict, text } from './schema-parts.ts';
@@ -18,7 +19,9 @@ export { intIn } from './schema-parts.ts';
  */
 
 const port = intIn(1, 65535);
+/** A target group's protocol, and a health check's. */
 const protocol = oneOf(['HTTP', 'HTTPS', 'TCP'] as const);
+const listenerProtocol = oneOf(['HTTP', 'HTTPS', 'TCP', 'TLS'] as const);
 
 /** A name as AWS allows it; the message is the control plane's, so file and API agree. */
 const resourceName = (kind: 'load balancer' | 'target group') => checkedText((v) => validateName(kind, v));
@@ -79,16 +82,56 @@ const targetGroup = strict({
   targets: list(target).optional(),
 });
 
+/**
+ * A listener's certificate: one ebb knows by ARN (ACM's ImportCertificate, or the top-level
+ * `certificates:`), or PEM files read at every start and reload (`certificateFile` may hold the chain
+ * after the certificate, as certbot's fullchain.pem does). The first of a listener's list is its default.
+ */
+const listenerCertificate = strict({
+  certificateArn: text.optional(),
+  certificateFile: text.optional(),
+  privateKeyFile: text.optional(),
+  chainFile: text.optional(),
+}).superRefine((v, ctx) => {
+  const files = v.certificateFile !== undefined || v.privateKeyFile !== undefined || v.chainFile !== undefined;
+  if (v.certificateArn !== undefined && files) {
+    ctx.addIssue({ code: 'custom', path: ['certificateArn'], message: 'names a certificate by ARN, so the files cannot be given too; keep certificateArn, or certificateFile and privateKeyFile', params: { sentence: true } });
+  } else if (v.certificateArn === undefined && !files) {
+    ctx.addIssue({ code: 'custom', message: 'is required to be { certificateArn } or { certificateFile, privateKeyFile, chainFile? }', params: { sentence: true } });
+  } else if (files) {
+    for (const key of ['certificateFile', 'privateKeyFile'] as const) {
+      if (v[key] === undefined) ctx.addIssue({ code: 'custom', path: [key], message: `is required with ${key === 'certificateFile' ? 'privateKeyFile' : 'certificateFile'} (a PEM file, relative to this file)`, params: { sentence: true } });
+    }
+  }
+});
+
+/** A certificate the file declares under an ARN of its choosing, which listeners name by `certificateArn`. */
+const declaredCertificate = strict({
+  arn: text,
+  certificateFile: text,
+  privateKeyFile: text,
+  chainFile: text.optional(),
+});
+
+const sslPolicy = leaf<string>(
+  'a security policy name such as ELBSecurityPolicy-TLS13-1-2-2021-06 (aws elbv2 describe-ssl-policies lists those ebb serves)',
+  (v) => typeof v === 'string' && isSslPolicy(v),
+);
+
 const forwardAction = strict({
   type: oneOf(['forward'] as const),
   targetGroup: text,
 });
 
 const listener = strict({
-  protocol,
+  protocol: listenerProtocol,
   port,
   address: ipAddress.optional(),
   defaultActions: list(forwardAction).refine((a) => a.length === 1, expect('a list of exactly one forward action')),
+  /** HTTPS and TLS listeners: the first is the default certificate, the others are chosen by SNI. */
+  certificates: list(listenerCertificate).optional(),
+  sslPolicy: sslPolicy.optional(),
+  attributes,
 });
 
 const loadBalancer = strict({
@@ -174,6 +217,7 @@ const accessLog = strict({
 export const configSchema = strict(
   {
     loadBalancers: list(loadBalancer).optional(),
+    certificates: list(declaredCertificate).optional(),
     targetGroups: list(targetGroup).optional(),
     instances: list(instance).optional(),
     admin: admin.optional(),

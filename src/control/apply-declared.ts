@@ -116,6 +116,9 @@ export function currentState(cp: ControlPlane): CurrentState {
         address: l.address,
         targetGroup: groupName.get(l.defaultActions[0]?.targetGroupArn ?? '') ?? null,
         source: l.source,
+        certificateArns: l.certificateArns ?? [],
+        sslPolicy: l.sslPolicy,
+        attributes: l.attributes ?? {},
       })),
     })),
   };
@@ -210,11 +213,16 @@ async function step(cp: ControlPlane, op: DeclaredOp, r: MutableResult, undo: De
       return true;
     }
     case 'modifyListener': {
-      const before = listener(cp, op.lb, op.port);
+      const before = listener(cp, op.lb, op.listener.port);
       const was = specOf(cp, before);
-      await cp.modifyListener(before.arn, { protocol: op.protocol, defaultActions: [{ type: 'forward', targetGroupArn: group(cp, op.targetGroup).arn }] });
-      r.changed.push(`listener ${op.lb}:${op.port}`);
-      undo.push({ op: 'modifyListener', lb: op.lb, port: op.port, protocol: was.protocol, targetGroup: was.targetGroup });
+      await cp.modifyListener(before.arn, {
+        protocol: op.listener.protocol,
+        defaultActions: [{ type: 'forward', targetGroupArn: group(cp, op.listener.targetGroup).arn }],
+        ...tlsOf(op.listener),
+        attributes: op.listener.attributes,
+      });
+      r.changed.push(`listener ${op.lb}:${op.listener.port}`);
+      undo.push({ op: 'modifyListener', lb: op.lb, listener: was });
       return true;
     }
     case 'adoptListener':
@@ -291,14 +299,33 @@ function openListener(cp: ControlPlane, lb: string, spec: ListenerSpec): Promise
     port: spec.port,
     address: spec.address,
     defaultActions: [{ type: 'forward', targetGroupArn: group(cp, spec.targetGroup).arn }],
+    ...tlsOf(spec),
+    attributes: spec.attributes,
     source: 'config',
   });
+}
+
+/** A spec's certificates and policy as the listener commands take them: the default, then those chosen by SNI. */
+function tlsOf(spec: ListenerSpec): { certificateArns?: readonly string[]; sniCertificateArns?: readonly string[]; sslPolicy?: string } {
+  const [first, ...others] = spec.certificateArns;
+  return {
+    ...(first !== undefined && { certificateArns: [first], sniCertificateArns: others }),
+    ...(spec.sslPolicy !== undefined && { sslPolicy: spec.sslPolicy }),
+  };
 }
 
 function specOf(cp: ControlPlane, l: ListenerRecord): ListenerSpec {
   const arn = l.defaultActions[0]?.targetGroupArn ?? '';
   const targetGroup = cp.describeTargetGroups().find((g) => g.arn === arn)?.name ?? '';
-  return { port: l.port, protocol: l.protocol, address: l.address, targetGroup };
+  return {
+    port: l.port,
+    protocol: l.protocol,
+    address: l.address,
+    targetGroup,
+    certificateArns: l.certificateArns ?? [],
+    sslPolicy: l.sslPolicy,
+    attributes: l.attributes ?? {},
+  };
 }
 
 function allLoadBalancers(cp: ControlPlane): LoadBalancerRecord[] {
@@ -373,7 +400,7 @@ function checkSettings(cp: ControlPlane, plan: DeclaredPlan): void {
     }
     if (op.op === 'setLoadBalancer') {
       const lb = loadBalancer(cp, op.name);
-      fits(`load balancer '${op.name}'`, () => validateLoadBalancerAttributes(withChanges(lb.attributes, op.attributes)));
+      fits(`load balancer '${op.name}'`, () => validateLoadBalancerAttributes(withChanges(lb.attributes, op.attributes), lb.type));
     }
     if (op.op === 'deleteLoadBalancer') {
       const lb = allLoadBalancers(cp).find((l) => l.name === op.name && l.source === 'config');

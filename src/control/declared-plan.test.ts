@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { defaultHealthCheck } from '../domain/health-check.ts';
+import { healthCheckWithDefaults } from '../domain/health-check.ts';
 import { planDeclared, type CurrentState, type CurrentTargetGroup, type DeclaredOp } from './declared-plan.ts';
 import type { DeclaredState, DeclaredTargetGroup } from './declared-state.ts';
 
@@ -39,7 +39,7 @@ function appliedState(d: DeclaredState): CurrentState {
       name: g.name,
       protocol: g.protocol,
       port: g.port,
-      healthCheck: { ...defaultHealthCheck(g.protocol), ...g.healthCheck },
+      healthCheck: healthCheckWithDefaults(g.protocol, g.healthCheck),
       attributes: { ...g.attributes },
       source: 'config' as const,
       targets: g.targets.map((t) => ({ id: t.id, port: t.port ?? g.port, source: 'config' as const, draining: false })),
@@ -49,7 +49,16 @@ function appliedState(d: DeclaredState): CurrentState {
       type: lb.type,
       attributes: { ...lb.attributes },
       source: 'config' as const,
-      listeners: lb.listeners.map((l) => ({ port: l.port, protocol: l.protocol, address: l.address ?? '0.0.0.0', targetGroup: l.targetGroup, source: 'config' as const })),
+      listeners: lb.listeners.map((l) => ({
+        port: l.port,
+        protocol: l.protocol,
+        address: l.address ?? '0.0.0.0',
+        targetGroup: l.targetGroup,
+        source: 'config' as const,
+        certificateArns: l.certificateArns ?? [],
+        sslPolicy: l.protocol === 'HTTPS' || l.protocol === 'TLS' ? (l.sslPolicy ?? 'ELBSecurityPolicy-TLS13-1-2-2021-06') : undefined,
+        attributes: { ...(l.attributes ?? {}) },
+      })),
     })),
   };
 }
@@ -60,6 +69,8 @@ function withGroup(state: CurrentState, name: string, change: (g: CurrentTargetG
 }
 
 const target = (port: number) => ({ id: '10.0.0.1', port });
+/** What a plain (HTTP or TCP) listener's spec holds of TLS and attributes. */
+const PLAIN = { certificateArns: [], sslPolicy: undefined, attributes: {} };
 
 test('the same file over an unchanged state: no operation, nothing kept', () => {
   const f = file();
@@ -168,7 +179,11 @@ test('a group renamed: the new one is created with its targets, the listener mov
     plan.ops.map((o) => o.op),
     ['createTargetGroup', 'modifyListener', 'registerTargets', 'removeTargetGroup'],
   );
-  assert.deepEqual(plan.ops[1], { op: 'modifyListener', lb: 'web', port: 8080, protocol: 'HTTP', targetGroup: 'web-v2' });
+  assert.deepEqual(plan.ops[1], {
+    op: 'modifyListener',
+    lb: 'web',
+    listener: { port: 8080, protocol: 'HTTP', address: '127.0.0.1', targetGroup: 'web-v2', ...PLAIN },
+  });
   assert.deepEqual(plan.ops[2], { op: 'registerTargets', group: 'web-v2', targets: [target(3001), target(3002)] });
   assert.deepEqual(plan.ops[3], { op: 'removeTargetGroup', name: 'web' });
 });
@@ -177,7 +192,7 @@ test('a listener port changed: the new port opens before the old one closes', ()
   const before = file({ port: 8080 });
   const plan = planDeclared(before, file({ port: 8081 }), appliedState(before));
   assert.deepEqual(plan.ops, [
-    { op: 'createListener', lb: 'web', listener: { port: 8081, protocol: 'HTTP', address: '127.0.0.1', targetGroup: 'web' } },
+    { op: 'createListener', lb: 'web', listener: { port: 8081, protocol: 'HTTP', address: '127.0.0.1', targetGroup: 'web', ...PLAIN } },
     { op: 'deleteListener', lb: 'web', port: 8080 },
   ]);
 });
@@ -187,7 +202,7 @@ test('a listener address changed: reopened, keeping the target group the API cho
   const now = appliedState(before);
   const moved = { ...now, loadBalancers: now.loadBalancers.map((lb) => ({ ...lb, listeners: lb.listeners.map((l) => ({ ...l, targetGroup: 'api-made' })) })) };
   const plan = planDeclared(before, file({ address: '0.0.0.0' }), moved);
-  assert.deepEqual(plan.ops, [{ op: 'reopenListener', lb: 'web', listener: { port: 8080, protocol: 'HTTP', address: '0.0.0.0', targetGroup: 'api-made' } }]);
+  assert.deepEqual(plan.ops, [{ op: 'reopenListener', lb: 'web', listener: { port: 8080, protocol: 'HTTP', address: '0.0.0.0', targetGroup: 'api-made', ...PLAIN } }]);
   assert.deepEqual(plan.kept, ['listener web:8080 forwards to target group api-made, set through the API (the file says web)']);
 });
 
@@ -207,7 +222,7 @@ test('a group or listener deleted through the API stays deleted until the file c
   const changed = planDeclared(f, file({ groups: ['web', 'spare'], targets: [3001], address: '0.0.0.0' }), now);
   assert.deepEqual(changed.ops, [
     { op: 'createTargetGroup', group: file({ groups: ['web', 'spare'], targets: [3001] }).targetGroups[1] },
-    { op: 'createListener', lb: 'web', listener: { port: 8080, protocol: 'HTTP', address: '0.0.0.0', targetGroup: 'web' } },
+    { op: 'createListener', lb: 'web', listener: { port: 8080, protocol: 'HTTP', address: '0.0.0.0', targetGroup: 'web', ...PLAIN } },
     { op: 'deregisterTargets', group: 'web', targets: [target(3002)] },
     { op: 'registerTargets', group: 'spare', targets: [target(3001)] },
   ]);
@@ -250,4 +265,37 @@ test('a resource made through the API that the file newly declares is adopted an
     plan.ops.map((o) => o.op),
     ['adoptTargetGroup', 'setTargetGroup', 'adoptLoadBalancer', 'adoptListener', 'registerTargets'],
   );
+});
+
+/** `f` with its listener made HTTPS with `certificateArns`, and the given policy. */
+function https(f: DeclaredState, certificateArns: string[], sslPolicy?: string): DeclaredState {
+  return {
+    ...f,
+    loadBalancers: f.loadBalancers.map((lb) => ({
+      ...lb,
+      listeners: lb.listeners.map((l) => ({ ...l, protocol: 'HTTPS' as const, certificateArns, ...(sslPolicy !== undefined && { sslPolicy }) })),
+    })),
+  };
+}
+
+test('an HTTPS listener: the policy left out is the default, no change; the file changing its certificates is applied, the API changing its policy is kept', () => {
+  const before = https(file(), ['arn:a']);
+  assert.deepEqual(planDeclared(before, before, appliedState(before)), { ops: [], kept: [] }, 'ebb\'s default policy is what the file means by none');
+  const now = appliedState(before);
+  const apiPolicy: CurrentState = {
+    ...now,
+    loadBalancers: now.loadBalancers.map((lb) => ({ ...lb, listeners: lb.listeners.map((l) => ({ ...l, sslPolicy: 'ELBSecurityPolicy-2016-08' })) })),
+  };
+  const plan = planDeclared(before, https(file(), ['arn:a', 'arn:b']), apiPolicy);
+  assert.deepEqual(plan.ops, [
+    {
+      op: 'modifyListener',
+      lb: 'web',
+      listener: { port: 8080, protocol: 'HTTPS', address: '127.0.0.1', targetGroup: 'web', certificateArns: ['arn:a', 'arn:b'], sslPolicy: 'ELBSecurityPolicy-2016-08', attributes: {} },
+    },
+  ]);
+  assert.deepEqual(plan.kept, ['listener web:8080 SSL policy ELBSecurityPolicy-2016-08, set through the API (the file says ELBSecurityPolicy-TLS13-1-2-2021-06)']);
+  // The file now names a policy of its own: that is a change of the file's, applied.
+  const own = planDeclared(before, https(file(), ['arn:a'], 'ELBSecurityPolicy-TLS13-1-3-2021-06'), apiPolicy);
+  assert.equal(own.ops[0]?.op === 'modifyListener' ? own.ops[0].listener.sslPolicy : undefined, 'ELBSecurityPolicy-TLS13-1-3-2021-06');
 });

@@ -1,4 +1,6 @@
 import { healthCheckWithDefaults, type HealthCheckConfig } from '../domain/health-check.ts';
+import { isTlsListener } from '../domain/listener-protocols.ts';
+import { DEFAULT_SSL_POLICY } from '../domain/tls-policies.ts';
 import type { ListenerProtocol, LoadBalancerType, TargetGroupProtocol } from '../domain/resources.ts';
 import type { DeclaredListener, DeclaredLoadBalancer, DeclaredState, DeclaredTargetGroup } from './declared-state.ts';
 import { samePlainData } from '../shared/plain-data.ts';
@@ -55,6 +57,12 @@ export interface CurrentListener {
   /** Name of the target group it forwards to (null: none ebb knows). */
   readonly targetGroup: string | null;
   readonly source: 'api' | 'config';
+  /** HTTPS and TLS listeners: the default certificate first; empty otherwise. */
+  readonly certificateArns: readonly string[];
+  /** HTTPS and TLS listeners' policy; undefined otherwise. */
+  readonly sslPolicy: string | undefined;
+  /** The attributes that are set. */
+  readonly attributes: Readonly<Record<string, string>>;
 }
 
 export interface TargetRef {
@@ -62,13 +70,20 @@ export interface TargetRef {
   readonly port: number;
 }
 
-/** A listener as it is to be opened or changed: every field known. */
+/** A listener as it is to be opened or changed: every field known (a policy only for HTTPS and TLS). */
 export interface ListenerSpec {
   readonly port: number;
   readonly protocol: ListenerProtocol;
   readonly address: string;
   readonly targetGroup: string;
+  readonly certificateArns: readonly string[];
+  readonly sslPolicy: string | undefined;
+  readonly attributes: Readonly<Record<string, string>>;
 }
+
+/** The fields of a listener the file and the API may each change (the address only the file). */
+const LISTENER_FIELDS = ['protocol', 'targetGroup', 'certificateArns', 'sslPolicy', 'attributes'] as const;
+type ListenerField = (typeof LISTENER_FIELDS)[number];
 
 /** One change to make, naming resources as the file does. Run in the order given. */
 export type DeclaredOp =
@@ -88,7 +103,8 @@ export type DeclaredOp =
   | { readonly op: 'createListener'; readonly lb: string; readonly listener: ListenerSpec }
   /** The bind address cannot change in place: closed, then opened at the new address. */
   | { readonly op: 'reopenListener'; readonly lb: string; readonly listener: ListenerSpec }
-  | { readonly op: 'modifyListener'; readonly lb: string; readonly port: number; readonly protocol: ListenerProtocol; readonly targetGroup: string }
+  /** Protocol, group, certificates, policy and attributes set as `listener` has them (same port and address). */
+  | { readonly op: 'modifyListener'; readonly lb: string; readonly listener: ListenerSpec }
   | { readonly op: 'adoptListener'; readonly lb: string; readonly port: number }
   | { readonly op: 'deleteListener'; readonly lb: string; readonly port: number }
   | { readonly op: 'deleteLoadBalancer'; readonly name: string }
@@ -287,13 +303,14 @@ class Planner {
       }
       // Declared before and now, and open: each field the file changed is set; the others are kept.
       const wasSpec = listenerSpec(was);
-      const pick = <K extends 'protocol' | 'targetGroup'>(field: K): ListenerSpec[K] => {
-        if (wasSpec[field] !== spec[field] || open[field] === null) return spec[field];
+      const pick = <K extends ListenerField>(field: K): ListenerSpec[K] => {
+        if (!same(wasSpec[field], spec[field]) || open[field] === null) return spec[field];
         const kept = open[field] as ListenerSpec[K];
-        if (kept !== spec[field]) this.#kept.push(`${name} ${field === 'protocol' ? 'protocol' : 'forwards to target group'} ${kept}, set through the API (the file says ${spec[field]})`);
+        if (!same(kept, spec[field])) this.#kept.push(`${name} ${FIELD_WORDS[field]} ${show(kept)}, set through the API (the file says ${show(spec[field])})`);
         return kept;
       };
-      const merged: ListenerSpec = { ...spec, protocol: pick('protocol'), targetGroup: pick('targetGroup') };
+      const picked = Object.fromEntries(LISTENER_FIELDS.map((f) => [f, pick(f)])) as Pick<ListenerSpec, ListenerField>;
+      const merged: ListenerSpec = { ...spec, ...picked };
       // The address cannot be changed through the API, so the file's changed or not, it is the file's.
       this.#openListener(d.name, merged, open);
     }
@@ -312,9 +329,9 @@ class Planner {
       this.#needGroup(spec.targetGroup);
       this.#listeners.push({ op: 'reopenListener', lb, listener: spec });
     } else {
-      if (open.protocol !== spec.protocol || open.targetGroup !== spec.targetGroup) {
+      if (LISTENER_FIELDS.some((f) => !same(open[f], spec[f]))) {
         this.#needGroup(spec.targetGroup);
-        this.#listeners.push({ op: 'modifyListener', lb, port: spec.port, protocol: spec.protocol, targetGroup: spec.targetGroup });
+        this.#listeners.push({ op: 'modifyListener', lb, listener: spec });
       }
       if (open.source !== 'config') this.#listeners.push({ op: 'adoptListener', lb, port: spec.port });
     }
@@ -369,8 +386,32 @@ function has(list: readonly TargetRef[], t: TargetRef): boolean {
   return list.some((x) => sameTarget(x, t));
 }
 
+/** A declared listener with what it leaves out filled in as the control plane would (the policy's default, no attributes). */
 function listenerSpec(l: DeclaredListener): ListenerSpec {
-  return { port: l.port, protocol: l.protocol, address: l.address ?? '0.0.0.0', targetGroup: l.targetGroup };
+  const tls = isTlsListener(l.protocol);
+  return {
+    port: l.port,
+    protocol: l.protocol,
+    address: l.address ?? '0.0.0.0',
+    targetGroup: l.targetGroup,
+    certificateArns: tls ? [...(l.certificateArns ?? [])] : [],
+    sslPolicy: tls ? (l.sslPolicy ?? DEFAULT_SSL_POLICY) : undefined,
+    attributes: { ...(l.attributes ?? {}) },
+  };
+}
+
+const FIELD_WORDS: Readonly<Record<ListenerField, string>> = {
+  protocol: 'protocol',
+  targetGroup: 'forwards to target group',
+  certificateArns: 'certificates',
+  sslPolicy: 'SSL policy',
+  attributes: 'attributes',
+};
+
+function show(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (value === undefined) return '(none)';
+  return JSON.stringify(value);
 }
 
 function defined<T extends object>(value: T): Partial<T> {
@@ -413,7 +454,7 @@ export function describeOp(op: DeclaredOp): string {
     case 'reopenListener':
       return `reopened listener ${op.lb}:${op.listener.port} on ${op.listener.address}`;
     case 'modifyListener':
-      return `listener ${op.lb}:${op.port}: ${op.protocol}, forwarding to target group ${op.targetGroup}`;
+      return `listener ${op.lb}:${op.listener.port}: ${op.listener.protocol}, forwarding to target group ${op.listener.targetGroup}`;
     case 'adoptListener':
       return `listener ${op.lb}:${op.port}, made through the API, now declared by the file`;
     case 'deleteListener':

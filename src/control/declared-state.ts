@@ -25,6 +25,15 @@ export interface DeclaredListener {
   readonly address?: string;
   /** Name of the target group of the listener's forward action. */
   readonly targetGroup: string;
+  /**
+   * HTTPS and TLS listeners: the ARNs of its certificates, the default first, then those chosen by
+   * SNI (a certificate the file reads from PEM files goes by the ARN ebb gives it).
+   */
+  readonly certificateArns?: readonly string[];
+  /** HTTPS and TLS listeners: the security policy; ebb's default when left out. */
+  readonly sslPolicy?: string;
+  /** Listener attributes the file sets (`tcp.idle_timeout.seconds`). */
+  readonly attributes?: Readonly<Record<string, string>>;
 }
 
 export interface DeclaredTargetGroup {

@@ -33,6 +33,8 @@ export interface ModifyListenerInput extends ListenerTlsInput {
   readonly port?: number;
   readonly protocol?: ListenerProtocol;
   readonly defaultActions?: readonly ForwardAction[];
+  /** The configuration file's: the listener's whole attribute set, replacing it (the API uses ModifyListenerAttributes). */
+  readonly attributes?: Readonly<Record<string, string>>;
 }
 
 export interface CreateTargetGroupInput {

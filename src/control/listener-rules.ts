@@ -29,6 +29,11 @@ export const ALPN_POLICIES = ['HTTP1Only', 'HTTP2Only', 'HTTP2Optional', 'HTTP2P
 export interface ListenerTlsInput {
   /** CreateListener and ModifyListener: the default certificate, exactly one. */
   readonly certificateArns?: readonly string[] | undefined;
+  /**
+   * The configuration file's: the certificates chosen by SNI besides the default, replacing the
+   * listener's list (the API adds and removes them one by one with Add/RemoveListenerCertificates).
+   */
+  readonly sniCertificateArns?: readonly string[] | undefined;
   readonly sslPolicy?: string | undefined;
   readonly alpnPolicy?: string | undefined;
 }
@@ -81,7 +86,7 @@ function isWildcard(address: string): boolean {
 export function listenerTls(protocol: ListenerProtocol, input: ListenerTlsInput, before: ListenerRecord | null, certificates: CertificateLookup): ListenerTlsFields {
   const given = input.certificateArns ?? [];
   if (!isTlsListener(protocol)) {
-    if (given.length > 0) {
+    if (given.length > 0 || (input.sniCertificateArns?.length ?? 0) > 0) {
       throw ebbError('ValidationError', `Certificates can be given to HTTPS and TLS listeners only, not ${protocol}; remove them, or use protocol ${protocol === 'TCP' ? 'TLS' : 'HTTPS'}`);
     }
     if (input.sslPolicy !== undefined) {
@@ -106,7 +111,16 @@ export function listenerTls(protocol: ListenerProtocol, input: ListenerTlsInput,
     );
   }
   if (newDefault !== undefined) requireCertificate(newDefault, certificates);
-  const certificateArns = newDefault === undefined ? kept : [newDefault, ...kept.slice(1).filter((arn) => arn !== newDefault)];
+  const defaultArn = newDefault ?? kept[0] ?? '';
+  let others = kept.slice(1);
+  if (input.sniCertificateArns !== undefined) {
+    for (const arn of input.sniCertificateArns) requireCertificate(arn, certificates);
+    others = [...input.sniCertificateArns];
+    if (new Set(others.filter((arn) => arn !== defaultArn)).size > MAX_LISTENER_CERTIFICATES) {
+      throw ebbError('TooManyCertificates', `A listener holds at most ${MAX_LISTENER_CERTIFICATES} certificates besides its default one; got ${others.length}`);
+    }
+  }
+  const certificateArns = [defaultArn, ...new Set(others.filter((arn) => arn !== defaultArn))];
   const sslPolicy = input.sslPolicy ?? (before !== null && isTlsListener(before.protocol) ? before.sslPolicy : undefined) ?? DEFAULT_SSL_POLICY;
   checkSslPolicy(sslPolicy);
   return { certificateArns, sslPolicy };

@@ -299,7 +299,8 @@ export class ResourceCatalog {
     const port = input.port ?? before.port;
     this.#checkListener(lb, protocol, port, before.address, defaultActions, before.arn);
     const { certificateArns: _c, sslPolicy: _s, attributes: _a, ...rest } = before;
-    const attributes = attributesForProtocol(before.attributes, protocol);
+    // The file gives the whole set (listener-rules.ts); the API changes attributes with ModifyListenerAttributes.
+    const attributes = input.attributes !== undefined ? newListenerAttributes(input.attributes, protocol) : attributesForProtocol(before.attributes, protocol);
     return {
       ...rest,
       port,

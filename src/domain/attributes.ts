@@ -252,9 +252,14 @@ export function validateTargetGroupAttributes(
   protocol: TargetGroupProtocol,
   current: Readonly<Record<string, string>> = {},
 ): void {
-  validate('target group', TARGET_GROUP_ATTRIBUTES, attrs, { protocol });
+  validateTargetGroupAttributeValues(attrs, protocol);
   const problem = targetGroupAttributeConflict({ ...current, ...attrs });
   if (problem !== null) throw ebbError('InvalidConfigurationRequest', problem);
+}
+
+/** Each key and value on its own, for a group of `protocol` (not how they combine: `targetGroupAttributeConflict`). Throws ValidationError. */
+export function validateTargetGroupAttributeValues(attrs: Readonly<Record<string, string>>, protocol: TargetGroupProtocol): void {
+  validate('target group', TARGET_GROUP_ATTRIBUTES, attrs, { protocol });
 }
 
 /**

@@ -3,8 +3,10 @@ import { after, before, test } from 'node:test';
 import {
   CreateLoadBalancerCommand,
   DescribeLoadBalancerAttributesCommand,
+  DescribeLoadBalancersCommand,
   ElasticLoadBalancingClient,
   ModifyLoadBalancerAttributesCommand,
+  SetLoadBalancerListenerSSLCertificateCommand,
 } from '@aws-sdk/client-elastic-load-balancing';
 import {
   AddTagsCommand,
@@ -21,6 +23,7 @@ import { EbbError } from '../../src/shared/errors.ts';
 import { InMemoryStateStore } from '../../src/store/in-memory-state-store.ts';
 import { FakeClock } from '../fakes/fake-clock.ts';
 import { FakeDataPlane } from '../fakes/fake-data-plane.ts';
+import { leafCert } from '../support/certs.ts';
 import { type ApiHarness, freePort, startApiHarness } from './api-harness.ts';
 
 /**
@@ -68,20 +71,47 @@ async function rejectsWith(p: Promise<unknown>, code: string, message?: RegExp):
   assert.fail(`expected ${code}`);
 }
 
-test('InstanceProtocol HTTPS is refused until ebb speaks TLS to instances, and nothing is created', async () => {
-  const port = await freePort();
-  await rejectsWith(
-    classic.send(
-      new CreateLoadBalancerCommand({
-        LoadBalancerName: 'tls-behind',
-        Listeners: [{ Protocol: 'HTTP', LoadBalancerPort: port, InstanceProtocol: 'HTTPS', InstancePort: 443 }],
-      }),
-    ),
-    'UnsupportedProtocol',
-    /InstanceProtocol HTTPS is not supported by ebb yet.*unencrypted/,
-  );
+test('HTTPS and SSL listeners take an SSLCertificateId ebb knows; InstanceProtocol HTTPS is TLS to instances, SSL is refused; nothing half-made', async () => {
+  const [p1, p2, p3] = [await freePort(), await freePort(), await freePort()];
+  const cert = leafCert(['classic.example']);
+  const other = leafCert(['other.example']);
+  const { arn } = await h.control.certificates.importCertificate({ certificatePem: cert.certPem, privateKeyPem: cert.keyPem });
+  const { arn: otherArn } = await h.control.certificates.importCertificate({ certificatePem: other.certPem, privateKeyPem: other.keyPem });
+  const unknown = arn.replace(/[0-9a-f]{12}$/, '000000000000');
+  const create = (Listeners: NonNullable<ConstructorParameters<typeof CreateLoadBalancerCommand>[0]['Listeners']>) =>
+    classic.send(new CreateLoadBalancerCommand({ LoadBalancerName: 'secure', Listeners }));
+  await rejectsWith(create([{ Protocol: 'HTTPS', LoadBalancerPort: p1, InstanceProtocol: 'HTTP', InstancePort: 80 }]), 'ValidationError', /needs SSLCertificateId.*aws acm import-certificate/);
+  await rejectsWith(create([{ Protocol: 'HTTPS', LoadBalancerPort: p1, InstanceProtocol: 'HTTP', InstancePort: 80, SSLCertificateId: unknown }]), 'CertificateNotFound');
+  await rejectsWith(create([{ Protocol: 'SSL', LoadBalancerPort: p2, InstancePort: 5000, SSLCertificateId: arn }]), 'UnsupportedProtocol', /InstanceProtocol SSL \(the default for an SSL listener\).*InstanceProtocol=TCP/);
+  await rejectsWith(create([{ Protocol: 'SSL', LoadBalancerPort: p2, InstanceProtocol: 'HTTP', InstancePort: 5000, SSLCertificateId: arn }]), 'InvalidConfigurationRequest', /TCP or SSL/);
   assert.deepEqual(h.control.describeLoadBalancers({ type: 'classic' }), []);
   assert.deepEqual(h.control.describeTargetGroups(), []);
+
+  await create([
+    { Protocol: 'HTTPS', LoadBalancerPort: p1, InstanceProtocol: 'HTTPS', InstancePort: 8443, SSLCertificateId: arn },
+    { Protocol: 'SSL', LoadBalancerPort: p2, InstanceProtocol: 'TCP', InstancePort: 5000, SSLCertificateId: arn },
+    { Protocol: 'HTTP', LoadBalancerPort: p3, InstanceProtocol: 'HTTPS', InstancePort: 8443 },
+  ]);
+  const described = async () => (await classic.send(new DescribeLoadBalancersCommand({ LoadBalancerNames: ['secure'] }))).LoadBalancerDescriptions?.[0]?.ListenerDescriptions ?? [];
+  assert.deepEqual(
+    (await described()).map((d) => d.Listener).sort((a, b) => (a?.LoadBalancerPort ?? 0) - (b?.LoadBalancerPort ?? 0)),
+    [
+      { Protocol: 'HTTPS', LoadBalancerPort: p1, InstanceProtocol: 'HTTPS', InstancePort: 8443, SSLCertificateId: arn },
+      { Protocol: 'SSL', LoadBalancerPort: p2, InstanceProtocol: 'TCP', InstancePort: 5000, SSLCertificateId: arn },
+      { Protocol: 'HTTP', LoadBalancerPort: p3, InstanceProtocol: 'HTTPS', InstancePort: 8443 },
+    ].sort((a, b) => a.LoadBalancerPort - b.LoadBalancerPort),
+  );
+  const lb = h.control.describeLoadBalancers({ type: 'classic' }).find((l) => l.name === 'secure');
+  assert.deepEqual(
+    h.control.describeTargetGroups({ loadBalancerArn: lb?.arn ?? '' }).map((g) => `${g.protocol}:${g.port}`).sort(),
+    ['HTTPS:8443', 'TCP:5000'],
+  );
+
+  await classic.send(new SetLoadBalancerListenerSSLCertificateCommand({ LoadBalancerName: 'secure', LoadBalancerPort: p1, SSLCertificateId: otherArn }));
+  assert.equal((await described()).find((d) => d.Listener?.LoadBalancerPort === p1)?.Listener?.SSLCertificateId, otherArn);
+  await rejectsWith(classic.send(new SetLoadBalancerListenerSSLCertificateCommand({ LoadBalancerName: 'secure', LoadBalancerPort: p3, SSLCertificateId: arn })), 'InvalidConfigurationRequest', /uses HTTP/);
+  await rejectsWith(classic.send(new SetLoadBalancerListenerSSLCertificateCommand({ LoadBalancerName: 'secure', LoadBalancerPort: 1, SSLCertificateId: arn })), 'ListenerNotFound');
+  await rejectsWith(classic.send(new SetLoadBalancerListenerSSLCertificateCommand({ LoadBalancerName: 'secure', LoadBalancerPort: p1, SSLCertificateId: unknown })), 'CertificateNotFound');
 });
 
 test('a Classic load balancer keeps its settings in itself: tag calls neither see nor change them', async () => {

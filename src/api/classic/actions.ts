@@ -2,7 +2,7 @@ import type { ControlApi } from '../../control/control-api.ts';
 import type { CreateTargetGroupInput } from '../../control/inputs.ts';
 import { ACCESS_LOG_ATTRIBUTES, accessLogPrefixProblem, DEFAULT_CLASSIC_EMIT_INTERVAL } from '../../domain/attributes.ts';
 import type { HealthCheckConfig } from '../../domain/health-check.ts';
-import type { ListenerRecord, TargetGroupRecord } from '../../domain/resources.ts';
+import type { ListenerProtocol, ListenerRecord, TargetGroupRecord } from '../../domain/resources.ts';
 import { EbbError, ebbError } from '../../shared/errors.ts';
 import { CANONICAL_HOSTED_ZONE_ID, dnsName, paginate, readTags } from '../common.ts';
 import type { ActionTable } from '../handler.ts';
@@ -42,42 +42,65 @@ function readName(p: QueryParams): string {
 }
 
 interface ClassicListenerInput {
-  readonly protocol: 'HTTP' | 'TCP';
+  /** The ELBv2 listener it becomes: Classic's SSL is a TLS listener. */
+  readonly protocol: ListenerProtocol;
   readonly loadBalancerPort: number;
   readonly instanceProtocol: 'HTTP' | 'HTTPS' | 'TCP';
   readonly instancePort: number;
+  /** HTTPS and SSL listeners: SSLCertificateId, a certificate ebb knows (ACM's ImportCertificate, or the file's). */
+  readonly certificateArn?: string;
 }
 
+/** Classic's protocol names and the ELBv2 listener protocols they become. */
+const FRONT: Readonly<Record<string, ListenerProtocol>> = { HTTP: 'HTTP', HTTPS: 'HTTPS', TCP: 'TCP', SSL: 'TLS' };
+
+/** An ELBv2 listener protocol as Classic names it. */
+function classicProtocol(protocol: ListenerProtocol): string {
+  return protocol === 'TLS' ? 'SSL' : protocol;
+}
+
+/**
+ * `Listeners.member.N`: front protocols HTTP, HTTPS, TCP and SSL (an HTTPS or SSL listener needs
+ * SSLCertificateId, the ARN of a certificate ebb knows); back protocols HTTP, HTTPS and TCP, as Classic
+ * pairs them ("If the front-end protocol is TCP or SSL, the back-end protocol must be TCP or SSL. If the
+ * front-end protocol is HTTP or HTTPS, the back-end protocol must be HTTP or HTTPS", botocore elb
+ * Listener). InstanceProtocol SSL (TLS to instances over TCP) is not served. One instance protocol per
+ * instance port, since each instance port is one target group.
+ */
 function readListeners(p: QueryParams): ClassicListenerInput[] {
   const list = p.requiredStructList('Listeners');
   const out: ClassicListenerInput[] = [];
   for (const l of list) {
-    const protocol = l.requiredStr('Protocol').toUpperCase();
+    const protocolName = l.requiredStr('Protocol').toUpperCase();
     const loadBalancerPort = l.requiredInt('LoadBalancerPort', { min: 1, max: 65535 });
     const instancePort = l.requiredInt('InstancePort', { min: 1, max: 65535 });
-    const instanceProtocolRaw = l.str('InstanceProtocol')?.toUpperCase();
-    if (!['HTTP', 'HTTPS', 'TCP', 'SSL'].includes(protocol)) {
-      throw ebbError('UnsupportedProtocol', `Listener protocol '${protocol}' is not valid: use HTTP, HTTPS, TCP or SSL`);
+    const instanceProtocol = l.str('InstanceProtocol')?.toUpperCase() ?? protocolName;
+    const certificateArn = l.str('SSLCertificateId', { maxLength: 2048 });
+    const front = FRONT[protocolName];
+    if (front === undefined || !Object.hasOwn(FRONT, protocolName)) {
+      throw ebbError('UnsupportedProtocol', `Listener protocol '${protocolName}' is not valid: use HTTP, HTTPS, TCP or SSL`);
     }
-    if (protocol === 'HTTPS' || protocol === 'SSL') {
+    const web = front === 'HTTP' || front === 'HTTPS';
+    if (!['HTTP', 'HTTPS', 'TCP', 'SSL'].includes(instanceProtocol)) {
+      throw ebbError('UnsupportedProtocol', `InstanceProtocol '${instanceProtocol}' is not valid: use HTTP, HTTPS, TCP or SSL`);
+    }
+    if (web && instanceProtocol !== 'HTTP' && instanceProtocol !== 'HTTPS') {
+      throw ebbError('InvalidConfigurationRequest', `An ${protocolName} listener must use InstanceProtocol HTTP or HTTPS; got ${instanceProtocol}`);
+    }
+    if (!web && instanceProtocol !== 'TCP' && instanceProtocol !== 'SSL') {
+      throw ebbError('InvalidConfigurationRequest', `A ${protocolName} listener must use InstanceProtocol TCP or SSL; got ${instanceProtocol}`);
+    }
+    if (instanceProtocol === 'SSL') {
       throw ebbError(
         'UnsupportedProtocol',
-        `Listener protocol ${protocol} needs a server certificate, which ebb's Classic API does not take yet; use HTTP or TCP here, or an ELBv2 HTTPS listener`,
+        `InstanceProtocol SSL${l.str('InstanceProtocol') === undefined ? ' (the default for an SSL listener)' : ''} is not supported by ebb: it opens plain TCP to instances behind a TCP or SSL listener; give InstanceProtocol=TCP (the SSL listener still ends TLS from clients)`,
       );
     }
-    const front = protocol as 'HTTP' | 'TCP';
-    const instanceProtocol = instanceProtocolRaw ?? front;
-    if (front === 'HTTP' && instanceProtocol !== 'HTTP' && instanceProtocol !== 'HTTPS') {
-      throw ebbError('InvalidConfigurationRequest', `An HTTP listener must use InstanceProtocol HTTP or HTTPS; got ${instanceProtocol}`);
-    }
-    if (instanceProtocol === 'HTTPS') {
+    if ((front === 'HTTPS' || front === 'TLS') && certificateArn === undefined) {
       throw ebbError(
-        'UnsupportedProtocol',
-        'InstanceProtocol HTTPS is not supported by ebb yet: ebb does not open TLS connections to instances, so requests would reach them unencrypted; use InstanceProtocol HTTP',
+        'ValidationError',
+        `An ${protocolName} listener needs SSLCertificateId: the ARN of a certificate imported with aws acm import-certificate (or declared in ebb's configuration file)`,
       );
-    }
-    if (front === 'TCP' && instanceProtocol !== 'TCP') {
-      throw ebbError('InvalidConfigurationRequest', `A TCP listener must use InstanceProtocol TCP; got ${instanceProtocol}`);
     }
     if (out.some((o) => o.loadBalancerPort === loadBalancerPort)) {
       throw ebbError('InvalidConfigurationRequest', `LoadBalancerPort ${loadBalancerPort} is given to more than one listener`);
@@ -89,7 +112,13 @@ function readListeners(p: QueryParams): ClassicListenerInput[] {
         `InstancePort ${instancePort} is used with both ${clash.instanceProtocol} and ${instanceProtocol}; use one instance protocol per port`,
       );
     }
-    out.push({ protocol: front, loadBalancerPort, instanceProtocol: instanceProtocol as ClassicListenerInput['instanceProtocol'], instancePort });
+    out.push({
+      protocol: front,
+      loadBalancerPort,
+      instanceProtocol: instanceProtocol as ClassicListenerInput['instanceProtocol'],
+      instancePort,
+      ...(certificateArn !== undefined && { certificateArn }),
+    });
   }
   return out;
 }
@@ -144,10 +173,11 @@ function listenerDescription(l: ListenerRecord, groups: readonly TargetGroupReco
   const group = groups.find((g) => g.arn === l.defaultActions[0]?.targetGroupArn);
   return {
     Listener: {
-      Protocol: l.protocol,
+      Protocol: classicProtocol(l.protocol),
       LoadBalancerPort: l.port,
       InstanceProtocol: group?.protocol,
       InstancePort: group?.port,
+      SSLCertificateId: l.certificateArns?.[0],
     },
     PolicyNames: [],
   };
@@ -218,9 +248,26 @@ export const classicActions: ActionTable = {
         protocol: l.protocol,
         port: l.loadBalancerPort,
         targetGroupName: classicGroupName(name, l.instancePort),
+        ...(l.certificateArn !== undefined && { certificateArns: [l.certificateArn] }),
       })),
     });
     return { DNSName: dnsName(lb.name, lb.arn) };
+  },
+
+  /** Replaces the certificate of the HTTPS or SSL listener on LoadBalancerPort (its ELBv2 listener's default). */
+  async SetLoadBalancerListenerSSLCertificate(p, { control }) {
+    const clb = findClassic(control, readName(p));
+    const port = p.requiredInt('LoadBalancerPort', { min: 1, max: 65535 });
+    const certificateArn = p.requiredStr('SSLCertificateId', { maxLength: 2048 });
+    const listener = clb.listeners.find((l) => l.port === port);
+    if (listener === undefined) {
+      throw ebbError('ListenerNotFound', `The load balancer '${clb.lb.name}' has no listener on port ${port}; its ports: ${clb.listeners.map((l) => l.port).join(', ')}`);
+    }
+    if (listener.protocol !== 'HTTPS' && listener.protocol !== 'TLS') {
+      throw ebbError('InvalidConfigurationRequest', `The listener on port ${port} uses ${classicProtocol(listener.protocol)}; only HTTPS and SSL listeners have a certificate`);
+    }
+    await control.modifyListener(listener.arn, { certificateArns: [certificateArn] });
+    return {};
   },
 
   async DescribeLoadBalancers(p, { control }) {
