@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { EbbError } from '../shared/errors.ts';
 import { fileCertificateArn } from './certificates-declared.ts';
-import { parseConfig } from './load-config.ts';
+import { loadConfigFile, parseConfig } from './load-config.ts';
 
 /** The file's network load balancers, TCP, TLS and HTTPS listeners, their certificates and the NLB attributes. */
 
@@ -122,4 +122,9 @@ describe('network load balancers, TCP, TLS and HTTPS listeners in the file', () 
     const onHttp = invalid(FILE.replace('    protocol: HTTPS\n    port: 443\n', '    protocol: HTTPS\n    port: 443\n    attributes: { proxy_protocol_v2.enabled: true }\n'));
     assert.match(problemAt(onHttp, 38, 'targetGroups[1].attributes["proxy_protocol_v2.enabled"]'), /not supported on a HTTPS target group/);
   });
+});
+
+it('examples/tcp-and-https.yaml is a valid file', async () => {
+  const cfg = await loadConfigFile(new URL('../../examples/tcp-and-https.yaml', import.meta.url).pathname);
+  assert.deepEqual(cfg.declared.loadBalancers.map((lb) => [lb.name, lb.type, lb.listeners[0]?.protocol]), [['db', 'network', 'TCP'], ['web', 'application', 'HTTPS']]);
 });
