@@ -1,31 +1,29 @@
 /**
- * TCP listeners end to end (issue 10, tests 1 and 2): `ebb serve` as a process, a network load
- * balancer with TCP listeners and TCP target groups made through the ELBv2 API with the JS SDK, real
- * TCP backends, real client sockets.
+ * TCP listeners end to end (issue 10, tests 1 and 2): `ebb serve` as a process on a YAML file that
+ * declares a network load balancer with TCP listeners and TCP target groups with their attributes;
+ * deregistrations through the ELBv2 API with the JS SDK; real TCP backends, real client sockets. Each
+ * test has its own group and listener.
  *
  * 1. A flow to A stays up after A is deregistered and keeps exchanging bytes; new flows go to B; the
  *    drain ends when the flow closes (A `unused`, its drain record `idle`). With
  *    `deregistration_delay.connection_termination.enabled` and a 2 s delay, the flow is closed at about
  *    2 s (FIN first) and counted in the drain record; without it, the flow is left open past the
- *    deadline, as NLB does, and counted as left open.
+ *    deadline, as NLB does, and logged as left open.
  * 2. PROXY protocol v2: the backend reads the client's address and port from the header.
  *
  * Health checks are TCP every 30 s (the TCP default): until they pass, every target is `initial` and
  * the group fails open, which routes to every target not draining — all this test needs.
  */
 import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import {
-  CreateListenerCommand,
-  CreateLoadBalancerCommand,
-  CreateTargetGroupCommand,
   DeregisterTargetsCommand,
+  DescribeTargetGroupsCommand,
   DescribeTargetHealthCommand,
   ElasticLoadBalancingV2Client,
-  ModifyTargetGroupAttributesCommand,
-  RegisterTargetsCommand,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { Cleanup, tempDir } from '../support/cleanup.ts';
 import { spawnEbb, waitForStart, type NodeProcess } from '../support/ebb-process.ts';
@@ -37,23 +35,92 @@ const c = new Cleanup();
 let ebb: NodeProcess;
 let endpoint = '';
 let client: ElasticLoadBalancingV2Client;
-let lbArn = '';
-let groups = 0;
+
+/** One TCP listener and its group, as the file declares them. */
+interface Declared {
+  readonly name: string;
+  readonly targets: readonly TcpBackend[];
+  readonly attributes: Readonly<Record<string, string | number | boolean>>;
+  port: number;
+  tgArn: string;
+}
+
+const backends = new Map<string, TcpBackend>();
+const declared = new Map<string, Declared>();
+/** What the PROXY v2 backend read: the client its header named, and the first bytes behind it. */
+const proxySeen: Array<{ address: string; port: number; first: string }> = [];
+
+/** The configuration file: one network load balancer with a TCP listener per group. */
+function configYaml(groups: readonly Declared[]): string {
+  const lines = ['loadBalancers:', '  - name: flows', '    type: network', '    listeners:'];
+  for (const g of groups) {
+    lines.push(
+      '      - protocol: TCP',
+      `        port: ${g.port}`,
+      '        address: 127.0.0.1',
+      `        defaultActions: [{ type: forward, targetGroup: ${g.name} }]`,
+      '        attributes:',
+      '          tcp.idle_timeout.seconds: 60',
+    );
+  }
+  lines.push('targetGroups:');
+  for (const g of groups) {
+    lines.push(`  - name: ${g.name}`, '    protocol: TCP', '    port: 80', '    attributes:');
+    for (const [k, v] of Object.entries(g.attributes)) lines.push(`      ${k}: ${String(v)}`);
+    lines.push('    targets:', ...g.targets.map((t) => `      - { id: 127.0.0.1, port: ${t.port} }`));
+  }
+  return `${lines.join('\n')}\n`;
+}
 
 before(async () => {
+  for (const name of ['A1', 'B1', 'A2', 'B2', 'A3', 'B3']) backends.set(name, await namedEcho(name.slice(0, 1)));
+  const pair = (n: number): TcpBackend[] => [backend(`A${n}`), backend(`B${n}`)];
+  const groups: Declared[] = [
+    { name: 'idle', targets: pair(1), attributes: { 'deregistration_delay.timeout_seconds': 60 }, port: 0, tgArn: '' },
+    {
+      name: 'cut',
+      targets: pair(2),
+      attributes: { 'deregistration_delay.timeout_seconds': 2, 'deregistration_delay.connection_termination.enabled': true },
+      port: 0,
+      tgArn: '',
+    },
+    { name: 'left', targets: pair(3), attributes: { 'deregistration_delay.timeout_seconds': 2 }, port: 0, tgArn: '' },
+    { name: 'proxied', targets: [await proxyReader()], attributes: { 'proxy_protocol_v2.enabled': true }, port: 0, tgArn: '' },
+  ];
+  for (const g of groups) {
+    g.port = await freePort();
+    declared.set(g.name, g);
+  }
   const dir = await tempDir(c);
-  ebb = spawnEbb(c, ['--admin', '127.0.0.1:0', '--state-dir', join(dir, 'state'), '--no-auth']);
+  const configPath = join(dir, 'ebb.yaml');
+  await writeFile(configPath, configYaml(groups));
+  ebb = spawnEbb(c, ['--config', configPath, '--admin', '127.0.0.1:0', '--state-dir', join(dir, 'state'), '--no-auth']);
   const started = await waitForStart(ebb);
   endpoint = `http://${String(started['admin'])}`;
   client = new ElasticLoadBalancingV2Client({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'AKIDTCPTEST', secretAccessKey: 'unused' }, maxAttempts: 1 });
   c.add(() => client.destroy());
-  const lb = await client.send(new CreateLoadBalancerCommand({ Name: 'flows', Type: 'network', Scheme: 'internal' }));
-  lbArn = lb.LoadBalancers?.[0]?.LoadBalancerArn ?? '';
+  const described = await client.send(new DescribeTargetGroupsCommand({ Names: groups.map((g) => g.name) }));
+  for (const tg of described.TargetGroups ?? []) {
+    const g = declared.get(tg.TargetGroupName ?? '');
+    if (g !== undefined) g.tgArn = tg.TargetGroupArn ?? '';
+  }
 });
 
 after(async () => {
   await c.run();
 });
+
+function group(name: string): Declared {
+  const g = declared.get(name);
+  if (g === undefined || g.tgArn === '') throw new Error(`group ${name} was not declared`);
+  return g;
+}
+
+function backend(name: string): TcpBackend {
+  const b = backends.get(name);
+  if (b === undefined) throw new Error(`no backend ${name}`);
+  return b;
+}
 
 /** A TCP backend that answers every read with `<name>:<what it read>` and ends its side when the client ends its own. */
 function namedEcho(name: string): Promise<TcpBackend> {
@@ -63,17 +130,24 @@ function namedEcho(name: string): Promise<TcpBackend> {
   });
 }
 
-/** A TCP group of `targets` with `attributes`, and a TCP listener on a free port forwarding to it. */
-async function tcpGroup(targets: readonly TcpBackend[], attributes: Record<string, string>): Promise<{ tgArn: string; port: number }> {
-  const tg = await client.send(new CreateTargetGroupCommand({ Name: `flows-${++groups}`, Protocol: 'TCP', Port: 80, TargetType: 'ip' }));
-  const tgArn = tg.TargetGroups?.[0]?.TargetGroupArn ?? '';
-  await client.send(
-    new ModifyTargetGroupAttributesCommand({ TargetGroupArn: tgArn, Attributes: Object.entries(attributes).map(([Key, Value]) => ({ Key, Value })) }),
-  );
-  await client.send(new RegisterTargetsCommand({ TargetGroupArn: tgArn, Targets: targets.map((t) => ({ Id: '127.0.0.1', Port: t.port })) }));
-  const port = await freePort();
-  await client.send(new CreateListenerCommand({ LoadBalancerArn: lbArn, Protocol: 'TCP', Port: port, DefaultActions: [{ Type: 'forward', TargetGroupArn: tgArn }] }));
-  return { tgArn, port };
+/** A backend that expects a PROXY v2 header (TCP over IPv4) and answers with the client it names. */
+function proxyReader(): Promise<TcpBackend> {
+  return startTcpBackend(c, 'P', (s) => {
+    let buf = Buffer.alloc(0);
+    s.on('data', (b: Buffer) => {
+      buf = Buffer.concat([buf, b]);
+      // proxy-protocol.txt §2.2: 16 bytes (signature, version and command, family, length), then 12 of addresses.
+      if (buf.length < 28 + 5) return;
+      if (buf.subarray(0, 12).toString('hex') !== '0d0a0d0a000d0a515549540a' || buf[12] !== 0x21 || buf[13] !== 0x11) {
+        s.end('no PROXY v2 header');
+        return;
+      }
+      const address = [...buf.subarray(16, 20)].join('.');
+      const port = buf.readUInt16BE(24);
+      proxySeen.push({ address, port, first: buf.subarray(28).toString('latin1') });
+      s.end(`you are ${address}:${port}`);
+    });
+  });
 }
 
 /** Sends `text` on the flow and returns the name of the backend that answered (`<name>:<text>`), or null. */
@@ -130,9 +204,8 @@ function drainRecords(tgArn: string, port: number): Promise<DrainRecord[]> {
 }
 
 test('a flow to a deregistered target keeps exchanging bytes, new flows go to B, and the drain ends idle when it closes', { timeout: 30_000 }, async () => {
-  const A = await namedEcho('A');
-  const B = await namedEcho('B');
-  const { tgArn, port } = await tcpGroup([A, B], { 'deregistration_delay.timeout_seconds': '60' });
+  const { tgArn, port } = group('idle');
+  const A = backend('A1');
   const toA = await flowTo(port, 'A');
 
   const deregisteredAt = await deregister(tgArn, A.port);
@@ -155,12 +228,8 @@ test('a flow to a deregistered target keeps exchanging bytes, new flows go to B,
 });
 
 test('with connection termination and a 2 s delay, the flow is closed at about 2 s, FIN first, and counted', { timeout: 30_000 }, async () => {
-  const A = await namedEcho('A');
-  const B = await namedEcho('B');
-  const { tgArn, port } = await tcpGroup([A, B], {
-    'deregistration_delay.timeout_seconds': '2',
-    'deregistration_delay.connection_termination.enabled': 'true',
-  });
+  const { tgArn, port } = group('cut');
+  const A = backend('A2');
   const toA = await flowTo(port, 'A');
   const deregisteredAt = await deregister(tgArn, A.port);
   await sleep(1000);
@@ -175,9 +244,8 @@ test('with connection termination and a 2 s delay, the flow is closed at about 2
 });
 
 test('without connection termination (NLB default), the flow outlives the deadline and is counted as left open', { timeout: 30_000 }, async () => {
-  const A = await namedEcho('A');
-  const B = await namedEcho('B');
-  const { tgArn, port } = await tcpGroup([A, B], { 'deregistration_delay.timeout_seconds': '2' });
+  const { tgArn, port } = group('left');
+  const A = backend('A3');
   const toA = await flowTo(port, 'A');
   await deregister(tgArn, A.port);
   assert.ok(await waitFor(async () => (await stateOf(tgArn, A.port)) === 'unused', 5000), 'A is unused at the deadline');
@@ -193,27 +261,10 @@ test('without connection termination (NLB default), the flow outlives the deadli
 });
 
 test('PROXY protocol v2: the backend reads the client address and port from the header', { timeout: 30_000 }, async () => {
-  const seen: Array<{ address: string; port: number; first: string }> = [];
-  const P = await startTcpBackend(c, 'P', (s) => {
-    let buf = Buffer.alloc(0);
-    s.on('data', (b: Buffer) => {
-      buf = Buffer.concat([buf, b]);
-      // The version 2 header of proxy-protocol.txt §2.2 for TCP over IPv4: 16 bytes, then 12 of addresses.
-      if (buf.length < 28 + 5) return;
-      if (buf.subarray(0, 12).toString('hex') !== '0d0a0d0a000d0a515549540a' || buf[12] !== 0x21 || buf[13] !== 0x11) {
-        s.end('no PROXY v2 header');
-        return;
-      }
-      const address = [...buf.subarray(16, 20)].join('.');
-      const port = buf.readUInt16BE(24);
-      seen.push({ address, port, first: buf.subarray(28).toString('latin1') });
-      s.end(`you are ${address}:${port}`);
-    });
-  });
-  const { port } = await tcpGroup([P], { 'proxy_protocol_v2.enabled': 'true' });
+  const { port } = group('proxied');
   const flow = await tcpConnect(c, port);
   flow.socket.write('hello');
   assert.ok(await waitFor(() => flow.saw('end'), 3000), flow.text());
   assert.equal(flow.text(), `you are 127.0.0.1:${flow.localPort}`);
-  assert.deepEqual(seen, [{ address: '127.0.0.1', port: flow.localPort, first: 'hello' }]);
+  assert.deepEqual(proxySeen, [{ address: '127.0.0.1', port: flow.localPort, first: 'hello' }]);
 });
