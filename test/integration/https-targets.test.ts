@@ -7,16 +7,24 @@
  */
 import assert from 'node:assert/strict';
 import diagnosticsChannel from 'node:diagnostics_channel';
+import { writeFile } from 'node:fs/promises';
 import http from 'node:http';
+import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { DescribeTargetGroupsCommand, DescribeTargetHealthCommand, ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { CHANNEL_NAMES } from '../../src/dataplane/channels.ts';
 import type { RequestEndMessage } from '../../src/dataplane/channels.ts';
 import type { RoutingSnapshot } from '../../src/domain/routing-snapshot.ts';
 import { httpCheck } from '../../src/health/http-check.ts';
 import { leafCert, selfSignedCert, testCa } from '../support/certs.ts';
+import { Cleanup, tempDir } from '../support/cleanup.ts';
+import { spawnEbb, waitForStart } from '../support/ebb-process.ts';
+import { freePort } from '../support/ports.ts';
+import { waitFor } from '../support/timing.ts';
 import { startTlsBackend } from '../support/tls-backends.ts';
 import type { TlsBackend } from '../support/tls-backends.ts';
-import { GROUP, pinned, request, snapshot, startBackend, startPlane } from './dataplane-helpers.ts';
+import { WebSocketServer } from 'ws';
+import { GROUP, openWs, pinned, request, snapshot, startBackend, startPlane } from './dataplane-helpers.ts';
 
 const cleanups: Array<() => unknown> = [];
 after(async () => {
@@ -140,6 +148,19 @@ test('a connection made without a CA is not reused once the group names one; an 
   assert.equal((await request(port)).status, 502, 'a CA file that could not be read verifies nothing');
 });
 
+test('a WebSocket upgrade to an HTTPS target is tunnelled over its TLS connection', async () => {
+  const target = await tlsBackend('Ws');
+  const wss = new WebSocketServer({ server: target.server });
+  wss.on('connection', (ws) => ws.on('message', (m) => ws.send(`tls:${String(m)}`)));
+  cleanups.push(() => wss.close());
+  const { port } = await plane(httpsSnapshot([{ host: '127.0.0.1', port: target.port }], null));
+  const { client, messages } = await openWs(port, '/chat');
+  cleanups.push(() => client.terminate());
+  client.send('hello');
+  assert.ok(await waitFor(() => messages.length === 1));
+  assert.deepEqual(messages, ['tls:hello']);
+});
+
 test('the HTTPS health check: a self-signed target passes without a CA; with a CA, only a target it signed passes', async () => {
   const self = await tlsBackend('HcSelf');
   const signed = await tlsBackend('HcSigned', leafCert(['hc.test']));
@@ -152,4 +173,73 @@ test('the HTTPS health check: a self-signed target passes without a CA; with a C
   assert.ok(!refused.ok && refused.reason === 'Target.FailedHealthChecks');
   assert.match(!refused.ok ? refused.detail : '', /certificate/i);
   assert.equal(self.healthChecks, 1);
+});
+
+test('ebb serve with a file declaring HTTPS target groups: their health checks pass and requests reach the TLS targets; with the CA attribute, a target the CA did not sign gets 502 and fails its checks', { timeout: 30_000 }, async (t) => {
+  const c = new Cleanup();
+  t.after(() => c.run());
+  const open = await tlsBackend('Open');
+  const signed = await tlsBackend('Signed', leafCert(['signed.serve.test']));
+  const refused = await tlsBackend('Refused');
+  const dir = await tempDir(c);
+  const caFile = join(dir, 'targets-ca.pem');
+  await writeFile(caFile, testCa().certPem);
+  const groups = [
+    { name: 'open', target: open, ca: null, port: await freePort() },
+    { name: 'verified', target: signed, ca: caFile, port: await freePort() },
+    { name: 'refused', target: refused, ca: caFile, port: await freePort() },
+  ];
+  const yaml = [
+    'loadBalancers:',
+    '  - name: web',
+    '    listeners:',
+    ...groups.flatMap((g) => [
+      '      - protocol: HTTP',
+      `        port: ${g.port}`,
+      '        address: 127.0.0.1',
+      `        defaultActions: [{ type: forward, targetGroup: ${g.name} }]`,
+    ]),
+    'targetGroups:',
+    ...groups.flatMap((g) => [
+      `  - name: ${g.name}`,
+      '    protocol: HTTPS',
+      `    port: ${g.target.port}`,
+      '    healthCheck: { path: /health, intervalSeconds: 5, timeoutSeconds: 2, healthyThresholdCount: 2, unhealthyThresholdCount: 2 }',
+      ...(g.ca === null ? [] : [`    attributes: { ebb.target_tls.ca_file: ${JSON.stringify(g.ca)} }`]),
+      '    targets: [{ id: 127.0.0.1 }]',
+    ]),
+  ].join('\n');
+  const configPath = join(dir, 'ebb.yaml');
+  await writeFile(configPath, `${yaml}\n`);
+  const ebb = spawnEbb(c, ['--config', configPath, '--admin', '127.0.0.1:0', '--state-dir', join(dir, 'state'), '--no-auth']);
+  const started = await waitForStart(ebb);
+  const elb = new ElasticLoadBalancingV2Client({ endpoint: `http://${String(started['admin'])}`, region: 'us-east-1', credentials: { accessKeyId: 'AKIDHTTPSTARGETS', secretAccessKey: 'unused' }, maxAttempts: 1 });
+  c.add(() => elb.destroy());
+  const described = await elb.send(new DescribeTargetGroupsCommand({ Names: groups.map((g) => g.name) }));
+  const arnOf = (name: string): string => described.TargetGroups?.find((g) => g.TargetGroupName === name)?.TargetGroupArn ?? '';
+  assert.deepEqual(described.TargetGroups?.map((g) => g.Protocol), ['HTTPS', 'HTTPS', 'HTTPS']);
+  const health = async (name: string): Promise<{ state: string; reason: string; description: string }> => {
+    const r = await elb.send(new DescribeTargetHealthCommand({ TargetGroupArn: arnOf(name) }));
+    const h = r.TargetHealthDescriptions?.[0]?.TargetHealth;
+    return { state: h?.State ?? '', reason: h?.Reason ?? '', description: h?.Description ?? '' };
+  };
+
+  // Before the checks settle every target is routed to (fail open), so the answers are the TLS ones.
+  assert.equal((await request(groups[0]!.port)).body, 'Open', 'a self-signed target is reached without a CA');
+  assert.equal((await request(groups[1]!.port)).body, 'Signed', 'a target the CA signed is reached');
+  assert.equal((await request(groups[2]!.port)).status, 502, 'a target the CA did not sign is not');
+  assert.equal(refused.requests.length, 0);
+
+  // Two checks 5 s apart settle each target.
+  const settled = await waitFor(async () => {
+    const states = await Promise.all(groups.map((g) => health(g.name)));
+    return states.map((h) => h.state).join() === 'healthy,healthy,unhealthy';
+  }, 12_000, 250);
+  const states = await Promise.all(groups.map((g) => health(g.name)));
+  assert.ok(settled, `states: ${JSON.stringify(states)}`);
+  assert.equal(states[2]?.reason, 'Target.FailedHealthChecks');
+  assert.ok(open.healthChecks >= 2 && signed.healthChecks >= 2, 'the HTTPS checks reached the TLS targets');
+  assert.equal(refused.healthChecks, 0, 'no check of the unsigned target got past its handshake');
+  assert.equal((await request(groups[1]!.port)).body, 'Signed');
+  assert.ok(ebb.logs.some((l) => l['msg'] === 'proxy error' && l['kind'] === 'target-tls'), 'the 502 is logged with its TLS reason');
 });
