@@ -6,7 +6,7 @@ import type { DeclaredAutoScaling } from '../autoscaling/declared-plan.ts';
 import type { DeclaredLoadBalancer, DeclaredState, DeclaredTargetGroup } from '../control/declared-state.ts';
 import { EbbError } from '../shared/errors.ts';
 import { crossCheckAutoScaling, toDeclaredAutoScaling } from './autoscaling-declared.ts';
-import { declaredCertificates } from './certificates-declared.ts';
+import { declaredCertificates, type DeclaredCertificates } from './certificates-declared.ts';
 import { crossCheck, definedHealthCheck, inferTargetType } from './cross-checks.ts';
 import { describeValue, formatPath, formatProblems, locate, type LocatedProblem, type PathSegment, type Problem } from './problems.ts';
 import { configSchema, type ConfigShape } from './schema.ts';
@@ -42,6 +42,8 @@ export interface EbbConfig {
   readonly accessLog?: AccessLogConfig;
   /** `launchTemplates:`, `autoScalingGroups:` and `autoScaling:` (an empty declaration when the file has none). */
   readonly autoScaling: AutoScalingConfig;
+  /** The certificates the file declares (top level and listeners'), read from their files at start and every reload (certificates-declared.ts). */
+  readonly certificates: DeclaredCertificates;
 }
 
 /** The Auto Scaling sections of the file. */
@@ -140,6 +142,7 @@ export function parseConfig(text: string, fileName: string): EbbConfig {
       ...(cfg.autoScaling?.onShutdown !== undefined && { onShutdown: cfg.autoScaling.onShutdown }),
       where,
     },
+    certificates: declaredCertificates(cfg, fileName, where),
   };
 }
 

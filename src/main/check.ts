@@ -7,6 +7,7 @@ import type { CommandSpec } from '../cli/commands.ts';
 import { CliError, EXIT, usageError } from '../cli/exit-codes.ts';
 import { flagValue, parseLine } from '../cli/options.ts';
 import { printJson, type CliIo } from '../cli/output.ts';
+import { readDeclaredCertificates, type ReadCertificates } from '../config/certificates-declared.ts';
 import { loadConfigFile, type EbbConfig } from '../config/load-config.ts';
 import { checkDeclared } from '../control/apply-declared.ts';
 import { ControlPlane } from '../control/control-plane.ts';
@@ -100,8 +101,11 @@ function checkUsage(): string {
 
 async function check(file: string, stateDirFlag: string | undefined, io: CliIo): Promise<CheckReport> {
   let config: EbbConfig;
+  let certificates: ReadCertificates;
   try {
     config = await loadConfigFile(file);
+    // The certificate files as ebb serve reads them at a start or reload: one missing or bad makes the file invalid.
+    certificates = await readDeclaredCertificates(config.certificates, realClock.wallTime());
   } catch (error) {
     if (EbbError.is(error) && error.code === 'ConfigUnreadable') throw new CliError(EXIT.usage, error.code, error.message);
     if (!EbbError.is(error) || error.code !== 'ConfigInvalid') throw error;
@@ -127,13 +131,15 @@ async function check(file: string, stateDirFlag: string | undefined, io: CliIo):
       const plan = await checkDeclared(control, config.declared, { checkPort });
       // Planned from the stored records: Auto Scaling is not started here, so no instance is adopted or stopped.
       const scaling = checkAutoScaling(config.autoScaling.declared, recordsOfStore(await store.load()), control, plan.ops, { where: config.autoScaling.where });
+      // Applied to the copy, to say which certificates are new or changed on disk.
+      const certificateChanges = await control.certificates.applyDeclared(certificates.certificates);
       return {
         file,
         valid: true,
         problems: [],
         stateDir,
         stateFound: found,
-        changes: [...plan.ops.map(describeOp), ...scaling.ops.map(describeAutoScalingOp)],
+        changes: [...certificateChanges, ...plan.ops.map(describeOp), ...scaling.ops.map(describeAutoScalingOp)],
         kept: [...plan.kept, ...scaling.kept],
       };
     } catch (error) {

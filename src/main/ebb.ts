@@ -6,6 +6,7 @@ import { adminEndpointUrl, removeAdminEndpoint, writeAdminEndpoint } from '../sh
 import { createDashboard, DASHBOARD_PREFIX } from '../api/dashboard/dashboard.ts';
 import { createEbbApi, EBB_API_PREFIX, type EbbApi } from '../api/ebb/ebb-api.ts';
 import { ResponseTimes } from '../api/ebb/response-times.ts';
+import { readDeclaredCertificates, type ReadCertificates } from '../config/certificates-declared.ts';
 import { loadConfigFile, type EbbConfig, type MetricsConfig } from '../config/load-config.ts';
 import { applyDeclared, checkDeclared, currentState, PartlyAppliedError, type ApplyDeclaredResult } from '../control/apply-declared.ts';
 import { planDeclared } from '../control/declared-plan.ts';
@@ -88,6 +89,8 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
 
   // Read before anything is opened, so a missing token file refuses the start and writes nothing.
   const metricsAccess = await metricsAccessOf(admin.metrics, authentication);
+  // So is every certificate file the file names: one missing or bad refuses the start, naming the file.
+  const certificates = config === null ? null : await readCertificates(config, log);
 
   // Every address ebb will listen on is checked before anything is opened or written, so a start
   // refused for a port changes nothing: first the admin API's and the file's listeners', before the
@@ -161,9 +164,12 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
       const elbPlan = planDeclared(control.lastAppliedDeclaration(), config.declared, currentState(control));
       checkAutoScaling(config.autoScaling.declared, recordsOfStore(await store.load()), control, elbPlan.ops, { where: config.autoScaling.where });
       // A start that fails part-way stops ebb; the next start merges against the file last applied again.
+      // The file's certificates first, so its listeners find them; those it dropped go once no listener uses them.
+      const added = await control.certificates.applyDeclared(certificates?.certificates ?? []);
       applied = await applyDeclared(control, config.declared, { checkPort }).catch((error: unknown) => {
         throw error instanceof PartlyAppliedError ? error.cause : error;
       });
+      applied = withCertificates(applied, [...added, ...(await control.certificates.removeUndeclared(certificates?.certificates ?? []))]);
     }
     // After the file's resources: a group's target groups exist before its instances are registered.
     // Held until the file's Auto Scaling part is applied, so no pass acts on settings the file changed.
@@ -239,8 +245,11 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
         control.reloadTargetCaFiles();
         if (options.configPath === undefined) return;
         let next: EbbConfig;
+        let certs: ReadCertificates;
         try {
           next = await loadConfigFile(options.configPath);
+          // Every certificate file is read again, changed YAML or not: renewed certificates land under the same names.
+          certs = await readCertificates(next, log);
           const elbPlan = await checkDeclared(control, next.declared, { checkPort });
           checkAutoScaling(next.autoScaling.declared, recordsOfFacade(autoscaling), control, elbPlan.ops, { where: next.autoScaling.where });
         } catch (error) {
@@ -249,7 +258,9 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
           return;
         }
         try {
-          const applied = await applyDeclared(control, next.declared, { checkPort });
+          const added = await control.certificates.applyDeclared(certs.certificates);
+          const elb = await applyDeclared(control, next.declared, { checkPort });
+          const applied = withCertificates(elb, [...added, ...(await control.certificates.removeUndeclared(certs.certificates))]);
           onShutdown = next.autoScaling.onShutdown;
           accessLogs.refresh();
           let scaling: AutoScalingApplyResult;
@@ -327,6 +338,18 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
  */
 function stopInstancesAtShutdown(onShutdown: 'leave' | 'stop' | undefined): boolean {
   return (onShutdown ?? (process.pid === 1 ? 'stop' : 'leave')) === 'stop';
+}
+
+/** Reads the file's certificates from their files, logging those served outside their validity. Throws ConfigInvalid naming a bad file. */
+async function readCertificates(config: EbbConfig, log: Log): Promise<ReadCertificates> {
+  const read = await readDeclaredCertificates(config.certificates, realClock.wallTime());
+  for (const w of read.warnings) log({ event: 'certificate:validity', level: 'warn', certificate: w.arn, file: w.file, message: w.message });
+  return read;
+}
+
+/** The certificates' changes put first in what the file's application did. */
+function withCertificates(applied: ApplyDeclaredResult, changes: readonly string[]): ApplyDeclaredResult {
+  return changes.length === 0 ? applied : { ...applied, applied: [...changes, ...applied.applied] };
 }
 
 /** The two parts of the file's application as one log line. */
