@@ -31,7 +31,10 @@ import type { StreamConnection } from './stream-side.ts';
  * published.
  */
 
-const { NGHTTP2_ENHANCE_YOUR_CALM } = http2.constants;
+const { NGHTTP2_ENHANCE_YOUR_CALM, NGHTTP2_NO_ERROR } = http2.constants;
+
+/** How long a connection ebb ends at once (a deadline, rapid reset) has to read its last frames before it is destroyed. */
+const END_GRACE_MS = 1000;
 
 /** What a session tells the registry that holds it. */
 export interface SessionHome {
@@ -42,6 +45,7 @@ export class ClientSession implements StreamConnection {
   readonly clientAddress: string;
   readonly clientPort: number;
   readonly #session: ServerHttp2Session;
+  readonly #socket: TLSSocket;
   readonly #streams = new Set<Http2StreamSide>();
   /** Streams planned but not yet started (see the file comment). */
   #starting: Http2StreamSide[] = [];
@@ -68,6 +72,7 @@ export class ClientSession implements StreamConnection {
     // The listener's socket timeouts (the handshake's) are not the session's: it keeps its own idle timer.
     socket.setTimeout(0);
     socket.on('error', () => {});
+    this.#socket = socket;
     const session = http2.performServerHandshake(socket, sessionOptions(ctx.route.settings));
     this.#session = session;
     session.on('stream', (stream: ServerHttp2Stream, _headers: unknown, _flags: number, raw: string[]) => this.#onStream(stream, raw));
@@ -112,10 +117,31 @@ export class ClientSession implements StreamConnection {
     this.#goingAway = true;
     this.#cancelIdle();
     let cut = 0;
-    for (const side of [...this.#streams]) if (side.terminate()) cut++;
-    this.#streamsCut += cut;
-    this.#session.destroy();
+    for (const side of [...this.#streams]) {
+      if (!side.inFlight) continue;
+      // Counted before it is ended: ending the last stream may close the session, which publishes the count.
+      cut++;
+      this.#streamsCut++;
+      side.terminate();
+    }
+    this.#session.goaway(NGHTTP2_NO_ERROR);
+    this.#endSoon();
     return cut;
+  }
+
+  /**
+   * Ends the connection after this turn of the event loop: nghttp2 sends the frames just queued
+   * (GOAWAY, RST_STREAM, a 502) on it, then FIN; `session.destroy()` at once would reset the TCP
+   * connection with them unsent. A client that does not close its side within `END_GRACE_MS` is
+   * destroyed.
+   */
+  #endSoon(): void {
+    setImmediate(() => {
+      if (!this.#closed) this.#socket.end();
+    });
+    this.#clock.setTimer(END_GRACE_MS, () => {
+      if (!this.#closed) this.#session.destroy();
+    });
   }
 
   // --- streams
@@ -154,7 +180,8 @@ export class ClientSession implements StreamConnection {
 
   streamClosed(side: Http2StreamSide, resetByClient: boolean): void {
     this.#streams.delete(side);
-    if (resetByClient && !this.#closed && !this.#session.destroyed && this.#guard.record(this.#clock.now())) {
+    // Counted until the guard trips (the resets that come after it are the same client's, already cut off).
+    if (resetByClient && this.#reason !== 'rapid_reset' && !this.#closed && this.#guard.record(this.#clock.now())) {
       this.#calm();
       return;
     }
@@ -176,7 +203,10 @@ export class ClientSession implements StreamConnection {
       streams: this.#streamsSeen,
       limit: `${RESET_LIMIT} in ${RESET_WINDOW_MS} ms`,
     });
-    this.#session.destroy(undefined, NGHTTP2_ENHANCE_YOUR_CALM);
+    this.#session.goaway(NGHTTP2_ENHANCE_YOUR_CALM);
+    // Its streams still open are reset; their exchanges end as the client's (499).
+    for (const side of [...this.#streams]) side.cut();
+    this.#endSoon();
   }
 
   // --- idle

@@ -27,7 +27,7 @@ import { BodyKind } from '../response-parser.ts';
  * NO_ERROR after its response (RFC 9113 §8.1), which tells the client to stop sending it.
  */
 
-const { NGHTTP2_NO_ERROR, NGHTTP2_INTERNAL_ERROR } = http2.constants;
+const { NGHTTP2_NO_ERROR } = http2.constants;
 
 /** Fields a response must not carry over HTTP/2 (RFC 9113 §8.2.2); Node refuses to send them. */
 const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'http2-settings', 'te']);
@@ -173,7 +173,8 @@ export class Http2StreamSide implements ClientSide {
   writeHead(status: number, _reason: string, rawHeaders: readonly string[], body: BodyKind): void {
     this.responseStarted = true;
     this.statusSent = status;
-    if (!this.#writable()) return;
+    // Not `#writable()`: Node ends the writable side of a HEAD request's stream at once; its head still goes out.
+    if (!this.open) return;
     const headers: OutgoingHttpHeaders = { ':status': status };
     let bytes = 0;
     for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
@@ -221,7 +222,7 @@ export class Http2StreamSide implements ClientSide {
   sendError(status: number, _close: boolean): void {
     this.responseStarted = true;
     this.statusSent = status;
-    if (!this.#writable()) return;
+    if (!this.open) return;
     if (this.stream.headersSent) return this.cut();
     const text = `${status} ${STATUS_CODES[status] ?? ''}\n`;
     const head = this.#method === 'HEAD';
@@ -245,7 +246,10 @@ export class Http2StreamSide implements ClientSide {
 
   cut(): void {
     this.#resetByEbb = true;
-    if (this.open) this.stream.close(NGHTTP2_INTERNAL_ERROR);
+    // destroy(error), not close(code): close() ends the writable side first, so the client would get
+    // END_STREAM (a response that looks whole) before the RST_STREAM. destroy(error) resets at once,
+    // with INTERNAL_ERROR (or the code of a GOAWAY ebb sent with an error).
+    if (this.open) this.stream.destroy(new Error('response cut by ebb'));
   }
 
   handOver(): Buffer | null {
@@ -254,20 +258,20 @@ export class Http2StreamSide implements ClientSide {
     return null;
   }
 
+  /** A request is being served on the stream (or the stream is still open for one). */
+  get inFlight(): boolean {
+    return this.exchange !== null || this.open;
+  }
+
   /**
    * At its listener's close deadline (the listener's removal, ebb's shutdown): the exchange ends as
    * an HTTP/1.1 one does there (a 502 if nothing was answered, else a cut, logged and published as
-   * `listener-closed`). Returns whether there was anything to end.
+   * `listener-closed`); a stream without one is reset.
    */
-  terminate(): boolean {
+  terminate(): void {
     const ex = this.exchange;
-    if (ex !== null) {
-      ex.terminate('listener');
-      return true;
-    }
-    if (!this.open) return false;
-    this.cut();
-    return true;
+    if (ex !== null) ex.terminate('listener');
+    else this.cut();
   }
 
   #writable(): boolean {

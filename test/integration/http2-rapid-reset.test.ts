@@ -1,0 +1,148 @@
+/**
+ * HTTP/2 abuse (issue 10, "Limits"): a rapid-reset client (CVE-2023-44487) is cut off with
+ * GOAWAY(ENHANCE_YOUR_CALM) while a client on another connection keeps being served, and a
+ * CONTINUATION flood (CVE-2024-27983 / nghttp2's CVE-2024-28182) ends the connection without
+ * anything reaching a target.
+ */
+import assert from 'node:assert/strict';
+import diagnosticsChannel from 'node:diagnostics_channel';
+import http2 from 'node:http2';
+import tls from 'node:tls';
+import { after, before, test } from 'node:test';
+import { CHANNEL_NAMES } from '../../src/dataplane/channels.ts';
+import type { Http2SessionEndMessage } from '../../src/dataplane/channels.ts';
+import { RESET_LIMIT } from '../../src/dataplane/http2/session-limits.ts';
+import type { Backend, H2Front } from './http2-harness.ts';
+import { h2Connect, h2Get, snapshot, startBackend, startH2Front, waitFor } from './http2-harness.ts';
+import { testCa } from '../support/certs.ts';
+
+const { NGHTTP2_CANCEL, NGHTTP2_ENHANCE_YOUR_CALM } = http2.constants;
+
+let a: Backend;
+let front: H2Front;
+const sessionEnds: Http2SessionEndMessage[] = [];
+const onSessionEnd = (m: unknown): void => void sessionEnds.push(m as Http2SessionEndMessage);
+
+before(async () => {
+  a = await startBackend('A');
+  front = await startH2Front(snapshot([a.port]));
+  diagnosticsChannel.subscribe(CHANNEL_NAMES.http2SessionEnd, onSessionEnd);
+});
+after(async () => {
+  diagnosticsChannel.unsubscribe(CHANNEL_NAMES.http2SessionEnd, onSessionEnd);
+  await front.close(500);
+  await a.close();
+});
+
+test('a client that opens and resets streams in a loop gets GOAWAY(ENHANCE_YOUR_CALM); another connection is served throughout', async () => {
+  const attacker = await h2Connect(front.port);
+  const normal = await h2Connect(front.port);
+  const goaway = new Promise<{ code: number; last: number }>((r) => attacker.once('goaway', (code: number, last: number) => r({ code, last })));
+  const attackerClosed = new Promise<void>((r) => attacker.once('close', () => r()));
+  const seenBefore = a.seen.length;
+
+  // The normal client keeps asking while the attack runs.
+  let attackOver = false;
+  const normalReplies: number[] = [];
+  const normalLoop = (async () => {
+    for (let i = 0; i < 200 && !attackOver; i++) normalReplies.push((await h2Get(normal, `/normal?i=${i}`)).status);
+  })();
+
+  // Up to 1000 streams opened and reset at once (RST_STREAM CANCEL), yielding every 50 so frames go out.
+  let opened = 0;
+  for (let i = 0; i < 1000 && !attacker.closed && !attacker.destroyed; i++) {
+    try {
+      const req = attacker.request({ ':path': `/attack?i=${i}` });
+      req.on('error', () => {});
+      req.close(NGHTTP2_CANCEL);
+      opened++;
+    } catch {
+      break; // the session went away under the loop
+    }
+    if (i % 50 === 49) await new Promise<void>((r) => setImmediate(r));
+  }
+  const g = await goaway;
+  await attackerClosed;
+  attackOver = true;
+  await normalLoop;
+
+  assert.equal(g.code, NGHTTP2_ENHANCE_YOUR_CALM, 'the attacker is told to calm down');
+  assert.ok(opened > RESET_LIMIT, `the attacker opened ${opened} streams before the cut`);
+  assert.ok(normalReplies.length > 0 && normalReplies.every((s) => s === 200), `the other connection is served: ${normalReplies.join(',')}`);
+  assert.equal(normal.closed || normal.destroyed, false, 'the other connection stays up');
+  const next = await h2Get(normal, '/after-attack');
+  assert.equal(next.status, 200);
+  const attacks = a.seen.slice(seenBefore).filter((r) => r.url.startsWith('/attack')).length;
+  assert.ok(attacks <= RESET_LIMIT, `streams reset in the read that opened them never reach the target (${attacks} did)`);
+  assert.ok(front.logs.some((l) => (l as { msg?: string }).msg === 'http2 rapid reset: connection closed'), 'the cut is logged');
+  assert.ok(await waitFor(() => sessionEnds.some((m) => m.reason === 'rapid_reset')), 'and published');
+  const end = sessionEnds.find((m) => m.reason === 'rapid_reset');
+  assert.ok(end !== undefined && end.clientResets === RESET_LIMIT + 1, `counted: ${end?.clientResets} resets`);
+  assert.ok(end.streams < opened, `ebb took ${end.streams} of the ${opened} streams; those after its GOAWAY were refused`);
+  assert.ok(g.last <= 2 * end.streams, `GOAWAY names the last stream ebb took (${g.last})`);
+  normal.close();
+});
+
+test('a CONTINUATION flood ends the connection; nothing reaches a target', async () => {
+  const seenBefore = a.seen.length;
+  const socket = tls.connect({ port: front.port, host: '127.0.0.1', servername: 'localhost', ca: testCa().certPem, ALPNProtocols: ['h2'] });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('secureConnect', () => resolve());
+    socket.once('error', reject);
+  });
+  assert.equal(socket.alpnProtocol, 'h2');
+  const received: Buffer[] = [];
+  socket.on('data', (d: Buffer) => received.push(d));
+  socket.on('error', () => {});
+  const closed = new Promise<void>((r) => socket.once('close', () => r()));
+  socket.write(Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1'));
+  socket.write(frame(0x4, 0, 0, Buffer.alloc(0))); // SETTINGS (empty)
+  // HEADERS without END_HEADERS, then CONTINUATION frames of literal fields that never end the block:
+  // nghttp2 (1.61 and later) allows 8 per header block, so the ninth ends the connection.
+  socket.write(frame(0x1, 0x1 /* END_STREAM */, 1, Buffer.concat([indexed(2) /* :method GET */, indexed(4) /* :path / */, indexed(7) /* :scheme https */])));
+  let sent = 0;
+  for (let i = 0; i < 100 && !socket.destroyed; i++) {
+    const ok = socket.write(frame(0x9, 0, 1, literal(`x-flood-${i}`, 'a'.repeat(100))));
+    sent++;
+    if (!ok) await new Promise<void>((r) => setTimeout(r, 1));
+  }
+  const outcome = await Promise.race([closed.then(() => 'closed'), new Promise<string>((r) => setTimeout(() => r('open'), 3_000).unref())]);
+  socket.destroy();
+  assert.equal(outcome, 'closed', `ebb closed the connection (after ${sent} CONTINUATION frames written)`);
+  const frames = parseFrames(Buffer.concat(received));
+  const goaway = frames.find((f) => f.type === 0x7);
+  assert.ok(goaway !== undefined, 'with GOAWAY');
+  assert.notEqual(goaway.payload.readUInt32BE(4), 0, `its code is an error (${goaway.payload.readUInt32BE(4)})`);
+  assert.equal(a.seen.length, seenBefore, 'no request reached the target');
+});
+
+function frame(type: number, flags: number, stream: number, payload: Buffer): Buffer {
+  const h = Buffer.alloc(9);
+  h.writeUIntBE(payload.length, 0, 3);
+  h[3] = type;
+  h[4] = flags;
+  h.writeUInt32BE(stream, 5);
+  return Buffer.concat([h, payload]);
+}
+
+/** An HPACK indexed field (RFC 7541 §6.1) from the static table. */
+function indexed(index: number): Buffer {
+  return Buffer.from([0x80 | index]);
+}
+
+/** An HPACK literal field without indexing, new name (RFC 7541 §6.2.2), lengths under 127. */
+function literal(name: string, value: string): Buffer {
+  return Buffer.concat([Buffer.from([0x00, name.length]), Buffer.from(name, 'latin1'), Buffer.from([value.length]), Buffer.from(value, 'latin1')]);
+}
+
+function parseFrames(buf: Buffer): Array<{ type: number; flags: number; stream: number; payload: Buffer }> {
+  const out: Array<{ type: number; flags: number; stream: number; payload: Buffer }> = [];
+  let off = 0;
+  while (off + 9 <= buf.length) {
+    const len = buf.readUIntBE(off, 3);
+    if (off + 9 + len > buf.length) break;
+    out.push({ type: buf[off + 3] as number, flags: buf[off + 4] as number, stream: buf.readUInt32BE(off + 5) & 0x7fffffff, payload: buf.subarray(off + 9, off + 9 + len) });
+    off += 9 + len;
+  }
+  return out;
+}
