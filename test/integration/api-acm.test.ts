@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import { leafCert, testCa } from '../support/certs.ts';
-import { aws, failsWith, missingClient, ok, python, startApiHarness, type ApiHarness } from './api-harness.ts';
+import { aws, failsWith, freePort, missingClient, ok, python, startApiHarness, type ApiHarness } from './api-harness.ts';
 
 /**
  * ACM on the admin endpoint, driven by the real clients: the `aws` CLI (`fileb://` blobs, as AWS
@@ -91,6 +91,25 @@ test('aws acm: modelled errors, an operation ebb does not serve, and a signature
     await aws(h, ['acm', 'list-certificates'], { AWS_SECRET_ACCESS_KEY: 'not-the-secret' }),
     'SignatureDoesNotMatch',
   );
+});
+
+test('aws acm: a certificate an HTTPS listener serves is described with its load balancer and cannot be deleted until the listener lets it go', { skip: skipCli ?? false, timeout: 60_000 }, async () => {
+  const leaf = leafCert(['in-use.example']);
+  const arn: string = ok(await aws(h, ['acm', 'import-certificate', '--certificate', `fileb://${leaf.certFile}`, '--private-key', `fileb://${leaf.keyFile}`])).CertificateArn;
+  const lb = await h.control.createLoadBalancer({ name: 'acm-in-use' });
+  const tg = await h.control.createTargetGroup({ name: 'acm-in-use', protocol: 'HTTP', port: 80, targetType: 'ip' });
+  const listener = await h.control.createListener({
+    loadBalancerArn: lb.arn,
+    protocol: 'HTTPS',
+    port: await freePort(),
+    address: '127.0.0.1',
+    certificateArns: [arn],
+    defaultActions: [{ type: 'forward', targetGroupArn: tg.arn }],
+  });
+  assert.deepEqual(ok(await aws(h, ['acm', 'describe-certificate', '--certificate-arn', arn])).Certificate.InUseBy, [lb.arn]);
+  failsWith(await aws(h, ['acm', 'delete-certificate', '--certificate-arn', arn]), 'ResourceInUseException', new RegExp(`in use by listener ${listener.arn.replace(/[/.]/g, '\\$&')}`));
+  await h.control.deleteListener(listener.arn);
+  ok(await aws(h, ['acm', 'delete-certificate', '--certificate-arn', arn]));
 });
 
 test('boto3 acm: import bytes, describe, list with Includes and the paginator, get, tags, modelled exceptions, delete', { skip: skipBoto ?? false, timeout: 30_000 }, async () => {
