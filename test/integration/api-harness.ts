@@ -101,12 +101,12 @@ export interface CliResult {
 }
 
 /** Runs `aws <args> --endpoint-url … --output json` and resolves with what it printed. */
-export function aws(h: ApiHarness, args: readonly string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+export function aws(h: Pick<ApiHarness, 'endpoint' | 'env'>, args: readonly string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<CliResult> {
   return run('aws', [...args, '--endpoint-url', h.endpoint, '--output', 'json'], { ...h.env, ...extraEnv });
 }
 
 /** Runs a Python script (boto3) with the harness environment plus EBB_ENDPOINT. */
-export function python(h: ApiHarness, script: string, args: readonly string[] = []): Promise<CliResult> {
+export function python(h: Pick<ApiHarness, 'endpoint' | 'env'>, script: string, args: readonly string[] = []): Promise<CliResult> {
   return run('python3', [script, ...args], { ...h.env, EBB_ENDPOINT: h.endpoint });
 }
 
