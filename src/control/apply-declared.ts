@@ -5,6 +5,7 @@ import type { ControlPlane } from './control-plane.ts';
 import { describeOp, planDeclared, type CurrentState, type DeclaredOp, type DeclaredPlan, type ListenerSpec } from './declared-plan.ts';
 import { withChanges, type DeclaredState } from './declared-state.ts';
 import { mergeHealthCheck } from './resource-catalog.ts';
+import { readCaFile, TARGET_CA_FILE } from './target-ca-files.ts';
 
 export interface ApplyDeclaredResult {
   readonly created: string[];
@@ -391,6 +392,15 @@ function checkSettings(cp: ControlPlane, plan: DeclaredPlan): void {
     }
   };
   for (const op of plan.ops) {
+    // A CA file the file names must be readable before anything changes (`ebb check` says so too).
+    const caFile = op.op === 'createTargetGroup' ? op.group.attributes[TARGET_CA_FILE] : op.op === 'setTargetGroup' ? op.attributes[TARGET_CA_FILE] : null;
+    if (typeof caFile === 'string' && caFile !== '') {
+      try {
+        readCaFile(caFile);
+      } catch (error) {
+        throw ebbError('ConfigInvalid', `Target group '${op.op === 'createTargetGroup' ? op.group.name : op.name}': ${describeError(error)}. Nothing was changed`);
+      }
+    }
     if (op.op === 'setTargetGroup') {
       const tg = group(cp, op.name);
       fits(`target group '${op.name}'`, () => {

@@ -8,7 +8,9 @@ import { FakeDataPlane } from '../../test/fakes/fake-data-plane.ts';
 import { FakeHealthChecker } from '../../test/fakes/fake-health-checker.ts';
 import { leafCert, testCa } from '../../test/support/certs.ts';
 import { InMemoryStateStore } from '../store/in-memory-state-store.ts';
+import { checkDeclared } from './apply-declared.ts';
 import { ControlPlane } from './control-plane.ts';
+import type { DeclaredTargetGroup } from './declared-state.ts';
 import { readCaFile, TARGET_CA_FILE, TargetCaFiles } from './target-ca-files.ts';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'ebb-ca-files-'));
@@ -41,8 +43,8 @@ test('a file that cannot be used is refused when set, naming the file and why', 
   writeFileSync(broken, '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n');
   const cases: Array<[string, RegExp]> = [
     ['relative/ca.pem', /names relative\/ca\.pem, which is not an absolute path/],
-    [path.join(dir, 'missing.pem'), /missing\.pem, which cannot be read \(ENOENT/],
-    [dir, /cannot be read \(EISDIR/],
+    [path.join(dir, 'missing.pem'), /missing\.pem, which cannot be read \(no such file\)/],
+    [dir, /cannot be read \(it is a directory\)/],
     [garbage, /garbage\.pem, which holds no PEM certificate/],
     [broken, /broken\.pem, which holds a certificate \(number 1\) that cannot be parsed/],
   ];
@@ -102,7 +104,7 @@ test('through the control plane: the attribute is set on an HTTPS group only, a 
   );
   await assert.rejects(
     cp.createTargetGroup({ name: 'secure', protocol: 'HTTPS', port: 443, targetType: 'ip', attributes: { [TARGET_CA_FILE]: missing } }),
-    (e: Error & { code?: string }) => e.code === 'ValidationError' && e.message.includes(missing) && e.message.includes('ENOENT'),
+    (e: Error & { code?: string }) => e.code === 'ValidationError' && e.message.includes(missing) && e.message.includes('no such file'),
   );
   assert.deepEqual(cp.describeTargetGroups(), [], 'nothing was created');
 
@@ -114,7 +116,7 @@ test('through the control plane: the attribute is set on an HTTPS group only, a 
   assert.equal(health.targets[0]?.config.protocol, 'HTTPS');
   assert.equal(health.targets[0]?.caPem, readCaFile(ca));
 
-  await assert.rejects(cp.modifyTargetGroupAttributes(tg.arn, { [TARGET_CA_FILE]: missing }), /ENOENT/);
+  await assert.rejects(cp.modifyTargetGroupAttributes(tg.arn, { [TARGET_CA_FILE]: missing }), /no such file/);
   assert.equal(cp.describeTargetGroupAttributes(tg.arn)[TARGET_CA_FILE], ca, 'the file set before stays');
 
   const renewed = leafCert(['renewed-ca.test']).certPem;
@@ -126,5 +128,20 @@ test('through the control plane: the attribute is set on an HTTPS group only, a 
   await cp.modifyTargetGroupAttributes(tg.arn, { [TARGET_CA_FILE]: '' });
   assert.deepEqual(dp.latest.targetGroups.get(tg.arn)?.targetTls, { caPem: null }, 'empty: not verified');
   assert.equal(health.targets[0]?.caPem, undefined);
+  await cp.close();
+});
+
+test('the configuration file: a CA file that cannot be read refuses the whole file before anything changes (ebb check, start, reload), naming the group, the file and why', async () => {
+  const cp = new ControlPlane({ clock: new FakeClock(), store: new InMemoryStateStore(), dataPlanes: [new FakeDataPlane()] });
+  await cp.start();
+  const missing = path.join(dir, 'declared-missing.pem');
+  const secure: DeclaredTargetGroup = { name: 'secure', protocol: 'HTTPS', port: 443, targetType: 'ip', healthCheck: {}, attributes: { [TARGET_CA_FILE]: missing }, targets: [] };
+  await assert.rejects(
+    checkDeclared(cp, { loadBalancers: [], targetGroups: [secure], instances: [] }),
+    (e: Error & { code?: string }) => e.code === 'ConfigInvalid' && e.message.includes(`Target group 'secure'`) && e.message.includes(`${missing}, which cannot be read (no such file)`) && e.message.endsWith('Nothing was changed'),
+  );
+  const ca = path.join(dir, 'declared-ca.pem');
+  writeFileSync(ca, testCa().certPem);
+  await checkDeclared(cp, { loadBalancers: [], targetGroups: [{ ...secure, attributes: { [TARGET_CA_FILE]: ca } }], instances: [] });
   await cp.close();
 });

@@ -99,8 +99,9 @@ export function readCaFile(file: string): string {
   try {
     text = readFileSync(file, 'utf8');
   } catch (error) {
-    const e = error as NodeJS.ErrnoException;
-    refuse(`cannot be read (${e.code ?? 'error'}: ${e.message})`);
+    const code = (error as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : (error as Error).message;
+    refuse(`cannot be read (${why})`);
   }
   const blocks = text.match(PEM_CERTIFICATE) ?? [];
   if (blocks.length === 0) refuse('holds no PEM certificate (-----BEGIN CERTIFICATE-----)');
