@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import { leafCert, testCa } from '../../test/support/certs.ts';
 import { EbbError } from '../shared/errors.ts';
 import { declaredCertificates, fileCertificateArn, readDeclaredCertificates, type CertificatesShape } from './certificates-declared.ts';
+import { parseConfig } from './load-config.ts';
 import { formatPath, type PathSegment } from './problems.ts';
 
 const where = (p: readonly PathSegment[]): string => `ebb.yaml:1:1: ${formatPath(p)}`;
@@ -106,4 +107,31 @@ test('a missing file, a key that does not match and garbage are ConfigInvalid, e
     assert.equal(lines[3], 'Fix the certificate files, or the paths to them in the configuration file.');
     return true;
   });
+});
+
+test('the file\'s certificate ARNs must be ACM\'s form, top level and on a listener, at their line', () => {
+  const text = `
+certificates:
+  - arn: site
+    certificateFile: site.crt
+    privateKeyFile: site.key
+loadBalancers:
+  - name: web
+    listeners:
+      - protocol: HTTPS
+        port: 8443
+        certificates:
+          - certificateArn: arn:aws:elasticloadbalancing:us-east-1:123456789012:certificate/x
+        defaultActions: [{ type: forward, targetGroup: web }]
+targetGroups:
+  - { name: web, protocol: HTTP, port: 80 }
+`;
+  assert.throws(
+    () => parseConfig(text, '/srv/ebb.yaml'),
+    (error: unknown) =>
+      EbbError.is(error) &&
+      error.code === 'ConfigInvalid' &&
+      error.message.includes('/srv/ebb.yaml:3:10: certificates[0].arn: must be a certificate ARN such as arn:aws:acm:us-east-1:123456789012:certificate/site; got "site"') &&
+      /\/srv\/ebb\.yaml:12:29: loadBalancers\[0\]\.listeners\[0\]\.certificates\[0\]\.certificateArn: must be a certificate ARN/.test(error.message),
+  );
 });

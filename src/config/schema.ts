@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { HEALTH_CHECK_RANGES, parseMatcher } from '../domain/health-check.ts';
 import { isSslPolicy } from '../domain/tls-policies.ts';
+import { isCertificateArn } from '../control/certificates.ts';
 import { isHostName, isInstanceId, isIpAddress, validateName } from '../control/names.ts';
 import { autoScaling, autoScalingGroups, launchTemplates } from './autoscaling-schema.ts';
 import { bool, checkedText, expect, intIn, leaf, list, oneOf, strict, text } from './schema-parts.ts';
@@ -87,8 +88,11 @@ const targetGroup = strict({
  * `certificates:`), or PEM files read at every start and reload (`certificateFile` may hold the chain
  * after the certificate, as certbot's fullchain.pem does). The first of a listener's list is its default.
  */
+/** ACM's ARN form, which the API's certificates have and listeners name. */
+const certificateArnText = leaf<string>('a certificate ARN such as arn:aws:acm:us-east-1:123456789012:certificate/site', (v) => typeof v === 'string' && isCertificateArn(v));
+
 const listenerCertificate = strict({
-  certificateArn: text.optional(),
+  certificateArn: certificateArnText.optional(),
   certificateFile: text.optional(),
   privateKeyFile: text.optional(),
   chainFile: text.optional(),
@@ -107,7 +111,7 @@ const listenerCertificate = strict({
 
 /** A certificate the file declares under an ARN of its choosing, which listeners name by `certificateArn`. */
 const declaredCertificate = strict({
-  arn: text,
+  arn: certificateArnText,
   certificateFile: text,
   privateKeyFile: text,
   chainFile: text.optional(),
