@@ -140,7 +140,10 @@ export interface FlowEndMessage {
 export interface TlsErrorMessage {
   readonly dataPlaneId: string;
   readonly listenerArn: string;
-  /** `no_shared_cipher`, `unknown_server_name`, `not_tls` (e.g. plain HTTP on a TLS port), `protocol_version`, `timeout`, `other`. */
+  /**
+   * `no_shared_cipher`, `unknown_server_name`, `not_tls` (e.g. plain HTTP on a TLS port), `protocol_version`, `timeout`,
+   * `no_application_protocol`, `certificate_rejected`, `client_closed`, `other` (see tls/handshake-errors.ts, docs/tls.md).
+   */
   readonly reason: string;
   readonly message: string;
 }

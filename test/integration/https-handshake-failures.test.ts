@@ -9,10 +9,10 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, test } from 'node:test';
 import { HttpDataPlane } from '../../src/dataplane/http-data-plane.ts';
-import { leafCert } from '../support/certs.ts';
+import { leafCert, selfSignedCert } from '../support/certs.ts';
 import { LISTENER, pinned, rawRequest, sleep, startBackend, startPlane, waitFor } from './dataplane-helpers.ts';
 import type { Backend } from './dataplane-helpers.ts';
-import { ChannelRecorder, failedHandshake, handshake, httpsGet, httpsSnapshot, listenerCert, serialOf } from './https-harness.ts';
+import { ChannelRecorder, curlResolve, failedHandshake, handshake, httpsGet, httpsSnapshot, listenerCert, serialOf } from './https-harness.ts';
 
 const A = leafCert(['a.example.test']);
 const OTHER = leafCert(['other.example.test']);
@@ -83,6 +83,14 @@ test('a client with no cipher in common is refused and counted', async () => {
   const r = await failedHandshake(port, { servername: 'a.example.test', maxVersion: 'TLSv1.2', ciphers: 'ECDHE-RSA-AES128-GCM-SHA256' });
   assert.match(r.code, /HANDSHAKE_FAILURE/);
   assert.deepEqual(await reasonsSince(from, 1), ['no_shared_cipher']);
+});
+
+test('a TLS 1.2 client that does not trust the certificate refuses it with an alert, counted', async () => {
+  const from = recorder.tlsErrors.length;
+  // curl trusting another CA: OpenSSL checks the chain inside the handshake and sends "unknown CA".
+  const r = await curlResolve(port, 'a.example.test', '/', ['--tls-max', '1.2', '--cacert', selfSignedCert(['stranger.test']).certFile]);
+  assert.equal(r.code, 60, r.stderr);
+  assert.deepEqual(await reasonsSince(from, 1), ['certificate_rejected']);
 });
 
 test('a client that connects and leaves without a byte is closed at once and is no handshake error', async () => {

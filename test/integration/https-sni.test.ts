@@ -10,7 +10,7 @@ import type { HttpDataPlane } from '../../src/dataplane/http-data-plane.ts';
 import { leafCert } from '../support/certs.ts';
 import { pinned, startBackend, startPlane, waitFor } from './dataplane-helpers.ts';
 import type { Backend } from './dataplane-helpers.ts';
-import { ChannelRecorder, curlResolve, handshake, httpsGet, httpsSnapshot, listenerCert, serialOf } from './https-harness.ts';
+import { ChannelRecorder, curlResolve, failedHandshake, handshake, httpsGet, httpsSnapshot, listenerCert, serialOf } from './https-harness.ts';
 
 const DEFAULT = leafCert(['default.example.test']);
 const A = leafCert(['a.example.test']);
@@ -87,6 +87,11 @@ test('with routing.http2.enabled off, h2 is not offered: new handshakes agree ht
     const r = await curlResolve(port, 'a.example.test', '/', ['--http2']);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /< HTTP\/1.1 200/);
+    const from = recorder.tlsErrors.length;
+    const h2only = await failedHandshake(port, { servername: 'a.example.test', ALPNProtocols: ['h2'] });
+    assert.match(h2only.code, /NO_APPLICATION_PROTOCOL/, 'an h2-only client is refused');
+    assert.ok(await waitFor(() => recorder.tlsErrors.length > from));
+    assert.deepEqual(recorder.reasons().slice(from), ['no_application_protocol']);
   } finally {
     await dp.apply(pinned(httpsSnapshot([backend.port], certs, { version: 3 }), port));
   }
@@ -105,5 +110,9 @@ test('the request reaches the target with X-Forwarded-Proto https, and its reque
   assert.equal(end?.tls?.certificateArn, 'arn:test:acm:certificate/b');
   assert.equal(end?.tls?.protocol, 'TLSv1.3');
   assert.equal(end?.tls?.cipher, 'TLS_AES_128_GCM_SHA256', 'the policy\'s first TLS 1.3 suite (server order)');
-  assert.deepEqual(recorder.tlsErrors, [], 'no handshake failed');
+  assert.deepEqual(
+    recorder.reasons().filter((r) => r !== 'no_application_protocol'),
+    [],
+    'no other handshake failed',
+  );
 });

@@ -9,6 +9,7 @@ test('handshake failures are classified by the code Node reports', () => {
   assert.equal(classifyHandshakeError('ERR_SSL_UNSUPPORTED_PROTOCOL', 300), 'protocol_version');
   assert.equal(classifyHandshakeError('ERR_SSL_NO_SHARED_CIPHER', 300), 'no_shared_cipher');
   assert.equal(classifyHandshakeError('ERR_SSL_TLSV1_ALERT_UNKNOWN_CA', 600), 'certificate_rejected');
+  assert.equal(classifyHandshakeError('ERR_SSL_NO_APPLICATION_PROTOCOL', 300), 'no_application_protocol');
   assert.equal(classifyHandshakeError('ERR_TLS_HANDSHAKE_TIMEOUT', 0), 'timeout');
   assert.equal(classifyHandshakeError('ECONNRESET', 6), 'client_closed');
   assert.equal(classifyHandshakeError('ERR_SSL_SOMETHING_NEW', 6), 'other');

@@ -8,6 +8,8 @@ export type HandshakeFailure =
   | 'no_shared_cipher'
   /** The client's TLS versions and the policy's do not meet (a TLS 1.2 client, a TLS 1.3-only policy). */
   | 'protocol_version'
+  /** The client offered ALPN protocols of which the listener speaks none (an `h2`-only client while HTTP/2 is off). */
+  | 'no_application_protocol'
   /** What came was not TLS: plain HTTP sent to an HTTPS port, SSH, a proxy's CONNECT. */
   | 'not_tls'
   /** The handshake did not finish in time (a client that stalls or never speaks). */
@@ -63,5 +65,6 @@ export function classifyHandshakeError(code: string | undefined, bytesRead: numb
   if (PROTOCOL_VERSION.has(code)) return 'protocol_version';
   if (NO_SHARED_CIPHER.has(code)) return 'no_shared_cipher';
   if (CERTIFICATE_REJECTED.has(code)) return 'certificate_rejected';
+  if (code === 'ERR_SSL_NO_APPLICATION_PROTOCOL') return 'no_application_protocol';
   return 'other';
 }
