@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { healthCheckWithDefaults } from '../domain/health-check.ts';
-import { planDeclared, type CurrentState, type CurrentTargetGroup, type DeclaredOp } from './declared-plan.ts';
+import { describeOp, planDeclared, type CurrentState, type CurrentTargetGroup, type DeclaredOp } from './declared-plan.ts';
 import type { DeclaredState, DeclaredTargetGroup } from './declared-state.ts';
 
 /** A file: load balancer `web` with one listener, and groups (the first one forwarded to), each listing `targets` ports. */
@@ -295,6 +295,11 @@ test('an HTTPS listener: the policy left out is the default, no change; the file
     },
   ]);
   assert.deepEqual(plan.kept, ['listener web:8080 SSL policy ELBSecurityPolicy-2016-08, set through the API (the file says ELBSecurityPolicy-TLS13-1-2-2021-06)']);
+  assert.equal(
+    describeOp(plan.ops[0] as DeclaredOp),
+    'listener web:8080: HTTPS, forwarding to target group web; certificates arn:a, arn:b (the first is the default); policy ELBSecurityPolicy-2016-08',
+    'ebb check and the log say what changes',
+  );
   // The file now names a policy of its own: that is a change of the file's, applied.
   const own = planDeclared(before, https(file(), ['arn:a'], 'ELBSecurityPolicy-TLS13-1-3-2021-06'), apiPolicy);
   assert.equal(own.ops[0]?.op === 'modifyListener' ? own.ops[0].listener.sslPolicy : undefined, 'ELBSecurityPolicy-TLS13-1-3-2021-06');

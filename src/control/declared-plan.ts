@@ -428,6 +428,16 @@ function normalLb(d: DeclaredLoadBalancer): unknown {
 
 const same = samePlainData;
 
+/** A listener's certificates (the default first), policy and attributes, for a log line; empty for a plain listener without attributes. */
+function listenerExtras(l: ListenerSpec): string {
+  const parts: string[] = [];
+  if (l.certificateArns.length > 0) parts.push(`certificates ${l.certificateArns.join(', ')} (the first is the default)`);
+  if (l.sslPolicy !== undefined) parts.push(`policy ${l.sslPolicy}`);
+  const attributes = Object.entries(l.attributes).map(([k, v]) => `${k} ${v}`);
+  if (attributes.length > 0) parts.push(`attributes ${attributes.join(', ')}`);
+  return parts.length === 0 ? '' : `; ${parts.join('; ')}`;
+}
+
 /** One line per operation, for the log: what was applied. */
 export function describeOp(op: DeclaredOp): string {
   const changes = (values: Readonly<Record<string, string | number | boolean | null | undefined>>): string =>
@@ -450,11 +460,11 @@ export function describeOp(op: DeclaredOp): string {
     case 'setLoadBalancer':
       return `load balancer ${op.name}: set ${changes(op.attributes)}`;
     case 'createListener':
-      return `opened listener ${op.lb}:${op.listener.port} on ${op.listener.address}, forwarding to target group ${op.listener.targetGroup}`;
+      return `opened listener ${op.lb}:${op.listener.port} on ${op.listener.address}, forwarding to target group ${op.listener.targetGroup}${listenerExtras(op.listener)}`;
     case 'reopenListener':
       return `reopened listener ${op.lb}:${op.listener.port} on ${op.listener.address}`;
     case 'modifyListener':
-      return `listener ${op.lb}:${op.listener.port}: ${op.listener.protocol}, forwarding to target group ${op.listener.targetGroup}`;
+      return `listener ${op.lb}:${op.listener.port}: ${op.listener.protocol}, forwarding to target group ${op.listener.targetGroup}${listenerExtras(op.listener)}`;
     case 'adoptListener':
       return `listener ${op.lb}:${op.port}, made through the API, now declared by the file`;
     case 'deleteListener':
