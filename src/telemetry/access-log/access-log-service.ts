@@ -206,9 +206,14 @@ export class AccessLogService {
     const lbArn = this.#loadBalancerOf(m.listenerArn);
     const view = this.#views.get(lbArn) ?? { elb: elbId(lbArn), classic: !lbArn.includes(':loadbalancer/app/'), s3: null };
     const entry: AccessLogEntry = entryFromRequestEnd(m, { elb: view.elb, nodeAddress: this.#nodeAddress });
-    if (this.#node !== null) this.#node.writer.write(formatLine(this.#node.format, entry));
+    let line: string | null = null;
+    if (this.#node !== null) {
+      line = formatLine(this.#node.format, entry);
+      this.#node.writer.write(line);
+    }
     const s3 = this.#s3.get(lbArn);
-    if (s3 !== undefined) s3.writer.write(formatLine(s3.format, entry));
+    // The same format in both places (ALB lines, most often): the line is made once.
+    if (s3 !== undefined) s3.writer.write(line !== null && this.#node?.format === s3.format ? line : formatLine(s3.format, entry));
   }
 
   #loadBalancerOf(listenerArn: string): string {

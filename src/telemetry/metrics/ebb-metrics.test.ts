@@ -300,6 +300,36 @@ test('the series of a target group or load balancer that no longer exists are re
   assert.equal(s.value('ebb_processed_bytes', { load_balancer: LB }), undefined);
 });
 
+test('a target group deleted and made again under the same ARN counts from 0, in series the exposition shows', async (t) => {
+  const { control, metrics, scrape } = setup(t);
+  ended({});
+  ended({ status: 503, targetKey: null, targetStatus: null, fromTarget: false, targetResponseMs: -1 });
+  let s = await scrape();
+  assert.equal(s.value('ebb_request_count', PAIR), 1);
+  control.groups = [];
+  s = await scrape();
+  assert.equal(s.value('ebb_request_count', PAIR), undefined);
+  control.groups = [{ arn: TG_ARN }];
+  // The series the request path kept for the group were pruned with it: these requests go to new ones.
+  ended({ targetResponseMs: 30 });
+  ended({ status: 404, targetStatus: 404 });
+  ended({ status: 503, targetKey: null, targetStatus: null, fromTarget: false, targetResponseMs: -1 });
+  s = await scrape();
+  assert.equal(s.value('ebb_request_count', PAIR), 2);
+  assert.equal(s.value('ebb_httpcode_target_2xx_count', PAIR), 1);
+  assert.equal(s.value('ebb_httpcode_target_4xx_count', PAIR), 1);
+  const h = await histogram(metrics, 'ebb_target_response_time_seconds');
+  assert.equal(h.find((v) => v.metricName === 'ebb_target_response_time_seconds_count' && v.labels.target_group === TG)?.value, 2);
+  assert.equal(s.value('ebb_httpcode_elb_503_count', { load_balancer: LB }), 2, 'the load balancer stayed: its series too');
+  control.loadBalancers = [];
+  await scrape();
+  control.loadBalancers = [{ arn: LB_ARN }];
+  ended({ status: 503, targetKey: null, targetStatus: null, fromTarget: false, targetResponseMs: -1 });
+  s = await scrape();
+  assert.equal(s.value('ebb_httpcode_elb_503_count', { load_balancer: LB }), 1);
+  assert.equal(s.value('ebb_processed_bytes', { load_balancer: LB }), 300);
+});
+
 test("client connections: accepted and open per load balancer, from the listener's port; refused from the data plane's counters", async (t) => {
   const { control, dataPlane, scrape } = setup(t);
   const server = net.createServer();

@@ -1,6 +1,6 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
 import type { Socket } from 'node:net';
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { ControlApi } from '../../control/control-api.ts';
 import type { ConfigReloadEvent } from '../../control/events.ts';
 import type { DrainRecord } from '../../control/outputs.ts';
@@ -9,7 +9,8 @@ import type { HttpDataPlane } from '../../dataplane/http-data-plane.ts';
 import type { HealthObservation } from '../../domain/health-port.ts';
 import { ACCESS_LOG_COUNTERS, type AccessLogCounters } from '../access-log/counters.ts';
 import { listenerLoadBalancerDimension, loadBalancerDimension, parseTargetKey, targetGroupDimension } from './dimensions.ts';
-import { SeriesSet } from './series-set.ts';
+import { RequestMetrics } from './request-metrics.ts';
+import { CounterFamily, HistogramFamily } from './series-set.ts';
 import { registerTargetGauges, type ScrapeView } from './target-gauges.ts';
 import { registerAutoScalingMetrics } from './autoscaling-metrics.ts';
 import type { AutoScalingApi } from '../../autoscaling/autoscaling-api.ts';
@@ -21,7 +22,7 @@ import type { AutoScalingApi } from '../../autoscaling/autoscaling-api.ts';
  *
  * Where the numbers come from:
  * - requests: the data plane's `ebb:request:end` channel, one message per request (counted as it
- *   ends, nothing kept per request);
+ *   ends, nothing kept per request: ./request-metrics.ts);
  * - client connections: Node's built-in `net.server.socket` channel, published for each connection a
  *   server accepts, after the connection limit has let it in (Node documentation, Diagnostics
  *   Channel, "Built-in Channels"), matched to its listener by local address and port; refused ones
@@ -51,15 +52,8 @@ type ReloadResult = ConfigReloadEvent['outcome'];
 const RELOAD_RESULTS = ['applied', 'refused', 'restored', 'restore-failed'] as const satisfies readonly ReloadResult[];
 
 const LB = ['load_balancer'] as const;
-const LB_TG = ['load_balancer', 'target_group'] as const;
 type LbLabel = (typeof LB)[number];
-type LbTgLabel = (typeof LB_TG)[number];
 
-/**
- * Target response time buckets, in seconds: prom-client's defaults (5 ms to 10 s) and 30 s and 60 s
- * beyond, since ALB's idle timeout, the longest a target may take, is 60 s by default.
- */
-const RESPONSE_TIME_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 /** Drain durations, in seconds: from a drain that ends at once up to the longest delay AWS allows (3600 s). */
 /** Health checks: a local target answers in a millisecond; the default timeout is 5 s. */
 const HEALTH_CHECK_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -92,27 +86,22 @@ export class EbbMetrics {
   readonly #unsubscribe: Array<() => void> = [];
 
   // Per load balancer (CloudWatch dimension LoadBalancer).
-  readonly #processedBytes: SeriesSet<LbLabel, Counter.Internal>;
-  readonly #newConnections: SeriesSet<LbLabel, Counter.Internal>;
-  readonly #rejectedConnections: SeriesSet<LbLabel, Counter.Internal>;
-  readonly #elbCodes: ReadonlyMap<string, SeriesSet<LbLabel, Counter.Internal>>;
+  readonly #newConnections: CounterFamily<LbLabel>;
+  readonly #rejectedConnections: CounterFamily<LbLabel>;
   /** Client connections open now, by load balancer dimension. */
   readonly #open = new Map<string, number>();
   /** Refused connections already counted, by listener ARN (the data plane's counters are totals). */
   readonly #droppedSeen = new Map<string, number>();
 
-  // Per load balancer and target group.
-  readonly #requests: SeriesSet<LbTgLabel, Counter.Internal>;
-  readonly #targetCodes: ReadonlyMap<string, SeriesSet<LbTgLabel, Counter.Internal>>;
-  readonly #responseTime: SeriesSet<LbTgLabel, Histogram.Internal<LbTgLabel>>;
-  readonly #connectionErrors: SeriesSet<LbTgLabel, Counter.Internal>;
+  // Requests, per load balancer and per load balancer and target group (./request-metrics.ts).
+  readonly #requests: RequestMetrics;
 
   // Per target group.
-  readonly #drains: SeriesSet<'target_group' | 'outcome', Counter.Internal>;
-  readonly #drainDuration: SeriesSet<'target_group' | 'outcome', Histogram.Internal<'target_group' | 'outcome'>>;
-  readonly #drainCut: ReadonlyArray<readonly ['requestsCut' | 'tunnelsClosed' | 'connectionsClosed', SeriesSet<'target_group', Counter.Internal>]>;
-  readonly #healthChecks: SeriesSet<'target_group' | 'result', Counter.Internal>;
-  readonly #healthCheckDuration: SeriesSet<'target_group' | 'result', Histogram.Internal<'target_group' | 'result'>>;
+  readonly #drains: CounterFamily<'target_group' | 'outcome'>;
+  readonly #drainDuration: HistogramFamily<'target_group' | 'outcome'>;
+  readonly #drainCut: ReadonlyArray<readonly ['requestsCut' | 'tunnelsClosed' | 'connectionsClosed', CounterFamily<'target_group'>]>;
+  readonly #healthChecks: CounterFamily<'target_group' | 'result'>;
+  readonly #healthCheckDuration: HistogramFamily<'target_group' | 'result'>;
   readonly #reloads: Counter<'result'>;
 
   /** Listeners by bound port, to place accepted connections; rebuilt at each scrape and on a miss. */
@@ -124,10 +113,12 @@ export class EbbMetrics {
     this.#control = options.control;
     this.#dataPlanes = options.dataPlanes;
     const registers = [this.registry];
-    const counter = <L extends string>(name: string, help: string, labelNames: readonly L[]): Counter<L> =>
-      new Counter({ name, help, labelNames, registers });
     // eslint-disable-next-line @typescript-eslint/no-this-alias -- collect() is called with the metric as `this`
     const self = this;
+    // Every family reads the scrape's view first, so what it shows is pruned (#scrape).
+    const beforeRead = (): void => void this.#scrape();
+    const family = <L extends string>(name: string, help: string, labelNames: readonly L[]): CounterFamily<L> =>
+      new CounterFamily({ name, help, labelNames, registers, collect: beforeRead });
 
     // Help texts quote or follow the CloudWatch definitions (AWS documentation, "CloudWatch metrics for
     // your Application Load Balancer"), saying where ebb differs.
@@ -142,107 +133,67 @@ export class EbbMetrics {
         for (const [lb, n] of self.#open) this.labels({ load_balancer: lb }).set(n);
       },
     });
-    this.#newConnections = new SeriesSet(counter('ebb_new_connection_count', 'NewConnectionCount: client connections the load balancer accepted', LB));
-    this.#rejectedConnections = new SeriesSet(
-      new Counter({
-        name: 'ebb_rejected_connection_count',
-        help: 'RejectedConnectionCount: client connections refused because the load balancer had reached its connection limit',
-        labelNames: LB,
-        registers,
-        collect() {
-          self.#countDropped();
-        },
-      }),
-    );
-    this.#processedBytes = new SeriesSet(
-      counter('ebb_processed_bytes', 'ProcessedBytes: bytes of requests and responses (heads and bodies) between clients and the load balancer', LB),
-    );
-    this.#requests = new SeriesSet(
-      counter('ebb_request_count', 'RequestCount: requests for which the load balancer chose a target (refused before a target was chosen: not counted)', LB_TG),
-    );
-    const elb = new Map<string, SeriesSet<LbLabel, Counter.Internal>>();
-    for (const code of ['3xx', '4xx', '5xx', '500', '502', '503', '504']) {
-      elb.set(
-        code,
-        new SeriesSet(counter(`ebb_httpcode_elb_${code}_count`, `HTTPCode_ELB_${code.toUpperCase()}_Count: HTTP ${code.toUpperCase()} answers that originate from the load balancer, not a target`, LB)),
-      );
-    }
-    this.#elbCodes = elb;
-    const target = new Map<string, SeriesSet<LbTgLabel, Counter.Internal>>();
-    for (const code of ['2xx', '3xx', '4xx', '5xx']) {
-      target.set(
-        code,
-        new SeriesSet(counter(`ebb_httpcode_target_${code}_count`, `HTTPCode_Target_${code.toUpperCase()}_Count: HTTP ${code.toUpperCase()} response codes generated by the targets`, LB_TG)),
-      );
-    }
-    this.#targetCodes = target;
-    this.#responseTime = new SeriesSet(
-      new Histogram({
-        name: 'ebb_target_response_time_seconds',
-        help: 'TargetResponseTime: seconds from the request leaving the load balancer until the target\'s response head arrived',
-        labelNames: LB_TG,
-        buckets: RESPONSE_TIME_BUCKETS,
-        registers,
-      }),
-    );
-    this.#connectionErrors = new SeriesSet(
-      counter('ebb_target_connection_error_count', 'TargetConnectionErrorCount: connections to targets that could not be established (refused or timed out)', LB_TG),
-    );
+    this.#newConnections = family('ebb_new_connection_count', 'NewConnectionCount: client connections the load balancer accepted', LB);
+    this.#rejectedConnections = new CounterFamily({
+      name: 'ebb_rejected_connection_count',
+      help: 'RejectedConnectionCount: client connections refused because the load balancer had reached its connection limit',
+      labelNames: LB,
+      registers,
+      collect: () => {
+        this.#scrape();
+        this.#countDropped();
+      },
+    });
+    this.#requests = new RequestMetrics(registers, beforeRead);
     // Scrape-time gauges of targets as they are now (./target-gauges.ts).
     registerTargetGauges(this.registry, () => this.#scrape(), this.#dataPlanes);
     if (options.autoscaling !== undefined) this.#unsubscribe.push(registerAutoScalingMetrics(this.registry, options.autoscaling));
 
     // ebb's own.
-    this.#drains = new SeriesSet(
-      new Counter({
-        name: 'ebb_drains_total',
-        help: 'Drains ended, by outcome: idle (nothing left in flight), deadline (the deregistration delay ran out and what was left was cut), cancelled (re-registered, or the group deleted)',
-        labelNames: ['target_group', 'outcome'] as const,
-        registers,
-        collect() {
-          // Every outcome of every group is written, 0 until it happens, so rate() and absent() work from
-          // the first scrape (Prometheus documentation, Instrumentation, "Avoid missing metrics").
-          for (const g of self.#scrape().groups) for (const outcome of DRAIN_OUTCOMES) self.#drains.get({ target_group: g.dim, outcome }).inc(0);
-        },
-      }),
-    );
-    this.#drainDuration = new SeriesSet(
-      new Histogram({
-        name: 'ebb_drain_duration_seconds',
-        help: 'How long drains took, from deregistration to their end, by outcome',
-        labelNames: ['target_group', 'outcome'] as const,
-        buckets: DRAIN_BUCKETS,
-        registers,
-      }),
-    );
+    this.#drains = new CounterFamily({
+      name: 'ebb_drains_total',
+      help: 'Drains ended, by outcome: idle (nothing left in flight), deadline (the deregistration delay ran out and what was left was cut), cancelled (re-registered, or the group deleted)',
+      labelNames: ['target_group', 'outcome'] as const,
+      registers,
+      collect: () => {
+        // Every outcome of every group is written, 0 until it happens, so rate() and absent() work from
+        // the first scrape (Prometheus documentation, Instrumentation, "Avoid missing metrics").
+        for (const g of this.#scrape().groups) for (const outcome of DRAIN_OUTCOMES) this.#drains.series({ target_group: g.dim, outcome });
+      },
+    });
+    this.#drainDuration = new HistogramFamily({
+      name: 'ebb_drain_duration_seconds',
+      help: 'How long drains took, from deregistration to their end, by outcome',
+      labelNames: ['target_group', 'outcome'] as const,
+      buckets: DRAIN_BUCKETS,
+      registers,
+      collect: beforeRead,
+    });
     this.#drainCut = [
-      ['requestsCut', new SeriesSet(counter('ebb_drain_requests_cut_total', 'Requests cut when a drain reached its deadline', ['target_group'] as const))],
-      ['tunnelsClosed', new SeriesSet(counter('ebb_drain_tunnels_closed_total', 'WebSocket tunnels closed when a drain reached its deadline', ['target_group'] as const))],
-      [
-        'connectionsClosed',
-        new SeriesSet(counter('ebb_drain_connections_closed_total', 'Connections (to clients and targets) closed when a drain reached its deadline', ['target_group'] as const)),
-      ],
+      ['requestsCut', family('ebb_drain_requests_cut_total', 'Requests cut when a drain reached its deadline', ['target_group'] as const)],
+      ['tunnelsClosed', family('ebb_drain_tunnels_closed_total', 'WebSocket tunnels closed when a drain reached its deadline', ['target_group'] as const)],
+      ['connectionsClosed', family('ebb_drain_connections_closed_total', 'Connections (to clients and targets) closed when a drain reached its deadline', ['target_group'] as const)],
     ];
-    this.#healthChecks = new SeriesSet(
-      counter('ebb_health_checks_total', 'Active health checks, by result: success, or the failure reason code (Target.Timeout, Target.ResponseCodeMismatch, Target.FailedHealthChecks)', [
-        'target_group',
-        'result',
-      ] as const),
+    this.#healthChecks = family(
+      'ebb_health_checks_total',
+      'Active health checks, by result: success, or the failure reason code (Target.Timeout, Target.ResponseCodeMismatch, Target.FailedHealthChecks)',
+      ['target_group', 'result'] as const,
     );
-    this.#healthCheckDuration = new SeriesSet(
-      new Histogram({
-        name: 'ebb_health_check_duration_seconds',
-        help: 'How long active health checks took, from the start of the check to its answer (or its timeout), by result: success or failure',
-        labelNames: ['target_group', 'result'] as const,
-        buckets: HEALTH_CHECK_BUCKETS,
-        registers,
-      }),
-    );
-    this.#reloads = counter(
-      'ebb_config_reloads_total',
-      'Configuration file reloads (SIGHUP), by result: applied, refused (nothing changed), restored (failed part-way, taken back), restore-failed',
-      ['result'] as const,
-    );
+    this.#healthCheckDuration = new HistogramFamily({
+      name: 'ebb_health_check_duration_seconds',
+      help: 'How long active health checks took, from the start of the check to its answer (or its timeout), by result: success or failure',
+      labelNames: ['target_group', 'result'] as const,
+      buckets: HEALTH_CHECK_BUCKETS,
+      registers,
+      collect: beforeRead,
+    });
+    this.#reloads = new Counter({
+      name: 'ebb_config_reloads_total',
+      help: 
+'Configuration file reloads (SIGHUP), by result: applied, refused (nothing changed), restored (failed part-way, taken back), restore-failed',
+      labelNames: ['result'] as const,
+      registers,
+    });
     for (const result of RELOAD_RESULTS) this.#reloads.labels({ result }).inc(0);
     new Gauge({
       name: 'ebb_client_connection_limit',
@@ -269,7 +220,7 @@ export class EbbMetrics {
     }
     if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
 
-    this.#subscribe(CHANNEL_NAMES.requestEnd, (m) => this.#requestEnded(m as RequestEndMessage));
+    this.#subscribe(CHANNEL_NAMES.requestEnd, (m) => this.#requests.requestEnded(m as RequestEndMessage));
     this.#subscribe('net.server.socket', (m) => this.#accepted((m as { socket: Socket }).socket));
     this.#unsubscribe.push(this.#control.events.on('drain:end', (r) => this.#drainEnded(r)));
     this.#unsubscribe.push(this.#control.events.on('config:reload', (e) => this.#reloads.labels({ result: e.outcome }).inc()));
@@ -280,8 +231,8 @@ export class EbbMetrics {
     const parts = parseTargetKey(o.key);
     if (parts === null) return;
     const target_group = targetGroupDimension(parts.targetGroupArn);
-    this.#healthChecks.get({ target_group, result: o.ok ? 'success' : o.reason }).inc();
-    if (o.durationMs !== undefined) this.#healthCheckDuration.get({ target_group, result: o.ok ? 'success' : 'failure' }).observe(o.durationMs / 1000);
+    this.#healthChecks.series({ target_group, result: o.ok ? 'success' : o.reason }).inc();
+    if (o.durationMs !== undefined) this.#healthCheckDuration.series({ target_group, result: o.ok ? 'success' : 'failure' }).observe(o.durationMs / 1000);
   }
 
   /** The exposition, in the Prometheus text format (version 0.0.4), and its content type. */
@@ -307,32 +258,10 @@ export class EbbMetrics {
     this.#unsubscribe.push(() => diagnosticsChannel.unsubscribe(name, handler));
   }
 
-  #requestEnded(m: RequestEndMessage): void {
-    const lb = listenerLoadBalancerDimension(m.listenerArn);
-    const perLb = { load_balancer: lb };
-    this.#processedBytes.get(perLb).inc(m.receivedBytes + m.sentBytes);
-    if (m.targetKey !== null && m.targetGroupArn !== null) {
-      const pair = { load_balancer: lb, target_group: targetGroupDimension(m.targetGroupArn) };
-      this.#requests.get(pair).inc();
-      if (m.targetStatus !== null) this.#targetCodes.get(statusClass(m.targetStatus))?.get(pair).inc();
-      if (m.targetResponseMs >= 0) this.#responseTime.get(pair).observe(m.targetResponseMs / 1000);
-      // `connect-refused` and `connect-timeout` are the data plane's kinds for a connection to the
-      // target that was never established (src/dataplane/errors.ts).
-      if (m.errorReason !== null && (m.errorReason.startsWith('connect-refused') || m.errorReason.startsWith('connect-timeout'))) {
-        this.#connectionErrors.get(pair).inc();
-      }
-    }
-    // No target status: ebb answered itself (a refusal, 502, 503, 504). Status 0 is a cut before any answer.
-    if (m.targetStatus === null && m.status >= 300) {
-      this.#elbCodes.get(statusClass(m.status))?.get(perLb).inc();
-      this.#elbCodes.get(String(m.status))?.get(perLb).inc();
-    }
-  }
-
   #accepted(socket: Socket): void {
     const lb = this.#placeConnection(socket);
     if (lb === null) return;
-    this.#newConnections.get({ load_balancer: lb }).inc();
+    this.#newConnections.series({ load_balancer: lb }).inc();
     this.#open.set(lb, (this.#open.get(lb) ?? 0) + 1);
     socket.once('close', () => {
       const n = (this.#open.get(lb) ?? 1) - 1;
@@ -381,7 +310,7 @@ export class EbbMetrics {
     for (const dp of this.#dataPlanes) {
       for (const [listenerArn, total] of dp.connectionLimit.counters.dropped) {
         const seen = this.#droppedSeen.get(listenerArn) ?? 0;
-        if (total > seen) this.#rejectedConnections.get({ load_balancer: listenerLoadBalancerDimension(listenerArn) }).inc(total - seen);
+        if (total > seen) this.#rejectedConnections.series({ load_balancer: listenerLoadBalancerDimension(listenerArn) }).inc(total - seen);
         this.#droppedSeen.set(listenerArn, total);
       }
     }
@@ -389,11 +318,11 @@ export class EbbMetrics {
 
   #drainEnded(r: DrainRecord): void {
     const tg = targetGroupDimension(r.targetGroupArn);
-    this.#drains.get({ target_group: tg, outcome: r.outcome }).inc();
-    this.#drainDuration.get({ target_group: tg, outcome: r.outcome }).observe(Math.max(0, r.endedAt - r.startedAt) / 1000);
+    this.#drains.series({ target_group: tg, outcome: r.outcome }).inc();
+    this.#drainDuration.series({ target_group: tg, outcome: r.outcome }).observe(Math.max(0, r.endedAt - r.startedAt) / 1000);
     for (const [field, set] of this.#drainCut) {
       const n = r[field];
-      if (n > 0) set.get({ target_group: tg }).inc(n);
+      if (n > 0) set.series({ target_group: tg }).inc(n);
     }
   }
 
@@ -427,19 +356,11 @@ export class EbbMetrics {
 
   #prune(view: ScrapeView): void {
     const groups = new Set(view.groups.map((g) => g.dim));
-    const lbGone = (l: { load_balancer: string }): boolean => !view.loadBalancers.has(l.load_balancer);
-    for (const set of [this.#processedBytes, this.#newConnections, this.#rejectedConnections, ...this.#elbCodes.values()]) set.prune((l) => !lbGone(l));
-    for (const set of [this.#requests, this.#responseTime, this.#connectionErrors, ...this.#targetCodes.values()]) {
-      set.prune((l) => !lbGone(l) && groups.has(l.target_group));
-    }
+    for (const set of [this.#newConnections, this.#rejectedConnections]) set.prune((l) => view.loadBalancers.has(l.load_balancer));
+    this.#requests.prune(view.loadBalancers, groups);
     for (const set of [this.#drains, this.#drainDuration, this.#healthChecks, this.#healthCheckDuration, ...this.#drainCut.map(([, s]) => s)]) {
       set.prune((l) => groups.has(l.target_group));
     }
     for (const lb of this.#open.keys()) if (!view.loadBalancers.has(lb)) this.#open.delete(lb);
   }
-}
-
-/** `2xx` … `5xx`, or `1xx`, which no metric counts. */
-function statusClass(status: number): string {
-  return `${Math.floor(status / 100)}xx`;
 }
