@@ -8,6 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash, X509Certificate } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { copyFile, mkdir, rename } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import https from 'node:https';
@@ -148,16 +149,16 @@ test('SIGHUP reads the certificate files again with the YAML unchanged: a downlo
   assert.deepEqual(ebb.problems().filter((l) => l['event'] !== 'config:reload-refused'), []);
 });
 
-test('a listener whose certificate file is missing keeps ebb serve from starting, naming the file', { timeout: 30_000 }, async (t) => {
+test('a listener whose certificate file is missing keeps ebb serve from starting, naming the file, with no state written', { timeout: 30_000 }, async (t) => {
   const c = new Cleanup();
   t.after(() => c.run());
   const dir = await tempDir(c);
   const configPath = join(dir, 'ebb.yaml');
   await writeFileAtomic(configPath, configText(await freePort(), 9));
   const ebb = spawnEbb(c, ['--config', configPath, '--admin', '127.0.0.1:0', '--state-dir', join(dir, 'state'), '--no-auth']);
-  const code = await ebb.exited;
-  assert.notEqual(code, 0);
+  assert.equal(await ebb.exited, 2, 'ebb serve exits 2 for a configuration it refuses');
   const said = ebb.stderr() + ebb.stdout();
   assert.match(said, new RegExp(`${join(dir, 'tls', 'site.crt').replace(/[.]/g, '\\.')}: no such file`), said);
   assert.match(said, /ConfigInvalid/);
+  assert.ok(!existsSync(join(dir, 'state')), 'the refused start wrote no state');
 });
