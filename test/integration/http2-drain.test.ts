@@ -15,14 +15,12 @@ import { test } from 'node:test';
 import { CHANNEL_NAMES } from '../../src/dataplane/channels.ts';
 import type { Http2SessionEndMessage, RequestEndMessage } from '../../src/dataplane/channels.ts';
 import type { HttpDataPlane } from '../../src/dataplane/http-data-plane.ts';
-import { leafCert, testCa } from '../support/certs.ts';
+import { testCa } from '../support/certs.ts';
 import { Cleanup } from '../support/cleanup.ts';
-import { keyOf, pinned, sleep, startBackend, startPlane, waitFor } from './dataplane-helpers.ts';
+import { keyOf, pinned, sleep, snapshot, startBackend, startPlane, waitFor } from './dataplane-helpers.ts';
 import type { Backend } from './dataplane-helpers.ts';
-import { h2Connect, h2Get } from './http2-harness.ts';
-import { httpsSnapshot, listenerCert } from './https-harness.ts';
+import { asHttps, h2Connect, h2Get } from './http2-harness.ts';
 
-const CERT = [listenerCert('arn:test:acm:certificate/h2', leafCert(['localhost']), ['localhost'])];
 const { NGHTTP2_NO_ERROR, NGHTTP2_INTERNAL_ERROR } = http2.constants;
 
 interface Plane {
@@ -34,7 +32,7 @@ interface Plane {
 
 async function plane(c: Cleanup, backends: readonly Backend[], options: { listenerCloseTimeoutMs?: number; http2?: boolean } = {}): Promise<Plane> {
   const logs: object[] = [];
-  const snap = httpsSnapshot(backends.map((b) => b.port), CERT, { settings: { http2: options.http2 ?? true } });
+  const snap = asHttps(snapshot(backends.map((b) => b.port), { settings: { http2: options.http2 ?? true } }));
   const { dp, port } = await startPlane(snap, logs, options.listenerCloseTimeoutMs === undefined ? {} : { listenerCloseTimeoutMs: options.listenerCloseTimeoutMs });
   c.add(() => dp.destroy());
   const idle: string[] = [];
@@ -81,7 +79,7 @@ test('a stream in flight on A finishes when A leaves the routes, the same connec
   const slow = h2Get(client, '/slow?ms=400');
   assert.ok(await waitFor(() => A.inFlight() === 1), 'the slow stream reached A');
   const started = Date.now();
-  await p.dp.apply(pinned(httpsSnapshot([B.port], CERT, { version: 2 }), p.port));
+  await p.dp.apply(pinned(asHttps(snapshot([B.port], { version: 2 })), p.port));
   assert.equal(p.dp.activity(keyOf(A.port)).requests, 1, "the stream is A's request in flight");
 
   const during = await Promise.all([h2Get(client, '/n1'), h2Get(client, '/n2'), h2Get(client, '/n3')]);
@@ -120,7 +118,7 @@ test('a drain deadline cuts the streams to A (RST_STREAM once the response start
   const waiting = h2Get(client, '/slow?ms=5000');
   assert.ok(await waitFor(() => A.inFlight() === 2));
 
-  await p.dp.apply(pinned(httpsSnapshot([B.port], CERT, { version: 2 }), p.port));
+  await p.dp.apply(pinned(asHttps(snapshot([B.port], { version: 2 })), p.port));
   const result = await p.dp.terminate(keyOf(A.port));
   assert.equal(result.requestsCut, 2, 'both of A\'s streams are cut and counted');
 
@@ -224,7 +222,7 @@ test("a listener's removal: GOAWAY, the stream in flight finishes, the connectio
   const closed = new Promise<void>((r) => client.once('close', () => r()));
   const slow = h2Get(client, '/slow?ms=500');
   assert.ok(await waitFor(() => A.inFlight() === 1));
-  await p.dp.apply({ version: 2, listeners: [], targetGroups: httpsSnapshot([A.port], CERT).targetGroups });
+  await p.dp.apply({ version: 2, listeners: [], targetGroups: asHttps(snapshot([A.port])).targetGroups });
   assert.equal(await goaway, NGHTTP2_NO_ERROR);
   const r = await slow;
   assert.equal(r.status, 200);
