@@ -4,11 +4,12 @@ import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { ControlApi } from '../../control/control-api.ts';
 import type { ConfigReloadEvent } from '../../control/events.ts';
 import type { DrainRecord } from '../../control/outputs.ts';
-import { CHANNEL_NAMES, type RequestEndMessage } from '../../dataplane/channels.ts';
+import { CHANNEL_NAMES, type FlowEndMessage, type FlowOpenMessage, type Http2SessionEndMessage, type RequestEndMessage, type TlsErrorMessage } from '../../dataplane/channels.ts';
 import type { HttpDataPlane } from '../../dataplane/http-data-plane.ts';
 import type { HealthObservation } from '../../domain/health-port.ts';
 import { ACCESS_LOG_COUNTERS, type AccessLogCounters } from '../access-log/counters.ts';
 import { listenerLoadBalancerDimension, loadBalancerDimension, parseTargetKey, targetGroupDimension } from './dimensions.ts';
+import { ConnectionMetrics } from './connection-metrics.ts';
 import { RequestMetrics } from './request-metrics.ts';
 import { CounterFamily, HistogramFamily } from './series-set.ts';
 import { registerTargetGauges, type ScrapeView } from './target-gauges.ts';
@@ -23,6 +24,8 @@ import type { AutoScalingApi } from '../../autoscaling/autoscaling-api.ts';
  * Where the numbers come from:
  * - requests: the data plane's `ebb:request:end` channel, one message per request (counted as it
  *   ends, nothing kept per request: ./request-metrics.ts);
+ * - flows of TCP and TLS listeners, failed TLS handshakes, HTTP/2 connections: the `ebb:flow:*`,
+ *   `ebb:tls:error` and `ebb:http2:session:end` channels (./connection-metrics.ts);
  * - client connections: Node's built-in `net.server.socket` channel, published for each connection a
  *   server accepts, after the connection limit has let it in (Node documentation, Diagnostics
  *   Channel, "Built-in Channels"), matched to its listener by local address and port; refused ones
@@ -72,10 +75,14 @@ const ACCESS_LOG_METRICS: ReadonlyArray<readonly [keyof AccessLogCounters, strin
   ['filesRotated', 'ebb_access_log_files_rotated_total', 'Access-log files closed and replaced (size or time rotation, S3-layout intervals)'],
 ];
 
-/** A listener as client connections find it: its address and the load balancer's dimension. */
+/**
+ * A listener as client connections find it: its address and the load balancer's dimension, or null
+ * for a Network Load Balancer's, whose connections are flows (./connection-metrics.ts) and not in ALB's
+ * connection counts.
+ */
 interface ListenerPlace {
   readonly address: string;
-  readonly loadBalancer: string;
+  readonly loadBalancer: string | null;
 }
 
 export class EbbMetrics {
@@ -95,6 +102,8 @@ export class EbbMetrics {
 
   // Requests, per load balancer and per load balancer and target group (./request-metrics.ts).
   readonly #requests: RequestMetrics;
+  // NLB's flows, TLS handshakes that failed, HTTP/2 connections (./connection-metrics.ts).
+  readonly #connections: ConnectionMetrics;
 
   // Per target group.
   readonly #drains: CounterFamily<'target_group' | 'outcome'>;
@@ -145,6 +154,7 @@ export class EbbMetrics {
       },
     });
     this.#requests = new RequestMetrics(registers, beforeRead);
+    this.#connections = new ConnectionMetrics({ registers, beforeRead, processedBytesOf: (arn) => this.#requests.processedBytesOf(arn) });
     // Scrape-time gauges of targets as they are now (./target-gauges.ts).
     registerTargetGauges(this.registry, () => this.#scrape(), this.#dataPlanes);
     if (options.autoscaling !== undefined) this.#unsubscribe.push(registerAutoScalingMetrics(this.registry, options.autoscaling));
@@ -221,6 +231,10 @@ export class EbbMetrics {
     if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
 
     this.#subscribe(CHANNEL_NAMES.requestEnd, (m) => this.#requests.requestEnded(m as RequestEndMessage));
+    this.#subscribe(CHANNEL_NAMES.flowOpen, (m) => this.#connections.flowOpened(m as FlowOpenMessage));
+    this.#subscribe(CHANNEL_NAMES.flowEnd, (m) => this.#connections.flowEnded(m as FlowEndMessage));
+    this.#subscribe(CHANNEL_NAMES.tlsError, (m) => this.#connections.tlsFailed(m as TlsErrorMessage));
+    this.#subscribe(CHANNEL_NAMES.http2SessionEnd, (m) => this.#connections.http2SessionEnded(m as Http2SessionEndMessage));
     this.#subscribe('net.server.socket', (m) => this.#accepted((m as { socket: Socket }).socket));
     this.#unsubscribe.push(this.#control.events.on('drain:end', (r) => this.#drainEnded(r)));
     this.#unsubscribe.push(this.#control.events.on('config:reload', (e) => this.#reloads.labels({ result: e.outcome }).inc()));
@@ -293,7 +307,7 @@ export class EbbMetrics {
     this.#listenersBuiltAt = performance.now();
     const index = new Map<number, ListenerPlace[]>();
     for (const lb of this.#allLoadBalancers()) {
-      const dim = loadBalancerDimension(lb.arn);
+      const dim = lb.type === 'network' ? null : loadBalancerDimension(lb.arn);
       for (const l of this.#control.describeListeners({ loadBalancerArn: lb.arn })) {
         // A listener declared with port 0 listens where the data plane bound it.
         const port = this.#dataPlanes.map((dp) => dp.boundPort(l.arn)).find((p) => p !== null) ?? l.port;
@@ -358,6 +372,7 @@ export class EbbMetrics {
     const groups = new Set(view.groups.map((g) => g.dim));
     for (const set of [this.#newConnections, this.#rejectedConnections]) set.prune((l) => view.loadBalancers.has(l.load_balancer));
     this.#requests.prune(view.loadBalancers, groups);
+    this.#connections.prune(view.loadBalancers);
     for (const set of [this.#drains, this.#drainDuration, this.#healthChecks, this.#healthCheckDuration, ...this.#drainCut.map(([, s]) => s)]) {
       set.prune((l) => groups.has(l.target_group));
     }

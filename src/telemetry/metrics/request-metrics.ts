@@ -5,7 +5,8 @@ import { CounterFamily, type CounterSeries, HistogramFamily, type HistogramSerie
 
 /**
  * ALB's request metrics, counted from the data plane's `ebb:request:end` messages: ProcessedBytes,
- * RequestCount, the HTTPCode counts, TargetResponseTime, TargetConnectionErrorCount.
+ * RequestCount, the HTTPCode counts, TargetResponseTime, TargetConnectionErrorCount,
+ * TargetTLSNegotiationErrorCount. An HTTP/2 stream is a request, as ALB counts it.
  *
  * This runs once per request, on the request path (a diagnostics channel's subscriber is called by
  * the publisher), so it keeps, per listener ARN and per target group ARN under it, the label values
@@ -49,23 +50,25 @@ interface PairSeries {
   readonly targetCodes: Array<CounterSeries | null>;
   responseTime: HistogramSeries | null;
   connectionErrors: CounterSeries | null;
+  tlsErrors: CounterSeries | null;
 }
 
 export class RequestMetrics {
-  readonly #processedBytes: CounterFamily<LbLabel>;
+  readonly processedBytes: CounterFamily<LbLabel>;
   readonly #requests: CounterFamily<LbTgLabel>;
   readonly #elbCodes: ReadonlyMap<string, CounterFamily<LbLabel>>;
   /** Index: the status's hundreds digit. */
   readonly #targetCodes: ReadonlyArray<CounterFamily<LbTgLabel> | undefined>;
   readonly #responseTime: HistogramFamily<LbTgLabel>;
   readonly #connectionErrors: CounterFamily<LbTgLabel>;
+  readonly #targetTlsErrors: CounterFamily<LbTgLabel>;
   readonly #listeners = new Map<string, ListenerSeries>();
 
   /** `beforeRead` runs before any of these families is read (the scrape's pruning). */
   constructor(registers: readonly Registry[], beforeRead: () => void) {
     const counter = <L extends string>(name: string, help: string, labelNames: readonly L[]): CounterFamily<L> =>
       new CounterFamily({ name, help, labelNames, registers, collect: beforeRead });
-    this.#processedBytes = counter(
+    this.processedBytes = counter(
       'ebb_processed_bytes',
       'ProcessedBytes: bytes of requests and responses (heads and bodies) between clients and the load balancer',
       LB,
@@ -103,22 +106,29 @@ export class RequestMetrics {
       'TargetConnectionErrorCount: connections to targets that could not be established (refused or timed out)',
       LB_TG,
     );
+    this.#targetTlsErrors = counter(
+      'ebb_target_tls_negotiation_error_count',
+      "TargetTLSNegotiationErrorCount: TLS handshakes with targets of HTTPS target groups that failed (refused, or the target's certificate not verified)",
+      LB_TG,
+    );
   }
 
   /** One request's end. */
   requestEnded(m: RequestEndMessage): void {
     const l = this.#listener(m.listenerArn);
-    (l.processedBytes ??= this.#processedBytes.series(l.perLb)).inc(m.receivedBytes + m.sentBytes);
+    (l.processedBytes ??= this.processedBytes.series(l.perLb)).inc(m.receivedBytes + m.sentBytes);
     if (m.targetKey !== null && m.targetGroupArn !== null) {
       const p = this.#pair(l, m.targetGroupArn);
       (p.requests ??= this.#requests.series(p.labels)).inc();
       if (m.targetStatus !== null) this.#targetCode(p, m.targetStatus)?.inc();
       if (m.targetResponseMs >= 0) (p.responseTime ??= this.#responseTime.series(p.labels)).observe(m.targetResponseMs / 1000);
       // `connect-refused` and `connect-timeout` are the data plane's kinds for a connection to the
-      // target that was never established (src/dataplane/errors.ts).
+      // target that was never established, `target-tls` for a TLS handshake with it that failed
+      // (src/dataplane/errors.ts).
       const reason = m.errorReason;
-      if (reason !== null && (reason.startsWith('connect-refused') || reason.startsWith('connect-timeout'))) {
-        (p.connectionErrors ??= this.#connectionErrors.series(p.labels)).inc();
+      if (reason !== null) {
+        if (reason.startsWith('connect-refused') || reason.startsWith('connect-timeout')) (p.connectionErrors ??= this.#connectionErrors.series(p.labels)).inc();
+        else if (reason.startsWith('target-tls')) (p.tlsErrors ??= this.#targetTlsErrors.series(p.labels)).inc();
       }
     }
     // No target status: ebb answered itself (a refusal, 502, 503, 504). Status 0 is a cut before any answer.
@@ -127,13 +137,19 @@ export class RequestMetrics {
     }
   }
 
+  /** The load balancer series of a listener (the flow metrics add their bytes to the same ProcessedBytes). */
+  processedBytesOf(listenerArn: string): CounterSeries {
+    const l = this.#listener(listenerArn);
+    return (l.processedBytes ??= this.processedBytes.series(l.perLb));
+  }
+
   /** Removes the series of load balancers and target groups that are gone, and forgets every series kept. */
   prune(loadBalancers: ReadonlySet<string>, groups: ReadonlySet<string>): void {
     this.#listeners.clear();
     const lbKept = (l: { load_balancer: string }): boolean => loadBalancers.has(l.load_balancer);
-    this.#processedBytes.prune(lbKept);
+    this.processedBytes.prune(lbKept);
     for (const f of this.#elbCodes.values()) f.prune(lbKept);
-    for (const f of [this.#requests, this.#responseTime, this.#connectionErrors, ...this.#targetCodes]) {
+    for (const f of [this.#requests, this.#responseTime, this.#connectionErrors, this.#targetTlsErrors, ...this.#targetCodes]) {
       f?.prune((l) => lbKept(l) && groups.has(l.target_group));
     }
   }
@@ -158,6 +174,7 @@ export class RequestMetrics {
         targetCodes: [],
         responseTime: null,
         connectionErrors: null,
+        tlsErrors: null,
       };
       l.pairs.set(targetGroupArn, p);
     }
