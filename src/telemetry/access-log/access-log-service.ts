@@ -3,12 +3,14 @@ import { networkInterfaces } from 'node:os';
 import { mkdir, open } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import type { ControlApi } from '../../control/control-api.ts';
-import { CHANNEL_NAMES, type RequestEndMessage } from '../../dataplane/channels.ts';
+import { CHANNEL_NAMES, type FlowEndMessage, type RequestEndMessage } from '../../dataplane/channels.ts';
 import type { LoadBalancerRecord } from '../../domain/resources.ts';
 import type { Clock, TimerHandle } from '../../shared/clock.ts';
 import { ebbError } from '../../shared/errors.ts';
 import { newCounters, type AccessLogCounters } from './counters.ts';
 import { entryFromRequestEnd, type AccessLogEntry } from './entry.ts';
+import { entryFromFlowEnd } from './flow-entry.ts';
+import { formatNlbLine, listenerIdOf } from './nlb-format.ts';
 import { FdDestination, RotatingFileDestination } from './file-destinations.ts';
 import { formatLine, type LineFormat } from './format.ts';
 import { DEFAULT_BUFFER_BYTES, LineWriter, type Destination } from './line-writer.ts';
@@ -67,11 +69,22 @@ export interface AccessLogServiceOptions {
 interface LoadBalancerView {
   readonly elb: string;
   readonly classic: boolean;
+  /** The format of its S3-layout files: ELB's for its type (a Network Load Balancer's lines are flows). */
+  readonly s3Format: S3Format;
   /** Where its S3-layout files go, or null when `access_logs.s3.enabled` is off (or no bucket is set). */
   readonly s3: { readonly bucketDir: string; readonly prefix: string; readonly intervalMinutes: number } | null;
 }
 
 const REFRESH_MS = 1000;
+
+/** The line format of an S3-layout file: ALB's, Classic's, or NLB's (./nlb-format.ts). */
+type S3Format = LineFormat | 'nlb';
+
+/** A listener as its lines need it: its load balancer and the address it is bound to. */
+interface ListenerView {
+  readonly loadBalancerArn: string;
+  readonly address: string;
+}
 
 /** `app/NAME/ID` from `…:loadbalancer/app/NAME/ID`; a Classic load balancer's name from `…:loadbalancer/NAME`. */
 export function elbId(loadBalancerArn: string): string {
@@ -94,10 +107,11 @@ export function defaultNodeAddress(): string {
 }
 
 /**
- * ebb's access logs. Subscribes to the data plane's `ebb:request:end` channel and, for each request,
- * builds one entry and hands its line to a LineWriter per destination: the node's log (stdout or a
- * rotating file, ALB lines or JSON lines) and, for each load balancer with `access_logs.s3.enabled`,
- * its S3-layout folder. The subscriber runs on the request path, so it only formats and queues; the
+ * ebb's access logs. Subscribes to the data plane's `ebb:request:end` and `ebb:flow:end` channels
+ * and, for each request or TCP/TLS flow, builds one entry and hands its line to a LineWriter per
+ * destination: the node's log (stdout or a rotating file, ALB lines or JSON lines) and, for each load
+ * balancer with `access_logs.s3.enabled`, its S3-layout folder (ALB's lines, Classic's, or NLB's for a
+ * Network Load Balancer). The subscriber runs on the request path, so it only formats and queues; the
  * writers write off it, within a bounded buffer.
  */
 export class AccessLogService {
@@ -108,10 +122,10 @@ export class AccessLogService {
   #node: { readonly writer: LineWriter; readonly format: LineFormat } | null = null;
   /** By load balancer ARN. */
   #views = new Map<string, LoadBalancerView>();
-  /** Listener ARN → load balancer ARN. */
-  #listeners = new Map<string, string>();
+  /** By listener ARN. */
+  #listeners = new Map<string, ListenerView>();
   /** By load balancer ARN: its S3-layout writer and the settings it was opened with. */
-  #s3 = new Map<string, { readonly writer: LineWriter; readonly key: string; readonly format: LineFormat }>();
+  #s3 = new Map<string, { readonly writer: LineWriter; readonly key: string; readonly format: S3Format }>();
   #closing: Array<Promise<void>> = [];
   /** Writers closed or closing: their counters still count. */
   #retiredWriters: LineWriter[] = [];
@@ -125,6 +139,13 @@ export class AccessLogService {
       this.#record(message as RequestEndMessage);
     } catch (error) {
       // A subscriber's exception would reach the data plane's publish call: never let it.
+      this.#logError('format', error);
+    }
+  };
+  readonly #onFlow = (message: unknown): void => {
+    try {
+      this.#recordFlow(message as FlowEndMessage);
+    } catch (error) {
       this.#logError('format', error);
     }
   };
@@ -146,6 +167,7 @@ export class AccessLogService {
     }
     this.#refresh();
     diagnosticsChannel.subscribe(CHANNEL_NAMES.requestEnd, this.#onMessage);
+    diagnosticsChannel.subscribe(CHANNEL_NAMES.flowEnd, this.#onFlow);
   }
 
   /** Reads the load balancers' settings now (after the file was applied) instead of at the next second. */
@@ -170,6 +192,7 @@ export class AccessLogService {
     if (!this.#started) return;
     this.#started = false;
     diagnosticsChannel.unsubscribe(CHANNEL_NAMES.requestEnd, this.#onMessage);
+    diagnosticsChannel.unsubscribe(CHANNEL_NAMES.flowEnd, this.#onFlow);
     this.#timer?.cancel();
     this.#timer = null;
     const writers = [this.#node?.writer, ...[...this.#s3.values()].map((s) => s.writer)];
@@ -203,8 +226,8 @@ export class AccessLogService {
   #record(m: RequestEndMessage): void {
     // No node log and no load balancer logging: nothing to build on the request path.
     if (this.#node === null && this.#s3.size === 0) return;
-    const lbArn = this.#loadBalancerOf(m.listenerArn);
-    const view = this.#views.get(lbArn) ?? { elb: elbId(lbArn), classic: !lbArn.includes(':loadbalancer/app/'), s3: null };
+    const lbArn = this.#listenerOf(m.listenerArn).loadBalancerArn;
+    const view = this.#viewOf(lbArn);
     const entry: AccessLogEntry = entryFromRequestEnd(m, { elb: view.elb, nodeAddress: this.#nodeAddress });
     let line: string | null = null;
     if (this.#node !== null) {
@@ -212,22 +235,57 @@ export class AccessLogService {
       this.#node.writer.write(line);
     }
     const s3 = this.#s3.get(lbArn);
+    if (s3 === undefined) return;
+    // NLB's lines are flows: an HTTP request there (none reaches a Network Load Balancer) is an ALB line.
+    const format = s3.format === 'nlb' ? 'alb' : s3.format;
     // The same format in both places (ALB lines, most often): the line is made once.
-    if (s3 !== undefined) s3.writer.write(line !== null && this.#node?.format === s3.format ? line : formatLine(s3.format, entry));
+    s3.writer.write(line !== null && this.#node?.format === format ? line : formatLine(format, entry));
   }
 
-  #loadBalancerOf(listenerArn: string): string {
+  /** One TCP or TLS flow: ebb's `tcp`/`tls` line in the node's log (./flow-entry.ts), NLB's line in a Network Load Balancer's files. */
+  #recordFlow(m: FlowEndMessage): void {
+    if (this.#node === null && this.#s3.size === 0) return;
+    const listener = this.#listenerOf(m.listenerArn);
+    const lbArn = listener.loadBalancerArn;
+    const view = this.#viewOf(lbArn);
+    let entry: AccessLogEntry | null = null;
+    if (this.#node !== null) {
+      entry = entryFromFlowEnd(m, { elb: view.elb, nodeAddress: this.#nodeAddress });
+      this.#node.writer.write(formatLine(this.#node.format, entry));
+    }
+    const s3 = this.#s3.get(lbArn);
+    if (s3 === undefined) return;
+    if (s3.format === 'nlb') {
+      // A listener bound to every address: the node's own stands for it, as NLB writes its node's.
+      const wildcard = listener.address === '0.0.0.0' || listener.address === '::' || listener.address === '';
+      const facts = { elb: view.elb, listenerId: listenerIdOf(m.listenerArn), listenerAddress: wildcard ? this.#nodeAddress : listener.address };
+      s3.writer.write(formatNlbLine(m, facts));
+    } else {
+      s3.writer.write(formatLine(s3.format, entry ?? entryFromFlowEnd(m, { elb: view.elb, nodeAddress: this.#nodeAddress })));
+    }
+  }
+
+  /** What the log knows of a load balancer; for one already gone, what its ARN says. */
+  #viewOf(lbArn: string): LoadBalancerView {
+    const known = this.#views.get(lbArn);
+    if (known !== undefined) return known;
+    const classic = !lbArn.includes(':loadbalancer/app/') && !lbArn.includes(':loadbalancer/net/');
+    return { elb: elbId(lbArn), classic, s3Format: classic ? 'classic' : lbArn.includes(':loadbalancer/net/') ? 'nlb' : 'alb', s3: null };
+  }
+
+  #listenerOf(listenerArn: string): ListenerView {
     const known = this.#listeners.get(listenerArn);
     if (known !== undefined) return known;
-    let arn: string;
+    let view: ListenerView;
     try {
-      arn = this.#o.control.describeListeners({ listenerArns: [listenerArn] })[0]?.loadBalancerArn ?? loadBalancerArnOfListener(listenerArn);
+      const l = this.#o.control.describeListeners({ listenerArns: [listenerArn] })[0];
+      view = { loadBalancerArn: l?.loadBalancerArn ?? loadBalancerArnOfListener(listenerArn), address: l?.address ?? '' };
     } catch {
       // Deleted while the request ran: its ARN still names its load balancer.
-      arn = loadBalancerArnOfListener(listenerArn);
+      view = { loadBalancerArn: loadBalancerArnOfListener(listenerArn), address: '' };
     }
-    this.#listeners.set(listenerArn, arn);
-    return arn;
+    this.#listeners.set(listenerArn, view);
+    return view;
   }
 
   /** Reads every load balancer's settings again, and opens, moves or closes their S3-layout writers. */
@@ -244,7 +302,7 @@ export class AccessLogService {
     const control = this.#o.control;
     const lbs: LoadBalancerRecord[] = [...control.describeLoadBalancers(), ...control.describeLoadBalancers({ type: 'classic' })];
     const views = new Map<string, LoadBalancerView>();
-    for (const lb of lbs) views.set(lb.arn, this.#viewOf(lb));
+    for (const lb of lbs) views.set(lb.arn, this.#viewOfRecord(lb));
     this.#views = views;
     this.#listeners.clear();
     for (const [arn, view] of views) {
@@ -267,7 +325,7 @@ export class AccessLogService {
         counters: this.#destCounters,
         ...(this.#o.random === undefined ? {} : { random: this.#o.random }),
       });
-      this.#s3.set(arn, { writer: this.#writer(dest, undefined), key, format: view.classic ? 'classic' : 'alb' });
+      this.#s3.set(arn, { writer: this.#writer(dest, undefined), key, format: view.s3Format });
       this.#o.log({ event: 'access-log:s3', loadBalancer: arn, folder: s3.bucketDir, prefix: s3.prefix, intervalMinutes: s3.intervalMinutes });
     }
     for (const arn of [...this.#s3.keys()]) if ((views.get(arn)?.s3 ?? null) === null) this.#close(arn);
@@ -281,7 +339,7 @@ export class AccessLogService {
     this.#retire(s.writer);
   }
 
-  #viewOf(lb: LoadBalancerRecord): LoadBalancerView {
+  #viewOfRecord(lb: LoadBalancerRecord): LoadBalancerView {
     const classic = lb.type === 'classic';
     const attrs = lb.attributes;
     const elb = elbId(lb.arn);
@@ -293,11 +351,13 @@ export class AccessLogService {
       this.#warned.add(lb.arn);
       this.#o.log({ event: 'access-log:no-bucket', level: 'warn', loadBalancer: lb.arn, message: conflict });
     }
-    if (attrs[ACCESS_LOG_ATTRIBUTES.enabled] !== 'true' || bucket === '') return { elb, classic, s3: null };
+    const s3Format: S3Format = classic ? 'classic' : lb.type === 'network' ? 'nlb' : 'alb';
+    if (attrs[ACCESS_LOG_ATTRIBUTES.enabled] !== 'true' || bucket === '') return { elb, classic, s3Format, s3: null };
     const interval = attrs[ACCESS_LOG_ATTRIBUTES.emitInterval];
     return {
       elb,
       classic,
+      s3Format,
       s3: {
         bucketDir: isAbsolute(bucket) ? bucket : resolve(this.#o.stateDir, bucket),
         prefix: attrs[ACCESS_LOG_ATTRIBUTES.prefix] ?? '',

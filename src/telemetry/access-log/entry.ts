@@ -4,12 +4,17 @@ import { errorReasonCode, refusedBeforeRouting } from './error-reasons.ts';
 /**
  * One access-log entry: the fields of an ALB access-log line, in AWS's order, as values. `null` is
  * what ALB writes as `-`. Field meanings are AWS's ("Access log entries" in "Access logs for your
- * Application Load Balancer"); where ebb has nothing to put (TLS, tracing, redirects) the field is
- * null, as ALB leaves it for a request that did not use the feature.
+ * Application Load Balancer"); where ebb has nothing to put (tracing, redirects) the field is null,
+ * as ALB leaves it for a request that did not use the feature, and so are the TLS fields of a
+ * request that did not come over TLS.
  */
 export interface AccessLogEntry {
-  /** `http`, or `ws` for a request upgraded to a WebSocket (ebb's listeners are plain HTTP). */
-  readonly type: 'http' | 'ws';
+  /**
+   * ALB's request types: `http`, `https` (HTTP over TLS), `h2` (HTTP/2), `ws` and `wss` (a request
+   * upgraded to a WebSocket, over TLS for `wss`); and ebb's own for a flow of a TCP or TLS listener,
+   * which ALB does not have: `tcp`, `tls` (./flow-entry.ts).
+   */
+  readonly type: 'http' | 'https' | 'h2' | 'ws' | 'wss' | 'tcp' | 'tls';
   /** Wall ms at which the response to the client ended (ALB: "the time when the load balancer generated a response"). */
   readonly time: number;
   /** The load balancer's resource id: `app/NAME/ID`, or a Classic load balancer's name. */
@@ -97,15 +102,23 @@ function hostName(host: string): string {
 const ABSOLUTE = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//;
 
 /**
- * The URL of `"request"`: `protocol://host:port/uri`, the host from the Host header and the port the
- * listener's ("HTTP method + protocol://host:port/uri + HTTP version"); an absolute-form request
- * target is kept as the client sent it, as ALB "preserves the URL sent by the client, as is".
+ * The URL of `"request"`: `protocol://host:port/uri`, `https` on a TLS connection, the host from the
+ * Host header (HTTP/2's `:authority`) and the port the listener's ("HTTP method +
+ * protocol://host:port/uri + HTTP version"); an absolute-form request target is kept as the client
+ * sent it, as ALB "preserves the URL sent by the client, as is".
  */
-export function requestUrl(url: string, host: string | null, listenerPort: number, nodeAddress: string): string {
+export function requestUrl(url: string, host: string | null, listenerPort: number, nodeAddress: string, tls = false): string {
   if (ABSOLUTE.test(url)) return url;
   const name = host === null || host.trim() === '' ? nodeAddress : hostName(host);
   const authority = name.includes(':') && !name.startsWith('[') ? `[${name}]` : name;
-  return `http://${authority}:${listenerPort}${url}`;
+  return `${tls ? 'https' : 'http'}://${authority}:${listenerPort}${url}`;
+}
+
+/** ALB's `type` of a request: its version, its upgrade, whether it came over TLS. */
+function requestType(m: RequestEndMessage): AccessLogEntry['type'] {
+  if (m.status === 101) return m.tls === null ? 'ws' : 'wss';
+  if (m.version === 'HTTP/2.0') return 'h2';
+  return m.tls === null ? 'http' : 'https';
 }
 
 /** Seconds with ALB's millisecond precision, from ms; -1 stays -1. */
@@ -122,8 +135,9 @@ export function entryFromRequestEnd(m: RequestEndMessage, lb: LoadBalancerFacts)
   const targetStatus = m.targetStatus === null || m.targetStatus === 0 ? null : m.targetStatus;
   const tier = m.classification;
   const classified = tier !== null && tier !== 'Compliant';
+  const tls = m.tls;
   return {
-    type: m.status === 101 ? 'ws' : 'http',
+    type: requestType(m),
     time: m.requestTime + Math.max(0, m.durationMs),
     elb: lb.elb,
     clientIp: plainAddress(m.clientAddress),
@@ -138,15 +152,15 @@ export function entryFromRequestEnd(m: RequestEndMessage, lb: LoadBalancerFacts)
     receivedBytes: m.receivedBytes,
     sentBytes: m.sentBytes,
     requestVerb: headRead ? m.method : null,
-    requestUrl: headRead ? requestUrl(m.url, m.host, m.listenerPort, lb.nodeAddress) : null,
+    requestUrl: headRead ? requestUrl(m.url, m.host, m.listenerPort, lb.nodeAddress, tls !== null) : null,
     requestProto: headRead && m.version !== '-' ? m.version : null,
     userAgent: m.userAgent === null ? null : m.userAgent.slice(0, MAX_USER_AGENT),
-    sslCipher: null,
-    sslProtocol: null,
+    sslCipher: tls === null ? null : tls.cipher,
+    sslProtocol: tls === null ? null : tls.protocol,
     targetGroupArn: refused ? null : m.targetGroupArn,
     traceId: null,
-    domainName: null,
-    chosenCertArn: null,
+    domainName: tls === null ? null : tls.serverName,
+    chosenCertArn: tls === null ? null : tls.certificateArn,
     matchedRulePriority: refused ? null : 0,
     requestCreationTime: m.requestTime,
     actionsExecuted: refused || m.targetGroupArn === null ? null : 'forward',
