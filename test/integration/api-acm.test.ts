@@ -93,6 +93,20 @@ test('aws acm: modelled errors, an operation ebb does not serve, and a signature
   );
 });
 
+test('an unsigned ACM request is refused before its body is read, in ACM\'s JSON, not the Query API\'s XML', { skip: skipCli !== null && skipBoto !== null }, async () => {
+  const res = await fetch(h.endpoint, {
+    method: 'POST',
+    headers: { 'x-amz-target': 'CertificateManager.ListCertificates', 'content-type': 'application/x-amz-json-1.1' },
+    body: '{}',
+  });
+  assert.equal(res.status, 403);
+  assert.equal(res.headers.get('content-type'), 'application/x-amz-json-1.1');
+  assert.equal(res.headers.get('x-amzn-errortype'), 'MissingAuthenticationToken');
+  const body = (await res.json()) as { __type: string; message: string };
+  assert.equal(body.__type, 'MissingAuthenticationToken');
+  assert.match(res.headers.get('x-amzn-requestid') ?? '', /^[0-9a-f-]{36}$/);
+});
+
 test('aws acm: a certificate an HTTPS listener serves is described with its load balancer and cannot be deleted until the listener lets it go', { skip: skipCli ?? false, timeout: 60_000 }, async () => {
   const leaf = leafCert(['in-use.example']);
   const arn: string = ok(await aws(h, ['acm', 'import-certificate', '--certificate', `fileb://${leaf.certFile}`, '--private-key', `fileb://${leaf.keyFile}`])).CertificateArn;
