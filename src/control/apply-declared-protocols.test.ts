@@ -31,9 +31,10 @@ function declared(https: Partial<DeclaredListener>, tcpAttributes?: Record<strin
 }
 
 test('a file with a network load balancer and an HTTPS listener: created, then its certificates, policy and attributes changed in place', async () => {
-  const cp = new ControlPlane({ clock: new FakeClock(Date.now()), store: new InMemoryStateStore(), dataPlanes: [new FakeDataPlane()], healthChecker: new FakeHealthChecker() });
-  await cp.start();
   const [a, b] = [leafCert(['a.example']), leafCert(['b.example'])];
+  // The clock starts after the certificates were made: ACM imports only a certificate valid now.
+  const cp = new ControlPlane({ clock: new FakeClock(Date.now() + 1000), store: new InMemoryStateStore(), dataPlanes: [new FakeDataPlane()], healthChecker: new FakeHealthChecker() });
+  await cp.start();
   const certA = (await cp.certificates.importCertificate({ certificatePem: a.certPem, privateKeyPem: a.keyPem })).arn;
   const certB = (await cp.certificates.importCertificate({ certificatePem: b.certPem, privateKeyPem: b.keyPem })).arn;
   const listenerOf = (lb: string) => {
