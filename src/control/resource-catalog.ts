@@ -16,6 +16,7 @@ import type { StoreKind, StoreOp } from '../domain/store-port.ts';
 import { validateTags } from '../domain/tag-rules.ts';
 import { checkAnyArn, checkArn, notFoundFor, type ArnFactory } from './arn.ts';
 import { groupHealthCheck } from './health-check-changes.ts';
+import { tagChanges } from './tag-changes.ts';
 import type {
   CreateListenerInput,
   CreateLoadBalancerInput,
@@ -383,36 +384,10 @@ export class ResourceCatalog {
 
   /**
    * The change of each named resource's tags: the store operations and the in-memory update to run
-   * once they are committed. Throws ValidationError for a malformed ARN, NotFound for an unknown one.
+   * once they are committed (tag-changes.ts). Throws ValidationError for a malformed ARN, NotFound for an unknown one.
    */
   changeTags(arns: readonly string[], change: (current: readonly Tag[]) => readonly Tag[]): { ops: StoreOp[]; apply: () => void } {
-    const each = arns.map((arn) => this.#changeTags(arn, change));
-    return {
-      ops: each.map((c) => c.op),
-      apply: () => {
-        for (const c of each) c.apply();
-      },
-    };
-  }
-
-  #changeTags(arn: string, change: (current: readonly Tag[]) => readonly Tag[]): { op: StoreOp; apply: () => void } {
-    checkAnyArn(arn);
-    const lb = this.#loadBalancers.get(arn);
-    if (lb !== undefined) {
-      const r = { ...lb, tags: change(lb.tags) };
-      return { op: put('loadBalancer', arn, r), apply: () => this.#loadBalancers.set(arn, r) };
-    }
-    const tg = this.#targetGroups.get(arn);
-    if (tg !== undefined) {
-      const r = { ...tg, tags: change(tg.tags) };
-      return { op: put('targetGroup', arn, r), apply: () => this.#targetGroups.set(arn, r) };
-    }
-    const l = this.#listeners.get(arn);
-    if (l !== undefined) {
-      const r = { ...l, tags: change(l.tags) };
-      return { op: put('listener', arn, r), apply: () => this.#listeners.set(arn, r) };
-    }
-    throw notFoundFor(arn);
+    return tagChanges(this, arns, change);
   }
 
   /**
