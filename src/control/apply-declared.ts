@@ -398,7 +398,7 @@ function checkSettings(cp: ControlPlane, plan: DeclaredPlan): void {
       try {
         readCaFile(caFile);
       } catch (error) {
-        throw ebbError('ConfigInvalid', `Target group '${op.op === 'createTargetGroup' ? op.group.name : op.name}': ${describeError(error)}. Nothing was changed`);
+        throw ebbError('ConfigInvalid', `Target group '${op.op === 'createTargetGroup' ? op.group.name : op.op === 'setTargetGroup' ? op.name : ''}': ${describeError(error)}. Nothing was changed`);
       }
     }
     if (op.op === 'setTargetGroup') {
