@@ -9,7 +9,7 @@ import {
 } from '../domain/attributes.ts';
 import type { DataPlane } from '../domain/data-plane-port.ts';
 import type { HealthCheckConfig } from '../domain/health-check.ts';
-import type { HealthChecker, HealthObservation } from '../domain/health-port.ts';
+import type { HealthChecker } from '../domain/health-port.ts';
 import type {
   InstanceRecord,
   ListenerRecord,
@@ -28,6 +28,7 @@ import { LAST_APPLIED_KEY, restoreDeclaration, storedDeclaration, withChanges, t
 import { DrainRecordLog } from './drain-records.ts';
 import { Drains } from './drains.ts';
 import type { ControlEvents } from './events.ts';
+import { HealthObservations } from './health-observations.ts';
 import type { ClassicAttributesChange, CreateListenerInput, CreateLoadBalancerInput, CreateLoadBalancerStackInput, CreateTargetGroupInput, DeregisterOptions, ModifyListenerInput, TargetInput } from './inputs.ts';
 import { ListenerCommands } from './listener-commands.ts';
 import type { DrainRecord, ListenerCertificateView, LoadBalancerStack, TargetHealthDescription } from './outputs.ts';
@@ -75,7 +76,7 @@ export class ControlPlane implements ControlApi {
   readonly #store: StateStore;
   readonly #health: HealthChecker | undefined;
   readonly #log: (entry: Record<string, unknown>) => void;
-  readonly #queue = new SerialQueue();
+  readonly #queue: SerialQueue;
   readonly #catalog: ResourceCatalog;
   readonly #targets: TargetRegistry;
   readonly #records: DrainRecordLog;
@@ -83,6 +84,7 @@ export class ControlPlane implements ControlApi {
   readonly #transaction: StoreTransaction;
   readonly #publisher: RoutingPublisher;
   readonly #listenerCommands: ListenerCommands;
+  readonly #observations: HealthObservations;
   /** Retries of background work waiting for their time; close cancels them. */
   readonly #retryTimers = new Set<TimerHandle>();
   #lastApplied: DeclaredState | null = null;
@@ -101,7 +103,8 @@ export class ControlPlane implements ControlApi {
     this.#targets = new TargetRegistry(this.events, this.#clock);
     this.#records = new DrainRecordLog(options.drainRecordLimit ?? 1000, this.events, this.#log);
     this.#publisher = new RoutingPublisher(this.#catalog, this.#targets, dataPlanes, this.#health, this.#clock, () => this.certificates.records, this.#log);
-    this.#transaction = new StoreTransaction(this.#store, () => this.#publisher.publish());
+    this.#transaction = new StoreTransaction(this.#store, () => this.#publisher.publish(), { group: true });
+    this.#queue = new SerialQueue(this.#transaction.grouped ? () => this.#transaction.settled() : undefined);
     this.#listenerCommands = new ListenerCommands({ catalog: this.#catalog, transaction: this.#transaction, openErrors: () => this.openErrors() });
     this.certificates = new CertificateCatalog({ region: this.region, accountId: this.accountId, clock: this.#clock, queue: this.#queue, transaction: this.#transaction, listeners: () => this.#catalog.listeners.values(), log: this.#log });
     this.#catalog.useCertificates((arn) => this.certificates.get(arn));
@@ -117,7 +120,8 @@ export class ControlPlane implements ControlApi {
       targetGroup: (arn) => this.#catalog.targetGroups.get(arn),
       publish: () => this.#publisher.publish(),
     });
-    this.#health?.onObservation((o) => this.#onObservation(o));
+    this.#observations = new HealthObservations({ clock: this.#clock, targets: this.#targets, targetGroup: (arn) => this.#catalog.targetGroups.get(arn), publish: () => this.#publisher.publish(), observed: (t, before) => this.#drains.unhealthyFlows.healthObserved(t, before) });
+    this.#health?.onObservation((o) => this.#observations.observe(o));
     for (const dp of dataPlanes) dp.onIdle((key) => this.#drains.onIdle(key));
   }
 
@@ -130,7 +134,7 @@ export class ControlPlane implements ControlApi {
     this.certificates.load(state);
     // Records an earlier release wrote in another shape are rewritten once, before anything is served.
     const moved = classicSettingsFromTags(this.#catalog);
-    await this.#transaction.transact(moved.ops, moved.apply, { publish: false });
+    await this.#queue.run(() => this.#transaction.transact(moved.ops, moved.apply, { publish: false }));
     this.#records.load(recordsOf<DrainRecord>(state, 'drainRecord'));
     this.#lastApplied = restoreDeclaration(state.get('meta')?.get(LAST_APPLIED_KEY));
     const expired = this.#drains.restore(recordsOf<StoredTarget>(state, 'target'), (arn) => this.#catalog.targetGroups.get(arn));
@@ -148,6 +152,7 @@ export class ControlPlane implements ControlApi {
   /** Stops timers and health checks. Data planes are closed by their owner. */
   async close(): Promise<void> {
     this.#closed = true;
+    this.#observations.close();
     this.#drains.stopTimers();
     for (const timer of this.#retryTimers) timer.cancel();
     this.#retryTimers.clear();
@@ -484,16 +489,5 @@ export class ControlPlane implements ControlApi {
       });
       this.#retryTimers.add(timer);
     });
-  }
-
-  #onObservation(observation: HealthObservation): void {
-    if (this.#closed) return;
-    const target = this.#targets.get(observation.key);
-    if (target === undefined) return;
-    const tg = this.#catalog.targetGroups.get(target.reg.targetGroupArn);
-    if (tg === undefined) return;
-    const before = target.life.health;
-    if (this.#targets.observe(target, tg, observation)) this.#publisher.publish();
-    this.#drains.unhealthyFlows.healthObserved(target, before);
   }
 }

@@ -134,7 +134,8 @@ export class Drains {
         target.drain = null;
         target.life.reregister();
       }
-    });
+      // A registration only adds to what is routed: the commands of one group commit share one publication.
+    }, { publish: 'later' });
     this.#records.ended(records);
   }
 

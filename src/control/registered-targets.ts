@@ -77,6 +77,11 @@ export class TargetRegistry {
     return this.#byKey.get(key);
   }
 
+  /** How many registrations there are. */
+  get size(): number {
+    return this.#byKey.size;
+  }
+
   all(): IterableIterator<RegisteredTarget> {
     return this.#byKey.values();
   }
