@@ -116,7 +116,11 @@ export class UpstreamConnection implements ResponseEvents {
         this.#handshaking = false;
         this.#onConnected();
       });
-      socket.on('session', (session: Buffer) => home.keepTlsSession(entry, targetTls, session));
+      // Only a session whose certificate passed is kept for resumption (a resumed one shows none).
+      const tlsSocket = socket as tls.TLSSocket;
+      socket.on('session', (session: Buffer) => {
+        if (!this.#handshaking && (targetTls.caPem === null || tlsSocket.authorized)) home.keepTlsSession(entry, targetTls, session);
+      });
     }
     this.socket = socket;
     home.opened(this);

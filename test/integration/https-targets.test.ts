@@ -115,6 +115,8 @@ test('with a CA, a target it signed is reached (its names are not checked); a se
   const logs: object[] = [];
   const { port, apply } = await plane(httpsSnapshot([{ host: '127.0.0.1', port: signed.port }], ca.certPem), logs);
   assert.equal((await request(port)).body, 'Signed');
+  assert.equal((await request(port)).body, 'Signed');
+  assert.deepEqual(signed.connections.map((c) => c.resumed), [false, true], 'a verified session is resumed');
 
   const ends = await requestEnds(async () => {
     await apply(httpsSnapshot([{ host: '127.0.0.1', port: self.port }], ca.certPem, 2));
