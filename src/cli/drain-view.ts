@@ -30,7 +30,8 @@ export function endedText(r: DrainRecordView): string {
     case 'deadline': {
       const parts = [...(r.requestsCut > 0 || r.tunnelsClosed === 0 ? [plural(r.requestsCut, 'request')] : []), ...(r.tunnelsClosed > 0 ? [plural(r.tunnelsClosed, 'tunnel')] : [])];
       const cut = parts.join(' and ');
-      return `ended at its deadline after ${after}: ${cut} cut, ${plural(r.requestsCompleted, 'request')} completed`;
+      const leftOpen = (r.flowsLeftOpen ?? 0) > 0 ? `, ${plural(r.flowsLeftOpen ?? 0, 'flow')} left open` : '';
+      return `ended at its deadline after ${after}: ${cut} cut${leftOpen}, ${plural(r.requestsCompleted, 'request')} completed`;
     }
     case 'cancelled':
       return `cancelled after ${after}: registered again (or its group was deleted), ${plural(r.requestsCompleted, 'request')} completed`;

@@ -58,6 +58,8 @@ export interface DrainRecordView {
   readonly requestsCut: number;
   readonly tunnelsClosed: number;
   readonly connectionsClosed: number;
+  /** Absent from an older ebb's answers. */
+  readonly flowsLeftOpen?: number;
 }
 
 export interface ListenerView {

@@ -186,6 +186,7 @@ interface DrainRecord {
   readonly durationMs: number;
   readonly tunnelsClosed: number;
   readonly connectionsClosed: number;
+  readonly flowsLeftOpen: number;
 }
 
 /** ebb's records of finished drains of `tgArn`'s target on `port`, newest first (GET /ebb/v1/drain-records). */
@@ -252,6 +253,7 @@ test('without connection termination (NLB default), the flow outlives the deadli
   const [record] = await drainRecords(tgArn, A.port);
   assert.equal(record?.outcome, 'deadline');
   assert.equal(record?.tunnelsClosed, 0, 'nothing was closed');
+  assert.equal(record?.flowsLeftOpen, 1, 'the record counts the flow left open');
   const left = await ebb.waitForLog((l) => l['event'] === 'drain:flows-left-open' && l['target'] === `127.0.0.1:${A.port}`, 2000);
   assert.equal(left?.['flows'], 1, 'the flow left open is counted');
   assert.equal(await ask(toA, 'after the deadline'), 'A', 'the flow is still open and still reaches A');

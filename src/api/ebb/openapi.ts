@@ -62,6 +62,7 @@ const drainRecordProps = {
   requestsCut: int('Requests cut at the deadline.'),
   tunnelsClosed: int('Tunnels closed at the deadline.'),
   connectionsClosed: int('Connections closed at the deadline.'),
+  flowsLeftOpen: int("A TCP group's flows left open at the deadline (without deregistration_delay.connection_termination.enabled they live on until they close, as on NLB); 0 otherwise."),
 };
 
 const health = obj({ state: enumOf(TARGET_STATES), reason: nullable(str()), description: nullable(str()) });

@@ -67,6 +67,8 @@ export interface DrainRecordJson {
   readonly requestsCut: number;
   readonly tunnelsClosed: number;
   readonly connectionsClosed: number;
+  /** A TCP group's flows left open at the deadline (see `DrainRecord.flowsLeftOpen`); 0 otherwise. */
+  readonly flowsLeftOpen: number;
 }
 
 /** `ID:PORT`, an IPv6 address in brackets. */
@@ -187,6 +189,7 @@ export function drainRecordJson(r: DrainRecord): DrainRecordJson {
     requestsCut: r.requestsCut,
     tunnelsClosed: r.tunnelsClosed,
     connectionsClosed: r.connectionsClosed,
+    flowsLeftOpen: r.flowsLeftOpen ?? 0,
   };
 }
 
