@@ -44,7 +44,7 @@ test('a file with a network load balancer and an HTTPS listener: created, then i
 
   await applyDeclared(cp, declared({ certificateArns: [certA, certB] }, { 'tcp.idle_timeout.seconds': '900' }));
   assert.equal(cp.describeLoadBalancers({ names: ['nlb'] })[0]?.type, 'network');
-  assert.deepEqual(cp.describeListenerAttributes(listenerOf('nlb').arn), { 'tcp.idle_timeout.seconds': '900' });
+  assert.deepEqual(cp.describeListenerAttributes(listenerOf('nlb').arn), { 'tcp.idle_timeout.seconds': '900', 'ebb.accept_proxy_protocol.enabled': 'false' });
   assert.deepEqual(cp.describeListenerCertificates(listenerOf('web').arn), [
     { certificateArn: certA, isDefault: true },
     { certificateArn: certB, isDefault: false },
@@ -55,7 +55,7 @@ test('a file with a network load balancer and an HTTPS listener: created, then i
   assert.deepEqual(changed.changed, ['listener nlb:9432', 'listener web:9443']);
   assert.deepEqual(cp.describeListenerCertificates(listenerOf('web').arn), [{ certificateArn: certB, isDefault: true }]);
   assert.equal(listenerOf('web').sslPolicy, 'ELBSecurityPolicy-TLS13-1-3-2021-06');
-  assert.deepEqual(cp.describeListenerAttributes(listenerOf('nlb').arn), { 'tcp.idle_timeout.seconds': '350' }, 'the attribute the file dropped reads as its default');
+  assert.deepEqual(cp.describeListenerAttributes(listenerOf('nlb').arn), { 'tcp.idle_timeout.seconds': '350', 'ebb.accept_proxy_protocol.enabled': 'false' }, 'the attribute the file dropped reads as its default');
 
   const again = await applyDeclared(cp, declared({ certificateArns: [certB], sslPolicy: 'ELBSecurityPolicy-TLS13-1-3-2021-06' }));
   assert.deepEqual([again.changed, again.created], [[], []], 'the same file changes nothing');

@@ -157,16 +157,18 @@ describe('listener attributes', () => {
   test('tcp.idle_timeout.seconds: TCP listeners, 60 to 6000, default 350; none on HTTP, HTTPS or TLS listeners', async () => {
     const s = await setup();
     const tcp = await s.listener(s.nlb, 'TCP', s.tcp);
-    assert.deepEqual(s.commands.describeAttributes(tcp.arn), { 'tcp.idle_timeout.seconds': '350' });
-    assert.deepEqual(await s.commands.modifyAttributes(tcp.arn, { 'tcp.idle_timeout.seconds': '60' }), { 'tcp.idle_timeout.seconds': '60' });
+    assert.deepEqual(s.commands.describeAttributes(tcp.arn), { 'tcp.idle_timeout.seconds': '350', 'ebb.accept_proxy_protocol.enabled': 'false' });
+    assert.deepEqual(await s.commands.modifyAttributes(tcp.arn, { 'tcp.idle_timeout.seconds': '60' }), { 'tcp.idle_timeout.seconds': '60', 'ebb.accept_proxy_protocol.enabled': 'false' });
     await assert.rejects(s.commands.modifyAttributes(tcp.arn, { 'tcp.idle_timeout.seconds': '59' }), code('ValidationError', /from 60 to 6000/));
     await assert.rejects(s.commands.modifyAttributes(tcp.arn, { 'tcp.idle_timeout.seconds': '6001' }), code('ValidationError', /from 60 to 6000/));
     await assert.rejects(s.commands.modifyAttributes(tcp.arn, { 'routing.http.response.server.enabled': 'false' }), code('ValidationError', /not recognized/));
     const http = await s.listener(s.alb, 'HTTP', s.http);
     assert.deepEqual(s.commands.describeAttributes(http.arn), {});
     await assert.rejects(s.commands.modifyAttributes(http.arn, { 'tcp.idle_timeout.seconds': '100' }), code('ValidationError', /not supported on HTTP listeners/));
+    await assert.rejects(s.commands.modifyAttributes(http.arn, { 'ebb.accept_proxy_protocol.enabled': 'true' }), code('ValidationError', /not supported on HTTP listeners/));
     const tls = await s.listener(s.nlb, 'TLS', s.tcp, { certificateArns: [CERT(1)] });
-    assert.deepEqual(s.commands.describeAttributes(tls.arn), {});
+    assert.deepEqual(s.commands.describeAttributes(tls.arn), { 'ebb.accept_proxy_protocol.enabled': 'false' });
+    assert.deepEqual(await s.commands.modifyAttributes(tls.arn, { 'ebb.accept_proxy_protocol.enabled': 'true' }), { 'ebb.accept_proxy_protocol.enabled': 'true' });
     // A TCP listener that becomes TLS drops what no longer applies to it.
     assert.equal((await s.commands.modify(tcp.arn, { protocol: 'TLS', certificateArns: [CERT(1)] })).attributes, undefined);
   });

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { EbbError } from '../shared/errors.ts';
 import {
   listenerAttributesWithDefaults,
+  listenerSettings,
   loadBalancerAttributesWithDefaults,
   targetGroupAttributesWithDefaults,
   validateLoadBalancerAttributeChange,
@@ -60,10 +61,13 @@ test("a network load balancer refuses ALB's attributes in AWS's words and descri
   assert.equal(loadBalancerAttributesWithDefaults({})['routing.http2.enabled'], 'true', 'without a type, every key (the data plane reads them)');
 });
 
-test('listener attributes by protocol: the TCP idle timeout is a TCP listener’s', () => {
-  assert.deepEqual(listenerAttributesWithDefaults({}, 'TCP'), { 'tcp.idle_timeout.seconds': '350' });
+test('listener attributes by protocol: the TCP idle timeout is a TCP listener’s, accepting PROXY headers a TCP or TLS one’s', () => {
+  assert.deepEqual(listenerAttributesWithDefaults({}, 'TCP'), { 'tcp.idle_timeout.seconds': '350', 'ebb.accept_proxy_protocol.enabled': 'false' });
+  assert.deepEqual(listenerAttributesWithDefaults({}, 'TLS'), { 'ebb.accept_proxy_protocol.enabled': 'false' });
   assert.deepEqual(listenerAttributesWithDefaults({}, 'HTTPS'), {});
-  assert.deepEqual(listenerAttributesWithDefaults({}), { 'tcp.idle_timeout.seconds': '350' });
+  assert.deepEqual(listenerAttributesWithDefaults({}), { 'tcp.idle_timeout.seconds': '350', 'ebb.accept_proxy_protocol.enabled': 'false' });
+  assert.equal(listenerSettings({}, {}).acceptProxyProtocol, false);
+  assert.equal(listenerSettings({}, { 'ebb.accept_proxy_protocol.enabled': 'true' }).acceptProxyProtocol, true);
 });
 
 test("health-check defaults by the group's protocol and the check's, as AWS answers them", () => {

@@ -143,6 +143,9 @@ export const LOAD_BALANCER_ATTRIBUTES: Readonly<Record<string, AttributeSpec>> =
  */
 export const LISTENER_ATTRIBUTES: Readonly<Record<string, AttributeSpec>> = {
   'tcp.idle_timeout.seconds': { default: '350', check: intIn(60, 6000), listenerProtocols: ['TCP'] },
+  // ebb's own (no AWS equivalent: an NLB takes no PROXY header in): every connection starts with a
+  // PROXY protocol v1 or v2 header from a load balancer in front of ebb (docs/tcp.md).
+  'ebb.accept_proxy_protocol.enabled': { default: 'false', check: bool, listenerProtocols: ['TCP', 'TLS'] },
 };
 
 /** The attribute keys of access logs, for the access-log writer and the Classic API. */
@@ -368,5 +371,6 @@ export function listenerSettings(set: Readonly<Record<string, string>>, listener
     desyncMode: a['routing.http.desync_mitigation_mode'] as ListenerSettings['desyncMode'],
     http2: a['routing.http2.enabled'] === 'true',
     tcpIdleTimeoutMs: Number(la['tcp.idle_timeout.seconds']) * 1000,
+    acceptProxyProtocol: la['ebb.accept_proxy_protocol.enabled'] === 'true',
   };
 }

@@ -86,9 +86,15 @@ test('aws CLI: a network load balancer, a TCP group and a TCP listener that carr
   flow.socket.destroy();
 
   const attrs = ok(await aws(h, ['elbv2', 'describe-listener-attributes', '--listener-arn', listener.ListenerArn])).Attributes;
-  assert.deepEqual(attrs, [{ Key: 'tcp.idle_timeout.seconds', Value: '350' }]);
+  assert.deepEqual(attrs, [
+    { Key: 'tcp.idle_timeout.seconds', Value: '350' },
+    { Key: 'ebb.accept_proxy_protocol.enabled', Value: 'false' },
+  ]);
   const changed = ok(await aws(h, ['elbv2', 'modify-listener-attributes', '--listener-arn', listener.ListenerArn, '--attributes', 'Key=tcp.idle_timeout.seconds,Value=120'])).Attributes;
-  assert.deepEqual(changed, [{ Key: 'tcp.idle_timeout.seconds', Value: '120' }]);
+  assert.deepEqual(changed, [
+    { Key: 'tcp.idle_timeout.seconds', Value: '120' },
+    { Key: 'ebb.accept_proxy_protocol.enabled', Value: 'false' },
+  ]);
 });
 
 test('aws CLI: acm import-certificate, an HTTPS listener with it and a policy that serves a request, a second certificate added, listed and removed, policies listed', { skip: skipCli ?? false, timeout: 90_000 }, async () => {
@@ -151,7 +157,7 @@ test('boto3: ACM, a TLS listener on a network load balancer, NLB attributes, Des
     Protocol: 'TCP', HealthCheckProtocol: 'TCP', HealthCheckTimeoutSeconds: 10, HealthyThresholdCount: 5, UnhealthyThresholdCount: 2, HealthCheckIntervalSeconds: 30, Matcher: null,
   });
   assert.deepEqual(out.tls_listener, { Protocol: 'TLS', Port: out.tls_listener.Port, Certificates: [{ CertificateArn: out.cert_arn }], SslPolicy: 'ELBSecurityPolicy-TLS13-1-3-2021-06' });
-  assert.deepEqual(out.tls_attributes, [], 'a TLS listener keeps the default idle timeout; the attribute is a TCP listener\'s');
+  assert.deepEqual(out.tls_attributes, [{ Key: 'ebb.accept_proxy_protocol.enabled', Value: 'false' }], 'a TLS listener keeps the default idle timeout; the attribute is a TCP listener\'s');
   assert.deepEqual(out.tls_certificates, [{ CertificateArn: out.cert_arn, IsDefault: true }]);
   const attr = (key: string): string => out.group_attributes.find((a: any) => a.Key === key)?.Value;
   assert.deepEqual(
