@@ -58,6 +58,8 @@ export class SqliteStateStore implements GroupCommitStore {
   readonly #put: SqliteStatement;
   readonly #delete: SqliteStatement;
   readonly #all: SqliteStatement;
+  readonly #begin: SqliteStatement;
+  readonly #commitTransaction: SqliteStatement;
   readonly #wal: WalSync;
   #closed = false;
 
@@ -68,6 +70,8 @@ export class SqliteStateStore implements GroupCommitStore {
     this.#put = db.prepare('INSERT INTO records (kind, key, value) VALUES (?, ?, ?) ON CONFLICT (kind, key) DO UPDATE SET value = excluded.value');
     this.#delete = db.prepare('DELETE FROM records WHERE kind = ? AND key = ?');
     this.#all = db.prepare('SELECT kind, key, value FROM records');
+    this.#begin = db.prepare('BEGIN');
+    this.#commitTransaction = db.prepare('COMMIT');
   }
 
   /** Opens (creating if needed) the store in `dir`. Rejects with StoreUnavailable if it cannot, or if another process holds it. */
@@ -191,13 +195,13 @@ export class SqliteStateStore implements GroupCommitStore {
     try {
       // Encode inside the same try: a bad op anywhere in the list means nothing is written.
       const rows = ops.map((op) => ({ op, json: encodeOp(op) }));
-      this.#db.exec('BEGIN');
+      this.#begin.run();
       try {
         for (const { op, json } of rows) {
           if (json === null) this.#delete.run(op.kind, op.key);
           else this.#put.run(op.kind, op.key, json);
         }
-        this.#db.exec('COMMIT');
+        this.#commitTransaction.run();
       } catch (error) {
         rollback(this.#db);
         throw error;
