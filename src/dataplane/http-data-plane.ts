@@ -213,10 +213,16 @@ export class HttpDataPlane implements DataPlane {
     const wanted = new Map<string, ListenerRoute>();
     for (const l of snapshot.listeners) wanted.set(l.arn, l);
     const closing: Promise<void>[] = [];
+    /** `address:port` of the sockets closed here: a listener opening on one may find it not yet free. */
+    const freed = new Set<string>();
     for (const [arn, l] of this.#listeners) {
       const w = wanted.get(arn);
-      // Same address and port (a listener declared with port 0 keeps the port it was given).
-      if (w !== undefined && w.address === l.route.address && (w.port === l.route.port || w.port === l.localPort)) continue;
+      // Same address and port (a listener declared with port 0 keeps the port it was given) and the
+      // same protocol: updated in place. A new protocol is a new kind of listener (a TLS front, flows
+      // instead of requests): the old one closes as a removed one does and a new one opens.
+      const samePort = w !== undefined && w.address === l.route.address && (w.port === l.route.port || w.port === l.localPort);
+      if (samePort && w.protocol === l.route.protocol) continue;
+      if (samePort) freed.add(`${w.address}:${l.localPort}`);
       this.#listeners.delete(arn);
       this.#closingListeners.add(l);
       closing.push(l.close(this.#listenerCloseTimeoutMs, this.#graceMs).then(() => void this.#closingListeners.delete(l)));
@@ -230,19 +236,17 @@ export class HttpDataPlane implements DataPlane {
         existing.update(route);
         continue;
       }
-      const l = openListener(route, this.#host, this.connectionLimit);
-      if (l === null) {
+      const first = openListener(route, this.#host, this.connectionLimit);
+      if (first === null) {
         errors.push({ arn, code: 'UnsupportedProtocol', message: `this data plane does not serve ${route.protocol} listeners` });
         continue;
       }
-      this.#listeners.set(arn, l);
+      // A socket closed above is released when the event loop has closed its handle: a bind to it
+      // is retried briefly rather than refused.
+      const retries = freed.has(`${route.address}:${route.port}`) ? 25 : 0;
       opening.push(
-        l.listen().then((err) => {
-          if (err === null) {
-            this.log({ level: 'info', msg: 'listening', dataPlane: this.id, listener: arn, address: route.address, port: l.port });
-            return;
-          }
-          this.#listeners.delete(arn);
+        this.#listen(arn, route, first, retries).then((err) => {
+          if (err === null) return;
           const code = err.code ?? 'EUNKNOWN';
           errors.push({ arn, code, message: `cannot listen on ${route.address}:${route.port}: ${listenError(code, err.message)}` });
         }),
@@ -252,6 +256,25 @@ export class HttpDataPlane implements DataPlane {
     // Closing listeners finish their in-flight requests in the background.
     void Promise.all(closing);
     return { listenerErrors: errors };
+  }
+
+  /** Binds `l` as the listener of `arn`; on EADDRINUSE tries a new one up to `retries` times, 20 ms apart. */
+  async #listen(arn: string, route: ListenerRoute, l: ServedListener, retries: number): Promise<NodeJS.ErrnoException | null> {
+    let listener = l;
+    for (let attempt = 0; ; attempt++) {
+      this.#listeners.set(arn, listener);
+      const err = await listener.listen();
+      if (err === null) {
+        this.log({ level: 'info', msg: 'listening', dataPlane: this.id, listener: arn, address: route.address, port: listener.port });
+        return null;
+      }
+      if (this.#listeners.get(arn) === listener) this.#listeners.delete(arn);
+      if (err.code !== 'EADDRINUSE' || attempt >= retries || this.#closed || this.#snapshot.listeners.every((r) => r.arn !== arn)) return err;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      const next = openListener(route, this.#host, this.connectionLimit);
+      if (next === null) return err;
+      listener = next;
+    }
   }
 
   activity(key: string): TargetActivity {
