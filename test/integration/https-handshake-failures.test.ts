@@ -16,6 +16,8 @@ import { ChannelRecorder, curlResolve, failedHandshake, handshake, httpsGet, htt
 
 const A = leafCert(['a.example.test']);
 const OTHER = leafCert(['other.example.test']);
+/** A CA the listener's certificates are not signed by. */
+const STRANGER = selfSignedCert(['stranger.test']);
 const certA = listenerCert('arn:test:acm:certificate/a', A, ['a.example.test']);
 /** The handshake timeout is the client header timeout when that is under 10 s. */
 const HEADER_TIMEOUT_MS = 600;
@@ -88,7 +90,7 @@ test('a client with no cipher in common is refused and counted', async () => {
 test('a TLS 1.2 client that does not trust the certificate refuses it with an alert, counted', async () => {
   const from = recorder.tlsErrors.length;
   // curl trusting another CA: OpenSSL checks the chain inside the handshake and sends "unknown CA".
-  const r = await curlResolve(port, 'a.example.test', '/', ['--tls-max', '1.2', '--cacert', selfSignedCert(['stranger.test']).certFile]);
+  const r = await curlResolve(port, 'a.example.test', '/', ['--tls-max', '1.2', '--cacert', STRANGER.certFile]);
   assert.equal(r.code, 60, r.stderr);
   assert.deepEqual(await reasonsSince(from, 1), ['certificate_rejected']);
 });
@@ -100,6 +102,21 @@ test('a client that connects and leaves without a byte is closed at once and is 
   // One that leaves in the middle of its ClientHello is a handshake cut short.
   await closedAfter(Buffer.from([0x16, 0x03, 0x01, 0x00, 0xc8, 0x01]), true);
   assert.deepEqual(await reasonsSince(from, 1), ['client_closed']);
+});
+
+test('failures at once are each counted once, with their reasons', async () => {
+  const from = recorder.tlsErrors.length;
+  const plain = Array.from({ length: 15 }, () => rawRequest(port, 'GET / HTTP/1.1\r\nHost: a\r\n\r\n', 3000));
+  const cipherless = Array.from({ length: 15 }, () => failedHandshake(port, { maxVersion: 'TLSv1.2', ciphers: 'ECDHE-RSA-AES128-GCM-SHA256' }));
+  const untrusting = Array.from({ length: 5 }, () => curlResolve(port, 'a.example.test', '/', ['--tls-max', '1.2', '--cacert', STRANGER.certFile]));
+  const leaving = Array.from({ length: 10 }, () => closedAfter(null, true));
+  await Promise.all([...plain, ...cipherless, ...untrusting, ...leaving]);
+  await reasonsSince(from, 35);
+  await sleep(100);
+  const counts = new Map<string, number>();
+  for (const r of recorder.reasons().slice(from)) counts.set(r, (counts.get(r) ?? 0) + 1);
+  assert.deepEqual(Object.fromEntries(counts), { not_tls: 15, no_shared_cipher: 15, certificate_rejected: 5 });
+  assert.equal((await httpsGet(port, 'a.example.test')).status, 200);
 });
 
 test('an update with a certificate OpenSSL refuses keeps the old one serving, and says so', async () => {

@@ -12,6 +12,7 @@ test('handshake failures are classified by the code Node reports', () => {
   assert.equal(classifyHandshakeError('ERR_SSL_NO_APPLICATION_PROTOCOL', 300), 'no_application_protocol');
   assert.equal(classifyHandshakeError('ERR_TLS_HANDSHAKE_TIMEOUT', 0), 'timeout');
   assert.equal(classifyHandshakeError('ECONNRESET', 6), 'client_closed');
+  assert.equal(classifyHandshakeError('ECONNRESET', -1), 'client_closed', 'bytes not known: counted');
   assert.equal(classifyHandshakeError('ERR_SSL_SOMETHING_NEW', 6), 'other');
   assert.equal(classifyHandshakeError(undefined, 6), 'other');
 });

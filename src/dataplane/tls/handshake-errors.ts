@@ -55,7 +55,7 @@ const CLOSED = new Set(['ECONNRESET', 'EPIPE', 'ERR_SOCKET_CLOSED', 'ERR_SSL_UNE
  * The reason for a failed handshake, or null when it was no handshake at all: a connection closed
  * before its first byte (a TCP health check, a port scan) is not a TLS negotiation error, as ELB's
  * ClientTLSNegotiationErrorCount counts only "TLS connections initiated by the client".
- * `bytesRead` is what the connection had received when it failed.
+ * `bytesRead` is what the connection had received when it failed (-1: not known, counted).
  */
 export function classifyHandshakeError(code: string | undefined, bytesRead: number): HandshakeFailure | null {
   if (code === 'ERR_TLS_HANDSHAKE_TIMEOUT') return 'timeout';

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type net from 'node:net';
+import net from 'node:net';
 import tls from 'node:tls';
 import type { ListenerCertificate, ListenerRoute, ListenerSettings, ListenerTls } from '../../domain/routing-snapshot.ts';
 import { ebbError } from '../../shared/errors.ts';
@@ -8,7 +8,6 @@ import { tlsErrorChannel } from '../channels.ts';
 import type { TlsErrorMessage, TlsFacts } from '../channels.ts';
 import { CertificateIndex } from './certificate-selection.ts';
 import { classifyHandshakeError } from './handshake-errors.ts';
-import type { HandshakeFailure } from './handshake-errors.ts';
 import { SecureContextCache, contextOptions, policyKey } from './secure-contexts.ts';
 
 /**
@@ -71,8 +70,6 @@ interface Generation {
 interface Handshake {
   readonly raw: net.Socket;
   readonly key: string;
-  /** Reported (secure, or failed and published); otherwise its close is judged as a handshake cut short. */
-  settled: boolean;
 }
 
 export class TlsFront {
@@ -123,9 +120,11 @@ export class TlsFront {
     }
     raw.on('error', ignore);
     raw.allowHalfOpen = false;
-    const hs: Handshake = { raw, key, settled: false };
+    const hs: Handshake = { raw, key };
     this.#handshakes.set(key, hs);
-    raw.once('close', () => this.#rawClosed(hs));
+    raw.once('close', () => {
+      if (this.#handshakes.get(key) === hs) this.#handshakes.delete(key);
+    });
     gen.server.emit('connection', raw);
   }
 
@@ -214,11 +213,8 @@ export class TlsFront {
   }
 
   #secure(gen: Generation, socket: tls.TLSSocket): void {
-    const hs = this.#handshakes.get(remoteKey(socket.remoteAddress, socket.remotePort) ?? '');
-    if (hs !== undefined) {
-      hs.settled = true;
-      this.#handshakes.delete(hs.key);
-    }
+    // Its connection is alive here, so it still knows the client's address.
+    this.#handshakes.delete(remoteKey(socket.remoteAddress, socket.remotePort) ?? '');
     if (this.#closing) {
       socket.destroy();
       return;
@@ -240,26 +236,35 @@ export class TlsFront {
     }
   }
 
+  /**
+   * Node reports every failed handshake once (`tlsClientError`, a client that leaves included, since
+   * the raw socket does not allow half-open meanwhile). The TCP socket under it tells how many bytes the
+   * client sent: none means no handshake at all (see `classifyHandshakeError`).
+   */
   #failed(err: NodeJS.ErrnoException, socket: tls.TLSSocket): void {
+    const raw = this.#rawOf(socket);
     // Node leaves the socket open after a handshake timeout; every failure closes it here.
-    const hs = this.#handshakes.get(remoteKey(socket.remoteAddress, socket.remotePort) ?? '');
     socket.destroy();
-    // A socket whose address is gone (reset) is judged when its connection closes.
-    if (hs === undefined || hs.settled) return;
-    hs.settled = true;
-    this.#publish(classifyHandshakeError(err.code, hs.raw.bytesRead), err.message);
-  }
-
-  #rawClosed(hs: Handshake): void {
-    if (this.#handshakes.get(hs.key) === hs) this.#handshakes.delete(hs.key);
-    if (hs.settled || this.#closing) return;
-    hs.settled = true;
-    this.#publish(classifyHandshakeError('ECONNRESET', hs.raw.bytesRead), 'the client closed the connection during the handshake');
-  }
-
-  #publish(reason: HandshakeFailure | null, message: string): void {
+    if (raw !== undefined) {
+      const key = remoteKey(raw.remoteAddress, raw.remotePort) ?? '';
+      if (this.#handshakes.get(key)?.raw === raw) this.#handshakes.delete(key);
+    }
+    // Handshakes the closing listener cut are its own doing, not the client's.
+    const reason = this.#closing ? null : classifyHandshakeError(err.code, raw === undefined ? -1 : raw.bytesRead);
     if (reason === null || !tlsErrorChannel.hasSubscribers) return;
-    tlsErrorChannel.publish({ dataPlaneId: this.#hooks.dataPlaneId, listenerArn: this.#route.arn, reason, message } satisfies TlsErrorMessage);
+    tlsErrorChannel.publish({ dataPlaneId: this.#hooks.dataPlaneId, listenerArn: this.#route.arn, reason, message: err.message } satisfies TlsErrorMessage);
+  }
+
+  /**
+   * The TCP socket under a TLS socket. Node keeps it as `_parent` (every version since TLSSocket
+   * exists, 0.11 to 24; not documented), which stays set when the TLS socket is already destroyed and
+   * has forgotten the client's address, as it may be when Node reports a failure. Else it is looked up
+   * by that address.
+   */
+  #rawOf(socket: tls.TLSSocket): net.Socket | undefined {
+    const parent = (socket as unknown as { _parent?: unknown })._parent;
+    if (parent instanceof net.Socket) return parent;
+    return this.#handshakes.get(remoteKey(socket.remoteAddress, socket.remotePort) ?? '')?.raw;
   }
 }
 
