@@ -89,6 +89,7 @@ export const ERROR_CODES = {
   InvalidArnException: { status: 400, fault: 'Sender' },
   ResourceNotFoundException: { status: 400, fault: 'Sender' },
   ResourceInUseException: { status: 400, fault: 'Sender' },
+  UnknownOperationException: { status: 400, fault: 'Sender' },
   LimitExceededException: { status: 400, fault: 'Sender' },
   InvalidTagException: { status: 400, fault: 'Sender' },
   TooManyTagsException: { status: 400, fault: 'Sender' },

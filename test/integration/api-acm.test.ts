@@ -85,7 +85,7 @@ test('aws acm: modelled errors, an operation ebb does not serve, and a signature
     /PrivateKey: does not match the certificate/,
   );
   failsWith(await aws(h, ['acm', 'delete-certificate', '--certificate-arn', 'arn:aws:elasticloadbalancing:us-east-1:123456789012:x']), 'InvalidArnException');
-  failsWith(await aws(h, ['acm', 'request-certificate', '--domain-name', 'nope.example']), 'InvalidAction', /ebb issues no certificates/);
+  failsWith(await aws(h, ['acm', 'request-certificate', '--domain-name', 'nope.example']), 'UnknownOperationException', /ebb issues no certificates/);
   // Signed with another secret: the signature error comes back as ACM's JSON, which the CLI reads.
   failsWith(
     await aws(h, ['acm', 'list-certificates'], { AWS_SECRET_ACCESS_KEY: 'not-the-secret' }),

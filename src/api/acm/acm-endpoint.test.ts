@@ -60,7 +60,7 @@ test('errors are JSON with __type and message; the signature is checked first; c
   assert.deepEqual((await call('ListCertificates', '')).json, { CertificateSummaryList: [] });
 
   const unknown = await call('ListTables', {});
-  assert.deepEqual([unknown.status, unknown.json.__type], [400, 'InvalidAction']);
+  assert.deepEqual([unknown.status, unknown.json.__type], [400, 'UnknownOperationException']);
   assert.match(unknown.json.message, /serves ImportCertificate, DescribeCertificate, ListCertificates/);
   assert.match((await call('ExportCertificate', {})).json.message, /ebb exports no private keys/);
 

@@ -53,8 +53,9 @@ export async function serveAcm(r: AcmRequest): Promise<AcmResponse> {
     const action = ACM_ACTIONS.get(r.operation);
     if (action === undefined) {
       const why = ACM_NOT_SERVED.get(r.operation);
+      // AWS's JSON protocols name an unknown X-Amz-Target operation this way (the Query APIs say InvalidAction).
       throw ebbError(
-        'InvalidAction',
+        'UnknownOperationException',
         why !== undefined
           ? `The operation ${r.operation} is not served by ebb: ${why}`
           : `The operation ${r.operation} is not one ebb's ACM API serves; it serves ${[...ACM_ACTIONS.keys()].join(', ')}`,
