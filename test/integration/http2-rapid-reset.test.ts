@@ -2,7 +2,7 @@
  * HTTP/2 abuse (issue 10, "Limits"): a rapid-reset client (CVE-2023-44487) is cut off with
  * GOAWAY(ENHANCE_YOUR_CALM) while a client on another connection keeps being served, and a
  * CONTINUATION flood (CVE-2024-27983 / nghttp2's CVE-2024-28182) ends the connection without
- * anything reaching a target.
+ * anything reaching a target, and a client that ignores GOAWAY does not keep its connection.
  */
 import assert from 'node:assert/strict';
 import diagnosticsChannel from 'node:diagnostics_channel';
@@ -85,15 +85,9 @@ test('a client that opens and resets streams in a loop gets GOAWAY(ENHANCE_YOUR_
 
 test('a CONTINUATION flood ends the connection; nothing reaches a target', async () => {
   const seenBefore = a.seen.length;
-  const socket = tls.connect({ port: front.port, host: '127.0.0.1', servername: 'localhost', ca: testCa().certPem, ALPNProtocols: ['h2'] });
-  await new Promise<void>((resolve, reject) => {
-    socket.once('secureConnect', () => resolve());
-    socket.once('error', reject);
-  });
-  assert.equal(socket.alpnProtocol, 'h2');
+  const socket = await rawH2(front.port);
   const received: Buffer[] = [];
   socket.on('data', (d: Buffer) => received.push(d));
-  socket.on('error', () => {});
   const closed = new Promise<void>((r) => socket.once('close', () => r()));
   socket.write(Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1'));
   socket.write(frame(0x4, 0, 0, Buffer.alloc(0))); // SETTINGS (empty)
@@ -115,6 +109,52 @@ test('a CONTINUATION flood ends the connection; nothing reaches a target', async
   assert.notEqual(goaway.payload.readUInt32BE(4), 0, `its code is an error (${goaway.payload.readUInt32BE(4)})`);
   assert.equal(a.seen.length, seenBefore, 'no request reached the target');
 });
+
+test('a client that ignores GOAWAY and keeps its side open does not keep the connection: ebb closes it a second later', async () => {
+  const f = await startH2Front(snapshot([a.port], { settings: { idleTimeoutMs: 200 } }));
+  let closed = false;
+  try {
+    const socket = await rawH2(f.port, true);
+    const localPort = socket.localPort;
+    const received: Buffer[] = [];
+    socket.on('data', (d: Buffer) => received.push(d));
+    const ended = new Promise<void>((r) => socket.once('end', () => r()));
+    // The preface and SETTINGS, then nothing: no stream, no SETTINGS ACK, and no FIN after ebb's.
+    socket.write(Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1'));
+    socket.write(frame(0x4, 0, 0, Buffer.alloc(0)));
+    await ended;
+    const goawayAt = Date.now();
+    const goaway = parseFrames(Buffer.concat(received)).find((fr) => fr.type === 0x7);
+    assert.ok(goaway !== undefined, 'GOAWAY first, at the idle timeout, then FIN');
+    assert.equal(goaway.payload.readUInt32BE(4), 0, 'NO_ERROR');
+    assert.ok(await waitFor(() => sessionEnds.some((m) => m.clientPort === localPort), 3_000), "ebb's session ends although the client never closed");
+    const ms = Date.now() - goawayAt;
+    assert.ok(ms >= 800, `a second after its FIN (${ms} ms)`);
+    assert.equal(sessionEnds.find((m) => m.clientPort === localPort)?.reason, 'idle_timeout');
+    // Nothing of the connection is left open on ebb's side: the listener closes at once.
+    const t0 = Date.now();
+    await f.close(5_000);
+    closed = true;
+    assert.ok(Date.now() - t0 < 1_000, `the listener had no connection left to wait for (${Date.now() - t0} ms)`);
+    socket.destroy();
+  } finally {
+    if (!closed) await f.close(200);
+  }
+});
+
+/** A TLS connection that agreed h2, for writing frames by hand; `halfOpen`: it never closes its side on its own. */
+async function rawH2(port: number, halfOpen = false): Promise<tls.TLSSocket> {
+  const socket = tls.connect({ port, host: '127.0.0.1', servername: 'localhost', ca: testCa().certPem, ALPNProtocols: ['h2'] });
+  // Half-open: the client does not end its side when ebb ends its own.
+  socket.allowHalfOpen = halfOpen;
+  socket.on('error', () => {});
+  await new Promise<void>((resolve, reject) => {
+    socket.once('secureConnect', () => resolve());
+    socket.once('error', reject);
+  });
+  assert.equal(socket.alpnProtocol, 'h2');
+  return socket;
+}
 
 function frame(type: number, flags: number, stream: number, payload: Buffer): Buffer {
   const h = Buffer.alloc(9);

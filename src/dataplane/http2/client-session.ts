@@ -54,6 +54,7 @@ export class ClientSession implements StreamConnection {
   #streamsSeen = 0;
   #streamsCut = 0;
   #idleTimer: TimerHandle | null = null;
+  #graceTimer: TimerHandle | null = null;
   #goingAway = false;
   #reason: Http2SessionEndReason = 'closed';
   #closed = false;
@@ -103,8 +104,10 @@ export class ClientSession implements StreamConnection {
     this.#goingAway = true;
     this.#reason = reason;
     this.#cancelIdle();
-    // Node's close(): GOAWAY with the last stream id processed, and destroy once no stream is left.
+    // Node's close(): GOAWAY with the last stream id processed; once no stream is left it ends the
+    // socket and waits for the client to close its side.
     this.#session.close();
+    if (this.#streams.size === 0) this.#destroyAfterGrace();
   }
 
   /**
@@ -124,6 +127,11 @@ export class ClientSession implements StreamConnection {
       this.#streamsCut++;
       side.terminate();
     }
+    if (this.#session.destroyed) {
+      // Node's graceful close has ended the session and waits for the client to close the socket.
+      this.#socket.destroy();
+      return cut;
+    }
     this.#session.goaway(NGHTTP2_NO_ERROR);
     this.#endSoon();
     return cut;
@@ -139,8 +147,21 @@ export class ClientSession implements StreamConnection {
     setImmediate(() => {
       if (!this.#closed) this.#socket.end();
     });
-    this.#clock.setTimer(END_GRACE_MS, () => {
-      if (!this.#closed) this.#session.destroy();
+    this.#destroyAfterGrace();
+  }
+
+  /**
+   * A connection ebb has ended (its GOAWAY sent, no stream left) is destroyed if the client has not
+   * closed it within `END_GRACE_MS`: a client that ignores GOAWAY and FIN does not keep the socket, or
+   * a closing listener, open.
+   */
+  #destroyAfterGrace(): void {
+    if (this.#graceTimer !== null) return;
+    this.#graceTimer = this.#clock.setTimer(END_GRACE_MS, () => {
+      if (this.#closed) return;
+      this.#session.destroy();
+      // Node's destroy() does nothing once its graceful close has begun: the socket is ended here.
+      this.#socket.destroy();
     });
   }
 
@@ -185,7 +206,9 @@ export class ClientSession implements StreamConnection {
       this.#calm();
       return;
     }
-    if (this.#streams.size === 0) this.#armIdle();
+    if (this.#streams.size > 0) return;
+    if (this.#goingAway) this.#destroyAfterGrace();
+    else this.#armIdle();
   }
 
   /** Too many resets: GOAWAY(ENHANCE_YOUR_CALM) and the session closes with what it has open. */
@@ -203,6 +226,10 @@ export class ClientSession implements StreamConnection {
       streams: this.#streamsSeen,
       limit: `${RESET_LIMIT} in ${RESET_WINDOW_MS} ms`,
     });
+    if (this.#session.destroyed) {
+      this.#socket.destroy();
+      return;
+    }
     this.#session.goaway(NGHTTP2_ENHANCE_YOUR_CALM);
     // Its streams still open are reset; their exchanges end as the client's (499).
     for (const side of [...this.#streams]) side.cut();
@@ -229,6 +256,7 @@ export class ClientSession implements StreamConnection {
     if (this.#closed) return;
     this.#closed = true;
     this.#cancelIdle();
+    this.#graceTimer?.cancel();
     // Streams Node closed with the session (the client went away) have told their exchanges by now.
     this.#home.sessionClosed(this);
     if (http2SessionEndChannel.hasSubscribers) {
