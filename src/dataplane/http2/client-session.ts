@@ -33,7 +33,7 @@ import type { StreamConnection } from './stream-side.ts';
 
 const { NGHTTP2_ENHANCE_YOUR_CALM, NGHTTP2_NO_ERROR } = http2.constants;
 
-/** How long a connection ebb ends at once (a deadline, rapid reset) has to read its last frames before it is destroyed. */
+/** How long a connection ebb has ended (GOAWAY sent, no stream left, FIN) is given to close its side before it is destroyed. */
 const END_GRACE_MS = 1000;
 
 /** What a session tells the registry that holds it. */

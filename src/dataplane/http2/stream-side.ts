@@ -109,7 +109,7 @@ export class Http2StreamSide implements ClientSide {
     return !this.stream.closed && !this.stream.destroyed;
   }
 
-  /** Starts the planned request on the request path (`handleRequest` calls back into this side). */
+  /** Takes the plan the stream is served by (its connection starts it on the request path on the next turn). */
   planned(plan: RequestPlan): void {
     this.plan = plan;
     if (plan.bodyMode === BodyMode.None && !this.#requestComplete) {
