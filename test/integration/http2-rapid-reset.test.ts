@@ -16,7 +16,7 @@ import type { Backend, H2Front } from './http2-harness.ts';
 import { h2Connect, h2Get, snapshot, startBackend, startH2Front, waitFor } from './http2-harness.ts';
 import { testCa } from '../support/certs.ts';
 
-const { NGHTTP2_CANCEL, NGHTTP2_ENHANCE_YOUR_CALM } = http2.constants;
+const { NGHTTP2_CANCEL, NGHTTP2_ENHANCE_YOUR_CALM, NGHTTP2_NO_ERROR } = http2.constants;
 
 let a: Backend;
 let front: H2Front;
@@ -81,6 +81,28 @@ test('a client that opens and resets streams in a loop gets GOAWAY(ENHANCE_YOUR_
   assert.ok(end.streams < opened, `ebb took ${end.streams} of the ${opened} streams; those after its GOAWAY were refused`);
   assert.ok(g.last <= 2 * end.streams, `GOAWAY names the last stream ebb took (${g.last})`);
   normal.close();
+});
+
+test('resets with NO_ERROR count too: a client that lets each stream reach a target, then resets it, is cut off', async () => {
+  const attacker = await h2Connect(front.port);
+  const goaway = new Promise<number>((r) => attacker.once('goaway', (code: number) => r(code)));
+  const seenBefore = a.seen.length;
+  let opened = 0;
+  for (let i = 0; i < 3 * RESET_LIMIT && !attacker.closed && !attacker.destroyed; i++) {
+    try {
+      const req = attacker.request({ ':path': `/slow?ms=2000&n=${i}` });
+      req.on('error', () => {});
+      opened++;
+      // Let the stream start on ebb's side (it reaches the target), then reset it as "no error".
+      await new Promise<void>((r) => setTimeout(r, 2));
+      req.close(NGHTTP2_NO_ERROR);
+    } catch {
+      break;
+    }
+  }
+  assert.equal(await goaway, NGHTTP2_ENHANCE_YOUR_CALM, `cut off after ${opened} streams`);
+  assert.ok(opened <= 2 * RESET_LIMIT, `the guard tripped near its bound (${opened} streams opened)`);
+  assert.ok(a.seen.length > seenBefore, 'the streams did reach the target before their reset');
 });
 
 test('a CONTINUATION flood ends the connection; nothing reaches a target', async () => {

@@ -68,6 +68,8 @@ export class Http2StreamSide implements ClientSide {
   #resetByEbb = false;
   /** The head went out with END_STREAM (no body follows). */
   #endedWithHead = false;
+  /** ebb ended its response (END_STREAM went out with the head or the last data). */
+  #responseEnded = false;
   readonly #method: string;
   readonly #connection: StreamConnection;
 
@@ -192,6 +194,7 @@ export class Http2StreamSide implements ClientSide {
     this.#endedWithHead = body === BodyKind.None;
     try {
       this.stream.respond(headers, { endStream: this.#endedWithHead });
+      if (this.#endedWithHead) this.#responseEnded = true;
     } catch {
       // A field Node will not send (its own checks are stricter than the target parser's): nothing
       // honest can follow a head that did not go out.
@@ -212,6 +215,7 @@ export class Http2StreamSide implements ClientSide {
 
   endResponse(last: Buffer | null): void {
     if (this.#endedWithHead || !this.#writable()) return;
+    this.#responseEnded = true;
     if (last !== null && last.length > 0) {
       this.sentBytes += last.length;
       this.stream.end(last);
@@ -231,6 +235,7 @@ export class Http2StreamSide implements ClientSide {
     if (!head) this.sentBytes += text.length;
     this.stream.respond(headers, { endStream: head });
     this.#endedWithHead = head;
+    this.#responseEnded = true;
     if (!head) this.stream.end(text, 'latin1');
   }
 
@@ -288,7 +293,10 @@ export class Http2StreamSide implements ClientSide {
 
   #closed(): void {
     const code = this.stream.rstCode;
-    const resetByClient = !this.#resetByEbb && code !== undefined && code !== NGHTTP2_NO_ERROR;
+    // A client reset is any RST_STREAM before ebb ended its response, NO_ERROR included: a client that
+    // lets each stream reach a target and then resets it with NO_ERROR would otherwise never count
+    // toward the rapid-reset bound. After the response ended, NO_ERROR is a normal close.
+    const resetByClient = !this.#resetByEbb && code !== undefined && (code !== NGHTTP2_NO_ERROR || !this.#responseEnded);
     if (this.exchange !== null) this.exchange.clientClosed();
     this.#connection.streamClosed(this, resetByClient);
   }
