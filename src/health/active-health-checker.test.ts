@@ -5,11 +5,12 @@ import type { HealthCheckTarget, HealthObservation } from '../domain/health-port
 import { FakeClock } from '../../test/fakes/fake-clock.ts';
 import { ActiveHealthChecker } from './active-health-checker.ts';
 import type { CheckOutcome } from './check-outcome.ts';
+import type { CheckSignal } from './check-signal.ts';
 import type { ProbeFn } from './probe.ts';
 
 /** A probe whose checks finish only when the test says so. */
 class ManualProbe {
-  readonly calls: Array<{ key: string; config: HealthCheckConfig; signal: AbortSignal; finish: (o: CheckOutcome) => void }> = [];
+  readonly calls: Array<{ key: string; config: HealthCheckConfig; signal: CheckSignal; finish: (o: CheckOutcome) => void }> = [];
   readonly fn: ProbeFn = (target, signal) =>
     new Promise((resolve) => {
       // Like the real probes, settle once aborted.

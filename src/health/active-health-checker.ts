@@ -2,23 +2,30 @@ import type { HealthCheckConfig } from '../domain/health-check.ts';
 import type { HealthCheckTarget, HealthChecker, HealthObservation } from '../domain/health-port.ts';
 import type { Clock, TimerHandle } from '../shared/clock.ts';
 import { failed, hostPort, type CheckOutcome } from './check-outcome.ts';
+import { CheckAbort } from './check-signal.ts';
 import { defaultProbe, type ProbeFn } from './probe.ts';
 
+/** One check running: what it checks, since when, how it is cancelled, and when it times out. */
 interface InFlight {
-  readonly seq: number;
-  readonly controller: AbortController;
-  readonly timeout: TimerHandle;
-  readonly done: Promise<void>;
+  readonly target: HealthCheckTarget;
+  readonly started: number;
+  readonly abort: CheckAbort;
+  timeout: TimerHandle | undefined;
+  done: Promise<void> | undefined;
 }
 
 interface Entry {
   target: HealthCheckTarget;
   /** The next scheduled check. */
   next: TimerHandle | undefined;
+  /** Runs the next check; made once per entry rather than once per check. */
+  readonly tick: () => void;
   /** Clock time the last check started at; the next one is due an interval later. */
   lastStart: number | undefined;
   inFlight: InFlight | undefined;
   removed: boolean;
+  /** The setTargets call that last named this target. */
+  generation: number;
 }
 
 export interface ActiveHealthCheckerOptions {
@@ -43,7 +50,7 @@ export class ActiveHealthChecker implements HealthChecker {
   readonly #probe: ProbeFn;
   readonly #entries = new Map<string, Entry>();
   readonly #listeners: Array<(observation: HealthObservation) => void> = [];
-  #seq = 0;
+  #generation = 0;
   #closed = false;
 
   constructor(options: ActiveHealthCheckerOptions) {
@@ -53,25 +60,30 @@ export class ActiveHealthChecker implements HealthChecker {
 
   setTargets(targets: readonly HealthCheckTarget[]): void {
     if (this.#closed) return;
-    const wanted = new Map<string, HealthCheckTarget>();
-    for (const t of targets) wanted.set(t.key, t);
-
+    // The whole set comes with every publication (10,000 targets, say): one pass over it marks what
+    // is named, and one over the entries drops the rest.
+    const generation = ++this.#generation;
+    const created: Entry[] = [];
+    for (const target of targets) {
+      const entry = this.#entries.get(target.key);
+      if (entry === undefined) {
+        const fresh: Entry = { target, next: undefined, tick: () => this.#check(fresh), lastStart: undefined, inFlight: undefined, removed: false, generation };
+        this.#entries.set(target.key, fresh);
+        created.push(fresh);
+      } else if (entry.target !== target) {
+        entry.generation = generation;
+        this.#update(entry, target);
+      } else {
+        entry.generation = generation;
+      }
+    }
     for (const [key, entry] of this.#entries) {
-      if (!wanted.has(key)) {
+      if (entry.generation !== generation) {
         this.#stop(entry);
         this.#entries.delete(key);
       }
     }
-    for (const [key, target] of wanted) {
-      const entry = this.#entries.get(key);
-      if (entry === undefined) {
-        const created: Entry = { target, next: undefined, lastStart: undefined, inFlight: undefined, removed: false };
-        this.#entries.set(key, created);
-        if (target.config.enabled) this.#check(created);
-      } else {
-        this.#update(entry, target);
-      }
-    }
+    for (const entry of created) if (!entry.removed && entry.target.config.enabled) this.#check(entry);
   }
 
   onObservation(listener: (observation: HealthObservation) => void): void {
@@ -83,7 +95,7 @@ export class ActiveHealthChecker implements HealthChecker {
     this.#closed = true;
     const pending: Array<Promise<void>> = [];
     for (const entry of this.#entries.values()) {
-      if (entry.inFlight !== undefined) pending.push(entry.inFlight.done);
+      if (entry.inFlight?.done !== undefined) pending.push(entry.inFlight.done);
       this.#stop(entry);
     }
     this.#entries.clear();
@@ -112,50 +124,47 @@ export class ActiveHealthChecker implements HealthChecker {
     if (after.intervalSeconds !== before.intervalSeconds && entry.next !== undefined && entry.lastStart !== undefined) {
       entry.next.cancel();
       const due = entry.lastStart + intervalMs(after) - this.#clock.now();
-      entry.next = this.#clock.setTimer(Math.max(0, due), () => this.#check(entry));
+      entry.next = this.#clock.setTimer(Math.max(0, due), entry.tick);
     }
   }
 
   #check(entry: Entry): void {
     entry.next = undefined;
     if (entry.removed || this.#closed || !entry.target.config.enabled) return;
-    entry.lastStart = this.#clock.now();
-    entry.next = this.#clock.setTimer(intervalMs(entry.target.config), () => this.#check(entry));
+    const started = this.#clock.now();
+    entry.lastStart = started;
+    entry.next = this.#clock.setTimer(intervalMs(entry.target.config), entry.tick);
     if (entry.inFlight !== undefined) return; // the previous check is still running: skip this one
 
     const target = entry.target;
-    const seq = ++this.#seq;
-    const started = entry.lastStart;
-    const controller = new AbortController();
-    const timeoutMs = target.config.timeoutSeconds * 1000;
-    const timeout = this.#clock.setTimer(timeoutMs, () => {
-      if (entry.inFlight?.seq !== seq) return;
-      entry.inFlight = undefined;
-      controller.abort();
-      this.#emit({
-        key: target.key,
-        ...failed('Target.Timeout', `no answer from ${hostPort(target.host, target.port)} within ${target.config.timeoutSeconds} s`),
-        durationMs: this.#clock.now() - started,
-      });
-    });
+    const inFlight: InFlight = { target, started, abort: new CheckAbort(), timeout: undefined, done: undefined };
+    entry.inFlight = inFlight;
+    inFlight.timeout = this.#clock.setTimer(target.config.timeoutSeconds * 1000, () => this.#timedOut(entry, inFlight));
     let outcome: Promise<CheckOutcome>;
     try {
-      outcome = this.#probe(target, controller.signal);
+      outcome = this.#probe(target, inFlight.abort);
     } catch (err) {
       outcome = Promise.resolve(failed('Target.FailedHealthChecks', `health check not run: ${String(err)}`));
     }
-    const done = outcome.then(
-      (result) => this.#finish(entry, seq, target.key, result, started),
-      (err: unknown) => this.#finish(entry, seq, target.key, failed('Target.FailedHealthChecks', `health check failed: ${String(err)}`), started),
+    inFlight.done = outcome.then(
+      (result) => this.#finish(entry, inFlight, result),
+      (err: unknown) => this.#finish(entry, inFlight, failed('Target.FailedHealthChecks', `health check failed: ${String(err)}`)),
     );
-    entry.inFlight = { seq, controller, timeout, done };
   }
 
-  #finish(entry: Entry, seq: number, key: string, result: CheckOutcome, started: number): void {
-    if (entry.removed || entry.inFlight?.seq !== seq) return; // removed, timed out or paused meanwhile
-    entry.inFlight.timeout.cancel();
+  #timedOut(entry: Entry, inFlight: InFlight): void {
+    if (entry.inFlight !== inFlight) return;
     entry.inFlight = undefined;
-    this.#emit({ key, ...result, durationMs: this.#clock.now() - started });
+    inFlight.abort.abort();
+    const { host, port, config } = inFlight.target;
+    this.#emit(observation(inFlight.target.key, failed('Target.Timeout', `no answer from ${hostPort(host, port)} within ${config.timeoutSeconds} s`), this.#clock.now() - inFlight.started));
+  }
+
+  #finish(entry: Entry, inFlight: InFlight, result: CheckOutcome): void {
+    if (entry.removed || entry.inFlight !== inFlight) return; // removed, timed out or paused meanwhile
+    inFlight.timeout?.cancel();
+    entry.inFlight = undefined;
+    this.#emit(observation(inFlight.target.key, result, this.#clock.now() - inFlight.started));
   }
 
   /** Cancels the schedule and any check in flight (its result will be ignored). */
@@ -163,8 +172,8 @@ export class ActiveHealthChecker implements HealthChecker {
     entry.next?.cancel();
     entry.next = undefined;
     if (entry.inFlight !== undefined) {
-      entry.inFlight.timeout.cancel();
-      entry.inFlight.controller.abort();
+      entry.inFlight.timeout?.cancel();
+      entry.inFlight.abort.abort();
       entry.inFlight = undefined;
     }
   }
@@ -188,4 +197,11 @@ export class ActiveHealthChecker implements HealthChecker {
 
 function intervalMs(config: HealthCheckConfig): number {
   return config.intervalSeconds * 1000;
+}
+
+/** An outcome as the observation the control plane gets. */
+function observation(key: string, result: CheckOutcome, durationMs: number): HealthObservation {
+  if (result.ok) return { key, ok: true, durationMs };
+  const { reason, detail, statusCode } = result;
+  return statusCode === undefined ? { key, ok: false, reason, detail, durationMs } : { key, ok: false, reason, statusCode, detail, durationMs };
 }

@@ -110,6 +110,31 @@ describe('httpCheck against real sockets', async () => {
     await waitUntil(() => srv.sockets.size === 0, 'the check socket to close');
   });
 
+  it('a chunked answer is read to its last chunk; one cut short after a 200 fails, after a 503 stays a mismatch', async () => {
+    srv.handler.fn = (_req, res) => {
+      res.write('part one, ');
+      setTimeout(() => res.end('part two'), 10);
+    };
+    assert.deepEqual(await run(probe(srv.port)), { ok: true });
+    for (const status of [200, 503]) {
+      srv.handler.fn = (_req, res) => {
+        res.writeHead(status, { 'content-length': '100' });
+        res.write('only part of it');
+        setTimeout(() => res.socket?.destroy(), 10);
+      };
+      const outcome = await run(probe(srv.port));
+      if (status === 200) assert.match(!outcome.ok ? `${outcome.reason} ${outcome.detail}` : '', /Target\.FailedHealthChecks .*response cut short/);
+      else assert.equal(!outcome.ok && outcome.reason, 'Target.ResponseCodeMismatch');
+    }
+  });
+
+  it('a path a request line cannot carry is not sent', async () => {
+    const before = srv.requests.length;
+    const outcome = await run(probe(srv.port, { path: '/with space' }));
+    assert.match(!outcome.ok ? `${outcome.reason} ${outcome.detail}` : '', /Target\.FailedHealthChecks .*not sent/);
+    assert.equal(srv.requests.length, before);
+  });
+
   it('an aborted check closes its socket and settles', async () => {
     srv.handler.fn = () => {};
     const ac = new AbortController();
@@ -123,7 +148,7 @@ describe('httpCheck against real sockets', async () => {
 });
 
 describe('httpCheck: malformed answers and HTTPS', () => {
-  it('a response Node cannot parse is Target.FailedHealthChecks', async () => {
+  it('an answer that is not HTTP/1.x is Target.FailedHealthChecks', async () => {
     const raw = createNetServer((s) => {
       s.on('error', () => {});
       s.end('this is not HTTP\r\n\r\n');

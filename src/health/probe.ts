@@ -1,11 +1,13 @@
 import type { HealthCheckTarget } from '../domain/health-port.ts';
 import { parseMatcher } from '../domain/health-check.ts';
 import { failed, type CheckOutcome } from './check-outcome.ts';
+import type { CheckSignal } from './check-signal.ts';
 import { httpCheck } from './http-check.ts';
 import { tcpCheck } from './tcp-check.ts';
 
 /** Runs one check of a target; settles once, and soon after `signal` aborts. */
-export type ProbeFn = (target: HealthCheckTarget, signal: AbortSignal) => Promise<CheckOutcome>;
+export type ProbeFn = (target: HealthCheckTarget, signal: CheckSignal) => Promise<CheckOutcome>;
+
 
 // Matchers are parsed once per distinct string; the set of strings in use is small and bounded by
 // the configuration, but cap it anyway.

@@ -1,12 +1,13 @@
 import { connect } from 'node:net';
 import { errorText, failed, hostPort, type CheckOutcome, type ProbeTarget } from './check-outcome.ts';
+import type { CheckSignal } from './check-signal.ts';
 
 /**
  * A TCP health check: the target is healthy when a connection opens. The connection is closed at
  * once; nothing is sent. A refused or reset connection is Target.FailedHealthChecks. The timeout is
  * the scheduler's (it aborts `signal` and reports Target.Timeout).
  */
-export function tcpCheck(target: ProbeTarget, signal: AbortSignal): Promise<CheckOutcome> {
+export function tcpCheck(target: ProbeTarget, signal: CheckSignal): Promise<CheckOutcome> {
   return new Promise((resolve) => {
     const where = hostPort(target.host, target.port);
     let settled = false;
