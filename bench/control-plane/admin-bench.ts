@@ -5,10 +5,12 @@
  * - `describeBench`: one target group of `targets` registered IP targets, forwarded to by a listener
  *   so they are health-checked (nothing listens on their ports: they are unhealthy, the longest
  *   description), then `calls` DescribeTargetHealth calls one after another.
- * - `registerBench`: `connections` loops that each call RegisterTargets with one new target, back to
- *   back, for `seconds`. Afterwards ebb is killed with SIGKILL and started again on the same state
- *   directory, and every target whose registration was answered must be there (durable before its
- *   answer, at least against a crash of the process).
+ * - `registerBench`: `clients` clients of `connections` keep-alive connections each, every connection a
+ *   loop that calls RegisterTargets with one new target, back to back, for `seconds`. ebb's admin API
+ *   takes at most 8 requests at once from one client address, so each client sends from its own
+ *   loopback address (127.0.0.1, 127.0.0.2, ...), as separate machines would. Afterwards ebb is killed
+ *   with SIGKILL and started again on the same state directory, and every target whose registration
+ *   was answered must be there (durable before its answer, at least against a crash of the process).
  *
  * ebb's CPU is read from /proc/<pid>/stat (Linux), so it is ebb's own, apart from the client's.
  */
@@ -37,6 +39,7 @@ export interface DescribeResult {
 }
 
 export interface RegisterResult {
+  readonly clients: number;
   readonly connections: number;
   readonly seconds: number;
   readonly answered: number;
@@ -71,17 +74,19 @@ function processCpuUs(pid: number): number | null {
 interface Served {
   readonly proc: NodeProcess;
   readonly client: SignedQueryClient;
+  /** One client per loopback address 127.0.0.1 ... 127.0.0.<clients>. */
+  readonly clients: SignedQueryClient[];
 }
 
-async function serve(cleanup: Cleanup, stateDir: string, connections: number): Promise<Served> {
+async function serve(cleanup: Cleanup, stateDir: string, connections: number, clients = 1): Promise<Served> {
   const proc = spawnEbb(cleanup, ['--admin', '127.0.0.1:0', '--state-dir', stateDir], {
     EBB_ACCESS_KEY_ID: CREDENTIALS.accessKeyId,
     EBB_SECRET_ACCESS_KEY: CREDENTIALS.secretAccessKey,
   });
   const started = await waitForStart(proc, 30_000);
-  const client = new SignedQueryClient(`http://${String(started['admin'])}`, CREDENTIALS, REGION, connections);
-  cleanup.add(() => client.close());
-  return { proc, client };
+  const all = Array.from({ length: clients }, (_, i) => new SignedQueryClient(`http://${String(started['admin'])}`, CREDENTIALS, REGION, connections, `127.0.0.${i + 1}`));
+  for (const c of all) cleanup.add(() => c.close());
+  return { proc, client: all[0] as SignedQueryClient, clients: all };
 }
 
 async function ok(client: SignedQueryClient, action: string, params: Readonly<Record<string, string>>): Promise<string> {
@@ -149,18 +154,19 @@ function nthAddress(n: number): string {
   return `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`;
 }
 
-export async function registerBench(options: { connections: number; seconds: number }): Promise<RegisterResult> {
+export async function registerBench(options: { clients: number; connections: number; seconds: number }): Promise<RegisterResult> {
   const cleanup = new Cleanup();
   try {
     const stateDir = await tempDir(cleanup);
-    const first = await serve(cleanup, stateDir, options.connections);
+    const first = await serve(cleanup, stateDir, options.connections, options.clients);
+    const loops = first.clients.flatMap((client) => Array.from({ length: options.connections }, () => client));
     const tgArn = xmlValue(
       await ok(first.client, 'CreateTargetGroup', { Name: 'register', Protocol: 'HTTP', Port: '80', TargetType: 'ip', VpcId: 'vpc-bench' }),
       'TargetGroupArn',
     );
     // Warm the path (JIT, connections) with a few calls not counted.
     let next = 0;
-    await Promise.all(Array.from({ length: options.connections }, () => ok(first.client, 'RegisterTargets', { TargetGroupArn: tgArn, ...targetParams([{ id: nthAddress(next++), port: 80 }]) })));
+    await Promise.all(loops.map((client) => ok(client, 'RegisterTargets', { TargetGroupArn: tgArn, ...targetParams([{ id: nthAddress(next++), port: 80 }]) })));
     const acknowledged = new Set<string>(Array.from({ length: next }, (_, i) => nthAddress(i)));
     const times: number[] = [];
     let errors = 0;
@@ -169,11 +175,11 @@ export async function registerBench(options: { connections: number; seconds: num
     const t0 = performance.now();
     const end = t0 + options.seconds * 1000;
     await Promise.all(
-      Array.from({ length: options.connections }, async () => {
+      loops.map(async (client) => {
         while (performance.now() < end) {
           const id = nthAddress(next++);
           try {
-            const answer = await first.client.call('RegisterTargets', { TargetGroupArn: tgArn, ...targetParams([{ id, port: 80 }]) });
+            const answer = await client.call('RegisterTargets', { TargetGroupArn: tgArn, ...targetParams([{ id, port: 80 }]) });
             if (answer.status === 200) {
               acknowledged.add(id);
               times.push(answer.ms);
@@ -199,6 +205,7 @@ export async function registerBench(options: { connections: number; seconds: num
     let lost = 0;
     for (const id of acknowledged) if (!found.has(id)) lost += 1;
     return {
+      clients: options.clients,
       connections: options.connections,
       seconds: wallS,
       answered: times.length,

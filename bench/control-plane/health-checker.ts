@@ -1,6 +1,6 @@
 /**
- * One side of the health-check benchmark, run as a child process so that its CPU is its own. Its
- * only argument is a JSON `HealthRunSpec`; it prints one JSON `HealthRunResult` line and exits.
+ * One side of the health-check benchmark, run as a child process (with an IPC channel) so that its
+ * CPU is its own. Its only argument is a JSON `HealthSideSpec`.
  *
  * - `ebb`: ebb's control plane (in-memory store, no data plane) with its real ActiveHealthChecker on
  *   the real clock: one load balancer, one listener per target group (so every group is in use and
@@ -9,16 +9,18 @@
  *   path it travels in `ebb serve`: the checker, then the control plane's target lifecycles.
  * - `bare-http`: the same checks at the same rate by a bare loop: `http.request` with no agent (a new
  *   connection each time), `GET`, the body read to its end, the connection closed.
- * - `bare-net`: the same with `net.connect` and a hand-written request, the status line read from
- *   the first bytes: the least a Node program can spend on a connect–GET–close.
+ * - `bare-net`: the same with `net.connect` and a written request, the status line read from the
+ *   first bytes: the least a Node program can spend on a connect–GET–close.
  *
- * The window measured starts after `warmupS` seconds (for `ebb`: once every target is healthy and a
- * whole interval has passed since), and lasts `measureS` seconds.
+ * Messages: the child sends `ready` once it is in its steady state (ebb: every target healthy, and
+ * one more interval); the parent sends `run` (bare loops: start or stop checking), `window` (the child
+ * answers with the checks it finished and the CPU it used over the next `ms`), and `exit`.
  */
 import { writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { Session } from 'node:inspector/promises';
 import net from 'node:net';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { ControlPlane } from '../../src/control/control-plane.ts';
 import { ActiveHealthChecker } from '../../src/health/active-health-checker.ts';
 import { realClock } from '../../src/shared/clock.ts';
@@ -26,79 +28,109 @@ import { InMemoryStateStore } from '../../src/store/in-memory-state-store.ts';
 
 export type HealthMode = 'ebb' | 'bare-http' | 'bare-net';
 
-export interface HealthRunSpec {
+export interface HealthSideSpec {
   readonly mode: HealthMode;
   /** Backend ports on 127.0.0.1; target `t` of every group is checked on `ports[t % ports.length]`. */
   readonly ports: readonly number[];
   readonly groups: number;
   readonly perGroup: number;
   readonly intervalS: number;
-  readonly warmupS: number;
-  readonly measureS: number;
-  /** When set, a CPU profile of the window is written to this file (`.cpuprofile`, for Chrome's DevTools or speedscope). */
-  readonly profile?: string;
 }
 
-export interface HealthRunResult {
-  readonly mode: HealthMode;
-  /** Checks finished inside the window. */
+export interface ReadyMessage {
+  readonly type: 'ready';
+  /** For `ebb`: ms from the first registration until every target was healthy, and the CPU that took, µs. */
+  readonly settleMs?: number;
+  readonly settleCpuUs?: number;
+  readonly healthy?: number;
+}
+
+export interface WindowResult {
+  readonly type: 'window';
+  /** Checks finished inside the window, and how many of them did not find the target healthy. */
   readonly checks: number;
-  /** Of those, how many did not find the target healthy. */
   readonly failures: number;
   /** CPU of this process over the window, µs (user + system). */
   readonly cpuUs: number;
   readonly wallMs: number;
-  /** For `ebb`: targets healthy at the end, of all. */
-  readonly healthy?: number;
-  readonly targets: number;
-  /** For `ebb`: ms from the first registration until every target was healthy, and the CPU that took, µs. */
-  readonly settleMs?: number;
-  readonly settleCpuUs?: number;
-  /** Heap in use at the end, MiB. */
   readonly heapMiB: number;
+  /** The longest the event loop was held up during the window, ms. */
+  readonly loopDelayMaxMs: number;
+  /** The most frequent reason a check failed, and how often (ebb's checker says why; a bare loop only that it failed). */
+  readonly topFailure?: string;
 }
+
+export type ParentMessage =
+  | { readonly type: 'run'; readonly on: boolean }
+  | { readonly type: 'window'; readonly ms: number; readonly profile?: string }
+  | { readonly type: 'exit' };
 
 const PATH = '/health';
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** Counts finished checks while the window is open. */
-class Window {
+/** Counts finished checks while a window is open. */
+class Counter {
   open = false;
   checks = 0;
   failures = 0;
-  count(ok: boolean): void {
+  readonly #why = new Map<string, number>();
+  count(ok: boolean, why = 'failed'): void {
     if (!this.open) return;
     this.checks += 1;
-    if (!ok) this.failures += 1;
+    if (ok) return;
+    this.failures += 1;
+    this.#why.set(why, (this.#why.get(why) ?? 0) + 1);
   }
 
-  async measure(seconds: number, profile: string | undefined): Promise<{ cpuUs: number; wallMs: number }> {
+  #topFailure(): string | undefined {
+    const top = [...this.#why].sort((a, b) => b[1] - a[1])[0];
+    return top === undefined ? undefined : `${top[1]} × ${top[0]}`;
+  }
+
+  async window(ms: number, profile: string | undefined): Promise<WindowResult> {
     const session = profile === undefined ? null : new Session();
     if (session !== null) {
       session.connect();
       await session.post('Profiler.enable');
       await session.post('Profiler.start');
     }
+    this.checks = 0;
+    this.failures = 0;
+    this.#why.clear();
+    const delay = monitorEventLoopDelay({ resolution: 10 });
+    delay.enable();
     const c0 = process.cpuUsage();
     const t0 = performance.now();
     this.open = true;
-    await sleep(seconds * 1000);
+    await sleep(ms);
     this.open = false;
     const c = process.cpuUsage(c0);
     const wallMs = performance.now() - t0;
+    delay.disable();
     if (session !== null && profile !== undefined) {
       const { profile: taken } = await session.post('Profiler.stop');
       writeFileSync(profile, JSON.stringify(taken));
       session.disconnect();
     }
-    return { cpuUs: c.user + c.system, wallMs };
+    const topFailure = this.#topFailure();
+    return {
+      type: 'window',
+      checks: this.checks,
+      failures: this.failures,
+      cpuUs: c.user + c.system,
+      wallMs,
+      heapMiB: process.memoryUsage().heapUsed / 2 ** 20,
+      loopDelayMaxMs: delay.max / 1e6,
+      ...(topFailure === undefined ? {} : { topFailure }),
+    };
   }
 }
 
-async function runEbb(spec: HealthRunSpec, window: Window): Promise<HealthRunResult> {
+async function startEbb(spec: HealthSideSpec, counter: Counter): Promise<{ ready: ReadyMessage; close: () => Promise<void> }> {
   const checker = new ActiveHealthChecker({ clock: realClock });
   const control = new ControlPlane({ clock: realClock, store: new InMemoryStateStore(), dataPlanes: [], healthChecker: checker });
-  checker.onObservation((o) => window.count(o.ok));
+  // Why a check failed, without the port: the same reason for every target counts once.
+  checker.onObservation((o) => counter.count(o.ok, o.ok ? undefined : `${o.reason}: ${o.detail.replace(/:\d+/g, ':PORT')}`));
   await control.start();
   const lb = await control.createLoadBalancer({ name: 'bench' });
   const healthCheck = { intervalSeconds: spec.intervalS, timeoutSeconds: 2, healthyThresholdCount: 2, unhealthyThresholdCount: 2, path: PATH };
@@ -119,16 +151,12 @@ async function runEbb(spec: HealthRunSpec, window: Window): Promise<HealthRunRes
   const healthyCount = (): number =>
     groups.reduce((n, arn) => n + control.describeTargetHealth(arn).filter((d) => d.health.state === 'healthy').length, 0);
   const total = spec.groups * spec.perGroup;
-  const deadline = t0 + (spec.warmupS + 10 * spec.intervalS) * 1000;
+  const deadline = t0 + 20 * spec.intervalS * 1000;
   while (healthyCount() < total && performance.now() < deadline) await sleep(200);
   const settleMs = performance.now() - t0;
   const settle = process.cpuUsage(c0);
-  await sleep(Math.max(spec.intervalS * 1000, t0 + spec.warmupS * 1000 - performance.now()));
-  const { cpuUs, wallMs } = await window.measure(spec.measureS, spec.profile);
-  const healthy = healthyCount();
-  const heapMiB = process.memoryUsage().heapUsed / 2 ** 20;
-  await control.close();
-  return { mode: 'ebb', checks: window.checks, failures: window.failures, cpuUs, wallMs, healthy, targets: total, settleMs, settleCpuUs: settle.user + settle.system, heapMiB };
+  await sleep(spec.intervalS * 1000);
+  return { ready: { type: 'ready', settleMs, settleCpuUs: settle.user + settle.system, healthy: healthyCount() }, close: () => control.close() };
 }
 
 /** One check with node:http and no agent; resolves with whether it answered 200. */
@@ -166,27 +194,45 @@ function netCheck(port: number): Promise<boolean> {
   });
 }
 
-/** The checks of `targets` targets, each every interval, started evenly over the interval by one 5 ms tick. */
-async function runBare(spec: HealthRunSpec, window: Window): Promise<HealthRunResult> {
+/** The checks of every target, each every interval, started evenly over the interval by a 5 ms tick while on. */
+function bareLoop(spec: HealthSideSpec, counter: Counter): (on: boolean) => void {
   const check = spec.mode === 'bare-http' ? httpCheck : netCheck;
   const total = spec.groups * spec.perGroup;
   const perMs = total / (spec.intervalS * 1000);
   const portOf = (i: number): number => spec.ports[(i % spec.perGroup) % spec.ports.length] ?? 80;
-  let started = 0;
-  const t0 = performance.now();
-  const tick = setInterval(() => {
-    const due = Math.floor((performance.now() - t0) * perMs);
-    for (; started < due; started++) void check(portOf(started % total)).then((ok) => window.count(ok));
-  }, 5);
-  await sleep(spec.warmupS * 1000);
-  const { cpuUs, wallMs } = await window.measure(spec.measureS, spec.profile);
-  clearInterval(tick);
-  const heapMiB = process.memoryUsage().heapUsed / 2 ** 20;
-  return { mode: spec.mode, checks: window.checks, failures: window.failures, cpuUs, wallMs, targets: total, heapMiB };
+  let tick: NodeJS.Timeout | null = null;
+  return (on) => {
+    if (tick !== null) clearInterval(tick);
+    tick = null;
+    if (!on) return;
+    let started = 0;
+    const t0 = performance.now();
+    tick = setInterval(() => {
+      const due = Math.floor((performance.now() - t0) * perMs);
+      for (; started < due; started++) void check(portOf(started % total)).then((ok) => counter.count(ok));
+    }, 5);
+  };
 }
 
-const spec = JSON.parse(process.argv[2] ?? '{}') as HealthRunSpec;
-const window = new Window();
-const result = spec.mode === 'ebb' ? await runEbb(spec, window) : await runBare(spec, window);
-process.stdout.write(`${JSON.stringify(result)}\n`);
-process.exit(0);
+const spec = JSON.parse(process.argv[2] ?? '{}') as HealthSideSpec;
+const counter = new Counter();
+const send = (message: ReadyMessage | WindowResult): void => void process.send?.(message);
+let run: (on: boolean) => void = () => undefined;
+let close: () => Promise<void> = () => Promise.resolve();
+process.on('message', (message: ParentMessage) => {
+  if (message.type === 'run') run(message.on);
+  else if (message.type === 'window') void counter.window(message.ms, message.profile).then(send);
+  else {
+    run(false);
+    void close().finally(() => process.exit(0));
+  }
+});
+process.on('disconnect', () => process.exit(0));
+if (spec.mode === 'ebb') {
+  const started = await startEbb(spec, counter);
+  close = started.close;
+  send(started.ready);
+} else {
+  run = bareLoop(spec, counter);
+  send({ type: 'ready' });
+}

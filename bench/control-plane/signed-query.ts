@@ -3,8 +3,8 @@
  * them (`@smithy/signature-v4`), over keep-alive connections. For the control-plane benchmark: the
  * time of a call is measured from the moment its signed request is sent to the end of its answer.
  */
+import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
 import http from 'node:http';
-import { Sha256 } from '@aws-crypto/sha256-js';
 import { HttpRequest } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
 
@@ -17,6 +17,26 @@ export interface QueryAnswer {
   readonly ms: number;
 }
 
+/** SHA-256 from node:crypto for the signer, so the load generator spends little of the machine's CPU. */
+class NodeSha256 {
+  readonly #hash: Hash | Hmac;
+  constructor(secret?: string | ArrayBuffer | ArrayBufferView) {
+    this.#hash = secret === undefined ? createHash('sha256') : createHmac('sha256', bytes(secret));
+  }
+  update(data: string | ArrayBuffer | ArrayBufferView): void {
+    this.#hash.update(bytes(data));
+  }
+  digest(): Promise<Uint8Array> {
+    return Promise.resolve(this.#hash.digest());
+  }
+}
+
+function bytes(data: string | ArrayBuffer | ArrayBufferView): string | Uint8Array {
+  if (typeof data === 'string') return data;
+  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  return new Uint8Array(data);
+}
+
 /** RFC 3986 percent-encoding, as SigV4's canonical form has it. */
 function encode(value: string): string {
   return encodeURIComponent(value).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
@@ -26,10 +46,13 @@ export class SignedQueryClient {
   readonly #url: URL;
   readonly #signer: SignatureV4;
   readonly #agent: http.Agent;
+  readonly #localAddress: string | undefined;
 
-  constructor(endpoint: string, credentials: { accessKeyId: string; secretAccessKey: string }, region: string, connections: number) {
+  /** `localAddress`: the loopback address to send from (ebb's admin API bounds the requests in flight per client address). */
+  constructor(endpoint: string, credentials: { accessKeyId: string; secretAccessKey: string }, region: string, connections: number, localAddress?: string) {
     this.#url = new URL(endpoint);
-    this.#signer = new SignatureV4({ credentials, region, service: 'elasticloadbalancing', sha256: Sha256 });
+    this.#localAddress = localAddress;
+    this.#signer = new SignatureV4({ credentials, region, service: 'elasticloadbalancing', sha256: NodeSha256 });
     this.#agent = new http.Agent({ keepAlive: true, maxSockets: connections });
   }
 
@@ -53,7 +76,15 @@ export class SignedQueryClient {
     return new Promise<QueryAnswer>((resolve, reject) => {
       const t0 = performance.now();
       const req = http.request(
-        { method: 'POST', host: url.hostname, port: url.port, path: '/', headers: signed.headers as Record<string, string>, agent: this.#agent },
+        {
+          method: 'POST',
+          host: url.hostname,
+          port: url.port,
+          path: '/',
+          headers: signed.headers as Record<string, string>,
+          agent: this.#agent,
+          ...(this.#localAddress === undefined ? {} : { localAddress: this.#localAddress }),
+        },
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
