@@ -117,9 +117,11 @@ cat > "$WORK/ebb.yaml" <<EOF
 loadBalancers:
   - name: l4
     type: network
+    attributes: { ebb.shutdown_timeout.seconds: 1 }
     listeners:
       - { protocol: TCP, port: $EBB_TCP, address: 127.0.0.1, defaultActions: [{ type: forward, targetGroup: l4 }] }
   - name: web
+    attributes: { ebb.shutdown_timeout.seconds: 1 }
     listeners:
       - protocol: HTTPS
         port: $EBB_HTTPS
