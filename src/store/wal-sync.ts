@@ -27,7 +27,10 @@ export class WalSync {
     this.#syncFile = syncFile;
   }
 
-  /** Opens the WAL file SQLite has made, and syncs the directory that holds its entry. */
+  /**
+   * Opens the WAL file SQLite has made, and syncs the directory that holds its entry. That sync is
+   * best effort, as SQLite's own: some file systems cannot sync a directory, and keep entries anyway.
+   */
   static open(dir: string, file: string, syncFile: SyncFile): WalSync {
     const fd = openSync(file, 'r+');
     try {
@@ -37,9 +40,8 @@ export class WalSync {
       } finally {
         closeSync(dirFd);
       }
-    } catch (error) {
-      closeSync(fd);
-      throw error;
+    } catch {
+      // See above.
     }
     return new WalSync(fd, file, syncFile);
   }
