@@ -133,7 +133,7 @@ async function startEbb(spec: HealthSideSpec, counter: Counter): Promise<{ ready
   checker.onObservation((o) => counter.count(o.ok, o.ok ? undefined : `${o.reason}: ${o.detail.replace(/:\d+/g, ':PORT')}`));
   await control.start();
   const lb = await control.createLoadBalancer({ name: 'bench' });
-  const healthCheck = { intervalSeconds: spec.intervalS, timeoutSeconds: 2, healthyThresholdCount: 2, unhealthyThresholdCount: 2, path: PATH };
+  const healthCheck = { intervalSeconds: spec.intervalS, timeoutSeconds: Math.max(2, spec.intervalS - 1), healthyThresholdCount: 2, unhealthyThresholdCount: 2, path: PATH };
   const groups: string[] = [];
   for (let g = 0; g < spec.groups; g++) {
     const tg = await control.createTargetGroup({ name: `bench-${g}`, protocol: 'HTTP', port: spec.ports[0] ?? 80, targetType: 'ip', healthCheck });
