@@ -129,9 +129,12 @@ export async function healthBench(options: HealthBenchOptions): Promise<HealthBe
       side.send({ type: 'run', on: false });
       windows.push({ against, ebb: e, bare: b });
       const us = (r: WindowResult): string => (r.cpuUs / Math.max(1, r.checks)).toFixed(0);
-      options.log(`  window ${w + 1}: ebb ${e.checks} checks, ${us(e)} µs CPU/check; ${against} ${b.checks} checks, ${us(b)} µs CPU/check; ratio ${(Number(us(e)) / Number(us(b))).toFixed(2)}`);
+      options.log(
+        `  window ${w + 1}: ebb ${e.checks} checks, ${us(e)} µs CPU/check, event loop held up ${e.loopDelayMaxMs.toFixed(0)} ms at most; ` +
+          `${against} ${b.checks} checks, ${us(b)} µs CPU/check, ${b.loopDelayMaxMs.toFixed(0)} ms; ratio ${(Number(us(e)) / Number(us(b))).toFixed(2)}`,
+      );
       for (const [who, r] of [['ebb', e], [against, b]] as const) {
-        if (r.topFailure !== undefined) options.log(`    ${who}: ${r.failures} failed, most often ${r.topFailure}; its event loop was held up ${r.loopDelayMaxMs.toFixed(0)} ms at most`);
+        if (r.topFailure !== undefined) options.log(`    ${who}: ${r.failures} failed, most often ${r.topFailure}`);
       }
       await sleep(500); // the bare loop's last checks end
     }
