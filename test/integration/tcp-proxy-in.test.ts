@@ -81,10 +81,11 @@ test('a version 2 header in pieces; LOCAL uses the connection address', async (t
   const two = await tcpConnect(c, port);
   two.socket.write(Buffer.concat([local, Buffer.from('y')]));
   assert.ok(await waitFor(() => two.text() === 'y'));
-  assert.deepEqual(seen, [
-    { client: '198.51.100.20:5555', rest: '' },
-    { client: `127.0.0.1:${two.localPort}`, rest: 'y' },
-  ]);
+  // ebb's PROXY v2 header and the client's 'x' may reach the backend in one read or two.
+  assert.equal(seen.length, 2);
+  assert.equal(seen[0]?.client, '198.51.100.20:5555');
+  assert.ok(seen[0]?.rest === '' || seen[0]?.rest === 'x', `after the header: '${seen[0]?.rest ?? ''}'`);
+  assert.deepEqual(seen[1], { client: `127.0.0.1:${two.localPort}`, rest: 'y' });
 });
 
 test('no header, a bad one, or none in time: the connection is reset, no target sees it, and one log line says so', async (t) => {
