@@ -18,9 +18,11 @@ const files =
         .filter((f) => f.endsWith('.test.ts') && !f.includes('node_modules'))
         .sort();
 
+// Three files at a time on two cores: most integration tests wait on real timers, child processes and
+// sockets rather than the CPU, and with two at a time the run was mostly waiting.
 const child = spawn(
   process.execPath,
-  ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=180000', ...flags, ...files],
+  ['--import', 'tsx', '--test', '--test-concurrency=3', '--test-timeout=180000', ...flags, ...files],
   { stdio: 'inherit' },
 );
 // A run killed by a signal (the OOM killer, a CI timeout) exits 128 + the signal's number, as a shell
