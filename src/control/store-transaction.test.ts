@@ -136,6 +136,30 @@ describe('group commit', () => {
     await assert.rejects(tx.transact([put('instance', 'i-3', {})], () => assert.fail('applied')), /could not be made durable/);
   });
 
+  test('a publication that throws fails its group once durable, and the groups after it go on', async () => {
+    const store = new InMemoryGroupCommitStore();
+    let fail = true;
+    const tx = new StoreTransaction(
+      store,
+      () => {
+        if (fail) throw new Error('a data plane refused the snapshot');
+      },
+      { group: true },
+    );
+    store.holdFlushes();
+    await tx.transact([put('instance', 'i-0', {})], () => undefined, later); // starts a group, whose publication throws
+    const first = tx.settled();
+    store.releaseFlush();
+    await assert.rejects(first, /refused the snapshot/);
+    assert.equal(store.flushes, 1, 'its flush ran all the same');
+    fail = false;
+    await tx.transact([put('instance', 'i-1', {})], () => undefined, later);
+    const second = tx.settled();
+    store.releaseFlush();
+    await second;
+    assert.equal(store.flushes, 2);
+  });
+
   test('a change nobody waits for is flushed all the same', async () => {
     const { store, tx } = grouped();
     store.holdFlushes();

@@ -144,10 +144,18 @@ export class StoreTransaction {
     const store = this.#group;
     if (store === null) return Promise.resolve();
     const upTo = this.#written;
-    this.#publishPending();
+    // A publication that throws fails the group's commands (as it failed its command before group
+    // commit), once their changes are durable; it must not stop the flush or the groups after it.
+    let publishError: { readonly error: unknown } | null = null;
+    try {
+      this.#publishPending();
+    } catch (error) {
+      publishError = { error };
+    }
     const done = store.flush().then(
       () => {
         this.#durable = Math.max(this.#durable, upTo);
+        if (publishError !== null) throw publishError.error;
       },
       (error: unknown) => {
         throw storeError(error);
