@@ -3,10 +3,10 @@
  * them (`@smithy/signature-v4`), over keep-alive connections. For the control-plane benchmark: the
  * time of a call is measured from the moment its signed request is sent to the end of its answer.
  */
-import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
 import http from 'node:http';
 import { HttpRequest } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
+import { NodeSha256 } from '../../src/shared/node-sha256.ts';
 
 const ELBV2_VERSION = '2015-12-01';
 
@@ -15,26 +15,6 @@ export interface QueryAnswer {
   readonly body: string;
   /** From sending the signed request to the end of the answer, ms. */
   readonly ms: number;
-}
-
-/** SHA-256 from node:crypto for the signer, so the load generator spends little of the machine's CPU. */
-class NodeSha256 {
-  readonly #hash: Hash | Hmac;
-  constructor(secret?: string | ArrayBuffer | ArrayBufferView) {
-    this.#hash = secret === undefined ? createHash('sha256') : createHmac('sha256', bytes(secret));
-  }
-  update(data: string | ArrayBuffer | ArrayBufferView): void {
-    this.#hash.update(bytes(data));
-  }
-  digest(): Promise<Uint8Array> {
-    return Promise.resolve(this.#hash.digest());
-  }
-}
-
-function bytes(data: string | ArrayBuffer | ArrayBufferView): string | Uint8Array {
-  if (typeof data === 'string') return data;
-  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  return new Uint8Array(data);
 }
 
 /** RFC 3986 percent-encoding, as SigV4's canonical form has it. */

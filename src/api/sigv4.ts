@@ -1,7 +1,8 @@
-import { createHash, createHmac, timingSafeEqual, type Hash, type Hmac } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { HttpRequest } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { ebbError } from '../shared/errors.ts';
+import { NodeSha256 } from '../shared/node-sha256.ts';
 
 /**
  * AWS Signature Version 4 verification for the admin endpoint (docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv.html).
@@ -287,32 +288,6 @@ function values(headers: RequestHeaders, name: string): readonly string[] {
   const v = Object.hasOwn(headers, name) ? headers[name] : undefined;
   if (v === undefined) return [];
   return typeof v === 'string' ? [v] : v;
-}
-
-/**
- * SHA-256 and HMAC-SHA-256 from node:crypto in the shape the signer takes (a HashConstructor): the
- * pure-JavaScript @aws-crypto/sha256-js made verifying a signature cost several times more CPU.
- */
-class NodeSha256 {
-  readonly #hash: Hash | Hmac;
-
-  constructor(secret?: string | ArrayBuffer | ArrayBufferView) {
-    this.#hash = secret === undefined ? createHash('sha256') : createHmac('sha256', bytes(secret));
-  }
-
-  update(data: string | ArrayBuffer | ArrayBufferView): void {
-    this.#hash.update(bytes(data));
-  }
-
-  digest(): Promise<Uint8Array> {
-    return Promise.resolve(this.#hash.digest());
-  }
-}
-
-function bytes(data: string | ArrayBuffer | ArrayBufferView): string | Uint8Array {
-  if (typeof data === 'string') return data;
-  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  return new Uint8Array(data);
 }
 
 function sha256Hex(data: Buffer | string): string {

@@ -67,7 +67,7 @@ export class Drains {
     this.#inBackground = options.inBackground;
     this.#targetGroup = options.targetGroup;
     this.#sampler = new DrainSampler(options.clock);
-    this.unhealthyFlows = new UnhealthyFlows({ ...options, targetGroup: options.targetGroup });
+    this.unhealthyFlows = new UnhealthyFlows(options);
   }
 
   /**
@@ -305,14 +305,16 @@ export class Drains {
    * (the target is `unused` all the same; the record counts the flows left open).
    */
   async #cutAtDeadline(target: RegisteredTarget): Promise<TerminateResult> {
-    const tg = this.#targetGroup(target.reg.targetGroupArn);
-    if (tg?.protocol === 'TCP' && targetGroupAttributesWithDefaults(tg.attributes, tg.protocol)['deregistration_delay.connection_termination.enabled'] !== 'true') {
-      const left = this.#activity(target.key).tunnels;
-      if (target.drain !== null) target.drain.flowsLeftOpen = left;
-      this.#log({ event: 'drain:flows-left-open', targetGroup: tg.name, target: `${target.reg.id}:${target.reg.port}`, flows: left });
-      return { requestsCut: 0, tunnelsClosed: 0, connectionsClosed: 0 };
-    }
-    return this.#terminateEverywhere(target.key);
+    if (!this.#keepsFlows(target.reg.targetGroupArn)) return this.#terminateEverywhere(target.key);
+    const flows = this.#activity(target.key).tunnels;
+    this.#log({ event: 'drain:flows-left-open', targetGroup: this.#targetGroup(target.reg.targetGroupArn)?.name ?? '', target: `${target.reg.id}:${target.reg.port}`, flows });
+    return { requestsCut: 0, tunnelsClosed: 0, connectionsClosed: 0 };
+  }
+
+  /** A TCP group without connection termination: its flows outlive a drain's deadline. */
+  #keepsFlows(groupArn: string): boolean {
+    const tg = this.#targetGroup(groupArn);
+    return tg?.protocol === 'TCP' && targetGroupAttributesWithDefaults(tg.attributes, tg.protocol)['deregistration_delay.connection_termination.enabled'] !== 'true';
   }
 
   async #terminateEverywhere(key: string): Promise<TerminateResult> {
@@ -366,7 +368,8 @@ export class Drains {
       requestsCut: cut?.requestsCut ?? 0,
       tunnelsClosed: cut?.tunnelsClosed ?? 0,
       connectionsClosed: cut?.connectionsClosed ?? 0,
-      ...(drain?.flowsLeftOpen === undefined ? {} : { flowsLeftOpen: drain.flowsLeftOpen }),
+      // Nothing was cut, so what is still open on the target is what the deadline left open.
+      ...(outcome === 'deadline' && this.#keepsFlows(target.reg.targetGroupArn) ? { flowsLeftOpen: this.#activity(target.key).tunnels } : {}),
       series: this.#sampler.final(target.key, this.#activity(target.key)),
     };
   }

@@ -25,8 +25,6 @@ export interface DrainState {
    */
   readonly restored: boolean;
   timer: TimerHandle | null;
-  /** Set at the deadline of a TCP group's drain that leaves its flows open (see `DrainRecord.flowsLeftOpen`). */
-  flowsLeftOpen?: number;
 }
 
 /** One registration the control plane holds: what was registered, its lifecycle, and its drain while it drains. */

@@ -53,7 +53,7 @@ export class UnhealthyFlows {
     if (target.life.registration !== 'registered') return;
     const attrs = targetGroupAttributesWithDefaults(tg.attributes, tg.protocol);
     if (attrs['target_health_state.unhealthy.connection_termination.enabled'] !== 'false') {
-      this.#closeFlows(target, 'unhealthy');
+      this.#o.inBackground(`close the flows of unhealthy ${target.key}`, () => this.#terminate(target, 'unhealthy'));
       return;
     }
     const intervalSeconds = Number(attrs['target_health_state.unhealthy.draining_interval_seconds'] ?? '0');
@@ -87,10 +87,6 @@ export class UnhealthyFlows {
     this.#o.targets.reportChange(target);
     this.#o.publish();
     if (target.life.health === 'unhealthy' && target.life.registration === 'registered') await this.#terminate(target, 'unhealthy-draining-interval');
-  }
-
-  #closeFlows(target: RegisteredTarget, why: string): void {
-    this.#o.inBackground(`close the flows of unhealthy ${target.key}`, () => this.#terminate(target, why));
   }
 
   async #terminate(target: RegisteredTarget, why: string): Promise<void> {
