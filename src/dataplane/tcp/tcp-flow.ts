@@ -8,6 +8,8 @@ import { pickTarget } from '../pickers/index.ts';
 import type { OpenTunnel, TargetEntry } from '../target-entry.ts';
 import type { IdleWatched } from './idle-sweep.ts';
 import type { ProxiedClient } from './inbound-proxy.ts';
+import { adoptForDirectReads, directReadOption, writeRead } from './direct-reads.ts';
+import type { HandleHusk, ReadOutcome } from './direct-reads.ts';
 import { encodeProxyV2 } from './proxy-protocol.ts';
 
 /** What a flow needs of the listener it came through. */
@@ -65,6 +67,8 @@ export class TcpFlow implements OpenTunnel, IdleWatched {
   #resolveDone: (() => void) | null = null;
 
   readonly #client: Socket;
+  /** The accepted socket the client's handle was moved out of (direct-reads.ts), closed with the flow; null when the client is read as a stream. */
+  readonly #husk: HandleHusk | null;
   readonly #host: ProxyHost;
   readonly #listener: FlowListener;
   readonly #tls: TlsFacts | null;
@@ -80,9 +84,19 @@ export class TcpFlow implements OpenTunnel, IdleWatched {
     this.#tls = tls;
     this.clientAddress = proxied?.address ?? client.remoteAddress ?? '';
     this.clientPort = proxied?.port ?? client.remotePort ?? 0;
+    // A plain TCP client is read into a buffer of its own (direct-reads.ts); a TLS one as a stream.
+    const adopted = tls === null ? adoptForDirectReads(client, directReadOption((chunk) => this.#fromClient(chunk))) : null;
+    this.#husk = adopted?.husk ?? null;
+    if (adopted !== null) {
+      client = adopted.socket;
+      this.#client = client;
+    } else {
+      client.on('data', (b: Buffer) => {
+        if (this.#fromClient(b) === 'held-full') this.#client.pause();
+      });
+    }
     // The client's bytes wait in its socket until the target is connected.
     client.pause();
-    client.on('data', (b: Buffer) => this.#fromClient(b));
     client.on('end', () => this.#clientEnded());
     client.on('error', (err: NodeJS.ErrnoException) => this.#sideFailed('client', err));
     client.on('close', () => this.#clientSocketClosed());
@@ -121,14 +135,19 @@ export class TcpFlow implements OpenTunnel, IdleWatched {
         })
       : null;
     this.#targetClosed = false;
-    const target = net.connect({ host: entry.host, port: entry.port, noDelay: true, allowHalfOpen: true });
+    const target = net.connect({
+      host: entry.host,
+      port: entry.port,
+      noDelay: true,
+      allowHalfOpen: true,
+      onread: directReadOption((chunk) => this.#fromTarget(chunk)),
+    });
     this.#target = target;
     target.setTimeout(route.settings.targetConnectTimeoutMs);
     target.once('timeout', () => {
       if (this.#phase === Phase.Connecting) this.#connectFailed('ETIMEDOUT');
     });
     target.once('connect', () => this.#connected(target, proxyHeader));
-    target.on('data', (b: Buffer) => this.#fromTarget(b));
     target.on('end', () => this.#targetEnded());
     target.on('error', (err: NodeJS.ErrnoException) => this.#sideFailed('target', err));
     target.on('close', () => this.#targetSocketClosed());
@@ -161,20 +180,20 @@ export class TcpFlow implements OpenTunnel, IdleWatched {
     resetSocket(this.#client);
   }
 
-  #fromClient(b: Buffer): void {
+  #fromClient(b: Buffer): ReadOutcome {
     this.#receivedBytes += b.length;
     this.moved = true;
     // After ebb's FIN nothing more goes to the target; the client's bytes are read (so its FIN is seen) and dropped.
-    if (this.#phase !== Phase.Open) return;
     const target = this.#target;
-    if (target !== null && !target.write(b)) this.#client.pause();
+    if (this.#phase !== Phase.Open || target === null) return 'free';
+    return writeRead(target, b);
   }
 
-  #fromTarget(b: Buffer): void {
+  #fromTarget(b: Buffer): ReadOutcome {
     this.moved = true;
-    if (this.#phase !== Phase.Open) return;
+    if (this.#phase !== Phase.Open) return 'free';
     this.#sentBytes += b.length;
-    if (!this.#client.write(b)) this.#target?.pause();
+    return writeRead(this.#client, b);
   }
 
   /** The client's FIN: passed to the target, whose answer may still come (half-close). */
@@ -203,6 +222,7 @@ export class TcpFlow implements OpenTunnel, IdleWatched {
 
   #clientSocketClosed(): void {
     this.#clientClosed = true;
+    this.#husk?.destroy();
     if (this.#phase === Phase.Connecting) {
       // The client went away before the target answered: nothing to pass on.
       this.#reason ??= 'client_reset';

@@ -1,0 +1,149 @@
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import net from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { after, test } from 'node:test';
+import tls from 'node:tls';
+import { LARGE_READ_BUFFER, SMALL_READ_BUFFER, adoptForDirectReads, directReadOption } from './direct-reads.ts';
+import type { ReadOutcome } from './direct-reads.ts';
+
+const servers: net.Server[] = [];
+after(() => {
+  for (const s of servers) s.close();
+});
+
+/** A server on 127.0.0.1 whose accepted sockets go to `onSocket`; resolves with its port. */
+async function listen(onSocket: (s: net.Socket) => void, server = net.createServer({ allowHalfOpen: true })): Promise<number> {
+  server.on('connection', onSocket);
+  servers.push(server);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return (server.address() as AddressInfo).port;
+}
+
+test('an accepted socket is adopted: its bytes come through onread, and the husk keeps the server counting it until it is closed', async () => {
+  const chunks: Buffer[] = [];
+  let adopted: { socket: net.Socket; husk: net.Socket } | null = null;
+  const ended: Promise<unknown>[] = [];
+  const server = net.createServer({ allowHalfOpen: true });
+  const port = await listen((s) => {
+    adopted = adoptForDirectReads(
+      s,
+      directReadOption((chunk) => {
+        chunks.push(Buffer.from(chunk));
+        return 'free';
+      }),
+    );
+    if (adopted !== null) ended.push(once(adopted.socket, 'end'));
+  }, server);
+  const client = net.connect(port, '127.0.0.1');
+  await once(client, 'connect');
+  client.write('hello ');
+  client.write('world');
+  client.end();
+  for (let i = 0; i < 100 && Buffer.concat(chunks).toString() !== 'hello world'; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(Buffer.concat(chunks).toString(), 'hello world');
+  assert.ok(adopted !== null, 'a plain TCP socket is adopted');
+  const { socket, husk } = adopted as { socket: net.Socket; husk: net.Socket };
+  assert.equal(socket.remotePort, client.localPort, 'the adopted socket is the same connection');
+  assert.equal(ended.length, 1);
+  await ended[0];
+  socket.end('bye');
+  const reply = await new Promise<string>((resolve) => {
+    let got = '';
+    client.on('data', (b: Buffer) => (got += b.toString()));
+    client.on('end', () => resolve(got));
+  });
+  assert.equal(reply, 'bye', 'writes go out through the adopted socket');
+  assert.equal(await new Promise<number>((r) => server.getConnections((_e, n) => r(n))), 1, 'the husk still counts');
+  husk.destroy();
+  await once(husk, 'close');
+  assert.equal(await new Promise<number>((r) => server.getConnections((_e, n) => r(n))), 0);
+});
+
+test('a socket with bytes already read, or a TLS socket, is not adopted and is left as it was', async () => {
+  const results: (object | null)[] = [];
+  const port = await listen((s) => {
+    s.once('data', (b: Buffer) => {
+      s.pause();
+      s.unshift(b);
+      results.push(adoptForDirectReads(s, directReadOption(() => 'free')));
+      const fake = new tls.TLSSocket(new net.Socket());
+      results.push(adoptForDirectReads(fake, directReadOption(() => 'free')));
+      fake.destroy();
+      s.once('data', (again: Buffer) => {
+        assert.equal(again.toString(), 'first');
+        s.destroy();
+      });
+      s.resume();
+    });
+  });
+  const client = net.connect(port, '127.0.0.1');
+  client.on('error', () => {});
+  client.write('first');
+  await once(client, 'close');
+  assert.deepEqual(results, [null, null]);
+});
+
+test('the read buffer is small for small reads, 64 KiB once a read fills it, and never read into while a write holds it', async () => {
+  const seen: { chunk: Buffer; copy: Buffer; size: number }[] = [];
+  let current: Buffer | null = null;
+  const option = directReadOption((chunk): ReadOutcome => {
+    // Every chunk is kept (as a pending write would keep it): none may change after its read.
+    seen.push({ chunk, copy: Buffer.from(chunk), size: chunk.buffer.byteLength });
+    return 'held';
+  });
+  const giveBuffer = option.buffer as () => Buffer;
+  const wrapped: net.OnReadOpts = {
+    buffer: () => (current = giveBuffer()),
+    callback: (n, buf) => option.callback(n, buf),
+  };
+  const port = await listen((s) => {
+    let n = 0;
+    const big = Buffer.alloc(1024 * 1024, 7);
+    const send = (): void => {
+      n++;
+      // small, then a megabyte, then small twice (the first small read after bulk still lands in the big buffer)
+      if (n === 1) s.write('a'.repeat(100), () => setTimeout(send, 20));
+      else if (n === 2) s.write(big, () => setTimeout(send, 20));
+      else if (n === 3) s.write('y'.repeat(100), () => setTimeout(send, 20));
+      else s.end('z'.repeat(100));
+    };
+    send();
+  });
+  const client = net.connect({ port, host: '127.0.0.1', onread: wrapped });
+  await once(client, 'end');
+  client.destroy();
+  assert.ok(current !== null);
+  for (const { chunk, copy } of seen) assert.ok(chunk.equals(copy), 'a held chunk was overwritten by a later read');
+  assert.equal(seen[0]?.size, SMALL_READ_BUFFER, 'the first read lands in a small buffer');
+  assert.ok(seen.some((s) => s.size === LARGE_READ_BUFFER && s.chunk.length > SMALL_READ_BUFFER), 'bulk is read 64 KiB at a time');
+  assert.equal(seen.at(-1)?.size, SMALL_READ_BUFFER, 'a small read after bulk gives the small buffer back');
+  assert.equal(Buffer.concat(seen.map((s) => s.copy)).length, 100 + 1024 * 1024 + 200);
+});
+
+test('a chunk written at once frees the buffer: the next read lands in the same memory', async () => {
+  const buffers = new Set<ArrayBufferLike>();
+  let total = 0;
+  const option = directReadOption((chunk) => {
+    buffers.add(chunk.buffer);
+    total += chunk.length;
+    return 'free';
+  });
+  const port = await listen((s) => {
+    let i = 0;
+    const tick = (): void => {
+      if (++i > 5) {
+        s.end();
+        return;
+      }
+      s.write('x'.repeat(50), () => setTimeout(tick, 10));
+    };
+    tick();
+  });
+  const client = net.connect({ port, host: '127.0.0.1', onread: option });
+  await once(client, 'end');
+  client.destroy();
+  assert.equal(total, 250);
+  assert.equal(buffers.size, 1, 'five small reads, one buffer');
+});
