@@ -26,7 +26,10 @@ const ALLOWED: Record<string, readonly string[]> = {
   telemetry: ['autoscaling', 'control', 'dataplane', 'domain', 'shared'],
   // The command-line client talks to the admin endpoint over HTTP; it shares only names and errors.
   cli: ['domain', 'shared'],
-  main: ['shared', 'domain', 'control', 'autoscaling', 'instances', 'health', 'dataplane', 'store', 'config', 'api', 'telemetry', 'cli'],
+  // Data-plane workers: the protocol between the control plane's process and a data-plane process, the
+  // remote data plane (the port over it), the worker process around an HTTP data plane, the supervisor.
+  workers: ['dataplane', 'domain', 'shared'],
+  main: ['shared', 'domain', 'control', 'autoscaling', 'instances', 'health', 'dataplane', 'store', 'config', 'api', 'telemetry', 'cli', 'workers'],
 };
 
 function sourceFiles(dir: string): string[] {

@@ -329,9 +329,15 @@ export class Drains {
     );
   }
 
+  /** No work on the target in any data plane, each sure of its counts (see `TargetActivity.unsettled`). */
   #idleEverywhere(key: string): boolean {
-    const a = this.#activity(key);
-    return a.requests === 0 && a.tunnels === 0;
+    let work = 0;
+    for (const dp of this.#dataPlanes) {
+      const a = dp.activity(key);
+      if (a.unsettled === true) return false;
+      work += a.requests + a.tunnels;
+    }
+    return work === 0;
   }
 
   #activity(key: string): { requests: number; tunnels: number } {

@@ -41,6 +41,13 @@ export interface TargetActivity {
   readonly completed: number;
   /** Connections open to the target, busy or idle; left out by a data plane that does not count them. */
   readonly connections?: number;
+  /**
+   * True while these counts may be behind: a data plane in another process has been sent a snapshot it
+   * has not yet confirmed, so work it started before it stopped routing the target may be missing here.
+   * Not idle, whatever the counts say; such a data plane calls the `onIdle` listeners for the keys
+   * asked about meanwhile once it has confirmed, so a drain that found it unsettled looks again.
+   */
+  readonly unsettled?: boolean;
 }
 
 export interface TerminateResult {
