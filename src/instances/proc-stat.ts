@@ -80,3 +80,28 @@ export function groupHasLiveMembers(pgid: number): boolean {
   }
   return false;
 }
+
+/** The group's members that have not exited, as `pid:state:command` (for a log line saying what outlived a signal). */
+export function liveGroupMembers(pgid: number): string[] {
+  const members: string[] = [];
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc');
+  } catch {
+    return members;
+  }
+  for (const name of pids) {
+    if (!/^\d+$/.test(name)) continue;
+    const stat = readProcStat(Number(name));
+    if (stat === null || stat.pgrp !== pgid || stat.state === 'Z') continue;
+    let command = '?';
+    try {
+      command = readFileSync(`/proc/${name}/comm`, 'utf8').trim();
+    } catch {
+      // gone meanwhile
+    }
+    members.push(`${name}:${stat.state}:${command}`);
+    if (members.length >= 20) break;
+  }
+  return members;
+}

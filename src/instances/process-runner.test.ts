@@ -105,7 +105,8 @@ test('a user-data script runs in its own group with PORT, EBB_INSTANCE_ID and EB
   // A stop timeout far above what the group needs: on a loaded machine a 5 s one was seen to pass
   // before the shell's trap ran, and the test is about SIGTERM reaching the group, not its speed.
   const result = await runner.stop(ID_A, 20_000);
-  assert.equal(result.by, 'SIGTERM');
+  // When it fails, what outlived SIGTERM (the SIGKILL line names the group's members) and the script's output.
+  assert.equal(result.by, 'SIGTERM', `${JSON.stringify(s.logs.filter((e) => String(e.event).startsWith('instance:')))}\noutput:\n${logOf(instance)}`);
   assert.equal(result.exit?.code, 0);
   assert.equal(result.exit?.signal, null);
   assert.ok(!isLive(readProcStat(childPid)), 'the background child got SIGTERM too');

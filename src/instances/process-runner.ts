@@ -15,7 +15,7 @@ import type { Clock, TimerHandle } from '../shared/clock.ts';
 import { describeError, EbbError } from '../shared/errors.ts';
 import { chooseFreePort } from './free-port.ts';
 import { instanceDir, isSafeInstanceId, LOG_FILE, pruneEnded, readRecord, recordedIds, removeRecord, USER_DATA_FILE, writeRecord } from './instance-files.ts';
-import { groupHasLiveMembers, isSameProcess, readProcStat } from './proc-stat.ts';
+import { groupHasLiveMembers, isSameProcess, liveGroupMembers, readProcStat } from './proc-stat.ts';
 
 export interface ProcessInstanceRunnerOptions {
   /** Where instances' directories are made, e.g. `<state-dir>/instances`. */
@@ -353,7 +353,8 @@ export class ProcessInstanceRunner implements InstanceRunner {
       if (killedAt === null && now - started >= stopTimeoutMs) {
         by = 'SIGKILL';
         killedAt = now;
-        this.#log({ event: 'instance:stop', instanceId, pid, signal: 'SIGKILL', afterMs: now - started });
+        // What outlived SIGTERM, for whoever reads why the stop took its whole timeout.
+        this.#log({ event: 'instance:stop', instanceId, pid, signal: 'SIGKILL', afterMs: now - started, leaderExited: watched.exit !== null, members: liveGroupMembers(pid) });
         signalGroup(pid, 'SIGKILL', this.#log);
       } else if (killedAt !== null && watched.exit !== null && now - killedAt >= KILL_GRACE_MS) {
         this.#log({ event: 'instance:group-survives-kill', level: 'warn', instanceId, pgid: pid });
