@@ -1,0 +1,294 @@
+import assert from 'node:assert/strict';
+import diagnosticsChannel from 'node:diagnostics_channel';
+import { test } from 'node:test';
+import { FakeClock } from '../../test/fakes/fake-clock.ts';
+import { CHANNEL_NAMES } from '../dataplane/channels.ts';
+import type { RoutingSnapshot } from '../domain/routing-snapshot.ts';
+import { memoryLinkPair, type Link } from './link.ts';
+import { decodeToWorker, type ToWorker, type WireActivity } from './protocol.ts';
+import { RemoteDataPlane } from './remote-data-plane.ts';
+
+/** Lets the memory link deliver what was sent (each hop is one turn of the event loop). */
+async function turns(n = 3): Promise<void> {
+  for (let i = 0; i < n; i++) await new Promise((resolve) => setImmediate(resolve));
+}
+
+function snapshot(version: number): RoutingSnapshot {
+  return { version, listeners: [], targetGroups: new Map() };
+}
+
+function wire(key: string, counts: Partial<Omit<WireActivity, 'key'>> = {}): WireActivity {
+  return { key, requests: 0, tunnels: 0, completed: 0, connections: 0, ...counts };
+}
+
+/** The worker's end of the link, scripted by the test: what it received, and what it says. */
+class ScriptedWorker {
+  readonly received: ToWorker[] = [];
+  closedReason: string | null = null;
+  readonly link: Link;
+
+  constructor(link: Link) {
+    this.link = link;
+    link.onMessage((m) => this.received.push(decodeToWorker(m)));
+    link.onClose((reason) => {
+      this.closedReason = reason;
+    });
+  }
+
+  last<T extends ToWorker['type']>(type: T): Extract<ToWorker, { type: T }> {
+    const found = this.received.filter((m) => m.type === type).at(-1);
+    assert.ok(found !== undefined, `the worker received no '${type}'; it received ${this.received.map((m) => m.type).join(', ')}`);
+    return found as Extract<ToWorker, { type: T }>;
+  }
+
+  say(message: object): void {
+    assert.equal(this.link.send(message), true);
+  }
+
+  applied(seq: number, activity: WireActivity[] = [], listenerErrors: unknown[] = []): void {
+    this.say({ type: 'applied', seq, version: 1, listenerErrors, activity });
+  }
+}
+
+function setup(options: { answerTimeoutMs?: number; maxUnsent?: number } = {}) {
+  const clock = new FakeClock();
+  const logs: Array<Record<string, unknown>> = [];
+  const plane = new RemoteDataPlane({ id: 'dp-1', clock, log: (e) => logs.push(e), reportIntervalMs: 50, ...(options.answerTimeoutMs === undefined ? {} : { answerTimeoutMs: options.answerTimeoutMs }) });
+  const idle: string[] = [];
+  plane.onIdle((key) => idle.push(key));
+  const connect = (): ScriptedWorker => {
+    const [control, worker] = memoryLinkPair(options.maxUnsent === undefined ? {} : { maxUnsent: options.maxUnsent });
+    const scripted = new ScriptedWorker(worker);
+    plane.attach(control);
+    return scripted;
+  };
+  return { clock, logs, plane, idle, connect };
+}
+
+test('attach says hello, then sends the latest snapshot; apply resolves on its applied', async () => {
+  const { plane, connect } = setup();
+  const before = plane.apply(snapshot(1));
+  const worker = connect();
+  await turns();
+  assert.deepEqual(
+    worker.received.map((m) => m.type),
+    ['hello', 'apply'],
+  );
+  assert.deepEqual(worker.last('hello'), { type: 'hello', protocol: 1, dataPlaneId: 'dp-1', reportIntervalMs: 50 });
+  const sent = worker.last('apply');
+  assert.equal(sent.snapshot.version, 1);
+  worker.applied(sent.seq, [], [{ arn: 'l-1', code: 'EADDRINUSE', message: 'in use' }]);
+  await turns();
+  assert.deepEqual(await before, { listenerErrors: [{ arn: 'l-1', code: 'EADDRINUSE', message: 'in use' }] });
+
+  const next = plane.apply(snapshot(2));
+  await turns();
+  worker.applied(worker.last('apply').seq);
+  assert.deepEqual(await next, { listenerErrors: [] });
+});
+
+test('activity is unsettled until the worker confirms the snapshot; then the keys asked about are told idle', async () => {
+  const { plane, idle, connect } = setup();
+  const worker = connect();
+  worker.say({ type: 'activity', activity: [wire('t1', { requests: 2, completed: 5, connections: 1 })] });
+  await turns();
+  assert.deepEqual(plane.activity('t1'), { requests: 2, tunnels: 0, completed: 5, connections: 1 });
+
+  const applying = plane.apply(snapshot(2));
+  assert.equal(plane.activity('t1').unsettled, true);
+  assert.equal(plane.activity('t2').unsettled, true);
+  await turns();
+  assert.deepEqual(idle, []);
+  // The confirmation lists every key with work: t1 has none now.
+  worker.applied(worker.last('apply').seq, [wire('t3', { tunnels: 1, completed: 1 })]);
+  await applying;
+  assert.deepEqual(idle.sort(), ['t1', 't2']);
+  assert.deepEqual(plane.activity('t1'), { requests: 0, tunnels: 0, completed: 5, connections: 0 });
+  assert.deepEqual(plane.activity('t3'), { requests: 0, tunnels: 1, completed: 1, connections: 0 });
+});
+
+test('a later applied confirms the earlier applies too; an older one changes nothing', async () => {
+  const { plane, connect } = setup();
+  const worker = connect();
+  const first = plane.apply(snapshot(1));
+  const second = plane.apply(snapshot(2));
+  await turns();
+  const seqs = worker.received.filter((m) => m.type === 'apply').map((m) => (m as { seq: number }).seq);
+  assert.equal(seqs.length, 2);
+  worker.applied(seqs[1] ?? -1, [wire('t1', { requests: 1 })]);
+  assert.deepEqual(await Promise.all([first, second]), [{ listenerErrors: [] }, { listenerErrors: [] }]);
+  worker.applied(seqs[0] ?? -1, []);
+  await turns();
+  assert.equal(plane.activity('t1').requests, 1, 'an older confirmation does not overwrite a newer one');
+  assert.equal(plane.activity('t1').unsettled, undefined);
+});
+
+test('idle is passed on at once; activity updates only the keys it lists', async () => {
+  const { plane, idle, connect } = setup();
+  const worker = connect();
+  worker.say({ type: 'activity', activity: [wire('a', { requests: 1 }), wire('b', { tunnels: 2 })] });
+  worker.say({ type: 'idle', activity: wire('a', { completed: 1 }) });
+  await turns();
+  assert.deepEqual(idle, ['a']);
+  assert.deepEqual(plane.activity('a'), { requests: 0, tunnels: 0, completed: 1, connections: 0 });
+  assert.equal(plane.activity('b').tunnels, 2);
+});
+
+test('detach: work goes to zero, its keys are told idle, calls waiting end; completed never goes down across workers', async () => {
+  const { plane, idle, connect, logs } = setup();
+  const first = connect();
+  first.say({ type: 'activity', activity: [wire('busy', { requests: 3, completed: 10, connections: 2 }), wire('quiet', { completed: 4, connections: 1 })] });
+  await turns();
+  const cut = plane.terminate('busy');
+  const pendingApply = plane.apply(snapshot(7));
+  await turns();
+  assert.equal(plane.activity('busy').unsettled, true);
+
+  assert.deepEqual(plane.detach('the worker was killed by SIGKILL'), { connectionsLost: 3 });
+  assert.equal(plane.attached, false);
+  assert.deepEqual(await cut, { requestsCut: 0, tunnelsClosed: 0, connectionsClosed: 0 });
+  assert.deepEqual(idle.sort(), ['busy', 'quiet']);
+  assert.deepEqual(plane.activity('busy'), { requests: 0, tunnels: 0, completed: 10, connections: 0 }, 'no worker: settled and idle');
+  assert.ok(logs.some((e) => e['event'] === 'worker:detached' && e['connectionsLost'] === 3));
+  assert.deepEqual(await plane.terminate('busy'), { requestsCut: 0, tunnelsClosed: 0, connectionsClosed: 0 }, 'nothing to cut without a worker');
+
+  const second = connect();
+  await turns();
+  const resent = second.last('apply');
+  assert.equal(resent.snapshot.version, 7, 'the new worker gets the latest snapshot');
+  second.applied(resent.seq, [wire('busy', { requests: 1, completed: 2 })]);
+  assert.deepEqual(await pendingApply, { listenerErrors: [] }, 'the apply made while no worker was there resolves on the next one');
+  assert.equal(plane.activity('busy').completed, 12);
+  assert.equal(plane.activity('quiet').completed, 4);
+});
+
+test('a worker counter that goes back (it forgot the key) does not make completed go down', async () => {
+  const { plane, connect } = setup();
+  const worker = connect();
+  worker.say({ type: 'idle', activity: wire('k', { completed: 6 }) });
+  worker.say({ type: 'activity', activity: [wire('k', { requests: 1, completed: 1 })] });
+  await turns();
+  assert.equal(plane.activity('k').completed, 7);
+});
+
+test('terminate and close are answered by seq', async () => {
+  const { plane, connect } = setup();
+  const worker = connect();
+  const a = plane.terminate('a');
+  const b = plane.terminate('b');
+  await turns();
+  const terminates = worker.received.filter((m) => m.type === 'terminate');
+  assert.deepEqual(
+    terminates.map((m) => m.key),
+    ['a', 'b'],
+  );
+  const [ta, tb] = terminates;
+  worker.say({ type: 'terminated', seq: tb?.seq, result: { requestsCut: 2, tunnelsClosed: 0, connectionsClosed: 2 } });
+  worker.say({ type: 'terminated', seq: ta?.seq, result: { requestsCut: 0, tunnelsClosed: 1, connectionsClosed: 2 } });
+  assert.deepEqual(await a, { requestsCut: 0, tunnelsClosed: 1, connectionsClosed: 2 });
+  assert.deepEqual(await b, { requestsCut: 2, tunnelsClosed: 0, connectionsClosed: 2 });
+
+  let closed = false;
+  const closing = plane.close(1500.4).then(() => {
+    closed = true;
+  });
+  await turns();
+  const close = worker.last('close');
+  assert.equal(close.deadlineMs, 1500);
+  worker.say({ type: 'closed', seq: close.seq + 1 });
+  await turns();
+  assert.equal(closed, false, 'an answer to another seq does not end the close');
+  worker.say({ type: 'closed', seq: close.seq });
+  await closing;
+  assert.deepEqual(await plane.apply(snapshot(9)), { listenerErrors: [] }, 'a closed data plane applies nothing');
+});
+
+test('close resolves at once when the worker is detached while closing', async () => {
+  const { plane, connect } = setup();
+  connect();
+  const closing = plane.close(10_000);
+  plane.detach('exited');
+  await closing;
+  assert.equal(plane.attached, false);
+});
+
+test('telemetry is published on this process\'s channels of the same names; dropped is counted, unknown names refused', async (t) => {
+  const { plane, connect } = setup();
+  const worker = connect();
+  const seen: unknown[] = [];
+  const subscriber = (message: unknown): void => {
+    seen.push(message);
+  };
+  diagnosticsChannel.subscribe(CHANNEL_NAMES.requestEnd, subscriber);
+  t.after(() => diagnosticsChannel.unsubscribe(CHANNEL_NAMES.requestEnd, subscriber));
+  worker.say({
+    type: 'telemetry',
+    events: [
+      [CHANNEL_NAMES.requestEnd, { status: 200, dataPlaneId: 'dp-1' }],
+      ['someone:else', { x: 1 }],
+      [CHANNEL_NAMES.requestEnd, { status: 502, dataPlaneId: 'dp-1' }],
+    ],
+    dropped: 4,
+  });
+  await turns();
+  assert.deepEqual(seen, [
+    { status: 200, dataPlaneId: 'dp-1' },
+    { status: 502, dataPlaneId: 'dp-1' },
+  ]);
+  assert.equal(plane.telemetryDropped, 4);
+  assert.equal(plane.telemetryRefused, 1);
+});
+
+test("the worker's log lines go into the log with its data plane's id", async () => {
+  const { logs, connect } = setup();
+  const worker = connect();
+  worker.say({ type: 'log', line: { event: 'listener:open', port: 8080 } });
+  await turns();
+  assert.deepEqual(logs.at(-1), { event: 'listener:open', port: 8080, worker: 'dp-1' });
+});
+
+test('a message that does not decode is logged with what is wrong, and the link is closed', async () => {
+  const { logs, connect } = setup();
+  const worker = connect();
+  worker.say({ type: 'terminated', seq: 1, result: { requestsCut: 'many' } });
+  await turns();
+  const entry = logs.find((e) => e['event'] === 'worker:protocol-error');
+  assert.ok(entry !== undefined);
+  assert.match(String(entry['error']), /'terminated': field 'result'/);
+  assert.equal(worker.closedReason, 'the peer closed the link');
+});
+
+test('an apply left unanswered past the answer timeout closes the link (fake clock)', async () => {
+  const { plane, clock, logs, connect } = setup({ answerTimeoutMs: 1000 });
+  const worker = connect();
+  void plane.apply(snapshot(1));
+  await turns();
+  clock.advance(999);
+  await turns();
+  assert.equal(worker.closedReason, null);
+  clock.advance(1);
+  await turns();
+  assert.equal(worker.closedReason, 'the peer closed the link');
+  assert.match(String(logs.find((e) => e['event'] === 'worker:unresponsive')?.['error']), /did not answer 'apply'/);
+});
+
+test('an answered apply leaves no timer behind', async () => {
+  const { plane, clock, connect } = setup({ answerTimeoutMs: 1000 });
+  const worker = connect();
+  const applying = plane.apply(snapshot(1));
+  await turns();
+  worker.applied(worker.last('apply').seq);
+  await applying;
+  assert.equal(clock.pendingTimers(), 0);
+});
+
+test('a worker that does not read (its link refuses) is given up', async () => {
+  const { plane, logs, connect } = setup({ maxUnsent: 2 });
+  const worker = connect();
+  // hello and the first apply fill the link before the worker can read them.
+  void plane.apply(snapshot(1));
+  void plane.apply(snapshot(2));
+  await turns();
+  assert.match(String(logs.find((e) => e['event'] === 'worker:unresponsive')?.['error']), /not reading/);
+  assert.equal(worker.closedReason, 'the peer closed the link');
+});

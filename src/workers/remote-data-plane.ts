@@ -1,0 +1,370 @@
+import diagnosticsChannel from 'node:diagnostics_channel';
+import { CHANNEL_NAMES } from '../dataplane/channels.ts';
+import type { ApplyResult, DataPlane, TargetActivity, TerminateResult } from '../domain/data-plane-port.ts';
+import type { RoutingSnapshot } from '../domain/routing-snapshot.ts';
+import type { Clock, TimerHandle } from '../shared/clock.ts';
+import type { Link } from './link.ts';
+import { PROTOCOL_VERSION, ProtocolError, decodeFromWorker, encodeSnapshot, type FromWorker, type WireActivity } from './protocol.ts';
+
+export interface RemoteDataPlaneOptions {
+  readonly id: string;
+  readonly clock: Clock;
+  readonly log: (entry: Record<string, unknown>) => void;
+  /** How often the worker reports changed activity (sent in `hello`). */
+  readonly reportIntervalMs: number;
+  /** An `apply` or `terminate` unanswered this long means the worker is stuck: its link is closed so it is replaced. */
+  readonly answerTimeoutMs?: number;
+}
+
+/** Target keys kept; past this, keys with no work are forgotten, oldest first. */
+export const MAX_KEYS = 65_536;
+/** `apply` and `terminate` calls waiting for their answer; past this the worker is taken as stuck. */
+export const MAX_PENDING_CALLS = 256;
+const DEFAULT_ANSWER_TIMEOUT_MS = 30_000;
+const NO_CUT: TerminateResult = { requestsCut: 0, tunnelsClosed: 0, connectionsClosed: 0 };
+const TELEMETRY_CHANNELS: ReadonlySet<string> = new Set(Object.values(CHANNEL_NAMES));
+
+/** One key's counts: the current worker's last report, and what workers before it completed. */
+interface KeyCounts {
+  requests: number;
+  tunnels: number;
+  connections: number;
+  /** The current worker's counter, as last reported. */
+  completed: number;
+  /** Completed by earlier workers (or before the current worker's counter restarted). */
+  completedBefore: number;
+}
+
+interface PendingApply {
+  readonly seq: number;
+  readonly resolve: (result: ApplyResult) => void;
+}
+
+/**
+ * A data plane in another process, seen through its link (protocol.ts). One slot: the worker behind it
+ * may die and be replaced (`detach`, then `attach`), and the control plane keeps the same `DataPlane`.
+ *
+ * Its counts are the worker's reports; while a snapshot it was sent is unconfirmed they may be behind,
+ * so `activity` says `unsettled` and remembers the key, and once confirmed the onIdle listeners are told
+ * of those keys so the drains that asked look again. `completed` is a counter that never goes down,
+ * across workers too: each key keeps what earlier workers completed.
+ */
+export class RemoteDataPlane implements DataPlane {
+  readonly id: string;
+  readonly #clock: Clock;
+  readonly #log: (entry: Record<string, unknown>) => void;
+  readonly #reportIntervalMs: number;
+  readonly #answerTimeoutMs: number;
+  readonly #keys = new Map<string, KeyCounts>();
+  readonly #idleListeners: Array<(key: string) => void> = [];
+  /** Keys asked about while unsettled; told to the idle listeners when settled. */
+  readonly #askedWhileUnsettled = new Set<string>();
+  #askedOverflow = false;
+  #link: Link | null = null;
+  #seq = 0;
+  #latest: RoutingSnapshot | null = null;
+  /** The newest `apply` seq sent to the current worker, and the newest it confirmed. */
+  #sentApplySeq = 0;
+  #confirmedApplySeq = 0;
+  #applies: PendingApply[] = [];
+  readonly #terminates = new Map<number, (result: TerminateResult) => void>();
+  readonly #closes = new Map<number, () => void>();
+  readonly #answerTimers = new Map<number, TimerHandle>();
+  #stopped = false;
+  #telemetryDropped = 0;
+  #telemetryRefused = 0;
+
+  constructor(options: RemoteDataPlaneOptions) {
+    this.id = options.id;
+    this.#clock = options.clock;
+    this.#log = options.log;
+    this.#reportIntervalMs = options.reportIntervalMs;
+    this.#answerTimeoutMs = options.answerTimeoutMs ?? DEFAULT_ANSWER_TIMEOUT_MS;
+  }
+
+  /** Whether a worker is attached. */
+  get attached(): boolean {
+    return this.#link !== null;
+  }
+
+  /** Telemetry events the workers left out because their link was full (as they reported). */
+  get telemetryDropped(): number {
+    return this.#telemetryDropped;
+  }
+
+  /** Telemetry events on a channel this process does not publish (a worker of another version). */
+  get telemetryRefused(): number {
+    return this.#telemetryRefused;
+  }
+
+  /** Connections to targets the worker last reported open. */
+  connections(): number {
+    let sum = 0;
+    for (const counts of this.#keys.values()) sum += counts.connections;
+    return sum;
+  }
+
+  /** A new worker has said `ready` (in a version this side speaks): it gets `hello`, then the latest snapshot. */
+  attach(link: Link): void {
+    if (this.#stopped) {
+      link.close();
+      return;
+    }
+    if (this.#link !== null) this.detach('replaced by a new worker');
+    this.#link = link;
+    this.#confirmedApplySeq = this.#sentApplySeq;
+    link.onMessage((message) => this.#receive(link, message));
+    if (!this.#send({ type: 'hello', protocol: PROTOCOL_VERSION, dataPlaneId: this.id, reportIntervalMs: this.#reportIntervalMs })) return;
+    if (this.#latest !== null) this.#sendApply(this.#latest);
+  }
+
+  /**
+   * The worker is gone. Its work is gone with it: every key it had work on is idle now, and the idle
+   * listeners are told, so no drain waits on a dead process. Calls waiting on it end (`terminate` with
+   * nothing cut, `close` at once); an `apply` waits for the next worker's confirmation of the latest
+   * snapshot.
+   */
+  detach(reason: string): { connectionsLost: number } {
+    const link = this.#link;
+    if (link === null) return { connectionsLost: 0 };
+    this.#link = null;
+    link.close();
+    let connectionsLost = 0;
+    const released: string[] = [];
+    for (const [key, counts] of this.#keys) {
+      connectionsLost += counts.connections;
+      if (counts.requests + counts.tunnels + counts.connections > 0) released.push(key);
+      counts.completedBefore += counts.completed;
+      counts.completed = counts.requests = counts.tunnels = counts.connections = 0;
+    }
+    for (const timer of this.#answerTimers.values()) timer.cancel();
+    this.#answerTimers.clear();
+    for (const resolve of this.#terminates.values()) resolve(NO_CUT);
+    this.#terminates.clear();
+    for (const resolve of this.#closes.values()) resolve();
+    this.#closes.clear();
+    if (this.#stopped) this.#resolveApplies(Infinity, []);
+    this.#log({ event: 'worker:detached', level: 'warn', dataPlane: this.id, reason, connectionsLost, keysReleased: released.length });
+    for (const key of released) this.#askedWhileUnsettled.delete(key);
+    this.#tellIdle(released);
+    this.#settled();
+    return { connectionsLost };
+  }
+
+  apply(snapshot: RoutingSnapshot): Promise<ApplyResult> {
+    if (this.#stopped) return Promise.resolve({ listenerErrors: [] });
+    this.#latest = snapshot;
+    const seq = this.#link === null ? ++this.#seq : this.#sendApply(snapshot);
+    return new Promise((resolve) => this.#applies.push({ seq, resolve }));
+  }
+
+  activity(key: string): TargetActivity {
+    const counts = this.#keys.get(key);
+    const activity: TargetActivity =
+      counts === undefined
+        ? { requests: 0, tunnels: 0, completed: 0, connections: 0 }
+        : { requests: counts.requests, tunnels: counts.tunnels, completed: counts.completedBefore + counts.completed, connections: counts.connections };
+    if (!this.#unsettled()) return activity;
+    if (this.#askedWhileUnsettled.size < MAX_KEYS) this.#askedWhileUnsettled.add(key);
+    else this.#askedOverflow = true;
+    return { ...activity, unsettled: true };
+  }
+
+  terminate(key: string): Promise<TerminateResult> {
+    if (this.#link === null || this.#stopped) return Promise.resolve(NO_CUT);
+    const seq = ++this.#seq;
+    return new Promise((resolve) => {
+      this.#terminates.set(seq, resolve);
+      if (this.#send({ type: 'terminate', seq, key })) this.#awaitAnswer(seq, 'terminate');
+    });
+  }
+
+  onIdle(listener: (key: string) => void): void {
+    this.#idleListeners.push(listener);
+  }
+
+  /** Asks the worker to stop gracefully; resolves on its `closed`, or when it is detached (the pool ends it after the deadline). */
+  close(deadlineMs: number): Promise<void> {
+    this.#stopped = true;
+    this.#resolveApplies(Infinity, []);
+    if (this.#link === null) return Promise.resolve();
+    const seq = ++this.#seq;
+    return new Promise((resolve) => {
+      this.#closes.set(seq, resolve);
+      this.#send({ type: 'close', seq, deadlineMs: Math.max(0, Math.round(deadlineMs)) });
+    });
+  }
+
+  /** Tells the worker to close every socket now; the pool ends the process. */
+  destroy(): void {
+    this.#stopped = true;
+    this.#resolveApplies(Infinity, []);
+    this.#send({ type: 'destroy' });
+  }
+
+  #unsettled(): boolean {
+    return this.#link !== null && this.#sentApplySeq > this.#confirmedApplySeq;
+  }
+
+  #sendApply(snapshot: RoutingSnapshot): number {
+    const seq = ++this.#seq;
+    this.#sentApplySeq = seq;
+    if (this.#send({ type: 'apply', seq, snapshot: encodeSnapshot(snapshot) })) this.#awaitAnswer(seq, 'apply');
+    return seq;
+  }
+
+  /** Sends to the current worker; a refusal means it does not read, so it is given up (its link closed, the pool replaces it). */
+  #send(message: object): boolean {
+    const link = this.#link;
+    if (link === null) return false;
+    if (link.send(message)) return true;
+    this.#giveUp(link, 'the worker is not reading its messages (its link refused one)');
+    return false;
+  }
+
+  #awaitAnswer(seq: number, what: string): void {
+    if (this.#answerTimers.size >= MAX_PENDING_CALLS) {
+      if (this.#link !== null) this.#giveUp(this.#link, `more than ${MAX_PENDING_CALLS} calls to the worker are unanswered`);
+      return;
+    }
+    const link = this.#link;
+    this.#answerTimers.set(
+      seq,
+      this.#clock.setTimer(this.#answerTimeoutMs, () => {
+        this.#answerTimers.delete(seq);
+        if (link !== null && link === this.#link) this.#giveUp(link, `the worker did not answer '${what}' (seq ${seq}) within ${this.#answerTimeoutMs} ms`);
+      }),
+    );
+  }
+
+  #answered(seq: number): void {
+    this.#answerTimers.get(seq)?.cancel();
+    this.#answerTimers.delete(seq);
+  }
+
+  #giveUp(link: Link, why: string): void {
+    this.#log({ event: 'worker:unresponsive', level: 'error', dataPlane: this.id, error: why });
+    link.close();
+  }
+
+  #receive(link: Link, raw: unknown): void {
+    if (link !== this.#link) return;
+    let message: FromWorker;
+    try {
+      message = decodeFromWorker(raw);
+    } catch (error) {
+      const text = error instanceof ProtocolError ? error.message : String(error);
+      this.#log({ event: 'worker:protocol-error', level: 'error', dataPlane: this.id, error: text });
+      link.close();
+      return;
+    }
+    switch (message.type) {
+      case 'ready':
+        return;
+      case 'applied':
+        this.#onApplied(message.seq, message.listenerErrors, message.activity);
+        return;
+      case 'activity':
+        for (const a of message.activity) this.#record(a);
+        return;
+      case 'idle':
+        this.#record(message.activity);
+        this.#tellIdle([message.activity.key]);
+        return;
+      case 'terminated': {
+        this.#answered(message.seq);
+        const resolve = this.#terminates.get(message.seq);
+        this.#terminates.delete(message.seq);
+        resolve?.(message.result);
+        return;
+      }
+      case 'closed': {
+        const resolve = this.#closes.get(message.seq);
+        this.#closes.delete(message.seq);
+        resolve?.();
+        return;
+      }
+      case 'telemetry':
+        this.#publish(message.events, message.dropped);
+        return;
+      case 'log':
+        this.#log({ ...message.line, worker: this.id });
+        return;
+    }
+  }
+
+  #onApplied(seq: number, listenerErrors: ApplyResult['listenerErrors'], activity: readonly WireActivity[]): void {
+    // Every `apply` before it is answered by this one too: the worker applies in order.
+    for (const s of this.#answerTimers.keys()) if (s <= seq && !this.#terminates.has(s)) this.#answered(s);
+    if (seq <= this.#confirmedApplySeq) return;
+    this.#confirmedApplySeq = seq;
+    // The list is every key with work: the others have none now.
+    const reported = new Set<string>();
+    for (const a of activity) {
+      reported.add(a.key);
+      this.#record(a);
+    }
+    for (const [key, counts] of this.#keys) {
+      if (!reported.has(key)) counts.requests = counts.tunnels = counts.connections = 0;
+    }
+    this.#resolveApplies(seq, listenerErrors);
+    this.#settled();
+  }
+
+  #resolveApplies(upTo: number, listenerErrors: ApplyResult['listenerErrors']): void {
+    const done = this.#applies.filter((p) => p.seq <= upTo);
+    this.#applies = this.#applies.filter((p) => p.seq > upTo);
+    for (const p of done) p.resolve({ listenerErrors });
+  }
+
+  /** If no snapshot is unconfirmed, tells the idle listeners of the keys asked about meanwhile. */
+  #settled(): void {
+    if (this.#unsettled()) return;
+    const keys = this.#askedOverflow ? [...new Set([...this.#askedWhileUnsettled, ...this.#keys.keys()])] : [...this.#askedWhileUnsettled];
+    this.#askedWhileUnsettled.clear();
+    this.#askedOverflow = false;
+    this.#tellIdle(keys);
+  }
+
+  #record(a: WireActivity): void {
+    let counts = this.#keys.get(a.key);
+    if (counts === undefined) {
+      counts = { requests: 0, tunnels: 0, connections: 0, completed: 0, completedBefore: 0 };
+    } else {
+      // Kept in order of the last report, so the keys forgotten first are the ones quiet longest.
+      this.#keys.delete(a.key);
+    }
+    // A counter that went back means the worker forgot the key and began again; what it had counted stays.
+    if (a.completed < counts.completed) counts.completedBefore += counts.completed;
+    counts.completed = a.completed;
+    counts.requests = a.requests;
+    counts.tunnels = a.tunnels;
+    counts.connections = a.connections;
+    this.#keys.set(a.key, counts);
+    if (this.#keys.size > MAX_KEYS) this.#forgetQuietKeys();
+  }
+
+  #forgetQuietKeys(): void {
+    for (const [key, counts] of this.#keys) {
+      if (this.#keys.size <= MAX_KEYS) return;
+      if (counts.requests + counts.tunnels + counts.connections === 0) this.#keys.delete(key);
+    }
+  }
+
+  #tellIdle(keys: readonly string[]): void {
+    for (const key of keys) for (const listener of this.#idleListeners) listener(key);
+  }
+
+  /** The worker's diagnostics-channel messages, published on this process's channels of the same names. */
+  #publish(events: ReadonlyArray<readonly [string, unknown]>, dropped: number): void {
+    this.#telemetryDropped += dropped;
+    for (const [name, message] of events) {
+      if (!TELEMETRY_CHANNELS.has(name)) {
+        this.#telemetryRefused++;
+        continue;
+      }
+      const channel = diagnosticsChannel.channel(name);
+      if (channel.hasSubscribers) channel.publish(message);
+    }
+  }
+}
