@@ -4,6 +4,7 @@ import type { ListenerRoute, RoutingSnapshot } from '../domain/routing-snapshot.
 import type { ProxyHost } from './http-proxy.ts';
 import { ConnectionLimit } from './connection-limit.ts';
 import type { ConnectionLimitOptions } from './connection-limit.ts';
+import type { ListenMode } from './listen-mode.ts';
 import { openListener } from './listener-kinds.ts';
 import type { ServedListener } from './listener-kinds.ts';
 import type { PickInputs, RotationState } from './pickers/index.ts';
@@ -33,6 +34,11 @@ export interface HttpDataPlaneOptions {
   readonly idleEntryRetainMs?: number;
   /** The client connection limit across this data plane's listeners; default derived from the open-file limit. */
   readonly connectionLimit?: ConnectionLimitOptions;
+  /**
+   * How listeners bind (listen-mode.ts): `exclusive` (the default) in ebb's own process; `shared` or
+   * `reuseport` in a data-plane worker of `ebb serve --workers N` (docs/workers.md).
+   */
+  readonly listenMode?: ListenMode;
 }
 
 const EMPTY_SNAPSHOT: RoutingSnapshot = { version: 0, listeners: [], targetGroups: new Map() };
@@ -66,6 +72,7 @@ export class HttpDataPlane implements DataPlane {
   readonly #idleListeners: Array<(key: string) => void> = [];
   readonly #logFn: (line: object) => void;
   readonly #graceMs: number;
+  readonly #listenMode: ListenMode;
   #applying: Promise<unknown> = Promise.resolve();
   #closed = false;
   #closing: Promise<void> | null = null;
@@ -76,6 +83,7 @@ export class HttpDataPlane implements DataPlane {
     this.#graceMs = options.tunnelCloseGraceMs ?? 500;
     this.#listenerCloseTimeoutMs = options.listenerCloseTimeoutMs ?? 30_000;
     this.#entryRetainMs = options.idleEntryRetainMs ?? 10_000;
+    this.#listenMode = options.listenMode ?? 'exclusive';
     this.connectionLimit = new ConnectionLimit(options.connectionLimit);
     this.#pool = new UpstreamPool({ maxIdlePerKey: options.maxIdlePerTarget ?? 256 });
     const entries = this.#targets;
@@ -236,7 +244,7 @@ export class HttpDataPlane implements DataPlane {
         existing.update(route);
         continue;
       }
-      const first = openListener(route, this.#host, this.connectionLimit);
+      const first = openListener(route, this.#host, this.connectionLimit, this.#listenMode);
       if (first === null) {
         errors.push({ arn, code: 'UnsupportedProtocol', message: `this data plane does not serve ${route.protocol} listeners` });
         continue;
@@ -271,7 +279,7 @@ export class HttpDataPlane implements DataPlane {
       if (this.#listeners.get(arn) === listener) this.#listeners.delete(arn);
       if (err.code !== 'EADDRINUSE' || attempt >= retries || this.#closed || this.#snapshot.listeners.every((r) => r.arn !== arn)) return err;
       await new Promise((resolve) => setTimeout(resolve, 20));
-      const next = openListener(route, this.#host, this.connectionLimit);
+      const next = openListener(route, this.#host, this.connectionLimit, this.#listenMode);
       if (next === null) return err;
       listener = next;
     }

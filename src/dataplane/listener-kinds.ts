@@ -1,6 +1,7 @@
 import type { ListenerRoute } from '../domain/routing-snapshot.ts';
 import type { ConnectionLimit } from './connection-limit.ts';
 import type { ProxyHost } from './http-proxy.ts';
+import type { ListenMode } from './listen-mode.ts';
 import { Listener } from './listener.ts';
 import { TcpListener } from './tcp/tcp-listener.ts';
 
@@ -27,17 +28,17 @@ export interface ServedListener {
   destroy(): void;
 }
 
-/** The listener for a route's protocol. */
-export function openListener(route: ListenerRoute, host: ProxyHost, limit: ConnectionLimit): ServedListener | null {
+/** The listener for a route's protocol, binding as `mode` says (listen-mode.ts). */
+export function openListener(route: ListenerRoute, host: ProxyHost, limit: ConnectionLimit, mode: ListenMode = 'exclusive'): ServedListener | null {
   switch (route.protocol) {
     case 'HTTP':
     case 'HTTPS':
       // HTTPS is the HTTP listener behind a TLS front (tls/tls-front.ts).
-      return new Listener(route, host, limit);
+      return new Listener(route, host, limit, mode);
     case 'TCP':
     case 'TLS':
       // TLS is the TCP listener behind a TLS front (tls/tls-front.ts).
-      return new TcpListener(route, host, limit);
+      return new TcpListener(route, host, limit, mode);
     default:
       return null;
   }

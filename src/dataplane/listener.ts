@@ -7,6 +7,8 @@ import { attachConnectionLimit } from './connection-limit.ts';
 import type { ConnectionLimit } from './connection-limit.ts';
 import type { ListenerContext, ProxyHost } from './http-proxy.ts';
 import { Http2Sessions } from './http2/http2-sessions.ts';
+import { listenOptions } from './listen-mode.ts';
+import type { ListenMode } from './listen-mode.ts';
 import { TlsFront } from './tls/tls-front.ts';
 import type { Tunnel } from './websocket-tunnel.ts';
 
@@ -36,6 +38,7 @@ export class Listener implements ListenerContext {
     public route: ListenerRoute,
     host: ProxyHost,
     connectionLimit: ConnectionLimit,
+    private readonly listenMode: ListenMode = 'exclusive',
   ) {
     this.localPort = route.port;
     const https = route.protocol === 'HTTPS';
@@ -87,7 +90,7 @@ export class Listener implements ListenerContext {
       };
       server.once('error', onError);
       server.once('listening', onListening);
-      server.listen({ host: this.route.address, port: this.route.port, exclusive: true });
+      server.listen(listenOptions(this.listenMode, this.route.address, this.route.port));
     });
   }
 
