@@ -1,0 +1,66 @@
+/**
+ * Interleaved rounds: for each connection count, round after round, every target once, so drift on
+ * the machine (another process, a warmer page cache) falls on all targets alike. Each round starts
+ * at a different target, so no target is always the one measured first. The CPU of each target's
+ * whole process group is read from /proc just before and after its wrk window.
+ */
+import { groupCpuTicks } from './proc.ts';
+import type { Target } from './servers.ts';
+import { parseWrk, runWrk } from './wrk.ts';
+
+export interface Sample {
+  readonly target: string;
+  readonly connections: number;
+  readonly round: number;
+  readonly requestsPerSecond: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly requests: number;
+  readonly errors: number;
+  /** The target group's CPU seconds over the window. */
+  readonly cpuSeconds: number;
+}
+
+export interface RoundPlan {
+  readonly connections: readonly number[];
+  readonly rounds: number;
+  readonly seconds: number;
+  readonly warmupSeconds: number;
+  /** Where wrk runs (`taskset -c`), or null. */
+  readonly loadCpus: string | null;
+  readonly ticksPerSecond: number;
+}
+
+const log = (line: string): void => void process.stderr.write(`${line}\n`);
+
+export async function measureOnce(target: Target, connections: number, round: number, plan: RoundPlan): Promise<Sample> {
+  const before = groupCpuTicks(target.group.pgid);
+  const output = await runWrk(`http://127.0.0.1:${target.port}/`, connections, plan.seconds, plan.loadCpus);
+  const after = groupCpuTicks(target.group.pgid);
+  target.group.assertRunning();
+  const wrk = parseWrk(output);
+  if (!Number.isFinite(wrk.requestsPerSecond)) throw new Error(`wrk printed no result for ${target.name}:\n${output}`);
+  return { target: target.name, connections, round, ...wrk, cpuSeconds: (after - before) / plan.ticksPerSecond };
+}
+
+export async function warmUp(targets: readonly Target[], plan: RoundPlan): Promise<void> {
+  if (plan.warmupSeconds <= 0) return;
+  log(`# warm-up: ${plan.warmupSeconds} s per target`);
+  for (const t of targets) await runWrk(`http://127.0.0.1:${t.port}/`, 64, plan.warmupSeconds, plan.loadCpus);
+}
+
+export async function interleavedRounds(targets: readonly Target[], plan: RoundPlan): Promise<Sample[]> {
+  const samples: Sample[] = [];
+  for (const connections of plan.connections) {
+    for (let round = 1; round <= plan.rounds; round++) {
+      for (let i = 0; i < targets.length; i++) {
+        const target = targets[(i + round - 1) % targets.length];
+        if (target === undefined) continue;
+        const s = await measureOnce(target, connections, round, plan);
+        samples.push(s);
+        log(`  ${target.name.padEnd(10)} c=${String(connections).padEnd(4)} r=${round}  ${s.requestsPerSecond.toFixed(0)} req/s  p99 ${s.p99Ms.toFixed(2)} ms  ${s.errors} errors`);
+      }
+    }
+  }
+  return samples;
+}

@@ -1,0 +1,117 @@
+/** The command line of `npm run bench` (bench/run.ts). */
+export type Mode = 'per-core' | 'workers' | 'profile' | 'help';
+
+export interface RunOptions {
+  readonly mode: Mode;
+  readonly seconds: number;
+  readonly rounds: number;
+  readonly connections: readonly number[];
+  readonly warmupSeconds: number;
+  /** Proxies on CPU 1, wrk and the backend on CPU 0 (per-core table and profile). */
+  readonly pin: boolean;
+  readonly accessLog: boolean;
+  /** The scaling table's largest worker count (compared with 1). */
+  readonly maxWorkers: number;
+  /** Run ebb from its sources under tsx instead of building it first. */
+  readonly fromSource: boolean;
+  /** Keep the work directory (configs, logs, wrk output, profiles). */
+  readonly keep: boolean;
+}
+
+export const USAGE = `Usage: npm run bench [-- OPTIONS]
+
+  (no mode)      The per-core table: the backend direct, HAProxy and nginx (when installed) and
+                 ebb, one core each, interleaved rounds, medians and ratios to HAProxy (~3 min).
+  --workers [N]  The scaling table: ebb serve --workers 1 against --workers N (default: the
+                 number of cores), and HAProxy nbthread 1 against N as the machine's own yardstick.
+  --profile      One 64-connection round with ebb under node --cpu-prof; prints the top 15
+                 functions by self time and keeps the .cpuprofile.
+
+  -d SECS        Seconds per wrk window (default 5).
+  -r ROUNDS      Rounds, interleaved over the targets (default 3).
+  -c 'C1 C2'     Connection counts (default '64 256'; commas work too).
+  --warmup SECS  Warm-up per target before the rounds (default 2).
+  --no-pin       Run everything unpinned (default: proxies on CPU 1, wrk and backend on CPU 0).
+  --access-log   Turn on ebb's access log (to a file; off by default, as for HAProxy and nginx).
+  --from-source  Run ebb under tsx instead of compiling it first into .bench/dist (~10 s saved;
+                 tsx's compiler then adds some 40 MiB to ebb's peak RSS).
+  --keep         Keep the work directory (configs, logs, wrk output, profiles).
+
+Needs wrk and nginx (the backend), haproxy for the ratios, taskset for pinning:
+  apt-get install -y wrk nginx haproxy
+Older load benchmark (ebb's data plane in-process against the backend direct): npm run bench:load
+`;
+
+function positive(flag: string, value: string | undefined, integer: boolean): number {
+  const n = Number(value);
+  if (value === undefined || !Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) {
+    throw new Error(`${flag} needs a positive ${integer ? 'whole ' : ''}number (got '${value ?? ''}')\n\n${USAGE}`);
+  }
+  return n;
+}
+
+export function parseRunArgs(argv: readonly string[], cores: number): RunOptions {
+  let mode: Mode = 'per-core';
+  const o = { seconds: 5, rounds: 3, connections: [64, 256] as number[], warmupSeconds: 2, pin: true, accessLog: false, maxWorkers: Math.max(2, cores), fromSource: false, keep: false };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? '';
+    const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
+    const value = (): string | undefined => inline ?? argv[++i];
+    switch (flag) {
+      case '-d':
+      case '--duration':
+        o.seconds = positive(flag, value(), false);
+        break;
+      case '-r':
+      case '--rounds':
+        o.rounds = positive(flag, value(), true);
+        break;
+      case '-c':
+      case '--connections': {
+        const v = value() ?? '';
+        o.connections = v.split(/[\s,]+/).filter(Boolean).map((c) => positive(flag, c, true));
+        if (o.connections.length === 0) positive(flag, undefined, true);
+        break;
+      }
+      case '--warmup': {
+        const v = value();
+        o.warmupSeconds = v === '0' ? 0 : positive(flag, v, false);
+        break;
+      }
+      case '--no-pin':
+        o.pin = false;
+        break;
+      case '--access-log':
+        o.accessLog = true;
+        break;
+      case '--from-source':
+        o.fromSource = true;
+        break;
+      case '--keep':
+        o.keep = true;
+        break;
+      case '--profile':
+        mode = 'profile';
+        break;
+      case '--workers': {
+        mode = 'workers';
+        const next = inline ?? argv[i + 1];
+        if (next !== undefined && /^\d+$/.test(next)) {
+          if (inline === undefined) i++;
+          o.maxWorkers = positive(flag, next, true);
+          if (o.maxWorkers < 2) throw new Error(`--workers compares 1 worker with N; N must be at least 2\n\n${USAGE}`);
+        } else if (inline !== undefined) {
+          positive(flag, inline, true);
+        }
+        break;
+      }
+      case '-h':
+      case '--help':
+        mode = 'help';
+        break;
+      default:
+        throw new Error(`unknown option '${arg}'\n\n${USAGE}`);
+    }
+  }
+  return { mode, ...o };
+}
