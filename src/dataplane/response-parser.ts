@@ -1,4 +1,3 @@
-import { trimOws } from './desync/field-syntax.ts';
 import { connectionNamedHeaders } from './hop-by-hop.ts';
 
 /**
@@ -40,9 +39,14 @@ export interface ResponseEvents {
 
 const MAX_HEAD_BYTES = 64 * 1024;
 const MAX_LINE_BYTES = 4096;
-const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9][0-9]{2})(?: ([^\x00-\x08\x0a-\x1f\x7f]*))?$/;
-const CTL = /[\x00-\x08\x0a-\x1f\x7f]/;
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** Byte classes for the head's one pass: a control byte (not HTAB) ends the parse, a tchar may be in a name. */
+const CTL_BYTE = 1;
+const TCHAR_BYTE = 2;
+const BYTE = new Uint8Array(256);
+for (let b = 0; b < 256; b++) {
+  if ((b < 0x20 && b !== 0x09) || b === 0x7f) BYTE[b] = CTL_BYTE;
+  else if (/[!#$%&'*+\-.^_`|~0-9A-Za-z]/.test(String.fromCharCode(b))) BYTE[b] = TCHAR_BYTE;
+}
 const DIGITS = /^[0-9]{1,15}$/;
 const HEX = /^[0-9a-fA-F]{1,12}$/;
 const CRLFCRLF = Buffer.from('\r\n\r\n');
@@ -229,32 +233,64 @@ export class ResponseParser {
    * exchange refused the head).
    */
   #parseHead(text: string, buf: Buffer, after: number): boolean {
-    const lines = text.split('\r\n');
-    const m = STATUS_LINE.exec(lines[0] as string);
-    if (m === null) {
+    // One pass over the head's characters (latin1, so each is a byte) rather than a split and a
+    // regular expression per line: the status line `HTTP/1.x NNN[ reason]`, then each header line
+    // checked for control bytes and a token name, its value without the OWS around it.
+    const len = text.length;
+    const next = text.indexOf('\r\n');
+    const statusEnd = next < 0 ? len : next;
+    const reason = statusReason(text, statusEnd);
+    if (reason === null) {
       this.#garbage('bad-status-line');
       return false;
     }
-    const http10 = m[1] === '0';
-    const status = Number(m[2]);
+    const http10 = text.charCodeAt(7) === 48;
+    const status = (text.charCodeAt(9) - 48) * 100 + (text.charCodeAt(10) - 48) * 10 + (text.charCodeAt(11) - 48);
     const out: string[] = [];
     let cl: string | null = null;
     let te: string | null = null;
     let upgrade = '';
     let named: Set<string> | null = null;
-    for (let i = 1; i < lines.length; i++) {
-      const line = lines[i] as string;
-      const colon = line.indexOf(':');
-      if (colon <= 0 || CTL.test(line)) {
+    let start = statusEnd + 2;
+    let more = next >= 0;
+    while (more) {
+      const nl = text.indexOf('\r\n', start);
+      more = nl >= 0;
+      const lineEnd = more ? nl : len;
+      let colon = -1;
+      let badName = false;
+      for (let i = start; i < lineEnd; i++) {
+        const c = text.charCodeAt(i);
+        const k = BYTE[c] as number;
+        if (k === CTL_BYTE) {
+          this.#garbage('bad-header-line');
+          return false;
+        }
+        if (colon < 0) {
+          if (c === 58) colon = i;
+          else if (k !== TCHAR_BYTE) badName = true;
+        }
+      }
+      if (colon <= start) {
         this.#garbage('bad-header-line');
         return false;
       }
-      const name = line.slice(0, colon);
-      if (!TOKEN.test(name)) {
+      if (badName) {
         this.#garbage('bad-header-name');
         return false;
       }
-      const value = trimOws(line.slice(colon + 1));
+      const name = text.slice(start, colon);
+      let a = colon + 1;
+      let b = lineEnd;
+      while (a < b && isOwsCode(text.charCodeAt(a))) a++;
+      while (b > a && isOwsCode(text.charCodeAt(b - 1))) b--;
+      const value = text.slice(a, b);
+      start = lineEnd + 2;
+      // Only names as long as a hop-by-hop or framing one are lower-cased and looked at.
+      if (!FRAMING_OR_HOP_LENGTH[name.length]) {
+        out.push(name, value);
+        continue;
+      }
       switch (name.toLowerCase()) {
         case 'content-length':
           if (!DIGITS.test(value) || (cl !== null && cl !== value)) {
@@ -269,10 +305,10 @@ export class ResponseParser {
           continue;
         case 'connection': {
           if (value.toLowerCase().includes('close')) this.keepAlive = false;
-          const more = connectionNamedHeaders(value);
-          if (more !== null) {
+          const listed = connectionNamedHeaders(value);
+          if (listed !== null) {
             named ??= new Set();
-            for (const n of more) named.add(n);
+            for (const n of listed) named.add(n);
           }
           continue;
         }
@@ -296,7 +332,7 @@ export class ResponseParser {
         }
         this.#state = St.Done;
         this.keepAlive = false;
-        this.#events.onSwitch(m[3] ?? '', headers, upgrade, buf.subarray(after));
+        this.#events.onSwitch(reason, headers, upgrade, buf.subarray(after));
         this.#state = St.Broken;
         return false;
       }
@@ -333,7 +369,7 @@ export class ResponseParser {
       body = BodyKind.Eof;
       this.keepAlive = false;
     }
-    if (!this.#events.onHead(status, m[3] ?? '', headers, body)) {
+    if (!this.#events.onHead(status, reason, headers, body)) {
       this.#state = St.Broken;
       return false;
     }
@@ -341,6 +377,30 @@ export class ResponseParser {
   }
 }
 
+/** The lengths of the names `#parseHead` looks at: content-length, transfer-encoding, connection, upgrade, keep-alive, proxy-connection, te, trailer. */
+const FRAMING_OR_HOP_LENGTH: readonly boolean[] = Array.from({ length: 18 }, (_, n) => n === 2 || n === 7 || n === 10 || n === 14 || n === 16 || n === 17);
+
+function isOwsCode(c: number): boolean {
+  return c === 0x20 || c === 0x09;
+}
+
+/**
+ * The reason phrase of a status line `text[0, end)` if it is `HTTP/1.[01] NNN` (NNN from 100), with
+ * ` reason` after it or nothing, the reason free of control bytes but HTAB; null if it is not.
+ */
+function statusReason(text: string, end: number): string | null {
+  if (end < 12 || !text.startsWith('HTTP/1.')) return null;
+  const minor = text.charCodeAt(7);
+  if ((minor !== 48 && minor !== 49) || text.charCodeAt(8) !== 32) return null;
+  const d0 = text.charCodeAt(9);
+  const d1 = text.charCodeAt(10);
+  const d2 = text.charCodeAt(11);
+  if (d0 < 49 || d0 > 57 || d1 < 48 || d1 > 57 || d2 < 48 || d2 > 57) return null;
+  if (end === 12) return '';
+  if (text.charCodeAt(12) !== 32) return null;
+  for (let i = 13; i < end; i++) if (BYTE[text.charCodeAt(i)] === CTL_BYTE) return null;
+  return text.slice(13, end);
+}
 
 function removeHeader(raw: string[], lower: string): void {
   for (let i = raw.length - 2; i >= 0; i -= 2) {
