@@ -64,11 +64,13 @@ export interface Window {
 }
 
 /**
- * The longest stretch in which the process was busy (not idle) at least half of each `binMs`: the
- * load round, when the profiled process was started, warmed up and left idle a moment before the
- * round. Found in the profile's own clock, which no other process shares.
+ * The longest stretch in which the process was busy (not idle) at least a quarter of each `binMs`,
+ * gaps of up to `gapBins` bins bridged (a proxy on one core under load still waits now and then): the
+ * load round, when the profiled process was left idle a second before and after it, and the round
+ * lasts longer than any other busy stretch. Found in the profile's own clock, which no other process
+ * shares.
  */
-export function busiestWindow(profile: CpuProfile, binMs = 100): Window {
+export function busiestWindow(profile: CpuProfile, binMs = 100, gapBins = 3): Window {
   const bin = binMs * 1000;
   const bins = Math.max(1, Math.ceil((profile.endTime - profile.startTime) / bin));
   const busy = new Float64Array(bins);
@@ -79,17 +81,18 @@ export function busiestWindow(profile: CpuProfile, binMs = 100): Window {
     busy[b] = (busy[b] ?? 0) + duration;
   });
   let best = { from: 0, to: bins };
-  let run = -1;
   let bestLength = 0;
+  let from = -1;
+  let lastBusy = -1;
   for (let b = 0; b <= bins; b++) {
-    const isBusy = b < bins && (busy[b] ?? 0) >= bin / 2;
-    if (isBusy && run < 0) run = b;
-    if (!isBusy && run >= 0) {
-      if (b - run > bestLength) {
-        bestLength = b - run;
-        best = { from: run, to: b };
-      }
-      run = -1;
+    const isBusy = b < bins && (busy[b] ?? 0) >= bin / 4;
+    if (isBusy) {
+      if (from < 0 || b - lastBusy > gapBins + 1) from = b;
+      lastBusy = b;
+    }
+    if (from >= 0 && lastBusy + 1 - from > bestLength) {
+      bestLength = lastBusy + 1 - from;
+      best = { from, to: lastBusy + 1 };
     }
   }
   return { start: profile.startTime + best.from * bin, end: profile.startTime + best.to * bin };

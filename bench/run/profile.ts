@@ -1,7 +1,7 @@
 /**
  * `npm run bench -- --profile`: ebb under `node --cpu-prof` for one 64-connection round, then the top
  * 15 functions by self time. The process is started, warmed up and left idle a moment before the
- * round, so the round is the profile's longest busy stretch, and only that stretch is counted
+ * round and after it, so the round is the profile's longest busy stretch, and only that stretch is counted
  * (startup, module compilation and shutdown are left out).
  */
 import fs from 'node:fs';
@@ -41,6 +41,7 @@ export async function profile(options: RunOptions, work: string): Promise<number
     loadCpus: cpus.load,
     ticksPerSecond: clockTicksPerSecond(),
   };
+  await sleep(1000); // idle stretches around the warm-up and the round set the round apart in the profile
   await warmUp([ebb], plan);
   await sleep(1000);
   const sample = await measureOnce(ebb, CONNECTIONS, 1, plan);
