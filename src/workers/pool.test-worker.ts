@@ -1,0 +1,66 @@
+/**
+ * Test only (worker-pool.test.ts): a worker that speaks just enough of the protocol, with no data plane.
+ * `TEST_WORKER_MODE` picks a fault: `crash` exits before `ready`, `old` speaks only version 99, `mute`
+ * never says `ready`, `stubborn` ignores `close`. Each `apply` is answered with one key that has work
+ * (two connections), so a worker killed later is seen to take connections with it.
+ *
+ * Run as `node --import tsx pool.test-worker.ts primary <count>` it is instead a control process that
+ * starts a pool of these workers and prints their pids, for the test that kills it and looks for orphans.
+ */
+import cluster from 'node:cluster';
+import { realClock } from '../shared/clock.ts';
+import { parentLink } from './link.ts';
+import { decodeToWorker } from './protocol.ts';
+import { WorkerPool } from './worker-pool.ts';
+
+if (cluster.isWorker) runWorker();
+else if (process.argv[2] === 'primary') await runPrimary(Number(process.argv[3] ?? '2'));
+
+function runWorker(): void {
+  const mode = process.env['TEST_WORKER_MODE'] ?? '';
+  if (mode === 'crash') process.exit(3);
+  const link = parentLink();
+  // Never orphaned: when the control process goes, so does the worker.
+  link.onClose(() => process.exit(0));
+  link.onMessage((raw) => {
+    const message = decodeToWorker(raw);
+    switch (message.type) {
+      case 'hello':
+        return;
+      case 'apply':
+        link.send({
+          type: 'applied',
+          seq: message.seq,
+          version: message.snapshot.version,
+          listenerErrors: [],
+          activity: [{ key: `work-of-${process.pid}`, requests: 1, tunnels: 0, completed: 0, connections: 2 }],
+        });
+        return;
+      case 'terminate':
+        link.send({ type: 'terminated', seq: message.seq, result: { requestsCut: 0, tunnelsClosed: 0, connectionsClosed: 0 } });
+        return;
+      case 'close':
+        if (mode === 'stubborn') return;
+        link.send({ type: 'closed', seq: message.seq });
+        link.close();
+        return;
+      case 'destroy':
+        process.exit(0);
+    }
+  });
+  if (mode !== 'mute') link.send({ type: 'ready', protocols: mode === 'old' ? [99] : [1], pid: process.pid });
+}
+
+async function runPrimary(count: number): Promise<void> {
+  const pool = new WorkerPool({
+    count,
+    entry: import.meta.filename,
+    execArgv: ['--import', 'tsx'],
+    clock: realClock,
+    log: () => {},
+  });
+  await pool.start();
+  process.stdout.write(`${JSON.stringify(pool.pids)}\n`);
+  // Kept alive until killed.
+  setInterval(() => {}, 60_000);
+}

@@ -1,0 +1,160 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { test, type TestContext } from 'node:test';
+import type { RoutingSnapshot } from '../domain/routing-snapshot.ts';
+import { realClock } from '../shared/clock.ts';
+import { WorkerPool, type WorkerPoolOptions } from './worker-pool.ts';
+
+const ENTRY = new URL('./pool.test-worker.ts', import.meta.url).pathname;
+
+function snapshot(version: number): RoutingSnapshot {
+  return { version, listeners: [], targetGroups: new Map() };
+}
+
+/** Running and not a zombie (an orphan reparented to a PID 1 that does not reap stays a zombie). */
+function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+async function waitFor(what: string, condition: () => boolean, timeoutMs = 15_000): Promise<void> {
+  const until = performance.now() + timeoutMs;
+  while (!condition()) {
+    if (performance.now() > until) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+function makePool(t: TestContext, options: Partial<WorkerPoolOptions> = {}): { pool: WorkerPool; logs: Array<Record<string, unknown>> } {
+  const logs: Array<Record<string, unknown>> = [];
+  const pool = new WorkerPool({
+    count: 2,
+    entry: ENTRY,
+    execArgv: ['--import', 'tsx'],
+    clock: realClock,
+    log: (e) => logs.push(e),
+    restartBackoffMs: 50,
+    ...options,
+  });
+  t.after(async () => {
+    const pids = pool.pids;
+    pool.destroy();
+    await waitFor("the pool's workers to exit", () => !pids.some(alive), 5000);
+  });
+  return { pool, logs };
+}
+
+test('start forks N workers, each attached to its own data plane, which applies through it', async (t) => {
+  const { pool } = makePool(t);
+  await pool.start();
+  const pids = pool.pids;
+  assert.equal(new Set(pids).size, 2);
+  assert.ok(pids.every((pid) => alive(pid) && pid !== process.pid));
+  assert.deepEqual(
+    pool.dataPlanes.map((dp) => dp.id),
+    ['worker-1', 'worker-2'],
+  );
+  assert.deepEqual(await Promise.all(pool.dataPlanes.map((dp) => dp.apply(snapshot(1)))), [{ listenerErrors: [] }, { listenerErrors: [] }]);
+  // The test worker answers with one key of its own, with two connections.
+  assert.deepEqual(
+    pool.dataPlanes.map((dp) => dp.connections()),
+    [2, 2],
+  );
+  assert.equal(pool.dataPlanes[0]?.activity(`work-of-${pids[0]}`).requests, 1);
+});
+
+test('a worker killed with SIGKILL is replaced: its work is released, the new one gets the latest snapshot', async (t) => {
+  const { pool, logs } = makePool(t);
+  await pool.start();
+  const plane = pool.dataPlanes[0];
+  assert.ok(plane !== undefined);
+  await Promise.all(pool.dataPlanes.map((dp) => dp.apply(snapshot(3))));
+  const [victim, survivor] = pool.pids;
+  assert.ok(victim !== undefined && survivor !== undefined);
+  const idle: string[] = [];
+  plane.onIdle((key) => idle.push(key));
+
+  process.kill(victim, 'SIGKILL');
+  await waitFor('the replacement to be attached', () => pool.restarts === 1 && plane.attached && pool.pids.length === 2);
+  assert.ok(!pool.pids.includes(victim));
+  assert.ok(pool.pids.includes(survivor), 'the other worker is left alone');
+  assert.deepEqual(idle.slice(0, 1), [`work-of-${victim}`], 'a drain waiting on the dead worker is told its key is idle');
+  assert.equal(pool.connectionsLost, 2);
+  const exit = logs.find((e) => e['event'] === 'worker:exit');
+  assert.deepEqual([exit?.['pid'], exit?.['signal'], exit?.['connectionsLost'], exit?.['level']], [victim, 'SIGKILL', 2, 'error']);
+  const replacement = pool.pids.find((pid) => pid !== survivor);
+  await waitFor('the replacement to confirm the latest snapshot', () => plane.activity(`work-of-${replacement}`).requests === 1);
+  assert.equal(plane.activity(`work-of-${victim}`).requests, 0);
+});
+
+test('close asks every worker to close and resolves when all have exited', async (t) => {
+  const { pool, logs } = makePool(t, { count: 3 });
+  await pool.start();
+  const pids = pool.pids;
+  assert.equal(pids.length, 3);
+  await pool.close(2000);
+  assert.deepEqual(pids.filter(alive), []);
+  assert.deepEqual(pool.pids, []);
+  assert.equal(pool.restarts, 0, 'workers that close are not replaced');
+  assert.deepEqual(
+    logs.filter((e) => e['event'] === 'worker:exit').map((e) => [e['code'], e['level']]),
+    [
+      [0, 'info'],
+      [0, 'info'],
+      [0, 'info'],
+    ],
+  );
+});
+
+test('a worker that ignores close is killed after the deadline and the grace', async (t) => {
+  const { pool, logs } = makePool(t, { count: 1, env: { TEST_WORKER_MODE: 'stubborn' }, killGraceMs: 100 });
+  await pool.start();
+  const [pid] = pool.pids;
+  assert.ok(pid !== undefined);
+  await pool.close(100);
+  assert.equal(alive(pid), false);
+  assert.ok(logs.some((e) => e['event'] === 'worker:kill' && e['pid'] === pid && e['signal'] === 'SIGKILL'));
+});
+
+test('start fails, saying why, when a worker exits before it is ready; none is left running', async (t) => {
+  const { pool } = makePool(t, { env: { TEST_WORKER_MODE: 'crash' } });
+  await assert.rejects(pool.start(), /worker-1: worker \d+ ended before it was ready/);
+  assert.deepEqual(pool.pids, []);
+  assert.equal(pool.restarts, 0);
+});
+
+test('start fails when a worker speaks another protocol version, naming both', async (t) => {
+  const { pool } = makePool(t, { count: 1, env: { TEST_WORKER_MODE: 'old' } });
+  await assert.rejects(pool.start(), /speaks protocol versions 99 and this process speaks 1/);
+  assert.deepEqual(pool.pids, []);
+});
+
+test('start fails when a worker never says ready within the time it has', async (t) => {
+  const { pool } = makePool(t, { count: 1, env: { TEST_WORKER_MODE: 'mute' }, readyTimeoutMs: 3000 });
+  await assert.rejects(pool.start(), /did not say it was ready within 3000 ms/);
+  assert.deepEqual(pool.pids, []);
+});
+
+test('workers do not outlive a control process killed with SIGKILL', async (t) => {
+  const primary = spawn(process.execPath, ['--import', 'tsx', ENTRY, 'primary', '2'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let workerPids: number[] = [];
+  t.after(() => {
+    if (primary.exitCode === null && primary.signalCode === null) primary.kill('SIGKILL');
+    for (const pid of workerPids) if (alive(pid)) process.kill(pid, 'SIGKILL');
+  });
+  const firstLine = await new Promise<string>((resolve, reject) => {
+    createInterface({ input: primary.stdout }).once('line', resolve);
+    primary.once('exit', (code) => reject(new Error(`the control process exited (${code}) before starting its workers`)));
+  });
+  workerPids = JSON.parse(firstLine) as number[];
+  assert.equal(workerPids.length, 2);
+  assert.ok(workerPids.every(alive));
+  primary.kill('SIGKILL');
+  await waitFor('the workers to exit', () => !workerPids.some(alive), 10_000);
+});

@@ -1,0 +1,280 @@
+import cluster, { type Worker as ClusterWorker } from 'node:cluster';
+import type { Clock, TimerHandle } from '../shared/clock.ts';
+import { childLink, type Link } from './link.ts';
+import { PROTOCOL_VERSION, SUPPORTED_VERSIONS, decodeFromWorker } from './protocol.ts';
+import { RemoteDataPlane } from './remote-data-plane.ts';
+
+export interface WorkerPoolOptions {
+  readonly count: number;
+  /** Absolute path of the worker's entry module (worker-main.ts). */
+  readonly entry: string;
+  /** Node options for the workers (`--import tsx` when running from source); default: this process's. */
+  readonly execArgv?: readonly string[];
+  /** Added to this process's environment for the workers. */
+  readonly env?: Readonly<Record<string, string>>;
+  readonly clock: Clock;
+  readonly log: (entry: Record<string, unknown>) => void;
+  /** First wait before replacing a worker that died; doubles while workers keep dying soon after they start. */
+  readonly restartBackoffMs?: number;
+  /** How often workers report changed activity. */
+  readonly reportIntervalMs?: number;
+  /** Time a worker has to say `ready` after it is forked. */
+  readonly readyTimeoutMs?: number;
+  /** After a graceful close's deadline, this much more before a worker still running is killed. */
+  readonly killGraceMs?: number;
+  /** Data planes are named `<idPrefix>-1` … `<idPrefix>-N`. */
+  readonly idPrefix?: string;
+}
+
+const DEFAULT_RESTART_BACKOFF_MS = 200;
+/** The longest wait between replacements, however often workers die. */
+export const MAX_RESTART_BACKOFF_MS = 30_000;
+/** A worker that dies sooner than this after it was ready counts as a quick death: the next wait doubles. */
+const QUICK_DEATH_MS = 10_000;
+const DEFAULT_READY_TIMEOUT_MS = 30_000;
+const DEFAULT_KILL_GRACE_MS = 2_000;
+const DEFAULT_REPORT_INTERVAL_MS = 100;
+
+/** One data plane and the worker process behind it, which may be replaced. */
+interface Slot {
+  readonly plane: RemoteDataPlane;
+  worker: ClusterWorker | null;
+  /** When the current worker became ready (monotonic), or null while it starts. */
+  readySince: number | null;
+  quickDeaths: number;
+  restartTimer: TimerHandle | null;
+  /** Connections to targets the current (or last) worker had when it was let go. */
+  connectionsLost: number;
+}
+
+/**
+ * The data-plane workers of `ebb serve --workers N`: N processes forked with `node:cluster`, each behind
+ * a `RemoteDataPlane` the control plane drives. The scheduling policy is NONE, so this process never
+ * accepts a connection itself: it binds each listening socket and the workers take connections from it
+ * (or, with reusePort, bind their own). A worker that dies is replaced after a backoff that grows while
+ * replacements die quickly, up to `MAX_RESTART_BACKOFF_MS`; its data plane stays the same object.
+ * Workers leave when their IPC channel closes, so a control process that dies leaves none behind.
+ */
+export class WorkerPool {
+  readonly dataPlanes: readonly RemoteDataPlane[];
+  /** Connections to targets that dead workers last reported open (cut when they died). */
+  connectionsLost = 0;
+  readonly #options: WorkerPoolOptions;
+  readonly #slots: Slot[];
+  #restarts = 0;
+  /** Replacements begin once every first worker is up; a failure before that fails start. */
+  #started = false;
+  #stopping = false;
+
+  constructor(options: WorkerPoolOptions) {
+    if (!Number.isSafeInteger(options.count) || options.count < 1) throw new Error(`the number of workers must be a whole number, 1 or more; got ${options.count}`);
+    this.#options = options;
+    this.#slots = Array.from({ length: options.count }, (_, i) => ({
+      plane: new RemoteDataPlane({
+        id: `${options.idPrefix ?? 'worker'}-${i + 1}`,
+        clock: options.clock,
+        log: options.log,
+        reportIntervalMs: options.reportIntervalMs ?? DEFAULT_REPORT_INTERVAL_MS,
+      }),
+      worker: null,
+      readySince: null,
+      quickDeaths: 0,
+      restartTimer: null,
+      connectionsLost: 0,
+    }));
+    this.dataPlanes = this.#slots.map((s) => s.plane);
+  }
+
+  /** Workers forked to replace ones that died. */
+  get restarts(): number {
+    return this.#restarts;
+  }
+
+  /** The process ids of the workers running now (for logs and tests). */
+  get pids(): number[] {
+    return this.#slots.flatMap((s) => (s.worker?.process.pid === undefined ? [] : [s.worker.process.pid]));
+  }
+
+  /** Starts every worker and attaches each to its data plane; if one fails, stops those started and says why. */
+  async start(): Promise<void> {
+    const started = await Promise.allSettled(this.#slots.map((slot) => this.#startWorker(slot)));
+    const failures = started.flatMap((r, i) => (r.status === 'rejected' ? [`${this.#slots[i]?.plane.id}: ${(r.reason as Error).message}`] : []));
+    if (failures.length > 0) {
+      this.destroy();
+      await this.#exited();
+      throw new Error(`data-plane workers could not start (${failures.join('; ')}); run with --workers 1 to serve from one process meanwhile`);
+    }
+    this.#started = true;
+  }
+
+  /** Graceful: each worker closes its data plane within `deadlineMs`; any still running `killGraceMs` later is killed. */
+  async close(deadlineMs: number): Promise<void> {
+    this.#stop();
+    const grace = this.#options.killGraceMs ?? DEFAULT_KILL_GRACE_MS;
+    const killer = this.#options.clock.setTimer(deadlineMs + grace, () => this.#killAll('SIGKILL', 'the close deadline passed'));
+    try {
+      for (const slot of this.#slots) if (slot.readySince === null && slot.worker !== null) slot.worker.process.kill('SIGKILL');
+      await Promise.all(this.#slots.map((s) => s.plane.close(deadlineMs)));
+      await this.#exited();
+    } finally {
+      killer.cancel();
+    }
+  }
+
+  /** Forced: every worker is told to drop its sockets and killed. */
+  destroy(): void {
+    this.#stop();
+    for (const slot of this.#slots) slot.plane.destroy();
+    this.#killAll('SIGKILL', 'destroyed');
+  }
+
+  #stop(): void {
+    this.#stopping = true;
+    for (const slot of this.#slots) {
+      slot.restartTimer?.cancel();
+      slot.restartTimer = null;
+    }
+  }
+
+  #killAll(signal: NodeJS.Signals, why: string): void {
+    for (const slot of this.#slots) {
+      const proc = slot.worker?.process;
+      if (proc !== undefined && proc.exitCode === null && proc.signalCode === null) {
+        this.#options.log({ event: 'worker:kill', level: signal === 'SIGKILL' ? 'warn' : 'info', worker: slot.plane.id, pid: proc.pid, signal, reason: why });
+        proc.kill(signal);
+      }
+    }
+  }
+
+  /** Resolves when no worker process is left. */
+  async #exited(): Promise<void> {
+    await Promise.all(
+      this.#slots.map((slot) => {
+        const proc = slot.worker?.process;
+        if (proc === undefined || proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve();
+        return new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+      }),
+    );
+  }
+
+  #fork(): ClusterWorker {
+    // Read by node:cluster once, at the first setupPrimary; set here so no caller can forget it.
+    cluster.schedulingPolicy = cluster.SCHED_NONE;
+    cluster.setupPrimary({ exec: this.#options.entry, execArgv: [...(this.#options.execArgv ?? process.execArgv)] });
+    return cluster.fork({ ...this.#options.env });
+  }
+
+  /** Forks a worker for the slot, waits for its `ready`, attaches it; rejects (the worker killed) if it does not become ready. */
+  #startWorker(slot: Slot): Promise<void> {
+    const worker = this.#fork();
+    const link = childLink(worker);
+    slot.worker = worker;
+    slot.readySince = null;
+    slot.connectionsLost = 0;
+    const pid = worker.process.pid;
+    this.#options.log({ event: 'worker:start', worker: slot.plane.id, pid });
+    worker.process.once('exit', (code, signal) => this.#onExit(slot, worker, code, signal));
+
+    return new Promise<void>((resolve, reject) => {
+      let settled = false;
+      const fail = (why: string): void => {
+        if (settled) return;
+        settled = true;
+        timer.cancel();
+        link.close();
+        if (worker.process.exitCode === null && worker.process.signalCode === null) worker.process.kill('SIGKILL');
+        reject(new Error(why));
+      };
+      const timer = this.#options.clock.setTimer(this.#options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS, () =>
+        fail(`worker ${pid} did not say it was ready within ${this.#options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS} ms`),
+      );
+      link.onClose((reason) => {
+        if (!settled) fail(`worker ${pid} ended before it was ready: ${reason}`);
+        else this.#onLinkClosed(slot, worker, reason);
+      });
+      link.onMessage((raw) => {
+        if (settled) return;
+        const why = readyProblem(raw);
+        if (why !== null) {
+          fail(`worker ${pid}: ${why}`);
+          return;
+        }
+        if (this.#stopping) {
+          fail('the pool is stopping');
+          return;
+        }
+        settled = true;
+        timer.cancel();
+        slot.readySince = this.#options.clock.now();
+        this.#attach(slot, link);
+        resolve();
+      });
+    });
+  }
+
+  #attach(slot: Slot, link: Link): void {
+    slot.plane.attach(link);
+    this.#options.log({ event: 'worker:ready', worker: slot.plane.id, pid: slot.worker?.process.pid });
+  }
+
+  /** The link of a worker that was ready closed: its data plane lets it go; a worker still running is past reach, so it is killed. */
+  #onLinkClosed(slot: Slot, worker: ClusterWorker, reason: string): void {
+    if (slot.worker !== worker) return;
+    const { connectionsLost } = slot.plane.detach(reason);
+    this.connectionsLost += connectionsLost;
+    slot.connectionsLost += connectionsLost;
+    if (!this.#stopping && worker.process.exitCode === null && worker.process.signalCode === null) worker.process.kill('SIGKILL');
+  }
+
+  #onExit(slot: Slot, worker: ClusterWorker, code: number | null, signal: NodeJS.Signals | null): void {
+    if (slot.worker !== worker) return;
+    const readySince = slot.readySince;
+    if (readySince !== null) this.#onLinkClosed(slot, worker, signal !== null ? `killed by ${signal}` : `exited with code ${code}`);
+    slot.worker = null;
+    slot.readySince = null;
+    const expected = this.#stopping && (code === 0 || signal !== null);
+    this.#options.log({
+      event: 'worker:exit',
+      level: expected ? 'info' : 'error',
+      worker: slot.plane.id,
+      pid: worker.process.pid,
+      code,
+      signal,
+      connectionsLost: slot.connectionsLost,
+    });
+    if (this.#stopping || !this.#started) return;
+    const livedMs = readySince === null ? 0 : this.#options.clock.now() - readySince;
+    slot.quickDeaths = livedMs < QUICK_DEATH_MS ? Math.min(slot.quickDeaths + 1, 32) : 0;
+    this.#scheduleRestart(slot);
+  }
+
+  #scheduleRestart(slot: Slot): void {
+    const base = this.#options.restartBackoffMs ?? DEFAULT_RESTART_BACKOFF_MS;
+    const waitMs = Math.min(base * 2 ** Math.max(0, slot.quickDeaths - 1), MAX_RESTART_BACKOFF_MS);
+    this.#options.log({ event: 'worker:restart-scheduled', worker: slot.plane.id, inMs: waitMs });
+    slot.restartTimer = this.#options.clock.setTimer(waitMs, () => {
+      slot.restartTimer = null;
+      if (this.#stopping) return;
+      this.#restarts++;
+      this.#startWorker(slot).catch((error: unknown) => {
+        // Its exit schedules the next try, with a longer wait.
+        this.#options.log({ event: 'worker:start-failed', level: 'error', worker: slot.plane.id, error: (error as Error).message });
+      });
+    });
+  }
+}
+
+/** Why a worker's first message is not a `ready` this side can talk to, or null if it is. */
+function readyProblem(raw: unknown): string | null {
+  let message;
+  try {
+    message = decodeFromWorker(raw);
+  } catch (error) {
+    return `its first message could not be read: ${(error as Error).message}`;
+  }
+  if (message.type !== 'ready') return `its first message was '${message.type}', not 'ready'`;
+  if (!message.protocols.includes(PROTOCOL_VERSION)) {
+    return `it speaks protocol versions ${message.protocols.join(', ')} and this process speaks ${SUPPORTED_VERSIONS.join(', ')}; the worker's files are from another ebb version (reinstall, then restart ebb)`;
+  }
+  return null;
+}
