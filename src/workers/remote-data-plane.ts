@@ -144,7 +144,7 @@ export class RemoteDataPlane implements DataPlane {
     for (const resolve of this.#closes.values()) resolve();
     this.#closes.clear();
     if (this.#stopped) this.#resolveApplies(Infinity, []);
-    this.#log({ event: 'worker:detached', level: 'warn', dataPlane: this.id, reason, connectionsLost, keysReleased: released.length });
+    this.#log({ event: 'worker:detached', level: this.#stopped ? 'info' : 'warn', dataPlane: this.id, reason, connectionsLost, keysReleased: released.length });
     for (const key of released) this.#askedWhileUnsettled.delete(key);
     this.#tellIdle(released);
     this.#settled();
