@@ -12,7 +12,6 @@ import { applyDeclared, checkDeclared, currentState, PartlyAppliedError, type Ap
 import { planDeclared } from '../control/declared-plan.ts';
 import { ControlPlane, type ListenAddresses } from '../control/control-plane.ts';
 import { RoutingWatch } from '../control/routing-watch.ts';
-import { HttpDataPlane } from '../dataplane/http-data-plane.ts';
 import { ActiveHealthChecker } from '../health/active-health-checker.ts';
 import { AutoScaling } from '../autoscaling/auto-scaling.ts';
 import { applyAutoScaling, AutoScalingPartlyApplied, checkAutoScaling, recordsOfFacade, recordsOfStore, type AutoScalingApplyResult } from '../autoscaling/declared.ts';
@@ -29,6 +28,7 @@ import type { ListenerRecord, LoadBalancerRecord } from '../domain/resources.ts'
 import type { DeclaredState } from '../control/declared-state.ts';
 import type { ConfigReloadEvent } from '../control/events.ts';
 import { credentialsUsage, stateDirCredentials, type StateDirCredentials } from './admin-credentials.ts';
+import { createDataPlanes, type ServedDataPlanes } from './data-planes.ts';
 import { createLog, type Log } from './logger.ts';
 import { feedResponseTimes } from './response-time-feed.ts';
 import { checkAddresses, checkPort, type WantedAddress } from './port-probe.ts';
@@ -39,7 +39,8 @@ export interface Ebb {
   readonly control: ControlPlane;
   /** Auto Scaling groups of local processes, and EC2 launch templates. */
   readonly autoscaling: AutoScaling;
-  readonly dataPlane: HttpDataPlane;
+  /** The data plane in this process, or the data-plane workers (`--workers N`): `destroy` closes every socket now. */
+  readonly dataPlane: ServedDataPlanes;
   readonly admin: AdminEndpoint;
   readonly stateDir: string;
   /** ebb's own API (`/ebb/v1/`); the dashboard sets its session check here. */
@@ -106,9 +107,10 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
     await store.close().catch(() => undefined);
     throw error;
   }
-  const dataPlane = new HttpDataPlane({ log: (line) => log(line as Record<string, unknown>) });
+  // In this process, or N worker processes started below, before the control plane applies its state to them.
+  const dataPlane = createDataPlanes({ workers: options.workers ?? 1, clock: realClock, log });
   // Sees every snapshot the control plane publishes and when each data plane has applied it (GET /ebb/v1/wait).
-  const watch = new RoutingWatch([dataPlane], realClock);
+  const watch = new RoutingWatch(dataPlane.dataPlanes, realClock);
   const healthChecker = new ActiveHealthChecker({ clock: realClock });
   const control = new ControlPlane({
     clock: realClock,
@@ -122,7 +124,7 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
   });
   const runner = new ProcessInstanceRunner({ dir: resolve(stateDir, 'instances'), clock: realClock, log });
   const autoscaling = new AutoScaling({ clock: realClock, store, control, runner, log });
-  const metrics = new EbbMetrics({ control, autoscaling, dataPlanes: [dataPlane] });
+  const metrics = new EbbMetrics({ control, autoscaling, dataPlanes: dataPlane.observed });
   // Listening before the control plane starts, so the first request of a restored listener is logged.
   const accessLogs = new AccessLogService({ control, clock: realClock, stateDir, node: config?.accessLog ?? null, log });
   // SIGUSR1 reopens the node's log file (logrotate); taken over only when there is a file, since
@@ -157,6 +159,7 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
     await checkNodeAccessLog(config?.accessLog ?? null);
     accessLogs.start();
     if (watchUsr1) process.on('SIGUSR1', reopenAccessLog);
+    await dataPlane.start();
     await control.start();
     let applied: ApplyDeclaredResult | null = null;
     if (config !== null) {
@@ -216,7 +219,8 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
   const bound = adminServer.address() as AddressInfo;
   const adminBound = { host: bound.address, port: bound.port };
   writeAdminEndpoint(stateDir, adminEndpointUrl(adminBound.host, adminBound.port));
-  log({ event: 'ebb:started', admin: `${adminBound.host}:${adminBound.port}`, stateDir, config: options.configPath ?? null });
+  const workers = dataPlane.pool === null ? {} : { workers: dataPlane.pool.pids };
+  log({ event: 'ebb:started', admin: `${adminBound.host}:${adminBound.port}`, stateDir, config: options.configPath ?? null, ...workers });
   if (fromStateDir !== null) logStateDirCredentials(log, fromStateDir, adminBound);
 
   let reloading: Promise<void> = Promise.resolve();

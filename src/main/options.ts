@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { parseHostPort } from '../config/schema.ts';
 import { isIpAddress } from '../control/names.ts';
 import { ebbError } from '../shared/errors.ts';
@@ -13,6 +14,11 @@ export interface ServeOptions {
   readonly listenInternetFacing?: string;
   /** Where listeners of internal load balancers created without an address listen (`--listen-internal`). */
   readonly listenInternal?: string;
+  /**
+   * Data-plane processes (`--workers N`): 1, the default, serves traffic in ebb's own process; 2 or
+   * more start that many worker processes sharing the listeners (docs/workers.md).
+   */
+  readonly workers?: number;
 }
 
 export interface AdminEndpoint {
@@ -36,7 +42,7 @@ export interface ParsedCommand {
 }
 
 const USAGE = `Usage: ebb serve [--config FILE] [--admin HOST:PORT] [--state-dir DIR] [--no-auth]
-                 [--listen-internet-facing ADDRESS] [--listen-internal ADDRESS]
+                 [--listen-internet-facing ADDRESS] [--listen-internal ADDRESS] [--workers N]
 
   --config FILE      YAML file declaring load balancers, listeners, target groups and targets.
                      SIGHUP re-reads it and applies the difference.
@@ -48,6 +54,8 @@ const USAGE = `Usage: ebb serve [--config FILE] [--admin HOST:PORT] [--state-dir
                      created without an address (default 0.0.0.0, or listenAddresses in the file).
   --listen-internal ADDRESS
                      The same for an internal load balancer (default 127.0.0.1).
+  --workers N        Data-plane processes that share the listeners, so traffic uses more cores
+                     (default 1: ebb's own process; auto: one per core, here ${availableParallelism()}).
 
 Admin credentials: admin.credentials in the file, or EBB_ACCESS_KEY_ID and EBB_SECRET_ACCESS_KEY.
 With none, ebb makes a key pair at its first start and keeps it in STATE-DIR/credentials (mode 0600,
@@ -61,6 +69,19 @@ export function usage(): string {
 function ipAddress(flag: string, value: string): string {
   if (!isIpAddress(value)) throw ebbError('ValidationError', `${flag} '${value}' is not an IP address (for example 0.0.0.0, 127.0.0.1 or ::1)`);
   return value;
+}
+
+/** The most data-plane workers `--workers` takes. */
+export const MAX_WORKERS = 256;
+
+/** `--workers`: a count, or `auto` (or 0) for one per core. */
+export function workerCount(value: string, cores: number = availableParallelism()): number {
+  if (value === 'auto' || value === '0') return Math.max(1, cores);
+  const n = /^[0-9]+$/.test(value) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(n) || n > MAX_WORKERS) {
+    throw ebbError('ValidationError', `--workers '${value}' is not a number of processes; give 1 to ${MAX_WORKERS}, or auto for one per core (${cores} here)`);
+  }
+  return n;
 }
 
 export function parseArgs(argv: readonly string[]): ParsedCommand {
@@ -97,6 +118,9 @@ export function parseArgs(argv: readonly string[]): ParsedCommand {
         break;
       case '--listen-internal':
         serve.listenInternal = ipAddress(flag, value());
+        break;
+      case '--workers':
+        serve.workers = workerCount(value());
         break;
       default:
         throw ebbError('ValidationError', `Unknown option '${arg}'.\n\n${USAGE}`);

@@ -98,6 +98,11 @@ export class WorkerAgent {
     return this.#closing;
   }
 
+  /** `close`, then done (SIGTERM to the worker): the agent exits once the data plane has closed. */
+  stop(deadlineMs: number): Promise<void> {
+    return this.close(deadlineMs).then(() => this.#finish(0));
+  }
+
   #receive(value: unknown): void {
     let message: ToWorker;
     try {
@@ -107,7 +112,7 @@ export class WorkerAgent {
       this.#fail(`cannot read a message from the control side: ${why}`);
       return;
     }
-    if (this.#finished) return;
+    if (this.#finished && message.type !== 'close') return;
     switch (message.type) {
       case 'hello':
         this.#hello(message);
@@ -297,7 +302,8 @@ export class WorkerAgent {
     this.#finished = true;
     this.#stopReports();
     if (!waitForAnswers || this.#outbox.length === 0 || this.#linkClosed) {
-      this.#options.onExit(code);
+      // After the other continuations of the same close (a `closed` answer to post), not before.
+      queueMicrotask(() => this.#options.onExit(code));
       return;
     }
     const startedAt = this.#clock.now();

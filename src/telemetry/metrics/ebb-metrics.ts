@@ -5,13 +5,13 @@ import type { ControlApi } from '../../control/control-api.ts';
 import type { ConfigReloadEvent } from '../../control/events.ts';
 import type { DrainRecord } from '../../control/outputs.ts';
 import { CHANNEL_NAMES, type FlowEndMessage, type FlowOpenMessage, type Http2SessionEndMessage, type RequestEndMessage, type TlsErrorMessage } from '../../dataplane/channels.ts';
-import type { HttpDataPlane } from '../../dataplane/http-data-plane.ts';
 import type { HealthObservation } from '../../domain/health-port.ts';
 import { ACCESS_LOG_COUNTERS, type AccessLogCounters } from '../access-log/counters.ts';
 import { listenerLoadBalancerDimension, loadBalancerDimension, parseTargetKey, targetGroupDimension } from './dimensions.ts';
 import { ConnectionMetrics } from './connection-metrics.ts';
 import { RequestMetrics } from './request-metrics.ts';
 import { CounterFamily, HistogramFamily } from './series-set.ts';
+import type { ObservedDataPlane } from './observed-data-plane.ts';
 import { registerTargetGauges, type ScrapeView } from './target-gauges.ts';
 import { registerAutoScalingMetrics } from './autoscaling-metrics.ts';
 import type { AutoScalingApi } from '../../autoscaling/autoscaling-api.ts';
@@ -45,7 +45,7 @@ export interface EbbMetricsOptions {
   readonly control: ControlApi;
   /** Its group metrics join the registry (autoscaling-metrics.ts). */
   readonly autoscaling?: AutoScalingApi;
-  readonly dataPlanes: readonly HttpDataPlane[];
+  readonly dataPlanes: readonly ObservedDataPlane[];
   /** prom-client's default process and Node.js metrics (`collectDefaultMetrics`); default true. */
   readonly processMetrics?: boolean;
 }
@@ -89,7 +89,7 @@ export class EbbMetrics {
   /** The registry `/metrics` renders. */
   readonly registry = new Registry();
   readonly #control: ControlApi;
-  readonly #dataPlanes: readonly HttpDataPlane[];
+  readonly #dataPlanes: readonly ObservedDataPlane[];
   readonly #unsubscribe: Array<() => void> = [];
 
   // Per load balancer (CloudWatch dimension LoadBalancer).

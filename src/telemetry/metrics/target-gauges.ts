@@ -1,8 +1,8 @@
 import { Gauge, type Registry } from 'prom-client';
 import type { TargetHealthDescription } from '../../control/outputs.ts';
-import type { HttpDataPlane } from '../../dataplane/http-data-plane.ts';
 import { targetKey } from '../../domain/resources.ts';
 import { targetDimension } from './dimensions.ts';
+import type { ObservedDataPlane } from './observed-data-plane.ts';
 
 /**
  * The gauges of ebb's metrics (./ebb-metrics.ts) that describe targets as they are now: healthy and
@@ -29,7 +29,7 @@ const LB_TG = ['load_balancer', 'target_group'] as const;
  * Registers the target gauges in `registry`, in the order the exposition lists them. `scrape` returns
  * the view of the scrape under way.
  */
-export function registerTargetGauges(registry: Registry, scrape: () => ScrapeView, dataPlanes: readonly HttpDataPlane[]): void {
+export function registerTargetGauges(registry: Registry, scrape: () => ScrapeView, dataPlanes: readonly Pick<ObservedDataPlane, 'activity'>[]): void {
   const registers = [registry];
   const hostCount = (name: string, help: string, state: (s: string) => boolean): void => {
     new Gauge({
@@ -119,7 +119,7 @@ export function registerTargetGauges(registry: Registry, scrape: () => ScrapeVie
  * A target's work across the data planes. A data plane that does not count its connections reports
  * none; then each request and tunnel holds one (HTTP/1.1 carries one request per connection at a time).
  */
-function activity(dataPlanes: readonly HttpDataPlane[], key: string): { requests: number; tunnels: number; connections: number } {
+function activity(dataPlanes: readonly Pick<ObservedDataPlane, 'activity'>[], key: string): { requests: number; tunnels: number; connections: number } {
   let requests = 0;
   let tunnels = 0;
   let connections = 0;

@@ -1,0 +1,84 @@
+import { extname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ConnectionLimit } from '../dataplane/connection-limit.ts';
+import { HttpDataPlane } from '../dataplane/http-data-plane.ts';
+import type { DataPlane } from '../domain/data-plane-port.ts';
+import type { Clock } from '../shared/clock.ts';
+import type { ObservedDataPlane } from '../telemetry/metrics/observed-data-plane.ts';
+import { WorkerPool } from '../workers/worker-pool.ts';
+import type { Log } from './logger.ts';
+
+/**
+ * The data planes `ebb serve` drives: one `HttpDataPlane` in its own process (`--workers 1`, the
+ * default), or N worker processes sharing the listeners (`--workers N`, docs/workers.md), each behind
+ * a `RemoteDataPlane`. The control plane, metrics and shutdown see the same shape either way.
+ */
+export interface ServedDataPlanes {
+  /** What the control plane drives (wrapped by its routing watch). */
+  readonly dataPlanes: readonly DataPlane[];
+  /** What metrics read. */
+  readonly observed: readonly ObservedDataPlane[];
+  /** The worker processes, or null when traffic is served in this process. */
+  readonly pool: WorkerPool | null;
+  /** Starts the workers (every one ready, or a refusal saying why); nothing to do in-process. */
+  start(): Promise<void>;
+  /** Graceful: listeners stop accepting, what is in flight finishes up to `deadlineMs`. */
+  close(deadlineMs: number): Promise<void>;
+  /** Every socket closed now; every worker killed. */
+  destroy(): void;
+}
+
+export interface DataPlanesOptions {
+  /** `--workers`; 1 or less: in this process. */
+  readonly workers: number;
+  readonly clock: Clock;
+  readonly log: Log;
+}
+
+export function createDataPlanes(options: DataPlanesOptions): ServedDataPlanes {
+  const log = (line: object): void => options.log(line as Record<string, unknown>);
+  if (options.workers <= 1) {
+    const dataPlane = new HttpDataPlane({ log });
+    return {
+      dataPlanes: [dataPlane],
+      observed: [dataPlane],
+      pool: null,
+      start: () => Promise.resolve(),
+      close: (deadlineMs) => dataPlane.close(deadlineMs),
+      destroy: () => dataPlane.destroy(),
+    };
+  }
+  const pool = new WorkerPool({
+    count: options.workers,
+    entry: workerEntry(),
+    // Node's options as this process got them (`--import tsx` when ebb runs from its sources).
+    execArgv: process.execArgv,
+    clock: options.clock,
+    log,
+  });
+  // Each worker derives its connection limit from the open-file limit it inherits from this process.
+  const perWorker = new ConnectionLimit().maxConnections;
+  const observed = pool.dataPlanes.map(
+    (plane): ObservedDataPlane => ({
+      activity: (key) => plane.activity(key),
+      // Workers share a listener's port; one declared with port 0 is not known here.
+      boundPort: () => null,
+      // Connections refused at a worker's limit are in its log lines, not (yet) in its reports.
+      connectionLimit: { maxConnections: perWorker, counters: { dropped: new Map() } },
+    }),
+  );
+  return {
+    dataPlanes: pool.dataPlanes,
+    observed,
+    pool,
+    start: () => pool.start(),
+    close: (deadlineMs) => pool.close(deadlineMs),
+    destroy: () => pool.destroy(),
+  };
+}
+
+/** worker-main next to this module's room: `.ts` when ebb runs from its sources, `.js` from its build. */
+function workerEntry(): string {
+  const here = fileURLToPath(import.meta.url);
+  return fileURLToPath(new URL(`../workers/worker-main${extname(here)}`, import.meta.url));
+}
