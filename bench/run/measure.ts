@@ -58,7 +58,7 @@ export async function interleavedRounds(targets: readonly Target[], plan: RoundP
         if (target === undefined) continue;
         const s = await measureOnce(target, connections, round, plan);
         samples.push(s);
-        log(`  ${target.name.padEnd(10)} c=${String(connections).padEnd(4)} r=${round}  ${s.requestsPerSecond.toFixed(0)} req/s  p99 ${s.p99Ms.toFixed(2)} ms  ${s.errors} errors`);
+        log(`  ${target.name.padEnd(18)} c=${String(connections).padEnd(4)} r=${round}  ${s.requestsPerSecond.toFixed(0)} req/s  p99 ${s.p99Ms.toFixed(2)} ms  ${s.errors} errors`);
       }
     }
   }
