@@ -3,8 +3,10 @@
  * `node:cluster`, never by hand. One `HttpDataPlane` whose listeners share their ports with the other
  * workers (listen-mode.ts), driven over the IPC channel by the control plane in ebb's own process.
  *
- * Never left running on its own: when the channel closes (ebb exited, or was killed), the listeners
- * stop at once and the worker exits once what is in flight has finished or been cut (WorkerAgent).
+ * Never left running on its own: when the channel closes (ebb exited, or was killed), node:cluster
+ * exits the worker at once (its handler for an unexpected disconnect runs first); the agent's own
+ * path for a closed link (listeners closed, in flight given a deadline) serves links that are not a
+ * cluster worker's.
  * SIGINT is ebb's to act on (a terminal's Ctrl-C reaches every process of the group): ignored here.
  * SIGTERM stops the worker gracefully; when the whole group was signalled ebb's own `close`, with its
  * shutdown timeout, comes first, so the worker waits a moment for it before closing on its own.
