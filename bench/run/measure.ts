@@ -4,6 +4,8 @@
  * at a different target, so no target is always the one measured first. The CPU of each target's
  * whole process group is read from /proc just before and after its wrk window.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { groupCpuTicks } from './proc.ts';
 import type { Target } from './servers.ts';
 import { parseWrk, runWrk } from './wrk.ts';
@@ -29,6 +31,8 @@ export interface RoundPlan {
   /** Where wrk runs (`taskset -c`), or null. */
   readonly loadCpus: string | null;
   readonly ticksPerSecond: number;
+  /** Where each window's wrk output is written (the work directory, kept with --keep). */
+  readonly outputDir: string;
 }
 
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
@@ -38,6 +42,7 @@ export async function measureOnce(target: Target, connections: number, round: nu
   const output = await runWrk(`http://127.0.0.1:${target.port}/`, connections, plan.seconds, plan.loadCpus);
   const after = groupCpuTicks(target.group.pgid);
   target.group.assertRunning();
+  fs.writeFileSync(path.join(plan.outputDir, `wrk.${target.name.replace(/[^\w.-]+/g, '_')}.c${connections}.r${round}.txt`), output);
   const wrk = parseWrk(output);
   if (!Number.isFinite(wrk.requestsPerSecond)) throw new Error(`wrk printed no result for ${target.name}:\n${output}`);
   return { target: target.name, connections, round, ...wrk, cpuSeconds: (after - before) / plan.ticksPerSecond };

@@ -48,6 +48,7 @@ export async function perCore(options: RunOptions, work: string): Promise<number
     warmupSeconds: options.warmupSeconds,
     loadCpus: cpus.load,
     ticksPerSecond: clockTicksPerSecond(),
+    outputDir: work,
   };
   log(`# ${targets.map((t) => t.name).join(', ')}; connections ${options.connections.join(', ')}; ${options.rounds} rounds of ${options.seconds} s; ${note}`);
   await warmUp(targets, plan);

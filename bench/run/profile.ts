@@ -40,6 +40,7 @@ export async function profile(options: RunOptions, work: string): Promise<number
     warmupSeconds: Math.min(options.warmupSeconds, options.seconds / 2),
     loadCpus: cpus.load,
     ticksPerSecond: clockTicksPerSecond(),
+    outputDir: work,
   };
   await sleep(1000); // idle stretches around the warm-up and the round set the round apart in the profile
   await warmUp([ebb], plan);

@@ -72,6 +72,7 @@ export async function scaling(options: RunOptions, work: string): Promise<number
     warmupSeconds: options.warmupSeconds,
     loadCpus: cpus.load,
     ticksPerSecond: clockTicksPerSecond(),
+    outputDir: work,
   };
   log(`# ${targets.map((t) => t.name).join(', ')}; connections ${options.connections.join(', ')}; ${options.rounds} rounds of ${options.seconds} s`);
   await warmUp(targets, plan);
