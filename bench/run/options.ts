@@ -12,6 +12,8 @@ export interface RunOptions {
   readonly accessLog: boolean;
   /** The scaling table's largest worker count (compared with 1). */
   readonly maxWorkers: number;
+  /** The node binary that runs ebb (default: the one running the benchmark). */
+  readonly node: string;
   /** Run ebb from its sources under tsx instead of building it first. */
   readonly fromSource: boolean;
   /** Keep the work directory (configs, logs, wrk output, profiles). */
@@ -35,6 +37,8 @@ export const USAGE = `Usage: npm run bench [-- OPTIONS]
   --access-log   Turn on ebb's access log (to a file; off by default, as for HAProxy and nginx).
   --from-source  Run ebb under tsx instead of compiling it first into .bench/dist (~10 s saved;
                  tsx's compiler then adds some 40 MiB to ebb's peak RSS).
+  --node FILE    The node binary that runs ebb (default: this one), e.g. Node 24 to compare
+                 its workers' reusePort sockets with Node 20's cluster module.
   --keep         Keep the work directory (configs, logs, wrk output, profiles).
 
 Needs wrk and nginx (the backend), haproxy for the ratios, taskset for pinning:
@@ -52,7 +56,7 @@ function positive(flag: string, value: string | undefined, integer: boolean): nu
 
 export function parseRunArgs(argv: readonly string[], cores: number): RunOptions {
   let mode: Mode = 'per-core';
-  const o = { seconds: 5, rounds: 3, connections: [64, 256] as number[], warmupSeconds: 2, pin: true, accessLog: false, maxWorkers: Math.max(2, cores), fromSource: false, keep: false };
+  const o = { seconds: 5, rounds: 3, connections: [64, 256] as number[], warmupSeconds: 2, pin: true, accessLog: false, maxWorkers: Math.max(2, cores), fromSource: false, node: process.execPath, keep: false };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] ?? '';
     const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
@@ -84,6 +88,12 @@ export function parseRunArgs(argv: readonly string[], cores: number): RunOptions
       case '--access-log':
         o.accessLog = true;
         break;
+      case '--node': {
+        const v = value();
+        if (v === undefined || v === '') throw new Error(`--node needs the path of a node binary\n\n${USAGE}`);
+        o.node = v;
+        break;
+      }
       case '--from-source':
         o.fromSource = true;
         break;

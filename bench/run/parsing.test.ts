@@ -89,6 +89,7 @@ test('command line: defaults, flags, and errors that show the usage', () => {
   assert.deepEqual([o.mode, o.seconds, o.rounds, o.connections, o.pin, o.accessLog, o.maxWorkers], ['workers', 2, 1, [64, 128, 512], false, true, 4]);
   assert.equal(parseRunArgs(['--workers', '-d', '1'], 8).maxWorkers, 8);
   assert.equal(parseRunArgs(['--profile'], 2).mode, 'profile');
+  assert.equal(parseRunArgs(['--node', '/opt/node24/bin/node'], 2).node, '/opt/node24/bin/node');
   assert.throws(() => parseRunArgs(['-r', '1.5'], 2), /-r needs a positive whole number.*Usage/s);
   assert.throws(() => parseRunArgs(['--workers', '1'], 2), /at least 2/);
   assert.throws(() => parseRunArgs(['--fast'], 2), /unknown option '--fast'/);

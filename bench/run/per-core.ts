@@ -33,7 +33,7 @@ export async function perCore(options: RunOptions, work: string): Promise<number
   const [backendPort, haproxyPort, nginxPort, ebbPort, adminPort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
   log(machineLine());
   log(options.fromSource ? '# ebb from its sources (tsx)' : '# building ebb into .bench/dist (tsc, about 10 s)');
-  const build = buildEbb(options.fromSource);
+  const build = buildEbb(options.fromSource, options.node);
   log(`# starting the backend, the peers and ebb in ${work}`);
   const backend = await startBackend(work, backendPort, cpus.load);
   const haproxy = await startHaproxy(work, 'haproxy', haproxyPort, backendPort, 1, cpus.proxy);

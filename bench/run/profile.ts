@@ -26,7 +26,7 @@ export async function profile(options: RunOptions, work: string): Promise<number
   fs.mkdirSync(profileDir);
   const [backendPort, ebbPort, adminPort] = await Promise.all([freePort(), freePort(), freePort()]);
   log(machineLine());
-  const build = buildEbb(options.fromSource);
+  const build = buildEbb(options.fromSource, options.node);
   const backend = await startBackend(work, backendPort, cpus.load);
   const ebb = await startEbb(
     { name: 'ebb', port: ebbPort, adminPort, backendPort, accessLog: options.accessLog, workers, build, nodeFlags: ['--cpu-prof', '--cpu-prof-dir', profileDir] },

@@ -46,7 +46,7 @@ export async function scaling(options: RunOptions, work: string): Promise<number
   const n = options.maxWorkers;
   const { placement: cpus, note } = scalingPlacement(options);
   log(machineLine());
-  const build = buildEbb(options.fromSource);
+  const build = buildEbb(options.fromSource, options.node);
   const backendPort = await freePort();
   await startBackend(work, backendPort, cpus.load);
   const targets: Target[] = [];

@@ -127,17 +127,28 @@ http {
  * (`--from-source`: no build, but tsx's compiler then adds to ebb's memory).
  */
 export interface EbbBuild {
-  /** The script `node` runs, and what precedes it. */
+  /** The node binary, the script it runs, and what precedes the script. */
+  readonly node: string;
   readonly script: string;
   readonly loader: readonly string[];
   readonly note: string;
 }
 
-export function buildEbb(fromSource: boolean): EbbBuild {
-  if (fromSource) return { script: path.join(REPO, 'src/main/cli.ts'), loader: ['--import', 'tsx'], note: 'run from the sources under tsx' };
+/** The version a node binary reports, checked before anything is started with it. */
+function nodeVersion(node: string): string {
+  try {
+    return execFileSync(node, ['--version'], { encoding: 'utf8', timeout: 10_000 }).trim();
+  } catch (error) {
+    throw new Error(`--node ${node}: not a node binary that runs (${(error as Error).message.split('\n')[0] ?? ''})`, { cause: error });
+  }
+}
+
+export function buildEbb(fromSource: boolean, node: string): EbbBuild {
+  const on = `node ${nodeVersion(node)}`;
+  if (fromSource) return { node, script: path.join(REPO, 'src/main/cli.ts'), loader: ['--import', 'tsx'], note: `${on}, from the sources under tsx` };
   const outDir = path.join(REPO, '.bench', 'dist');
   fs.rmSync(outDir, { recursive: true, force: true });
-  let note = 'compiled by tsc into .bench/dist (as bin/ebb.js runs dist/)';
+  let note = `${on}, compiled by tsc into .bench/dist (as bin/ebb.js runs dist/)`;
   try {
     execFileSync(process.execPath, [path.join(REPO, 'node_modules/typescript/bin/tsc'), '-p', path.join(REPO, 'tsconfig.build.json'), '--outDir', outDir], {
       cwd: REPO,
@@ -155,7 +166,7 @@ export function buildEbb(fromSource: boolean): EbbBuild {
   // dist/ finds the dashboard's files at ../assets; so must .bench/dist
   const assets = path.join(REPO, '.bench', 'assets');
   if (!fs.existsSync(assets)) fs.symlinkSync(path.join(REPO, 'assets'), assets);
-  return { script: path.join(outDir, 'main/cli.js'), loader: [], note };
+  return { node, script: path.join(outDir, 'main/cli.js'), loader: [], note };
 }
 
 export interface EbbSettings {
@@ -196,7 +207,7 @@ export function ebbCommand(s: EbbSettings, work: string): string[] {
   const config = path.join(work, `${s.name}.yaml`);
   fs.writeFileSync(config, ebbConfig(s, work));
   return [
-    process.execPath,
+    s.build.node,
     ...(s.nodeFlags ?? []),
     ...s.build.loader,
     s.build.script,
