@@ -17,6 +17,14 @@ import { ebbHasWorkersOption, machineLine, placement, requireWrk } from './setup
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
 const CONNECTIONS = 64;
 const TOP = 15;
+/** Profiles kept in .bench/, the newest; older ones are deleted (each is a few MiB). */
+const KEEP_PROFILES = 5;
+
+function pruneProfiles(dir: string): void {
+  const profiles = fs.readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'));
+  const byAge = profiles.map((f) => ({ f, t: fs.statSync(path.join(dir, f)).mtimeMs })).sort((a, b) => b.t - a.t);
+  for (const { f } of byAge.slice(KEEP_PROFILES)) fs.rmSync(path.join(dir, f));
+}
 
 export async function profile(options: RunOptions, work: string): Promise<number> {
   requireWrk();
@@ -66,6 +74,7 @@ export async function profile(options: RunOptions, work: string): Promise<number
     console.log(`\n${file} (the round: ${((window.end - window.start) / 1e6).toFixed(1)} s of the profile's ${((cpuProfile.endTime - cpuProfile.startTime) / 1e6).toFixed(1)} s), kept as ${path.relative(process.cwd(), target)}`);
     console.log(formatTop(summary));
   }
+  pruneProfiles(kept);
   console.log('\nOpen a .cpuprofile in Chrome DevTools (Performance, load profile) or speedscope for the flame graph.');
   return 0;
 }
