@@ -346,6 +346,10 @@ export class ClientConnection implements ClientSide {
     this.#out.end(last);
   }
 
+  get holdsBodyBuffer(): boolean {
+    return this.#out.holdsBuffer;
+  }
+
   /** Bytes of the current response sent to the client (framing included). */
   get sentBytes(): number {
     return this.#out.sent;

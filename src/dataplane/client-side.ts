@@ -39,6 +39,12 @@ export interface ClientSide {
   /** Bytes read from and written to the client for the current request. */
   readonly receivedBytes: number;
   readonly sentBytes: number;
+  /**
+   * A body chunk given to `writeBody` or `endResponse` may still be read by a write in progress (it
+   * was neither copied nor written through at once), so its memory may not be reused yet. A client
+   * side that does not say is taken to hold every chunk.
+   */
+  readonly holdsBodyBuffer?: boolean;
   /** A response head has been written. */
   readonly responseStarted: boolean;
   /** The status written, or 0. */

@@ -96,7 +96,7 @@ export class Exchange implements UpstreamSink, BodySink, ClientExchange {
     // client that just connected, and a failure on it is the client's to retry. Later requests reuse.
     // An HTTPS group's targets are reached over TLS, with the group's settings in the current snapshot.
     const targetTls = this.#groupArn === null ? null : (this.#host.snapshot.targetGroups.get(this.#groupArn)?.targetTls ?? null);
-    const conn = this.#host.pool.acquire(this.entry, s.targetConnectTimeoutMs, s.idleTimeoutMs, fresh || upgrade || this.client.firstRequest, targetTls);
+    const conn = this.#host.pool.acquire(this.entry, s.targetConnectTimeoutMs, s.idleTimeoutMs, fresh || upgrade || this.client.firstRequest, targetTls, upgrade);
     this.conn = conn;
     conn.assign(this, plan.method === 'HEAD', upgrade, plan.closeAfter);
   }
@@ -158,6 +158,10 @@ export class Exchange implements UpstreamSink, BodySink, ClientExchange {
       this.conn?.socket.pause();
       this.client.socket.once('drain', () => this.#clientDrained());
     }
+  }
+
+  holdsRead(): boolean {
+    return this.client.holdsBodyBuffer !== false;
   }
 
   #clientDrained(): void {

@@ -120,15 +120,18 @@ export class ResponseParser {
       switch (this.#state) {
         case St.Head: {
           let b = off > 0 ? buf.subarray(off) : buf;
+          let copied = false;
           if (this.#pending !== null) {
             b = Buffer.concat([this.#pending, b]);
             this.#pending = null;
+            copied = true;
           }
           const end = b.indexOf(CRLFCRLF);
           if (end < 0) {
             if (b.length > MAX_HEAD_BYTES) return this.#garbage('head-too-large');
             if (b.length >= 7 && b.toString('latin1', 0, 7) !== 'HTTP/1.') return this.#garbage('not-http');
-            this.#pending = b;
+            // Kept past this read: a copy, as the read may be into a buffer the connection reuses.
+            this.#pending = copied ? b : Buffer.from(b);
             return;
           }
           // The same limit whether the head came in one read or many.

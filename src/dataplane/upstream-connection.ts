@@ -2,6 +2,8 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { TargetTls } from '../domain/routing-snapshot.ts';
 import { classifySocketError, ProxyError } from './errors.ts';
+import { directReadOption } from './tcp/direct-reads.ts';
+import type { ReadOutcome } from './tcp/direct-reads.ts';
 import { BodyKind, ResponseParser } from './response-parser.ts';
 import type { ResponseEvents } from './response-parser.ts';
 import type { TargetEntry } from './target-entry.ts';
@@ -27,6 +29,8 @@ export interface UpstreamSink {
   /** A response head, hop-by-hop headers already dropped. Returns false to refuse it (the exchange failed). */
   onResponseHead(status: number, reason: string, rawHeaders: string[], body: BodyKind): boolean;
   onResponseBody(chunk: Buffer): void;
+  /** A body chunk passed on may still be read by a write in progress (its memory may not be read into again). */
+  holdsRead(): boolean;
   /** A read from the target has been parsed and the response goes on: what was held goes out now. */
   onResponseReadEnd(): void;
   /** The response ended; `last` is the final body chunk, if any, to send with the end. */
@@ -91,13 +95,19 @@ export class UpstreamConnection implements ResponseEvents {
     connectTimeoutMs: number,
     /** HTTPS groups: TLS to the target, checked as this says; null: plain TCP. */
     readonly targetTls: TargetTls | null = null,
+    /** Read as a stream ('data' events) rather than into a buffer the connection reuses: for an upgrade, whose socket may go to a tunnel. */
+    streamReads = false,
   ) {
     this.#home = home;
     this.#deadline = home.now + connectTimeoutMs;
     this.#deadlineKind = Deadline.Connect;
     let socket: net.Socket;
+    const direct = targetTls === null && !streamReads;
     if (targetTls === null) {
-      socket = net.connect({ host: entry.host, port: entry.port, noDelay: true });
+      // A plain connection reads into a buffer of its own, read into again once what was passed on
+      // from it has been written or copied (tcp/direct-reads.ts): no new buffer and no trip through
+      // a Readable per response.
+      socket = direct ? net.connect({ host: entry.host, port: entry.port, noDelay: true, onread: directReadOption((b) => this.#readDirect(b)) }) : net.connect({ host: entry.host, port: entry.port, noDelay: true });
       socket.on('connect', () => this.#onConnected());
     } else {
       socket = tls.connect({
@@ -124,7 +134,7 @@ export class UpstreamConnection implements ResponseEvents {
     }
     this.socket = socket;
     home.opened(this);
-    socket.on('data', (b: Buffer) => this.#onData(b));
+    if (!direct) socket.on('data', (b: Buffer) => this.#onData(b));
     socket.on('end', () => this.#onSocketEnd());
     socket.on('error', (err: NodeJS.ErrnoException) => this.#fail(classifySocketError(err, this.connected, this.#handshaking)));
     socket.on('close', () => this.#onSocketEnd());
@@ -236,7 +246,8 @@ export class UpstreamConnection implements ResponseEvents {
   onSwitch(reason: string, rawHeaders: string[], upgrade: string, rest: Buffer): void {
     const sink = this.sink;
     this.#deadline = 0;
-    if (sink !== null) sink.onSwitch(reason, rawHeaders, upgrade, rest);
+    // A copy: the tunnel keeps these bytes, and a direct read's buffer is read into again.
+    if (sink !== null) sink.onSwitch(reason, rawHeaders, upgrade, rest.length > 0 ? Buffer.from(rest) : rest);
   }
 
   #markClosed(): void {
@@ -270,6 +281,13 @@ export class UpstreamConnection implements ResponseEvents {
       return;
     }
     this.destroy();
+  }
+
+  /** A read into the connection's own buffer: free again unless a write still holds part of it. */
+  #readDirect(buf: Buffer): ReadOutcome {
+    const sink = this.sink;
+    this.#onData(buf);
+    return sink !== null && sink.holdsRead() ? 'held' : 'free';
   }
 
   #onData(buf: Buffer): void {

@@ -48,11 +48,12 @@ export class UpstreamPool implements ConnectionHome {
    * An idle connection of `entry`, or a new one. `fresh`: always a new connection (an upgrade
    * attempt, or a retry after a pooled connection turned out closed). `targetTls`: the group's TLS
    * to its targets (null: plain); an idle connection made under other settings is closed, not reused.
+   * `upgrade`: a new connection read as a stream, as its socket may go to a tunnel.
    */
-  acquire(entry: TargetEntry, connectTimeoutMs: number, idleTimeoutMs: number, fresh = false, targetTls: TargetTls | null = null): UpstreamConnection {
+  acquire(entry: TargetEntry, connectTimeoutMs: number, idleTimeoutMs: number, fresh = false, targetTls: TargetTls | null = null, upgrade = false): UpstreamConnection {
     this.#ensureTicker();
     const idle = this.#keys.get(entry)?.idle;
-    let conn = fresh || idle === undefined ? undefined : idle.pop();
+    let conn = fresh || upgrade || idle === undefined ? undefined : idle.pop();
     // Reused only if quiet: bytes buffered on an idle connection are a response nobody asked for.
     while (conn !== undefined && (!conn.reusable || conn.socket.destroyed || conn.socket.readableLength > 0 || !sameTargetTls(conn.targetTls, targetTls))) {
       conn.destroy();
@@ -60,7 +61,7 @@ export class UpstreamPool implements ConnectionHome {
     }
     if (conn === undefined) {
       this.now = performance.now();
-      conn = new UpstreamConnection(entry, this, connectTimeoutMs, targetTls);
+      conn = new UpstreamConnection(entry, this, connectTimeoutMs, targetTls, upgrade);
     }
     conn.idleTimeoutMs = idleTimeoutMs;
     return conn;
