@@ -2,7 +2,7 @@
  * `npm run bench -- --workers [N]`: ebb serve --workers 1 against --workers N, and HAProxy nbthread 1
  * against nbthread N as the yardstick of what this machine lets any proxy gain, in the same
  * interleaved rounds. Each row's "× its 1" is the median of its req/s over its one-process row's in
- * the same round; the issue's goal is ≥ 0.85 × N.
+ * the same round; the goal is ≥ 0.85 × N.
  *
  * The proxies get CPUs 1..N and wrk and the backend CPU 0 only when the machine has a core to spare
  * beyond N; otherwise everything runs unpinned, and the table says that the load generator and the
