@@ -24,6 +24,11 @@ export function isHopByHop(lowerName: string): boolean {
  * harmless. Returns null when there is nothing beyond the standard options (the common case).
  */
 export function connectionNamedHeaders(connectionValue: string): Set<string> | null {
+  if (connectionValue.indexOf(',') < 0) {
+    // One option or name, the common case (`keep-alive`, `close`): no split.
+    const name = connectionValue.trim().toLowerCase();
+    return name === '' || name === 'close' || name === 'keep-alive' || name === 'upgrade' ? null : new Set([name]);
+  }
   let out: Set<string> | null = null;
   const parts = connectionValue.split(',');
   for (let i = 0; i < parts.length; i++) {

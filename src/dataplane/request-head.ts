@@ -83,10 +83,19 @@ export class HeadScanner {
       this.crlf = false;
       this.#lineEnd = lf;
     }
-    const line = buf.toString('latin1', 0, this.crlf ? this.#lineEnd - 1 : this.#lineEnd);
-    this.single = splitRequestLine(line).noVersion;
+    const end = this.crlf ? this.#lineEnd - 1 : this.#lineEnd;
+    // A line with ` HTTP/` in it has a version (see splitRequestLine); most end in ` HTTP/1.1`.
+    this.single = !endsWithVersion(buf, end) && splitRequestLine(buf.toString('latin1', 0, end)).noVersion;
     return true;
   }
+}
+
+/** `buf[0, end)` ends in ` HTTP/x.y` (any two bytes after the slash). */
+function endsWithVersion(buf: Buffer, end: number): boolean {
+  const i = end - 9;
+  return (
+    i >= 0 && buf[i] === 32 && buf[i + 1] === 72 && buf[i + 2] === 84 && buf[i + 3] === 84 && buf[i + 4] === 80 && buf[i + 5] === 47
+  );
 }
 
 /** Bytes of empty lines before a request line (RFC 9112 §2.2 lets a server skip them). */
