@@ -1,20 +1,32 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
 import type { ResponseTimes } from '../api/ebb/response-times.ts';
-import { CHANNEL_NAMES, type RequestEndMessage } from '../dataplane/channels.ts';
+import { CHANNEL_NAMES } from '../dataplane/channels.ts';
 
 /**
  * Feeds the recommended-delay window (ResponseTimes) from the data plane's request-end channel: every
  * request a target answered, by its group. Returns the unsubscribe. The channel is the process's, so
  * requests of every data plane in the process are counted (each under its own group's ARN).
+ *
+ * With --workers the channel also carries events republished from worker processes. A subscriber that
+ * throws is rethrown by diagnostics_channel as an uncaught exception, which would end ebb, so a message
+ * without the fields read here is skipped rather than trusted.
  */
 export function feedResponseTimes(times: ResponseTimes): () => void {
   const onMessage = (message: unknown): void => {
-    const m = message as RequestEndMessage;
-    if (m.targetGroupArn === null || !m.fromTarget || m.targetResponseMs < 0) return;
-    times.record(m.targetGroupArn, m.requestTime + m.durationMs, m.targetResponseMs, m.durationMs);
+    if (typeof message !== 'object' || message === null) return;
+    const m = message as Record<string, unknown>;
+    const { targetGroupArn, fromTarget, targetResponseMs, requestTime, durationMs } = m;
+    if (typeof targetGroupArn !== 'string' || fromTarget !== true) return;
+    if (!isFiniteNumber(targetResponseMs) || targetResponseMs < 0) return;
+    if (!isFiniteNumber(requestTime) || !isFiniteNumber(durationMs)) return;
+    times.record(targetGroupArn, requestTime + durationMs, targetResponseMs, durationMs);
   };
   diagnosticsChannel.subscribe(CHANNEL_NAMES.requestEnd, onMessage);
   return () => {
     diagnosticsChannel.unsubscribe(CHANNEL_NAMES.requestEnd, onMessage);
   };
+}
+
+function isFiniteNumber(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value);
 }
