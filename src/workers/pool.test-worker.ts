@@ -1,13 +1,14 @@
 /**
  * Test only (worker-pool.test.ts): a worker that speaks just enough of the protocol, with no data plane.
  * `TEST_WORKER_MODE` picks a fault: `crash` exits before `ready`, `old` speaks only version 99, `mute`
- * never says `ready`, `stubborn` ignores `close`. Each `apply` is answered with one key that has work
+ * never says `ready`, `stubborn` ignores `close`, `first-dies` (see below) dies just after `ready`. Each `apply` is answered with one key that has work
  * (two connections), so a worker killed later is seen to take connections with it.
  *
  * Run as `node --import tsx pool.test-worker.ts primary <count>` it is instead a control process that
  * starts a pool of these workers and prints their pids, for the test that kills it and looks for orphans.
  */
 import cluster from 'node:cluster';
+import { closeSync, openSync } from 'node:fs';
 import { realClock } from '../shared/clock.ts';
 import { parentLink } from './link.ts';
 import { decodeToWorker } from './protocol.ts';
@@ -19,6 +20,16 @@ else if (process.argv[2] === 'primary') await runPrimary(Number(process.argv[3] 
 function runWorker(): void {
   const mode = process.env['TEST_WORKER_MODE'] ?? '';
   if (mode === 'crash') process.exit(3);
+  // `first-dies`: the first worker to claim TEST_WORKER_MARKER says ready and exits soon after; the rest say ready late.
+  let first = false;
+  if (mode === 'first-dies') {
+    try {
+      closeSync(openSync(process.env['TEST_WORKER_MARKER'] ?? '', 'wx'));
+      first = true;
+    } catch {
+      first = false;
+    }
+  }
   const link = parentLink();
   // Never orphaned: when the control process goes, so does the worker.
   link.onClose(() => process.exit(0));
@@ -48,7 +59,15 @@ function runWorker(): void {
         process.exit(0);
     }
   });
-  if (mode !== 'mute') link.send({ type: 'ready', protocols: mode === 'old' ? [99] : [1], pid: process.pid });
+  if (mode === 'first-dies') {
+    setTimeout(
+      () => {
+        link.send({ type: 'ready', protocols: [1], pid: process.pid });
+        if (first) setTimeout(() => process.exit(1), 50);
+      },
+      first ? 0 : 1500,
+    );
+  } else if (mode !== 'mute') link.send({ type: 'ready', protocols: mode === 'old' ? [99] : [1], pid: process.pid });
 }
 
 async function runPrimary(count: number): Promise<void> {

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { test, type TestContext } from 'node:test';
 import type { RoutingSnapshot } from '../domain/routing-snapshot.ts';
@@ -91,6 +93,20 @@ test('a worker killed with SIGKILL is replaced: its work is released, the new on
   const replacement = pool.pids.find((pid) => pid !== survivor);
   await waitFor('the replacement to confirm the latest snapshot', () => plane.activity(`work-of-${replacement}`).requests === 1);
   assert.equal(plane.activity(`work-of-${victim}`).requests, 0);
+});
+
+test('a worker that dies after ready while start() waits for the others is replaced, and its slot applies', async (t) => {
+  const marker = join(mkdtempSync(join(tmpdir(), 'ebb-pool-')), 'first');
+  t.after(() => rmSync(dirname(marker), { recursive: true, force: true }));
+  const { pool, logs } = makePool(t, { env: { TEST_WORKER_MODE: 'first-dies', TEST_WORKER_MARKER: marker } });
+  await pool.start();
+  // The first worker was ready at once and died ~50 ms later; the others took 1.5 s, so start() was still waiting.
+  assert.ok(
+    logs.some((e) => e['event'] === 'worker:exit' && e['code'] === 1),
+    'a worker died during start',
+  );
+  await waitFor('every slot to have a worker again', () => pool.restarts === 1 && pool.dataPlanes.every((dp) => dp.attached), 10_000);
+  assert.deepEqual(await Promise.all(pool.dataPlanes.map((dp) => dp.apply(snapshot(1)))), [{ listenerErrors: [] }, { listenerErrors: [] }]);
 });
 
 test('close asks every worker to close and resolves when all have exited', async (t) => {

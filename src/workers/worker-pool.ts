@@ -242,7 +242,8 @@ export class WorkerPool {
       signal,
       connectionsLost: slot.connectionsLost,
     });
-    if (this.#stopping || !this.#started) return;
+    // Before start() is done, a worker that never got ready fails start; one that was attached is replaced like any other.
+    if (this.#stopping || (!this.#started && readySince === null)) return;
     const livedMs = readySince === null ? 0 : this.#options.clock.now() - readySince;
     slot.quickDeaths = livedMs < QUICK_DEATH_MS ? Math.min(slot.quickDeaths + 1, 32) : 0;
     this.#scheduleRestart(slot);
