@@ -3,9 +3,7 @@ import { test } from 'node:test';
 import type { RoutingSnapshot, TargetGroupRoute } from '../domain/routing-snapshot.ts';
 import { memoryLinkPair } from './link.ts';
 import {
-  PROTOCOL_VERSION,
   ProtocolError,
-  SUPPORTED_VERSIONS,
   decodeFromWorker,
   decodeSnapshot,
   decodeToWorker,
@@ -23,10 +21,6 @@ function overTheWire(message: object): unknown {
 const group = { arn: 'arn:tg/a', targets: [{ key: 'k1', healthyForMs: 1500 }] } as unknown as TargetGroupRoute;
 const snapshot: RoutingSnapshot = { version: 42, listeners: [], targetGroups: new Map([[group.arn, group]]) };
 const activity = { key: 'k1', requests: 1, tunnels: 2, completed: 3, connections: 4 };
-
-test('the control side speaks a version the workers speak', () => {
-  assert.ok(SUPPORTED_VERSIONS.includes(PROTOCOL_VERSION));
-});
 
 test('a snapshot survives encoding, JSON and decoding, its groups still a map in order', () => {
   const wire = overTheWire(encodeSnapshot(snapshot));
@@ -83,6 +77,9 @@ test('each malformed field is refused with the message and the field named', () 
     [{ type: 'close', seq: 1, deadlineMs: '5s' }, /'close': field 'deadlineMs'/, 'to'],
     [{ type: 'ready', protocols: ['1'], pid: 1 }, /'ready': field 'protocols' must be a list of integers/, 'from'],
     [{ type: 'applied', seq: 1, version: 1, listenerErrors: {}, activity: [] }, /'applied': field 'listenerErrors' must be a list/, 'from'],
+    [{ type: 'applied', seq: 1, version: 1, listenerErrors: [null], activity: [] }, /'applied': field 'listenerErrors' has an entry that is not \{arn, code, message\} strings; got null/, 'from'],
+    [{ type: 'applied', seq: 1, version: 1, listenerErrors: [{ arn: 'l', code: 'EADDRINUSE' }], activity: [] }, /'applied': field 'listenerErrors' has an entry that is not \{arn, code, message\} strings/, 'from'],
+    [{ type: 'applied', seq: 1, version: 1, listenerErrors: [{ arn: 'l', code: 98, message: 'in use' }], activity: [] }, /'applied': field 'listenerErrors' has an entry that is not/, 'from'],
     [{ type: 'applied', seq: 1, version: 1, listenerErrors: [], activity: [{ ...activity, requests: -1 }] }, /'applied': field 'activity' has an entry that must have a non-negative integer requests; got -1/, 'from'],
     [{ type: 'activity', activity: [{ requests: 0 }] }, /'activity': field 'activity' has an entry that must be an object with a string key/, 'from'],
     [{ type: 'idle', activity: { ...activity, completed: null } }, /'idle': field 'activity' must have a non-negative integer completed; got null/, 'from'],

@@ -95,7 +95,7 @@ const TO_WORKER_FIELDS: Readonly<Record<ToWorker['type'], Readonly<Record<string
 
 const FROM_WORKER_FIELDS: Readonly<Record<FromWorker['type'], Readonly<Record<string, FieldKind>>>> = {
   ready: { protocols: 'ints', pid: 'int' },
-  applied: { seq: 'int', version: 'int', listenerErrors: 'array', activity: 'activities' },
+  applied: { seq: 'int', version: 'int', listenerErrors: 'listenerErrors', activity: 'activities' },
   activity: { activity: 'activities' },
   idle: { activity: 'activity' },
   terminated: { seq: 'int', result: 'terminateResult' },
@@ -104,7 +104,7 @@ const FROM_WORKER_FIELDS: Readonly<Record<FromWorker['type'], Readonly<Record<st
   log: { line: 'object' },
 };
 
-type FieldKind = 'int' | 'ints' | 'string' | 'array' | 'object' | 'snapshot' | 'activity' | 'activities' | 'terminateResult' | 'events';
+type FieldKind = 'int' | 'ints' | 'string' | 'listenerErrors' | 'object' | 'snapshot' | 'activity' | 'activities' | 'terminateResult' | 'events';
 
 /** Reads a message the worker received; throws `ProtocolError` naming what is wrong. */
 export function decodeToWorker(value: unknown): ToWorker {
@@ -138,8 +138,15 @@ function checkField(v: unknown, kind: FieldKind): string | null {
       return Array.isArray(v) && v.every((x) => Number.isSafeInteger(x)) ? null : `must be a list of integers; got ${describe(v)}`;
     case 'string':
       return typeof v === 'string' ? null : `must be a string; got ${describe(v)}`;
-    case 'array':
-      return Array.isArray(v) ? null : `must be a list; got ${describe(v)}`;
+    case 'listenerErrors':
+      // Each entry is read by the control side's routing publisher; a null there would throw in it.
+      if (!Array.isArray(v)) return `must be a list; got ${describe(v)}`;
+      for (const e of v) {
+        if (!isObject(e) || !['arn', 'code', 'message'].every((k) => typeof e[k] === 'string')) {
+          return `has an entry that is not {arn, code, message} strings; got ${describe(e)}`;
+        }
+      }
+      return null;
     case 'object':
       return isObject(v) ? null : `must be an object; got ${describe(v)}`;
     case 'snapshot':
