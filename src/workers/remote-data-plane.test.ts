@@ -239,6 +239,28 @@ test('telemetry is published on this process\'s channels of the same names; drop
   assert.equal(plane.telemetryRefused, 1);
 });
 
+test('telemetry events that are not plain objects are refused, not handed to subscribers', async (t) => {
+  const uncaught: unknown[] = [];
+  const onUncaught = (e: unknown): void => void uncaught.push(e);
+  // node:test has its own handler; this one records what would otherwise end `ebb serve`.
+  process.prependListener('uncaughtException', onUncaught);
+  t.after(() => process.off('uncaughtException', onUncaught));
+  const { plane, connect } = setup();
+  const worker = connect();
+  const seen: unknown[] = [];
+  // Like ebb's own subscribers, it reads a field of the event.
+  const subscriber = (message: unknown): void => void seen.push((message as { status: number }).status);
+  diagnosticsChannel.subscribe(CHANNEL_NAMES.requestEnd, subscriber);
+  t.after(() => diagnosticsChannel.unsubscribe(CHANNEL_NAMES.requestEnd, subscriber));
+  const events = [null, [1], 'text', 7, { status: 200 }].map((e) => [CHANNEL_NAMES.requestEnd, e]);
+  worker.say({ type: 'telemetry', events, dropped: 0 });
+  await turns();
+  assert.deepEqual(seen, [200]);
+  assert.equal(plane.telemetryRefused, 4);
+  assert.deepEqual(uncaught.map(String), []);
+  assert.equal(plane.attached, true, 'the worker is kept');
+});
+
 test("the worker's log lines go into the log with its data plane's id", async () => {
   const { logs, connect } = setup();
   const worker = connect();

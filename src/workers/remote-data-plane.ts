@@ -92,7 +92,7 @@ export class RemoteDataPlane implements DataPlane {
     return this.#telemetryDropped;
   }
 
-  /** Telemetry events on a channel this process does not publish (a worker of another version). */
+  /** Telemetry events on a channel this process does not publish (a worker of another version), or that are not plain objects. */
   get telemetryRefused(): number {
     return this.#telemetryRefused;
   }
@@ -363,6 +363,12 @@ export class RemoteDataPlane implements DataPlane {
         this.#telemetryRefused++;
         continue;
       }
+      // Subscribers read fields of the event; anything but a plain object would make them throw.
+      if (typeof message !== 'object' || message === null || Array.isArray(message)) {
+        this.#telemetryRefused++;
+        continue;
+      }
+      // A subscriber's throw cannot be caught here: diagnostics_channel rethrows it on the next tick as uncaught.
       const channel = diagnosticsChannel.channel(name);
       if (channel.hasSubscribers) channel.publish(message);
     }
