@@ -5,6 +5,7 @@ import { HttpDataPlane } from '../dataplane/http-data-plane.ts';
 import type { DataPlane } from '../domain/data-plane-port.ts';
 import type { Clock } from '../shared/clock.ts';
 import type { ObservedDataPlane } from '../telemetry/metrics/observed-data-plane.ts';
+import type { WorkerCounters } from '../telemetry/metrics/worker-metrics.ts';
 import { WorkerPool } from '../workers/worker-pool.ts';
 import type { Log } from './logger.ts';
 
@@ -20,6 +21,8 @@ export interface ServedDataPlanes {
   readonly observed: readonly ObservedDataPlane[];
   /** The worker processes, or null when traffic is served in this process. */
   readonly pool: WorkerPool | null;
+  /** The workers' counters for metrics, read at scrape time; null when traffic is served in this process. */
+  readonly workerCounters: (() => WorkerCounters) | null;
   /** Starts the workers (every one ready, or a refusal saying why); nothing to do in-process. */
   start(): Promise<void>;
   /** Graceful: listeners stop accepting, what is in flight finishes up to `deadlineMs`. */
@@ -43,6 +46,7 @@ export function createDataPlanes(options: DataPlanesOptions): ServedDataPlanes {
       dataPlanes: [dataPlane],
       observed: [dataPlane],
       pool: null,
+      workerCounters: null,
       start: () => Promise.resolve(),
       close: (deadlineMs) => dataPlane.close(deadlineMs),
       destroy: () => dataPlane.destroy(),
@@ -71,6 +75,12 @@ export function createDataPlanes(options: DataPlanesOptions): ServedDataPlanes {
     dataPlanes: pool.dataPlanes,
     observed,
     pool,
+    workerCounters: () => ({
+      restarts: pool.restarts,
+      connectionsLost: pool.connectionsLost,
+      telemetryDropped: pool.dataPlanes.reduce((n, plane) => n + plane.telemetryDropped, 0),
+      telemetryRefused: pool.dataPlanes.reduce((n, plane) => n + plane.telemetryRefused, 0),
+    }),
     start: () => pool.start(),
     close: (deadlineMs) => pool.close(deadlineMs),
     destroy: () => pool.destroy(),

@@ -124,7 +124,7 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
   });
   const runner = new ProcessInstanceRunner({ dir: resolve(stateDir, 'instances'), clock: realClock, log });
   const autoscaling = new AutoScaling({ clock: realClock, store, control, runner, log });
-  const metrics = new EbbMetrics({ control, autoscaling, dataPlanes: dataPlane.observed });
+  const metrics = new EbbMetrics({ control, autoscaling, dataPlanes: dataPlane.observed, ...(dataPlane.workerCounters === null ? {} : { workers: dataPlane.workerCounters }) });
   // Listening before the control plane starts, so the first request of a restored listener is logged.
   const accessLogs = new AccessLogService({ control, clock: realClock, stateDir, node: config?.accessLog ?? null, log });
   // SIGUSR1 reopens the node's log file (logrotate); taken over only when there is a file, since

@@ -15,6 +15,7 @@ import type { ObservedDataPlane } from './observed-data-plane.ts';
 import { registerTargetGauges, type ScrapeView } from './target-gauges.ts';
 import { registerAutoScalingMetrics } from './autoscaling-metrics.ts';
 import type { AutoScalingApi } from '../../autoscaling/autoscaling-api.ts';
+import { registerWorkerMetrics, type WorkerCounters } from './worker-metrics.ts';
 
 /**
  * ebb's Prometheus metrics: ELB's CloudWatch metrics under their CloudWatch names, and what
@@ -46,6 +47,8 @@ export interface EbbMetricsOptions {
   /** Its group metrics join the registry (autoscaling-metrics.ts). */
   readonly autoscaling?: AutoScalingApi;
   readonly dataPlanes: readonly ObservedDataPlane[];
+  /** The data-plane workers' counters (`--workers N`, N ≥ 2; ./worker-metrics.ts); absent in one process. */
+  readonly workers?: () => WorkerCounters;
   /** prom-client's default process and Node.js metrics (`collectDefaultMetrics`); default true. */
   readonly processMetrics?: boolean;
 }
@@ -158,6 +161,7 @@ export class EbbMetrics {
     // Scrape-time gauges of targets as they are now (./target-gauges.ts).
     registerTargetGauges(this.registry, () => this.#scrape(), this.#dataPlanes);
     if (options.autoscaling !== undefined) this.#unsubscribe.push(registerAutoScalingMetrics(this.registry, options.autoscaling));
+    if (options.workers !== undefined) registerWorkerMetrics(this.registry, options.workers);
 
     // ebb's own.
     this.#drains = new CounterFamily({
