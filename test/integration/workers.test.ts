@@ -9,7 +9,8 @@
  * One ebb for the whole story, step by step: requests served by both workers and counted by the
  * metrics and the access log in ebb's own process; a drain with requests in flight in both workers
  * that ends only after the last; a worker killed with SIGKILL while a drain waits on it, which stops
- * waiting, a replacement, and traffic going on; SIGTERM, and no process left.
+ * waiting, a replacement, and traffic going on; SIGTERM, and no process left. A second, short ebb is
+ * killed with SIGKILL itself, which it cannot handle: its workers must not outlive it.
  */
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
@@ -111,13 +112,16 @@ function listeningSockets(port: number): number {
   return n;
 }
 
+/** Whether `pid` still runs: a zombie (exited, not yet reaped by whoever inherited it) counts as gone. */
 const alive = (pid: number): boolean => {
+  let stat: string;
   try {
-    process.kill(pid, 0);
-    return true;
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   } catch {
     return false;
   }
+  // `pid (comm) state …`: comm may hold spaces or parentheses, so the state follows the last ')'.
+  return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
 };
 
 async function postJson(admin: string, path: string, body: object): Promise<Record<string, unknown>> {
@@ -223,6 +227,9 @@ test('ebb serve --workers 2: both workers serve, telemetry is whole, drains wait
   assert.ok(ebb.logs.some((l) => l['event'] === 'worker:exit' && l['pid'] === victim && l['signal'] === 'SIGKILL'), 'the death is logged');
   const afterKill = await Promise.all(Array.from({ length: 20 }, () => fresh(listenerPort, '/')));
   assert.deepEqual(new Set(afterKill), new Set([200]), `traffic goes on: ${afterKill.join(' ')}`);
+  const m = await scrape(Number(admin.split(':')[1]));
+  assert.equal(m.value('ebb_worker_restarts_total'), 1, 'the restart is counted in the metrics');
+  assert.ok((m.value('ebb_worker_connections_lost_total') ?? 0) >= 1, `the dead worker's connection is counted as lost: ${m.value('ebb_worker_connections_lost_total')}`);
 
   // 5. SIGTERM: ebb and every worker it ran exit; none is left.
   ebb.child.kill('SIGTERM');
@@ -230,4 +237,34 @@ test('ebb serve --workers 2: both workers serve, telemetry is whole, drains wait
   assert.equal(code, 0, `ebb exits 0: ${ebb.stderr()}`);
   assert.ok(await waitFor(() => [...everyWorker].every((pid) => !alive(pid)), 3000), `no worker left: ${[...everyWorker].filter(alive).join(', ')}`);
   assert.equal((await get(listenerPort, '/').catch(() => null)) === null, true, 'nothing listens any more');
+});
+
+test('ebb serve --workers 2 killed with SIGKILL: no worker outlives it', { skip: process.platform !== 'linux' && 'reads /proc', timeout: 45_000 }, async (t) => {
+  const c = new Cleanup();
+  t.after(() => c.run());
+  const backend = await portBackend(c);
+  const dir = await tempDir(c);
+  const listenerPort = await freePort();
+  const configPath = join(dir, 'ebb.yaml');
+  await writeFileAtomic(configPath, configYaml({ listenerPort, targets: [backend.port], healthCheck: false }));
+  const ebb = spawnEbb(c, ['--config', configPath, '--admin', '127.0.0.1:0', '--state-dir', join(dir, 'state'), '--no-auth', '--workers', '2']);
+  const started = await waitForStart(ebb, 30_000);
+  const workers = started['workers'] as number[];
+  assert.equal(workers.length, 2, `ebb:started names its two workers: ${JSON.stringify(started)}`);
+  c.add(() => {
+    for (const pid of workers) if (alive(pid)) process.kill(pid, 'SIGKILL');
+  });
+  assert.ok(workers.every(alive), 'both workers run');
+  // The workers in use (connections to the backend kept open in their pools) when ebb dies.
+  const statuses = await Promise.all(Array.from({ length: 6 }, () => fresh(listenerPort, '/')));
+  assert.deepEqual(new Set(statuses), new Set([200]), `served before the kill: ${statuses.join(' ')}`);
+
+  const ebbPid = ebb.child.pid;
+  assert.ok(ebbPid !== undefined);
+  const killedAt = Date.now();
+  process.kill(ebbPid, 'SIGKILL');
+  assert.notEqual(await Promise.race([ebb.exited, after(5000, 'still running')]), 'still running', 'ebb is gone');
+  assert.ok(await waitFor(() => workers.every((pid) => !alive(pid)), 5000, 20), `no worker outlives ebb: still running ${workers.filter(alive).join(', ')}`);
+  t.diagnostic(`workers ${workers.join(', ')} gone ${Date.now() - killedAt} ms after ebb (${ebbPid}) was killed`);
+  assert.equal(await get(listenerPort, '/').catch(() => null), null, 'nothing listens any more');
 });
