@@ -6,7 +6,7 @@ import { CHANNEL_NAMES } from '../dataplane/channels.ts';
 import type { RoutingSnapshot } from '../domain/routing-snapshot.ts';
 import { memoryLinkPair, type Link } from './link.ts';
 import { decodeToWorker, type ToWorker, type WireActivity } from './protocol.ts';
-import { RemoteDataPlane } from './remote-data-plane.ts';
+import { APPLY_RETRY_MS, RemoteDataPlane } from './remote-data-plane.ts';
 
 /** Lets the memory link deliver what was sent (each hop is one turn of the event loop). */
 async function turns(n = 3): Promise<void> {
@@ -66,8 +66,8 @@ function setup(options: { answerTimeoutMs?: number; maxUnsent?: number } = {}) {
 }
 
 test('attach says hello, then sends the latest snapshot; apply resolves on its applied', async () => {
-  const { plane, connect } = setup();
-  const before = plane.apply(snapshot(1));
+  const { plane, connect, logs } = setup();
+  assert.deepEqual(await plane.apply(snapshot(1)), { listenerErrors: [] }, 'with no worker, an apply is done at once: the slot routes nothing');
   const worker = connect();
   await turns();
   assert.deepEqual(
@@ -79,12 +79,13 @@ test('attach says hello, then sends the latest snapshot; apply resolves on its a
   assert.equal(sent.snapshot.version, 1);
   worker.applied(sent.seq, [], [{ arn: 'l-1', code: 'EADDRINUSE', message: 'in use' }]);
   await turns();
-  assert.deepEqual(await before, { listenerErrors: [{ arn: 'l-1', code: 'EADDRINUSE', message: 'in use' }] });
+  const logged = logs.find((e) => e['event'] === 'worker:listener-errors');
+  assert.deepEqual(logged?.['listenerErrors'], [{ arn: 'l-1', code: 'EADDRINUSE', message: 'in use' }], 'the bind errors of a resent snapshot are logged');
 
   const next = plane.apply(snapshot(2));
   await turns();
-  worker.applied(worker.last('apply').seq);
-  assert.deepEqual(await next, { listenerErrors: [] });
+  worker.applied(worker.last('apply').seq, [], [{ arn: 'l-2', code: 'EACCES', message: 'denied' }]);
+  assert.deepEqual(await next, { listenerErrors: [{ arn: 'l-2', code: 'EACCES', message: 'denied' }] });
 });
 
 test('activity is unsettled until the worker confirms the snapshot; then the keys asked about are told idle', async () => {
@@ -107,19 +108,27 @@ test('activity is unsettled until the worker confirms the snapshot; then the key
   assert.deepEqual(plane.activity('t3'), { requests: 0, tunnels: 1, completed: 1, connections: 0 });
 });
 
-test('a later applied confirms the earlier applies too; an older one changes nothing', async () => {
+test('one apply is unanswered at a time: meanwhile only the newest snapshot is held, and its applied answers the calls before it', async () => {
   const { plane, connect } = setup();
   const worker = connect();
   const first = plane.apply(snapshot(1));
   const second = plane.apply(snapshot(2));
+  const third = plane.apply(snapshot(3));
   await turns();
-  const seqs = worker.received.filter((m) => m.type === 'apply').map((m) => (m as { seq: number }).seq);
-  assert.equal(seqs.length, 2);
-  worker.applied(seqs[1] ?? -1, [wire('t1', { requests: 1 })]);
-  assert.deepEqual(await Promise.all([first, second]), [{ listenerErrors: [] }, { listenerErrors: [] }]);
-  worker.applied(seqs[0] ?? -1, []);
+  const sent = (): number[] => worker.received.flatMap((m) => (m.type === 'apply' ? [m.snapshot.version] : []));
+  assert.deepEqual(sent(), [1], 'the others wait for its answer');
+  assert.equal(plane.activity('t1').unsettled, true);
+  worker.applied(worker.last('apply').seq, [wire('t1', { requests: 1 })]);
+  assert.deepEqual(await first, { listenerErrors: [] });
   await turns();
-  assert.equal(plane.activity('t1').requests, 1, 'an older confirmation does not overwrite a newer one');
+  assert.deepEqual(sent(), [1, 3], 'snapshot 2 is skipped: 3 replaced it');
+  assert.equal(plane.activity('t1').unsettled, true, 'still unsettled: 3 is unconfirmed');
+  const newest = worker.last('apply').seq;
+  worker.applied(newest, [wire('t1', { requests: 2 })]);
+  assert.deepEqual(await Promise.all([second, third]), [{ listenerErrors: [] }, { listenerErrors: [] }]);
+  worker.applied(newest - 1, []);
+  await turns();
+  assert.equal(plane.activity('t1').requests, 2, 'an older confirmation does not overwrite a newer one');
   assert.equal(plane.activity('t1').unsettled, undefined);
 });
 
@@ -147,6 +156,8 @@ test('detach: work goes to zero, its keys are told idle, calls waiting end; comp
   assert.deepEqual(plane.detach('the worker was killed by SIGKILL'), { connectionsLost: 3 });
   assert.equal(plane.attached, false);
   assert.deepEqual(await cut, { requestsCut: 0, tunnelsClosed: 0, connectionsClosed: 0 });
+  assert.deepEqual(await pendingApply, { listenerErrors: [] }, 'the control plane does not wait for a replacement');
+  assert.deepEqual(await plane.apply(snapshot(8)), { listenerErrors: [] }, 'nor does an apply made while no worker is there');
   assert.deepEqual(idle.sort(), ['busy', 'quiet']);
   assert.deepEqual(plane.activity('busy'), { requests: 0, tunnels: 0, completed: 10, connections: 0 }, 'no worker: settled and idle');
   assert.ok(logs.some((e) => e['event'] === 'worker:detached' && e['connectionsLost'] === 3));
@@ -155,9 +166,11 @@ test('detach: work goes to zero, its keys are told idle, calls waiting end; comp
   const second = connect();
   await turns();
   const resent = second.last('apply');
-  assert.equal(resent.snapshot.version, 7, 'the new worker gets the latest snapshot');
+  assert.equal(resent.snapshot.version, 8, 'the new worker gets the latest snapshot');
+  assert.equal(plane.activity('busy').unsettled, true);
   second.applied(resent.seq, [wire('busy', { requests: 1, completed: 2 })]);
-  assert.deepEqual(await pendingApply, { listenerErrors: [] }, 'the apply made while no worker was there resolves on the next one');
+  await turns();
+  assert.equal(plane.activity('busy').unsettled, undefined);
   assert.equal(plane.activity('busy').completed, 12);
   assert.equal(plane.activity('quiet').completed, 4);
 });
@@ -304,13 +317,51 @@ test('an answered apply leaves no timer behind', async () => {
   assert.equal(clock.pendingTimers(), 0);
 });
 
-test('a worker that does not read (its link refuses) is given up', async () => {
-  const { plane, logs, connect } = setup({ maxUnsent: 2 });
+test('a snapshot the link refuses is held and sent again; a worker whose link stays full is given up after the answer timeout', async () => {
+  const { plane, clock, logs, connect } = setup({ maxUnsent: 1, answerTimeoutMs: 1000 });
   const worker = connect();
-  // hello and the first apply fill the link before the worker can read them.
-  void plane.apply(snapshot(1));
-  void plane.apply(snapshot(2));
+  // hello fills the link until it is delivered.
+  const applying = plane.apply(snapshot(1));
+  assert.equal(worker.closedReason, null);
+  assert.equal(plane.activity('k').unsettled, true);
   await turns();
-  assert.match(String(logs.find((e) => e['event'] === 'worker:unresponsive')?.['error']), /not reading/);
-  assert.equal(worker.closedReason, 'the peer closed the link');
+  clock.advance(APPLY_RETRY_MS);
+  await turns();
+  assert.equal(worker.last('apply').snapshot.version, 1, 'sent once the link took it');
+  worker.applied(worker.last('apply').seq);
+  assert.deepEqual(await applying, { listenerErrors: [] });
+  assert.equal(clock.pendingTimers(), 0);
+
+  // A link that takes hello and nothing more: the worker is stuck.
+  let closed = false;
+  let sends = 0;
+  const stuck: Link = { send: () => ++sends === 1, onMessage: () => {}, onClose: () => {}, close: () => void (closed = true) };
+  plane.attach(stuck);
+  assert.equal(closed, false);
+  clock.advance(999);
+  assert.equal(closed, false, 'a full link is not a reason by itself');
+  clock.advance(1);
+  assert.equal(closed, true);
+  assert.match(String(logs.find((e) => e['event'] === 'worker:unresponsive')?.['error']), /refused a snapshot for 1000 ms/);
+});
+
+test('a snapshot resent to a new worker has its healthy targets aged by the time since it was given (fake clock)', async () => {
+  const { plane, clock, connect } = setup();
+  const group = { arn: 'tg-1', name: 'tg', protocol: 'HTTP', targetTls: null, proxyProtocolV2: false, connectionTermination: false, algorithm: 'round_robin', failOpen: false, slowStartMs: 60_000 } as const;
+  const targets = [
+    { key: 'a', host: '127.0.0.1', port: 1, healthyForMs: 5_000 },
+    { key: 'b', host: '127.0.0.1', port: 2, healthyForMs: null },
+  ];
+  await plane.apply({ version: 4, listeners: [], targetGroups: new Map([['tg-1', { ...group, targets }]]) });
+  clock.advance(90_000);
+  const worker = connect();
+  await turns();
+  const resent = worker.last('apply').snapshot.targetGroups.find((g) => g.arn === 'tg-1')?.targets;
+  assert.deepEqual(
+    resent?.map((t) => [t.key, t.healthyForMs]),
+    [
+      ['a', 95_000],
+      ['b', null],
+    ],
+  );
 });

@@ -1,7 +1,7 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { CHANNEL_NAMES } from '../dataplane/channels.ts';
 import type { ApplyResult, DataPlane, TargetActivity, TerminateResult } from '../domain/data-plane-port.ts';
-import type { RoutingSnapshot } from '../domain/routing-snapshot.ts';
+import type { RoutingSnapshot, TargetGroupRoute } from '../domain/routing-snapshot.ts';
 import type { Clock, TimerHandle } from '../shared/clock.ts';
 import type { Link } from './link.ts';
 import { PROTOCOL_VERSION, ProtocolError, decodeFromWorker, encodeSnapshot, type FromWorker, type WireActivity } from './protocol.ts';
@@ -21,6 +21,8 @@ export const MAX_KEYS = 65_536;
 /** `apply` and `terminate` calls waiting for their answer; past this the worker is taken as stuck. */
 export const MAX_PENDING_CALLS = 256;
 const DEFAULT_ANSWER_TIMEOUT_MS = 30_000;
+/** A snapshot the link refused (its queue full) is tried again this often, until the answer timeout gives the worker up. */
+export const APPLY_RETRY_MS = 100;
 const NO_CUT: TerminateResult = { requestsCut: 0, tunnelsClosed: 0, connectionsClosed: 0 };
 const TELEMETRY_CHANNELS: ReadonlySet<string> = new Set(Object.values(CHANNEL_NAMES));
 
@@ -63,6 +65,13 @@ export class RemoteDataPlane implements DataPlane {
   #link: Link | null = null;
   #seq = 0;
   #latest: RoutingSnapshot | null = null;
+  /** When `#latest` was given (this process's monotonic clock): its `healthyForMs` were measured then. */
+  #latestAt = 0;
+  /** `#latest` is newer than what the current worker was sent; it goes when the apply outstanding is answered. */
+  #held = false;
+  #retryTimer: TimerHandle | null = null;
+  /** Set when the link first refuses the held snapshot; gives the worker up if it stays refused. */
+  #refusedTimer: TimerHandle | null = null;
   /** The newest `apply` seq sent to the current worker, and the newest it confirmed. */
   #sentApplySeq = 0;
   #confirmedApplySeq = 0;
@@ -115,14 +124,15 @@ export class RemoteDataPlane implements DataPlane {
     this.#confirmedApplySeq = this.#sentApplySeq;
     link.onMessage((message) => this.#receive(link, message));
     if (!this.#send({ type: 'hello', protocol: PROTOCOL_VERSION, dataPlaneId: this.id, reportIntervalMs: this.#reportIntervalMs })) return;
-    if (this.#latest !== null) this.#sendApply(this.#latest);
+    if (this.#latest !== null) this.#sendLatest();
   }
 
   /**
    * The worker is gone. Its work is gone with it: every key it had work on is idle now, and the idle
    * listeners are told, so no drain waits on a dead process. Calls waiting on it end (`terminate` with
-   * nothing cut, `close` at once); an `apply` waits for the next worker's confirmation of the latest
-   * snapshot.
+   * nothing cut, `close` at once, `apply` with no listener errors: a slot with no worker routes nothing,
+   * and the control plane's queue must not wait on a restart; the next worker gets the latest snapshot
+   * when it attaches, and its bind errors are logged).
    */
   detach(reason: string): { connectionsLost: number } {
     const link = this.#link;
@@ -143,7 +153,9 @@ export class RemoteDataPlane implements DataPlane {
     this.#terminates.clear();
     for (const resolve of this.#closes.values()) resolve();
     this.#closes.clear();
-    if (this.#stopped) this.#resolveApplies(Infinity, []);
+    this.#stopRetrying();
+    this.#held = false;
+    this.#resolveApplies(Infinity, []);
     this.#log({ event: 'worker:detached', level: this.#stopped ? 'info' : 'warn', dataPlane: this.id, reason, connectionsLost, keysReleased: released.length });
     for (const key of released) this.#askedWhileUnsettled.delete(key);
     this.#tellIdle(released);
@@ -154,8 +166,15 @@ export class RemoteDataPlane implements DataPlane {
   apply(snapshot: RoutingSnapshot): Promise<ApplyResult> {
     if (this.#stopped) return Promise.resolve({ listenerErrors: [] });
     this.#latest = snapshot;
-    const seq = this.#link === null ? ++this.#seq : this.#sendApply(snapshot);
-    return new Promise((resolve) => this.#applies.push({ seq, resolve }));
+    this.#latestAt = this.#clock.now();
+    if (this.#link === null) return Promise.resolve({ listenerErrors: [] });
+    // Every send below takes a later seq, so the `applied` of whichever snapshot goes next answers this call too.
+    const seq = ++this.#seq;
+    const answered = new Promise<ApplyResult>((resolve) => this.#applies.push({ seq, resolve }));
+    // One apply unanswered at a time: meanwhile only the newest snapshot is kept, so a busy worker's link does not fill with snapshots it would skip.
+    if (this.#sentApplySeq > this.#confirmedApplySeq || this.#held) this.#held = true;
+    else this.#sendLatest();
+    return answered;
   }
 
   activity(key: string): TargetActivity {
@@ -186,6 +205,7 @@ export class RemoteDataPlane implements DataPlane {
   /** Asks the worker to stop gracefully; resolves on its `closed`, or when it is detached (the pool ends it after the deadline). */
   close(deadlineMs: number): Promise<void> {
     this.#stopped = true;
+    this.#stopRetrying();
     this.#resolveApplies(Infinity, []);
     if (this.#link === null) return Promise.resolve();
     const seq = ++this.#seq;
@@ -198,19 +218,44 @@ export class RemoteDataPlane implements DataPlane {
   /** Tells the worker to close every socket now; the pool ends the process. */
   destroy(): void {
     this.#stopped = true;
+    this.#stopRetrying();
     this.#resolveApplies(Infinity, []);
     this.#send({ type: 'destroy' });
   }
 
   #unsettled(): boolean {
-    return this.#link !== null && this.#sentApplySeq > this.#confirmedApplySeq;
+    return this.#link !== null && (this.#sentApplySeq > this.#confirmedApplySeq || this.#held);
   }
 
-  #sendApply(snapshot: RoutingSnapshot): number {
+  /** Sends `#latest` to the current worker; if its link is full, holds it and tries again, giving the worker up after the answer timeout. */
+  #sendLatest(): void {
+    const link = this.#link;
+    const latest = this.#latest;
+    if (link === null || latest === null || this.#stopped) return;
+    this.#held = false;
     const seq = ++this.#seq;
-    this.#sentApplySeq = seq;
-    if (this.#send({ type: 'apply', seq, snapshot: encodeSnapshot(snapshot) })) this.#awaitAnswer(seq, 'apply');
-    return seq;
+    if (link.send({ type: 'apply', seq, snapshot: encodeSnapshot(withHealthyAged(latest, this.#clock.now() - this.#latestAt)) })) {
+      this.#stopRetrying();
+      this.#sentApplySeq = seq;
+      this.#awaitAnswer(seq, 'apply');
+      return;
+    }
+    this.#held = true;
+    this.#refusedTimer ??= this.#clock.setTimer(this.#answerTimeoutMs, () => {
+      this.#refusedTimer = null;
+      if (link === this.#link) this.#giveUp(link, `the worker's link refused a snapshot for ${this.#answerTimeoutMs} ms (it is not reading its messages)`);
+    });
+    this.#retryTimer ??= this.#clock.setTimer(APPLY_RETRY_MS, () => {
+      this.#retryTimer = null;
+      if (link === this.#link && this.#held && this.#sentApplySeq === this.#confirmedApplySeq) this.#sendLatest();
+    });
+  }
+
+  #stopRetrying(): void {
+    this.#retryTimer?.cancel();
+    this.#retryTimer = null;
+    this.#refusedTimer?.cancel();
+    this.#refusedTimer = null;
   }
 
   /** Sends to the current worker; a refusal means it does not read, so it is given up (its link closed, the pool replaces it). */
@@ -307,14 +352,19 @@ export class RemoteDataPlane implements DataPlane {
     for (const [key, counts] of this.#keys) {
       if (!reported.has(key)) counts.requests = counts.tunnels = counts.connections = 0;
     }
-    this.#resolveApplies(seq, listenerErrors);
+    const waiting = this.#resolveApplies(seq, listenerErrors);
+    // A snapshot resent to a new worker has no caller waiting for its answer; its bind errors are told here.
+    if (waiting === 0 && listenerErrors.length > 0) this.#log({ event: 'worker:listener-errors', level: 'error', dataPlane: this.id, listenerErrors });
+    if (this.#held) this.#sendLatest();
     this.#settled();
   }
 
-  #resolveApplies(upTo: number, listenerErrors: ApplyResult['listenerErrors']): void {
+  /** Resolves the apply calls up to seq `upTo`; returns how many there were. */
+  #resolveApplies(upTo: number, listenerErrors: ApplyResult['listenerErrors']): number {
     const done = this.#applies.filter((p) => p.seq <= upTo);
     this.#applies = this.#applies.filter((p) => p.seq > upTo);
     for (const p of done) p.resolve({ listenerErrors });
+    return done.length;
   }
 
   /** If no snapshot is unconfirmed, tells the idle listeners of the keys asked about meanwhile. */
@@ -373,4 +423,17 @@ export class RemoteDataPlane implements DataPlane {
       if (channel.hasSubscribers) channel.publish(message);
     }
   }
+}
+
+/**
+ * The snapshot as it is `elapsedMs` after it was built: each healthy target has been healthy that much
+ * longer. Both readings are this process's clock; the worker adds its own time from when it receives it.
+ */
+function withHealthyAged(snapshot: RoutingSnapshot, elapsedMs: number): RoutingSnapshot {
+  if (elapsedMs <= 0) return snapshot;
+  const targetGroups = new Map<string, TargetGroupRoute>();
+  for (const [arn, group] of snapshot.targetGroups) {
+    targetGroups.set(arn, { ...group, targets: group.targets.map((t) => (t.healthyForMs === null ? t : { ...t, healthyForMs: t.healthyForMs + elapsedMs })) });
+  }
+  return { ...snapshot, targetGroups };
 }
