@@ -165,7 +165,7 @@ export class WorkerAgent {
         // The routes are in force (they are swapped before anything can fail); the listeners are not known to be.
         const text = `the worker could not apply snapshot ${snapshot.version}: ${String(error)}`;
         this.#log({ level: 'error', msg: 'apply failed', error: String(error) });
-        const listenerErrors = snapshot.listeners.map((l) => ({ arn: l.arn, code: 'ApplyFailed', message: text }));
+        const listenerErrors = snapshot.listeners.map((l) => ({ arn: l.arn, code: 'InternalFailure', message: text }));
         this.#post({ type: 'applied', seq, version: snapshot.version, listenerErrors, activity: this.#appliedActivity(dataPlane) });
       },
     );
