@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import cluster from 'node:cluster';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -107,6 +108,24 @@ test('a worker that dies after ready while start() waits for the others is repla
   );
   await waitFor('every slot to have a worker again', () => pool.restarts === 1 && pool.dataPlanes.every((dp) => dp.attached), 10_000);
   assert.deepEqual(await Promise.all(pool.dataPlanes.map((dp) => dp.apply(snapshot(1)))), [{ listenerErrors: [] }, { listenerErrors: [] }]);
+});
+
+test('a replacement whose fork fails (spawn error) is logged and tried again; the control process lives on', async (t) => {
+  const { pool, logs } = makePool(t, { count: 1 });
+  await pool.start();
+  const plane = pool.dataPlanes[0];
+  const [victim] = pool.pids;
+  assert.ok(plane !== undefined && victim !== undefined);
+  // node:cluster keeps settings across setupPrimary calls: a cwd that does not exist makes every fork fail with ENOENT ('error', no 'exit').
+  cluster.setupPrimary({ cwd: '/nonexistent-ebb-test-dir' });
+  t.after(() => cluster.setupPrimary({ cwd: undefined }));
+  process.kill(victim, 'SIGKILL');
+  await waitFor('a fork to fail and another to be scheduled', () => logs.filter((e) => e['event'] === 'worker:restart-scheduled').length >= 2);
+  assert.match(String(logs.find((e) => e['event'] === 'worker:error')?.['error']), /ENOENT/);
+  assert.equal(plane.attached, false);
+  cluster.setupPrimary({ cwd: undefined });
+  await waitFor('a later try to start a worker', () => plane.attached && pool.pids.length === 1);
+  assert.deepEqual(await plane.apply(snapshot(2)), { listenerErrors: [] });
 });
 
 test('close asks every worker to close and resolves when all have exited', async (t) => {

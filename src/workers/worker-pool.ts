@@ -166,7 +166,15 @@ export class WorkerPool {
 
   /** Forks a worker for the slot, waits for its `ready`, attaches it; rejects (the worker killed) if it does not become ready. */
   #startWorker(slot: Slot): Promise<void> {
-    const worker = this.#fork();
+    let worker: ClusterWorker;
+    try {
+      worker = this.#fork();
+    } catch (error) {
+      // Some spawn failures throw rather than emit 'error' (EPERM, EINVAL).
+      return Promise.reject(new Error(`the worker process could not be started: ${(error as Error).message}`));
+    }
+    // A fork that fails (EMFILE, EAGAIN, ENOENT) emits 'error' and never 'exit'; cluster re-emits it on the worker, where nobody listening would end this process.
+    worker.on('error', (error: Error) => this.#onWorkerError(slot, worker, error));
     const link = childLink(worker);
     slot.worker = worker;
     slot.readySince = null;
@@ -226,6 +234,12 @@ export class WorkerPool {
     if (!this.#stopping && worker.process.exitCode === null && worker.process.signalCode === null) worker.process.kill('SIGKILL');
   }
 
+  #onWorkerError(slot: Slot, worker: ClusterWorker, error: Error): void {
+    this.#options.log({ event: 'worker:error', level: 'error', worker: slot.plane.id, pid: worker.process.pid, error: error.message });
+    // Without a pid the process never started: no 'exit' will come, so this is its exit. Otherwise (an IPC send failing) its exit or link close follows.
+    if (worker.process.pid === undefined) this.#onExit(slot, worker, worker.process.exitCode, null);
+  }
+
   #onExit(slot: Slot, worker: ClusterWorker, code: number | null, signal: NodeJS.Signals | null): void {
     if (slot.worker !== worker) return;
     const readySince = slot.readySince;
@@ -258,8 +272,11 @@ export class WorkerPool {
       if (this.#stopping) return;
       this.#restarts++;
       this.#startWorker(slot).catch((error: unknown) => {
-        // Its exit schedules the next try, with a longer wait.
         this.#options.log({ event: 'worker:start-failed', level: 'error', worker: slot.plane.id, error: (error as Error).message });
+        // Its exit schedules the next try, with a longer wait; a fork that threw has no exit, so it is scheduled here.
+        if (this.#stopping || slot.worker !== null || slot.restartTimer !== null) return;
+        slot.quickDeaths = Math.min(slot.quickDeaths + 1, 32);
+        this.#scheduleRestart(slot);
       });
     });
   }
