@@ -41,39 +41,24 @@ interface IpcEndpoint {
   off(event: 'disconnect', listener: () => void): unknown;
 }
 
-/** The base both process links share: the count of unsent messages, listeners, one close. */
-class ChannelLink implements Link {
-  readonly #endpoint: IpcEndpoint;
-  readonly #maxUnsent: number;
+/** What every link shares: its listeners, and one close that tells them. */
+abstract class ListenedLink implements Link {
   readonly #messageListeners: Array<(message: unknown) => void> = [];
   readonly #closeListeners: Array<(reason: string) => void> = [];
-  #unsent = 0;
   #closedReason: string | null = null;
-  #closedHere = false;
-  readonly #onMessage = (message: unknown): void => {
-    if (this.#closedReason !== null) return;
-    for (const listener of this.#messageListeners) listener(message);
-  };
-  readonly #onDisconnect = (): void => this.closed('the IPC channel closed');
 
-  constructor(endpoint: IpcEndpoint, options: LinkOptions) {
-    this.#endpoint = endpoint;
-    this.#maxUnsent = options.maxUnsent ?? DEFAULT_MAX_UNSENT;
-    endpoint.on('message', this.#onMessage);
-    endpoint.on('disconnect', this.#onDisconnect);
-    if (endpoint.connected !== true) this.closed('the IPC channel was not open');
+  abstract send(message: object): boolean;
+
+  abstract close(): void;
+
+  protected get isClosed(): boolean {
+    return this.#closedReason !== null;
   }
 
-  send(message: object): boolean {
-    const send = this.#endpoint.send;
-    if (this.#closedReason !== null || send === undefined || this.#unsent >= this.#maxUnsent) return false;
-    this.#unsent++;
-    // Node's own boolean only hints at a backlog and the message is queued anyway; the callback is when it is written out (or failed).
-    send.call(this.#endpoint, message, undefined, undefined, () => {
-      this.#unsent--;
-      if (this.#closedHere) this.#disconnectWhenWritten();
-    });
-    return true;
+  /** A message from the peer, to every listener (none once closed). */
+  protected deliver(message: unknown): void {
+    if (this.#closedReason !== null) return;
+    for (const listener of this.#messageListeners) listener(message);
   }
 
   onMessage(listener: (message: unknown) => void): void {
@@ -86,8 +71,51 @@ class ChannelLink implements Link {
     else this.#closeListeners.push(listener);
   }
 
-  close(): void {
+  /** Marks the link closed (once), lets go of what it holds, and tells the listeners. */
+  protected closed(reason: string): void {
     if (this.#closedReason !== null) return;
+    this.#closedReason = reason;
+    this.released();
+    this.#messageListeners.length = 0;
+    for (const listener of this.#closeListeners.splice(0)) listener(reason);
+  }
+
+  /** What a link lets go of as it closes, before its listeners are told. */
+  protected released(): void {}
+}
+
+/** A link over a process's IPC channel (both process links): the count of messages not yet written out. */
+class ChannelLink extends ListenedLink {
+  readonly #endpoint: IpcEndpoint;
+  readonly #maxUnsent: number;
+  #unsent = 0;
+  #closedHere = false;
+  readonly #onMessage = (message: unknown): void => this.deliver(message);
+  readonly #onDisconnect = (): void => this.closed('the IPC channel closed');
+
+  constructor(endpoint: IpcEndpoint, options: LinkOptions) {
+    super();
+    this.#endpoint = endpoint;
+    this.#maxUnsent = options.maxUnsent ?? DEFAULT_MAX_UNSENT;
+    endpoint.on('message', this.#onMessage);
+    endpoint.on('disconnect', this.#onDisconnect);
+    if (endpoint.connected !== true) this.closed('the IPC channel was not open');
+  }
+
+  send(message: object): boolean {
+    const send = this.#endpoint.send;
+    if (this.isClosed || send === undefined || this.#unsent >= this.#maxUnsent) return false;
+    this.#unsent++;
+    // Node's own boolean only hints at a backlog and the message is queued anyway; the callback is when it is written out (or failed).
+    send.call(this.#endpoint, message, undefined, undefined, () => {
+      this.#unsent--;
+      if (this.#closedHere) this.#disconnectWhenWritten();
+    });
+    return true;
+  }
+
+  close(): void {
+    if (this.isClosed) return;
     this.#closedHere = true;
     this.closed('closed by this side');
     this.#disconnectWhenWritten();
@@ -105,15 +133,9 @@ class ChannelLink implements Link {
     });
   }
 
-  /** Marks the link closed (once) and tells the listeners. */
-  protected closed(reason: string): void {
-    if (this.#closedReason !== null) return;
-    this.#closedReason = reason;
+  protected override released(): void {
     this.#endpoint.off('message', this.#onMessage);
     this.#endpoint.off('disconnect', this.#onDisconnect);
-    const listeners = this.#closeListeners.splice(0);
-    this.#messageListeners.length = 0;
-    for (const listener of listeners) listener(reason);
   }
 }
 
@@ -158,21 +180,19 @@ export function memoryLinkPair(options: LinkOptions = {}): [Link, Link] {
   return [a, b];
 }
 
-class MemoryLink implements Link {
+class MemoryLink extends ListenedLink {
   peer: MemoryLink | null = null;
   readonly #maxUnsent: number;
-  readonly #messageListeners: Array<(message: unknown) => void> = [];
-  readonly #closeListeners: Array<(reason: string) => void> = [];
   #unsent = 0;
-  #closedReason: string | null = null;
 
   constructor(options: LinkOptions) {
+    super();
     this.#maxUnsent = options.maxUnsent ?? DEFAULT_MAX_UNSENT;
   }
 
   send(message: object): boolean {
     const peer = this.peer;
-    if (this.#closedReason !== null || peer === null || this.#unsent >= this.#maxUnsent) return false;
+    if (this.isClosed || peer === null || this.#unsent >= this.#maxUnsent) return false;
     const copy: unknown = JSON.parse(JSON.stringify(message));
     this.#unsent++;
     setImmediate(() => {
@@ -182,33 +202,11 @@ class MemoryLink implements Link {
     return true;
   }
 
-  deliver(message: unknown): void {
-    if (this.#closedReason !== null) return;
-    for (const listener of this.#messageListeners) listener(message);
-  }
-
-  onMessage(listener: (message: unknown) => void): void {
-    this.#messageListeners.push(listener);
-  }
-
-  onClose(listener: (reason: string) => void): void {
-    const reason = this.#closedReason;
-    if (reason !== null) process.nextTick(listener, reason);
-    else this.#closeListeners.push(listener);
-  }
-
   close(): void {
-    if (this.#closedReason !== null) return;
+    if (this.isClosed) return;
     this.closed('closed by this side');
     // The peer sees it after the messages already sent, as a channel's end comes after its data.
     const peer = this.peer;
     setImmediate(() => peer?.closed('the peer closed the link'));
-  }
-
-  closed(reason: string): void {
-    if (this.#closedReason !== null) return;
-    this.#closedReason = reason;
-    this.#messageListeners.length = 0;
-    for (const listener of this.#closeListeners.splice(0)) listener(reason);
   }
 }
