@@ -67,41 +67,37 @@ export function groupHasLiveMembers(pgid: number): boolean {
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ESRCH') return false;
   }
-  let pids: string[];
-  try {
-    pids = readdirSync('/proc');
-  } catch {
-    return true;
-  }
-  for (const name of pids) {
-    if (!/^\d+$/.test(name)) continue;
-    const stat = readProcStat(Number(name));
-    if (stat !== null && stat.pgrp === pgid && stat.state !== 'Z') return true;
-  }
-  return false;
+  const members = liveMemberPids(pgid);
+  // Without /proc nothing can be told apart: the group is taken as running.
+  return members === null || members.length > 0;
 }
 
 /** The group's members that have not exited, as `pid:state:command` (for a log line saying what outlived a signal). */
 export function liveGroupMembers(pgid: number): string[] {
-  const members: string[] = [];
-  let pids: string[];
-  try {
-    pids = readdirSync('/proc');
-  } catch {
-    return members;
-  }
-  for (const name of pids) {
-    if (!/^\d+$/.test(name)) continue;
-    const stat = readProcStat(Number(name));
-    if (stat === null || stat.pgrp !== pgid || stat.state === 'Z') continue;
+  return (liveMemberPids(pgid) ?? []).slice(0, 20).map((pid) => {
     let command = '?';
     try {
-      command = readFileSync(`/proc/${name}/comm`, 'utf8').trim();
+      command = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
     } catch {
       // gone meanwhile
     }
-    members.push(`${name}:${stat.state}:${command}`);
-    if (members.length >= 20) break;
+    return `${pid}:${readProcStat(pid)?.state ?? '?'}:${command}`;
+  });
+}
+
+/** The pids of the group's processes that are not zombies; null when /proc cannot be listed. */
+function liveMemberPids(pgid: number): number[] | null {
+  let names: string[];
+  try {
+    names = readdirSync('/proc');
+  } catch {
+    return null;
   }
-  return members;
+  const pids: number[] = [];
+  for (const name of names) {
+    if (!/^\d+$/.test(name)) continue;
+    const stat = readProcStat(Number(name));
+    if (stat !== null && stat.pgrp === pgid && stat.state !== 'Z') pids.push(Number(name));
+  }
+  return pids;
 }
