@@ -15,8 +15,6 @@ export class ResponseFraming {
   readonly #socket: Socket;
   #held: string | null = null;
   #chunked = false;
-  /** A body Buffer went to the socket and had not been written through at once (see `holdsBuffer`). */
-  #gaveBuffer = false;
   /** Bytes of this response written (or held) so far: the access log's sent_bytes. */
   sent = 0;
 
@@ -24,10 +22,12 @@ export class ResponseFraming {
     this.#socket = socket;
   }
 
-  /** A Buffer given as body may still be read by a write in progress. */
+  /**
+   * A Buffer given as body may still be read by a write in progress: anything not yet written out may
+   * be one (a body Buffer is written as it is, not copied, unless small enough to go inline).
+   */
   get holdsBuffer(): boolean {
-    if (this.#gaveBuffer && this.#socket.writableLength === 0) this.#gaveBuffer = false;
-    return this.#gaveBuffer;
+    return this.#socket.writableLength > 0;
   }
 
   /** A new response begins. */
@@ -107,18 +107,13 @@ export class ResponseFraming {
    */
   #send(pre: string, chunk: Buffer, post: string): boolean {
     const s = this.#socket;
-    if (pre === '' && post === '') {
-      const ok = s.write(chunk);
-      if (s.writableLength > 0) this.#gaveBuffer = true;
-      return ok;
-    }
+    if (pre === '' && post === '') return s.write(chunk);
     if (chunk.length <= INLINE_BODY_BYTES) return s.write(pre + chunk.toString('latin1') + post, 'latin1');
     s.cork();
     if (pre !== '') s.write(pre, 'latin1');
     let ok = s.write(chunk);
     if (post !== '') ok = s.write(post, 'latin1');
     s.uncork();
-    if (s.writableLength > 0) this.#gaveBuffer = true;
     return ok;
   }
 }
