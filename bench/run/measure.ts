@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { groupCpuTicks } from './proc.ts';
+import { clockTicksPerSecond, groupCpuTicks, groupPeakRss, type GroupMemory } from './proc.ts';
 import type { Target } from './servers.ts';
 import { parseWrk, runWrk } from './wrk.ts';
 
@@ -68,4 +68,28 @@ export async function interleavedRounds(targets: readonly Target[], plan: RoundP
     }
   }
   return samples;
+}
+
+/**
+ * The whole measurement both tables make: the warm-up, the interleaved rounds, then each target's
+ * peak memory over the run. `loadCpus` is where wrk runs (null: unpinned).
+ */
+export async function measureTargets(
+  targets: readonly Target[],
+  options: { readonly connections: readonly number[]; readonly rounds: number; readonly seconds: number; readonly warmupSeconds: number },
+  loadCpus: string | null,
+  outputDir: string,
+): Promise<{ samples: Sample[]; memory: Map<string, GroupMemory> }> {
+  const plan: RoundPlan = {
+    connections: options.connections,
+    rounds: options.rounds,
+    seconds: options.seconds,
+    warmupSeconds: options.warmupSeconds,
+    loadCpus,
+    ticksPerSecond: clockTicksPerSecond(),
+    outputDir,
+  };
+  await warmUp(targets, plan);
+  const samples = await interleavedRounds(targets, plan);
+  return { samples, memory: new Map(targets.map((t) => [t.name, groupPeakRss(t.group.pgid)])) };
 }

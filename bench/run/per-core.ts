@@ -4,8 +4,7 @@
  * interleaved rounds against the same backend, with ratios to HAProxy's figures of the same round.
  */
 import type { RunOptions } from './options.ts';
-import { interleavedRounds, warmUp, type RoundPlan } from './measure.ts';
-import { clockTicksPerSecond, groupPeakRss, type GroupMemory } from './proc.ts';
+import { measureTargets } from './measure.ts';
 import { freePort, getText } from './processes.ts';
 import { buildEbb, startBackend, startEbb, startHaproxy, startNginxProxy, type Target } from './servers.ts';
 import { ebbHasWorkersOption, machineLine, placement, requireWrk, sumCounter } from './setup.ts';
@@ -41,19 +40,8 @@ export async function perCore(options: RunOptions, work: string): Promise<number
   const ebb = await startEbb({ name: 'ebb', port: ebbPort, adminPort, backendPort, accessLog: options.accessLog, workers, build }, work, cpus.proxy);
   const targets: Target[] = [backend, ...(haproxy === null ? [] : [haproxy]), ...(nginx === null ? [] : [nginx]), ebb];
 
-  const plan: RoundPlan = {
-    connections: options.connections,
-    rounds: options.rounds,
-    seconds: options.seconds,
-    warmupSeconds: options.warmupSeconds,
-    loadCpus: cpus.load,
-    ticksPerSecond: clockTicksPerSecond(),
-    outputDir: work,
-  };
   log(`# ${targets.map((t) => t.name).join(', ')}; connections ${options.connections.join(', ')}; ${options.rounds} rounds of ${options.seconds} s; ${note}`);
-  await warmUp(targets, plan);
-  const samples = await interleavedRounds(targets, plan);
-  const memory = new Map<string, GroupMemory>(targets.map((t) => [t.name, groupPeakRss(t.group.pgid)]));
+  const { samples, memory } = await measureTargets(targets, options, cpus.load, work);
   const metrics = await getText(adminPort, '/metrics');
   const counted = metrics.status === 200 ? sumCounter(metrics.body, 'ebb_request_count') : null;
 

@@ -6,9 +6,10 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
+import { sleep } from '../deploy/processes.ts';
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+// The deploy benchmark's helpers, shared rather than written again.
+export { freePort, sleep } from '../deploy/processes.ts';
 
 const started = new Set<ServerGroup>();
 
@@ -96,14 +97,6 @@ export class ServerGroup {
     for (const group of started) group.#signal('SIGKILL');
     started.clear();
   }
-}
-
-export async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 function getStatus(port: number, path: string): Promise<number> {

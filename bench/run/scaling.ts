@@ -9,9 +9,8 @@
  * backend then take cores the workers would need.
  */
 import os from 'node:os';
-import { interleavedRounds, warmUp, type RoundPlan } from './measure.ts';
+import { measureTargets } from './measure.ts';
 import type { RunOptions } from './options.ts';
-import { clockTicksPerSecond, groupPeakRss, type GroupMemory } from './proc.ts';
 import { freePort } from './processes.ts';
 import { buildEbb, findExecutable, startBackend, startEbb, startHaproxy, type Placement, type Target } from './servers.ts';
 import { ebbHasWorkersOption, machineLine, requireWrk } from './setup.ts';
@@ -65,19 +64,8 @@ export async function scaling(options: RunOptions, work: string): Promise<number
     units.set(name, threads);
   }
 
-  const plan: RoundPlan = {
-    connections: options.connections,
-    rounds: options.rounds,
-    seconds: options.seconds,
-    warmupSeconds: options.warmupSeconds,
-    loadCpus: cpus.load,
-    ticksPerSecond: clockTicksPerSecond(),
-    outputDir: work,
-  };
   log(`# ${targets.map((t) => t.name).join(', ')}; connections ${options.connections.join(', ')}; ${options.rounds} rounds of ${options.seconds} s`);
-  await warmUp(targets, plan);
-  const samples = await interleavedRounds(targets, plan);
-  const memory = new Map<string, GroupMemory>(targets.map((t) => [t.name, groupPeakRss(t.group.pgid)]));
+  const { samples, memory } = await measureTargets(targets, options, cpus.load, work);
   const ebbRows = summarise(samples.filter((s) => s.target.startsWith('ebb')), 'ebb --workers 1', memory);
   const haproxyRows = summarise(samples.filter((s) => s.target.startsWith('haproxy')), 'haproxy nbthread 1', memory);
 

@@ -78,18 +78,17 @@ function markdown(header: readonly string[], lines: readonly (readonly string[])
   return [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...lines.map((l) => `| ${l.join(' | ')} |`)].join('\n');
 }
 
+/** The columns both tables open with: who, at how many connections, and what was measured. */
+function measuredCells(r: Row): string[] {
+  return [r.target, String(r.connections), fixed(r.rps, 0), `${fixed(r.rpsMin, 0)}–${fixed(r.rpsMax, 0)}`, fixed(r.p50Ms, 2), fixed(r.p99Ms, 2), fixed(r.cpuMicros, 1)];
+}
+
 /** The per-core table; `reference` names the column's divisor (HAProxy). */
 export function perCoreTable(rows: readonly Row[], reference: string): string {
   return markdown(
     ['target', 'conns', 'req/s', 'min–max', 'p50 ms', 'p99 ms', 'CPU µs/req', `req/s ÷ ${reference}`, `CPU/req ÷ ${reference}`, `p99 ÷ ${reference}`, 'peak RSS MiB (group sum)', 'largest process MiB', 'errors'],
     rows.map((r) => [
-      r.target,
-      String(r.connections),
-      fixed(r.rps, 0),
-      `${fixed(r.rpsMin, 0)}–${fixed(r.rpsMax, 0)}`,
-      fixed(r.p50Ms, 2),
-      fixed(r.p99Ms, 2),
-      fixed(r.cpuMicros, 1),
+      ...measuredCells(r),
       fixed(r.rpsRatio, 2),
       fixed(r.cpuRatio, 2),
       fixed(r.p99Ratio, 2),
@@ -107,13 +106,7 @@ export function scalingTable(rows: readonly Row[], units: ReadonlyMap<string, nu
     rows.map((r) => {
       const n = units.get(r.target) ?? 1;
       return [
-        r.target,
-        String(r.connections),
-        fixed(r.rps, 0),
-        `${fixed(r.rpsMin, 0)}–${fixed(r.rpsMax, 0)}`,
-        fixed(r.p50Ms, 2),
-        fixed(r.p99Ms, 2),
-        fixed(r.cpuMicros, 1),
+        ...measuredCells(r),
         fixed(r.rpsRatio, 2),
         n === 1 ? '-' : fixed(r.rpsRatio / n, 2),
         mib(r.memory?.sumKib),
