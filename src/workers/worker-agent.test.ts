@@ -85,6 +85,21 @@ function rig(cleanup: Cleanup): Rig {
 
 const hello = (id = 'dp-w1'): ToWorker => ({ type: 'hello', protocol: PROTOCOL_VERSION, dataPlaneId: id, reportIntervalMs: 100 });
 
+type Backend = Awaited<ReturnType<typeof startBackend>>;
+
+/** A rig whose worker serves: a backend, hello (as `dataPlaneId`), the first snapshot applied, and the listener's port. */
+async function serving(t: { after(fn: () => unknown): void }, dataPlaneId?: string): Promise<Rig & { port: number; backend: Backend }> {
+  const cleanup = new Cleanup();
+  t.after(() => cleanup.run());
+  const backend = await startBackend('a');
+  cleanup.add(() => backend.close());
+  const r = rig(cleanup);
+  r.control.send(hello(dataPlaneId));
+  r.control.send({ type: 'apply', seq: 1, snapshot: encodeSnapshot(snapshot([backend.port])) });
+  await r.control.next('applied');
+  return { ...r, backend, port: r.dataPlane().boundPort(LISTENER) as number };
+}
+
 test('ready, hello, apply: the listener opens and the answer carries the snapshot version', async (t) => {
   const cleanup = new Cleanup();
   t.after(() => cleanup.run());
@@ -106,15 +121,7 @@ test('ready, hello, apply: the listener opens and the answer carries the snapsho
 });
 
 test('a target removed with a request in flight: applied counts it, idle follows when it ends', async (t) => {
-  const cleanup = new Cleanup();
-  t.after(() => cleanup.run());
-  const backend = await startBackend('a');
-  cleanup.add(() => backend.close());
-  const { control, dataPlane } = rig(cleanup);
-  control.send(hello());
-  control.send({ type: 'apply', seq: 1, snapshot: encodeSnapshot(snapshot([backend.port])) });
-  await control.next('applied', (m) => m.seq === 1);
-  const port = dataPlane().boundPort(LISTENER) as number;
+  const { control, port, backend } = await serving(t);
   const slow = request(port, { path: '/slow?ms=400' });
   await waitUntil(() => backend.inFlight() === 1, 'the request at the backend');
   const key = keyOf(backend.port);
@@ -130,15 +137,7 @@ test('a target removed with a request in flight: applied counts it, idle follows
 });
 
 test('activity: the changed keys at most every reportIntervalMs, on the injected clock; nothing when nothing changed', async (t) => {
-  const cleanup = new Cleanup();
-  t.after(() => cleanup.run());
-  const backend = await startBackend('a');
-  cleanup.add(() => backend.close());
-  const { control, clock, dataPlane } = rig(cleanup);
-  control.send(hello());
-  control.send({ type: 'apply', seq: 1, snapshot: encodeSnapshot(snapshot([backend.port])) });
-  await control.next('applied');
-  const port = dataPlane().boundPort(LISTENER) as number;
+  const { control, clock, port, backend } = await serving(t);
   for (let i = 0; i < 3; i++) assert.equal((await request(port)).status, 200);
   assert.equal(control.of('activity').length, 0, 'nothing before the interval');
   clock.advance(99);
@@ -155,14 +154,7 @@ test('activity: the changed keys at most every reportIntervalMs, on the injected
 });
 
 test('telemetry: the requests a worker serves reach the control side as channel events, named by its id', async (t) => {
-  const cleanup = new Cleanup();
-  t.after(() => cleanup.run());
-  const backend = await startBackend('a');
-  cleanup.add(() => backend.close());
-  const { control, clock, dataPlane } = rig(cleanup);
-  control.send(hello('dp-w9'));
-  control.send({ type: 'apply', seq: 1, snapshot: encodeSnapshot(snapshot([backend.port])) });
-  await control.next('applied');
+  const { control, clock, dataPlane } = await serving(t, 'dp-w9');
   assert.equal((await request(dataPlane().boundPort(LISTENER) as number, { path: '/x' })).status, 200);
   clock.advance(20);
   const batch = await control.next('telemetry');
@@ -174,15 +166,7 @@ test('telemetry: the requests a worker serves reach the control side as channel 
 });
 
 test('terminate cuts what is in flight and answers with the counts', async (t) => {
-  const cleanup = new Cleanup();
-  t.after(() => cleanup.run());
-  const backend = await startBackend('a');
-  cleanup.add(() => backend.close());
-  const { control, dataPlane } = rig(cleanup);
-  control.send(hello());
-  control.send({ type: 'apply', seq: 1, snapshot: encodeSnapshot(snapshot([backend.port])) });
-  await control.next('applied');
-  const port = dataPlane().boundPort(LISTENER) as number;
+  const { control, port, backend } = await serving(t);
   const slow = request(port, { path: '/slow?ms=5000' }).catch(() => null);
   await waitUntil(() => backend.inFlight() === 1, 'the request at the backend');
   control.send({ type: 'terminate', seq: 5, key: keyOf(backend.port) });
@@ -193,15 +177,7 @@ test('terminate cuts what is in flight and answers with the counts', async (t) =
 });
 
 test('close: in-flight work finishes, the last counts go, then closed, then the agent exits', async (t) => {
-  const cleanup = new Cleanup();
-  t.after(() => cleanup.run());
-  const backend = await startBackend('a');
-  cleanup.add(() => backend.close());
-  const { control, exits, dataPlane } = rig(cleanup);
-  control.send(hello());
-  control.send({ type: 'apply', seq: 1, snapshot: encodeSnapshot(snapshot([backend.port])) });
-  await control.next('applied');
-  const port = dataPlane().boundPort(LISTENER) as number;
+  const { control, exits, port, backend } = await serving(t);
   const slow = request(port, { path: '/slow?ms=300' });
   await waitUntil(() => backend.inFlight() === 1, 'the request at the backend');
   control.send({ type: 'close', seq: 9, deadlineMs: 5000 });
