@@ -84,9 +84,10 @@ export type HandleHusk = Socket;
  * it as a stream instead.
  */
 export function adoptForDirectReads(socket: Socket, onread: net.OnReadOpts): { socket: Socket; husk: HandleHusk } | null {
-  const inner = socket as unknown as { _handle?: { readStop?: unknown; fd?: unknown } | null; encrypted?: boolean };
+  const inner = socket as unknown as { _handle?: { readStop?: unknown } | null };
   const handle = inner._handle;
-  if (socket.destroyed || socket.readableLength > 0 || inner.encrypted === true) return null;
+  if (socket.destroyed || socket.readableLength > 0) return null;
+  // A TLS socket's handle is the TLS layer (TLSWrap), not a TCP handle.
   if (handle == null || typeof handle.readStop !== 'function' || handle.constructor?.name !== 'TCP') return null;
   inner._handle = null;
   const options = { handle, onread, allowHalfOpen: socket.allowHalfOpen, readable: true, writable: true };
