@@ -32,7 +32,7 @@ import { HealthObservations } from './health-observations.ts';
 import type { ClassicAttributesChange, CreateListenerInput, CreateLoadBalancerInput, CreateLoadBalancerStackInput, CreateTargetGroupInput, DeregisterOptions, ModifyListenerInput, TargetInput } from './inputs.ts';
 import { ListenerCommands } from './listener-commands.ts';
 import type { DrainRecord, ListenerCertificateView, LoadBalancerStack, TargetHealthDescription } from './outputs.ts';
-import { TargetRegistry, type StoredTarget } from './registered-targets.ts';
+import { TargetRegistry, type HandedOverDrain, type StoredTarget } from './registered-targets.ts';
 import { ResourceCatalog, type ListenAddresses } from './resource-catalog.ts';
 import { RoutingPublisher, type ListenerOpenError } from './routing-publisher.ts';
 import { SerialQueue } from './serial-queue.ts';
@@ -125,8 +125,8 @@ export class ControlPlane implements ControlApi {
     for (const dp of dataPlanes) dp.onIdle((key) => this.#drains.onIdle(key));
   }
 
-  /** Loads the persisted state, resumes drains with the time they had left, and publishes. */
-  async start(): Promise<void> {
+  /** Loads the state, resumes drains with the time they had left (`handedOver`: tracked by the ebb before a hot restart), publishes. */
+  async start(handedOver: readonly HandedOverDrain[] = []): Promise<void> {
     if (this.#started) return;
     this.#started = true;
     const state = await this.#store.load();
@@ -137,7 +137,7 @@ export class ControlPlane implements ControlApi {
     await this.#queue.run(() => this.#transaction.transact(moved.ops, moved.apply, { publish: false }));
     this.#records.load(recordsOf<DrainRecord>(state, 'drainRecord'));
     this.#lastApplied = restoreDeclaration(state.get('meta')?.get(LAST_APPLIED_KEY));
-    const expired = this.#drains.restore(recordsOf<StoredTarget>(state, 'target'), (arn) => this.#catalog.targetGroups.get(arn));
+    const expired = this.#drains.restore(recordsOf<StoredTarget>(state, 'target'), (arn) => this.#catalog.targetGroups.get(arn), handedOver);
     this.#publisher.publish();
     for (const target of expired) {
       this.#inBackground(`end the expired drain of ${target.key}`, () => this.#drains.finish(target, 'deadline', null));
@@ -147,6 +147,11 @@ export class ControlPlane implements ControlApi {
   /** Listeners the data planes could not open at the last publication (address in use, permission). */
   openErrors(): Promise<ListenerOpenError[]> {
     return this.#publisher.openErrors();
+  }
+
+  /** The drains this process tracks, for the ebb that takes over at a hot restart. */
+  drainsToHandOver(): HandedOverDrain[] {
+    return this.#drains.handOver();
   }
 
   /** Stops timers and health checks. Data planes are closed by their owner. */

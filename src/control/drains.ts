@@ -13,7 +13,7 @@ import type { DeregisterOptions, TargetInput } from './inputs.ts';
 import { validatePort } from './names.ts';
 import type { DrainProgress, DrainRecord } from './outputs.ts';
 import { UnhealthyFlows } from './unhealthy-flows.ts';
-import { storedTarget, type RegisteredTarget, type StoredTarget, type TargetRegistry } from './registered-targets.ts';
+import { storedTarget, type HandedOverDrain, type RegisteredTarget, type StoredTarget, type TargetRegistry } from './registered-targets.ts';
 import { del, put, type StoreTransaction } from './store-transaction.ts';
 
 export interface DrainsOptions {
@@ -74,7 +74,7 @@ export class Drains {
    * Restores the stored registrations at start; a drain resumes with the time it had left. Returns the
    * targets whose deadline passed while ebb was down, which the caller ends once it has published.
    */
-  restore(stored: readonly StoredTarget[], groupOf: (arn: string) => TargetGroupRecord | undefined): RegisteredTarget[] {
+  restore(stored: readonly StoredTarget[], groupOf: (arn: string) => TargetGroupRecord | undefined, handedOver: readonly HandedOverDrain[] = []): RegisteredTarget[] {
     const expired: RegisteredTarget[] = [];
     for (const s of stored) {
       const tg = groupOf(s.reg.targetGroupArn);
@@ -83,12 +83,15 @@ export class Drains {
       if (s.drain !== undefined) {
         target.life.deregister();
         const remaining = s.drain.deadline - this.#clock.wallTime();
+        // A drain the ebb before this one handed over at a hot restart still knows its work: that ebb's
+        // data plane reports it here, so the drain ends early as one begun here does.
+        const tracked = handedOver.find((h) => h.key === target.key);
         target.drain = {
           startedAt: s.drain.startedAt,
           deadline: s.drain.deadline,
           timeoutSeconds: s.drain.timeoutSeconds,
-          completedAtStart: new Map(),
-          restored: true,
+          completedAtStart: new Map(tracked?.completedAtStart ?? []),
+          restored: tracked === undefined,
           timer: null,
         };
         if (remaining <= 0) expired.push(target);
@@ -101,6 +104,18 @@ export class Drains {
       target.lastView = target.life.view();
     }
     return expired;
+  }
+
+  /**
+   * The drains whose work this process knows (not restored after a crash), with each data plane's
+   * completed count at their start: what a hot restart hands to the ebb that takes over.
+   */
+  handOver(): HandedOverDrain[] {
+    const out: HandedOverDrain[] = [];
+    for (const t of this.#targets.all()) {
+      if (t.drain !== null && !t.drain.restored) out.push({ key: t.key, completedAtStart: [...t.drain.completedAtStart] });
+    }
+    return out;
   }
 
   /**

@@ -27,6 +27,15 @@ export interface DrainState {
   timer: TimerHandle | null;
 }
 
+/**
+ * A drain handed over at a hot restart: its target's key, and each data plane's completed count (by
+ * data-plane id) when it began, so the requests it completed are counted across both processes.
+ */
+export interface HandedOverDrain {
+  readonly key: string;
+  readonly completedAtStart: ReadonlyArray<readonly [string, number]>;
+}
+
 /** One registration the control plane holds: what was registered, its lifecycle, and its drain while it drains. */
 export interface RegisteredTarget {
   readonly reg: TargetRegistration;

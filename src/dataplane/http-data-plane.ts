@@ -1,10 +1,11 @@
+import type net from 'node:net';
 import type { ApplyResult, DataPlane, TargetActivity, TerminateResult } from '../domain/data-plane-port.ts';
 import { IDLE_ACTIVITY } from '../domain/data-plane-port.ts';
 import type { ListenerRoute, RoutingSnapshot } from '../domain/routing-snapshot.ts';
 import type { ProxyHost } from './http-proxy.ts';
 import { ConnectionLimit } from './connection-limit.ts';
 import type { ConnectionLimitOptions } from './connection-limit.ts';
-import type { ListenMode } from './listen-mode.ts';
+import type { InheritedSockets, ListenBinding, ListenMode } from './listen-mode.ts';
 import { openListener } from './listener-kinds.ts';
 import type { ServedListener } from './listener-kinds.ts';
 import type { PickInputs, RotationState } from './pickers/index.ts';
@@ -39,6 +40,8 @@ export interface HttpDataPlaneOptions {
    * `reuseport` in a data-plane worker of `ebb serve --workers N` (docs/workers.md).
    */
   readonly listenMode?: ListenMode;
+  /** Sockets an earlier ebb handed over (hot restart): a listener on one of their addresses listens on it. */
+  readonly inheritedSockets?: InheritedSockets;
 }
 
 const EMPTY_SNAPSHOT: RoutingSnapshot = { version: 0, listeners: [], targetGroups: new Map() };
@@ -72,7 +75,7 @@ export class HttpDataPlane implements DataPlane {
   readonly #idleListeners: Array<(key: string) => void> = [];
   readonly #logFn: (line: object) => void;
   readonly #graceMs: number;
-  readonly #listenMode: ListenMode;
+  readonly #binding: ListenBinding;
   #applying: Promise<unknown> = Promise.resolve();
   #closed = false;
   #closing: Promise<void> | null = null;
@@ -83,7 +86,7 @@ export class HttpDataPlane implements DataPlane {
     this.#graceMs = options.tunnelCloseGraceMs ?? 500;
     this.#listenerCloseTimeoutMs = options.listenerCloseTimeoutMs ?? 30_000;
     this.#entryRetainMs = options.idleEntryRetainMs ?? 10_000;
-    this.#listenMode = options.listenMode ?? 'exclusive';
+    this.#binding = { mode: options.listenMode ?? 'exclusive', inherited: options.inheritedSockets ?? null };
     this.connectionLimit = new ConnectionLimit(options.connectionLimit);
     this.#pool = new UpstreamPool({ maxIdlePerKey: options.maxIdlePerTarget ?? 256 });
     const entries = this.#targets;
@@ -162,6 +165,14 @@ export class HttpDataPlane implements DataPlane {
     const run = this.#applying.then(() => this.#applyListeners());
     this.#applying = run.catch(() => {});
     return run;
+  }
+
+  /**
+   * Each open listener's listening socket with the address and port its route declares: what a hot
+   * restart hands to the ebb that takes over (docs/restart.md).
+   */
+  listeningSockets(): Array<{ address: string; port: number; server: net.Server }> {
+    return [...this.#listeners.values()].filter((l) => l.server.listening).map((l) => ({ address: l.route.address, port: l.route.port, server: l.server }));
   }
 
   /** The bound port of a listener (by ARN), for listeners declared with port 0; null if not open. */
@@ -244,7 +255,7 @@ export class HttpDataPlane implements DataPlane {
         existing.update(route);
         continue;
       }
-      const first = openListener(route, this.#host, this.connectionLimit, this.#listenMode);
+      const first = openListener(route, this.#host, this.connectionLimit, this.#binding);
       if (first === null) {
         errors.push({ arn, code: 'UnsupportedProtocol', message: `this data plane does not serve ${route.protocol} listeners` });
         continue;
@@ -279,7 +290,7 @@ export class HttpDataPlane implements DataPlane {
       if (this.#listeners.get(arn) === listener) this.#listeners.delete(arn);
       if (err.code !== 'EADDRINUSE' || attempt >= retries || this.#closed || this.#snapshot.listeners.every((r) => r.arn !== arn)) return err;
       await new Promise((resolve) => setTimeout(resolve, 20));
-      const next = openListener(route, this.#host, this.connectionLimit, this.#listenMode);
+      const next = openListener(route, this.#host, this.connectionLimit, this.#binding);
       if (next === null) return err;
       listener = next;
     }

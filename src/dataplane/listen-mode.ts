@@ -27,3 +27,61 @@ export function workerListenMode(nodeVersion: string = process.versions.node, pl
   const reusePort = major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12);
   return reusePort ? 'reuseport' : 'shared';
 }
+
+/** A listening socket's handle as Node passes it between processes (the TCP wrap under a `net.Server`). */
+export interface SocketHandle {
+  close(callback?: () => void): void;
+}
+
+/**
+ * Listening sockets an earlier ebb handed over at a hot restart (docs/restart.md), by the address and
+ * port their listener was declared with. A listener opening on one of them listens on the handed-over
+ * socket instead of binding a new one, so the connections queued on it, and every one that arrives
+ * while the processes change places, are accepted by the new process: none is refused. Each is taken
+ * once; those no listener took are closed by `closeUnclaimed`.
+ */
+export class InheritedSockets {
+  readonly #handles = new Map<string, SocketHandle>();
+
+  add(address: string, port: number, handle: SocketHandle): void {
+    const key = `${address}:${port}`;
+    this.#handles.get(key)?.close();
+    this.#handles.set(key, handle);
+  }
+
+  has(address: string, port: number): boolean {
+    return this.#handles.has(`${address}:${port}`);
+  }
+
+  /** The handle for the address, once: the next call for it is null. */
+  take(address: string, port: number): SocketHandle | null {
+    const key = `${address}:${port}`;
+    const handle = this.#handles.get(key);
+    if (handle === undefined) return null;
+    this.#handles.delete(key);
+    return handle;
+  }
+
+  /** Closes every handle no listener took (its listener was deleted meanwhile); returns their addresses. */
+  closeUnclaimed(): string[] {
+    const keys = [...this.#handles.keys()];
+    for (const handle of this.#handles.values()) handle.close();
+    this.#handles.clear();
+    return keys;
+  }
+}
+
+/** How a listener binds: its mode, and the sockets handed over by an earlier ebb, if any. */
+export interface ListenBinding {
+  readonly mode: ListenMode;
+  readonly inherited: InheritedSockets | null;
+}
+
+export const EXCLUSIVE_BINDING: ListenBinding = { mode: 'exclusive', inherited: null };
+
+/** `server.listen` on the socket handed over for the address, or on a new one bound as the mode says. */
+export function listenOn(server: net.Server, binding: ListenBinding, address: string, port: number): void {
+  const inherited = binding.inherited?.take(address, port) ?? null;
+  if (inherited !== null) server.listen(inherited);
+  else server.listen(listenOptions(binding.mode, address, port));
+}

@@ -1,7 +1,8 @@
+import type net from 'node:net';
 import type { ListenerRoute } from '../domain/routing-snapshot.ts';
 import type { ConnectionLimit } from './connection-limit.ts';
 import type { ProxyHost } from './http-proxy.ts';
-import type { ListenMode } from './listen-mode.ts';
+import { EXCLUSIVE_BINDING, type ListenBinding } from './listen-mode.ts';
 import { Listener } from './listener.ts';
 import { TcpListener } from './tcp/tcp-listener.ts';
 
@@ -26,19 +27,21 @@ export interface ServedListener {
   close(timeoutMs?: number, graceMs?: number): Promise<void>;
   /** Every connection closed now. */
   destroy(): void;
+  /** The listening socket: handed to the ebb that takes over at a hot restart. */
+  readonly server: net.Server;
 }
 
-/** The listener for a route's protocol, binding as `mode` says (listen-mode.ts). */
-export function openListener(route: ListenerRoute, host: ProxyHost, limit: ConnectionLimit, mode: ListenMode = 'exclusive'): ServedListener | null {
+/** The listener for a route's protocol, binding as `binding` says (listen-mode.ts). */
+export function openListener(route: ListenerRoute, host: ProxyHost, limit: ConnectionLimit, binding: ListenBinding = EXCLUSIVE_BINDING): ServedListener | null {
   switch (route.protocol) {
     case 'HTTP':
     case 'HTTPS':
       // HTTPS is the HTTP listener behind a TLS front (tls/tls-front.ts).
-      return new Listener(route, host, limit, mode);
+      return new Listener(route, host, limit, binding);
     case 'TCP':
     case 'TLS':
       // TLS is the TCP listener behind a TLS front (tls/tls-front.ts).
-      return new TcpListener(route, host, limit, mode);
+      return new TcpListener(route, host, limit, binding);
     default:
       return null;
   }

@@ -7,8 +7,7 @@ import { attachConnectionLimit } from './connection-limit.ts';
 import type { ConnectionLimit } from './connection-limit.ts';
 import type { ListenerContext, ProxyHost } from './http-proxy.ts';
 import { Http2Sessions } from './http2/http2-sessions.ts';
-import { listenOptions } from './listen-mode.ts';
-import type { ListenMode } from './listen-mode.ts';
+import { EXCLUSIVE_BINDING, listenOn, type ListenBinding } from './listen-mode.ts';
 import { TlsFront } from './tls/tls-front.ts';
 import type { Tunnel } from './websocket-tunnel.ts';
 
@@ -38,7 +37,7 @@ export class Listener implements ListenerContext {
     public route: ListenerRoute,
     host: ProxyHost,
     connectionLimit: ConnectionLimit,
-    private readonly listenMode: ListenMode = 'exclusive',
+    private readonly binding: ListenBinding = EXCLUSIVE_BINDING,
   ) {
     this.localPort = route.port;
     const https = route.protocol === 'HTTPS';
@@ -90,7 +89,7 @@ export class Listener implements ListenerContext {
       };
       server.once('error', onError);
       server.once('listening', onListening);
-      server.listen(listenOptions(this.listenMode, this.route.address, this.route.port));
+      listenOn(server, this.binding, this.route.address, this.route.port);
     });
   }
 

@@ -6,6 +6,9 @@ import { describeError, EbbError } from '../shared/errors.ts';
 import { runCheck } from './check.ts';
 import { startEbb, type Ebb } from './ebb.ts';
 import { createLog } from './logger.ts';
+import { Restart } from '../restart/predecessor.ts';
+import { Takeover } from '../restart/successor.ts';
+import { realClock } from '../shared/clock.ts';
 import { parseArgs, usage } from './options.ts';
 
 /**
@@ -46,8 +49,15 @@ export async function main(argv: readonly string[]): Promise<number> {
   let stopping = false;
   let pendingStop: string | null = null;
   let finish: (code: number) => void = () => {};
+  let restart: Restart | null = null;
   const stop = (signal: string): void => {
     log({ event: 'signal', signal });
+    // A restart that still has the state is called off; past that, this ebb is retiring already.
+    if (restart !== null && !stopping && !restart.abort(signal)) {
+      stopping = true;
+      log({ event: 'restart:retiring', message: 'this ebb stops once its data plane has finished; a second signal stops it at once' });
+      return;
+    }
     if (ebb === null) {
       // Still starting: stop as soon as it is up; a second signal stops at once.
       if (pendingStop !== null) process.exit(1);
@@ -73,17 +83,49 @@ export async function main(argv: readonly string[]): Promise<number> {
   const onInt = (): void => stop('SIGINT');
   const onHup = (): void => {
     log({ event: 'signal', signal: 'SIGHUP' });
-    if (ebb !== null) void ebb.reload();
+    if (restart !== null) log({ event: 'config:reload-refused', level: 'warn', error: 'a hot restart is under way; the new ebb reads the file' });
+    else if (ebb !== null) void ebb.reload();
+  };
+  const onUsr2 = (): void => {
+    log({ event: 'signal', signal: 'SIGUSR2' });
+    if (restart !== null) return log({ event: 'restart:busy', message: 'a hot restart is under way already' });
+    const retiring = ebb === null || stopping ? null : ebb.retiring();
+    if (retiring === null) {
+      const why = ebb === null || stopping ? 'ebb is starting or stopping' : 'a hot restart with --workers 2 or more is not supported yet';
+      return log({ event: 'restart:refused', level: 'error', error: why });
+    }
+    const current = new Restart({ ebb: retiring, clock: realClock, log });
+    restart = current;
+    void current.outcome.then(async (outcome) => {
+      if (outcome.kind === 'failed') {
+        restart = null;
+        return;
+      }
+      if (outcome.kind === 'stranded') {
+        // No control plane is left here: what is in flight finishes, then ebb stops, so a supervisor starts it again.
+        await retiring.dataPlane.close(30_000);
+        await retiring.stopTelemetry();
+        finish(1);
+        return;
+      }
+      log({ event: 'restart:retired', successor: current.successor.pid ?? null });
+      finish(0);
+    });
   };
   process.on('SIGTERM', onTerm);
   process.on('SIGINT', onInt);
   process.on('SIGHUP', onHup);
+  process.on('SIGUSR2', onUsr2);
+  let takeover: Takeover | null = null;
   try {
-    ebb = await startEbb({ ...parsed.serve, log });
+    takeover = await Takeover.fromEnvironment(process.env, { clock: realClock, log });
+    ebb = await startEbb({ ...parsed.serve, log, takeover });
   } catch (error) {
+    takeover?.failed(describeError(error));
     process.off('SIGTERM', onTerm);
     process.off('SIGINT', onInt);
     process.off('SIGHUP', onHup);
+    process.off('SIGUSR2', onUsr2);
     process.stderr.write(`ebb: ${describeError(error)}\n`);
     return EbbError.is(error) && ['ConfigInvalid', 'ConfigUnreadable', 'ValidationError'].includes(error.code) ? 2 : 1;
   }

@@ -7,6 +7,8 @@ import type { Clock } from '../shared/clock.ts';
 import type { ObservedDataPlane } from '../telemetry/metrics/observed-data-plane.ts';
 import type { WorkerCounters } from '../telemetry/metrics/worker-metrics.ts';
 import { WorkerPool } from '../workers/worker-pool.ts';
+import type { InheritedSockets } from '../dataplane/listen-mode.ts';
+import type { RemoteDataPlane } from '../workers/remote-data-plane.ts';
 import type { Log } from './logger.ts';
 
 /**
@@ -21,6 +23,8 @@ export interface ServedDataPlanes {
   readonly observed: readonly ObservedDataPlane[];
   /** The worker processes, or null when traffic is served in this process. */
   readonly pool: WorkerPool | null;
+  /** The data plane in this process (what a hot restart hands over), or null with workers. */
+  readonly local: HttpDataPlane | null;
   /** The workers' counters for metrics, read at scrape time; null when traffic is served in this process. */
   readonly workerCounters: (() => WorkerCounters) | null;
   /** Starts the workers (every one ready, or a refusal saying why); nothing to do in-process. */
@@ -36,20 +40,29 @@ export interface DataPlanesOptions {
   readonly workers: number;
   readonly clock: Clock;
   readonly log: Log;
+  /** Sockets the ebb before this one handed over at a hot restart (docs/restart.md). */
+  readonly inherited?: InheritedSockets;
+  /** That ebb's data plane while it finishes its work: driven with the others, so drains wait for it. */
+  readonly predecessor?: RemoteDataPlane | null;
 }
 
 export function createDataPlanes(options: DataPlanesOptions): ServedDataPlanes {
   const log = (line: object): void => options.log(line as Record<string, unknown>);
+  const predecessor = options.predecessor ?? null;
   if (options.workers <= 1) {
-    const dataPlane = new HttpDataPlane({ log });
+    const dataPlane = new HttpDataPlane({ log, ...(options.inherited !== undefined && { inheritedSockets: options.inherited }) });
     return {
-      dataPlanes: [dataPlane],
+      dataPlanes: predecessor === null ? [dataPlane] : [dataPlane, predecessor],
       observed: [dataPlane],
       pool: null,
+      local: dataPlane,
       workerCounters: null,
       start: () => Promise.resolve(),
-      close: (deadlineMs) => dataPlane.close(deadlineMs),
-      destroy: () => dataPlane.destroy(),
+      close: (deadlineMs) => Promise.all([dataPlane.close(deadlineMs), predecessor?.close(deadlineMs)]).then(() => undefined),
+      destroy: () => {
+        dataPlane.destroy();
+        predecessor?.destroy();
+      },
     };
   }
   const pool = new WorkerPool({
@@ -75,6 +88,7 @@ export function createDataPlanes(options: DataPlanesOptions): ServedDataPlanes {
     dataPlanes: pool.dataPlanes,
     observed,
     pool,
+    local: null,
     workerCounters: () => ({
       restarts: pool.restarts,
       connectionsLost: pool.connectionsLost,

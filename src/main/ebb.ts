@@ -23,15 +23,17 @@ import { EbbMetrics } from '../telemetry/metrics/ebb-metrics.ts';
 import { readBearerTokenFile, type MetricsAccess } from '../telemetry/metrics/metrics-access.ts';
 import { metricsRoute } from '../telemetry/metrics/metrics-route.ts';
 import { AccessLogService, checkNodeAccessLog } from '../telemetry/access-log/access-log-service.ts';
-import type { StateStore, StoreKind } from '../domain/store-port.ts';
-import type { ListenerRecord, LoadBalancerRecord } from '../domain/resources.ts';
-import type { DeclaredState } from '../control/declared-state.ts';
+import type { StateStore } from '../domain/store-port.ts';
 import type { ConfigReloadEvent } from '../control/events.ts';
+import { closeAdmin, listenAdmin } from './admin-socket.ts';
 import { credentialsUsage, stateDirCredentials, type StateDirCredentials } from './admin-credentials.ts';
 import { createDataPlanes, type ServedDataPlanes } from './data-planes.ts';
 import { createLog, type Log } from './logger.ts';
 import { feedResponseTimes } from './response-time-feed.ts';
+import type { RetiringEbb } from '../restart/predecessor.ts';
+import type { Takeover } from '../restart/successor.ts';
 import { checkAddresses, checkPort, type WantedAddress } from './port-probe.ts';
+import { declaredListenerAddresses, persistedListenerAddresses } from './listener-addresses.ts';
 import { DEFAULT_ADMIN_ADDRESS, DEFAULT_STATE_DIR, parseAddress, type AdminEndpoint, type ServeOptions } from './options.ts';
 
 /** A running ebb: the pieces, wired, with its two ways out. */
@@ -56,11 +58,15 @@ export interface Ebb {
   shutdown(): Promise<void>;
   /** The access logs (docs/access-logs.md): the node's, and each load balancer's S3 layout. */
   readonly accessLogs: AccessLogService;
+  /** What a hot restart hands over (docs/restart.md); null with data-plane workers, which it does not support yet. */
+  retiring(): RetiringEbb | null;
 }
 
 export interface StartOptions extends ServeOptions {
   readonly log?: Log;
   readonly env?: NodeJS.ProcessEnv;
+  /** This ebb takes over from a running one (hot restart, docs/restart.md): its sockets, state and drains. */
+  readonly takeover?: Takeover | null;
 }
 
 /**
@@ -98,17 +104,28 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
   // state directory is opened; then those of listeners kept there that the file will not replace.
   const adminWanted: WantedAddress = { what: 'the admin API', host: adminEndpoint.host, port: adminEndpoint.port };
   const declaredWanted = config === null ? [] : declaredListenerAddresses(config.declared);
-  await checkAddresses([adminWanted, ...declaredWanted]);
+  // At a hot restart the sockets handed over are this ebb's already.
+  const takeover = options.takeover ?? null;
+  if (takeover !== null && (options.workers ?? 1) > 1) throw new EbbError('ValidationError', 'A hot restart into --workers 2 or more is not supported yet; restart with --workers 1');
+  const toCheck = (wanted: WantedAddress[]): WantedAddress[] => wanted.filter((w) => takeover?.sockets.has(w.host, w.port) !== true);
+  await checkAddresses(toCheck([adminWanted, ...declaredWanted]));
 
+  // The running ebb closes the state directory for this one once the checks above have passed.
+  const handedOver = takeover === null ? [] : await takeover.acquireState();
   const store: StateStore = await openStateStore(stateDir);
   try {
-    await checkAddresses([adminWanted, ...declaredWanted, ...persistedListenerAddresses(await store.load(), config?.declared ?? null)]);
+    await checkAddresses(toCheck([adminWanted, ...declaredWanted, ...persistedListenerAddresses(await store.load(), config?.declared ?? null)]));
   } catch (error) {
     await store.close().catch(() => undefined);
     throw error;
   }
   // In this process, or N worker processes started below, before the control plane applies its state to them.
-  const dataPlane = createDataPlanes({ workers: options.workers ?? 1, clock: realClock, log });
+  const dataPlane = createDataPlanes({
+    workers: options.workers ?? 1,
+    clock: realClock,
+    log,
+    ...(takeover !== null && { inherited: takeover.sockets, predecessor: takeover.predecessor }),
+  });
   // Sees every snapshot the control plane publishes and when each data plane has applied it (GET /ebb/v1/wait).
   const watch = new RoutingWatch(dataPlane.dataPlanes, realClock);
   const healthChecker = new ActiveHealthChecker({ clock: realClock });
@@ -160,7 +177,7 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
     accessLogs.start();
     if (watchUsr1) process.on('SIGUSR1', reopenAccessLog);
     await dataPlane.start();
-    await control.start();
+    await control.start(handedOver);
     let applied: ApplyDeclaredResult | null = null;
     if (config !== null) {
       // The Auto Scaling part is checked first, against the state as stored: a file it refuses changes nothing.
@@ -210,7 +227,7 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
       routes: { 'GET /metrics': metricsRoute(metrics, metricsAccess, log), ...dashboard.routes },
     });
     adminServer = createServer(handler);
-    await listen(adminServer, adminEndpoint);
+    await listenAdmin(adminServer, adminEndpoint, takeover?.sockets.take(adminEndpoint.host, adminEndpoint.port) ?? null);
   } catch (error) {
     adminServer?.close();
     await abort();
@@ -220,7 +237,14 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
   const adminBound = { host: bound.address, port: bound.port };
   writeAdminEndpoint(stateDir, adminEndpointUrl(adminBound.host, adminBound.port));
   const workers = dataPlane.pool === null ? {} : { workers: dataPlane.pool.pids };
-  log({ event: 'ebb:started', admin: `${adminBound.host}:${adminBound.port}`, stateDir, config: options.configPath ?? null, ...workers });
+  const predecessor = takeover === null ? {} : { predecessor: takeover.predecessorPid };
+  log({ event: 'ebb:started', pid: process.pid, admin: `${adminBound.host}:${adminBound.port}`, stateDir, config: options.configPath ?? null, ...workers, ...predecessor });
+  if (takeover !== null) {
+    takeover.serving();
+    // A listener deleted while the sockets were on their way: its socket goes.
+    const unclaimed = takeover.sockets.closeUnclaimed();
+    if (unclaimed.length > 0) log({ event: 'restart:sockets-closed', addresses: unclaimed });
+  }
   if (fromStateDir !== null) logStateDirCredentials(log, fromStateDir, adminBound);
 
   let reloading: Promise<void> = Promise.resolve();
@@ -242,6 +266,30 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
     ebbApi: api,
     credentialsFile: (fromStateDir as StateDirCredentials | null)?.file ?? null,
     accessLogs,
+    retiring: () => {
+      const local = dataPlane.local;
+      if (local === null) return null;
+      return {
+        dataPlane: local,
+        admin: { address: adminEndpoint.host, port: adminEndpoint.port, server },
+        releaseState: async () => {
+          const deadlineMs = shutdownTimeoutMs(control);
+          // The socket stays open in the successor: connections that arrive wait for it there, none is refused.
+          await closeAdmin(server, api);
+          await autoscaling.close();
+          await control.close();
+          const drains = control.drainsToHandOver();
+          await store.close();
+          return { drains, deadlineMs };
+        },
+        stopTelemetry: async () => {
+          stopResponseTimes();
+          metrics.close();
+          if (watchUsr1) process.off('SIGUSR1', reopenAccessLog);
+          await accessLogs.close();
+        },
+      };
+    },
     reload: () => {
       reloading = reloading.then(async () => {
         // The HTTPS groups' CA files are read again and published (renewed CAs land under the same
@@ -376,36 +424,6 @@ function listenAddresses(options: ServeOptions, config: EbbConfig | null): Parti
   return { ...(internetFacing !== undefined && { 'internet-facing': internetFacing }), ...(internal !== undefined && { internal }) };
 }
 
-/** The listeners the file declares, where they will listen. */
-function declaredListenerAddresses(declared: DeclaredState): WantedAddress[] {
-  return declared.loadBalancers.flatMap((lb) =>
-    lb.listeners.map((l) => ({ what: `listener ${lb.name}:${l.port}`, host: l.address ?? '0.0.0.0', port: l.port })),
-  );
-}
-
-/**
- * The listeners in the state directory that will still be there once the file is applied, where the
- * file does not say itself where they listen: every stored listener when there is no file. With one,
- * a listener at a port the file declares for its load balancer is the file's (checked at the file's
- * address); one the file owned and no longer declares is removed; one created through the API stays,
- * unless it is on a load balancer of the file's that the file no longer declares (deleted with it).
- */
-function persistedListenerAddresses(state: ReadonlyMap<StoreKind, ReadonlyMap<string, unknown>>, declared: DeclaredState | null): WantedAddress[] {
-  const lbs = new Map([...(state.get('loadBalancer')?.values() ?? [])].map((v) => [(v as LoadBalancerRecord).arn, v as LoadBalancerRecord]));
-  const kept = (l: ListenerRecord): boolean => {
-    if (declared === null) return true;
-    const lb = lbs.get(l.loadBalancerArn);
-    const declaredLb = lb === undefined ? undefined : declared.loadBalancers.find((d) => d.name === lb.name);
-    if (declaredLb?.listeners.some((d) => d.port === l.port) === true) return false;
-    if (l.source === 'config') return false;
-    return lb?.source !== 'config' || declaredLb !== undefined;
-  };
-  return [...(state.get('listener')?.values() ?? [])]
-    .map((v) => v as ListenerRecord)
-    .filter(kept)
-    .map((l) => ({ what: `listener ${l.arn}`, host: l.address, port: l.port }));
-}
-
 /**
  * Who may read `GET /metrics`: the bearer token in `admin.metrics.bearerTokenFile`; anyone with
  * `admin.metrics.public: true`, or when the whole admin API is open (`--no-auth`: /metrics would
@@ -447,22 +465,4 @@ function shutdownTimeoutMs(control: ControlPlane): number {
     seconds = Math.max(...lbs.map((lb) => Number(control.describeLoadBalancerAttributes(lb.arn)['ebb.shutdown_timeout.seconds'] ?? 30)));
   }
   return seconds * 1000;
-}
-
-function listen(server: Server, endpoint: AdminEndpoint): Promise<void> {
-  return new Promise((resolvePromise, reject) => {
-    const onError = (error: NodeJS.ErrnoException): void => {
-      reject(
-        new EbbError(
-          'ListenAddressInUse',
-          `The admin API could not listen on ${endpoint.host}:${endpoint.port} (${error.code ?? error.message}); choose another address with --admin`,
-        ),
-      );
-    };
-    server.once('error', onError);
-    server.listen(endpoint.port, endpoint.host, () => {
-      server.off('error', onError);
-      resolvePromise();
-    });
-  });
 }

@@ -62,6 +62,7 @@ export const ERROR_CODES = {
   ConfigUnreadable: { status: 400, fault: 'Sender' },
   StoreUnavailable: { status: 500, fault: 'Receiver' },
   ListenAddressInUse: { status: 400, fault: 'Sender' },
+  RestartFailed: { status: 500, fault: 'Receiver' },
   // Auto Scaling (autoscaling 2011-01-01)
   AlreadyExists: { status: 400, fault: 'Sender' },
   LimitExceeded: { status: 400, fault: 'Sender' },

@@ -14,6 +14,13 @@ export interface RemoteDataPlaneOptions {
   readonly reportIntervalMs: number;
   /** An `apply` or `terminate` unanswered this long means the worker is stuck: its link is closed so it is replaced. */
   readonly answerTimeoutMs?: number;
+  /**
+   * The ebb this one replaces at a hot restart (docs/restart.md): its data plane is still finishing
+   * work, so until it attaches (or `stopExpecting`) every count here is `unsettled`; it is sent the
+   * routes of each snapshot but no listeners (it opens none: it is closing), and `terminate` still
+   * reaches it while it closes.
+   */
+  readonly predecessor?: boolean;
 }
 
 /** Target keys kept; past this, keys with no work are forgotten, oldest first. */
@@ -80,6 +87,9 @@ export class RemoteDataPlane implements DataPlane {
   readonly #closes = new Map<number, () => void>();
   readonly #answerTimers = new Map<number, TimerHandle>();
   #stopped = false;
+  readonly #predecessor: boolean;
+  /** A predecessor that has not attached yet: its work is unknown, so nothing is settled. */
+  #expecting: boolean;
   #telemetryDropped = 0;
   #telemetryRefused = 0;
 
@@ -89,6 +99,15 @@ export class RemoteDataPlane implements DataPlane {
     this.#log = options.log;
     this.#reportIntervalMs = options.reportIntervalMs;
     this.#answerTimeoutMs = options.answerTimeoutMs ?? DEFAULT_ANSWER_TIMEOUT_MS;
+    this.#predecessor = options.predecessor ?? false;
+    this.#expecting = this.#predecessor;
+  }
+
+  /** The predecessor will not attach (it failed or is gone): what was asked while waiting for it is settled now. */
+  stopExpecting(): void {
+    if (!this.#expecting) return;
+    this.#expecting = false;
+    this.#settled();
   }
 
   /** Whether a worker is attached. */
@@ -121,6 +140,7 @@ export class RemoteDataPlane implements DataPlane {
     }
     if (this.#link !== null) this.detach('replaced by a new worker');
     this.#link = link;
+    this.#expecting = false;
     this.#confirmedApplySeq = this.#sentApplySeq;
     link.onMessage((message) => this.#receive(link, message));
     if (!this.#send({ type: 'hello', protocol: PROTOCOL_VERSION, dataPlaneId: this.id, reportIntervalMs: this.#reportIntervalMs })) return;
@@ -134,7 +154,7 @@ export class RemoteDataPlane implements DataPlane {
    * and the control plane's queue must not wait on a restart; the next worker gets the latest snapshot
    * when it attaches, and its bind errors are logged).
    */
-  detach(reason: string): { connectionsLost: number } {
+  detach(reason: string, expected = false): { connectionsLost: number } {
     const link = this.#link;
     if (link === null) return { connectionsLost: 0 };
     this.#link = null;
@@ -156,7 +176,7 @@ export class RemoteDataPlane implements DataPlane {
     this.#stopRetrying();
     this.#held = false;
     this.#resolveApplies(Infinity, []);
-    this.#log({ event: 'worker:detached', level: this.#stopped ? 'info' : 'warn', dataPlane: this.id, reason, connectionsLost, keysReleased: released.length });
+    this.#log({ event: 'worker:detached', level: this.#stopped || expected ? 'info' : 'warn', dataPlane: this.id, reason, connectionsLost, keysReleased: released.length });
     for (const key of released) this.#askedWhileUnsettled.delete(key);
     this.#tellIdle(released);
     this.#settled();
@@ -190,7 +210,7 @@ export class RemoteDataPlane implements DataPlane {
   }
 
   terminate(key: string): Promise<TerminateResult> {
-    if (this.#link === null || this.#stopped) return Promise.resolve(NO_CUT);
+    if (this.#link === null || (this.#stopped && !this.#predecessor)) return Promise.resolve(NO_CUT);
     const seq = ++this.#seq;
     return new Promise((resolve) => {
       this.#terminates.set(seq, resolve);
@@ -224,6 +244,7 @@ export class RemoteDataPlane implements DataPlane {
   }
 
   #unsettled(): boolean {
+    if (this.#expecting) return true;
     return this.#link !== null && (this.#sentApplySeq > this.#confirmedApplySeq || this.#held);
   }
 
@@ -234,7 +255,8 @@ export class RemoteDataPlane implements DataPlane {
     if (link === null || latest === null || this.#stopped) return;
     this.#held = false;
     const seq = ++this.#seq;
-    if (link.send({ type: 'apply', seq, snapshot: encodeSnapshot(withHealthyAged(latest, this.#clock.now() - this.#latestAt)) })) {
+    const routes = this.#predecessor ? { ...latest, listeners: [] } : latest;
+    if (link.send({ type: 'apply', seq, snapshot: encodeSnapshot(withHealthyAged(routes, this.#clock.now() - this.#latestAt)) })) {
       this.#stopRetrying();
       this.#sentApplySeq = seq;
       this.#awaitAnswer(seq, 'apply');
@@ -386,12 +408,15 @@ export class RemoteDataPlane implements DataPlane {
     }
     // A counter that went back means the worker forgot the key and began again; what it had counted stays.
     if (a.completed < counts.completed) counts.completedBefore += counts.completed;
+    // A predecessor applies no snapshot (it is closing), so it never says a key it still routes went idle: its counts do.
+    const nowIdle = this.#predecessor && counts.requests + counts.tunnels > 0 && a.requests + a.tunnels === 0;
     counts.completed = a.completed;
     counts.requests = a.requests;
     counts.tunnels = a.tunnels;
     counts.connections = a.connections;
     this.#keys.set(a.key, counts);
     if (this.#keys.size > MAX_KEYS) this.#forgetQuietKeys();
+    if (nowIdle) this.#tellIdle([a.key]);
   }
 
   #forgetQuietKeys(): void {

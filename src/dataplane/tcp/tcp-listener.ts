@@ -5,8 +5,7 @@ import type { TlsFacts } from '../channels.ts';
 import { attachConnectionLimit } from '../connection-limit.ts';
 import type { ConnectionLimit } from '../connection-limit.ts';
 import type { ProxyHost } from '../http-proxy.ts';
-import { listenOptions } from '../listen-mode.ts';
-import type { ListenMode } from '../listen-mode.ts';
+import { EXCLUSIVE_BINDING, listenOn, type ListenBinding } from '../listen-mode.ts';
 import { TlsFront } from '../tls/tls-front.ts';
 import { IdleSweep } from './idle-sweep.ts';
 import { readInboundProxyHeader } from './inbound-proxy.ts';
@@ -48,7 +47,7 @@ export class TcpListener implements FlowListener {
     public route: ListenerRoute,
     host: ProxyHost,
     connectionLimit: ConnectionLimit,
-    private readonly listenMode: ListenMode = 'exclusive',
+    private readonly binding: ListenBinding = EXCLUSIVE_BINDING,
   ) {
     this.localPort = route.port;
     this.protocol = route.protocol === 'TLS' ? 'tls' : 'tcp';
@@ -151,7 +150,7 @@ export class TcpListener implements FlowListener {
       };
       server.once('error', onError);
       server.once('listening', onListening);
-      server.listen(listenOptions(this.listenMode, this.route.address, this.route.port));
+      listenOn(server, this.binding, this.route.address, this.route.port);
     });
   }
 

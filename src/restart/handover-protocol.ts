@@ -1,0 +1,100 @@
+/**
+ * The messages of a hot restart (docs/restart.md) between the running ebb (the predecessor) and the one
+ * it started to take its place (the successor), over the IPC channel between them, before that channel
+ * carries the data-plane protocol (src/workers/protocol.ts) for the predecessor's last work.
+ *
+ * predecessor → successor: `socket` (one per listening socket, with its handle), `sockets` (all sent),
+ * `state` (the store is closed, with the drains it tracked), `abort` (the restart is called off).
+ * successor → predecessor: `want-state` (its file and ports are checked), `serving` (it has started;
+ * the next messages are the data-plane protocol's), `failed` (it cannot start, and says why).
+ */
+import type { HandedOverDrain } from '../control/registered-targets.ts';
+
+export const HANDOVER_VERSION = 1;
+
+/** Set in the successor's environment to the predecessor's pid: `ebb serve` then takes over. */
+export const TAKEOVER_ENV = 'EBB_TAKEOVER';
+
+export type SocketRole = 'listener' | 'admin';
+
+export type ToSuccessor =
+  | { readonly type: 'handover:socket'; readonly v: number; readonly role: SocketRole; readonly address: string; readonly port: number }
+  | { readonly type: 'handover:sockets'; readonly v: number; readonly count: number; readonly dataPlaneId: string }
+  | { readonly type: 'handover:state'; readonly v: number; readonly drains: readonly HandedOverDrain[] }
+  | { readonly type: 'handover:abort'; readonly v: number; readonly reason: string };
+
+export type ToPredecessor =
+  | { readonly type: 'handover:want-state'; readonly v: number }
+  | { readonly type: 'handover:serving'; readonly v: number }
+  | { readonly type: 'handover:failed'; readonly v: number; readonly error: string };
+
+export class HandoverProtocolError extends Error {}
+
+function record(value: unknown): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new HandoverProtocolError('a handover message is not an object');
+  const m = value as Record<string, unknown>;
+  if (m['v'] !== HANDOVER_VERSION) throw new HandoverProtocolError(`handover protocol version ${String(m['v'])}; this ebb speaks ${HANDOVER_VERSION}`);
+  return m;
+}
+
+function text(m: Record<string, unknown>, field: string): string {
+  const v = m[field];
+  if (typeof v !== 'string') throw new HandoverProtocolError(`${String(m['type'])}: ${field} is not a string`);
+  return v;
+}
+
+function count(m: Record<string, unknown>, field: string): number {
+  const v = m[field];
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new HandoverProtocolError(`${String(m['type'])}: ${field} is not a count`);
+  return v;
+}
+
+function drains(value: unknown): HandedOverDrain[] {
+  if (!Array.isArray(value)) throw new HandoverProtocolError('handover:state: drains is not a list');
+  return value.map((d: unknown) => {
+    const m = d as Record<string, unknown>;
+    const starts = m['completedAtStart'];
+    if (typeof m['key'] !== 'string' || !Array.isArray(starts)) throw new HandoverProtocolError('handover:state: a drain without key and completedAtStart');
+    for (const pair of starts as unknown[]) {
+      if (!Array.isArray(pair) || typeof pair[0] !== 'string' || typeof pair[1] !== 'number') throw new HandoverProtocolError('handover:state: completedAtStart is not [id, count] pairs');
+    }
+    return { key: m['key'], completedAtStart: starts as Array<[string, number]> };
+  });
+}
+
+/** A message to the successor, checked; throws HandoverProtocolError. */
+export function decodeToSuccessor(value: unknown): ToSuccessor {
+  const m = record(value);
+  const v = HANDOVER_VERSION;
+  switch (m['type']) {
+    case 'handover:socket': {
+      const role = m['role'];
+      if (role !== 'listener' && role !== 'admin') throw new HandoverProtocolError(`handover:socket: unknown role ${String(role)}`);
+      return { type: 'handover:socket', v, role, address: text(m, 'address'), port: count(m, 'port') };
+    }
+    case 'handover:sockets':
+      return { type: 'handover:sockets', v, count: count(m, 'count'), dataPlaneId: text(m, 'dataPlaneId') };
+    case 'handover:state':
+      return { type: 'handover:state', v, drains: drains(m['drains']) };
+    case 'handover:abort':
+      return { type: 'handover:abort', v, reason: text(m, 'reason') };
+    default:
+      throw new HandoverProtocolError(`unknown handover message ${String(m['type'])}`);
+  }
+}
+
+/** A message to the predecessor, checked; throws HandoverProtocolError. */
+export function decodeToPredecessor(value: unknown): ToPredecessor {
+  const m = record(value);
+  const v = HANDOVER_VERSION;
+  switch (m['type']) {
+    case 'handover:want-state':
+      return { type: 'handover:want-state', v };
+    case 'handover:serving':
+      return { type: 'handover:serving', v };
+    case 'handover:failed':
+      return { type: 'handover:failed', v, error: text(m, 'error') };
+    default:
+      throw new HandoverProtocolError(`unknown handover message ${String(m['type'])}`);
+  }
+}

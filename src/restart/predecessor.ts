@@ -1,0 +1,210 @@
+/**
+ * The running ebb's side of a hot restart (docs/restart.md): it starts its successor, hands it the
+ * listening sockets, then the state directory and the drains it tracked, and retires: its data plane
+ * finishes what it has in flight while reporting that work to the successor, then the process exits.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import type net from 'node:net';
+import type { HandedOverDrain } from '../control/registered-targets.ts';
+import type { HttpDataPlane } from '../dataplane/http-data-plane.ts';
+import type { SocketHandle } from '../dataplane/listen-mode.ts';
+import type { Clock, TimerHandle } from '../shared/clock.ts';
+import { childLink } from '../workers/link.ts';
+import { WorkerAgent } from '../workers/worker-agent.ts';
+import { decodeToPredecessor, HANDOVER_VERSION, HandoverProtocolError, TAKEOVER_ENV, type SocketRole, type ToPredecessor } from './handover-protocol.ts';
+
+/** What a hot restart asks of the running ebb (src/main/ebb.ts makes it). */
+export interface RetiringEbb {
+  /** The data plane in this process: it keeps serving until its work is done. */
+  readonly dataPlane: HttpDataPlane;
+  /** The admin API's listening socket, with the address and port it was asked for. */
+  readonly admin: { readonly address: string; readonly port: number; readonly server: net.Server };
+  /**
+   * Stops the admin API from accepting (its socket stays open in the successor, which accepts what
+   * waits on it), Auto Scaling (instances keep running) and the control plane, and closes the store.
+   * Returns the drains it tracked and the shutdown deadline its data plane now has.
+   */
+  releaseState(): Promise<{ drains: HandedOverDrain[]; deadlineMs: number }>;
+  /** Access logs, metrics and response times stop reading this process's telemetry: the successor reads it now. */
+  stopTelemetry(): Promise<void>;
+}
+
+export type RestartOutcome =
+  /** The successor did not start; nothing was handed over and this ebb serves on. */
+  | { readonly kind: 'failed'; readonly error: string }
+  /** The successor serves; this data plane has finished its work. */
+  | { readonly kind: 'retired' }
+  /** The successor failed after the state was handed over: this ebb has no control plane left. */
+  | { readonly kind: 'stranded'; readonly error: string };
+
+export interface RestartOptions {
+  readonly ebb: RetiringEbb;
+  readonly clock: Clock;
+  readonly log: (entry: Record<string, unknown>) => void;
+  /** Starts the successor with an IPC channel; default: this process's command line again (successorCommand). */
+  readonly spawn?: () => ChildProcess;
+  /** How long the successor has to ask for the state, and then to say it serves. Default 60 s each. */
+  readonly stepTimeoutMs?: number;
+}
+
+type Phase = 'starting' | 'releasing' | 'released' | 'retiring' | 'done';
+
+/** The successor: this process's node, its options and its command line, with the IPC channel and TAKEOVER_ENV. */
+export function spawnSuccessor(): ChildProcess {
+  return spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+    stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
+    env: { ...process.env, [TAKEOVER_ENV]: String(process.pid) },
+  });
+}
+
+/** The handle under a listening `net.Server`, as Node passes it to another process. */
+function handleOf(server: net.Server): SocketHandle | null {
+  return (server as unknown as { _handle: SocketHandle | null })._handle;
+}
+
+/**
+ * One hot restart. `outcome` settles once: `failed` as soon as the successor cannot start before it
+ * took the state; `retired` when this data plane has finished; `stranded` when the successor failed
+ * after taking the state. `abort` calls the restart off while the state is still here.
+ */
+export class Restart {
+  readonly successor: ChildProcess;
+  readonly outcome: Promise<RestartOutcome>;
+  readonly #options: RestartOptions;
+  #phase: Phase = 'starting';
+  #settle: (outcome: RestartOutcome) => void = () => {};
+  #stepTimer: TimerHandle | null = null;
+  readonly #onMessage = (message: unknown): void => this.#receive(message);
+
+  constructor(options: RestartOptions) {
+    this.#options = options;
+    this.outcome = new Promise((resolve) => (this.#settle = resolve));
+    const child = (options.spawn ?? spawnSuccessor)();
+    this.successor = child;
+    options.log({ event: 'restart:starting', successor: child.pid ?? null });
+    child.on('message', this.#onMessage);
+    child.on('error', (error) => this.#fail(`the successor could not be started: ${error.message}`));
+    child.on('exit', (code, signal) => {
+      if (this.#phase === 'retiring' || this.#phase === 'done') return;
+      this.#fail(`the successor exited (${signal ?? `code ${code ?? 'unknown'}`}) before it served`);
+    });
+    this.#armStep('ask for the state');
+    this.#sendSockets();
+  }
+
+  get phase(): Phase {
+    return this.#phase;
+  }
+
+  /** Calls the restart off while the state is still here (a stop signal came meanwhile); false once it was handed over. */
+  abort(reason: string): boolean {
+    if (this.#phase !== 'starting') return false;
+    this.#send({ type: 'handover:abort', v: HANDOVER_VERSION, reason });
+    this.#fail(`called off: ${reason}`);
+    return true;
+  }
+
+  #sendSockets(): void {
+    const { ebb } = this.#options;
+    const sockets: Array<{ role: SocketRole; address: string; port: number; server: net.Server }> = [
+      ...ebb.dataPlane.listeningSockets().map((s) => ({ role: 'listener' as const, ...s })),
+      { role: 'admin', ...ebb.admin },
+    ];
+    let count = 0;
+    for (const s of sockets) {
+      const handle = handleOf(s.server);
+      if (handle === null) continue;
+      this.#send({ type: 'handover:socket', v: HANDOVER_VERSION, role: s.role, address: s.address, port: s.port }, handle);
+      count++;
+    }
+    this.#send({ type: 'handover:sockets', v: HANDOVER_VERSION, count, dataPlaneId: ebb.dataPlane.id });
+  }
+
+  #send(message: object, handle?: SocketHandle): void {
+    if (this.successor.connected !== true) return;
+    // The handle is the socket's TCP wrap, which Node sends as a native handle: the successor gets it unlistened.
+    this.successor.send(message, handle as unknown as net.Server | undefined, undefined, (error) => {
+      if (error !== null) this.#fail(`a handover message could not be sent: ${error.message}`);
+    });
+  }
+
+  #receive(raw: unknown): void {
+    let message: ToPredecessor;
+    try {
+      message = decodeToPredecessor(raw);
+    } catch (error) {
+      this.#fail(error instanceof HandoverProtocolError ? error.message : String(error));
+      return;
+    }
+    switch (message.type) {
+      case 'handover:want-state':
+        if (this.#phase === 'starting') void this.#release();
+        return;
+      case 'handover:serving':
+        if (this.#phase === 'released') this.#retire();
+        return;
+      case 'handover:failed':
+        this.#fail(message.error);
+        return;
+    }
+  }
+
+  async #release(): Promise<void> {
+    this.#phase = 'releasing';
+    this.#stepTimer?.cancel();
+    const { drains, deadlineMs } = await this.#options.ebb.releaseState();
+    this.#deadlineMs = deadlineMs;
+    if (this.#phase !== 'releasing') return;
+    this.#phase = 'released';
+    this.#send({ type: 'handover:state', v: HANDOVER_VERSION, drains });
+    this.#options.log({ event: 'restart:state-released', successor: this.successor.pid ?? null, drains: drains.length });
+    this.#armStep('serve');
+  }
+
+  #deadlineMs = 30_000;
+
+  /** The successor serves: this data plane stops accepting, finishes its work and reports it on the data-plane protocol. */
+  #retire(): void {
+    this.#phase = 'retiring';
+    this.#stepTimer?.cancel();
+    this.successor.off('message', this.#onMessage);
+    const { ebb, clock, log } = this.#options;
+    const deadlineMs = this.#deadlineMs;
+    log({ event: 'restart:handed-over', successor: this.successor.pid ?? null, deadlineMs });
+    const agent = new WorkerAgent({
+      link: childLink(this.successor),
+      // At the successor's hello: from here its telemetry is read there, so it is not read here too.
+      createDataPlane: () => {
+        void ebb.stopTelemetry();
+        return ebb.dataPlane;
+      },
+      clock,
+      onExit: () => this.#done({ kind: 'retired' }),
+      localLog: (line) => log({ event: 'restart:link', ...line }),
+      orphanDeadlineMs: deadlineMs,
+    });
+    void ebb.dataPlane.close(deadlineMs).then(() => agent.stop(0));
+  }
+
+  #armStep(what: string): void {
+    const ms = this.#options.stepTimeoutMs ?? 60_000;
+    this.#stepTimer?.cancel();
+    this.#stepTimer = this.#options.clock.setTimer(ms, () => this.#fail(`the successor did not ${what} within ${ms} ms`));
+  }
+
+  #fail(error: string): void {
+    if (this.#phase === 'retiring' || this.#phase === 'done') return;
+    const stranded = this.#phase === 'released' || this.#phase === 'releasing';
+    if (this.successor.exitCode === null && this.successor.signalCode === null) this.successor.kill('SIGKILL');
+    this.#options.log({ event: 'restart:failed', level: 'error', successor: this.successor.pid ?? null, error, ...(stranded && { stranded: true }) });
+    this.#done(stranded ? { kind: 'stranded', error } : { kind: 'failed', error });
+  }
+
+  #done(outcome: RestartOutcome): void {
+    if (this.#phase === 'done') return;
+    this.#phase = 'done';
+    this.#stepTimer?.cancel();
+    this.successor.off('message', this.#onMessage);
+    this.#settle(outcome);
+  }
+}
