@@ -29,7 +29,10 @@ const ALLOWED: Record<string, readonly string[]> = {
   // Data-plane workers: the protocol between the control plane's process and a data-plane process, the
   // remote data plane (the port over it), the worker process around an HTTP data plane, the supervisor.
   workers: ['dataplane', 'domain', 'shared'],
-  main: ['shared', 'domain', 'control', 'autoscaling', 'instances', 'health', 'dataplane', 'store', 'config', 'api', 'telemetry', 'cli', 'workers'],
+  // Hot restart: the handover between the running ebb and its successor, which then drives the
+  // predecessor's data plane as a worker (the drains it hands over are the control plane's).
+  restart: ['control', 'dataplane', 'domain', 'shared', 'workers'],
+  main: ['shared', 'domain', 'control', 'autoscaling', 'instances', 'health', 'dataplane', 'store', 'config', 'api', 'telemetry', 'cli', 'workers', 'restart'],
 };
 
 function sourceFiles(dir: string): string[] {

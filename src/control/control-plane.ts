@@ -10,14 +10,7 @@ import {
 import type { DataPlane } from '../domain/data-plane-port.ts';
 import type { HealthCheckConfig } from '../domain/health-check.ts';
 import type { HealthChecker } from '../domain/health-port.ts';
-import type {
-  InstanceRecord,
-  ListenerRecord,
-  LoadBalancerRecord,
-  Tag,
-  TargetGroupRecord,
-  TargetRegistration,
-} from '../domain/resources.ts';
+import type { InstanceRecord, ListenerRecord, LoadBalancerRecord, Tag, TargetGroupRecord, TargetRegistration } from '../domain/resources.ts';
 import type { StateStore, StoreOp } from '../domain/store-port.ts';
 import { mergeTags, removeTagKeys, validateTags } from '../domain/tag-rules.ts';
 import { ArnFactory, checkArn } from './arn.ts';
@@ -32,7 +25,8 @@ import { HealthObservations } from './health-observations.ts';
 import type { ClassicAttributesChange, CreateListenerInput, CreateLoadBalancerInput, CreateLoadBalancerStackInput, CreateTargetGroupInput, DeregisterOptions, ModifyListenerInput, TargetInput } from './inputs.ts';
 import { ListenerCommands } from './listener-commands.ts';
 import type { DrainRecord, ListenerCertificateView, LoadBalancerStack, TargetHealthDescription } from './outputs.ts';
-import { TargetRegistry, type HandedOverDrain, type StoredTarget } from './registered-targets.ts';
+import { TargetRegistry, type StoredTarget } from './registered-targets.ts';
+import { healthToHandOver, NOTHING_HANDED_OVER, resumeHealth, type HandOver } from './hand-over.ts';
 import { ResourceCatalog, type ListenAddresses } from './resource-catalog.ts';
 import { RoutingPublisher, type ListenerOpenError } from './routing-publisher.ts';
 import { SerialQueue } from './serial-queue.ts';
@@ -126,7 +120,7 @@ export class ControlPlane implements ControlApi {
   }
 
   /** Loads the state, resumes drains with the time they had left (`handedOver`: tracked by the ebb before a hot restart), publishes. */
-  async start(handedOver: readonly HandedOverDrain[] = []): Promise<void> {
+  async start(handOver: HandOver = NOTHING_HANDED_OVER): Promise<void> {
     if (this.#started) return;
     this.#started = true;
     const state = await this.#store.load();
@@ -137,7 +131,8 @@ export class ControlPlane implements ControlApi {
     await this.#queue.run(() => this.#transaction.transact(moved.ops, moved.apply, { publish: false }));
     this.#records.load(recordsOf<DrainRecord>(state, 'drainRecord'));
     this.#lastApplied = restoreDeclaration(state.get('meta')?.get(LAST_APPLIED_KEY));
-    const expired = this.#drains.restore(recordsOf<StoredTarget>(state, 'target'), (arn) => this.#catalog.targetGroups.get(arn), handedOver);
+    const expired = this.#drains.restore(recordsOf<StoredTarget>(state, 'target'), (arn) => this.#catalog.targetGroups.get(arn), handOver.drains);
+    resumeHealth(this.#targets, handOver.health, this.#clock.now());
     this.#publisher.publish();
     for (const target of expired) {
       this.#inBackground(`end the expired drain of ${target.key}`, () => this.#drains.finish(target, 'deadline', null));
@@ -149,9 +144,9 @@ export class ControlPlane implements ControlApi {
     return this.#publisher.openErrors();
   }
 
-  /** The drains this process tracks, for the ebb that takes over at a hot restart. */
-  drainsToHandOver(): HandedOverDrain[] {
-    return this.#drains.handOver();
+  /** The drains this process tracks and the health its checks settled, for the ebb that takes over at a hot restart. */
+  handOver(): HandOver {
+    return { drains: this.#drains.handOver(), health: healthToHandOver(this.#targets, this.#clock.now()) };
   }
 
   /** Stops timers and health checks. Data planes are closed by their owner. */

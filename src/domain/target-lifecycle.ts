@@ -27,6 +27,14 @@ export type Registration = 'registered' | 'draining' | 'removed';
 export type HealthStatus = 'unknown' | 'healthy' | 'unhealthy';
 export type HealthTransition = 'Unchanged' | 'Changed' | 'ChangePending';
 
+/** Health the checks settled, as it is handed to the next ebb at a hot restart (a duration, never an instant). */
+export interface SettledHealth {
+  readonly health: 'healthy' | 'unhealthy';
+  readonly failure: { readonly reason: HealthFailureReason; readonly statusCode?: number } | null;
+  /** How long it has been healthy (slow start goes on from there); null when unhealthy. */
+  readonly healthyForMs: number | null;
+}
+
 export interface Thresholds {
   readonly healthy: number;
   readonly unhealthy: number;
@@ -193,6 +201,28 @@ export class TargetLifecycle {
         return never;
       }
     }
+  }
+
+  /** The health the checks settled, to carry across a hot restart; null while unknown or with checks off. */
+  settledHealth(now: number): SettledHealth | null {
+    if (this.#health === 'unknown' || !this.#checksEnabled) return null;
+    return {
+      health: this.#health,
+      failure: this.#failure,
+      healthyForMs: this.#healthySince === null ? null : Math.max(0, now - this.#healthySince),
+    };
+  }
+
+  /**
+   * Takes up the health an earlier ebb's checks settled (hot restart), so a healthy target stays
+   * routable and an unhealthy one stays out while this ebb's own checks begin; they go on from it.
+   */
+  resumeHealth(settled: SettledHealth, now: number): void {
+    if (!this.#checksEnabled || this.#registration === 'removed') return;
+    this.#health = settled.health;
+    this.#failure = settled.failure;
+    this.#healthySince = settled.healthyForMs === null ? null : now - settled.healthyForMs;
+    this.#checking = true;
   }
 
   #resetHealth(): void {

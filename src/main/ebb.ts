@@ -10,6 +10,7 @@ import { readDeclaredCertificates, type ReadCertificates } from '../config/certi
 import { loadConfigFile, type EbbConfig, type MetricsConfig } from '../config/load-config.ts';
 import { applyDeclared, checkDeclared, currentState, PartlyAppliedError, type ApplyDeclaredResult } from '../control/apply-declared.ts';
 import { planDeclared } from '../control/declared-plan.ts';
+import { NOTHING_HANDED_OVER } from '../control/hand-over.ts';
 import { ControlPlane, type ListenAddresses } from '../control/control-plane.ts';
 import { RoutingWatch } from '../control/routing-watch.ts';
 import { ActiveHealthChecker } from '../health/active-health-checker.ts';
@@ -111,7 +112,7 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
   await checkAddresses(toCheck([adminWanted, ...declaredWanted]));
 
   // The running ebb closes the state directory for this one once the checks above have passed.
-  const handedOver = takeover === null ? [] : await takeover.acquireState();
+  const handOver = takeover === null ? NOTHING_HANDED_OVER : await takeover.acquireState();
   const store: StateStore = await openStateStore(stateDir);
   try {
     await checkAddresses(toCheck([adminWanted, ...declaredWanted, ...persistedListenerAddresses(await store.load(), config?.declared ?? null)]));
@@ -177,7 +178,7 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
     accessLogs.start();
     if (watchUsr1) process.on('SIGUSR1', reopenAccessLog);
     await dataPlane.start();
-    await control.start(handedOver);
+    await control.start(handOver);
     let applied: ApplyDeclaredResult | null = null;
     if (config !== null) {
       // The Auto Scaling part is checked first, against the state as stored: a file it refuses changes nothing.
@@ -278,9 +279,9 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
           await closeAdmin(server, api);
           await autoscaling.close();
           await control.close();
-          const drains = control.drainsToHandOver();
+          const handOver = control.handOver();
           await store.close();
-          return { drains, deadlineMs };
+          return { handOver, deadlineMs };
         },
         stopTelemetry: async () => {
           stopResponseTimes();

@@ -8,7 +8,9 @@
  * successor → predecessor: `want-state` (its file and ports are checked), `serving` (it has started;
  * the next messages are the data-plane protocol's), `failed` (it cannot start, and says why).
  */
+import type { HandedOverHealth, HandOver } from '../control/hand-over.ts';
 import type { HandedOverDrain } from '../control/registered-targets.ts';
+import type { HealthFailureReason } from '../domain/target-health.ts';
 
 export const HANDOVER_VERSION = 1;
 
@@ -20,7 +22,7 @@ export type SocketRole = 'listener' | 'admin';
 export type ToSuccessor =
   | { readonly type: 'handover:socket'; readonly v: number; readonly role: SocketRole; readonly address: string; readonly port: number }
   | { readonly type: 'handover:sockets'; readonly v: number; readonly count: number; readonly dataPlaneId: string }
-  | { readonly type: 'handover:state'; readonly v: number; readonly drains: readonly HandedOverDrain[] }
+  | { readonly type: 'handover:state'; readonly v: number; readonly handOver: HandOver }
   | { readonly type: 'handover:abort'; readonly v: number; readonly reason: string };
 
 export type ToPredecessor =
@@ -62,6 +64,27 @@ function drains(value: unknown): HandedOverDrain[] {
   });
 }
 
+const FAILURE_REASONS: ReadonlySet<unknown> = new Set(['Target.ResponseCodeMismatch', 'Target.Timeout', 'Target.FailedHealthChecks']);
+
+function health(value: unknown): HandedOverHealth[] {
+  if (!Array.isArray(value)) throw new HandoverProtocolError('handover:state: health is not a list');
+  return value.map((v: unknown) => {
+    const m = v as Record<string, unknown>;
+    const failure = m['failure'] as Record<string, unknown> | null;
+    const healthyForMs = m['healthyForMs'];
+    if (typeof m['key'] !== 'string' || (m['health'] !== 'healthy' && m['health'] !== 'unhealthy')) throw new HandoverProtocolError('handover:state: a health entry without key and health');
+    if (healthyForMs !== null && (typeof healthyForMs !== 'number' || !(healthyForMs >= 0))) throw new HandoverProtocolError('handover:state: healthyForMs is not a duration');
+    if (failure !== null && (typeof failure !== 'object' || !FAILURE_REASONS.has(failure['reason']))) throw new HandoverProtocolError('handover:state: an unknown failure reason');
+    const statusCode = failure?.['statusCode'];
+    return {
+      key: m['key'],
+      health: m['health'],
+      healthyForMs,
+      failure: failure === null ? null : { reason: failure['reason'] as HealthFailureReason, ...(typeof statusCode === 'number' && { statusCode }) },
+    };
+  });
+}
+
 /** A message to the successor, checked; throws HandoverProtocolError. */
 export function decodeToSuccessor(value: unknown): ToSuccessor {
   const m = record(value);
@@ -74,8 +97,11 @@ export function decodeToSuccessor(value: unknown): ToSuccessor {
     }
     case 'handover:sockets':
       return { type: 'handover:sockets', v, count: count(m, 'count'), dataPlaneId: text(m, 'dataPlaneId') };
-    case 'handover:state':
-      return { type: 'handover:state', v, drains: drains(m['drains']) };
+    case 'handover:state': {
+      const h = m['handOver'] as Record<string, unknown> | null | undefined;
+      if (typeof h !== 'object' || h === null) throw new HandoverProtocolError('handover:state: no handOver');
+      return { type: 'handover:state', v, handOver: { drains: drains(h['drains']), health: health(h['health']) } };
+    }
     case 'handover:abort':
       return { type: 'handover:abort', v, reason: text(m, 'reason') };
     default:

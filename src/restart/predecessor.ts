@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import type net from 'node:net';
-import type { HandedOverDrain } from '../control/registered-targets.ts';
+import type { HandOver } from '../control/hand-over.ts';
 import type { HttpDataPlane } from '../dataplane/http-data-plane.ts';
 import type { SocketHandle } from '../dataplane/listen-mode.ts';
 import type { Clock, TimerHandle } from '../shared/clock.ts';
@@ -22,9 +22,9 @@ export interface RetiringEbb {
   /**
    * Stops the admin API from accepting (its socket stays open in the successor, which accepts what
    * waits on it), Auto Scaling (instances keep running) and the control plane, and closes the store.
-   * Returns the drains it tracked and the shutdown deadline its data plane now has.
+   * Returns the drains it tracked and its targets' health, and the shutdown deadline its data plane now has.
    */
-  releaseState(): Promise<{ drains: HandedOverDrain[]; deadlineMs: number }>;
+  releaseState(): Promise<{ handOver: HandOver; deadlineMs: number }>;
   /** Access logs, metrics and response times stop reading this process's telemetry: the successor reads it now. */
   stopTelemetry(): Promise<void>;
 }
@@ -152,12 +152,12 @@ export class Restart {
   async #release(): Promise<void> {
     this.#phase = 'releasing';
     this.#stepTimer?.cancel();
-    const { drains, deadlineMs } = await this.#options.ebb.releaseState();
+    const { handOver, deadlineMs } = await this.#options.ebb.releaseState();
     this.#deadlineMs = deadlineMs;
     if (this.#phase !== 'releasing') return;
     this.#phase = 'released';
-    this.#send({ type: 'handover:state', v: HANDOVER_VERSION, drains });
-    this.#options.log({ event: 'restart:state-released', successor: this.successor.pid ?? null, drains: drains.length });
+    this.#send({ type: 'handover:state', v: HANDOVER_VERSION, handOver });
+    this.#options.log({ event: 'restart:state-released', successor: this.successor.pid ?? null, drains: handOver.drains.length, health: handOver.health.length });
     this.#armStep('serve');
   }
 

@@ -5,7 +5,7 @@
  * data-plane protocol, and the predecessor's data plane is one of this ebb's data planes (a
  * `RemoteDataPlane`) until its work is done, so drains wait for what it still has in flight.
  */
-import type { HandedOverDrain } from '../control/registered-targets.ts';
+import { NOTHING_HANDED_OVER, type HandOver } from '../control/hand-over.ts';
 import { InheritedSockets, type SocketHandle } from '../dataplane/listen-mode.ts';
 import type { Clock } from '../shared/clock.ts';
 import { ebbError } from '../shared/errors.ts';
@@ -68,11 +68,11 @@ export class Takeover {
     return takeover;
   }
 
-  /** Asks for the state directory; resolves once the predecessor has closed it, with the drains it tracked. */
-  async acquireState(): Promise<readonly HandedOverDrain[]> {
+  /** Asks for the state directory; resolves once the predecessor has closed it, with its drains and its targets' health. */
+  async acquireState(): Promise<HandOver> {
     this.#send({ type: 'handover:want-state', v: HANDOVER_VERSION });
     const state = await this.#next('handover:state', 'hand over the state directory');
-    return state.type === 'handover:state' ? state.drains : [];
+    return state.type === 'handover:state' ? state.handOver : NOTHING_HANDED_OVER;
   }
 
   /** This ebb serves: the predecessor stops accepting and finishes its work, reporting it over the data-plane protocol. */
