@@ -3,7 +3,7 @@ import diagnosticsChannel from 'node:diagnostics_channel';
 import { test } from 'node:test';
 import { FakeClock } from '../../test/fakes/fake-clock.ts';
 import { CHANNEL_NAMES } from '../dataplane/channels.ts';
-import type { RoutingSnapshot } from '../domain/routing-snapshot.ts';
+import type { ListenerSettings, RoutingSnapshot } from '../domain/routing-snapshot.ts';
 import { memoryLinkPair, type Link } from './link.ts';
 import { decodeToWorker, type ToWorker, type WireActivity } from './protocol.ts';
 import { APPLY_RETRY_MS, RemoteDataPlane } from './remote-data-plane.ts';
@@ -364,4 +364,146 @@ test('a snapshot resent to a new worker has its healthy targets aged by the time
       ['b', null],
     ],
   );
+});
+
+/** The plane a hot restart makes for the ebb it replaces (docs/restart.md), as `setup` makes a worker's. */
+function setupPredecessor() {
+  const clock = new FakeClock();
+  const logs: Array<Record<string, unknown>> = [];
+  const plane = new RemoteDataPlane({ id: 'dp-old', clock, log: (e) => logs.push(e), reportIntervalMs: 50, predecessor: true });
+  const idle: string[] = [];
+  plane.onIdle((key) => idle.push(key));
+  const connect = (): ScriptedWorker => {
+    const [control, worker] = memoryLinkPair();
+    const scripted = new ScriptedWorker(worker);
+    plane.attach(control);
+    return scripted;
+  };
+  return { clock, logs, plane, idle, connect };
+}
+
+function withListener(version: number): RoutingSnapshot {
+  const settings: ListenerSettings = {
+    idleTimeoutMs: 60_000,
+    clientHeaderTimeoutMs: 10_000,
+    targetConnectTimeoutMs: 1_000,
+    targetResponseTimeoutMs: 10_000,
+    maxHeaderBytes: 16_384,
+    maxHeadersCount: 100,
+    xffMode: 'append',
+    desyncMode: 'defensive',
+    http2: true,
+    tcpIdleTimeoutMs: 350_000,
+  };
+  const group = { arn: 'tg-1', name: 'tg', protocol: 'HTTP', targetTls: null, proxyProtocolV2: false, connectionTermination: false, algorithm: 'round_robin', failOpen: false, slowStartMs: 0 } as const;
+  return {
+    version,
+    listeners: [{ arn: 'listener-1', protocol: 'HTTP', address: '127.0.0.1', port: 8080, targetGroupArn: 'tg-1', settings, tls: null }],
+    targetGroups: new Map([['tg-1', { ...group, targets: [{ key: 'tg-1|127.0.0.1|3001', host: '127.0.0.1', port: 3001, healthyForMs: null }] }]]),
+  };
+}
+
+test('a predecessor is unsettled before it attaches, with no link; a worker slot with no worker is not', () => {
+  const { plane } = setupPredecessor();
+  assert.equal(plane.attached, false);
+  assert.deepEqual(plane.activity('k'), { requests: 0, tunnels: 0, completed: 0, connections: 0, unsettled: true }, 'its work is not known yet');
+  const { plane: slot } = setup();
+  assert.equal(slot.activity('k').unsettled, undefined);
+});
+
+test('stopExpecting settles a predecessor and tells the idle listeners of the keys asked meanwhile, once', () => {
+  const { plane, idle } = setupPredecessor();
+  plane.activity('a');
+  plane.activity('b');
+  plane.activity('a');
+  assert.deepEqual(idle, [], 'nothing is idle while its work is unknown');
+  plane.stopExpecting();
+  assert.deepEqual(idle.sort(), ['a', 'b']);
+  assert.equal(plane.activity('a').unsettled, undefined);
+  plane.stopExpecting();
+  assert.deepEqual(idle.sort(), ['a', 'b'], 'a second call tells nothing again');
+});
+
+test('a predecessor that attaches is settled by its answer to the snapshot, which lists its work', async () => {
+  const { plane, idle, connect } = setupPredecessor();
+  await plane.apply(snapshot(3));
+  plane.activity('busy');
+  plane.activity('done');
+  const worker = connect();
+  await turns();
+  assert.equal(plane.activity('done').unsettled, true, 'attached, but the snapshot it was sent is unconfirmed');
+  worker.applied(worker.last('apply').seq, [wire('busy', { requests: 1, completed: 4 })]);
+  await turns();
+  assert.deepEqual(idle.sort(), ['busy', 'done'], 'each drain that asked looks again');
+  assert.deepEqual(plane.activity('busy'), { requests: 1, tunnels: 0, completed: 4, connections: 0 });
+});
+
+test('a predecessor is sent the routes of each snapshot but no listeners', async () => {
+  const { plane, connect } = setupPredecessor();
+  await plane.apply(withListener(1));
+  const worker = connect();
+  await turns();
+  const first = worker.last('apply');
+  assert.deepEqual(first.snapshot.listeners, [], 'the snapshot it attached to');
+  assert.deepEqual(first.snapshot.targetGroups.map((g) => g.arn), ['tg-1'], 'its routes are kept: its in-flight requests still use them');
+  worker.applied(first.seq);
+  const next = plane.apply(withListener(2));
+  await turns();
+  const second = worker.last('apply');
+  assert.equal(second.snapshot.version, 2);
+  assert.deepEqual(second.snapshot.listeners, []);
+  worker.applied(second.seq);
+  await next;
+
+  // The same snapshot to a worker's slot carries its listener: the difference is the predecessor's.
+  const { plane: slot, connect: connectSlot } = setup();
+  await slot.apply(withListener(1));
+  const slotWorker = connectSlot();
+  await turns();
+  assert.deepEqual(slotWorker.last('apply').snapshot.listeners.map((l) => l.arn), ['listener-1']);
+});
+
+test('terminate reaches a predecessor after close(): a drain that ends at its deadline cuts what it has left', async () => {
+  const { plane, connect } = setupPredecessor();
+  const worker = connect();
+  await turns();
+  void plane.close(30_000);
+  const cut = plane.terminate('k');
+  await turns();
+  const terminate = worker.last('terminate');
+  assert.equal(terminate.key, 'k');
+  worker.say({ type: 'terminated', seq: terminate.seq, result: { requestsCut: 2, tunnelsClosed: 0, connectionsClosed: 2 } });
+  assert.deepEqual(await cut, { requestsCut: 2, tunnelsClosed: 0, connectionsClosed: 2 });
+
+  // A worker's slot, once closed, cuts nothing: the pool ends its process.
+  const { plane: slot, connect: connectSlot } = setup();
+  const slotWorker = connectSlot();
+  await turns();
+  void slot.close(30_000);
+  assert.deepEqual(await slot.terminate('k'), { requestsCut: 0, tunnelsClosed: 0, connectionsClosed: 0 });
+  await turns();
+  assert.equal(slotWorker.received.filter((m) => m.type === 'terminate').length, 0);
+});
+
+test("a predecessor's key whose counts go from busy to idle in an activity report is told idle", async () => {
+  const { plane, idle, connect } = setupPredecessor();
+  const worker = connect();
+  worker.say({ type: 'activity', activity: [wire('req', { requests: 2, completed: 1 }), wire('tun', { tunnels: 1 }), wire('quiet', { completed: 3 })] });
+  await turns();
+  assert.deepEqual(idle, [], 'busy keys, and a key that never had work, are not idle');
+  worker.say({ type: 'activity', activity: [wire('req', { requests: 1, completed: 2 })] });
+  await turns();
+  assert.deepEqual(idle, [], 'one request is still in flight');
+  worker.say({ type: 'activity', activity: [wire('req', { completed: 3 }), wire('tun', { completed: 1 }), wire('quiet', { completed: 3 })] });
+  await turns();
+  assert.deepEqual(idle.sort(), ['req', 'tun']);
+  assert.equal(plane.activity('req').completed, 3);
+
+  // A worker says `idle` itself; its activity reports tell nothing.
+  const { idle: slotIdle, connect: connectSlot } = setup();
+  const slotWorker = connectSlot();
+  slotWorker.say({ type: 'activity', activity: [wire('req', { requests: 2 })] });
+  slotWorker.say({ type: 'activity', activity: [wire('req', { completed: 2 })] });
+  await turns();
+  assert.deepEqual(slotIdle, []);
 });
