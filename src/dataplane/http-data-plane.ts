@@ -77,6 +77,8 @@ export class HttpDataPlane implements DataPlane {
   readonly #graceMs: number;
   readonly #binding: ListenBinding;
   #applying: Promise<unknown> = Promise.resolve();
+  /** How the graceful close went, once it has: whether it reached its deadline and the client connections it then cut. */
+  #closeOutcome: { readonly atDeadline: boolean; readonly connectionsCut: number } | null = null;
   #closed = false;
   #closing: Promise<void> | null = null;
 
@@ -335,6 +337,26 @@ export class HttpDataPlane implements DataPlane {
     return this.#closing;
   }
 
+  /** Client connections (and TCP flows) open on its listeners, closing ones included. */
+  clientConnections(): number {
+    let n = 0;
+    for (const l of this.#listeners.values()) n += l.openConnections;
+    for (const l of this.#closingListeners) n += l.openConnections;
+    return n;
+  }
+
+  /** The sum over target keys of their completed requests and tunnels. */
+  completedWork(): number {
+    let n = 0;
+    for (const e of this.#targets.values()) n += e.snapshot().completed;
+    return n;
+  }
+
+  /** How the graceful close went (null until it has ended): whether its deadline came, and the client connections cut then. */
+  get closeOutcome(): { readonly atDeadline: boolean; readonly connectionsCut: number } | null {
+    return this.#closeOutcome;
+  }
+
   async #closeNow(deadlineMs: number): Promise<void> {
     this.#closed = true;
     const all = [...this.#listeners.values(), ...this.#closingListeners];
@@ -353,8 +375,10 @@ export class HttpDataPlane implements DataPlane {
       // 502 with Connection: close, or its response is cut: each logged and published as it ends).
       const tunnels = [...this.#targets.values()].flatMap((e) => e.openTunnels());
       await Promise.all(tunnels.map((t) => t.terminate(Math.min(this.#graceMs, 200))));
+      const connectionsCut = all.reduce((n, l) => n + l.openConnections, 0);
       for (const l of all) l.destroy();
-    }
+      this.#closeOutcome = { atDeadline: true, connectionsCut };
+    } else this.#closeOutcome = { atDeadline: false, connectionsCut: 0 };
     this.#destroyUpstreams();
   }
 

@@ -27,6 +27,8 @@ export interface ServedListener {
   close(timeoutMs?: number, graceMs?: number): Promise<void>;
   /** Every connection closed now. */
   destroy(): void;
+  /** Client connections open now (HTTP/1.1 and HTTP/2 connections, or TCP flows), closing ones included. */
+  readonly openConnections: number;
   /** The listening socket: handed to the ebb that takes over at a hot restart. */
   readonly server: net.Server;
 }

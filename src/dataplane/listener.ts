@@ -93,6 +93,11 @@ export class Listener implements ListenerContext {
     });
   }
 
+  /** HTTP/1.1 connections and HTTP/2 sessions open now. */
+  get openConnections(): number {
+    return this.connections.size + (this.#http2?.size ?? 0);
+  }
+
   /** The bound port (useful with port 0 in tests). */
   get port(): number {
     const a = this.server.address();

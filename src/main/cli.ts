@@ -108,7 +108,8 @@ export async function main(argv: readonly string[]): Promise<number> {
         finish(1);
         return;
       }
-      log({ event: 'restart:retired', successor: current.successor.pid ?? null });
+      const { kind: _, ...counted } = outcome;
+      log({ event: 'restart:retired', successor: current.successor.pid ?? null, ...counted });
       finish(0);
     });
   };

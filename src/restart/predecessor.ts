@@ -32,10 +32,22 @@ export interface RetiringEbb {
 export type RestartOutcome =
   /** The successor did not start; nothing was handed over and this ebb serves on. */
   | { readonly kind: 'failed'; readonly error: string }
-  /** The successor serves; this data plane has finished its work. */
-  | { readonly kind: 'retired' }
+  /** The successor serves; this data plane has finished its work, counted here. */
+  | ({ readonly kind: 'retired' } & Retirement)
   /** The successor failed after the state was handed over: this ebb has no control plane left. */
   | { readonly kind: 'stranded'; readonly error: string };
+
+/** How the retiring data plane finished: what it had at the handover, what it completed, what its deadline cut. */
+export interface Retirement {
+  /** Client connections (and TCP flows) open when the successor took over. */
+  readonly connectionsAtHandover: number;
+  /** Requests and tunnels completed from the handover until the data plane had closed. */
+  readonly requestsCompleted: number;
+  /** Client connections still open at the shutdown deadline, and cut. */
+  readonly connectionsCut: number;
+  /** From the handover until the data plane had closed. */
+  readonly retiredInMs: number;
+}
 
 export interface RestartOptions {
   readonly ebb: RetiringEbb;
@@ -170,7 +182,11 @@ export class Restart {
     this.successor.off('message', this.#onMessage);
     const { ebb, clock, log } = this.#options;
     const deadlineMs = this.#deadlineMs;
-    log({ event: 'restart:handed-over', successor: this.successor.pid ?? null, deadlineMs });
+    const connectionsAtHandover = ebb.dataPlane.clientConnections();
+    const completedAtHandover = ebb.dataPlane.completedWork();
+    const handedOverAt = clock.now();
+    let retirement: Retirement | null = null;
+    log({ event: 'restart:handed-over', successor: this.successor.pid ?? null, deadlineMs, connections: connectionsAtHandover });
     const agent = new WorkerAgent({
       link: childLink(this.successor),
       // At the successor's hello: from here its telemetry is read there, so it is not read here too.
@@ -179,11 +195,19 @@ export class Restart {
         return ebb.dataPlane;
       },
       clock,
-      onExit: () => this.#done({ kind: 'retired' }),
+      onExit: () => this.#done({ kind: 'retired', ...(retirement ?? { connectionsAtHandover, requestsCompleted: 0, connectionsCut: 0, retiredInMs: clock.now() - handedOverAt }) }),
       localLog: (line) => log({ event: 'restart:link', ...line }),
       orphanDeadlineMs: deadlineMs,
     });
-    void ebb.dataPlane.close(deadlineMs).then(() => agent.stop(0));
+    void ebb.dataPlane.close(deadlineMs).then(() => {
+      retirement = {
+        connectionsAtHandover,
+        requestsCompleted: ebb.dataPlane.completedWork() - completedAtHandover,
+        connectionsCut: ebb.dataPlane.closeOutcome?.connectionsCut ?? 0,
+        retiredInMs: Math.round(clock.now() - handedOverAt),
+      };
+      return agent.stop(0);
+    });
   }
 
   #armStep(what: string): void {

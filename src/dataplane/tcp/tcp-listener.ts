@@ -154,6 +154,11 @@ export class TcpListener implements FlowListener {
     });
   }
 
+  /** Flows open now. */
+  get openConnections(): number {
+    return this.flows.size;
+  }
+
   get port(): number {
     const a = this.server.address();
     return a !== null && typeof a === 'object' ? a.port : this.route.port;
