@@ -76,6 +76,8 @@ export class Drains {
    */
   restore(stored: readonly StoredTarget[], groupOf: (arn: string) => TargetGroupRecord | undefined, handedOver: readonly HandedOverDrain[] = []): RegisteredTarget[] {
     const expired: RegisteredTarget[] = [];
+    const handedOverByKey = new Map(handedOver.map((h) => [h.key, h]));
+    const tracking: string[] = [];
     for (const s of stored) {
       const tg = groupOf(s.reg.targetGroupArn);
       if (tg === undefined) continue;
@@ -85,7 +87,7 @@ export class Drains {
         const remaining = s.drain.deadline - this.#clock.wallTime();
         // A drain the ebb before this one handed over at a hot restart still knows its work: that ebb's
         // data plane reports it here, so the drain ends early as one begun here does.
-        const tracked = handedOver.find((h) => h.key === target.key);
+        const tracked = handedOverByKey.get(target.key);
         target.drain = {
           startedAt: s.drain.startedAt,
           deadline: s.drain.deadline,
@@ -94,15 +96,21 @@ export class Drains {
           restored: tracked === undefined,
           timer: null,
         };
-        if (remaining <= 0) expired.push(target);
+        if (remaining <= 0 && tracked === undefined) expired.push(target);
         else {
-          target.drain.timer = this.#clock.setTimer(remaining, () => this.#onDeadline(target.key));
+          // A handed-over drain whose deadline passed during the handover is cut now, in every data plane
+          // (the predecessor's, which holds its work, included), as it would have been at its deadline.
+          target.drain.timer = this.#clock.setTimer(Math.max(0, remaining), () => this.#onDeadline(target.key));
           // Its series starts now: the samples of the process that began it are gone with it.
           this.#sample(target);
+          if (tracked !== undefined) tracking.push(target.key);
         }
       }
       target.lastView = target.life.view();
     }
+    // Each handed-over drain looks whether it is idle everywhere; until the predecessor has reported, it is
+    // not, and the predecessor's data plane tells again once it has.
+    for (const key of tracking) this.onIdle(key);
     return expired;
   }
 

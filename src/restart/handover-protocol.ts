@@ -54,6 +54,7 @@ function count(m: Record<string, unknown>, field: string): number {
 function drains(value: unknown): HandedOverDrain[] {
   if (!Array.isArray(value)) throw new HandoverProtocolError('handover:state: drains is not a list');
   return value.map((d: unknown) => {
+    if (typeof d !== 'object' || d === null) throw new HandoverProtocolError('handover:state: a drain is not an object');
     const m = d as Record<string, unknown>;
     const starts = m['completedAtStart'];
     if (typeof m['key'] !== 'string' || !Array.isArray(starts)) throw new HandoverProtocolError('handover:state: a drain without key and completedAtStart');
@@ -69,12 +70,17 @@ const FAILURE_REASONS: ReadonlySet<unknown> = new Set(['Target.ResponseCodeMisma
 function health(value: unknown): HandedOverHealth[] {
   if (!Array.isArray(value)) throw new HandoverProtocolError('handover:state: health is not a list');
   return value.map((v: unknown) => {
+    if (typeof v !== 'object' || v === null) throw new HandoverProtocolError('handover:state: a health entry is not an object');
     const m = v as Record<string, unknown>;
     const failure = m['failure'] as Record<string, unknown> | null;
     const healthyForMs = m['healthyForMs'];
     if (typeof m['key'] !== 'string' || (m['health'] !== 'healthy' && m['health'] !== 'unhealthy')) throw new HandoverProtocolError('handover:state: a health entry without key and health');
     if (healthyForMs !== null && (typeof healthyForMs !== 'number' || !(healthyForMs >= 0))) throw new HandoverProtocolError('handover:state: healthyForMs is not a duration');
     if (failure !== null && (typeof failure !== 'object' || !FAILURE_REASONS.has(failure['reason']))) throw new HandoverProtocolError('handover:state: an unknown failure reason');
+    // Healthy has an age and no failure; unhealthy a failure and no age: anything else is not a state the checks settle.
+    if (m['health'] === 'healthy' ? healthyForMs === null || failure !== null : healthyForMs !== null || failure === null) {
+      throw new HandoverProtocolError(`handover:state: ${m['key']} is ${m['health']} with ${healthyForMs === null ? 'no' : 'a'} healthyForMs and ${failure === null ? 'no' : 'a'} failure`);
+    }
     const statusCode = failure?.['statusCode'];
     return {
       key: m['key'],

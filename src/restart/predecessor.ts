@@ -150,7 +150,9 @@ export class Restart {
     }
     switch (message.type) {
       case 'handover:want-state':
-        if (this.#phase === 'starting') void this.#release();
+        if (this.#phase === 'starting') {
+          this.#release().catch((error: unknown) => this.#fail(`the state could not be released: ${error instanceof Error ? error.message : String(error)}`));
+        }
         return;
       case 'handover:serving':
         if (this.#phase === 'released') this.#retire();

@@ -90,6 +90,8 @@ export class RemoteDataPlane implements DataPlane {
   readonly #predecessor: boolean;
   /** A predecessor that has not attached yet: its work is unknown, so nothing is settled. */
   #expecting: boolean;
+  /** `terminate` calls made before the predecessor attached: sent once it has, or answered with nothing cut if it never does. */
+  readonly #heldTerminates: Array<{ readonly key: string; readonly resolve: (result: TerminateResult) => void }> = [];
   #telemetryDropped = 0;
   #telemetryRefused = 0;
 
@@ -107,6 +109,7 @@ export class RemoteDataPlane implements DataPlane {
   stopExpecting(): void {
     if (!this.#expecting) return;
     this.#expecting = false;
+    for (const held of this.#heldTerminates.splice(0)) held.resolve(NO_CUT);
     this.#settled();
   }
 
@@ -145,6 +148,7 @@ export class RemoteDataPlane implements DataPlane {
     link.onMessage((message) => this.#receive(link, message));
     if (!this.#send({ type: 'hello', protocol: PROTOCOL_VERSION, dataPlaneId: this.id, reportIntervalMs: this.#reportIntervalMs })) return;
     if (this.#latest !== null) this.#sendLatest();
+    for (const held of this.#heldTerminates.splice(0)) void this.terminate(held.key).then(held.resolve);
   }
 
   /**
@@ -171,6 +175,7 @@ export class RemoteDataPlane implements DataPlane {
     this.#answerTimers.clear();
     for (const resolve of this.#terminates.values()) resolve(NO_CUT);
     this.#terminates.clear();
+    for (const held of this.#heldTerminates.splice(0)) held.resolve(NO_CUT);
     for (const resolve of this.#closes.values()) resolve();
     this.#closes.clear();
     this.#stopRetrying();
@@ -210,6 +215,9 @@ export class RemoteDataPlane implements DataPlane {
   }
 
   terminate(key: string): Promise<TerminateResult> {
+    if (this.#link === null && this.#expecting && this.#heldTerminates.length < MAX_PENDING_CALLS) {
+      return new Promise((resolve) => this.#heldTerminates.push({ key, resolve }));
+    }
     if (this.#link === null || (this.#stopped && !this.#predecessor)) return Promise.resolve(NO_CUT);
     const seq = ++this.#seq;
     return new Promise((resolve) => {
