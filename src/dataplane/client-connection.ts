@@ -1,22 +1,20 @@
 import { STATUS_CODES } from 'node:http';
-import type { TlsFacts } from './channels.ts';
 import type { Socket } from 'node:net';
-import { clientErrorChannel, requestEndChannel } from './channels.ts';
-import type { ClientErrorMessage } from './channels.ts';
+import { clientErrorChannel, requestEndChannel, type ClientErrorMessage, type TlsFacts } from './channels.ts';
 import type { DesyncVerdict } from './desync/classify.ts';
 import { errorAnswer } from './errors.ts';
-import { handleRequest, publishRefusal } from './http-proxy.ts';
-import type { ListenerContext, ProxyHost } from './http-proxy.ts';
-import { RequestBodyReader } from './request-body.ts';
-import type { BodySink } from './request-body.ts';
-import { BodyMode, clientAddressOf, isRejection, planRequest } from './request-guard.ts';
-import type { RequestPlan } from './request-guard.ts';
+import { handleRequest, publishRefusal, type ListenerContext, type ProxyHost } from './http-proxy.ts';
+import { RequestBodyReader, type BodySink } from './request-body.ts';
+import { BodyMode, clientAddressOf, isRejection, planRequest, type RequestPlan } from './request-guard.ts';
 import { HeadScanner, leadingEmptyLines, parseRequestHead } from './request-head.ts';
 import { ResponseFraming } from './response-framing.ts';
 import { BodyKind } from './response-parser.ts';
 import type { ClientExchange, ClientSide } from './client-side.ts';
 
 /**
+ * Over 500 lines, on purpose: reading, the request in flight and the response framing share one
+ * object's fields on the hot path of every request, where a split would add a call and an object each.
+ *
  * One client connection of an HTTP listener: ebb's own HTTP/1.1 server side. It reads request heads
  * leniently (request-head) so every request can be classified as ALB classifies it (request-guard),
  * reads request bodies strictly (request-body), serves one request at a time, and writes responses
@@ -50,6 +48,8 @@ const enum Reading {
 const HOLD_LIMIT = 64 * 1024;
 /** How long a connection that ebb is closing may take to read its last answer. */
 const CLOSE_GRACE_MS = 1000;
+/** How long an idle connection of a closing listener is kept for a request already on its way (a hot restart's handover, a shutdown). */
+const IDLE_CLOSE_GRACE_MS = 1000;
 
 const DISCARD: BodySink = { onBodyData: () => {}, onBodyEnd: () => {} };
 
@@ -84,6 +84,8 @@ export class ClientConnection implements ClientSide {
   #clientEnded = false;
   #paused = false;
   #pumping = false;
+  /** Idle while its listener closes: ended after IDLE_CLOSE_GRACE_MS unless a request comes (answered with `Connection: close`). */
+  #idleClosing = false;
   readonly #onData = (b: Buffer): void => this.#received(b);
   readonly #onEnd = (): void => this.#ended();
   readonly #onClose = (): void => this.#closed();
@@ -134,10 +136,12 @@ export class ClientConnection implements ClientSide {
     }
   }
 
-  /** The listener is closing: an idle connection closes now, a busy one after its response. */
+  /** The listener is closing: a busy connection closes after its response; an idle one (new, or kept alive) is
+   * not closed at once, which would reset a request on its way: one that comes gets `Connection: close`, else it ends (FIN). */
   closeIfIdle(): void {
-    // No request in flight and no partial head.
-    if (this.#reading === Reading.Head && !this.#busy && this.#buf === null) this.socket.destroy();
+    if (this.#reading !== Reading.Head || this.#busy || this.#buf !== null) return;
+    this.#idleClosing = true;
+    this.socket.setTimeout(IDLE_CLOSE_GRACE_MS);
   }
 
   /** Closed at its listener's close deadline: a request in flight is ended first (a 502, or its response cut). */
@@ -151,6 +155,10 @@ export class ClientConnection implements ClientSide {
 
   #received(chunk: Buffer): void {
     if (this.#reading === Reading.Closed || this.#reading === Reading.Tunnel) return;
+    if (this.#idleClosing) {
+      this.#idleClosing = false;
+      this.socket.setTimeout(this.#ctx.route.settings.idleTimeoutMs);
+    }
     if (this.#reading === Reading.Body && this.#bodySink !== null && this.#buf === null) {
       // The common case of a streaming body: straight from the read to the target.
       this.#feedBody(chunk);
@@ -492,6 +500,7 @@ export class ClientConnection implements ClientSide {
       return;
     }
     if (this.#buf !== null) this.#refuse(408, 'idle-timeout');
+    else if (this.#idleClosing) this.#closeSoon();
     else this.socket.destroy();
   }
 }

@@ -142,7 +142,7 @@ test("at a drain deadline, a response from the draining target that finished bef
   assert.ok(await waitFor(() => (c.text().match(/HTTP\/1\.1 200/g) ?? []).length === 2), 'the next request on the same connection is answered');
 });
 
-test("at ebb's shutdown: an idle keep-alive connection closes at once, a busy one's response carries Connection: close; at the deadline a waiting request gets a 502 with Connection: close and a streaming response is cut and logged", async () => {
+test("at ebb's shutdown: an idle keep-alive connection is kept a moment for a request on its way (answered with Connection: close), a busy one's response carries Connection: close; at the deadline a silent idle one ends, a waiting request gets a 502 with Connection: close and a streaming response is cut and logged", async () => {
   const t = await backend();
   const logs: object[] = [];
   const { dp, port } = await startPlane(snapshot([t.port], { settings: { targetResponseTimeoutMs: 10_000 } }), logs);
@@ -153,6 +153,9 @@ test("at ebb's shutdown: an idle keep-alive connection closes at once, a busy on
   const idle = await rawClient(port);
   idle.send(get('/first'));
   assert.ok(await waitFor(() => idle.text().endsWith('done')));
+  const late = await rawClient(port);
+  late.send(get('/first'));
+  assert.ok(await waitFor(() => late.text().endsWith('done')));
   const busy = await rawClient(port);
   busy.send(get('/slow'));
   const streaming = await rawClient(port);
@@ -163,8 +166,14 @@ test("at ebb's shutdown: an idle keep-alive connection closes at once, a busy on
 
   const t0 = Date.now();
   const closing = dp.close(600);
+  // A request that was on its way as the close began: closing the idle connection at once would reset it.
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  late.send(get('/late'));
+  assert.equal(await late.closed, 'end');
+  assert.match(late.text(), /done\r?\n?HTTP\/1\.1 200 OK\r\n(.*\r\n)?Connection: close\r\n/s, 'the late request is answered, with Connection: close');
+  assert.ok(late.text().endsWith('done'));
   assert.equal(await idle.closed, 'end');
-  assert.ok(Date.now() - t0 < 200, 'the idle connection closed as the shutdown began');
+  assert.ok(Date.now() - t0 >= 550, 'the silent idle connection was kept until the deadline (its grace is longer)');
   assert.equal(await busy.closed, 'end');
   assert.match(headOf(busy.text()), /^HTTP\/1\.1 200 OK\r\n(.*\r\n)?Connection: close\r\n/s);
   assert.equal(bodyOf(busy.text()), 'done');
@@ -183,5 +192,23 @@ test("at ebb's shutdown: an idle keep-alive connection closes at once, a busy on
   assert.equal(cut[0]?.bytesSent, Buffer.byteLength(streaming.text(), 'latin1'));
   stop();
   const reasons = ends.map((e) => `${e.url} ${e.status} ${e.errorReason}`).sort();
-  assert.deepEqual(reasons, ['/first 200 null', '/slow 200 null', '/stream 200 listener-closed:cut', '/wait 502 listener-closed']);
+  assert.deepEqual(reasons, ['/first 200 null', '/first 200 null', '/late 200 null', '/slow 200 null', '/stream 200 listener-closed:cut', '/wait 502 listener-closed']);
+});
+
+test("at ebb's shutdown with a long deadline: a silent idle keep-alive connection ends politely (FIN) after a short grace, not at the deadline", async () => {
+  const t = await backend();
+  const { dp, port } = await startPlane(snapshot([t.port]), []);
+  cleanups.push(() => dp.destroy());
+  const idle = await rawClient(port);
+  idle.send(get('/first'));
+  assert.ok(await waitFor(() => idle.text().endsWith('done')));
+  const fresh = await rawClient(port);
+  const t0 = Date.now();
+  const closing = dp.close(10_000);
+  assert.equal(await idle.closed, 'end');
+  assert.equal(await fresh.closed, 'end');
+  const took = Date.now() - t0;
+  assert.ok(took >= 900 && took < 3000, `the idle connections ended ${took} ms after the close began`);
+  await closing;
+  assert.ok(Date.now() - t0 < 5000, 'the close did not wait for its deadline');
 });
