@@ -134,3 +134,21 @@ test('health entries with an unknown state or failure reason, or a healthyForMs 
   // One bad entry refuses the whole state, not just itself.
   refused(decodeToSuccessor, state({ drains: [], health: [healthy, { ...unhealthy, failure: { reason: 'Target.Bogus' } }] }), /an unknown failure reason/);
 });
+
+test('a drain or health entry that is null, or not an object, is refused as a protocol error', () => {
+  for (const entry of [null, 'k', 3]) {
+    refused(decodeToSuccessor, state({ drains: [entry], health: [] }), /handover:state: a drain is not an object/);
+    refused(decodeToSuccessor, state({ drains: [], health: [entry] }), /handover:state: a health entry is not an object/);
+  }
+  refused(decodeToSuccessor, state({ drains: [{ key: 'k', completedAtStart: [] }, null], health: [healthy] }), /a drain is not an object/);
+});
+
+test('health that no check settles is refused: unhealthy with an age or without a failure, healthy with a failure or without an age', () => {
+  const entry = (fields: Record<string, unknown>) => state({ drains: [], health: [{ ...healthy, ...fields }] });
+  refused(decodeToSuccessor, entry({ ...unhealthy, healthyForMs: 1_000 }), /tg\|10\.0\.0\.2\|80 is unhealthy with a healthyForMs and a failure/);
+  refused(decodeToSuccessor, entry({ ...unhealthy, failure: null }), /tg\|10\.0\.0\.2\|80 is unhealthy with no healthyForMs and no failure/);
+  refused(decodeToSuccessor, entry({ failure: { reason: 'Target.Timeout' } }), /tg\|10\.0\.0\.1\|80 is healthy with a healthyForMs and a failure/);
+  refused(decodeToSuccessor, entry({ healthyForMs: null }), /tg\|10\.0\.0\.1\|80 is healthy with no healthyForMs and no failure/);
+  // Settled health passes, an age of 0 included.
+  assert.equal(decodeToSuccessor(entry({ healthyForMs: 0 })).type, 'handover:state');
+});

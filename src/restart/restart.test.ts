@@ -55,7 +55,7 @@ class Reports {
 }
 
 /** A running ebb reduced to what a restart asks of it, with an admin socket on 127.0.0.1, and a Restart to a child in `mode`. */
-async function restartInto(t: TestContext, mode: string) {
+async function restartInto(t: TestContext, mode: string, release?: RetiringEbb['releaseState']) {
   const cleanup = new Cleanup();
   t.after(() => cleanup.run());
   const admin = net.createServer((socket) => socket.end('served by the predecessor'));
@@ -72,7 +72,7 @@ async function restartInto(t: TestContext, mode: string) {
     admin: { address: '127.0.0.1', port: address.port, server: admin },
     releaseState: () => {
       released++;
-      return Promise.resolve({ handOver: HANDED_OVER, deadlineMs: 1_234 });
+      return release?.() ?? Promise.resolve({ handOver: HANDED_OVER, deadlineMs: 1_234 });
     },
     stopTelemetry: () => {
       telemetryStopped++;
@@ -215,4 +215,26 @@ test('a successor that serves: it gets the admin socket and the state, and this 
       .on('error', reject);
   });
   assert.equal(text, `served by ${r.child.pid ?? 0}`);
+});
+
+test('a release of the state that fails: stranded with its error, no unhandled rejection, the successor killed', async (t) => {
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown): void => {
+    unhandled.push(reason);
+  };
+  process.on('unhandledRejection', onUnhandled);
+  t.after(() => process.off('unhandledRejection', onUnhandled));
+  const r = await restartInto(t, 'mute-after-state', () => Promise.reject(new Error('the store could not be closed: EIO')));
+  // Bounded by a real timer: a release whose failure is lost leaves the outcome pending for good.
+  let timer: NodeJS.Timeout | undefined;
+  const outcome = await Promise.race([r.restart.outcome, new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), 5_000)))]);
+  clearTimeout(timer);
+  assert.deepEqual(outcome, { kind: 'stranded', error: 'the state could not be released: the store could not be closed: EIO' });
+  assert.equal(r.released(), 1);
+  assert.equal(failedLog(r.logs)?.['stranded'], true);
+  assert.equal(r.logs.some((e) => e['event'] === 'restart:state-released'), false);
+  assert.deepEqual(await r.exited, { code: null, signal: 'SIGKILL' });
+  assert.equal(r.reports.received().includes('handover:state'), false, 'no state was sent');
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(unhandled, []);
 });
