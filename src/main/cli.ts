@@ -109,8 +109,10 @@ export async function main(argv: readonly string[]): Promise<number> {
         return;
       }
       const { kind: _, ...counted } = outcome;
-      log({ event: 'restart:retired', successor: current.successor.pid ?? null, ...counted });
-      finish(0);
+      if (outcome.successorExited === null) log({ event: 'restart:retired', successor: current.successor.pid ?? null, ...counted });
+      // Nobody serves now: said loudly, and the exit status tells a supervisor.
+      else log({ event: 'restart:retired', level: 'error', successor: current.successor.pid ?? null, message: `the new ebb ended (${outcome.successorExited}) after it took over`, ...counted });
+      finish(outcome.successorExited === null ? 0 : 1);
     });
   };
   process.on('SIGTERM', onTerm);

@@ -179,6 +179,10 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
     if (watchUsr1) process.on('SIGUSR1', reopenAccessLog);
     await dataPlane.start();
     await control.start(handOver);
+    // The predecessor becomes one of this ebb's data planes now, before the file is applied: a drain it
+    // handed over whose deadline has passed waits, in the control plane's queue, for it to cut its work.
+    // (The listening sockets are this ebb's already: connections wait in them until its listeners accept.)
+    takeover?.serving();
     let applied: ApplyDeclaredResult | null = null;
     if (config !== null) {
       // The Auto Scaling part is checked first, against the state as stored: a file it refuses changes nothing.
@@ -241,7 +245,6 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
   const predecessor = takeover === null ? {} : { predecessor: takeover.predecessorPid };
   log({ event: 'ebb:started', pid: process.pid, admin: `${adminBound.host}:${adminBound.port}`, stateDir, config: options.configPath ?? null, ...workers, ...predecessor });
   if (takeover !== null) {
-    takeover.serving();
     // A listener deleted while the sockets were on their way: its socket goes.
     const unclaimed = takeover.sockets.closeUnclaimed();
     if (unclaimed.length > 0) log({ event: 'restart:sockets-closed', addresses: unclaimed });

@@ -47,6 +47,8 @@ export interface Retirement {
   readonly connectionsCut: number;
   /** From the handover until the data plane had closed. */
   readonly retiredInMs: number;
+  /** How the successor ended if it did while this one retired (it was stopped, or its start failed after it took over); else null. */
+  readonly successorExited: string | null;
 }
 
 export interface RestartOptions {
@@ -86,6 +88,7 @@ export class Restart {
   #phase: Phase = 'starting';
   #settle: (outcome: RestartOutcome) => void = () => {};
   #stepTimer: TimerHandle | null = null;
+  #successorExited: string | null = null;
   readonly #onMessage = (message: unknown): void => this.#receive(message);
 
   constructor(options: RestartOptions) {
@@ -97,6 +100,7 @@ export class Restart {
     child.on('message', this.#onMessage);
     child.on('error', (error) => this.#fail(`the successor could not be started: ${error.message}`));
     child.on('exit', (code, signal) => {
+      if (this.#phase === 'retiring') this.#successorExited = signal ?? `code ${code ?? 'unknown'}`;
       if (this.#phase === 'retiring' || this.#phase === 'done') return;
       this.#fail(`the successor exited (${signal ?? `code ${code ?? 'unknown'}`}) before it served`);
     });
@@ -197,12 +201,18 @@ export class Restart {
         return ebb.dataPlane;
       },
       clock,
-      onExit: () => this.#done({ kind: 'retired', ...(retirement ?? { connectionsAtHandover, requestsCompleted: 0, connectionsCut: 0, retiredInMs: clock.now() - handedOverAt }) }),
+      onExit: () =>
+        this.#done({
+          kind: 'retired',
+          ...(retirement ?? { connectionsAtHandover, requestsCompleted: 0, connectionsCut: 0, retiredInMs: Math.round(clock.now() - handedOverAt) }),
+          successorExited: this.#successorExited,
+        }),
       localLog: (line) => log({ event: 'restart:link', ...line }),
       orphanDeadlineMs: deadlineMs,
     });
     void ebb.dataPlane.close(deadlineMs).then(() => {
       retirement = {
+        successorExited: null,
         connectionsAtHandover,
         requestsCompleted: ebb.dataPlane.completedWork() - completedAtHandover,
         connectionsCut: ebb.dataPlane.closeOutcome?.connectionsCut ?? 0,
