@@ -37,6 +37,9 @@ import { checkAddresses, checkPort, type WantedAddress } from './port-probe.ts';
 import { declaredListenerAddresses, persistedListenerAddresses } from './listener-addresses.ts';
 import { DEFAULT_ADMIN_ADDRESS, DEFAULT_STATE_DIR, parseAddress, type AdminEndpoint, type ServeOptions } from './options.ts';
 
+/** How long the admin API keeps an idle client connection (Node's default is 5 s). */
+const ADMIN_KEEP_ALIVE_MS = 65_000;
+
 /** A running ebb: the pieces, wired, with its two ways out. */
 export interface Ebb {
   readonly control: ControlPlane;
@@ -232,6 +235,9 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
       routes: { 'GET /metrics': metricsRoute(metrics, metricsAccess, log), ...dashboard.routes },
     });
     adminServer = createServer(handler);
+    // Longer than the clients' idle reuse (SDKs keep sockets until the server closes them): a close at the
+    // server's timeout races a request sent on the socket at that moment, and that request fails.
+    adminServer.keepAliveTimeout = ADMIN_KEEP_ALIVE_MS;
     await listenAdmin(adminServer, adminEndpoint, takeover?.sockets.take(adminEndpoint.host, adminEndpoint.port) ?? null);
   } catch (error) {
     adminServer?.close();

@@ -15,8 +15,8 @@ import { InMemoryStateStore } from '../store/in-memory-state-store.ts';
 import { memoryLinkPair, type Link } from '../workers/link.ts';
 import { decodeToWorker, type ToWorker } from '../workers/protocol.ts';
 import { RemoteDataPlane } from '../workers/remote-data-plane.ts';
-import { ControlPlane } from './control-plane.ts';
-import type { HandOver } from './hand-over.ts';
+import { ControlPlane } from '../control/control-plane.ts';
+import type { HandOver } from '../control/hand-over.ts';
 
 /** Lets queued control-plane work (promise chains) run. */
 async function settle(): Promise<void> {
