@@ -18,6 +18,11 @@ export interface RunOptions {
   readonly fromSource: boolean;
   /** Keep the work directory (configs, logs, wrk output, profiles). */
   readonly keep: boolean;
+  /**
+   * HAProxy's `http-reuse`: `always` (the default here, its fastest) or `safe` (HAProxy's own default, and
+   * what ebb does: a client connection's first request goes on a target connection of its own).
+   */
+  readonly haproxyReuse: 'always' | 'safe';
 }
 
 export const USAGE = `Usage: npm run bench [-- OPTIONS]
@@ -40,6 +45,9 @@ export const USAGE = `Usage: npm run bench [-- OPTIONS]
   --node FILE    The node binary that runs ebb (default: this one), e.g. Node 24 to compare
                  its workers' reusePort sockets with Node 20's cluster module.
   --keep         Keep the work directory (configs, logs, wrk output, profiles).
+  --haproxy-reuse safe|always
+                 HAProxy's http-reuse (default always). safe is HAProxy's own default and what
+                 ebb does: each client connection's first request on a target connection of its own.
 
 Needs wrk and nginx (the backend), haproxy for the ratios, taskset for pinning:
   apt-get install -y wrk nginx haproxy
@@ -56,7 +64,7 @@ function positive(flag: string, value: string | undefined, integer: boolean): nu
 
 export function parseRunArgs(argv: readonly string[], cores: number): RunOptions {
   let mode: Mode = 'per-core';
-  const o = { seconds: 5, rounds: 3, connections: [64, 256] as number[], warmupSeconds: 2, pin: true, accessLog: false, maxWorkers: Math.max(2, cores), fromSource: false, node: process.execPath, keep: false };
+  const o = { seconds: 5, rounds: 3, connections: [64, 256] as number[], warmupSeconds: 2, pin: true, accessLog: false, maxWorkers: Math.max(2, cores), fromSource: false, node: process.execPath, keep: false, haproxyReuse: 'always' as 'always' | 'safe' };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] ?? '';
     const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
@@ -85,6 +93,12 @@ export function parseRunArgs(argv: readonly string[], cores: number): RunOptions
       case '--no-pin':
         o.pin = false;
         break;
+      case '--haproxy-reuse': {
+        const v = argv[++i];
+        if (v !== 'safe' && v !== 'always') throw new Error(`--haproxy-reuse takes safe or always (got '${v ?? ''}')\n\n${USAGE}`);
+        o.haproxyReuse = v;
+        break;
+      }
       case '--access-log':
         o.accessLog = true;
         break;

@@ -35,7 +35,7 @@ export async function perCore(options: RunOptions, work: string): Promise<number
   const build = buildEbb(options.fromSource, options.node);
   log(`# starting the backend, the peers and ebb in ${work}`);
   const backend = await startBackend(work, backendPort, cpus.load);
-  const haproxy = await startHaproxy(work, 'haproxy', haproxyPort, backendPort, 1, cpus.proxy);
+  const haproxy = await startHaproxy(work, 'haproxy', haproxyPort, backendPort, 1, cpus.proxy, options.haproxyReuse);
   const nginx = await startNginxProxy(work, nginxPort, backendPort, cpus.proxy);
   const ebb = await startEbb({ name: 'ebb', port: ebbPort, adminPort, backendPort, accessLog: options.accessLog, workers, build }, work, cpus.proxy);
   const targets: Target[] = [backend, ...(haproxy === null ? [] : [haproxy]), ...(nginx === null ? [] : [nginx]), ebb];
@@ -55,7 +55,7 @@ export async function perCore(options: RunOptions, work: string): Promise<number
   ];
   console.log(`\n${machineLine()}`);
   console.log(`# GET / -> "ok\\n" from nginx (1 worker); wrk -t1 --latency; ${options.rounds} interleaved rounds of ${options.seconds} s; medians; ${note}`);
-  console.log(`# HAProxy nbthread 1, nginx 1 worker (upstream keep-alive 256), ${ebbSetup.join('; ')}`);
+  console.log(`# HAProxy nbthread 1 http-reuse ${options.haproxyReuse}, nginx 1 worker (upstream keep-alive 256), ${ebbSetup.join('; ')}`);
   console.log('# CPU µs/req: utime+stime of the whole process group over the window ÷ requests; ratios: median of the same round\'s ratios');
   console.log('# peak RSS: VmHWM (peak over the whole run) summed over the group\'s processes, and the largest single process\'s');
   console.log(`\n${perCoreTable(rows, 'HAProxy')}\n`);

@@ -2,7 +2,7 @@
  * The servers of a run, each configured here in a work directory of the run's own (never the
  * distro's services), listening on 127.0.0.1 only:
  *   backend  nginx, 1 worker, access log off: GET / -> "ok\n"
- *   haproxy  mode http, nbthread N, keep-alive both sides, http-reuse always, no log
+ *   haproxy  mode http, nbthread N, keep-alive both sides, http-reuse always (or safe: --haproxy-reuse), no log
  *   nginx    proxy_pass with an upstream keep-alive pool of 256, 1 worker, access log off
  *   ebb      `ebb serve` with the file below: health checks, drain accounting, X-Forwarded-*, strict
  *            parsing (its defaults) and its metrics; the access log only when asked for
@@ -71,7 +71,7 @@ http {
   return { name: 'direct', port, group };
 }
 
-export async function startHaproxy(work: string, name: string, port: number, backendPort: number, threads: number, cpus: string | null): Promise<Target | null> {
+export async function startHaproxy(work: string, name: string, port: number, backendPort: number, threads: number, cpus: string | null, reuse: 'always' | 'safe' = 'always'): Promise<Target | null> {
   const haproxy = findExecutable('haproxy');
   if (haproxy === null) return null;
   const cfg = path.join(work, `${name}.cfg`);
@@ -86,7 +86,7 @@ defaults
   timeout client 60s
   timeout server 60s
   option http-keep-alive
-  http-reuse always
+  http-reuse ${reuse}
 frontend fe
   bind 127.0.0.1:${port}
   default_backend be
