@@ -119,6 +119,8 @@ export class ClientConnection implements ClientSide {
     socket.on('close', this.#onClose);
     socket.on('timeout', this.#onTimeout);
     socket.on('error', this.#onError);
+    // Accepted (or its handshake finished) as its listener closes: it gets the grace an idle one gets.
+    if (ctx.closing) this.closeIfIdle();
   }
 
   get firstRequest(): boolean {

@@ -177,6 +177,19 @@ export class HttpDataPlane implements DataPlane {
     return [...this.#listeners.values()].filter((l) => l.server.listening).map((l) => ({ address: l.route.address, port: l.route.port, server: l.server }));
   }
 
+  /**
+   * Swaps the routes of `snapshot` in and leaves the listeners as they are: a data plane being retired
+   * at a hot restart serves with its successor's routes on the sockets it already has, until it closes.
+   */
+  applyRoutes(snapshot: RoutingSnapshot): Promise<ApplyResult> {
+    if (this.#closed) return Promise.resolve({ listenerErrors: [] });
+    const becameIdle = this.#swapRoutes({ ...snapshot, listeners: this.#snapshot.listeners });
+    if (becameIdle.length > 0) queueMicrotask(() => {
+      for (const e of becameIdle) this.#workEnded(e);
+    });
+    return Promise.resolve({ listenerErrors: [] });
+  }
+
   /** The bound port of a listener (by ARN), for listeners declared with port 0; null if not open. */
   boundPort(listenerArn: string): number | null {
     const l = this.#listeners.get(listenerArn);

@@ -5,16 +5,21 @@ import type { SocketHandle } from '../dataplane/listen-mode.ts';
 import { EbbError } from '../shared/errors.ts';
 import type { AdminEndpoint } from './options.ts';
 
-/** The admin API stops accepting; the requests it is answering finish (5 s at most: then their connections close). */
+/**
+ * The admin API stops accepting; the requests it is answering finish, each connection closing as it goes
+ * idle (looked at every 50 ms, so a keep-alive client is not cut while it sends), and after 5 s what is
+ * left is closed.
+ */
 export async function closeAdmin(server: Server, api: EbbApi): Promise<void> {
   api.close();
   await new Promise<void>((resolveClosed) => {
+    const idle = setInterval(() => server.closeIdleConnections(), 50);
     const timer = setTimeout(() => server.closeAllConnections(), 5000);
     server.close(() => {
+      clearInterval(idle);
       clearTimeout(timer);
       resolveClosed();
     });
-    server.closeIdleConnections();
   });
 }
 

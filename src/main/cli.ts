@@ -89,10 +89,17 @@ export async function main(argv: readonly string[]): Promise<number> {
   const onUsr2 = (): void => {
     log({ event: 'signal', signal: 'SIGUSR2' });
     if (restart !== null) return log({ event: 'restart:busy', message: 'a hot restart is under way already' });
-    const retiring = ebb === null || stopping ? null : ebb.retiring();
+    const why =
+      ebb === null || stopping
+        ? 'ebb is starting or stopping'
+        : ebb.dataPlane.predecessor?.attached === true
+          ? 'the ebb this one took over from is still finishing its work; send SIGUSR2 once it has exited'
+          : process.pid === 1
+            ? "ebb is the container's first process: once it exits the kernel ends every other process, the new ebb too; restart the container instead"
+            : null;
+    const retiring = why === null && ebb !== null ? ebb.retiring() : null;
     if (retiring === null) {
-      const why = ebb === null || stopping ? 'ebb is starting or stopping' : 'a hot restart with --workers 2 or more is not supported yet';
-      return log({ event: 'restart:refused', level: 'error', error: why });
+      return log({ event: 'restart:refused', level: 'error', error: why ?? 'a hot restart with --workers 2 or more is not supported yet' });
     }
     const current = new Restart({ ebb: retiring, clock: realClock, log });
     restart = current;

@@ -25,6 +25,8 @@ export interface ServedDataPlanes {
   readonly pool: WorkerPool | null;
   /** The data plane in this process (what a hot restart hands over), or null with workers. */
   readonly local: HttpDataPlane | null;
+  /** The data plane of the ebb this one took over from at a hot restart, while it is attached. */
+  readonly predecessor: RemoteDataPlane | null;
   /** The workers' counters for metrics, read at scrape time; null when traffic is served in this process. */
   readonly workerCounters: (() => WorkerCounters) | null;
   /** Starts the workers (every one ready, or a refusal saying why); nothing to do in-process. */
@@ -56,6 +58,7 @@ export function createDataPlanes(options: DataPlanesOptions): ServedDataPlanes {
       observed: [dataPlane],
       pool: null,
       local: dataPlane,
+      predecessor,
       workerCounters: null,
       start: () => Promise.resolve(),
       close: (deadlineMs) => Promise.all([dataPlane.close(deadlineMs), predecessor?.close(deadlineMs)]).then(() => undefined),
@@ -89,6 +92,7 @@ export function createDataPlanes(options: DataPlanesOptions): ServedDataPlanes {
     observed,
     pool,
     local: null,
+    predecessor: null,
     workerCounters: () => ({
       restarts: pool.restarts,
       connectionsLost: pool.connectionsLost,

@@ -111,7 +111,7 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
   // At a hot restart the sockets handed over are this ebb's already.
   const takeover = options.takeover ?? null;
   if (takeover !== null && (options.workers ?? 1) > 1) throw new EbbError('ValidationError', 'A hot restart into --workers 2 or more is not supported yet; restart with --workers 1');
-  const toCheck = (wanted: WantedAddress[]): WantedAddress[] => wanted.filter((w) => takeover?.sockets.has(w.host, w.port) !== true);
+  const toCheck = (wanted: WantedAddress[]): WantedAddress[] => wanted.filter((w) => takeover?.holds(w.host, w.port) !== true);
   await checkAddresses(toCheck([adminWanted, ...declaredWanted]));
 
   // The running ebb closes the state directory for this one once the checks above have passed.
@@ -251,6 +251,7 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
   const predecessor = takeover === null ? {} : { predecessor: takeover.predecessorPid };
   log({ event: 'ebb:started', pid: process.pid, admin: `${adminBound.host}:${adminBound.port}`, stateDir, config: options.configPath ?? null, ...workers, ...predecessor });
   if (takeover !== null) {
+    takeover.started(shutdownTimeoutMs(control));
     // A listener deleted while the sockets were on their way: its socket goes.
     const unclaimed = takeover.sockets.closeUnclaimed();
     if (unclaimed.length > 0) log({ event: 'restart:sockets-closed', addresses: unclaimed });
@@ -283,6 +284,8 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
         dataPlane: local,
         admin: { address: adminEndpoint.host, port: adminEndpoint.port, server },
         releaseState: async () => {
+          // A reload under way finishes first: the store must not close between its commands.
+          await reloading;
           const deadlineMs = shutdownTimeoutMs(control);
           // The socket stays open in the successor: connections that arrive wait for it there, none is refused.
           await closeAdmin(server, api);

@@ -3,10 +3,13 @@
  * it started to take its place (the successor), over the IPC channel between them, before that channel
  * carries the data-plane protocol (src/workers/protocol.ts) for the predecessor's last work.
  *
- * predecessor → successor: `socket` (one per listening socket, with its handle), `sockets` (all sent),
- * `state` (the store is closed, with the drains it tracked), `abort` (the restart is called off).
- * successor → predecessor: `want-state` (its file and ports are checked), `serving` (it has started;
- * the next messages are the data-plane protocol's), `failed` (it cannot start, and says why).
+ * predecessor → successor: `sockets` (the addresses it listens on, so the successor's checks pass them,
+ * and its data plane's id), then, once the state is closed and its listeners can no longer change,
+ * `socket` (one per listening socket, with its handle) and `state` (with the drains it tracked and its
+ * targets' health); `abort` (the restart is called off).
+ * successor → predecessor: `want-state` (its file and ports are checked), `serving` (it has restored the
+ * state: the next messages are the data-plane protocol's, and its `close` is the signal to retire),
+ * `failed` (it cannot start, and says why).
  */
 import type { HandedOverHealth, HandOver } from '../control/hand-over.ts';
 import type { HandedOverDrain } from '../control/registered-targets.ts';
@@ -21,7 +24,7 @@ export type SocketRole = 'listener' | 'admin';
 
 export type ToSuccessor =
   | { readonly type: 'handover:socket'; readonly v: number; readonly role: SocketRole; readonly address: string; readonly port: number }
-  | { readonly type: 'handover:sockets'; readonly v: number; readonly count: number; readonly dataPlaneId: string }
+  | { readonly type: 'handover:sockets'; readonly v: number; readonly addresses: ReadonlyArray<{ readonly address: string; readonly port: number }>; readonly dataPlaneId: string }
   | { readonly type: 'handover:state'; readonly v: number; readonly handOver: HandOver }
   | { readonly type: 'handover:abort'; readonly v: number; readonly reason: string };
 
@@ -101,8 +104,16 @@ export function decodeToSuccessor(value: unknown): ToSuccessor {
       if (role !== 'listener' && role !== 'admin') throw new HandoverProtocolError(`handover:socket: unknown role ${String(role)}`);
       return { type: 'handover:socket', v, role, address: text(m, 'address'), port: count(m, 'port') };
     }
-    case 'handover:sockets':
-      return { type: 'handover:sockets', v, count: count(m, 'count'), dataPlaneId: text(m, 'dataPlaneId') };
+    case 'handover:sockets': {
+      const list = m['addresses'];
+      if (!Array.isArray(list)) throw new HandoverProtocolError('handover:sockets: addresses is not a list');
+      const addresses = list.map((a: unknown) => {
+        if (typeof a !== 'object' || a === null) throw new HandoverProtocolError('handover:sockets: an address is not an object');
+        const r = a as Record<string, unknown>;
+        return { address: text({ ...r, type: 'handover:sockets' }, 'address'), port: count({ ...r, type: 'handover:sockets' }, 'port') };
+      });
+      return { type: 'handover:sockets', v, addresses, dataPlaneId: text(m, 'dataPlaneId') };
+    }
     case 'handover:state': {
       const h = m['handOver'] as Record<string, unknown> | null | undefined;
       if (typeof h !== 'object' || h === null) throw new HandoverProtocolError('handover:state: no handOver');

@@ -10,7 +10,7 @@ import type { HttpDataPlane } from '../dataplane/http-data-plane.ts';
 import type { SocketHandle } from '../dataplane/listen-mode.ts';
 import type { Clock, TimerHandle } from '../shared/clock.ts';
 import { childLink } from '../workers/link.ts';
-import { WorkerAgent } from '../workers/worker-agent.ts';
+import { WorkerAgent, type AgentDataPlane } from '../workers/worker-agent.ts';
 import { decodeToPredecessor, HANDOVER_VERSION, HandoverProtocolError, TAKEOVER_ENV, type SocketRole, type ToPredecessor } from './handover-protocol.ts';
 
 /** What a hot restart asks of the running ebb (src/main/ebb.ts makes it). */
@@ -61,7 +61,12 @@ export interface RestartOptions {
   readonly stepTimeoutMs?: number;
 }
 
-type Phase = 'starting' | 'releasing' | 'released' | 'retiring' | 'done';
+/**
+ * `starting` until the successor asks for the state; `releasing` while it is closed here; `released`
+ * until the successor has restored it; `attached` while this data plane, still serving, is one of the
+ * successor's; `retiring` once the successor, started, told it to close; `done`.
+ */
+type Phase = 'starting' | 'releasing' | 'released' | 'attached' | 'retiring' | 'done';
 
 /** The successor: this process's node, its options and its command line, with the IPC channel and TAKEOVER_ENV. */
 export function spawnSuccessor(): ChildProcess {
@@ -100,12 +105,15 @@ export class Restart {
     child.on('message', this.#onMessage);
     child.on('error', (error) => this.#fail(`the successor could not be started: ${error.message}`));
     child.on('exit', (code, signal) => {
-      if (this.#phase === 'retiring') this.#successorExited = signal ?? `code ${code ?? 'unknown'}`;
-      if (this.#phase === 'retiring' || this.#phase === 'done') return;
-      this.#fail(`the successor exited (${signal ?? `code ${code ?? 'unknown'}`}) before it served`);
+      const how = signal ?? `code ${code ?? 'unknown'}`;
+      if (this.#phase === 'attached' || this.#phase === 'retiring') this.#successorExited = how;
+      if (this.#phase === 'attached' || this.#phase === 'retiring' || this.#phase === 'done') return;
+      this.#fail(`the successor exited (${how}) before it served`);
     });
     this.#armStep('ask for the state');
-    this.#sendSockets();
+    // The addresses now, for the successor's checks; the sockets themselves once the listeners can no longer change.
+    const addresses = this.#sockets().map((s) => ({ address: s.address, port: s.port }));
+    this.#send({ type: 'handover:sockets', v: HANDOVER_VERSION, addresses, dataPlaneId: options.ebb.dataPlane.id });
   }
 
   get phase(): Phase {
@@ -120,27 +128,31 @@ export class Restart {
     return true;
   }
 
-  #sendSockets(): void {
+  #sockets(): Array<{ role: SocketRole; address: string; port: number; server: net.Server }> {
     const { ebb } = this.#options;
-    const sockets: Array<{ role: SocketRole; address: string; port: number; server: net.Server }> = [
-      ...ebb.dataPlane.listeningSockets().map((s) => ({ role: 'listener' as const, ...s })),
-      { role: 'admin', ...ebb.admin },
-    ];
-    let count = 0;
-    for (const s of sockets) {
-      const handle = handleOf(s.server);
-      if (handle === null) continue;
-      this.#send({ type: 'handover:socket', v: HANDOVER_VERSION, role: s.role, address: s.address, port: s.port }, handle);
-      count++;
-    }
-    this.#send({ type: 'handover:sockets', v: HANDOVER_VERSION, count, dataPlaneId: ebb.dataPlane.id });
+    return [...ebb.dataPlane.listeningSockets().map((s) => ({ role: 'listener' as const, ...s })), { role: 'admin' as const, ...ebb.admin }];
   }
 
-  #send(message: object, handle?: SocketHandle): void {
-    if (this.successor.connected !== true) return;
+  /**
+   * The sockets of `role`, each with its handle, resolved once each is written out (the handle must stay
+   * open until then). The admin API's goes before it closes here; the listeners' once the control plane
+   * has stopped, so that none is added or removed after.
+   */
+  async #sendSockets(role: SocketRole): Promise<void> {
+    const sent: Promise<void>[] = [];
+    for (const s of this.#sockets()) {
+      const handle = s.role === role ? handleOf(s.server) : null;
+      if (handle !== null) sent.push(new Promise((resolve) => this.#send({ type: 'handover:socket', v: HANDOVER_VERSION, role: s.role, address: s.address, port: s.port }, handle, resolve)));
+    }
+    await Promise.all(sent);
+  }
+
+  #send(message: object, handle?: SocketHandle, written?: () => void): void {
+    if (this.successor.connected !== true) return written?.();
     // The handle is the socket's TCP wrap, which Node sends as a native handle: the successor gets it unlistened.
     this.successor.send(message, handle as unknown as net.Server | undefined, undefined, (error) => {
       if (error !== null) this.#fail(`a handover message could not be sent: ${error.message}`);
+      written?.();
     });
   }
 
@@ -159,7 +171,7 @@ export class Restart {
         }
         return;
       case 'handover:serving':
-        if (this.#phase === 'released') this.#retire();
+        if (this.#phase === 'released') this.#attach();
         return;
       case 'handover:failed':
         this.#fail(message.error);
@@ -170,8 +182,11 @@ export class Restart {
   async #release(): Promise<void> {
     this.#phase = 'releasing';
     this.#stepTimer?.cancel();
+    await this.#sendSockets('admin');
     const { handOver, deadlineMs } = await this.#options.ebb.releaseState();
     this.#deadlineMs = deadlineMs;
+    if (this.#phase !== 'releasing') return;
+    await this.#sendSockets('listener');
     if (this.#phase !== 'releasing') return;
     this.#phase = 'released';
     this.#send({ type: 'handover:state', v: HANDOVER_VERSION, handOver });
@@ -181,45 +196,72 @@ export class Restart {
 
   #deadlineMs = 30_000;
 
-  /** The successor serves: this data plane stops accepting, finishes its work and reports it on the data-plane protocol. */
-  #retire(): void {
-    this.#phase = 'retiring';
-    this.#stepTimer?.cancel();
+  /**
+   * The successor has restored the state: this data plane becomes one of its data planes (the
+   * data-plane protocol from here on) and serves on beside it, with the successor's routes, until the
+   * successor, started, sends `close`; then it retires. If the link ends before that, the successor
+   * failed: this one finishes its work and the outcome says so.
+   */
+  #attach(): void {
+    this.#phase = 'attached';
+    this.#armStep('start');
     this.successor.off('message', this.#onMessage);
     const { ebb, clock, log } = this.#options;
-    const deadlineMs = this.#deadlineMs;
+    const link = childLink(this.successor);
+    let linkClosed = false;
+    link.onClose(() => void (linkClosed = true));
+    let retirement: Promise<Retirement> | null = null;
+    let telemetry: Promise<void> = Promise.resolve();
+    const plane: AgentDataPlane = {
+      id: ebb.dataPlane.id,
+      entries: ebb.dataPlane.entries,
+      // Routes only: its listeners stay as they are until it closes (the successor opens any new one).
+      apply: (snapshot) => ebb.dataPlane.applyRoutes(snapshot),
+      activity: (key) => ebb.dataPlane.activity(key),
+      terminate: (key) => ebb.dataPlane.terminate(key),
+      onIdle: (listener) => ebb.dataPlane.onIdle(listener),
+      close: (deadlineMs) => {
+        retirement ??= this.#retire(deadlineMs, linkClosed);
+        return retirement.then(() => undefined);
+      },
+      destroy: () => ebb.dataPlane.destroy(),
+    };
+    const agent = new WorkerAgent({
+      link,
+      // At the successor's hello: from here its telemetry is read there, so it is not read here too.
+      createDataPlane: () => {
+        telemetry = ebb.stopTelemetry();
+        return plane;
+      },
+      clock,
+      onExit: () => {
+        const finished = retirement ?? this.#retire(0, true);
+        void Promise.all([finished, telemetry.catch(() => undefined)]).then(([r]) => this.#done({ kind: 'retired', ...r, successorExited: this.#successorExited }));
+      },
+      localLog: (line) => log({ event: 'restart:link', ...line }),
+      orphanDeadlineMs: this.#deadlineMs,
+    });
+    void agent;
+  }
+
+  /** This data plane stops accepting and finishes its work, counted; `lost`: the successor went away first. */
+  async #retire(deadlineMs: number, lost: boolean): Promise<Retirement> {
+    const { ebb, clock, log } = this.#options;
+    this.#phase = 'retiring';
+    this.#stepTimer?.cancel();
+    if (lost) this.#successorExited ??= 'the link to it closed before it had started';
     const connectionsAtHandover = ebb.dataPlane.clientConnections();
     const completedAtHandover = ebb.dataPlane.completedWork();
     const handedOverAt = clock.now();
-    let retirement: Retirement | null = null;
     log({ event: 'restart:handed-over', successor: this.successor.pid ?? null, deadlineMs, connections: connectionsAtHandover });
-    const agent = new WorkerAgent({
-      link: childLink(this.successor),
-      // At the successor's hello: from here its telemetry is read there, so it is not read here too.
-      createDataPlane: () => {
-        void ebb.stopTelemetry();
-        return ebb.dataPlane;
-      },
-      clock,
-      onExit: () =>
-        this.#done({
-          kind: 'retired',
-          ...(retirement ?? { connectionsAtHandover, requestsCompleted: 0, connectionsCut: 0, retiredInMs: Math.round(clock.now() - handedOverAt) }),
-          successorExited: this.#successorExited,
-        }),
-      localLog: (line) => log({ event: 'restart:link', ...line }),
-      orphanDeadlineMs: deadlineMs,
-    });
-    void ebb.dataPlane.close(deadlineMs).then(() => {
-      retirement = {
-        successorExited: null,
-        connectionsAtHandover,
-        requestsCompleted: ebb.dataPlane.completedWork() - completedAtHandover,
-        connectionsCut: ebb.dataPlane.closeOutcome?.connectionsCut ?? 0,
-        retiredInMs: Math.round(clock.now() - handedOverAt),
-      };
-      return agent.stop(0);
-    });
+    await ebb.dataPlane.close(lost ? this.#deadlineMs : deadlineMs);
+    return {
+      successorExited: null,
+      connectionsAtHandover,
+      requestsCompleted: ebb.dataPlane.completedWork() - completedAtHandover,
+      connectionsCut: ebb.dataPlane.closeOutcome?.connectionsCut ?? 0,
+      retiredInMs: Math.round(clock.now() - handedOverAt),
+    };
   }
 
   #armStep(what: string): void {
@@ -229,6 +271,12 @@ export class Restart {
   }
 
   #fail(error: string): void {
+    if (this.#phase === 'attached') {
+      // The successor did not start in time: this one retires as if its link had gone.
+      this.#successorExited ??= error;
+      if (this.successor.exitCode === null && this.successor.signalCode === null) this.successor.kill('SIGKILL');
+      return;
+    }
     if (this.#phase === 'retiring' || this.#phase === 'done') return;
     const stranded = this.#phase === 'released' || this.#phase === 'releasing';
     if (this.successor.exitCode === null && this.successor.signalCode === null) this.successor.kill('SIGKILL');

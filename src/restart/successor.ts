@@ -28,8 +28,10 @@ type Waiter = { readonly resolve: (m: ToSuccessor) => void; readonly reject: (e:
 /** The takeover of a running ebb by this process, started by it (TAKEOVER_ENV). */
 export class Takeover {
   readonly predecessorPid: number;
-  /** The listeners' sockets; the admin API's is taken by its address like theirs. */
+  /** The listeners' sockets; the admin API's is taken by its address like theirs. They come with the state. */
   readonly sockets = new InheritedSockets();
+  /** `address:port` of every socket the predecessor listens on, said at once: the checks before the state pass them. */
+  readonly #announced = new Set<string>();
   /** The predecessor's data plane, while it finishes its work; settled once it attached or is gone. */
   predecessor: RemoteDataPlane | null = null;
   readonly #options: TakeoverOptions;
@@ -63,9 +65,15 @@ export class Takeover {
     const takeover = new Takeover(pid, options);
     const sockets = await takeover.#next('handover:sockets', 'send its sockets');
     if (sockets.type === 'handover:sockets') {
+      for (const a of sockets.addresses) takeover.#announced.add(`${a.address}:${a.port}`);
       takeover.predecessor = new RemoteDataPlane({ id: sockets.dataPlaneId, clock: options.clock, log: options.log, reportIntervalMs: REPORT_INTERVAL_MS, predecessor: true });
     }
     return takeover;
+  }
+
+  /** Whether the predecessor listens on the address (its socket comes with the state), or handed it over. */
+  holds(address: string, port: number): boolean {
+    return this.#announced.has(`${address}:${port}`) || this.sockets.has(address, port);
   }
 
   /** Asks for the state directory; resolves once the predecessor has closed it, with its drains and its targets' health. */
@@ -75,7 +83,10 @@ export class Takeover {
     return state.type === 'handover:state' ? state.handOver : NOTHING_HANDED_OVER;
   }
 
-  /** This ebb serves: the predecessor stops accepting and finishes its work, reporting it over the data-plane protocol. */
+  /**
+   * This ebb has restored the state: the predecessor becomes one of its data planes (the data-plane
+   * protocol from here on), serving on beside it until `started`.
+   */
   serving(): void {
     this.#serving = true;
     this.#send({ type: 'handover:serving', v: HANDOVER_VERSION });
@@ -91,6 +102,11 @@ export class Takeover {
       process.channel?.unref();
     });
     plane.attach(link);
+  }
+
+  /** This ebb has started: the predecessor stops accepting and finishes its work within `deadlineMs`, then exits. */
+  started(deadlineMs: number): void {
+    void this.predecessor?.close(deadlineMs);
   }
 
   /** This ebb cannot start: said to the predecessor, which serves on (or, past the state, stops). */

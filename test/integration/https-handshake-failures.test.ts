@@ -143,7 +143,7 @@ test('an HTTPS listener without a certificate, or with one that cannot be served
   }
 });
 
-test('a closing listener closes the handshakes under way instead of waiting for them', async () => {
+test('a closing listener gives a handshake under way a moment, then closes it instead of waiting for its timeout', async () => {
   const { dp: plane, port: p } = await startPlane(httpsSnapshot([backend.port], [certA]));
   const closed = new Promise<number>((resolve) => {
     const s = net.connect(p, '127.0.0.1');
@@ -153,6 +153,7 @@ test('a closing listener closes the handshakes under way instead of waiting for 
   await sleep(100);
   const t0 = performance.now();
   await plane.close(5000);
-  assert.ok(performance.now() - t0 < 1000, 'the close did not wait for the handshake');
-  assert.ok((await closed) - t0 < 1000);
+  assert.ok(performance.now() - t0 < 2500, 'the close did not wait for the handshake timeout (10 s)');
+  const at = (await closed) - t0;
+  assert.ok(at >= 900 && at < 2500, `the silent handshake was closed ${at.toFixed(0)} ms after the close began`);
 });

@@ -66,6 +66,9 @@ interface Generation {
   readonly server: tls.Server;
 }
 
+/** How long handshakes under way may take to finish once their listener closes. */
+const CLOSE_HANDSHAKE_GRACE_MS = 1000;
+
 /** A socket between its accept and the end of its handshake. */
 interface Handshake {
   readonly raw: net.Socket;
@@ -150,14 +153,21 @@ export class TlsFront {
     }
   }
 
-  /** The listener is closing: handshakes under way are closed now (no request was sent on them yet), and any that completes meanwhile. */
+  /**
+   * The listener is closing: no new handshake starts. Those under way get a moment to finish (their client
+   * is sending its request, expecting it answered) and are then served as on a closing listener (closed
+   * after their first answer); what has not finished by then (a client that sends nothing) is closed.
+   */
   close(): void {
+    if (this.#closing) return;
     this.#closing = true;
-    for (const hs of [...this.#handshakes.values()]) hs.raw.destroy();
+    if (this.#handshakes.size > 0) setTimeout(() => this.destroy(), CLOSE_HANDSHAKE_GRACE_MS).unref();
   }
 
+  /** Every handshake under way closed now. */
   destroy(): void {
-    this.close();
+    this.#closing = true;
+    for (const hs of [...this.#handshakes.values()]) hs.raw.destroy();
   }
 
   #build(route: ListenerRoute): Generation {
@@ -215,10 +225,6 @@ export class TlsFront {
   #secure(gen: Generation, socket: tls.TLSSocket): void {
     // Its connection is alive here, so it still knows the client's address.
     this.#handshakes.delete(remoteKey(socket.remoteAddress, socket.remotePort) ?? '');
-    if (this.#closing) {
-      socket.destroy();
-      return;
-    }
     socket.allowHalfOpen = true;
     const serverName = typeof socket.servername === 'string' && socket.servername !== '' ? socket.servername : null;
     const facts: TlsFacts = {
