@@ -253,8 +253,9 @@ export class Restart {
     const connectionsAtHandover = ebb.dataPlane.clientConnections();
     const completedAtHandover = ebb.dataPlane.completedWork();
     const handedOverAt = clock.now();
-    log({ event: 'restart:handed-over', successor: this.successor.pid ?? null, deadlineMs, connections: connectionsAtHandover });
-    await ebb.dataPlane.close(lost ? this.#deadlineMs : deadlineMs);
+    const deadline = lost ? this.#deadlineMs : deadlineMs;
+    log({ event: 'restart:handed-over', successor: this.successor.pid ?? null, deadlineMs: deadline, connections: connectionsAtHandover });
+    await ebb.dataPlane.close(deadline);
     return {
       successorExited: null,
       connectionsAtHandover,
