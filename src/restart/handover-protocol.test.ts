@@ -29,7 +29,8 @@ test('every message to the successor decodes to what was sent', () => {
   const messages = [
     { type: 'handover:socket', v, role: 'listener', address: '0.0.0.0', port: 8080 },
     { type: 'handover:socket', v, role: 'admin', address: '127.0.0.1', port: 0 },
-    { type: 'handover:sockets', v, count: 3, dataPlaneId: 'dp-1234' },
+    { type: 'handover:sockets', v, addresses: [{ address: '0.0.0.0', port: 8080 }, { address: '127.0.0.1', port: 9000 }], dataPlaneId: 'dp-1234' },
+    { type: 'handover:sockets', v, addresses: [], dataPlaneId: 'dp-1234' },
     state({ drains: [], health: [] }),
     state({
       drains: [{ key: 'tg|10.0.0.1|80', completedAtStart: [['dp-1234', 17], ['dp-old', 0]] }],
@@ -51,6 +52,10 @@ test('every message to the predecessor decodes to what was sent', () => {
 
 test('fields a message does not define are left out of what it decodes to', () => {
   assert.deepEqual(decodeToPredecessor({ type: 'handover:serving', v, extra: 'x' }), { type: 'handover:serving', v });
+  assert.deepEqual(
+    decodeToSuccessor({ type: 'handover:sockets', v, count: 1, addresses: [{ address: '::', port: 443, role: 'listener' }], dataPlaneId: 'dp' }),
+    { type: 'handover:sockets', v, addresses: [{ address: '::', port: 443 }], dataPlaneId: 'dp' },
+  );
   const decoded = decodeToSuccessor(state({ drains: [{ key: 'k', completedAtStart: [], other: 1 }], health: [{ ...healthy, extra: true }] }));
   assert.deepEqual(decoded, state({ drains: [{ key: 'k', completedAtStart: [] }], health: [healthy] }));
 });
@@ -92,9 +97,14 @@ test('socket and sockets messages with bad fields are refused, naming the field'
   refused(decodeToSuccessor, { ...socket, port: -1 }, /handover:socket: port is not a count/);
   refused(decodeToSuccessor, { ...socket, port: 80.5 }, /port is not a count/);
   refused(decodeToSuccessor, { ...socket, port: '80' }, /port is not a count/);
-  const sockets = { type: 'handover:sockets', v, count: 1, dataPlaneId: 'dp' };
-  refused(decodeToSuccessor, { ...sockets, count: -1 }, /handover:sockets: count is not a count/);
-  refused(decodeToSuccessor, { ...sockets, count: null }, /count is not a count/);
+  const sockets = { type: 'handover:sockets', v, addresses: [{ address: '0.0.0.0', port: 80 }], dataPlaneId: 'dp' };
+  refused(decodeToSuccessor, { ...sockets, addresses: undefined }, /handover:sockets: addresses is not a list/);
+  refused(decodeToSuccessor, { ...sockets, addresses: { address: '0.0.0.0', port: 80 } }, /addresses is not a list/);
+  refused(decodeToSuccessor, { ...sockets, count: 1, addresses: undefined }, /addresses is not a list/);
+  for (const entry of [null, '0.0.0.0:80', 80]) refused(decodeToSuccessor, { ...sockets, addresses: [entry] }, /handover:sockets: an address is not an object/);
+  refused(decodeToSuccessor, { ...sockets, addresses: [{ address: '0.0.0.0', port: 80 }, { port: 81 }] }, /handover:sockets: address is not a string/);
+  refused(decodeToSuccessor, { ...sockets, addresses: [{ address: '0.0.0.0', port: -1 }] }, /handover:sockets: port is not a count/);
+  refused(decodeToSuccessor, { ...sockets, addresses: [{ address: '0.0.0.0', port: '80' }] }, /handover:sockets: port is not a count/);
   refused(decodeToSuccessor, { ...sockets, dataPlaneId: null }, /handover:sockets: dataPlaneId is not a string/);
   refused(decodeToSuccessor, { type: 'handover:abort', v }, /handover:abort: reason is not a string/);
   refused(decodeToPredecessor, { type: 'handover:failed', v, error: { message: 'x' } }, /handover:failed: error is not a string/);
