@@ -4,9 +4,10 @@
  * carries the data-plane protocol (src/workers/protocol.ts) for the predecessor's last work.
  *
  * predecessor → successor: `sockets` (the addresses it listens on, so the successor's checks pass them,
- * and its data plane's id), then, once the state is closed and its listeners can no longer change,
- * `socket` (one per listening socket, with its handle) and `state` (with the drains it tracked and its
- * targets' health); `abort` (the restart is called off).
+ * and its data plane's id); once asked for the state, `socket` with the admin API's handle (before its
+ * server closes), then, once the state is closed and its listeners can no longer change, a `socket` per
+ * listener with its handle and `state` (the drains it tracked, its targets' health); `abort` (the
+ * restart is called off).
  * successor → predecessor: `want-state` (its file and ports are checked), `serving` (it has restored the
  * state: the next messages are the data-plane protocol's, and its `close` is the signal to retire),
  * `failed` (it cannot start, and says why).

@@ -106,7 +106,8 @@ export class Restart {
     child.on('error', (error) => this.#fail(`the successor could not be started: ${error.message}`));
     child.on('exit', (code, signal) => {
       const how = signal ?? `code ${code ?? 'unknown'}`;
-      if (this.#phase === 'attached' || this.#phase === 'retiring') this.#successorExited = how;
+      // Its exit status says more than a closed link or a timeout, which are what is known before it.
+      if (this.#phase === 'attached' || this.#phase === 'retiring') this.#successorExited = this.#successorExited === null ? how : `${this.#successorExited}; it exited (${how})`;
       if (this.#phase === 'attached' || this.#phase === 'retiring' || this.#phase === 'done') return;
       this.#fail(`the successor exited (${how}) before it served`);
     });
@@ -236,7 +237,9 @@ export class Restart {
       clock,
       onExit: () => {
         const finished = retirement ?? this.#retire(0, true);
-        void Promise.all([finished, telemetry.catch(() => undefined)]).then(([r]) => this.#done({ kind: 'retired', ...r, successorExited: this.#successorExited }));
+        // A successor that went away is waited for (2 s at most), so the outcome says how it ended, not just that its link closed.
+        const gone = this.#successorExited === null ? Promise.resolve() : this.#exited(2000);
+        void Promise.all([finished, telemetry.catch(() => undefined), gone]).then(([r]) => this.#done({ kind: 'retired', ...r, successorExited: this.#successorExited }));
       },
       localLog: (line) => log({ event: 'restart:link', ...line }),
       orphanDeadlineMs: this.#deadlineMs,
@@ -271,9 +274,23 @@ export class Restart {
     this.#stepTimer = this.#options.clock.setTimer(ms, () => this.#fail(`the successor did not ${what} within ${ms} ms`));
   }
 
+  /** Resolves once the successor has exited, or after `ms`. */
+  #exited(ms: number): Promise<void> {
+    const child = this.successor;
+    if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = this.#options.clock.setTimer(ms, resolve);
+      child.once('exit', () => {
+        timer.cancel();
+        resolve();
+      });
+    });
+  }
+
   #fail(error: string): void {
     if (this.#phase === 'attached') {
       // The successor did not start in time: this one retires as if its link had gone.
+      this.#options.log({ event: 'restart:failed', level: 'error', successor: this.successor.pid ?? null, error, stranded: true });
       this.#successorExited ??= error;
       if (this.successor.exitCode === null && this.successor.signalCode === null) this.successor.kill('SIGKILL');
       return;
