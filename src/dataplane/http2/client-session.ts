@@ -22,8 +22,8 @@ import type { StreamConnection } from './stream-side.ts';
  * read (`setImmediate`), so a stream the client reset in the same read — the rapid-reset pattern —
  * never reaches a target at all.
  *
- * Closing politely (docs/http2.md): `goAway()` sends GOAWAY(NO_ERROR) naming the last stream ebb
- * took; the streams up to it finish, streams the client opens after it are refused by nghttp2 (the
+ * Closing politely (docs/http2.md): `goAway()` sends GOAWAY(NO_ERROR) twice, first naming no limit,
+ * then, a round trip later, the last stream ebb took; the streams up to it finish, streams the client opens after it are refused by nghttp2 (the
  * client may retry them elsewhere: they were never processed), and the session closes when the last
  * one ends. `cut()` ends what is left at a deadline. Idle: with no stream open for the listener's
  * idle timeout, ebb sends GOAWAY the same way. Rapid reset: more than `RESET_LIMIT` streams reset by
@@ -32,6 +32,11 @@ import type { StreamConnection } from './stream-side.ts';
  */
 
 const { NGHTTP2_ENHANCE_YOUR_CALM, NGHTTP2_NO_ERROR } = http2.constants;
+
+/** The largest stream id: a GOAWAY naming it refuses no stream (the first of the two). */
+const MAX_STREAM_ID = 2 ** 31 - 1;
+/** How long the final GOAWAY waits for the PING sent with the first one to be answered. */
+const FINAL_GOAWAY_MS = 1000;
 
 /** How long a connection ebb has ended (GOAWAY sent, no stream left, FIN) is given to close its side before it is destroyed. */
 const END_GRACE_MS = 1000;
@@ -104,8 +109,27 @@ export class ClientSession implements StreamConnection {
     this.#goingAway = true;
     this.#reason = reason;
     this.#cancelIdle();
-    // Node's close(): GOAWAY with the last stream id processed; once no stream is left it ends the
-    // socket and waits for the client to close its side.
+    // Two steps (RFC 9113 §6.8): a first GOAWAY that refuses no stream, so the streams the client opened
+    // while it was on its way are still served; a round trip later (a PING's answer, FINAL_GOAWAY_MS at
+    // most) the final one names the last stream taken.
+    this.#session.goaway(NGHTTP2_NO_ERROR, MAX_STREAM_ID);
+    let sent = false;
+    const final = (): void => {
+      if (sent) return;
+      sent = true;
+      timer.cancel();
+      this.#finalGoAway();
+    };
+    const timer = this.#clock.setTimer(FINAL_GOAWAY_MS, final);
+    if (!this.#session.ping(() => final())) final();
+  }
+
+  /**
+   * Node's close(): GOAWAY with the last stream id processed; once no stream is left it ends the
+   * socket and waits for the client to close its side.
+   */
+  #finalGoAway(): void {
+    if (this.#closed || this.#session.destroyed) return;
     this.#session.close();
     if (this.#streams.size === 0) this.#destroyAfterGrace();
   }
