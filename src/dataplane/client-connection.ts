@@ -1,9 +1,10 @@
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
-import { clientErrorChannel, requestEndChannel, type ClientErrorMessage, type TlsFacts } from './channels.ts';
+import type { TlsFacts } from './channels.ts';
+import { publishClientError, tellRefusal } from './client-refusal.ts';
 import type { DesyncVerdict } from './desync/classify.ts';
 import { errorAnswer } from './errors.ts';
-import { handleRequest, publishRefusal, type ListenerContext, type ProxyHost } from './http-proxy.ts';
+import { handleRequest, type ListenerContext, type ProxyHost } from './http-proxy.ts';
 import { RequestBodyReader, type BodySink } from './request-body.ts';
 import { BodyMode, clientAddressOf, isRejection, planRequest, type RequestPlan } from './request-guard.ts';
 import { HeadScanner, leadingEmptyLines, parseRequestHead } from './request-head.ts';
@@ -12,9 +13,6 @@ import { BodyKind } from './response-parser.ts';
 import type { ClientExchange, ClientSide } from './client-side.ts';
 
 /**
- * Over 500 lines, on purpose: reading, the request in flight and the response framing share one
- * object's fields on the hot path of every request, where a split would add a call and an object each.
- *
  * One client connection of an HTTP listener: ebb's own HTTP/1.1 server side. It reads request heads
  * leniently (request-head) so every request can be classified as ALB classifies it (request-guard),
  * reads request bodies strictly (request-body), serves one request at a time, and writes responses
@@ -315,7 +313,7 @@ export class ClientConnection implements ClientSide {
     this.#body = null;
     this.#bodySink = null;
     this.#host.log({ level: 'info', msg: 'bad request body', dataPlane: this.#host.id, listener: this.#ctx.route.arn, reason: detail });
-    this.#publishClientError(400, `bad-body:${detail}`);
+    publishClientError(this.#host, this.#ctx, 400, `bad-body:${detail}`);
     this.#keepAlive = false;
     if (this.exchange !== null) this.exchange.badRequestBody(detail);
     if (!this.#busy) this.#closeSoon();
@@ -432,35 +430,12 @@ export class ClientConnection implements ClientSide {
   /** ebb refuses the request it is reading: an answer, then the connection closes. */
   #refuse(status: number, reason: string, method?: string, uri?: string, version?: string, verdict?: DesyncVerdict | null): void {
     this.#reading = Reading.Closed;
-    const held = this.#buf === null ? 0 : this.#buf.length;
+    const heldBytes = this.#buf === null ? 0 : this.#buf.length;
     this.#buf = null;
-    this.#host.log({ level: 'info', msg: 'request refused', dataPlane: this.#host.id, listener: this.#ctx.route.arn, status, reason, method, url: uri });
-    this.#publishClientError(status, reason);
     const answer = errorAnswer(status, true, method === 'HEAD');
     if (this.socket.writable) this.socket.write(answer, 'latin1');
-    if (requestEndChannel.hasSubscribers) {
-      // A head that was never whole counts from its first byte; its bytes are those held.
-      const whole = method !== undefined;
-      publishRefusal(this.#host, this.#ctx, this, {
-        method: method ?? '-',
-        url: uri ?? '-',
-        version: version ?? '-',
-        status,
-        reason,
-        verdict: verdict ?? null,
-        requestTime: whole ? this.requestTime : Date.now(),
-        durationMs: whole ? performance.now() - this.requestStartedAt : 0,
-        receivedBytes: whole ? this.receivedBytes : held,
-        sentBytes: answer.length,
-      });
-    }
+    tellRefusal(this.#host, this.#ctx, this, { status, reason, method, uri, version, verdict: verdict ?? null, heldBytes, sentBytes: answer.length });
     this.#closeSoon();
-  }
-
-  #publishClientError(status: number, reason: string): void {
-    if (clientErrorChannel.hasSubscribers) {
-      clientErrorChannel.publish({ dataPlaneId: this.#host.id, listenerArn: this.#ctx.route.arn, status, reason } satisfies ClientErrorMessage);
-    }
   }
 
   /** Ends ebb's side after what is written; the client gets a moment to read it, then the socket is destroyed. */
