@@ -160,10 +160,7 @@ export class HttpDataPlane implements DataPlane {
    */
   apply(snapshot: RoutingSnapshot): Promise<ApplyResult> {
     if (this.#closed) return Promise.resolve({ listenerErrors: [] });
-    const becameIdle = this.#swapRoutes(snapshot);
-    if (becameIdle.length > 0) queueMicrotask(() => {
-      for (const e of becameIdle) this.#workEnded(e);
-    });
+    this.#swapAndTellIdle(snapshot);
     const run = this.#applying.then(() => this.#applyListeners());
     this.#applying = run.catch(() => {});
     return run;
@@ -182,12 +179,16 @@ export class HttpDataPlane implements DataPlane {
    * at a hot restart serves with its successor's routes on the sockets it already has, until it closes.
    */
   applyRoutes(snapshot: RoutingSnapshot): Promise<ApplyResult> {
-    if (this.#closed) return Promise.resolve({ listenerErrors: [] });
-    const becameIdle = this.#swapRoutes({ ...snapshot, listeners: this.#snapshot.listeners });
+    if (!this.#closed) this.#swapAndTellIdle({ ...snapshot, listeners: this.#snapshot.listeners });
+    return Promise.resolve({ listenerErrors: [] });
+  }
+
+  /** Swaps the routes in; the keys that just stopped being routable while idle are told idle once the caller has returned. */
+  #swapAndTellIdle(snapshot: RoutingSnapshot): void {
+    const becameIdle = this.#swapRoutes(snapshot);
     if (becameIdle.length > 0) queueMicrotask(() => {
       for (const e of becameIdle) this.#workEnded(e);
     });
-    return Promise.resolve({ listenerErrors: [] });
   }
 
   /** The bound port of a listener (by ARN), for listeners declared with port 0; null if not open. */

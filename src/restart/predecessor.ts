@@ -51,6 +51,9 @@ export interface Retirement {
   readonly successorExited: string | null;
 }
 
+/** What the retiring data plane counts itself (how the successor ended is the restart's to say). */
+type Counted = Omit<Retirement, 'successorExited'>;
+
 export interface RestartOptions {
   readonly ebb: RetiringEbb;
   readonly clock: Clock;
@@ -94,6 +97,8 @@ export class Restart {
   #settle: (outcome: RestartOutcome) => void = () => {};
   #stepTimer: TimerHandle | null = null;
   #successorExited: string | null = null;
+  /** The shutdown deadline its data plane closes with, as the release gave it. */
+  #deadlineMs = 30_000;
   readonly #onMessage = (message: unknown): void => this.#receive(message);
 
   constructor(options: RestartOptions) {
@@ -195,8 +200,6 @@ export class Restart {
     this.#armStep('serve');
   }
 
-  #deadlineMs = 30_000;
-
   /**
    * The successor has restored the state: this data plane becomes one of its data planes (the
    * data-plane protocol from here on) and serves on beside it, with the successor's routes, until the
@@ -211,7 +214,7 @@ export class Restart {
     const link = childLink(this.successor);
     let linkClosed = false;
     link.onClose(() => void (linkClosed = true));
-    let retirement: Promise<Retirement> | null = null;
+    let retirement: Promise<Counted> | null = null;
     let telemetry: Promise<void> = Promise.resolve();
     const plane: AgentDataPlane = {
       id: ebb.dataPlane.id,
@@ -227,7 +230,8 @@ export class Restart {
       },
       destroy: () => ebb.dataPlane.destroy(),
     };
-    const agent = new WorkerAgent({
+    // The agent lives on the link's listeners; it ends by `onExit`.
+    new WorkerAgent({
       link,
       // At the successor's hello: from here its telemetry is read there, so it is not read here too.
       createDataPlane: () => {
@@ -244,11 +248,10 @@ export class Restart {
       localLog: (line) => log({ event: 'restart:link', ...line }),
       orphanDeadlineMs: this.#deadlineMs,
     });
-    void agent;
   }
 
   /** This data plane stops accepting and finishes its work, counted; `lost`: the successor went away first. */
-  async #retire(deadlineMs: number, lost: boolean): Promise<Retirement> {
+  async #retire(deadlineMs: number, lost: boolean): Promise<Counted> {
     const { ebb, clock, log } = this.#options;
     this.#phase = 'retiring';
     this.#stepTimer?.cancel();
@@ -260,7 +263,6 @@ export class Restart {
     log({ event: 'restart:handed-over', successor: this.successor.pid ?? null, deadlineMs: deadline, connections: connectionsAtHandover });
     await ebb.dataPlane.close(deadline);
     return {
-      successorExited: null,
       connectionsAtHandover,
       requestsCompleted: ebb.dataPlane.completedWork() - completedAtHandover,
       connectionsCut: ebb.dataPlane.closeOutcome?.connectionsCut ?? 0,
@@ -274,13 +276,16 @@ export class Restart {
     this.#stepTimer = this.#options.clock.setTimer(ms, () => this.#fail(`the successor did not ${what} within ${ms} ms`));
   }
 
+  #successorRuns(): boolean {
+    return this.successor.exitCode === null && this.successor.signalCode === null;
+  }
+
   /** Resolves once the successor has exited, or after `ms`. */
   #exited(ms: number): Promise<void> {
-    const child = this.successor;
-    if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+    if (!this.#successorRuns()) return Promise.resolve();
     return new Promise((resolve) => {
       const timer = this.#options.clock.setTimer(ms, resolve);
-      child.once('exit', () => {
+      this.successor.once('exit', () => {
         timer.cancel();
         resolve();
       });
@@ -292,12 +297,12 @@ export class Restart {
       // The successor did not start in time: this one retires as if its link had gone.
       this.#options.log({ event: 'restart:failed', level: 'error', successor: this.successor.pid ?? null, error, stranded: true });
       this.#successorExited ??= error;
-      if (this.successor.exitCode === null && this.successor.signalCode === null) this.successor.kill('SIGKILL');
+      if (this.#successorRuns()) this.successor.kill('SIGKILL');
       return;
     }
     if (this.#phase === 'retiring' || this.#phase === 'done') return;
     const stranded = this.#phase === 'released' || this.#phase === 'releasing';
-    if (this.successor.exitCode === null && this.successor.signalCode === null) this.successor.kill('SIGKILL');
+    if (this.#successorRuns()) this.successor.kill('SIGKILL');
     this.#options.log({ event: 'restart:failed', level: 'error', successor: this.successor.pid ?? null, error, ...(stranded && { stranded: true }) });
     this.#done(stranded ? { kind: 'stranded', error } : { kind: 'failed', error });
   }

@@ -26,7 +26,6 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -34,6 +33,7 @@ import { DeregisterTargetsCommand, DescribeTargetGroupsCommand, DescribeTargetHe
 import type { LogLine } from '../support/ebb-process.ts';
 import { ACCESS_KEY_ID, SECRET_ACCESS_KEY } from './api-harness.ts';
 import { sign } from './ebb-api-harness.ts';
+import { isLive, readProcStat } from '../../src/instances/proc-stat.ts';
 import { startBackend, type Backend } from '../support/backends.ts';
 import { CLI, Cleanup, configYaml, connectionRefused, freePort, get, getUntil, REPO_ROOT, settle, type Settled, tempDir, waitFor, writeFileAtomic } from './harness.ts';
 import { sdkClient } from './process-harness.ts';
@@ -125,12 +125,7 @@ function spawnFamily(c: Cleanup, args: readonly string[]): Family {
 
 /** Whether `pid` runs: a zombie (exited, not yet reaped) counts as gone. */
 function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
+  return isLive(readProcStat(pid));
 }
 
 function tryKill(pid: number, signal: NodeJS.Signals): void {
