@@ -40,17 +40,19 @@ import { sdkClient } from './process-harness.ts';
 
 const REAPER = `
 import ctypes, json, os, sys
+# One write per line: the ebb processes write to the same pipe, and print() may split a line from its newline.
+def say(fields): os.write(1, (json.dumps(fields) + '\\n').encode())
 if ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0) != 0: sys.exit('prctl(PR_SET_CHILD_SUBREAPER) failed')
 pid = os.fork()
 if pid == 0:
     os.execv(sys.argv[1], sys.argv[1:])
-print(json.dumps({'event': 'reaper:spawned', 'pid': pid}), flush=True)
+say({'event': 'reaper:spawned', 'pid': pid})
 while True:
     try:
         done, status = os.wait()
     except ChildProcessError:
         break
-    print(json.dumps({'event': 'reaper:exit', 'pid': done, 'code': os.waitstatus_to_exitcode(status)}), flush=True)
+    say({'event': 'reaper:exit', 'pid': done, 'code': os.waitstatus_to_exitcode(status)})
 `;
 
 const skip = process.platform !== 'linux' ? 'needs Linux (a subreaper)' : spawnSync('python3', ['--version']).status !== 0 ? 'needs python3 (the subreaper)' : false;
