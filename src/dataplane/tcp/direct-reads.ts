@@ -1,5 +1,7 @@
 import net from 'node:net';
 import type { Socket } from 'node:net';
+import { handleError, nativeStreams, tcpHandleOf } from './native-streams.ts';
+import type { TcpHandle, WriteReq } from './native-streams.ts';
 
 /**
  * Reads of a TCP flow's sockets into a buffer of each socket's own (`onread`, Node docs: net,
@@ -37,34 +39,158 @@ export type DirectRead = (chunk: Buffer) => ReadOutcome;
  */
 export type ReadOutcome = 'free' | 'held' | 'held-full';
 
-/** The `onread` option of a socket whose reads go to `read`. */
+/** The `onread` option of a socket whose reads go to `read` (through net.Socket's own read path). */
 export function directReadOption(read: DirectRead): net.OnReadOpts {
-  let buffer = Buffer.allocUnsafeSlow(SMALL_READ_BUFFER);
-  let nextSize = SMALL_READ_BUFFER;
-  let held = false;
-  return {
-    // Node asks for the buffer once when the socket starts and again after every read.
-    buffer: () => {
-      if (held || nextSize !== buffer.length) buffer = Buffer.allocUnsafeSlow(nextSize);
-      held = false;
-      return buffer;
-    },
-    // `buf` is the buffer given last, so `buffer` itself.
-    callback: (n: number): boolean => {
-      if (n === buffer.length) nextSize = LARGE_READ_BUFFER;
-      else if (n <= SMALL_READ_BUFFER) nextSize = SMALL_READ_BUFFER;
-      const outcome = read(buffer.subarray(0, n));
-      held = outcome !== 'free';
-      return outcome !== 'held-full';
-    },
-  };
+  return new DirectReader(read).option;
 }
 
-/** Writes `chunk` to `to`, and says what became of it (see `ReadOutcome`). */
+/**
+ * A socket's reads into the buffer it keeps. `option` is the `onread` the socket is made with;
+ * `takeOver`, once the socket has its TCP handle, also moves each read past net.Socket's read
+ * plumbing (native-streams.ts): the handle's read goes straight to `read`. A read of the same length
+ * as the last one into the same buffer reuses its view, so a flow of small, even messages allocates
+ * nothing per read.
+ */
+export class DirectReader {
+  #buffer = Buffer.allocUnsafeSlow(SMALL_READ_BUFFER);
+  #nextSize = SMALL_READ_BUFFER;
+  #held = false;
+  #view: Buffer | null = null;
+  readonly #read: DirectRead;
+  readonly option: net.OnReadOpts;
+
+  constructor(read: DirectRead) {
+    this.#read = read;
+    this.option = {
+      // Node asks for the buffer once when the socket starts and again after every read.
+      buffer: () => {
+        this.#renew();
+        return this.#buffer;
+      },
+      // The buffer Node read into is the one given last, so `#buffer` itself.
+      callback: (n: number): boolean => this.#onRead(n) !== 'held-full',
+    };
+  }
+
+  /**
+   * Reads from now on go from `socket`'s handle to `read` without net.Socket's onStreamRead (which
+   * also refreshes `socket.setTimeout`'s timer: a flow keeps its own idle clock). An end of stream
+   * or an error still goes through net.Socket. Does nothing when the socket is not a plain TCP one
+   * or Node's stream layer is not reachable.
+   */
+  takeOver(socket: Socket): void {
+    const native = nativeStreams;
+    const handle = tcpHandleOf(socket, { connected: false });
+    if (native === null || handle === null) return;
+    const portable = handle.onread;
+    const onRead = (n: number): ReadOutcome => this.#onRead(n);
+    const renewed = (): Buffer | undefined => {
+      const before = this.#buffer;
+      this.#renew();
+      return this.#buffer === before ? undefined : this.#buffer;
+    };
+    handle.onread = function fastRead(this: TcpHandle, arrayBuffer: ArrayBuffer | undefined): Uint8Array | undefined {
+      const n = native.readBytes();
+      if (n <= 0 || socket.destroyed) return portable.call(this, arrayBuffer);
+      if (onRead(n) === 'held-full') {
+        // As net.Socket stops reading when a push returns false; `socket.resume()` starts it again.
+        handle.reading = false;
+        const err = handle.readStop();
+        if (err !== 0) socket.destroy(handleError(err, 'read'));
+      }
+      return renewed();
+    };
+  }
+
+  #onRead(n: number): ReadOutcome {
+    const buffer = this.#buffer;
+    if (n === buffer.length) this.#nextSize = LARGE_READ_BUFFER;
+    else if (n <= SMALL_READ_BUFFER) this.#nextSize = SMALL_READ_BUFFER;
+    let view = this.#view;
+    if (view === null || view.length !== n) view = this.#view = buffer.subarray(0, n);
+    const outcome = this.#read(view);
+    this.#held = outcome !== 'free';
+    return outcome;
+  }
+
+  /** A new buffer when a write holds the last one, or the size should change. */
+  #renew(): void {
+    if (this.#held || this.#nextSize !== this.#buffer.length) {
+      this.#buffer = Buffer.allocUnsafeSlow(this.#nextSize);
+      this.#view = null;
+    }
+    this.#held = false;
+  }
+}
+
+/** Writes `chunk` to `to` through net.Socket, and says what became of it (see `ReadOutcome`). */
 export function writeRead(to: Socket, chunk: Buffer): ReadOutcome {
   const more = to.write(chunk);
   if (to.writableLength === 0) return 'free';
   return more ? 'held' : 'held-full';
+}
+
+/**
+ * The writes of a flow's reads to one socket. While nothing is queued in the socket, a chunk goes
+ * straight to its TCP handle (native-streams.ts): when the kernel takes every byte the chunk is free
+ * at once, as with `writeRead`; when it does not, the write keeps the chunk, the reader stops
+ * (`held-full`) and `onWritable` is called once libuv has written the rest — one write in flight per
+ * direction, as a proxy with a full buffer stops reading. Anything else (a TLS socket, one still
+ * connecting, ended or with bytes queued, no native streams) goes through `writeRead`, whose
+ * back-pressure is the socket's own 'drain'. Bytes written straight to the handle are not in the
+ * socket's `bytesWritten`: a flow counts its own.
+ */
+export class DirectWriter {
+  readonly #socket: Socket;
+  readonly #onWritable: () => void;
+  #spare: WriteReq | null = null;
+  #pending: WriteReq | null = null;
+  #known: TcpHandle | null = null;
+
+  constructor(socket: Socket, onWritable: () => void) {
+    this.#socket = socket;
+    this.#onWritable = onWritable;
+  }
+
+  write(chunk: Buffer): ReadOutcome {
+    const socket = this.#socket;
+    const native = nativeStreams;
+    const handle = native !== null && this.#pending === null && socket.writableLength === 0 && !socket.writableEnded ? this.#handle() : null;
+    if (native === null || handle === null) return writeRead(socket, chunk);
+    const req = (this.#spare ??= native.newWriteReq());
+    const err = handle.writeBuffer(req, chunk);
+    if (err !== 0) {
+      socket.destroy(handleError(err, 'write'));
+      return 'free';
+    }
+    if (!native.lastWriteWasAsync()) return 'free';
+    this.#spare = null;
+    this.#pending = req;
+    req.buffer = chunk;
+    req.oncomplete = (status: number) => this.#completed(req, status);
+    return 'held-full';
+  }
+
+  /** The socket's TCP handle, found once it is connected; a socket keeps its handle until it is destroyed. */
+  #handle(): TcpHandle | null {
+    const socket = this.#socket;
+    const known = this.#known;
+    if (known !== null && !socket.destroyed) return known;
+    return (this.#known = tcpHandleOf(socket, { connected: true }));
+  }
+
+  #completed(req: WriteReq, status: number): void {
+    if (this.#pending === req) this.#pending = null;
+    req.buffer = null;
+    req.oncomplete = null;
+    const socket = this.#socket;
+    if (socket.destroyed) return;
+    if (status < 0) {
+      socket.destroy(handleError(status, 'write'));
+      return;
+    }
+    this.#onWritable();
+  }
 }
 
 /** The accepted socket the connection's handle was moved out of: closed when its flow ends (see `adoptForDirectReads`). */

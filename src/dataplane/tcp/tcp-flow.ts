@@ -8,7 +8,7 @@ import { pickTarget } from '../pickers/index.ts';
 import type { OpenTunnel, TargetEntry } from '../target-entry.ts';
 import type { IdleWatched } from './idle-sweep.ts';
 import type { ProxiedClient } from './inbound-proxy.ts';
-import { adoptForDirectReads, directReadOption, writeRead } from './direct-reads.ts';
+import { DirectReader, DirectWriter, adoptForDirectReads } from './direct-reads.ts';
 import type { HandleHusk, ReadOutcome } from './direct-reads.ts';
 import { encodeProxyV2 } from './proxy-protocol.ts';
 
@@ -50,6 +50,8 @@ export class TcpFlow implements OpenTunnel, IdleWatched {
   readonly clientPort: number;
   entry: TargetEntry | null = null;
   #target: Socket | null = null;
+  #toTarget: DirectWriter | null = null;
+  readonly #toClient: DirectWriter;
   #phase = Phase.Connecting;
   #reason: FlowEndReason | null = null;
   #resetByEbb = false;
@@ -85,11 +87,13 @@ export class TcpFlow implements OpenTunnel, IdleWatched {
     this.clientAddress = proxied?.address ?? client.remoteAddress ?? '';
     this.clientPort = proxied?.port ?? client.remotePort ?? 0;
     // A plain TCP client is read into a buffer of its own (direct-reads.ts); a TLS one as a stream.
-    const adopted = tls === null ? adoptForDirectReads(client, directReadOption((chunk) => this.#fromClient(chunk))) : null;
+    const reader = new DirectReader((chunk) => this.#fromClient(chunk));
+    const adopted = tls === null ? adoptForDirectReads(client, reader.option) : null;
     this.#husk = adopted?.husk ?? null;
     if (adopted !== null) {
       client = adopted.socket;
       this.#client = client;
+      reader.takeOver(client);
     } else {
       client.on('data', (b: Buffer) => {
         if (this.#fromClient(b) === 'held-full') this.#client.pause();
@@ -100,9 +104,11 @@ export class TcpFlow implements OpenTunnel, IdleWatched {
     client.on('end', () => this.#clientEnded());
     client.on('error', (err: NodeJS.ErrnoException) => this.#sideFailed('client', err));
     client.on('close', () => this.#clientSocketClosed());
-    client.on('drain', () => {
+    const targetMayRead = (): void => {
       if (this.#phase === Phase.Open) this.#target?.resume();
-    });
+    };
+    client.on('drain', targetMayRead);
+    this.#toClient = new DirectWriter(client, targetMayRead);
   }
 
   /** Picks a target and connects to it; the client is reset when there is none or it cannot be reached. */
@@ -135,13 +141,9 @@ export class TcpFlow implements OpenTunnel, IdleWatched {
         })
       : null;
     this.#targetClosed = false;
-    const target = net.connect({
-      host: entry.host,
-      port: entry.port,
-      noDelay: true,
-      allowHalfOpen: true,
-      onread: directReadOption((chunk) => this.#fromTarget(chunk)),
-    });
+    const reader = new DirectReader((chunk) => this.#fromTarget(chunk));
+    const target = net.connect({ host: entry.host, port: entry.port, noDelay: true, allowHalfOpen: true, onread: reader.option });
+    reader.takeOver(target);
     this.#target = target;
     target.setTimeout(route.settings.targetConnectTimeoutMs);
     target.once('timeout', () => {
@@ -151,9 +153,11 @@ export class TcpFlow implements OpenTunnel, IdleWatched {
     target.on('end', () => this.#targetEnded());
     target.on('error', (err: NodeJS.ErrnoException) => this.#sideFailed('target', err));
     target.on('close', () => this.#targetSocketClosed());
-    target.on('drain', () => {
+    const clientMayRead = (): void => {
       if (this.#phase === Phase.Open) this.#client.resume();
-    });
+    };
+    target.on('drain', clientMayRead);
+    this.#toTarget = new DirectWriter(target, clientMayRead);
   }
 
   #connected(target: Socket, proxyHeader: Buffer | null): void {
@@ -184,16 +188,16 @@ export class TcpFlow implements OpenTunnel, IdleWatched {
     this.#receivedBytes += b.length;
     this.moved = true;
     // After ebb's FIN nothing more goes to the target; the client's bytes are read (so its FIN is seen) and dropped.
-    const target = this.#target;
-    if (this.#phase !== Phase.Open || target === null) return 'free';
-    return writeRead(target, b);
+    const toTarget = this.#toTarget;
+    if (this.#phase !== Phase.Open || toTarget === null) return 'free';
+    return toTarget.write(b);
   }
 
   #fromTarget(b: Buffer): ReadOutcome {
     this.moved = true;
     if (this.#phase !== Phase.Open) return 'free';
     this.#sentBytes += b.length;
-    return writeRead(this.#client, b);
+    return this.#toClient.write(b);
   }
 
   /** The client's FIN: passed to the target, whose answer may still come (half-close). */
