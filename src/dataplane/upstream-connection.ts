@@ -2,7 +2,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { TargetTls } from '../domain/routing-snapshot.ts';
 import { classifySocketError, ProxyError } from './errors.ts';
-import { directReadOption } from './tcp/direct-reads.ts';
+import { DirectReader } from './tcp/direct-reads.ts';
 import type { ReadOutcome } from './tcp/direct-reads.ts';
 import { BodyKind, ResponseParser } from './response-parser.ts';
 import type { ResponseEvents } from './response-parser.ts';
@@ -106,8 +106,15 @@ export class UpstreamConnection implements ResponseEvents {
     if (targetTls === null) {
       // A plain connection reads into a buffer of its own, read into again once what was passed on
       // from it has been written or copied (tcp/direct-reads.ts): no new buffer and no trip through
-      // a Readable per response.
-      socket = direct ? net.connect({ host: entry.host, port: entry.port, noDelay: true, onread: directReadOption((b) => this.#readDirect(b)) }) : net.connect({ host: entry.host, port: entry.port, noDelay: true });
+      // a Readable per response; each read goes from the socket's handle straight to the parser
+      // (DirectReader.takeOver).
+      if (direct) {
+        const reader = new DirectReader((b) => this.#readDirect(b));
+        socket = net.connect({ host: entry.host, port: entry.port, noDelay: true, onread: reader.option });
+        reader.takeOver(socket);
+      } else {
+        socket = net.connect({ host: entry.host, port: entry.port, noDelay: true });
+      }
       socket.on('connect', () => this.#onConnected());
     } else {
       socket = tls.connect({
