@@ -443,7 +443,9 @@ export class ClientConnection implements ClientSide {
     this.#reading = Reading.Closed;
     const s = this.socket;
     if (s.destroyed) return;
-    s.end();
+    // Once ebb's side has ended (a `Connection: close` answer), ending it again would only make
+    // Node build an error nobody reads, with its stack, on every such connection.
+    if (!s.writableEnded) s.end();
     s.setTimeout(CLOSE_GRACE_MS);
     if (this.#paused) s.resume();
   }
