@@ -105,7 +105,7 @@ export class Exchange implements UpstreamSink, BodySink, ClientExchange {
     const plan = this.client.plan;
     const timeout = this.#ctx.route.settings.targetResponseTimeoutMs;
     if (this.#startMs !== 0) this.#sentMs = performance.now();
-    conn.socket.write(`${plan.head}\r\n`, 'latin1');
+    conn.writer.latin1(`${plan.head}\r\n`);
     if (plan.bodyMode === BodyMode.None) {
       conn.armResponse(timeout);
       return;
@@ -127,7 +127,7 @@ export class Exchange implements UpstreamSink, BodySink, ClientExchange {
       sock.write(chunk);
       ok = sock.write('\r\n', 'latin1');
       sock.uncork();
-    } else ok = sock.write(chunk);
+    } else ok = conn.writer.buffer(chunk);
     if (!ok && !this.#bodyWaiting) {
       this.#bodyWaiting = true;
       this.client.pauseBody();
@@ -139,7 +139,7 @@ export class Exchange implements UpstreamSink, BodySink, ClientExchange {
   onBodyEnd(): void {
     const conn = this.conn;
     if (conn === null) return;
-    if (this.client.plan.bodyMode === BodyMode.Chunked) conn.socket.write('0\r\n\r\n', 'latin1');
+    if (this.client.plan.bodyMode === BodyMode.Chunked) conn.writer.latin1('0\r\n\r\n');
     conn.armResponse(this.#ctx.route.settings.targetResponseTimeoutMs);
   }
 

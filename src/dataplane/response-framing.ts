@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import { SocketWriter } from './socket-writer.ts';
 
 /**
  * Body bytes up to this size are written in the same string as their head or chunk framing (one
@@ -13,6 +14,8 @@ const INLINE_BODY_BYTES = 4096;
  */
 export class ResponseFraming {
   readonly #socket: Socket;
+  /** Where every write of a response goes: straight to the handle while nothing is queued (socket-writer.ts). */
+  readonly #out: SocketWriter;
   #held: string | null = null;
   #chunked = false;
   /** Bytes of this response written (or held) so far: the access log's sent_bytes. */
@@ -20,6 +23,7 @@ export class ResponseFraming {
 
   constructor(socket: Socket) {
     this.#socket = socket;
+    this.#out = new SocketWriter(socket);
   }
 
   /**
@@ -27,7 +31,7 @@ export class ResponseFraming {
    * be one (a body Buffer is written as it is, not copied, unless small enough to go inline).
    */
   get holdsBuffer(): boolean {
-    return this.#socket.writableLength > 0;
+    return this.#out.holdsWrite;
   }
 
   /** A new response begins. */
@@ -42,7 +46,7 @@ export class ResponseFraming {
     this.#chunked = chunked;
     this.sent += head.length;
     if (bodyFollows) this.#held = head;
-    else this.#socket.write(head, 'latin1');
+    else this.#out.latin1(head);
   }
 
   /** Writes a held head (the target's read ended before any body byte). */
@@ -50,7 +54,7 @@ export class ResponseFraming {
     const head = this.#held;
     if (head === null) return;
     this.#held = null;
-    this.#socket.write(head, 'latin1');
+    this.#out.latin1(head);
   }
 
   body(chunk: Buffer): boolean {
@@ -74,7 +78,7 @@ export class ResponseFraming {
     if (last === null || last.length === 0) {
       const head = this.#held ?? '';
       this.#held = null;
-      if (head !== '' || trailer !== '') this.#socket.write(head + trailer, 'latin1');
+      if (head !== '' || trailer !== '') this.#out.latin1(head + trailer);
       return;
     }
     let pre = this.#held ?? '';
@@ -93,7 +97,7 @@ export class ResponseFraming {
   /** An answer ebb writes itself, whole. */
   answer(text: string): void {
     this.sent += text.length;
-    this.#socket.write(text, 'latin1');
+    this.#out.latin1(text);
   }
 
   /** The response is cut: nothing held is written. */
@@ -106,9 +110,9 @@ export class ResponseFraming {
    * chunk is carried in the same latin1 string (byte for byte), a large one goes in one corked writev.
    */
   #send(pre: string, chunk: Buffer, post: string): boolean {
+    if (pre === '' && post === '') return this.#out.buffer(chunk);
+    if (chunk.length <= INLINE_BODY_BYTES) return this.#out.latin1(pre + chunk.toString('latin1') + post);
     const s = this.#socket;
-    if (pre === '' && post === '') return s.write(chunk);
-    if (chunk.length <= INLINE_BODY_BYTES) return s.write(pre + chunk.toString('latin1') + post, 'latin1');
     s.cork();
     if (pre !== '') s.write(pre, 'latin1');
     let ok = s.write(chunk);

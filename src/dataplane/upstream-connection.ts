@@ -2,6 +2,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { TargetTls } from '../domain/routing-snapshot.ts';
 import { classifySocketError, ProxyError } from './errors.ts';
+import { SocketWriter } from './socket-writer.ts';
 import { DirectReader } from './tcp/direct-reads.ts';
 import type { ReadOutcome } from './tcp/direct-reads.ts';
 import { BodyKind, ResponseParser } from './response-parser.ts';
@@ -67,6 +68,8 @@ const enum Deadline {
 
 export class UpstreamConnection implements ResponseEvents {
   readonly socket: net.Socket;
+  /** What the exchange writes to the target goes through this (socket-writer.ts). */
+  readonly writer: SocketWriter;
   connected = false;
   /** Has served at least one exchange (a failure before any byte may then be retried). */
   reused = false;
@@ -140,6 +143,7 @@ export class UpstreamConnection implements ResponseEvents {
       });
     }
     this.socket = socket;
+    this.writer = new SocketWriter(socket);
     home.opened(this);
     if (!direct) socket.on('data', (b: Buffer) => this.#onData(b));
     socket.on('end', () => this.#onSocketEnd());

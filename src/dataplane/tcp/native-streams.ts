@@ -42,6 +42,7 @@ export interface WriteReq {
 /** The handle under a plain TCP net.Socket, as far as flows use it. */
 export interface TcpHandle {
   writeBuffer(req: WriteReq, data: Buffer): number;
+  writeLatin1String(req: WriteReq, data: string): number;
   readStop(): number;
   reading: boolean;
   onread: (this: TcpHandle, arrayBuffer: ArrayBuffer | undefined) => Uint8Array | undefined;
