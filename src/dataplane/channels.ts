@@ -15,6 +15,10 @@ export const CHANNEL_NAMES = {
   flowEnd: 'ebb:flow:end',
   tlsError: 'ebb:tls:error',
   http2SessionEnd: 'ebb:http2:session:end',
+  connectionOpen: 'ebb:connection:open',
+  connectionClose: 'ebb:connection:close',
+  connectionRefused: 'ebb:connection:refused',
+  connectionCount: 'ebb:connection:count',
 } as const;
 
 /** What a TLS handshake settled (ALB's ssl_cipher, ssl_protocol, domain_name, chosen_cert_arn). */
@@ -177,6 +181,41 @@ export interface Http2SessionEndMessage {
   readonly durationMs: number;
 }
 
+/**
+ * A client connection a listener accepted (`ebb:connection:open`, once the connection limit let it in)
+ * or one that closed (`ebb:connection:close`): ELB's NewConnectionCount and ActiveConnectionCount.
+ * Published for listeners of every protocol; a Network Load Balancer's connections are counted as
+ * flows, so its subscribers leave those out. Its close is published only for a connection whose open
+ * was (the channel had a subscriber then). `ebb:connection:count` carries the same record with no
+ * connection opening or closing: each listener's count, said when a process begins to report its
+ * connections to another (a data-plane worker, the ebb retiring at a hot restart), so the connections
+ * it already holds are counted there from the start.
+ */
+export interface ConnectionMessage {
+  /**
+   * The process holding the connection (a data-plane worker, the ebb retiring at a hot restart, or ebb
+   * itself): its connections end when it does. Connections are counted per process, not per data plane,
+   * because the connection limit that sees them is the process's (connection-limit.ts).
+   */
+  readonly pid: number;
+  readonly listenerArn: string;
+  readonly listenerPort: number;
+  /**
+   * The listener's client connections open in that process once this one opened or closed (of those
+   * whose open was published). A state, not a step: a subscriber that missed a message, or began
+   * after the process's first connections, is right again at the process's next message.
+   */
+  readonly open: number;
+}
+
+/** A client connection refused at the connection limit (ELB's RejectedConnectionCount), on a listener of any protocol. */
+export interface ConnectionRefusedMessage {
+  readonly pid: number;
+  readonly listenerArn: string;
+  /** 0 when Node did not say. */
+  readonly listenerPort: number;
+}
+
 export interface UpstreamErrorMessage {
   readonly dataPlaneId: string;
   readonly targetKey: string;
@@ -204,3 +243,7 @@ export const flowOpenChannel = diagnosticsChannel.channel(CHANNEL_NAMES.flowOpen
 export const flowEndChannel = diagnosticsChannel.channel(CHANNEL_NAMES.flowEnd);
 export const tlsErrorChannel = diagnosticsChannel.channel(CHANNEL_NAMES.tlsError);
 export const http2SessionEndChannel = diagnosticsChannel.channel(CHANNEL_NAMES.http2SessionEnd);
+export const connectionOpenChannel = diagnosticsChannel.channel(CHANNEL_NAMES.connectionOpen);
+export const connectionCloseChannel = diagnosticsChannel.channel(CHANNEL_NAMES.connectionClose);
+export const connectionRefusedChannel = diagnosticsChannel.channel(CHANNEL_NAMES.connectionRefused);
+export const connectionCountChannel = diagnosticsChannel.channel(CHANNEL_NAMES.connectionCount);

@@ -1,6 +1,14 @@
 import { readFileSync } from 'node:fs';
 import type net from 'node:net';
 import { realClock, type Clock, type TimerHandle } from '../shared/clock.ts';
+import {
+  connectionCloseChannel,
+  connectionCountChannel,
+  connectionOpenChannel,
+  connectionRefusedChannel,
+  type ConnectionMessage,
+  type ConnectionRefusedMessage,
+} from './channels.ts';
 
 /**
  * A limit on client connections, derived from the process's open-file limit, as HAProxy derives
@@ -157,7 +165,11 @@ export function deriveConnectionLimit(nofile: NofileLimit, options: ConnectionLi
   };
 }
 
-/** What a future metrics endpoint reads; updated as connections open, close and are refused. */
+/**
+ * The process's counts of its client connections, updated as they open, close and are refused: what the
+ * drop log lines say. Metrics count from the `ebb:connection:*` channels instead (`attachConnectionLimit`),
+ * which reach ebb's own process from data-plane workers too.
+ */
 export interface ConnectionCounters {
   /** Client connections open now, across every attached server. */
   readonly open: number;
@@ -277,6 +289,10 @@ export class ConnectionLimit {
  * carrying how many were refused meanwhile, so a flood of refusals costs one line per interval and
  * none goes uncounted. Call before the server listens. Returns a function that detaches (also done
  * when the server emits 'close'); connections still open stay counted until they close.
+ *
+ * Each connection accepted, closed and refused is also published on `ebb:connection:open`, `:close`
+ * and `:refused` (channels.ts) while they have a subscriber: ebb's metrics in this process, or a
+ * worker's telemetry forwarder, which carries them to ebb's process.
  */
 export function attachConnectionLimit(
   server: net.Server,
@@ -315,8 +331,11 @@ export function attachConnectionLimit(
     a.timer = limit.clock.setTimer(limit.logIntervalMs, windowEnds);
   };
 
-  const onDrop = (): void => {
+  const onDrop = (data?: { localPort?: number }): void => {
     limit.dropped(listener);
+    if (connectionRefusedChannel.hasSubscribers) {
+      connectionRefusedChannel.publish({ pid: PID, listenerArn: listener, listenerPort: data?.localPort ?? 0 } satisfies ConnectionRefusedMessage);
+    }
     if (a.timer !== null) {
       a.pending++;
       return;
@@ -326,7 +345,12 @@ export function attachConnectionLimit(
   };
   const onConnection = (socket: net.Socket): void => {
     limit.opened(a);
-    socket.once('close', () => limit.closed(a));
+    // Nothing is built while nobody listens; a connection whose open was published has its close published too.
+    const port = connectionOpenChannel.hasSubscribers ? publishOpened(listener, socket) : null;
+    socket.once('close', () => {
+      limit.closed(a);
+      if (port !== null) publishClosed(listener, port);
+    });
   };
   const onListening = (): void => limit.listening(a, true);
   const detach = (): void => {
@@ -352,4 +376,50 @@ export function attachConnectionLimit(
   server.on('close', detach);
   if (server.listening) limit.listening(a, true);
   return detach;
+}
+
+const PID = process.pid;
+
+/** A listener's client connections open in this process whose open was published, and the port of the last one. */
+interface PublishedOpen {
+  open: number;
+  listenerPort: number;
+}
+
+/**
+ * By listener ARN: the `open` of the connection messages. Counted for the process, not per server, so a
+ * listener opened again on a new address (the old server still finishing its connections) or served by
+ * two data planes in one process is one count.
+ */
+const publishedOpen = new Map<string, PublishedOpen>();
+
+/** Publishes a connection accepted on `listener`; returns the port it was accepted on, for its close. */
+function publishOpened(listener: string, socket: net.Socket): number {
+  const listenerPort = socket.localPort ?? 0;
+  let count = publishedOpen.get(listener);
+  if (count === undefined) publishedOpen.set(listener, (count = { open: 0, listenerPort }));
+  count.open++;
+  count.listenerPort = listenerPort;
+  connectionOpenChannel.publish({ pid: PID, listenerArn: listener, listenerPort, open: count.open } satisfies ConnectionMessage);
+  return listenerPort;
+}
+
+function publishClosed(listener: string, listenerPort: number): void {
+  const count = publishedOpen.get(listener);
+  const open = count === undefined ? 0 : --count.open;
+  if (open <= 0) publishedOpen.delete(listener);
+  if (connectionCloseChannel.hasSubscribers) connectionCloseChannel.publish({ pid: PID, listenerArn: listener, listenerPort, open } satisfies ConnectionMessage);
+}
+
+/**
+ * Publishes on `ebb:connection:count` the open count of each listener with connections open in this
+ * process (of those whose open was published): called when this process begins to report its
+ * connections to another, which has seen none of them (a worker's telemetry forwarder at its start; at
+ * a hot restart the retiring ebb's, whose connections were counted by its own metrics until then).
+ */
+export function publishConnectionCounts(): void {
+  if (!connectionCountChannel.hasSubscribers) return;
+  for (const [listenerArn, { open, listenerPort }] of publishedOpen) {
+    connectionCountChannel.publish({ pid: PID, listenerArn, listenerPort, open } satisfies ConnectionMessage);
+  }
 }

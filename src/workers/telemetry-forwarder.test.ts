@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import diagnosticsChannel from 'node:diagnostics_channel';
+import net, { type AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { CHANNEL_NAMES, flowEndChannel, requestEndChannel, tlsErrorChannel, tunnelOpenChannel } from '../dataplane/channels.ts';
+import { attachConnectionLimit, ConnectionLimit } from '../dataplane/connection-limit.ts';
 import { FakeClock } from '../../test/fakes/fake-clock.ts';
 import { decodeFromWorker } from './protocol.ts';
 import type { FromWorker } from './protocol.ts';
@@ -105,6 +107,65 @@ test('stop unsubscribes and sends what is batched; the channels go quiet again',
   tunnelOpenChannel.publish({ dataPlaneId: 'w1', targetKey: 'late' });
   fwd.flush();
   assert.equal(sent.length, 1);
+});
+
+test("a worker's client connections go to the control side: accepted, refused at the limit, closed, each with its process and the listener's open count", async (t) => {
+  const { clock, sent, fwd } = forwarder();
+  fwd.start();
+  t.after(() => fwd.stop());
+  // As a worker's listener puts its server under the connection limit: one connection at a time here.
+  const server = net.createServer();
+  attachConnectionLimit(server, new ConnectionLimit({ maxConnections: 1 }), 'arn:l', () => {});
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => server.close());
+  const port = (server.address() as AddressInfo).port;
+  const accepted = new Promise<net.Socket>((r) => server.once('connection', r));
+  const first = net.connect(port, '127.0.0.1');
+  t.after(() => first.destroy());
+  const socket = await accepted;
+  const refused = net.connect(port, '127.0.0.1');
+  await new Promise((r) => refused.once('close', r));
+  const closed = new Promise((r) => socket.once('close', r));
+  first.destroy();
+  await closed;
+  clock.advance(20);
+  const connection = { pid: process.pid, listenerArn: 'arn:l', listenerPort: port };
+  assert.deepEqual(
+    sent.flatMap((m) => m.events),
+    [
+      [CHANNEL_NAMES.connectionOpen, { ...connection, open: 1 }],
+      [CHANNEL_NAMES.connectionRefused, connection],
+      [CHANNEL_NAMES.connectionClose, { ...connection, open: 0 }],
+    ],
+  );
+});
+
+test('at its start, the connections open before it are stated (the ebb retiring at a hot restart holds some)', async (t) => {
+  const server = net.createServer();
+  attachConnectionLimit(server, new ConnectionLimit({ maxConnections: 10 }), 'arn:held', () => {});
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => server.close());
+  const port = (server.address() as AddressInfo).port;
+  // Accepted while this process's own metrics listened: their opens went there, not to the control side.
+  const ownMetrics = (): void => {};
+  diagnosticsChannel.subscribe(CHANNEL_NAMES.connectionOpen, ownMetrics);
+  const accepted: net.Socket[] = [];
+  server.on('connection', (s) => accepted.push(s));
+  const clients = [net.connect(port, '127.0.0.1'), net.connect(port, '127.0.0.1')];
+  t.after(() => clients.forEach((c) => c.destroy()));
+  while (accepted.length < 2) await new Promise((r) => setTimeout(r, 5));
+  diagnosticsChannel.unsubscribe(CHANNEL_NAMES.connectionOpen, ownMetrics);
+
+  const { clock, sent, fwd } = forwarder();
+  fwd.start();
+  t.after(() => fwd.stop());
+  clock.advance(20);
+  assert.deepEqual(sent.flatMap((m) => m.events), [[CHANNEL_NAMES.connectionCount, { pid: process.pid, listenerArn: 'arn:held', listenerPort: port, open: 2 }]]);
+  const closed = new Promise((r) => accepted[0]?.once('close', r));
+  clients[0]?.destroy();
+  await closed;
+  clock.advance(20);
+  assert.deepEqual(sent.at(-1)?.events, [[CHANNEL_NAMES.connectionClose, { pid: process.pid, listenerArn: 'arn:held', listenerPort: port, open: 1 }]]);
 });
 
 test('plain: channel records pass as they are; what JSON would lose or refuse is converted', () => {

@@ -1,5 +1,6 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { CHANNEL_NAMES } from '../dataplane/channels.ts';
+import { publishConnectionCounts } from '../dataplane/connection-limit.ts';
 import type { Clock, TimerHandle } from '../shared/clock.ts';
 import type { FromWorker } from './protocol.ts';
 
@@ -42,7 +43,11 @@ export class TelemetryForwarder {
     this.#maxBatch = options.maxBatch ?? 500;
   }
 
-  /** Subscribes to every data-plane channel. */
+  /**
+   * Subscribes to every data-plane channel, then has the connection limit say the client connections
+   * open now: none in a new worker, but the ebb retiring at a hot restart holds connections the control
+   * side has not seen open, and they are counted there from this first batch on.
+   */
   start(): void {
     if (this.#subscriptions.length > 0) return;
     for (const name of Object.values(CHANNEL_NAMES)) {
@@ -50,6 +55,7 @@ export class TelemetryForwarder {
       diagnosticsChannel.subscribe(name, onMessage);
       this.#subscriptions.push([name, onMessage]);
     }
+    publishConnectionCounts();
   }
 
   /** Unsubscribes and sends what is batched. */

@@ -7,9 +7,10 @@
  * /proc/<pid>/fd and /proc/net/tcp. So the test sees the workers as an operator would, by pid.
  *
  * One ebb for the whole story, step by step: requests served by both workers and counted by the
- * metrics and the access log in ebb's own process; a drain with requests in flight in both workers
- * that ends only after the last; a worker killed with SIGKILL while a drain waits on it, which stops
- * waiting, a replacement, and traffic going on; SIGTERM, and no process left. A second, short ebb is
+ * metrics and the access log in ebb's own process, and their client connections (kept open, then
+ * closed); a drain with requests in flight in both workers that ends only after the last; a worker
+ * killed with SIGKILL while a drain waits on it, which stops waiting (and its connection leaves the
+ * active count), a replacement, and traffic going on; SIGTERM, and no process left. A second, short ebb is
  * killed with SIGKILL itself, which it cannot handle: its workers must not outlive it.
  */
 import assert from 'node:assert/strict';
@@ -188,6 +189,34 @@ test('ebb serve --workers 2: both workers serve, telemetry is whole, drains wait
   const logLines = (): number => readFileSync(accessLog, 'utf8').split('\n').filter((l) => l.length > 0).length;
   assert.ok(await waitFor(() => logLines() === 60, 5000, 50), `60 access-log lines: ${logLines()}`);
 
+  // 2b. Client connections, accepted by the workers, counted in ebb's own process as one load balancer's.
+  const adminPort = Number(admin.split(':')[1]);
+  const connections = async (): Promise<{ active: number; accepted: number }> => {
+    const m = await scrape(adminPort);
+    return { active: m.sum('ebb_active_connection_count'), accepted: m.sum('ebb_new_connection_count') };
+  };
+  const KEPT = 8;
+  const keepAlive = new http.Agent({ keepAlive: true, maxSockets: KEPT });
+  c.add(() => keepAlive.destroy());
+  // Concurrent, so each request opens a connection of its own; the agent then keeps all of them open.
+  const kept = await Promise.all(
+    Array.from({ length: KEPT }, () =>
+      new Promise<number>((resolve, reject) => {
+        http.get({ host: '127.0.0.1', port: listenerPort, path: '/slow?ms=200', agent: keepAlive }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        }).on('error', reject);
+      }),
+    ),
+  );
+  assert.deepEqual(new Set(kept), new Set([200]));
+  assert.equal(Object.values(keepAlive.freeSockets).flat().length, KEPT, 'the agent keeps its connections open');
+  assert.ok(await waitFor(async () => (await connections()).active === KEPT, 3000, 50), `ebb_active_connection_count is ${KEPT}: ${JSON.stringify(await connections())}`);
+  const counted = await connections();
+  assert.ok(counted.accepted >= 60 + KEPT, `ebb_new_connection_count counts every connection of step 1 and these: ${counted.accepted}`);
+  keepAlive.destroy();
+  assert.ok(await waitFor(async () => (await connections()).active === 0, 3000, 50), `ebb_active_connection_count back to 0: ${JSON.stringify(await connections())}`);
+
   // 3. A drain with requests in flight to A in both workers ends when the last of them has, not before.
   const slow: Array<Promise<number | 'cut'>> = [];
   const inBoth = (): boolean => new Set([...A.inFlight].map((p) => socketOwners(workers, A.port).get(p))).size === 2;
@@ -213,6 +242,7 @@ test('ebb serve --workers 2: both workers serve, telemetry is whole, drains wait
   await postJson(admin, '/ebb/v1/deregister', { targetGroup: 'web', targets: [`127.0.0.1:${B.port}`], timeoutSeconds: 60 });
   const drainB = waitDrained(admin, B.port, 30);
   await sleep(300);
+  assert.ok((await connections()).active >= 1, 'the connection of the long request is counted');
   const killedAt = Date.now();
   process.kill(victim, 'SIGKILL');
   const drainedB = await drainB;
@@ -230,6 +260,8 @@ test('ebb serve --workers 2: both workers serve, telemetry is whole, drains wait
   const m = await scrape(Number(admin.split(':')[1]));
   assert.equal(m.value('ebb_worker_restarts_total'), 1, 'the restart is counted in the metrics');
   assert.ok((m.value('ebb_worker_connections_lost_total') ?? 0) >= 1, `the dead worker's connection is counted as lost: ${m.value('ebb_worker_connections_lost_total')}`);
+  // The dead worker could not say its connection closed: it goes from the active count with the worker.
+  assert.ok(await waitFor(async () => (await connections()).active === 0, 3000, 50), `no connection counted open after the kill: ${JSON.stringify(await connections())}`);
 
   // 5. SIGTERM: ebb and every worker it ran exit; none is left.
   ebb.child.kill('SIGTERM');

@@ -14,6 +14,7 @@ import type { ControlApi } from '../../control/control-api.ts';
 import type { ControlEvents } from '../../control/events.ts';
 import type { DrainRecord, TargetHealthDescription } from '../../control/outputs.ts';
 import { requestEndChannel, type RequestEndMessage } from '../../dataplane/channels.ts';
+import { attachConnectionLimit, ConnectionLimit } from '../../dataplane/connection-limit.ts';
 import type { HttpDataPlane } from '../../dataplane/http-data-plane.ts';
 import type { ListenerRecord, LoadBalancerRecord, TargetGroupRecord } from '../../domain/resources.ts';
 import { targetKey } from '../../domain/resources.ts';
@@ -57,13 +58,9 @@ class StubControl {
 
 class StubDataPlane {
   readonly activityByKey = new Map<string, { requests: number; tunnels: number; completed: number; connections?: number }>();
-  readonly dropped = new Map<string, number>();
-  readonly connectionLimit = { maxConnections: 456, counters: { open: 0, droppedTotal: 0, dropped: this.dropped } };
+  readonly connectionLimit = { maxConnections: 456 };
   activity(key: string): { requests: number; tunnels: number; completed: number; connections?: number } {
     return this.activityByKey.get(key) ?? { requests: 0, tunnels: 0, completed: 0 };
-  }
-  boundPort(): number | null {
-    return null;
   }
 }
 
@@ -332,34 +329,41 @@ test('a target group deleted and made again under the same ARN counts from 0, in
   assert.equal(s.value('ebb_processed_bytes', { load_balancer: LB }), 300);
 });
 
-test("client connections: accepted and open per load balancer, from the listener's port; refused from the data plane's counters", async (t) => {
-  const { control, dataPlane, scrape } = setup(t);
+test("client connections of this process: accepted, open and refused per load balancer, as the listeners' connection limit publishes them", async (t) => {
+  const { scrape } = setup(t);
+  // What an ebb listener does with its server (listener.ts, tcp-listener.ts): a limit of 2 here.
   const server = net.createServer();
+  attachConnectionLimit(server, new ConnectionLimit({ maxConnections: 2 }), LISTENER_ARN, () => {});
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   t.after(() => server.close());
   const port = (server.address() as AddressInfo).port;
-  control.listeners = [{ arn: LISTENER_ARN, address: '127.0.0.1', port, loadBalancerArn: LB_ARN }];
   const accepted: net.Socket[] = [];
   server.on('connection', (s) => accepted.push(s));
   const clients = [net.connect(port, '127.0.0.1'), net.connect(port, '127.0.0.1')];
+  t.after(() => clients.forEach((c) => c.destroy()));
   await Promise.all(clients.map((c) => new Promise((r) => c.once('connect', r))));
   while (accepted.length < 2) await new Promise((r) => setTimeout(r, 5));
   let s = await scrape();
   assert.equal(s.value('ebb_new_connection_count', { load_balancer: LB }), 2);
   assert.equal(s.value('ebb_active_connection_count', { load_balancer: LB }), 2);
-  const closed = new Promise((r) => accepted[0]?.once('close', r));
+  assert.equal(s.value('ebb_rejected_connection_count', { load_balancer: LB }), undefined);
+
+  // A third is over the limit: Node closes it at accept, and it is refused, not accepted.
+  const third = net.connect(port, '127.0.0.1');
+  await new Promise((r) => third.once('close', r));
+  s = await scrape();
+  assert.equal(s.value('ebb_rejected_connection_count', { load_balancer: LB }), 1);
+  assert.equal(s.value('ebb_new_connection_count', { load_balancer: LB }), 2);
+
+  const closed = accepted.map((a) => new Promise((r) => a.once('close', r)));
   clients[0]?.destroy();
-  await closed;
+  await closed[0];
   s = await scrape();
   assert.equal(s.value('ebb_active_connection_count', { load_balancer: LB }), 1);
   clients[1]?.destroy();
-
-  dataPlane.dropped.set(LISTENER_ARN, 5);
+  await closed[1];
   s = await scrape();
-  assert.equal(s.value('ebb_rejected_connection_count', { load_balancer: LB }), 5);
-  dataPlane.dropped.set(LISTENER_ARN, 7);
-  s = await scrape();
-  assert.equal(s.value('ebb_rejected_connection_count', { load_balancer: LB }), 7);
+  assert.equal(s.value('ebb_active_connection_count', { load_balancer: LB }), 0, 'written as 0 once none is open');
   assert.equal(s.value('ebb_client_connection_limit'), 456);
 });
 

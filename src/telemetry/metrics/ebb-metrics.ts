@@ -1,13 +1,13 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
-import type { Socket } from 'node:net';
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { ControlApi } from '../../control/control-api.ts';
 import type { ConfigReloadEvent } from '../../control/events.ts';
 import type { DrainRecord } from '../../control/outputs.ts';
-import { CHANNEL_NAMES, type FlowEndMessage, type FlowOpenMessage, type Http2SessionEndMessage, type RequestEndMessage, type TlsErrorMessage } from '../../dataplane/channels.ts';
+import { CHANNEL_NAMES, type ConnectionMessage, type ConnectionRefusedMessage, type FlowEndMessage, type FlowOpenMessage, type Http2SessionEndMessage, type RequestEndMessage, type TlsErrorMessage } from '../../dataplane/channels.ts';
 import type { HealthObservation } from '../../domain/health-port.ts';
 import { ACCESS_LOG_COUNTERS, type AccessLogCounters } from '../access-log/counters.ts';
-import { listenerLoadBalancerDimension, loadBalancerDimension, parseTargetKey, targetGroupDimension } from './dimensions.ts';
+import { loadBalancerDimension, parseTargetKey, targetGroupDimension } from './dimensions.ts';
+import { ClientConnectionMetrics } from './client-connection-metrics.ts';
 import { ConnectionMetrics } from './connection-metrics.ts';
 import { RequestMetrics } from './request-metrics.ts';
 import { CounterFamily, HistogramFamily } from './series-set.ts';
@@ -27,10 +27,8 @@ import { registerWorkerMetrics, type WorkerCounters } from './worker-metrics.ts'
  *   ends, nothing kept per request: ./request-metrics.ts);
  * - flows of TCP and TLS listeners, failed TLS handshakes, HTTP/2 connections: the `ebb:flow:*`,
  *   `ebb:tls:error` and `ebb:http2:session:end` channels (./connection-metrics.ts);
- * - client connections: Node's built-in `net.server.socket` channel, published for each connection a
- *   server accepts, after the connection limit has let it in (Node documentation, Diagnostics
- *   Channel, "Built-in Channels"), matched to its listener by local address and port; refused ones
- *   from the data plane's connection-limit counters;
+ * - client connections accepted, closed and refused: the `ebb:connection:*` channels, which every
+ *   listener's connection limit publishes, in this process or in a worker (./client-connection-metrics.ts);
  * - drains: the control plane's `drain:end` events; health checks: each observation, as the control
  *   plane gets it;
  * - everything that is a state (targets by state, in flight, tunnels, healthy hosts) is read when
@@ -57,9 +55,6 @@ export interface EbbMetricsOptions {
 type ReloadResult = ConfigReloadEvent['outcome'];
 const RELOAD_RESULTS = ['applied', 'refused', 'restored', 'restore-failed'] as const satisfies readonly ReloadResult[];
 
-const LB = ['load_balancer'] as const;
-type LbLabel = (typeof LB)[number];
-
 /** Drain durations, in seconds: from a drain that ends at once up to the longest delay AWS allows (3600 s). */
 /** Health checks: a local target answers in a millisecond; the default timeout is 5 s. */
 const HEALTH_CHECK_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -78,16 +73,6 @@ const ACCESS_LOG_METRICS: ReadonlyArray<readonly [keyof AccessLogCounters, strin
   ['filesRotated', 'ebb_access_log_files_rotated_total', 'Access-log files closed and replaced (size or time rotation, S3-layout intervals)'],
 ];
 
-/**
- * A listener as client connections find it: its address and the load balancer's dimension, or null
- * for a Network Load Balancer's, whose connections are flows (./connection-metrics.ts) and not in ALB's
- * connection counts.
- */
-interface ListenerPlace {
-  readonly address: string;
-  readonly loadBalancer: string | null;
-}
-
 export class EbbMetrics {
   /** The registry `/metrics` renders. */
   readonly registry = new Registry();
@@ -95,14 +80,8 @@ export class EbbMetrics {
   readonly #dataPlanes: readonly ObservedDataPlane[];
   readonly #unsubscribe: Array<() => void> = [];
 
-  // Per load balancer (CloudWatch dimension LoadBalancer).
-  readonly #newConnections: CounterFamily<LbLabel>;
-  readonly #rejectedConnections: CounterFamily<LbLabel>;
-  /** Client connections open now, by load balancer dimension. */
-  readonly #open = new Map<string, number>();
-  /** Refused connections already counted, by listener ARN (the data plane's counters are totals). */
-  readonly #droppedSeen = new Map<string, number>();
-
+  // Client connections per load balancer (CloudWatch dimension LoadBalancer), of every process.
+  readonly #clientConnections: ClientConnectionMetrics;
   // Requests, per load balancer and per load balancer and target group (./request-metrics.ts).
   readonly #requests: RequestMetrics;
   // NLB's flows, TLS handshakes that failed, HTTP/2 connections (./connection-metrics.ts).
@@ -116,9 +95,6 @@ export class EbbMetrics {
   readonly #healthCheckDuration: HistogramFamily<'target_group' | 'result'>;
   readonly #reloads: Counter<'result'>;
 
-  /** Listeners by bound port, to place accepted connections; rebuilt at each scrape and on a miss. */
-  #listeners = new Map<number, ListenerPlace[]>();
-  #listenersBuiltAt = -Infinity;
   #view: ScrapeView | null = null;
 
   constructor(options: EbbMetricsOptions) {
@@ -134,28 +110,7 @@ export class EbbMetrics {
 
     // Help texts quote or follow the CloudWatch definitions (AWS documentation, "CloudWatch metrics for
     // your Application Load Balancer"), saying where ebb differs.
-    new Gauge({
-      name: 'ebb_active_connection_count',
-      help: 'ActiveConnectionCount: client connections open to the load balancer now (ebb counts client connections; CloudWatch adds those to targets)',
-      labelNames: LB,
-      registers,
-      collect() {
-        self.#scrape();
-        this.reset();
-        for (const [lb, n] of self.#open) this.labels({ load_balancer: lb }).set(n);
-      },
-    });
-    this.#newConnections = family('ebb_new_connection_count', 'NewConnectionCount: client connections the load balancer accepted', LB);
-    this.#rejectedConnections = new CounterFamily({
-      name: 'ebb_rejected_connection_count',
-      help: 'RejectedConnectionCount: client connections refused because the load balancer had reached its connection limit',
-      labelNames: LB,
-      registers,
-      collect: () => {
-        this.#scrape();
-        this.#countDropped();
-      },
-    });
+    this.#clientConnections = new ClientConnectionMetrics({ registers, beforeRead });
     this.#requests = new RequestMetrics(registers, beforeRead);
     this.#connections = new ConnectionMetrics({ registers, beforeRead, processedBytesOf: (arn) => this.#requests.processedBytesOf(arn) });
     // Scrape-time gauges of targets as they are now (./target-gauges.ts).
@@ -239,7 +194,10 @@ export class EbbMetrics {
     this.#subscribe(CHANNEL_NAMES.flowEnd, (m) => this.#connections.flowEnded(m as FlowEndMessage));
     this.#subscribe(CHANNEL_NAMES.tlsError, (m) => this.#connections.tlsFailed(m as TlsErrorMessage));
     this.#subscribe(CHANNEL_NAMES.http2SessionEnd, (m) => this.#connections.http2SessionEnded(m as Http2SessionEndMessage));
-    this.#subscribe('net.server.socket', (m) => this.#accepted((m as { socket: Socket }).socket));
+    this.#subscribe(CHANNEL_NAMES.connectionOpen, (m) => this.#clientConnections.opened(m as ConnectionMessage));
+    this.#subscribe(CHANNEL_NAMES.connectionClose, (m) => this.#clientConnections.stated(m as ConnectionMessage));
+    this.#subscribe(CHANNEL_NAMES.connectionCount, (m) => this.#clientConnections.stated(m as ConnectionMessage));
+    this.#subscribe(CHANNEL_NAMES.connectionRefused, (m) => this.#clientConnections.refused(m as ConnectionRefusedMessage));
     this.#unsubscribe.push(this.#control.events.on('drain:end', (r) => this.#drainEnded(r)));
     this.#unsubscribe.push(this.#control.events.on('config:reload', (e) => this.#reloads.labels({ result: e.outcome }).inc()));
   }
@@ -276,64 +234,6 @@ export class EbbMetrics {
     this.#unsubscribe.push(() => diagnosticsChannel.unsubscribe(name, handler));
   }
 
-  #accepted(socket: Socket): void {
-    const lb = this.#placeConnection(socket);
-    if (lb === null) return;
-    this.#newConnections.series({ load_balancer: lb }).inc();
-    this.#open.set(lb, (this.#open.get(lb) ?? 0) + 1);
-    socket.once('close', () => {
-      const n = (this.#open.get(lb) ?? 1) - 1;
-      if (n > 0) this.#open.set(lb, n);
-      else this.#open.delete(lb);
-    });
-  }
-
-  /** The load balancer whose listener accepted `socket`, or null for a server that is not ebb's listener. */
-  #placeConnection(socket: Socket): string | null {
-    const port = socket.localPort;
-    if (port === undefined) return null;
-    let places = this.#listeners.get(port);
-    // A listener opened since the index was built: rebuild, at most every 100 ms, so connections to
-    // other servers in the process (the admin API) cost a lookup and not a rebuild each.
-    if (places === undefined && performance.now() - this.#listenersBuiltAt >= 100) {
-      this.#buildListenerIndex();
-      places = this.#listeners.get(port);
-    }
-    if (places === undefined || places.length === 0) return null;
-    if (places.length === 1) return places[0]?.loadBalancer ?? null;
-    const address = (socket.localAddress ?? '').replace(/^::ffff:/, '');
-    const exact = places.find((p) => p.address === address);
-    const wildcard = places.find((p) => p.address === '0.0.0.0' || p.address === '::');
-    return (exact ?? wildcard)?.loadBalancer ?? null;
-  }
-
-  #buildListenerIndex(): void {
-    this.#listenersBuiltAt = performance.now();
-    const index = new Map<number, ListenerPlace[]>();
-    for (const lb of this.#allLoadBalancers()) {
-      const dim = lb.type === 'network' ? null : loadBalancerDimension(lb.arn);
-      for (const l of this.#control.describeListeners({ loadBalancerArn: lb.arn })) {
-        // A listener declared with port 0 listens where the data plane bound it.
-        const port = this.#dataPlanes.map((dp) => dp.boundPort(l.arn)).find((p) => p !== null) ?? l.port;
-        const list = index.get(port) ?? [];
-        list.push({ address: l.address, loadBalancer: dim });
-        index.set(port, list);
-      }
-    }
-    this.#listeners = index;
-  }
-
-  /** Adds what the data planes refused since the last scrape to the counter, by listener. */
-  #countDropped(): void {
-    for (const dp of this.#dataPlanes) {
-      for (const [listenerArn, total] of dp.connectionLimit.counters.dropped) {
-        const seen = this.#droppedSeen.get(listenerArn) ?? 0;
-        if (total > seen) this.#rejectedConnections.series({ load_balancer: listenerLoadBalancerDimension(listenerArn) }).inc(total - seen);
-        this.#droppedSeen.set(listenerArn, total);
-      }
-    }
-  }
-
   #drainEnded(r: DrainRecord): void {
     const tg = targetGroupDimension(r.targetGroupArn);
     this.#drains.series({ target_group: tg, outcome: r.outcome }).inc();
@@ -367,19 +267,17 @@ export class EbbMetrics {
     queueMicrotask(() => {
       this.#view = null;
     });
-    this.#buildListenerIndex();
     this.#prune(view);
     return view;
   }
 
   #prune(view: ScrapeView): void {
     const groups = new Set(view.groups.map((g) => g.dim));
-    for (const set of [this.#newConnections, this.#rejectedConnections]) set.prune((l) => view.loadBalancers.has(l.load_balancer));
+    this.#clientConnections.prune(view.loadBalancers);
     this.#requests.prune(view.loadBalancers, groups);
     this.#connections.prune(view.loadBalancers);
     for (const set of [this.#drains, this.#drainDuration, this.#healthChecks, this.#healthCheckDuration, ...this.#drainCut.map(([, s]) => s)]) {
       set.prune((l) => groups.has(l.target_group));
     }
-    for (const lb of this.#open.keys()) if (!view.loadBalancers.has(lb)) this.#open.delete(lb);
   }
 }
