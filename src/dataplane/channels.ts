@@ -3,7 +3,8 @@ import diagnosticsChannel from 'node:diagnostics_channel';
 /**
  * The data plane's diagnostics channels. The data plane only publishes; metrics and access logs
  * subscribe. Publishing is skipped entirely (no message object is built) while a channel has no
- * subscriber, so these cost nothing when unused.
+ * subscriber, so these cost nothing when unused. One is not the data plane's: `connectionLost`, which
+ * ebb's own process publishes when a data-plane process is gone (a process cannot say so itself).
  */
 export const CHANNEL_NAMES = {
   requestEnd: 'ebb:request:end',
@@ -19,7 +20,11 @@ export const CHANNEL_NAMES = {
   connectionClose: 'ebb:connection:close',
   connectionRefused: 'ebb:connection:refused',
   connectionCount: 'ebb:connection:count',
+  connectionLost: 'ebb:connection:lost',
 } as const;
+
+/** The channels a data plane publishes on, which a worker forwards to ebb's process: all but `connectionLost`. */
+export const FORWARDED_CHANNEL_NAMES: readonly string[] = Object.values(CHANNEL_NAMES).filter((name) => name !== CHANNEL_NAMES.connectionLost);
 
 /** What a TLS handshake settled (ALB's ssl_cipher, ssl_protocol, domain_name, chosen_cert_arn). */
 export interface TlsFacts {
@@ -208,6 +213,17 @@ export interface ConnectionMessage {
   readonly open: number;
 }
 
+/**
+ * A process that held client connections is gone (`ebb:connection:lost`): its connections went with
+ * it, and it could not say so. Published in ebb's own process when the control side learns that a
+ * data-plane worker, or the ebb retiring at a hot restart, is gone (src/workers/remote-data-plane.ts),
+ * for each pid that worker's connection messages carried; never by a data plane, and never forwarded
+ * by a worker (src/workers/telemetry-forwarder.ts leaves it out).
+ */
+export interface ConnectionLostMessage {
+  readonly pid: number;
+}
+
 /** A client connection refused at the connection limit (ELB's RejectedConnectionCount), on a listener of any protocol. */
 export interface ConnectionRefusedMessage {
   readonly pid: number;
@@ -247,3 +263,4 @@ export const connectionOpenChannel = diagnosticsChannel.channel(CHANNEL_NAMES.co
 export const connectionCloseChannel = diagnosticsChannel.channel(CHANNEL_NAMES.connectionClose);
 export const connectionRefusedChannel = diagnosticsChannel.channel(CHANNEL_NAMES.connectionRefused);
 export const connectionCountChannel = diagnosticsChannel.channel(CHANNEL_NAMES.connectionCount);
+export const connectionLostChannel = diagnosticsChannel.channel(CHANNEL_NAMES.connectionLost);

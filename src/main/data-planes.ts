@@ -81,10 +81,7 @@ export function createDataPlanes(options: DataPlanesOptions): ServedDataPlanes {
   const observed = pool.dataPlanes.map(
     (plane): ObservedDataPlane => ({
       activity: (key) => plane.activity(key),
-      // Workers share a listener's port; one declared with port 0 is not known here.
-      boundPort: () => null,
-      // Connections refused at a worker's limit are in its log lines, not (yet) in its reports.
-      connectionLimit: { maxConnections: perWorker, counters: { dropped: new Map() } },
+      connectionLimit: { maxConnections: perWorker },
     }),
   );
   return {

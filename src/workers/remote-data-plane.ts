@@ -1,5 +1,5 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
-import { CHANNEL_NAMES } from '../dataplane/channels.ts';
+import { CHANNEL_NAMES, connectionLostChannel, FORWARDED_CHANNEL_NAMES, type ConnectionLostMessage } from '../dataplane/channels.ts';
 import type { ApplyResult, DataPlane, TargetActivity, TerminateResult } from '../domain/data-plane-port.ts';
 import type { RoutingSnapshot, TargetGroupRoute } from '../domain/routing-snapshot.ts';
 import type { Clock, TimerHandle } from '../shared/clock.ts';
@@ -31,7 +31,15 @@ const DEFAULT_ANSWER_TIMEOUT_MS = 30_000;
 /** A snapshot the link refused (its queue full) is tried again this often, until the answer timeout gives the worker up. */
 export const APPLY_RETRY_MS = 100;
 const NO_CUT: TerminateResult = { requestsCut: 0, tunnelsClosed: 0, connectionsClosed: 0 };
-const TELEMETRY_CHANNELS: ReadonlySet<string> = new Set(Object.values(CHANNEL_NAMES));
+const TELEMETRY_CHANNELS: ReadonlySet<string> = new Set(FORWARDED_CHANNEL_NAMES);
+/** The connection messages that state a process's open count, which `ebb:connection:lost` takes back. */
+const CONNECTION_STATES: ReadonlySet<string> = new Set([CHANNEL_NAMES.connectionOpen, CHANNEL_NAMES.connectionClose, CHANNEL_NAMES.connectionCount]);
+/**
+ * Pids kept from one worker's connection messages. A worker is one process, so they carry one pid; the
+ * bound only stops a worker that sends others (a fault) from growing the set. Such messages past it are
+ * refused, so every open count published from a worker is one its `detach` takes back.
+ */
+export const MAX_CONNECTION_PIDS = 4;
 
 /** One key's counts: the current worker's last report, and what workers before it completed. */
 interface KeyCounts {
@@ -94,6 +102,8 @@ export class RemoteDataPlane implements DataPlane {
   readonly #heldTerminates: Array<{ readonly key: string; readonly resolve: (result: TerminateResult) => void }> = [];
   #telemetryDropped = 0;
   #telemetryRefused = 0;
+  /** The pids in the current worker's connection messages: said lost (`ebb:connection:lost`) when it is detached. */
+  readonly #connectionPids = new Set<number>();
 
   constructor(options: RemoteDataPlaneOptions) {
     this.id = options.id;
@@ -156,7 +166,8 @@ export class RemoteDataPlane implements DataPlane {
    * listeners are told, so no drain waits on a dead process. Calls waiting on it end (`terminate` with
    * nothing cut, `close` at once, `apply` with no listener errors: a slot with no worker routes nothing,
    * and the control plane's queue must not wait on a restart; the next worker gets the latest snapshot
-   * when it attaches, and its bind errors are logged).
+   * when it attaches, and its bind errors are logged). The client connections its process held are
+   * gone too: `ebb:connection:lost` says so for each pid its connection messages carried.
    */
   detach(reason: string, expected = false): { connectionsLost: number } {
     const link = this.#link;
@@ -182,6 +193,8 @@ export class RemoteDataPlane implements DataPlane {
     this.#held = false;
     this.#resolveApplies(Infinity, []);
     this.#log({ event: 'worker:detached', level: this.#stopped || expected ? 'info' : 'warn', dataPlane: this.id, reason, connectionsLost, keysReleased: released.length });
+    for (const pid of this.#connectionPids) if (connectionLostChannel.hasSubscribers) connectionLostChannel.publish({ pid } satisfies ConnectionLostMessage);
+    this.#connectionPids.clear();
     for (const key of released) this.#askedWhileUnsettled.delete(key);
     this.#tellIdle(released);
     this.#settled();
@@ -446,8 +459,9 @@ export class RemoteDataPlane implements DataPlane {
         this.#telemetryRefused++;
         continue;
       }
-      // Subscribers read fields of the event; anything but a plain object would make them throw.
-      if (typeof message !== 'object' || message === null || Array.isArray(message)) {
+      // Subscribers read fields of the event; anything but a plain object would make them throw. A
+      // connection message's pid must be one `detach` will say lost.
+      if (typeof message !== 'object' || message === null || Array.isArray(message) || (CONNECTION_STATES.has(name) && !this.#keepPid(message))) {
         this.#telemetryRefused++;
         continue;
       }
@@ -455,6 +469,14 @@ export class RemoteDataPlane implements DataPlane {
       const channel = diagnosticsChannel.channel(name);
       if (channel.hasSubscribers) channel.publish(message);
     }
+  }
+
+  /** Whether a connection message's pid is one of the worker's (kept, within `MAX_CONNECTION_PIDS`). */
+  #keepPid(message: { readonly pid?: unknown }): boolean {
+    const { pid } = message;
+    if (typeof pid !== 'number' || (!this.#connectionPids.has(pid) && this.#connectionPids.size >= MAX_CONNECTION_PIDS)) return false;
+    this.#connectionPids.add(pid);
+    return true;
   }
 }
 

@@ -100,6 +100,7 @@ test('stop unsubscribes and sends what is batched; the channels go quiet again',
   const { sent, fwd } = forwarder();
   fwd.start();
   assert.equal(requestEndChannel.hasSubscribers, true, 'subscribing is what makes the data plane publish');
+  assert.equal(diagnosticsChannel.channel(CHANNEL_NAMES.connectionLost).hasSubscribers, false, "ebb's own process says a worker is gone, not the worker");
   flowEndChannel.publish({ dataPlaneId: 'w1', reason: 'closed' });
   fwd.stop();
   assert.equal(sent.length, 1);

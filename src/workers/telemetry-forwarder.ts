@@ -1,5 +1,5 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
-import { CHANNEL_NAMES } from '../dataplane/channels.ts';
+import { FORWARDED_CHANNEL_NAMES } from '../dataplane/channels.ts';
 import { publishConnectionCounts } from '../dataplane/connection-limit.ts';
 import type { Clock, TimerHandle } from '../shared/clock.ts';
 import type { FromWorker } from './protocol.ts';
@@ -44,13 +44,15 @@ export class TelemetryForwarder {
   }
 
   /**
-   * Subscribes to every data-plane channel, then has the connection limit say the client connections
-   * open now: none in a new worker, but the ebb retiring at a hot restart holds connections the control
-   * side has not seen open, and they are counted there from this first batch on.
+   * Subscribes to every channel a data plane publishes on (`FORWARDED_CHANNEL_NAMES`: not
+   * `ebb:connection:lost`, which ebb's own process publishes when it learns a worker is gone, and which
+   * a worker has no say in), then has the connection limit say the client connections open now: none
+   * in a new worker, but the ebb retiring at a hot restart holds connections the control side has not
+   * seen open, and they are counted there from this first batch on.
    */
   start(): void {
     if (this.#subscriptions.length > 0) return;
-    for (const name of Object.values(CHANNEL_NAMES)) {
+    for (const name of FORWARDED_CHANNEL_NAMES) {
       const onMessage = (message: unknown): void => this.#add(name, message);
       diagnosticsChannel.subscribe(name, onMessage);
       this.#subscriptions.push([name, onMessage]);

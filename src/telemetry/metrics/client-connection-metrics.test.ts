@@ -4,11 +4,9 @@
  * from the exposition. ebb-metrics.test.ts has the messages of this process's own listeners.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { test } from 'node:test';
 import { Registry } from 'prom-client';
 import type { ConnectionMessage } from '../../dataplane/channels.ts';
-import { Cleanup } from '../../../test/support/cleanup.ts';
 import { Scrape } from '../../../test/integration/metrics-scrape.ts';
 import { ClientConnectionMetrics } from './client-connection-metrics.ts';
 
@@ -21,14 +19,14 @@ const TCP_LISTENER = `${P}:listener/${NLB}/cccccccccccccccc`;
 const CLASSIC = 'legacy';
 const CLASSIC_TCP_LISTENER = `${P}:listener/${CLASSIC}/dddddddddddddddd`;
 
-function setup(options: { processRunning?: (pid: number) => boolean } = {}): {
+function setup(): {
   metrics: ClientConnectionMetrics;
   loadBalancers: Set<string>;
   scrape: () => Promise<Scrape>;
 } {
   const registry = new Registry();
   const loadBalancers = new Set([ALB, NLB, CLASSIC]);
-  const metrics: ClientConnectionMetrics = new ClientConnectionMetrics({ registers: [registry], beforeRead: () => metrics.prune(loadBalancers), ...options });
+  const metrics: ClientConnectionMetrics = new ClientConnectionMetrics({ registers: [registry], beforeRead: () => metrics.prune(loadBalancers) });
   return { metrics, loadBalancers, scrape: async () => new Scrape(await registry.metrics()) };
 }
 
@@ -36,8 +34,7 @@ const message = (pid: number, listenerArn: string, open: number): ConnectionMess
 const lb = (load_balancer: string): { load_balancer: string } => ({ load_balancer });
 
 test("every process's connections in one count per load balancer, each process's as it last stated it", async () => {
-  const running = new Set([101, 102]);
-  const { metrics, scrape } = setup({ processRunning: (pid) => running.has(pid) });
+  const { metrics, scrape } = setup();
   metrics.opened(message(101, HTTP_LISTENER, 1));
   metrics.opened(message(101, HTTP_LISTENER, 2));
   metrics.opened(message(102, HTTP_LISTENER, 1));
@@ -66,7 +63,7 @@ test("every process's connections in one count per load balancer, each process's
 });
 
 test("the counts a process states when it begins to report (the ebb retiring at a hot restart) are open connections, not new ones", async () => {
-  const { metrics, scrape } = setup({ processRunning: () => true });
+  const { metrics, scrape } = setup();
   metrics.opened(message(201, HTTP_LISTENER, 1));
   metrics.stated(message(202, HTTP_LISTENER, 5));
   metrics.stated(message(202, HTTPS_LISTENER, 2));
@@ -78,37 +75,32 @@ test("the counts a process states when it begins to report (the ebb retiring at 
   assert.equal(s.value('ebb_active_connection_count', lb(ALB)), 1 + 4 + 2);
 });
 
-test("a process that has ended takes its connections with it: they leave the active count at the next scrape", async (t) => {
-  const c = new Cleanup();
-  t.after(() => c.run());
+test('a process that is gone takes its connections with it: `lost` forgets its counts, and the other processes\' stay', async () => {
   const { metrics, scrape } = setup();
-  const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30_000)'], { stdio: 'ignore' });
-  const pid = child.pid;
-  assert.ok(pid !== undefined);
-  const exited = new Promise((r) => child.once('exit', r));
-  c.add(() => {
-    if (child.exitCode === null && child.signalCode === null) process.kill(pid, 'SIGKILL');
-  });
-  metrics.opened(message(pid, HTTP_LISTENER, 1));
-  metrics.opened(message(pid, HTTP_LISTENER, 2));
-  metrics.opened(message(process.pid, HTTP_LISTENER, 1));
+  metrics.opened(message(301, HTTP_LISTENER, 1));
+  metrics.opened(message(301, HTTP_LISTENER, 2));
+  metrics.opened(message(301, HTTPS_LISTENER, 1));
+  metrics.opened(message(302, HTTP_LISTENER, 1));
   let s = await scrape();
-  assert.equal(s.value('ebb_active_connection_count', lb(ALB)), 3, 'the child runs: its two count');
+  assert.equal(s.value('ebb_active_connection_count', lb(ALB)), 4);
 
-  process.kill(pid, 'SIGKILL');
-  await exited;
+  metrics.lost({ pid: 301 });
   s = await scrape();
-  assert.equal(s.value('ebb_active_connection_count', lb(ALB)), 1, "the dead child's two are gone, this process's one stays");
-  assert.equal(s.value('ebb_new_connection_count', lb(ALB)), 3, 'accepted they were');
-  // A late message from it (already on its way when it died) counts again only until the next scrape.
-  metrics.stated(message(pid, HTTP_LISTENER, 1));
+  assert.equal(s.value('ebb_active_connection_count', lb(ALB)), 1, "301's three are gone from both listeners, 302's one stays");
+  assert.equal(s.value('ebb_new_connection_count', lb(ALB)), 4, 'accepted they were');
+  metrics.lost({ pid: 303 });
   s = await scrape();
-  assert.equal(s.value('ebb_active_connection_count', lb(ALB)), 1);
-  metrics.stated(message(process.pid, HTTP_LISTENER, 0));
+  assert.equal(s.value('ebb_active_connection_count', lb(ALB)), 1, 'a process that held none changes nothing');
+
+  // A process given the pid later counts from its own messages, none of the gone one's.
+  metrics.opened(message(301, HTTP_LISTENER, 1));
+  s = await scrape();
+  assert.equal(s.value('ebb_active_connection_count', lb(ALB)), 2);
+  assert.equal(s.value('ebb_new_connection_count', lb(ALB)), 5);
 });
 
 test("an NLB's connections are flows, not counted here; its refusals are, and a Classic load balancer's TCP connections too", async () => {
-  const { metrics, scrape } = setup({ processRunning: () => true });
+  const { metrics, scrape } = setup();
   metrics.opened(message(101, TCP_LISTENER, 1));
   metrics.refused({ pid: 101, listenerArn: TCP_LISTENER, listenerPort: 5432 });
   metrics.opened(message(101, CLASSIC_TCP_LISTENER, 1));
@@ -125,7 +117,7 @@ test("an NLB's connections are flows, not counted here; its refusals are, and a 
 });
 
 test('a load balancer deleted: its series and its open connections go; one made again under the name counts from 0', async () => {
-  const { metrics, loadBalancers, scrape } = setup({ processRunning: () => true });
+  const { metrics, loadBalancers, scrape } = setup();
   metrics.opened(message(101, HTTP_LISTENER, 1));
   metrics.refused({ pid: 101, listenerArn: HTTP_LISTENER, listenerPort: 8080 });
   let s = await scrape();

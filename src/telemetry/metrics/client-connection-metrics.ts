@@ -1,5 +1,5 @@
 import { Gauge, type Registry } from 'prom-client';
-import type { ConnectionMessage, ConnectionRefusedMessage } from '../../dataplane/channels.ts';
+import type { ConnectionLostMessage, ConnectionMessage, ConnectionRefusedMessage } from '../../dataplane/channels.ts';
 import { listenerLoadBalancerDimension } from './dimensions.ts';
 import { CounterFamily, type CounterSeries } from './series-set.ts';
 
@@ -14,9 +14,10 @@ import { CounterFamily, type CounterSeries } from './series-set.ts';
  * The open count is kept per process and listener as each message states it (`open`), never added up
  * step by step: a message lost on a worker's full link is made good by that process's next one, and
  * the ebb retiring at a hot restart states its counts when it begins to report here (`:count`). A
- * process that has ended takes its connections with it; it cannot say so, so at each scrape the
- * processes still holding connections here are asked whether they run (signal 0), and the counts of
- * those that do not are forgotten.
+ * process that has ended takes its connections with it and cannot say so: ebb's process says it
+ * instead (`ebb:connection:lost`), when it learns that worker or retiring ebb is gone, and its counts
+ * are forgotten then. Nothing here asks the system about a pid, which might be another node's, or
+ * another process's by now.
  *
  * An NLB's connections are flows (./connection-metrics.ts) and not in New or Active; its refusals are
  * in RejectedConnectionCount, which the connection limit counts for every listener alike.
@@ -39,14 +40,11 @@ export interface ClientConnectionMetricsOptions {
   readonly registers: readonly Registry[];
   /** Runs before any of these metrics is read (the scrape's pruning). */
   readonly beforeRead: () => void;
-  /** Whether a process still runs; default: `process.kill(pid, 0)` does not fail with ESRCH. */
-  readonly processRunning?: (pid: number) => boolean;
 }
 
 export class ClientConnectionMetrics {
   readonly #newConnections: CounterFamily<LbLabel>;
   readonly #rejected: CounterFamily<LbLabel>;
-  readonly #processRunning: (pid: number) => boolean;
   /** By pid, then listener ARN: the connections the process last said are open (only counts above 0). */
   readonly #open = new Map<number, Map<string, number>>();
   /** By listener ARN; forgotten at each pruning (the series may have been removed). */
@@ -56,7 +54,6 @@ export class ClientConnectionMetrics {
 
   constructor(options: ClientConnectionMetricsOptions) {
     const { registers, beforeRead } = options;
-    this.#processRunning = options.processRunning ?? processRunning;
     // eslint-disable-next-line @typescript-eslint/no-this-alias -- collect() is called with the metric as `this`
     const self = this;
     // Help texts follow the CloudWatch definitions (AWS documentation, "CloudWatch metrics for your Application Load Balancer").
@@ -106,6 +103,11 @@ export class ClientConnectionMetrics {
     (l.rejected ??= this.#rejected.series(l.labels)).inc();
   }
 
+  /** A process is gone (a worker, the ebb retiring at a hot restart): the connections it held are no longer open. */
+  lost(m: ConnectionLostMessage): void {
+    this.#open.delete(m.pid);
+  }
+
   /** Removes the series and open counts of load balancers that are gone, and forgets the series kept (they may have been pruned). */
   prune(loadBalancers: ReadonlySet<string>): void {
     this.#loadBalancers = loadBalancers;
@@ -119,18 +121,11 @@ export class ClientConnectionMetrics {
     this.#rejected.prune(kept);
   }
 
-  /**
-   * Open connections by load balancer, every ALB and Classic one written (0 when none), after
-   * forgetting the processes that ended.
-   */
+  /** Open connections by load balancer, every ALB and Classic one written (0 when none). */
   #active(): Map<string, number> {
     const active = new Map<string, number>();
     for (const dim of this.#loadBalancers) if (!isNetwork(dim)) active.set(dim, 0);
-    for (const [pid, listeners] of this.#open) {
-      if (pid !== process.pid && !this.#processRunning(pid)) {
-        this.#open.delete(pid);
-        continue;
-      }
+    for (const listeners of this.#open.values()) {
       for (const [arn, n] of listeners) {
         const dim = listenerLoadBalancerDimension(arn);
         const sum = active.get(dim);
@@ -165,14 +160,4 @@ export class ClientConnectionMetrics {
 /** A Network Load Balancer's dimension (`net/NAME/ID`); a Classic one's is its name alone, which has no `/`. */
 function isNetwork(dim: string): boolean {
   return dim.startsWith('net/');
-}
-
-/** Whether `pid` still runs. A process that is there but not ours to signal (EPERM) counts as running. */
-function processRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code !== 'ESRCH';
-  }
 }

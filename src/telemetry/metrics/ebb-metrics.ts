@@ -3,7 +3,7 @@ import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { ControlApi } from '../../control/control-api.ts';
 import type { ConfigReloadEvent } from '../../control/events.ts';
 import type { DrainRecord } from '../../control/outputs.ts';
-import { CHANNEL_NAMES, type ConnectionMessage, type ConnectionRefusedMessage, type FlowEndMessage, type FlowOpenMessage, type Http2SessionEndMessage, type RequestEndMessage, type TlsErrorMessage } from '../../dataplane/channels.ts';
+import { CHANNEL_NAMES, type ConnectionLostMessage, type ConnectionMessage, type ConnectionRefusedMessage, type FlowEndMessage, type FlowOpenMessage, type Http2SessionEndMessage, type RequestEndMessage, type TlsErrorMessage } from '../../dataplane/channels.ts';
 import type { HealthObservation } from '../../domain/health-port.ts';
 import { ACCESS_LOG_COUNTERS, type AccessLogCounters } from '../access-log/counters.ts';
 import { loadBalancerDimension, parseTargetKey, targetGroupDimension } from './dimensions.ts';
@@ -28,7 +28,8 @@ import { registerWorkerMetrics, type WorkerCounters } from './worker-metrics.ts'
  * - flows of TCP and TLS listeners, failed TLS handshakes, HTTP/2 connections: the `ebb:flow:*`,
  *   `ebb:tls:error` and `ebb:http2:session:end` channels (./connection-metrics.ts);
  * - client connections accepted, closed and refused: the `ebb:connection:*` channels, which every
- *   listener's connection limit publishes, in this process or in a worker (./client-connection-metrics.ts);
+ *   listener's connection limit publishes, in this process or in a worker, and `ebb:connection:lost`,
+ *   which this process publishes when a worker is gone (./client-connection-metrics.ts);
  * - drains: the control plane's `drain:end` events; health checks: each observation, as the control
  *   plane gets it;
  * - everything that is a state (targets by state, in flight, tunnels, healthy hosts) is read when
@@ -198,6 +199,7 @@ export class EbbMetrics {
     this.#subscribe(CHANNEL_NAMES.connectionClose, (m) => this.#clientConnections.stated(m as ConnectionMessage));
     this.#subscribe(CHANNEL_NAMES.connectionCount, (m) => this.#clientConnections.stated(m as ConnectionMessage));
     this.#subscribe(CHANNEL_NAMES.connectionRefused, (m) => this.#clientConnections.refused(m as ConnectionRefusedMessage));
+    this.#subscribe(CHANNEL_NAMES.connectionLost, (m) => this.#clientConnections.lost(m as ConnectionLostMessage));
     this.#unsubscribe.push(this.#control.events.on('drain:end', (r) => this.#drainEnded(r)));
     this.#unsubscribe.push(this.#control.events.on('config:reload', (e) => this.#reloads.labels({ result: e.outcome }).inc()));
   }

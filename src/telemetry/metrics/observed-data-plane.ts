@@ -9,12 +9,6 @@ import type { TargetActivity } from '../../domain/data-plane-port.ts';
 export interface ObservedDataPlane {
   /** Work in flight to a target (requests, tunnels, connections). */
   activity(key: string): TargetActivity;
-  /** Not read: client connections are placed by the listener ARN their messages carry. */
-  boundPort?(listenerArn: string): number | null;
   /** Client connections the data plane allows at once. */
-  readonly connectionLimit: {
-    readonly maxConnections: number;
-    /** Not read: refused connections are counted from `ebb:connection:refused`, which workers' reach too. */
-    readonly counters?: { readonly dropped: ReadonlyMap<string, number> };
-  };
+  readonly connectionLimit: { readonly maxConnections: number };
 }
