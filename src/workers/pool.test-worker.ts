@@ -2,13 +2,15 @@
  * Test only (worker-pool.test.ts): a worker that speaks just enough of the protocol, with no data plane.
  * `TEST_WORKER_MODE` picks a fault: `crash` exits before `ready`, `old` speaks only version 99, `mute`
  * never says `ready`, `stubborn` ignores `close`, `first-dies` (see below) dies just after `ready`. Each `apply` is answered with one key that has work
- * (two connections), so a worker killed later is seen to take connections with it.
+ * (two connections to targets) and a telemetry message saying two client connections are open, so a
+ * worker killed later is seen to take connections with it.
  *
  * Run as `node --import tsx pool.test-worker.ts primary <count>` it is instead a control process that
  * starts a pool of these workers and prints their pids, for the test that kills it and looks for orphans.
  */
 import cluster from 'node:cluster';
 import { closeSync, openSync } from 'node:fs';
+import { CHANNEL_NAMES } from '../dataplane/channels.ts';
 import { realClock } from '../shared/clock.ts';
 import { parentLink } from './link.ts';
 import { decodeToWorker } from './protocol.ts';
@@ -46,6 +48,8 @@ function runWorker(): void {
           listenerErrors: [],
           activity: [{ key: `work-of-${process.pid}`, requests: 1, tunnels: 0, completed: 0, connections: 2 }],
         });
+        // Two client connections open, as a listener's connection limit would say (connection-limit.ts).
+        link.send({ type: 'telemetry', events: [[CHANNEL_NAMES.connectionCount, { pid: process.pid, listenerArn: 'arn:test:listener', listenerPort: 8080, open: 2 }]], dropped: 0 });
         return;
       case 'terminate':
         link.send({ type: 'terminated', seq: message.seq, result: { requestsCut: 0, tunnelsClosed: 0, connectionsClosed: 0 } });

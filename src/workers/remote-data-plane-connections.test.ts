@@ -9,7 +9,8 @@ import { test, type TestContext } from 'node:test';
 import { FakeClock } from '../../test/fakes/fake-clock.ts';
 import { CHANNEL_NAMES } from '../dataplane/channels.ts';
 import { memoryLinkPair, type Link } from './link.ts';
-import { MAX_CONNECTION_PIDS, RemoteDataPlane } from './remote-data-plane.ts';
+import { RemoteDataPlane } from './remote-data-plane.ts';
+import { MAX_CONNECTION_PIDS } from './relayed-connections.ts';
 
 const LISTENER = 'arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/web/1111111111111111/aaaaaaaaaaaaaaaa';
 
@@ -55,8 +56,9 @@ test("a detached worker's connections are said lost, by the pid its connection m
   assert.equal(opened.length, 2, 'relayed as they came');
   assert.deepEqual(lost, [], 'nothing is lost while the worker is there');
 
-  plane.detach('the worker exited (SIGKILL)');
+  const { connectionsLost } = plane.detach('the worker exited (SIGKILL)');
   assert.deepEqual(lost, [{ pid: 4242 }], 'once, whatever the number of its messages');
+  assert.equal(connectionsLost, 1, 'the client connections its last message said were open are counted lost');
 
   // The slot's next worker relays no connection message: its detach says nothing lost, not the pid before it.
   connect();

@@ -153,14 +153,15 @@ test('detach: work goes to zero, its keys are told idle, calls waiting end; comp
   await turns();
   assert.equal(plane.activity('busy').unsettled, true);
 
-  assert.deepEqual(plane.detach('the worker was killed by SIGKILL'), { connectionsLost: 3 });
+  // Client connections lost are what its connection messages said (remote-data-plane-connections.test.ts); it sent none.
+  assert.deepEqual(plane.detach('the worker was killed by SIGKILL'), { connectionsLost: 0 });
   assert.equal(plane.attached, false);
   assert.deepEqual(await cut, { requestsCut: 0, tunnelsClosed: 0, connectionsClosed: 0 });
   assert.deepEqual(await pendingApply, { listenerErrors: [] }, 'the control plane does not wait for a replacement');
   assert.deepEqual(await plane.apply(snapshot(8)), { listenerErrors: [] }, 'nor does an apply made while no worker is there');
   assert.deepEqual(idle.sort(), ['busy', 'quiet']);
   assert.deepEqual(plane.activity('busy'), { requests: 0, tunnels: 0, completed: 10, connections: 0 }, 'no worker: settled and idle');
-  assert.ok(logs.some((e) => e['event'] === 'worker:detached' && e['connectionsLost'] === 3));
+  assert.ok(logs.some((e) => e['event'] === 'worker:detached' && e['targetConnectionsLost'] === 3), 'its connections to targets, as last reported, are logged');
   assert.deepEqual(await plane.terminate('busy'), { requestsCut: 0, tunnelsClosed: 0, connectionsClosed: 0 }, 'nothing to cut without a worker');
 
   const second = connect();

@@ -1,9 +1,10 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
-import { CHANNEL_NAMES, connectionLostChannel, FORWARDED_CHANNEL_NAMES, type ConnectionLostMessage } from '../dataplane/channels.ts';
+import { FORWARDED_CHANNEL_NAMES } from '../dataplane/channels.ts';
 import type { ApplyResult, DataPlane, TargetActivity, TerminateResult } from '../domain/data-plane-port.ts';
 import type { RoutingSnapshot, TargetGroupRoute } from '../domain/routing-snapshot.ts';
 import type { Clock, TimerHandle } from '../shared/clock.ts';
 import type { Link } from './link.ts';
+import { RelayedConnections } from './relayed-connections.ts';
 import { PROTOCOL_VERSION, ProtocolError, decodeFromWorker, encodeSnapshot, type FromWorker, type WireActivity } from './protocol.ts';
 
 export interface RemoteDataPlaneOptions {
@@ -32,15 +33,6 @@ const DEFAULT_ANSWER_TIMEOUT_MS = 30_000;
 export const APPLY_RETRY_MS = 100;
 const NO_CUT: TerminateResult = { requestsCut: 0, tunnelsClosed: 0, connectionsClosed: 0 };
 const TELEMETRY_CHANNELS: ReadonlySet<string> = new Set(FORWARDED_CHANNEL_NAMES);
-/** The connection messages that state a process's open count, which `ebb:connection:lost` takes back. */
-const CONNECTION_STATES: ReadonlySet<string> = new Set([CHANNEL_NAMES.connectionOpen, CHANNEL_NAMES.connectionClose, CHANNEL_NAMES.connectionCount]);
-/**
- * Pids kept from one worker's connection messages. A worker is one process, so they carry one pid; the
- * bound only stops a worker that sends others (a fault) from growing the set. Such messages past it are
- * refused, so every open count published from a worker is one its `detach` takes back.
- */
-export const MAX_CONNECTION_PIDS = 4;
-
 /** One key's counts: the current worker's last report, and what workers before it completed. */
 interface KeyCounts {
   requests: number;
@@ -102,8 +94,8 @@ export class RemoteDataPlane implements DataPlane {
   readonly #heldTerminates: Array<{ readonly key: string; readonly resolve: (result: TerminateResult) => void }> = [];
   #telemetryDropped = 0;
   #telemetryRefused = 0;
-  /** The pids in the current worker's connection messages: said lost (`ebb:connection:lost`) when it is detached. */
-  readonly #connectionPids = new Set<number>();
+  /** The client connections the current worker's messages say are open: said lost when it is detached. */
+  readonly #relayed = new RelayedConnections();
 
   constructor(options: RemoteDataPlaneOptions) {
     this.id = options.id;
@@ -174,10 +166,10 @@ export class RemoteDataPlane implements DataPlane {
     if (link === null) return { connectionsLost: 0 };
     this.#link = null;
     link.close();
-    let connectionsLost = 0;
+    let targetConnectionsLost = 0;
     const released: string[] = [];
     for (const [key, counts] of this.#keys) {
-      connectionsLost += counts.connections;
+      targetConnectionsLost += counts.connections;
       if (counts.requests + counts.tunnels + counts.connections > 0) released.push(key);
       counts.completedBefore += counts.completed;
       counts.completed = counts.requests = counts.tunnels = counts.connections = 0;
@@ -192,9 +184,8 @@ export class RemoteDataPlane implements DataPlane {
     this.#stopRetrying();
     this.#held = false;
     this.#resolveApplies(Infinity, []);
-    this.#log({ event: 'worker:detached', level: this.#stopped || expected ? 'info' : 'warn', dataPlane: this.id, reason, connectionsLost, keysReleased: released.length });
-    for (const pid of this.#connectionPids) if (connectionLostChannel.hasSubscribers) connectionLostChannel.publish({ pid } satisfies ConnectionLostMessage);
-    this.#connectionPids.clear();
+    const connectionsLost = this.#relayed.lost();
+    this.#log({ event: 'worker:detached', level: this.#stopped || expected ? 'info' : 'warn', dataPlane: this.id, reason, connectionsLost, targetConnectionsLost, keysReleased: released.length });
     for (const key of released) this.#askedWhileUnsettled.delete(key);
     this.#tellIdle(released);
     this.#settled();
@@ -461,7 +452,7 @@ export class RemoteDataPlane implements DataPlane {
       }
       // Subscribers read fields of the event; anything but a plain object would make them throw. A
       // connection message's pid must be one `detach` will say lost.
-      if (typeof message !== 'object' || message === null || Array.isArray(message) || (CONNECTION_STATES.has(name) && !this.#keepPid(message))) {
+      if (typeof message !== 'object' || message === null || Array.isArray(message) || !this.#relayed.accepts(name, message)) {
         this.#telemetryRefused++;
         continue;
       }
@@ -469,14 +460,6 @@ export class RemoteDataPlane implements DataPlane {
       const channel = diagnosticsChannel.channel(name);
       if (channel.hasSubscribers) channel.publish(message);
     }
-  }
-
-  /** Whether a connection message's pid is one of the worker's (kept, within `MAX_CONNECTION_PIDS`). */
-  #keepPid(message: { readonly pid?: unknown }): boolean {
-    const { pid } = message;
-    if (typeof pid !== 'number' || (!this.#connectionPids.has(pid) && this.#connectionPids.size >= MAX_CONNECTION_PIDS)) return false;
-    this.#connectionPids.add(pid);
-    return true;
   }
 }
 

@@ -8,7 +8,7 @@ import { Counter, type Registry } from 'prom-client';
 export interface WorkerCounters {
   /** Workers forked again after one exited unexpectedly. */
   readonly restarts: number;
-  /** Client connections that were open in a worker when it died (as its last report said). */
+  /** Client connections that were open in a worker when it died (as its last connection message said: relayed-connections.ts). */
   readonly connectionsLost: number;
   /** Diagnostics-channel events a worker left out because its link to ebb was full. */
   readonly telemetryDropped: number;
