@@ -146,6 +146,7 @@ export class DirectWriter {
   #spare: WriteReq | null = null;
   #pending: WriteReq | null = null;
   #known: TcpHandle | null = null;
+  #endAfterWrite = false;
 
   constructor(socket: Socket, onWritable: () => void) {
     this.#socket = socket;
@@ -171,6 +172,18 @@ export class DirectWriter {
     return 'held-full';
   }
 
+  /**
+   * Ends the socket's writable side (FIN) after what this writer has in flight. net.Socket would send
+   * its FIN at once, behind the write in libuv's queue; but libuv refuses to reset a socket whose FIN
+   * is queued (`uv_tcp_close_reset`: EINVAL), so a flow's reset after its grace would fail and the
+   * socket would never close. Waiting here keeps the FIN out of libuv until the write is done, as
+   * net.Socket's own queue does for its writes.
+   */
+  end(): void {
+    if (this.#pending !== null) this.#endAfterWrite = true;
+    else this.#socket.end();
+  }
+
   /** The socket's TCP handle, found once it is connected; a socket keeps its handle until it is destroyed. */
   #handle(): TcpHandle | null {
     const socket = this.#socket;
@@ -188,6 +201,10 @@ export class DirectWriter {
     if (status < 0) {
       socket.destroy(handleError(status, 'write'));
       return;
+    }
+    if (this.#endAfterWrite) {
+      this.#endAfterWrite = false;
+      socket.end();
     }
     this.#onWritable();
   }

@@ -202,12 +202,12 @@ export class TcpFlow implements OpenTunnel, IdleWatched {
 
   /** The client's FIN: passed to the target, whose answer may still come (half-close). */
   #clientEnded(): void {
-    if (this.#phase === Phase.Open) this.#target?.end();
+    if (this.#phase === Phase.Open) this.#toTarget?.end();
   }
 
   /** The target's FIN: passed to the client. */
   #targetEnded(): void {
-    if (this.#phase === Phase.Open) this.#client.end();
+    if (this.#phase === Phase.Open) this.#toClient.end();
   }
 
   /** An error on one side (a reset, most often): the other side is reset too. */
@@ -266,8 +266,9 @@ export class TcpFlow implements OpenTunnel, IdleWatched {
       // Keep reading both sides, so each peer's FIN is seen and the sockets can close.
       this.#client.resume();
       target?.resume();
-      this.#client.end();
-      target?.end();
+      // Each FIN after the write that side's writer has in flight (DirectWriter.end).
+      this.#toClient.end();
+      this.#toTarget?.end();
       this.#graceTimer = setTimeout(() => {
         this.#resetByEbb = true;
         this.#resetBoth();
