@@ -20,7 +20,7 @@ import http from 'node:http';
 import { join } from 'node:path';
 import type { TargetHealthDescription } from '../../src/control/inputs.ts';
 import type { TargetStateEvent } from '../../src/control/events.ts';
-import { startEbb, type Ebb } from '../../src/main/ebb.ts';
+import type { Ebb } from '../../src/main/ebb.ts';
 import { startBackend as startSupportBackend, type Backend } from '../support/backends.ts';
 import { Cleanup, tempDir } from '../support/cleanup.ts';
 import { spawnEbb, waitForStart, type NodeProcess } from '../support/ebb-process.ts';
@@ -133,6 +133,9 @@ export interface InProcessOptions extends Omit<ConfigOptions, 'listenerPort' | '
 
 /** ebb, started with `startEbb()` from a config file naming `backends`; stopped at cleanup. */
 export async function startInProcess(cleanup: Cleanup, o: InProcessOptions): Promise<InProcess> {
+  // Loaded here, not at the top: most tests importing this module only spawn `ebb serve`, and loading
+  // all of ebb costs each of their processes about a second of CPU.
+  const { startEbb } = await import('../../src/main/ebb.ts');
   const dir = await tempDir(cleanup);
   const listenerPort = await freePort();
   const configPath = await writeConfig(dir, { ...o, listenerPort, targets: o.backends.map((b) => b.port) });
