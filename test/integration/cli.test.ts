@@ -24,7 +24,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { check, responseSchema, type Schema } from './openapi-check.ts';
@@ -186,6 +186,19 @@ async function start(c: Cleanup): Promise<World> {
   return { dir, endpoint: `http://${String(started['admin'])}`, listenerPort, serve, A, B };
 }
 
+/*
+ * The tests that only read ebb's state (status, the client's errors, check, dashboard) share one ebb
+ * and its targets: each start is a process of its own, a few seconds on a busy machine. The tests
+ * that deregister a target start their own.
+ */
+const sharedCleanup = new Cleanup();
+after(() => sharedCleanup.run());
+let shared: Promise<World> | undefined;
+function sharedWorld(): Promise<World> {
+  shared ??= start(sharedCleanup);
+  return shared;
+}
+
 /** `ebb status --json` read back. */
 async function statusJson(w: World): Promise<any> {
   const r = await ebb(w.dir, ['status', '--json', '--endpoint', w.endpoint]);
@@ -193,10 +206,8 @@ async function statusJson(w: World): Promise<any> {
   return JSON.parse(r.stdout);
 }
 
-test('ebb status --json is valid JSON in the documented shape, signed with the credentials ebb made, with no setup', async (t) => {
-  const c = new Cleanup();
-  t.after(() => c.run());
-  const w = await start(c);
+test('ebb status --json is valid JSON in the documented shape, signed with the credentials ebb made, with no setup', async () => {
+  const w = await sharedWorld();
   const s = await statusJson(w);
   const doc = (await (await fetch(`${w.endpoint}/ebb/v1/openapi.json`)).json()) as Schema;
   assert.deepEqual(check(doc, responseSchema(doc, 'GET', '/ebb/v1/status', 200), s), [], 'status --json is the answer of GET /ebb/v1/status');
@@ -292,12 +303,15 @@ test('ebb wait-drained follows a drain to its end, answers at once when there is
   const reg = await ebb(w.dir, ['register', 'web', target, '--endpoint', w.endpoint]);
   assert.equal(reg.code, 0, shown(reg));
   assert.match(reg.stdout, new RegExp(`^registered web ${target.replaceAll('.', '\\.')}: `, 'm'));
-  // A is routed again once its health checks pass (5 s apart, two in a row).
+  // A is routed again once its health checks pass (5 s apart, two in a row): waited for in ebb's
+  // log rather than by running the client every half second, then read back through the client.
+  const healthy = await w.serve.waitForLog((l) => l['event'] === 'target:state' && l['target'] === target && l['to'] === 'healthy' && Date.parse(String(l['time'])) >= reg.startedAt - 1000, 30_000);
+  assert.ok(healthy !== null, 'ebb did not log A healthy again after registering');
   let routed = false;
-  for (let i = 0; i < 60 && !routed; i++) {
+  for (let i = 0; i < 10 && !routed; i++) {
     const s = await statusJson(w);
     routed = s.targetGroups[0].targets.some((x: any) => x.target === target && x.routed);
-    if (!routed) await new Promise((r) => setTimeout(r, 500));
+    if (!routed) await new Promise((r) => setTimeout(r, 200));
   }
   assert.ok(routed, 'A is routed again after registering');
   const cutHeld = await holdOnA(w);
@@ -317,7 +331,7 @@ test('ebb wait-drained follows a drain to its end, answers at once when there is
 test('the client says what is wrong: a typo, an endpoint where nothing listens, credentials ebb does not know', async (t) => {
   const c = new Cleanup();
   t.after(() => c.run());
-  const w = await start(c);
+  const w = await sharedWorld();
   const typo = await ebb(w.dir, ['stauts']);
   assert.equal(typo.code, 2, shown(typo));
   assert.match(typo.stderr, /Unknown command 'stauts'\. Did you mean 'ebb status'\?/);
@@ -337,10 +351,8 @@ test('the client says what is wrong: a typo, an endpoint where nothing listens, 
   assert.match(unknown.stderr, /Target group 'nope' not found.*TargetGroupNotFound/);
 });
 
-test('ebb check validates a file as nginx -t does and says what applying it to the running ebb would change, changing nothing', async (t) => {
-  const c = new Cleanup();
-  t.after(() => c.run());
-  const w = await start(c);
+test('ebb check validates a file as nginx -t does and says what applying it to the running ebb would change, changing nothing', async () => {
+  const w = await sharedWorld();
   const stateDir = join(w.dir, '.ebb');
   const same = await ebb(w.dir, ['check', '--config', 'ebb.yaml']);
   assert.equal(same.code, 0, shown(same));
@@ -367,10 +379,8 @@ test('ebb check validates a file as nginx -t does and says what applying it to t
   assert.match(bad.stdout, /bad\.yaml: test failed\n$/);
 });
 
-test('ebb dashboard prints a one-time sign-in link that signs in once', async (t) => {
-  const c = new Cleanup();
-  t.after(() => c.run());
-  const w = await start(c);
+test('ebb dashboard prints a one-time sign-in link that signs in once', async () => {
+  const w = await sharedWorld();
   const r = await ebb(w.dir, ['dashboard', '--endpoint', w.endpoint]);
   assert.equal(r.code, 0, shown(r));
   const url = /(http:\/\/\S+\/dashboard\/sign-in\?token=\S+)/.exec(r.stdout)?.[1];
