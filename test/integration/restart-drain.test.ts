@@ -1,12 +1,12 @@
 /**
  * A drain in progress survives a restart of ebb and ends at the right time (issue 3 §4, §5; README
  * "Draining"). ebb runs as a process, built up through the API with the JS SDK: a load balancer, an
- * HTTP listener, a target group with a 6 s deregistration delay and two backends A and B.
+ * HTTP listener, a target group with a 10 s deregistration delay and two backends A and B.
  *
  * 1. SIGKILL: A is deregistered while a slow request runs on it; ebb is killed 1 s later and
  *    restarted. Right after the restart A is `draining` (Target.DeregistrationInProgress); no request
- *    through the listener reaches A any more; A is gone at its original deadline (deregistration + 6 s),
- *    not 6 s after the restart and not at once although nothing is in flight on it any more.
+ *    through the listener reaches A any more; A is gone at its original deadline (deregistration + 10 s),
+ *    not 10 s after the restart and not at once although nothing is in flight on it any more.
  * 2. SIGTERM during the drain: the slow request on A completes (ebb's shutdown waits for in-flight
  *    work), which ends the drain (idle), and ebb exits 0; a restart serves A as no longer registered.
  *
@@ -30,14 +30,16 @@ import {
 import { type Backend, Cleanup, freePort, get, settle, sleep, slowOn, startBackend, tempDir } from './harness.ts';
 import { kill, serve } from './process-harness.ts';
 
-const DELAY_S = 6;
+// Long enough that the restored drain still has seconds to run after a restart that took 4-5 s on a
+// busy machine: with 6 s, a slow restart left it under a second, too short for the traffic it is checked with.
+const DELAY_S = 10;
 
 interface Setup {
   readonly tgArn: string;
   readonly listenerPort: number;
 }
 
-/** Load balancer, listener, target group (delay 6 s, /health checks), A and B registered; waits until the listener answers. */
+/** Load balancer, listener, target group (delay DELAY_S, /health checks), A and B registered; waits until the listener answers. */
 async function buildThroughApi(client: ElasticLoadBalancingV2Client, a: Backend, b: Backend): Promise<Setup> {
   const lb = await client.send(new CreateLoadBalancerCommand({ Name: 'restart-lb', Scheme: 'internal' }));
   const lbArn = lb.LoadBalancers?.[0]?.LoadBalancerArn ?? '';
@@ -133,7 +135,7 @@ test('SIGKILL during a drain: after the restart the target is still draining, ge
   t.diagnostic(
     `deregistration answered in ${d.ackedAt - d.sentAt} ms; SIGKILL at +${killedAt - d.ackedAt} ms; restarted (ebb:started) at +${startedAt - d.ackedAt} ms ` +
       `(startup ${second.startupMs} ms); draining confirmed at +${restoredAt - d.ackedAt} ms; A gone at +${offset} ms ` +
-      `(deadline +${DELAY_S * 1000} ms; 6 s after the restart would be +${startedAt + DELAY_S * 1000 - d.ackedAt} ms); ` +
+      `(deadline +${DELAY_S * 1000} ms; ${DELAY_S} s after the restart would be +${startedAt + DELAY_S * 1000 - d.ackedAt} ms); ` +
       `drain:end ${JSON.stringify(drainEnd)}; ${replies.length} requests during the drain, ${failures.length} failed`,
   );
   assert.notEqual(goneAt, 0, `A should leave draining within 12 s (last state ${lastState})`);
