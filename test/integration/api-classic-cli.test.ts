@@ -37,7 +37,7 @@ after(async () => {
 
 const INSTANCE = 'i-0123456789abcdef0';
 
-test('Classic ELB with aws elb: the documented draining commands, instance health through a drain', { skip: skip ?? false, timeout: 60_000 }, async () => {
+test('Classic ELB with aws elb: the documented draining commands, instance health through a drain', { skip: skip ?? false, timeout: 120_000 }, async () => {
   const port = await freePort();
   const created = ok(
     await aws(h, ['elb', 'create-load-balancer', '--load-balancer-name', 'my-loadbalancer', '--availability-zones', 'us-east-1a',

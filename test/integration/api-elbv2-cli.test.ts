@@ -36,7 +36,7 @@ after(async () => {
   await h.close();
 });
 
-test('ELBv2 lifecycle with the aws CLI: create, register, healthy, drain a slow request, unused', { skip: skip ?? false, timeout: 60_000 }, async () => {
+test('ELBv2 lifecycle with the aws CLI: create, register, healthy, drain a slow request, unused', { skip: skip ?? false, timeout: 120_000 }, async () => {
   const lb = ok(await aws(h, ['elbv2', 'create-load-balancer', '--name', 'cli-lb', '--type', 'application', '--subnets', 'subnet-1']));
   const lbArn: string = lb.LoadBalancers[0].LoadBalancerArn;
   assert.match(lbArn, /^arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer\/app\/cli-lb\/[0-9a-f]+$/);

@@ -33,7 +33,7 @@ import {
   waitServing,
 } from './autoscaling-harness.ts';
 
-test('a crashed instance is replaced; one failing its ELB health checks is drained, stopped with SIGTERM, and replaced', { timeout: 40_000 }, async (t) => {
+test('a crashed instance is replaced; one failing its ELB health checks is drained, stopped with SIGTERM, and replaced', { timeout: 90_000 }, async (t) => {
   const c = new Cleanup();
   t.after(() => c.run());
   const T = Date.now();

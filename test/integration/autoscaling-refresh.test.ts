@@ -34,7 +34,7 @@ import {
   waitServing,
 } from './autoscaling-harness.ts';
 
-test('instance refresh of 3 instances to a new template version under load: no failed request, every instance replaced, Successful at 100 %', { timeout: 45_000 }, async (t) => {
+test('instance refresh of 3 instances to a new template version under load: no failed request, every instance replaced, Successful at 100 %', { timeout: 90_000 }, async (t) => {
   const c = new Cleanup();
   t.after(() => c.run());
   const stateDir = join(await tempDir(c), 'state');

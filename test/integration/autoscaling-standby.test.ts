@@ -39,7 +39,7 @@ import {
 const SLOW_MS = 1500;
 const SLOW_BYTES = 128 * 1024;
 
-test('EnterStandby during a slow request: it completes, nothing new reaches the instance, ExitStandby brings it back; desired capacity follows ShouldDecrementDesiredCapacity', { timeout: 40_000 }, async (t) => {
+test('EnterStandby during a slow request: it completes, nothing new reaches the instance, ExitStandby brings it back; desired capacity follows ShouldDecrementDesiredCapacity', { timeout: 90_000 }, async (t) => {
   const c = new Cleanup();
   t.after(() => c.run());
   const stateDir = join(await tempDir(c), 'state');

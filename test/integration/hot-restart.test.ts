@@ -247,7 +247,7 @@ async function holdingBackend(name: string, c: Cleanup): Promise<{ backend: Back
 const failures = (samples: readonly Sample[]): string[] =>
   samples.filter((s) => s.error !== null || s.status !== 200).map((s) => `${s.client}: ${s.status} ${s.error ?? ''} (sent at ${s.sentAt}, failed at ${s.doneAt})`);
 
-test('hot restart (SIGUSR2): under load, with a drain handed over, into a broken config, and no process left', { skip, timeout: 60_000 }, async (t) => {
+test('hot restart (SIGUSR2): under load, with a drain handed over, into a broken config, and no process left', { skip, timeout: 120_000 }, async (t) => {
   const c = new Cleanup();
   t.after(() => c.run());
   const { backend: A, release: releaseA } = await holdingBackend('A', c);

@@ -221,7 +221,7 @@ after(async () => {
   await c.run();
 });
 
-test('HTTP/2: GOAWAY at SIGTERM, the stream in flight finishes whole, no new stream is served, then the connection closes', { timeout: 10_000 }, async () => {
+test('HTTP/2: GOAWAY at SIGTERM, the stream in flight finishes whole, no new stream is served, then the connection closes', { timeout: 20_000 }, async () => {
   const g = await settled(goaway, 2000, 'GOAWAY came after SIGTERM');
   assert.equal(g.code, NGHTTP2_NO_ERROR, 'a polite GOAWAY (NO_ERROR)');
   // Node 20's client refuses a request after GOAWAY at once; Node 24's cancels it as a pending stream.
@@ -250,7 +250,7 @@ test('HTTP/2: GOAWAY at SIGTERM, the stream in flight finishes whole, no new str
   assert.ok(!backend.seen.some((s) => s.url === '/late'), 'the backend never saw the late stream');
 });
 
-test('HTTP/1.1 over TLS: the response in flight arrives whole with Connection: close, and the kept-alive connection closes', { timeout: 10_000 }, async () => {
+test('HTTP/1.1 over TLS: the response in flight arrives whole with Connection: close, and the kept-alive connection closes', { timeout: 20_000 }, async () => {
   const r = await settled(h1Slow, SLOW_MS + 3000, 'the response in flight arrived');
   assert.equal(r.status, 200);
   assert.equal(r.body, 'A', 'the whole body');
@@ -260,7 +260,7 @@ test('HTTP/1.1 over TLS: the response in flight arrives whole with Connection: c
   assert.ok(closedAt - r.at < 1000, `closed right after the response (${closedAt - r.at} ms)`);
 });
 
-test('TCP: the flow keeps exchanging bytes until the deadline, then gets a FIN at about the deadline, before any reset; new connections are refused', { timeout: 10_000 }, async (t) => {
+test('TCP: the flow keeps exchanging bytes until the deadline, then gets a FIN at about the deadline, before any reset; new connections are refused', { timeout: 20_000 }, async (t) => {
   assert.ok(await refused(tcpPort), 'a new connection to the TCP listener is refused once ebb is stopping');
   assert.ok(await refused(httpsPort), 'a new connection to the HTTPS listener is refused once ebb is stopping');
   assert.ok(await waitFor(() => flow.saw('end'), DEADLINE_MS + 3000), `the client got a FIN (events: ${JSON.stringify(flow.events)})`);
@@ -284,7 +284,7 @@ test('TCP: the flow keeps exchanging bytes until the deadline, then gets a FIN a
   t.diagnostic(`FIN ${finAfter} ms after SIGTERM; ${echoedAt.length} echoes, the last ${lastEcho} ms after SIGTERM; then ${reset === undefined ? 'no reset' : `${reset.what} ${reset.at - finAt} ms after the FIN`}`);
 });
 
-test('ebb exits 0 soon after the deadline, and its log and access log say how the shutdown went', { timeout: 15_000 }, async (t) => {
+test('ebb exits 0 soon after the deadline, and its log and access log say how the shutdown went', { timeout: 30_000 }, async (t) => {
   const code = await settled(ebb.exited, DEADLINE_MS + 5000, 'ebb exited');
   const exitedAfter = Date.now() - termAt;
   t.diagnostic(`ebb exited (${String(code)}) ${exitedAfter} ms after SIGTERM`);
