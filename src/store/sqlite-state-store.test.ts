@@ -43,13 +43,13 @@ function startWriter(dir: string, start: number, count: number | 'hold', writers
   const lines: string[] = [];
   let partial = '';
   let stderr = '';
-  const waiters: { line: string; resolve: () => void }[] = [];
+  const waiters: { matches: (line: string) => boolean; resolve: () => void }[] = [];
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
     const parts = (partial + chunk).split('\n');
     partial = parts.pop() ?? '';
     for (const line of parts) {
       lines.push(line);
-      for (const w of waiters.filter((x) => x.line === line)) w.resolve();
+      for (const w of waiters.filter((x) => x.matches(line))) w.resolve();
     }
   });
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
@@ -62,9 +62,12 @@ function startWriter(dir: string, start: number, count: number | 'hold', writers
       resolve({ code, signal });
     });
   });
-  const waitFor = (line: string): Promise<void> =>
-    lines.includes(line) ? Promise.resolve() : new Promise((resolve) => waiters.push({ line, resolve }));
-  return { child, lines, exited, waitFor, stderr: () => stderr };
+  const waitForMatch = (matches: (line: string) => boolean): Promise<void> =>
+    lines.some(matches) ? Promise.resolve() : new Promise((resolve) => waiters.push({ matches, resolve }));
+  const waitFor = (line: string): Promise<void> => waitForMatch((l) => l === line);
+  /** Until the writer has acknowledged its first commit (it is writing). */
+  const firstAck = (): Promise<void> => waitForMatch((l) => l.startsWith('ack '));
+  return { child, lines, exited, waitFor, firstAck, stderr: () => stderr };
 }
 
 stateStoreContract(`SqliteStateStore (${sqliteDriverName()})`, () => SqliteStateStore.open(freshDir()));
@@ -278,11 +281,18 @@ describe('SqliteStateStore', () => {
     for (let round = 0; round < rounds; round++) {
       const context = `round ${round}, seed ${firstSeed} (rerun with EBB_CRASH_SEED=${firstSeed})`;
       const writer = startWriter(dir, round * 1_000_000, 1_000_000, writersOf(round));
-      if (random() < 0.2) {
+      const when = random();
+      if (when < 0.15) {
         // anywhere from start-up through open to the first commits
         await sleep(random() * 300);
-      } else {
+      } else if (when < 0.3) {
+        // from the open on: the first commits of a fresh process
         await Promise.race([writer.waitFor('ready'), writer.exited]);
+        await sleep(random() * 40);
+      } else {
+        // among the commits, from the first acknowledged one on: a writer slow to get going on a busy
+        // machine is still killed while it writes, not before (most rounds must be)
+        await Promise.race([writer.firstAck(), writer.exited]);
         await sleep(random() * 40);
       }
       writer.child.kill('SIGKILL');
