@@ -1,7 +1,7 @@
 /**
  * Hot restarts under load, as a client sees them:
  *
- *   node --import tsx bench/restart.ts [--restarts 20] [--seconds N]
+ *   node --import tsx bench/restart.ts [--restarts 20] [--seconds N] [--workers N]
  *
  * `ebb serve` (from its sources, under tsx) on a config with two backends (node:http servers in this
  * process, answering at once) on 127.0.0.1. A load from this process: keep-alive clients (one
@@ -43,11 +43,13 @@ const REQUEST_TIMEOUT_MS = 5000;
 const KEEP_ALIVE_CLIENTS = 4;
 const NEW_CONNECTION_CLIENTS = 4;
 
-const { values } = parseArgs({ options: { restarts: { type: 'string', default: '20' }, seconds: { type: 'string', default: '180' } } });
+const { values } = parseArgs({ options: { restarts: { type: 'string', default: '20' }, seconds: { type: 'string', default: '180' }, workers: { type: 'string', default: '1' } } });
 const RESTARTS = Number(values.restarts);
 const SECONDS = Number(values.seconds);
-if (!Number.isInteger(RESTARTS) || RESTARTS < 1 || RESTARTS > 500 || !(SECONDS >= 10 && SECONDS <= 3600)) {
-  process.stderr.write('usage: node --import tsx bench/restart.ts [--restarts 1-500] [--seconds 10-3600]\n');
+/** `ebb serve --workers`: with 2 or more, every restart hands each worker's sockets to the new ebb's workers. */
+const WORKERS = Number(values.workers);
+if (!Number.isInteger(RESTARTS) || RESTARTS < 1 || RESTARTS > 500 || !(SECONDS >= 10 && SECONDS <= 3600) || !Number.isInteger(WORKERS) || WORKERS < 1 || WORKERS > 16) {
+  process.stderr.write('usage: node --import tsx bench/restart.ts [--restarts 1-500] [--seconds 10-3600] [--workers 1-16]\n');
   process.exit(2);
 }
 const deadline = performance.now() + SECONDS * 1000;
@@ -104,7 +106,7 @@ ${targets.map((p) => `      - { id: 127.0.0.1, port: ${p} }`).join('\n')}
 type LogLine = Record<string, unknown> & { readonly seenAt: number };
 
 function startEbb(dir: string, configPath: string, marker: string): { pid: number; logs: LogLine[]; stderr(): string } {
-  const args = ['--import', 'tsx', 'src/main/cli.ts', 'serve', '--config', configPath, '--admin', '127.0.0.1:0', '--state-dir', path.join(dir, 'state'), '--no-auth'];
+  const args = ['--import', 'tsx', 'src/main/cli.ts', 'serve', '--config', configPath, '--admin', '127.0.0.1:0', '--state-dir', path.join(dir, 'state'), '--no-auth', '--workers', String(WORKERS)];
   const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, [MARKER_ENV]: marker } });
   if (child.pid === undefined) throw new Error('could not spawn ebb serve');
   const logs: LogLine[] = [];
@@ -282,7 +284,7 @@ async function main(): Promise<void> {
   const restarts: Restart[] = [];
   let load: ReturnType<typeof startLoad> | null = null;
   let problem: string | null = null;
-  say(`ebb serve (pid ${ebb.pid}) on 127.0.0.1:${listenerPort}, backends ${backends.map((b) => b.port).join(', ')}; log and state in ${dir}`);
+  say(`ebb serve --workers ${WORKERS} (pid ${ebb.pid}) on 127.0.0.1:${listenerPort}, backends ${backends.map((b) => b.port).join(', ')}; log and state in ${dir}`);
   try {
     await waitFor('ebb:started', 30_000, () => {
       if (!isRunning(ebb.pid)) throw new Error(`ebb serve exited: ${ebb.stderr()}`);

@@ -13,7 +13,7 @@ import type { DeregisterOptions, TargetInput } from './inputs.ts';
 import { validatePort } from './names.ts';
 import type { DrainProgress, DrainRecord } from './outputs.ts';
 import { UnhealthyFlows } from './unhealthy-flows.ts';
-import { storedTarget, type HandedOverDrain, type RegisteredTarget, type StoredTarget, type TargetRegistry } from './registered-targets.ts';
+import { storedTarget, type DrainState, type HandedOverDrain, type RegisteredTarget, type StoredTarget, type TargetRegistry } from './registered-targets.ts';
 import { del, put, type StoreTransaction } from './store-transaction.ts';
 
 export interface DrainsOptions {
@@ -187,7 +187,14 @@ export class Drains {
       for (const target of targets) {
         target.life.deregister();
         const completedAtStart = new Map(this.#dataPlanes.map((dp) => [dp.id, dp.activity(target.key).completed]));
-        target.drain = { startedAt, deadline, timeoutSeconds, completedAtStart, restored: false, timer: null };
+        const drain: DrainState = { startedAt, deadline, timeoutSeconds, completedAtStart, restored: false, timer: null };
+        target.drain = drain;
+        // Asked before the snapshot that stops routing to the target is published (after this callback).
+        for (const dp of this.#dataPlanes) {
+          void dp.completedWhenApplied?.(target.key).then((n) => {
+            if (target.drain === drain) completedAtStart.set(dp.id, n);
+          });
+        }
         this.#sample(target);
       }
     });

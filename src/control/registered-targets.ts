@@ -17,8 +17,11 @@ export interface DrainState {
   /** Wall-clock ms. */
   readonly deadline: number;
   readonly timeoutSeconds: number;
-  /** Per data plane, its completed-request counter when the drain began. */
-  readonly completedAtStart: ReadonlyMap<string, number>;
+  /**
+   * Per data plane, its completed-request counter when the drain began there (for a data plane in
+   * another process, set again once it has applied the drain's snapshot: `completedWhenApplied`).
+   */
+  readonly completedAtStart: Map<string, number>;
   /**
    * Restored after a restart: the process that sent this target its in-flight work is gone, so
    * nobody can tell when that work ends; such a drain runs to its deadline.

@@ -184,8 +184,10 @@ export class RoutingWatch {
 
   /** `dp`, with each snapshot it is given noted as published and, once its `apply` resolves, as applied by it. */
   #watched(dp: DataPlane): DataPlane {
+    const completedWhenApplied = dp.completedWhenApplied?.bind(dp);
     return {
       id: dp.id,
+      ...(completedWhenApplied !== undefined && { completedWhenApplied }),
       apply: (snapshot: RoutingSnapshot): Promise<ApplyResult> => {
         this.#published(snapshot);
         const applying = dp.apply(snapshot);

@@ -132,15 +132,16 @@ test('closeUnclaimed closes the handles no listener took: their port is refused 
   assert.deepEqual(await child.ask({ op: 'close-unclaimed' }), [], 'nothing is left to close');
 });
 
-test('a second handle for the same address replaces the first, which is closed', async () => {
-  const replaced = await listening(cleanup);
-  const kept = await listening(cleanup);
-  // Both sent as the replaced one's address: the later one wins.
-  await child.add(replaced.server, HOST, replaced.port);
-  await child.add(kept.server, HOST, replaced.port);
-  await closeServer(replaced.server);
-  assert.equal(await connectOutcome(replaced.port, 2000), 'ECONNREFUSED', "the first handle was closed in the child: nothing holds the replaced server's socket");
-  await closeServer(kept.server);
-  assert.deepEqual(await child.ask({ op: 'listen', address: HOST, port: replaced.port }), { port: kept.port }, "listening on the address's handle listens on the second socket");
-  assert.equal(await greeting(kept.port), `served by ${child.process.pid ?? 0}`);
+test('several handles for one address (one per worker under SO_REUSEPORT) are kept, and taken in the order they came', async () => {
+  const first = await listening(cleanup);
+  const second = await listening(cleanup);
+  // Both sent as the first one's address, as an ebb with two workers hands over one socket each.
+  await child.add(first.server, HOST, first.port);
+  await child.add(second.server, HOST, first.port);
+  await closeServer(first.server);
+  await closeServer(second.server);
+  assert.deepEqual(await child.ask({ op: 'listen', address: HOST, port: first.port }), { port: first.port }, 'the first listen takes the first handle');
+  assert.deepEqual(await child.ask({ op: 'listen', address: HOST, port: first.port }), { port: second.port }, 'the next takes the second');
+  assert.equal(await greeting(first.port), `served by ${child.process.pid ?? 0}`);
+  assert.equal(await greeting(second.port), `served by ${child.process.pid ?? 0}`);
 });

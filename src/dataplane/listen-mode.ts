@@ -37,35 +37,54 @@ export interface SocketHandle {
  * Listening sockets an earlier ebb handed over at a hot restart (docs/restart.md), by the address and
  * port their listener was declared with. A listener opening on one of them listens on the handed-over
  * socket instead of binding a new one, so the connections queued on it, and every one that arrives
- * while the processes change places, are accepted by the new process: none is refused. Each is taken
- * once; those no listener took are closed by `closeUnclaimed`.
+ * while the processes change places, are accepted by the new process: none is refused. An address may
+ * have several (an ebb with workers, each with a socket of its own under SO_REUSEPORT): each is taken
+ * once, in the order added; those no listener took are closed by `closeUnclaimed`.
  */
 export class InheritedSockets {
-  readonly #handles = new Map<string, SocketHandle>();
+  readonly #handles = new Map<string, SocketHandle[]>();
 
   add(address: string, port: number, handle: SocketHandle): void {
     const key = `${address}:${port}`;
-    this.#handles.get(key)?.close();
-    this.#handles.set(key, handle);
+    const list = this.#handles.get(key);
+    if (list === undefined) this.#handles.set(key, [handle]);
+    else list.push(handle);
   }
 
   has(address: string, port: number): boolean {
     return this.#handles.has(`${address}:${port}`);
   }
 
-  /** The handle for the address, once: the next call for it is null. */
+  /** The next handle for the address, once: null when none is left. */
   take(address: string, port: number): SocketHandle | null {
     const key = `${address}:${port}`;
-    const handle = this.#handles.get(key);
-    if (handle === undefined) return null;
-    this.#handles.delete(key);
-    return handle;
+    const list = this.#handles.get(key);
+    const handle = list?.shift();
+    if (list !== undefined && list.length === 0) this.#handles.delete(key);
+    return handle ?? null;
+  }
+
+  /** Every handle left, by address, taken at once (the workers' pool hands them out). */
+  takeAll(): Array<{ readonly address: string; readonly port: number; readonly handles: SocketHandle[] }> {
+    const out = [...this.#handles].map(([key, handles]) => {
+      const at = key.lastIndexOf(':');
+      return { address: key.slice(0, at), port: Number(key.slice(at + 1)), handles };
+    });
+    this.#handles.clear();
+    return out;
+  }
+
+  /** The most handles any one address has (1 unless the ebb before ran workers with a socket each). */
+  get mostPerAddress(): number {
+    let most = 0;
+    for (const list of this.#handles.values()) most = Math.max(most, list.length);
+    return most;
   }
 
   /** Closes every handle no listener took (its listener was deleted meanwhile); returns their addresses. */
   closeUnclaimed(): string[] {
     const keys = [...this.#handles.keys()];
-    for (const handle of this.#handles.values()) handle.close();
+    for (const list of this.#handles.values()) for (const handle of list) handle.close();
     this.#handles.clear();
     return keys;
   }

@@ -21,6 +21,14 @@ export interface DataPlane {
   terminate(key: string): Promise<TerminateResult>;
   /** Registers a listener told each time a key that is not routable becomes idle (no requests, no tunnels). */
   onIdle(listener: (key: string) => void): void;
+  /**
+   * For a data plane whose counts reach the control plane late (one in another process, reporting
+   * every so often): resolves with the key's `completed` as it stood when that data plane applied the
+   * first snapshot handed to it after this call, which is when a drain begun now begins there. A drain
+   * counts the requests it completed from that count on, not from one that may miss the last
+   * report's worth of requests finished before the drain. Left out where `activity` is exact.
+   */
+  completedWhenApplied?(key: string): Promise<number>;
   /** Graceful: stop accepting, tell keep-alive clients to close, let in-flight work end, up to `deadlineMs`. */
   close(deadlineMs: number): Promise<void>;
   /** Forced: every socket closed now. */

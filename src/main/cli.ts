@@ -99,7 +99,7 @@ export async function main(argv: readonly string[]): Promise<number> {
             : null;
     const retiring = why === null && ebb !== null ? ebb.retiring() : null;
     if (retiring === null) {
-      return log({ event: 'restart:refused', level: 'error', error: why ?? 'a hot restart with --workers 2 or more is not supported yet' });
+      return log({ event: 'restart:refused', level: 'error', error: why ?? 'ebb has no data plane to hand over' });
     }
     const current = new Restart({ ebb: retiring, clock: realClock, log });
     restart = current;

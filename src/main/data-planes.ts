@@ -23,7 +23,7 @@ export interface ServedDataPlanes {
   readonly observed: readonly ObservedDataPlane[];
   /** The worker processes, or null when traffic is served in this process. */
   readonly pool: WorkerPool | null;
-  /** The data plane in this process (what a hot restart hands over), or null with workers. */
+  /** The data plane in this process, or null with workers (a hot restart hands over the one or the other). */
   readonly local: HttpDataPlane | null;
   /** The data plane of the ebb this one took over from at a hot restart, while it is attached. */
   readonly predecessor: RemoteDataPlane | null;
@@ -71,6 +71,8 @@ export function createDataPlanes(options: DataPlanesOptions): ServedDataPlanes {
   const pool = new WorkerPool({
     count: options.workers,
     entry: workerEntry(),
+    // At a hot restart the first workers listen on the sockets handed over (docs/restart.md).
+    ...(options.inherited !== undefined && { inherited: options.inherited.takeAll() }),
     // Node's options as this process got them (`--import tsx` when ebb runs from its sources).
     execArgv: process.execArgv,
     clock: options.clock,
@@ -85,11 +87,11 @@ export function createDataPlanes(options: DataPlanesOptions): ServedDataPlanes {
     }),
   );
   return {
-    dataPlanes: pool.dataPlanes,
+    dataPlanes: predecessor === null ? pool.dataPlanes : [...pool.dataPlanes, predecessor],
     observed,
     pool,
     local: null,
-    predecessor: null,
+    predecessor,
     workerCounters: () => ({
       restarts: pool.restarts,
       connectionsLost: pool.connectionsLost,
@@ -97,8 +99,11 @@ export function createDataPlanes(options: DataPlanesOptions): ServedDataPlanes {
       telemetryRefused: pool.dataPlanes.reduce((n, plane) => n + plane.telemetryRefused, 0),
     }),
     start: () => pool.start(),
-    close: (deadlineMs) => pool.close(deadlineMs),
-    destroy: () => pool.destroy(),
+    close: (deadlineMs) => Promise.all([pool.close(deadlineMs), predecessor?.close(deadlineMs)]).then(() => undefined),
+    destroy: () => {
+      pool.destroy();
+      predecessor?.destroy();
+    },
   };
 }
 

@@ -32,6 +32,7 @@ import { createDataPlanes, type ServedDataPlanes } from './data-planes.ts';
 import { createLog, type Log } from './logger.ts';
 import { feedResponseTimes } from './response-time-feed.ts';
 import type { RetiringEbb } from '../restart/predecessor.ts';
+import { retiringLocal, retiringPool } from '../restart/retiring-data-plane.ts';
 import type { Takeover } from '../restart/successor.ts';
 import { checkAddresses, checkPort, type WantedAddress } from './port-probe.ts';
 import { declaredListenerAddresses, persistedListenerAddresses } from './listener-addresses.ts';
@@ -62,7 +63,7 @@ export interface Ebb {
   shutdown(): Promise<void>;
   /** The access logs (docs/access-logs.md): the node's, and each load balancer's S3 layout. */
   readonly accessLogs: AccessLogService;
-  /** What a hot restart hands over (docs/restart.md); null with data-plane workers, which it does not support yet. */
+  /** What a hot restart hands over (docs/restart.md): the data plane in this process, or the workers as one. */
   retiring(): RetiringEbb | null;
 }
 
@@ -110,7 +111,14 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
   const declaredWanted = config === null ? [] : declaredListenerAddresses(config.declared);
   // At a hot restart the sockets handed over are this ebb's already.
   const takeover = options.takeover ?? null;
-  if (takeover !== null && (options.workers ?? 1) > 1) throw new EbbError('ValidationError', 'A hot restart into --workers 2 or more is not supported yet; restart with --workers 1');
+  const workerCount = options.workers ?? 1;
+  if (takeover !== null && takeover.socketsPerAddress > workerCount) {
+    // Each of the running ebb's workers has a socket of its own (SO_REUSEPORT): one nobody here listened on would drop the connections queued on it.
+    throw new EbbError(
+      'ValidationError',
+      `The running ebb's ${takeover.socketsPerAddress} workers each listen on a socket of their own, and this ebb would run ${workerCount}: the connections waiting on the sockets left over would be lost. Start ebb with --workers ${takeover.socketsPerAddress} or more (a hot restart keeps the command line: stop and start it)`,
+    );
+  }
   const toCheck = (wanted: WantedAddress[]): WantedAddress[] => wanted.filter((w) => takeover?.holds(w.host, w.port) !== true);
   await checkAddresses(toCheck([adminWanted, ...declaredWanted]));
 
@@ -125,7 +133,7 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
   }
   // In this process, or N worker processes started below, before the control plane applies its state to them.
   const dataPlane = createDataPlanes({
-    workers: options.workers ?? 1,
+    workers: workerCount,
     clock: realClock,
     log,
     ...(takeover !== null && { inherited: takeover.sockets, predecessor: takeover.predecessor }),
@@ -238,7 +246,7 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
     // Longer than the clients' idle reuse (SDKs keep sockets until the server closes them): a close at the
     // server's timeout races a request sent on the socket at that moment, and that request fails.
     adminServer.keepAliveTimeout = ADMIN_KEEP_ALIVE_MS;
-    await listenAdmin(adminServer, adminEndpoint, takeover?.sockets.take(adminEndpoint.host, adminEndpoint.port) ?? null);
+    await listenAdmin(adminServer, adminEndpoint, takeover?.adminSockets.take(adminEndpoint.host, adminEndpoint.port) ?? null);
   } catch (error) {
     adminServer?.close();
     await abort();
@@ -253,7 +261,7 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
   if (takeover !== null) {
     takeover.started(shutdownTimeoutMs(control));
     // A listener deleted while the sockets were on their way: its socket goes.
-    const unclaimed = takeover.sockets.closeUnclaimed();
+    const unclaimed = [...takeover.sockets.closeUnclaimed(), ...takeover.adminSockets.closeUnclaimed()];
     if (unclaimed.length > 0) log({ event: 'restart:sockets-closed', addresses: unclaimed });
   }
   if (fromStateDir !== null) logStateDirCredentials(log, fromStateDir, adminBound);
@@ -278,10 +286,10 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
     credentialsFile: (fromStateDir as StateDirCredentials | null)?.file ?? null,
     accessLogs,
     retiring: () => {
-      const local = dataPlane.local;
-      if (local === null) return null;
+      const retiringPlane = dataPlane.local !== null ? retiringLocal(dataPlane.local) : dataPlane.pool !== null ? retiringPool(dataPlane.pool) : null;
+      if (retiringPlane === null) return null;
       return {
-        dataPlane: local,
+        dataPlane: retiringPlane,
         admin: { address: adminEndpoint.host, port: adminEndpoint.port, server },
         releaseState: async () => {
           // A reload under way finishes first: the store must not close between its commands.

@@ -218,7 +218,7 @@ function predecessorPlane() {
     const [control, worker] = memoryLinkPair();
     worker.onMessage((m) => received.push(decodeToWorker(m)));
     link = worker;
-    plane.attach(control);
+    void plane.attach(control);
   };
   const say = (message: object): void => assert.equal(link?.send(message), true);
   const last = <T extends ToWorker['type']>(type: T): Extract<ToWorker, { type: T }> => {

@@ -31,6 +31,8 @@ test('every message to the successor decodes to what was sent', () => {
     { type: 'handover:socket', v, role: 'admin', address: '127.0.0.1', port: 0 },
     { type: 'handover:sockets', v, addresses: [{ address: '0.0.0.0', port: 8080 }, { address: '127.0.0.1', port: 9000 }], dataPlaneId: 'dp-1234' },
     { type: 'handover:sockets', v, addresses: [], dataPlaneId: 'dp-1234' },
+    // An ebb whose 2 workers each hand over a socket of their own per address (SO_REUSEPORT).
+    { type: 'handover:sockets', v, addresses: [{ address: '0.0.0.0', port: 8080 }], dataPlaneId: 'ebb-4242', socketsPerAddress: 2 },
     state({ drains: [], health: [] }),
     state({
       drains: [{ key: 'tg|10.0.0.1|80', completedAtStart: [['dp-1234', 17], ['dp-old', 0]] }],
@@ -161,4 +163,12 @@ test('health that no check settles is refused: unhealthy with an age or without 
   refused(decodeToSuccessor, entry({ healthyForMs: null }), /tg\|10\.0\.0\.1\|80 is healthy with no healthyForMs and no failure/);
   // Settled health passes, an age of 0 included.
   assert.equal(decodeToSuccessor(entry({ healthyForMs: 0 })).type, 'handover:state');
+});
+
+test('socketsPerAddress, when said, is a count of 1 or more (0 reads as 1); anything else is refused', () => {
+  const sockets = (socketsPerAddress: unknown): Record<string, unknown> => ({ type: 'handover:sockets', v, addresses: [], dataPlaneId: 'dp', socketsPerAddress });
+  assert.equal((decodeToSuccessor(sockets(0)) as { socketsPerAddress?: number }).socketsPerAddress, 1);
+  refused(decodeToSuccessor, sockets(-1), /socketsPerAddress is not a count/);
+  refused(decodeToSuccessor, sockets(1.5), /socketsPerAddress is not a count/);
+  refused(decodeToSuccessor, sockets('2'), /socketsPerAddress is not a count/);
 });

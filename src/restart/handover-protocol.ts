@@ -25,7 +25,8 @@ export type SocketRole = 'listener' | 'admin';
 
 export type ToSuccessor =
   | { readonly type: 'handover:socket'; readonly v: number; readonly role: SocketRole; readonly address: string; readonly port: number }
-  | { readonly type: 'handover:sockets'; readonly v: number; readonly addresses: ReadonlyArray<{ readonly address: string; readonly port: number }>; readonly dataPlaneId: string }
+  /** `socketsPerAddress`: the most listening sockets one address will have (one per worker under SO_REUSEPORT; 1 if absent). */
+  | { readonly type: 'handover:sockets'; readonly v: number; readonly addresses: ReadonlyArray<{ readonly address: string; readonly port: number }>; readonly dataPlaneId: string; readonly socketsPerAddress?: number }
   | { readonly type: 'handover:state'; readonly v: number; readonly handOver: HandOver }
   | { readonly type: 'handover:abort'; readonly v: number; readonly reason: string };
 
@@ -113,7 +114,8 @@ export function decodeToSuccessor(value: unknown): ToSuccessor {
         const r = a as Record<string, unknown>;
         return { address: text({ ...r, type: 'handover:sockets' }, 'address'), port: count({ ...r, type: 'handover:sockets' }, 'port') };
       });
-      return { type: 'handover:sockets', v, addresses, dataPlaneId: text(m, 'dataPlaneId') };
+      const perAddress = m['socketsPerAddress'] === undefined ? null : count(m, 'socketsPerAddress');
+      return { type: 'handover:sockets', v, addresses, dataPlaneId: text(m, 'dataPlaneId'), ...(perAddress !== null && { socketsPerAddress: Math.max(1, perAddress) }) };
     }
     case 'handover:state': {
       const h = m['handOver'] as Record<string, unknown> | null | undefined;

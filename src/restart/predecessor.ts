@@ -6,17 +6,17 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type net from 'node:net';
 import type { HandOver } from '../control/hand-over.ts';
-import type { HttpDataPlane } from '../dataplane/http-data-plane.ts';
 import type { SocketHandle } from '../dataplane/listen-mode.ts';
 import type { Clock, TimerHandle } from '../shared/clock.ts';
 import { childLink } from '../workers/link.ts';
 import { WorkerAgent, type AgentDataPlane } from '../workers/worker-agent.ts';
+import type { RetiringDataPlane } from './retiring-data-plane.ts';
 import { decodeToPredecessor, HANDOVER_VERSION, HandoverProtocolError, TAKEOVER_ENV, type SocketRole, type ToPredecessor } from './handover-protocol.ts';
 
 /** What a hot restart asks of the running ebb (src/main/ebb.ts makes it). */
 export interface RetiringEbb {
-  /** The data plane in this process: it keeps serving until its work is done. */
-  readonly dataPlane: HttpDataPlane;
+  /** The data plane in this process, or its workers as one: it keeps serving until its work is done. */
+  readonly dataPlane: RetiringDataPlane;
   /** The admin API's listening socket, with the address and port it was asked for. */
   readonly admin: { readonly address: string; readonly port: number; readonly server: net.Server };
   /**
@@ -118,8 +118,8 @@ export class Restart {
     });
     this.#armStep('ask for the state');
     // The addresses now, for the successor's checks; the sockets themselves once the listeners can no longer change.
-    const addresses = this.#sockets().map((s) => ({ address: s.address, port: s.port }));
-    this.#send({ type: 'handover:sockets', v: HANDOVER_VERSION, addresses, dataPlaneId: options.ebb.dataPlane.id });
+    const addresses = [...options.ebb.dataPlane.listenAddresses(), { address: options.ebb.admin.address, port: options.ebb.admin.port }];
+    this.#send({ type: 'handover:sockets', v: HANDOVER_VERSION, addresses, dataPlaneId: options.ebb.dataPlane.id, socketsPerAddress: options.ebb.dataPlane.socketsPerAddress });
   }
 
   get phase(): Phase {
@@ -134,21 +134,29 @@ export class Restart {
     return true;
   }
 
-  #sockets(): Array<{ role: SocketRole; address: string; port: number; server: net.Server }> {
-    const { ebb } = this.#options;
-    return [...ebb.dataPlane.listeningSockets().map((s) => ({ role: 'listener' as const, ...s })), { role: 'admin' as const, ...ebb.admin }];
-  }
-
   /**
    * The sockets of `role`, each with its handle, resolved once each is written out (the handle must stay
-   * open until then). The admin API's goes before it closes here; the listeners' once the control plane
-   * has stopped, so that none is added or removed after.
+   * open until then; a copy of this process's own is closed then). The admin API's goes before it closes
+   * here; the listeners' once the control plane has stopped, so that none is added or removed after.
    */
   async #sendSockets(role: SocketRole): Promise<void> {
+    const { ebb } = this.#options;
+    const sockets =
+      role === 'admin'
+        ? [{ address: ebb.admin.address, port: ebb.admin.port, handle: handleOf(ebb.admin.server), release: false }]
+        : await ebb.dataPlane.socketsToHandOver();
     const sent: Promise<void>[] = [];
-    for (const s of this.#sockets()) {
-      const handle = s.role === role ? handleOf(s.server) : null;
-      if (handle !== null) sent.push(new Promise((resolve) => this.#send({ type: 'handover:socket', v: HANDOVER_VERSION, role: s.role, address: s.address, port: s.port }, handle, resolve)));
+    for (const s of sockets) {
+      const handle = s.handle;
+      if (handle === null) continue;
+      sent.push(
+        new Promise((resolve) =>
+          this.#send({ type: 'handover:socket', v: HANDOVER_VERSION, role, address: s.address, port: s.port }, handle, () => {
+            if (s.release) handle.close();
+            resolve();
+          }),
+        ),
+      );
     }
     await Promise.all(sent);
   }
@@ -189,7 +197,9 @@ export class Restart {
     this.#phase = 'releasing';
     this.#stepTimer?.cancel();
     await this.#sendSockets('admin');
-    const { handOver, deadlineMs } = await this.#options.ebb.releaseState();
+    const released = await this.#options.ebb.releaseState();
+    const handOver = this.#options.ebb.dataPlane.handOver(released.handOver);
+    const deadlineMs = released.deadlineMs;
     this.#deadlineMs = deadlineMs;
     if (this.#phase !== 'releasing') return;
     await this.#sendSockets('listener');
@@ -218,7 +228,9 @@ export class Restart {
     let telemetry: Promise<void> = Promise.resolve();
     const plane: AgentDataPlane = {
       id: ebb.dataPlane.id,
-      entries: ebb.dataPlane.entries,
+      get entries() {
+        return ebb.dataPlane.entries;
+      },
       // Routes only: its listeners stay as they are until it closes (the successor opens any new one).
       apply: (snapshot) => ebb.dataPlane.applyRoutes(snapshot),
       activity: (key) => ebb.dataPlane.activity(key),
@@ -265,7 +277,7 @@ export class Restart {
     return {
       connectionsAtHandover,
       requestsCompleted: ebb.dataPlane.completedWork() - completedAtHandover,
-      connectionsCut: ebb.dataPlane.closeOutcome?.connectionsCut ?? 0,
+      connectionsCut: ebb.dataPlane.connectionsCut(),
       retiredInMs: Math.round(clock.now() - handedOverAt),
     };
   }

@@ -20,6 +20,7 @@ import type { HandOver } from '../control/hand-over.ts';
 import { HttpDataPlane } from '../dataplane/http-data-plane.ts';
 import type { ListenerRoute, RoutingSnapshot } from '../domain/routing-snapshot.ts';
 import { Restart, type RestartOutcome, type RetiringEbb } from './predecessor.ts';
+import { retiringLocal } from './retiring-data-plane.ts';
 
 const CHILD = new URL('./successor.test-child.ts', import.meta.url).pathname;
 const STEP_MS = 5_000;
@@ -102,7 +103,7 @@ async function restartInto(t: TestContext, mode: string, setup: RestartSetup = {
   let released = 0;
   let telemetryStopped = 0;
   const ebb: RetiringEbb = {
-    dataPlane,
+    dataPlane: retiringLocal(dataPlane),
     admin: { address: '127.0.0.1', port: address.port, server: admin },
     releaseState: () => {
       released++;
@@ -262,7 +263,7 @@ test("the listeners' handles go only once the state is released: one added after
   });
   const sockets = await r.reports.next(receivedType('handover:sockets'));
   const at = (port: number) => ({ address: '127.0.0.1', port });
-  assert.deepEqual(sockets['message'], { type: 'handover:sockets', v: 1, addresses: [at(kept), at(removed), at(r.port)], dataPlaneId: 'dp-old' });
+  assert.deepEqual(sockets['message'], { type: 'handover:sockets', v: 1, addresses: [at(kept), at(removed), at(r.port)], dataPlaneId: 'dp-old', socketsPerAddress: 1 });
   assert.equal(sockets['handle'], false, 'the addresses only, at the start');
 
   // Between the start and the successor asking for the state, the control plane changes the listeners.
@@ -285,7 +286,7 @@ test("the listeners' handles go only once the state is released: one added after
 test('a successor that serves: it gets the addresses at once, the admin socket when it asks for the state, and this ebb retires at its close', async (t) => {
   const r = await restartInto(t, 'serve');
   const sockets = await r.reports.next(receivedType('handover:sockets'));
-  assert.deepEqual(sockets['message'], { type: 'handover:sockets', v: 1, addresses: [{ address: '127.0.0.1', port: r.port }], dataPlaneId: 'dp-old' });
+  assert.deepEqual(sockets['message'], { type: 'handover:sockets', v: 1, addresses: [{ address: '127.0.0.1', port: r.port }], dataPlaneId: 'dp-old', socketsPerAddress: 1 });
   const state = await r.reports.next(receivedType('handover:state'));
   assert.deepEqual(state['message'], { type: 'handover:state', v: 1, handOver: HANDED_OVER });
   const socket = r.reports.lines.find(receivedType('handover:socket'));

@@ -28,10 +28,14 @@ type Waiter = { readonly resolve: (m: ToSuccessor) => void; readonly reject: (e:
 /** The takeover of a running ebb by this process, started by it (TAKEOVER_ENV). */
 export class Takeover {
   readonly predecessorPid: number;
-  /** The listeners' sockets; the admin API's is taken by its address like theirs. They come with the state. */
+  /** The listeners' sockets. They come with the state. */
   readonly sockets = new InheritedSockets();
+  /** The admin API's socket, apart: the workers' pool takes every listener's socket there is. */
+  readonly adminSockets = new InheritedSockets();
   /** `address:port` of every socket the predecessor listens on, said at once: the checks before the state pass them. */
   readonly #announced = new Set<string>();
+  /** The most listening sockets the predecessor hands over for one address (one per worker of its, under SO_REUSEPORT). */
+  socketsPerAddress = 1;
   /** The predecessor's data plane, while it finishes its work; settled once it attached or is gone. */
   predecessor: RemoteDataPlane | null = null;
   readonly #options: TakeoverOptions;
@@ -66,6 +70,7 @@ export class Takeover {
     const sockets = await takeover.#next('handover:sockets', 'send its sockets');
     if (sockets.type === 'handover:sockets') {
       for (const a of sockets.addresses) takeover.#announced.add(`${a.address}:${a.port}`);
+      takeover.socketsPerAddress = sockets.socketsPerAddress ?? 1;
       takeover.predecessor = new RemoteDataPlane({ id: sockets.dataPlaneId, clock: options.clock, log: options.log, reportIntervalMs: REPORT_INTERVAL_MS, predecessor: true });
     }
     return takeover;
@@ -73,7 +78,7 @@ export class Takeover {
 
   /** Whether the predecessor listens on the address (its socket comes with the state), or handed it over. */
   holds(address: string, port: number): boolean {
-    return this.#announced.has(`${address}:${port}`) || this.sockets.has(address, port);
+    return this.#announced.has(`${address}:${port}`) || this.sockets.has(address, port) || this.adminSockets.has(address, port);
   }
 
   /** Asks for the state directory; resolves once the predecessor has closed it, with its drains and its targets' health. */
@@ -101,7 +106,7 @@ export class Takeover {
       // Nothing more comes from it: the channel must not hold this process's event loop.
       process.channel?.unref();
     });
-    plane.attach(link);
+    void plane.attach(link);
   }
 
   /** This ebb has started: the predecessor stops accepting and finishes its work within `deadlineMs`, then exits. */
@@ -129,7 +134,7 @@ export class Takeover {
       return;
     }
     if (message.type === 'handover:socket') {
-      if (handle !== undefined && handle !== null) this.sockets.add(message.address, message.port, handle as SocketHandle);
+      if (handle !== undefined && handle !== null) (message.role === 'admin' ? this.adminSockets : this.sockets).add(message.address, message.port, handle as SocketHandle);
       return;
     }
     if (message.type === 'handover:abort') {

@@ -15,8 +15,14 @@ import type { Worker as ClusterWorker } from 'node:cluster';
 export interface Link {
   /** Hands `message` to the channel; false when not sent: the link is closed or its peer is not reading. */
   send(message: object): boolean;
-  /** Each message received, in order, as it arrived (not yet checked against the protocol). */
-  onMessage(listener: (message: unknown) => void): void;
+  /**
+   * Hands `message` to the channel with a socket's handle (protocol.ts: only over a process's IPC
+   * channel); resolves true once both are written out, so the sender may close its copy of the handle,
+   * or false when not sent (the link is closed, or cannot carry handles).
+   */
+  sendHandle(message: object, handle: unknown): Promise<boolean>;
+  /** Each message received, in order, as it arrived (not yet checked against the protocol), with the handle that came with it, if any. */
+  onMessage(listener: (message: unknown, handle?: unknown) => void): void;
   /** Called once when the link closes, from either side or because the channel broke; at once (next tick) if it already has. */
   onClose(listener: (reason: string) => void): void;
   /** Closes the channel; the peer's link closes too. Idempotent. */
@@ -32,22 +38,24 @@ export const DEFAULT_MAX_UNSENT = 64;
 
 /** A process's IPC channel as both ends see it: a forked child from its parent, `process` from the child. */
 interface IpcEndpoint {
-  send?: ((message: unknown, sendHandle: undefined, options: undefined, callback: (error: Error | null) => void) => boolean) | undefined;
+  send?: ((message: unknown, sendHandle: unknown, options: undefined, callback: (error: Error | null) => void) => boolean) | undefined;
   readonly connected?: boolean;
   disconnect?: (() => void) | undefined;
-  on(event: 'message', listener: (message: unknown) => void): unknown;
+  on(event: 'message', listener: (message: unknown, handle: unknown) => void): unknown;
   on(event: 'disconnect', listener: () => void): unknown;
-  off(event: 'message', listener: (message: unknown) => void): unknown;
+  off(event: 'message', listener: (message: unknown, handle: unknown) => void): unknown;
   off(event: 'disconnect', listener: () => void): unknown;
 }
 
 /** What every link shares: its listeners, and one close that tells them. */
 abstract class ListenedLink implements Link {
-  readonly #messageListeners: Array<(message: unknown) => void> = [];
+  readonly #messageListeners: Array<(message: unknown, handle?: unknown) => void> = [];
   readonly #closeListeners: Array<(reason: string) => void> = [];
   #closedReason: string | null = null;
 
   abstract send(message: object): boolean;
+
+  abstract sendHandle(message: object, handle: unknown): Promise<boolean>;
 
   abstract close(): void;
 
@@ -56,12 +64,12 @@ abstract class ListenedLink implements Link {
   }
 
   /** A message from the peer, to every listener (none once closed). */
-  protected deliver(message: unknown): void {
+  protected deliver(message: unknown, handle?: unknown): void {
     if (this.#closedReason !== null) return;
-    for (const listener of this.#messageListeners) listener(message);
+    for (const listener of this.#messageListeners) listener(message, handle);
   }
 
-  onMessage(listener: (message: unknown) => void): void {
+  onMessage(listener: (message: unknown, handle?: unknown) => void): void {
     this.#messageListeners.push(listener);
   }
 
@@ -90,7 +98,7 @@ class ChannelLink extends ListenedLink {
   readonly #maxUnsent: number;
   #unsent = 0;
   #closedHere = false;
-  readonly #onMessage = (message: unknown): void => this.deliver(message);
+  readonly #onMessage = (message: unknown, handle: unknown): void => this.deliver(message, handle ?? undefined);
   readonly #onDisconnect = (): void => this.closed('the IPC channel closed');
 
   constructor(endpoint: IpcEndpoint, options: LinkOptions) {
@@ -112,6 +120,20 @@ class ChannelLink extends ListenedLink {
       if (this.#closedHere) this.#disconnectWhenWritten();
     });
     return true;
+  }
+
+  sendHandle(message: object, handle: unknown): Promise<boolean> {
+    const send = this.#endpoint.send;
+    // Not bounded by maxUnsent: a handle goes once per listening socket at a restart, and must not be refused for telemetry's backlog.
+    if (this.isClosed || send === undefined) return Promise.resolve(false);
+    this.#unsent++;
+    return new Promise((resolve) => {
+      send.call(this.#endpoint, message, handle, undefined, (error) => {
+        this.#unsent--;
+        if (this.#closedHere) this.#disconnectWhenWritten();
+        resolve(error === null);
+      });
+    });
   }
 
   close(): void {
@@ -200,6 +222,11 @@ class MemoryLink extends ListenedLink {
       peer.deliver(copy);
     });
     return true;
+  }
+
+  /** A memory link carries no handles: the message goes, the handle does not. */
+  sendHandle(message: object): Promise<boolean> {
+    return Promise.resolve(this.send(message));
   }
 
   close(): void {

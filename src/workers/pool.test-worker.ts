@@ -61,6 +61,13 @@ function runWorker(): void {
         return;
       case 'destroy':
         process.exit(0);
+        return;
+      // Sockets are not this stand-in's business: none is handed to it, and it says it listens on none.
+      case 'socket':
+        return;
+      case 'listening':
+        link.send({ type: 'listening', seq: message.seq, count: 0 });
+        return;
     }
   });
   if (mode === 'first-dies') {

@@ -26,6 +26,13 @@ import type { ListenerRoute, RoutingSnapshot, TargetGroupRoute } from '../domain
  *    answered with `terminated` and `closed` of the same `seq`; `destroy` has no answer.
  * 6. The worker forwards its diagnostics-channel messages in batches (`telemetry`), so metrics and
  *    access logs in the control plane's process cover every worker, and its log lines (`log`).
+ *
+ * Two exchanges carry a listening socket's handle with the message, so they exist only over a
+ * process's IPC channel (a data plane on another node has its own sockets): at a hot restart with
+ * workers (docs/restart.md), `socket` to a new worker before its `hello` hands it a socket the ebb
+ * before listened on, which its listener for that address listens on instead of binding; and
+ * `listening` asks a worker for its listening sockets, answered by a `socket` per socket (same `seq`)
+ * and then `listening` with their count.
  */
 export const PROTOCOL_VERSION = 1;
 /** Versions this side speaks. */
@@ -54,7 +61,10 @@ export type ToWorker =
   | { readonly type: 'apply'; readonly seq: number; readonly snapshot: WireSnapshot }
   | { readonly type: 'terminate'; readonly seq: number; readonly key: string }
   | { readonly type: 'close'; readonly seq: number; readonly deadlineMs: number }
-  | { readonly type: 'destroy' };
+  | { readonly type: 'destroy' }
+  /** With a listening socket's handle; only before `hello`. */
+  | { readonly type: 'socket'; readonly address: string; readonly port: number }
+  | { readonly type: 'listening'; readonly seq: number };
 
 /** Worker → control side. */
 export type FromWorker =
@@ -63,7 +73,12 @@ export type FromWorker =
   | { readonly type: 'activity'; readonly activity: readonly WireActivity[] }
   | { readonly type: 'idle'; readonly activity: WireActivity }
   | { readonly type: 'terminated'; readonly seq: number; readonly result: TerminateResult }
-  | { readonly type: 'closed'; readonly seq: number }
+  /** `connectionsCut`: client connections still open at the close deadline, and cut (absent from an older worker). */
+  | { readonly type: 'closed'; readonly seq: number; readonly connectionsCut?: number }
+  /** With the handle of one of its listening sockets, answering `listening`. */
+  | { readonly type: 'socket'; readonly seq: number; readonly address: string; readonly port: number }
+  /** After the `socket`s answering `listening`: how many were sent. */
+  | { readonly type: 'listening'; readonly seq: number; readonly count: number }
   /** Diagnostics-channel messages in the order published: `[channel name, message]`. `dropped`: left out since the last batch (the link was full). */
   | { readonly type: 'telemetry'; readonly events: ReadonlyArray<readonly [string, unknown]>; readonly dropped: number }
   | { readonly type: 'log'; readonly line: Readonly<Record<string, unknown>> };
@@ -91,6 +106,8 @@ const TO_WORKER_FIELDS: Readonly<Record<ToWorker['type'], Readonly<Record<string
   terminate: { seq: 'int', key: 'string' },
   close: { seq: 'int', deadlineMs: 'int' },
   destroy: {},
+  socket: { address: 'string', port: 'int' },
+  listening: { seq: 'int' },
 };
 
 const FROM_WORKER_FIELDS: Readonly<Record<FromWorker['type'], Readonly<Record<string, FieldKind>>>> = {
@@ -102,6 +119,8 @@ const FROM_WORKER_FIELDS: Readonly<Record<FromWorker['type'], Readonly<Record<st
   closed: { seq: 'int' },
   telemetry: { events: 'events', dropped: 'int' },
   log: { line: 'object' },
+  socket: { seq: 'int', address: 'string', port: 'int' },
+  listening: { seq: 'int', count: 'int' },
 };
 
 type FieldKind = 'int' | 'ints' | 'string' | 'listenerErrors' | 'object' | 'snapshot' | 'activity' | 'activities' | 'terminateResult' | 'events';

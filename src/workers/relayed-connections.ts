@@ -4,11 +4,12 @@ import type { ConnectionLostMessage } from '../dataplane/channels.ts';
 /** The connection messages that state a process's open count, which `ebb:connection:lost` takes back. */
 const CONNECTION_STATES: ReadonlySet<string> = new Set([CHANNEL_NAMES.connectionOpen, CHANNEL_NAMES.connectionClose, CHANNEL_NAMES.connectionCount]);
 /**
- * Pids kept from one worker's connection messages. A worker is one process, so they carry one pid; the
- * bound only stops a worker that sends others (a fault) from growing the set. Such messages past it are
- * refused, so every open count published from a worker is one its `detach` takes back.
+ * Pids kept from one worker's connection messages. A worker is one process, so they carry one pid; an
+ * ebb retiring at a hot restart relays its own workers' too, one pid each. The bound only stops a
+ * worker that sends others (a fault) from growing the set. Such messages past it are refused, so every
+ * open count published from a worker is one its `detach` takes back.
  */
-export const MAX_CONNECTION_PIDS = 4;
+export const MAX_CONNECTION_PIDS = 256;
 /** Listeners whose open count is kept per worker; past it the lost count undercounts (a fault: a worker has the snapshot's listeners). */
 const MAX_LISTENERS = 4096;
 
@@ -32,6 +33,13 @@ export class RelayedConnections {
       else listeners.delete(listenerArn);
     }
     return true;
+  }
+
+  /** Client connections open now, as the worker's messages last stated. */
+  open(): number {
+    let open = 0;
+    for (const listeners of this.#open.values()) for (const n of listeners.values()) open += n;
+    return open;
   }
 
   /** The worker is gone: says so for each of its pids, and returns how many client connections it last said were open. */

@@ -32,7 +32,7 @@ function setup(): { plane: RemoteDataPlane; connect: () => Link } {
   const plane = new RemoteDataPlane({ id: 'dp-1', clock: new FakeClock(), log: () => {}, reportIntervalMs: 50 });
   const connect = (): Link => {
     const [control, worker] = memoryLinkPair();
-    plane.attach(control);
+    void plane.attach(control);
     return worker;
   };
   return { plane, connect };

@@ -59,7 +59,7 @@ function setup(options: { answerTimeoutMs?: number; maxUnsent?: number } = {}) {
   const connect = (): ScriptedWorker => {
     const [control, worker] = memoryLinkPair(options.maxUnsent === undefined ? {} : { maxUnsent: options.maxUnsent });
     const scripted = new ScriptedWorker(worker);
-    plane.attach(control);
+    void plane.attach(control);
     return scripted;
   };
   return { clock, logs, plane, idle, connect };
@@ -336,8 +336,8 @@ test('a snapshot the link refuses is held and sent again; a worker whose link st
   // A link that takes hello and nothing more: the worker is stuck.
   let closed = false;
   let sends = 0;
-  const stuck: Link = { send: () => ++sends === 1, onMessage: () => {}, onClose: () => {}, close: () => void (closed = true) };
-  plane.attach(stuck);
+  const stuck: Link = { send: () => ++sends === 1, sendHandle: () => Promise.resolve(false), onMessage: () => {}, onClose: () => {}, close: () => void (closed = true) };
+  void plane.attach(stuck);
   assert.equal(closed, false);
   clock.advance(999);
   assert.equal(closed, false, 'a full link is not a reason by itself');
@@ -377,7 +377,7 @@ function setupPredecessor() {
   const connect = (): ScriptedWorker => {
     const [control, worker] = memoryLinkPair();
     const scripted = new ScriptedWorker(worker);
-    plane.attach(control);
+    void plane.attach(control);
     return scripted;
   };
   return { clock, logs, plane, idle, connect };

@@ -3,6 +3,7 @@ import { FORWARDED_CHANNEL_NAMES } from '../dataplane/channels.ts';
 import type { ApplyResult, DataPlane, TargetActivity, TerminateResult } from '../domain/data-plane-port.ts';
 import type { RoutingSnapshot, TargetGroupRoute } from '../domain/routing-snapshot.ts';
 import type { Clock, TimerHandle } from '../shared/clock.ts';
+import type { SocketHandle } from '../dataplane/listen-mode.ts';
 import type { Link } from './link.ts';
 import { RelayedConnections } from './relayed-connections.ts';
 import { PROTOCOL_VERSION, ProtocolError, decodeFromWorker, encodeSnapshot, type FromWorker, type WireActivity } from './protocol.ts';
@@ -42,6 +43,18 @@ interface KeyCounts {
   completed: number;
   /** Completed by earlier workers (or before the current worker's counter restarted). */
   completedBefore: number;
+}
+
+/** A listening socket's handle, with the address and port its listener was declared with. */
+export interface HandedSocket {
+  readonly address: string;
+  readonly port: number;
+  readonly handle: SocketHandle;
+}
+
+interface PendingListening {
+  readonly sockets: HandedSocket[];
+  readonly resolve: (sockets: HandedSocket[]) => void;
 }
 
 interface PendingApply {
@@ -96,6 +109,12 @@ export class RemoteDataPlane implements DataPlane {
   #telemetryRefused = 0;
   /** The client connections the current worker's messages say are open: said lost when it is detached. */
   readonly #relayed = new RelayedConnections();
+  /** `listening` asks waiting for their sockets. */
+  readonly #listenings = new Map<number, PendingListening>();
+  #completedTotal = 0;
+  #connectionsCut = 0;
+  /** `completedWhenApplied` calls waiting for the `applied` of a snapshot sent after them. */
+  readonly #baselines: Array<{ readonly key: string; readonly afterSeq: number; readonly resolve: (completed: number) => void }> = [];
 
   constructor(options: RemoteDataPlaneOptions) {
     this.id = options.id;
@@ -107,10 +126,38 @@ export class RemoteDataPlane implements DataPlane {
     this.#expecting = this.#predecessor;
   }
 
+  /**
+   * The key's `completed` as of the worker's `applied` for the first snapshot sent after this call (the
+   * counts it carries are the worker's at that moment); at once with no worker to ask, and with what is
+   * known if the worker goes first.
+   */
+  completedWhenApplied(key: string): Promise<number> {
+    const waiting = this.#link !== null || this.#expecting;
+    if (!waiting || this.#stopped || this.#baselines.length >= MAX_KEYS) return Promise.resolve(this.#completedOf(key));
+    return new Promise((resolve) => this.#baselines.push({ key, afterSeq: this.#seq, resolve }));
+  }
+
+  #completedOf(key: string): number {
+    const counts = this.#keys.get(key);
+    return counts === undefined ? 0 : counts.completedBefore + counts.completed;
+  }
+
+  /** Answers the baselines waiting for an `applied` of a seq up to `seq` (Infinity: all, with what is known). */
+  #resolveBaselines(seq: number): void {
+    if (this.#baselines.length === 0) return;
+    const done = this.#baselines.filter((b) => b.afterSeq < seq);
+    if (done.length === 0) return;
+    const left = this.#baselines.filter((b) => b.afterSeq >= seq);
+    this.#baselines.length = 0;
+    this.#baselines.push(...left);
+    for (const b of done) b.resolve(this.#completedOf(b.key));
+  }
+
   /** The predecessor will not attach (it failed or is gone): what was asked while waiting for it is settled now. */
   stopExpecting(): void {
     if (!this.#expecting) return;
     this.#expecting = false;
+    this.#resolveBaselines(Infinity);
     for (const held of this.#heldTerminates.splice(0)) held.resolve(NO_CUT);
     this.#settled();
   }
@@ -137,20 +184,72 @@ export class RemoteDataPlane implements DataPlane {
     return sum;
   }
 
-  /** A new worker has said `ready` (in a version this side speaks): it gets `hello`, then the latest snapshot. */
-  attach(link: Link): void {
+  /** Requests and tunnels the workers behind this slot have reported completed, over every key (a counter). */
+  get completedTotal(): number {
+    return this.#completedTotal;
+  }
+
+  /** Client connections still open at the close deadline, and cut, as the workers said in their `closed`. */
+  get connectionsCut(): number {
+    return this.#connectionsCut;
+  }
+
+  /** Client connections the current worker last said are open. */
+  clientConnections(): number {
+    return this.#relayed.open();
+  }
+
+  /** The target keys this side keeps counts for. */
+  keys(): IterableIterator<string> {
+    return this.#keys.keys();
+  }
+
+  /** The latest snapshot given to `apply`, or null before the first. */
+  get latestSnapshot(): RoutingSnapshot | null {
+    return this.#latest;
+  }
+
+  /**
+   * A new worker has said `ready` (in a version this side speaks): it gets the `inherited` sockets (a
+   * hot restart), `hello`, then the latest snapshot. Resolves once the sockets are written out, so the
+   * caller may close its copies.
+   */
+  attach(link: Link, inherited: readonly HandedSocket[] = []): Promise<void> {
     if (this.#stopped) {
       link.close();
-      return;
+      return Promise.resolve();
     }
     if (this.#link !== null) this.detach('replaced by a new worker');
     this.#link = link;
     this.#expecting = false;
     this.#confirmedApplySeq = this.#sentApplySeq;
-    link.onMessage((message) => this.#receive(link, message));
-    if (!this.#send({ type: 'hello', protocol: PROTOCOL_VERSION, dataPlaneId: this.id, reportIntervalMs: this.#reportIntervalMs })) return;
+    link.onMessage((message, handle) => this.#receive(link, message, handle));
+    // Handed in order, before `hello`: the worker's listeners take them when the first snapshot opens them.
+    const sent = Promise.all(inherited.map((s) => link.sendHandle({ type: 'socket', address: s.address, port: s.port }, s.handle))).then(() => undefined);
+    if (!this.#send({ type: 'hello', protocol: PROTOCOL_VERSION, dataPlaneId: this.id, reportIntervalMs: this.#reportIntervalMs })) return sent;
     if (this.#latest !== null) this.#sendLatest();
     for (const held of this.#heldTerminates.splice(0)) void this.terminate(held.key).then(held.resolve);
+    return sent;
+  }
+
+  /**
+   * The worker's listening sockets, each with a handle of its own in this process (the caller closes
+   * it): what a hot restart hands to the next ebb. Empty with no worker; what came so far if it goes.
+   */
+  listeningSockets(): Promise<HandedSocket[]> {
+    if (this.#link === null) return Promise.resolve([]);
+    const seq = ++this.#seq;
+    return new Promise((resolve) => {
+      this.#listenings.set(seq, { sockets: [], resolve });
+      if (this.#send({ type: 'listening', seq })) this.#awaitAnswer(seq, 'listening');
+      else this.#endListening(seq);
+    });
+  }
+
+  #endListening(seq: number): void {
+    const pending = this.#listenings.get(seq);
+    this.#listenings.delete(seq);
+    pending?.resolve(pending.sockets);
   }
 
   /**
@@ -181,6 +280,8 @@ export class RemoteDataPlane implements DataPlane {
     for (const held of this.#heldTerminates.splice(0)) held.resolve(NO_CUT);
     for (const resolve of this.#closes.values()) resolve();
     this.#closes.clear();
+    for (const seq of [...this.#listenings.keys()]) this.#endListening(seq);
+    this.#resolveBaselines(Infinity);
     this.#stopRetrying();
     this.#held = false;
     this.#resolveApplies(Infinity, []);
@@ -239,6 +340,7 @@ export class RemoteDataPlane implements DataPlane {
     this.#stopped = true;
     this.#stopRetrying();
     this.#resolveApplies(Infinity, []);
+    this.#resolveBaselines(Infinity);
     if (this.#link === null) return Promise.resolve();
     const seq = ++this.#seq;
     return new Promise((resolve) => {
@@ -252,6 +354,7 @@ export class RemoteDataPlane implements DataPlane {
     this.#stopped = true;
     this.#stopRetrying();
     this.#resolveApplies(Infinity, []);
+    this.#resolveBaselines(Infinity);
     this.#send({ type: 'destroy' });
   }
 
@@ -326,8 +429,11 @@ export class RemoteDataPlane implements DataPlane {
     link.close();
   }
 
-  #receive(link: Link, raw: unknown): void {
-    if (link !== this.#link) return;
+  #receive(link: Link, raw: unknown, handle?: unknown): void {
+    if (link !== this.#link) {
+      (handle as SocketHandle | undefined)?.close();
+      return;
+    }
     let message: FromWorker;
     try {
       message = decodeFromWorker(raw);
@@ -360,9 +466,22 @@ export class RemoteDataPlane implements DataPlane {
       case 'closed': {
         const resolve = this.#closes.get(message.seq);
         this.#closes.delete(message.seq);
+        const cut = message.connectionsCut;
+        if (resolve !== undefined && Number.isSafeInteger(cut) && (cut as number) > 0) this.#connectionsCut += cut as number;
         resolve?.();
         return;
       }
+      case 'socket': {
+        const pending = this.#listenings.get(message.seq);
+        if (handle === undefined || handle === null) return;
+        if (pending === undefined) (handle as SocketHandle).close();
+        else pending.sockets.push({ address: message.address, port: message.port, handle: handle as SocketHandle });
+        return;
+      }
+      case 'listening':
+        this.#answered(message.seq);
+        this.#endListening(message.seq);
+        return;
       case 'telemetry':
         this.#publish(message.events, message.dropped);
         return;
@@ -386,6 +505,7 @@ export class RemoteDataPlane implements DataPlane {
     for (const [key, counts] of this.#keys) {
       if (!reported.has(key)) counts.requests = counts.tunnels = counts.connections = 0;
     }
+    this.#resolveBaselines(seq);
     const waiting = this.#resolveApplies(seq, listenerErrors);
     // A snapshot resent to a new worker has no caller waiting for its answer; its bind errors are told here.
     if (waiting === 0 && listenerErrors.length > 0) this.#log({ event: 'worker:listener-errors', level: 'error', dataPlane: this.id, listenerErrors });
@@ -419,7 +539,10 @@ export class RemoteDataPlane implements DataPlane {
       this.#keys.delete(a.key);
     }
     // A counter that went back means the worker forgot the key and began again; what it had counted stays.
-    if (a.completed < counts.completed) counts.completedBefore += counts.completed;
+    if (a.completed < counts.completed) {
+      counts.completedBefore += counts.completed;
+      this.#completedTotal += a.completed;
+    } else this.#completedTotal += a.completed - counts.completed;
     // A predecessor applies no snapshot (it is closing), so it never says a key it still routes went idle: its counts do.
     const nowIdle = this.#predecessor && counts.requests + counts.tunnels > 0 && a.requests + a.tunnels === 0;
     counts.completed = a.completed;

@@ -255,6 +255,7 @@ test('answers the link refuses wait in order and go when it takes them again; re
       sent.push(m as FromWorker);
       return true;
     },
+    sendHandle: () => Promise.resolve(false),
     onMessage: (l) => (onMessage = l),
     onClose: () => {},
     close: () => {},

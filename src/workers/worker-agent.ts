@@ -1,3 +1,5 @@
+import type net from 'node:net';
+import { InheritedSockets, type SocketHandle } from '../dataplane/listen-mode.ts';
 import type { DataPlane } from '../domain/data-plane-port.ts';
 import type { Clock, TimerHandle } from '../shared/clock.ts';
 import type { Link } from './link.ts';
@@ -5,13 +7,24 @@ import { decodeSnapshot, decodeToWorker, ProtocolError, SUPPORTED_VERSIONS } fro
 import type { FromWorker, ToWorker, WireActivity } from './protocol.ts';
 import { plain, TelemetryForwarder } from './telemetry-forwarder.ts';
 
-/** What the agent drives: a data plane (`HttpDataPlane`) and the keys it keeps counts for. */
-export type AgentDataPlane = DataPlane & { readonly entries: ReadonlyMap<string, unknown> };
+/**
+ * What the agent drives: a data plane (`HttpDataPlane`) and the keys it keeps counts for; its
+ * listening sockets, when it can say them (a hot restart with workers hands them over), and how its
+ * close ended.
+ */
+export type AgentDataPlane = DataPlane & {
+  readonly entries: ReadonlyMap<string, unknown>;
+  listeningSockets?(): ReadonlyArray<{ readonly address: string; readonly port: number; readonly server: net.Server }>;
+  readonly closeOutcome?: { readonly connectionsCut: number } | null;
+};
 
 export interface WorkerAgentOptions {
   readonly link: Link;
-  /** Makes the data plane once the control side has said its id (`hello`); `log` forwards a line to the control side. */
-  readonly createDataPlane: (id: string, log: (line: object) => void) => AgentDataPlane;
+  /**
+   * Makes the data plane once the control side has said its id (`hello`); `log` forwards a line to the
+   * control side; `inherited`: the sockets the control side handed over before `hello` (a hot restart).
+   */
+  readonly createDataPlane: (id: string, log: (line: object) => void, inherited: InheritedSockets) => AgentDataPlane;
   readonly clock: Clock;
   /**
    * Called once, when the agent is done: after `closed` is handed to the link (code 0), after
@@ -67,6 +80,9 @@ export class WorkerAgent {
   #closing: Promise<void> | null = null;
   #finished = false;
   #linkClosed = false;
+  /** Sockets handed over before `hello`; those no listener took are closed once the first snapshot is applied. */
+  readonly #inherited = new InheritedSockets();
+  #firstApplied = false;
 
   constructor(options: WorkerAgentOptions) {
     this.#options = options;
@@ -74,7 +90,7 @@ export class WorkerAgent {
     this.#clock = options.clock;
     this.#maxOutbox = options.maxOutbox ?? 10_000;
     this.#forwarder = new TelemetryForwarder({ send: (m) => this.#link.send(m), clock: options.clock });
-    this.#link.onMessage((m) => this.#receive(m));
+    this.#link.onMessage((m, handle) => this.#receive(m, handle));
     this.#link.onClose((reason) => this.#onLinkClosed(reason));
     this.#post({ type: 'ready', protocols: SUPPORTED_VERSIONS, pid: options.pid ?? process.pid });
   }
@@ -103,7 +119,7 @@ export class WorkerAgent {
     return this.close(deadlineMs).then(() => this.#finish(0));
   }
 
-  #receive(value: unknown): void {
+  #receive(value: unknown, handle?: unknown): void {
     let message: ToWorker;
     try {
       message = decodeToWorker(value);
@@ -125,9 +141,18 @@ export class WorkerAgent {
         return;
       case 'close':
         void this.close(message.deadlineMs).then(() => {
-          this.#post({ type: 'closed', seq: message.seq });
+          const connectionsCut = this.#dataPlane?.closeOutcome?.connectionsCut;
+          this.#post({ type: 'closed', seq: message.seq, ...(connectionsCut !== undefined && { connectionsCut }) });
           this.#finish(0);
         });
+        return;
+      case 'socket':
+        if (this.#dataPlane !== null) return this.#fail("a 'socket' after 'hello'; sockets are handed over before it");
+        if (handle === undefined || handle === null) return this.#fail(`a 'socket' for ${message.address}:${message.port} came without its handle`);
+        this.#inherited.add(message.address, message.port, handle as SocketHandle);
+        return;
+      case 'listening':
+        void this.#sendListening(message.seq);
         return;
       case 'destroy':
         this.#stopReports();
@@ -143,7 +168,7 @@ export class WorkerAgent {
     if (!SUPPORTED_VERSIONS.includes(message.protocol)) {
       return this.#fail(`the control side chose protocol ${message.protocol}; this worker speaks ${SUPPORTED_VERSIONS.join(', ')} (run ebb's workers from the same installation as ebb serve)`);
     }
-    const dataPlane = this.#options.createDataPlane(message.dataPlaneId, (line) => this.#log(line));
+    const dataPlane = this.#options.createDataPlane(message.dataPlaneId, (line) => this.#log(line), this.#inherited);
     this.#dataPlane = dataPlane;
     dataPlane.onIdle((key) => {
       const activity = this.#wire(dataPlane, key);
@@ -160,7 +185,10 @@ export class WorkerAgent {
     if (dataPlane === null) return;
     const { seq, snapshot } = message;
     dataPlane.apply(decodeSnapshot(snapshot)).then(
-      (result) => this.#post({ type: 'applied', seq, version: snapshot.version, listenerErrors: result.listenerErrors, activity: this.#appliedActivity(dataPlane) }),
+      (result) => {
+        this.#afterFirstApply();
+        this.#post({ type: 'applied', seq, version: snapshot.version, listenerErrors: result.listenerErrors, activity: this.#appliedActivity(dataPlane) });
+      },
       (error: unknown) => {
         // The routes are in force (they are swapped before anything can fail); the listeners are not known to be.
         const text = `the worker could not apply snapshot ${snapshot.version}: ${String(error)}`;
@@ -169,6 +197,26 @@ export class WorkerAgent {
         this.#post({ type: 'applied', seq, version: snapshot.version, listenerErrors, activity: this.#appliedActivity(dataPlane) });
       },
     );
+  }
+
+  /** A handed-over socket no listener of the first snapshot took (its listener was deleted meanwhile) is closed. */
+  #afterFirstApply(): void {
+    if (this.#firstApplied) return;
+    this.#firstApplied = true;
+    const unclaimed = this.#inherited.closeUnclaimed();
+    if (unclaimed.length > 0) this.#log({ level: 'info', msg: 'handed-over sockets no listener took, closed', addresses: unclaimed });
+  }
+
+  /** Each listening socket with its handle, then how many: the ebb this worker serves is handing them over (docs/restart.md). */
+  async #sendListening(seq: number): Promise<void> {
+    const sockets = this.#dataPlane?.listeningSockets?.() ?? [];
+    let count = 0;
+    for (const s of sockets) {
+      const handle = (s.server as unknown as { _handle: unknown })._handle;
+      if (handle === null || handle === undefined) continue;
+      if (await this.#link.sendHandle({ type: 'socket', seq, address: s.address, port: s.port }, handle)) count++;
+    }
+    this.#post({ type: 'listening', seq, count });
   }
 
   #terminate(message: Extract<ToWorker, { type: 'terminate' }>): void {

@@ -33,7 +33,7 @@ const writeLocal = (line: object): void => {
 const agent = new WorkerAgent({
   link,
   clock: realClock,
-  createDataPlane: (id, log) => new HttpDataPlane({ id, log, listenMode }),
+  createDataPlane: (id, log, inherited) => new HttpDataPlane({ id, log, listenMode, inheritedSockets: inherited }),
   localLog: writeLocal,
   onExit: (code) => {
     // The link lets the last answers out before the channel goes; then nothing should hold the process.

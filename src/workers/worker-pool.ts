@@ -2,7 +2,8 @@ import cluster, { type Worker as ClusterWorker } from 'node:cluster';
 import type { Clock, TimerHandle } from '../shared/clock.ts';
 import { childLink, type Link } from './link.ts';
 import { PROTOCOL_VERSION, SUPPORTED_VERSIONS, decodeFromWorker } from './protocol.ts';
-import { RemoteDataPlane } from './remote-data-plane.ts';
+import type { SocketHandle } from '../dataplane/listen-mode.ts';
+import { RemoteDataPlane, type HandedSocket } from './remote-data-plane.ts';
 
 export interface WorkerPoolOptions {
   readonly count: number;
@@ -24,6 +25,13 @@ export interface WorkerPoolOptions {
   readonly killGraceMs?: number;
   /** Data planes are named `<idPrefix>-1` … `<idPrefix>-N`. */
   readonly idPrefix?: string;
+  /**
+   * Listening sockets the ebb before this one handed over at a hot restart (docs/restart.md), by
+   * address: the first workers get them (worker i the i-th of each address's, round the list when it
+   * is shorter), so no connection waiting in them is lost; this process's copies are closed once they
+   * are with the workers. Workers started later bind their own, as without a restart.
+   */
+  readonly inherited?: ReadonlyArray<{ readonly address: string; readonly port: number; readonly handles: readonly SocketHandle[] }>;
 }
 
 const DEFAULT_RESTART_BACKOFF_MS = 200;
@@ -97,7 +105,11 @@ export class WorkerPool {
 
   /** Starts every worker and attaches each to its data plane; if one fails, stops those started and says why. */
   async start(): Promise<void> {
-    const started = await Promise.allSettled(this.#slots.map((slot) => this.#startWorker(slot)));
+    const sent: Promise<void>[] = [];
+    const started = await Promise.allSettled(this.#slots.map((slot, i) => this.#startWorker(slot, this.#inheritedFor(i), sent)));
+    // Every first worker has its copies (or failed): this process's go, so none of them is left listening with nobody accepting.
+    await Promise.all(sent);
+    for (const group of this.#options.inherited ?? []) for (const handle of group.handles) handle.close();
     const failures = started.flatMap((r, i) => (r.status === 'rejected' ? [`${this.#slots[i]?.plane.id}: ${(r.reason as Error).message}`] : []));
     if (failures.length > 0) {
       this.destroy();
@@ -164,8 +176,19 @@ export class WorkerPool {
     return cluster.fork({ ...this.#options.env });
   }
 
-  /** Forks a worker for the slot, waits for its `ready`, attaches it; rejects (the worker killed) if it does not become ready. */
-  #startWorker(slot: Slot): Promise<void> {
+  /** The handed-over sockets for the i-th first worker: one per address, the i-th of its list, round it. */
+  #inheritedFor(i: number): HandedSocket[] {
+    return (this.#options.inherited ?? []).flatMap((g) => {
+      const handle = g.handles[i % Math.max(1, g.handles.length)];
+      return handle === undefined ? [] : [{ address: g.address, port: g.port, handle }];
+    });
+  }
+
+  /**
+   * Forks a worker for the slot, waits for its `ready`, attaches it with the `inherited` sockets (their
+   * writing is pushed to `sent`); rejects (the worker killed) if it does not become ready.
+   */
+  #startWorker(slot: Slot, inherited: readonly HandedSocket[] = [], sent: Promise<void>[] = []): Promise<void> {
     let worker: ClusterWorker;
     try {
       worker = this.#fork();
@@ -214,15 +237,16 @@ export class WorkerPool {
         settled = true;
         timer.cancel();
         slot.readySince = this.#options.clock.now();
-        this.#attach(slot, link);
+        sent.push(this.#attach(slot, link, inherited));
         resolve();
       });
     });
   }
 
-  #attach(slot: Slot, link: Link): void {
-    slot.plane.attach(link);
-    this.#options.log({ event: 'worker:ready', worker: slot.plane.id, pid: slot.worker?.process.pid });
+  #attach(slot: Slot, link: Link, inherited: readonly HandedSocket[]): Promise<void> {
+    const sent = slot.plane.attach(link, inherited);
+    this.#options.log({ event: 'worker:ready', worker: slot.plane.id, pid: slot.worker?.process.pid, ...(inherited.length > 0 && { inheritedSockets: inherited.length }) });
+    return sent;
   }
 
   /** The link of a worker that was ready closed: its data plane lets it go; a worker still running is past reach, so it is killed. */
