@@ -227,7 +227,7 @@ async function main(): Promise<void> {
     console.log(row('ebb', ebb, `${median(cpu).toFixed(1)}${wrk === null ? ' (incl. client)' : ''}`, ratio.toFixed(2)));
     console.log(
       '\nFor the side-by-side with HAProxy and nginx (the whole ebb serve, built first with npm run build):\n' +
-        "  ../shared/bench/peers.sh --candidate 'node bin/ebb.js serve --config bench/peers-ebb.yaml --no-auth " +
+        "  ../shared/bench/peers.sh --candidate 'node bin/ebb.js serve --workers 1 --config bench/peers-ebb.yaml --no-auth " +
         "--state-dir $(mktemp -d) --admin 127.0.0.1:0' --candidate-port 18090 --candidate-name ebb",
     );
   } finally {

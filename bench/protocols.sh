@@ -174,7 +174,7 @@ done
 start backend "$CPU_LOAD" nginx -c "$WORK/backend.conf" -p "$WORK"
 start haproxy "$CPU_PROXY" haproxy -db -f "$WORK/haproxy.cfg"
 start nodetcp "$CPU_PROXY" node "$WORK/node-tcp.cjs" "$NODE_TCP" "$BACKEND_PORT"
-start ebb "$CPU_PROXY" node --import tsx "$REPO/src/main/cli.ts" serve --config "$WORK/ebb.yaml" --no-auth --state-dir "$WORK/state" --admin 127.0.0.1:0
+start ebb "$CPU_PROXY" node --import tsx "$REPO/src/main/cli.ts" serve --workers 1 --config "$WORK/ebb.yaml" --no-auth --state-dir "$WORK/state" --admin 127.0.0.1:0
 
 # "scenario|peer|port|group|url"
 RUNS=(

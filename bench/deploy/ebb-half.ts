@@ -87,7 +87,7 @@ export function ebbHalf(settings: HalfSettings): DeployHalf {
       // and EBB_GROUP to its own): how the end check finds every instance it started.
       watch = new ProcessWatch(MARKER_ENV, settings.marker);
       const out = fs.openSync(logFile, 'a');
-      const args = ['--import', 'tsx', 'src/main/cli.ts', 'serve', '--config', configFile, '--state-dir', stateDir, '--admin', '127.0.0.1:0'];
+      const args = ['--import', 'tsx', 'src/main/cli.ts', 'serve', '--workers', '1', '--config', configFile, '--state-dir', stateDir, '--admin', '127.0.0.1:0'];
       settings.log(`ebb serve --config ${configFile} --state-dir ${stateDir} --admin 127.0.0.1:0 (log: ${logFile})`);
       const child = spawn(process.execPath, args, {
         cwd: settings.root,

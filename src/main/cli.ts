@@ -9,7 +9,7 @@ import { createLog } from './logger.ts';
 import { Restart } from '../restart/predecessor.ts';
 import { Takeover } from '../restart/successor.ts';
 import { realClock } from '../shared/clock.ts';
-import { parseArgs, usage } from './options.ts';
+import { defaultWorkers, parseArgs, usage } from './options.ts';
 
 /**
  * `ebb serve`: runs until SIGTERM/SIGINT (graceful shutdown, exit 0), re-reads its config on SIGHUP.
@@ -129,7 +129,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   let takeover: Takeover | null = null;
   try {
     takeover = await Takeover.fromEnvironment(process.env, { clock: realClock, log });
-    ebb = await startEbb({ ...parsed.serve, log, takeover });
+    ebb = await startEbb({ ...parsed.serve, workers: parsed.serve.workers ?? defaultWorkers(), log, takeover });
   } catch (error) {
     takeover?.failed(describeError(error));
     process.off('SIGTERM', onTerm);

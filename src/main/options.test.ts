@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { EbbError } from '../shared/errors.ts';
-import { MAX_WORKERS, parseArgs, workerCount } from './options.ts';
+import { defaultWorkers, MAX_WORKERS, parseArgs, usage, workerCount } from './options.ts';
 
 test('--listen-internet-facing and --listen-internal take an IP address, with a space or =', () => {
   const { serve } = parseArgs(['serve', '--listen-internet-facing', '10.0.0.5', '--listen-internal=127.0.0.2']);
@@ -18,7 +18,7 @@ test('--listen-internet-facing and --listen-internal take an IP address, with a 
 test('--workers takes a count of processes, or auto (or 0) for one per core; anything else says what to give', () => {
   assert.equal(parseArgs(['serve', '--workers', '4']).serve.workers, 4);
   assert.equal(parseArgs(['serve', '--workers=1']).serve.workers, 1);
-  assert.equal(parseArgs(['serve']).serve.workers, undefined, 'unset: the in-process data plane');
+  assert.equal(parseArgs(['serve']).serve.workers, undefined, 'unset: `ebb serve` takes defaultWorkers(), startEbb its own process');
   assert.equal(workerCount('auto', 6), 6);
   assert.equal(workerCount('0', 3), 3);
   assert.equal(workerCount(String(MAX_WORKERS), 2), MAX_WORKERS);
@@ -29,4 +29,12 @@ test('--workers takes a count of processes, or auto (or 0) for one per core; any
       bad,
     );
   }
+});
+
+test('without --workers, ebb serve runs one data-plane process per core, and on one core its own', () => {
+  assert.equal(defaultWorkers(8), 8);
+  assert.equal(defaultWorkers(2), 2);
+  assert.equal(defaultWorkers(1), 1, 'one core: traffic in ebb\'s own process, no worker');
+  assert.equal(defaultWorkers(0), 1);
+  assert.match(usage(), /--workers N .*\n.*default: one per core, here \d+; 1: traffic in ebb's own process/);
 });

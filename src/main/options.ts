@@ -15,8 +15,9 @@ export interface ServeOptions {
   /** Where listeners of internal load balancers created without an address listen (`--listen-internal`). */
   readonly listenInternal?: string;
   /**
-   * Data-plane processes (`--workers N`): 1, the default, serves traffic in ebb's own process; 2 or
-   * more start that many worker processes sharing the listeners (docs/workers.md).
+   * Data-plane processes (`--workers N`): 1 serves traffic in ebb's own process; 2 or more start that
+   * many worker processes sharing the listeners (docs/workers.md). Without the flag `ebb serve` runs one
+   * per core (`defaultWorkers`); `startEbb` called without it serves in its own process.
    */
   readonly workers?: number;
 }
@@ -54,8 +55,8 @@ const USAGE = `Usage: ebb serve [--config FILE] [--admin HOST:PORT] [--state-dir
                      created without an address (default 0.0.0.0, or listenAddresses in the file).
   --listen-internal ADDRESS
                      The same for an internal load balancer (default 127.0.0.1).
-  --workers N        Data-plane processes that share the listeners, so traffic uses more cores
-                     (default 1: ebb's own process; auto: one per core, here ${availableParallelism()}).
+  --workers N        Data-plane processes that share the listeners, so traffic uses every core
+                     (default: one per core, here ${availableParallelism()}; 1: traffic in ebb's own process).
 
 Admin credentials: admin.credentials in the file, or EBB_ACCESS_KEY_ID and EBB_SECRET_ACCESS_KEY.
 With none, ebb makes a key pair at its first start and keeps it in STATE-DIR/credentials (mode 0600,
@@ -74,9 +75,14 @@ function ipAddress(flag: string, value: string): string {
 /** The most data-plane workers `--workers` takes. */
 export const MAX_WORKERS = 256;
 
+/** `ebb serve` without `--workers`: one data-plane process per core (1 on a one-core machine: ebb's own). */
+export function defaultWorkers(cores: number = availableParallelism()): number {
+  return Math.max(1, cores);
+}
+
 /** `--workers`: a count, or `auto` (or 0) for one per core. */
 export function workerCount(value: string, cores: number = availableParallelism()): number {
-  if (value === 'auto' || value === '0') return Math.max(1, cores);
+  if (value === 'auto' || value === '0') return defaultWorkers(cores);
   const n = /^[0-9]+$/.test(value) ? Number(value) : NaN;
   if (!Number.isSafeInteger(n) || n > MAX_WORKERS) {
     throw ebbError('ValidationError', `--workers '${value}' is not a number of processes; give 1 to ${MAX_WORKERS}, or auto for one per core (${cores} here)`);

@@ -308,7 +308,7 @@ function childOf(parent: number): number | null {
 
 /** `ebb serve` as PID 1 of a new PID namespace, its JSON log lines parsed; unshare and ebb SIGKILLed at cleanup if still running. */
 function spawnAsPid1(c: Cleanup, args: readonly string[]): NodeProcess {
-  const child = spawn('unshare', ['--pid', '--fork', '--mount-proc', process.execPath, '--import', 'tsx', CLI, 'serve', ...args], {
+  const child = spawn('unshare', ['--pid', '--fork', '--mount-proc', process.execPath, '--import', 'tsx', CLI, 'serve', '--workers', '1', ...args], {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...CREDENTIALS },

@@ -191,7 +191,7 @@ test(
     const dir = await tempDir(c);
     const listenerPort = await freePort();
     const configPath = await writeConfig(dir, { listenerPort, targets: [backend.port], healthCheck: false });
-    const ebb = spawnLimited(c, NOFILE, [CLI, 'serve', '--config', configPath, '--admin', '127.0.0.1:0', '--state-dir', join(dir, 'state'), '--no-auth']);
+    const ebb = spawnLimited(c, NOFILE, [CLI, 'serve', '--workers', '1', '--config', configPath, '--admin', '127.0.0.1:0', '--state-dir', join(dir, 'state'), '--no-auth']);
     const started = await ebb.waitForLog((l) => l['event'] === 'ebb:started', 15_000);
     assert.ok(started !== null, `ebb serve did not start: ${ebb.stderr()}`);
     assert.equal((await status(listenerPort)).status, 200);

@@ -53,8 +53,10 @@ export interface Family {
   tail(): string;
 }
 
+/** In ebb's own process (`--workers 1`) unless `args` say how many workers. */
 export function spawnFamily(c: Cleanup, args: readonly string[]): Family {
-  const root = spawn('python3', ['-c', REAPER, process.execPath, '--import', 'tsx', CLI, 'serve', ...args], {
+  const workers = args.includes('--workers') ? [] : ['--workers', '1'];
+  const root = spawn('python3', ['-c', REAPER, process.execPath, '--import', 'tsx', CLI, 'serve', ...workers, ...args], {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, EBB_ACCESS_KEY_ID: ACCESS_KEY_ID, EBB_SECRET_ACCESS_KEY: SECRET_ACCESS_KEY },

@@ -34,7 +34,7 @@ test('SIGTERM while ebb serve is starting: it stops gracefully once up (exit 0),
     config,
     `loadBalancers:\n  - name: web\n    listeners:\n      - protocol: HTTP\n        port: ${port}\n        address: 127.0.0.1\n        defaultActions: [{ type: forward, targetGroup: web }]\ntargetGroups:\n  - name: web\n    protocol: HTTP\n    port: 80\n    targets: []\n`,
   );
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main/cli.ts', 'serve', '--config', config, '--admin', '127.0.0.1:0', '--state-dir', path.join(dir, 'state'), '--no-auth'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main/cli.ts', 'serve', '--workers', '1', '--config', config, '--admin', '127.0.0.1:0', '--state-dir', path.join(dir, 'state'), '--no-auth'], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

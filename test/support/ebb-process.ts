@@ -122,9 +122,14 @@ export function spawnTsx(cleanup: Cleanup, args: readonly string[], options: Spa
 /** No admin credentials from the environment the tests run in (ebb reads these two variables). */
 export const NO_ADMIN_CREDENTIALS: NodeJS.ProcessEnv = { EBB_ACCESS_KEY_ID: '', EBB_SECRET_ACCESS_KEY: '' };
 
-/** `ebb serve ...args`; `env` is added to this process's environment (default: no admin credentials). */
+/**
+ * `ebb serve ...args`; `env` is added to this process's environment (default: no admin credentials).
+ * In ebb's own process (`--workers 1`) unless `args` say how many workers: ebb's default is one per
+ * core, and the tests of workers ask for them.
+ */
 export function spawnEbb(cleanup: Cleanup, args: readonly string[], env: NodeJS.ProcessEnv = NO_ADMIN_CREDENTIALS, options: Omit<SpawnOptions, 'env'> = {}): NodeProcess {
-  return spawnTsx(cleanup, [CLI, 'serve', ...args], { ...options, env });
+  const workers = args.includes('--workers') ? [] : ['--workers', '1'];
+  return spawnTsx(cleanup, [CLI, 'serve', ...workers, ...args], { ...options, env });
 }
 
 /** Waits for ebb's `ebb:started` line and returns it; rejects with what ebb printed if it exited or took longer than `ms`. */
