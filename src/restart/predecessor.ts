@@ -234,6 +234,7 @@ export class Restart {
       // Routes only: its listeners stay as they are until it closes (the successor opens any new one).
       apply: (snapshot) => ebb.dataPlane.applyRoutes(snapshot),
       activity: (key) => ebb.dataPlane.activity(key),
+      completedWork: () => ebb.dataPlane.completedWork(),
       terminate: (key) => ebb.dataPlane.terminate(key),
       onIdle: (listener) => ebb.dataPlane.onIdle(listener),
       close: (deadlineMs) => {

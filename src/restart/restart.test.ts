@@ -326,7 +326,7 @@ test('attached, this data plane serves on with the successor routes and its own 
 
   r.tell('apply-no-listeners');
   const applied = await r.reports.next(receivedType('applied'));
-  assert.deepEqual(applied['message'], { type: 'applied', seq: 1, version: 2, listenerErrors: [], activity: [] });
+  assert.deepEqual(applied['message'], { type: 'applied', seq: 1, version: 2, listenerErrors: [], activity: [], completed: 0 });
   assert.deepEqual(r.dataPlane.listeningSockets().map((s) => s.port), [port], 'routes only: the listener stays open');
   assert.equal((await get(port, '/', undefined, 2_000)).status, 503, 'and still accepts');
   assert.equal(await settledOutcome(r.restart), null, 'attached, not retiring');

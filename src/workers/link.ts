@@ -98,6 +98,8 @@ class ChannelLink extends ListenedLink {
   readonly #maxUnsent: number;
   #unsent = 0;
   #closedHere = false;
+  /** Messages with a handle handed to the channel and not yet written out (apart: not bounded). */
+  #handlesUnsent = 0;
   readonly #onMessage = (message: unknown, handle: unknown): void => this.deliver(message, handle ?? undefined);
   readonly #onDisconnect = (): void => this.closed('the IPC channel closed');
 
@@ -124,12 +126,13 @@ class ChannelLink extends ListenedLink {
 
   sendHandle(message: object, handle: unknown): Promise<boolean> {
     const send = this.#endpoint.send;
-    // Not bounded by maxUnsent: a handle goes once per listening socket at a restart, and must not be refused for telemetry's backlog.
+    // Neither bounded by maxUnsent nor counted against it: a handle goes once per listening socket at a
+    // restart, all of them before the `hello` that must not then be refused (however many addresses).
     if (this.isClosed || send === undefined) return Promise.resolve(false);
-    this.#unsent++;
+    this.#handlesUnsent++;
     return new Promise((resolve) => {
       send.call(this.#endpoint, message, handle, undefined, (error) => {
-        this.#unsent--;
+        this.#handlesUnsent--;
         if (this.#closedHere) this.#disconnectWhenWritten();
         resolve(error === null);
       });
@@ -149,9 +152,9 @@ class ChannelLink extends ListenedLink {
    * arrived before the first listener. So the channel is let go on a later turn, once nothing is unsent.
    */
   #disconnectWhenWritten(): void {
-    if (this.#unsent > 0) return;
+    if (this.#unsent + this.#handlesUnsent > 0) return;
     setImmediate(() => {
-      if (this.#unsent === 0 && this.#endpoint.connected === true) this.#endpoint.disconnect?.();
+      if (this.#unsent + this.#handlesUnsent === 0 && this.#endpoint.connected === true) this.#endpoint.disconnect?.();
     });
   }
 

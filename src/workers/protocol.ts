@@ -69,8 +69,9 @@ export type ToWorker =
 /** Worker → control side. */
 export type FromWorker =
   | { readonly type: 'ready'; readonly protocols: readonly number[]; readonly pid: number }
-  | { readonly type: 'applied'; readonly seq: number; readonly version: number; readonly listenerErrors: ApplyResult['listenerErrors']; readonly activity: readonly WireActivity[] }
-  | { readonly type: 'activity'; readonly activity: readonly WireActivity[] }
+  /** `completed` (in `applied` and `activity`): requests and tunnels the worker has completed on every key, since it started (a counter). */
+  | { readonly type: 'applied'; readonly seq: number; readonly version: number; readonly listenerErrors: ApplyResult['listenerErrors']; readonly activity: readonly WireActivity[]; readonly completed?: number }
+  | { readonly type: 'activity'; readonly activity: readonly WireActivity[]; readonly completed?: number }
   | { readonly type: 'idle'; readonly activity: WireActivity }
   | { readonly type: 'terminated'; readonly seq: number; readonly result: TerminateResult }
   /** `connectionsCut`: client connections still open at the close deadline, and cut (absent from an older worker). */

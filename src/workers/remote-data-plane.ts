@@ -111,7 +111,9 @@ export class RemoteDataPlane implements DataPlane {
   readonly #relayed = new RelayedConnections();
   /** `listening` asks waiting for their sockets. */
   readonly #listenings = new Map<number, PendingListening>();
-  #completedTotal = 0;
+  /** The current worker's completed counter as last reported, and the last of every worker before it. */
+  #workerCompleted = 0;
+  #completedBefore = 0;
   #connectionsCut = 0;
   /** `completedWhenApplied` calls waiting for the `applied` of a snapshot sent after them. */
   readonly #baselines: Array<{ readonly key: string; readonly afterSeq: number; readonly resolve: (completed: number) => void }> = [];
@@ -184,9 +186,12 @@ export class RemoteDataPlane implements DataPlane {
     return sum;
   }
 
-  /** Requests and tunnels the workers behind this slot have reported completed, over every key (a counter). */
+  /**
+   * Requests and tunnels the workers behind this slot have completed, over every key (a counter), as
+   * each reported its own total: exact however many keys either side keeps.
+   */
   get completedTotal(): number {
-    return this.#completedTotal;
+    return this.#completedBefore + this.#workerCompleted;
   }
 
   /** Client connections still open at the close deadline, and cut, as the workers said in their `closed`. */
@@ -273,6 +278,8 @@ export class RemoteDataPlane implements DataPlane {
       counts.completedBefore += counts.completed;
       counts.completed = counts.requests = counts.tunnels = counts.connections = 0;
     }
+    this.#completedBefore += this.#workerCompleted;
+    this.#workerCompleted = 0;
     for (const timer of this.#answerTimers.values()) timer.cancel();
     this.#answerTimers.clear();
     for (const resolve of this.#terminates.values()) resolve(NO_CUT);
@@ -447,9 +454,11 @@ export class RemoteDataPlane implements DataPlane {
       case 'ready':
         return;
       case 'applied':
+        this.#recordCompleted(message.completed);
         this.#onApplied(message.seq, message.listenerErrors, message.activity);
         return;
       case 'activity':
+        this.#recordCompleted(message.completed);
         for (const a of message.activity) this.#record(a);
         return;
       case 'idle':
@@ -489,6 +498,11 @@ export class RemoteDataPlane implements DataPlane {
         this.#log({ ...message.line, worker: this.id });
         return;
     }
+  }
+
+  /** The worker's completed counter, when its message carries one (it only goes up). */
+  #recordCompleted(completed: unknown): void {
+    if (Number.isSafeInteger(completed) && (completed as number) > this.#workerCompleted) this.#workerCompleted = completed as number;
   }
 
   #onApplied(seq: number, listenerErrors: ApplyResult['listenerErrors'], activity: readonly WireActivity[]): void {
@@ -539,10 +553,7 @@ export class RemoteDataPlane implements DataPlane {
       this.#keys.delete(a.key);
     }
     // A counter that went back means the worker forgot the key and began again; what it had counted stays.
-    if (a.completed < counts.completed) {
-      counts.completedBefore += counts.completed;
-      this.#completedTotal += a.completed;
-    } else this.#completedTotal += a.completed - counts.completed;
+    if (a.completed < counts.completed) counts.completedBefore += counts.completed;
     // A predecessor applies no snapshot (it is closing), so it never says a key it still routes went idle: its counts do.
     const nowIdle = this.#predecessor && counts.requests + counts.tunnels > 0 && a.requests + a.tunnels === 0;
     counts.completed = a.completed;

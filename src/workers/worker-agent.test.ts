@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { test } from 'node:test';
 import type { TargetActivity } from '../domain/data-plane-port.ts';
 import { HttpDataPlane } from '../dataplane/http-data-plane.ts';
 import { CHANNEL_NAMES } from '../dataplane/channels.ts';
+import type { InheritedSockets, SocketHandle } from '../dataplane/listen-mode.ts';
 import { FakeClock } from '../../test/fakes/fake-clock.ts';
 import { keyOf, LISTENER, snapshot, startBackend } from '../../test/integration/dataplane-helpers.ts';
 import { Cleanup } from '../../test/support/cleanup.ts';
@@ -293,4 +295,205 @@ test('answers the link refuses wait in order and go when it takes them again; re
     ['ready', 'applied', 'terminated', 'activity'],
   );
   assert.deepEqual((sent[3] as Of<'activity'>).activity, [{ key: 'k', requests: 0, tunnels: 0, completed: 1, connections: 1 }]);
+});
+
+
+/**
+ * A link whose control side the test plays by hand: it delivers messages with a handle (a process's IPC
+ * channel carries one; the memory link does not), and records what the agent sends, by sendHandle too.
+ */
+function handLink() {
+  const sent: FromWorker[] = [];
+  const handed: Array<{ readonly message: FromWorker; readonly handle: unknown }> = [];
+  const state = { closed: false, takesHandles: true };
+  let listener: (message: unknown, handle?: unknown) => void = () => {};
+  const closeListeners: Array<(reason: string) => void> = [];
+  const link: Link = {
+    send: (m) => !state.closed && sent.push(decodeFromWorker(m)) > 0,
+    sendHandle: (m, handle) => {
+      if (state.closed || !state.takesHandles) return Promise.resolve(false);
+      sent.push(decodeFromWorker(m));
+      handed.push({ message: decodeFromWorker(m), handle });
+      return Promise.resolve(true);
+    },
+    onMessage: (l) => void (listener = l),
+    onClose: (l) => void closeListeners.push(l),
+    close: () => {
+      if (state.closed) return;
+      state.closed = true;
+      for (const l of closeListeners) l('closed by this side');
+    },
+  };
+  const of = <T extends FromWorker['type']>(type: T): Array<Of<T>> => sent.filter((m): m is Of<T> => m.type === type);
+  return { link, sent, handed, state, of, deliver: (message: ToWorker, handle?: unknown) => listener(message, handle) };
+}
+
+class RecordingHandle implements SocketHandle {
+  closes = 0;
+  close(): void {
+    this.closes++;
+  }
+}
+
+type Listening = ReturnType<NonNullable<AgentDataPlane['listeningSockets']>>;
+
+/** A data plane that does what it is told: `onApply` runs in `apply`; it says its `listening` sockets, and `cut` once closed. */
+function stubPlane(o: { onApply?: () => Promise<void> | void; listening?: () => Listening; cut?: number } = {}): AgentDataPlane {
+  let closed = false;
+  return {
+    id: 'stub',
+    entries: new Map(),
+    apply: async () => {
+      await o.onApply?.();
+      return { listenerErrors: [] };
+    },
+    activity: () => ({ requests: 0, tunnels: 0, completed: 0 }),
+    terminate: async () => ({ requestsCut: 0, tunnelsClosed: 0, connectionsClosed: 0 }),
+    onIdle: () => {},
+    close: async () => void (closed = true),
+    destroy: () => {},
+    ...(o.listening !== undefined && { listeningSockets: o.listening }),
+    get closeOutcome() {
+      return closed && o.cut !== undefined ? { connectionsCut: o.cut } : null;
+    },
+  };
+}
+
+/** An agent on a handLink; `inherited()`: what createDataPlane was given as its third argument. */
+function handRig(plane: (inherited: InheritedSockets) => AgentDataPlane = () => stubPlane()) {
+  const h = handLink();
+  const local: object[] = [];
+  let given: InheritedSockets | null = null;
+  new WorkerAgent({ link: h.link, clock: new FakeClock(), pid: 7, onExit: () => {}, localLog: (line) => local.push(line), createDataPlane: (_id, _log, inherited) => plane((given = inherited)) });
+  const inherited = (): InheritedSockets => {
+    assert.ok(given !== null, 'the data plane is made at hello');
+    return given;
+  };
+  return { ...h, local, inherited };
+}
+
+const flush = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+test("sockets handed over before hello reach the data plane's maker, each with its handle, in order", () => {
+  const { deliver, inherited, state } = handRig();
+  const [a, b, c] = [new RecordingHandle(), new RecordingHandle(), new RecordingHandle()];
+  deliver({ type: 'socket', address: '127.0.0.1', port: 8080 }, a);
+  deliver({ type: 'socket', address: '127.0.0.1', port: 8080 }, b);
+  deliver({ type: 'socket', address: '::1', port: 443 }, c);
+  deliver(hello());
+  const got = inherited();
+  assert.equal(got.take('127.0.0.1', 8080), a);
+  assert.equal(got.take('127.0.0.1', 8080), b);
+  assert.equal(got.take('127.0.0.1', 8080), null);
+  assert.equal(got.take('::1', 443), c);
+  assert.equal(state.closed, false);
+});
+
+test("a 'socket' after hello, or one without its handle, closes the link saying why", () => {
+  const late = handRig();
+  late.deliver(hello());
+  late.deliver({ type: 'socket', address: '127.0.0.1', port: 8080 }, new RecordingHandle());
+  assert.equal(late.state.closed, true);
+  assert.match(JSON.stringify(late.local), /a 'socket' after 'hello'; sockets are handed over before it/);
+  assert.equal(late.inherited().has('127.0.0.1', 8080), false, 'the data plane never sees it');
+
+  const bare = handRig();
+  bare.deliver({ type: 'socket', address: '127.0.0.1', port: 8080 });
+  assert.equal(bare.state.closed, true);
+  assert.match(JSON.stringify(bare.local), /a 'socket' for 127\.0\.0\.1:8080 came without its handle/);
+  assert.match(JSON.stringify(bare.of('log')), /came without its handle/, 'said to the control side too, before the close');
+});
+
+test("'listening' is answered with a socket per listening socket, each by sendHandle, then the count", async (t) => {
+  const open = net.createServer();
+  await new Promise<void>((resolve) => open.listen(0, '127.0.0.1', resolve));
+  t.after(() => open.close());
+  const listening: Listening = [
+    { address: '127.0.0.1', port: 8080, server: open },
+    // A listener that is not bound (closed, or still binding): it has no handle to send.
+    { address: '127.0.0.1', port: 9090, server: net.createServer() },
+    { address: '::', port: 0, server: open },
+  ];
+  const { deliver, handed, sent, of, state } = handRig(() => stubPlane({ listening: () => listening }));
+  deliver(hello());
+  deliver({ type: 'listening', seq: 12 });
+  await flush();
+  const handle = (open as unknown as { _handle: unknown })._handle;
+  assert.ok(handle !== null && handle !== undefined);
+  assert.deepEqual(
+    handed.map((h) => [h.message, h.handle === handle]),
+    [
+      [{ type: 'socket', seq: 12, address: '127.0.0.1', port: 8080 }, true],
+      [{ type: 'socket', seq: 12, address: '::', port: 0 }, true],
+    ],
+  );
+  assert.deepEqual(sent.filter((m) => m.type === 'socket' || m.type === 'listening').at(-1), { type: 'listening', seq: 12, count: 2 }, 'after the sockets');
+
+  state.takesHandles = false;
+  deliver({ type: 'listening', seq: 13 });
+  await flush();
+  assert.deepEqual(of('listening').at(-1), { type: 'listening', seq: 13, count: 0 }, 'sockets the link did not take are not counted');
+});
+
+test("'listening' before hello, or to a data plane that cannot say its sockets, is answered with a count of 0", async () => {
+  const { deliver, of, handed } = handRig();
+  deliver({ type: 'listening', seq: 1 });
+  deliver(hello());
+  deliver({ type: 'listening', seq: 2 });
+  await flush();
+  assert.deepEqual(of('listening'), [
+    { type: 'listening', seq: 1, count: 0 },
+    { type: 'listening', seq: 2, count: 0 },
+  ]);
+  assert.deepEqual(handed, []);
+});
+
+test("'closed' carries the client connections the data plane cut at its close deadline; none said when it says none", async () => {
+  const cutting = handRig(() => stubPlane({ cut: 3 }));
+  cutting.deliver(hello());
+  cutting.deliver({ type: 'close', seq: 4, deadlineMs: 100 });
+  await flush();
+  assert.deepEqual(cutting.of('closed'), [{ type: 'closed', seq: 4, connectionsCut: 3 }]);
+
+  const none = handRig();
+  none.deliver(hello());
+  none.deliver({ type: 'close', seq: 5, deadlineMs: 100 });
+  await flush();
+  assert.deepEqual(none.of('closed'), [{ type: 'closed', seq: 5 }]);
+});
+
+test('after the first snapshot is applied, the handed-over sockets no listener took are closed, and said', async () => {
+  let finishApply: () => void = () => {};
+  let applies = 0;
+  const taken: Array<SocketHandle | null> = [];
+  const { deliver, of } = handRig((inherited) =>
+    stubPlane({
+      // The snapshot's one listener listens on the first socket of its address.
+      onApply: () => {
+        if (applies++ > 0) return;
+        taken.push(inherited.take('127.0.0.1', 8080));
+        return new Promise<void>((resolve) => (finishApply = resolve));
+      },
+    }),
+  );
+  const [used, spare, gone] = [new RecordingHandle(), new RecordingHandle(), new RecordingHandle()];
+  deliver({ type: 'socket', address: '127.0.0.1', port: 8080 }, used);
+  deliver({ type: 'socket', address: '127.0.0.1', port: 8080 }, spare);
+  deliver({ type: 'socket', address: '127.0.0.1', port: 9090 }, gone);
+  deliver(hello());
+  deliver({ type: 'apply', seq: 1, snapshot: encodeSnapshot(snapshot([1])) });
+  await flush();
+  assert.deepEqual(taken, [used]);
+  assert.deepEqual([spare.closes, gone.closes], [0, 0], 'not while the snapshot is being applied');
+  finishApply();
+  await flush();
+  assert.equal(of('applied').length, 1);
+  assert.deepEqual([used.closes, spare.closes, gone.closes], [0, 1, 1]);
+  const said = of('log').find((m) => m.line['msg'] === 'handed-over sockets no listener took, closed');
+  assert.deepEqual(said?.line['addresses'], ['127.0.0.1:8080', '127.0.0.1:9090']);
+
+  deliver({ type: 'apply', seq: 2, snapshot: encodeSnapshot(snapshot([1], { version: 2 })) });
+  await flush();
+  assert.equal(of('applied').length, 2);
+  assert.deepEqual([used.closes, spare.closes, gone.closes], [0, 1, 1], 'closed once');
 });

@@ -16,6 +16,8 @@ export type AgentDataPlane = DataPlane & {
   readonly entries: ReadonlyMap<string, unknown>;
   listeningSockets?(): ReadonlyArray<{ readonly address: string; readonly port: number; readonly server: net.Server }>;
   readonly closeOutcome?: { readonly connectionsCut: number } | null;
+  /** Requests and tunnels completed on every key since it started (a counter). */
+  completedWork?(): number;
 };
 
 export interface WorkerAgentOptions {
@@ -147,7 +149,10 @@ export class WorkerAgent {
         });
         return;
       case 'socket':
-        if (this.#dataPlane !== null) return this.#fail("a 'socket' after 'hello'; sockets are handed over before it");
+        if (this.#dataPlane !== null) {
+          (handle as SocketHandle | undefined)?.close();
+          return this.#fail("a 'socket' after 'hello'; sockets are handed over before it");
+        }
         if (handle === undefined || handle === null) return this.#fail(`a 'socket' for ${message.address}:${message.port} came without its handle`);
         this.#inherited.add(message.address, message.port, handle as SocketHandle);
         return;
@@ -187,14 +192,16 @@ export class WorkerAgent {
     dataPlane.apply(decodeSnapshot(snapshot)).then(
       (result) => {
         this.#afterFirstApply();
-        this.#post({ type: 'applied', seq, version: snapshot.version, listenerErrors: result.listenerErrors, activity: this.#appliedActivity(dataPlane) });
+        this.#post({ type: 'applied', seq, version: snapshot.version, listenerErrors: result.listenerErrors, activity: this.#appliedActivity(dataPlane), ...completedOf(dataPlane) });
       },
       (error: unknown) => {
+        // A handed-over socket left unclaimed would take connections nobody accepts: closed here too.
+        this.#afterFirstApply();
         // The routes are in force (they are swapped before anything can fail); the listeners are not known to be.
         const text = `the worker could not apply snapshot ${snapshot.version}: ${String(error)}`;
         this.#log({ level: 'error', msg: 'apply failed', error: String(error) });
         const listenerErrors = snapshot.listeners.map((l) => ({ arn: l.arn, code: 'InternalFailure', message: text }));
-        this.#post({ type: 'applied', seq, version: snapshot.version, listenerErrors, activity: this.#appliedActivity(dataPlane) });
+        this.#post({ type: 'applied', seq, version: snapshot.version, listenerErrors, activity: this.#appliedActivity(dataPlane), ...completedOf(dataPlane) });
       },
     );
   }
@@ -291,7 +298,8 @@ export class WorkerAgent {
   }
 
   #sendReport(activity: WireActivity[], final: boolean): boolean {
-    const message: FromWorker = { type: 'activity', activity };
+    const dataPlane = this.#dataPlane;
+    const message: FromWorker = { type: 'activity', activity, ...(dataPlane === null ? {} : completedOf(dataPlane)) };
     if (final) this.#post(message);
     else if (!this.#link.send(message)) return false;
     for (const a of activity) this.#reported.set(a.key, a);
@@ -365,4 +373,10 @@ export class WorkerAgent {
 
 function sameCounts(a: WireActivity, b: WireActivity | undefined): boolean {
   return b !== undefined && a.requests === b.requests && a.tunnels === b.tunnels && a.completed === b.completed && a.connections === b.connections;
+}
+
+/** The data plane's completed counter, for `applied` and `activity`, when it keeps one. */
+function completedOf(dataPlane: AgentDataPlane): { completed?: number } {
+  const completed = dataPlane.completedWork?.();
+  return completed === undefined ? {} : { completed };
 }
