@@ -50,17 +50,6 @@ test('InheritedSockets keeps every handle of an address and gives them out once 
   assert.deepEqual([a.closes, b.closes, c.closes], [0, 0, 0], 'a second handle for an address is kept, not closed in place of the first');
 });
 
-test('InheritedSockets.mostPerAddress: the longest list of any one address, 0 when empty', () => {
-  const sockets = new InheritedSockets();
-  assert.equal(sockets.mostPerAddress, 0);
-  sockets.add('127.0.0.1', 80, new FakeHandle('x'));
-  assert.equal(sockets.mostPerAddress, 1);
-  for (let i = 0; i < 3; i++) sockets.add('::', 443, new FakeHandle(`y${i}`));
-  assert.equal(sockets.mostPerAddress, 3);
-  sockets.take('::', 443);
-  assert.equal(sockets.mostPerAddress, 2, 'what is taken no longer counts');
-});
-
 test('InheritedSockets.takeAll: every address with its handles in order, IPv6 split at the last colon; it is empty after', () => {
   const sockets = new InheritedSockets();
   const handles = ['a', 'b', 'c', 'd', 'e'].map((n) => new FakeHandle(n));
@@ -83,7 +72,6 @@ test('InheritedSockets.takeAll: every address with its handles in order, IPv6 sp
   assert.equal(all[1]?.handles[0], b, 'the handles themselves, not copies');
   assert.equal(sockets.has('127.0.0.1', 8080), false);
   assert.equal(sockets.take('::1', 8443), null);
-  assert.equal(sockets.mostPerAddress, 0);
   assert.deepEqual(sockets.takeAll(), []);
   assert.deepEqual(sockets.closeUnclaimed(), [], 'what was taken is the taker\'s to close');
   assert.deepEqual(

@@ -74,13 +74,6 @@ export class InheritedSockets {
     return out;
   }
 
-  /** The most handles any one address has (1 unless the ebb before ran workers with a socket each). */
-  get mostPerAddress(): number {
-    let most = 0;
-    for (const list of this.#handles.values()) most = Math.max(most, list.length);
-    return most;
-  }
-
   /** Closes every handle no listener took (its listener was deleted meanwhile); returns their addresses. */
   closeUnclaimed(): string[] {
     const keys = [...this.#handles.keys()];

@@ -36,5 +36,6 @@ test('without --workers, ebb serve runs one data-plane process per core, and on 
   assert.equal(defaultWorkers(2), 2);
   assert.equal(defaultWorkers(1), 1, 'one core: traffic in ebb\'s own process, no worker');
   assert.equal(defaultWorkers(0), 1);
+  assert.equal(defaultWorkers(MAX_WORKERS + 64), MAX_WORKERS, 'at most as many as --workers takes');
   assert.match(usage(), /--workers N .*\n.*default: one per core, here \d+; 1: traffic in ebb's own process/);
 });

@@ -77,7 +77,7 @@ export const MAX_WORKERS = 256;
 
 /** `ebb serve` without `--workers`: one data-plane process per core (1 on a one-core machine: ebb's own). */
 export function defaultWorkers(cores: number = availableParallelism()): number {
-  return Math.max(1, cores);
+  return Math.min(MAX_WORKERS, Math.max(1, cores));
 }
 
 /** `--workers`: a count, or `auto` (or 0) for one per core. */

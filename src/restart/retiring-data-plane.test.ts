@@ -74,8 +74,9 @@ function rig(n: number, mode: 'reuseport' | 'shared' = 'reuseport') {
       await Promise.all(planes.map((p) => p.close(deadlineMs)));
     },
     destroy: () => void calls.push('destroy'),
+    retire: () => void calls.push('retire'),
   };
-  const retiring = retiringPool(pool as unknown as WorkerPool, 4242, mode);
+  const retiring = retiringPool(pool as unknown as WorkerPool, 4242, mode, clock);
   const idle: string[] = [];
   retiring.onIdle((key) => idle.push(key));
   return { clock, planes, workers, calls, retiring, idle };
@@ -360,7 +361,7 @@ async function handedOver(mode: 'reuseport' | 'shared', ports: number[]) {
     void p.attach(l.link);
     return l;
   });
-  const retiring = retiringPool({ dataPlanes: planes, close: async () => {}, destroy: () => {} } as unknown as WorkerPool, 1, mode);
+  const retiring = retiringPool({ dataPlanes: planes, close: async () => {}, destroy: () => {}, retire: () => {} } as unknown as WorkerPool, 1, mode);
   const sockets = retiring.socketsToHandOver();
   const handles: Handle[][] = links.map((l) => {
     const asked = l.sent.find((m): m is { type: 'listening'; seq: number } => (m as { type: string }).type === 'listening');

@@ -12,6 +12,7 @@ import type { ListenerRoute, RoutingSnapshot } from '../domain/routing-snapshot.
 import type { RemoteDataPlane } from '../workers/remote-data-plane.ts';
 import type { WorkerPool } from '../workers/worker-pool.ts';
 import type { AgentDataPlane } from '../workers/worker-agent.ts';
+import { realClock, type Clock } from '../shared/clock.ts';
 
 /** A listening socket to hand over; `release`: the handle is this process's own copy, closed once sent. */
 export interface RetiringSocket {
@@ -78,7 +79,25 @@ export function retiringLocal(dataPlane: HttpDataPlane): RetiringDataPlane {
  * are frozen at the handover: each snapshot from the successor is sent to the workers with the
  * listeners they have, so only the routes change.
  */
-export function retiringPool(pool: WorkerPool, pid: number = process.pid, mode: ListenMode = workerListenMode()): RetiringDataPlane {
+export function retiringPool(pool: WorkerPool, pid: number = process.pid, mode: ListenMode = workerListenMode(), clock: Clock = realClock): RetiringDataPlane {
+  // One per pool: a restart that failed leaves it as it was, and the next one finds it again (its idle listeners are on the workers' planes).
+  const made = retiring.get(pool);
+  if (made !== undefined) return made;
+  const plane = makeRetiringPool(pool, pid, mode, clock);
+  retiring.set(pool, plane);
+  return plane;
+}
+
+const retiring = new WeakMap<WorkerPool, RetiringDataPlane>();
+
+/**
+ * How long the successor's snapshot may wait for one old worker's answer. A worker that does not answer
+ * is given up (the pool ends it, and its work is counted lost) well before the successor would give up
+ * all the old workers at once (its own answer timeout, 30 s) and end their drains as if they were idle.
+ */
+export const RETIRING_APPLY_TIMEOUT_MS = 10_000;
+
+function makeRetiringPool(pool: WorkerPool, pid: number, mode: ListenMode, clock: Clock): RetiringDataPlane {
   const planes: readonly RemoteDataPlane[] = pool.dataPlanes;
   // Shared: every worker accepts on a copy of one socket per address, so one copy is handed over.
   const ownSockets = mode === 'reuseport';
@@ -110,10 +129,21 @@ export function retiringPool(pool: WorkerPool, pid: number = process.pid, mode: 
       for (const listener of idleListeners) listener(key);
     });
   }
+  const applyWithin = (p: RemoteDataPlane, routes: RoutingSnapshot): Promise<unknown> =>
+    new Promise((resolve) => {
+      const timer = clock.setTimer(RETIRING_APPLY_TIMEOUT_MS, () => {
+        p.detach(`it did not answer a snapshot within ${RETIRING_APPLY_TIMEOUT_MS} ms while retiring`);
+        resolve(undefined);
+      });
+      void p.apply(routes).then(() => {
+        timer.cancel();
+        resolve(undefined);
+      });
+    });
   const applyRoutes = async (snapshot: RoutingSnapshot): Promise<ApplyResult> => {
     frozen ??= listeners();
     const routes = { ...snapshot, listeners: frozen };
-    await Promise.all(planes.map((p) => p.apply(routes)));
+    await Promise.all(planes.map((p) => applyWithin(p, routes)));
     return { listenerErrors: [] };
   };
   return {
@@ -139,6 +169,8 @@ export function retiringPool(pool: WorkerPool, pid: number = process.pid, mode: 
     destroy: () => pool.destroy(),
     listenAddresses: () => uniqueAddresses(listeners()),
     socketsToHandOver: async () => {
+      // From here a worker that dies is not replaced: its replacement would bind a socket nobody hands over.
+      pool.retire();
       // Each worker's socket (SO_REUSEPORT: one of its own; shared: a copy of the one socket): a copy of each, here, to send on.
       const each = (await Promise.all(planes.map((p) => p.listeningSockets()))).flat();
       const out: RetiringSocket[] = [];

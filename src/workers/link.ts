@@ -65,7 +65,11 @@ abstract class ListenedLink implements Link {
 
   /** A message from the peer, to every listener (none once closed). */
   protected deliver(message: unknown, handle?: unknown): void {
-    if (this.#closedReason !== null) return;
+    if (this.#closedReason !== null) {
+      // Nobody will take it: a socket's handle that came too late is closed, not left open.
+      (handle as { close?: () => void } | undefined)?.close?.();
+      return;
+    }
     for (const listener of this.#messageListeners) listener(message, handle);
   }
 
@@ -98,8 +102,12 @@ class ChannelLink extends ListenedLink {
   readonly #maxUnsent: number;
   #unsent = 0;
   #closedHere = false;
-  /** Messages with a handle handed to the channel and not yet written out (apart: not bounded). */
-  #handlesUnsent = 0;
+  /**
+   * Messages with a handle handed to the channel and not yet written out (apart: not bounded), by the
+   * resolver of each one's `sendHandle`: Node drops them unanswered if the channel closes before the
+   * peer has taken the handle, so the link answers them false as it closes.
+   */
+  readonly #handlesUnsent = new Set<(sent: boolean) => void>();
   readonly #onMessage = (message: unknown, handle: unknown): void => this.deliver(message, handle ?? undefined);
   readonly #onDisconnect = (): void => this.closed('the IPC channel closed');
 
@@ -129,13 +137,14 @@ class ChannelLink extends ListenedLink {
     // Neither bounded by maxUnsent nor counted against it: a handle goes once per listening socket at a
     // restart, all of them before the `hello` that must not then be refused (however many addresses).
     if (this.isClosed || send === undefined) return Promise.resolve(false);
-    this.#handlesUnsent++;
     return new Promise((resolve) => {
-      send.call(this.#endpoint, message, handle, undefined, (error) => {
-        this.#handlesUnsent--;
+      const settle = (sent: boolean): void => {
+        if (!this.#handlesUnsent.delete(settle)) return;
         if (this.#closedHere) this.#disconnectWhenWritten();
-        resolve(error === null);
-      });
+        resolve(sent);
+      };
+      this.#handlesUnsent.add(settle);
+      send.call(this.#endpoint, message, handle, undefined, (error) => settle(error === null));
     });
   }
 
@@ -152,15 +161,17 @@ class ChannelLink extends ListenedLink {
    * arrived before the first listener. So the channel is let go on a later turn, once nothing is unsent.
    */
   #disconnectWhenWritten(): void {
-    if (this.#unsent + this.#handlesUnsent > 0) return;
+    if (this.#unsent + this.#handlesUnsent.size > 0) return;
     setImmediate(() => {
-      if (this.#unsent + this.#handlesUnsent === 0 && this.#endpoint.connected === true) this.#endpoint.disconnect?.();
+      if (this.#unsent + this.#handlesUnsent.size === 0 && this.#endpoint.connected === true) this.#endpoint.disconnect?.();
     });
   }
 
   protected override released(): void {
     this.#endpoint.off('message', this.#onMessage);
     this.#endpoint.off('disconnect', this.#onDisconnect);
+    // A handle not yet taken by the peer is not waited for past the link's end (Node may drop it unanswered).
+    for (const settle of [...this.#handlesUnsent]) settle(false);
   }
 }
 

@@ -23,6 +23,8 @@ export interface RemoteDataPlaneOptions {
    * reaches it while it closes.
    */
   readonly predecessor?: boolean;
+  /** Told each snapshot `apply` is given (the pool keeps the handed-over sockets of its listeners). */
+  readonly onApply?: (snapshot: RoutingSnapshot) => void;
 }
 
 /** Target keys kept; past this, keys with no work are forgotten, oldest first. */
@@ -55,7 +57,11 @@ export interface HandedSocket {
 interface PendingListening {
   readonly sockets: HandedSocket[];
   readonly resolve: (sockets: HandedSocket[]) => void;
+  readonly timer: TimerHandle;
 }
+
+/** How long a worker has to say its listening sockets at a hot restart before the restart goes on with what came. */
+export const LISTENING_TIMEOUT_MS = 5000;
 
 interface PendingApply {
   readonly seq: number;
@@ -101,6 +107,7 @@ export class RemoteDataPlane implements DataPlane {
   readonly #answerTimers = new Map<number, TimerHandle>();
   #stopped = false;
   readonly #predecessor: boolean;
+  readonly #onApply: ((snapshot: RoutingSnapshot) => void) | null;
   /** A predecessor that has not attached yet: its work is unknown, so nothing is settled. */
   #expecting: boolean;
   /** `terminate` calls made before the predecessor attached: sent once it has, or answered with nothing cut if it never does. */
@@ -125,6 +132,7 @@ export class RemoteDataPlane implements DataPlane {
     this.#reportIntervalMs = options.reportIntervalMs;
     this.#answerTimeoutMs = options.answerTimeoutMs ?? DEFAULT_ANSWER_TIMEOUT_MS;
     this.#predecessor = options.predecessor ?? false;
+    this.#onApply = options.onApply ?? null;
     this.#expecting = this.#predecessor;
   }
 
@@ -241,19 +249,24 @@ export class RemoteDataPlane implements DataPlane {
    * The worker's listening sockets, each with a handle of its own in this process (the caller closes
    * it): what a hot restart hands to the next ebb. Empty with no worker; what came so far if it goes.
    */
-  listeningSockets(): Promise<HandedSocket[]> {
-    if (this.#link === null) return Promise.resolve([]);
+  listeningSockets(timeoutMs = LISTENING_TIMEOUT_MS): Promise<HandedSocket[]> {
+    if (this.#link === null || this.#listenings.size >= MAX_PENDING_CALLS) return Promise.resolve([]);
     const seq = ++this.#seq;
     return new Promise((resolve) => {
-      this.#listenings.set(seq, { sockets: [], resolve });
-      if (this.#send({ type: 'listening', seq })) this.#awaitAnswer(seq, 'listening');
-      else this.#endListening(seq);
+      // Its own timer: a worker slow to answer this costs the restart that long, not the worker.
+      const timer = this.#clock.setTimer(timeoutMs, () => {
+        this.#log({ event: 'worker:listening-timeout', level: 'warn', dataPlane: this.id, timeoutMs, sockets: this.#listenings.get(seq)?.sockets.length ?? 0 });
+        this.#endListening(seq);
+      });
+      this.#listenings.set(seq, { sockets: [], resolve, timer });
+      if (!this.#send({ type: 'listening', seq })) this.#endListening(seq);
     });
   }
 
   #endListening(seq: number): void {
     const pending = this.#listenings.get(seq);
     this.#listenings.delete(seq);
+    pending?.timer.cancel();
     pending?.resolve(pending.sockets);
   }
 
@@ -302,6 +315,7 @@ export class RemoteDataPlane implements DataPlane {
 
   apply(snapshot: RoutingSnapshot): Promise<ApplyResult> {
     if (this.#stopped) return Promise.resolve({ listenerErrors: [] });
+    this.#onApply?.(snapshot);
     this.#latest = snapshot;
     this.#latestAt = this.#clock.now();
     if (this.#link === null) return Promise.resolve({ listenerErrors: [] });
@@ -488,7 +502,6 @@ export class RemoteDataPlane implements DataPlane {
         return;
       }
       case 'listening':
-        this.#answered(message.seq);
         this.#endListening(message.seq);
         return;
       case 'telemetry':

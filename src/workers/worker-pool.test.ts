@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import net from 'node:net';
 import cluster from 'node:cluster';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -192,4 +193,64 @@ test('workers do not outlive a control process killed with SIGKILL', async (t) =
   assert.ok(workerPids.every(alive));
   primary.kill('SIGKILL');
   await waitFor('the workers to exit', () => !workerPids.some(alive), 10_000);
+});
+
+/** A listening socket's handle whose closes are counted (it still travels over IPC as the TCP wrap it is). */
+async function countedHandle(t: TestContext): Promise<{ handle: { close(cb?: () => void): void }; port: number; closes: () => number }> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => void server.close());
+  const port = (server.address() as net.AddressInfo).port;
+  const handle = (server as unknown as { _handle: { close(cb?: () => void): void } })._handle;
+  let closes = 0;
+  const close = handle.close.bind(handle);
+  handle.close = (cb?: () => void): void => {
+    closes++;
+    close(cb);
+  };
+  return { handle, port, closes: () => closes };
+}
+
+function listenerAt(version: number, port: number): RoutingSnapshot {
+  return { ...snapshot(version), listeners: [{ arn: `arn:test:listener/${port}`, address: '127.0.0.1', port } as unknown as RoutingSnapshot['listeners'][number]] };
+}
+
+test("handed-over sockets: a replacement gets its slot's, and this process's copies go once no listener has their address", async (t) => {
+  const kept = await countedHandle(t);
+  const dropped = await countedHandle(t);
+  const { pool, logs } = makePool(t, {
+    count: 1,
+    inherited: [
+      { address: '127.0.0.1', port: kept.port, handles: [kept.handle] },
+      { address: '127.0.0.1', port: dropped.port, handles: [dropped.handle] },
+    ],
+  });
+  await pool.start();
+  const [plane] = pool.dataPlanes;
+  assert.ok(plane !== undefined);
+  assert.equal(logs.find((e) => e['event'] === 'worker:ready')?.['inheritedSockets'], 2, 'the first worker is handed both');
+  await plane.apply(listenerAt(1, kept.port));
+  assert.deepEqual([kept.closes(), dropped.closes()], [0, 1], 'the copy of a socket no listener has is closed; the other is kept');
+  const [victim] = pool.pids;
+  assert.ok(victim !== undefined);
+  process.kill(victim, 'SIGKILL');
+  await waitFor('the replacement', () => pool.restarts === 1 && plane.attached);
+  const ready = logs.filter((e) => e['event'] === 'worker:ready');
+  assert.equal(ready.at(-1)?.['inheritedSockets'], 1, "the replacement is handed its slot's socket again");
+  pool.destroy();
+  assert.equal(kept.closes(), 1, 'the last copy goes with the pool');
+});
+
+test('a retiring pool does not replace a worker that dies', async (t) => {
+  const { pool, logs } = makePool(t);
+  await pool.start();
+  pool.retire();
+  const [victim] = pool.pids;
+  assert.ok(victim !== undefined);
+  process.kill(victim, 'SIGKILL');
+  await waitFor('the worker to be let go', () => logs.some((e) => e['event'] === 'worker:exit'));
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  assert.equal(pool.restarts, 0);
+  assert.equal(pool.pids.length, 1);
+  assert.equal(logs.some((e) => e['event'] === 'worker:restart-scheduled'), false);
 });

@@ -27,9 +27,11 @@ export interface WorkerPoolOptions {
   readonly idPrefix?: string;
   /**
    * Listening sockets the ebb before this one handed over at a hot restart (docs/restart.md), by
-   * address: the first workers get them (worker i the i-th of each address's, round the list when it
-   * is shorter), so no connection waiting in them is lost; this process's copies are closed once they
-   * are with the workers. Workers started later bind their own, as without a restart.
+   * address: worker i gets the i-th of each address's (round the list when it is shorter), so no
+   * connection waiting in them is lost. This process keeps its copies, each for its slot's next
+   * worker: a replacement listens on the socket its slot had (a fresh bind would collide with it),
+   * and a socket whose worker died keeps its queue for the replacement. A copy goes when no listener
+   * of the latest snapshot has its address any more, or when the pool closes.
    */
   readonly inherited?: ReadonlyArray<{ readonly address: string; readonly port: number; readonly handles: readonly SocketHandle[] }>;
 }
@@ -73,16 +75,22 @@ export class WorkerPool {
   /** Replacements begin once every first worker is up; a failure before that fails start. */
   #started = false;
   #stopping = false;
+  /** Dead workers are not replaced once the pool is retiring at a hot restart (its sockets are handed over). */
+  #retiring = false;
+  /** The handed-over sockets this process still holds a copy of, by address. */
+  #inherited: Array<{ readonly address: string; readonly port: number; readonly handles: readonly SocketHandle[] }>;
 
   constructor(options: WorkerPoolOptions) {
     if (!Number.isSafeInteger(options.count) || options.count < 1) throw new Error(`the number of workers must be a whole number, 1 or more; got ${options.count}`);
     this.#options = options;
+    this.#inherited = [...(options.inherited ?? [])];
     this.#slots = Array.from({ length: options.count }, (_, i) => ({
       plane: new RemoteDataPlane({
         id: `${options.idPrefix ?? 'worker'}-${i + 1}`,
         clock: options.clock,
         log: options.log,
         reportIntervalMs: options.reportIntervalMs ?? DEFAULT_REPORT_INTERVAL_MS,
+        onApply: (snapshot) => this.#keepInheritedOf(snapshot.listeners),
       }),
       worker: null,
       readySince: null,
@@ -105,11 +113,7 @@ export class WorkerPool {
 
   /** Starts every worker and attaches each to its data plane; if one fails, stops those started and says why. */
   async start(): Promise<void> {
-    const sent: Promise<void>[] = [];
-    const started = await Promise.allSettled(this.#slots.map((slot, i) => this.#startWorker(slot, this.#inheritedFor(i), sent)));
-    // Every first worker has its copies (or failed): this process's go, so none of them is left listening with nobody accepting.
-    await Promise.all(sent);
-    for (const group of this.#options.inherited ?? []) for (const handle of group.handles) handle.close();
+    const started = await Promise.allSettled(this.#slots.map((slot) => this.#startWorker(slot)));
     const failures = started.flatMap((r, i) => (r.status === 'rejected' ? [`${this.#slots[i]?.plane.id}: ${(r.reason as Error).message}`] : []));
     if (failures.length > 0) {
       this.destroy();
@@ -142,6 +146,8 @@ export class WorkerPool {
 
   #stop(): void {
     this.#stopping = true;
+    // The workers hold their own copies while they finish; this process's go now.
+    this.#keepInheritedOf([]);
     for (const slot of this.#slots) {
       slot.restartTimer?.cancel();
       slot.restartTimer = null;
@@ -176,19 +182,36 @@ export class WorkerPool {
     return cluster.fork({ ...this.#options.env });
   }
 
-  /** The handed-over sockets for the i-th first worker: one per address, the i-th of its list, round it. */
+  /**
+   * Stops replacing workers that die: the pool is retiring at a hot restart, and a replacement would
+   * bind sockets nobody handed over (closed, with what waits in them, when the pool closes).
+   */
+  retire(): void {
+    this.#retiring = true;
+  }
+
+  /** The handed-over sockets for a worker of slot `i`: one per address, the i-th of its list, round it. */
   #inheritedFor(i: number): HandedSocket[] {
-    return (this.#options.inherited ?? []).flatMap((g) => {
+    return this.#inherited.flatMap((g) => {
       const handle = g.handles[i % Math.max(1, g.handles.length)];
       return handle === undefined ? [] : [{ address: g.address, port: g.port, handle }];
     });
   }
 
-  /**
-   * Forks a worker for the slot, waits for its `ready`, attaches it with the `inherited` sockets (their
-   * writing is pushed to `sent`); rejects (the worker killed) if it does not become ready.
-   */
-  #startWorker(slot: Slot, inherited: readonly HandedSocket[] = [], sent: Promise<void>[] = []): Promise<void> {
+  /** Closes the copies of handed-over sockets whose address no listener of `listeners` has: nobody would accept on them. */
+  #keepInheritedOf(listeners: ReadonlyArray<{ readonly address: string; readonly port: number }>): void {
+    if (this.#inherited.length === 0) return;
+    const wanted = new Set(listeners.map((l) => `${l.address}:${l.port}`));
+    this.#inherited = this.#inherited.filter((g) => {
+      if (wanted.has(`${g.address}:${g.port}`)) return true;
+      for (const handle of g.handles) handle.close();
+      return false;
+    });
+  }
+
+  /** Forks a worker for the slot, waits for its `ready`, attaches it with its slot's handed-over sockets; rejects (the worker killed) if it does not become ready. */
+  #startWorker(slot: Slot): Promise<void> {
+    const inherited = this.#inheritedFor(this.#slots.indexOf(slot));
     let worker: ClusterWorker;
     try {
       worker = this.#fork();
@@ -237,16 +260,15 @@ export class WorkerPool {
         settled = true;
         timer.cancel();
         slot.readySince = this.#options.clock.now();
-        sent.push(this.#attach(slot, link, inherited));
+        this.#attach(slot, link, inherited);
         resolve();
       });
     });
   }
 
-  #attach(slot: Slot, link: Link, inherited: readonly HandedSocket[]): Promise<void> {
-    const sent = slot.plane.attach(link, inherited);
+  #attach(slot: Slot, link: Link, inherited: readonly HandedSocket[]): void {
+    void slot.plane.attach(link, inherited);
     this.#options.log({ event: 'worker:ready', worker: slot.plane.id, pid: slot.worker?.process.pid, ...(inherited.length > 0 && { inheritedSockets: inherited.length }) });
-    return sent;
   }
 
   /** The link of a worker that was ready closed: its data plane lets it go; a worker still running is past reach, so it is killed. */
@@ -281,7 +303,7 @@ export class WorkerPool {
       connectionsLost: slot.connectionsLost,
     });
     // Before start() is done, a worker that never got ready fails start; one that was attached is replaced like any other.
-    if (this.#stopping || (!this.#started && readySince === null)) return;
+    if (this.#stopping || this.#retiring || (!this.#started && readySince === null)) return;
     const livedMs = readySince === null ? 0 : this.#options.clock.now() - readySince;
     slot.quickDeaths = livedMs < QUICK_DEATH_MS ? Math.min(slot.quickDeaths + 1, 32) : 0;
     this.#scheduleRestart(slot);

@@ -55,7 +55,7 @@ export interface Family {
 
 /** In ebb's own process (`--workers 1`) unless `args` say how many workers. */
 export function spawnFamily(c: Cleanup, args: readonly string[]): Family {
-  const workers = args.includes('--workers') ? [] : ['--workers', '1'];
+  const workers = args.some((a) => a === '--workers' || a.startsWith('--workers=')) ? [] : ['--workers', '1'];
   const root = spawn('python3', ['-c', REAPER, process.execPath, '--import', 'tsx', CLI, 'serve', ...workers, ...args], {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -6,14 +6,17 @@
  * From a config file with targets A and B (deregistration delay 30 s):
  *
  * a. Under a bounded load (keep-alive and new-connection clients), three restarts: no request fails,
- *    every answer is a 200, each new ebb's two workers said they got a handed-over socket before it
- *    started, and the old ebb's workers are gone once it has exited 0.
+ *    every answer is a 200, each new worker listens on a socket the old workers listened on (the same
+ *    socket inode, read from /proc: no new bind), and the old ebb's workers are gone once it has exited 0.
+ * a2. A new worker killed: its replacement listens on its slot's handed-over socket (no EADDRINUSE),
+ *    and requests go on being served.
  * b. A drain handed over: A deregistered while a request is held in flight on it in an old worker,
  *    then SIGUSR2. The new ebb reports A draining until the request is answered, then the drain ends
  *    idle (not at its 30 s deadline), its record counting that request.
  * c. After SIGTERM to the last ebb, every ebb process has exited 0 and no worker process is left.
  */
 import assert from 'node:assert/strict';
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { DeregisterTargetsCommand, DescribeTargetGroupsCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
@@ -21,6 +24,35 @@ import type { LogLine } from '../support/ebb-process.ts';
 import { alive, ebbApi, failures, type Family, healthOf, holdingBackend, restart, skip, spawnFamily, startLoad } from './hot-restart-harness.ts';
 import { Cleanup, configYaml, connectionRefused, freePort, get, getUntil, settle, tempDir, waitFor, writeFileAtomic } from './harness.ts';
 import { sdkClient } from './process-harness.ts';
+
+/**
+ * The inodes of the listening TCP sockets on `port` that process `pid` holds (Linux: its fds in
+ * /proc/<pid>/fd against the LISTEN rows of /proc/net/tcp and tcp6). Two processes listening on the same
+ * socket show the same inode; a socket bound anew shows a new one.
+ */
+function listeningInodes(pid: number, port: number): Set<string> {
+  const listening = new Set<string>();
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    for (const row of readFileSync(table, 'utf8').split('\n').slice(1)) {
+      const f = row.trim().split(/\s+/);
+      const local = f[1];
+      // st 0A is LISTEN; the local address ends with the port in hex.
+      if (local !== undefined && f[3] === '0A' && Number.parseInt(local.split(':')[1] ?? '', 16) === port && f[9] !== undefined) listening.add(f[9]);
+    }
+  }
+  const held = new Set<string>();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    let target: string;
+    try {
+      target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+    } catch {
+      continue;
+    }
+    const inode = /^socket:\[(\d+)\]$/.exec(target)?.[1];
+    if (inode !== undefined && listening.has(inode)) held.add(inode);
+  }
+  return held;
+}
 
 /** The pids an `ebb:started` line names as its workers. */
 function workersOf(started: LogLine): number[] {
@@ -71,6 +103,8 @@ test('hot restart with --workers 2: sockets handed to the new workers, a drain w
   const restartWorkers = async (): Promise<void> => {
     const from = f.logs.length;
     const oldWorkers = workers;
+    const oldSockets = new Set(oldWorkers.flatMap((pid) => [...listeningInodes(pid, listenerPort)]));
+    assert.ok(oldSockets.size >= 1, 'the old workers listen on the listener port');
     const done = await restart(f, current, admin, 20_000);
     const started = f.logs.slice(from).find((l) => l['event'] === 'ebb:started' && l['pid'] === done.pid);
     assert.ok(started !== undefined);
@@ -81,6 +115,10 @@ test('hot restart with --workers 2: sockets handed to the new workers, a drain w
       workers.map((pid) => [pid, 1]).sort(),
       `each new worker got the listener's handed-over socket before the new ebb started: ${JSON.stringify(ready)}`,
     );
+    for (const pid of workers) {
+      const held = [...listeningInodes(pid, listenerPort)];
+      assert.ok(held.length === 1 && oldSockets.has(held[0] ?? ''), `new worker ${pid} listens on a socket the old workers had (${held.join(', ')} in ${[...oldSockets].join(', ')})`);
+    }
     assert.ok(await waitFor(() => oldWorkers.every((pid) => !alive(pid)), 5000), `the old workers ${oldWorkers.join(', ')} are gone`);
     assert.equal(
       f.logs.slice(from).some((l) => l['event'] === 'worker:exit' && oldWorkers.includes(Number(l['pid'])) && l['level'] !== 'info'),
@@ -103,6 +141,25 @@ test('hot restart with --workers 2: sockets handed to the new workers, a drain w
     t.diagnostic(`${samples.length} requests over 3 restarts; workers now ${workers.join(', ')}`);
     assert.deepEqual(failures(samples), [], 'no request failed and every answer was a 200');
     assert.deepEqual(f.logs.filter((l) => l['level'] === 'error' || 'unparsed' in l), [], 'no error logged');
+  });
+
+  await step("a2. a new worker killed: its replacement listens on its slot's handed-over socket", async () => {
+    const [victim] = workers;
+    assert.ok(victim !== undefined);
+    const socket = [...listeningInodes(victim, listenerPort)][0];
+    const from = f.logs.length;
+    process.kill(victim, 'SIGKILL');
+    const ready = await f.waitForLog((l) => l['event'] === 'worker:ready' && l['pid'] !== victim, 10_000, from);
+    assert.ok(ready !== null, `a replacement worker got ready:\n${f.tail()}`);
+    const replacement = Number(ready['pid']);
+    f.workerPids.add(replacement);
+    assert.equal(ready['inheritedSockets'], 1, 'the replacement was handed its slot\'s socket');
+    assert.ok(await waitFor(() => listeningInodes(replacement, listenerPort).size === 1, 5000), 'the replacement listens');
+    assert.deepEqual([...listeningInodes(replacement, listenerPort)], [socket], 'on the same socket as the worker it replaced');
+    const replies = await Promise.all(Array.from({ length: 20 }, (_, i) => settle(get(listenerPort, `/after-replacement-${i}`))));
+    assert.deepEqual(replies.map((r) => r.reply?.status ?? r.error?.message), Array.from({ length: 20 }, () => 200));
+    assert.deepEqual(f.logs.slice(from).filter((l) => l['event'] === 'worker:listener-errors'), [], 'no listener failed to open');
+    workers = workers.map((pid) => (pid === victim ? replacement : pid));
   });
 
   await step('b. a drain handed over ends idle once an old worker has finished its request on the target', async () => {
@@ -142,7 +199,7 @@ test('hot restart with --workers 2: sockets handed to the new workers, a drain w
       [...f.pids].map((pid) => [pid, 0]),
       'every ebb exited 0',
     );
-    assert.equal(f.workerPids.size, 10, 'two workers per ebb, none replaced');
+    assert.equal(f.workerPids.size, 11, 'two workers per ebb, and the one replacement of a2');
     assert.ok(await connectionRefused(listenerPort), 'nothing listens any more');
   });
 });

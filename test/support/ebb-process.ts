@@ -128,7 +128,7 @@ export const NO_ADMIN_CREDENTIALS: NodeJS.ProcessEnv = { EBB_ACCESS_KEY_ID: '', 
  * core, and the tests of workers ask for them.
  */
 export function spawnEbb(cleanup: Cleanup, args: readonly string[], env: NodeJS.ProcessEnv = NO_ADMIN_CREDENTIALS, options: Omit<SpawnOptions, 'env'> = {}): NodeProcess {
-  const workers = args.includes('--workers') ? [] : ['--workers', '1'];
+  const workers = args.some((a) => a === '--workers' || a.startsWith('--workers=')) ? [] : ['--workers', '1'];
   return spawnTsx(cleanup, [CLI, 'serve', ...workers, ...args], { ...options, env });
 }
 
