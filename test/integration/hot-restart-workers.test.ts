@@ -22,7 +22,7 @@ import { test } from 'node:test';
 import { DeregisterTargetsCommand, DescribeTargetGroupsCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
 import type { LogLine } from '../support/ebb-process.ts';
 import { alive, ebbApi, failures, type Family, healthOf, holdingBackend, restart, skip, spawnFamily, startLoad } from './hot-restart-harness.ts';
-import { Cleanup, configYaml, connectionRefused, freePort, get, getUntil, settle, tempDir, waitFor, writeFileAtomic } from './harness.ts';
+import { Cleanup, configYaml, connectionRefused, freePort, get, settle, type Settled, tempDir, waitFor, writeFileAtomic } from './harness.ts';
 import { sdkClient } from './process-harness.ts';
 
 /**
@@ -72,7 +72,7 @@ test('hot restart with --workers 2: sockets handed to the new workers, a drain w
   const c = new Cleanup();
   t.after(() => c.run());
   const { backend: A, release: releaseA } = await holdingBackend('A', c);
-  const { backend: B } = await holdingBackend('B', c);
+  const { backend: B, release: releaseB } = await holdingBackend('B', c);
   const dir = await tempDir(c);
   const listenerPort = await freePort();
   const configPath = join(dir, 'ebb.yaml');
@@ -163,9 +163,19 @@ test('hot restart with --workers 2: sockets handed to the new workers, a drain w
   });
 
   await step('b. a drain handed over ends idle once an old worker has finished its request on the target', async () => {
-    await getUntil(listenerPort, 'B');
-    const slow = settle(get(listenerPort, '/hold'));
-    assert.ok(await waitFor(() => A.seen.at(-1)?.url === '/hold' && A.inFlight() === 1, 2000), 'the held request is in flight on A');
+    // Each worker has a round robin of its own, and the kernel picks the worker: held requests are sent
+    // until one is on A (one held on B is let go).
+    let slow: Promise<Settled> | null = null;
+    for (let attempt = 0; attempt < 20 && slow === null; attempt++) {
+      const sent = settle(get(listenerPort, '/hold'));
+      assert.ok(await waitFor(() => A.inFlight() + B.inFlight() === 1, 2000), 'the held request reached a target');
+      if (A.inFlight() === 1) slow = sent;
+      else {
+        releaseB();
+        await sent;
+      }
+    }
+    assert.ok(slow !== null, 'a held request is in flight on A');
     await client.send(new DeregisterTargetsCommand({ TargetGroupArn: tgArn, Targets: [{ Id: '127.0.0.1', Port: A.port }] }));
     assert.equal(await healthOf(client, tgArn, A.port), 'draining');
     const restarted = restartWorkers();
