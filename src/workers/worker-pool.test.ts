@@ -83,6 +83,8 @@ test('a worker killed with SIGKILL is replaced: its work is released, the new on
   assert.ok(victim !== undefined && survivor !== undefined);
   const idle: string[] = [];
   plane.onIdle((key) => idle.push(key));
+  // The worker says its two client connections after its `applied`: read here before it dies.
+  await waitFor("the worker's client connections to be told", () => plane.clientConnections() === 2);
 
   process.kill(victim, 'SIGKILL');
   await waitFor('the replacement to be attached', () => pool.restarts === 1 && plane.attached && pool.pids.length === 2);
