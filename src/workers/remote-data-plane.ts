@@ -1,3 +1,7 @@
+// Over 500 lines for one reason: it is one class, the control side of one worker conversation
+// (protocol.ts), whose parts share its state (the link, the seq, the last snapshot sent and
+// confirmed, each key's counts); the socket handover and drain-baseline parts are the candidates to
+// move out once that state has a smaller surface.
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { FORWARDED_CHANNEL_NAMES } from '../dataplane/channels.ts';
 import type { ApplyResult, DataPlane, TargetActivity, TerminateResult } from '../domain/data-plane-port.ts';
