@@ -12,7 +12,7 @@ import type { SocketHandle } from '../dataplane/listen-mode.ts';
 import { childLink, type Link } from './link.ts';
 import { decodeToWorker, type ToWorker } from './protocol.ts';
 import { MAX_KEYS } from './remote-data-plane.ts';
-import { setup, snapshot, turns, wire } from './remote-data-plane.fixture.ts';
+import { setup, snapshot, turns, wire } from '../../test/support/remote-data-plane-harness.ts';
 
 class RecordingHandle implements SocketHandle {
   closes = 0;

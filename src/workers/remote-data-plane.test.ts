@@ -6,7 +6,7 @@ import { CHANNEL_NAMES } from '../dataplane/channels.ts';
 import type { ListenerSettings, RoutingSnapshot } from '../domain/routing-snapshot.ts';
 import { memoryLinkPair, type Link } from './link.ts';
 import { APPLY_RETRY_MS, RemoteDataPlane } from './remote-data-plane.ts';
-import { ScriptedWorker, setup, snapshot, turns, wire } from './remote-data-plane.fixture.ts';
+import { ScriptedWorker, setup, snapshot, turns, wire } from '../../test/support/remote-data-plane-harness.ts';
 
 test('attach says hello, then sends the latest snapshot; apply resolves on its applied', async () => {
   const { plane, connect, logs } = setup();

@@ -3,11 +3,11 @@
  * worker's end of a memory link scripted by the test.
  */
 import assert from 'node:assert/strict';
-import { FakeClock } from '../../test/fakes/fake-clock.ts';
-import type { RoutingSnapshot } from '../domain/routing-snapshot.ts';
-import { memoryLinkPair, type Link } from './link.ts';
-import { decodeToWorker, type ToWorker, type WireActivity } from './protocol.ts';
-import { RemoteDataPlane } from './remote-data-plane.ts';
+import { FakeClock } from '../fakes/fake-clock.ts';
+import type { RoutingSnapshot } from '../../src/domain/routing-snapshot.ts';
+import { memoryLinkPair, type Link } from '../../src/workers/link.ts';
+import { decodeToWorker, type ToWorker, type WireActivity } from '../../src/workers/protocol.ts';
+import { RemoteDataPlane } from '../../src/workers/remote-data-plane.ts';
 
 /** Lets the memory link deliver what was sent (each hop is one turn of the event loop). */
 export async function turns(n = 3): Promise<void> {
