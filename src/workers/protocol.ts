@@ -210,3 +210,16 @@ function describe(v: unknown): string {
   const s = JSON.stringify(v);
   return s.length > 60 ? `${s.slice(0, 57)}...` : s;
 }
+
+/**
+ * The snapshot as it is `elapsedMs` after it was built: each healthy target has been healthy that much
+ * longer. Both readings are this process's clock; the worker adds its own time from when it receives it.
+ */
+export function withHealthyAged(snapshot: RoutingSnapshot, elapsedMs: number): RoutingSnapshot {
+  if (elapsedMs <= 0) return snapshot;
+  const targetGroups = new Map<string, TargetGroupRoute>();
+  for (const [arn, group] of snapshot.targetGroups) {
+    targetGroups.set(arn, { ...group, targets: group.targets.map((t) => (t.healthyForMs === null ? t : { ...t, healthyForMs: t.healthyForMs + elapsedMs })) });
+  }
+  return { ...snapshot, targetGroups };
+}

@@ -1,16 +1,12 @@
-// Over 500 lines for one reason: it is one class, the control side of one worker conversation
-// (protocol.ts), whose parts share its state (the link, the seq, the last snapshot sent and
-// confirmed, each key's counts); the socket handover and drain-baseline parts are the candidates to
-// move out once that state has a smaller surface.
-import diagnosticsChannel from 'node:diagnostics_channel';
-import { FORWARDED_CHANNEL_NAMES } from '../dataplane/channels.ts';
 import type { ApplyResult, DataPlane, TargetActivity, TerminateResult } from '../domain/data-plane-port.ts';
-import type { RoutingSnapshot, TargetGroupRoute } from '../domain/routing-snapshot.ts';
+import type { RoutingSnapshot } from '../domain/routing-snapshot.ts';
 import type { Clock, TimerHandle } from '../shared/clock.ts';
 import type { SocketHandle } from '../dataplane/listen-mode.ts';
 import type { Link } from './link.ts';
-import { RelayedConnections } from './relayed-connections.ts';
-import { PROTOCOL_VERSION, ProtocolError, decodeFromWorker, encodeSnapshot, type FromWorker, type WireActivity } from './protocol.ts';
+import { LISTENING_TIMEOUT_MS, ListeningAsks, type HandedSocket } from './listening-asks.ts';
+import { TelemetryRelay } from './telemetry-relay.ts';
+import { MAX_KEYS, WorkerCounts } from './worker-counts.ts';
+import { PROTOCOL_VERSION, ProtocolError, decodeFromWorker, encodeSnapshot, withHealthyAged, type FromWorker, type WireActivity } from './protocol.ts';
 
 export interface RemoteDataPlaneOptions {
   readonly id: string;
@@ -31,41 +27,14 @@ export interface RemoteDataPlaneOptions {
   readonly onApply?: (snapshot: RoutingSnapshot) => void;
 }
 
-/** Target keys kept; past this, keys with no work are forgotten, oldest first. */
-export const MAX_KEYS = 65_536;
+export { MAX_KEYS } from './worker-counts.ts';
 /** `apply` and `terminate` calls waiting for their answer; past this the worker is taken as stuck. */
 export const MAX_PENDING_CALLS = 256;
 const DEFAULT_ANSWER_TIMEOUT_MS = 30_000;
 /** A snapshot the link refused (its queue full) is tried again this often, until the answer timeout gives the worker up. */
 export const APPLY_RETRY_MS = 100;
 const NO_CUT: TerminateResult = { requestsCut: 0, tunnelsClosed: 0, connectionsClosed: 0 };
-const TELEMETRY_CHANNELS: ReadonlySet<string> = new Set(FORWARDED_CHANNEL_NAMES);
-/** One key's counts: the current worker's last report, and what workers before it completed. */
-interface KeyCounts {
-  requests: number;
-  tunnels: number;
-  connections: number;
-  /** The current worker's counter, as last reported. */
-  completed: number;
-  /** Completed by earlier workers (or before the current worker's counter restarted). */
-  completedBefore: number;
-}
-
-/** A listening socket's handle, with the address and port its listener was declared with. */
-export interface HandedSocket {
-  readonly address: string;
-  readonly port: number;
-  readonly handle: SocketHandle;
-}
-
-interface PendingListening {
-  readonly sockets: HandedSocket[];
-  readonly resolve: (sockets: HandedSocket[]) => void;
-  readonly timer: TimerHandle;
-}
-
-/** How long a worker has to say its listening sockets at a hot restart before the restart goes on with what came. */
-export const LISTENING_TIMEOUT_MS = 5000;
+export { LISTENING_TIMEOUT_MS, type HandedSocket } from './listening-asks.ts';
 
 interface PendingApply {
   readonly seq: number;
@@ -87,7 +56,7 @@ export class RemoteDataPlane implements DataPlane {
   readonly #log: (entry: Record<string, unknown>) => void;
   readonly #reportIntervalMs: number;
   readonly #answerTimeoutMs: number;
-  readonly #keys = new Map<string, KeyCounts>();
+  readonly #counts = new WorkerCounts();
   readonly #idleListeners: Array<(key: string) => void> = [];
   /** Keys asked about while unsettled; told to the idle listeners when settled. */
   readonly #askedWhileUnsettled = new Set<string>();
@@ -116,15 +85,10 @@ export class RemoteDataPlane implements DataPlane {
   #expecting: boolean;
   /** `terminate` calls made before the predecessor attached: sent once it has, or answered with nothing cut if it never does. */
   readonly #heldTerminates: Array<{ readonly key: string; readonly resolve: (result: TerminateResult) => void }> = [];
-  #telemetryDropped = 0;
-  #telemetryRefused = 0;
-  /** The client connections the current worker's messages say are open: said lost when it is detached. */
-  readonly #relayed = new RelayedConnections();
+  /** Its telemetry, published again here; with the client connections the current worker's messages say are open, said lost when it is detached. */
+  readonly #telemetry = new TelemetryRelay();
   /** `listening` asks waiting for their sockets. */
-  readonly #listenings = new Map<number, PendingListening>();
-  /** The current worker's completed counter as last reported, and the last of every worker before it. */
-  #workerCompleted = 0;
-  #completedBefore = 0;
+  readonly #listenings: ListeningAsks;
   #connectionsCut = 0;
   /** `completedWhenApplied` calls waiting for the `applied` of a snapshot sent after them. */
   readonly #baselines: Array<{ readonly key: string; readonly afterSeq: number; readonly resolve: (completed: number) => void }> = [];
@@ -138,6 +102,7 @@ export class RemoteDataPlane implements DataPlane {
     this.#predecessor = options.predecessor ?? false;
     this.#onApply = options.onApply ?? null;
     this.#expecting = this.#predecessor;
+    this.#listenings = new ListeningAsks(this.#clock, (timeoutMs, sockets) => this.#log({ event: 'worker:listening-timeout', level: 'warn', dataPlane: this.id, timeoutMs, sockets }));
   }
 
   /**
@@ -147,13 +112,8 @@ export class RemoteDataPlane implements DataPlane {
    */
   completedWhenApplied(key: string): Promise<number> {
     const waiting = this.#link !== null || this.#expecting;
-    if (!waiting || this.#stopped || this.#baselines.length >= MAX_KEYS) return Promise.resolve(this.#completedOf(key));
+    if (!waiting || this.#stopped || this.#baselines.length >= MAX_KEYS) return Promise.resolve(this.#counts.activity(key).completed);
     return new Promise((resolve) => this.#baselines.push({ key, afterSeq: this.#seq, resolve }));
-  }
-
-  #completedOf(key: string): number {
-    const counts = this.#keys.get(key);
-    return counts === undefined ? 0 : counts.completedBefore + counts.completed;
   }
 
   /** Answers the baselines waiting for an `applied` of a seq up to `seq` (Infinity: all, with what is known). */
@@ -164,7 +124,7 @@ export class RemoteDataPlane implements DataPlane {
     const left = this.#baselines.filter((b) => b.afterSeq >= seq);
     this.#baselines.length = 0;
     this.#baselines.push(...left);
-    for (const b of done) b.resolve(this.#completedOf(b.key));
+    for (const b of done) b.resolve(this.#counts.activity(b.key).completed);
   }
 
   /** The predecessor will not attach (it failed or is gone): what was asked while waiting for it is settled now. */
@@ -183,19 +143,17 @@ export class RemoteDataPlane implements DataPlane {
 
   /** Telemetry events the workers left out because their link was full (as they reported). */
   get telemetryDropped(): number {
-    return this.#telemetryDropped;
+    return this.#telemetry.dropped;
   }
 
   /** Telemetry events on a channel this process does not publish (a worker of another version), or that are not plain objects. */
   get telemetryRefused(): number {
-    return this.#telemetryRefused;
+    return this.#telemetry.refused;
   }
 
   /** Connections to targets the worker last reported open. */
   connections(): number {
-    let sum = 0;
-    for (const counts of this.#keys.values()) sum += counts.connections;
-    return sum;
+    return this.#counts.connections();
   }
 
   /**
@@ -203,7 +161,7 @@ export class RemoteDataPlane implements DataPlane {
    * each reported its own total: exact however many keys either side keeps.
    */
   get completedTotal(): number {
-    return this.#completedBefore + this.#workerCompleted;
+    return this.#counts.completedTotal;
   }
 
   /** Client connections still open at the close deadline, and cut, as the workers said in their `closed`. */
@@ -213,12 +171,12 @@ export class RemoteDataPlane implements DataPlane {
 
   /** Client connections the current worker last said are open. */
   clientConnections(): number {
-    return this.#relayed.open();
+    return this.#telemetry.connections.open();
   }
 
   /** The target keys this side keeps counts for. */
   keys(): IterableIterator<string> {
-    return this.#keys.keys();
+    return this.#counts.keys();
   }
 
   /** The latest snapshot given to `apply`, or null before the first. */
@@ -256,22 +214,7 @@ export class RemoteDataPlane implements DataPlane {
   listeningSockets(timeoutMs = LISTENING_TIMEOUT_MS): Promise<HandedSocket[]> {
     if (this.#link === null || this.#listenings.size >= MAX_PENDING_CALLS) return Promise.resolve([]);
     const seq = ++this.#seq;
-    return new Promise((resolve) => {
-      // Its own timer: a worker slow to answer this costs the restart that long, not the worker.
-      const timer = this.#clock.setTimer(timeoutMs, () => {
-        this.#log({ event: 'worker:listening-timeout', level: 'warn', dataPlane: this.id, timeoutMs, sockets: this.#listenings.get(seq)?.sockets.length ?? 0 });
-        this.#endListening(seq);
-      });
-      this.#listenings.set(seq, { sockets: [], resolve, timer });
-      if (!this.#send({ type: 'listening', seq })) this.#endListening(seq);
-    });
-  }
-
-  #endListening(seq: number): void {
-    const pending = this.#listenings.get(seq);
-    this.#listenings.delete(seq);
-    pending?.timer.cancel();
-    pending?.resolve(pending.sockets);
+    return this.#listenings.ask(seq, timeoutMs, () => this.#send({ type: 'listening', seq }));
   }
 
   /**
@@ -287,16 +230,7 @@ export class RemoteDataPlane implements DataPlane {
     if (link === null) return { connectionsLost: 0 };
     this.#link = null;
     link.close();
-    let targetConnectionsLost = 0;
-    const released: string[] = [];
-    for (const [key, counts] of this.#keys) {
-      targetConnectionsLost += counts.connections;
-      if (counts.requests + counts.tunnels + counts.connections > 0) released.push(key);
-      counts.completedBefore += counts.completed;
-      counts.completed = counts.requests = counts.tunnels = counts.connections = 0;
-    }
-    this.#completedBefore += this.#workerCompleted;
-    this.#workerCompleted = 0;
+    const { released, targetConnectionsLost } = this.#counts.release();
     for (const timer of this.#answerTimers.values()) timer.cancel();
     this.#answerTimers.clear();
     for (const resolve of this.#terminates.values()) resolve(NO_CUT);
@@ -304,12 +238,12 @@ export class RemoteDataPlane implements DataPlane {
     for (const held of this.#heldTerminates.splice(0)) held.resolve(NO_CUT);
     for (const resolve of this.#closes.values()) resolve();
     this.#closes.clear();
-    for (const seq of [...this.#listenings.keys()]) this.#endListening(seq);
+    this.#listenings.endAll();
     this.#resolveBaselines(Infinity);
     this.#stopRetrying();
     this.#held = false;
     this.#resolveApplies(Infinity, []);
-    const connectionsLost = this.#relayed.lost();
+    const connectionsLost = this.#telemetry.connections.lost();
     this.#log({ event: 'worker:detached', level: this.#stopped || expected ? 'info' : 'warn', dataPlane: this.id, reason, connectionsLost, targetConnectionsLost, keysReleased: released.length });
     for (const key of released) this.#askedWhileUnsettled.delete(key);
     this.#tellIdle(released);
@@ -333,11 +267,7 @@ export class RemoteDataPlane implements DataPlane {
   }
 
   activity(key: string): TargetActivity {
-    const counts = this.#keys.get(key);
-    const activity: TargetActivity =
-      counts === undefined
-        ? { requests: 0, tunnels: 0, completed: 0, connections: 0 }
-        : { requests: counts.requests, tunnels: counts.tunnels, completed: counts.completedBefore + counts.completed, connections: counts.connections };
+    const activity = this.#counts.activity(key);
     if (!this.#unsettled()) return activity;
     if (this.#askedWhileUnsettled.size < MAX_KEYS) this.#askedWhileUnsettled.add(key);
     else this.#askedOverflow = true;
@@ -472,11 +402,11 @@ export class RemoteDataPlane implements DataPlane {
       case 'ready':
         return;
       case 'applied':
-        this.#recordCompleted(message.completed);
+        this.#counts.recordCompleted(message.completed);
         this.#onApplied(message.seq, message.listenerErrors, message.activity);
         return;
       case 'activity':
-        this.#recordCompleted(message.completed);
+        this.#counts.recordCompleted(message.completed);
         for (const a of message.activity) this.#record(a);
         return;
       case 'idle':
@@ -498,28 +428,19 @@ export class RemoteDataPlane implements DataPlane {
         resolve?.();
         return;
       }
-      case 'socket': {
-        const pending = this.#listenings.get(message.seq);
-        if (handle === undefined || handle === null) return;
-        if (pending === undefined) (handle as SocketHandle).close();
-        else pending.sockets.push({ address: message.address, port: message.port, handle: handle as SocketHandle });
+      case 'socket':
+        if (handle !== undefined && handle !== null) this.#listenings.socket(message.seq, message.address, message.port, handle as SocketHandle);
         return;
-      }
       case 'listening':
-        this.#endListening(message.seq);
+        this.#listenings.end(message.seq);
         return;
       case 'telemetry':
-        this.#publish(message.events, message.dropped);
+        this.#telemetry.publish(message.events, message.dropped);
         return;
       case 'log':
         this.#log({ ...message.line, worker: this.id });
         return;
     }
-  }
-
-  /** The worker's completed counter, when its message carries one (it only goes up). */
-  #recordCompleted(completed: unknown): void {
-    if (Number.isSafeInteger(completed) && (completed as number) > this.#workerCompleted) this.#workerCompleted = completed as number;
   }
 
   #onApplied(seq: number, listenerErrors: ApplyResult['listenerErrors'], activity: readonly WireActivity[]): void {
@@ -533,9 +454,7 @@ export class RemoteDataPlane implements DataPlane {
       reported.add(a.key);
       this.#record(a);
     }
-    for (const [key, counts] of this.#keys) {
-      if (!reported.has(key)) counts.requests = counts.tunnels = counts.connections = 0;
-    }
+    this.#counts.noWorkBut(reported);
     this.#resolveBaselines(seq);
     const waiting = this.#resolveApplies(seq, listenerErrors);
     // A snapshot resent to a new worker has no caller waiting for its answer; its bind errors are told here.
@@ -555,74 +474,19 @@ export class RemoteDataPlane implements DataPlane {
   /** If no snapshot is unconfirmed, tells the idle listeners of the keys asked about meanwhile. */
   #settled(): void {
     if (this.#unsettled()) return;
-    const keys = this.#askedOverflow ? [...new Set([...this.#askedWhileUnsettled, ...this.#keys.keys()])] : [...this.#askedWhileUnsettled];
+    const keys = this.#askedOverflow ? [...new Set([...this.#askedWhileUnsettled, ...this.#counts.keys()])] : [...this.#askedWhileUnsettled];
     this.#askedWhileUnsettled.clear();
     this.#askedOverflow = false;
     this.#tellIdle(keys);
   }
 
   #record(a: WireActivity): void {
-    let counts = this.#keys.get(a.key);
-    if (counts === undefined) {
-      counts = { requests: 0, tunnels: 0, connections: 0, completed: 0, completedBefore: 0 };
-    } else {
-      // Kept in order of the last report, so the keys forgotten first are the ones quiet longest.
-      this.#keys.delete(a.key);
-    }
-    // A counter that went back means the worker forgot the key and began again; what it had counted stays.
-    if (a.completed < counts.completed) counts.completedBefore += counts.completed;
+    const wentIdle = this.#counts.record(a);
     // A predecessor applies no snapshot (it is closing), so it never says a key it still routes went idle: its counts do.
-    const nowIdle = this.#predecessor && counts.requests + counts.tunnels > 0 && a.requests + a.tunnels === 0;
-    counts.completed = a.completed;
-    counts.requests = a.requests;
-    counts.tunnels = a.tunnels;
-    counts.connections = a.connections;
-    this.#keys.set(a.key, counts);
-    if (this.#keys.size > MAX_KEYS) this.#forgetQuietKeys();
-    if (nowIdle) this.#tellIdle([a.key]);
-  }
-
-  #forgetQuietKeys(): void {
-    for (const [key, counts] of this.#keys) {
-      if (this.#keys.size <= MAX_KEYS) return;
-      if (counts.requests + counts.tunnels + counts.connections === 0) this.#keys.delete(key);
-    }
+    if (this.#predecessor && wentIdle) this.#tellIdle([a.key]);
   }
 
   #tellIdle(keys: readonly string[]): void {
     for (const key of keys) for (const listener of this.#idleListeners) listener(key);
   }
-
-  /** The worker's diagnostics-channel messages, published on this process's channels of the same names. */
-  #publish(events: ReadonlyArray<readonly [string, unknown]>, dropped: number): void {
-    this.#telemetryDropped += dropped;
-    for (const [name, message] of events) {
-      if (!TELEMETRY_CHANNELS.has(name)) {
-        this.#telemetryRefused++;
-        continue;
-      }
-      // Subscribers read fields of the event; anything but a plain object would make them throw. A
-      // connection message's pid must be one `detach` will say lost.
-      if (typeof message !== 'object' || message === null || Array.isArray(message) || !this.#relayed.accepts(name, message)) {
-        this.#telemetryRefused++;
-        continue;
-      }
-      // A subscriber's throw cannot be caught here: diagnostics_channel rethrows it on the next tick as uncaught.
-      const channel = diagnosticsChannel.channel(name);
-      if (channel.hasSubscribers) channel.publish(message);
-    }
-  }
-}
-
-/**
- * The snapshot as it is `elapsedMs` after it was built: each healthy target has been healthy that much
- * longer. Both readings are this process's clock; the worker adds its own time from when it receives it.
- */
-function withHealthyAged(snapshot: RoutingSnapshot, elapsedMs: number): RoutingSnapshot {
-  if (elapsedMs <= 0) return snapshot;
-  const targetGroups = new Map<string, TargetGroupRoute>();
-  for (const [arn, group] of snapshot.targetGroups) {
-    targetGroups.set(arn, { ...group, targets: group.targets.map((t) => (t.healthyForMs === null ? t : { ...t, healthyForMs: t.healthyForMs + elapsedMs })) });
-  }
-  return { ...snapshot, targetGroups };
 }
