@@ -232,7 +232,7 @@ export class Restart {
         return ebb.dataPlane.entries;
       },
       // Routes only: its listeners stay as they are until it closes (the successor opens any new one).
-      apply: (snapshot) => ebb.dataPlane.applyRoutes(snapshot),
+      apply: (snapshot) => ebb.dataPlane.apply(snapshot),
       activity: (key) => ebb.dataPlane.activity(key),
       completedWork: () => ebb.dataPlane.completedWork(),
       terminate: (key) => ebb.dataPlane.terminate(key),

@@ -7,53 +7,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { FakeClock } from '../../test/fakes/fake-clock.ts';
+import { LISTENER_SETTINGS, ScriptedWorker, turns, wire } from '../../test/support/remote-data-plane-harness.ts';
 import type { SocketHandle } from '../dataplane/listen-mode.ts';
-import type { ListenerRoute, ListenerSettings, RoutingSnapshot, TargetGroupRoute } from '../domain/routing-snapshot.ts';
+import type { ListenerRoute, RoutingSnapshot, TargetGroupRoute } from '../domain/routing-snapshot.ts';
 import { memoryLinkPair, type Link } from '../workers/link.ts';
-import { decodeToWorker, type ToWorker, type WireActivity } from '../workers/protocol.ts';
 import { RemoteDataPlane } from '../workers/remote-data-plane.ts';
 import type { WorkerPool } from '../workers/worker-pool.ts';
 import { retiringPool } from './retiring-data-plane.ts';
-
-/** Lets the memory link deliver what was sent (each hop is one turn of the event loop). */
-async function turns(n = 3): Promise<void> {
-  for (let i = 0; i < n; i++) await new Promise((resolve) => setImmediate(resolve));
-}
-
-function wire(key: string, counts: Partial<Omit<WireActivity, 'key'>> = {}): WireActivity {
-  return { key, requests: 0, tunnels: 0, completed: 0, connections: 0, ...counts };
-}
-
-/** A worker's end of its link, scripted by the test: what it received, and what it says. */
-class ScriptedWorker {
-  readonly received: ToWorker[] = [];
-  readonly #link: Link;
-
-  constructor(link: Link) {
-    this.#link = link;
-    link.onMessage((m) => this.received.push(decodeToWorker(m)));
-  }
-
-  last<T extends ToWorker['type']>(type: T): Extract<ToWorker, { type: T }> {
-    const found = this.received.filter((m) => m.type === type).at(-1);
-    assert.ok(found !== undefined, `the worker received no '${type}'; it received ${this.received.map((m) => m.type).join(', ')}`);
-    return found as Extract<ToWorker, { type: T }>;
-  }
-
-  say(message: object): void {
-    assert.equal(this.#link.send(message), true);
-  }
-
-  activity(...activity: WireActivity[]): void {
-    this.say({ type: 'activity', activity });
-  }
-
-  /** Answers the last `apply` it received. */
-  applied(activity: WireActivity[] = []): void {
-    const apply = this.last('apply');
-    this.say({ type: 'applied', seq: apply.seq, version: apply.snapshot.version, listenerErrors: [], activity });
-  }
-}
 
 /** `n` workers as a pool hands them to the retiring data plane; `calls`: what was asked of the pool itself. */
 function rig(n: number, mode: 'reuseport' | 'shared' = 'reuseport') {
@@ -82,21 +42,8 @@ function rig(n: number, mode: 'reuseport' | 'shared' = 'reuseport') {
   return { clock, planes, workers, calls, retiring, idle };
 }
 
-const SETTINGS: ListenerSettings = {
-  idleTimeoutMs: 60_000,
-  clientHeaderTimeoutMs: 10_000,
-  targetConnectTimeoutMs: 1_000,
-  targetResponseTimeoutMs: 10_000,
-  maxHeaderBytes: 16_384,
-  maxHeadersCount: 100,
-  xffMode: 'append',
-  desyncMode: 'defensive',
-  http2: true,
-  tcpIdleTimeoutMs: 350_000,
-};
-
 function listener(arn: string, port: number): ListenerRoute {
-  return { arn, protocol: 'HTTP', address: '127.0.0.1', port, targetGroupArn: 'tg-1', settings: SETTINGS, tls: null };
+  return { arn, protocol: 'HTTP', address: '127.0.0.1', port, targetGroupArn: 'tg-1', settings: LISTENER_SETTINGS, tls: null };
 }
 
 function routes(version: number, listeners: ListenerRoute[], targetPort: number): RoutingSnapshot {
@@ -126,14 +73,14 @@ test('activity is summed over the workers, and unsettled while any one of them i
   assert.deepEqual(retiring.activity('unknown'), { requests: 0, tunnels: 0, completed: 0, connections: 0 });
   assert.deepEqual([...retiring.entries.keys()].sort(), ['k', 'other'], 'the keys any worker counts');
 
-  const applying = retiring.applyRoutes(routes(2, [], 3001));
+  const applying = retiring.apply(routes(2, [], 3001));
   await turns();
   assert.equal(retiring.activity('k').unsettled, true, 'no worker has confirmed the snapshot');
-  w1.applied([wire('k', { requests: 1, completed: 4, connections: 1 })]);
-  w2.applied([wire('k', { requests: 2, tunnels: 1, completed: 5, connections: 2 })]);
+  w1.appliedLast([wire('k', { requests: 1, completed: 4, connections: 1 })]);
+  w2.appliedLast([wire('k', { requests: 2, tunnels: 1, completed: 5, connections: 2 })]);
   await turns();
   assert.equal(retiring.activity('k').unsettled, true, 'one worker has not confirmed it yet');
-  w3.applied([]);
+  w3.appliedLast([]);
   await applying;
   assert.deepEqual(retiring.activity('k'), { requests: 3, tunnels: 1, completed: 10, connections: 3 }, 'settled: no unsettled field; w3 has no work left');
 });
@@ -164,14 +111,14 @@ test('onIdle waits for a worker whose counts are unsettled, and tells the key on
   const [w1, w2] = workers as [ScriptedWorker, ScriptedWorker];
   w1.activity(wire('k', { requests: 1 }));
   await turns();
-  const applying = retiring.applyRoutes(routes(2, [], 3001));
+  const applying = retiring.apply(routes(2, [], 3001));
   await turns();
-  w1.applied([wire('k', { requests: 1 })]);
+  w1.appliedLast([wire('k', { requests: 1 })]);
   await turns();
   w1.say({ type: 'idle', activity: wire('k', { completed: 1 }) });
   await turns();
   assert.deepEqual(idle, [], "w2 has not confirmed the snapshot: its work on k is not known");
-  w2.applied([]);
+  w2.appliedLast([]);
   await applying;
   assert.deepEqual(idle, ['k'], 'w2 settled with nothing on k: the drain that asked looks again');
 });
@@ -193,16 +140,16 @@ test('terminate asks every worker and sums what they cut', async () => {
   assert.deepEqual(await cutting, { requestsCut: 5, tunnelsClosed: 4, connectionsClosed: 3 });
 });
 
-test("applyRoutes: each worker gets the snapshot's routes with the listeners frozen at the first call", async () => {
+test("apply (routes only): each worker gets the snapshot's routes with the listeners frozen at the first call", async () => {
   const { planes, workers, retiring } = rig(2);
   // What the workers were serving before the handover: one listener.
   const before = Promise.all(planes.map((p) => p.apply(routes(1, [listener('l-old', 8080)], 3001))));
   await turns();
-  for (const w of workers) w.applied();
+  for (const w of workers) w.appliedLast();
   await before;
   assert.deepEqual(retiring.listenAddresses(), [{ address: '127.0.0.1', port: 8080 }]);
 
-  const first = retiring.applyRoutes(routes(2, [listener('l-new', 9090)], 3002));
+  const first = retiring.apply(routes(2, [listener('l-new', 9090)], 3002));
   await turns();
   for (const w of workers) {
     const sent = w.last('apply').snapshot;
@@ -217,7 +164,7 @@ test("applyRoutes: each worker gets the snapshot's routes with the listeners fro
       [3002],
       "the successor's routes",
     );
-    w.applied();
+    w.appliedLast();
   }
   assert.deepEqual(await first, { listenerErrors: [] });
 
@@ -235,26 +182,26 @@ test("applyRoutes: each worker gets the snapshot's routes with the listeners fro
       sent.targetGroups.flatMap((g) => g.targets.map((t) => t.port)),
       [3003],
     );
-    w.applied();
+    w.appliedLast();
   }
   await second;
   assert.deepEqual(retiring.listenAddresses(), [{ address: '127.0.0.1', port: 8080 }]);
 });
 
-test('applyRoutes on workers that had no snapshot: they get no listeners, then or later', async () => {
+test('apply (routes only) on workers that had no snapshot: they get no listeners, then or later', async () => {
   const { workers, retiring } = rig(2);
   assert.deepEqual(retiring.listenAddresses(), []);
-  const first = retiring.applyRoutes(routes(1, [listener('l-1', 8080)], 3001));
+  const first = retiring.apply(routes(1, [listener('l-1', 8080)], 3001));
   await turns();
   for (const w of workers) {
     assert.deepEqual(w.last('apply').snapshot.listeners, []);
-    w.applied();
+    w.appliedLast();
   }
   await first;
-  const second = retiring.applyRoutes(routes(2, [listener('l-1', 8080)], 3001));
+  const second = retiring.apply(routes(2, [listener('l-1', 8080)], 3001));
   await turns();
   for (const w of workers) assert.deepEqual(w.last('apply').snapshot.listeners, []);
-  for (const w of workers) w.applied();
+  for (const w of workers) w.appliedLast();
   await second;
 });
 

@@ -22,9 +22,8 @@ export interface RetiringSocket {
   readonly release: boolean;
 }
 
+/** Its `apply` swaps in the routes of a snapshot only: the listeners stay as they are until it closes. */
 export interface RetiringDataPlane extends AgentDataPlane {
-  /** Swaps the routes of `snapshot` in; the listeners stay as they are until it closes. */
-  applyRoutes(snapshot: RoutingSnapshot): Promise<ApplyResult>;
   /** The most sockets it hands over for one address: 1, or one per worker when each has its own (SO_REUSEPORT). */
   readonly socketsPerAddress: number;
   /** The addresses it listens on, said at once, before the sockets: the successor's port checks pass them. */
@@ -50,7 +49,6 @@ export function retiringLocal(dataPlane: HttpDataPlane): RetiringDataPlane {
       return dataPlane.entries;
     },
     apply: (snapshot) => dataPlane.applyRoutes(snapshot),
-    applyRoutes: (snapshot) => dataPlane.applyRoutes(snapshot),
     activity: (key) => dataPlane.activity(key),
     terminate: (key) => dataPlane.terminate(key),
     onIdle: (listener) => dataPlane.onIdle(listener),
@@ -155,7 +153,6 @@ function makeRetiringPool(pool: WorkerPool, pid: number, mode: ListenMode, clock
       return keys;
     },
     apply: applyRoutes,
-    applyRoutes,
     activity,
     terminate: async (key) => {
       const results = await Promise.all(planes.map((p) => p.terminate(key)));

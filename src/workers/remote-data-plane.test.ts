@@ -3,10 +3,10 @@ import diagnosticsChannel from 'node:diagnostics_channel';
 import { test } from 'node:test';
 import { FakeClock } from '../../test/fakes/fake-clock.ts';
 import { CHANNEL_NAMES } from '../dataplane/channels.ts';
-import type { ListenerSettings, RoutingSnapshot } from '../domain/routing-snapshot.ts';
+import type { RoutingSnapshot } from '../domain/routing-snapshot.ts';
 import { memoryLinkPair, type Link } from './link.ts';
 import { APPLY_RETRY_MS, RemoteDataPlane } from './remote-data-plane.ts';
-import { ScriptedWorker, setup, snapshot, turns, wire } from '../../test/support/remote-data-plane-harness.ts';
+import { LISTENER_SETTINGS, ScriptedWorker, setup, snapshot, turns, wire } from '../../test/support/remote-data-plane-harness.ts';
 
 test('attach says hello, then sends the latest snapshot; apply resolves on its applied', async () => {
   const { plane, connect, logs } = setup();
@@ -327,22 +327,10 @@ function setupPredecessor() {
 }
 
 function withListener(version: number): RoutingSnapshot {
-  const settings: ListenerSettings = {
-    idleTimeoutMs: 60_000,
-    clientHeaderTimeoutMs: 10_000,
-    targetConnectTimeoutMs: 1_000,
-    targetResponseTimeoutMs: 10_000,
-    maxHeaderBytes: 16_384,
-    maxHeadersCount: 100,
-    xffMode: 'append',
-    desyncMode: 'defensive',
-    http2: true,
-    tcpIdleTimeoutMs: 350_000,
-  };
   const group = { arn: 'tg-1', name: 'tg', protocol: 'HTTP', targetTls: null, proxyProtocolV2: false, connectionTermination: false, algorithm: 'round_robin', failOpen: false, slowStartMs: 0 } as const;
   return {
     version,
-    listeners: [{ arn: 'listener-1', protocol: 'HTTP', address: '127.0.0.1', port: 8080, targetGroupArn: 'tg-1', settings, tls: null }],
+    listeners: [{ arn: 'listener-1', protocol: 'HTTP', address: '127.0.0.1', port: 8080, targetGroupArn: 'tg-1', settings: LISTENER_SETTINGS, tls: null }],
     targetGroups: new Map([['tg-1', { ...group, targets: [{ key: 'tg-1|127.0.0.1|3001', host: '127.0.0.1', port: 3001, healthyForMs: null }] }]]),
   };
 }

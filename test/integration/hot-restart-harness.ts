@@ -9,6 +9,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import http from 'node:http';
+import type { TestContext } from 'node:test';
 import { DescribeTargetHealthCommand, type ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import type { LogLine } from '../support/ebb-process.ts';
 import { ACCESS_KEY_ID, SECRET_ACCESS_KEY } from './api-harness.ts';
@@ -233,3 +234,17 @@ export async function holdingBackend(name: string, c: Cleanup): Promise<{ backen
 export const failures = (samples: readonly Sample[]): string[] =>
   samples.filter((s) => s.error !== null || s.status !== 200).map((s) => `${s.client}: ${s.status} ${s.error ?? ''} (sent at ${s.sentAt}, failed at ${s.doneAt})`);
 
+
+/** Steps of one test as subtests, each going on from where the one before left ebb: after a failure, the rest are skipped. */
+export function stepper(t: TestContext): (name: string, fn: () => Promise<void>) => Promise<void> {
+  let failed: string | null = null;
+  return (name, fn) =>
+    t.test(name, { skip: failed === null ? false : `step ${failed} failed` }, async () => {
+      try {
+        await fn();
+      } catch (error) {
+        failed = name.slice(0, name.indexOf('.'));
+        throw error;
+      }
+    });
+}

@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { DeregisterTargetsCommand, DescribeTargetGroupsCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
 import type { LogLine } from '../support/ebb-process.ts';
-import { alive, ebbApi, failures, type Family, healthOf, holdingBackend, restart, skip, spawnFamily, startLoad } from './hot-restart-harness.ts';
+import { alive, ebbApi, failures, type Family, healthOf, holdingBackend, restart, skip, spawnFamily, startLoad, stepper } from './hot-restart-harness.ts';
 import { Cleanup, configYaml, connectionRefused, freePort, get, settle, type Settled, tempDir, waitFor, writeFileAtomic } from './harness.ts';
 import { sdkClient } from './process-harness.ts';
 
@@ -88,16 +88,7 @@ test('hot restart with --workers 2: sockets handed to the new workers, a drain w
   c.add(() => client.destroy());
   const groups = await client.send(new DescribeTargetGroupsCommand({ Names: ['web'] }));
   const tgArn = groups.TargetGroups?.[0]?.TargetGroupArn ?? '';
-  let failed: string | null = null;
-  const step = (name: string, fn: () => Promise<void>): Promise<void> =>
-    t.test(name, { skip: failed === null ? false : `step ${failed} failed` }, async () => {
-      try {
-        await fn();
-      } catch (error) {
-        failed = name.slice(0, 1);
-        throw error;
-      }
-    });
+  const step = stepper(t);
 
   /** SIGUSR2 to the current ebb; checks the new workers took handed-over sockets and the old ones are gone. */
   const restartWorkers = async (): Promise<void> => {

@@ -28,7 +28,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { DeregisterTargetsCommand, DescribeTargetGroupsCommand, DescribeTargetHealthCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
-import { alive, ebbApi, failures, healthOf, holdingBackend, restart, type Restarted, skip, spawnFamily, startLoad } from './hot-restart-harness.ts';
+import { alive, ebbApi, failures, healthOf, holdingBackend, restart, type Restarted, skip, spawnFamily, startLoad, stepper } from './hot-restart-harness.ts';
 import { Cleanup, configYaml, connectionRefused, freePort, get, getUntil, settle, type Settled, tempDir, waitFor, writeFileAtomic } from './harness.ts';
 import { sdkClient } from './process-harness.ts';
 
@@ -53,17 +53,7 @@ test('hot restart (SIGUSR2): under load, with a drain handed over, into a broken
   c.add(() => client.destroy());
   const groups = await client.send(new DescribeTargetGroupsCommand({ Names: ['web'] }));
   const tgArn = groups.TargetGroups?.[0]?.TargetGroupArn ?? '';
-  // Each step goes on from where the one before left ebb: after a failure, the rest are skipped.
-  let failed: string | null = null;
-  const step = (name: string, fn: () => Promise<void>): Promise<void> =>
-    t.test(name, { skip: failed === null ? false : `step ${failed} failed` }, async () => {
-      try {
-        await fn();
-      } catch (error) {
-        failed = name.slice(0, 1);
-        throw error;
-      }
-    });
+  const step = stepper(t);
 
   await step('a. five restarts under load: nothing fails, each new process serves, a slow request completes', async () => {
     const load = startLoad(listenerPort, { keepAlive: 3, fresh: 3, maxMs: 30_000, maxPerClient: 20_000 });

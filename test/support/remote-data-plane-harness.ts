@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { FakeClock } from '../fakes/fake-clock.ts';
-import type { RoutingSnapshot } from '../../src/domain/routing-snapshot.ts';
+import type { ListenerSettings, RoutingSnapshot } from '../../src/domain/routing-snapshot.ts';
 import { memoryLinkPair, type Link } from '../../src/workers/link.ts';
 import { decodeToWorker, type ToWorker, type WireActivity } from '../../src/workers/protocol.ts';
 import { RemoteDataPlane } from '../../src/workers/remote-data-plane.ts';
@@ -49,7 +49,31 @@ export class ScriptedWorker {
   applied(seq: number, activity: WireActivity[] = [], listenerErrors: unknown[] = []): void {
     this.say({ type: 'applied', seq, version: 1, listenerErrors, activity });
   }
+
+  /** Answers the last `apply` it received. */
+  appliedLast(activity: WireActivity[] = []): void {
+    const apply = this.last('apply');
+    this.say({ type: 'applied', seq: apply.seq, version: apply.snapshot.version, listenerErrors: [], activity });
+  }
+
+  activity(...activity: WireActivity[]): void {
+    this.say({ type: 'activity', activity });
+  }
 }
+
+/** Listener settings as a snapshot carries them, for tests that need a listener route. */
+export const LISTENER_SETTINGS: ListenerSettings = {
+  idleTimeoutMs: 60_000,
+  clientHeaderTimeoutMs: 10_000,
+  targetConnectTimeoutMs: 1_000,
+  targetResponseTimeoutMs: 10_000,
+  maxHeaderBytes: 16_384,
+  maxHeadersCount: 100,
+  xffMode: 'append',
+  desyncMode: 'defensive',
+  http2: true,
+  tcpIdleTimeoutMs: 350_000,
+};
 
 export function setup(options: { answerTimeoutMs?: number; maxUnsent?: number } = {}) {
   const clock = new FakeClock();
