@@ -163,7 +163,7 @@ export interface Sample {
 }
 
 /** Clients sending GETs back to back, each until stopped, its deadline, or `maxPerClient` requests. */
-export function startLoad(port: number, o: { keepAlive: number; fresh: number; maxMs: number; maxPerClient: number }): { samples: Sample[]; stop(): Promise<Sample[]> } {
+export function startLoad(port: number, o: { keepAlive: number; fresh: number; maxMs: number; maxPerClient: number }): { samples: Sample[]; endsAt: number; stop(): Promise<Sample[]> } {
   const samples: Sample[] = [];
   const end = Date.now() + o.maxMs;
   let stopped = false;
@@ -181,6 +181,7 @@ export function startLoad(port: number, o: { keepAlive: number; fresh: number; m
   ];
   return {
     samples,
+    endsAt: end,
     stop: async () => {
       stopped = true;
       await Promise.all(clients);

@@ -120,7 +120,7 @@ test('hot restart with --workers 2: sockets handed to the new workers, a drain w
   };
 
   await step('a. three restarts under load: nothing fails, each new ebb listens on the sockets handed over', async () => {
-    const load = startLoad(listenerPort, { keepAlive: 2, fresh: 2, maxMs: 40_000, maxPerClient: 20_000 });
+    const load = startLoad(listenerPort, { keepAlive: 2, fresh: 2, maxMs: 75_000, maxPerClient: 50_000 });
     c.add(() => load.stop());
     assert.ok(await waitFor(() => load.samples.length >= 50, 5000), 'the load is running');
     for (let round = 1; round <= 3; round++) {
