@@ -1,9 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { ALL_COMMANDS, clientUsage, unknownCommand } from '../cli/commands.ts';
+import { ALL_COMMANDS, clientCommand, clientUsage, unknownCommand } from '../cli/commands.ts';
 import type { CliIo } from '../cli/output.ts';
-import { isClientCommand, runClient } from '../cli/run.ts';
 import { describeError, EbbError } from '../shared/errors.ts';
-import { runCheck } from './check.ts';
 import { startEbb, type Ebb } from './ebb.ts';
 import { createLog } from './logger.ts';
 import { Restart } from '../restart/predecessor.ts';
@@ -20,8 +18,10 @@ import { defaultWorkers, parseArgs, usage } from './options.ts';
  */
 export async function main(argv: readonly string[]): Promise<number> {
   const first = argv[0];
-  if (first !== undefined && isClientCommand(first)) return runClient(argv, clientIo());
-  if (first === 'check') return runCheck(argv.slice(1), clientIo());
+  // The client commands and `check` are loaded only when asked for: `ebb serve` does without their
+  // terminal, table and XML libraries, which would otherwise sit in every ebb's memory (docs/workers.md).
+  if (first !== undefined && clientCommand(first) !== undefined) return (await import('../cli/run.ts')).runClient(argv, clientIo());
+  if (first === 'check') return (await import('./check.ts')).runCheck(argv.slice(1), clientIo());
   if (first !== undefined && !first.startsWith('-') && !ALL_COMMANDS.includes(first)) {
     process.stderr.write(`ebb: ${unknownCommand(first)}\n`);
     return 2;
