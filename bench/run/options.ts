@@ -23,6 +23,8 @@ export interface RunOptions {
    * what ebb does: a client connection's first request goes on a target connection of its own).
    */
   readonly haproxyReuse: 'always' | 'safe';
+  /** Node options put before ebb's script (`--node-flags '--max-semi-space-size=1'`), to measure one. */
+  readonly nodeFlags: readonly string[];
 }
 
 export const USAGE = `Usage: npm run bench [-- OPTIONS]
@@ -48,6 +50,9 @@ export const USAGE = `Usage: npm run bench [-- OPTIONS]
   --haproxy-reuse safe|always
                  HAProxy's http-reuse (default always). safe is HAProxy's own default and what
                  ebb does: each client connection's first request on a target connection of its own.
+  --node-flags 'F1 F2'
+                 Node options for the node that runs ebb (its workers inherit them), e.g.
+                 '--max-semi-space-size=4' to measure what a V8 setting costs or saves.
 
 Needs wrk and nginx (the backend), haproxy for the ratios, taskset for pinning:
   apt-get install -y wrk nginx haproxy
@@ -64,7 +69,7 @@ function positive(flag: string, value: string | undefined, integer: boolean): nu
 
 export function parseRunArgs(argv: readonly string[], cores: number): RunOptions {
   let mode: Mode = 'per-core';
-  const o = { seconds: 5, rounds: 3, connections: [64, 256] as number[], warmupSeconds: 2, pin: true, accessLog: false, maxWorkers: Math.max(2, cores), fromSource: false, node: process.execPath, keep: false, haproxyReuse: 'always' as 'always' | 'safe' };
+  const o = { seconds: 5, rounds: 3, connections: [64, 256] as number[], warmupSeconds: 2, pin: true, accessLog: false, maxWorkers: Math.max(2, cores), fromSource: false, node: process.execPath, keep: false, haproxyReuse: 'always' as 'always' | 'safe', nodeFlags: [] as string[] };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] ?? '';
     const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
@@ -102,6 +107,14 @@ export function parseRunArgs(argv: readonly string[], cores: number): RunOptions
       case '--access-log':
         o.accessLog = true;
         break;
+      case '--node-flags': {
+        const v = value() ?? '';
+        o.nodeFlags = v.split(/\s+/).filter(Boolean);
+        if (o.nodeFlags.length === 0 || o.nodeFlags.some((f) => !f.startsWith('--'))) {
+          throw new Error(`--node-flags takes node options, each starting with -- (got '${v}')\n\n${USAGE}`);
+        }
+        break;
+      }
       case '--node': {
         const v = value();
         if (v === undefined || v === '') throw new Error(`--node needs the path of a node binary\n\n${USAGE}`);

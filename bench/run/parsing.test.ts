@@ -90,6 +90,10 @@ test('command line: defaults, flags, and errors that show the usage', () => {
   assert.equal(parseRunArgs(['--workers', '-d', '1'], 8).maxWorkers, 8);
   assert.equal(parseRunArgs(['--profile'], 2).mode, 'profile');
   assert.equal(parseRunArgs(['--node', '/opt/node24/bin/node'], 2).node, '/opt/node24/bin/node');
+  assert.deepEqual(d.nodeFlags, []);
+  assert.deepEqual(parseRunArgs(['--node-flags', '--max-semi-space-size=1  --trace-gc'], 2).nodeFlags, ['--max-semi-space-size=1', '--trace-gc']);
+  assert.deepEqual(parseRunArgs(['--node-flags=--max-semi-space-size=2'], 2).nodeFlags, ['--max-semi-space-size=2']);
+  assert.throws(() => parseRunArgs(['--node-flags', 'max-semi-space-size=1'], 2), /each starting with --/);
   assert.throws(() => parseRunArgs(['-r', '1.5'], 2), /-r needs a positive whole number.*Usage/s);
   assert.throws(() => parseRunArgs(['--workers', '1'], 2), /at least 2/);
   assert.throws(() => parseRunArgs(['--fast'], 2), /unknown option '--fast'/);

@@ -37,7 +37,7 @@ export async function perCore(options: RunOptions, work: string): Promise<number
   const backend = await startBackend(work, backendPort, cpus.load);
   const haproxy = await startHaproxy(work, 'haproxy', haproxyPort, backendPort, 1, cpus.proxy, options.haproxyReuse);
   const nginx = await startNginxProxy(work, nginxPort, backendPort, cpus.proxy);
-  const ebb = await startEbb({ name: 'ebb', port: ebbPort, adminPort, backendPort, accessLog: options.accessLog, workers, build }, work, cpus.proxy);
+  const ebb = await startEbb({ name: 'ebb', port: ebbPort, adminPort, backendPort, accessLog: options.accessLog, workers, build, nodeFlags: options.nodeFlags }, work, cpus.proxy);
   const targets: Target[] = [backend, ...(haproxy === null ? [] : [haproxy]), ...(nginx === null ? [] : [nginx]), ebb];
 
   log(`# ${targets.map((t) => t.name).join(', ')}; connections ${options.connections.join(', ')}; ${options.rounds} rounds of ${options.seconds} s; ${note}`);
@@ -49,6 +49,7 @@ export async function perCore(options: RunOptions, work: string): Promise<number
   const ebbSetup = [
     workers === null ? 'ebb serve (this ebb has no --workers option: one process)' : 'ebb serve --workers 1',
     build.note,
+    ...(options.nodeFlags.length > 0 ? [`node ${options.nodeFlags.join(' ')}`] : []),
     'health checks every 5 s, drain accounting, X-Forwarded-*, strict parsing (its defaults)',
     counted === null ? `metrics: GET /metrics answered ${metrics.status}` : `metrics on (ebb_request_count: ${counted})`,
     options.accessLog ? 'access log on (to a file)' : 'access log off (--access-log turns it on)',

@@ -37,7 +37,7 @@ export async function profile(options: RunOptions, work: string): Promise<number
   const build = buildEbb(options.fromSource, options.node);
   const backend = await startBackend(work, backendPort, cpus.load);
   const ebb = await startEbb(
-    { name: 'ebb', port: ebbPort, adminPort, backendPort, accessLog: options.accessLog, workers, build, nodeFlags: ['--cpu-prof', '--cpu-prof-dir', profileDir] },
+    { name: 'ebb', port: ebbPort, adminPort, backendPort, accessLog: options.accessLog, workers, build, nodeFlags: [...options.nodeFlags, '--cpu-prof', '--cpu-prof-dir', profileDir] },
     work,
     cpus.proxy,
   );

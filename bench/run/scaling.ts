@@ -53,7 +53,7 @@ export async function scaling(options: RunOptions, work: string): Promise<number
   for (const workers of [1, n]) {
     const [port, adminPort] = await Promise.all([freePort(), freePort()]);
     const name = `ebb --workers ${workers}`;
-    const ebb = await startEbb({ name: `ebb-w${workers}`, port, adminPort, backendPort, accessLog: options.accessLog, workers, build }, work, cpus.proxy);
+    const ebb = await startEbb({ name: `ebb-w${workers}`, port, adminPort, backendPort, accessLog: options.accessLog, workers, build, nodeFlags: options.nodeFlags }, work, cpus.proxy);
     targets.push({ ...ebb, name });
     units.set(name, workers);
   }
@@ -72,7 +72,7 @@ export async function scaling(options: RunOptions, work: string): Promise<number
   console.log(`\n${machineLine()}`);
   console.log(`# GET / -> "ok\\n" from nginx (1 worker); wrk -t1 --latency; ${options.rounds} interleaved rounds of ${options.seconds} s; medians`);
   console.log(`# ${note}`);
-  console.log(`# ebb: every feature on (its defaults), metrics on, access log ${options.accessLog ? 'on' : 'off'}; ${build.note}`);
+  console.log(`# ebb: every feature on (its defaults), metrics on, access log ${options.accessLog ? 'on' : 'off'}; ${build.note}${options.nodeFlags.length > 0 ? `; node ${options.nodeFlags.join(' ')}` : ''}`);
   console.log('# peak RSS: VmHWM summed over the group (the control plane and its workers), and the largest single process\'s');
   console.log(`\n${scalingTable([...ebbRows, ...haproxyRows], units)}\n`);
   for (const c of options.connections) {
