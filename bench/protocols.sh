@@ -15,13 +15,16 @@
 # interleaved (each scenario, each proxy, then the next round); the table gives medians, the proxy's
 # CPU per operation (from /proc, the whole process group), and the ratio of each to HAProxy's.
 #
-# Usage: bench/protocols.sh [-d SECS] [-r ROUNDS] [--bulk MiB] [--no-pin] [--only 'l4-rps bulk ...'] [--keep]
+# ebb is compiled first by tsc into .bench/protocols-dist and run as bin/ebb.js runs dist/ (about 10 s),
+# so a stale build is never measured; --from-source runs it from its sources under tsx instead.
+#
+# Usage: bench/protocols.sh [-d SECS] [-r ROUNDS] [--bulk MiB] [--no-pin] [--only 'l4-rps bulk ...'] [--keep] [--from-source]
 #   Defaults: -d 5 -r 3 --bulk 1024 (about 3 minutes). Requires haproxy, nginx, wrk, curl, openssl,
 #   node, taskset. Every process it starts runs in its own process group (setsid) and is stopped by
 #   that group's id at exit; nothing else is touched.
 set -uo pipefail
 
-DUR=5; ROUNDS=3; BULK=1024; PIN=1; KEEP=0; ONLY="l4-rps bulk tls-hs https-rps"; READY_TIMEOUT=30
+DUR=5; ROUNDS=3; BULK=1024; PIN=1; KEEP=0; FROM_SOURCE=0; ONLY="l4-rps bulk tls-hs https-rps"; READY_TIMEOUT=30
 BACKEND_PORT=18181; HAPROXY_TCP=18188; HAPROXY_HTTPS=18184; NODE_TCP=18189; EBB_TCP=18191; EBB_HTTPS=18193
 die() { echo "protocols.sh: $*" >&2; exit 2; }
 while [ $# -gt 0 ]; do
@@ -32,6 +35,7 @@ while [ $# -gt 0 ]; do
     --no-pin) PIN=0; shift;;
     --only) ONLY="$2"; shift 2;;
     --keep) KEEP=1; shift;;
+    --from-source) FROM_SOURCE=1; shift;;
     -h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d'; exit 0;;
     *) die "unknown argument: $1 (see --help)";;
   esac
@@ -174,7 +178,17 @@ done
 start backend "$CPU_LOAD" nginx -c "$WORK/backend.conf" -p "$WORK"
 start haproxy "$CPU_PROXY" haproxy -db -f "$WORK/haproxy.cfg"
 start nodetcp "$CPU_PROXY" node "$WORK/node-tcp.cjs" "$NODE_TCP" "$BACKEND_PORT"
-start ebb "$CPU_PROXY" node --import tsx "$REPO/src/main/cli.ts" serve --workers 1 --config "$WORK/ebb.yaml" --no-auth --state-dir "$WORK/state" --admin 127.0.0.1:0
+if [ "$FROM_SOURCE" = 1 ]; then
+  EBB_RUN=(node --import tsx "$REPO/src/main/cli.ts"); EBB_HOW="ebb from its sources under tsx"
+else
+  # Inside the repository, so dist/ finds node_modules; its dashboard's files at ../assets, as dist/ does.
+  DIST="$REPO/.bench/protocols-dist"; rm -rf "$DIST"
+  node "$REPO/node_modules/typescript/bin/tsc" -p "$REPO/tsconfig.build.json" --outDir "$DIST" > "$WORK/tsc.log" 2>&1 \
+    || [ -f "$DIST/main/cli.js" ] || die "building ebb into $DIST failed (or pass --from-source): $(head -c 2000 "$WORK/tsc.log")"
+  [ -e "$REPO/.bench/assets" ] || ln -s "$REPO/assets" "$REPO/.bench/assets"
+  EBB_RUN=(node "$DIST/main/cli.js"); EBB_HOW="ebb compiled by tsc into .bench/protocols-dist"
+fi
+start ebb "$CPU_PROXY" "${EBB_RUN[@]}" serve --workers 1 --config "$WORK/ebb.yaml" --no-auth --state-dir "$WORK/state" --admin 127.0.0.1:0
 
 # "scenario|peer|port|group|url"
 RUNS=(
@@ -244,6 +258,7 @@ for round in $(seq 1 "$ROUNDS"); do
 done
 
 # ---------- table ----------
+echo "# node $(node --version), $EBB_HOW, --workers 1; $(haproxy -v 2>/dev/null | head -1)"
 node - "$RES" "$HZ" "$BULK" "$DUR" <<'EOF'
 const fs = require('fs');
 const [res, hz, bulk, dur] = process.argv.slice(2);
