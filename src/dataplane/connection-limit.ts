@@ -302,6 +302,9 @@ export function attachConnectionLimit(
 ): () => void {
   const a: Attachment = { server, listener, open: 0, pending: 0, timer: null };
   let detached = false;
+  // Every connection a server accepts has the server's own port as its local port: read once (a system
+  // call each time it is read), not per connection.
+  let listeningPort: number | null = null;
   if (limit.maxConnections !== Infinity) server.maxConnections = limit.maxConnections;
 
   const emit = (dropped: number): void => {
@@ -346,13 +349,16 @@ export function attachConnectionLimit(
   const onConnection = (socket: net.Socket): void => {
     limit.opened(a);
     // Nothing is built while nobody listens; a connection whose open was published has its close published too.
-    const port = connectionOpenChannel.hasSubscribers ? publishOpened(listener, socket) : null;
+    const port = connectionOpenChannel.hasSubscribers ? publishOpened(listener, (listeningPort ??= portOf(server, socket))) : null;
     socket.once('close', () => {
       limit.closed(a);
       if (port !== null) publishClosed(listener, port);
     });
   };
-  const onListening = (): void => limit.listening(a, true);
+  const onListening = (): void => {
+    listeningPort = null;
+    limit.listening(a, true);
+  };
   const detach = (): void => {
     if (detached) return;
     detached = true;
@@ -393,9 +399,14 @@ interface PublishedOpen {
  */
 const publishedOpen = new Map<string, PublishedOpen>();
 
-/** Publishes a connection accepted on `listener`; returns the port it was accepted on, for its close. */
-function publishOpened(listener: string, socket: net.Socket): number {
-  const listenerPort = socket.localPort ?? 0;
+/** The port `server` listens on, or failing that the one `socket` was accepted on. */
+function portOf(server: net.Server, socket: net.Socket): number {
+  const address = server.address();
+  return typeof address === 'object' && address !== null ? address.port : (socket.localPort ?? 0);
+}
+
+/** Publishes a connection accepted on `listener` at `listenerPort`; returns the port, for its close. */
+function publishOpened(listener: string, listenerPort: number): number {
   let count = publishedOpen.get(listener);
   if (count === undefined) publishedOpen.set(listener, (count = { open: 0, listenerPort }));
   count.open++;
