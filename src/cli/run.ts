@@ -10,7 +10,6 @@ import { standby } from './standby.ts';
 import { status } from './status.ts';
 import { deregister, register, waitDrained, waitNotRouted } from './targets.ts';
 
-/** Whether `name` is a command this client runs (the others, `serve` and `check`, src/main runs). */
 /**
  * Runs one client command (`argv[0]` is its name) and resolves with its exit code (docs/cli.md).
  * Never throws: a failure is one line on stderr saying what to do (and with --json, an `error`

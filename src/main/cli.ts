@@ -19,7 +19,7 @@ import { defaultWorkers, parseArgs, usage } from './options.ts';
 export async function main(argv: readonly string[]): Promise<number> {
   const first = argv[0];
   // The client commands and `check` are loaded only when asked for: `ebb serve` does without their
-  // terminal, table and XML libraries, which would otherwise sit in every ebb's memory (docs/workers.md).
+  // terminal, table and XML libraries, which would otherwise sit in every ebb's memory (docs/benchmarks.md, "Memory").
   if (first !== undefined && clientCommand(first) !== undefined) return (await import('../cli/run.ts')).runClient(argv, clientIo());
   if (first === 'check') return (await import('./check.ts')).runCheck(argv.slice(1), clientIo());
   if (first !== undefined && !first.startsWith('-') && !ALL_COMMANDS.includes(first)) {

@@ -9,8 +9,8 @@ import { describe, test } from 'node:test';
 import { FakeClock } from '../../test/fakes/fake-clock.ts';
 import { FakeDataPlane } from '../../test/fakes/fake-data-plane.ts';
 import { FakeHealthChecker } from '../../test/fakes/fake-health-checker.ts';
+import { setup } from '../../test/support/control-plane-harness.ts';
 import type { DataPlane } from '../domain/data-plane-port.ts';
-import { targetKey } from '../domain/resources.ts';
 import { InMemoryStateStore } from '../store/in-memory-state-store.ts';
 import { memoryLinkPair, type Link } from '../workers/link.ts';
 import { decodeToWorker, type ToWorker } from '../workers/protocol.ts';
@@ -24,32 +24,9 @@ async function settle(): Promise<void> {
 }
 
 /** The running ebb: one control plane, its data plane `dp-old`, targets 3001 and 3002 in group `web` behind listener 8080. */
-async function running(delaySeconds = 10) {
-  const clock = new FakeClock();
+function running(delaySeconds = 10) {
   // A monotonic clock that has run a while, unlike the next process's.
-  clock.advance(1_000_000);
-  const store = new InMemoryStateStore();
-  const dp = new FakeDataPlane('dp-old');
-  const health = new FakeHealthChecker();
-  const cp = new ControlPlane({ clock, store, dataPlanes: [dp], healthChecker: health });
-  await cp.start();
-  const lb = await cp.createLoadBalancer({ name: 'web' });
-  const tg = await cp.createTargetGroup({
-    name: 'web',
-    protocol: 'HTTP',
-    port: 80,
-    targetType: 'ip',
-    healthCheck: { intervalSeconds: 5, timeoutSeconds: 2, healthyThresholdCount: 2, unhealthyThresholdCount: 2 },
-    attributes: { 'deregistration_delay.timeout_seconds': String(delaySeconds) },
-  });
-  await cp.createListener({ loadBalancerArn: lb.arn, protocol: 'HTTP', port: 8080, defaultActions: [{ type: 'forward', targetGroupArn: tg.arn }] });
-  await cp.registerTargets(tg.arn, [
-    { id: '127.0.0.1', port: 3001 },
-    { id: '127.0.0.1', port: 3002 },
-  ]);
-  const a = targetKey(tg.arn, '127.0.0.1', 3001);
-  const b = targetKey(tg.arn, '127.0.0.1', 3002);
-  return { clock, store, dp, health, cp, tg, a, b };
+  return setup({ delay: delaySeconds, dataPlaneIds: ['dp-old'], clockAdvanceMs: 1_000_000 });
 }
 
 /**

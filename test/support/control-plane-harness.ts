@@ -13,10 +13,23 @@ import { targetKey } from '../../src/domain/resources.ts';
 import { EbbError } from '../../src/shared/errors.ts';
 import { InMemoryStateStore } from '../../src/store/in-memory-state-store.ts';
 
-export async function setup(options: { delay?: number; dataPlanes?: number; drainRecordLimit?: number } = {}) {
+export interface SetupOptions {
+  /** The group's deregistration delay, seconds (10). */
+  readonly delay?: number;
+  /** The data planes' ids (default `dp0`, `dp1`, … for `dataPlanes` of them, 1). */
+  readonly dataPlaneIds?: readonly string[];
+  readonly dataPlanes?: number;
+  readonly drainRecordLimit?: number;
+  /** How far the monotonic clock has run before the control plane starts (0). */
+  readonly clockAdvanceMs?: number;
+}
+
+export async function setup(options: SetupOptions = {}) {
   const clock = new FakeClock();
+  clock.advance(options.clockAdvanceMs ?? 0);
   const store = new InMemoryStateStore();
-  const dps = Array.from({ length: options.dataPlanes ?? 1 }, (_, i) => new FakeDataPlane(`dp${i}`));
+  const ids = options.dataPlaneIds ?? Array.from({ length: options.dataPlanes ?? 1 }, (_, i) => `dp${i}`);
+  const dps = ids.map((id) => new FakeDataPlane(id));
   const health = new FakeHealthChecker();
   const cp = new ControlPlane({ clock, store, dataPlanes: dps, healthChecker: health, drainRecordLimit: options.drainRecordLimit ?? 1000 });
   await cp.start();
