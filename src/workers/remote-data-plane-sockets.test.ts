@@ -11,7 +11,7 @@ import { CHANNEL_NAMES } from '../dataplane/channels.ts';
 import type { SocketHandle } from '../dataplane/listen-mode.ts';
 import { childLink, type Link } from './link.ts';
 import { decodeToWorker, type ToWorker } from './protocol.ts';
-import { MAX_KEYS } from './remote-data-plane.ts';
+import { MAX_KEYS } from './worker-counts.ts';
 import { setup, snapshot, turns, wire } from '../../test/support/remote-data-plane-harness.ts';
 
 class RecordingHandle implements SocketHandle {

@@ -27,14 +27,12 @@ export interface RemoteDataPlaneOptions {
   readonly onApply?: (snapshot: RoutingSnapshot) => void;
 }
 
-export { MAX_KEYS } from './worker-counts.ts';
 /** `apply` and `terminate` calls waiting for their answer; past this the worker is taken as stuck. */
 export const MAX_PENDING_CALLS = 256;
 const DEFAULT_ANSWER_TIMEOUT_MS = 30_000;
 /** A snapshot the link refused (its queue full) is tried again this often, until the answer timeout gives the worker up. */
 export const APPLY_RETRY_MS = 100;
 const NO_CUT: TerminateResult = { requestsCut: 0, tunnelsClosed: 0, connectionsClosed: 0 };
-export { LISTENING_TIMEOUT_MS, type HandedSocket } from './listening-asks.ts';
 
 interface PendingApply {
   readonly seq: number;

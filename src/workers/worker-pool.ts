@@ -3,7 +3,8 @@ import type { Clock, TimerHandle } from '../shared/clock.ts';
 import { childLink, type Link } from './link.ts';
 import { PROTOCOL_VERSION, SUPPORTED_VERSIONS, decodeFromWorker } from './protocol.ts';
 import type { SocketHandle } from '../dataplane/listen-mode.ts';
-import { RemoteDataPlane, type HandedSocket } from './remote-data-plane.ts';
+import type { HandedSocket } from './listening-asks.ts';
+import { RemoteDataPlane } from './remote-data-plane.ts';
 
 export interface WorkerPoolOptions {
   readonly count: number;
