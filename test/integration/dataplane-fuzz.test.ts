@@ -4,6 +4,7 @@ import { STATUS_CODES } from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { after, test } from 'node:test';
+import { isDeepStrictEqual } from 'node:util';
 import fc from 'fast-check';
 import { CHANNEL_NAMES } from '../../src/dataplane/channels.ts';
 import type { RequestEndMessage } from '../../src/dataplane/channels.ts';
@@ -965,7 +966,32 @@ const CLOSE_BOUND_MS = Math.max(FUZZ_SETTINGS.clientHeaderTimeoutMs ?? 0, FUZZ_S
 
 const ID = /\/z([0-9]+)x([0-9]+|e)z/;
 
-test('requests through sockets: random heads and bodies in random pieces, in each desync mode: no throw, no hang, strict framing at the target, no misdelivery', async () => {
+/**
+ * Client, target and ebb share this process: when it stalls (a loaded CI machine) for as long as half
+ * the header timeout, a client's next piece can reach ebb after the timeout, and 408 is then the right
+ * answer. Such a connection still has every other check; at most a tenth of them may be excused.
+ */
+const STALL_MS = (FUZZ_SETTINGS.clientHeaderTimeoutMs ?? 500) / 2;
+
+/** The longest this process's event loop went without running a 10 ms interval, since the last `reset`. */
+class StallWatch {
+  max = 0;
+  #last = performance.now();
+  readonly #timer = setInterval(() => {
+    const now = performance.now();
+    this.max = Math.max(this.max, now - this.#last - 10);
+    this.#last = now;
+  }, 10);
+  reset(): void {
+    this.max = 0;
+    this.#last = performance.now();
+  }
+  stop(): void {
+    clearInterval(this.#timer);
+  }
+}
+
+test('requests through sockets: random heads and bodies in random pieces, in each desync mode: no throw, no hang, strict framing at the target, no misdelivery', async (t) => {
   const target = await echoTarget();
   const ports = new Map<DesyncMode, number>();
   for (const mode of MODES) {
@@ -978,8 +1004,13 @@ test('requests through sockets: random heads and bodies in random pieces, in eac
   diagnosticsChannel.subscribe(CHANNEL_NAMES.requestEnd, onEnd);
 
   let connIds = 0;
+  let rounds = 0;
+  const excused: string[] = [];
+  const stalls = new StallWatch();
   await fc.assert(
     fc.asyncProperty(fc.constantFrom(...MODES), fc.array(connectionCaseArb, { minLength: 1, maxLength: 4 }), async (mode, conns) => {
+      rounds++;
+      stalls.reset();
       const port = ports.get(mode) as number;
       const targetRequestsBefore = target.connections.reduce((n, c) => n + c.requests.length, 0);
       const endsBefore = ends.length;
@@ -1000,7 +1031,16 @@ test('requests through sockets: random heads and bodies in random pieces, in eac
         const got = readClientResponses(out, () => false);
         if (got.error !== null || got.rest !== '') problems.push(`not whole responses (${got.error ?? 'partial'}): ${what}`);
         // Bytes that begin a request get an answer before the connection closes: a response, or ebb's refusal or 408.
-        if (/[^\r\n]/.test(run.text) && !got.responses.some((r) => r.status >= 200)) problems.push(`closed without an answer: ${what}`);
+        // The process stalled: ebb's timers may have run before it read bytes already sent, so a timeout (408,
+        // or an idle close of a connection it had read nothing from) is then right. Everything else is still checked.
+        const stalledMs = stalls.max;
+        const stalled = stalledMs >= STALL_MS;
+        const last = got.responses.at(-1);
+        const cutShort = stalled && (out === '' || (last !== undefined && last.status === 408 && headerOf(last, 'server') === 'ebb'));
+        if (/[^\r\n]/.test(run.text) && !got.responses.some((r) => r.status >= 200)) {
+          if (cutShort) excused.push(`client ${run.conn}: closed unanswered while the process stalled ${stalledMs.toFixed(0)} ms`);
+          else problems.push(`closed without an answer: ${what}`);
+        }
         let lastK = -1;
         const echoes: Array<{ k: number; body: string }> = [];
         for (const r of got.responses) {
@@ -1024,7 +1064,9 @@ test('requests through sockets: random heads and bodies in random pieces, in eac
           // A clean connection: every request forwarded, in order, with its body, and then closed.
           const want = run.rendered.map((r, k) => ({ k, body: r.body }));
           if (run.c.closeAtEnd) want.push({ k: Number.MAX_SAFE_INTEGER, body: '' });
-          try {
+          if (cutShort && echoes.length < want.length && isDeepStrictEqual(echoes, want.slice(0, echoes.length))) {
+            excused.push(`client ${run.conn}: cut short after ${echoes.length} of ${want.length} answers while the process stalled ${stalledMs.toFixed(0)} ms`);
+          } else try {
             assert.deepEqual(echoes, want);
           } catch {
             problems.push(`a clean connection was not served request by request: want ${JSON.stringify(want)}, got ${JSON.stringify(echoes)}: ${what}`);
@@ -1052,6 +1094,11 @@ test('requests through sockets: random heads and bodies in random pieces, in eac
       assertNoCrash();
     }),
     { seed: SEED, numRuns: RUNS.socketRequestRounds, includeErrorInReport: true, ...SOCKET_TIME_LIMIT },
-  ).finally(() => diagnosticsChannel.unsubscribe(CHANNEL_NAMES.requestEnd, onEnd));
+  ).finally(() => {
+    diagnosticsChannel.unsubscribe(CHANNEL_NAMES.requestEnd, onEnd);
+    stalls.stop();
+  });
+  if (excused.length > 0) t.diagnostic(`${excused.length} of ${connIds} connections (${rounds} rounds) cut short while this process stalled: ${excused.join('; ')}`);
+  assert.ok(excused.length <= connIds / 10, `too many connections excused by a stalled process (${excused.length} of ${connIds}): ${excused.join('; ')}`);
   assertNoCrash();
 });
