@@ -3,8 +3,9 @@ import diagnosticsChannel from 'node:diagnostics_channel';
 /**
  * The data plane's diagnostics channels. The data plane only publishes; metrics and access logs
  * subscribe. Publishing is skipped entirely (no message object is built) while a channel has no
- * subscriber, so these cost nothing when unused. One is not the data plane's: `connectionLost`, which
- * ebb's own process publishes when a data-plane process is gone (a process cannot say so itself).
+ * subscriber, so these cost nothing when unused. Two are not the data plane's, and ebb's own process
+ * publishes them: `connectionLost`, when a data-plane process is gone (a process cannot say so itself),
+ * and `requestDigest`, a worker's request ends folded into one message (request-digest.ts).
  */
 export const CHANNEL_NAMES = {
   requestEnd: 'ebb:request:end',
@@ -21,10 +22,13 @@ export const CHANNEL_NAMES = {
   connectionRefused: 'ebb:connection:refused',
   connectionCount: 'ebb:connection:count',
   connectionLost: 'ebb:connection:lost',
+  requestDigest: 'ebb:request:digest',
 } as const;
 
-/** The channels a data plane publishes on, which a worker forwards to ebb's process: all but `connectionLost`. */
-export const FORWARDED_CHANNEL_NAMES: readonly string[] = Object.values(CHANNEL_NAMES).filter((name) => name !== CHANNEL_NAMES.connectionLost);
+/** The channels a data plane publishes on, which a worker forwards to ebb's process: all but `connectionLost` and `requestDigest`. */
+export const FORWARDED_CHANNEL_NAMES: readonly string[] = Object.values(CHANNEL_NAMES).filter(
+  (name) => name !== CHANNEL_NAMES.connectionLost && name !== CHANNEL_NAMES.requestDigest,
+);
 
 /** What a TLS handshake settled (ALB's ssl_cipher, ssl_protocol, domain_name, chosen_cert_arn). */
 export interface TlsFacts {
@@ -264,3 +268,4 @@ export const connectionCloseChannel = diagnosticsChannel.channel(CHANNEL_NAMES.c
 export const connectionRefusedChannel = diagnosticsChannel.channel(CHANNEL_NAMES.connectionRefused);
 export const connectionCountChannel = diagnosticsChannel.channel(CHANNEL_NAMES.connectionCount);
 export const connectionLostChannel = diagnosticsChannel.channel(CHANNEL_NAMES.connectionLost);
+export const requestDigestChannel = diagnosticsChannel.channel(CHANNEL_NAMES.requestDigest);

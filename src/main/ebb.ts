@@ -155,7 +155,9 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
   const autoscaling = new AutoScaling({ clock: realClock, store, control, runner, log });
   const metrics = new EbbMetrics({ control, autoscaling, dataPlanes: dataPlane.observed, ...(dataPlane.workerCounters === null ? {} : { workers: dataPlane.workerCounters }) });
   // Listening before the control plane starts, so the first request of a restored listener is logged.
-  const accessLogs = new AccessLogService({ control, clock: realClock, stateDir, node: config?.accessLog ?? null, log });
+  // With workers, their request ends travel one by one only while a line is written for each (docs/workers.md).
+  const onRequestLogging = (logged: boolean): void => dataPlane.pool?.requestEnds(logged ? 'raw' : 'digest');
+  const accessLogs = new AccessLogService({ control, clock: realClock, stateDir, node: config?.accessLog ?? null, log, onRequestLogging });
   // SIGUSR1 reopens the node's log file (logrotate); taken over only when there is a file, since
   // Node.js otherwise uses the signal to start its inspector.
   const reopenAccessLog = (): void => {

@@ -65,6 +65,9 @@ function runWorker(): void {
       // Sockets are not this stand-in's business: none is handed to it, and it says it listens on none.
       case 'socket':
         return;
+      // It publishes no request ends to fold.
+      case 'telemetry':
+        return;
       case 'listening':
         link.send({ type: 'listening', seq: message.seq, count: 0 });
         return;

@@ -39,6 +39,8 @@ test('every message each side makes is read back as it was', () => {
     { type: 'terminate', seq: 2, key: 'k1' },
     { type: 'close', seq: 3, deadlineMs: 5000 },
     { type: 'destroy' },
+    { type: 'telemetry', requestEnds: 'digest' },
+    { type: 'telemetry', requestEnds: 'raw' },
   ];
   for (const m of toWorker) assert.deepEqual(decodeToWorker(overTheWire(m)), overTheWire(m));
   const fromWorker: FromWorker[] = [
@@ -49,6 +51,7 @@ test('every message each side makes is read back as it was', () => {
     { type: 'terminated', seq: 2, result: { requestsCut: 1, tunnelsClosed: 0, connectionsClosed: 1 } },
     { type: 'closed', seq: 3 },
     { type: 'telemetry', events: [['ebb:request:end', { status: 200 }]], dropped: 0 },
+    { type: 'telemetry', events: [], dropped: 0, digest: { requests: 1, listeners: [{ listenerArn: 'l', bytes: 9, elb: [[503, 1]], groups: [] }], samples: [] } },
     { type: 'log', line: { event: 'x' } },
   ];
   for (const m of fromWorker) assert.deepEqual(decodeFromWorker(overTheWire(m)), overTheWire(m));
@@ -75,6 +78,7 @@ test('each malformed field is refused with the message and the field named', () 
     [{ type: 'apply', seq: 1, snapshot: { version: 1, listeners: [] } }, /'apply': field 'snapshot' must have the lists listeners and targetGroups/, 'to'],
     [{ type: 'apply', seq: 1, snapshot: { version: 1, listeners: [], targetGroups: [{ targets: [] }] } }, /'apply': field 'snapshot' has a target group without an arn/, 'to'],
     [{ type: 'close', seq: 1, deadlineMs: '5s' }, /'close': field 'deadlineMs'/, 'to'],
+    [{ type: 'telemetry', requestEnds: 'sampled' }, /'telemetry': field 'requestEnds' must be 'raw' or 'digest'; got "sampled"/, 'to'],
     [{ type: 'ready', protocols: ['1'], pid: 1 }, /'ready': field 'protocols' must be a list of integers/, 'from'],
     [{ type: 'applied', seq: 1, version: 1, listenerErrors: {}, activity: [] }, /'applied': field 'listenerErrors' must be a list/, 'from'],
     [{ type: 'applied', seq: 1, version: 1, listenerErrors: [null], activity: [] }, /'applied': field 'listenerErrors' has an entry that is not \{arn, code, message\} strings; got null/, 'from'],

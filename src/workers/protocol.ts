@@ -1,5 +1,6 @@
 import type { ApplyResult, TargetActivity, TerminateResult } from '../domain/data-plane-port.ts';
 import type { ListenerRoute, RoutingSnapshot, TargetGroupRoute } from '../domain/routing-snapshot.ts';
+import type { RequestDigestMessage } from '../dataplane/request-digest.ts';
 
 /**
  * The messages between the control plane's process and a data-plane process (a worker), version 1.
@@ -25,7 +26,10 @@ import type { ListenerRoute, RoutingSnapshot, TargetGroupRoute } from '../domain
  * 5. `terminate` (a drain deadline, an unhealthy target's flows) and `close` (graceful stop) are
  *    answered with `terminated` and `closed` of the same `seq`; `destroy` has no answer.
  * 6. The worker forwards its diagnostics-channel messages in batches (`telemetry`), so metrics and
- *    access logs in the control plane's process cover every worker, and its log lines (`log`).
+ *    access logs in the control plane's process cover every worker, and its log lines (`log`). Its
+ *    request ends travel one by one until the control side says `telemetry` with `requestEnds:
+ *    'digest'` (no access log needs them): then each batch folds them into its `digest`
+ *    (src/dataplane/request-digest.ts), until `requestEnds: 'raw'`.
  *
  * Two exchanges carry a listening socket's handle with the message, so they exist only over a
  * process's IPC channel (a data plane on another node has its own sockets): at a hot restart with
@@ -64,7 +68,9 @@ export type ToWorker =
   | { readonly type: 'destroy' }
   /** With a listening socket's handle; only before `hello`. */
   | { readonly type: 'socket'; readonly address: string; readonly port: number }
-  | { readonly type: 'listening'; readonly seq: number };
+  | { readonly type: 'listening'; readonly seq: number }
+  /** How the worker's request ends travel from now on: each message, or folded into each batch's digest. */
+  | { readonly type: 'telemetry'; readonly requestEnds: 'raw' | 'digest' };
 
 /** Worker → control side. */
 export type FromWorker =
@@ -80,8 +86,11 @@ export type FromWorker =
   | { readonly type: 'socket'; readonly seq: number; readonly address: string; readonly port: number }
   /** After the `socket`s answering `listening`: how many were sent. */
   | { readonly type: 'listening'; readonly seq: number; readonly count: number }
-  /** Diagnostics-channel messages in the order published: `[channel name, message]`. `dropped`: left out since the last batch (the link was full). */
-  | { readonly type: 'telemetry'; readonly events: ReadonlyArray<readonly [string, unknown]>; readonly dropped: number }
+  /**
+   * Diagnostics-channel messages in the order published: `[channel name, message]`. `dropped`: left out
+   * since the last batch (the link was full). `digest`: the batch's request ends, folded (checked where it is read).
+   */
+  | { readonly type: 'telemetry'; readonly events: ReadonlyArray<readonly [string, unknown]>; readonly dropped: number; readonly digest?: RequestDigestMessage }
   | { readonly type: 'log'; readonly line: Readonly<Record<string, unknown>> };
 
 export function encodeSnapshot(snapshot: RoutingSnapshot): WireSnapshot {
@@ -109,6 +118,7 @@ const TO_WORKER_FIELDS: Readonly<Record<ToWorker['type'], Readonly<Record<string
   destroy: {},
   socket: { address: 'string', port: 'int' },
   listening: { seq: 'int' },
+  telemetry: { requestEnds: 'requestEnds' },
 };
 
 const FROM_WORKER_FIELDS: Readonly<Record<FromWorker['type'], Readonly<Record<string, FieldKind>>>> = {
@@ -124,7 +134,7 @@ const FROM_WORKER_FIELDS: Readonly<Record<FromWorker['type'], Readonly<Record<st
   listening: { seq: 'int', count: 'int' },
 };
 
-type FieldKind = 'int' | 'ints' | 'string' | 'listenerErrors' | 'object' | 'snapshot' | 'activity' | 'activities' | 'terminateResult' | 'events';
+type FieldKind = 'int' | 'ints' | 'string' | 'requestEnds' | 'listenerErrors' | 'object' | 'snapshot' | 'activity' | 'activities' | 'terminateResult' | 'events';
 
 /** Reads a message the worker received; throws `ProtocolError` naming what is wrong. */
 export function decodeToWorker(value: unknown): ToWorker {
@@ -158,6 +168,8 @@ function checkField(v: unknown, kind: FieldKind): string | null {
       return Array.isArray(v) && v.every((x) => Number.isSafeInteger(x)) ? null : `must be a list of integers; got ${describe(v)}`;
     case 'string':
       return typeof v === 'string' ? null : `must be a string; got ${describe(v)}`;
+    case 'requestEnds':
+      return v === 'raw' || v === 'digest' ? null : `must be 'raw' or 'digest'; got ${describe(v)}`;
     case 'listenerErrors':
       // Each entry is read by the control side's routing publisher; a null there would throw in it.
       if (!Array.isArray(v)) return `must be a list; got ${describe(v)}`;

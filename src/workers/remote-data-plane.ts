@@ -85,6 +85,7 @@ export class RemoteDataPlane implements DataPlane {
   readonly #heldTerminates: Array<{ readonly key: string; readonly resolve: (result: TerminateResult) => void }> = [];
   /** Its telemetry, published again here; with the client connections the current worker's messages say are open, said lost when it is detached. */
   readonly #telemetry = new TelemetryRelay();
+  #requestEnds: 'raw' | 'digest' = 'raw';
   /** `listening` asks waiting for their sockets. */
   readonly #listenings: ListeningAsks;
   #connectionsCut = 0;
@@ -149,6 +150,13 @@ export class RemoteDataPlane implements DataPlane {
     return this.#telemetry.refused;
   }
 
+  /** How the worker's request ends travel (protocol.ts): told to this worker now and to each that replaces it. Only the pool's own workers are told: a predecessor may not know the message. */
+  requestEnds(way: 'raw' | 'digest'): void {
+    if (way === this.#requestEnds) return;
+    this.#requestEnds = way;
+    if (this.#link !== null) this.#send({ type: 'telemetry', requestEnds: way });
+  }
+
   /** Connections to targets the worker last reported open. */
   connections(): number {
     return this.#counts.connections();
@@ -200,6 +208,7 @@ export class RemoteDataPlane implements DataPlane {
     // Handed in order, before `hello`: the worker's listeners take them when the first snapshot opens them.
     const sent = Promise.all(inherited.map((s) => link.sendHandle({ type: 'socket', address: s.address, port: s.port }, s.handle))).then(() => undefined);
     if (!this.#send({ type: 'hello', protocol: PROTOCOL_VERSION, dataPlaneId: this.id, reportIntervalMs: this.#reportIntervalMs })) return sent;
+    if (this.#requestEnds === 'digest') this.#send({ type: 'telemetry', requestEnds: 'digest' });
     if (this.#latest !== null) this.#sendLatest();
     for (const held of this.#heldTerminates.splice(0)) void this.terminate(held.key).then(held.resolve);
     return sent;
@@ -433,7 +442,7 @@ export class RemoteDataPlane implements DataPlane {
         this.#listenings.end(message.seq);
         return;
       case 'telemetry':
-        this.#telemetry.publish(message.events, message.dropped);
+        this.#telemetry.publish(message.events, message.dropped, message.digest);
         return;
       case 'log':
         this.#log({ ...message.line, worker: this.id });

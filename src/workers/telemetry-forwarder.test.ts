@@ -5,9 +5,11 @@ import { test } from 'node:test';
 import { CHANNEL_NAMES, flowEndChannel, requestEndChannel, tlsErrorChannel, tunnelOpenChannel } from '../dataplane/channels.ts';
 import { attachConnectionLimit, ConnectionLimit } from '../dataplane/connection-limit.ts';
 import { FakeClock } from '../../test/fakes/fake-clock.ts';
+import type { RequestDigestMessage } from '../dataplane/request-digest.ts';
 import { decodeFromWorker } from './protocol.ts';
 import type { FromWorker } from './protocol.ts';
 import { plain, TelemetryForwarder } from './telemetry-forwarder.ts';
+import { TelemetryRelay } from './telemetry-relay.ts';
 
 type Telemetry = Extract<FromWorker, { type: 'telemetry' }>;
 
@@ -175,4 +177,91 @@ test('plain: channel records pass as they are; what JSON would lose or refuse is
   const odd = { big: 12n, err: new Error('boom'), inf: Infinity, map: new Map([['k', 1]]), set: new Set([1, 2]), fn: () => 1, u: undefined };
   assert.deepEqual(plain(odd), { big: '12', err: 'boom', inf: null, map: { k: 1 }, set: [1, 2] });
   assert.doesNotThrow(() => JSON.stringify(plain(odd)));
+});
+
+const LISTENER = 'arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/web/1/l1';
+const GROUP = 'arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web/1';
+
+function requestEnd(status: number, over: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    dataPlaneId: 'w1',
+    listenerArn: LISTENER,
+    targetGroupArn: GROUP,
+    targetKey: `${GROUP}|10.0.0.1|80`,
+    status,
+    targetStatus: status,
+    fromTarget: true,
+    requestTime: 1_790_000_000_000,
+    durationMs: 2,
+    targetResponseMs: 1,
+    receivedBytes: 10,
+    sentBytes: 20,
+    errorReason: null,
+    ...over,
+  };
+}
+
+test("'digest': request ends fold into the batch's digest, every other channel goes as it is; 'raw' sends what was folded first", (t) => {
+  const { clock, sent, fwd } = forwarder({ maxBatch: 3 });
+  fwd.start();
+  t.after(() => fwd.stop());
+  // What the start states (connections open in listeners earlier tests left) is not this test's.
+  fwd.flush();
+  sent.length = 0;
+  fwd.requestEnds('digest');
+  requestEndChannel.publish(requestEnd(200));
+  requestEndChannel.publish(requestEnd(404));
+  tunnelOpenChannel.publish({ dataPlaneId: 'w1', targetKey: 'k1' });
+  clock.advance(20);
+  assert.equal(sent.length, 1);
+  assert.deepEqual(sent[0]?.events, [[CHANNEL_NAMES.tunnelOpen, { dataPlaneId: 'w1', targetKey: 'k1' }]], 'no request end travels as a message');
+  const digest = sent[0]?.digest as RequestDigestMessage;
+  assert.equal(digest.requests, 2);
+  assert.deepEqual(digest.listeners[0]?.groups[0]?.targetStatus, [[200, 1], [404, 1]]);
+  assert.equal(digest.samples.length, 2);
+  // A full digest goes at once, as a full batch of events does.
+  for (let i = 0; i < 3; i++) requestEndChannel.publish(requestEnd(200));
+  assert.equal(sent.length, 2);
+  assert.equal(sent[1]?.digest?.requests, 3);
+  // Switching to raw sends the folded ones first: each request end is in one digest or one message.
+  requestEndChannel.publish(requestEnd(500));
+  fwd.requestEnds('raw');
+  assert.equal(sent.length, 3);
+  assert.equal(sent[2]?.digest?.requests, 1);
+  requestEndChannel.publish(requestEnd(201));
+  clock.advance(20);
+  assert.equal(sent.length, 4);
+  assert.equal(sent[3]?.digest, undefined);
+  assert.deepEqual(sent[3]?.events.map(([name, m]) => [name, (m as { status: number }).status]), [[CHANNEL_NAMES.requestEnd, 201]]);
+});
+
+test('a refused digest is counted as dropped requests; the relay publishes a digest on its channel and refuses one of another shape', (t) => {
+  let open = false;
+  const { clock, sent, fwd } = forwarder({ accept: () => open });
+  fwd.start();
+  t.after(() => fwd.stop());
+  open = true;
+  fwd.flush();
+  sent.length = 0;
+  open = false;
+  fwd.requestEnds('digest');
+  for (let i = 0; i < 4; i++) requestEndChannel.publish(requestEnd(200));
+  clock.advance(20);
+  assert.equal(fwd.droppedTotal, 4);
+  open = true;
+  requestEndChannel.publish(requestEnd(200));
+  clock.advance(20);
+  assert.equal(sent[0]?.dropped, 4);
+
+  const relay = new TelemetryRelay();
+  const seen: unknown[] = [];
+  const onDigest = (m: unknown): void => void seen.push(m);
+  diagnosticsChannel.subscribe(CHANNEL_NAMES.requestDigest, onDigest);
+  t.after(() => diagnosticsChannel.unsubscribe(CHANNEL_NAMES.requestDigest, onDigest));
+  relay.publish(sent[0]?.events ?? [], sent[0]?.dropped ?? 0, sent[0]?.digest);
+  assert.equal(seen.length, 1);
+  assert.equal((seen[0] as RequestDigestMessage).requests, 1);
+  relay.publish([], 0, { requests: 1, listeners: [{ listenerArn: 'l' }], samples: [] });
+  assert.equal(seen.length, 1, 'not published');
+  assert.deepEqual([relay.refused, relay.dropped], [1, 4]);
 });

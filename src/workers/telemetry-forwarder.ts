@@ -1,6 +1,7 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
-import { FORWARDED_CHANNEL_NAMES } from '../dataplane/channels.ts';
+import { CHANNEL_NAMES, FORWARDED_CHANNEL_NAMES, type RequestEndMessage } from '../dataplane/channels.ts';
 import { publishConnectionCounts } from '../dataplane/connection-limit.ts';
+import { RequestDigest } from '../dataplane/request-digest.ts';
 import type { Clock, TimerHandle } from '../shared/clock.ts';
 import type { FromWorker } from './protocol.ts';
 
@@ -23,6 +24,11 @@ export interface TelemetryForwarderOptions {
  * array push. Bounded: a batch holds at most `maxBatch` events and is sent when full or `flushMs`
  * after its first event; when the link refuses a batch, its events are dropped and counted, and the
  * count travels with the next batch sent (`dropped`), so the control side can say what it missed.
+ *
+ * Request ends go one of two ways, as the control side asks (`requestEnds`): each message (`raw`, the
+ * default: an access log there writes a line per request), or folded into the batch's digest
+ * (`digest`, request-digest.ts: what the metrics count, at a fraction of the cost). A batch is sent
+ * before the way changes, so every request end is in exactly one message or one digest.
  */
 export class TelemetryForwarder {
   readonly #send: TelemetryForwarderOptions['send'];
@@ -30,6 +36,7 @@ export class TelemetryForwarder {
   readonly #flushMs: number;
   readonly #maxBatch: number;
   #events: Array<readonly [string, unknown]> = [];
+  #digest: RequestDigest | null = null;
   #dropped = 0;
   /** Dropped since this forwarder started (for the worker's own log). */
   #droppedTotal = 0;
@@ -53,7 +60,13 @@ export class TelemetryForwarder {
   start(): void {
     if (this.#subscriptions.length > 0) return;
     for (const name of FORWARDED_CHANNEL_NAMES) {
-      const onMessage = (message: unknown): void => this.#add(name, message);
+      const onMessage =
+        name === CHANNEL_NAMES.requestEnd
+          ? (message: unknown): void => {
+              if (this.#digest === null) this.#add(name, message);
+              else this.#fold(this.#digest, message as RequestEndMessage);
+            }
+          : (message: unknown): void => this.#add(name, message);
       diagnosticsChannel.subscribe(name, onMessage);
       this.#subscriptions.push([name, onMessage]);
     }
@@ -66,6 +79,13 @@ export class TelemetryForwarder {
     this.flush();
   }
 
+  /** How request ends travel from now on: each message (`raw`) or folded (`digest`). */
+  requestEnds(way: 'raw' | 'digest'): void {
+    if ((way === 'digest') === (this.#digest !== null)) return;
+    this.flush();
+    this.#digest = way === 'digest' ? new RequestDigest() : null;
+  }
+
   get droppedTotal(): number {
     return this.#droppedTotal;
   }
@@ -74,20 +94,32 @@ export class TelemetryForwarder {
   flush(): void {
     this.#timer?.cancel();
     this.#timer = null;
-    if (this.#events.length === 0 && this.#dropped === 0) return;
+    const digest = this.#digest?.take() ?? null;
+    if (this.#events.length === 0 && this.#dropped === 0 && digest === null) return;
     const events = this.#events;
     this.#events = [];
-    if (this.#send({ type: 'telemetry', events, dropped: this.#dropped })) {
+    if (this.#send({ type: 'telemetry', events, dropped: this.#dropped, ...(digest !== null && { digest }) })) {
       this.#dropped = 0;
     } else {
-      this.#dropped += events.length;
-      this.#droppedTotal += events.length;
+      const lost = events.length + (digest?.requests ?? 0);
+      this.#dropped += lost;
+      this.#droppedTotal += lost;
     }
   }
 
   #add(name: string, message: unknown): void {
     this.#events.push([name, plain(message)]);
-    if (this.#events.length >= this.#maxBatch) this.flush();
+    this.#batched(this.#events.length);
+  }
+
+  #fold(digest: RequestDigest, message: RequestEndMessage): void {
+    digest.add(message);
+    this.#batched(digest.size);
+  }
+
+  /** A batch holding `n` of something is sent when full, else `flushMs` after its first event. */
+  #batched(n: number): void {
+    if (n >= this.#maxBatch) this.flush();
     else this.#timer ??= this.#clock.setTimer(this.#flushMs, () => {
       this.#timer = null;
       this.flush();

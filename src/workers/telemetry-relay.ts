@@ -1,23 +1,30 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
-import { FORWARDED_CHANNEL_NAMES } from '../dataplane/channels.ts';
+import { FORWARDED_CHANNEL_NAMES, requestDigestChannel } from '../dataplane/channels.ts';
+import { digestProblem } from '../dataplane/request-digest.ts';
 import { RelayedConnections } from './relayed-connections.ts';
 
 const TELEMETRY_CHANNELS: ReadonlySet<string> = new Set(FORWARDED_CHANNEL_NAMES);
 
 /**
  * A worker's diagnostics-channel messages (`telemetry`), published again on this process's channels of
- * the same names, where metrics and access logs listen; what was dropped or refused, counted; and the
+ * the same names, where metrics and access logs listen, and its digests of request ends on `ebb:request:digest`; what was dropped or refused, counted; and the
  * client connections its connection messages say are open, to be said lost when the worker is gone.
  */
 export class TelemetryRelay {
   /** Events the workers left out because their link was full (as they reported). */
   dropped = 0;
-  /** Events on a channel this process does not publish (a worker of another version), or not plain objects. */
+  /** Events on a channel this process does not publish (a worker of another version), or not plain objects; digests not shaped as one. */
   refused = 0;
   readonly connections = new RelayedConnections();
 
-  publish(events: ReadonlyArray<readonly [string, unknown]>, dropped: number): void {
+  /** A batch: its events, what the worker dropped before it, and its request ends folded, if they were (`ebb:request:digest`). */
+  publish(events: ReadonlyArray<readonly [string, unknown]>, dropped: number, digest?: unknown): void {
     this.dropped += dropped;
+    if (digest !== undefined) {
+      // Its subscribers read every field: a digest of another shape would make them throw.
+      if (digestProblem(digest) !== null) this.refused++;
+      else if (requestDigestChannel.hasSubscribers) requestDigestChannel.publish(digest);
+    }
     for (const [name, message] of events) {
       if (!TELEMETRY_CHANNELS.has(name)) {
         this.refused++;

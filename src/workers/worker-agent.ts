@@ -159,6 +159,9 @@ export class WorkerAgent {
       case 'listening':
         void this.#sendListening(message.seq);
         return;
+      case 'telemetry':
+        this.#forwarder.requestEnds(message.requestEnds);
+        return;
       case 'destroy':
         this.#stopReports();
         this.#dataPlane?.destroy();

@@ -75,6 +75,7 @@ export class WorkerPool {
   #restarts = 0;
   /** Replacements begin once every first worker is up; a failure before that fails start. */
   #started = false;
+  #requestEnds: 'raw' | 'digest' = 'raw';
   #stopping = false;
   /** Dead workers are not replaced once the pool is retiring at a hot restart (its sockets are handed over). */
   #retiring = false;
@@ -103,6 +104,15 @@ export class WorkerPool {
   }
 
   /** Workers forked to replace ones that died. */
+  /** How every worker's request ends travel (protocol.ts): each message while an access log needs them, else folded. */
+  requestEnds(way: 'raw' | 'digest'): void {
+    if (way === this.#requestEnds) return;
+    this.#requestEnds = way;
+    const why = way === 'raw' ? 'an access log writes a line per request' : 'no access log: each batch sends what the metrics count';
+    this.#options.log({ event: 'workers:request-ends', way, why });
+    for (const plane of this.dataPlanes) plane.requestEnds(way);
+  }
+
   get restarts(): number {
     return this.#restarts;
   }

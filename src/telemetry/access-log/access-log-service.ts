@@ -63,6 +63,12 @@ export interface AccessLogServiceOptions {
   readonly random?: () => string;
   /** How long a line may wait before it is written (default 200 ms). */
   readonly flushMs?: number;
+  /**
+   * Told whether any request is logged (a node log, or a load balancer's S3-layout files), when the
+   * service starts and whenever that changes: with workers, their request ends need only travel one by
+   * one while it is so (docs/workers.md).
+   */
+  readonly onRequestLogging?: (logged: boolean) => void;
 }
 
 /** What the log knows of one load balancer, refreshed every second. */
@@ -126,6 +132,8 @@ export class AccessLogService {
   #listeners = new Map<string, ListenerView>();
   /** By load balancer ARN: its S3-layout writer and the settings it was opened with. */
   #s3 = new Map<string, { readonly writer: LineWriter; readonly key: string; readonly format: S3Format }>();
+  /** What `onRequestLogging` was last told (null: not yet). */
+  #toldLogged: boolean | null = null;
   #closing: Array<Promise<void>> = [];
   /** Writers closed or closing: their counters still count. */
   #retiredWriters: LineWriter[] = [];
@@ -294,6 +302,11 @@ export class AccessLogService {
       this.#reconcile();
     } catch (error) {
       this.#logError('settings', error);
+    }
+    const logged = this.#node !== null || this.#s3.size > 0;
+    if (logged !== this.#toldLogged) {
+      this.#toldLogged = logged;
+      this.#o.onRequestLogging?.(logged);
     }
     if (this.#started) this.#timer = this.#o.clock.setTimer(REFRESH_MS, () => this.#refresh());
   }

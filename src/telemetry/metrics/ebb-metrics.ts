@@ -4,6 +4,7 @@ import type { ControlApi } from '../../control/control-api.ts';
 import type { ConfigReloadEvent } from '../../control/events.ts';
 import type { DrainRecord } from '../../control/outputs.ts';
 import { CHANNEL_NAMES, type ConnectionLostMessage, type ConnectionMessage, type ConnectionRefusedMessage, type FlowEndMessage, type FlowOpenMessage, type Http2SessionEndMessage, type RequestEndMessage, type TlsErrorMessage } from '../../dataplane/channels.ts';
+import type { RequestDigestMessage } from '../../dataplane/request-digest.ts';
 import type { HealthObservation } from '../../domain/health-port.ts';
 import { ACCESS_LOG_COUNTERS, type AccessLogCounters } from '../access-log/counters.ts';
 import { loadBalancerDimension, parseTargetKey, targetGroupDimension } from './dimensions.ts';
@@ -191,6 +192,8 @@ export class EbbMetrics {
     if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
 
     this.#subscribe(CHANNEL_NAMES.requestEnd, (m) => this.#requests.requestEnded(m as RequestEndMessage));
+    // A worker's request ends, folded (its relay checked the digest's shape).
+    this.#subscribe(CHANNEL_NAMES.requestDigest, (m) => this.#requests.digested(m as RequestDigestMessage));
     this.#subscribe(CHANNEL_NAMES.flowOpen, (m) => this.#connections.flowOpened(m as FlowOpenMessage));
     this.#subscribe(CHANNEL_NAMES.flowEnd, (m) => this.#connections.flowEnded(m as FlowEndMessage));
     this.#subscribe(CHANNEL_NAMES.tlsError, (m) => this.#connections.tlsFailed(m as TlsErrorMessage));

@@ -1,5 +1,6 @@
 import type { Registry } from 'prom-client';
 import type { RequestEndMessage } from '../../dataplane/channels.ts';
+import { RESPONSE_TIME_BUCKETS, targetFailureOf, type RequestDigestMessage } from '../../dataplane/request-digest.ts';
 import { listenerLoadBalancerDimension, targetGroupDimension } from './dimensions.ts';
 import { CounterFamily, type CounterSeries, HistogramFamily, type HistogramSeries } from './series-set.ts';
 
@@ -22,11 +23,6 @@ const LB_TG = ['load_balancer', 'target_group'] as const;
 type LbLabel = (typeof LB)[number];
 type LbTgLabel = (typeof LB_TG)[number];
 
-/**
- * Target response time buckets, in seconds: prom-client's defaults (5 ms to 10 s) and 30 s and 60 s
- * beyond, since ALB's idle timeout, the longest a target may take, is 60 s by default.
- */
-const RESPONSE_TIME_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 const ELB_CODES = ['3xx', '4xx', '5xx', '500', '502', '503', '504'] as const;
 /** Status classes with a target metric, by the status's hundreds digit. */
 const TARGET_CLASSES = ['2xx', '3xx', '4xx', '5xx'] as const;
@@ -122,18 +118,41 @@ export class RequestMetrics {
       (p.requests ??= this.#requests.series(p.labels)).inc();
       if (m.targetStatus !== null) this.#targetCode(p, m.targetStatus)?.inc();
       if (m.targetResponseMs >= 0) (p.responseTime ??= this.#responseTime.series(p.labels)).observe(m.targetResponseMs / 1000);
-      // `connect-refused` and `connect-timeout` are the data plane's kinds for a connection to the
-      // target that was never established, `target-tls` for a TLS handshake with it that failed
-      // (src/dataplane/errors.ts).
-      const reason = m.errorReason;
-      if (reason !== null) {
-        if (reason.startsWith('connect-refused') || reason.startsWith('connect-timeout')) (p.connectionErrors ??= this.#connectionErrors.series(p.labels)).inc();
-        else if (reason.startsWith('target-tls')) (p.tlsErrors ??= this.#targetTlsErrors.series(p.labels)).inc();
-      }
+      const failure = targetFailureOf(m.errorReason);
+      if (failure === 'connection') (p.connectionErrors ??= this.#connectionErrors.series(p.labels)).inc();
+      else if (failure === 'tls') (p.tlsErrors ??= this.#targetTlsErrors.series(p.labels)).inc();
     }
     // No target status: ebb answered itself (a refusal, 502, 503, 504). Status 0 is a cut before any answer.
     if (m.targetStatus === null && m.status >= 300) {
       for (const s of this.#elbSeries(l, m.status)) s.inc();
+    }
+  }
+
+  /**
+   * A worker's request ends, folded (request-digest.ts): the same series, added to as `requestEnded`
+   * adds to them for each request (request-metrics.test.ts checks the exposition is the same).
+   */
+  digested(d: RequestDigestMessage): void {
+    for (const ld of d.listeners) {
+      const l = this.#listener(ld.listenerArn);
+      (l.processedBytes ??= this.processedBytes.series(l.perLb)).inc(ld.bytes);
+      for (const g of ld.groups) {
+        const p = this.#pair(l, g.targetGroupArn);
+        (p.requests ??= this.#requests.series(p.labels)).inc(g.requests);
+        for (const [status, n] of g.targetStatus) this.#targetCode(p, status)?.inc(n);
+        const rt = g.responseTime;
+        if (rt.count > 0) {
+          const h = (p.responseTime ??= this.#responseTime.series(p.labels));
+          for (let i = 0; i < h.counts.length; i++) h.counts[i] = (h.counts[i] as number) + (rt.counts[i] ?? 0);
+          h.sum += rt.sum;
+          h.count += rt.count;
+        }
+        if (g.connectionErrors > 0) (p.connectionErrors ??= this.#connectionErrors.series(p.labels)).inc(g.connectionErrors);
+        if (g.tlsErrors > 0) (p.tlsErrors ??= this.#targetTlsErrors.series(p.labels)).inc(g.tlsErrors);
+      }
+      for (const [status, n] of ld.elb) {
+        for (const s of this.#elbSeries(l, status)) s.inc(n);
+      }
     }
   }
 
