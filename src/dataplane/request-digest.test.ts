@@ -118,6 +118,31 @@ test('a digest of another shape is refused, saying what is wrong', () => {
   assert.match(bad((v) => delete v.listeners[0].groups[0].tlsErrors)!, /error counts/);
   assert.match(bad((v) => (v.listeners[0].groups[0].responseTime.sum = 'x'))!, /responseTime/);
   assert.match(bad((v) => v.listeners[0].groups[0].responseTime.counts.pop())!, /one per bucket/);
+  assert.match(bad((v) => (v.listeners[0].groups[0].responseTime.counts[3] = 5))!, /more than its count/);
   assert.match(bad((v) => (v.samples[0] = [1, 2, 3, 4]))!, /sample that is not/);
   assert.match(bad((v) => (v.samples = new Array(DIGEST_SAMPLES + 1).fill(v.samples[0])))!, /more than 256 samples/);
+});
+
+test('merge: a digest folded elsewhere adds up with this one as if its requests were folded here', () => {
+  const ends = [
+    requestEnd(),
+    requestEnd({ targetStatus: 404, status: 404, targetResponseMs: 30 }),
+    requestEnd({ targetStatus: null, status: 502, fromTarget: false, targetResponseMs: -1, errorReason: 'connect-refused' }),
+    requestEnd({ listenerArn: `${L1}x`, targetResponseMs: 700 }),
+    requestEnd({ targetStatus: null, status: 502, fromTarget: false, targetResponseMs: -1, errorReason: 'target-tls: expired' }),
+  ];
+  const whole = new RequestDigest();
+  for (const m of ends) whole.add(m);
+  const here = new RequestDigest();
+  const elsewhere = new RequestDigest();
+  ends.forEach((m, i) => (i % 2 === 0 ? here : elsewhere).add(m));
+  here.merge(JSON.parse(JSON.stringify(elsewhere.take())));
+  const sorted = (d: ReturnType<RequestDigest['take']>): unknown => {
+    assert.ok(d !== null);
+    const listeners = [...d.listeners]
+      .sort((a, b) => a.listenerArn.localeCompare(b.listenerArn))
+      .map((l) => ({ ...l, elb: [...l.elb].sort((a, b) => a[0] - b[0]), groups: l.groups.map((g) => ({ ...g, targetStatus: [...g.targetStatus].sort((a, b) => a[0] - b[0]) })) }));
+    return { requests: d.requests, listeners, samples: [...d.samples].sort((a, b) => a[2] - b[2]) };
+  };
+  assert.deepEqual(sorted(here.take()), sorted(whole.take()));
 });

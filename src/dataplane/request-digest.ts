@@ -113,18 +113,10 @@ export class RequestDigest {
 
   add(m: RequestEndMessage): void {
     this.#requests++;
-    let l = this.#listeners.get(m.listenerArn);
-    if (l === undefined) {
-      l = { bytes: 0, elb: new Map(), groups: new Map() };
-      this.#listeners.set(m.listenerArn, l);
-    }
+    const l = this.#listenerFold(m.listenerArn);
     l.bytes += m.receivedBytes + m.sentBytes;
     if (m.targetKey !== null && m.targetGroupArn !== null) {
-      let g = l.groups.get(m.targetGroupArn);
-      if (g === undefined) {
-        g = { requests: 0, targetStatus: new Map(), counts: RESPONSE_TIME_BUCKETS.map(() => 0), sum: 0, count: 0, connectionErrors: 0, tlsErrors: 0 };
-        l.groups.set(m.targetGroupArn, g);
-      }
+      const g = this.#groupFold(l, m.targetGroupArn);
       g.requests++;
       if (m.targetStatus !== null) g.targetStatus.set(m.targetStatus, (g.targetStatus.get(m.targetStatus) ?? 0) + 1);
       if (m.targetResponseMs >= 0) {
@@ -140,6 +132,30 @@ export class RequestDigest {
     }
     if (m.targetStatus === null && m.status >= 300) l.elb.set(m.status, (l.elb.get(m.status) ?? 0) + 1);
     if (m.fromTarget && m.targetGroupArn !== null && m.targetResponseMs >= 0 && Number.isFinite(m.requestTime) && Number.isFinite(m.durationMs)) this.#sample(m);
+  }
+
+  /**
+   * Adds a digest made elsewhere (a worker's, which the ebb retiring at a hot restart passes on to the
+   * next): its counts whole, its samples as if each were one answered request of this batch.
+   */
+  merge(d: RequestDigestMessage): void {
+    this.#requests += d.requests;
+    for (const ld of d.listeners) {
+      const l = this.#listenerFold(ld.listenerArn);
+      l.bytes += ld.bytes;
+      for (const [status, n] of ld.elb) l.elb.set(status, (l.elb.get(status) ?? 0) + n);
+      for (const gd of ld.groups) {
+        const g = this.#groupFold(l, gd.targetGroupArn);
+        g.requests += gd.requests;
+        for (const [status, n] of gd.targetStatus) g.targetStatus.set(status, (g.targetStatus.get(status) ?? 0) + n);
+        for (let i = 0; i < g.counts.length; i++) g.counts[i] = (g.counts[i] as number) + (gd.responseTime.counts[i] ?? 0);
+        g.sum += gd.responseTime.sum;
+        g.count += gd.responseTime.count;
+        g.connectionErrors += gd.connectionErrors;
+        g.tlsErrors += gd.tlsErrors;
+      }
+    }
+    for (const sample of d.samples) this.#keep(sample);
   }
 
   /** The digest of everything added since the last `take` (null when nothing was), and a fresh start. */
@@ -168,10 +184,31 @@ export class RequestDigest {
     return digest;
   }
 
-  /** Reservoir sampling: each answered request of the batch is kept with the same chance. */
+  #listenerFold(listenerArn: string): ListenerFold {
+    let l = this.#listeners.get(listenerArn);
+    if (l === undefined) {
+      l = { bytes: 0, elb: new Map(), groups: new Map() };
+      this.#listeners.set(listenerArn, l);
+    }
+    return l;
+  }
+
+  #groupFold(l: ListenerFold, targetGroupArn: string): GroupFold {
+    let g = l.groups.get(targetGroupArn);
+    if (g === undefined) {
+      g = { requests: 0, targetStatus: new Map(), counts: RESPONSE_TIME_BUCKETS.map(() => 0), sum: 0, count: 0, connectionErrors: 0, tlsErrors: 0 };
+      l.groups.set(targetGroupArn, g);
+    }
+    return g;
+  }
+
   #sample(m: RequestEndMessage): void {
+    this.#keep([m.targetGroupArn as string, m.requestTime + m.durationMs, m.targetResponseMs, m.durationMs]);
+  }
+
+  /** Reservoir sampling: each answered request of the batch is kept with the same chance. */
+  #keep(sample: ResponseSample): void {
     const seen = ++this.#answered;
-    const sample: ResponseSample = [m.targetGroupArn as string, m.requestTime + m.durationMs, m.targetResponseMs, m.durationMs];
     if (this.#samples.length < DIGEST_SAMPLES) {
       this.#samples.push(sample);
       return;
@@ -201,6 +238,7 @@ export function digestProblem(v: unknown): string | null {
       if (!Array.isArray(counts) || counts.length !== RESPONSE_TIME_BUCKETS.length || !counts.every(isCount)) {
         return `has response time counts that are not ${RESPONSE_TIME_BUCKETS.length} counts (one per bucket)`;
       }
+      if ((counts as number[]).reduce((a, b) => a + b, 0) > (rt['count'] as number)) return 'has response time buckets holding more than its count';
     }
   }
   if (samples.length > DIGEST_SAMPLES) return `has more than ${DIGEST_SAMPLES} samples`;

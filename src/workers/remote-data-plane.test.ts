@@ -439,3 +439,34 @@ test("a predecessor's key whose counts go from busy to idle in an activity repor
   await turns();
   assert.deepEqual(slotIdle, []);
 });
+
+test("requestEnds: told to the worker now, and after hello to each that replaces it; never to a predecessor", async () => {
+  const { plane, connect } = setup();
+  const first = connect();
+  await turns();
+  plane.requestEnds('digest');
+  plane.requestEnds('digest');
+  await turns();
+  assert.deepEqual(
+    first.received.filter((m) => m.type === 'telemetry'),
+    [{ type: 'telemetry', requestEnds: 'digest' }],
+    'said once',
+  );
+  const second = connect();
+  plane.apply(snapshot(1)).catch(() => {});
+  await turns();
+  assert.deepEqual(
+    second.received.map((m) => m.type),
+    ['hello', 'telemetry', 'apply'],
+    'a replacement is told before its first snapshot, so no request of it travels the other way',
+  );
+  plane.requestEnds('raw');
+  await turns();
+  assert.deepEqual(second.last('telemetry'), { type: 'telemetry', requestEnds: 'raw' });
+
+  const old = setupPredecessor();
+  old.plane.requestEnds('digest');
+  const worker = old.connect();
+  await turns();
+  assert.equal(worker.received.filter((m) => m.type === 'telemetry').length, 0, 'an older ebb might not know the message');
+});

@@ -152,7 +152,7 @@ export class RemoteDataPlane implements DataPlane {
 
   /** How the worker's request ends travel (protocol.ts): told to this worker now and to each that replaces it. Only the pool's own workers are told: a predecessor may not know the message. */
   requestEnds(way: 'raw' | 'digest'): void {
-    if (way === this.#requestEnds) return;
+    if (way === this.#requestEnds || this.#predecessor) return;
     this.#requestEnds = way;
     if (this.#link !== null) this.#send({ type: 'telemetry', requestEnds: way });
   }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import diagnosticsChannel from 'node:diagnostics_channel';
 import net, { type AddressInfo } from 'node:net';
 import { test } from 'node:test';
-import { CHANNEL_NAMES, flowEndChannel, requestEndChannel, tlsErrorChannel, tunnelOpenChannel } from '../dataplane/channels.ts';
+import { CHANNEL_NAMES, flowEndChannel, requestDigestChannel, requestEndChannel, tlsErrorChannel, tunnelOpenChannel } from '../dataplane/channels.ts';
 import { attachConnectionLimit, ConnectionLimit } from '../dataplane/connection-limit.ts';
 import { FakeClock } from '../../test/fakes/fake-clock.ts';
 import type { RequestDigestMessage } from '../dataplane/request-digest.ts';
@@ -264,4 +264,31 @@ test('a refused digest is counted as dropped requests; the relay publishes a dig
   relay.publish([], 0, { requests: 1, listeners: [{ listenerArn: 'l' }], samples: [] });
   assert.equal(seen.length, 1, 'not published');
   assert.deepEqual([relay.refused, relay.dropped], [1, 4]);
+});
+
+test('digests published in this process (a retiring ebb relays its workers\' there) go on in the next batch, in either way', (t) => {
+  const { clock, sent, fwd } = forwarder();
+  fwd.start();
+  t.after(() => fwd.stop());
+  fwd.flush();
+  sent.length = 0;
+  const workers = forwarder();
+  workers.fwd.start();
+  workers.fwd.requestEnds('digest');
+  requestEndChannel.publish(requestEnd(200));
+  requestEndChannel.publish(requestEnd(503, { targetStatus: null, fromTarget: false, targetResponseMs: -1 }));
+  workers.clock.advance(20);
+  workers.fwd.stop();
+  const relayed = workers.sent.find((m) => m.digest !== undefined)?.digest;
+  assert.equal(relayed?.requests, 2);
+  // This forwarder (raw: it also got the two request ends themselves above, as its own) passes the relayed digest on.
+  sent.length = 0;
+  fwd.flush();
+  sent.length = 0;
+  requestDigestChannel.publish(relayed);
+  requestEndChannel.publish(requestEnd(201));
+  clock.advance(20);
+  assert.equal(sent.length, 1);
+  assert.equal(sent[0]?.digest?.requests, 2, 'the relayed digest');
+  assert.deepEqual(sent[0]?.events.map(([name]) => name), [CHANNEL_NAMES.requestEnd], 'and its own request end, as a message');
 });

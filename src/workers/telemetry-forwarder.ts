@@ -1,5 +1,6 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { CHANNEL_NAMES, FORWARDED_CHANNEL_NAMES, type RequestEndMessage } from '../dataplane/channels.ts';
+import type { RequestDigestMessage } from '../dataplane/request-digest.ts';
 import { publishConnectionCounts } from '../dataplane/connection-limit.ts';
 import { RequestDigest } from '../dataplane/request-digest.ts';
 import type { Clock, TimerHandle } from '../shared/clock.ts';
@@ -28,7 +29,9 @@ export interface TelemetryForwarderOptions {
  * Request ends go one of two ways, as the control side asks (`requestEnds`): each message (`raw`, the
  * default: an access log there writes a line per request), or folded into the batch's digest
  * (`digest`, request-digest.ts: what the metrics count, at a fraction of the cost). A batch is sent
- * before the way changes, so every request end is in exactly one message or one digest.
+ * before the way changes, so every request end is in exactly one message or one digest. Digests
+ * published in this process (the ebb retiring at a hot restart relays its own workers' there) are
+ * merged into the batch's digest, so they reach the next ebb too.
  */
 export class TelemetryForwarder {
   readonly #send: TelemetryForwarderOptions['send'];
@@ -36,7 +39,9 @@ export class TelemetryForwarder {
   readonly #flushMs: number;
   readonly #maxBatch: number;
   #events: Array<readonly [string, unknown]> = [];
-  #digest: RequestDigest | null = null;
+  readonly #digest = new RequestDigest();
+  /** Whether this process's own request ends are folded (`digest`) rather than sent each (`raw`). */
+  #folding = false;
   #dropped = 0;
   /** Dropped since this forwarder started (for the worker's own log). */
   #droppedTotal = 0;
@@ -63,13 +68,20 @@ export class TelemetryForwarder {
       const onMessage =
         name === CHANNEL_NAMES.requestEnd
           ? (message: unknown): void => {
-              if (this.#digest === null) this.#add(name, message);
-              else this.#fold(this.#digest, message as RequestEndMessage);
+              if (this.#folding) this.#fold(message as RequestEndMessage);
+              else this.#add(name, message);
             }
           : (message: unknown): void => this.#add(name, message);
       diagnosticsChannel.subscribe(name, onMessage);
       this.#subscriptions.push([name, onMessage]);
     }
+    // Published here only by a relay of this process's own workers (checked there).
+    const onDigest = (message: unknown): void => {
+      this.#digest.merge(message as RequestDigestMessage);
+      this.#batched(this.#digest.size);
+    };
+    diagnosticsChannel.subscribe(CHANNEL_NAMES.requestDigest, onDigest);
+    this.#subscriptions.push([CHANNEL_NAMES.requestDigest, onDigest]);
     publishConnectionCounts();
   }
 
@@ -81,9 +93,9 @@ export class TelemetryForwarder {
 
   /** How request ends travel from now on: each message (`raw`) or folded (`digest`). */
   requestEnds(way: 'raw' | 'digest'): void {
-    if ((way === 'digest') === (this.#digest !== null)) return;
+    if ((way === 'digest') === this.#folding) return;
     this.flush();
-    this.#digest = way === 'digest' ? new RequestDigest() : null;
+    this.#folding = way === 'digest';
   }
 
   get droppedTotal(): number {
@@ -94,7 +106,7 @@ export class TelemetryForwarder {
   flush(): void {
     this.#timer?.cancel();
     this.#timer = null;
-    const digest = this.#digest?.take() ?? null;
+    const digest = this.#digest.take();
     if (this.#events.length === 0 && this.#dropped === 0 && digest === null) return;
     const events = this.#events;
     this.#events = [];
@@ -112,9 +124,9 @@ export class TelemetryForwarder {
     this.#batched(this.#events.length);
   }
 
-  #fold(digest: RequestDigest, message: RequestEndMessage): void {
-    digest.add(message);
-    this.#batched(digest.size);
+  #fold(message: RequestEndMessage): void {
+    this.#digest.add(message);
+    this.#batched(this.#digest.size);
   }
 
   /** A batch holding `n` of something is sent when full, else `flushMs` after its first event. */

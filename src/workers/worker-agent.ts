@@ -161,6 +161,8 @@ export class WorkerAgent {
         return;
       case 'telemetry':
         this.#forwarder.requestEnds(message.requestEnds);
+        // Said back, so the control side's log shows each worker's way (and tests can see it was taken).
+        this.#log({ event: 'worker:request-ends', way: message.requestEnds });
         return;
       case 'destroy':
         this.#stopReports();

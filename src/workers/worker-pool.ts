@@ -103,16 +103,18 @@ export class WorkerPool {
     this.dataPlanes = this.#slots.map((s) => s.plane);
   }
 
-  /** Workers forked to replace ones that died. */
-  /** How every worker's request ends travel (protocol.ts): each message while an access log needs them, else folded. */
-  requestEnds(way: 'raw' | 'digest'): void {
+  /**
+   * How every worker's request ends travel (protocol.ts): each message while an access log needs them,
+   * else folded. `why` is logged with the way chosen.
+   */
+  requestEnds(way: 'raw' | 'digest', why: string): void {
     if (way === this.#requestEnds) return;
     this.#requestEnds = way;
-    const why = way === 'raw' ? 'an access log writes a line per request' : 'no access log: each batch sends what the metrics count';
     this.#options.log({ event: 'workers:request-ends', way, why });
     for (const plane of this.dataPlanes) plane.requestEnds(way);
   }
 
+  /** Workers forked to replace ones that died. */
   get restarts(): number {
     return this.#restarts;
   }

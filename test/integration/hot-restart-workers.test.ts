@@ -23,6 +23,7 @@ import { DeregisterTargetsCommand, DescribeTargetGroupsCommand } from '@aws-sdk/
 import type { LogLine } from '../support/ebb-process.ts';
 import { alive, ebbApi, failures, type Family, healthOf, holdingBackend, restart, skip, spawnFamily, startLoad, stepper } from './hot-restart-harness.ts';
 import { Cleanup, configYaml, connectionRefused, freePort, get, settle, type Settled, tempDir, waitFor, writeFileAtomic } from './harness.ts';
+import { scrape } from './metrics-scrape.ts';
 import { sdkClient } from './process-harness.ts';
 
 /**
@@ -76,7 +77,8 @@ test('hot restart with --workers 2: sockets handed to the new workers, a drain w
   const dir = await tempDir(c);
   const listenerPort = await freePort();
   const configPath = join(dir, 'ebb.yaml');
-  await writeFileAtomic(configPath, configYaml({ listenerPort, targets: [A.port, B.port], delaySeconds: 30, lbAttributes: { 'ebb.shutdown_timeout.seconds': 10 } }));
+  // /metrics open, to see that the requests old workers finish after a restart are counted by the new ebb.
+  await writeFileAtomic(configPath, `${configYaml({ listenerPort, targets: [A.port, B.port], delaySeconds: 30, lbAttributes: { 'ebb.shutdown_timeout.seconds': 10 } })}admin:\n  metrics:\n    public: true\n`);
   const f = spawnFamily(c, ['--config', configPath, '--admin', '127.0.0.1:0', '--state-dir', join(dir, 'state'), '--workers', '2']);
   const first = await f.waitForLog((l) => l['event'] === 'ebb:started', 20_000);
   assert.ok(first !== null, `ebb did not start:\n${f.tail()}`);
@@ -188,6 +190,10 @@ test('hot restart with --workers 2: sockets handed to the new workers, a drain w
     assert.equal(record?.['outcome'], 'idle', JSON.stringify(records));
     assert.ok(Date.parse(String(record?.['endedAt'])) >= releasedAt, 'the drain did not end before the request on A was answered');
     assert.equal(record?.['requestsCompleted'], 1, 'the request the old worker finished is counted, once, in the record');
+    // The old workers folded their request ends (no access log); the retiring ebb switched them back and
+    // forwarded what they sent, so the new ebb's metrics count that request, once.
+    const port = Number(admin.split(':')[1]);
+    assert.ok(await waitFor(async () => (await scrape(port)).sum('ebb_request_count') === 1, 3000, 50), `the new ebb counts the request the old worker finished: ${(await scrape(port)).sum('ebb_request_count')}`);
   });
 
   await step('c. SIGTERM to the last ebb: every ebb exited 0, no worker is left, nothing listens', async () => {

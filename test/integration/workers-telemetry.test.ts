@@ -51,7 +51,7 @@ async function nextWay(ebb: NodeProcess, seen: number): Promise<string | null> {
   return (lines()[seen]?.['way'] as string | undefined) ?? null;
 }
 
-test('ebb serve --workers 2: digests count every request without an access log; a line per request while one is on; no request twice', { skip: process.platform !== 'linux' && 'workers share ports with SO_REUSEPORT or the cluster module', timeout: 90_000 }, async (t) => {
+test('ebb serve --workers 2: digests count every request without an access log; a line per request while one is on; none twice across a switch', { skip: process.platform !== 'linux' && 'workers share ports with SO_REUSEPORT or the cluster module', timeout: 90_000 }, async (t) => {
   const c = new Cleanup();
   t.after(() => c.run());
   const A = await startBackend('A', c);
@@ -78,26 +78,32 @@ test('ebb serve --workers 2: digests count every request without an access log; 
 
   // 1. No access log: digests. Metrics and the response-time window count every request of both workers.
   assert.equal(await nextWay(ebb, 0), 'digest', 'with no access log the workers are told to fold their request ends');
+  const taken = (way: string): Set<unknown> => new Set(ebb.logs.filter((l) => l['event'] === 'worker:request-ends' && l['way'] === way).map((l) => l['worker']));
+  assert.ok(await waitFor(() => taken('digest').size === 2, 5000, 50), `each worker says it folds: ${JSON.stringify([...taken('digest')])}`);
   assert.deepEqual(new Set(await requests(listenerPort, 40)), new Set([200]));
   assert.ok(await countedAre(40), `40 requests counted: ${JSON.stringify(await counted())}`);
   const window = await fetch(`http://127.0.0.1:${adminPort}/ebb/v1/recommended-delay`).then((r) => r.json() as Promise<{ targetGroups: Array<{ sampleSize: number }> }>);
   assert.equal(window.targetGroups[0]?.sampleSize, 40, `the recommended-delay window has every request: ${JSON.stringify(window)}`);
 
   // 2. The S3-layout log turned on by a reload: each request end travels, and each request has its line.
+  // Slow requests begun before the switch end after it: each is counted once, in a digest or as itself.
+  const across = Array.from({ length: 4 }, () => request(listenerPort, { path: '/slow?ms=1500', headers: { connection: 'close' }, timeoutMs: 10_000 }));
   await writeFileAtomic(configPath, logged);
   ebb.child.kill('SIGHUP');
   assert.equal(await nextWay(ebb, 1), 'raw', 'with an access log on, request ends travel one by one');
+  assert.ok(await waitFor(() => taken('raw').size === 2, 5000, 50), `each worker says it sends each: ${JSON.stringify([...taken('raw')])}`);
+  assert.deepEqual((await Promise.all(across)).map((r) => r.status), [200, 200, 200, 200]);
   assert.deepEqual(new Set(await requests(listenerPort, 20)), new Set([200]));
-  assert.ok(await countedAre(60), `60 requests counted: ${JSON.stringify(await counted())}`);
-  assert.ok(await waitFor(() => linesUnder(bucket).length === 20, 5000, 50), `20 lines in the load balancer's files: ${linesUnder(bucket).length}`);
+  assert.ok(await countedAre(64), `64 requests counted: ${JSON.stringify(await counted())}`);
+  assert.ok(await waitFor(() => linesUnder(bucket).length === 24, 5000, 50), `24 lines in the load balancer's files: ${linesUnder(bucket).length}`);
 
   // 3. Off again: digests, nothing logged, nothing counted twice.
   await writeFileAtomic(configPath, plain);
   ebb.child.kill('SIGHUP');
   assert.equal(await nextWay(ebb, 2), 'digest');
   assert.deepEqual(new Set(await requests(listenerPort, 10)), new Set([200]));
-  assert.ok(await countedAre(70), `70 requests counted: ${JSON.stringify(await counted())}`);
-  assert.equal(linesUnder(bucket).length, 20, 'no line for a request served after logging was turned off');
+  assert.ok(await countedAre(74), `74 requests counted: ${JSON.stringify(await counted())}`);
+  assert.equal(linesUnder(bucket).length, 24, 'no line for a request served after logging was turned off');
   assert.deepEqual(ebb.problems(), [], 'no error logged');
 });
 

@@ -130,7 +130,7 @@ export class RequestMetrics {
 
   /**
    * A worker's request ends, folded (request-digest.ts): the same series, added to as `requestEnded`
-   * adds to them for each request (request-metrics.test.ts checks the exposition is the same).
+   * adds to them for each request (request-digest-metrics.test.ts checks the exposition is the same).
    */
   digested(d: RequestDigestMessage): void {
     for (const ld of d.listeners) {
