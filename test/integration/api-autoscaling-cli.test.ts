@@ -15,6 +15,7 @@ import { InMemoryStateStore } from '../../src/store/in-memory-state-store.ts';
 import { Cleanup, tempDir } from '../support/cleanup.ts';
 import { waitUntil } from '../support/timing.ts';
 import { ACCESS_KEY_ID, type ApiHarness, aws, failsWith, missingClient, ok, REGION, SECRET_ACCESS_KEY } from './api-harness.ts';
+import { alive } from '../support/processes.ts';
 
 /**
  * Auto Scaling driven by the real `aws autoscaling` CLI (v1) against an in-process ebb: the control
@@ -131,15 +132,6 @@ function instancesOf(group: string, ...states: LifecycleState[]): string[] {
   for (const i of autoscaling.describeInstances()) if (i.pid !== undefined) pids.add(i.pid);
   const found = autoscaling.describeAutoScalingGroups([group])[0];
   return (found?.instances ?? []).filter((i) => states.length === 0 || states.includes(i.lifecycleState)).map((i) => i.instanceId);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 test('groups, instances, hooks and heartbeats, standby and back, desired capacity, refresh and deletion through aws autoscaling', { skip: skip ?? false, timeout: 60_000 }, async () => {

@@ -37,10 +37,14 @@ import { DescribeTargetGroupsCommand, DescribeTargetHealthCommand, ElasticLoadBa
 import type { Cleanup } from '../support/cleanup.ts';
 import { REPO_ROOT, spawnEbb, waitForStart, type NodeProcess } from '../support/ebb-process.ts';
 import { freePort } from '../support/ports.ts';
+import { alive } from '../support/processes.ts';
 import { after, sleep, waitFor } from '../support/timing.ts';
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { HttpRequest } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
+
+/** Tests of instances ask whether a process runs as the harness does. */
+export { alive };
 
 export const APP = join(REPO_ROOT, 'test/fixtures/autoscaling/app.mjs');
 export const TARGET_GROUP = 'app';
@@ -307,25 +311,6 @@ export function appEvents(stateDir: string, instanceId: string): AppEvent[] {
 /** The wall time the app received SIGTERM, or undefined. */
 export function sigtermAt(stateDir: string, instanceId: string): number | undefined {
   return appEvents(stateDir, instanceId).find((e) => e.event === 'sigterm')?.at;
-}
-
-/**
- * Whether the process runs: `process.kill(pid, 0)` finds it and it is not a zombie. An instance
- * launched by an ebb that was then killed is an orphan; where pid 1 does not reap orphans (some
- * containers), one that exited stays a zombie, which signal 0 still finds.
- */
-export function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return true; // no /proc: signal 0 decides
-  }
 }
 
 /** A finished drain as GET /ebb/v1/drain-records answers it. */

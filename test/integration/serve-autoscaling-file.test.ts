@@ -20,6 +20,7 @@ import { spawnEbb, waitForStart, type LogLine, type NodeProcess } from '../suppo
 import { freePort } from '../support/ports.ts';
 import { after, waitUntil } from '../support/timing.ts';
 import { ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY } from './api-harness.ts';
+import { alive } from '../support/processes.ts';
 
 /** The instance: answers its instance id and APP_ENV; on SIGTERM stops accepting and exits once idle. */
 const SERVER = `import { createServer } from 'node:http';
@@ -75,15 +76,6 @@ function answer(port: number): Promise<{ instance: string; body: string }> {
     req.setTimeout(5000, () => req.destroy(new Error('no answer in 5 s')));
     req.on('error', reject);
   });
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 test('a template and group in the file: instances serve through the listener; a reload keeps the API\'s desired capacity and makes a new default version without a refresh', { timeout: 40_000 }, async (t) => {

@@ -12,6 +12,7 @@ import { test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { waitForStart, type LogLine, type NodeProcess } from '../support/ebb-process.ts';
 import { request } from '../support/http-client.ts';
+import { alive } from '../support/processes.ts';
 import { scrape } from './metrics-scrape.ts';
 import { Cleanup, configYaml, freePort, spawnEbb, startBackend, tempDir, waitFor, writeFileAtomic } from './harness.ts';
 
@@ -66,7 +67,7 @@ test('ebb serve --workers 2: digests count every request without an access log; 
   const ebb = spawnEbb(c, ['--config', configPath, '--admin', '127.0.0.1:0', '--state-dir', stateDir, '--no-auth', '--workers', '2']);
   const started = await waitForStart(ebb, 30_000);
   const adminPort = Number(String(started['admin']).split(':')[1]);
-  for (const pid of started['workers'] as number[]) c.add(() => void (isAlive(pid) && process.kill(pid, 'SIGKILL')));
+  for (const pid of started['workers'] as number[]) c.add(() => void (alive(pid) && process.kill(pid, 'SIGKILL')));
   const counted = async (): Promise<{ requests: number; timed: number; ok: number }> => {
     const m = await scrape(adminPort);
     // Observations: the +Inf bucket of each series (the parser keeps a histogram's buckets).
@@ -106,12 +107,3 @@ test('ebb serve --workers 2: digests count every request without an access log; 
   assert.equal(linesUnder(bucket).length, 24, 'no line for a request served after logging was turned off');
   assert.deepEqual(ebb.problems(), [], 'no error logged');
 });
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}

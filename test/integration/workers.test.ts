@@ -23,6 +23,7 @@ import { workerListenMode } from '../../src/dataplane/listen-mode.ts';
 import { waitForStart } from '../support/ebb-process.ts';
 import { scrape } from './metrics-scrape.ts';
 import { after, Cleanup, configYaml, freePort, get, sleep, spawnEbb, tempDir, waitFor, writeFileAtomic } from './harness.ts';
+import { alive } from '../support/processes.ts';
 
 /** A backend that knows, for each request, the port of ebb's end of the connection it came on. */
 interface PortBackend {
@@ -113,17 +114,6 @@ function listeningSockets(port: number): number {
   return n;
 }
 
-/** Whether `pid` still runs: a zombie (exited, not yet reaped by whoever inherited it) counts as gone. */
-const alive = (pid: number): boolean => {
-  let stat: string;
-  try {
-    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return false;
-  }
-  // `pid (comm) state …`: comm may hold spaces or parentheses, so the state follows the last ')'.
-  return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-};
 
 async function postJson(admin: string, path: string, body: object): Promise<Record<string, unknown>> {
   const res = await fetch(`http://${admin}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
