@@ -62,12 +62,14 @@ test('a crashed instance is replaced; one failing its ELB health checks is drain
       return replacementA !== '';
     },
     'a healthy replacement for the crashed instance',
-    12_000,
+    // Launch, then two passing checks 5 s apart: about 10 s; the bound is for a replacement that never comes
+    // (12 s timed out once in a full run on a loaded machine).
+    20_000,
     100,
   );
 
   // B: unhealthy, drained, stopped, replaced.
-  await waitUntil(async () => !(await groupInstances(s, 'web')).some((i) => i.InstanceId === b), 'the unhealthy instance out of the group', 15_000, 100);
+  await waitUntil(async () => !(await groupInstances(s, 'web')).some((i) => i.InstanceId === b), 'the unhealthy instance out of the group', 25_000, 100);
   const unhealthyGoneAt = Date.now();
   await waitUntil(async () => (await groupInstances(s, 'web')).filter((i) => i.LifecycleState === 'InService').length === 2, 'two instances in service', 5000, 50);
   const members = (await groupInstances(s, 'web')).map((i) => i.InstanceId ?? '');
