@@ -12,7 +12,7 @@ export interface WorkerCounters {
   readonly connectionsLost: number;
   /** Diagnostics-channel events a worker left out because its link to ebb was full. */
   readonly telemetryDropped: number;
-  /** Events ebb's process refused: an unknown channel (a worker of another version) or not a plain object. */
+  /** Events ebb's process refused: an unknown channel (a worker of another version) or not a plain object; digests not shaped as one. */
   readonly telemetryRefused: number;
 }
 
@@ -22,12 +22,12 @@ const WORKER_METRICS: ReadonlyArray<readonly [keyof WorkerCounters, string, stri
   [
     'telemetryDropped',
     'ebb_worker_telemetry_dropped_total',
-    "Data-plane workers' diagnostics events left out because the link to ebb's process was full: the metrics and access log miss them",
+    "Data-plane workers' diagnostics events, and request ends folded into their digests, left out because the link to ebb's process was full: the metrics and access log miss them",
   ],
   [
     'telemetryRefused',
     'ebb_worker_telemetry_refused_total',
-    "Data-plane workers' diagnostics events ebb's process refused: an unknown channel (a worker of another ebb version) or not a plain object",
+    "Data-plane workers' diagnostics events ebb's process refused: an unknown channel (a worker of another ebb version) or not a plain object; and digests of request ends not shaped as one",
   ],
 ];
 
