@@ -85,6 +85,7 @@ export class RemoteDataPlane implements DataPlane {
   readonly #heldTerminates: Array<{ readonly key: string; readonly resolve: (result: TerminateResult) => void }> = [];
   /** Its telemetry, published again here; with the client connections the current worker's messages say are open, said lost when it is detached. */
   readonly #telemetry = new TelemetryRelay();
+  /** How its workers' request ends travel: said after each `hello` when not the default (`raw`). */
   #requestEnds: 'raw' | 'digest' = 'raw';
   /** `listening` asks waiting for their sockets. */
   readonly #listenings: ListeningAsks;

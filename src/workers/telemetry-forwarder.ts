@@ -1,8 +1,7 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { CHANNEL_NAMES, FORWARDED_CHANNEL_NAMES, type RequestEndMessage } from '../dataplane/channels.ts';
-import type { RequestDigestMessage } from '../dataplane/request-digest.ts';
 import { publishConnectionCounts } from '../dataplane/connection-limit.ts';
-import { RequestDigest } from '../dataplane/request-digest.ts';
+import { RequestDigest, type RequestDigestMessage } from '../dataplane/request-digest.ts';
 import type { Clock, TimerHandle } from '../shared/clock.ts';
 import type { FromWorker } from './protocol.ts';
 
