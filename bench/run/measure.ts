@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { clockTicksPerSecond, groupCpuTicks, groupPeakRss, type GroupMemory } from './proc.ts';
+import { clockTicksPerSecond, groupCpuSplit, groupPeakRss, type GroupMemory } from './proc.ts';
 import type { Target } from './servers.ts';
 import { parseWrk, runWrk } from './wrk.ts';
 
@@ -21,6 +21,8 @@ export interface Sample {
   readonly errors: number;
   /** The target group's CPU seconds over the window. */
   readonly cpuSeconds: number;
+  /** Of those, its first process's (ebb's own process beside its workers; all of a one-process group). */
+  readonly leaderCpuSeconds: number;
 }
 
 export interface RoundPlan {
@@ -38,14 +40,15 @@ export interface RoundPlan {
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
 
 export async function measureOnce(target: Target, connections: number, round: number, plan: RoundPlan): Promise<Sample> {
-  const before = groupCpuTicks(target.group.pgid);
+  const before = groupCpuSplit(target.group.pgid);
   const output = await runWrk(`http://127.0.0.1:${target.port}/`, connections, plan.seconds, plan.loadCpus);
-  const after = groupCpuTicks(target.group.pgid);
+  const after = groupCpuSplit(target.group.pgid);
   target.group.assertRunning();
   fs.writeFileSync(path.join(plan.outputDir, `wrk.${target.name.replace(/[^\w.-]+/g, '_')}.c${connections}.r${round}.txt`), output);
   const wrk = parseWrk(output);
   if (!Number.isFinite(wrk.requestsPerSecond)) throw new Error(`wrk printed no result for ${target.name}:\n${output}`);
-  return { target: target.name, connections, round, ...wrk, cpuSeconds: (after - before) / plan.ticksPerSecond };
+  const seconds = (ticks: number): number => ticks / plan.ticksPerSecond;
+  return { target: target.name, connections, round, ...wrk, cpuSeconds: seconds(after.total - before.total), leaderCpuSeconds: seconds(after.leader - before.leader) };
 }
 
 export async function warmUp(targets: readonly Target[], plan: RoundPlan): Promise<void> {

@@ -10,7 +10,7 @@ import type { Sample } from './measure.ts';
 import { parseRunArgs } from './options.ts';
 import { parseProcStat, parseVmHwmKib } from './proc.ts';
 import { sumCounter } from './setup.ts';
-import { median, summarise } from './table.ts';
+import { median, scalingTable, summarise } from './table.ts';
 import { parseWrk } from './wrk.ts';
 
 const WRK = `Running 1s test @ http://127.0.0.1:18999/
@@ -110,7 +110,7 @@ test('medians, and ratios taken within a round before their median', () => {
   assert.equal(median([4, 1, 3, 2]), 2.5);
   assert.ok(Number.isNaN(median([])));
   const s = (target: string, round: number, rps: number, cpuSeconds: number): Sample => ({
-    target, connections: 64, round, requestsPerSecond: rps, p50Ms: 1, p99Ms: rps / 1000, requests: rps, errors: 0, cpuSeconds,
+    target, connections: 64, round, requestsPerSecond: rps, p50Ms: 1, p99Ms: rps / 1000, requests: rps, errors: 0, cpuSeconds, leaderCpuSeconds: cpuSeconds / 4,
   });
   // HAProxy's round 2 is slow: the ratio within each round is 0.5 regardless
   const rows = summarise([s('haproxy', 1, 100_000, 1), s('ebb', 1, 50_000, 1), s('haproxy', 2, 60_000, 0.6), s('ebb', 2, 30_000, 0.6), s('haproxy', 3, 100_000, 1), s('ebb', 3, 50_000, 1)], 'haproxy', new Map());
@@ -119,4 +119,20 @@ test('medians, and ratios taken within a round before their median', () => {
   assert.equal(ebb?.rpsRatio, 0.5);
   assert.equal(ebb?.cpuRatio, 2);
   assert.equal(ebb?.cpuMicros, 20);
+  assert.equal(ebb?.leaderCpuMicros, 5, "its first process's share, per request");
+});
+
+test("the scaling table gives a group's first process's CPU per request only where the group has several", () => {
+  const s = (target: string, round: number): Sample => ({
+    target, connections: 64, round, requestsPerSecond: 10_000, p50Ms: 1, p99Ms: 2, requests: 10_000, errors: 0, cpuSeconds: 0.3, leaderCpuSeconds: 0.02,
+  });
+  const memory = new Map([
+    ['ebb --workers 2', { sumKib: 300 * 1024, maxKib: 110 * 1024, processes: 3 }],
+    ['haproxy nbthread 2', { sumKib: 20 * 1024, maxKib: 20 * 1024, processes: 1 }],
+  ]);
+  const rows = summarise([s('ebb --workers 2', 1), s('haproxy nbthread 2', 1)], null, memory);
+  const lines = scalingTable(rows, new Map([['ebb --workers 2', 2], ['haproxy nbthread 2', 2]])).split('\n');
+  assert.match(lines[0] ?? '', /\| CPU µs\/req \| of which its first process \|/);
+  assert.match(lines.find((l) => l.startsWith('| ebb --workers 2')) ?? '', /\| 30\.0 \| 2\.0 \|/);
+  assert.match(lines.find((l) => l.startsWith('| haproxy nbthread 2')) ?? '', /\| 30\.0 \| - \|/);
 });

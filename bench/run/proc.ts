@@ -55,7 +55,21 @@ export function groupStats(pgid: number): ProcStat[] {
 
 /** utime + stime of the whole group so far, in clock ticks (an exited member's ticks are lost). */
 export function groupCpuTicks(pgid: number): number {
-  return groupStats(pgid).reduce((sum, s) => sum + s.cpuTicks, 0);
+  return groupCpuSplit(pgid).total;
+}
+
+/**
+ * The group's ticks, and its leader's (the process the group is named after: ebb's own process, whose
+ * children are its workers), so the scaling table can say what ebb's process spends beside its workers.
+ */
+export function groupCpuSplit(pgid: number): { readonly total: number; readonly leader: number } {
+  let total = 0;
+  let leader = 0;
+  for (const s of groupStats(pgid)) {
+    total += s.cpuTicks;
+    if (s.pid === pgid) leader = s.cpuTicks;
+  }
+  return { total, leader };
 }
 
 export interface GroupMemory {

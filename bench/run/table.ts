@@ -14,6 +14,7 @@ export function median(xs: readonly number[]): number {
 }
 
 export const cpuMicrosPerRequest = (s: Sample): number => (s.requests > 0 ? (s.cpuSeconds * 1e6) / s.requests : NaN);
+const leaderMicrosPerRequest = (s: Sample): number => (s.requests > 0 ? (s.leaderCpuSeconds * 1e6) / s.requests : NaN);
 
 /** Median over rounds of `f(sample) / f(reference's sample of the same round)`. */
 function ratioToReference(samples: readonly Sample[], of: readonly Sample[], reference: string, f: (s: Sample) => number): number {
@@ -34,6 +35,8 @@ export interface Row {
   readonly p50Ms: number;
   readonly p99Ms: number;
   readonly cpuMicros: number;
+  /** Of `cpuMicros`, the group's first process's (ebb's own process beside its workers). */
+  readonly leaderCpuMicros: number;
   readonly errors: number;
   /** Against the reference (HAProxy, or ebb --workers 1 in the scaling table), same round. */
   readonly rpsRatio: number;
@@ -60,6 +63,7 @@ export function summarise(samples: readonly Sample[], reference: string | null, 
         p50Ms: median(of.map((s) => s.p50Ms)),
         p99Ms: median(of.map((s) => s.p99Ms)),
         cpuMicros: median(of.map(cpuMicrosPerRequest)),
+        leaderCpuMicros: median(of.map(leaderMicrosPerRequest)),
         errors: of.reduce((sum, s) => sum + s.errors, 0),
         rpsRatio: ratio((s) => s.requestsPerSecond),
         cpuRatio: ratio(cpuMicrosPerRequest),
@@ -102,11 +106,14 @@ export function perCoreTable(rows: readonly Row[], reference: string): string {
 /** The scaling table: each row against its family's one-process (one-thread) row in the same round. */
 export function scalingTable(rows: readonly Row[], units: ReadonlyMap<string, number>): string {
   return markdown(
-    ['server', 'conns', 'req/s', 'min–max', 'p50 ms', 'p99 ms', 'CPU µs/req', '× its 1', '÷ N (goal ≥ 0.85)', 'peak RSS MiB (group sum)', 'largest process MiB', 'processes', 'errors'],
+    ['server', 'conns', 'req/s', 'min–max', 'p50 ms', 'p99 ms', 'CPU µs/req', 'of which its first process', '× its 1', '÷ N (goal ≥ 0.85)', 'peak RSS MiB (group sum)', 'largest process MiB', 'processes', 'errors'],
     rows.map((r) => {
       const n = units.get(r.target) ?? 1;
+      // A group of one process spends all of it there: said only where there are several.
+      const several = (r.memory?.processes ?? 1) > 1;
       return [
         ...measuredCells(r),
+        several ? fixed(r.leaderCpuMicros, 1) : '-',
         fixed(r.rpsRatio, 2),
         n === 1 ? '-' : fixed(r.rpsRatio / n, 2),
         mib(r.memory?.sumKib),
