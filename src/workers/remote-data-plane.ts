@@ -4,6 +4,8 @@ import type { Clock, TimerHandle } from '../shared/clock.ts';
 import type { SocketHandle } from '../dataplane/listen-mode.ts';
 import type { Link } from './link.ts';
 import { LISTENING_TIMEOUT_MS, ListeningAsks, type HandedSocket } from './listening-asks.ts';
+import { AnswerTimers } from './answer-timers.ts';
+import { CompletedBaselines } from './completed-baselines.ts';
 import { TelemetryRelay } from './telemetry-relay.ts';
 import { MAX_KEYS, WorkerCounts } from './worker-counts.ts';
 import { PROTOCOL_VERSION, ProtocolError, decodeFromWorker, encodeSnapshot, withHealthyAged, type FromWorker, type WireActivity } from './protocol.ts';
@@ -75,7 +77,7 @@ export class RemoteDataPlane implements DataPlane {
   #applies: PendingApply[] = [];
   readonly #terminates = new Map<number, (result: TerminateResult) => void>();
   readonly #closes = new Map<number, () => void>();
-  readonly #answerTimers = new Map<number, TimerHandle>();
+  readonly #answerTimers: AnswerTimers;
   #stopped = false;
   readonly #predecessor: boolean;
   readonly #onApply: ((snapshot: RoutingSnapshot) => void) | null;
@@ -91,7 +93,7 @@ export class RemoteDataPlane implements DataPlane {
   readonly #listenings: ListeningAsks;
   #connectionsCut = 0;
   /** `completedWhenApplied` calls waiting for the `applied` of a snapshot sent after them. */
-  readonly #baselines: Array<{ readonly key: string; readonly afterSeq: number; readonly resolve: (completed: number) => void }> = [];
+  readonly #baselines = new CompletedBaselines();
 
   constructor(options: RemoteDataPlaneOptions) {
     this.id = options.id;
@@ -99,6 +101,7 @@ export class RemoteDataPlane implements DataPlane {
     this.#log = options.log;
     this.#reportIntervalMs = options.reportIntervalMs;
     this.#answerTimeoutMs = options.answerTimeoutMs ?? DEFAULT_ANSWER_TIMEOUT_MS;
+    this.#answerTimers = new AnswerTimers(this.#clock, this.#answerTimeoutMs, MAX_PENDING_CALLS);
     this.#predecessor = options.predecessor ?? false;
     this.#onApply = options.onApply ?? null;
     this.#expecting = this.#predecessor;
@@ -112,19 +115,12 @@ export class RemoteDataPlane implements DataPlane {
    */
   completedWhenApplied(key: string): Promise<number> {
     const waiting = this.#link !== null || this.#expecting;
-    if (!waiting || this.#stopped || this.#baselines.length >= MAX_KEYS) return Promise.resolve(this.#counts.activity(key).completed);
-    return new Promise((resolve) => this.#baselines.push({ key, afterSeq: this.#seq, resolve }));
+    if (!waiting || this.#stopped || this.#baselines.size >= MAX_KEYS) return Promise.resolve(this.#counts.activity(key).completed);
+    return this.#baselines.wait(key, this.#seq);
   }
 
-  /** Answers the baselines waiting for an `applied` of a seq up to `seq` (Infinity: all, with what is known). */
   #resolveBaselines(seq: number): void {
-    if (this.#baselines.length === 0) return;
-    const done = this.#baselines.filter((b) => b.afterSeq < seq);
-    if (done.length === 0) return;
-    const left = this.#baselines.filter((b) => b.afterSeq >= seq);
-    this.#baselines.length = 0;
-    this.#baselines.push(...left);
-    for (const b of done) b.resolve(this.#counts.activity(b.key).completed);
+    this.#baselines.resolve(seq, (key) => this.#counts.activity(key).completed);
   }
 
   /** The predecessor will not attach (it failed or is gone): what was asked while waiting for it is settled now. */
@@ -239,8 +235,7 @@ export class RemoteDataPlane implements DataPlane {
     this.#link = null;
     link.close();
     const { released, targetConnectionsLost } = this.#counts.release();
-    for (const timer of this.#answerTimers.values()) timer.cancel();
-    this.#answerTimers.clear();
+    this.#answerTimers.cancelAll();
     for (const resolve of this.#terminates.values()) resolve(NO_CUT);
     this.#terminates.clear();
     for (const held of this.#heldTerminates.splice(0)) held.resolve(NO_CUT);
@@ -368,23 +363,11 @@ export class RemoteDataPlane implements DataPlane {
   }
 
   #awaitAnswer(seq: number, what: string): void {
-    if (this.#answerTimers.size >= MAX_PENDING_CALLS) {
-      if (this.#link !== null) this.#giveUp(this.#link, `more than ${MAX_PENDING_CALLS} calls to the worker are unanswered`);
-      return;
-    }
     const link = this.#link;
-    this.#answerTimers.set(
-      seq,
-      this.#clock.setTimer(this.#answerTimeoutMs, () => {
-        this.#answerTimers.delete(seq);
-        if (link !== null && link === this.#link) this.#giveUp(link, `the worker did not answer '${what}' (seq ${seq}) within ${this.#answerTimeoutMs} ms`);
-      }),
-    );
-  }
-
-  #answered(seq: number): void {
-    this.#answerTimers.get(seq)?.cancel();
-    this.#answerTimers.delete(seq);
+    const started = this.#answerTimers.start(seq, () => {
+      if (link !== null && link === this.#link) this.#giveUp(link, `the worker did not answer '${what}' (seq ${seq}) within ${this.#answerTimeoutMs} ms`);
+    });
+    if (!started && link !== null) this.#giveUp(link, `more than ${MAX_PENDING_CALLS} calls to the worker are unanswered`);
   }
 
   #giveUp(link: Link, why: string): void {
@@ -422,7 +405,7 @@ export class RemoteDataPlane implements DataPlane {
         this.#tellIdle([message.activity.key]);
         return;
       case 'terminated': {
-        this.#answered(message.seq);
+        this.#answerTimers.answered(message.seq);
         const resolve = this.#terminates.get(message.seq);
         this.#terminates.delete(message.seq);
         resolve?.(message.result);
@@ -453,7 +436,7 @@ export class RemoteDataPlane implements DataPlane {
 
   #onApplied(seq: number, listenerErrors: ApplyResult['listenerErrors'], activity: readonly WireActivity[]): void {
     // Every `apply` before it is answered by this one too: the worker applies in order.
-    for (const s of this.#answerTimers.keys()) if (s <= seq && !this.#terminates.has(s)) this.#answered(s);
+    for (const s of this.#answerTimers.seqs()) if (s <= seq && !this.#terminates.has(s)) this.#answerTimers.answered(s);
     if (seq <= this.#confirmedApplySeq) return;
     this.#confirmedApplySeq = seq;
     // The list is every key with work: the others have none now.
