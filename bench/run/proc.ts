@@ -53,14 +53,10 @@ export function groupStats(pgid: number): ProcStat[] {
   return found;
 }
 
-/** utime + stime of the whole group so far, in clock ticks (an exited member's ticks are lost). */
-export function groupCpuTicks(pgid: number): number {
-  return groupCpuSplit(pgid).total;
-}
-
 /**
- * The group's ticks, and its leader's (the process the group is named after: ebb's own process, whose
- * children are its workers), so the scaling table can say what ebb's process spends beside its workers.
+ * utime + stime so far, in clock ticks, of the whole group (an exited member's ticks are lost) and of its
+ * leader (the process the group is named after: ebb's own process, whose children are its workers), so
+ * the scaling table can say what ebb's process spends beside its workers.
  */
 export function groupCpuSplit(pgid: number): { readonly total: number; readonly leader: number } {
   let total = 0;

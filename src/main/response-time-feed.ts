@@ -9,9 +9,9 @@ import type { RequestDigestMessage } from '../dataplane/request-digest.ts';
  * requests of every data plane in the process are counted (each under its own group's ARN).
  *
  * With --workers the channel also carries events republished from worker processes, or their digests
- * (request-digest.ts) on a channel of their own. A subscriber that
- * throws is rethrown by diagnostics_channel as an uncaught exception, which would end ebb, so a message
- * without the fields read here is skipped rather than trusted.
+ * (request-digest.ts) on a channel of their own. A subscriber that throws is rethrown by
+ * diagnostics_channel as an uncaught exception, which would end ebb, so a message without the fields
+ * read here is skipped rather than trusted (a digest was checked whole by the relay that published it).
  */
 export function feedResponseTimes(times: ResponseTimes): () => void {
   const onMessage = (message: unknown): void => {

@@ -59,6 +59,9 @@ export interface WireSnapshot {
   readonly targetGroups: readonly TargetGroupRoute[];
 }
 
+/** How a worker's request ends travel: each message (`raw`), or folded into each batch's digest (`digest`). */
+export type RequestEnds = 'raw' | 'digest';
+
 /** Control side → worker. */
 export type ToWorker =
   | { readonly type: 'hello'; readonly protocol: number; readonly dataPlaneId: string; readonly reportIntervalMs: number }
@@ -70,7 +73,7 @@ export type ToWorker =
   | { readonly type: 'socket'; readonly address: string; readonly port: number }
   | { readonly type: 'listening'; readonly seq: number }
   /** How the worker's request ends travel from now on: each message, or folded into each batch's digest. */
-  | { readonly type: 'telemetry'; readonly requestEnds: 'raw' | 'digest' };
+  | { readonly type: 'telemetry'; readonly requestEnds: RequestEnds };
 
 /** Worker → control side. */
 export type FromWorker =

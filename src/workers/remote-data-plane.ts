@@ -8,7 +8,7 @@ import { AnswerTimers } from './answer-timers.ts';
 import { CompletedBaselines } from './completed-baselines.ts';
 import { TelemetryRelay } from './telemetry-relay.ts';
 import { MAX_KEYS, WorkerCounts } from './worker-counts.ts';
-import { PROTOCOL_VERSION, ProtocolError, decodeFromWorker, encodeSnapshot, withHealthyAged, type FromWorker, type WireActivity } from './protocol.ts';
+import { PROTOCOL_VERSION, ProtocolError, decodeFromWorker, encodeSnapshot, withHealthyAged, type FromWorker, type RequestEnds, type WireActivity } from './protocol.ts';
 
 export interface RemoteDataPlaneOptions {
   readonly id: string;
@@ -88,7 +88,7 @@ export class RemoteDataPlane implements DataPlane {
   /** Its telemetry, published again here; with the client connections the current worker's messages say are open, said lost when it is detached. */
   readonly #telemetry = new TelemetryRelay();
   /** How its workers' request ends travel: said after each `hello` when not the default (`raw`). */
-  #requestEnds: 'raw' | 'digest' = 'raw';
+  #requestEnds: RequestEnds = 'raw';
   /** `listening` asks waiting for their sockets. */
   readonly #listenings: ListeningAsks;
   #connectionsCut = 0;
@@ -148,7 +148,7 @@ export class RemoteDataPlane implements DataPlane {
   }
 
   /** How the worker's request ends travel (protocol.ts): told to this worker now and to each that replaces it. Only the pool's own workers are told: a predecessor may not know the message. */
-  requestEnds(way: 'raw' | 'digest'): void {
+  requestEnds(way: RequestEnds): void {
     if (way === this.#requestEnds || this.#predecessor) return;
     this.#requestEnds = way;
     if (this.#link !== null) this.#send({ type: 'telemetry', requestEnds: way });

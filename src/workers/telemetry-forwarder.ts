@@ -3,7 +3,7 @@ import { CHANNEL_NAMES, FORWARDED_CHANNEL_NAMES, type RequestEndMessage } from '
 import { publishConnectionCounts } from '../dataplane/connection-limit.ts';
 import { RequestDigest, type RequestDigestMessage } from '../dataplane/request-digest.ts';
 import type { Clock, TimerHandle } from '../shared/clock.ts';
-import type { FromWorker } from './protocol.ts';
+import type { FromWorker, RequestEnds } from './protocol.ts';
 
 export interface TelemetryForwarderOptions {
   /** Hands a `telemetry` message to the link; false when the link refused it (closed or full). */
@@ -91,7 +91,7 @@ export class TelemetryForwarder {
   }
 
   /** How request ends travel from now on: each message (`raw`) or folded (`digest`). */
-  requestEnds(way: 'raw' | 'digest'): void {
+  requestEnds(way: RequestEnds): void {
     if ((way === 'digest') === this.#folding) return;
     this.flush();
     this.#folding = way === 'digest';

@@ -7,8 +7,9 @@ const TELEMETRY_CHANNELS: ReadonlySet<string> = new Set(FORWARDED_CHANNEL_NAMES)
 
 /**
  * A worker's diagnostics-channel messages (`telemetry`), published again on this process's channels of
- * the same names, where metrics and access logs listen, and its digests of request ends on `ebb:request:digest`; what was dropped or refused, counted; and the
- * client connections its connection messages say are open, to be said lost when the worker is gone.
+ * the same names, where metrics and access logs listen, and its digests of request ends on
+ * `ebb:request:digest`; what was dropped or refused, counted; and the client connections its connection
+ * messages say are open, to be said lost when the worker is gone.
  */
 export class TelemetryRelay {
   /** Events the workers left out because their link was full (as they reported). */

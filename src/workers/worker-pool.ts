@@ -1,7 +1,7 @@
 import cluster, { type Worker as ClusterWorker } from 'node:cluster';
 import type { Clock, TimerHandle } from '../shared/clock.ts';
 import { childLink, type Link } from './link.ts';
-import { PROTOCOL_VERSION, SUPPORTED_VERSIONS, decodeFromWorker } from './protocol.ts';
+import { PROTOCOL_VERSION, SUPPORTED_VERSIONS, decodeFromWorker, type RequestEnds } from './protocol.ts';
 import type { SocketHandle } from '../dataplane/listen-mode.ts';
 import type { HandedSocket } from './listening-asks.ts';
 import { RemoteDataPlane } from './remote-data-plane.ts';
@@ -75,7 +75,7 @@ export class WorkerPool {
   #restarts = 0;
   /** Replacements begin once every first worker is up; a failure before that fails start. */
   #started = false;
-  #requestEnds: 'raw' | 'digest' = 'raw';
+  #requestEnds: RequestEnds = 'raw';
   #stopping = false;
   /** Dead workers are not replaced once the pool is retiring at a hot restart (its sockets are handed over). */
   #retiring = false;
@@ -107,7 +107,7 @@ export class WorkerPool {
    * How every worker's request ends travel (protocol.ts): each message while an access log needs them,
    * else folded. `why` is logged with the way chosen.
    */
-  requestEnds(way: 'raw' | 'digest', why: string): void {
+  requestEnds(way: RequestEnds, why: string): void {
     if (way === this.#requestEnds) return;
     this.#requestEnds = way;
     this.#options.log({ event: 'workers:request-ends', way, why });
