@@ -155,12 +155,8 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
   const autoscaling = new AutoScaling({ clock: realClock, store, control, runner, log });
   const metrics = new EbbMetrics({ control, autoscaling, dataPlanes: dataPlane.observed, ...(dataPlane.workerCounters === null ? {} : { workers: dataPlane.workerCounters }) });
   // Listening before the control plane starts, so the first request of a restored listener is logged.
-  // With workers, their request ends travel one by one only while a line is written for each (docs/workers.md);
-  // once a successor reads this ebb's telemetry (a hot restart), always, since its access log may be on.
-  let retiringTelemetry = false;
-  const onRequestLogging = (logged: boolean): void => {
-    if (!retiringTelemetry) dataPlane.pool?.requestEnds(logged ? 'raw' : 'digest', logged ? 'an access log writes a line per request' : 'no access log: each batch sends what the metrics count');
-  };
+  // With workers, their request ends travel one by one only while a line is written for each (docs/workers.md).
+  const onRequestLogging = (logged: boolean): void => dataPlane.pool?.requestEnds(logged ? 'raw' : 'digest');
   const accessLogs = new AccessLogService({ control, clock: realClock, stateDir, node: config?.accessLog ?? null, log, onRequestLogging });
   // SIGUSR1 reopens the node's log file (logrotate); taken over only when there is a file, since
   // Node.js otherwise uses the signal to start its inspector.
@@ -310,10 +306,8 @@ export async function startEbb(options: StartOptions): Promise<Ebb> {
           return { handOver, deadlineMs };
         },
         stopTelemetry: async () => {
-          // The successor may log each request, and reads them as this process forwards them; digests already
-          // on their way from the workers are forwarded too (telemetry-forwarder.ts), none counted twice.
-          retiringTelemetry = true;
-          dataPlane.pool?.requestEnds('raw', 'a hot restart: the next ebb reads the workers\' telemetry');
+          // Digests already on their way from the workers are forwarded too (telemetry-forwarder.ts).
+          dataPlane.pool?.handTelemetryOn();
           stopResponseTimes();
           metrics.close();
           if (watchUsr1) process.off('SIGUSR1', reopenAccessLog);

@@ -256,3 +256,15 @@ test('a retiring pool does not replace a worker that dies', async (t) => {
   assert.equal(pool.pids.length, 1);
   assert.equal(logs.some((e) => e['event'] === 'worker:restart-scheduled'), false);
 });
+
+test('request ends: each change of way is logged once with why; once telemetry is handed on (a hot restart) they stay raw', (t) => {
+  const { pool, logs } = makePool(t);
+  const ways = (): unknown[] => logs.filter((l) => l['event'] === 'workers:request-ends').map((l) => [l['way'], l['why']]);
+  pool.requestEnds('raw');
+  pool.requestEnds('digest');
+  pool.requestEnds('digest');
+  assert.deepEqual(ways(), [['digest', 'no access log: each batch sends what the metrics count']], 'raw is the start; a repeat says nothing');
+  pool.handTelemetryOn();
+  pool.requestEnds('digest');
+  assert.deepEqual(ways().slice(1), [['raw', "a hot restart: the next ebb reads the workers' telemetry"]], 'an access log turned off later does not fold them again');
+});

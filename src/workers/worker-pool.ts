@@ -76,6 +76,7 @@ export class WorkerPool {
   /** Replacements begin once every first worker is up; a failure before that fails start. */
   #started = false;
   #requestEnds: RequestEnds = 'raw';
+  #telemetryHandedOn = false;
   #stopping = false;
   /** Dead workers are not replaced once the pool is retiring at a hot restart (its sockets are handed over). */
   #retiring = false;
@@ -104,10 +105,21 @@ export class WorkerPool {
   }
 
   /**
-   * How every worker's request ends travel (protocol.ts): each message while an access log needs them,
-   * else folded. `why` is logged with the way chosen.
+   * How every worker's request ends travel (protocol.ts): each message while an access log needs them
+   * (`raw`), else folded (`digest`). Ignored once the pool's telemetry goes to the next ebb.
    */
-  requestEnds(way: RequestEnds, why: string): void {
+  requestEnds(way: RequestEnds): void {
+    if (this.#telemetryHandedOn) return;
+    this.#tell(way, way === 'raw' ? 'an access log writes a line per request' : 'no access log: each batch sends what the metrics count');
+  }
+
+  /** A hot restart: the next ebb reads the workers' telemetry, and may log each request, so they send each from now on. */
+  handTelemetryOn(): void {
+    this.#telemetryHandedOn = true;
+    this.#tell('raw', "a hot restart: the next ebb reads the workers' telemetry");
+  }
+
+  #tell(way: RequestEnds, why: string): void {
     if (way === this.#requestEnds) return;
     this.#requestEnds = way;
     this.#options.log({ event: 'workers:request-ends', way, why });
