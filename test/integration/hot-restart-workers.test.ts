@@ -157,7 +157,12 @@ test('hot restart with --workers 2: sockets handed to the new workers, a drain w
 
   await step('b. a drain handed over ends idle once an old worker has finished its request on the target', async () => {
     // Each worker has a round robin of its own, and the kernel picks the worker: held requests are sent
-    // until one is on A (one held on B is let go).
+    // until one is on A (one held on B is let go). Both must be healthy first: a health check that timed out
+    // on a loaded machine during the restarts leaves A out of the rotation for a while (20 requests all
+    // went to B once in CI).
+    for (const port of [A.port, B.port]) {
+      assert.ok(await waitFor(async () => (await healthOf(client, tgArn, port)) === 'healthy', 20_000, 100), `target ${port} is healthy: ${await healthOf(client, tgArn, port)}`);
+    }
     let slow: Promise<Settled> | null = null;
     for (let attempt = 0; attempt < 20 && slow === null; attempt++) {
       const sent = settle(get(listenerPort, '/hold'));
@@ -168,7 +173,7 @@ test('hot restart with --workers 2: sockets handed to the new workers, a drain w
         await sent;
       }
     }
-    assert.ok(slow !== null, 'a held request is in flight on A');
+    assert.ok(slow !== null, `a held request is in flight on A (A is ${await healthOf(client, tgArn, A.port)})`);
     await client.send(new DeregisterTargetsCommand({ TargetGroupArn: tgArn, Targets: [{ Id: '127.0.0.1', Port: A.port }] }));
     assert.equal(await healthOf(client, tgArn, A.port), 'draining');
     const restarted = restartWorkers();
