@@ -17,6 +17,7 @@ export interface Sample {
   readonly requestsPerSecond: number;
   readonly p50Ms: number;
   readonly p99Ms: number;
+  readonly maxMs: number;
   readonly requests: number;
   readonly errors: number;
   /** The target group's CPU seconds over the window. */
@@ -66,7 +67,7 @@ export async function interleavedRounds(targets: readonly Target[], plan: RoundP
         if (target === undefined) continue;
         const s = await measureOnce(target, connections, round, plan);
         samples.push(s);
-        log(`  ${target.name.padEnd(18)} c=${String(connections).padEnd(4)} r=${round}  ${s.requestsPerSecond.toFixed(0)} req/s  p99 ${s.p99Ms.toFixed(2)} ms  ${s.errors} errors`);
+        log(`  ${target.name.padEnd(18)} c=${String(connections).padEnd(4)} r=${round}  ${s.requestsPerSecond.toFixed(0)} req/s  p99 ${s.p99Ms.toFixed(2)} ms  max ${s.maxMs.toFixed(1)} ms  ${s.errors} errors`);
       }
     }
   }

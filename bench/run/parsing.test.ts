@@ -30,8 +30,9 @@ Requests/sec:  11995.27
 Transfer/sec:      1.43MB
 `;
 
-test('wrk: req/s, requests, p50 and p99 in ms whatever unit wrk chose, socket errors and non-2xx counted as errors', () => {
-  assert.deepEqual(parseWrk(WRK), { requestsPerSecond: 11995.27, p50Ms: 0.396, p99Ms: 1020, requests: 12086, errors: 11 });
+test('wrk: req/s, requests, p50, p99 and the slowest in ms whatever unit wrk chose, socket errors and non-2xx counted as errors', () => {
+  assert.deepEqual(parseWrk(WRK), { requestsPerSecond: 11995.27, p50Ms: 0.396, p99Ms: 1020, maxMs: 38.31, requests: 12086, errors: 11 });
+  assert.equal(parseWrk(WRK.replace('38.31ms', '1.17s')).maxMs, 1170);
   const clean = parseWrk(WRK.replace(/ {2}Socket errors.*\n {2}Non-2xx.*\n/, '').replace('99%    1.02s', '99%   28.30ms'));
   assert.equal(clean.errors, 0);
   assert.equal(clean.p99Ms, 28.3);
@@ -39,7 +40,7 @@ test('wrk: req/s, requests, p50 and p99 in ms whatever unit wrk chose, socket er
 
 test('wrk: output without results (it failed) gives NaN, not zero', () => {
   const r = parseWrk('unable to connect to 127.0.0.1:1 Connection refused\n');
-  assert.ok(Number.isNaN(r.requestsPerSecond) && Number.isNaN(r.p99Ms) && Number.isNaN(r.requests));
+  assert.ok(Number.isNaN(r.requestsPerSecond) && Number.isNaN(r.p99Ms) && Number.isNaN(r.maxMs) && Number.isNaN(r.requests));
 });
 
 test('/proc/PID/stat: pgid and utime+stime, counted from the last parenthesis of the command name', () => {
@@ -110,7 +111,7 @@ test('medians, and ratios taken within a round before their median', () => {
   assert.equal(median([4, 1, 3, 2]), 2.5);
   assert.ok(Number.isNaN(median([])));
   const s = (target: string, round: number, rps: number, cpuSeconds: number): Sample => ({
-    target, connections: 64, round, requestsPerSecond: rps, p50Ms: 1, p99Ms: rps / 1000, requests: rps, errors: 0, cpuSeconds, leaderCpuSeconds: cpuSeconds / 4,
+    target, connections: 64, round, requestsPerSecond: rps, p50Ms: 1, p99Ms: rps / 1000, maxMs: rps / 100, requests: rps, errors: 0, cpuSeconds, leaderCpuSeconds: cpuSeconds / 4,
   });
   // HAProxy's round 2 is slow: the ratio within each round is 0.5 regardless
   const rows = summarise([s('haproxy', 1, 100_000, 1), s('ebb', 1, 50_000, 1), s('haproxy', 2, 60_000, 0.6), s('ebb', 2, 30_000, 0.6), s('haproxy', 3, 100_000, 1), s('ebb', 3, 50_000, 1)], 'haproxy', new Map());
@@ -124,7 +125,7 @@ test('medians, and ratios taken within a round before their median', () => {
 
 test("the scaling table gives a group's first process's CPU per request only where the group has several", () => {
   const s = (target: string, round: number): Sample => ({
-    target, connections: 64, round, requestsPerSecond: 10_000, p50Ms: 1, p99Ms: 2, requests: 10_000, errors: 0, cpuSeconds: 0.3, leaderCpuSeconds: 0.02,
+    target, connections: 64, round, requestsPerSecond: 10_000, p50Ms: 1, p99Ms: 2, maxMs: 9, requests: 10_000, errors: 0, cpuSeconds: 0.3, leaderCpuSeconds: 0.02,
   });
   const memory = new Map([
     ['ebb --workers 2', { sumKib: 300 * 1024, maxKib: 110 * 1024, processes: 3 }],

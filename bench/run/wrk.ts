@@ -9,6 +9,12 @@ export interface WrkResult {
   readonly requestsPerSecond: number;
   readonly p50Ms: number;
   readonly p99Ms: number;
+  /**
+   * The slowest request's latency. wrk corrects its percentiles for coordinated omission (a request
+   * slower than the mean interval counts again for every interval it held its connection up), so a
+   * few requests of hundreds of ms move the p99 by themselves; the maximum shows when that happened.
+   */
+  readonly maxMs: number;
   /** Requests completed in the window (the divisor of CPU per request). */
   readonly requests: number;
   /** Socket errors (connect, read, write, timeout) and non-2xx/3xx answers. */
@@ -29,6 +35,7 @@ export function parseWrk(output: string): WrkResult {
     const m = new RegExp(`^\\s*${pct}%\\s+([\\d.]+)(us|ms|s|m)\\s*$`, 'm').exec(output);
     return m === null ? NaN : milliseconds(m[1] ?? '', m[2] ?? '');
   };
+  const max = /^\s*Latency\s+[\d.]+(?:us|ms|s|m)\s+[\d.]+(?:us|ms|s|m)\s+([\d.]+)(us|ms|s|m)\b/m.exec(output);
   const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(output);
   const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(output);
   const socketErrors = socket === null ? 0 : socket.slice(1).reduce((sum, n) => sum + Number(n), 0);
@@ -36,6 +43,7 @@ export function parseWrk(output: string): WrkResult {
     requestsPerSecond: Number(/Requests\/sec:\s+([\d.]+)/.exec(output)?.[1] ?? NaN),
     p50Ms: latency('50'),
     p99Ms: latency('99'),
+    maxMs: max === null ? NaN : milliseconds(max[1] ?? '', max[2] ?? ''),
     requests: Number(/(\d+) requests in /.exec(output)?.[1] ?? NaN),
     errors: socketErrors + (non2xx === null ? 0 : Number(non2xx[1])),
   };
