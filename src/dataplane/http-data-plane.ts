@@ -42,6 +42,11 @@ export interface HttpDataPlaneOptions {
   readonly listenMode?: ListenMode;
   /** Sockets an earlier ebb handed over (hot restart): a listener on one of their addresses listens on it. */
   readonly inheritedSockets?: InheritedSockets;
+  /**
+   * `exclusive` only: descriptors per listening socket, so a turn of the event loop accepts up to that
+   * many connections (accept-copies.ts; `ebb serve` gives ACCEPT_COPIES). Default 1.
+   */
+  readonly acceptCopies?: number;
 }
 
 const EMPTY_SNAPSHOT: RoutingSnapshot = { version: 0, listeners: [], targetGroups: new Map() };
@@ -88,7 +93,12 @@ export class HttpDataPlane implements DataPlane {
     this.#graceMs = options.tunnelCloseGraceMs ?? 500;
     this.#listenerCloseTimeoutMs = options.listenerCloseTimeoutMs ?? 30_000;
     this.#entryRetainMs = options.idleEntryRetainMs ?? 10_000;
-    this.#binding = { mode: options.listenMode ?? 'exclusive', inherited: options.inheritedSockets ?? null };
+    const copies = options.acceptCopies ?? 1;
+    this.#binding = {
+      mode: options.listenMode ?? 'exclusive',
+      inherited: options.inheritedSockets ?? null,
+      ...(copies > 1 && { acceptCopies: { count: copies, log: (line: Record<string, unknown>) => this.#logFn({ dataPlane: this.id, ...line }) } }),
+    };
     this.connectionLimit = new ConnectionLimit(options.connectionLimit);
     this.#pool = new UpstreamPool({ maxIdlePerKey: options.maxIdlePerTarget ?? 256 });
     const entries = this.#targets;

@@ -1,4 +1,5 @@
 import type net from 'node:net';
+import { addAcceptCopies } from './accept-copies.ts';
 
 /**
  * How a data plane's listeners bind their port (docs/workers.md).
@@ -87,6 +88,11 @@ export class InheritedSockets {
 export interface ListenBinding {
   readonly mode: ListenMode;
   readonly inherited: InheritedSockets | null;
+  /**
+   * `exclusive` only: descriptors of each listening socket, so a turn of the event loop accepts up to
+   * that many connections (accept-copies.ts), and where to say why none could be added. Absent: one.
+   */
+  readonly acceptCopies?: { readonly count: number; readonly log: (line: Record<string, unknown>) => void };
 }
 
 export const EXCLUSIVE_BINDING: ListenBinding = { mode: 'exclusive', inherited: null };
@@ -94,6 +100,13 @@ export const EXCLUSIVE_BINDING: ListenBinding = { mode: 'exclusive', inherited: 
 /** `server.listen` on the socket handed over for the address, or on a new one bound as the mode says. */
 export function listenOn(server: net.Server, binding: ListenBinding, address: string, port: number): void {
   const inherited = binding.inherited?.take(address, port) ?? null;
+  const copies = binding.acceptCopies;
+  if (copies !== undefined && copies.count > 1 && binding.mode === 'exclusive') {
+    server.once('listening', () => {
+      const onProblem = (reason: string): void => copies.log({ level: 'warn', msg: 'listening socket left with one accept per turn', address, port, reason });
+      void addAcceptCopies(server, { count: copies.count, onProblem }).ready;
+    });
+  }
   if (inherited !== null) server.listen(inherited);
   else server.listen(listenOptions(binding.mode, address, port));
 }

@@ -1,5 +1,6 @@
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ACCEPT_COPIES } from '../dataplane/accept-copies.ts';
 import { ConnectionLimit } from '../dataplane/connection-limit.ts';
 import { HttpDataPlane } from '../dataplane/http-data-plane.ts';
 import type { DataPlane } from '../domain/data-plane-port.ts';
@@ -52,7 +53,8 @@ export function createDataPlanes(options: DataPlanesOptions): ServedDataPlanes {
   const log = (line: object): void => options.log(line as Record<string, unknown>);
   const predecessor = options.predecessor ?? null;
   if (options.workers <= 1) {
-    const dataPlane = new HttpDataPlane({ log, ...(options.inherited !== undefined && { inheritedSockets: options.inherited }) });
+    // Several descriptors per listening socket: a burst of connections is accepted several per turn.
+    const dataPlane = new HttpDataPlane({ log, acceptCopies: ACCEPT_COPIES, ...(options.inherited !== undefined && { inheritedSockets: options.inherited }) });
     return {
       dataPlanes: predecessor === null ? [dataPlane] : [dataPlane, predecessor],
       observed: [dataPlane],
