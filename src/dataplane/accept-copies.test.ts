@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import net, { type AddressInfo } from 'node:net';
 import { test } from 'node:test';
+import { freePort } from '../../test/support/ports.ts';
 import { alive } from '../../test/support/processes.ts';
 import { addAcceptCopies } from './accept-copies.ts';
 
@@ -22,9 +23,11 @@ function connected(port: number): Promise<net.Socket> {
  */
 async function acceptedPerTurn(server: net.Server, port: number, n: number): Promise<{ turns: number[]; clients: net.Socket[] }> {
   const clients = Array.from({ length: n }, () => net.connect(port, '127.0.0.1'));
-  const until = Date.now() + 150;
+  // net.connect calls connect() on the next tick; this resolves after those ticks, before any I/O.
+  await new Promise<void>((resolve) => process.nextTick(resolve));
+  const until = Date.now() + 50;
   while (Date.now() < until) {
-    // the kernel completes the handshakes meanwhile; nothing is accepted until the loop turns
+    // on loopback the kernel has completed the handshakes; nothing is accepted until the loop turns
   }
   let count = 0;
   const onConnection = (): void => void count++;
@@ -48,11 +51,13 @@ test('copies of the descriptor: a turn accepts up to that many, every connection
   const server = net.createServer((s) => seen.push(s));
   const port = await listening(server);
   const problems: string[] = [];
-  const copies = addAcceptCopies(server, { count: 4, onProblem: (r) => problems.push(r) });
+  let held = 0;
+  const copies = addAcceptCopies(server, { count: 4, onProblem: (r) => problems.push(r), onDescriptors: (d) => (held += d) });
   t.after(() => {
     if (server.listening) server.close();
   });
   assert.equal(await copies.ready, 3);
+  assert.equal(held, 3, 'each copy is a descriptor held');
   assert.deepEqual(problems, []);
   assert.equal(copies.helperPid(), null, 'the helper has exited once it sent the copies');
 
@@ -76,6 +81,7 @@ test('copies of the descriptor: a turn accepts up to that many, every connection
   for (const c of [...clients, ...extra]) c.destroy();
   for (const s of seen) s.destroy();
   await new Promise<void>((resolve) => server.close(() => resolve()));
+  assert.equal(held, 0, 'and given back when they close');
   // Closed with the server: nothing accepts on the port any more.
   await assert.rejects(connected(port), /ECONNREFUSED/);
 });
@@ -157,4 +163,54 @@ test('a server closed before its copies come back keeps none of them: nothing ac
     again.listen(port, '127.0.0.1', () => resolve());
   });
   await new Promise<void>((resolve) => again.close(() => resolve()));
+});
+
+test('a helper started without a channel (as Node does at the descriptor limit): no copies, a reason, no crash, no process left', async (t) => {
+  const server = net.createServer((s) => s.end('hi'));
+  await listening(server);
+  t.after(() => server.close());
+  const problems: string[] = [];
+  let pid: number | undefined;
+  const copies = addAcceptCopies(server, {
+    count: 4,
+    onProblem: (r) => problems.push(r),
+    spawnHelper: () => {
+      const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30000)'], { stdio: 'ignore' });
+      pid = child.pid;
+      return child;
+    },
+  });
+  assert.equal(await copies.ready, 0);
+  assert.match(problems[0] ?? '', /could not start with a channel/);
+  const gone = Date.now() + 2000;
+  while (pid !== undefined && alive(pid) && Date.now() < gone) await new Promise((r) => setTimeout(r, 20));
+  assert.ok(pid !== undefined && !alive(pid), 'the helper without a channel was stopped');
+});
+
+test('listenOn with acceptCopies: an exclusive socket gets its copies and holds their descriptors until it closes; a shared one gets none', async () => {
+  const { listenOn } = await import('./listen-mode.ts');
+  const port = await freePort();
+  let held = 0;
+  const logs: Array<Record<string, unknown>> = [];
+  const acceptCopies = { count: 4, log: (l: Record<string, unknown>) => logs.push(l), holdDescriptors: (d: number) => void (held += d) };
+  const seen: net.Socket[] = [];
+  const server = net.createServer((s) => seen.push(s));
+  listenOn(server, { mode: 'exclusive', inherited: null, acceptCopies }, '127.0.0.1', port);
+  const until = Date.now() + 5000;
+  while (held < 3 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(held, 3);
+  const { turns, clients } = await acceptedPerTurn(server, port, 12);
+  assert.equal(Math.max(...turns), 4);
+  for (const c of clients) c.destroy();
+  for (const s of seen) s.destroy();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  assert.equal(held, 0);
+  assert.deepEqual(logs, []);
+
+  const shared = net.createServer();
+  listenOn(shared, { mode: 'shared', inherited: null, acceptCopies }, '127.0.0.1', 0);
+  await new Promise((r) => shared.once('listening', r));
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(held, 0, 'a shared socket (workers) keeps one descriptor');
+  await new Promise<void>((resolve) => shared.close(() => resolve()));
 });

@@ -53,6 +53,8 @@ export interface AcceptCopiesOptions {
   readonly onProblem: (reason: string) => void;
   /** Starts the helper (tests give one that fails); default: this node running `HELPER_SOURCE`. */
   readonly spawnHelper?: () => ChildProcess;
+  /** Told of every copy made (+1) and of those closed (-n), for the descriptor budget. */
+  readonly onDescriptors?: (delta: number) => void;
   readonly timeoutMs?: number;
 }
 
@@ -94,6 +96,11 @@ export function addAcceptCopies(server: net.Server, options: AcceptCopiesOptions
   } catch (error) {
     return none(`the helper that copies the descriptor could not start: ${(error as Error).message}`);
   }
+  // At the descriptor limit (EMFILE) Node returns a child without its channel, and so without `send`.
+  if (typeof child.send !== 'function' || !child.connected) {
+    if (child.pid !== undefined && child.exitCode === null) child.kill('SIGKILL');
+    return none('the helper that copies the descriptor could not start with a channel (is the descriptor limit reached?)');
+  }
   const copies: ListenHandle[] = [];
   let stopped = false;
   let received = 0;
@@ -101,7 +108,9 @@ export function addAcceptCopies(server: net.Server, options: AcceptCopiesOptions
   const close = server.close.bind(server);
   server.close = ((callback?: (err?: Error) => void) => {
     stopped = true;
-    for (const copy of copies.splice(0)) copy.close();
+    const closing = copies.splice(0);
+    for (const copy of closing) copy.close();
+    if (closing.length > 0) options.onDescriptors?.(-closing.length);
     // A helper still at work holds copies too: it goes now, so nothing holds the port after the server.
     if (!settled && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     return close(callback);
@@ -117,6 +126,9 @@ export function addAcceptCopies(server: net.Server, options: AcceptCopiesOptions
       // Done once the helper is gone: it exits when its channel closes, or is killed (at once after a problem).
       if (child.exitCode !== null || child.signalCode !== null) return resolve(copies.length);
       const kill = setTimeout(() => child.kill('SIGKILL'), problem === null ? EXIT_GRACE_MS : 0);
+      kill.unref();
+      // Nothing of it keeps ebb's process alive any more: it is going.
+      child.unref();
       child.once('exit', () => {
         clearTimeout(kill);
         resolve(copies.length);
@@ -141,15 +153,21 @@ export function addAcceptCopies(server: net.Server, options: AcceptCopiesOptions
     const adopt = (h: ListenHandle): void => {
       h[owner] = server;
       h.onconnection = handle.onconnection;
-      if (h.listen(511) === 0) copies.push(h);
-      else h.close();
+      if (h.listen(511) === 0) {
+        copies.push(h);
+        options.onDescriptors?.(1);
+      } else h.close();
     };
     child.on('message', onMessage);
     child.on('error', (error) => finish(`the helper that copies the descriptor failed: ${error.message}`));
     child.once('exit', (code, signal) => {
       if (received < wanted) finish(`the helper exited (${signal ?? `code ${code ?? 'unknown'}`}) after ${received} of ${wanted} copies`);
     });
-    for (let i = 0; i < wanted; i++) child.send(i, handle as unknown as net.Server);
+    try {
+      for (let i = 0; i < wanted; i++) child.send(i, handle as unknown as net.Server);
+    } catch (error) {
+      finish(`the handle could not be sent to the helper: ${(error as Error).message}`);
+    }
   });
   return { ready, helperPid: () => (child.exitCode === null && child.signalCode === null ? (child.pid ?? null) : null) };
 }

@@ -145,6 +145,25 @@ describe('attachConnectionLimit', () => {
     assert.equal(server.maxConnections, 7);
   });
 
+  test('descriptors held beyond the reserve (listening-socket copies) take one connection per two from a derived limit, not from a configured one', () => {
+    const derived = new ConnectionLimit({ nofile: { soft: 1024, source: 'proc' }, clock: new FakeClock() });
+    const server = net.createServer();
+    attachConnectionLimit(server, derived, 'a', () => {});
+    server.emit('listening');
+    const full = derived.maxConnections;
+    assert.equal(server.maxConnections, full);
+    derived.holdDescriptors(7);
+    assert.equal(server.maxConnections, full - 4, '7 descriptors: 4 connections fewer');
+    derived.holdDescriptors(-7);
+    assert.equal(server.maxConnections, full, 'given back with the copies');
+    const { limit, report } = setup(10);
+    const configured = net.createServer();
+    attachConnectionLimit(configured, limit, 'b', report);
+    configured.emit('listening');
+    limit.holdDescriptors(7);
+    assert.equal(configured.maxConnections, 10);
+  });
+
   test('leaves maxConnections alone when there is no limit', () => {
     const { limit, report } = setup(Infinity);
     const server = net.createServer();

@@ -223,6 +223,8 @@ export class ConnectionLimit {
   readonly #counters = new Counters();
   /** Servers listening now: the ones whose `maxConnections` follows the budget. */
   readonly #listening = new Set<Attachment>();
+  /** Descriptors held beyond the reserve (see `holdDescriptors`). */
+  #held = 0;
 
   constructor(init: ConnectionLimitInit = {}) {
     this.limit = deriveConnectionLimit(init.nofile ?? readNofileLimit(), init);
@@ -260,6 +262,21 @@ export class ConnectionLimit {
     this.#counters.dropped.set(listener, (this.#counters.dropped.get(listener) ?? 0) + 1);
   }
 
+  /**
+   * Descriptors the data plane holds beyond the reserve (`delta` > 0) or gives back (< 0): the copies
+   * of its listening sockets (accept-copies.ts). A derived limit leaves them room, one connection for
+   * every two (a connection is two descriptors); a configured one is the operator's and stays.
+   */
+  holdDescriptors(delta: number): void {
+    this.#held = Math.max(0, this.#held + delta);
+    this.#rebalance();
+  }
+
+  /** Client connections the held descriptors take from a derived budget. */
+  get heldConnections(): number {
+    return this.limit.reserve > 0 ? Math.ceil(this.#held / 2) : 0;
+  }
+
   /** For `attachConnectionLimit`: `a` started (true) or stopped (false) listening. */
   listening(a: Attachment, on: boolean): void {
     if (on) this.#listening.add(a);
@@ -277,7 +294,7 @@ export class ConnectionLimit {
   #rebalance(): void {
     const max = this.limit.maxConnections;
     if (max === Infinity) return;
-    const left = Math.max(0, max - this.#counters.open);
+    const left = Math.max(0, max - this.heldConnections - this.#counters.open);
     for (const a of this.#listening) a.server.maxConnections = a.open + left;
   }
 }

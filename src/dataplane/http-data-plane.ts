@@ -93,13 +93,20 @@ export class HttpDataPlane implements DataPlane {
     this.#graceMs = options.tunnelCloseGraceMs ?? 500;
     this.#listenerCloseTimeoutMs = options.listenerCloseTimeoutMs ?? 30_000;
     this.#entryRetainMs = options.idleEntryRetainMs ?? 10_000;
+    this.connectionLimit = new ConnectionLimit(options.connectionLimit);
     const copies = options.acceptCopies ?? 1;
+    const limit = this.connectionLimit;
     this.#binding = {
       mode: options.listenMode ?? 'exclusive',
       inherited: options.inheritedSockets ?? null,
-      ...(copies > 1 && { acceptCopies: { count: copies, log: (line: Record<string, unknown>) => this.#logFn({ dataPlane: this.id, ...line }) } }),
+      ...(copies > 1 && {
+        acceptCopies: {
+          count: copies,
+          log: (line: Record<string, unknown>) => this.#logFn({ dataPlane: this.id, ...line }),
+          holdDescriptors: (delta: number) => limit.holdDescriptors(delta),
+        },
+      }),
     };
-    this.connectionLimit = new ConnectionLimit(options.connectionLimit);
     this.#pool = new UpstreamPool({ maxIdlePerKey: options.maxIdlePerTarget ?? 256 });
     const entries = this.#targets;
     const pickInputs: PickInputs = {

@@ -92,7 +92,12 @@ export interface ListenBinding {
    * `exclusive` only: descriptors of each listening socket, so a turn of the event loop accepts up to
    * that many connections (accept-copies.ts), and where to say why none could be added. Absent: one.
    */
-  readonly acceptCopies?: { readonly count: number; readonly log: (line: Record<string, unknown>) => void };
+  readonly acceptCopies?: {
+    readonly count: number;
+    readonly log: (line: Record<string, unknown>) => void;
+    /** The copies' descriptors, for the connection limit's budget. */
+    readonly holdDescriptors: (delta: number) => void;
+  };
 }
 
 export const EXCLUSIVE_BINDING: ListenBinding = { mode: 'exclusive', inherited: null };
@@ -104,7 +109,7 @@ export function listenOn(server: net.Server, binding: ListenBinding, address: st
   if (copies !== undefined && copies.count > 1 && binding.mode === 'exclusive') {
     server.once('listening', () => {
       const onProblem = (reason: string): void => copies.log({ level: 'warn', msg: 'listening socket left with one accept per turn', address, port, reason });
-      void addAcceptCopies(server, { count: copies.count, onProblem }).ready;
+      addAcceptCopies(server, { count: copies.count, onProblem, onDescriptors: copies.holdDescriptors }).ready.catch((error: unknown) => onProblem(String(error)));
     });
   }
   if (inherited !== null) server.listen(inherited);
