@@ -207,6 +207,18 @@ test('listenOn with acceptCopies: an exclusive socket gets its copies and holds 
   assert.equal(held, 0);
   assert.deepEqual(logs, []);
 
+  // Two listeners opening at once: both get their copies, one helper after the other.
+  const [p1, p2] = [await freePort(), await freePort()];
+  const one = net.createServer((s) => s.destroy());
+  const two = net.createServer((s) => s.destroy());
+  listenOn(one, { mode: 'exclusive', inherited: null, acceptCopies }, '127.0.0.1', p1);
+  listenOn(two, { mode: 'exclusive', inherited: null, acceptCopies }, '127.0.0.1', p2);
+  const both = Date.now() + 8000;
+  while (held < 6 && Date.now() < both) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(held, 6);
+  await Promise.all([one, two].map((srv) => new Promise<void>((resolve) => srv.close(() => resolve()))));
+  assert.equal(held, 0);
+
   const shared = net.createServer();
   listenOn(shared, { mode: 'shared', inherited: null, acceptCopies }, '127.0.0.1', 0);
   await new Promise((r) => shared.once('listening', r));

@@ -74,7 +74,8 @@ export interface AcceptCopies {
 }
 
 function startHelper(): ChildProcess {
-  return spawn(process.execPath, ['-e', HELPER_SOURCE], { stdio: ['ignore', 'ignore', 'ignore', 'ipc'] });
+  // Without NODE_OPTIONS: an `--inspect` or `--import` meant for ebb has nothing to do in the helper.
+  return spawn(process.execPath, ['-e', HELPER_SOURCE], { stdio: ['ignore', 'ignore', 'ignore', 'ipc'], env: { ...process.env, NODE_OPTIONS: '' } });
 }
 
 /** Adds `count - 1` copies of `server`'s listening descriptor; call once the server listens. */

@@ -102,6 +102,9 @@ export interface ListenBinding {
 
 export const EXCLUSIVE_BINDING: ListenBinding = { mode: 'exclusive', inherited: null };
 
+/** The copies being made (accept-copies.ts), one listening socket after another. */
+let copying: Promise<unknown> = Promise.resolve();
+
 /** `server.listen` on the socket handed over for the address, or on a new one bound as the mode says. */
 export function listenOn(server: net.Server, binding: ListenBinding, address: string, port: number): void {
   const inherited = binding.inherited?.take(address, port) ?? null;
@@ -109,7 +112,10 @@ export function listenOn(server: net.Server, binding: ListenBinding, address: st
   if (copies !== undefined && copies.count > 1 && binding.mode === 'exclusive') {
     server.once('listening', () => {
       const onProblem = (reason: string): void => copies.log({ level: 'warn', msg: 'listening socket left with one accept per turn', address, port, reason });
-      addAcceptCopies(server, { count: copies.count, onProblem, onDescriptors: copies.holdDescriptors }).ready.catch((error: unknown) => onProblem(String(error)));
+      // One helper at a time, however many listeners open at once (each helper is a node process).
+      copying = copying.then(() =>
+        server.listening ? addAcceptCopies(server, { count: copies.count, onProblem, onDescriptors: copies.holdDescriptors }).ready.catch((error: unknown) => onProblem(String(error))) : 0,
+      );
     });
   }
   if (inherited !== null) server.listen(inherited);
