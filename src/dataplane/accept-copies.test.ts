@@ -205,7 +205,7 @@ test('listenOn with acceptCopies: an exclusive socket gets its copies and holds 
   for (const s of seen) s.destroy();
   await new Promise<void>((resolve) => server.close(() => resolve()));
   assert.equal(held, 0);
-  assert.deepEqual(logs, []);
+  assert.deepEqual(logs, [{ level: 'info', msg: 'listening socket copied', address: '127.0.0.1', port, descriptors: 4 }]);
 
   // Two listeners opening at once: both get their copies, one helper after the other.
   const [p1, p2] = [await freePort(), await freePort()];

@@ -154,6 +154,8 @@ describe('attachConnectionLimit', () => {
     assert.equal(server.maxConnections, full);
     derived.holdDescriptors(7);
     assert.equal(server.maxConnections, full - 4, '7 descriptors: 4 connections fewer');
+    assert.equal(derived.maxConnections, full - 4, 'and the limit reported says so');
+    assert.match(derived.derivation, /less 4 for the 7 descriptors of listening-socket copies$/);
     derived.holdDescriptors(-7);
     assert.equal(server.maxConnections, full, 'given back with the copies');
     const { limit, report } = setup(10);

@@ -232,9 +232,19 @@ export class ConnectionLimit {
     this.logIntervalMs = init.logIntervalMs ?? DROP_LOG_INTERVAL_MS;
   }
 
-  /** Client connections allowed at once across every attached server; `Infinity` when none. */
+  /**
+   * Client connections allowed at once across every attached server, less what held descriptors take
+   * (see `holdDescriptors`); `Infinity` when none.
+   */
   get maxConnections(): number {
-    return this.limit.maxConnections;
+    const max = this.limit.maxConnections;
+    return max === Infinity ? max : Math.max(1, max - this.heldConnections);
+  }
+
+  /** How the limit was derived, with what held descriptors took from it. */
+  get derivation(): string {
+    const held = this.heldConnections;
+    return held === 0 ? this.limit.derivation : `${this.limit.derivation}, less ${held} for the ${this.#held} descriptors of listening-socket copies`;
   }
 
   /** Open and refused connections, read-only. */
@@ -292,9 +302,9 @@ export class ConnectionLimit {
    * side of refusing.
    */
   #rebalance(): void {
-    const max = this.limit.maxConnections;
+    const max = this.maxConnections;
     if (max === Infinity) return;
-    const left = Math.max(0, max - this.heldConnections - this.#counters.open);
+    const left = Math.max(0, max - this.#counters.open);
     for (const a of this.#listening) a.server.maxConnections = a.open + left;
   }
 }
@@ -333,7 +343,7 @@ export function attachConnectionLimit(
       droppedTotal: limit.counters.dropped.get(listener) ?? 0,
       open: limit.counters.open,
       maxConnections: limit.maxConnections,
-      derivation: limit.limit.derivation,
+      derivation: limit.derivation,
       action: limit.limit.action,
     };
     try {

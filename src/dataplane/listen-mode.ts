@@ -114,7 +114,14 @@ export function listenOn(server: net.Server, binding: ListenBinding, address: st
       const onProblem = (reason: string): void => copies.log({ level: 'warn', msg: 'listening socket left with one accept per turn', address, port, reason });
       // One helper at a time, however many listeners open at once (each helper is a node process).
       copying = copying.then(() =>
-        server.listening ? addAcceptCopies(server, { count: copies.count, onProblem, onDescriptors: copies.holdDescriptors }).ready.catch((error: unknown) => onProblem(String(error))) : 0,
+        server.listening
+          ? addAcceptCopies(server, { count: copies.count, onProblem, onDescriptors: copies.holdDescriptors }).ready.then(
+              (made) => {
+                if (made > 0) copies.log({ level: 'info', msg: 'listening socket copied', address, port, descriptors: made + 1 });
+              },
+              (error: unknown) => onProblem(String(error)),
+            )
+          : undefined,
       );
     });
   }

@@ -11,6 +11,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { join } from 'node:path';
 import { after as afterAll, test } from 'node:test';
+import { ACCEPT_COPIES } from '../../src/dataplane/accept-copies.ts';
 import { deriveConnectionLimit, DROP_MESSAGE } from '../../src/dataplane/connection-limit.ts';
 import { spawnTsx, type NodeProcess } from '../support/ebb-process.ts';
 import { CLI, Cleanup, freePort, REPO_ROOT, sleep, startBackend, tempDir, waitFor, writeConfig } from './harness.ts';
@@ -186,7 +187,8 @@ test(
     const c = new Cleanup();
     cleanup.add(() => c.run());
     const NOFILE = 128;
-    const max = deriveConnectionLimit({ soft: NOFILE, source: 'proc' }).maxConnections; // 32
+    // 32 derived, less 4 for the 7 extra descriptors of the listener's socket (ACCEPT_COPIES, accept-copies.ts).
+    const max = deriveConnectionLimit({ soft: NOFILE, source: 'proc' }).maxConnections - Math.ceil((ACCEPT_COPIES - 1) / 2);
     const backend = await startBackend('a', c);
     const dir = await tempDir(c);
     const listenerPort = await freePort();
@@ -195,6 +197,9 @@ test(
     const started = await ebb.waitForLog((l) => l['event'] === 'ebb:started', 15_000);
     assert.ok(started !== null, `ebb serve did not start: ${ebb.stderr()}`);
     assert.equal((await status(listenerPort)).status, 200);
+    // The budget above counts the copies: wait until they are made (a helper process, shortly after the listener opens).
+    const copied = await ebb.waitForLog((l) => l['msg'] === 'listening socket copied', 10_000);
+    assert.equal(copied?.['descriptors'], ACCEPT_COPIES, `the listener's socket was not copied: ${JSON.stringify(ebb.logs.filter((l) => l['level'] === 'warn'))}`);
 
     // Each held connection made a proxied request, so it also has (had) a target connection.
     const held: net.Socket[] = [];
