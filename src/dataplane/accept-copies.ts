@@ -102,6 +102,7 @@ export function addAcceptCopies(server: net.Server, options: AcceptCopiesOptions
     if (child.pid !== undefined && child.exitCode === null) child.kill('SIGKILL');
     return none('the helper that copies the descriptor could not start with a channel (is the descriptor limit reached?)');
   }
+  const gone = (): boolean => child.exitCode !== null || child.signalCode !== null;
   const copies: ListenHandle[] = [];
   let stopped = false;
   let received = 0;
@@ -113,7 +114,7 @@ export function addAcceptCopies(server: net.Server, options: AcceptCopiesOptions
     for (const copy of closing) copy.close();
     if (closing.length > 0) options.onDescriptors?.(-closing.length);
     // A helper still at work holds copies too: it goes now, so nothing holds the port after the server.
-    if (!settled && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    if (!settled && !gone()) child.kill('SIGKILL');
     return close(callback);
   }) as typeof server.close;
 
@@ -125,7 +126,7 @@ export function addAcceptCopies(server: net.Server, options: AcceptCopiesOptions
       // A server closed meanwhile wants no copies: what failed then (a send of its closed handle) is no problem.
       if (problem !== null && !stopped) options.onProblem(problem);
       // Done once the helper is gone: it exits when its channel closes, or is killed (at once after a problem).
-      if (child.exitCode !== null || child.signalCode !== null) return resolve(copies.length);
+      if (gone()) return resolve(copies.length);
       const kill = setTimeout(() => child.kill('SIGKILL'), problem === null ? EXIT_GRACE_MS : 0);
       kill.unref();
       // Nothing of it keeps ebb's process alive any more: it is going.
@@ -170,5 +171,27 @@ export function addAcceptCopies(server: net.Server, options: AcceptCopiesOptions
       finish(`the handle could not be sent to the helper: ${(error as Error).message}`);
     }
   });
-  return { ready, helperPid: () => (child.exitCode === null && child.signalCode === null ? (child.pid ?? null) : null) };
+  return { ready, helperPid: () => (gone() ? null : (child.pid ?? null)) };
+}
+
+/** What a data plane asks of its listening sockets' copies (`ListenBinding.acceptCopies`). */
+export interface AcceptCopiesBinding {
+  readonly count: number;
+  readonly log: (line: Record<string, unknown>) => void;
+  /** The copies' descriptors, for the connection limit's budget. */
+  readonly holdDescriptors: (delta: number) => void;
+}
+
+/** The copies being made, one listening socket after another: each helper is a node process. */
+let copying: Promise<unknown> = Promise.resolve();
+
+/** Gives a socket that has just started listening its copies, after those asked for before it; logs the outcome. */
+export function copyListeningSocket(server: net.Server, binding: AcceptCopiesBinding, address: string, port: number): void {
+  const onProblem = (reason: string): void => binding.log({ level: 'warn', msg: 'listening socket left with one accept per turn', address, port, reason });
+  const copy = async (): Promise<void> => {
+    if (!server.listening) return;
+    const made = await addAcceptCopies(server, { count: binding.count, onProblem, onDescriptors: binding.holdDescriptors }).ready;
+    if (made > 0) binding.log({ level: 'info', msg: 'listening socket copied', address, port, descriptors: made + 1 });
+  };
+  copying = copying.then(copy).catch((error: unknown) => onProblem(String(error)));
 }

@@ -1,5 +1,5 @@
 import type net from 'node:net';
-import { addAcceptCopies } from './accept-copies.ts';
+import { copyListeningSocket, type AcceptCopiesBinding } from './accept-copies.ts';
 
 /**
  * How a data plane's listeners bind their port (docs/workers.md).
@@ -92,39 +92,16 @@ export interface ListenBinding {
    * `exclusive` only: descriptors of each listening socket, so a turn of the event loop accepts up to
    * that many connections (accept-copies.ts), and where to say why none could be added. Absent: one.
    */
-  readonly acceptCopies?: {
-    readonly count: number;
-    readonly log: (line: Record<string, unknown>) => void;
-    /** The copies' descriptors, for the connection limit's budget. */
-    readonly holdDescriptors: (delta: number) => void;
-  };
+  readonly acceptCopies?: AcceptCopiesBinding;
 }
 
 export const EXCLUSIVE_BINDING: ListenBinding = { mode: 'exclusive', inherited: null };
-
-/** The copies being made (accept-copies.ts), one listening socket after another. */
-let copying: Promise<unknown> = Promise.resolve();
 
 /** `server.listen` on the socket handed over for the address, or on a new one bound as the mode says. */
 export function listenOn(server: net.Server, binding: ListenBinding, address: string, port: number): void {
   const inherited = binding.inherited?.take(address, port) ?? null;
   const copies = binding.acceptCopies;
-  if (copies !== undefined && copies.count > 1 && binding.mode === 'exclusive') {
-    server.once('listening', () => {
-      const onProblem = (reason: string): void => copies.log({ level: 'warn', msg: 'listening socket left with one accept per turn', address, port, reason });
-      // One helper at a time, however many listeners open at once (each helper is a node process).
-      copying = copying.then(() =>
-        server.listening
-          ? addAcceptCopies(server, { count: copies.count, onProblem, onDescriptors: copies.holdDescriptors }).ready.then(
-              (made) => {
-                if (made > 0) copies.log({ level: 'info', msg: 'listening socket copied', address, port, descriptors: made + 1 });
-              },
-              (error: unknown) => onProblem(String(error)),
-            )
-          : undefined,
-      );
-    });
-  }
+  if (copies !== undefined && copies.count > 1 && binding.mode === 'exclusive') server.once('listening', () => copyListeningSocket(server, copies, address, port));
   if (inherited !== null) server.listen(inherited);
   else server.listen(listenOptions(binding.mode, address, port));
 }
