@@ -3,7 +3,10 @@
 #
 # Measures, each load bounded in time, everything on 127.0.0.1:
 #   l4-rps     HTTP keep-alive requests/s through a TCP listener (wrk -c64 sees HTTP, the proxy sees
-#              TCP): ebb's TCP listener, HAProxy `mode tcp`, and a bare Node `net` pipe (the baseline)
+#              TCP): ebb's TCP listener, HAProxy `mode tcp`, a bare Node `net` pipe (the baseline), and
+#              node-floor: the least a Node proxy can do per read (each socket's handle read into a
+#              buffer of its own and written straight to the other handle, nothing else), which shows
+#              how much of ebb's cost is Node's own
 #   bulk       MiB/s of one GET of BULK MiB (default 1024) through the same TCP listeners (curl)
 #   tls-hs     TLS handshakes/s: wrk over https with `Connection: close`, so every request is a new
 #              connection and a full handshake (wrk resumes no session): ebb's HTTPS listener, HAProxy
@@ -13,7 +16,8 @@
 # P-256 key, self-signed (made here with openssl); both proxies negotiate TLS 1.3.
 # With --pin (the default) the proxies run on CPU 1, wrk, curl and the backend on CPU 0. Rounds are
 # interleaved (each scenario, each proxy, then the next round); the table gives medians, the proxy's
-# CPU per operation (from /proc, the whole process group), and the ratio of each to HAProxy's.
+# CPU per operation (from /proc, the whole process group) with its user-space part, and the ratio of
+# each to HAProxy's.
 #
 # ebb is compiled first by tsc into .bench/protocols-dist and run as bin/ebb.js runs dist/ (about 10 s),
 # so a stale build is never measured; --from-source runs it from its sources under tsx instead.
@@ -25,7 +29,7 @@
 set -uo pipefail
 
 DUR=5; ROUNDS=3; BULK=1024; PIN=1; KEEP=0; FROM_SOURCE=0; ONLY="l4-rps bulk tls-hs https-rps"; READY_TIMEOUT=30
-BACKEND_PORT=18181; HAPROXY_TCP=18188; HAPROXY_HTTPS=18184; NODE_TCP=18189; EBB_TCP=18191; EBB_HTTPS=18193
+BACKEND_PORT=18181; HAPROXY_TCP=18188; HAPROXY_HTTPS=18184; NODE_TCP=18189; NODE_FLOOR=18187; EBB_TCP=18191; EBB_HTTPS=18193
 die() { echo "protocols.sh: $*" >&2; exit 2; }
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -117,6 +121,41 @@ net.createServer({ noDelay: true }, (c) => {
   c.on('close', () => u.destroy()); u.on('close', () => c.destroy());
 }).listen(port, '127.0.0.1');
 EOF
+# node-floor: what Node itself costs per read and write, with none of a proxy's bookkeeping. Node's
+# stream-handle layer (process.binding('stream_wrap'), as ebb's TCP flows use it): each socket's handle
+# reads into a 4 KiB buffer of its own and each read is written straight to the other socket's handle;
+# a write the kernel does not take at once stops the reads until it completes (small requests only).
+cat > "$WORK/node-floor.cjs" <<'EOF'
+const net = require('node:net');
+const { WriteWrap, streamBaseState: state, kReadBytesOrError: kRead, kLastWriteWasAsync: kAsync } = process.binding('stream_wrap');
+const [port, backend] = process.argv.slice(2).map(Number);
+function wire(from, to) {
+  const h = from._handle, out = to._handle;
+  let buf = Buffer.allocUnsafeSlow(4096), view = buf, spare = new WriteWrap();
+  h.useUserBuffer(buf);
+  h.onread = function () {
+    const n = state[kRead];
+    if (n <= 0) { from.destroy(); to.destroy(); return; }
+    if (view.length !== n) view = buf.subarray(0, n);
+    const w = spare;
+    if (out.writeBuffer(w, view) !== 0) { from.destroy(); to.destroy(); return; }
+    if (state[kAsync] === 0) return;
+    // The write holds the buffer: stop reading until it completes, then read into a new one.
+    spare = new WriteWrap();
+    w.buffer = buf;
+    h.readStop();
+    w.oncomplete = () => { buf = view = Buffer.allocUnsafeSlow(4096); h.useUserBuffer(buf); h.readStart(); };
+  };
+  h.readStart();
+}
+net.createServer({ noDelay: true, pauseOnConnect: true }, (c) => {
+  const u = net.connect({ port: backend, host: '127.0.0.1', noDelay: true });
+  u.pause();
+  u.on('connect', () => { wire(c, u); wire(u, c); });
+  c.on('error', () => u.destroy()); u.on('error', () => c.destroy());
+  c.on('close', () => u.destroy()); u.on('close', () => c.destroy());
+}).listen(port, '127.0.0.1');
+EOF
 cat > "$WORK/ebb.yaml" <<EOF
 loadBalancers:
   - name: l4
@@ -153,15 +192,15 @@ start() {
   eval "PG_$name=$!"
 }
 pg_of() { local v="PG_$1"; echo "${!v:-}"; }
-# utime+stime ticks of every process of a group
+# utime+stime ticks of every process of a group, then utime alone: "TOTAL USER"
 grp_ticks() {
-  local g=$1 f line rest s=0
+  local g=$1 f line rest s=0 u=0
   for f in /proc/[0-9]*/stat; do
     { read -r line < "$f"; } 2>/dev/null || continue
     rest=${line##*) }; set -- $rest
-    [ "$3" = "$g" ] && s=$(( s + ${12} + ${13} ))
+    [ "$3" = "$g" ] && { s=$(( s + ${12} + ${13} )); u=$(( u + ${12} )); }
   done
-  echo $s
+  echo "$s $u"
 }
 wait_port() {  # wait_port PORT GROUP: until something listens, or the group has exited
   local i
@@ -172,12 +211,13 @@ wait_port() {  # wait_port PORT GROUP: until something listens, or the group has
   done
   return 1
 }
-for p in $BACKEND_PORT $HAPROXY_TCP $HAPROXY_HTTPS $NODE_TCP $EBB_TCP $EBB_HTTPS; do
+for p in $BACKEND_PORT $HAPROXY_TCP $HAPROXY_HTTPS $NODE_TCP $NODE_FLOOR $EBB_TCP $EBB_HTTPS; do
   (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && die "port $p already in use"
 done
 start backend "$CPU_LOAD" nginx -c "$WORK/backend.conf" -p "$WORK"
 start haproxy "$CPU_PROXY" haproxy -db -f "$WORK/haproxy.cfg"
 start nodetcp "$CPU_PROXY" node "$WORK/node-tcp.cjs" "$NODE_TCP" "$BACKEND_PORT"
+start nodefloor "$CPU_PROXY" node "$WORK/node-floor.cjs" "$NODE_FLOOR" "$BACKEND_PORT"
 if [ "$FROM_SOURCE" = 1 ]; then
   EBB_RUN=(node --import tsx "$REPO/src/main/cli.ts"); EBB_HOW="ebb from its sources under tsx"
 else
@@ -195,6 +235,7 @@ RUNS=(
   "l4-rps|haproxy|$HAPROXY_TCP|haproxy|http://127.0.0.1:$HAPROXY_TCP/"
   "l4-rps|ebb|$EBB_TCP|ebb|http://127.0.0.1:$EBB_TCP/"
   "l4-rps|node-net|$NODE_TCP|nodetcp|http://127.0.0.1:$NODE_TCP/"
+  "l4-rps|node-floor|$NODE_FLOOR|nodefloor|http://127.0.0.1:$NODE_FLOOR/"
   "bulk|haproxy|$HAPROXY_TCP|haproxy|http://127.0.0.1:$HAPROXY_TCP/bulk"
   "bulk|ebb|$EBB_TCP|ebb|http://127.0.0.1:$EBB_TCP/bulk"
   "bulk|node-net|$NODE_TCP|nodetcp|http://127.0.0.1:$NODE_TCP/bulk"
@@ -221,7 +262,7 @@ done
 # ---------- load ----------
 HZ=$(getconf CLK_TCK)
 RES="$WORK/results.tsv"
-printf 'scenario\tpeer\tround\tvalue\tcpu_ticks\tops\terrors\n' > "$RES"
+printf 'scenario\tpeer\tround\tvalue\tcpu_ticks\tops\terrors\tuser_ticks\n' > "$RES"
 wants() { case " $ONLY " in *" $1 "*) return 0;; esac; return 1; }
 wrk_run() {  # wrk_run FILE ARGS... ; prints "rps requests errors"
   local f=$1; shift
@@ -240,7 +281,7 @@ for round in $(seq 1 "$ROUNDS"); do
     IFS='|' read -r s n p g u <<< "$r"
     wants "$s" || continue
     pg=$(pg_of "$g"); f="$WORK/$s.$n.$round.txt"
-    t0=$(grp_ticks "$pg")
+    read -r t0 u0 <<< "$(grp_ticks "$pg")"
     case $s in
       l4-rps|https-rps) set -- $(wrk_run "$f" -c64 "$u"); value=$1; ops=$2; errors=$3;;
       tls-hs) set -- $(wrk_run "$f" -c16 -H 'Connection: close' "$u"); value=$1; ops=$2; errors=$3;;
@@ -250,9 +291,9 @@ for round in $(seq 1 "$ROUNDS"); do
         value=$(awk -v b="${1:-0}" 'BEGIN { printf "%.1f", b / 1048576 }'); ops=$BULK
         { [ "${3:-}" = 200 ] && [ "${2:-}" = $(( BULK * 1048576 )) ]; } && errors=0 || errors=1;;
     esac
-    t1=$(grp_ticks "$pg")
+    read -r t1 u1 <<< "$(grp_ticks "$pg")"
     kill -0 -- "-$pg" 2>/dev/null || { echo "protocols.sh: $n died; log:" >&2; tail -20 "$WORK/$g.log" >&2; exit 1; }
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$s" "$n" "$round" "$value" $(( t1 - t0 )) "$ops" "$errors" >> "$RES"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$s" "$n" "$round" "$value" $(( t1 - t0 )) "$ops" "$errors" $(( u1 - u0 )) >> "$RES"
     printf '  %-9s %-9s r=%s %s\n' "$s" "$n" "$round" "$value" >&2
   done
 done
@@ -263,13 +304,13 @@ node - "$RES" "$HZ" "$BULK" "$DUR" <<'EOF'
 const fs = require('fs');
 const [res, hz, bulk, dur] = process.argv.slice(2);
 const rows = fs.readFileSync(res, 'utf8').trim().split('\n').slice(1).map((l) => l.split('\t'))
-  .map(([s, n, r, v, tk, ops, e]) => ({ s, n, r: +r, v: +v, cpu: +tk / +hz, ops: +ops, e: +e }));
+  .map(([s, n, r, v, tk, ops, e, ut]) => ({ s, n, r: +r, v: +v, cpu: +tk / +hz, user: +ut / +hz, ops: +ops, e: +e }));
 const med = (a) => { const x = [...a].sort((p, q) => p - q), m = x.length >> 1; return x.length % 2 ? x[m] : (x[m - 1] + x[m]) / 2; };
 const unit = { 'l4-rps': 'req/s', bulk: 'MiB/s', 'tls-hs': 'handshakes/s', 'https-rps': 'req/s' };
 const costUnit = { 'l4-rps': 'µs/req', bulk: 'CPU s/GiB', 'tls-hs': 'µs/handshake', 'https-rps': 'µs/req' };
-const cost = (x) => (x.s === 'bulk' ? (x.cpu * 1024) / x.ops : (x.cpu * 1e6) / x.ops);
-console.log(`| scenario | peer | median | min–max | proxy CPU | vs HAProxy (throughput) | vs HAProxy (CPU per op) | errors |`);
-console.log('|---|---|---|---|---|---|---|---|');
+const cost = (x, cpu = x.cpu) => (x.s === 'bulk' ? (cpu * 1024) / x.ops : (cpu * 1e6) / x.ops);
+console.log(`| scenario | peer | median | min–max | proxy CPU | of it in user space | vs HAProxy (throughput) | vs HAProxy (CPU per op) | errors |`);
+console.log('|---|---|---|---|---|---|---|---|---|');
 const summary = [];
 for (const s of [...new Set(rows.map((x) => x.s))]) {
   const h = rows.filter((x) => x.s === s && x.n === 'haproxy');
@@ -278,9 +319,16 @@ for (const s of [...new Set(rows.map((x) => x.s))]) {
     const ratio = med(rs.map((x) => x.v / (h.find((y) => y.r === x.r)?.v ?? NaN)));
     const cratio = med(rs.map((x) => cost(x) / cost(h.find((y) => y.r === x.r) ?? x)));
     const vs = rs.map((x) => x.v);
-    console.log(`| ${s} | ${n} | ${med(vs).toFixed(0)} ${unit[s]} | ${Math.min(...vs).toFixed(0)}–${Math.max(...vs).toFixed(0)} | ${med(rs.map(cost)).toFixed(s === 'bulk' ? 2 : 1)} ${costUnit[s]} | ${ratio.toFixed(2)} | ${cratio.toFixed(2)} | ${rs.reduce((a, x) => a + x.e, 0)} |`);
+    console.log(`| ${s} | ${n} | ${med(vs).toFixed(0)} ${unit[s]} | ${Math.min(...vs).toFixed(0)}–${Math.max(...vs).toFixed(0)} | ${med(rs.map((x) => cost(x))).toFixed(s === 'bulk' ? 2 : 1)} ${costUnit[s]} | ${med(rs.map((x) => cost(x, x.user))).toFixed(s === 'bulk' ? 2 : 1)} | ${ratio.toFixed(2)} | ${cratio.toFixed(2)} | ${rs.reduce((a, x) => a + x.e, 0)} |`);
     if (n === 'ebb') summary.push(`${s}=${ratio.toFixed(2)}`);
   }
 }
 console.log(`\nebb/haproxy: ${summary.join(' ')}  (${rows.length ? Math.max(...rows.map((x) => x.r)) : 0} rounds of ${dur} s; bulk ${bulk} MiB)`);
+const floor = rows.filter((x) => x.s === 'l4-rps' && x.n === 'node-floor');
+const ebbL4 = rows.filter((x) => x.s === 'l4-rps' && x.n === 'ebb');
+if (floor.length && ebbL4.length) {
+  const vsFloor = med(ebbL4.map((x) => cost(x) / cost(floor.find((y) => y.r === x.r) ?? x)));
+  const userVsFloor = med(ebbL4.map((x) => cost(x, x.user) / cost(floor.find((y) => y.r === x.r) ?? x, (floor.find((y) => y.r === x.r) ?? x).user)));
+  console.log(`ebb/node-floor (l4-rps, CPU per request): ${vsFloor.toFixed(2)}, user space alone ${userVsFloor.toFixed(2)}: what ebb's TCP flows add to what Node itself costs per read and write`);
+}
 EOF
