@@ -4,7 +4,7 @@ import type { TargetTls } from '../domain/routing-snapshot.ts';
 import { classifySocketError, ProxyError } from './errors.ts';
 import { SocketWriter } from './socket-writer.ts';
 import { DirectReader } from './tcp/direct-reads.ts';
-import type { ReadOutcome } from './tcp/direct-reads.ts';
+import type { DirectReadSink, ReadOutcome } from './tcp/direct-reads.ts';
 import { BodyKind, ResponseParser } from './response-parser.ts';
 import type { ResponseEvents } from './response-parser.ts';
 import type { TargetEntry } from './target-entry.ts';
@@ -66,7 +66,7 @@ const enum Deadline {
   Response,
 }
 
-export class UpstreamConnection implements ResponseEvents {
+export class UpstreamConnection implements ResponseEvents, DirectReadSink {
   readonly socket: net.Socket;
   /** What the exchange writes to the target goes through this (socket-writer.ts). */
   readonly writer: SocketWriter;
@@ -112,7 +112,7 @@ export class UpstreamConnection implements ResponseEvents {
       // a Readable per response; each read goes from the socket's handle straight to the parser
       // (DirectReader.takeOver).
       if (direct) {
-        const reader = new DirectReader((b) => this.#readDirect(b));
+        const reader = new DirectReader(this);
         socket = net.connect({ host: entry.host, port: entry.port, noDelay: true, onread: reader.option });
         reader.takeOver(socket);
       } else {
@@ -294,8 +294,8 @@ export class UpstreamConnection implements ResponseEvents {
     this.destroy();
   }
 
-  /** A read into the connection's own buffer: free again unless a write still holds part of it. */
-  #readDirect(buf: Buffer): ReadOutcome {
+  /** A read into the connection's own buffer (DirectReader): free again unless a write still holds part of it. */
+  directRead(buf: Buffer): ReadOutcome {
     const sink = this.sink;
     this.#onData(buf);
     return sink !== null && sink.holdsRead() ? 'held' : 'free';

@@ -88,6 +88,35 @@ test('while net.Socket has bytes queued, writes go through it, in order, with it
   assert.equal(writable, 0, 'a write through net.Socket is followed by its drain, not by onWritable');
 });
 
+test('a writer that has written straight to the handle goes through net.Socket again when the socket has bytes queued, and once it is destroyed', async () => {
+  const { near, far } = await pair();
+  const writer = new DirectWriter(near, () => {});
+  assert.equal(writer.write(Buffer.from('one')), 'free', 'straight to the handle');
+  // Writes through net.Socket that the kernel cannot take at once: the first waits in libuv, the
+  // second in net.Socket's own buffer. The writer's next chunk must follow both, not overtake them.
+  const big = Buffer.alloc(16 * 1024 * 1024, 2);
+  near.write(big);
+  near.write(Buffer.from('mid'));
+  assert.ok(near.writableLength > 0);
+  assert.notEqual(writer.write(Buffer.from('two')), 'free', 'queued behind net.Socket\'s bytes');
+  const got: Buffer[] = [];
+  far.on('data', (b: Buffer) => got.push(b));
+  far.resume();
+  await once(near, 'drain');
+  assert.equal(writer.write(Buffer.from('three')), 'free', 'straight to the handle again once the queue is empty');
+  for (let i = 0; i < 200 && Buffer.concat(got).length < 3 + big.length + 11; i++) await new Promise((r) => setTimeout(r, 5));
+  const all = Buffer.concat(got);
+  assert.equal(all.subarray(0, 3).toString(), 'one');
+  assert.ok(all.subarray(3, 3 + big.length).equals(big), 'net.Socket\'s bytes whole, in their place');
+  assert.equal(all.subarray(3 + big.length).toString(), 'midtwothree');
+  // Destroyed: the handle is closed; the writer does not touch it (net.Socket refuses the write).
+  near.destroy();
+  const refused = once(near, 'error').catch(() => null);
+  assert.doesNotThrow(() => writer.write(Buffer.from('late')));
+  await Promise.race([refused, new Promise((r) => setTimeout(r, 50))]);
+  far.destroy();
+});
+
 test('a held write that fails (the peer resets) destroys the socket with the error, and onWritable is not called', async () => {
   const { near, far } = await pair();
   let writable = 0;

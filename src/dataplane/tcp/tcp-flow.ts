@@ -9,7 +9,7 @@ import type { OpenTunnel, TargetEntry } from '../target-entry.ts';
 import type { IdleWatched } from './idle-sweep.ts';
 import type { ProxiedClient } from './inbound-proxy.ts';
 import { DirectReader, DirectWriter, adoptForDirectReads } from './direct-reads.ts';
-import type { HandleHusk, ReadOutcome } from './direct-reads.ts';
+import type { DirectReadSink, HandleHusk, ReadOutcome } from './direct-reads.ts';
 import { encodeProxyV2 } from './proxy-protocol.ts';
 
 /** What a flow needs of the listener it came through. */
@@ -33,6 +33,10 @@ const enum Phase {
   Closed,
 }
 
+/** The two sockets a flow reads, as its readers name them to `directRead`. */
+const CLIENT_SIDE = 0;
+const TARGET_SIDE = 1;
+
 /**
  * One TCP flow, as an NLB carries it: accepted from a client, pinned to one target of the listener's
  * group for its whole life, bytes piped both ways with back-pressure, each side's FIN passed to the
@@ -44,7 +48,7 @@ const enum Phase {
  * at a drain deadline or a listener's close deadline (`terminate`: FIN both ways first, then RST
  * after the grace), and at once on `close`.
  */
-export class TcpFlow implements OpenTunnel, IdleWatched {
+export class TcpFlow implements OpenTunnel, IdleWatched, DirectReadSink {
   moved = false;
   readonly clientAddress: string;
   readonly clientPort: number;
@@ -87,7 +91,7 @@ export class TcpFlow implements OpenTunnel, IdleWatched {
     this.clientAddress = proxied?.address ?? client.remoteAddress ?? '';
     this.clientPort = proxied?.port ?? client.remotePort ?? 0;
     // A plain TCP client is read into a buffer of its own (direct-reads.ts); a TLS one as a stream.
-    const reader = new DirectReader((chunk) => this.#fromClient(chunk));
+    const reader = new DirectReader(this, CLIENT_SIDE);
     const adopted = tls === null ? adoptForDirectReads(client, reader.option) : null;
     this.#husk = adopted?.husk ?? null;
     if (adopted !== null) {
@@ -141,7 +145,7 @@ export class TcpFlow implements OpenTunnel, IdleWatched {
         })
       : null;
     this.#targetClosed = false;
-    const reader = new DirectReader((chunk) => this.#fromTarget(chunk));
+    const reader = new DirectReader(this, TARGET_SIDE);
     const target = net.connect({ host: entry.host, port: entry.port, noDelay: true, allowHalfOpen: true, onread: reader.option });
     reader.takeOver(target);
     this.#target = target;
@@ -182,6 +186,11 @@ export class TcpFlow implements OpenTunnel, IdleWatched {
     this.#phase = Phase.Closed;
     this.#target?.destroy();
     resetSocket(this.#client);
+  }
+
+  /** A read of either socket (DirectReader): passed on to the other. */
+  directRead(chunk: Buffer, side: number): ReadOutcome {
+    return side === CLIENT_SIDE ? this.#fromClient(chunk) : this.#fromTarget(chunk);
   }
 
   #fromClient(b: Buffer): ReadOutcome {
