@@ -217,16 +217,16 @@ export class DirectWriter {
   /**
    * The socket's TCP handle when a write may go straight to it: connected, nothing in net.Socket's
    * queue, not ended, not destroyed. Once found it is kept (`#clear`) until this writer writes through
-   * net.Socket or ends it; until then each write checks only that the socket still has that handle
-   * (net.Socket drops it when destroyed) and nothing queued (a write through net.Socket behind this
-   * writer's back). Reading `destroyed` and `writableEnded` on every write as well touched one more
-   * object per read, which profiling showed as memory stalls on each read. A socket is ended only
-   * through `end` here.
+   * net.Socket or ends it; until then each write checks that the socket still has that handle
+   * (net.Socket drops it at once when destroyed), and that its writable state has nothing queued and
+   * no end (a write or an end through net.Socket behind this writer's back). Reading `destroyed` on
+   * every write as well touched the readable state too, one more object per read, which profiling
+   * showed as memory stalls on each read.
    */
   #direct(): TcpHandle | null {
     const socket = this.#socket;
     const clear = this.#clear;
-    if (clear !== null && (socket as unknown as { _handle: unknown })._handle === clear && socket.writableLength === 0) return clear;
+    if (clear !== null && (socket as unknown as { _handle: unknown })._handle === clear && socket.writableLength === 0 && !socket.writableEnded) return clear;
     if (socket.writableLength !== 0 || socket.writableEnded) return (this.#clear = null);
     return (this.#clear = tcpHandleOf(socket, { connected: true }));
   }

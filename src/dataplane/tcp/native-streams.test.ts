@@ -117,6 +117,33 @@ test('a writer that has written straight to the handle goes through net.Socket a
   far.destroy();
 });
 
+test('Node drops a destroyed socket\'s handle and its reads at once, whether closed or reset (flows read and write handles on that)', async () => {
+  for (const how of ['destroy', 'resetAndDestroy'] as const) {
+    const { near, far } = await pair();
+    const handle = (near as unknown as { _handle: { onread: unknown } })._handle;
+    const reader = new DirectReader(() => 'free');
+    reader.takeOver(near);
+    const fastRead = handle.onread;
+    assert.equal(typeof fastRead, 'function');
+    near[how]();
+    assert.equal((near as unknown as { _handle: unknown })._handle, null, `${how}: the socket no longer has its handle`);
+    assert.notEqual(handle.onread, fastRead, `${how}: the handle's reads no longer reach the flow`);
+    far.destroy();
+  }
+});
+
+test('a writer goes through net.Socket once the socket was ended behind its back', async () => {
+  const { near, far } = await pair();
+  const writer = new DirectWriter(near, () => {});
+  assert.equal(writer.write(Buffer.from('one')), 'free');
+  near.end();
+  const refused = once(near, 'error') as Promise<[NodeJS.ErrnoException]>;
+  writer.write(Buffer.from('late'));
+  const [error] = await refused;
+  assert.equal(error.code, 'ERR_STREAM_WRITE_AFTER_END', 'net.Socket refuses it, not the kernel');
+  far.destroy();
+});
+
 test('a held write that fails (the peer resets) destroys the socket with the error, and onWritable is not called', async () => {
   const { near, far } = await pair();
   let writable = 0;
