@@ -163,6 +163,21 @@ test('a held write that fails (the peer resets) destroys the socket with the err
   assert.equal(writable, 0);
 });
 
+test('a socket reset by ebb while a write is held: the write\'s completion finds it destroyed, and onWritable is not called', async () => {
+  const { near, far } = await pair();
+  let writable = 0;
+  const writer = new DirectWriter(near, () => writable++);
+  assert.equal(writer.write(Buffer.alloc(32 * 1024 * 1024)), 'held-full');
+  const closed = once(near, 'close');
+  near.resetAndDestroy();
+  await closed;
+  // libuv completes (cancels) the held write when the handle closes; give it a turn either way.
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(writable, 0);
+  assert.doesNotThrow(() => writer.write(Buffer.from('late')), 'a later write goes to net.Socket, which refuses it');
+  far.destroy();
+});
+
 test('a reader that takes over the handle gets every byte, stops on held-full until resumed, and still sees the end', async () => {
   const { near, far } = await pair();
   far.resume();
