@@ -136,7 +136,8 @@ export function addAcceptCopies(server: net.Server, options: AcceptCopiesOptions
         resolve(copies.length);
       });
     };
-    const timer = setTimeout(() => finish(`the helper sent ${received} of ${wanted} copies in ${options.timeoutMs ?? HELPER_TIMEOUT_MS} ms`), options.timeoutMs ?? HELPER_TIMEOUT_MS);
+    const timeoutMs = options.timeoutMs ?? HELPER_TIMEOUT_MS;
+    const timer = setTimeout(() => finish(`the helper sent ${received} of ${wanted} copies in ${timeoutMs} ms`), timeoutMs);
     timer.unref();
     // Stays attached for the helper's life: a copy that comes after the end is closed here, and Node
     // cannot take a message after the channel closed while no listener waits for it (it throws).

@@ -238,12 +238,12 @@ export class ConnectionLimit {
    */
   get maxConnections(): number {
     const max = this.limit.maxConnections;
-    return max === Infinity ? max : Math.max(1, max - this.heldConnections);
+    return max === Infinity ? max : Math.max(1, max - this.#heldConnections);
   }
 
   /** How the limit was derived, with what held descriptors took from it. */
   get derivation(): string {
-    const held = this.heldConnections;
+    const held = this.#heldConnections;
     return held === 0 ? this.limit.derivation : `${this.limit.derivation}, less ${held} for the ${this.#held} descriptors of listening-socket copies`;
   }
 
@@ -283,7 +283,7 @@ export class ConnectionLimit {
   }
 
   /** Client connections the held descriptors take from a derived budget. */
-  get heldConnections(): number {
+  get #heldConnections(): number {
     return this.limit.reserve > 0 ? Math.ceil(this.#held / 2) : 0;
   }
 

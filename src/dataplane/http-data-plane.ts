@@ -95,15 +95,14 @@ export class HttpDataPlane implements DataPlane {
     this.#entryRetainMs = options.idleEntryRetainMs ?? 10_000;
     this.connectionLimit = new ConnectionLimit(options.connectionLimit);
     const copies = options.acceptCopies ?? 1;
-    const limit = this.connectionLimit;
     this.#binding = {
       mode: options.listenMode ?? 'exclusive',
       inherited: options.inheritedSockets ?? null,
       ...(copies > 1 && {
         acceptCopies: {
           count: copies,
-          log: (line: Record<string, unknown>) => this.#logFn({ dataPlane: this.id, ...line }),
-          holdDescriptors: (delta: number) => limit.holdDescriptors(delta),
+          log: (line: Record<string, unknown>) => this.log({ dataPlane: this.id, ...line }),
+          holdDescriptors: (delta: number) => this.connectionLimit.holdDescriptors(delta),
         },
       }),
     };

@@ -169,8 +169,8 @@ export class DirectWriter {
   readonly #onWritable: () => void;
   #spare: WriteReq | null = null;
   #pending: WriteReq | null = null;
-  /** The handle while writes may go straight to it (see `#direct`). */
-  #clear: TcpHandle | null = null;
+  /** The socket's handle, once found (see `#direct`). */
+  #known: TcpHandle | null = null;
   #endAfterWrite = false;
 
   constructor(socket: Socket, onWritable: () => void) {
@@ -181,12 +181,8 @@ export class DirectWriter {
   write(chunk: Buffer): ReadOutcome {
     const socket = this.#socket;
     const native = nativeStreams;
-    const handle = this.#pending === null ? this.#direct() : null;
-    if (native === null || handle === null) {
-      // Bytes may now wait in net.Socket's queue: the next write checks it again.
-      this.#clear = null;
-      return writeRead(socket, chunk);
-    }
+    const handle = native !== null && this.#pending === null ? this.#direct() : null;
+    if (native === null || handle === null) return writeRead(socket, chunk);
     const req = (this.#spare ??= native.newWriteReq());
     const err = handle.writeBuffer(req, chunk);
     if (err !== 0) {
@@ -209,26 +205,23 @@ export class DirectWriter {
    * net.Socket's own queue does for its writes.
    */
   end(): void {
-    this.#clear = null;
     if (this.#pending !== null) this.#endAfterWrite = true;
     else this.#socket.end();
   }
 
   /**
-   * The socket's TCP handle when a write may go straight to it: connected, nothing in net.Socket's
-   * queue, not ended, not destroyed. Once found it is kept (`#clear`) until this writer writes through
-   * net.Socket or ends it; until then each write checks that the socket still has that handle
-   * (net.Socket drops it at once when destroyed), and that its writable state has nothing queued and
-   * no end (a write or an end through net.Socket behind this writer's back). Reading `destroyed` on
-   * every write as well touched the readable state too, one more object per read, which profiling
-   * showed as memory stalls on each read.
+   * The socket's TCP handle when a write may go straight to it: nothing in net.Socket's queue, not
+   * ended, connected and not destroyed. The handle is found once and kept; a write checks that the
+   * socket still has it (net.Socket drops it at once when destroyed) rather than reading `destroyed`,
+   * which touches the readable state too: one more object per read, and profiling showed the read
+   * path stalled on such loads.
    */
   #direct(): TcpHandle | null {
     const socket = this.#socket;
-    const clear = this.#clear;
-    if (clear !== null && (socket as unknown as { _handle: unknown })._handle === clear && socket.writableLength === 0 && !socket.writableEnded) return clear;
-    if (socket.writableLength !== 0 || socket.writableEnded) return (this.#clear = null);
-    return (this.#clear = tcpHandleOf(socket, { connected: true }));
+    if (socket.writableLength !== 0 || socket.writableEnded) return null;
+    const known = this.#known;
+    if (known !== null && (socket as unknown as { _handle: unknown })._handle === known) return known;
+    return (this.#known = tcpHandleOf(socket, { connected: true }));
   }
 
   #completed(req: WriteReq, status: number): void {
