@@ -121,41 +121,6 @@ net.createServer({ noDelay: true }, (c) => {
   c.on('close', () => u.destroy()); u.on('close', () => c.destroy());
 }).listen(port, '127.0.0.1');
 EOF
-# node-floor: what Node itself costs per read and write, with none of a proxy's bookkeeping. Node's
-# stream-handle layer (process.binding('stream_wrap'), as ebb's TCP flows use it): each socket's handle
-# reads into a 4 KiB buffer of its own and each read is written straight to the other socket's handle;
-# a write the kernel does not take at once stops the reads until it completes (small requests only).
-cat > "$WORK/node-floor.cjs" <<'EOF'
-const net = require('node:net');
-const { WriteWrap, streamBaseState: state, kReadBytesOrError: kRead, kLastWriteWasAsync: kAsync } = process.binding('stream_wrap');
-const [port, backend] = process.argv.slice(2).map(Number);
-function wire(from, to) {
-  const h = from._handle, out = to._handle;
-  let buf = Buffer.allocUnsafeSlow(4096), view = buf, spare = new WriteWrap();
-  h.useUserBuffer(buf);
-  h.onread = function () {
-    const n = state[kRead];
-    if (n <= 0) { from.destroy(); to.destroy(); return; }
-    if (view.length !== n) view = buf.subarray(0, n);
-    const w = spare;
-    if (out.writeBuffer(w, view) !== 0) { from.destroy(); to.destroy(); return; }
-    if (state[kAsync] === 0) return;
-    // The write holds the buffer: stop reading until it completes, then read into a new one.
-    spare = new WriteWrap();
-    w.buffer = buf;
-    h.readStop();
-    w.oncomplete = () => { buf = view = Buffer.allocUnsafeSlow(4096); h.useUserBuffer(buf); h.readStart(); };
-  };
-  h.readStart();
-}
-net.createServer({ noDelay: true, pauseOnConnect: true }, (c) => {
-  const u = net.connect({ port: backend, host: '127.0.0.1', noDelay: true });
-  u.pause();
-  u.on('connect', () => { wire(c, u); wire(u, c); });
-  c.on('error', () => u.destroy()); u.on('error', () => c.destroy());
-  c.on('close', () => u.destroy()); u.on('close', () => c.destroy());
-}).listen(port, '127.0.0.1');
-EOF
 cat > "$WORK/ebb.yaml" <<EOF
 loadBalancers:
   - name: l4
@@ -217,7 +182,7 @@ done
 start backend "$CPU_LOAD" nginx -c "$WORK/backend.conf" -p "$WORK"
 start haproxy "$CPU_PROXY" haproxy -db -f "$WORK/haproxy.cfg"
 start nodetcp "$CPU_PROXY" node "$WORK/node-tcp.cjs" "$NODE_TCP" "$BACKEND_PORT"
-start nodefloor "$CPU_PROXY" node "$WORK/node-floor.cjs" "$NODE_FLOOR" "$BACKEND_PORT"
+start nodefloor "$CPU_PROXY" node "$REPO/bench/node-floor.cjs" "$NODE_FLOOR" "$BACKEND_PORT"
 if [ "$FROM_SOURCE" = 1 ]; then
   EBB_RUN=(node --import tsx "$REPO/src/main/cli.ts"); EBB_HOW="ebb from its sources under tsx"
 else

@@ -29,8 +29,9 @@ export interface RunOptions {
 
 export const USAGE = `Usage: npm run bench [-- OPTIONS]
 
-  (no mode)      The per-core table: the backend direct, HAProxy and nginx (when installed) and
-                 ebb, one core each, interleaved rounds, medians and ratios to HAProxy (~3 min).
+  (no mode)      The per-core table: the backend direct, HAProxy and nginx (when installed),
+                 node-floor (bench/node-floor.cjs: Node relaying the bytes, nothing parsed) and ebb,
+                 one core each, interleaved rounds, medians and ratios to HAProxy (~4 min).
   --workers [N]  The scaling table: ebb serve --workers 1 against --workers N (default: the
                  number of cores), and HAProxy nbthread 1 against N as the machine's own yardstick.
   --profile      One 64-connection round with ebb under node --cpu-prof; prints the top 15

@@ -1,27 +1,43 @@
 /**
- * The per-core table: the backend direct, HAProxy (nbthread 1), nginx (1 worker) and ebb
- * (`--workers 1` where this ebb has the option), each proxy on one core, measured in the same
+ * The per-core table: the backend direct, HAProxy (nbthread 1), nginx (1 worker), node-floor (Node
+ * relaying the bytes and nothing more: the least any Node proxy spends) and ebb (`--workers 1` where
+ * this ebb has the option), each proxy on one core, measured in the same
  * interleaved rounds against the same backend, with ratios to HAProxy's figures of the same round.
  */
 import type { RunOptions } from './options.ts';
 import { measureTargets } from './measure.ts';
 import { freePort, getText } from './processes.ts';
-import { buildEbb, startBackend, startEbb, startHaproxy, startNginxProxy, type Target } from './servers.ts';
+import { buildEbb, startBackend, startEbb, startHaproxy, startNginxProxy, startNodeFloor, type Target } from './servers.ts';
 import { ebbHasWorkersOption, machineLine, placement, requireWrk, sumCounter } from './setup.ts';
 import { perCoreTable, summarise, type Row } from './table.ts';
 
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
 const fixed = (x: number | undefined, d = 2): string => (x !== undefined && Number.isFinite(x) ? x.toFixed(d) : '-');
 
+/** The largest single process's VmHWM of a target over the run, in MiB. */
+function peakMib(rows: readonly Row[], target: string): number {
+  return Math.max(...rows.filter((r) => r.target === target).map((r) => r.memory?.maxKib ?? 0)) / 1024;
+}
+
 function goalLines(rows: readonly Row[]): string[] {
   const ebb = rows.filter((r) => r.target === 'ebb');
   const at = (f: (r: Row) => number): string => ebb.map((r) => `${fixed(f(r))} at ${r.connections}`).join(', ');
-  const largest = Math.max(...ebb.map((r) => r.memory?.maxKib ?? 0)) / 1024;
+  const floor = (r: Row): number => {
+    const f = rows.find((x) => x.target === 'node-floor' && x.connections === r.connections);
+    return f === undefined ? NaN : r.cpuMicros / f.cpuMicros;
+  };
+  const hasFloor = rows.some((r) => r.target === 'node-floor');
   return [
     `ebb req/s ÷ HAProxy: ${at((r) => r.rpsRatio)} connections (goal ≥ 0.5)`,
     `ebb CPU per request ÷ HAProxy: ${at((r) => r.cpuRatio)} connections`,
     `ebb p99 ÷ HAProxy: ${at((r) => r.p99Ratio)} connections (goal ≤ 2)`,
-    `ebb peak RSS: ${largest.toFixed(1)} MiB, its largest process's VmHWM over the whole run, all connection counts (goal ≤ 64 MiB per data-plane process)`,
+    `ebb peak RSS: ${peakMib(rows, 'ebb').toFixed(1)} MiB, its largest process's VmHWM over the whole run, all connection counts (goal ≤ 64 MiB per data-plane process)`,
+    ...(hasFloor
+      ? [
+          `ebb CPU per request ÷ node-floor (ratio of the medians): ${at(floor)} connections (what ebb's HTTP work adds to what Node costs to carry the same bytes)`,
+          `node-floor peak RSS: ${peakMib(rows, 'node-floor').toFixed(1)} MiB (Node holding the same connections with nothing allocated per read: the least a Node proxy's process takes)`,
+        ]
+      : []),
   ];
 }
 
@@ -29,7 +45,7 @@ export async function perCore(options: RunOptions, work: string): Promise<number
   requireWrk();
   const { placement: cpus, note } = placement(options.pin);
   const workers = ebbHasWorkersOption() ? 1 : null;
-  const [backendPort, haproxyPort, nginxPort, ebbPort, adminPort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
+  const [backendPort, haproxyPort, nginxPort, floorPort, ebbPort, adminPort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort(), freePort()]);
   log(machineLine());
   log(options.fromSource ? '# ebb from its sources (tsx)' : '# building ebb into .bench/dist (tsc, about 10 s)');
   const build = buildEbb(options.fromSource, options.node);
@@ -37,8 +53,9 @@ export async function perCore(options: RunOptions, work: string): Promise<number
   const backend = await startBackend(work, backendPort, cpus.load);
   const haproxy = await startHaproxy(work, 'haproxy', haproxyPort, backendPort, 1, cpus.proxy, options.haproxyReuse);
   const nginx = await startNginxProxy(work, nginxPort, backendPort, cpus.proxy);
+  const floor = await startNodeFloor(work, floorPort, backendPort, build.node, cpus.proxy);
   const ebb = await startEbb({ name: 'ebb', port: ebbPort, adminPort, backendPort, accessLog: options.accessLog, workers, build, nodeFlags: options.nodeFlags }, work, cpus.proxy);
-  const targets: Target[] = [backend, ...(haproxy === null ? [] : [haproxy]), ...(nginx === null ? [] : [nginx]), ebb];
+  const targets: Target[] = [backend, ...(haproxy === null ? [] : [haproxy]), ...(nginx === null ? [] : [nginx]), floor, ebb];
 
   log(`# ${targets.map((t) => t.name).join(', ')}; connections ${options.connections.join(', ')}; ${options.rounds} rounds of ${options.seconds} s; ${note}`);
   const { samples, memory } = await measureTargets(targets, options, cpus.load, work);
@@ -56,7 +73,7 @@ export async function perCore(options: RunOptions, work: string): Promise<number
   ];
   console.log(`\n${machineLine()}`);
   console.log(`# GET / -> "ok\\n" from nginx (1 worker); wrk -t1 --latency; ${options.rounds} interleaved rounds of ${options.seconds} s; medians; ${note}`);
-  console.log(`# HAProxy nbthread 1 http-reuse ${options.haproxyReuse}, nginx 1 worker (upstream keep-alive 256), ${ebbSetup.join('; ')}`);
+  console.log(`# HAProxy nbthread 1 http-reuse ${options.haproxyReuse}, nginx 1 worker (upstream keep-alive 256), node-floor (bench/node-floor.cjs: each client connection relayed byte for byte on a target connection of its own, nothing parsed), ${ebbSetup.join('; ')}`);
   console.log('# CPU µs/req: utime+stime of the whole process group over the window ÷ requests; ratios: median of the same round\'s ratios');
   console.log('# peak RSS: VmHWM (peak over the whole run) summed over the group\'s processes, and the largest single process\'s');
   console.log(`\n${perCoreTable(rows, 'HAProxy')}\n`);

@@ -4,6 +4,8 @@
  *   backend  nginx, 1 worker, access log off: GET / -> "ok\n"
  *   haproxy  mode http, nbthread N, keep-alive both sides, http-reuse always (or safe: --haproxy-reuse), no log
  *   nginx    proxy_pass with an upstream keep-alive pool of 256, 1 worker, access log off
+ *   node-floor  bench/node-floor.cjs: Node relaying each connection's bytes to a target connection of
+ *            its own, no parsing, no bookkeeping: the least a Node proxy spends in CPU and memory
  *   ebb      `ebb serve` with the file below: health checks, drain accounting, X-Forwarded-*, strict
  *            parsing (its defaults) and its metrics; the access log only when asked for
  * The same settings as ../shared/bench/peers.sh and bench/protocols.sh, so the figures compare.
@@ -119,6 +121,13 @@ http {
   const group = ServerGroup.start('nginx', [nginx, '-c', conf, '-p', work], { cpus, logFile: path.join(work, 'nginx.log') });
   await waitFor200(group, port, READY_MS);
   return { name: 'nginx', port, group };
+}
+
+/** bench/node-floor.cjs on the proxies' core, run by the node that runs ebb: Node's own floor. */
+export async function startNodeFloor(work: string, port: number, backendPort: number, node: string, cpus: string | null): Promise<Target> {
+  const group = ServerGroup.start('node-floor', [node, path.join(REPO, 'bench/node-floor.cjs'), String(port), String(backendPort)], { cpus, logFile: path.join(work, 'node-floor.log') });
+  await waitFor200(group, port, READY_MS);
+  return { name: 'node-floor', port, group };
 }
 
 /**
