@@ -73,6 +73,8 @@ export class UpstreamConnection implements ResponseEvents, DirectReadSink {
   connected = false;
   /** Has served at least one exchange (a failure before any byte may then be retried). */
   reused = false;
+  /** Its index in its pool key's open set (upstream-pool.ts). */
+  openSlot = -1;
   sink: UpstreamSink | null = null;
   idleSince = 0;
   idleTimeoutMs = 60_000;

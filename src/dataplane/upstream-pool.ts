@@ -1,4 +1,5 @@
 import type { TargetTls } from '../domain/routing-snapshot.ts';
+import { SlotSet, type SlotAccess } from '../shared/slot-set.ts';
 import type { TargetEntry } from './target-entry.ts';
 import { sameTargetTls, UpstreamConnection } from './upstream-connection.ts';
 import type { ConnectionHome } from './upstream-connection.ts';
@@ -9,12 +10,15 @@ export interface PoolOptions {
   readonly maxIdlePerKey: number;
 }
 
+/** A connection's place in its key's open set. */
+const OPEN_SLOT: SlotAccess<UpstreamConnection> = { get: (c) => c.openSlot, set: (c, i) => void (c.openSlot = i) };
+
 /** The connections of one target key. */
 interface KeyConnections {
   /** Idle keep-alive connections, most recently used last (LIFO keeps the warm ones busy). */
   readonly idle: UpstreamConnection[];
-  /** Every connection of the key: connecting, busy or idle. */
-  readonly open: Set<UpstreamConnection>;
+  /** Every connection of the key: connecting, busy or idle (a SlotSet: one may come and go per request). */
+  readonly open: SlotSet<UpstreamConnection>;
 }
 
 /** The TLS session last given by a target, and the settings it was made under. */
@@ -70,7 +74,7 @@ export class UpstreamPool implements ConnectionHome {
   opened(conn: UpstreamConnection): void {
     let k = this.#keys.get(conn.entry);
     if (k === undefined) {
-      k = { idle: [], open: new Set() };
+      k = { idle: [], open: new SlotSet(OPEN_SLOT) };
       this.#keys.set(conn.entry, k);
     }
     k.open.add(conn);
