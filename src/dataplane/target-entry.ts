@@ -1,10 +1,15 @@
 import type { TargetActivity } from '../domain/data-plane-port.ts';
+import { SlotSet, type SlotAccess } from '../shared/slot-set.ts';
 
 /** What a target's entry needs of an open tunnel: to close it at a deadline, politely or at once. */
 export interface OpenTunnel {
   terminate(graceMs: number): Promise<void>;
   close(): void;
+  /** Its index in its entry's open tunnels (shared/slot-set.ts); -1 before it opens. */
+  tunnelSlot: number;
 }
+
+const TUNNEL_SLOT: SlotAccess<OpenTunnel> = { get: (t) => t.tunnelSlot, set: (t, i) => void (t.tunnelSlot = i) };
 
 /**
  * What the data plane keeps per target key: what is in flight (the counts `activity()` reports)
@@ -24,7 +29,8 @@ export class TargetEntry implements TargetActivity {
   idleSince = 0;
   #requests = 0;
   #completed = 0;
-  readonly #tunnels = new Set<OpenTunnel>();
+  /** A SlotSet: a TCP listener's flows come and go by the thousand. */
+  readonly #tunnels = new SlotSet<OpenTunnel>(TUNNEL_SLOT);
 
   constructor(
     readonly key: string,
@@ -73,6 +79,6 @@ export class TargetEntry implements TargetActivity {
 
   /** The open tunnels, copied (closing one changes the set). */
   openTunnels(): OpenTunnel[] {
-    return [...this.#tunnels];
+    return this.#tunnels.snapshot();
   }
 }

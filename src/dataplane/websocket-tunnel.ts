@@ -76,6 +76,8 @@ class FrameTracker {
 }
 
 export class Tunnel {
+  /** Its index in its target entry's open tunnels. */
+  tunnelSlot = -1;
   /** Frames from the target to the client. */
   readonly #down = new FrameTracker();
   /** Frames from the client to the target. */

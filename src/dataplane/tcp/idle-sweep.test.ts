@@ -5,6 +5,8 @@ import { IdleSweep, type IdleWatched } from './idle-sweep.ts';
 
 class Flow implements IdleWatched {
   moved = false;
+  quietSince = 0;
+  sweepSlot = -1;
   expiredAt: number | null = null;
   constructor(readonly clock: FakeClock) {}
   idleExpired(): void {

@@ -1,4 +1,5 @@
 import type { Clock, TimerHandle } from '../../shared/clock.ts';
+import { SlotSet, type SlotAccess } from '../../shared/slot-set.ts';
 
 /** A flow as the idle sweep sees it. */
 export interface IdleWatched {
@@ -6,18 +7,25 @@ export interface IdleWatched {
   moved: boolean;
   /** Called once, by the sweep, when nothing has moved for the timeout. */
   idleExpired(): void;
+  /** The sweep's own: when (clock ms) it last saw the flow move, or when it was added. */
+  quietSince: number;
+  /** The sweep's own: the flow's index in its set (-1: not in it). */
+  sweepSlot: number;
 }
+
+const SWEEP_SLOT: SlotAccess<IdleWatched> = { get: (f) => f.sweepSlot, set: (f, i) => void (f.sweepSlot = i) };
 
 /**
  * The idle timeout of every flow of one listener, on one coarse ticker rather than a timer per flow
  * (as the HTTP listener checks header deadlines): a flow only sets a flag per read, and the sweep,
  * every quarter of the timeout (20 ms to 1 s), notes the flows that moved and expires those quiet
  * for the whole timeout. A flow is never expired early; it may be expired up to two ticks late (at
- * most 2 s on the default 350 s). The ticker runs only while the listener has flows.
+ * most 2 s on the default 350 s). The ticker runs only while the listener has flows. Each flow keeps
+ * its own time and index, in a SlotSet rather than a Map (shared/slot-set.ts: flows come and go by the
+ * thousand, and a Map's rebuilt tables kept closed ones alive).
  */
 export class IdleSweep<T extends IdleWatched> {
-  /** Each flow and when (clock ms) the sweep last saw it move, or when it was added. */
-  readonly #quietSince = new Map<T, number>();
+  readonly #flows = new SlotSet<T>(SWEEP_SLOT);
   readonly #clock: Clock;
   #timeoutMs: number;
   #timer: TimerHandle | null = null;
@@ -32,7 +40,7 @@ export class IdleSweep<T extends IdleWatched> {
   }
 
   get size(): number {
-    return this.#quietSince.size;
+    return this.#flows.size;
   }
 
   /** The time between two looks at the flows. */
@@ -52,13 +60,14 @@ export class IdleSweep<T extends IdleWatched> {
 
   add(flow: T): void {
     flow.moved = false;
-    this.#quietSince.set(flow, this.#clock.now());
+    flow.quietSince = this.#clock.now();
+    this.#flows.add(flow);
     if (this.#timer === null) this.#arm();
   }
 
   delete(flow: T): void {
-    this.#quietSince.delete(flow);
-    if (this.#quietSince.size === 0) this.stop();
+    this.#flows.delete(flow);
+    if (this.#flows.size === 0) this.stop();
   }
 
   stop(): void {
@@ -75,16 +84,16 @@ export class IdleSweep<T extends IdleWatched> {
     const now = this.#clock.now();
     const timeout = this.#timeoutMs;
     const expired: T[] = [];
-    for (const [flow, since] of this.#quietSince) {
+    for (const flow of this.#flows) {
       if (flow.moved) {
         flow.moved = false;
-        this.#quietSince.set(flow, now);
-      } else if (now - since >= timeout) expired.push(flow);
+        flow.quietSince = now;
+      } else if (now - flow.quietSince >= timeout) expired.push(flow);
     }
     for (const flow of expired) {
-      this.#quietSince.delete(flow);
+      this.#flows.delete(flow);
       flow.idleExpired();
     }
-    if (this.#quietSince.size > 0 && this.#timer === null) this.#arm();
+    if (this.#flows.size > 0 && this.#timer === null) this.#arm();
   }
 }

@@ -50,6 +50,12 @@ const TARGET_SIDE = 1;
  */
 export class TcpFlow implements OpenTunnel, IdleWatched, DirectReadSink {
   moved = false;
+  /** The idle sweep's record: when it last saw this flow move, and its index there (idle-sweep.ts). */
+  quietSince = 0;
+  sweepSlot = -1;
+  /** Its index in its listener's flows, and in its target entry's open tunnels (shared/slot-set.ts). */
+  listenerSlot = -1;
+  tunnelSlot = -1;
   readonly clientAddress: string;
   readonly clientPort: number;
   entry: TargetEntry | null = null;
