@@ -1,7 +1,7 @@
 import net from 'node:net';
 import type { Socket } from 'node:net';
 import { handleError, nativeStreams, tcpHandleOf } from './native-streams.ts';
-import type { TcpHandle, WriteReq } from './native-streams.ts';
+import type { NativeStreams, TcpHandle, WriteReq } from './native-streams.ts';
 
 /**
  * Reads of a TCP flow's sockets into a buffer of each socket's own (`onread`, Node docs: net,
@@ -65,6 +65,16 @@ export function directReadOption(read: DirectRead): net.OnReadOpts {
   return new DirectReader(read).option;
 }
 
+/** What a taken-over handle carries for `DirectReader.#fastRead`: its reader, its socket, and the `onread` it had. */
+const READER = Symbol('ebb.directReader');
+const SOCKET = Symbol('ebb.directReaderSocket');
+const PORTABLE_ONREAD = Symbol('ebb.portableOnread');
+interface TakenOverHandle extends TcpHandle {
+  [READER]: DirectReader;
+  [SOCKET]: Socket;
+  [PORTABLE_ONREAD]: TcpHandle['onread'];
+}
+
 /**
  * A socket's reads into the buffer it keeps. `option` is the `onread` the socket is made with;
  * `takeOver`, once the socket has its TCP handle, also moves each read past net.Socket's read
@@ -103,28 +113,38 @@ export class DirectReader {
    * or Node's stream layer is not reachable.
    */
   takeOver(socket: Socket): void {
-    const native = nativeStreams;
-    const handle = tcpHandleOf(socket, { connected: false });
-    if (native === null || handle === null) return;
-    const portable = handle.onread;
-    // eslint-disable-next-line @typescript-eslint/no-this-alias -- fastRead's own `this` is the handle
-    const reader = this;
-    handle.onread = function fastRead(this: TcpHandle, arrayBuffer: ArrayBuffer | undefined): Uint8Array | undefined {
-      // No destroyed check: net.Socket sets a destroyed socket's handle.onread to a no-op.
-      const n = native.readBytes();
-      if (n <= 0) return portable.call(this, arrayBuffer);
-      if (reader.#onRead(n) === 'held-full') {
-        // As net.Socket stops reading when a push returns false; `socket.resume()` starts it again.
-        handle.reading = false;
-        const err = handle.readStop();
-        if (err !== 0) socket.destroy(handleError(err, 'read'));
-      }
-      // The buffer for the next read when it is a new one (undefined: the same one again).
-      const before = reader.#buffer;
-      reader.#renew();
-      return reader.#buffer === before ? undefined : reader.#buffer;
-    };
+    const handle = tcpHandleOf(socket, { connected: false }) as TakenOverHandle | null;
+    if (nativeStreams === null || handle === null) return;
+    handle[PORTABLE_ONREAD] = handle.onread;
+    handle[READER] = this;
+    handle[SOCKET] = socket;
+    handle.onread = DirectReader.#fastRead as TcpHandle['onread'];
   }
+
+  /**
+   * Every taken-over handle's `onread`: one function for all of them, which finds its reader on the
+   * handle, rather than a closure made per socket. Measured on connection churn (wrk `Connection:
+   * close`, 16 clients, `--trace-gc-nvp`): with a closure per target connection, each HTTP connection
+   * left 2.1–2.9 KB in the old generation (its target side: socket, reader, connection), which V8's
+   * scavenges kept until a mark-compact though nothing live pointed at it; with this function, 1.3 KB,
+   * and scavenge time per connection halved. Why a closure had that effect was not found.
+   */
+  static readonly #fastRead = function fastRead(this: TakenOverHandle, arrayBuffer: ArrayBuffer | undefined): Uint8Array | undefined {
+    // No destroyed check: net.Socket sets a destroyed socket's handle.onread to a no-op.
+    const n = (nativeStreams as NativeStreams).readBytes();
+    if (n <= 0) return this[PORTABLE_ONREAD].call(this, arrayBuffer);
+    const reader = this[READER];
+    if (reader.#onRead(n) === 'held-full') {
+      // As net.Socket stops reading when a push returns false; `socket.resume()` starts it again.
+      this.reading = false;
+      const err = this.readStop();
+      if (err !== 0) this[SOCKET].destroy(handleError(err, 'read'));
+    }
+    // The buffer for the next read when it is a new one (undefined: the same one again).
+    const before = reader.#buffer;
+    reader.#renew();
+    return reader.#buffer === before ? undefined : reader.#buffer;
+  };
 
   #onRead(n: number): ReadOutcome {
     const buffer = this.#buffer;
