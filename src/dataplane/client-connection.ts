@@ -9,7 +9,7 @@ import { RequestBodyReader, type BodySink } from './request-body.ts';
 import { BodyMode, clientAddressOf, isRejection, planRequest, type RequestPlan } from './request-guard.ts';
 import { HeadScanner, leadingEmptyLines, parseRequestHead } from './request-head.ts';
 import { ResponseFraming } from './response-framing.ts';
-import type { SlotAccess, SlotSet } from '../shared/slot-set.ts';
+import type { SlotSet } from '../shared/slot-set.ts';
 import { BodyKind } from './response-parser.ts';
 import type { ClientExchange, ClientSide } from './client-side.ts';
 
@@ -52,9 +52,6 @@ const IDLE_CLOSE_GRACE_MS = 1000;
 
 const DISCARD: BodySink = { onBodyData: () => {}, onBodyEnd: () => {} };
 
-/** A connection's place in its listener's registry (shared/slot-set.ts: why not a Set). */
-export const REGISTRY_SLOT: SlotAccess<ClientConnection> = { get: (c) => c.registrySlot, set: (c, i) => void (c.registrySlot = i) };
-
 export class ClientConnection implements ClientSide {
   /** The response under way: its head, framing and byte count (response-framing.ts). */
   readonly #out: ResponseFraming;
@@ -64,7 +61,7 @@ export class ClientConnection implements ClientSide {
   responseStarted = false;
   readonly clientAddress: string;
   readonly clientPort: number;
-  /** Its index in its listener's registry (REGISTRY_SLOT). */
+  /** Its index in its listener's registry (a SlotSet). */
   registrySlot = -1;
   requestStartedAt = 0;
   requestTime = 0;

@@ -2,8 +2,8 @@ import net from 'node:net';
 import type tls from 'node:tls';
 import type { ListenerRoute } from '../domain/routing-snapshot.ts';
 import type { TlsFacts } from './channels.ts';
-import { SlotSet } from '../shared/slot-set.ts';
-import { ClientConnection, REGISTRY_SLOT } from './client-connection.ts';
+import { SlotSet, slotField } from '../shared/slot-set.ts';
+import { ClientConnection } from './client-connection.ts';
 import { attachConnectionLimit } from './connection-limit.ts';
 import type { ConnectionLimit } from './connection-limit.ts';
 import type { ListenerContext, ProxyHost } from './http-proxy.ts';
@@ -27,7 +27,7 @@ export class Listener implements ListenerContext {
   localPort: number;
   readonly tunnels = new Set<Tunnel>();
   /** Every client connection open (a SlotSet: thousands come and go each second). */
-  readonly connections = new SlotSet<ClientConnection>(REGISTRY_SLOT);
+  readonly connections = new SlotSet<ClientConnection>(slotField('registrySlot'));
   readonly server: net.Server;
   #closedPromise: Promise<void> | null = null;
   #ticker: NodeJS.Timeout | null = null;

@@ -1,5 +1,5 @@
 import type { TargetActivity } from '../domain/data-plane-port.ts';
-import { SlotSet, type SlotAccess } from '../shared/slot-set.ts';
+import { SlotSet, slotField } from '../shared/slot-set.ts';
 
 /** What a target's entry needs of an open tunnel: to close it at a deadline, politely or at once. */
 export interface OpenTunnel {
@@ -8,8 +8,6 @@ export interface OpenTunnel {
   /** Its index in its entry's open tunnels (shared/slot-set.ts); -1 before it opens. */
   tunnelSlot: number;
 }
-
-const TUNNEL_SLOT: SlotAccess<OpenTunnel> = { get: (t) => t.tunnelSlot, set: (t, i) => void (t.tunnelSlot = i) };
 
 /**
  * What the data plane keeps per target key: what is in flight (the counts `activity()` reports)
@@ -30,7 +28,7 @@ export class TargetEntry implements TargetActivity {
   #requests = 0;
   #completed = 0;
   /** A SlotSet: a TCP listener's flows come and go by the thousand. */
-  readonly #tunnels = new SlotSet<OpenTunnel>(TUNNEL_SLOT);
+  readonly #tunnels = new SlotSet<OpenTunnel>(slotField('tunnelSlot'));
 
   constructor(
     readonly key: string,

@@ -1,5 +1,5 @@
 import type { TargetTls } from '../domain/routing-snapshot.ts';
-import { SlotSet, type SlotAccess } from '../shared/slot-set.ts';
+import { SlotSet, slotField } from '../shared/slot-set.ts';
 import type { TargetEntry } from './target-entry.ts';
 import { sameTargetTls, UpstreamConnection } from './upstream-connection.ts';
 import type { ConnectionHome } from './upstream-connection.ts';
@@ -9,9 +9,6 @@ export interface PoolOptions {
   /** Idle connections kept per target key; more are closed when released. */
   readonly maxIdlePerKey: number;
 }
-
-/** A connection's place in its key's open set. */
-const OPEN_SLOT: SlotAccess<UpstreamConnection> = { get: (c) => c.openSlot, set: (c, i) => void (c.openSlot = i) };
 
 /** The connections of one target key. */
 interface KeyConnections {
@@ -74,7 +71,7 @@ export class UpstreamPool implements ConnectionHome {
   opened(conn: UpstreamConnection): void {
     let k = this.#keys.get(conn.entry);
     if (k === undefined) {
-      k = { idle: [], open: new SlotSet(OPEN_SLOT) };
+      k = { idle: [], open: new SlotSet<UpstreamConnection>(slotField('openSlot')) };
       this.#keys.set(conn.entry, k);
     }
     k.open.add(conn);

@@ -1,18 +1,18 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { SlotSet, type SlotAccess } from './slot-set.ts';
+import { SlotSet, slotField } from './slot-set.ts';
 
 class Member {
   slot = -1;
   other = -1;
   constructor(readonly name: string) {}
 }
-const SLOT: SlotAccess<Member> = { get: (m) => m.slot, set: (m, i) => void (m.slot = i) };
-const OTHER: SlotAccess<Member> = { get: (m) => m.other, set: (m, i) => void (m.other = i) };
+const SLOT = slotField('slot');
+const OTHER = slotField('other');
 const names = (s: Iterable<Member>): string[] => [...s].map((m) => m.name).sort();
 
 test('add, has, delete and size as a Set has them; adding twice keeps one', () => {
-  const set = new SlotSet(SLOT);
+  const set = new SlotSet<Member>(SLOT);
   const [a, b, c] = [new Member('a'), new Member('b'), new Member('c')];
   set.add(a);
   set.add(b);
@@ -34,7 +34,7 @@ test('add, has, delete and size as a Set has them; adding twice keeps one', () =
 });
 
 test('a member whose slot names another member of the set is not taken for a member', () => {
-  const set = new SlotSet(SLOT);
+  const set = new SlotSet<Member>(SLOT);
   const a = new Member('a');
   const stranger = new Member('stranger');
   set.add(a);
@@ -45,8 +45,8 @@ test('a member whose slot names another member of the set is not taken for a mem
 });
 
 test('one object in two sets, each through its own slot', () => {
-  const first = new SlotSet(SLOT);
-  const second = new SlotSet(OTHER);
+  const first = new SlotSet<Member>(SLOT);
+  const second = new SlotSet<Member>(OTHER);
   const [a, b] = [new Member('a'), new Member('b')];
   first.add(b);
   first.add(a);
@@ -58,7 +58,7 @@ test('one object in two sets, each through its own slot', () => {
 });
 
 test('a walk sees the members as they were when it began, whatever is added or deleted meanwhile', () => {
-  const set = new SlotSet(SLOT);
+  const set = new SlotSet<Member>(SLOT);
   const members = Array.from({ length: 6 }, (_, i) => new Member(`m${i}`));
   for (const m of members) set.add(m);
   const seen: string[] = [];
@@ -73,7 +73,7 @@ test('a walk sees the members as they were when it began, whatever is added or d
 });
 
 test('many members in and out in any order: the set always holds exactly those added and not deleted', () => {
-  const set = new SlotSet(SLOT);
+  const set = new SlotSet<Member>(SLOT);
   const model = new Set<Member>();
   const pool = Array.from({ length: 40 }, (_, i) => new Member(`p${i}`));
   let seed = 7;

@@ -20,6 +20,11 @@ export interface SlotAccess<T> {
   set(member: T, slot: number): void;
 }
 
+/** The `SlotAccess` of a number field of the members, named `key` (start it at -1). */
+export function slotField<K extends string>(key: K): SlotAccess<Record<K, number>> {
+  return { get: (member) => member[key], set: (member, slot) => void (member[key] = slot) };
+}
+
 export class SlotSet<T> implements Iterable<T> {
   readonly #members: T[] = [];
   readonly #slot: SlotAccess<T>;

@@ -1,5 +1,5 @@
 import type { Clock, TimerHandle } from '../../shared/clock.ts';
-import { SlotSet, type SlotAccess } from '../../shared/slot-set.ts';
+import { SlotSet, slotField } from '../../shared/slot-set.ts';
 
 /** A flow as the idle sweep sees it. */
 export interface IdleWatched {
@@ -13,8 +13,6 @@ export interface IdleWatched {
   sweepSlot: number;
 }
 
-const SWEEP_SLOT: SlotAccess<IdleWatched> = { get: (f) => f.sweepSlot, set: (f, i) => void (f.sweepSlot = i) };
-
 /**
  * The idle timeout of every flow of one listener, on one coarse ticker rather than a timer per flow
  * (as the HTTP listener checks header deadlines): a flow only sets a flag per read, and the sweep,
@@ -25,7 +23,7 @@ const SWEEP_SLOT: SlotAccess<IdleWatched> = { get: (f) => f.sweepSlot, set: (f, 
  * thousand, and a Map's rebuilt tables kept closed ones alive).
  */
 export class IdleSweep<T extends IdleWatched> {
-  readonly #flows = new SlotSet<T>(SWEEP_SLOT);
+  readonly #flows = new SlotSet<T>(slotField('sweepSlot'));
   readonly #clock: Clock;
   #timeoutMs: number;
   #timer: TimerHandle | null = null;

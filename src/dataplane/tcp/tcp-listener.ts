@@ -1,7 +1,7 @@
 import net from 'node:net';
 import type { ListenerRoute } from '../../domain/routing-snapshot.ts';
 import { realClock } from '../../shared/clock.ts';
-import { SlotSet, type SlotAccess } from '../../shared/slot-set.ts';
+import { SlotSet, slotField } from '../../shared/slot-set.ts';
 import type { TlsFacts } from '../channels.ts';
 import { attachConnectionLimit } from '../connection-limit.ts';
 import type { ConnectionLimit } from '../connection-limit.ts';
@@ -13,8 +13,6 @@ import { readInboundProxyHeader } from './inbound-proxy.ts';
 import type { ProxiedClient } from './inbound-proxy.ts';
 import { TcpFlow } from './tcp-flow.ts';
 import type { FlowListener } from './tcp-flow.ts';
-
-const FLOW_SLOT: SlotAccess<TcpFlow> = { get: (f) => f.listenerSlot, set: (f, i) => void (f.listenerSlot = i) };
 
 /**
  * One TCP or TLS listener of a data plane (NLB's `TCP` and `TLS` protocols): each accepted connection
@@ -32,7 +30,7 @@ export class TcpListener implements FlowListener {
   localPort: number;
   readonly protocol: 'tcp' | 'tls';
   /** A SlotSet: flows come and go by the thousand (shared/slot-set.ts). */
-  readonly flows = new SlotSet<TcpFlow>(FLOW_SLOT);
+  readonly flows = new SlotSet<TcpFlow>(slotField('listenerSlot'));
   readonly server: net.Server;
   readonly #sweep: IdleSweep<TcpFlow>;
   /** TLS: the handshakes; null for TCP. */
