@@ -19,25 +19,17 @@ function peakMib(rows: readonly Row[], target: string): number {
   return Math.max(...rows.filter((r) => r.target === target).map((r) => r.memory?.maxKib ?? 0)) / 1024;
 }
 
-function goalLines(rows: readonly Row[]): string[] {
+/** `vsFloor`: the same rows with their ratios to node-floor's figures of the same round. */
+function goalLines(rows: readonly Row[], vsFloor: readonly Row[]): string[] {
   const ebb = rows.filter((r) => r.target === 'ebb');
-  const at = (f: (r: Row) => number): string => ebb.map((r) => `${fixed(f(r))} at ${r.connections}`).join(', ');
-  const floor = (r: Row): number => {
-    const f = rows.find((x) => x.target === 'node-floor' && x.connections === r.connections);
-    return f === undefined ? NaN : r.cpuMicros / f.cpuMicros;
-  };
-  const hasFloor = rows.some((r) => r.target === 'node-floor');
+  const at = (of: readonly Row[], f: (r: Row) => number): string => of.map((r) => `${fixed(f(r))} at ${r.connections}`).join(', ');
   return [
-    `ebb req/s ÷ HAProxy: ${at((r) => r.rpsRatio)} connections (goal ≥ 0.5)`,
-    `ebb CPU per request ÷ HAProxy: ${at((r) => r.cpuRatio)} connections`,
-    `ebb p99 ÷ HAProxy: ${at((r) => r.p99Ratio)} connections (goal ≤ 2)`,
+    `ebb req/s ÷ HAProxy: ${at(ebb, (r) => r.rpsRatio)} connections (goal ≥ 0.5)`,
+    `ebb CPU per request ÷ HAProxy: ${at(ebb, (r) => r.cpuRatio)} connections`,
+    `ebb p99 ÷ HAProxy: ${at(ebb, (r) => r.p99Ratio)} connections (goal ≤ 2)`,
     `ebb peak RSS: ${peakMib(rows, 'ebb').toFixed(1)} MiB, its largest process's VmHWM over the whole run, all connection counts (goal ≤ 64 MiB per data-plane process)`,
-    ...(hasFloor
-      ? [
-          `ebb CPU per request ÷ node-floor (ratio of the medians): ${at(floor)} connections (what ebb's HTTP work adds to what Node costs to carry the same bytes)`,
-          `node-floor peak RSS: ${peakMib(rows, 'node-floor').toFixed(1)} MiB (Node holding the same connections with nothing allocated per read: the least a Node proxy's process takes)`,
-        ]
-      : []),
+    `ebb CPU per request ÷ node-floor: ${at(vsFloor.filter((r) => r.target === 'ebb'), (r) => r.cpuRatio)} connections (what ebb's HTTP work adds to what Node costs to carry the same bytes)`,
+    `node-floor peak RSS: ${peakMib(rows, 'node-floor').toFixed(1)} MiB (Node holding the same connections with nothing allocated per read: the least a Node proxy's process takes)`,
   ];
 }
 
@@ -78,7 +70,7 @@ export async function perCore(options: RunOptions, work: string): Promise<number
   console.log('# peak RSS: VmHWM (peak over the whole run) summed over the group\'s processes, and the largest single process\'s');
   console.log(`\n${perCoreTable(rows, 'HAProxy')}\n`);
   if (haproxy === null) console.log('HAProxy is not installed (apt-get install -y haproxy): no ratios.');
-  else for (const line of goalLines(rows)) console.log(line);
+  else for (const line of goalLines(rows, summarise(samples, 'node-floor', memory))) console.log(line);
   if (nginx === null) console.log('nginx as a proxy: not installed.');
   console.log('\nWhere ebb spends its CPU: npm run bench -- --profile (one 64-connection round under node --cpu-prof, top 15 self-time functions)');
   for (const r of rows.filter((row) => row.errors > 0)) console.log(`${r.target} at ${r.connections} connections had ${r.errors} errors: its figures there are suspect (logs: --keep)`);
