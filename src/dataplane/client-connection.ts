@@ -1,4 +1,3 @@
-import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { TlsFacts } from './channels.ts';
 import { publishClientError, tellRefusal } from './client-refusal.ts';
@@ -8,10 +7,12 @@ import { handleRequest, type ListenerContext, type ProxyHost } from './http-prox
 import { RequestBodyReader, type BodySink } from './request-body.ts';
 import { BodyMode, clientAddressOf, isRejection, planRequest, type RequestPlan } from './request-guard.ts';
 import { HeadScanner, leadingEmptyLines, parseRequestHead } from './request-head.ts';
-import { ResponseFraming } from './response-framing.ts';
+import { ResponseFraming, statusAndHeaders } from './response-framing.ts';
 import type { SlotSet } from '../shared/slot-set.ts';
 import { BodyKind } from './response-parser.ts';
 import type { ClientExchange, ClientSide } from './client-side.ts';
+import { adoptForSharedReads, ownedChunk, type DirectReadSink, type ReadOutcome } from './tcp/direct-reads.ts';
+import { refreshIdleTimer } from './tcp/native-streams.ts';
 
 /**
  * One client connection of an HTTP listener: ebb's own HTTP/1.1 server side. It reads request heads
@@ -52,7 +53,8 @@ const IDLE_CLOSE_GRACE_MS = 1000;
 
 const DISCARD: BodySink = { onBodyData: () => {}, onBodyEnd: () => {} };
 
-export class ClientConnection implements ClientSide {
+export class ClientConnection implements ClientSide, DirectReadSink {
+  readonly socket: Socket;
   /** The response under way: its head, framing and byte count (response-framing.ts). */
   readonly #out: ResponseFraming;
   plan: RequestPlan = null as unknown as RequestPlan;
@@ -81,7 +83,6 @@ export class ClientConnection implements ClientSide {
   #bodySink: BodySink | null = null;
   #busy = false;
   #keepAlive = true;
-  /** A response head not yet written (see `writeHead`). */
   #clientEnded = false;
   #paused = false;
   #pumping = false;
@@ -98,7 +99,7 @@ export class ClientConnection implements ClientSide {
   readonly #registry: SlotSet<ClientConnection>;
 
   constructor(
-    readonly socket: Socket,
+    accepted: Socket,
     host: ProxyHost,
     ctx: ListenerContext,
     registry: SlotSet<ClientConnection>,
@@ -108,6 +109,9 @@ export class ClientConnection implements ClientSide {
     this.#host = host;
     this.#ctx = ctx;
     this.#registry = registry;
+    // A plain connection is read into the buffer all of them share (`directRead`), a TLS one as a stream.
+    const direct = tls === null ? adoptForSharedReads(accepted, this) : null;
+    const socket = (this.socket = direct ?? accepted);
     this.#out = new ResponseFraming(socket);
     registry.add(this);
     this.clientAddress = clientAddressOf(socket.remoteAddress);
@@ -115,11 +119,8 @@ export class ClientConnection implements ClientSide {
     this.#headStart = performance.now();
     socket.setNoDelay(true);
     socket.setTimeout(ctx.route.settings.idleTimeoutMs);
-    socket.on('data', this.#onData);
-    socket.on('end', this.#onEnd);
-    socket.on('close', this.#onClose);
-    socket.on('timeout', this.#onTimeout);
-    socket.on('error', this.#onError);
+    if (direct === null) socket.on('data', this.#onData);
+    socket.on('end', this.#onEnd).on('close', this.#onClose).on('timeout', this.#onTimeout).on('error', this.#onError);
     // Accepted (or its handshake finished) as its listener closes: it gets the grace an idle one gets.
     if (ctx.closing) this.closeIfIdle();
   }
@@ -155,6 +156,18 @@ export class ClientConnection implements ClientSide {
   }
 
   // --- reading
+
+  /** A read of a plain connection: `chunk` lies in the shared read buffer, so what is kept past the call is copied. */
+  directRead(chunk: Buffer): ReadOutcome {
+    refreshIdleTimer(this.socket);
+    // A tunnel reads the socket's 'data' events (websocket-tunnel.ts), which Node does not emit for it.
+    if (this.#reading === Reading.Tunnel) this.socket.emit('data', Buffer.from(chunk));
+    else {
+      this.#received(chunk);
+      if (this.#buf !== null) this.#buf = ownedChunk(this.#buf);
+    }
+    return 'free';
+  }
 
   #received(chunk: Buffer): void {
     if (this.#reading === Reading.Closed || this.#reading === Reading.Tunnel) return;
@@ -215,7 +228,8 @@ export class ClientConnection implements ClientSide {
     }
   }
 
-  #feedBody(chunk: Buffer): void {
+  #feedBody(read: Buffer): void {
+    const chunk = ownedChunk(read); // a body's bytes go on to the target's socket, which may keep them
     const reader = this.#body as RequestBodyReader;
     const end = reader.feed(chunk, 0, this.#bodySink as BodySink);
     if (end < 0) return this.#badBody(reader.error ?? 'bad-body');
@@ -325,8 +339,7 @@ export class ClientConnection implements ClientSide {
   // --- writing
 
   writeHead(status: number, reason: string, rawHeaders: readonly string[], body: BodyKind): void {
-    let head = `HTTP/1.1 ${status} ${reason === '' ? (STATUS_CODES[status] ?? '') : reason}\r\n`;
-    for (let i = 0; i < rawHeaders.length; i += 2) head += `${rawHeaders[i] as string}: ${rawHeaders[i + 1] as string}\r\n`;
+    let head = statusAndHeaders(status, reason, rawHeaders);
     let chunked = false;
     if (body === BodyKind.Chunked || body === BodyKind.Eof) {
       if (this.plan.http10) this.#keepAlive = false;
@@ -416,11 +429,7 @@ export class ClientConnection implements ClientSide {
     this.#reading = Reading.Tunnel;
     this.#busy = false;
     const s = this.socket;
-    s.off('data', this.#onData);
-    s.off('end', this.#onEnd);
-    s.off('close', this.#onClose);
-    s.off('timeout', this.#onTimeout);
-    s.off('error', this.#onError);
+    s.off('data', this.#onData).off('end', this.#onEnd).off('close', this.#onClose).off('timeout', this.#onTimeout).off('error', this.#onError);
     this.#registry.delete(this);
     const held = this.#buf;
     this.#buf = null;

@@ -12,6 +12,7 @@ import type { BodyKind } from './response-parser.ts';
 import type { TargetEntry } from './target-entry.ts';
 import type { UpstreamConnection, UpstreamSink } from './upstream-connection.ts';
 import type { UpstreamPool } from './upstream-pool.ts';
+import { statusAndHeaders } from './response-framing.ts';
 import { Tunnel } from './websocket-tunnel.ts';
 import type { TunnelHooks } from './websocket-tunnel.ts';
 
@@ -188,8 +189,7 @@ export class Exchange implements UpstreamSink, BodySink, ClientExchange {
     const conn = this.conn;
     if (conn === null) return;
     this.conn = null;
-    let head = `HTTP/1.1 101 ${reason === '' ? 'Switching Protocols' : reason}\r\n`;
-    for (let i = 0; i < rawHeaders.length; i += 2) head += `${rawHeaders[i] as string}: ${rawHeaders[i + 1] as string}\r\n`;
+    const head = statusAndHeaders(101, reason, rawHeaders);
     const client = this.client;
     client.socket.write(`${head}Connection: Upgrade\r\nUpgrade: ${upgrade}\r\n\r\n`, 'latin1');
     const upstream = conn.detach();

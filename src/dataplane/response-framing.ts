@@ -1,3 +1,4 @@
+import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import { SocketWriter } from './socket-writer.ts';
 
@@ -6,6 +7,13 @@ import { SocketWriter } from './socket-writer.ts';
  * write instead of a corked writev of several pieces); larger ones are not copied.
  */
 const INLINE_BODY_BYTES = 4096;
+
+/** A response's status line and header lines, each ending in CRLF (the blank line not included). */
+export function statusAndHeaders(status: number, reason: string, rawHeaders: readonly string[]): string {
+  let head = `HTTP/1.1 ${status} ${reason === '' ? (STATUS_CODES[status] ?? '') : reason}\r\n`;
+  for (let i = 0; i < rawHeaders.length; i += 2) head += `${rawHeaders[i] as string}: ${rawHeaders[i + 1] as string}\r\n`;
+  return head;
+}
 
 /**
  * How a response leaves for the client: its head held until the body's first bytes (so a head and

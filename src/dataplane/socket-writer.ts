@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { handleError, nativeStreams, tcpHandleOf } from './tcp/native-streams.ts';
+import { handleError, nativeStreams, refreshIdleTimer, tcpHandleOf } from './tcp/native-streams.ts';
 import type { TcpHandle, WriteReq } from './tcp/native-streams.ts';
 
 /**
@@ -62,7 +62,7 @@ export class SocketWriter {
       socket.destroy(handleError(err, 'write'));
       return false;
     }
-    touch(socket);
+    refreshIdleTimer(socket);
     if (!(nativeStreams as NonNullable<typeof nativeStreams>).lastWriteWasAsync()) return true;
     // libuv writes the rest later: the request (and the chunk it reads from) stays alive until then.
     this.#spare = null;
@@ -82,12 +82,7 @@ export class SocketWriter {
       socket.destroy(handleError(status, 'write'));
       return;
     }
-    touch(socket);
+    refreshIdleTimer(socket);
     socket.emit('drain');
   }
-}
-
-/** Refreshes the socket's idle timer, as net.Socket does on each write (`_unrefTimer`, public since Node 0.x though undocumented). */
-function touch(socket: Socket): void {
-  (socket as unknown as { _unrefTimer?: () => void })._unrefTimer?.();
 }

@@ -4,7 +4,7 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { after, test } from 'node:test';
 import tls from 'node:tls';
-import { LARGE_READ_BUFFER, SMALL_READ_BUFFER, adoptForDirectReads, directReadOption } from './direct-reads.ts';
+import { LARGE_READ_BUFFER, SMALL_READ_BUFFER, adoptForDirectReads, adoptForSharedReads, directReadOption, inSharedReadBuffer, ownedChunk } from './direct-reads.ts';
 import type { ReadOutcome } from './direct-reads.ts';
 
 const servers: net.Server[] = [];
@@ -149,4 +149,43 @@ test('a chunk written at once frees the buffer: the next read lands in the same 
   assert.equal(total, 250);
   assert.ok(reads > 1, `the writes 10 ms apart came as ${reads} read(s); the test needs more than one`);
   assert.equal(buffers.size, 1, `${reads} small reads, one buffer`);
+});
+
+test('shared reads: every adopted connection reads into the one buffer, what is kept is copied out of it, and the husk closes with the socket', async () => {
+  const memory = new Set<ArrayBufferLike>();
+  const kept: Buffer[] = [];
+  const adopted: net.Socket[] = [];
+  const server = net.createServer({ allowHalfOpen: true });
+  const port = await listen((s) => {
+    const socket = adoptForSharedReads(s, {
+      directRead(chunk) {
+        memory.add(chunk.buffer);
+        assert.ok(inSharedReadBuffer(chunk));
+        const own = ownedChunk(chunk);
+        assert.ok(!inSharedReadBuffer(own) && own !== chunk, 'a kept chunk is a copy');
+        kept.push(own);
+        return 'free';
+      },
+    });
+    assert.ok(socket !== null && socket !== s, 'a plain TCP socket is adopted');
+    adopted.push(socket);
+  }, server);
+  const clients = [net.connect(port, '127.0.0.1'), net.connect(port, '127.0.0.1')];
+  await Promise.all(clients.map((c) => once(c, 'connect')));
+  clients[0]?.write('first connection');
+  for (let i = 0; i < 100 && kept.length < 1; i++) await new Promise((r) => setTimeout(r, 5));
+  clients[1]?.write('second');
+  for (let i = 0; i < 100 && kept.length < 2; i++) await new Promise((r) => setTimeout(r, 5));
+  assert.deepEqual(
+    kept.map((b) => b.toString()),
+    ['first connection', 'second'],
+    'the copy kept from the first read is not overwritten by the second',
+  );
+  assert.equal(memory.size, 1, 'both connections read into the same memory');
+  assert.ok(!inSharedReadBuffer(Buffer.from('elsewhere')));
+  assert.equal(await new Promise<number>((r) => server.getConnections((_e, n) => r(n))), 2);
+  for (const s of adopted) s.destroy();
+  for (let i = 0; i < 100 && (await new Promise<number>((r) => server.getConnections((_e, n) => r(n)))) > 0; i++) await new Promise((r) => setTimeout(r, 5));
+  assert.equal(await new Promise<number>((r) => server.getConnections((_e, n) => r(n))), 0, 'each husk closed with its socket');
+  for (const c of clients) c.destroy();
 });

@@ -25,6 +25,23 @@ export const SMALL_READ_BUFFER = 4 * 1024;
 export const LARGE_READ_BUFFER = 64 * 1024;
 
 /**
+ * The one buffer every shared reader of the process reads into (see `DirectReader`'s `shared`): a
+ * read is delivered, and done with, before libuv makes the next one, so one buffer serves them all
+ * as long as nothing keeps a view of it past the read (`inSharedReadBuffer`, `ownedChunk`).
+ */
+let sharedReadBuffer: Buffer | null = null;
+
+/** Whether `chunk` lies in the shared read buffer, which the next read of any shared reader overwrites. */
+export function inSharedReadBuffer(chunk: Buffer): boolean {
+  return sharedReadBuffer !== null && chunk.buffer === sharedReadBuffer.buffer;
+}
+
+/** `chunk`, or a copy of it when it lies in the shared read buffer: what may be kept past the read. */
+export function ownedChunk(chunk: Buffer): Buffer {
+  return inSharedReadBuffer(chunk) ? Buffer.from(chunk) : chunk;
+}
+
+/**
  * What is done with each read: `chunk` is a view of the socket's buffer, valid only during the call.
  * Returns whether `chunk` is free again (it was written at once, or dropped) and whether to keep
  * reading (false: reading stops until the socket is resumed, for back-pressure).
@@ -79,8 +96,10 @@ interface TakenOverHandle extends TcpHandle {
  * nothing per read.
  */
 export class DirectReader {
-  #buffer = Buffer.allocUnsafeSlow(SMALL_READ_BUFFER);
-  #nextSize = SMALL_READ_BUFFER;
+  #buffer: Buffer;
+  #nextSize: number;
+  /** Reads into the process's shared buffer (its sink copies what it keeps) rather than one of its own. */
+  readonly #shared: boolean;
   #held = false;
   #view: Buffer | null = null;
   /** Set by `takeOver`: the socket read, and the `onread` its handle had (for the end of stream and errors). */
@@ -90,10 +109,18 @@ export class DirectReader {
   readonly #side: number;
   readonly option: net.OnReadOpts;
 
-  /** `read`: a function, or a sink whose `directRead` is given `side` with each read. */
-  constructor(read: DirectRead | DirectReadSink, side = 0) {
+  /**
+   * `read`: a function, or a sink whose `directRead` is given `side` with each read. `shared`: read
+   * into the buffer every shared reader of the process reads into, so a socket read this way holds
+   * no buffer of its own between reads; its sink must return `free` (copying, with `ownedChunk`,
+   * whatever it keeps) or `held-full` for a chunk it is done with but whose socket should stop.
+   */
+  constructor(read: DirectRead | DirectReadSink, side = 0, shared = false) {
     this.#sink = typeof read === 'function' ? new FunctionSink(read) : read;
     this.#side = side;
+    this.#shared = shared;
+    this.#buffer = shared ? (sharedReadBuffer ??= Buffer.allocUnsafeSlow(LARGE_READ_BUFFER)) : Buffer.allocUnsafeSlow(SMALL_READ_BUFFER);
+    this.#nextSize = this.#buffer.length;
     this.option = {
       // Node asks for the buffer once when the socket starts and again after every read.
       buffer: () => {
@@ -149,11 +176,13 @@ export class DirectReader {
 
   #onRead(n: number): ReadOutcome {
     const buffer = this.#buffer;
-    if (n === buffer.length) this.#nextSize = LARGE_READ_BUFFER;
-    else if (n <= SMALL_READ_BUFFER) this.#nextSize = SMALL_READ_BUFFER;
     let view = this.#view;
     if (view === null || view.length !== n) view = this.#view = buffer.subarray(0, n);
     const outcome = this.#sink.directRead(view, this.#side);
+    // A shared reader's sink keeps nothing of the chunk (see the constructor): its buffer is free.
+    if (this.#shared) return outcome;
+    if (n === buffer.length) this.#nextSize = LARGE_READ_BUFFER;
+    else if (n <= SMALL_READ_BUFFER) this.#nextSize = SMALL_READ_BUFFER;
     this.#held = outcome !== 'free';
     return outcome;
   }
@@ -289,4 +318,23 @@ export function adoptForDirectReads(socket: Socket, onread: net.OnReadOpts): { s
   const options = { handle, onread, allowHalfOpen: socket.allowHalfOpen, readable: true, writable: true };
   const adopted = new net.Socket(options as net.SocketConstructorOpts);
   return { socket: adopted, husk: socket };
+}
+
+/**
+ * An accepted plain TCP connection read through a shared reader (`DirectReader`'s `shared`): its
+ * handle is adopted (`adoptForDirectReads`) and taken over, so each read goes from the handle to
+ * `sink` with no buffer, Buffer or stream event made for it. The husk is closed when the adopted
+ * socket is, whoever holds the socket by then. Returns null, and leaves the socket as it was, when
+ * it cannot be adopted (see `adoptForDirectReads`).
+ *
+ * The handle's reads no longer go through net.Socket, which refreshed the socket's idle timer
+ * (`setTimeout`) on each one: `sink` does that itself (`refreshIdleTimer`) when it uses the timer.
+ */
+export function adoptForSharedReads(socket: Socket, sink: DirectReadSink): Socket | null {
+  const reader = new DirectReader(sink, 0, true);
+  const adopted = adoptForDirectReads(socket, reader.option);
+  if (adopted === null) return null;
+  reader.takeOver(adopted.socket);
+  adopted.socket.once('close', () => adopted.husk.destroy());
+  return adopted.socket;
 }

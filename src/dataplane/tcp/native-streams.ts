@@ -101,3 +101,12 @@ export function handleError(errno: number, syscall: 'read' | 'write'): NodeJS.Er
   error.syscall = syscall;
   return error;
 }
+
+/**
+ * Refreshes a socket's idle timer (`setTimeout`), as net.Socket does on each read and write it makes
+ * itself (`_unrefTimer`, public since Node 0.x though undocumented): for reads and writes that go
+ * straight to the handle.
+ */
+export function refreshIdleTimer(socket: object): void {
+  (socket as { _unrefTimer?: () => void })._unrefTimer?.();
+}
