@@ -11,7 +11,7 @@ import { ResponseFraming, statusAndHeaders } from './response-framing.ts';
 import type { SlotSet } from '../shared/slot-set.ts';
 import { BodyKind } from './response-parser.ts';
 import type { ClientExchange, ClientSide } from './client-side.ts';
-import { adoptForSharedReads, ownedChunk, type DirectReadSink, type ReadOutcome } from './tcp/direct-reads.ts';
+import { ownedChunk, readSharedInPlace, type DirectReadSink, type ReadOutcome } from './tcp/direct-reads.ts';
 import { refreshIdleTimer } from './tcp/native-streams.ts';
 
 /**
@@ -54,7 +54,6 @@ const IDLE_CLOSE_GRACE_MS = 1000;
 const DISCARD: BodySink = { onBodyData: () => {}, onBodyEnd: () => {} };
 
 export class ClientConnection implements ClientSide, DirectReadSink {
-  readonly socket: Socket;
   /** The response under way: its head, framing and byte count (response-framing.ts). */
   readonly #out: ResponseFraming;
   plan: RequestPlan = null as unknown as RequestPlan;
@@ -99,7 +98,7 @@ export class ClientConnection implements ClientSide, DirectReadSink {
   readonly #registry: SlotSet<ClientConnection>;
 
   constructor(
-    accepted: Socket,
+    readonly socket: Socket,
     host: ProxyHost,
     ctx: ListenerContext,
     registry: SlotSet<ClientConnection>,
@@ -110,8 +109,7 @@ export class ClientConnection implements ClientSide, DirectReadSink {
     this.#ctx = ctx;
     this.#registry = registry;
     // A plain connection is read into the buffer all of them share (`directRead`), a TLS one as a stream.
-    const direct = tls === null ? adoptForSharedReads(accepted, this) : null;
-    const socket = (this.socket = direct ?? accepted);
+    const direct = tls === null && readSharedInPlace(socket, this);
     this.#out = new ResponseFraming(socket);
     registry.add(this);
     this.clientAddress = clientAddressOf(socket.remoteAddress);
@@ -119,7 +117,7 @@ export class ClientConnection implements ClientSide, DirectReadSink {
     this.#headStart = performance.now();
     socket.setNoDelay(true);
     socket.setTimeout(ctx.route.settings.idleTimeoutMs);
-    if (direct === null) socket.on('data', this.#onData);
+    if (!direct) socket.on('data', this.#onData);
     socket.on('end', this.#onEnd).on('close', this.#onClose).on('timeout', this.#onTimeout).on('error', this.#onError);
     // Accepted (or its handshake finished) as its listener closes: it gets the grace an idle one gets.
     if (ctx.closing) this.closeIfIdle();

@@ -5,7 +5,9 @@ import type { NativeStreams, TcpHandle, WriteReq } from './native-streams.ts';
 
 /**
  * Reads of a TCP flow's sockets into a buffer of each socket's own (`onread`, Node docs: net,
- * `socket.connect(options)`), instead of a new buffer per read.
+ * `socket.connect(options)`), instead of a new buffer per read. An HTTP client connection, which
+ * parses what it reads rather than writing it on, reads into one buffer shared by all of them
+ * (`adoptForSharedReads`, at the end).
  *
  * Why: piping through Node's streams allocates a 64 KiB buffer for every read, shrinks it, wraps
  * it in a Buffer and pushes it through a Readable before the other side's write. Measured side by
@@ -321,20 +323,48 @@ export function adoptForDirectReads(socket: Socket, onread: net.OnReadOpts): { s
 }
 
 /**
- * An accepted plain TCP connection read through a shared reader (`DirectReader`'s `shared`): its
- * handle is adopted (`adoptForDirectReads`) and taken over, so each read goes from the handle to
- * `sink` with no buffer, Buffer or stream event made for it. The husk is closed when the adopted
- * socket is, whoever holds the socket by then. Returns null, and leaves the socket as it was, when
- * it cannot be adopted (see `adoptForDirectReads`).
+ * net.Socket's own keys for the buffer and callback of a socket made with `onread` (lib/net.js
+ * `kBuffer`, `kBufferCb`), found once by their descriptions on a socket; null when this Node has
+ * no such keys. Each socket carries them from its constructor on (null when it was made without
+ * `onread`); with them set, its `pause()` and `resume()` stop and start its handle's reads, as for a
+ * socket made with `onread`.
+ */
+let onreadKeys: { buffer: symbol; callback: symbol } | null | undefined;
+
+function onreadKeysOf(socket: Socket): { buffer: symbol; callback: symbol } | null {
+  if (onreadKeys !== undefined) return onreadKeys;
+  const symbols = Object.getOwnPropertySymbols(socket);
+  const buffer = symbols.find((k) => k.description === 'kBuffer');
+  const callback = symbols.find((k) => k.description === 'kBufferCb');
+  onreadKeys = buffer !== undefined && callback !== undefined ? { buffer, callback } : null;
+  return onreadKeys;
+}
+
+/**
+ * An accepted plain TCP socket read, from now on, into the buffer every shared reader reads into
+ * (`DirectReader`'s `shared`): each read goes from the handle to `sink` with no buffer, Buffer or
+ * stream event made for it. Returns false, and leaves the socket as it was, when it is not a plain
+ * TCP socket with nothing read yet, or this Node lacks what it takes (then read it as a stream).
+ *
+ * The socket stays the one the server accepted (no second net.Socket, as `adoptForDirectReads`
+ * makes: on connection churn that second socket cost each connection about a tenth more CPU and
+ * half again the memory that outlived a scavenge). Its handle is told to read into the shared
+ * buffer, and the socket is marked as net.Socket marks one made with `onread`, so that `pause()` and
+ * `resume()` stop and start the handle's reads.
  *
  * The handle's reads no longer go through net.Socket, which refreshed the socket's idle timer
  * (`setTimeout`) on each one: `sink` does that itself (`refreshIdleTimer`) when it uses the timer.
  */
-export function adoptForSharedReads(socket: Socket, sink: DirectReadSink): Socket | null {
+export function readSharedInPlace(socket: Socket, sink: DirectReadSink): boolean {
+  const keys = onreadKeysOf(socket);
+  const handle = tcpHandleOf(socket, { connected: true }) as (TcpHandle & { useUserBuffer?: (b: Buffer) => void }) | null;
+  if (keys === null || nativeStreams === null || handle === null || typeof handle.useUserBuffer !== 'function' || socket.readableLength > 0) return false;
   const reader = new DirectReader(sink, 0, true);
-  const adopted = adoptForDirectReads(socket, reader.option);
-  if (adopted === null) return null;
-  reader.takeOver(adopted.socket);
-  adopted.socket.once('close', () => adopted.husk.destroy());
-  return adopted.socket;
+  const target = socket as unknown as Record<symbol, unknown>;
+  target[keys.buffer] = sharedReadBuffer;
+  // Not called while the reader has the handle (`takeOver`); set as net.Socket sets it, for any path that reads it.
+  target[keys.callback] = (n: number, b: Uint8Array): boolean => reader.option.callback(n, b);
+  handle.useUserBuffer(sharedReadBuffer as Buffer);
+  reader.takeOver(socket);
+  return true;
 }
