@@ -4,7 +4,7 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { after, test } from 'node:test';
 import tls from 'node:tls';
-import { LARGE_READ_BUFFER, SMALL_READ_BUFFER, adoptForDirectReads, directReadOption, inSharedReadBuffer, ownedChunk, readSharedInPlace } from './direct-reads.ts';
+import { DirectReader, LARGE_READ_BUFFER, SMALL_READ_BUFFER, directReadOption, inSharedReadBuffer, ownedChunk, readSharedInPlace } from './direct-reads.ts';
 import type { ReadOutcome } from './direct-reads.ts';
 
 const servers: net.Server[] = [];
@@ -21,55 +21,52 @@ async function listen(onSocket: (s: net.Socket) => void, server = net.createServ
   return (server.address() as AddressInfo).port;
 }
 
-test('an accepted socket is adopted: its bytes come through onread, and the husk keeps the server counting it until it is closed', async () => {
+test('an accepted socket is read in place: its bytes come through the reader, its writes go out, and the server counts it until it is closed', async () => {
   const chunks: Buffer[] = [];
-  let adopted: { socket: net.Socket; husk: net.Socket } | null = null;
+  let accepted: net.Socket | null = null;
   const ended: Promise<unknown>[] = [];
   const server = net.createServer({ allowHalfOpen: true });
   const port = await listen((s) => {
-    adopted = adoptForDirectReads(
-      s,
-      directReadOption((chunk) => {
-        chunks.push(Buffer.from(chunk));
-        return 'free';
-      }),
-    );
-    if (adopted !== null) ended.push(once(adopted.socket, 'end'));
+    const reader = new DirectReader((chunk) => {
+      chunks.push(Buffer.from(chunk));
+      return 'free';
+    });
+    assert.ok(reader.readInPlace(s), 'a plain TCP socket is read in place');
+    accepted = s;
+    ended.push(once(s, 'end'));
   }, server);
   const client = net.connect(port, '127.0.0.1');
   await once(client, 'connect');
   client.write('hello ');
   client.write('world');
-  client.end();
   for (let i = 0; i < 100 && Buffer.concat(chunks).toString() !== 'hello world'; i++) await new Promise((r) => setTimeout(r, 10));
   assert.equal(Buffer.concat(chunks).toString(), 'hello world');
-  assert.ok(adopted !== null, 'a plain TCP socket is adopted');
-  const { socket, husk } = adopted as { socket: net.Socket; husk: net.Socket };
-  assert.equal(socket.remotePort, client.localPort, 'the adopted socket is the same connection');
+  assert.equal(await new Promise<number>((r) => server.getConnections((_e, n) => r(n))), 1, 'counted while open');
+  client.end();
   assert.equal(ended.length, 1);
   await ended[0];
+  const socket = accepted as unknown as net.Socket;
+  const closed = once(socket, 'close');
   socket.end('bye');
   const reply = await new Promise<string>((resolve) => {
     let got = '';
     client.on('data', (b: Buffer) => (got += b.toString()));
     client.on('end', () => resolve(got));
   });
-  assert.equal(reply, 'bye', 'writes go out through the adopted socket');
-  assert.equal(await new Promise<number>((r) => server.getConnections((_e, n) => r(n))), 1, 'the husk still counts');
-  husk.destroy();
-  await once(husk, 'close');
+  assert.equal(reply, 'bye', 'writes go out through the same socket');
+  await closed;
   assert.equal(await new Promise<number>((r) => server.getConnections((_e, n) => r(n))), 0);
 });
 
-test('a socket with bytes already read, or a TLS socket, is not adopted and is left as it was', async () => {
-  const results: (object | null)[] = [];
+test('a socket with bytes already read, or a TLS socket, is not read in place and is left as it was', async () => {
+  const results: boolean[] = [];
   const port = await listen((s) => {
     s.once('data', (b: Buffer) => {
       s.pause();
       s.unshift(b);
-      results.push(adoptForDirectReads(s, directReadOption(() => 'free')));
+      results.push(new DirectReader(() => 'free').readInPlace(s));
       const fake = new tls.TLSSocket(new net.Socket());
-      results.push(adoptForDirectReads(fake, directReadOption(() => 'free')));
+      results.push(new DirectReader(() => 'free').readInPlace(fake));
       fake.destroy();
       s.once('data', (again: Buffer) => {
         assert.equal(again.toString(), 'first');
@@ -82,7 +79,7 @@ test('a socket with bytes already read, or a TLS socket, is not adopted and is l
   client.on('error', () => {});
   client.write('first');
   await once(client, 'close');
-  assert.deepEqual(results, [null, null]);
+  assert.deepEqual(results, [false, false]);
 });
 
 test('the read buffer is small for small reads, 64 KiB once a read fills it, and never read into while a write holds it', async () => {

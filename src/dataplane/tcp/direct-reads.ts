@@ -7,7 +7,7 @@ import type { NativeStreams, TcpHandle, WriteReq } from './native-streams.ts';
  * Reads of a TCP flow's sockets into a buffer of each socket's own (`onread`, Node docs: net,
  * `socket.connect(options)`), instead of a new buffer per read. An HTTP client connection, which
  * parses what it reads rather than writing it on, reads into one buffer shared by all of them
- * (`adoptForSharedReads`, at the end).
+ * (`readSharedInPlace`).
  *
  * Why: piping through Node's streams allocates a 64 KiB buffer for every read, shrinks it, wraps
  * it in a Buffer and pushes it through a Readable before the other side's write. Measured side by
@@ -132,6 +132,34 @@ export class DirectReader {
       // The buffer Node read into is the one given last, so `#buffer` itself.
       callback: (n: number): boolean => this.#onRead(n) !== 'held-full',
     };
+  }
+
+  /**
+   * An accepted plain TCP socket read, from now on, by this reader: the handle reads into the
+   * reader's buffer and each read goes from the handle to the sink (`takeOver`), with no buffer,
+   * Buffer or stream event made for it. Returns false, and leaves the socket as it was, when it is not
+   * a plain TCP socket with nothing read yet, or this Node lacks what it takes (then read it as a
+   * stream).
+   *
+   * Node gives no `onread` to the sockets a server accepts. The socket stays the one the server
+   * accepted: its handle is told to read into the reader's buffer, and the socket is marked as
+   * net.Socket marks one made with `onread`, so that `pause()` and `resume()` stop and start the
+   * handle's reads. (Moving the handle into a second net.Socket made with `onread`, as ebb did
+   * before, cost each new connection about a tenth more CPU and half again the memory that outlived
+   * a scavenge, on connection churn.)
+   */
+  readInPlace(socket: Socket): boolean {
+    const keys = onreadKeysOf(socket);
+    const handle = tcpHandleOf(socket, { connected: true }) as (TcpHandle & { useUserBuffer?: (b: Buffer) => void }) | null;
+    if (keys === null || nativeStreams === null || handle === null || typeof handle.useUserBuffer !== 'function' || socket.readableLength > 0) return false;
+    const marked = socket as unknown as Record<symbol, unknown>;
+    // Only tested for truth by net.Socket once the reader has the handle, as for a socket whose `onread` buffer is a function.
+    marked[keys.buffer] = true;
+    // Not called while the reader has the handle; set as net.Socket sets it, for any path that reads it.
+    marked[keys.callback] = (n: number): boolean => this.#onRead(n) !== 'held-full';
+    handle.useUserBuffer(this.#buffer);
+    this.takeOver(socket);
+    return true;
   }
 
   /**
@@ -294,34 +322,6 @@ export class DirectWriter {
   }
 }
 
-/** The accepted socket the connection's handle was moved out of: closed when its flow ends (see `adoptForDirectReads`). */
-export type HandleHusk = Socket;
-
-/**
- * An accepted connection's handle, moved into a socket that reads with `onread`.
- *
- * `net.Server` takes no `onread` for the sockets it accepts, so the handle under the accepted socket
- * is taken out of it and given to a new `net.Socket({ handle, onread })` — the constructor Node's own
- * server uses for each accepted connection. The accepted socket is left without a handle and kept
- * open (the husk) until the flow ends, so the server's connection count and whatever counts its
- * `'close'` (the connection limit) still see the connection for as long as it lives.
- *
- * Returns null (and leaves the socket as it was) when the socket is not a plain, open TCP socket with
- * nothing read yet — a TLS socket, or one whose PROXY header left bytes behind — so the caller reads
- * it as a stream instead.
- */
-export function adoptForDirectReads(socket: Socket, onread: net.OnReadOpts): { socket: Socket; husk: HandleHusk } | null {
-  const inner = socket as unknown as { _handle?: { readStop?: unknown } | null };
-  const handle = inner._handle;
-  if (socket.destroyed || socket.readableLength > 0) return null;
-  // A TLS socket's handle is the TLS layer (TLSWrap), not a TCP handle.
-  if (handle == null || typeof handle.readStop !== 'function' || handle.constructor?.name !== 'TCP') return null;
-  inner._handle = null;
-  const options = { handle, onread, allowHalfOpen: socket.allowHalfOpen, readable: true, writable: true };
-  const adopted = new net.Socket(options as net.SocketConstructorOpts);
-  return { socket: adopted, husk: socket };
-}
-
 /**
  * net.Socket's own keys for the buffer and callback of a socket made with `onread` (lib/net.js
  * `kBuffer`, `kBufferCb`), found once by their descriptions on a socket; null when this Node has
@@ -340,31 +340,7 @@ function onreadKeysOf(socket: Socket): { buffer: symbol; callback: symbol } | nu
   return onreadKeys;
 }
 
-/**
- * An accepted plain TCP socket read, from now on, into the buffer every shared reader reads into
- * (`DirectReader`'s `shared`): each read goes from the handle to `sink` with no buffer, Buffer or
- * stream event made for it. Returns false, and leaves the socket as it was, when it is not a plain
- * TCP socket with nothing read yet, or this Node lacks what it takes (then read it as a stream).
- *
- * The socket stays the one the server accepted (no second net.Socket, as `adoptForDirectReads`
- * makes: on connection churn that second socket cost each connection about a tenth more CPU and
- * half again the memory that outlived a scavenge). Its handle is told to read into the shared
- * buffer, and the socket is marked as net.Socket marks one made with `onread`, so that `pause()` and
- * `resume()` stop and start the handle's reads.
- *
- * The handle's reads no longer go through net.Socket, which refreshed the socket's idle timer
- * (`setTimeout`) on each one: `sink` does that itself (`refreshIdleTimer`) when it uses the timer.
- */
+/** An accepted plain TCP socket read in place into the buffer every shared reader reads into (see `DirectReader.readInPlace`). */
 export function readSharedInPlace(socket: Socket, sink: DirectReadSink): boolean {
-  const keys = onreadKeysOf(socket);
-  const handle = tcpHandleOf(socket, { connected: true }) as (TcpHandle & { useUserBuffer?: (b: Buffer) => void }) | null;
-  if (keys === null || nativeStreams === null || handle === null || typeof handle.useUserBuffer !== 'function' || socket.readableLength > 0) return false;
-  const reader = new DirectReader(sink, 0, true);
-  const target = socket as unknown as Record<symbol, unknown>;
-  target[keys.buffer] = sharedReadBuffer;
-  // Not called while the reader has the handle (`takeOver`); set as net.Socket sets it, for any path that reads it.
-  target[keys.callback] = (n: number, b: Uint8Array): boolean => reader.option.callback(n, b);
-  handle.useUserBuffer(sharedReadBuffer as Buffer);
-  reader.takeOver(socket);
-  return true;
+  return new DirectReader(sink, 0, true).readInPlace(socket);
 }

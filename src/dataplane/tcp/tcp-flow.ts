@@ -8,8 +8,8 @@ import { pickTarget } from '../pickers/index.ts';
 import type { OpenTunnel, TargetEntry } from '../target-entry.ts';
 import type { IdleWatched } from './idle-sweep.ts';
 import type { ProxiedClient } from './inbound-proxy.ts';
-import { DirectReader, DirectWriter, adoptForDirectReads } from './direct-reads.ts';
-import type { DirectReadSink, HandleHusk, ReadOutcome } from './direct-reads.ts';
+import { DirectReader, DirectWriter } from './direct-reads.ts';
+import type { DirectReadSink, ReadOutcome } from './direct-reads.ts';
 import { encodeProxyV2 } from './proxy-protocol.ts';
 
 /** What a flow needs of the listener it came through. */
@@ -79,8 +79,6 @@ export class TcpFlow implements OpenTunnel, IdleWatched, DirectReadSink {
   #resolveDone: (() => void) | null = null;
 
   readonly #client: Socket;
-  /** The accepted socket the client's handle was moved out of (direct-reads.ts), closed with the flow; null when the client is read as a stream. */
-  readonly #husk: HandleHusk | null;
   readonly #host: ProxyHost;
   readonly #listener: FlowListener;
   readonly #tls: TlsFacts | null;
@@ -98,13 +96,7 @@ export class TcpFlow implements OpenTunnel, IdleWatched, DirectReadSink {
     this.clientPort = proxied?.port ?? client.remotePort ?? 0;
     // A plain TCP client is read into a buffer of its own (direct-reads.ts); a TLS one as a stream.
     const reader = new DirectReader(this, CLIENT_SIDE);
-    const adopted = tls === null ? adoptForDirectReads(client, reader.option) : null;
-    this.#husk = adopted?.husk ?? null;
-    if (adopted !== null) {
-      client = adopted.socket;
-      this.#client = client;
-      reader.takeOver(client);
-    } else {
+    if (tls !== null || !reader.readInPlace(client)) {
       client.on('data', (b: Buffer) => {
         if (this.#fromClient(b) === 'held-full') this.#client.pause();
       });
@@ -241,7 +233,6 @@ export class TcpFlow implements OpenTunnel, IdleWatched, DirectReadSink {
 
   #clientSocketClosed(): void {
     this.#clientClosed = true;
-    this.#husk?.destroy();
     if (this.#phase === Phase.Connecting) {
       // The client went away before the target answered: nothing to pass on.
       this.#reason ??= 'client_reset';
