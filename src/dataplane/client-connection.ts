@@ -227,7 +227,7 @@ export class ClientConnection implements ClientSide, DirectReadSink {
   }
 
   #feedBody(read: Buffer): void {
-    const chunk = ownedChunk(read); // a body's bytes go on to the target's socket, which may keep them
+    const chunk = this.#bodySink === DISCARD ? read : ownedChunk(read); // a body's bytes go on to the target's socket, which may keep them
     const reader = this.#body as RequestBodyReader;
     const end = reader.feed(chunk, 0, this.#bodySink as BodySink);
     if (end < 0) return this.#badBody(reader.error ?? 'bad-body');

@@ -1,6 +1,6 @@
 /**
  * Plain client connections are read into one buffer they all share (tcp/direct-reads.ts,
- * `adoptForSharedReads`): each read is overwritten by the next read of any connection. These tests
+ * `readSharedInPlace`): each read is overwritten by the next read of any connection. These tests
  * make other connections read between the moments a connection's bytes are kept — a head split
  * across reads, pipelined bytes, request bodies a slow target holds in ebb's writes — with contents
  * that differ byte by byte, so a kept view of the shared buffer instead of a copy shows as wrong bytes.
@@ -43,13 +43,13 @@ after(async () => {
 const digest = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
 /** GETs on keep-alive connections until `stop` is set: reads that land in the shared buffer meanwhile. */
-async function readsMeanwhile(stop: { done: boolean }, connections: number): Promise<number> {
+async function readsMeanwhile(stop: { done: boolean }, connections: number, to = port): Promise<number> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: connections });
   let answered = 0;
   await Promise.all(
     Array.from({ length: connections }, async (_, i) => {
       for (let n = 0; !stop.done && n < 5000; n++) {
-        const r = await request(port, { path: `/other-${i}-${'q'.repeat(200 + i)}`, agent });
+        const r = await request(to, { path: `/other-${i}-${'q'.repeat(200 + i)}`, agent });
         assert.equal(r.status, 200);
         answered++;
       }
@@ -103,4 +103,58 @@ test('a head split across reads, and a request pipelined behind another, keep th
   assert.match(got, /\/first-request [0-9a-f]{64}/, 'the first request was answered');
   assert.match(got, /\/second-request [0-9a-f]{64}/, 'the pipelined request kept its bytes across the other read');
   assert.equal(backend.seen.filter((s) => s.url.startsWith('/second-req')).map((s) => s.url).join(), '/second-request');
+});
+
+test("a tunnel's bytes, which a slow target holds in flight, arrive byte for byte while other connections are read", async () => {
+  // A target that switches protocols on an upgrade request, reads nothing for 150 ms and then slowly,
+  // and answers the SHA-256 of everything it got once the client's side ends.
+  const target = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.end('ok'));
+  });
+  target.on('upgrade', (_req: http.IncomingMessage, socket: net.Socket) => {
+    socket.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: digest\r\n\r\n');
+    const hash = createHash('sha256');
+    socket.pause();
+    setTimeout(() => socket.resume(), 150);
+    socket.on('data', (chunk: Buffer) => {
+      hash.update(chunk);
+      socket.pause();
+      setTimeout(() => socket.resume(), 1);
+    });
+    socket.on('end', () => socket.end(hash.digest('hex')));
+  });
+  target.listen(0, '127.0.0.1');
+  await new Promise((resolve) => target.once('listening', resolve));
+  const plane = await startPlane(snapshot([(target.address() as net.AddressInfo).port]));
+  try {
+    const stop = { done: false };
+    // Small reads and large ones (64 KiB uploads), so the whole shared buffer is overwritten meanwhile.
+    const others = readsMeanwhile(stop, 2, plane.port);
+    const uploads = Array.from({ length: 2 }, async () => {
+      for (let n = 0; !stop.done && n < 1000; n++) {
+        const r = await request(plane.port, { method: 'POST', path: '/upload', body: randomBytes(512 * 1024) });
+        assert.equal(r.status, 200);
+      }
+    });
+    const body = randomBytes(6 * 1024 * 1024);
+    const socket = net.connect(plane.port, '127.0.0.1');
+    let got = Buffer.alloc(0);
+    socket.on('data', (b: Buffer) => (got = Buffer.concat([got, b])));
+    const closed = new Promise((resolve) => socket.on('close', resolve));
+    socket.write('GET /tunnel HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: digest\r\n\r\n');
+    for (let i = 0; i < 200 && !got.includes('\r\n\r\n'); i++) await sleep(5);
+    assert.match(got.toString('latin1'), /^HTTP\/1\.1 101 /, 'the target switched protocols');
+    for (let off = 0; off < body.length; off += 50_001) socket.write(body.subarray(off, off + 50_001));
+    socket.end();
+    await closed;
+    stop.done = true;
+    await Promise.all(uploads);
+    const answer = got.toString('latin1');
+    assert.equal(answer.slice(answer.indexOf('\r\n\r\n') + 4), digest(body), 'the tunnel carried every byte intact');
+    assert.ok((await others) > 0, 'other connections were read while the tunnel was');
+  } finally {
+    plane.dp.destroy();
+    target.close();
+  }
 });

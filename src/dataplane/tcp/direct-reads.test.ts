@@ -200,3 +200,35 @@ test('shared reads: accepted sockets read in place into the one buffer, what is 
   assert.equal(await new Promise<number>((r) => server.getConnections((_e, n) => r(n))), 0);
   for (const c of clients) c.destroy();
 });
+
+test('a socket read in place after it delivered a chunk as a stream (a PROXY header) stays paused: its stream does not start the reads again', async () => {
+  const got: string[] = [];
+  let accepted: net.Socket | null = null;
+  const port = await listen((s) => {
+    s.once('data', (header: Buffer) => {
+      got.push(`stream:${header.toString()}`);
+      // As the inbound PROXY reader and then a TCP flow do: within the 'data' event, read in place and pause.
+      assert.ok(
+        new DirectReader((chunk) => {
+          got.push(chunk.toString());
+          return 'free';
+        }).readInPlace(s),
+      );
+      s.pause();
+      accepted = s;
+    });
+  });
+  const client = net.connect(port, '127.0.0.1');
+  await once(client, 'connect');
+  client.write('HEADER');
+  for (let i = 0; i < 100 && accepted === null; i++) await new Promise((r) => setTimeout(r, 5));
+  await new Promise((r) => setTimeout(r, 20));
+  client.write('body');
+  await new Promise((r) => setTimeout(r, 60));
+  assert.deepEqual(got, ['stream:HEADER'], 'nothing is read while the socket is paused');
+  (accepted as unknown as net.Socket).resume();
+  for (let i = 0; i < 100 && got.length < 2; i++) await new Promise((r) => setTimeout(r, 5));
+  assert.deepEqual(got, ['stream:HEADER', 'body'], 'resume() reads what waited');
+  client.destroy();
+  (accepted as unknown as net.Socket).destroy();
+});

@@ -109,7 +109,7 @@ export class DirectReader {
   #portableOnread: TcpHandle['onread'] | null = null;
   readonly #sink: DirectReadSink;
   readonly #side: number;
-  readonly option: net.OnReadOpts;
+  #option: net.OnReadOpts | null = null;
 
   /**
    * `read`: a function, or a sink whose `directRead` is given `side` with each read. `shared`: read
@@ -123,7 +123,11 @@ export class DirectReader {
     this.#shared = shared;
     this.#buffer = shared ? (sharedReadBuffer ??= Buffer.allocUnsafeSlow(LARGE_READ_BUFFER)) : Buffer.allocUnsafeSlow(SMALL_READ_BUFFER);
     this.#nextSize = this.#buffer.length;
-    this.option = {
+  }
+
+  /** The `onread` option of a socket this reader reads (`net.connect`); made when first asked for, as a socket read in place needs none. */
+  get option(): net.OnReadOpts {
+    return (this.#option ??= {
       // Node asks for the buffer once when the socket starts and again after every read.
       buffer: () => {
         this.#renew();
@@ -131,7 +135,7 @@ export class DirectReader {
       },
       // The buffer Node read into is the one given last, so `#buffer` itself.
       callback: (n: number): boolean => this.#onRead(n) !== 'held-full',
-    };
+    });
   }
 
   /**
@@ -155,8 +159,13 @@ export class DirectReader {
     const marked = socket as unknown as Record<symbol, unknown>;
     // Only tested for truth by net.Socket once the reader has the handle, as for a socket whose `onread` buffer is a function.
     marked[keys.buffer] = true;
-    // Not called while the reader has the handle; set as net.Socket sets it, for any path that reads it.
-    marked[keys.callback] = (n: number): boolean => this.#onRead(n) !== 'held-full';
+    // A socket that has delivered a chunk as a stream (a PROXY header read by 'data') has a read(0) of
+    // its stream's on the way (`maybeReadMore`), which on a socket so marked would start the handle's
+    // reads again after a pause(). A socket that never delivered one stays `reading` for good (its
+    // constructor's read(0) is never answered by a push); this one is made the same.
+    const state = (socket as unknown as { _readableState?: { reading: boolean } })._readableState;
+    if (state !== undefined && !state.reading) state.reading = true;
+    marked[keys.callback] = DirectReader.#inPlaceCallback;
     handle.useUserBuffer(this.#buffer);
     this.takeOver(socket);
     return true;
@@ -164,7 +173,8 @@ export class DirectReader {
 
   /**
    * Reads from now on go from `socket`'s handle to `read` without net.Socket's onStreamRead (which
-   * also refreshes `socket.setTimeout`'s timer: a flow keeps its own idle clock). An end of stream
+   * also refreshes `socket.setTimeout`'s timer: a TCP flow keeps its own idle clock, and an HTTP
+   * client connection refreshes the timer itself, `refreshIdleTimer`). An end of stream
    * or an error still goes through net.Socket. Does nothing when the socket is not a plain TCP one
    * or Node's stream layer is not reachable.
    */
@@ -176,6 +186,16 @@ export class DirectReader {
     handle[READER] = this;
     handle.onread = DirectReader.#fastRead as TcpHandle['onread'];
   }
+
+  /**
+   * The `onread` callback a socket read in place is marked with, as net.Socket marks one made with
+   * `onread` (one function for all of them, as `#fastRead`). net.Socket calls it only from its own read
+   * path, which a taken-over handle no longer takes; if it did, the read would still reach the reader.
+   */
+  static readonly #inPlaceCallback = function inPlaceCallback(this: Socket, n: number): boolean {
+    const handle = (this as unknown as { _handle: TakenOverHandle })._handle;
+    return handle[READER].#onRead(n) !== 'held-full';
+  };
 
   /**
    * Every taken-over handle's `onread`: one function for all of them, which finds its reader in one

@@ -2,7 +2,8 @@ import util from 'node:util';
 
 /**
  * Node's stream-handle layer (`internalBinding('stream_wrap')`, reached through `process.binding`),
- * which a TCP flow uses to read and write a socket's handle without net.Socket's stream plumbing.
+ * which TCP flows and HTTP connections use to read and write a socket's handle without net.Socket's
+ * stream plumbing.
  *
  * Why: a small request through a TCP listener is two reads and two writes, and profiling showed the
  * JavaScript around each (onStreamRead and the onread callbacks; Writable.write, createWriteWrap,
