@@ -5,6 +5,7 @@
  * without a valid header, or too slow to send it, is reset and never reaches a target.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import net from 'node:net';
 import { test } from 'node:test';
 import tls from 'node:tls';
@@ -61,6 +62,59 @@ test('a version 1 header: its client is the flow client, and the bytes in the sa
   assert.equal(flows.ended[0]?.clientAddress, '203.0.113.7');
   assert.equal(flows.ended[0]?.clientPort, 40000);
   assert.equal(flows.ended[0]?.receivedBytes, 11, 'the header is not the flow bytes');
+});
+
+/**
+ * A target whose connections can be made to wait: a child process listening with a backlog of 1.
+ * `stall(ms)` has it block its event loop for `ms` and fills its accept queue, so a connect made
+ * meanwhile waits for the kernel's SYN retransmission (about 1 s). It prints `got <JSON text>` for
+ * each connection it reads to the end.
+ */
+async function stallableTarget(c: Cleanup): Promise<{ port: number; stall: (ms: number) => Promise<void>; lines: () => string[] }> {
+  const script = `const net = require('node:net');
+const server = net.createServer((s) => { const parts = []; s.on('data', (b) => parts.push(b)); s.on('error', () => {});
+  s.on('end', () => { process.stdout.write('got ' + JSON.stringify(Buffer.concat(parts).toString('latin1')) + '\\n'); s.end(); }); });
+server.listen({ port: 0, host: '127.0.0.1', backlog: 1 }, () => process.stdout.write(server.address().port + '\\n'));
+process.stdin.on('data', (ms) => { process.stdout.write('stalled\\n'); Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, Number(ms)); });`;
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['pipe', 'pipe', 'inherit'] });
+  c.add(() => child.kill());
+  let out = '';
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (d: string) => (out += d));
+  assert.ok(await waitFor(() => out.includes('\n')), 'the target listens');
+  const port = Number(out.split('\n')[0]);
+  const stall = async (ms: number): Promise<void> => {
+    child.stdin.write(String(ms));
+    assert.ok(await waitFor(() => out.includes('stalled\n')), 'the target stalls');
+    for (let i = 0; i < 4; i++) {
+      const filler = net.connect(port, '127.0.0.1');
+      filler.on('error', () => {});
+      c.add(() => filler.destroy());
+    }
+    await sleep(30);
+  };
+  return { port, stall, lines: () => out.split('\n').filter((l) => l.startsWith('got ')) };
+}
+
+test('a header alone, then bytes while the target is still connecting: the bytes wait and reach the target', async (t) => {
+  const c = new Cleanup();
+  t.after(() => c.run());
+  const target = await stallableTarget(c);
+  const snap = withProxyIn(tcpSnapshot([target.port], { settings: { targetConnectTimeoutMs: 10_000 } }));
+  const { dp, port } = await startTcpPlane(c, snap);
+  const flows = recordFlows(c, dp.id);
+  const client = await tcpConnect(c, port);
+  await target.stall(600);
+  client.socket.write(`PROXY TCP4 203.0.113.7 127.0.0.1 40000 ${port}\r\n`);
+  await sleep(50);
+  client.socket.write('first bytes');
+  await sleep(50);
+  client.socket.end();
+  assert.ok(await waitFor(() => flows.ended.length === 1, 6000), 'the flow ended');
+  const connectMs = flows.ended[0]?.connectMs ?? -1;
+  assert.ok(connectMs > 150, `the target was still connecting when the bytes came (connected after ${connectMs} ms)`);
+  assert.ok(await waitFor(() => target.lines().some((l) => l !== 'got ""'), 3000), `the flow reached the target: ${JSON.stringify(target.lines())}`);
+  assert.ok(target.lines().includes('got "first bytes"'), `the target got ${JSON.stringify(target.lines())}`);
 });
 
 test('a version 2 header in pieces; LOCAL uses the connection address', async (t) => {
