@@ -153,19 +153,19 @@ export class DirectReader {
    * a scavenge, on connection churn.)
    */
   readInPlace(socket: Socket): boolean {
-    const keys = onreadKeysOf(socket);
-    const handle = tcpHandleOf(socket, { connected: true }) as (TcpHandle & { useUserBuffer?: (b: Buffer) => void }) | null;
-    if (keys === null || nativeStreams === null || handle === null || typeof handle.useUserBuffer !== 'function' || socket.readableLength > 0) return false;
+    const onreadKey = onreadKeyOf(socket);
+    const handle = tcpHandleOf(socket, { connected: true });
+    if (onreadKey === null || nativeStreams === null || handle?.useUserBuffer === undefined || socket.readableLength > 0) return false;
     const marked = socket as unknown as Record<symbol, unknown>;
-    // Only tested for truth by net.Socket once the reader has the handle, as for a socket whose `onread` buffer is a function.
-    marked[keys.buffer] = true;
+    // Only tested for truth by net.Socket once the reader has the handle, as for a socket whose `onread`
+    // buffer is a function. (Its `onread` callback is called only on the read path the reader takes over.)
+    marked[onreadKey] = true;
     // A socket that has delivered a chunk as a stream (a PROXY header read by 'data') has a read(0) of
     // its stream's on the way (`maybeReadMore`), which on a socket so marked would start the handle's
     // reads again after a pause(). A socket that never delivered one stays `reading` for good (its
     // constructor's read(0) is never answered by a push); this one is made the same.
     const state = (socket as unknown as { _readableState?: { reading: boolean } })._readableState;
     if (state !== undefined && !state.reading) state.reading = true;
-    marked[keys.callback] = DirectReader.#inPlaceCallback;
     handle.useUserBuffer(this.#buffer);
     this.takeOver(socket);
     return true;
@@ -186,16 +186,6 @@ export class DirectReader {
     handle[READER] = this;
     handle.onread = DirectReader.#fastRead as TcpHandle['onread'];
   }
-
-  /**
-   * The `onread` callback a socket read in place is marked with, as net.Socket marks one made with
-   * `onread` (one function for all of them, as `#fastRead`). net.Socket calls it only from its own read
-   * path, which a taken-over handle no longer takes; if it did, the read would still reach the reader.
-   */
-  static readonly #inPlaceCallback = function inPlaceCallback(this: Socket, n: number): boolean {
-    const handle = (this as unknown as { _handle: TakenOverHandle })._handle;
-    return handle[READER].#onRead(n) !== 'held-full';
-  };
 
   /**
    * Every taken-over handle's `onread`: one function for all of them, which finds its reader in one
@@ -343,21 +333,16 @@ export class DirectWriter {
 }
 
 /**
- * net.Socket's own keys for the buffer and callback of a socket made with `onread` (lib/net.js
- * `kBuffer`, `kBufferCb`), found once by their descriptions on a socket; null when this Node has
- * no such keys. Each socket carries them from its constructor on (null when it was made without
- * `onread`); with them set, its `pause()` and `resume()` stop and start its handle's reads, as for a
- * socket made with `onread`.
+ * net.Socket's own key for the buffer of a socket made with `onread` (lib/net.js `kBuffer`), found
+ * once by its description on a socket; null when this Node has no such key. Each socket carries it
+ * from its constructor on (null when made without `onread`); set, it makes the socket's `pause()`
+ * and `resume()` stop and start its handle's reads, as for a socket made with `onread`.
  */
-let onreadKeys: { buffer: symbol; callback: symbol } | null | undefined;
+let foundOnreadKey: symbol | null | undefined;
 
-function onreadKeysOf(socket: Socket): { buffer: symbol; callback: symbol } | null {
-  if (onreadKeys !== undefined) return onreadKeys;
-  const symbols = Object.getOwnPropertySymbols(socket);
-  const buffer = symbols.find((k) => k.description === 'kBuffer');
-  const callback = symbols.find((k) => k.description === 'kBufferCb');
-  onreadKeys = buffer !== undefined && callback !== undefined ? { buffer, callback } : null;
-  return onreadKeys;
+function onreadKeyOf(socket: Socket): symbol | null {
+  if (foundOnreadKey === undefined) foundOnreadKey = Object.getOwnPropertySymbols(socket).find((k) => k.description === 'kBuffer') ?? null;
+  return foundOnreadKey;
 }
 
 /** An accepted plain TCP socket read in place into the buffer every shared reader reads into (see `DirectReader.readInPlace`). */

@@ -45,6 +45,8 @@ export interface TcpHandle {
   writeBuffer(req: WriteReq, data: Buffer): number;
   writeLatin1String(req: WriteReq, data: string): number;
   readStop(): number;
+  /** Reads into `buffer` from now on, and tells `onread` only the byte count (what `onread` sockets use). */
+  useUserBuffer?(buffer: Uint8Array): void;
   reading: boolean;
   onread: (this: TcpHandle, arrayBuffer: ArrayBuffer | undefined) => Uint8Array | undefined;
 }
