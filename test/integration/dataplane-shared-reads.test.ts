@@ -11,28 +11,33 @@ import http from 'node:http';
 import net from 'node:net';
 import { after, before, test } from 'node:test';
 import type { Backend } from './dataplane-helpers.ts';
-import { request, sleep, snapshot, startBackend, startPlane } from './dataplane-helpers.ts';
+import { request, sleep, snapshot, startBackend, startPlane, waitFor } from './dataplane-helpers.ts';
 import type { HttpDataPlane } from '../../src/dataplane/http-data-plane.ts';
 
 let backend: Backend;
+
+/**
+ * Reads `stream` as a slow target does: nothing for its first 150 ms, then a pause after each chunk,
+ * so the kernel's buffers fill and ebb's writes to it are left in flight (holding the chunks they
+ * write) while other connections are read. Calls `done` with the SHA-256 of all it read.
+ */
+function digestSlowly(stream: NodeJS.ReadableStream, done: (hex: string) => void): void {
+  const hash = createHash('sha256');
+  stream.pause();
+  setTimeout(() => stream.resume(), 150);
+  stream.on('data', (chunk: Buffer) => {
+    hash.update(chunk);
+    stream.pause();
+    setTimeout(() => stream.resume(), 1);
+  });
+  stream.on('end', () => done(hash.digest('hex')));
+}
 let dp: HttpDataPlane;
 let port: number;
 
 before(async () => {
-  // Answers with the SHA-256 of the body and the URL. It reads nothing of a body for its first 150 ms
-  // and then reads slowly, so the kernel's buffers fill and ebb's writes to it are left in flight
-  // (holding the chunks they write) while other connections are read.
-  backend = await startBackend('digest', (req, res) => {
-    const hash = createHash('sha256');
-    req.pause();
-    setTimeout(() => req.resume(), 150);
-    req.on('data', (chunk: Buffer) => {
-      hash.update(chunk);
-      req.pause();
-      setTimeout(() => req.resume(), 1);
-    });
-    req.on('end', () => res.end(`${req.url ?? ''} ${hash.digest('hex')}`));
-  });
+  // Answers with the URL and the SHA-256 of the body, read slowly.
+  backend = await startBackend('digest', (req, res) => digestSlowly(req, (hex) => res.end(`${req.url ?? ''} ${hex}`)));
   ({ dp, port } = await startPlane(snapshot([backend.port])));
 });
 after(async () => {
@@ -98,7 +103,7 @@ test('a head split across reads, and a request pipelined behind another, keep th
   const other = await request(port, { path: `/${'z'.repeat(300)}` });
   assert.equal(other.status, 200);
   socket.write('uest HTTP/1.1\r\nHost: a\r\n\r\n');
-  for (let i = 0; i < 100 && !got.includes('/second-request '); i++) await sleep(10);
+  await waitFor(() => got.includes('/second-request '));
   socket.destroy();
   assert.match(got, /\/first-request [0-9a-f]{64}/, 'the first request was answered');
   assert.match(got, /\/second-request [0-9a-f]{64}/, 'the pipelined request kept its bytes across the other read');
@@ -106,23 +111,15 @@ test('a head split across reads, and a request pipelined behind another, keep th
 });
 
 test("a tunnel's bytes, which a slow target holds in flight, arrive byte for byte while other connections are read", async () => {
-  // A target that switches protocols on an upgrade request, reads nothing for 150 ms and then slowly,
-  // and answers the SHA-256 of everything it got once the client's side ends.
+  // A target that switches protocols on an upgrade request, reads the new protocol's bytes slowly,
+  // and answers their SHA-256 once the client's side ends.
   const target = http.createServer((req, res) => {
     req.resume();
     req.on('end', () => res.end('ok'));
   });
   target.on('upgrade', (_req: http.IncomingMessage, socket: net.Socket) => {
     socket.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: digest\r\n\r\n');
-    const hash = createHash('sha256');
-    socket.pause();
-    setTimeout(() => socket.resume(), 150);
-    socket.on('data', (chunk: Buffer) => {
-      hash.update(chunk);
-      socket.pause();
-      setTimeout(() => socket.resume(), 1);
-    });
-    socket.on('end', () => socket.end(hash.digest('hex')));
+    digestSlowly(socket, (hex) => socket.end(hex));
   });
   target.listen(0, '127.0.0.1');
   await new Promise((resolve) => target.once('listening', resolve));
@@ -143,7 +140,7 @@ test("a tunnel's bytes, which a slow target holds in flight, arrive byte for byt
     socket.on('data', (b: Buffer) => (got = Buffer.concat([got, b])));
     const closed = new Promise((resolve) => socket.on('close', resolve));
     socket.write('GET /tunnel HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: digest\r\n\r\n');
-    for (let i = 0; i < 200 && !got.includes('\r\n\r\n'); i++) await sleep(5);
+    await waitFor(() => got.includes('\r\n\r\n'));
     assert.match(got.toString('latin1'), /^HTTP\/1\.1 101 /, 'the target switched protocols');
     for (let off = 0; off < body.length; off += 50_001) socket.write(body.subarray(off, off + 50_001));
     socket.end();

@@ -6,6 +6,7 @@ import { after, test } from 'node:test';
 import tls from 'node:tls';
 import { DirectReader, LARGE_READ_BUFFER, SMALL_READ_BUFFER, directReadOption, inSharedReadBuffer, ownedChunk, readSharedInPlace } from './direct-reads.ts';
 import type { ReadOutcome } from './direct-reads.ts';
+import { sleep, waitFor } from '../../../test/support/timing.ts';
 
 const servers: net.Server[] = [];
 after(() => {
@@ -20,6 +21,9 @@ async function listen(onSocket: (s: net.Socket) => void, server = net.createServ
   await once(server, 'listening');
   return (server.address() as AddressInfo).port;
 }
+
+/** The connections `server` counts as open. */
+const openConnections = (server: net.Server): Promise<number> => new Promise((r) => server.getConnections((_e, n) => r(n)));
 
 test('an accepted socket is read in place: its bytes come through the reader, its writes go out, and the server counts it until it is closed', async () => {
   const chunks: Buffer[] = [];
@@ -39,9 +43,9 @@ test('an accepted socket is read in place: its bytes come through the reader, it
   await once(client, 'connect');
   client.write('hello ');
   client.write('world');
-  for (let i = 0; i < 100 && Buffer.concat(chunks).toString() !== 'hello world'; i++) await new Promise((r) => setTimeout(r, 10));
+  await waitFor(() => Buffer.concat(chunks).toString() === 'hello world');
   assert.equal(Buffer.concat(chunks).toString(), 'hello world');
-  assert.equal(await new Promise<number>((r) => server.getConnections((_e, n) => r(n))), 1, 'counted while open');
+  assert.equal(await openConnections(server), 1, 'counted while open');
   client.end();
   assert.equal(ended.length, 1);
   await ended[0];
@@ -55,7 +59,7 @@ test('an accepted socket is read in place: its bytes come through the reader, it
   });
   assert.equal(reply, 'bye', 'writes go out through the same socket');
   await closed;
-  assert.equal(await new Promise<number>((r) => server.getConnections((_e, n) => r(n))), 0);
+  assert.equal(await openConnections(server), 0);
 });
 
 test('a socket with bytes already read, or a TLS socket, is not read in place and is left as it was', async () => {
@@ -169,9 +173,7 @@ test('shared reads: accepted sockets read in place into the one buffer, what is 
   }, server);
   const clients = [net.connect(port, '127.0.0.1'), net.connect(port, '127.0.0.1')];
   await Promise.all(clients.map((c) => once(c, 'connect')));
-  const settle = async (n: number): Promise<void> => {
-    for (let i = 0; i < 100 && kept.length < n; i++) await new Promise((r) => setTimeout(r, 5));
-  };
+  const settle = (n: number): Promise<boolean> => waitFor(() => kept.length >= n);
   clients[0]?.write('first connection');
   await settle(1);
   clients[1]?.write('second');
@@ -186,7 +188,7 @@ test('shared reads: accepted sockets read in place into the one buffer, what is 
   // pause() stops the handle's reads, as for a socket made with `onread`; resume() starts them again.
   accepted[0]?.pause();
   clients[0]?.write('after pause');
-  await new Promise((r) => setTimeout(r, 50));
+  await sleep(50);
   assert.equal(kept.length, 2, 'nothing is read while paused');
   accepted[0]?.resume();
   await settle(3);
@@ -196,8 +198,8 @@ test('shared reads: accepted sockets read in place into the one buffer, what is 
   clients[1]?.end();
   await ended;
   for (const s of accepted) s.destroy();
-  for (let i = 0; i < 100 && (await new Promise<number>((r) => server.getConnections((_e, n) => r(n)))) > 0; i++) await new Promise((r) => setTimeout(r, 5));
-  assert.equal(await new Promise<number>((r) => server.getConnections((_e, n) => r(n))), 0);
+  await waitFor(async () => (await openConnections(server)) === 0);
+  assert.equal(await openConnections(server), 0);
   for (const c of clients) c.destroy();
 });
 
@@ -221,13 +223,13 @@ test('a socket read in place after it delivered a chunk as a stream (a PROXY hea
   const client = net.connect(port, '127.0.0.1');
   await once(client, 'connect');
   client.write('HEADER');
-  for (let i = 0; i < 100 && accepted === null; i++) await new Promise((r) => setTimeout(r, 5));
-  await new Promise((r) => setTimeout(r, 20));
+  await waitFor(() => accepted !== null);
+  await sleep(20);
   client.write('body');
-  await new Promise((r) => setTimeout(r, 60));
+  await sleep(60);
   assert.deepEqual(got, ['stream:HEADER'], 'nothing is read while the socket is paused');
   (accepted as unknown as net.Socket).resume();
-  for (let i = 0; i < 100 && got.length < 2; i++) await new Promise((r) => setTimeout(r, 5));
+  await waitFor(() => got.length >= 2);
   assert.deepEqual(got, ['stream:HEADER', 'body'], 'resume() reads what waited');
   client.destroy();
   (accepted as unknown as net.Socket).destroy();
