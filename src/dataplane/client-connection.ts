@@ -13,6 +13,7 @@ import { BodyKind } from './response-parser.ts';
 import type { ClientExchange, ClientSide } from './client-side.ts';
 import { ownedChunk, readSharedInPlace, type DirectReadSink, type ReadOutcome } from './tcp/direct-reads.ts';
 import { refreshIdleTimer } from './tcp/native-streams.ts';
+import { QuietWatch } from './quiet-watch.ts';
 
 /**
  * One client connection of an HTTP listener: ebb's own HTTP/1.1 server side. It reads request heads
@@ -26,9 +27,10 @@ import { refreshIdleTimer } from './tcp/native-streams.ts';
  * nothing that follows a refused request is ever parsed. At most `HOLD_LIMIT` bytes are held: beyond
  * that the socket stops being read.
  *
- * Timeouts: the client header timeout runs from the first byte of a head (from the accept, for the
- * first request) to its end: 408, then close. The idle timeout (the socket's) closes a connection
- * quiet between requests, and during a request lets the exchange decide (`Exchange.clientIdle`).
+ * Timeouts (the listener's ticker checks them): the client header timeout runs from the first byte of
+ * a head (from the accept, for the first request) to its end: 408, then close. The idle timeout closes a
+ * connection quiet between requests, and during a request lets the exchange decide (`Exchange.clientIdle`);
+ * once ebb closes the connection, a grace on the socket's own timer (`setTimeout`) replaces it.
  */
 
 const enum Reading {
@@ -87,6 +89,7 @@ export class ClientConnection implements ClientSide, DirectReadSink {
   #pumping = false;
   /** Idle while its listener closes: ended after IDLE_CLOSE_GRACE_MS unless a request comes (answered with `Connection: close`). */
   #idleClosing = false;
+  readonly #quiet: QuietWatch;
   readonly #onData = (b: Buffer): void => this.#received(b);
   readonly #onEnd = (): void => this.#ended();
   readonly #onClose = (): void => this.#closed();
@@ -115,8 +118,8 @@ export class ClientConnection implements ClientSide, DirectReadSink {
     this.clientAddress = clientAddressOf(socket.remoteAddress);
     this.clientPort = socket.remotePort ?? 0;
     this.#headStart = performance.now();
+    this.#quiet = new QuietWatch(this.#headStart);
     socket.setNoDelay(true);
-    socket.setTimeout(ctx.route.settings.idleTimeoutMs);
     if (!direct) socket.on('data', this.#onData);
     socket.on('end', this.#onEnd).on('close', this.#onClose).on('timeout', this.#onTimeout).on('error', this.#onError);
     // Accepted (or its handshake finished) as its listener closes: it gets the grace an idle one gets.
@@ -131,11 +134,11 @@ export class ClientConnection implements ClientSide, DirectReadSink {
     return this.#reading !== Reading.Body;
   }
 
-  /** Called by the listener's ticker: a head that takes longer than the client header timeout gets 408. */
-  checkHeaderDeadline(now: number, timeoutMs: number): void {
-    if (this.#reading === Reading.Head && !this.#busy && this.#headStart !== 0 && now - this.#headStart > timeoutMs) {
+  /** Called by the listener's ticker: a head that takes longer than the client header timeout gets 408; a connection quiet for the idle timeout, `#idle`. */
+  checkTimeouts(now: number, headerTimeoutMs: number, idleTimeoutMs: number): void {
+    if (this.#reading === Reading.Head && !this.#busy && this.#headStart !== 0 && now - this.#headStart > headerTimeoutMs) {
       this.#refuse(408, 'header-timeout');
-    }
+    } else if (this.#quiet.expired(this.socket, now, idleTimeoutMs)) this.#idle();
   }
 
   /** The listener is closing: a busy connection closes after its response; an idle one (new, or kept alive) is
@@ -157,10 +160,12 @@ export class ClientConnection implements ClientSide, DirectReadSink {
 
   /** A read of a plain connection: `chunk` lies in the shared read buffer, so what is kept past the call is copied. */
   directRead(chunk: Buffer): ReadOutcome {
-    refreshIdleTimer(this.socket);
-    // A tunnel reads the socket's 'data' events (websocket-tunnel.ts), which Node does not emit for it.
-    if (this.#reading === Reading.Tunnel) this.socket.emit('data', Buffer.from(chunk));
-    else {
+    // A tunnel reads the socket's 'data' events (websocket-tunnel.ts) and times out on the socket's own
+    // timer, neither of which Node does for a direct read.
+    if (this.#reading === Reading.Tunnel) {
+      refreshIdleTimer(this.socket);
+      this.socket.emit('data', Buffer.from(chunk));
+    } else {
       this.#received(chunk);
       if (this.#buf !== null) this.#buf = ownedChunk(this.#buf);
     }
@@ -171,7 +176,7 @@ export class ClientConnection implements ClientSide, DirectReadSink {
     if (this.#reading === Reading.Closed || this.#reading === Reading.Tunnel) return;
     if (this.#idleClosing) {
       this.#idleClosing = false;
-      this.socket.setTimeout(this.#ctx.route.settings.idleTimeoutMs);
+      this.socket.setTimeout(0);
     }
     if (this.#reading === Reading.Body && this.#bodySink !== null && this.#buf === null) {
       // The common case of a streaming body: straight from the read to the target.

@@ -158,13 +158,17 @@ export class Listener implements ListenerContext {
     for (const t of [...this.tunnels]) t.close();
   }
 
-  /** The client header timeout, checked on every connection reading a head at a quarter of its length (100 ms to 1 s). */
+  /**
+   * The client header and idle timeouts of every connection, checked on one ticker rather than on a timer
+   * per connection (client-connection.ts), every quarter of the header timeout or eighth of the idle
+   * timeout, whichever is shorter (20 ms to 1 s): a timeout is acted on at most two ticks late.
+   */
   #startTicker(): void {
-    const timeoutMs = this.route.settings.clientHeaderTimeoutMs;
-    const every = Math.min(1000, Math.max(100, Math.floor(timeoutMs / 4)));
+    const { clientHeaderTimeoutMs: headerMs, idleTimeoutMs: idleMs } = this.route.settings;
+    const every = Math.min(1000, Math.max(20, Math.floor(Math.min(headerMs / 4, idleMs / 8))));
     this.#ticker = setInterval(() => {
       const now = performance.now();
-      for (const c of this.connections) c.checkHeaderDeadline(now, timeoutMs);
+      for (const c of this.connections) c.checkTimeouts(now, headerMs, idleMs);
     }, every);
     this.#ticker.unref();
   }

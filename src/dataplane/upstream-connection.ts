@@ -189,7 +189,8 @@ export class UpstreamConnection implements ResponseEvents, DirectReadSink {
    * Called by the pool's ticker with the coarse clock. Connect and time-to-first-byte deadlines
    * first; once the target is answering, the exchange fails when nothing has moved either way for
    * the idle timeout (a target that stalls mid-response). While the request body is still being
-   * sent and nothing has come back, the client's side enforces the idle timeout.
+   * sent and nothing has come back, or while ebb holds the target's reads for a client slow to read
+   * (its socket paused), the client's side enforces the idle timeout.
    */
   checkDeadline(now: number): void {
     if (this.sink === null) {
@@ -203,7 +204,9 @@ export class UpstreamConnection implements ResponseEvents, DirectReadSink {
       this.#fail(new ProxyError(kind === Deadline.Connect ? 'connect-timeout' : 'response-timeout', this.#handshaking ? 'tls-handshake' : ''));
       return;
     }
-    if (this.#parser.started && now - this.lastActive > this.idleTimeoutMs) this.#fail(new ProxyError('idle-timeout', 'target'));
+    if (!this.#parser.started) return;
+    if (this.socket.isPaused()) this.lastActive = now;
+    else if (now - this.lastActive > this.idleTimeoutMs) this.#fail(new ProxyError('idle-timeout', 'target'));
   }
 
   /** Closes the connection, without telling the exchange it serves (if any). */

@@ -1,0 +1,38 @@
+import type { Socket } from 'node:net';
+
+/**
+ * The idle timeout of a socket, as its listener's ticker checks it. It looks at the socket's byte counters
+ * (`bytesRead`, `bytesWritten`: the handle's own, so they count the reads and writes ebb makes straight
+ * to the handle as well as the stream's) once per tick, instead of a timer that every read and write
+ * re-arms: re-arming a Node timer reads the loop's clock and moves the timer in its list, twice or more
+ * per request, where a look per tick costs nothing per request.
+ *
+ * Quiet is counted from the first look that saw the counters change, never from before the last byte
+ * moved: a timeout is never early, and at most two ticks late.
+ */
+export class QuietWatch {
+  #moved = 0;
+  #since: number;
+
+  constructor(now: number) {
+    this.#since = now;
+  }
+
+  /**
+   * Whether nothing has moved either way for `timeoutMs` as of `now`: true once, then (as a socket's own
+   * timer) not again until something moves and stops. A socket whose own timer runs (`setTimeout`: ebb
+   * is closing it, with a grace) or that is destroyed is left to that.
+   */
+  expired(socket: Socket, now: number, timeoutMs: number): boolean {
+    if (socket.timeout || socket.destroyed) return false;
+    const moved = socket.bytesRead + socket.bytesWritten;
+    if (moved !== this.#moved) {
+      this.#moved = moved;
+      this.#since = now;
+      return false;
+    }
+    if (now - this.#since < timeoutMs) return false;
+    this.#since = Number.POSITIVE_INFINITY;
+    return true;
+  }
+}
