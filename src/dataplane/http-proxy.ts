@@ -61,7 +61,8 @@ export class Exchange implements UpstreamSink, BodySink, ClientExchange {
   #bodyWaiting = false;
   #ended = false;
   #retried = false;
-  #startMs = 0;
+  /** Request ends had subscribers when the exchange began: its times are taken (and published at its end). */
+  #timed = false;
   #sentMs = 0;
   #responseMs = -1;
   #fromTarget = false;
@@ -80,7 +81,7 @@ export class Exchange implements UpstreamSink, BodySink, ClientExchange {
     this.#host = host;
     this.#ctx = ctx;
     this.#groupArn = groupArn;
-    if (requestEndChannel.hasSubscribers) this.#startMs = performance.now();
+    this.#timed = requestEndChannel.hasSubscribers;
   }
 
   start(): void {
@@ -105,7 +106,7 @@ export class Exchange implements UpstreamSink, BodySink, ClientExchange {
   onConnected(conn: UpstreamConnection): void {
     const plan = this.client.plan;
     const timeout = this.#ctx.route.settings.targetResponseTimeoutMs;
-    if (this.#startMs !== 0) this.#sentMs = performance.now();
+    if (this.#timed) this.#sentMs = performance.now();
     conn.writer.latin1(`${plan.head}\r\n`);
     if (plan.bodyMode === BodyMode.None) {
       conn.armResponse(timeout);
@@ -147,7 +148,7 @@ export class Exchange implements UpstreamSink, BodySink, ClientExchange {
   // UpstreamSink: the target's answer, to the client.
 
   onResponseHead(status: number, reason: string, rawHeaders: string[], body: BodyKind): boolean {
-    if (this.#startMs !== 0) this.#responseMs = performance.now() - this.#sentMs;
+    if (this.#timed) this.#responseMs = performance.now() - this.#sentMs;
     this.client.writeHead(status, reason, rawHeaders, body);
     this.#fromTarget = true;
     return true;
@@ -326,7 +327,7 @@ export class Exchange implements UpstreamSink, BodySink, ClientExchange {
     // `completed` counts exchanges whose response was relayed whole (the drain record's "finished"),
     // not ones ebb answered, cut at a deadline, or the client abandoned.
     entry.requestEnded(err === null);
-    if (this.#startMs !== 0 && requestEndChannel.hasSubscribers) {
+    if (this.#timed && requestEndChannel.hasSubscribers) {
       const fromTarget = this.#fromTarget && err === null;
       publishRequestEnd(this.#host, this.#ctx, this.client, {
         targetGroupArn: this.#groupArn,
