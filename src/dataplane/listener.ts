@@ -31,6 +31,8 @@ export class Listener implements ListenerContext {
   readonly server: net.Server;
   #closedPromise: Promise<void> | null = null;
   #ticker: NodeJS.Timeout | null = null;
+  /** The ticker's period (0: not running). */
+  #tickMs = 0;
   /** HTTPS: the handshakes, and the `h2` connections; null for HTTP. */
   readonly #front: TlsFront | null;
   readonly #http2: Http2Sessions | null;
@@ -110,8 +112,12 @@ export class Listener implements ListenerContext {
   update(route: ListenerRoute): void {
     this.route = route;
     this.#front?.update(route);
-    this.#stopTicker();
-    if (this.server.listening) this.#startTicker();
+    // Snapshots are applied many times a second at times (every health change, every API change):
+    // restarting the ticker on each would keep it from ever ticking.
+    if (this.server.listening && this.#tickMs !== tickMsOf(route)) {
+      this.#stopTicker();
+      this.#startTicker();
+    }
   }
 
   /**
@@ -160,23 +166,30 @@ export class Listener implements ListenerContext {
 
   /**
    * The client header and idle timeouts of every connection, checked on one ticker rather than on a timer
-   * per connection (client-connection.ts), every quarter of the header timeout or eighth of the idle
-   * timeout, whichever is shorter (20 ms to 1 s): a timeout is acted on at most two ticks late.
+   * per connection (client-connection.ts), with the timeouts of the current settings: a timeout is acted
+   * on at most two ticks late.
    */
   #startTicker(): void {
-    const { clientHeaderTimeoutMs: headerMs, idleTimeoutMs: idleMs } = this.route.settings;
-    const every = Math.min(1000, Math.max(20, Math.floor(Math.min(headerMs / 4, idleMs / 8))));
+    this.#tickMs = tickMsOf(this.route);
     this.#ticker = setInterval(() => {
       const now = performance.now();
-      for (const c of this.connections) c.checkTimeouts(now, headerMs, idleMs);
-    }, every);
+      const { clientHeaderTimeoutMs, idleTimeoutMs } = this.route.settings;
+      for (const c of this.connections) c.checkTimeouts(now, clientHeaderTimeoutMs, idleTimeoutMs);
+    }, this.#tickMs);
     this.#ticker.unref();
   }
 
   #stopTicker(): void {
     if (this.#ticker !== null) clearInterval(this.#ticker);
     this.#ticker = null;
+    this.#tickMs = 0;
   }
+}
+
+/** A quarter of the header timeout or an eighth of the idle timeout, whichever is shorter (20 ms to 1 s). */
+function tickMsOf(route: ListenerRoute): number {
+  const { clientHeaderTimeoutMs, idleTimeoutMs } = route.settings;
+  return Math.min(1000, Math.max(20, Math.floor(Math.min(clientHeaderTimeoutMs / 4, idleTimeoutMs / 8))));
 }
 
 const H2_FIRST: readonly string[] = ['h2', 'http/1.1'];

@@ -3,9 +3,9 @@ import type { Socket } from 'node:net';
 import { test } from 'node:test';
 import { QuietWatch } from './quiet-watch.ts';
 
-/** A socket as the watch reads it: its byte counters, its own timeout and whether it is destroyed. */
-function fakeSocket(): { bytesRead: number; bytesWritten: number; timeout: number | undefined; destroyed: boolean } {
-  return { bytesRead: 0, bytesWritten: 0, timeout: undefined, destroyed: false };
+/** A socket as the watch reads it: its byte counters, what libuv holds to write, its own timeout and whether it is destroyed. */
+function fakeSocket(): { bytesRead: number; bytesWritten: number; _handle: { writeQueueSize: number }; timeout: number | undefined; destroyed: boolean } {
+  return { bytesRead: 0, bytesWritten: 0, _handle: { writeQueueSize: 0 }, timeout: undefined, destroyed: false };
 }
 
 test('expires a socket quiet for the timeout, counted from its creation, once', () => {
@@ -48,4 +48,16 @@ test('a socket whose own timer runs (a closing grace) or that is destroyed is le
   const d = fakeSocket();
   d.destroyed = true;
   assert.equal(new QuietWatch(0).expired(d as unknown as Socket, 5000, 1000), false);
+});
+
+test('a write the kernel takes bit by bit is not quiet: what libuv holds for the socket shrinking counts', () => {
+  const s = fakeSocket();
+  const w = new QuietWatch(0);
+  s.bytesWritten = 65_536;
+  s._handle.writeQueueSize = 60_000;
+  assert.equal(w.expired(s as unknown as Socket, 500, 1000), false);
+  s._handle.writeQueueSize = 30_000;
+  assert.equal(w.expired(s as unknown as Socket, 1400, 1000), false, 'progress at 1400');
+  assert.equal(w.expired(s as unknown as Socket, 2399, 1000), false);
+  assert.equal(w.expired(s as unknown as Socket, 2400, 1000), true, 'stuck since 1400');
 });

@@ -7,11 +7,14 @@ import type { Socket } from 'node:net';
  * re-arms: re-arming a Node timer reads the loop's clock and moves the timer in its list, twice or more
  * per request, where a look per tick costs nothing per request.
  *
- * Quiet is counted from the first look that saw the counters change, never from before the last byte
- * moved: a timeout is never early, and at most two ticks late.
+ * A write the kernel takes bit by bit (a client slow to read) moves too: the bytes libuv still holds
+ * for the socket (its handle's `writeQueueSize`) shrink, which is what net.Socket's own timer looks at
+ * before it fires (`_onTimeout`). Quiet is counted from the first look that saw something change,
+ * never from before the last byte moved: a timeout is never early, and at most two ticks late.
  */
 export class QuietWatch {
   #moved = 0;
+  #queued = 0;
   #since: number;
 
   constructor(now: number) {
@@ -26,8 +29,10 @@ export class QuietWatch {
   expired(socket: Socket, now: number, timeoutMs: number): boolean {
     if (socket.timeout || socket.destroyed) return false;
     const moved = socket.bytesRead + socket.bytesWritten;
-    if (moved !== this.#moved) {
+    const queued = (socket as QueuedSocket)._handle?.writeQueueSize ?? 0;
+    if (moved !== this.#moved || queued !== this.#queued) {
       this.#moved = moved;
+      this.#queued = queued;
       this.#since = now;
       return false;
     }
@@ -35,4 +40,9 @@ export class QuietWatch {
     this.#since = Number.POSITIVE_INFINITY;
     return true;
   }
+}
+
+/** What libuv still holds to write on the socket's handle (net.Socket reads it the same way). */
+interface QueuedSocket {
+  readonly _handle?: { readonly writeQueueSize?: number } | null;
 }

@@ -13,7 +13,8 @@ import type { TcpHandle, WriteReq } from './tcp/native-streams.ts';
  *   once libuv has written it (or net.Socket emits its own, for a write that went through it).
  * - Order: a write made while one is in flight goes through net.Socket, which hands it to the same
  *   handle; libuv writes a handle's requests in order, and `end()`'s shutdown waits for them.
- * - The socket's idle timer (`setTimeout`) is refreshed by each write, as net.Socket refreshes it.
+ * - The socket's timer (`setTimeout`), when it has one (a closing grace, a tunnel), is refreshed by each
+ *   write, as net.Socket refreshes it; the socket's `bytesWritten` counts the write either way.
  * - A write error destroys the socket with the error, as net.Socket does.
  * Anything else — a TLS socket, one still connecting, corked, ended, with bytes queued, a Node
  * without the stream layer — is written by net.Socket itself.

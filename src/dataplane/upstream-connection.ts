@@ -189,8 +189,10 @@ export class UpstreamConnection implements ResponseEvents, DirectReadSink {
    * Called by the pool's ticker with the coarse clock. Connect and time-to-first-byte deadlines
    * first; once the target is answering, the exchange fails when nothing has moved either way for
    * the idle timeout (a target that stalls mid-response). While the request body is still being
-   * sent and nothing has come back, or while ebb holds the target's reads for a client slow to read
-   * (its socket paused), the client's side enforces the idle timeout.
+   * sent and nothing has come back, the client's side enforces the idle timeout. While ebb holds the
+   * target's reads for a client slow to read (its socket paused), the client's side has it first
+   * (`client-timeout`, named for the client); the target's check waits twice as long, a bound for a
+   * client that keeps its own side from going quiet (bytes sent behind the request, HTTP/2 pings).
    */
   checkDeadline(now: number): void {
     if (this.sink === null) {
@@ -205,8 +207,8 @@ export class UpstreamConnection implements ResponseEvents, DirectReadSink {
       return;
     }
     if (!this.#parser.started) return;
-    if (this.socket.isPaused()) this.lastActive = now;
-    else if (now - this.lastActive > this.idleTimeoutMs) this.#fail(new ProxyError('idle-timeout', 'target'));
+    const limit = this.socket.isPaused() ? 2 * this.idleTimeoutMs : this.idleTimeoutMs;
+    if (now - this.lastActive > limit) this.#fail(new ProxyError('idle-timeout', 'target'));
   }
 
   /** Closes the connection, without telling the exchange it serves (if any). */

@@ -12,7 +12,7 @@ import { httpsSnapshot, listenerCert } from './https-harness.ts';
  * and at most a couple of ticks after it; a change of the timeout reaches the connections already open.
  */
 
-const IDLE = 300;
+const IDLE = 400;
 const cleanups: Array<() => unknown> = [];
 after(async () => {
   for (const c of cleanups.reverse()) await c();
@@ -66,11 +66,11 @@ function connected(socket: net.Socket, event = 'connect'): Promise<net.Socket> {
   return new Promise((resolve, reject) => socket.once(event, () => resolve(socket)).once('error', reject));
 }
 
-/** Requests every IDLE / 2 for 5 × IDLE keep the connection open; once they stop, it closes after IDLE, not before. */
+/** Requests every IDLE / 4 for 3 × IDLE keep the connection open; once they stop, it closes after IDLE, not before. */
 async function activeThenQuiet(c: KeptAlive): Promise<void> {
-  for (let i = 0; i < 10; i++) {
+  for (let i = 0; i < 12; i++) {
     await c.get();
-    await sleep(IDLE / 2);
+    await sleep(IDLE / 4);
     assert.equal(c.closed(), false, `closed while active, after request ${i + 1}`);
   }
   const quiet = await within(c.closedAfterLast, 3000);
@@ -137,4 +137,49 @@ test('a new idle timeout reaches a connection already open', async () => {
   assert.deepEqual(r.listenerErrors, []);
   // Quiet for IDLE already: it goes within a tick or two of the change.
   assert.notEqual(await within(c.closedAfterLast, 1000), 'timeout', 'closed under the new idle timeout');
+});
+
+test('snapshots applied faster than the ticker ticks do not hold the idle timeout off', async () => {
+  const backend = await startBackend('B');
+  cleanups.push(() => backend.close());
+  const settings = { idleTimeoutMs: IDLE };
+  const { dp, port } = await startPlane(snapshot([backend.port], { settings }));
+  cleanups.push(() => dp.destroy());
+  const c = keptAlive(await connected(net.connect(port, '127.0.0.1')));
+  await c.get();
+  // An apply every 20 ms: the ticker's period here is IDLE / 8 = 50 ms.
+  let version = 2;
+  const churn = setInterval(() => void dp.apply(pinned(snapshot([backend.port], { settings, version: version++ }), port)), 20);
+  cleanups.push(() => clearInterval(churn));
+  const quiet = await within(c.closedAfterLast, 3000);
+  clearInterval(churn);
+  assert.ok(version > 10, `${version - 2} applies`);
+  assert.notEqual(quiet, 'timeout', 'the idle connection is closed while snapshots keep coming');
+  assert.ok((quiet as number) >= IDLE - 5, `closed ${String(quiet)} ms after the response`);
+});
+
+test('a client that stops reading but keeps sending bytes is still cut: the target side bounds it at twice the idle timeout', async () => {
+  const body = Buffer.alloc(32 * 1024 * 1024, 'x');
+  const backend = await startBackend('B', (_req, res) => res.end(body));
+  cleanups.push(() => backend.close());
+  const logs: object[] = [];
+  const { dp, port } = await startPlane(snapshot([backend.port], { settings: { idleTimeoutMs: IDLE } }), logs);
+  cleanups.push(() => dp.destroy());
+  const s = await connected(net.connect(port, '127.0.0.1'));
+  cleanups.push(() => s.destroy());
+  s.on('error', () => {});
+  s.write('GET /big HTTP/1.1\r\nHost: x\r\n\r\n');
+  await new Promise((resolve) => s.once('data', resolve));
+  s.pause();
+  const pausedAt = performance.now();
+  // Bytes behind the request are held, unread by anyone, but they are bytes read on the client's socket.
+  const drip = setInterval(() => s.write('G'), IDLE / 4);
+  cleanups.push(() => clearInterval(drip));
+  const cut = (): boolean => logs.some((l) => (l as { kind?: string; detail?: string }).kind === 'idle-timeout');
+  assert.ok(await waitFor(cut, 4 * IDLE + 2000), `cut: ${JSON.stringify(logs)}`);
+  clearInterval(drip);
+  const after = performance.now() - pausedAt;
+  // Twice the idle timeout from the target's last read, on the pool's coarse clock: well past one idle timeout.
+  assert.ok(after >= 1.5 * IDLE, `cut ${after.toFixed(0)} ms after the client stopped reading`);
+  assert.ok(await waitFor(() => dp.activity(keyOf(backend.port)).connections === 0, 2000), 'the target connection is closed');
 });

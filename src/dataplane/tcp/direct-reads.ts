@@ -173,8 +173,8 @@ export class DirectReader {
 
   /**
    * Reads from now on go from `socket`'s handle to `read` without net.Socket's onStreamRead (which
-   * also refreshes `socket.setTimeout`'s timer: a TCP flow keeps its own idle clock, and an HTTP
-   * client connection refreshes the timer itself, `refreshIdleTimer`). An end of stream
+   * also refreshes `socket.setTimeout`'s timer: a TCP flow and an HTTP client connection keep their
+   * idle clocks on their listener's ticker, and a tunnel refreshes the timer itself). An end of stream
    * or an error still goes through net.Socket. Does nothing when the socket is not a plain TCP one
    * or Node's stream layer is not reachable.
    */
@@ -251,8 +251,8 @@ export function writeRead(to: Socket, chunk: Buffer): ReadOutcome {
  * (`held-full`) and `onWritable` is called once libuv has written the rest — one write in flight per
  * direction, as a proxy with a full buffer stops reading. Anything else (a TLS socket, one still
  * connecting, ended or with bytes queued, no native streams) goes through `writeRead`, whose
- * back-pressure is the socket's own 'drain'. Bytes written straight to the handle are not in the
- * socket's `bytesWritten`: a flow counts its own.
+ * back-pressure is the socket's own 'drain'. A flow counts the bytes it writes itself, whichever
+ * way they went.
  */
 export class DirectWriter {
   readonly #socket: Socket;
