@@ -61,3 +61,14 @@ test('a write the kernel takes bit by bit is not quiet: what libuv holds for the
   assert.equal(w.expired(s as unknown as Socket, 2399, 1000), false);
   assert.equal(w.expired(s as unknown as Socket, 2400, 1000), true, 'stuck since 1400');
 });
+
+test('under TLS, what the TCP socket beneath still holds shrinking counts (the TLS layer holds a write whole until it is done)', () => {
+  const s = { ...fakeSocket(), _parent: { _handle: { writeQueueSize: 4_000_000 } } };
+  const w = new QuietWatch(0);
+  s.bytesWritten = 8_000_000;
+  s._handle.writeQueueSize = 8_400_000;
+  assert.equal(w.expired(s as unknown as Socket, 500, 1000), false);
+  s._parent._handle.writeQueueSize = 1_500_000;
+  assert.equal(w.expired(s as unknown as Socket, 1400, 1000), false, 'the TCP socket took more at 1400');
+  assert.equal(w.expired(s as unknown as Socket, 2400, 1000), true, 'nothing since 1400');
+});

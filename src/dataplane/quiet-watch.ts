@@ -7,10 +7,12 @@ import type { Socket } from 'node:net';
  * re-arms: re-arming a Node timer reads the loop's clock and moves the timer in its list, twice or more
  * per request, where a look per tick costs nothing per request.
  *
- * A write the kernel takes bit by bit (a client slow to read) moves too: the bytes libuv still holds
- * for the socket (its handle's `writeQueueSize`) shrink, which is what net.Socket's own timer looks at
- * before it fires (`_onTimeout`). Quiet is counted from the first look that saw something change,
- * never from before the last byte moved: a timeout is never early, and at most two ticks late.
+ * A write the kernel takes in parts (a client slow to read) moves too, each time libuv hands it more:
+ * the bytes libuv still holds for the socket (its handle's `writeQueueSize`; under TLS, the TCP
+ * socket's beneath, as the TLS layer's own stays whole until the write is done) shrink. That is what
+ * net.Socket's own timer looks at before it fires (`_onTimeout`), no finer: the kernel wakes a writer
+ * only once much of its send buffer is free. Quiet is counted from the first look that saw something
+ * change, never from before the last byte moved: a timeout is never early, and at most two ticks late.
  */
 export class QuietWatch {
   #moved = 0;
@@ -29,7 +31,8 @@ export class QuietWatch {
   expired(socket: Socket, now: number, timeoutMs: number): boolean {
     if (socket.timeout || socket.destroyed) return false;
     const moved = socket.bytesRead + socket.bytesWritten;
-    const queued = (socket as QueuedSocket)._handle?.writeQueueSize ?? 0;
+    const s = socket as QueuedSocket;
+    const queued = (s._handle?.writeQueueSize ?? 0) + (s._parent?._handle?.writeQueueSize ?? 0);
     if (moved !== this.#moved || queued !== this.#queued) {
       this.#moved = moved;
       this.#queued = queued;
@@ -42,7 +45,8 @@ export class QuietWatch {
   }
 }
 
-/** What libuv still holds to write on the socket's handle (net.Socket reads it the same way). */
+/** What libuv still holds to write on the socket's handle (net.Socket reads it the same way), and on a TLS socket's TCP socket. */
 interface QueuedSocket {
   readonly _handle?: { readonly writeQueueSize?: number } | null;
+  readonly _parent?: QueuedSocket | null;
 }

@@ -46,8 +46,9 @@ export interface UpstreamSink {
 
 /** What a connection needs from its pool. */
 export interface ConnectionHome {
-  /** Coarse monotonic ms. */
+  /** Coarse monotonic ms: behind the true time by at most `resolutionMs`. */
   readonly now: number;
+  readonly resolutionMs: number;
   /** A connection was opened (it is counted as its entry's until `forget`). */
   opened(conn: UpstreamConnection): void;
   /** The TLS session to resume with `entry` under `targetTls`, if one was kept. */
@@ -190,9 +191,10 @@ export class UpstreamConnection implements ResponseEvents, DirectReadSink {
    * first; once the target is answering, the exchange fails when nothing has moved either way for
    * the idle timeout (a target that stalls mid-response). While the request body is still being
    * sent and nothing has come back, the client's side enforces the idle timeout. While ebb holds the
-   * target's reads for a client slow to read (its socket paused), the client's side has it first
-   * (`client-timeout`, named for the client); the target's check waits twice as long, a bound for a
-   * client that keeps its own side from going quiet (bytes sent behind the request, HTTP/2 pings).
+   * target's reads (its socket paused) because the client has not read what was sent to it, the
+   * target is quiet because of the client: the same timeout, named for the client (`client-timeout`),
+   * whichever side sees it first. It holds for a client that keeps its own side busy without reading
+   * (bytes sent behind the request, HTTP/2 pings), which the client's side alone would not cut.
    */
   checkDeadline(now: number): void {
     if (this.sink === null) {
@@ -206,9 +208,9 @@ export class UpstreamConnection implements ResponseEvents, DirectReadSink {
       this.#fail(new ProxyError(kind === Deadline.Connect ? 'connect-timeout' : 'response-timeout', this.#handshaking ? 'tls-handshake' : ''));
       return;
     }
-    if (!this.#parser.started) return;
-    const limit = this.socket.isPaused() ? 2 * this.idleTimeoutMs : this.idleTimeoutMs;
-    if (now - this.lastActive > limit) this.#fail(new ProxyError('idle-timeout', 'target'));
+    // `lastActive` may lag the last read by a tick of the coarse clock: waiting one more keeps the timeout from being early.
+    if (!this.#parser.started || now - this.lastActive <= this.idleTimeoutMs + this.#home.resolutionMs) return;
+    this.#fail(this.socket.isPaused() ? new ProxyError('client-timeout', 'response-not-read') : new ProxyError('idle-timeout', 'target'));
   }
 
   /** Closes the connection, without telling the exchange it serves (if any). */

@@ -35,6 +35,7 @@ interface KeptSession {
 export class UpstreamPool implements ConnectionHome {
   /** Coarse monotonic ms, refreshed by the ticker. */
   now = performance.now();
+  readonly resolutionMs = TICK_MS;
   readonly #keys = new Map<TargetEntry, KeyConnections>();
   readonly #maxIdlePerKey: number;
   /** Weak: an entry the data plane frees takes its session with it. */
