@@ -170,6 +170,7 @@ export class Listener implements ListenerContext {
    * on at most two ticks late.
    */
   #startTicker(): void {
+    this.#stopTicker(); // never two: an update between listen() and 'listening' would start one early
     this.#tickMs = tickMsOf(this.route);
     this.#ticker = setInterval(() => {
       const now = performance.now();
