@@ -7,9 +7,9 @@ import { handleRequest, type ListenerContext, type ProxyHost } from './http-prox
 import { RequestBodyReader, type BodySink } from './request-body.ts';
 import { BodyMode, clientAddressOf, isRejection, planRequest, type RequestPlan } from './request-guard.ts';
 import { HeadScanner, leadingEmptyLines, parseRequestHead } from './request-head.ts';
-import { ResponseFraming, statusAndHeaders } from './response-framing.ts';
+import { ResponseFraming } from './response-framing.ts';
 import type { SlotSet } from '../shared/slot-set.ts';
-import { BodyKind } from './response-parser.ts';
+import type { BodyKind } from './response-parser.ts';
 import type { ClientExchange, ClientSide } from './client-side.ts';
 import { ownedChunk, readSharedInPlace, type DirectReadSink, type ReadOutcome } from './tcp/direct-reads.ts';
 import { refreshIdleTimer } from './tcp/native-streams.ts';
@@ -342,22 +342,10 @@ export class ClientConnection implements ClientSide, DirectReadSink {
   // --- writing
 
   writeHead(status: number, reason: string, rawHeaders: readonly string[], body: BodyKind): void {
-    let head = statusAndHeaders(status, reason, rawHeaders);
-    let chunked = false;
-    if (body === BodyKind.Chunked || body === BodyKind.Eof) {
-      if (this.plan.http10) this.#keepAlive = false;
-      else {
-        head += 'Transfer-Encoding: chunked\r\n';
-        chunked = true;
-      }
-    }
-    if (!this.#keepAlive || this.#ctx.closing || this.#clientEnded) {
-      this.#keepAlive = false;
-      head += 'Connection: close\r\n';
-    } else if (this.plan.http10) head += 'Connection: keep-alive\r\n';
+    const open = this.#keepAlive && !this.#ctx.closing && !this.#clientEnded;
     this.responseStarted = true;
     this.statusSent = status;
-    this.#out.head(`${head}\r\n`, chunked, body !== BodyKind.None);
+    this.#keepAlive = this.#out.head(status, reason, rawHeaders, body, this.plan.http10, open);
   }
 
   /** Writes a held response head (the target's read ended before any body byte). */

@@ -114,10 +114,7 @@ export class Listener implements ListenerContext {
     this.#front?.update(route);
     // Snapshots are applied many times a second at times (every health change, every API change):
     // restarting the ticker on each would keep it from ever ticking.
-    if (this.server.listening && this.#tickMs !== tickMsOf(route)) {
-      this.#stopTicker();
-      this.#startTicker();
-    }
+    if (this.server.listening && this.#tickMs !== tickMsOf(route)) this.#startTicker();
   }
 
   /**

@@ -1,5 +1,6 @@
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
+import { BodyKind } from './response-parser.ts';
 import { SocketWriter } from './socket-writer.ts';
 
 /**
@@ -49,12 +50,29 @@ export class ResponseFraming {
     this.sent = 0;
   }
 
-  /** The head; written at once when no body follows, else held for the body's first bytes. */
-  head(head: string, chunked: boolean, bodyFollows: boolean): void {
-    this.#chunked = chunked;
+  /**
+   * The head of a target's response, framed for the client: a body of unknown length is chunked, or,
+   * to an HTTP/1.0 client, ends with the connection; `Connection: close` when the connection ends after
+   * this response. Written at once when no body follows, else held for the body's first bytes. Returns
+   * whether the connection stays open after it (`keepAlive`, unless the framing ends it).
+   */
+  head(status: number, reason: string, rawHeaders: readonly string[], body: BodyKind, http10: boolean, keepAlive: boolean): boolean {
+    let head = statusAndHeaders(status, reason, rawHeaders);
+    this.#chunked = false;
+    if (body === BodyKind.Chunked || body === BodyKind.Eof) {
+      if (http10) keepAlive = false;
+      else {
+        head += 'Transfer-Encoding: chunked\r\n';
+        this.#chunked = true;
+      }
+    }
+    if (!keepAlive) head += 'Connection: close\r\n';
+    else if (http10) head += 'Connection: keep-alive\r\n';
+    head += '\r\n';
     this.sent += head.length;
-    if (bodyFollows) this.#held = head;
+    if (body !== BodyKind.None) this.#held = head;
     else this.#out.latin1(head);
+    return keepAlive;
   }
 
   /** Writes a held head (the target's read ended before any body byte). */
