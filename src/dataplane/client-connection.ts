@@ -254,6 +254,8 @@ export class ClientConnection implements ClientSide, DirectReadSink {
       if (skip > 0) {
         if (skip === buf.length) {
           this.#buf = null;
+          // They start the clock of the head they precede: only empty lines get the header timeout too.
+          if (this.#headStart === 0) this.#headStart = performance.now();
           return false;
         }
         buf = this.#buf = buf.subarray(skip);

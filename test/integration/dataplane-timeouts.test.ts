@@ -134,6 +134,21 @@ test('an idle keep-alive client connection is closed after the idle timeout', as
   assert.match(c.out(), /^HTTP\/1\.1 200 /);
 });
 
+test('empty lines between requests start the header timeout: a client that sends only them is cut (408)', async () => {
+  const backend = await startBackend('B');
+  cleanups.push(() => backend.close());
+  const { dp, port } = await startPlane(snapshot([backend.port], { settings: { idleTimeoutMs: 400, clientHeaderTimeoutMs: 300 } }));
+  cleanups.push(() => dp.destroy());
+  const c = rawClient(port, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+  // An empty line every 100 ms: more often than the idle timeout, and never a request.
+  const drip = setInterval(() => c.socket.writable && c.socket.write('\r\n'), 100);
+  cleanups.push(() => clearInterval(drip));
+  const closedAfter = await within(c.closed, 3000);
+  clearInterval(drip);
+  assert.notEqual(closedAfter, 'timeout', 'still open after 3 s of empty lines');
+  assert.match(c.out(), /^HTTP\/1\.1 200 [^]*HTTP\/1\.1 408 /, c.out());
+});
+
 test('an idle WebSocket tunnel is closed (1001) after the idle timeout; an active one stays open', async () => {
   const ws = await startWsBackend();
   cleanups.push(() => ws.close());
