@@ -72,8 +72,12 @@ test('framing is ebb’s own: one Content-Length, or chunked without a length', 
   assert.equal(both.closeAfter, true, 'Ambiguous in defensive mode: both connections close after it');
   assert.doesNotMatch(both.head, /Content-Length/i);
   assert.match(both.head, /\r\nTransfer-Encoding: chunked\r\n$/);
-  const gz = planned('POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked');
+  // A body coded before chunked keeps its codings: ebb re-frames the chunks, the bytes stay gzip.
+  const gz = planned('POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: GZIP , chunked');
   assert.equal(gz.bodyMode, BodyMode.Chunked);
+  assert.match(gz.head, /\r\nTransfer-Encoding: gzip, chunked\r\n$/);
+  const identity = planned('POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: identity, chunked');
+  assert.match(identity.head, /\r\nTransfer-Encoding: chunked\r\n$/, 'identity codes nothing');
   assert.equal(planned('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0').head.includes('Content-Length: 0\r\n'), true);
 });
 
@@ -129,6 +133,12 @@ test('HTTP/1.0, HTTP/0.9, missing Host, absolute form, Expect and upgrades', () 
   assert.equal(ws.upgrade, 'websocket');
   assert.match(ws.head, /\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n$/);
   assert.equal((plan('POST /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nContent-Length: 3') as { reason: string }).reason, 'upgrade-with-body');
+  // No h2c (as on ALB): forwarded as a plain request, without Upgrade, Connection or HTTP2-Settings.
+  for (const value of ['h2c', 'H2C', 'websocket, h2c']) {
+    const h2c = planned(`GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: ${value}\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA`);
+    assert.equal(h2c.upgrade, null, value);
+    assert.doesNotMatch(h2c.head, /upgrade|http2-settings|connection/i, value);
+  }
 });
 
 /** Where a scanner finds the end of `bytes` when they arrive cut at `cut` (two reads). */

@@ -88,6 +88,8 @@ const CLEAN_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 const OTHER_HTTP_VERSION = /^HTTP\/[2-9]\.[0-9]$/;
 /** Bytes escaped in the request target: controls, space, DEL and non-ASCII. */
 const URI_ESCAPE = /[\x00-\x20\x7f-\xff]/g;
+/** `h2c` among the protocols of an Upgrade value. */
+const H2C = /(?:^|[\s,])h2c(?:[\s,]|$)/i;
 /** `http://authority/rest` or `https://…`; the authority without userinfo. */
 const ABSOLUTE_FORM = /^https?:\/\/([A-Za-z0-9.-]+(?::[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](?::[0-9]{1,5})?)([/?][^#]*)?$/i;
 
@@ -223,14 +225,17 @@ export function planRequest(
     bodyMode = BodyMode.ContentLength;
     contentLength = framing.length;
   }
-  const isUpgrade = connectionUpgrade && upgrade !== null && upgrade !== '' && !http10;
+  // No h2c, as on ALB: a request asking for it goes on as a plain one, so no target can turn the
+  // connection into HTTP/2 frames that ebb would tunnel past its parsing, logs and routing.
+  const isUpgrade = connectionUpgrade && upgrade !== null && upgrade !== '' && !http10 && !H2C.test(upgrade);
   if (isUpgrade && bodyMode !== BodyMode.None) return UPGRADE_WITH_BODY;
 
   if (named !== null) headers = dropNamed(headers, named);
   if (xffMode === 'append') xff = xff === null ? clientAddress : `${xff}, ${clientAddress}`;
   if (xff !== null) headers += `X-Forwarded-For: ${xff}\r\n`;
   headers += `X-Forwarded-Proto: ${forwardedProto}\r\nX-Forwarded-Port: ${listenerPort}\r\n`;
-  if (bodyMode === BodyMode.Chunked) headers += 'Transfer-Encoding: chunked\r\n';
+  // A body coded before chunked (`gzip, chunked`) keeps its codings: ebb re-frames the chunks, not the bytes.
+  if (bodyMode === BodyMode.Chunked) headers += framing.kind === 'chunked' && framing.codings !== '' ? `Transfer-Encoding: ${framing.codings}, chunked\r\n` : 'Transfer-Encoding: chunked\r\n';
   else if (bodyMode === BodyMode.ContentLength) headers += `Content-Length: ${contentLength}\r\n`;
   else if (framing.kind === 'length' && method !== 'GET' && method !== 'HEAD') headers += 'Content-Length: 0\r\n';
   if (authority !== null && hosts === 0) headers += `Host: ${authority}\r\n`;

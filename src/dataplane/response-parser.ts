@@ -352,9 +352,17 @@ export class ResponseParser {
       // A 204 has no content and no Content-Length (RFC 9110 §8.6): a lenient client would wait for the bytes.
       if (status === 204 && cl !== null) removeHeader(headers, 'content-length');
     } else if (te !== null) {
-      const codings = te.toLowerCase().split(',');
+      // ebb frames the body it relays itself (chunked, or ended by the close), so it can carry no other
+      // coding on: a `gzip` whose name was dropped would hand the client compressed bytes as the body.
+      // So, as nginx and Envoy do, a coding other than chunked, or chunked twice, is a bad response.
+      const codings = te.toLowerCase().split(',').map((c) => c.trim()).filter((c) => c !== '' && c !== 'identity');
+      const chunks = codings.filter((c) => c === 'chunked').length;
+      if (codings.length !== chunks || chunks > 1) {
+        this.#garbage('unsupported-transfer-coding');
+        return false;
+      }
       if (cl !== null) removeHeader(headers, 'content-length');
-      if ((codings[codings.length - 1] as string).trim() === 'chunked') {
+      if (chunks === 1) {
         this.#state = St.ChunkSize;
         body = BodyKind.Chunked;
         if (cl !== null) this.keepAlive = false;

@@ -674,7 +674,8 @@ function readTargetRequest(b: string): { request: TargetRequest; next: number } 
     return b.length < at + n ? 'partial' : { request: { ...base, body: b.slice(at, at + n) }, next: at + n };
   }
   if (te === null) return { request: { ...base, body: '' }, next: at };
-  if (te !== 'chunked') return { error: `Transfer-Encoding ${te}` };
+  // Codings applied before chunked are forwarded with the body (`gzip, chunked`); chunked is last and once.
+  if (!/^((gzip|deflate|compress), )*chunked$/.test(te)) return { error: `Transfer-Encoding ${te}` };
   let body = '';
   for (;;) {
     const nl = b.indexOf('\r\n', at);

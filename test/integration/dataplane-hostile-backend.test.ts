@@ -137,3 +137,35 @@ test('a 204 with a Content-Length is relayed without it (a 204 has no content, R
   assert.match(out, /X-A: 1/);
   assert.doesNotMatch(out, /content-length/i);
 });
+
+test('a response coded with anything but chunked is a 502: ebb frames the body itself and drops no coding', async () => {
+  for (const te of ['gzip, chunked', 'GZIP', 'chunked, chunked', 'deflate']) {
+    const chunked = te.toLowerCase().endsWith('chunked');
+    const backend = await rawBackend((s) => {
+      s.write(`HTTP/1.1 200 OK\r\nTransfer-Encoding: ${te}\r\n\r\n${chunked ? '3\r\n\x1f\x8b\x08\r\n0\r\n\r\n' : '\x1f\x8b\x08'}`, 'latin1');
+      if (!chunked) s.end();
+    });
+    const port = await planFor(backend);
+    const out = await rawRequest(port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 1000);
+    assert.match(out, /^HTTP\/1\.1 502 /, `Transfer-Encoding: ${te}`);
+    assert.doesNotMatch(out, /\x1f\x8b/, `Transfer-Encoding: ${te}`);
+  }
+  // Chunked alone, or beside identity (which codes nothing), is relayed.
+  const backend = await rawBackend((s) => s.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: identity, chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n'));
+  const port = await planFor(backend);
+  const out = await rawRequest(port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 1000);
+  assert.match(out, /^HTTP\/1\.1 200 [^]*\r\n\r\n2\r\nok\r\n0\r\n\r\n$/);
+});
+
+test('no h2c: the upgrade is not forwarded, and a target that switches anyway gets the client a 502, never a tunnel', async () => {
+  const heads: string[] = [];
+  const backend = await rawBackend((s, head) => {
+    heads.push(head);
+    s.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n');
+  });
+  const port = await planFor(backend);
+  const out = await rawRequest(port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\nPRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 1000);
+  assert.match(out, /^HTTP\/1\.1 502 /, out);
+  assert.equal(heads.length, 1);
+  assert.doesNotMatch(heads[0] as string, /upgrade|http2-settings/i);
+});

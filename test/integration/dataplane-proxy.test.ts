@@ -254,6 +254,14 @@ for (const [name, bytes, action] of SMUGGLING) {
   });
 }
 
+test('a body coded before chunked reaches the target with its codings: ebb re-frames the chunks, never drops a coding', async () => {
+  forgetSeen();
+  const out = await rawRequest(port, 'POST /gz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\nConnection: close\r\n\r\n3\r\n\x1f\x8b\x08\r\n0\r\n\r\n');
+  assert.match(out, /^HTTP\/1\.1 200 /);
+  const seen = [...a.seen, ...b.seen];
+  assert.deepEqual(seen.map((r) => [r.url, r.headers['transfer-encoding']]), [['/gz', 'gzip, chunked']]);
+});
+
 test('a valid chunked request still passes', async () => {
   const out = await rawRequest(port, 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n0\r\n\r\n');
   assert.match(out, /^HTTP\/1\.1 200 /);

@@ -437,7 +437,9 @@ function requestProblems(
   const body = r.body.toString('latin1');
   const f = want.framing;
   if (f.kind === 'chunked') {
-    if (te.length !== 1 || te[0]?.toLowerCase() !== 'chunked' || cl.length > 0) p.push(`${label}: framed TE ${JSON.stringify(te)} CL ${JSON.stringify(cl)}, want Transfer-Encoding: chunked`);
+    // Codings applied before chunked stay with the body's bytes (`gzip, chunked`); only the chunks are ebb's.
+    const wantTe = f.codings === '' ? 'chunked' : `${f.codings}, chunked`;
+    if (te.length !== 1 || te[0]?.toLowerCase() !== wantTe || cl.length > 0) p.push(`${label}: framed TE ${JSON.stringify(te)} CL ${JSON.stringify(cl)}, want Transfer-Encoding: ${wantTe}`);
     if (body !== CHUNK) p.push(`${label}: body ${shown(body, 60)}, want ${CHUNK}`);
   } else {
     const length = f.kind === 'length' ? f.length : 0;

@@ -258,8 +258,9 @@ test('bodyFraming reads the exact framing headers as RFC 9112 §6.3 orders them'
   assert.deepEqual(bodyFraming(req([])), { kind: 'none' });
   assert.deepEqual(bodyFraming(req([['Content-Length', ' 12 ']])), { kind: 'length', length: 12 });
   assert.deepEqual(bodyFraming(req([['Content-Length', '5'], ['content-length', '05']])), { kind: 'length', length: 5 });
-  assert.deepEqual(bodyFraming(req([['Transfer-Encoding', 'gzip, chunked']])), { kind: 'chunked' });
-  assert.deepEqual(bodyFraming(req([['Transfer-Encoding', 'chunked'], ['Content-Length', '4']])), { kind: 'chunked' });
+  assert.deepEqual(bodyFraming(req([['Transfer-Encoding', 'gzip, chunked']])), { kind: 'chunked', codings: 'gzip' });
+  assert.deepEqual(bodyFraming(req([['Transfer-Encoding', 'Deflate;x=1'], ['Transfer-Encoding', 'identity,GZIP, chunked']])), { kind: 'chunked', codings: 'deflate, gzip' });
+  assert.deepEqual(bodyFraming(req([['Transfer-Encoding', 'chunked'], ['Content-Length', '4']])), { kind: 'chunked', codings: '' });
   assert.deepEqual(bodyFraming(req([['Transfer_Encoding', 'chunked']])), { kind: 'none' });
   for (const headers of [
     [['Transfer-Encoding', 'chunked, gzip']],

@@ -17,13 +17,18 @@ import {
 export type BodyFraming =
   | { readonly kind: 'none' }
   | { readonly kind: 'length'; readonly length: number }
-  /** Chunked is the final coding, applied once; any Content-Length must be removed before forwarding (RFC 9112 §6.3). */
-  | { readonly kind: 'chunked' }
+  /**
+   * Chunked is the final coding, applied once; any Content-Length must be removed before forwarding
+   * (RFC 9112 §6.3). `codings`: the codings applied before it (`gzip`, `deflate`, `compress`; identity
+   * left out), lower-cased and comma-separated, '' for none: the body's bytes are still coded by them,
+   * so they are forwarded with it.
+   */
+  | { readonly kind: 'chunked'; readonly codings: string }
   /** No reader can know where the body ends: a bad or non-final chunked coding, or disagreeing lengths. */
   | { readonly kind: 'unframeable' };
 
 const NO_BODY: BodyFraming = Object.freeze({ kind: 'none' });
-const CHUNKED_BODY: BodyFraming = Object.freeze({ kind: 'chunked' });
+const CHUNKED_BODY: BodyFraming = Object.freeze({ kind: 'chunked', codings: '' });
 const UNFRAMEABLE: BodyFraming = Object.freeze({ kind: 'unframeable' });
 
 /**
@@ -36,6 +41,7 @@ export function bodyFraming(head: RawRequestHead): BodyFraming {
   let chunked = false;
   let lastIsChunked = false;
   let length: string | null = null;
+  let codings = '';
   for (const h of head.headers) {
     if (resembles(h.name, 'transfer', 'encoding') === SAME) {
       sawTe = true;
@@ -46,6 +52,10 @@ export function bodyFraming(head: RawRequestHead): BodyFraming {
         const coding = codingOf(h.value, start, end);
         if (coding === Coding.Invalid || (coding === Coding.Chunked && chunked)) return UNFRAMEABLE;
         if (coding === Coding.Chunked) chunked = true;
+        else if (coding === Coding.Other) {
+          const name = codingName(h.value, start, end);
+          if (name !== 'identity') codings = codings === '' ? name : `${codings}, ${name}`;
+        }
         lastIsChunked = coding === Coding.Chunked;
         start = end + 1;
       }
@@ -55,8 +65,14 @@ export function bodyFraming(head: RawRequestHead): BodyFraming {
       else if (!sameLength(length, h.value)) return UNFRAMEABLE;
     }
   }
-  if (sawTe) return lastIsChunked ? CHUNKED_BODY : UNFRAMEABLE;
+  if (sawTe) return !lastIsChunked ? UNFRAMEABLE : codings === '' ? CHUNKED_BODY : { kind: 'chunked', codings };
   if (length === null) return NO_BODY;
   const n = Number(length.slice(contentLengthDigits(length), owsBounds(length)[1]));
   return Number.isSafeInteger(n) ? { kind: 'length', length: n } : UNFRAMEABLE;
+}
+
+/** The name of the coding in `value[start, end)`, lower-cased, without OWS or parameters (rare: only a request coded before chunked). */
+function codingName(value: string, start: number, end: number): string {
+  const semi = value.indexOf(';', start);
+  return value.slice(start, semi >= 0 && semi < end ? semi : end).trim().toLowerCase();
 }
