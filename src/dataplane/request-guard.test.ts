@@ -133,6 +133,8 @@ test('HTTP/1.0, HTTP/0.9, missing Host, absolute form, Expect and upgrades', () 
   assert.equal(ws.upgrade, 'websocket');
   assert.match(ws.head, /\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n$/);
   assert.equal((plan('POST /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nContent-Length: 3') as { reason: string }).reason, 'upgrade-with-body');
+  assert.match(planned('OPTIONS * HTTP/1.1\r\nHost: x').head, /^OPTIONS \* HTTP\/1\.1\r\n/);
+  assert.deepEqual(plan('GET * HTTP/1.1\r\nHost: x'), { status: 400, reason: 'bad-request-target' }, 'the asterisk form is for OPTIONS only');
   // No h2c (as on ALB): forwarded as a plain request, without Upgrade, Connection or HTTP2-Settings.
   for (const value of ['h2c', 'H2C', 'websocket, h2c']) {
     const h2c = planned(`GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: ${value}\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA`);

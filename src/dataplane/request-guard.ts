@@ -146,6 +146,8 @@ export function planRequest(
       if (target.charCodeAt(0) === 63 /* ? */) target = `/${target}`;
     }
   }
+  // The asterisk form is OPTIONS's alone (RFC 9112 §3.2.4).
+  if (target === '*' && method !== 'OPTIONS') return BAD_TARGET;
   URI_ESCAPE.lastIndex = 0;
   if (URI_ESCAPE.test(target)) target = target.replace(URI_ESCAPE, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
 
