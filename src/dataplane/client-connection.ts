@@ -94,7 +94,8 @@ export class ClientConnection implements ClientSide, DirectReadSink {
   readonly #onEnd = (): void => this.#ended();
   readonly #onClose = (): void => this.#closed();
   readonly #onTimeout = (): void => this.#idle();
-  readonly #onError = (): void => {};
+  /** A socket error already closes the socket; a TLS one (a renegotiation refused) leaves that to ebb. */
+  readonly #onError = (): void => void this.socket.destroy();
 
   readonly #host: ProxyHost;
   readonly #ctx: ListenerContext;

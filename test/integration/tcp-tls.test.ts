@@ -139,3 +139,25 @@ test('a TLS listener without a certificate refuses to open, saying so', async ()
     dp.destroy();
   }
 });
+
+test('a client that renegotiates is closed at its first attempt (no renegotiation, as on AWS), and its flow ends', async (t) => {
+  const c = new Cleanup();
+  t.after(() => c.run());
+  const A = await startTcpBackend(c, 'A', (s) => s.on('data', (b: Buffer) => s.write(b)));
+  const { dp, port } = await startTcpPlane(c, tlsSnapshot([A.port], listenerTls(['flows.test'])));
+  const flows = recordFlows(c, dp.id);
+  // TLS 1.3 has no renegotiation: the policy still allows 1.2, where a client can ask for it.
+  const socket = tls.connect({ port, host: '127.0.0.1', servername: 'flows.test', ca: testCa().certPem, maxVersion: 'TLSv1.2' });
+  c.add(() => socket.destroy());
+  socket.on('error', () => {});
+  const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+  await new Promise<void>((resolve, reject) => socket.once('secureConnect', resolve).once('error', reject));
+  let echoed = '';
+  socket.on('data', (b: Buffer) => (echoed += b.toString('latin1')));
+  socket.write('before');
+  assert.ok(await waitFor(() => echoed === 'before'), 'the flow works before the attempt');
+  socket.renegotiate({ rejectUnauthorized: false }, () => {});
+  assert.notEqual(await within(closed, 2000), 'timeout', 'ebb closes the connection');
+  assert.ok(await waitFor(() => flows.ended.length === 1), 'the flow ends: no socket of it left open');
+  assert.equal(flows.ended[0]?.reason, 'client_reset');
+});

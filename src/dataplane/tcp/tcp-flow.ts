@@ -227,8 +227,10 @@ export class TcpFlow implements OpenTunnel, IdleWatched, DirectReadSink {
       this.#reason = side === 'client' ? 'client_reset' : 'target_reset';
     }
     this.#phase = Phase.Closed;
+    // Both sides, the failed one too: a TLS client's error (a renegotiation refused) leaves its socket
+    // open, and the flow ends only once both sockets have closed.
     if (side === 'client') this.#resetTarget();
-    else resetSocket(this.#client);
+    resetSocket(this.#client);
   }
 
   #clientSocketClosed(): void {

@@ -226,6 +226,9 @@ export class TlsFront {
     // Its connection is alive here, so it still knows the client's address.
     this.#handshakes.delete(remoteKey(socket.remoteAddress, socket.remotePort) ?? '');
     socket.allowHalfOpen = true;
+    // No client-initiated renegotiation, as on AWS's load balancers: each one costs a handshake's CPU,
+    // and the connection is refused at the first attempt (its socket gets an 'error' and is closed).
+    socket.disableRenegotiation();
     const serverName = typeof socket.servername === 'string' && socket.servername !== '' ? socket.servername : null;
     const facts: TlsFacts = {
       cipher: socket.getCipher().name,
