@@ -396,7 +396,7 @@ function isOwsCode(c: number): boolean {
 }
 
 /**
- * The reason phrase of a status line `text[0, end)` if it is `HTTP/1.[01] NNN` (NNN from 100), with
+ * The reason phrase of a status line `text[0, end)` if it is `HTTP/1.[01] NNN` (NNN from 100 to 599, RFC 9110 §15), with
  * ` reason` after it or nothing, the reason free of control bytes but HTAB; null if it is not.
  */
 function statusReason(text: string, end: number): string | null {
@@ -406,7 +406,7 @@ function statusReason(text: string, end: number): string | null {
   const d0 = text.charCodeAt(9);
   const d1 = text.charCodeAt(10);
   const d2 = text.charCodeAt(11);
-  if (d0 < 49 || d0 > 57 || d1 < 48 || d1 > 57 || d2 < 48 || d2 > 57) return null;
+  if (d0 < 49 || d0 > 53 || d1 < 48 || d1 > 57 || d2 < 48 || d2 > 57) return null;
   if (end === 12) return '';
   if (text.charCodeAt(12) !== 32) return null;
   for (let i = 13; i < end; i++) if (BYTE[text.charCodeAt(i)] === CTL_BYTE) return null;

@@ -169,3 +169,12 @@ test('no h2c: the upgrade is not forwarded, and a target that switches anyway ge
   assert.equal(heads.length, 1);
   assert.doesNotMatch(heads[0] as string, /upgrade|http2-settings/i);
 });
+
+test('a status outside 100–599 is a 502, as any other bad status line (on HTTP/2 Node could not even send it)', async () => {
+  for (const status of ['600', '999', '099']) {
+    const backend = await rawBackend((s) => s.write(`HTTP/1.1 ${status} Odd\r\nContent-Length: 2\r\n\r\nok`));
+    const port = await planFor(backend);
+    const out = await rawRequest(port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 1000);
+    assert.match(out, /^HTTP\/1\.1 502 /, `status ${status}: ${out}`);
+  }
+});
