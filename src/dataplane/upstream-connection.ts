@@ -213,6 +213,20 @@ export class UpstreamConnection implements ResponseEvents, DirectReadSink {
     this.#fail(this.socket.isPaused() ? new ProxyError('client-timeout', 'response-not-read') : new ProxyError('idle-timeout', 'target'));
   }
 
+  /**
+   * Closes a connection that is idle and whole but not kept (the pool is full): on plain TCP with a
+   * reset, as HAProxy closes the server connections it does not keep, since closing first leaves a
+   * TIME-WAIT socket on ebb's host for 60 s, and one per new client connection (each first request
+   * gets a connection of its own) would run a busy target's ephemeral ports out at some 470 a second.
+   * Nothing is lost: the request went whole and its response came whole. Over TLS, a polite close.
+   */
+  discard(): void {
+    if (this.targetTls !== null || !this.connected || this.socket.destroyed) return this.destroy();
+    this.sink = null;
+    this.#markClosed();
+    this.socket.resetAndDestroy();
+  }
+
   /** Closes the connection, without telling the exchange it serves (if any). */
   destroy(): void {
     this.sink = null;

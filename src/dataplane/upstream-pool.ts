@@ -91,10 +91,13 @@ export class UpstreamPool implements ConnectionHome {
   release(conn: UpstreamConnection): void {
     const entry = conn.entry;
     const k = this.#keys.get(entry);
-    if (k === undefined || !conn.reusable || !conn.requestComplete || !entry.routable || k.idle.length >= this.#maxIdlePerKey) {
-      // Not reusable, the target answered before the request body was sent whole, the key is
-      // draining, or the pool is full.
+    if (k === undefined || !conn.reusable || !conn.requestComplete || !entry.routable) {
+      // Not reusable, the target answered before the request body was sent whole, or the key is draining.
       conn.destroy();
+      return;
+    }
+    if (k.idle.length >= this.#maxIdlePerKey) {
+      conn.discard();
       return;
     }
     if (conn.socket.isPaused()) conn.socket.resume();
