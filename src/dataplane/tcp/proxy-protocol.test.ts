@@ -76,6 +76,12 @@ test('reading version 2: bad version, bad command, addresses longer than the len
   assert.equal(readProxyHeader(hex('0d0a0d0a000d0a515549540a 22 11 000c')).kind, 'invalid');
   assert.equal(readProxyHeader(hex('0d0a0d0a000d0a515549540a 21 11 0004 00000000')).kind, 'invalid');
   assert.equal(readProxyHeader(hex('0d0a0d0a000d0a5155495400')).kind, 'invalid');
+  // TLVs must end where the header does (HAProxy refuses the same): one that says it is longer, or bytes too few for a TLV.
+  assert.deepEqual(readProxyHeader(hex('0d0a0d0a000d0a515549540a 21 11 0010 c0000209 7f000001 9c40 0050 04 0009 00')), {
+    kind: 'invalid',
+    reason: 'a TLV of the PROXY header runs past the header’s length',
+  });
+  assert.equal(readProxyHeader(hex('0d0a0d0a000d0a515549540a 21 11 000e c0000209 7f000001 9c40 0050 0400')).kind, 'invalid');
 });
 
 test('reading version 1: TCP4, TCP6, UNKNOWN, and what is refused', () => {
@@ -91,4 +97,5 @@ test('reading version 1: TCP4, TCP6, UNKNOWN, and what is refused', () => {
   assert.equal(v1(`PROXY TCP4 ${'1'.repeat(120)}`).kind, 'invalid');
   assert.equal(v1('GET / HTTP/1.1\r\n').kind, 'invalid');
   assert.equal(v1('PROXY\r\n').kind, 'invalid');
+  assert.equal(v1('PROXY TCP6 fe80::1%eth0 ::1 1 2\r\n').kind, 'invalid', 'an IPv6 zone is no address on the wire');
 });

@@ -162,14 +162,28 @@ function readV2(b: Buffer): ProxyHeaderResult {
   if (command === 0) return { kind: 'header', length, source: null };
   if (family === TCP_OVER_IPV4) {
     if (length < 16 + IPV4_BLOCK) return { kind: 'invalid', reason: 'the PROXY header is too short for its IPv4 addresses' };
+    if (!tlvsFit(b, 16 + IPV4_BLOCK, length)) return BAD_TLV;
     return { kind: 'header', length, source: { address: `${b[16]}.${b[17]}.${b[18]}.${b[19]}`, port: b.readUInt16BE(24) } };
   }
   if (family === TCP_OVER_IPV6) {
     if (length < 16 + IPV6_BLOCK) return { kind: 'invalid', reason: 'the PROXY header is too short for its IPv6 addresses' };
+    if (!tlvsFit(b, 16 + IPV6_BLOCK, length)) return BAD_TLV;
     return { kind: 'header', length, source: { address: ipv6Text(b.subarray(16, 32)), port: b.readUInt16BE(48) } };
   }
   // UNSPEC, UDP, UNIX sockets: nothing ebb can use as a TCP client's address.
   return { kind: 'header', length, source: null };
+}
+
+const BAD_TLV: ProxyHeaderResult = { kind: 'invalid', reason: 'a TLV of the PROXY header runs past the header’s length' };
+
+/** Whether the TLVs after the addresses (`b[from, end)`: type, 16-bit length, value) end exactly at the header's end, as HAProxy checks. */
+function tlvsFit(b: Buffer, from: number, end: number): boolean {
+  let at = from;
+  while (at < end) {
+    if (end - at < 3) return false;
+    at += 3 + b.readUInt16BE(at + 1);
+  }
+  return at === end;
 }
 
 function readV1(b: Buffer): ProxyHeaderResult {
@@ -190,7 +204,8 @@ function readV1(b: Buffer): ProxyHeaderResult {
   }
   const [, src = '', dst = '', sport = '', dport = ''] = fields;
   const want = proto === 'TCP4' ? 4 : 6;
-  if (net.isIP(src) !== want || net.isIP(dst) !== want || !v1Port(sport) || !v1Port(dport)) {
+  // No IPv6 zone (`fe80::1%eth0`), which net.isIP allows: an address on the wire has none.
+  if (net.isIP(src) !== want || net.isIP(dst) !== want || src.includes('%') || dst.includes('%') || !v1Port(sport) || !v1Port(dport)) {
     return { kind: 'invalid', reason: 'the PROXY protocol line has an address or port that is not valid' };
   }
   return { kind: 'header', length, source: { address: src, port: Number(sport) } };
