@@ -172,7 +172,12 @@ export type Http2SessionEndReason =
   /** The client reset streams faster than the bound (CVE-2023-44487): GOAWAY ENHANCE_YOUR_CALM. */
   | 'rapid_reset'
   /** Node's HTTP/2 engine ended it for a protocol error or a limit (its GOAWAY carries the code). */
-  | 'error';
+  | 'error'
+  /**
+   * Quiet, and ebb's PING went unanswered for a probe interval: the client is gone, or Node's HTTP/2
+   * engine had ended the connection for a protocol error without a word (client-session.ts `probeMsOf`).
+   */
+  | 'no_ping_answer';
 
 /** Published once per HTTP/2 client connection (an `h2` session on an HTTPS listener), when it closes. */
 export interface Http2SessionEndMessage {

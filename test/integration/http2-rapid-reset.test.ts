@@ -13,7 +13,7 @@ import { CHANNEL_NAMES } from '../../src/dataplane/channels.ts';
 import type { Http2SessionEndMessage } from '../../src/dataplane/channels.ts';
 import { RESET_LIMIT } from '../../src/dataplane/http2/session-limits.ts';
 import type { Backend, H2Front } from './http2-harness.ts';
-import { h2Connect, h2Get, snapshot, startBackend, startH2Front, waitFor } from './http2-harness.ts';
+import { h2Connect, h2Get, snapshot, startBackend, startH2Front, waitFor, within } from './http2-harness.ts';
 import { testCa } from '../support/certs.ts';
 
 const { NGHTTP2_CANCEL, NGHTTP2_ENHANCE_YOUR_CALM, NGHTTP2_NO_ERROR } = http2.constants;
@@ -161,6 +161,34 @@ test('a client that ignores GOAWAY and keeps its side open does not keep the con
     socket.destroy();
   } finally {
     if (!closed) await f.close(200);
+  }
+});
+
+test('a connection nghttp2 ended for a protocol error is closed within two PING probes; a client that answers PINGs keeps a slow stream', async () => {
+  // An idle timeout of 4 s: probes every second, so a closed connection here is the probe's, not the idle timer's.
+  const f = await startH2Front(snapshot([a.port], { settings: { idleTimeoutMs: 4000, targetResponseTimeoutMs: 5000 } }));
+  try {
+    const socket = await rawH2(f.port);
+    const received: Buffer[] = [];
+    socket.on('data', (d: Buffer) => received.push(d));
+    const closed = new Promise<void>((r) => socket.once('close', () => r()));
+    const t0 = performance.now();
+    socket.write(Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1'));
+    socket.write(frame(0x4, 0, 0, Buffer.alloc(0))); // SETTINGS (empty)
+    // A CONTINUATION with no HEADERS before it: nghttp2 sends GOAWAY(PROTOCOL_ERROR) and Node stops reading.
+    socket.write(frame(0x9, 0x4, 1, literal('x-pad', 'a')));
+    // The client stays, silent: only ebb can end the connection.
+    const slow = await h2Connect(f.port);
+    const reply = await h2Get(slow, '/slow?ms=2500');
+    assert.equal(reply.status, 200, 'a client that answers PINGs is not cut, whatever its stream takes');
+    slow.close();
+    assert.notEqual(await within(closed, 3500), 'timeout', 'closed within two probes and the grace');
+    assert.ok(performance.now() - t0 < 4000, 'before the idle timeout');
+    const goaway = parseFrames(Buffer.concat(received)).find((fr) => fr.type === 0x7);
+    assert.equal(goaway?.payload.readUInt32BE(4), 1, 'the GOAWAY nghttp2 sent said PROTOCOL_ERROR');
+    assert.ok(await waitFor(() => sessionEnds.some((m) => m.reason === 'no_ping_answer'), 1000), JSON.stringify(sessionEnds.map((m) => m.reason)));
+  } finally {
+    await f.close(200);
   }
 });
 

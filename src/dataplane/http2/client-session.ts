@@ -41,6 +41,18 @@ const FINAL_GOAWAY_MS = 1000;
 /** How long a connection ebb has ended (GOAWAY sent, no stream left, FIN) is given to close its side before it is destroyed. */
 const END_GRACE_MS = 1000;
 
+/**
+ * How often a connection is asked for a PING's answer: a quarter of the idle timeout, 250 ms to 15 s.
+ * One whose PING is still unanswered at the next ask is ended (`no_ping_answer`), at most two probes
+ * after it stopped answering. Node gives no other sign that nghttp2 has ended a connection for a
+ * protocol error: it sends its GOAWAY, stops reading the socket and says nothing, so the client's FIN
+ * is never seen and the socket stayed open for one to three idle timeouts (RFC 9113 §5.4.1: after a
+ * GOAWAY for an error the connection MUST be closed). A PING is 17 bytes each way.
+ */
+export function probeMsOf(idleTimeoutMs: number): number {
+  return Math.min(15_000, Math.max(250, Math.floor(idleTimeoutMs / 4)));
+}
+
 /** What a session tells the registry that holds it. */
 export interface SessionHome {
   sessionClosed(session: ClientSession): void;
@@ -59,6 +71,9 @@ export class ClientSession implements StreamConnection {
   #streamsSeen = 0;
   #streamsCut = 0;
   #idleTimer: TimerHandle | null = null;
+  #probeTimer: TimerHandle | null = null;
+  /** A probe's PING is on its way and unanswered. */
+  #pingOut = false;
   #graceTimer: TimerHandle | null = null;
   #goingAway = false;
   #reason: Http2SessionEndReason = 'closed';
@@ -93,6 +108,7 @@ export class ClientSession implements StreamConnection {
     });
     if (ctx.closing) this.goAway('shutdown');
     else this.#armIdle();
+    this.#armProbe();
   }
 
   /** Streams open now. */
@@ -271,6 +287,25 @@ export class ClientSession implements StreamConnection {
     });
   }
 
+  // --- life
+
+  #armProbe(): void {
+    this.#probeTimer = this.#clock.setTimer(probeMsOf(this.#ctx.route.settings.idleTimeoutMs), () => this.#probe());
+  }
+
+  #probe(): void {
+    this.#probeTimer = null;
+    if (this.#closed || this.#session.destroyed) return;
+    if (this.#pingOut) {
+      this.cut('no_ping_answer');
+      return;
+    }
+    this.#pingOut = this.#session.ping((err) => {
+      if (err === null) this.#pingOut = false;
+    });
+    this.#armProbe();
+  }
+
   #cancelIdle(): void {
     if (this.#idleTimer !== null) this.#idleTimer.cancel();
     this.#idleTimer = null;
@@ -280,6 +315,7 @@ export class ClientSession implements StreamConnection {
     if (this.#closed) return;
     this.#closed = true;
     this.#cancelIdle();
+    this.#probeTimer?.cancel();
     this.#graceTimer?.cancel();
     // Streams Node closed with the session (the client went away) have told their exchanges by now.
     this.#home.sessionClosed(this);
