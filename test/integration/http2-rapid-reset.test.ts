@@ -186,7 +186,9 @@ test('a connection nghttp2 ended for a protocol error is closed within two PING 
     assert.ok(performance.now() - t0 < 4000, 'before the idle timeout');
     const goaway = parseFrames(Buffer.concat(received)).find((fr) => fr.type === 0x7);
     assert.equal(goaway?.payload.readUInt32BE(4), 1, 'the GOAWAY nghttp2 sent said PROTOCOL_ERROR');
-    assert.ok(await waitFor(() => sessionEnds.some((m) => m.reason === 'no_ping_answer'), 1000), JSON.stringify(sessionEnds.map((m) => m.reason)));
+    // Node 20 says nothing and the probe ends it; Node 24 reports the error and closes it itself.
+    const reason = process.versions.node.startsWith('20.') ? 'no_ping_answer' : 'error';
+    assert.ok(await waitFor(() => sessionEnds.some((m) => m.reason === reason), 1000), JSON.stringify(sessionEnds.map((m) => m.reason)));
   } finally {
     await f.close(200);
   }

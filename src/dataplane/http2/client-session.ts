@@ -44,7 +44,7 @@ const END_GRACE_MS = 1000;
 /**
  * How often a connection is asked for a PING's answer: a quarter of the idle timeout, 250 ms to 15 s.
  * One whose PING is still unanswered at the next ask is ended (`no_ping_answer`), at most two probes
- * after it stopped answering. Node gives no other sign that nghttp2 has ended a connection for a
+ * after it stopped answering. Node 20 gives no other sign that nghttp2 has ended a connection for a
  * protocol error: it sends its GOAWAY, stops reading the socket and says nothing, so the client's FIN
  * is never seen and the socket stayed open for one to three idle timeouts (RFC 9113 §5.4.1: after a
  * GOAWAY for an error the connection MUST be closed). A PING is 17 bytes each way.

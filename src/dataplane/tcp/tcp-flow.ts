@@ -228,9 +228,13 @@ export class TcpFlow implements OpenTunnel, IdleWatched, DirectReadSink {
     }
     this.#phase = Phase.Closed;
     // Both sides, the failed one too: a TLS client's error (a renegotiation refused) leaves its socket
-    // open, and the flow ends only once both sockets have closed.
-    if (side === 'client') this.#resetTarget();
-    resetSocket(this.#client);
+    // open, and the flow ends only once both sockets have closed. That one is destroyed, not reset: its
+    // error comes from inside OpenSSL's handshake, and resetting the TCP socket beneath the TLS one
+    // there crashes Node 24 (SIGSEGV).
+    if (side === 'client') {
+      this.#resetTarget();
+      if (!this.#client.destroyed) this.#client.destroy();
+    } else resetSocket(this.#client);
   }
 
   #clientSocketClosed(): void {
