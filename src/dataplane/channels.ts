@@ -174,7 +174,7 @@ export type Http2SessionEndReason =
   /** Node's HTTP/2 engine ended it for a protocol error or a limit (its GOAWAY carries the code). */
   | 'error'
   /**
-   * Quiet, and ebb's PING went unanswered for a probe interval: the client is gone, or Node's HTTP/2
+   * ebb's PING unanswered and nothing read for the idle timeout: the client is gone, or Node's HTTP/2
    * engine had ended the connection for a protocol error without a word (client-session.ts `probeMsOf`).
    */
   | 'no_ping_answer';

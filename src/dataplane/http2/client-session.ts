@@ -42,12 +42,16 @@ const FINAL_GOAWAY_MS = 1000;
 const END_GRACE_MS = 1000;
 
 /**
- * How often a connection is asked for a PING's answer: a quarter of the idle timeout, 250 ms to 15 s.
- * One whose PING is still unanswered at the next ask is ended (`no_ping_answer`), at most two probes
- * after it stopped answering. Node 20 gives no other sign that nghttp2 has ended a connection for a
- * protocol error: it sends its GOAWAY, stops reading the socket and says nothing, so the client's FIN
- * is never seen and the socket stayed open for one to three idle timeouts (RFC 9113 §5.4.1: after a
- * GOAWAY for an error the connection MUST be closed). A PING is 17 bytes each way.
+ * How often a connection is sent a PING: a quarter of the idle timeout, 250 ms to 15 s, one
+ * outstanding at a time. A connection is ended (`no_ping_answer`) only when its PING has gone
+ * unanswered and nothing at all has been read from it for the whole idle timeout since the PING was
+ * sent: a slow client, or one whose PING waits behind the data it is still reading, keeps sending
+ * WINDOW_UPDATEs, and any client that sends nothing for that long is idle by the listener's own
+ * measure. What it ends is a connection Node 20 has silently given up: for a protocol error nghttp2
+ * sends its GOAWAY and Node stops reading the socket without a word, so the client's FIN is never
+ * seen, and a connection with a stream open stayed up for three idle timeouts (RFC 9113 §5.4.1: after
+ * a GOAWAY for an error the connection MUST be closed). Node 24 closes those itself. A PING is 17
+ * bytes each way.
  */
 export function probeMsOf(idleTimeoutMs: number): number {
   return Math.min(15_000, Math.max(250, Math.floor(idleTimeoutMs / 4)));
@@ -74,6 +78,9 @@ export class ClientSession implements StreamConnection {
   #probeTimer: TimerHandle | null = null;
   /** A probe's PING is on its way and unanswered. */
   #pingOut = false;
+  /** The TCP socket's bytes read when the PING went, or when the probe last saw them move since. */
+  #readAtPing = 0;
+  #quietSince = 0;
   #graceTimer: TimerHandle | null = null;
   #goingAway = false;
   #reason: Http2SessionEndReason = 'closed';
@@ -295,14 +302,25 @@ export class ClientSession implements StreamConnection {
 
   #probe(): void {
     this.#probeTimer = null;
-    if (this.#closed || this.#session.destroyed) return;
+    // A graceful close under way has its own grace (`#destroyAfterGrace`); Node sends no PING then.
+    if (this.#closed || this.#session.destroyed || this.#session.closed) return;
+    const read = tcpBytesRead(this.#socket);
+    const now = this.#clock.now();
     if (this.#pingOut) {
-      this.cut('no_ping_answer');
-      return;
+      if (read !== this.#readAtPing) {
+        this.#readAtPing = read;
+        this.#quietSince = now;
+      } else if (now - this.#quietSince >= this.#ctx.route.settings.idleTimeoutMs) {
+        this.cut('no_ping_answer');
+        return;
+      }
+    } else {
+      this.#pingOut = this.#session.ping((err) => {
+        if (err === null) this.#pingOut = false;
+      });
+      this.#readAtPing = read;
+      this.#quietSince = now;
     }
-    this.#pingOut = this.#session.ping((err) => {
-      if (err === null) this.#pingOut = false;
-    });
     this.#armProbe();
   }
 
@@ -333,4 +351,10 @@ export class ClientSession implements StreamConnection {
       } satisfies Http2SessionEndMessage);
     }
   }
+}
+
+/** Bytes read from the TCP socket beneath `socket`: the TLS socket's own count stops once Node's HTTP/2 reads its handle. */
+function tcpBytesRead(socket: TLSSocket): number {
+  const raw = (socket as { _parent?: { bytesRead?: number } | null })._parent;
+  return raw?.bytesRead ?? socket.bytesRead;
 }
