@@ -1,7 +1,8 @@
 /**
  * Reading a request body off the client's connection: a Content-Length count, or the chunked coding
  * decoded strictly (RFC 9112 §7.1): a chunk size of 1 to 13 hex digits (up to 2^52, beyond any body
- * a load balancer streams), optional extensions up to 4 KiB, every line ended by CRLF, trailers up to
+ * a load balancer streams), optional extensions up to 4 KiB (after whitespace behind the size, only a
+ * `;` or the line's end), every line ended by CRLF, trailers up to
  * 16 KiB. Anything else (`zz`, `-3`, `0x3`, a size of 2^72, a bare LF, a missing CRLF after the
  * data, an endless extension) is an error, reported at once so the client gets a 400 and the
  * target connection the request was streamed on is closed.
@@ -21,6 +22,8 @@ const enum St {
   Length,
   Size,
   SizeLf,
+  /** Whitespace after the size: only more of it, an extension's `;` or the line's end may follow. */
+  ExtBws,
   Ext,
   Data,
   DataCr,
@@ -102,11 +105,18 @@ export class RequestBodyReader {
           if (c === 13) this.#state = St.SizeLf;
           else if (c === 59 /* ; */ || c === 32 || c === 9) {
             // Whitespace before an extension is BWS (RFC 9112 §7.1.1); after it only an extension may come.
-            this.#state = St.Ext;
+            this.#state = c === 59 ? St.Ext : St.ExtBws;
             this.#lineBytes++;
           } else return this.#fail(c === 10 ? 'bare-lf' : 'bad-chunk-size');
           break;
         }
+        case St.ExtBws:
+          // Whitespace before the line's end is let through, as HAProxy does; nothing else but `;`.
+          if (c === 59 /* ; */) this.#state = St.Ext;
+          else if (c === 13) this.#state = St.SizeLf;
+          else if (c !== 32 && c !== 9) return this.#fail(c === 10 ? 'bare-lf' : 'bad-chunk-extension');
+          if (++this.#lineBytes > MAX_SIZE_LINE) return this.#fail('chunk-extension-too-long');
+          break;
         case St.Ext:
           if (c === 13) this.#state = St.SizeLf;
           else if (c === 10) return this.#fail('bare-lf');

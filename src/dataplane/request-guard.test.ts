@@ -187,7 +187,7 @@ function readBody(chunked: boolean, length: number, bytes: string, cut: number):
 }
 
 test('request bodies: Content-Length and chunked, at every cut, end where they end', () => {
-  const chunked = '3;ext=1\r\nabc\r\nA\r\n0123456789\r\n0\r\nX-T: 1\r\n\r\nNEXT';
+  const chunked = '3;ext=1\r\nabc\r\n5 \t; e\r\n01234\r\n5 \r\n56789\r\n0\r\nX-T: 1\r\n\r\nNEXT';
   for (let cut = 0; cut <= chunked.length; cut++) {
     const r = readBody(true, 0, chunked, cut);
     assert.equal(r.error, null, `cut ${cut}`);
@@ -209,6 +209,9 @@ test('malformed chunked bodies are errors at once', () => {
     ['3\r\nabc\n0\r\n\r\n', 'missing-crlf-after-chunk'],
     [`3;${'e'.repeat(20_000)}\r\n`, 'chunk-extension-too-long'],
     ['0\r\nX: 1\n\r\n', 'bad-trailer'],
+    // Whitespace after the size may only be followed by an extension's `;` or the line's end (RFC 9112 §7.1.1).
+    ['3 xyz\r\nabc\r\n', 'bad-chunk-extension'],
+    ['3 \t\n', 'bare-lf'],
   ];
   for (const [bytes, error] of bad) assert.equal(readBody(true, 0, bytes, bytes.length).error, error, JSON.stringify(bytes.slice(0, 20)));
 });
