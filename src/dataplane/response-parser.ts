@@ -355,9 +355,14 @@ export class ResponseParser {
       // ebb frames the body it relays itself (chunked, or ended by the close), so it can carry no other
       // coding on: a `gzip` whose name was dropped would hand the client compressed bytes as the body.
       // So, as nginx and Envoy do, a coding other than chunked, or chunked twice, is a bad response.
-      const codings = te.toLowerCase().split(',').map((c) => c.trim()).filter((c) => c !== '' && c !== 'identity');
-      const chunks = codings.filter((c) => c === 'chunked').length;
-      if (codings.length !== chunks || chunks > 1) {
+      let chunks = 0;
+      let other = false;
+      for (const part of te.toLowerCase().split(',')) {
+        const coding = part.trim();
+        if (coding === 'chunked') chunks++;
+        else if (coding !== '' && coding !== 'identity') other = true;
+      }
+      if (other || chunks > 1) {
         this.#garbage('unsupported-transfer-coding');
         return false;
       }

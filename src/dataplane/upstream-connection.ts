@@ -5,6 +5,7 @@ import { classifySocketError, ProxyError } from './errors.ts';
 import { SocketWriter } from './socket-writer.ts';
 import { DirectReader } from './tcp/direct-reads.ts';
 import type { DirectReadSink, ReadOutcome } from './tcp/direct-reads.ts';
+import { resetSocket } from './tcp/reset-socket.ts';
 import { BodyKind, ResponseParser } from './response-parser.ts';
 import type { ResponseEvents } from './response-parser.ts';
 import type { TargetEntry } from './target-entry.ts';
@@ -221,10 +222,10 @@ export class UpstreamConnection implements ResponseEvents, DirectReadSink {
    * Nothing is lost: the request went whole and its response came whole. Over TLS, a polite close.
    */
   discard(): void {
-    if (this.targetTls !== null || !this.connected || this.socket.destroyed) return this.destroy();
+    if (this.targetTls !== null || !this.connected) return this.destroy();
     this.sink = null;
     this.#markClosed();
-    this.socket.resetAndDestroy();
+    resetSocket(this.socket);
   }
 
   /** Closes the connection, without telling the exchange it serves (if any). */

@@ -7,10 +7,10 @@
  */
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import tls from 'node:tls';
 import { after, before, test } from 'node:test';
 import { HttpDataPlane } from '../../src/dataplane/http-data-plane.ts';
-import { leafCert, selfSignedCert, testCa } from '../support/certs.ts';
+import { leafCert, selfSignedCert } from '../support/certs.ts';
+import { tls12Client } from '../support/tls-clients.ts';
 import { LISTENER, pinned, rawRequest, sleep, startBackend, startPlane, waitFor, within } from './dataplane-helpers.ts';
 import type { Backend } from './dataplane-helpers.ts';
 import { ChannelRecorder, curlResolve, failedHandshake, handshake, httpsGet, httpsSnapshot, listenerCert, serialOf } from './https-harness.ts';
@@ -160,17 +160,12 @@ test('a closing listener gives a handshake under way a moment, then closes it in
 });
 
 test('an HTTPS client that renegotiates is closed at its first attempt, and the listener goes on serving', async () => {
-  const socket = tls.connect({ host: '127.0.0.1', port, servername: 'a.example.test', ca: testCa().certPem, maxVersion: 'TLSv1.2' });
-  socket.on('error', () => {});
-  const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
-  await new Promise<void>((resolve, reject) => socket.once('secureConnect', resolve).once('error', reject));
-  let answer = '';
-  socket.on('data', (b: Buffer) => (answer += b.toString('latin1')));
-  socket.write('GET / HTTP/1.1\r\nHost: a.example.test\r\n\r\n');
-  assert.ok(await waitFor(() => answer.startsWith('HTTP/1.1 200 ')), answer);
+  const client = await tls12Client(port, 'a.example.test');
+  client.socket.write('GET / HTTP/1.1\r\nHost: a.example.test\r\n\r\n');
+  assert.ok(await waitFor(() => client.received().startsWith('HTTP/1.1 200 ')), client.received());
   const t0 = performance.now();
-  socket.renegotiate({ rejectUnauthorized: false }, () => {});
-  assert.notEqual(await within(closed, 2000), 'timeout', 'ebb closes the connection');
+  client.socket.renegotiate({ rejectUnauthorized: false }, () => {});
+  assert.notEqual(await within(client.closed, 2000), 'timeout', 'ebb closes the connection');
   assert.ok(performance.now() - t0 < 1000, 'closed at the attempt, not at a timeout');
   assert.equal((await httpsGet(port, 'a.example.test')).status, 200);
 });

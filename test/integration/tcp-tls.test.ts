@@ -13,6 +13,7 @@ import type { ListenerTls, RoutingSnapshot } from '../../src/domain/routing-snap
 import { leafCert, testCa } from '../support/certs.ts';
 import { Cleanup } from '../support/cleanup.ts';
 import { waitFor, within } from '../support/timing.ts';
+import { tls12Client } from '../support/tls-clients.ts';
 import { recordFlows, startTcpBackend, startTcpPlane, tcpKey, tcpSnapshot, TCP_LISTENER } from './tcp-helpers.ts';
 
 const CERT_ARN = 'arn:aws:acm:us-east-1:123456789012:certificate/tcp-tls-test';
@@ -147,17 +148,12 @@ test('a client that renegotiates is closed at its first attempt (no renegotiatio
   const { dp, port } = await startTcpPlane(c, tlsSnapshot([A.port], listenerTls(['flows.test'])));
   const flows = recordFlows(c, dp.id);
   // TLS 1.3 has no renegotiation: the policy still allows 1.2, where a client can ask for it.
-  const socket = tls.connect({ port, host: '127.0.0.1', servername: 'flows.test', ca: testCa().certPem, maxVersion: 'TLSv1.2' });
-  c.add(() => socket.destroy());
-  socket.on('error', () => {});
-  const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
-  await new Promise<void>((resolve, reject) => socket.once('secureConnect', resolve).once('error', reject));
-  let echoed = '';
-  socket.on('data', (b: Buffer) => (echoed += b.toString('latin1')));
-  socket.write('before');
-  assert.ok(await waitFor(() => echoed === 'before'), 'the flow works before the attempt');
-  socket.renegotiate({ rejectUnauthorized: false }, () => {});
-  assert.notEqual(await within(closed, 2000), 'timeout', 'ebb closes the connection');
+  const client = await tls12Client(port, 'flows.test');
+  c.add(() => client.socket.destroy());
+  client.socket.write('before');
+  assert.ok(await waitFor(() => client.received() === 'before'), 'the flow works before the attempt');
+  client.socket.renegotiate({ rejectUnauthorized: false }, () => {});
+  assert.notEqual(await within(client.closed, 2000), 'timeout', 'ebb closes the connection');
   assert.ok(await waitFor(() => flows.ended.length === 1), 'the flow ends: no socket of it left open');
   assert.equal(flows.ended[0]?.reason, 'client_reset');
 });

@@ -53,7 +53,7 @@ const END_GRACE_MS = 1000;
  * a GOAWAY for an error the connection MUST be closed). Node 24 closes those itself. A PING is 17
  * bytes each way.
  */
-export function probeMsOf(idleTimeoutMs: number): number {
+function probeMsOf(idleTimeoutMs: number): number {
   return Math.min(15_000, Math.max(250, Math.floor(idleTimeoutMs / 4)));
 }
 

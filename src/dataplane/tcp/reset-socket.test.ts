@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { after, test } from 'node:test';
-import { resetSocket } from './tcp-flow.ts';
+import { resetSocket } from './reset-socket.ts';
 
 const servers: net.Server[] = [];
 after(() => {

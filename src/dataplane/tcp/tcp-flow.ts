@@ -8,6 +8,7 @@ import { pickTarget } from '../pickers/index.ts';
 import type { OpenTunnel, TargetEntry } from '../target-entry.ts';
 import type { IdleWatched } from './idle-sweep.ts';
 import type { ProxiedClient } from './inbound-proxy.ts';
+import { resetSocket } from './reset-socket.ts';
 import { DirectReader, DirectWriter } from './direct-reads.ts';
 import type { DirectReadSink, ReadOutcome } from './direct-reads.ts';
 import { encodeProxyV2 } from './proxy-protocol.ts';
@@ -233,7 +234,7 @@ export class TcpFlow implements OpenTunnel, IdleWatched, DirectReadSink {
     // there crashes Node 24 (SIGSEGV).
     if (side === 'client') {
       this.#resetTarget();
-      if (!this.#client.destroyed) this.#client.destroy();
+      this.#client.destroy();
     } else resetSocket(this.#client);
   }
 
@@ -359,38 +360,4 @@ export class TcpFlow implements OpenTunnel, IdleWatched, DirectReadSink {
       tls: this.#tls,
     } satisfies FlowEndMessage);
   }
-}
-
-/**
- * Closes a socket with RST. `resetAndDestroy` needs a plain TCP handle: a TLS socket's handle is the
- * TLS layer, so the TCP socket under it (`_parent`, the socket the TLS server was given) is reset
- * instead; a socket already closed is left alone. A socket whose FIN is on its way but not yet sent
- * is closed without the RST: libuv refuses to reset it (`uv_tcp_close_reset`: EINVAL) and Node would
- * then leave it open for good.
- */
-export function resetSocket(s: Socket): void {
-  if (s.destroyed) return;
-  if (finPending(s)) {
-    s.destroy();
-    return;
-  }
-  try {
-    s.resetAndDestroy();
-  } catch {
-    const raw = (s as { _parent?: unknown })._parent;
-    if (raw instanceof net.Socket && !raw.destroyed) {
-      try {
-        if (finPending(raw)) raw.destroy();
-        else raw.resetAndDestroy();
-      } catch {
-        // falls through to a plain close
-      }
-    }
-    s.destroy();
-  }
-}
-
-/** The socket's writable side has ended and its FIN is not yet sent. */
-function finPending(s: Socket): boolean {
-  return s.writableEnded && !s.writableFinished;
 }
