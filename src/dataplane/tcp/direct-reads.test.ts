@@ -86,7 +86,7 @@ test('a socket with bytes already read, or a TLS socket, is not read in place an
   assert.deepEqual(results, [false, false]);
 });
 
-test('the read buffer is small for small reads, 64 KiB once a read fills it, and never read into while a write holds it', async () => {
+test('the read buffer is small for small reads, the large one once a read fills it, and never read into while a write holds it', async () => {
   const seen: { chunk: Buffer; copy: Buffer; size: number }[] = [];
   let current: Buffer | null = null;
   const option = directReadOption((chunk): ReadOutcome => {
@@ -118,7 +118,7 @@ test('the read buffer is small for small reads, 64 KiB once a read fills it, and
   assert.ok(current !== null);
   for (const { chunk, copy } of seen) assert.ok(chunk.equals(copy), 'a held chunk was overwritten by a later read');
   assert.equal(seen[0]?.size, SMALL_READ_BUFFER, 'the first read lands in a small buffer');
-  assert.ok(seen.some((s) => s.size === LARGE_READ_BUFFER && s.chunk.length > SMALL_READ_BUFFER), 'bulk is read 64 KiB at a time');
+  assert.ok(seen.some((s) => s.size === LARGE_READ_BUFFER && s.chunk.length > SMALL_READ_BUFFER), 'bulk is read a large buffer at a time');
   assert.equal(seen.at(-1)?.size, SMALL_READ_BUFFER, 'a small read after bulk gives the small buffer back');
   assert.equal(Buffer.concat(seen.map((s) => s.copy)).length, 100 + 1024 * 1024 + 200);
 });

@@ -20,11 +20,19 @@ import type { NativeStreams, TcpHandle, WriteReq } from './native-streams.ts';
  * pending write still points at the buffer's memory, so the socket is given a new one for its next
  * read and the old one goes with the write. Nothing is copied either way.
  *
- * The buffer starts small (a socket that carries little holds 4 KiB, not 64), grows to 64 KiB once
- * a read fills it (bulk moves in reads as large as Node's own), and shrinks back after a small read.
+ * The buffer starts small (a socket that carries little holds 4 KiB, not 48), grows to 48 KiB once
+ * a read fills it, and shrinks back after a small read.
  */
 export const SMALL_READ_BUFFER = 4 * 1024;
-export const LARGE_READ_BUFFER = 64 * 1024;
+/**
+ * 48 KiB, not Node's 64: each read is written on whole, and a 65,536-byte write is one byte-count
+ * too many for loopback's largest segment (MTU 65,536 less the IP and TCP headers), so it went out as
+ * a full segment and a 53-byte one, and the reader was woken for each. Measured through a TCP
+ * listener (1 GiB, one curl, ebb and HAProxy each on one core, bench/protocols.sh's setup, six rounds
+ * each): 64 KiB cost 0.89–1.22 CPU s per GiB against HAProxy's 0.55–0.97 in the same rounds; 60 and
+ * 48 KiB 0.50–0.72, 32 KiB 0.56–0.77. Almost all of the difference was system time.
+ */
+export const LARGE_READ_BUFFER = 48 * 1024;
 
 /**
  * The one buffer every shared reader of the process reads into (see `DirectReader`'s `shared`): a
