@@ -49,8 +49,13 @@ export class HealthObservations {
     const tg = this.#o.targetGroup(target.reg.targetGroupArn);
     if (tg === undefined) return;
     const before = target.life.health;
-    if (this.#o.targets.observe(target, tg, observation)) this.#changed();
+    const changed = this.#o.targets.observe(target, tg, observation);
+    // What the same observation decides (a TCP target turning unhealthy.draining) is applied before the
+    // change is published and reported, so it is reported once: healthy → unhealthy.draining, not
+    // healthy → unhealthy and, in the same millisecond, unhealthy → unhealthy.draining. What it starts
+    // in the background (closing flows) runs after this publication.
     this.#o.observed(target, before);
+    if (changed) this.#changed();
   }
 
   /** Nothing is applied or published after this; a publication waiting for its time is dropped. */
