@@ -249,7 +249,8 @@ export class ClientSession implements StreamConnection {
   streamClosed(side: Http2StreamSide, resetByClient: boolean): void {
     this.#streams.delete(side);
     // Counted until the guard trips (the resets that come after it are the same client's, already cut off).
-    if (resetByClient && this.#reason !== 'rapid_reset' && !this.#closed && this.#guard.record(this.#clock.now())) {
+    // A stream closed because Node destroyed its session (a protocol error) was not reset by the client.
+    if (resetByClient && !this.#session.destroyed && this.#reason !== 'rapid_reset' && !this.#closed && this.#guard.record(this.#clock.now())) {
       this.#calm();
       return;
     }
