@@ -14,7 +14,7 @@ import { realClock } from '../../src/shared/clock.ts';
 import { InMemoryStateStore } from '../../src/store/in-memory-state-store.ts';
 import { Cleanup, tempDir } from '../support/cleanup.ts';
 import { waitUntil } from '../support/timing.ts';
-import { ACCESS_KEY_ID, type ApiHarness, aws, failsWith, missingClient, ok, REGION, SECRET_ACCESS_KEY } from './api-harness.ts';
+import { ACCESS_KEY_ID, aws, cliEnv, failsWith, missingClient, ok, REGION, SECRET_ACCESS_KEY, type ApiHarness } from './api-harness.ts';
 import { alive } from '../support/processes.ts';
 
 /**
@@ -86,20 +86,7 @@ before(async () => {
   cleanup.add(() => close(receiver));
   hookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
 
-  const env: NodeJS.ProcessEnv = {
-    PATH: process.env['PATH'] ?? '',
-    HOME: process.env['HOME'] ?? '/tmp',
-    AWS_ACCESS_KEY_ID: ACCESS_KEY_ID,
-    AWS_SECRET_ACCESS_KEY: SECRET_ACCESS_KEY,
-    AWS_DEFAULT_REGION: REGION,
-    AWS_MAX_ATTEMPTS: '1',
-    AWS_RETRY_MODE: 'standard',
-    AWS_CONFIG_FILE: '/dev/null',
-    AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
-    AWS_PAGER: '',
-    AWS_EC2_METADATA_DISABLED: 'true',
-  };
-  for (const k of ['PYENV_ROOT', 'PYENV_VERSION']) if (process.env[k] !== undefined) env[k] = process.env[k];
+  const env = cliEnv(ACCESS_KEY_ID, SECRET_ACCESS_KEY, REGION);
   h = {
     endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     control,

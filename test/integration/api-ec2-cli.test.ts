@@ -11,7 +11,7 @@ import { ActiveHealthChecker } from '../../src/health/active-health-checker.ts';
 import { realClock } from '../../src/shared/clock.ts';
 import { InMemoryStateStore } from '../../src/store/in-memory-state-store.ts';
 import { FakeInstanceRunner } from '../fakes/fake-instance-runner.ts';
-import { ACCESS_KEY_ID, type ApiHarness, aws, type CliResult, failsWith, missingClient, ok, python, REGION, SECRET_ACCESS_KEY, waitFor } from './api-harness.ts';
+import { ACCESS_KEY_ID, aws, cliEnv, failsWith, missingClient, ok, python, REGION, SECRET_ACCESS_KEY, waitFor, type ApiHarness, type CliResult } from './api-harness.ts';
 
 /**
  * ebb's EC2 API (launch templates, DescribeInstances) driven by the real `aws ec2` CLI (v1) and by
@@ -54,20 +54,7 @@ before(async () => {
     }),
   );
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const env: NodeJS.ProcessEnv = {
-    PATH: process.env['PATH'] ?? '',
-    HOME: process.env['HOME'] ?? '/tmp',
-    AWS_ACCESS_KEY_ID: ACCESS_KEY_ID,
-    AWS_SECRET_ACCESS_KEY: SECRET_ACCESS_KEY,
-    AWS_DEFAULT_REGION: REGION,
-    AWS_MAX_ATTEMPTS: '1',
-    AWS_RETRY_MODE: 'standard',
-    AWS_CONFIG_FILE: '/dev/null',
-    AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
-    AWS_PAGER: '',
-    AWS_EC2_METADATA_DISABLED: 'true',
-  };
-  for (const k of ['PYENV_ROOT', 'PYENV_VERSION']) if (process.env[k] !== undefined) env[k] = process.env[k];
+  const env = cliEnv(ACCESS_KEY_ID, SECRET_ACCESS_KEY, REGION);
   h = {
     endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     control,

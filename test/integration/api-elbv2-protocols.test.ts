@@ -16,7 +16,7 @@ import { Cleanup, tempDir } from '../support/cleanup.ts';
 import { spawnEbb, waitForStart } from '../support/ebb-process.ts';
 import { freePort } from '../support/ports.ts';
 import { waitUntil } from '../support/timing.ts';
-import { aws, missingClient, ok, python, startHoldingBackend, type ApiHarness, type HoldingBackend } from './api-harness.ts';
+import { aws, cliEnv, missingClient, ok, python, startHoldingBackend, type ApiHarness, type HoldingBackend } from './api-harness.ts';
 import { startTcpBackend, tcpConnect, type TcpBackend } from './tcp-helpers.ts';
 
 const skipCli = missingClient('aws');
@@ -33,21 +33,7 @@ before(async () => {
   const dir = await tempDir(c);
   const ebb = spawnEbb(c, ['--admin', '127.0.0.1:0', '--state-dir', join(dir, 'state'), '--no-auth'], undefined, { stopGraceMs: 5000 });
   const started = await waitForStart(ebb);
-  const env: NodeJS.ProcessEnv = {
-    PATH: process.env['PATH'] ?? '',
-    HOME: process.env['HOME'] ?? '/tmp',
-    PYENV_ROOT: process.env['PYENV_ROOT'],
-    PYENV_VERSION: process.env['PYENV_VERSION'],
-    AWS_ACCESS_KEY_ID: 'AKIDPROTOCOLS',
-    AWS_SECRET_ACCESS_KEY: 'unused-with-no-auth',
-    AWS_DEFAULT_REGION: 'us-east-1',
-    AWS_MAX_ATTEMPTS: '1',
-    AWS_CONFIG_FILE: '/dev/null',
-    AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
-    AWS_PAGER: '',
-    AWS_EC2_METADATA_DISABLED: 'true',
-  };
-  for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k];
+  const env = cliEnv('AKIDPROTOCOLS', 'unused-with-no-auth');
   h = { endpoint: `http://${String(started['admin'])}`, env };
   tcpBackend = await startTcpBackend(c, 'db', (s) => s.on('data', (b: Buffer) => s.write(`db:${b.toString('latin1')}`)));
   web = await startHoldingBackend('web');

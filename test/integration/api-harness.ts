@@ -58,22 +58,7 @@ export async function startApiHarness(options: { authentication?: boolean; regio
   const server = createServer(handler);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
-  const env: NodeJS.ProcessEnv = {
-    PATH: process.env['PATH'] ?? '',
-    HOME: process.env['HOME'] ?? '/tmp',
-    PYENV_ROOT: process.env['PYENV_ROOT'],
-    PYENV_VERSION: process.env['PYENV_VERSION'],
-    AWS_ACCESS_KEY_ID: ACCESS_KEY_ID,
-    AWS_SECRET_ACCESS_KEY: SECRET_ACCESS_KEY,
-    AWS_DEFAULT_REGION: region,
-    AWS_MAX_ATTEMPTS: '1',
-    AWS_RETRY_MODE: 'standard',
-    AWS_CONFIG_FILE: '/dev/null',
-    AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
-    AWS_PAGER: '',
-    AWS_EC2_METADATA_DISABLED: 'true',
-  };
-  for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k];
+  const env = cliEnv(ACCESS_KEY_ID, SECRET_ACCESS_KEY, region);
   return {
     endpoint: `http://127.0.0.1:${port}`,
     control,
@@ -101,6 +86,30 @@ export interface CliResult {
 }
 
 /** Runs `aws <args> --endpoint-url … --output json` and resolves with what it printed. */
+/**
+ * The environment the aws CLI and boto3 run with: these credentials and region, no retries, no pager,
+ * no config or credentials file and no instance metadata, so nothing of the machine's own reaches them.
+ */
+export function cliEnv(accessKeyId: string, secretAccessKey: string, region: string = REGION): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env['PATH'] ?? '',
+    HOME: process.env['HOME'] ?? '/tmp',
+    PYENV_ROOT: process.env['PYENV_ROOT'],
+    PYENV_VERSION: process.env['PYENV_VERSION'],
+    AWS_ACCESS_KEY_ID: accessKeyId,
+    AWS_SECRET_ACCESS_KEY: secretAccessKey,
+    AWS_DEFAULT_REGION: region,
+    AWS_MAX_ATTEMPTS: '1',
+    AWS_RETRY_MODE: 'standard',
+    AWS_CONFIG_FILE: '/dev/null',
+    AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
+    AWS_PAGER: '',
+    AWS_EC2_METADATA_DISABLED: 'true',
+  };
+  for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k];
+  return env;
+}
+
 export function aws(h: Pick<ApiHarness, 'endpoint' | 'env'>, args: readonly string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<CliResult> {
   return run('aws', [...args, '--endpoint-url', h.endpoint, '--output', 'json'], { ...h.env, ...extraEnv });
 }

@@ -15,6 +15,7 @@ import { CONNECTION_WINDOW_BYTES, MAX_CONCURRENT_STREAMS, STREAM_WINDOW_BYTES } 
 import type { Backend, H2Front } from './http2-harness.ts';
 import { h2Connect, h2Get, h2Request, snapshot, startBackend, startH2Front, waitFor } from './http2-harness.ts';
 import { testCa } from '../support/certs.ts';
+import { frame, indexed, literal } from '../support/h2-frames.ts';
 
 const { NGHTTP2_ENHANCE_YOUR_CALM, NGHTTP2_PROTOCOL_ERROR, NGHTTP2_REFUSED_STREAM } = http2.constants;
 
@@ -365,25 +366,6 @@ class RawH2 {
 function requestFrame(id: number, path: string): Buffer {
   const block = Buffer.concat([indexed(2) /* :method GET */, indexed(7) /* :scheme https */, literal(':path', path), literal(':authority', 'localhost')]);
   return frame(HEADERS, END_STREAM | END_HEADERS, id, block);
-}
-
-function frame(type: number, flags: number, stream: number, payload: Buffer): Buffer {
-  const h = Buffer.alloc(9);
-  h.writeUIntBE(payload.length, 0, 3);
-  h[3] = type;
-  h[4] = flags;
-  h.writeUInt32BE(stream, 5);
-  return Buffer.concat([h, payload]);
-}
-
-/** An HPACK indexed field (RFC 7541 §6.1) from the static table. */
-function indexed(index: number): Buffer {
-  return Buffer.from([0x80 | index]);
-}
-
-/** An HPACK literal field without indexing, new name (RFC 7541 §6.2.2), lengths under 127. */
-function literal(name: string, value: string): Buffer {
-  return Buffer.concat([Buffer.from([0x00, name.length]), Buffer.from(name, 'latin1'), Buffer.from([value.length]), Buffer.from(value, 'latin1')]);
 }
 
 /** A SETTINGS payload's identifier → value pairs (RFC 9113 §6.5.1). */

@@ -15,6 +15,7 @@ import { RESET_LIMIT } from '../../src/dataplane/http2/session-limits.ts';
 import type { Backend, H2Front } from './http2-harness.ts';
 import { h2Connect, h2Get, snapshot, startBackend, startH2Front, waitFor, within } from './http2-harness.ts';
 import { testCa } from '../support/certs.ts';
+import { frame, indexed, literal } from '../support/h2-frames.ts';
 
 const { NGHTTP2_CANCEL, NGHTTP2_ENHANCE_YOUR_CALM, NGHTTP2_NO_ERROR } = http2.constants;
 
@@ -211,25 +212,6 @@ async function rawH2(port: number, halfOpen = false): Promise<tls.TLSSocket> {
   });
   assert.equal(socket.alpnProtocol, 'h2');
   return socket;
-}
-
-function frame(type: number, flags: number, stream: number, payload: Buffer): Buffer {
-  const h = Buffer.alloc(9);
-  h.writeUIntBE(payload.length, 0, 3);
-  h[3] = type;
-  h[4] = flags;
-  h.writeUInt32BE(stream, 5);
-  return Buffer.concat([h, payload]);
-}
-
-/** An HPACK indexed field (RFC 7541 §6.1) from the static table. */
-function indexed(index: number): Buffer {
-  return Buffer.from([0x80 | index]);
-}
-
-/** An HPACK literal field without indexing, new name (RFC 7541 §6.2.2), lengths under 127. */
-function literal(name: string, value: string): Buffer {
-  return Buffer.concat([Buffer.from([0x00, name.length]), Buffer.from(name, 'latin1'), Buffer.from([value.length]), Buffer.from(value, 'latin1')]);
 }
 
 function parseFrames(buf: Buffer): Array<{ type: number; flags: number; stream: number; payload: Buffer }> {
