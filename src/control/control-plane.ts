@@ -113,6 +113,7 @@ export class ControlPlane implements ControlApi {
       inBackground: (what, task) => this.#inBackground(what, task),
       targetGroup: (arn) => this.#catalog.targetGroups.get(arn),
       publish: () => this.#publisher.publish(),
+      routed: () => this.#observations.published().then(() => this.#publisher.applied()),
     });
     this.#observations = new HealthObservations({ clock: this.#clock, targets: this.#targets, targetGroup: (arn) => this.#catalog.targetGroups.get(arn), publish: () => this.#publisher.publish(), observed: (t, before) => this.#drains.unhealthyFlows.healthObserved(t, before) });
     this.#health?.onObservation((o) => this.#observations.observe(o));

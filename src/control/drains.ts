@@ -30,6 +30,11 @@ export interface DrainsOptions {
   readonly targetGroup: (arn: string) => TargetGroupRecord | undefined;
   /** Publishes a new snapshot (a target's view changed outside a transaction). */
   readonly publish: () => void;
+  /**
+   * Resolves once the data planes route by the health observed so far: its publication made (health
+   * publications may wait their turn) and answered by every data plane.
+   */
+  readonly routed: () => Promise<void>;
 }
 
 /**

@@ -80,3 +80,24 @@ test('close drops a publication waiting for its time, and applies nothing more',
   assert.deepEqual(s.published, [0]);
   assert.equal(s.observed.length, 4, 'nothing observed after close');
 });
+
+test('published() resolves once the changes observed so far are published: at once, or when a spaced publication is made', async () => {
+  const s = setup(SPREAD_FROM_REGISTRATIONS);
+  const spacing = SPREAD_FROM_REGISTRATIONS * SPACING_MS_PER_REGISTRATION;
+  s.turnHealthy(s.keys[0] as string);
+  let done = false;
+  await s.observations.published().then(() => (done = true));
+  assert.equal(done, true, 'nothing waits: resolved at once');
+  s.turnHealthy(s.keys[1] as string);
+  done = false;
+  const waited = s.observations.published().then(() => (done = true));
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  assert.equal(done, false, 'a publication waits for its time');
+  s.clock.advance(spacing);
+  await waited;
+  assert.deepEqual(s.published, [0, spacing], 'resolved with that publication');
+  s.turnHealthy(s.keys[2] as string);
+  const dropped = s.observations.published();
+  s.observations.close();
+  await dropped; // a waiter is let go when the publication is dropped
+});

@@ -37,6 +37,8 @@ export class HealthObservations {
   #timer: TimerHandle | null = null;
   #lastPublished = Number.NEGATIVE_INFINITY;
   #closed = false;
+  /** What `published()` gave out while a publication waits for its time. */
+  #waiting: { readonly promise: Promise<void>; readonly resolve: () => void } | null = null;
 
   constructor(options: HealthObservationsOptions) {
     this.#o = options;
@@ -52,17 +54,29 @@ export class HealthObservations {
     const changed = this.#o.targets.observe(target, tg, observation);
     // What the same observation decides (a TCP target turning unhealthy.draining) is applied before the
     // change is published and reported, so it is reported once: healthy → unhealthy.draining, not
-    // healthy → unhealthy and, in the same millisecond, unhealthy → unhealthy.draining. What it starts
-    // in the background (closing flows) runs after this publication.
+    // healthy → unhealthy and, in the same millisecond, unhealthy → unhealthy.draining. (Closing a
+    // target's flows waits for the publication to be applied: UnhealthyFlows, `routed`.)
     this.#o.observed(target, before);
     if (changed) this.#changed();
   }
 
-  /** Nothing is applied or published after this; a publication waiting for its time is dropped. */
+  /** Resolves once the changes observed so far are published: at once unless a publication waits for its time. */
+  published(): Promise<void> {
+    if (this.#timer === null) return Promise.resolve();
+    if (this.#waiting === null) {
+      let resolve = (): void => undefined;
+      const promise = new Promise<void>((r) => (resolve = r));
+      this.#waiting = { promise, resolve };
+    }
+    return this.#waiting.promise;
+  }
+
+  /** Nothing is applied or published after this; a publication waiting for its time is dropped (and its waiters let go). */
   close(): void {
     this.#closed = true;
     this.#timer?.cancel();
     this.#timer = null;
+    this.#release();
   }
 
   #changed(): void {
@@ -83,5 +97,12 @@ export class HealthObservations {
   #publishNow(): void {
     this.#lastPublished = this.#o.clock.now();
     this.#o.publish();
+    this.#release();
+  }
+
+  #release(): void {
+    const waiting = this.#waiting;
+    this.#waiting = null;
+    waiting?.resolve();
   }
 }

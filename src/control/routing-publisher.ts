@@ -80,6 +80,11 @@ export class RoutingPublisher {
     this.#health?.setTargets(checks);
   }
 
+  /** Resolves once every data plane has answered the last publication (applied it, or was let go). */
+  async applied(): Promise<void> {
+    await this.#lastApply;
+  }
+
   /** Reads the CA files again (a reload) and publishes what they say now; returns the files that could not be read. */
   reloadCaFiles(): string[] {
     const failed = this.caFiles.reload();

@@ -92,6 +92,33 @@ describe('a TCP group target that fails its health checks', () => {
     assert.deepEqual(s.dp.terminated, [s.a]);
   });
 
+  test('its flows are closed only once every data plane has applied the publication that stops new flows to it', async () => {
+    const s = await setup({});
+    s.dp.tunnel(s.a, 1);
+    s.dp.holdApplies = true; // a busy worker: it has the snapshot but has not answered
+    s.health.fail(s.a, 'Target.FailedHealthChecks', 2);
+    await settle();
+    assert.equal(s.stateOf(3001)?.state, 'unhealthy');
+    assert.deepEqual(s.dp.routable(s.tg.arn), ['127.0.0.1:3002'], 'the publication without it went out');
+    assert.deepEqual(s.dp.terminated, [], 'its flows wait for that publication to be applied');
+    s.dp.releaseApplies();
+    await settle();
+    assert.deepEqual(s.dp.terminated, [s.a]);
+  });
+
+  test('a target that recovers before the publication is applied keeps its flows', async () => {
+    const s = await setup({});
+    s.dp.tunnel(s.a, 1);
+    s.dp.holdApplies = true;
+    s.health.fail(s.a, 'Target.FailedHealthChecks', 2);
+    await settle();
+    s.health.pass(s.a, 2);
+    s.dp.releaseApplies();
+    await settle();
+    assert.deepEqual(s.stateOf(3001), { state: 'healthy' });
+    assert.deepEqual(s.dp.terminated, []);
+  });
+
   test('while the group fails open nothing is closed', async () => {
     const s = await setup({});
     s.health.fail(s.b, 'Target.FailedHealthChecks', 2);

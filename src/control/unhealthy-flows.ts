@@ -15,6 +15,8 @@ export interface UnhealthyFlowsOptions {
   readonly inBackground: (what: string, task: () => Promise<void>) => void;
   /** Publishes a new snapshot (a view changed). */
   readonly publish: () => void;
+  /** Resolves once the data planes route by the health observed so far (DrainsOptions.routed). */
+  readonly routed: () => Promise<void>;
   readonly targetGroup: (arn: string) => TargetGroupRecord | undefined;
 }
 
@@ -53,7 +55,7 @@ export class UnhealthyFlows {
     if (target.life.registration !== 'registered') return;
     const attrs = targetGroupAttributesWithDefaults(tg.attributes, tg.protocol);
     if (attrs['target_health_state.unhealthy.connection_termination.enabled'] !== 'false') {
-      this.#o.inBackground(`close the flows of unhealthy ${target.key}`, () => this.#terminate(target, 'unhealthy'));
+      this.#closeWhenRouted(target);
       return;
     }
     const intervalSeconds = Number(attrs['target_health_state.unhealthy.draining_interval_seconds'] ?? '0');
@@ -69,6 +71,23 @@ export class UnhealthyFlows {
         this.#o.inBackground(`end the unhealthy draining of ${key}`, () => this.#intervalOver(target));
       }),
     );
+  }
+
+  /**
+   * Closes the flows of a target that just turned unhealthy once every data plane routes new flows
+   * elsewhere. A data plane's `terminate` closes the flows it has and blocks nothing, so closing them
+   * before the publication is applied (one waiting its turn among thousands of registrations, or a
+   * worker still busy with the one before) would leave the flows accepted in between open for good.
+   */
+  #closeWhenRouted(target: RegisteredTarget): void {
+    const close = (): void => {
+      if (this.#o.targets.get(target.key) !== target || target.life.health !== 'unhealthy') return;
+      this.#o.inBackground(`close the flows of unhealthy ${target.key}`, () => this.#terminate(target, 'unhealthy'));
+    };
+    // A microtask later: this runs while the observation is applied, before its publication is made or set for later.
+    void Promise.resolve()
+      .then(() => this.#o.routed())
+      .then(close, close);
   }
 
   /** The registration is gone or its group changed: nothing more to do for it. */

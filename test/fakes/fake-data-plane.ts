@@ -9,15 +9,26 @@ export class FakeDataPlane implements DataPlane {
   readonly #idleListeners: Array<(key: string) => void> = [];
   /** A listener port this data plane reports as unable to open. */
   failListener: number | null = null;
+  /** While true, `apply` answers only at `releaseApplies()` (a busy worker). */
+  holdApplies = false;
+  readonly #heldApplies: Array<() => void> = [];
 
   constructor(readonly id = 'fake-dp') {}
 
   apply(snapshot: RoutingSnapshot): Promise<ApplyResult> {
     this.snapshots.push(snapshot);
     const failing = snapshot.listeners.find((l) => l.port === this.failListener);
-    return Promise.resolve({
+    const result: ApplyResult = {
       listenerErrors: failing === undefined ? [] : [{ arn: failing.arn, code: 'EADDRINUSE', message: 'address already in use' }],
-    });
+    };
+    if (!this.holdApplies) return Promise.resolve(result);
+    return new Promise((resolve) => this.#heldApplies.push(() => resolve(result)));
+  }
+
+  /** Answers the applies held so far, and holds no more. */
+  releaseApplies(): void {
+    this.holdApplies = false;
+    for (const answer of this.#heldApplies.splice(0)) answer();
   }
 
   get latest(): RoutingSnapshot {

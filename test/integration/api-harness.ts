@@ -85,7 +85,6 @@ export interface CliResult {
   readonly json: unknown;
 }
 
-/** Runs `aws <args> --endpoint-url … --output json` and resolves with what it printed. */
 /**
  * The environment the aws CLI and boto3 run with: these credentials and region, no retries, no pager,
  * no config or credentials file and no instance metadata, so nothing of the machine's own reaches them.
@@ -110,6 +109,7 @@ export function cliEnv(accessKeyId: string, secretAccessKey: string, region: str
   return env;
 }
 
+/** Runs `aws <args> --endpoint-url … --output json` and resolves with what it printed. */
 export function aws(h: Pick<ApiHarness, 'endpoint' | 'env'>, args: readonly string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<CliResult> {
   return run('aws', [...args, '--endpoint-url', h.endpoint, '--output', 'json'], { ...h.env, ...extraEnv });
 }

@@ -7,10 +7,13 @@
  * so the concurrency tests write frames by hand over a TLS socket that agreed `h2`.
  */
 import assert from 'node:assert/strict';
+import diagnosticsChannel from 'node:diagnostics_channel';
 import http from 'node:http';
 import http2 from 'node:http2';
 import tls from 'node:tls';
 import { after, before, test } from 'node:test';
+import { CHANNEL_NAMES } from '../../src/dataplane/channels.ts';
+import type { Http2SessionEndMessage } from '../../src/dataplane/channels.ts';
 import { CONNECTION_WINDOW_BYTES, MAX_CONCURRENT_STREAMS, STREAM_WINDOW_BYTES } from '../../src/dataplane/http2/session-limits.ts';
 import type { Backend, H2Front } from './http2-harness.ts';
 import { h2Connect, h2Get, h2Request, snapshot, startBackend, startH2Front, waitFor } from './http2-harness.ts';
@@ -166,6 +169,13 @@ test('a stream past the limit on a client that acknowledged the SETTINGS ends th
   const raw = await RawH2.connect(holdFront.port, { ackSettings: true });
   const logsBefore = holdFront.logs.length;
   const seenBefore = holding.backend.seen.length;
+  const port = raw.localPort;
+  assert.ok(port !== undefined);
+  const ends: Http2SessionEndMessage[] = [];
+  const onEnd = (m: unknown): void => {
+    if ((m as Http2SessionEndMessage).clientPort === port) ends.push(m as Http2SessionEndMessage);
+  };
+  diagnosticsChannel.subscribe(CHANNEL_NAMES.http2SessionEnd, onEnd);
   try {
     await raw.waitFrame((f) => f.type === SETTINGS && (f.flags & ACK) === 0);
     await raw.waitFrame((f) => f.type === SETTINGS && (f.flags & ACK) !== 0); // ebb acknowledged ours: SETTINGS exchanged both ways
@@ -190,7 +200,14 @@ test('a stream past the limit on a client that acknowledged the SETTINGS ends th
       false,
       `the streams Node cut are not counted as client resets: ${JSON.stringify(logs)}`,
     );
+    assert.ok(await waitFor(() => ends.length > 0, 3000), 'the session end is published');
+    assert.deepEqual(
+      ends.map((m) => ({ reason: m.reason, clientResets: m.clientResets })),
+      [{ reason: 'error', clientResets: 0 }],
+      'it ended for the protocol error, with no client reset counted',
+    );
   } finally {
+    diagnosticsChannel.unsubscribe(CHANNEL_NAMES.http2SessionEnd, onEnd);
     holding.release();
     raw.destroy();
   }
@@ -267,6 +284,10 @@ class RawH2 {
   readonly frames: Frame[] = [];
   closed = false;
   readonly #socket: tls.TLSSocket;
+  /** The client's own port, as ebb's messages name it. */
+  get localPort(): number | undefined {
+    return this.#socket.localPort;
+  }
   readonly #streams = new Map<number, StreamSeen>();
   #pending = Buffer.alloc(0);
   readonly #ackSettings: boolean;
