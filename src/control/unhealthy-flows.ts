@@ -81,7 +81,7 @@ export class UnhealthyFlows {
    */
   #closeWhenRouted(target: RegisteredTarget): void {
     const close = (): void => {
-      if (this.#o.targets.get(target.key) !== target || target.life.health !== 'unhealthy') return;
+      if (target.life.health !== 'unhealthy') return; // recovered meanwhile (a registration gone is #terminate's to skip)
       this.#o.inBackground(`close the flows of unhealthy ${target.key}`, () => this.#terminate(target, 'unhealthy'));
     };
     // A microtask later: this runs while the observation is applied, before its publication is made or set for later.

@@ -18,7 +18,7 @@ import { CONNECTION_WINDOW_BYTES, MAX_CONCURRENT_STREAMS, STREAM_WINDOW_BYTES } 
 import type { Backend, H2Front } from './http2-harness.ts';
 import { h2Connect, h2Get, h2Request, snapshot, startBackend, startH2Front, waitFor } from './http2-harness.ts';
 import { testCa } from '../support/certs.ts';
-import { frame, indexed, literal } from '../support/h2-frames.ts';
+import { frame, indexed, literal, splitFrames, type Frame } from '../support/h2-frames.ts';
 
 const { NGHTTP2_ENHANCE_YOUR_CALM, NGHTTP2_PROTOCOL_ERROR, NGHTTP2_REFUSED_STREAM } = http2.constants;
 
@@ -263,13 +263,6 @@ async function checkConcurrency(raw: RawH2, tag: string): Promise<void> {
 
 // --- a client that writes frames by hand
 
-interface Frame {
-  readonly type: number;
-  readonly flags: number;
-  readonly stream: number;
-  readonly payload: Buffer;
-}
-
 interface StreamSeen {
   /** The response's :status (0 before its HEADERS, -1 if not one of HPACK's static statuses). */
   status: number;
@@ -289,7 +282,7 @@ class RawH2 {
     return this.#socket.localPort;
   }
   readonly #streams = new Map<number, StreamSeen>();
-  #pending = Buffer.alloc(0);
+  #pending: Buffer = Buffer.alloc(0);
   readonly #ackSettings: boolean;
 
   private constructor(socket: tls.TLSSocket, ackSettings: boolean) {
@@ -344,22 +337,12 @@ class RawH2 {
   }
 
   #read(d: Buffer): void {
-    this.#pending = Buffer.concat([this.#pending, d]);
-    let off = 0;
-    while (off + 9 <= this.#pending.length) {
-      const len = this.#pending.readUIntBE(off, 3);
-      if (off + 9 + len > this.#pending.length) break;
-      const f: Frame = {
-        type: this.#pending[off + 3] as number,
-        flags: this.#pending[off + 4] as number,
-        stream: this.#pending.readUInt32BE(off + 5) & 0x7fffffff,
-        payload: Buffer.from(this.#pending.subarray(off + 9, off + 9 + len)),
-      };
-      off += 9 + len;
+    const { frames, rest } = splitFrames(Buffer.concat([this.#pending, d]));
+    this.#pending = rest;
+    for (const f of frames) {
       this.frames.push(f);
       this.#onFrame(f);
     }
-    this.#pending = this.#pending.subarray(off);
   }
 
   #onFrame(f: Frame): void {

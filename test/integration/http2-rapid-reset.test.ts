@@ -15,7 +15,7 @@ import { RESET_LIMIT } from '../../src/dataplane/http2/session-limits.ts';
 import type { Backend, H2Front } from './http2-harness.ts';
 import { h2Connect, h2Get, snapshot, startBackend, startH2Front, waitFor, within } from './http2-harness.ts';
 import { testCa } from '../support/certs.ts';
-import { frame, indexed, literal } from '../support/h2-frames.ts';
+import { frame, indexed, literal, splitFrames } from '../support/h2-frames.ts';
 
 const { NGHTTP2_CANCEL, NGHTTP2_ENHANCE_YOUR_CALM, NGHTTP2_NO_ERROR } = http2.constants;
 
@@ -126,7 +126,7 @@ test('a CONTINUATION flood ends the connection; nothing reaches a target', async
   const outcome = await Promise.race([closed.then(() => 'closed'), new Promise<string>((r) => setTimeout(() => r('open'), 3_000).unref())]);
   socket.destroy();
   assert.equal(outcome, 'closed', `ebb closed the connection (after ${sent} CONTINUATION frames written)`);
-  const frames = parseFrames(Buffer.concat(received));
+  const frames = splitFrames(Buffer.concat(received)).frames;
   const goaway = frames.find((f) => f.type === 0x7);
   assert.ok(goaway !== undefined, 'with GOAWAY');
   assert.notEqual(goaway.payload.readUInt32BE(4), 0, `its code is an error (${goaway.payload.readUInt32BE(4)})`);
@@ -147,7 +147,7 @@ test('a client that ignores GOAWAY and keeps its side open does not keep the con
     socket.write(frame(0x4, 0, 0, Buffer.alloc(0)));
     await ended;
     const goawayAt = Date.now();
-    const goaway = parseFrames(Buffer.concat(received)).find((fr) => fr.type === 0x7);
+    const goaway = splitFrames(Buffer.concat(received)).frames.find((fr) => fr.type === 0x7);
     assert.ok(goaway !== undefined, 'GOAWAY first, at the idle timeout, then FIN');
     assert.equal(goaway.payload.readUInt32BE(4), 0, 'NO_ERROR');
     assert.ok(await waitFor(() => sessionEnds.some((m) => m.clientPort === localPort), 3_000), "ebb's session ends although the client never closed");
@@ -188,7 +188,7 @@ test('a connection nghttp2 ended for a protocol error, a stream open, is closed 
     live.close();
     assert.notEqual(await within(closed, 4000), 'timeout', 'closed about an idle timeout after the error');
     assert.ok(performance.now() - t0 < 5000, `closed at ${Math.round(performance.now() - t0)} ms`);
-    const goaway = parseFrames(Buffer.concat(received)).find((fr) => fr.type === 0x7);
+    const goaway = splitFrames(Buffer.concat(received)).frames.find((fr) => fr.type === 0x7);
     assert.equal(goaway?.payload.readUInt32BE(4), 5, 'the GOAWAY nghttp2 sent said STREAM_CLOSED');
     // Node 20 says nothing and the probe ends it; Node 24 reports the error and closes it itself.
     const reason = process.versions.node.startsWith('20.') ? 'no_ping_answer' : 'error';
@@ -214,14 +214,3 @@ async function rawH2(port: number, halfOpen = false): Promise<tls.TLSSocket> {
   return socket;
 }
 
-function parseFrames(buf: Buffer): Array<{ type: number; flags: number; stream: number; payload: Buffer }> {
-  const out: Array<{ type: number; flags: number; stream: number; payload: Buffer }> = [];
-  let off = 0;
-  while (off + 9 <= buf.length) {
-    const len = buf.readUIntBE(off, 3);
-    if (off + 9 + len > buf.length) break;
-    out.push({ type: buf[off + 3] as number, flags: buf[off + 4] as number, stream: buf.readUInt32BE(off + 5) & 0x7fffffff, payload: buf.subarray(off + 9, off + 9 + len) });
-    off += 9 + len;
-  }
-  return out;
-}

@@ -22,3 +22,28 @@ export function indexed(index: number): Buffer {
 export function literal(name: string, value: string): Buffer {
   return Buffer.concat([Buffer.from([0x00, name.length]), Buffer.from(name, 'latin1'), Buffer.from([value.length]), Buffer.from(value, 'latin1')]);
 }
+
+export interface Frame {
+  readonly type: number;
+  readonly flags: number;
+  readonly stream: number;
+  readonly payload: Buffer;
+}
+
+/** The whole frames at the start of `buf` (each payload a copy), and what is left of a frame not yet whole. */
+export function splitFrames(buf: Buffer): { frames: Frame[]; rest: Buffer } {
+  const frames: Frame[] = [];
+  let off = 0;
+  while (off + 9 <= buf.length) {
+    const len = buf.readUIntBE(off, 3);
+    if (off + 9 + len > buf.length) break;
+    frames.push({
+      type: buf[off + 3] as number,
+      flags: buf[off + 4] as number,
+      stream: buf.readUInt32BE(off + 5) & 0x7fffffff,
+      payload: Buffer.from(buf.subarray(off + 9, off + 9 + len)),
+    });
+    off += 9 + len;
+  }
+  return { frames, rest: buf.subarray(off) };
+}

@@ -28,9 +28,10 @@ export const SMALL_READ_BUFFER = 4 * 1024;
  * 48 KiB, not Node's 64: each read is written on whole, and a 65,536-byte write is 53 bytes more
  * than loopback's largest segment (MSS 65,483: MTU 65,536 less the IP and TCP headers), so it went
  * out as a full segment and a 53-byte one, and the reader was woken for each. Measured through a TCP
- * listener (1 GiB, one curl, ebb and HAProxy each on one core, bench/protocols.sh's setup, five or six
- * rounds each): 64 KiB cost 0.89–1.22 CPU s per GiB against HAProxy's 0.55–0.97 in the same rounds; 60 and
- * 48 KiB 0.50–0.72, 32 KiB 0.56–0.77. Almost all of the difference was system time.
+ * listener (1 GiB, one curl, ebb and HAProxy each on one core, bench/protocols.sh's setup, three to six
+ * rounds each): 64 KiB cost 0.89–1.22 CPU s per GiB in all rounds but one (0.69), against HAProxy's
+ * 0.51–0.97 in the same runs; 48 and 60 KiB 0.50–0.74, 32 KiB 0.56–0.77. Almost all of the difference
+ * was system time.
  */
 export const LARGE_READ_BUFFER = 48 * 1024;
 
