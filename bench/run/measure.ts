@@ -52,10 +52,21 @@ export async function measureOnce(target: Target, connections: number, round: nu
   return { target: target.name, connections, round, ...wrk, cpuSeconds: seconds(after.total - before.total), leaderCpuSeconds: seconds(after.leader - before.leader) };
 }
 
+/**
+ * Each target, at each connection count the rounds use, in windows of a second: every window opens
+ * its connections afresh, as every round does, so a round's first second meets code the JIT has
+ * already compiled for it (a new client connection, its first request's target connection), not
+ * only the code of requests on connections already open.
+ */
 export async function warmUp(targets: readonly Target[], plan: RoundPlan): Promise<void> {
   if (plan.warmupSeconds <= 0) return;
-  log(`# warm-up: ${plan.warmupSeconds} s per target`);
-  for (const t of targets) await runWrk(`http://127.0.0.1:${t.port}/`, 64, plan.warmupSeconds, plan.loadCpus);
+  const windows = Math.max(1, Math.round(plan.warmupSeconds));
+  log(`# warm-up: ${windows} window${windows === 1 ? '' : 's'} of 1 s per target and connection count`);
+  for (const t of targets) {
+    for (const connections of plan.connections) {
+      for (let i = 0; i < windows; i++) await runWrk(`http://127.0.0.1:${t.port}/`, connections, 1, plan.loadCpus);
+    }
+  }
 }
 
 export async function interleavedRounds(targets: readonly Target[], plan: RoundPlan): Promise<Sample[]> {

@@ -40,7 +40,8 @@ export const USAGE = `Usage: npm run bench [-- OPTIONS]
   -d SECS        Seconds per wrk window (default 5).
   -r ROUNDS      Rounds, interleaved over the targets (default 3).
   -c 'C1 C2'     Connection counts (default '64 256'; commas work too).
-  --warmup SECS  Warm-up per target before the rounds (default 2).
+  --warmup SECS  Warm-up per target and connection count before the rounds, in 1 s windows
+                 that each open their connections afresh, as each round does (default 2).
   --no-pin       Run everything unpinned (default: proxies on CPU 1, wrk and backend on CPU 0).
   --access-log   Turn on ebb's access log (to a file; off by default, as for HAProxy and nginx).
   --from-source  Run ebb under tsx instead of compiling it first into .bench/dist (~10 s saved;
