@@ -36,13 +36,15 @@ export interface RoundPlan {
   readonly ticksPerSecond: number;
   /** Where each window's wrk output is written (the work directory, kept with --keep). */
   readonly outputDir: string;
+  /** Every request on a new connection (`Connection: close`). */
+  readonly newConnections: boolean;
 }
 
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
 
 export async function measureOnce(target: Target, connections: number, round: number, plan: RoundPlan): Promise<Sample> {
   const before = groupCpuSplit(target.group.pgid);
-  const output = await runWrk(`http://127.0.0.1:${target.port}/`, connections, plan.seconds, plan.loadCpus);
+  const output = await runWrk(`http://127.0.0.1:${target.port}/`, connections, plan.seconds, plan.loadCpus, plan.newConnections);
   const after = groupCpuSplit(target.group.pgid);
   target.group.assertRunning();
   fs.writeFileSync(path.join(plan.outputDir, `wrk.${target.name.replace(/[^\w.-]+/g, '_')}.c${connections}.r${round}.txt`), output);
@@ -64,7 +66,7 @@ export async function warmUp(targets: readonly Target[], plan: RoundPlan): Promi
   log(`# warm-up: ${windows} window${windows === 1 ? '' : 's'} of 1 s per target and connection count`);
   for (const t of targets) {
     for (const connections of plan.connections) {
-      for (let i = 0; i < windows; i++) await runWrk(`http://127.0.0.1:${t.port}/`, connections, 1, plan.loadCpus);
+      for (let i = 0; i < windows; i++) await runWrk(`http://127.0.0.1:${t.port}/`, connections, 1, plan.loadCpus, plan.newConnections);
     }
   }
 }
@@ -91,7 +93,7 @@ export async function interleavedRounds(targets: readonly Target[], plan: RoundP
  */
 export async function measureTargets(
   targets: readonly Target[],
-  options: { readonly connections: readonly number[]; readonly rounds: number; readonly seconds: number; readonly warmupSeconds: number },
+  options: { readonly connections: readonly number[]; readonly rounds: number; readonly seconds: number; readonly warmupSeconds: number; readonly newConnections: boolean },
   loadCpus: string | null,
   outputDir: string,
 ): Promise<{ samples: Sample[]; memory: Map<string, GroupMemory> }> {
@@ -103,6 +105,7 @@ export async function measureTargets(
     loadCpus,
     ticksPerSecond: clockTicksPerSecond(),
     outputDir,
+    newConnections: options.newConnections,
   };
   await warmUp(targets, plan);
   const samples = await interleavedRounds(targets, plan);

@@ -25,6 +25,8 @@ export interface RunOptions {
   readonly haproxyReuse: 'always' | 'safe';
   /** Node options put before ebb's script (`--node-flags '--max-semi-space-size=1'`), to measure one. */
   readonly nodeFlags: readonly string[];
+  /** Every request on a new client connection (wrk sends `Connection: close`): what a connection costs. */
+  readonly newConnections: boolean;
 }
 
 export const USAGE = `Usage: npm run bench [-- OPTIONS]
@@ -52,6 +54,10 @@ export const USAGE = `Usage: npm run bench [-- OPTIONS]
   --haproxy-reuse safe|always
                  HAProxy's http-reuse (default always). safe is HAProxy's own default and what
                  ebb does: each client connection's first request on a target connection of its own.
+  --new-connections
+                 Every request on a new connection (wrk sends Connection: close), so the table
+                 gives what a client connection costs, with its target connection; pair it
+                 with --haproxy-reuse safe, which opens a target connection for each too.
   --node-flags 'F1 F2'
                  Node options for the node that runs ebb (its workers inherit them), e.g.
                  '--max-semi-space-size=4' to measure what a V8 setting costs or saves.
@@ -71,7 +77,7 @@ function positive(flag: string, value: string | undefined, integer: boolean): nu
 
 export function parseRunArgs(argv: readonly string[], cores: number): RunOptions {
   let mode: Mode = 'per-core';
-  const o = { seconds: 5, rounds: 3, connections: [64, 256] as number[], warmupSeconds: 2, pin: true, accessLog: false, maxWorkers: Math.max(2, cores), fromSource: false, node: process.execPath, keep: false, haproxyReuse: 'always' as 'always' | 'safe', nodeFlags: [] as string[] };
+  const o = { seconds: 5, rounds: 3, connections: [64, 256] as number[], warmupSeconds: 2, pin: true, accessLog: false, maxWorkers: Math.max(2, cores), fromSource: false, node: process.execPath, keep: false, haproxyReuse: 'always' as 'always' | 'safe', nodeFlags: [] as string[], newConnections: false };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] ?? '';
     const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
@@ -108,6 +114,9 @@ export function parseRunArgs(argv: readonly string[], cores: number): RunOptions
       }
       case '--access-log':
         o.accessLog = true;
+        break;
+      case '--new-connections':
+        o.newConnections = true;
         break;
       case '--node-flags': {
         const v = value() ?? '';

@@ -11,7 +11,7 @@ import { parseRunArgs } from './options.ts';
 import { parseProcStat, parseVmHwmKib } from './proc.ts';
 import { sumCounter } from './setup.ts';
 import { median, scalingTable, summarise } from './table.ts';
-import { parseWrk } from './wrk.ts';
+import { parseWrk, wrkCommand } from './wrk.ts';
 
 const WRK = `Running 1s test @ http://127.0.0.1:18999/
   1 threads and 8 connections
@@ -36,6 +36,11 @@ test('wrk: req/s, requests, p50, p99 and the slowest in ms whatever unit wrk cho
   const clean = parseWrk(WRK.replace(/ {2}Socket errors.*\n {2}Non-2xx.*\n/, '').replace('99%    1.02s', '99%   28.30ms'));
   assert.equal(clean.errors, 0);
   assert.equal(clean.p99Ms, 28.3);
+});
+
+test('wrk command: pinned with taskset when given CPUs; Connection: close sent only for --new-connections', () => {
+  assert.deepEqual(wrkCommand('http://127.0.0.1:1/', 64, 5, null), ['wrk', '-t1', '-c64', '-d5s', '--timeout', '5s', '--latency', 'http://127.0.0.1:1/']);
+  assert.deepEqual(wrkCommand('http://127.0.0.1:1/', 16, 3, '0', true), ['taskset', '-c', '0', 'wrk', '-t1', '-c16', '-d3s', '--timeout', '5s', '--latency', '-H', 'Connection: close', 'http://127.0.0.1:1/']);
 });
 
 test('wrk: output without results (it failed) gives NaN, not zero', () => {
@@ -92,6 +97,8 @@ test('command line: defaults, flags, and errors that show the usage', () => {
   assert.equal(parseRunArgs(['--profile'], 2).mode, 'profile');
   assert.equal(parseRunArgs(['--node', '/opt/node24/bin/node'], 2).node, '/opt/node24/bin/node');
   assert.deepEqual(d.nodeFlags, []);
+  assert.equal(d.newConnections, false);
+  assert.equal(parseRunArgs(['--new-connections', '--haproxy-reuse', 'safe'], 2).newConnections, true);
   assert.deepEqual(parseRunArgs(['--node-flags', '--max-semi-space-size=1  --trace-gc'], 2).nodeFlags, ['--max-semi-space-size=1', '--trace-gc']);
   assert.deepEqual(parseRunArgs(['--node-flags=--max-semi-space-size=2'], 2).nodeFlags, ['--max-semi-space-size=2']);
   assert.throws(() => parseRunArgs(['--node-flags', 'max-semi-space-size=1'], 2), /each starting with --/);

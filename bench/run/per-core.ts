@@ -64,12 +64,14 @@ export async function perCore(options: RunOptions, work: string): Promise<number
     options.accessLog ? 'access log on (to a file)' : 'access log off (--access-log turns it on)',
   ];
   console.log(`\n${machineLine()}`);
-  console.log(`# GET / -> "ok\\n" from nginx (1 worker); wrk -t1 --latency; ${options.rounds} interleaved rounds of ${options.seconds} s; medians; ${note}`);
+  const wrkLine = options.newConnections ? "wrk -t1 --latency -H 'Connection: close' (every request on a new connection)" : 'wrk -t1 --latency';
+  console.log(`# GET / -> "ok\\n" from nginx (1 worker); ${wrkLine}; ${options.rounds} interleaved rounds of ${options.seconds} s; medians; ${note}`);
   console.log(`# HAProxy nbthread 1 http-reuse ${options.haproxyReuse}, nginx 1 worker (upstream keep-alive 256), node-floor (bench/node-floor.cjs: each client connection relayed byte for byte on a target connection of its own, nothing parsed), ${ebbSetup.join('; ')}`);
   console.log('# CPU µs/req: utime+stime of the whole process group over the window ÷ requests; ratios: median of the same round\'s ratios');
   console.log('# peak RSS: VmHWM (peak over the whole run) summed over the group\'s processes, and the largest single process\'s');
   console.log(`\n${perCoreTable(rows, 'HAProxy')}\n`);
   if (haproxy === null) console.log('HAProxy is not installed (apt-get install -y haproxy): no ratios.');
+  else if (options.newConnections) console.log('Every request on a new connection: the goals (for clients that keep their connections) are not set against these figures.');
   else for (const line of goalLines(rows, summarise(samples, 'node-floor', memory))) console.log(line);
   if (nginx === null) console.log('nginx as a proxy: not installed.');
   console.log('\nWhere ebb spends its CPU: npm run bench -- --profile (one 64-connection round under node --cpu-prof, top 15 self-time functions)');

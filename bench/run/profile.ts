@@ -49,6 +49,7 @@ export async function profile(options: RunOptions, work: string): Promise<number
     loadCpus: cpus.load,
     ticksPerSecond: clockTicksPerSecond(),
     outputDir: work,
+    newConnections: options.newConnections,
   };
   await sleep(1000); // idle stretches around the warm-up and the round set the round apart in the profile
   await warmUp([ebb], plan);

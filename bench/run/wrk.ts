@@ -49,15 +49,19 @@ export function parseWrk(output: string): WrkResult {
   };
 }
 
-/** The command that runs wrk, behind `taskset -c CPUS` when `cpus` is given. */
-export function wrkCommand(url: string, connections: number, seconds: number, cpus: string | null): string[] {
-  const wrk = ['wrk', '-t1', `-c${connections}`, `-d${seconds}s`, '--timeout', '5s', '--latency', url];
+/**
+ * The command that runs wrk, behind `taskset -c CPUS` when `cpus` is given. `newConnections`: each
+ * request asks to close its connection, so wrk opens a new one for the next.
+ */
+export function wrkCommand(url: string, connections: number, seconds: number, cpus: string | null, newConnections = false): string[] {
+  const close = newConnections ? ['-H', 'Connection: close'] : [];
+  const wrk = ['wrk', '-t1', `-c${connections}`, `-d${seconds}s`, '--timeout', '5s', '--latency', ...close, url];
   return cpus === null ? wrk : ['taskset', '-c', cpus, ...wrk];
 }
 
 /** Runs wrk to its end (bounded: its own duration plus a grace) and returns its raw output. */
-export function runWrk(url: string, connections: number, seconds: number, cpus: string | null): Promise<string> {
-  const [file = 'wrk', ...args] = wrkCommand(url, connections, seconds, cpus);
+export function runWrk(url: string, connections: number, seconds: number, cpus: string | null, newConnections = false): Promise<string> {
+  const [file = 'wrk', ...args] = wrkCommand(url, connections, seconds, cpus, newConnections);
   return new Promise((resolve, reject) => {
     execFile(file, args, { timeout: (seconds + 15) * 1000, killSignal: 'SIGKILL' }, (error, stdout, stderr) => {
       if (error !== null && stdout.length === 0) reject(new Error(`wrk against ${url} failed: ${stderr || error.message}`));
