@@ -23,7 +23,7 @@ import {
   ModifyTargetGroupAttributesCommand,
   type TargetHealth,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
-import { ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY } from './api-harness.ts';
+import { ACCESS_KEY_ID, cliEnv, REGION, SECRET_ACCESS_KEY } from './api-harness.ts';
 import { type Backend, Cleanup, configYaml, freePort, get, settle, sleep, slowOn, startBackend, tempDir, writeFileAtomic } from './harness.ts';
 import { kill, serve, type Served, type ServeProcess } from './process-harness.ts';
 
@@ -75,19 +75,7 @@ async function reload(proc: ServeProcess): Promise<Record<string, unknown>> {
 /** `aws elbv2 …` against ebb with the credentials `serve` gives it; null when the aws CLI is not installed. */
 function awsCli(endpoint: string, args: readonly string[]): Promise<{ code: number; stderr: string }> | null {
   if (spawnSync('aws', ['--version'], { encoding: 'utf8', timeout: 15_000 }).status !== 0) return null;
-  const env: NodeJS.ProcessEnv = {
-    PATH: process.env['PATH'] ?? '',
-    HOME: process.env['HOME'] ?? '/tmp',
-    ...(process.env['PYENV_ROOT'] === undefined ? {} : { PYENV_ROOT: process.env['PYENV_ROOT'] }),
-    ...(process.env['PYENV_VERSION'] === undefined ? {} : { PYENV_VERSION: process.env['PYENV_VERSION'] }),
-    AWS_ACCESS_KEY_ID: ACCESS_KEY_ID,
-    AWS_SECRET_ACCESS_KEY: SECRET_ACCESS_KEY,
-    AWS_DEFAULT_REGION: REGION,
-    AWS_MAX_ATTEMPTS: '1',
-    AWS_CONFIG_FILE: '/dev/null',
-    AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
-    AWS_EC2_METADATA_DISABLED: 'true',
-  };
+  const env = cliEnv(ACCESS_KEY_ID, SECRET_ACCESS_KEY, REGION);
   return new Promise((resolve) => {
     execFile('aws', [...args, '--endpoint-url', endpoint, '--output', 'json'], { env, timeout: 20_000 }, (err, _stdout, stderr) => {
       resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stderr });
