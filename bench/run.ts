@@ -15,7 +15,7 @@ import { makeWorkDir } from './run/setup.ts';
 
 /** Far beyond what the flags ask for: a run still going then is stuck. */
 function deadlineMs(o: RunOptions): number {
-  const windows = o.connections.length * o.rounds * 4 * (o.seconds + 2) + 4 * o.warmupSeconds;
+  const windows = o.connections.length * (o.rounds * 4 * (o.seconds + 2) + 5 * o.warmupWindows * 2);
   return (windows + 180) * 1000;
 }
 

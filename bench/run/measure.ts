@@ -30,7 +30,8 @@ export interface RoundPlan {
   readonly connections: readonly number[];
   readonly rounds: number;
   readonly seconds: number;
-  readonly warmupSeconds: number;
+  /** Warm-up windows of 1 s per target and connection count (0: none). */
+  readonly warmupWindows: number;
   /** Where wrk runs (`taskset -c`), or null. */
   readonly loadCpus: string | null;
   readonly ticksPerSecond: number;
@@ -61,8 +62,8 @@ export async function measureOnce(target: Target, connections: number, round: nu
  * only the code of requests on connections already open.
  */
 export async function warmUp(targets: readonly Target[], plan: RoundPlan): Promise<void> {
-  if (plan.warmupSeconds <= 0) return;
-  const windows = Math.max(1, Math.round(plan.warmupSeconds));
+  const windows = plan.warmupWindows;
+  if (windows <= 0) return;
   log(`# warm-up: ${windows} window${windows === 1 ? '' : 's'} of 1 s per target and connection count`);
   for (const t of targets) {
     for (const connections of plan.connections) {
@@ -93,7 +94,7 @@ export async function interleavedRounds(targets: readonly Target[], plan: RoundP
  */
 export async function measureTargets(
   targets: readonly Target[],
-  options: { readonly connections: readonly number[]; readonly rounds: number; readonly seconds: number; readonly warmupSeconds: number; readonly newConnections: boolean },
+  options: { readonly connections: readonly number[]; readonly rounds: number; readonly seconds: number; readonly warmupWindows: number; readonly newConnections: boolean },
   loadCpus: string | null,
   outputDir: string,
 ): Promise<{ samples: Sample[]; memory: Map<string, GroupMemory> }> {
@@ -101,7 +102,7 @@ export async function measureTargets(
     connections: options.connections,
     rounds: options.rounds,
     seconds: options.seconds,
-    warmupSeconds: options.warmupSeconds,
+    warmupWindows: options.warmupWindows,
     loadCpus,
     ticksPerSecond: clockTicksPerSecond(),
     outputDir,

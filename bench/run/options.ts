@@ -6,7 +6,8 @@ export interface RunOptions {
   readonly seconds: number;
   readonly rounds: number;
   readonly connections: readonly number[];
-  readonly warmupSeconds: number;
+  /** Warm-up windows of 1 s per target and connection count before the rounds. */
+  readonly warmupWindows: number;
   /** Proxies on CPU 1, wrk and the backend on CPU 0 (per-core table and profile). */
   readonly pin: boolean;
   readonly accessLog: boolean;
@@ -42,8 +43,8 @@ export const USAGE = `Usage: npm run bench [-- OPTIONS]
   -d SECS        Seconds per wrk window (default 5).
   -r ROUNDS      Rounds, interleaved over the targets (default 3).
   -c 'C1 C2'     Connection counts (default '64 256'; commas work too).
-  --warmup SECS  Warm-up per target and connection count before the rounds, in 1 s windows
-                 that each open their connections afresh, as each round does (default 2).
+  --warmup N     Warm-up windows of 1 s per target and connection count before the rounds,
+                 each opening its connections afresh as a round does (default 2; 0: none).
   --no-pin       Run everything unpinned (default: proxies on CPU 1, wrk and backend on CPU 0).
   --access-log   Turn on ebb's access log (to a file; off by default, as for HAProxy and nginx).
   --from-source  Run ebb under tsx instead of compiling it first into .bench/dist (~10 s saved;
@@ -77,7 +78,7 @@ function positive(flag: string, value: string | undefined, integer: boolean): nu
 
 export function parseRunArgs(argv: readonly string[], cores: number): RunOptions {
   let mode: Mode = 'per-core';
-  const o = { seconds: 5, rounds: 3, connections: [64, 256] as number[], warmupSeconds: 2, pin: true, accessLog: false, maxWorkers: Math.max(2, cores), fromSource: false, node: process.execPath, keep: false, haproxyReuse: 'always' as 'always' | 'safe', nodeFlags: [] as string[], newConnections: false };
+  const o = { seconds: 5, rounds: 3, connections: [64, 256] as number[], warmupWindows: 2, pin: true, accessLog: false, maxWorkers: Math.max(2, cores), fromSource: false, node: process.execPath, keep: false, haproxyReuse: 'always' as 'always' | 'safe', nodeFlags: [] as string[], newConnections: false };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] ?? '';
     const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
@@ -100,7 +101,7 @@ export function parseRunArgs(argv: readonly string[], cores: number): RunOptions
       }
       case '--warmup': {
         const v = value();
-        o.warmupSeconds = v === '0' ? 0 : positive(flag, v, false);
+        o.warmupWindows = v === '0' ? 0 : positive(flag, v, true);
         break;
       }
       case '--no-pin':
@@ -161,5 +162,7 @@ export function parseRunArgs(argv: readonly string[], cores: number): RunOptions
         throw new Error(`unknown option '${arg}'\n\n${USAGE}`);
     }
   }
+  // The scaling table's header and goal are for clients that keep their connections.
+  if (o.newConnections && mode === 'workers') throw new Error(`--new-connections goes with the per-core table or --profile, not --workers\n\n${USAGE}`);
   return { mode, ...o };
 }

@@ -99,6 +99,9 @@ test('command line: defaults, flags, and errors that show the usage', () => {
   assert.deepEqual(d.nodeFlags, []);
   assert.equal(d.newConnections, false);
   assert.equal(parseRunArgs(['--new-connections', '--haproxy-reuse', 'safe'], 2).newConnections, true);
+  assert.throws(() => parseRunArgs(['--new-connections', '--workers'], 2), /not --workers.*Usage/s);
+  assert.deepEqual([d.warmupWindows, parseRunArgs(['--warmup', '0'], 2).warmupWindows, parseRunArgs(['--warmup', '3'], 2).warmupWindows], [2, 0, 3]);
+  assert.throws(() => parseRunArgs(['--warmup', '0.5'], 2), /--warmup needs a positive whole number/);
   assert.deepEqual(parseRunArgs(['--node-flags', '--max-semi-space-size=1  --trace-gc'], 2).nodeFlags, ['--max-semi-space-size=1', '--trace-gc']);
   assert.deepEqual(parseRunArgs(['--node-flags=--max-semi-space-size=2'], 2).nodeFlags, ['--max-semi-space-size=2']);
   assert.throws(() => parseRunArgs(['--node-flags', 'max-semi-space-size=1'], 2), /each starting with --/);

@@ -45,7 +45,7 @@ export async function profile(options: RunOptions, work: string): Promise<number
     connections: [CONNECTIONS],
     rounds: 1,
     seconds: options.seconds,
-    warmupSeconds: Math.min(options.warmupSeconds, options.seconds / 2),
+    warmupWindows: options.warmupWindows,
     loadCpus: cpus.load,
     ticksPerSecond: clockTicksPerSecond(),
     outputDir: work,
@@ -64,7 +64,7 @@ export async function profile(options: RunOptions, work: string): Promise<number
   const kept = path.join(REPO, '.bench');
   fs.mkdirSync(kept, { recursive: true });
   console.log(`\n${machineLine()}`);
-  console.log(`# ebb serve${workers === null ? '' : ' --workers 1'} under node --cpu-prof, ${build.note}; wrk -c${CONNECTIONS} for ${options.seconds} s; ${note}`);
+  console.log(`# ebb serve${workers === null ? '' : ' --workers 1'} under node --cpu-prof, ${build.note}; wrk -c${CONNECTIONS}${options.newConnections ? " -H 'Connection: close'" : ''} for ${options.seconds} s; ${note}`);
   console.log(`# under the profiler: ${sample.requestsPerSecond.toFixed(0)} req/s, p99 ${sample.p99Ms.toFixed(2)} ms, ${sample.errors} errors`);
   for (const file of files) {
     const cpuProfile = parseCpuProfile(fs.readFileSync(path.join(profileDir, file), 'utf8'));

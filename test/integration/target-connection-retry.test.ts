@@ -2,8 +2,8 @@
  * Which target connection a request goes on, and what happens when a pooled one fails under it. A
  * client connection's first request gets a connection of its own (HAProxy's `http-reuse safe`); later
  * requests take idle pooled ones. A target may close an idle connection just as a request goes out on
- * it: ebb sends such a request again on a new connection only when it has no body and an idempotent
- * method, and answers 502 otherwise, never sending a request twice that the target might have acted on.
+ * it, and may have read it first: ebb sends such a request again on a new connection only when sending
+ * it twice is harmless (no body, an idempotent method), and answers 502 otherwise.
  */
 import assert from 'node:assert/strict';
 import http from 'node:http';
@@ -20,21 +20,27 @@ after(async () => {
 interface RawBackend {
   readonly port: number;
   readonly connections: string[][];
+  /** Whether each connection (numbered from 1) is still open. */
+  readonly open: boolean[];
   /** While true, a second request on a connection resets it unanswered (a target closing an idle connection as the request arrives). */
   resetReused: boolean;
 }
 
 /** A keep-alive HTTP/1.1 backend that answers each request with the number of its connection. */
 async function rawBackend(): Promise<RawBackend> {
-  const backend: RawBackend = { port: 0, connections: [], resetReused: false };
+  const seen = { connections: [] as string[][], open: [] as boolean[], resetReused: false };
   const sockets = new Set<net.Socket>();
   const server = net.createServer((socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    socket.on('error', () => {});
     const lines: string[] = [];
-    backend.connections.push(lines);
-    const id = backend.connections.length;
+    seen.connections.push(lines);
+    seen.open.push(true);
+    const id = seen.connections.length;
+    sockets.add(socket);
+    socket.on('close', () => {
+      sockets.delete(socket);
+      seen.open[id - 1] = false;
+    });
+    socket.on('error', () => {});
     let pending = Buffer.alloc(0);
     socket.on('data', (chunk: Buffer) => {
       pending = Buffer.concat([pending, chunk]);
@@ -46,7 +52,7 @@ async function rawBackend(): Promise<RawBackend> {
         if (pending.length < end + 4 + length) return;
         pending = pending.subarray(end + 4 + length);
         lines.push(head.split('\r\n')[0] ?? '');
-        if (lines.length > 1 && backend.resetReused) {
+        if (lines.length > 1 && seen.resetReused) {
           socket.resetAndDestroy();
           return;
         }
@@ -63,7 +69,18 @@ async function rawBackend(): Promise<RawBackend> {
         server.close(() => resolve());
       }),
   );
-  return Object.assign(backend, { port: (server.address() as net.AddressInfo).port });
+  const port = (server.address() as net.AddressInfo).port;
+  return {
+    port,
+    connections: seen.connections,
+    open: seen.open,
+    get resetReused() {
+      return seen.resetReused;
+    },
+    set resetReused(on: boolean) {
+      seen.resetReused = on;
+    },
+  };
 }
 
 async function plane(backend: RawBackend): Promise<number> {
@@ -82,6 +99,7 @@ test("a client connection's first request gets a target connection of its own, t
   const backend = await rawBackend();
   const port = await plane(backend);
   assert.equal((await request(port, { path: '/one' })).body, 'conn-1');
+  assert.deepEqual(backend.open, [true], 'conn-1 stays open, idle in the pool');
   const agent = keepAliveAgent();
   assert.equal((await request(port, { path: '/two', agent })).body, 'conn-2', 'a new client connection: a new target connection');
   assert.equal((await request(port, { path: '/three', agent })).body, 'conn-2', 'the next request took the idle one it had used (LIFO)');
@@ -111,4 +129,25 @@ test('a POST on a pooled connection the target resets unanswered is not sent aga
   assert.equal(post.status, 502);
   assert.equal(backend.connections.length, 1, 'no new connection: the POST was not sent again');
   assert.deepEqual(backend.connections[0], ['GET /first HTTP/1.1', 'POST /post HTTP/1.1']);
+});
+
+test('a POST without a body, or a PUT with one, on a pooled connection the target resets unanswered is not sent again: 502', async () => {
+  const backend = await rawBackend();
+  const port = await plane(backend);
+  const agent = keepAliveAgent();
+  assert.equal((await request(port, { path: '/first', agent })).body, 'conn-1');
+  backend.resetReused = true;
+  // No body, but not an idempotent method: the target may have acted on it.
+  const post = await request(port, { path: '/post', agent, method: 'POST', headers: { 'Content-Length': '0' } });
+  assert.equal(post.status, 502);
+  backend.resetReused = false;
+  assert.equal((await request(port, { path: '/second', agent })).body, 'conn-2');
+  backend.resetReused = true;
+  // An idempotent method, but a body ebb has already streamed away and does not keep.
+  const put = await request(port, { path: '/put', agent, method: 'PUT', body: 'x=1' });
+  assert.equal(put.status, 502);
+  assert.deepEqual(backend.connections, [
+    ['GET /first HTTP/1.1', 'POST /post HTTP/1.1'],
+    ['GET /second HTTP/1.1', 'PUT /put HTTP/1.1'],
+  ]);
 });
