@@ -7,8 +7,8 @@
  * after). The one-time sign-in link `ebb dashboard` prints signs a fresh browser in once;
  * signing out ends the session; a library that fails to load is reported on the page, not left blank.
  *
- * Never skipped: `.ci/run` installs chromium when it is missing. Run by hand elsewhere with
- * EBB_CHROMIUM=/path/to/chrome.
+ * Never skipped: `npm test` installs Debian's chromium when it is missing (scripts/run-tests.mjs).
+ * Elsewhere, EBB_CHROMIUM=/path/to/chrome.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
