@@ -57,9 +57,9 @@ export async function measureOnce(target: Target, connections: number, round: nu
 
 /**
  * Each target, at each connection count the rounds use, in windows of a second: every window opens
- * its connections afresh, as every round does, so a round's first second meets code the JIT has
- * already compiled for it (a new client connection, its first request's target connection), not
- * only the code of requests on connections already open.
+ * its connections afresh, as every round does, so a round's first second is not also the target's
+ * first pass through connection setup at that count (docs/benchmarks.md: ebb's first such window at
+ * 256 connections stood apart from all later ones).
  */
 export async function warmUp(targets: readonly Target[], plan: RoundPlan): Promise<void> {
   const windows = plan.warmupWindows;
@@ -94,7 +94,7 @@ export async function interleavedRounds(targets: readonly Target[], plan: RoundP
  */
 export async function measureTargets(
   targets: readonly Target[],
-  options: { readonly connections: readonly number[]; readonly rounds: number; readonly seconds: number; readonly warmupWindows: number; readonly newConnections: boolean },
+  options: Pick<RoundPlan, 'connections' | 'rounds' | 'seconds' | 'warmupWindows' | 'newConnections'>,
   loadCpus: string | null,
   outputDir: string,
 ): Promise<{ samples: Sample[]; memory: Map<string, GroupMemory> }> {

@@ -42,7 +42,7 @@ const TERMINATION = 'target_health_state.unhealthy.connection_termination.enable
 const DRAINING_INTERVAL = 'target_health_state.unhealthy.draining_interval_seconds';
 /**
  * The draining interval of group `kept`, in seconds. The attribute takes 0 to 360000 (0: no draining),
- * so 1 is the shortest; 2 leaves room to see bytes and new flows go within it on a loaded machine.
+ * so 1 is the shortest; 4 leaves room to see bytes and new flows go within it on a loaded machine.
  */
 const INTERVAL_S = 4;
 /** ebb serve's grace between the FIN and the reset when it closes a flow (tcp.md, "Polite closing"). */
