@@ -1,5 +1,6 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=16
 // The `ebb` command. Runs the compiled build (made by `npm install` through the `prepare` script).
+// The node option above caps V8's young generation at Node 20's size on every Node (src/shared/young-generation.ts).
 import { main } from '../dist/main/cli.js';
 
 main(process.argv.slice(2)).then(

@@ -140,7 +140,17 @@ export interface EbbBuild {
   readonly node: string;
   readonly script: string;
   readonly loader: readonly string[];
+  /** The node options of bin/ebb.js's `#!` line, which every `ebb` command runs with. */
+  readonly nodeOptions: readonly string[];
   readonly note: string;
+}
+
+/** The node options bin/ebb.js's `#!` line gives (`#!/usr/bin/env -S node OPTIONS`), so ebb is measured as it runs. */
+export function binNodeOptions(bin = path.join(REPO, 'bin/ebb.js')): string[] {
+  const first = fs.readFileSync(bin, 'utf8').split('\n', 1)[0] ?? '';
+  const m = /^#!\/usr\/bin\/env(?: -S)? node((?: --\S+)*)\s*$/.exec(first);
+  if (m === null) throw new Error(`${bin}: its first line is not '#!/usr/bin/env -S node [--option ...]' (got '${first}')`);
+  return (m[1] ?? '').split(' ').filter(Boolean);
 }
 
 /** The version a node binary reports, checked before anything is started with it. */
@@ -153,8 +163,9 @@ function nodeVersion(node: string): string {
 }
 
 export function buildEbb(fromSource: boolean, node: string): EbbBuild {
-  const on = `node ${nodeVersion(node)}`;
-  if (fromSource) return { node, script: path.join(REPO, 'src/main/cli.ts'), loader: ['--import', 'tsx'], note: `${on}, from the sources under tsx` };
+  const nodeOptions = binNodeOptions();
+  const on = `node ${nodeVersion(node)}${nodeOptions.length > 0 ? ` ${nodeOptions.join(' ')} (bin/ebb.js's #! line)` : ''}`;
+  if (fromSource) return { node, script: path.join(REPO, 'src/main/cli.ts'), loader: ['--import', 'tsx'], nodeOptions, note: `${on}, from the sources under tsx` };
   const outDir = path.join(REPO, '.bench', 'dist');
   fs.rmSync(outDir, { recursive: true, force: true });
   let note = `${on}, compiled by tsc into .bench/dist (as bin/ebb.js runs dist/)`;
@@ -175,7 +186,7 @@ export function buildEbb(fromSource: boolean, node: string): EbbBuild {
   // dist/ finds the dashboard's files at ../assets; so must .bench/dist
   const assets = path.join(REPO, '.bench', 'assets');
   if (!fs.existsSync(assets)) fs.symlinkSync(path.join(REPO, 'assets'), assets);
-  return { node, script: path.join(outDir, 'main/cli.js'), loader: [], note };
+  return { node, script: path.join(outDir, 'main/cli.js'), loader: [], nodeOptions, note };
 }
 
 export interface EbbSettings {
@@ -217,6 +228,8 @@ export function ebbCommand(s: EbbSettings, work: string): string[] {
   fs.writeFileSync(config, ebbConfig(s, work));
   return [
     s.build.node,
+    // bin/ebb.js's options first: a flag given to the bench (--node-flags) comes later and wins.
+    ...s.build.nodeOptions,
     ...(s.nodeFlags ?? []),
     ...s.build.loader,
     s.build.script,

@@ -5,6 +5,7 @@ import { ConnectionLimit } from '../dataplane/connection-limit.ts';
 import { HttpDataPlane } from '../dataplane/http-data-plane.ts';
 import type { DataPlane } from '../domain/data-plane-port.ts';
 import type { Clock } from '../shared/clock.ts';
+import { servingExecArgv } from '../shared/young-generation.ts';
 import type { ObservedDataPlane } from '../telemetry/metrics/observed-data-plane.ts';
 import type { WorkerCounters } from '../telemetry/metrics/worker-metrics.ts';
 import { WorkerPool } from '../workers/worker-pool.ts';
@@ -75,8 +76,9 @@ export function createDataPlanes(options: DataPlanesOptions): ServedDataPlanes {
     entry: workerEntry(),
     // At a hot restart the first workers listen on the sockets handed over (docs/restart.md).
     ...(options.inherited !== undefined && { inherited: options.inherited.takeAll() }),
-    // Node's options as this process got them (`--import tsx` when ebb runs from its sources).
-    execArgv: process.execArgv,
+    // Node's options as this process got them (`--import tsx` when ebb runs from its sources), with
+    // the young generation's cap (young-generation.ts).
+    execArgv: servingExecArgv(process.execArgv, process.env['NODE_OPTIONS']),
     clock: options.clock,
     log,
   });

@@ -8,6 +8,7 @@ import type net from 'node:net';
 import type { HandOver } from '../control/hand-over.ts';
 import type { SocketHandle } from '../dataplane/listen-mode.ts';
 import type { Clock, TimerHandle } from '../shared/clock.ts';
+import { servingExecArgv } from '../shared/young-generation.ts';
 import { childLink } from '../workers/link.ts';
 import { WorkerAgent, type AgentDataPlane } from '../workers/worker-agent.ts';
 import type { RetiringDataPlane } from './retiring-data-plane.ts';
@@ -71,9 +72,12 @@ export interface RestartOptions {
  */
 type Phase = 'starting' | 'releasing' | 'released' | 'attached' | 'retiring' | 'done';
 
-/** The successor: this process's node, its options and its command line, with the IPC channel and TAKEOVER_ENV. */
+/**
+ * The successor: this process's node, its options (with the young generation's cap, young-generation.ts)
+ * and its command line, with the IPC channel and TAKEOVER_ENV.
+ */
 export function spawnSuccessor(): ChildProcess {
-  return spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+  return spawn(process.execPath, [...servingExecArgv(process.execArgv, process.env['NODE_OPTIONS']), ...process.argv.slice(1)], {
     stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
     env: { ...process.env, [TAKEOVER_ENV]: String(process.pid) },
   });

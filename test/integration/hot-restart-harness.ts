@@ -8,6 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { TestContext } from 'node:test';
 import { DescribeTargetHealthCommand, type ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
@@ -15,6 +16,7 @@ import type { LogLine } from '../support/ebb-process.ts';
 import { ACCESS_KEY_ID, SECRET_ACCESS_KEY } from './api-harness.ts';
 import { sign } from './ebb-api-harness.ts';
 import { isLive, readProcStat } from '../../src/instances/proc-stat.ts';
+import { YOUNG_GENERATION_OPTION } from '../../src/shared/young-generation.ts';
 import { startBackend, type Backend } from '../support/backends.ts';
 import { CLI, Cleanup, get, REPO_ROOT, settle, waitFor } from './harness.ts';
 
@@ -144,6 +146,8 @@ export async function restart(f: Family, old: number, admin: string, ms = 12_000
   const pid = started['pid'];
   assert.ok(typeof pid === 'number' && pid !== old, `ebb:started names its own pid: ${JSON.stringify(started)}`);
   assert.equal(started['admin'], admin, 'the successor serves the admin API on the same address');
+  const argv = readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0');
+  assert.ok(argv.includes(YOUNG_GENERATION_OPTION), `the successor runs with the young generation cap: ${argv.join(' ')}`);
   assert.ok(await waitFor(() => f.exits.has(old), ms, 10), `the old process ${old} did not exit within ${ms} ms:\n${f.tail()}`);
   const oldExitedAt = Date.now();
   assert.equal(f.exits.get(old), 0, `the old process ${old} exits 0:\n${f.tail()}`);

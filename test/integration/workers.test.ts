@@ -20,6 +20,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { workerListenMode } from '../../src/dataplane/listen-mode.ts';
+import { YOUNG_GENERATION_OPTION } from '../../src/shared/young-generation.ts';
 import { waitForStart } from '../support/ebb-process.ts';
 import { scrape } from './metrics-scrape.ts';
 import { after, Cleanup, configYaml, freePort, get, sleep, spawnEbb, tempDir, waitFor, writeFileAtomic } from './harness.ts';
@@ -160,6 +161,11 @@ test('ebb serve --workers 2: both workers serve, telemetry is whole, drains wait
   c.add(() => {
     for (const pid of everyWorker) if (alive(pid)) process.kill(pid, 'SIGKILL');
   });
+  // Each worker runs with V8's young generation capped (src/shared/young-generation.ts), after the options ebb got.
+  for (const pid of workers) {
+    const argv = readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0');
+    assert.ok(argv.includes(YOUNG_GENERATION_OPTION) && argv.includes('tsx'), `worker ${pid}: ${argv.join(' ')}`);
+  }
 
   // 1. Requests spread over both workers (each on a new connection), all answered.
   const statuses: Array<number | 'cut'> = [];
