@@ -3,17 +3,16 @@
  *
  * Why a cap: a proxy allocates a few kilobytes per request that die within the request, so under load
  * V8 grows the young generation to its largest. On Node 20 that is semi-spaces of 16 MiB (32 MiB in
- * all); Node 22 and 24 allow up to 64 MiB each, and ebb's peak RSS at 256 connections went from 122
- * to 154 MiB on Node 24 for no gain: CPU per request and p99 measured the same with 16 MiB
- * (docs/benchmarks.md, "Memory"). So every Node gets Node 20's young generation. Smaller was measured
- * too and is not the default: at 8, 4 or 2 MiB more requests live through two scavenges and reach the
- * old generation, and p99 grew.
+ * all); Node 24 allows up to 64 MiB each. At 256 connections on Node 24, ebb's peak RSS was 154 MiB
+ * with Node's default and 127 with 16 MiB, with the same CPU per request and p99 (docs/benchmarks.md,
+ * "Memory"). So every Node gets Node 20's young generation. Smaller was measured too and is not the
+ * default: at 8, 4 or 2 MiB the peak fell further but p99 grew.
  *
  * V8 sizes its heap when the process starts, so the cap is a Node option: `bin/ebb.js` carries it in
- * its `#!` line (and `npm start` on its command line), and worker processes and a hot restart's
- * successor get it here. Another size is chosen on node's command line, which node reads after
- * NODE_OPTIONS and after which it ignores a script's `#!` line: `node --max-semi-space-size=8
- * bin/ebb.js serve`. ebb keeps it for the processes it starts, as it keeps one in NODE_OPTIONS when
+ * its `#!` line (`npm start` and `npm run demo` on their command lines), and worker processes and a
+ * hot restart's successor get it here. Another size is given on node's own command line, which node
+ * reads after NODE_OPTIONS, and then it ignores the script's `#!` line: `node --max-semi-space-size=8
+ * bin/ebb.js serve`. ebb passes that on to the processes it starts, and one in NODE_OPTIONS too when
  * its own command line has none.
  */
 export const YOUNG_GENERATION_OPTION = '--max-semi-space-size=16';
