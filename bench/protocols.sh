@@ -191,7 +191,10 @@ else
   node "$REPO/node_modules/typescript/bin/tsc" -p "$REPO/tsconfig.build.json" --outDir "$DIST" > "$WORK/tsc.log" 2>&1 \
     || [ -f "$DIST/main/cli.js" ] || die "building ebb into $DIST failed (or pass --from-source): $(head -c 2000 "$WORK/tsc.log")"
   [ -e "$REPO/.bench/assets" ] || ln -s "$REPO/assets" "$REPO/.bench/assets"
-  EBB_RUN=(node "$DIST/main/cli.js"); EBB_HOW="ebb compiled by tsc into .bench/protocols-dist"
+  # Run by bin/ebb.js, as the ebb command is (it may start node again with the young generation capped).
+  mkdir -p "$REPO/.bench/protocols-bin"
+  sed 's#\.\./dist/#../protocols-dist/#g' "$REPO/bin/ebb.js" > "$REPO/.bench/protocols-bin/ebb.js"
+  EBB_RUN=(node "$REPO/.bench/protocols-bin/ebb.js"); EBB_HOW="ebb compiled by tsc into .bench/protocols-dist, run by bin/ebb.js"
 fi
 start ebb "$CPU_PROXY" "${EBB_RUN[@]}" serve --workers 1 --config "$WORK/ebb.yaml" --no-auth --state-dir "$WORK/state" --admin 127.0.0.1:0
 

@@ -1,7 +1,11 @@
-#!/usr/bin/env -S node --max-semi-space-size=16
+#!/usr/bin/env node
 // The `ebb` command. Runs the compiled build (made by `npm install` through the `prepare` script).
-// The node option above caps V8's young generation at Node 20's size on every Node (src/shared/young-generation.ts).
-import { main } from '../dist/main/cli.js';
+import { restartWithCap } from '../dist/shared/young-generation.js';
+
+// `ebb serve` starts node again in this process with V8's young generation capped, where that lowers
+// it (src/shared/young-generation.ts); before the rest of ebb is loaded, which that would discard.
+if (process.argv[2] === 'serve') restartWithCap();
+const { main } = await import('../dist/main/cli.js');
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),

@@ -1,21 +1,15 @@
 /**
  * The benchmark's pure parts: reading wrk's output, /proc's stat and status lines, a .cpuprofile's
- * top self-time functions and its load window, the command line, the medians and ratios, and the node
- * options bin/ebb.js's #! line gives.
+ * top self-time functions and its load window, the command line, and the medians and ratios.
  * Run: node --import tsx --test bench/run/parsing.test.ts
  */
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { test } from 'node:test';
 import { busiestWindow, topSelfTime, type CpuProfile } from './cpuprofile.ts';
 import type { Sample } from './measure.ts';
 import { parseRunArgs } from './options.ts';
 import { parseProcStat, parseVmHwmKib } from './proc.ts';
-import { binNodeOptions } from './servers.ts';
 import { sumCounter } from './setup.ts';
-import { YOUNG_GENERATION_OPTION } from '../../src/shared/young-generation.ts';
 import { median, scalingTable, summarise } from './table.ts';
 import { parseWrk, wrkCommand } from './wrk.ts';
 
@@ -152,20 +146,4 @@ test("the scaling table gives a group's first process's CPU per request only whe
   assert.match(lines[0] ?? '', /\| CPU µs\/req \| of which its first process \|/);
   assert.match(lines.find((l) => l.startsWith('| ebb --workers 2')) ?? '', /\| 30\.0 \| 2\.0 \|/);
   assert.match(lines.find((l) => l.startsWith('| haproxy nbthread 2')) ?? '', /\| 30\.0 \| - \|/);
-});
-
-test("ebb is measured with the node options of bin/ebb.js's #! line, and a line without them is refused", () => {
-  assert.deepEqual(binNodeOptions(), [YOUNG_GENERATION_OPTION]);
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ebb-bin-'));
-  try {
-    const bin = path.join(dir, 'ebb.js');
-    fs.writeFileSync(bin, '#!/usr/bin/env node\nimport x;\n');
-    assert.deepEqual(binNodeOptions(bin), []);
-    fs.writeFileSync(bin, '#!/usr/bin/env -S node --a=1 --b\n');
-    assert.deepEqual(binNodeOptions(bin), ['--a=1', '--b']);
-    fs.writeFileSync(bin, '#!/bin/sh\nexec node "$0"\n');
-    assert.throws(() => binNodeOptions(bin), /first line is not/);
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
 });

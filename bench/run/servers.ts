@@ -140,17 +140,7 @@ export interface EbbBuild {
   readonly node: string;
   readonly script: string;
   readonly loader: readonly string[];
-  /** The node options of bin/ebb.js's `#!` line, which every `ebb` command runs with. */
-  readonly nodeOptions: readonly string[];
   readonly note: string;
-}
-
-/** The node options bin/ebb.js's `#!` line gives (`#!/usr/bin/env -S node OPTIONS`), so ebb is measured as it runs. */
-export function binNodeOptions(bin = path.join(REPO, 'bin/ebb.js')): string[] {
-  const first = fs.readFileSync(bin, 'utf8').split('\n', 1)[0] ?? '';
-  const m = /^#!\/usr\/bin\/env(?: -S)? node((?: --\S+)*)\s*$/.exec(first);
-  if (m === null) throw new Error(`${bin}: its first line is not '#!/usr/bin/env -S node [--option ...]' (got '${first}')`);
-  return (m[1] ?? '').split(' ').filter(Boolean);
 }
 
 /** The version a node binary reports, checked before anything is started with it. */
@@ -163,12 +153,11 @@ function nodeVersion(node: string): string {
 }
 
 export function buildEbb(fromSource: boolean, node: string): EbbBuild {
-  const nodeOptions = binNodeOptions();
-  const on = `node ${nodeVersion(node)}${nodeOptions.length > 0 ? ` ${nodeOptions.join(' ')} (bin/ebb.js's #! line)` : ''}`;
-  if (fromSource) return { node, script: path.join(REPO, 'src/main/cli.ts'), loader: ['--import', 'tsx'], nodeOptions, note: `${on}, from the sources under tsx` };
+  const on = `node ${nodeVersion(node)}`;
+  if (fromSource) return { node, script: path.join(REPO, 'src/main/cli.ts'), loader: ['--import', 'tsx'], note: `${on}, from the sources under tsx` };
   const outDir = path.join(REPO, '.bench', 'dist');
   fs.rmSync(outDir, { recursive: true, force: true });
-  let note = `${on}, compiled by tsc into .bench/dist (as bin/ebb.js runs dist/)`;
+  let note = `${on}, compiled by tsc into .bench/dist and run by bin/ebb.js (as the ebb command runs)`;
   try {
     execFileSync(process.execPath, [path.join(REPO, 'node_modules/typescript/bin/tsc'), '-p', path.join(REPO, 'tsconfig.build.json'), '--outDir', outDir], {
       cwd: REPO,
@@ -186,7 +175,12 @@ export function buildEbb(fromSource: boolean, node: string): EbbBuild {
   // dist/ finds the dashboard's files at ../assets; so must .bench/dist
   const assets = path.join(REPO, '.bench', 'assets');
   if (!fs.existsSync(assets)) fs.symlinkSync(path.join(REPO, 'assets'), assets);
-  return { node, script: path.join(outDir, 'main/cli.js'), loader: [], nodeOptions, note };
+  // Run by bin/ebb.js, as `ebb` is (it may start node again with the young generation capped): a copy
+  // beside .bench/dist finds it where bin/ finds dist/.
+  const bin = path.join(REPO, '.bench', 'bin', 'ebb.js');
+  fs.mkdirSync(path.dirname(bin), { recursive: true });
+  fs.copyFileSync(path.join(REPO, 'bin', 'ebb.js'), bin);
+  return { node, script: bin, loader: [], note };
 }
 
 export interface EbbSettings {
@@ -228,8 +222,6 @@ export function ebbCommand(s: EbbSettings, work: string): string[] {
   fs.writeFileSync(config, ebbConfig(s, work));
   return [
     s.build.node,
-    // bin/ebb.js's options first: a flag given to the bench (--node-flags) comes later and wins.
-    ...s.build.nodeOptions,
     ...(s.nodeFlags ?? []),
     ...s.build.loader,
     s.build.script,

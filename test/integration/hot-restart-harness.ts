@@ -11,12 +11,13 @@ import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { TestContext } from 'node:test';
+import v8 from 'node:v8';
 import { DescribeTargetHealthCommand, type ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import type { LogLine } from '../support/ebb-process.ts';
 import { ACCESS_KEY_ID, SECRET_ACCESS_KEY } from './api-harness.ts';
 import { sign } from './ebb-api-harness.ts';
 import { isLive, readProcStat } from '../../src/instances/proc-stat.ts';
-import { YOUNG_GENERATION_OPTION } from '../../src/shared/young-generation.ts';
+import { takesCap, YOUNG_GENERATION_OPTION } from '../../src/shared/young-generation.ts';
 import { startBackend, type Backend } from '../support/backends.ts';
 import { CLI, Cleanup, get, REPO_ROOT, settle, waitFor } from './harness.ts';
 
@@ -147,7 +148,8 @@ export async function restart(f: Family, old: number, admin: string, ms = 12_000
   assert.ok(typeof pid === 'number' && pid !== old, `ebb:started names its own pid: ${JSON.stringify(started)}`);
   assert.equal(started['admin'], admin, 'the successor serves the admin API on the same address');
   const argv = readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0');
-  assert.ok(argv.includes(YOUNG_GENERATION_OPTION), `the successor runs with the young generation cap: ${argv.join(' ')}`);
+  const capped = takesCap(['--import', 'tsx'], process.env['NODE_OPTIONS'], v8.getHeapStatistics().heap_size_limit);
+  assert.equal(argv.includes(YOUNG_GENERATION_OPTION), capped, `the successor runs with the young generation cap where it lowers it (${capped}): ${argv.join(' ')}`);
   assert.ok(await waitFor(() => f.exits.has(old), ms, 10), `the old process ${old} did not exit within ${ms} ms:\n${f.tail()}`);
   const oldExitedAt = Date.now();
   assert.equal(f.exits.get(old), 0, `the old process ${old} exits 0:\n${f.tail()}`);

@@ -19,8 +19,9 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import v8 from 'node:v8';
 import { workerListenMode } from '../../src/dataplane/listen-mode.ts';
-import { YOUNG_GENERATION_OPTION } from '../../src/shared/young-generation.ts';
+import { takesCap, YOUNG_GENERATION_OPTION } from '../../src/shared/young-generation.ts';
 import { waitForStart } from '../support/ebb-process.ts';
 import { scrape } from './metrics-scrape.ts';
 import { after, Cleanup, configYaml, freePort, get, sleep, spawnEbb, tempDir, waitFor, writeFileAtomic } from './harness.ts';
@@ -161,10 +162,12 @@ test('ebb serve --workers 2: both workers serve, telemetry is whole, drains wait
   c.add(() => {
     for (const pid of everyWorker) if (alive(pid)) process.kill(pid, 'SIGKILL');
   });
-  // Each worker runs with V8's young generation capped (src/shared/young-generation.ts), after the options ebb got.
+  // Each worker runs with the options ebb got, and V8's young generation capped where that lowers it
+  // (src/shared/young-generation.ts: a heap limit of 2 GiB or more, as this process's).
+  const capped = takesCap(['--import', 'tsx'], process.env['NODE_OPTIONS'], v8.getHeapStatistics().heap_size_limit);
   for (const pid of workers) {
     const argv = readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0');
-    assert.ok(argv.includes(YOUNG_GENERATION_OPTION) && argv.includes('tsx'), `worker ${pid}: ${argv.join(' ')}`);
+    assert.ok(argv.includes(YOUNG_GENERATION_OPTION) === capped && argv.includes('tsx'), `worker ${pid} (cap expected: ${capped}): ${argv.join(' ')}`);
   }
 
   // 1. Requests spread over both workers (each on a new connection), all answered.

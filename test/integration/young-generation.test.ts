@@ -1,51 +1,93 @@
 /**
- * The young generation's cap (src/shared/young-generation.ts) as an operator gets it: `ebb` run
- * through bin/ebb.js's `#!` line starts node with it, and node holds V8's young generation to it.
- * (Worker processes get it too: test/integration/workers.test.ts reads their command lines.)
+ * The young generation's cap (src/shared/young-generation.ts) as an operator gets it: `ebb serve`, run
+ * as bin/ebb.js, starts node again in its own process with the cap where that lowers Node's own size
+ * and node can (`process.execve`), and not otherwise; a size in NODE_OPTIONS is left to ebb and its
+ * workers; and node holds V8's young generation to the cap. (Workers started from the sources, and a
+ * hot restart's successor, are checked in workers.test.ts and hot-restart-harness.ts.)
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { YOUNG_GENERATION_OPTION } from '../../src/shared/young-generation.ts';
+import v8 from 'node:v8';
+import { takesCap, YOUNG_GENERATION_OPTION } from '../../src/shared/young-generation.ts';
 import { Cleanup, configYaml, freePort, REPO_ROOT, tempDir, waitFor, writeFileAtomic } from './harness.ts';
 import { alive } from '../support/processes.ts';
 
 const BIN = join(REPO_ROOT, 'bin/ebb.js');
+const CAN_RESTART = typeof (process as { execve?: unknown }).execve === 'function';
+const linuxOnly = process.platform !== 'linux' && 'reads /proc';
 
-test('ebb, run through its #! line, starts node with the young generation cap', { skip: process.platform !== 'linux' && 'reads /proc', timeout: 30_000 }, async (t) => {
+const cmdline = (pid: number): string[] => readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0').filter(Boolean);
+
+/** `node [nodeOptions] bin/ebb.js serve ...args` until it says it started; stopped with SIGTERM by the caller, SIGKILL at cleanup. */
+async function serveBin(c: Cleanup, nodeOptions: readonly string[], args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<{ pid: number; started: Record<string, unknown>; output: () => string }> {
   assert.ok(existsSync(join(REPO_ROOT, 'dist/main/cli.js')), 'bin/ebb.js runs dist/, which npm install builds (its prepare script)');
-  const c = new Cleanup();
-  t.after(() => c.run());
   const dir = await tempDir(c);
-  const listenerPort = await freePort();
   const config = join(dir, 'ebb.yaml');
-  await writeFileAtomic(config, configYaml({ listenerPort, targets: [await freePort()], healthCheck: false }));
-  // bin/ebb.js itself, as a shell runs it: the kernel reads its #! line, env starts node in the same process.
-  const ebb = spawn(BIN, ['serve', '--config', config, '--state-dir', join(dir, 'state'), '--admin', '127.0.0.1:0', '--no-auth', '--workers', '1'], {
+  await writeFileAtomic(config, configYaml({ listenerPort: await freePort(), targets: [await freePort()], healthCheck: false }));
+  const child = spawn(process.execPath, [...nodeOptions, BIN, 'serve', '--config', config, '--state-dir', join(dir, 'state'), '--admin', '127.0.0.1:0', '--no-auth', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, NODE_OPTIONS: '', EBB_ACCESS_KEY_ID: '', EBB_SECRET_ACCESS_KEY: '' },
+    env: { ...process.env, NODE_OPTIONS: '', EBB_ACCESS_KEY_ID: '', EBB_SECRET_ACCESS_KEY: '', ...env },
   });
-  const pid = ebb.pid;
+  const pid = child.pid;
   assert.ok(pid !== undefined, 'bin/ebb.js started');
+  const workers: number[] = [];
   c.add(() => {
-    if (alive(pid)) process.kill(pid, 'SIGKILL');
+    for (const p of [pid, ...workers]) if (alive(p)) process.kill(p, 'SIGKILL');
   });
   let out = '';
-  ebb.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  ebb.stderr.on('data', (d: Buffer) => (out += d.toString()));
-  assert.ok(await waitFor(() => out.includes('"ebb:started"'), 20_000, 20), `ebb did not start: ${out.slice(-2000)}`);
-  const argv = readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0').filter(Boolean);
-  assert.match(argv[0] ?? '', /(^|\/)node$/, `the process is node: ${argv.join(' ')}`);
-  assert.equal(argv[1], YOUNG_GENERATION_OPTION, `node's first option is the cap: ${argv.join(' ')}`);
-  assert.equal(argv[2], BIN);
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  assert.ok(await waitFor(() => out.includes('"ebb:started"'), 30_000, 20), `ebb did not start: ${out.slice(-2000)}`);
+  const line = out.split('\n').find((l) => l.includes('"ebb:started"')) ?? '{}';
+  const started = JSON.parse(line) as Record<string, unknown>;
+  workers.push(...((started['workers'] as number[] | undefined) ?? []));
+  return { pid, started, output: () => out };
+}
+
+async function stop(pid: number, output: () => string): Promise<void> {
   process.kill(pid, 'SIGTERM');
-  assert.ok(await waitFor(() => !alive(pid), 10_000, 20), `ebb did not stop on SIGTERM: ${out.slice(-2000)}`);
+  assert.ok(await waitFor(() => !alive(pid), 15_000, 20), `ebb did not stop on SIGTERM: ${output().slice(-2000)}`);
+}
+
+test('ebb serve starts node again in its own process with the cap, where that lowers Node\'s young generation', { skip: linuxOnly, timeout: 60_000 }, async (t) => {
+  const c = new Cleanup();
+  t.after(() => c.run());
+  const expected = CAN_RESTART && takesCap([], '', v8.getHeapStatistics().heap_size_limit);
+  const { pid, started, output } = await serveBin(c, [], ['--workers', '1']);
+  const argv = cmdline(pid);
+  t.diagnostic(`node ${process.version}, heap limit ${v8.getHeapStatistics().heap_size_limit / 1048576} MiB: ${argv.join(' ')}`);
+  assert.equal(started['pid'], pid, 'the same process, started again in place: its pid is the one its parent knows');
+  assert.deepEqual(argv.slice(1, 4), expected ? [YOUNG_GENERATION_OPTION, BIN, 'serve'] : [BIN, 'serve', '--config'], `cap expected: ${expected}`);
+  await stop(pid, output);
+});
+
+test('under a 2 GiB heap limit, where Node chooses a smaller young generation itself, ebb serve is not started again', { skip: linuxOnly, timeout: 60_000 }, async (t) => {
+  const c = new Cleanup();
+  t.after(() => c.run());
+  const { pid, output } = await serveBin(c, ['--max-heap-size=1024'], ['--workers', '1']);
+  assert.deepEqual(cmdline(pid).slice(1, 4), ['--max-heap-size=1024', BIN, 'serve']);
+  await stop(pid, output);
+});
+
+test('a size the operator put in NODE_OPTIONS is what ebb and its workers run with', { skip: linuxOnly, timeout: 60_000 }, async (t) => {
+  const c = new Cleanup();
+  t.after(() => c.run());
+  const { pid, started, output } = await serveBin(c, [], ['--workers', '2'], { NODE_OPTIONS: '--max-semi-space-size=4' });
+  const workers = started['workers'] as number[];
+  assert.equal(workers.length, 2, JSON.stringify(started));
+  for (const p of [pid, ...workers]) {
+    const argv = cmdline(p);
+    assert.ok(!argv.includes(YOUNG_GENERATION_OPTION), `${p}: ${argv.join(' ')}`);
+    assert.match(readFileSync(`/proc/${p}/environ`, 'latin1'), /(^|\0)NODE_OPTIONS=--max-semi-space-size=4(\0|$)/, `${p} inherits NODE_OPTIONS`);
+  }
+  await stop(pid, output);
 });
 
 test("node holds V8's young generation to the cap however much survives a scavenge", { timeout: 30_000 }, (t) => {
-  // Objects that live through a scavenge or two make V8 grow the young generation to its largest.
+  // Objects that live through a scavenge or two make V8 grow the young generation to its limit.
   const script = `
     const v8 = require('node:v8');
     let keep = [];
@@ -66,4 +108,3 @@ test("node holds V8's young generation to the cap however much survives a scaven
   assert.ok(capped <= 32, `two semi-spaces of at most 16 MiB: ${capped} MiB`);
   assert.ok(small <= 4 && capped > small, `the option is what sizes it: ${small} MiB at 2, ${capped} MiB at 16`);
 });
-
