@@ -78,7 +78,7 @@ export function createDataPlanes(options: DataPlanesOptions): ServedDataPlanes {
     ...(options.inherited !== undefined && { inherited: options.inherited.takeAll() }),
     // Node's options as this process got them (`--import tsx` when ebb runs from its sources), with
     // the young generation's cap (young-generation.ts).
-    execArgv: servingExecArgv(process.execArgv, process.env['NODE_OPTIONS']),
+    execArgv: servingExecArgv(),
     clock: options.clock,
     log,
   });

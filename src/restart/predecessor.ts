@@ -77,7 +77,7 @@ type Phase = 'starting' | 'releasing' | 'released' | 'attached' | 'retiring' | '
  * and its command line, with the IPC channel and TAKEOVER_ENV.
  */
 export function spawnSuccessor(): ChildProcess {
-  return spawn(process.execPath, [...servingExecArgv(process.execArgv, process.env['NODE_OPTIONS']), ...process.argv.slice(1)], {
+  return spawn(process.execPath, [...servingExecArgv(), ...process.argv.slice(1)], {
     stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
     env: { ...process.env, [TAKEOVER_ENV]: String(process.pid) },
   });

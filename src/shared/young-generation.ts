@@ -22,13 +22,12 @@ import v8 from 'node:v8';
  * size, which on Node 20 is 16 MiB anyway). ebb run from its sources (`npm start`, the tests) is not
  * started again either: its workers get the cap, its own process keeps Node's size.
  */
-export const YOUNG_GENERATION_OPTION = '--max-semi-space-size=16';
+const CAP_SEMI_SPACE_MIB = 16;
+export const YOUNG_GENERATION_OPTION = `--max-semi-space-size=${CAP_SEMI_SPACE_MIB}`;
 
 /** The heap limit under which Node's own young generation may be smaller than the cap (V8 derives one from the other). */
 export const CAP_FROM_HEAP_LIMIT_BYTES = 2 * 1024 ** 3;
 const MIB = 1024 ** 2;
-/** The cap's semi-space, in bytes. */
-const CAP_SEMI_SPACE_BYTES = 16 * MIB;
 
 /** NODE_OPTIONS as node reads it: options split on spaces, quotes around one taken off. */
 function splitNodeOptions(nodeOptions: string | undefined): string[] {
@@ -48,26 +47,31 @@ function optionValue(options: readonly string[], name: string): string | undefin
 
 /**
  * Whether a node process started with `execArgv` and `nodeOptions` (NODE_OPTIONS), whose heap limit is
- * `heapSizeLimit` (this process's, which a child on the same machine with the same options shares),
- * gets the cap: only where it lowers Node's own size, and not when the operator chose one.
+ * `heapSizeLimit` (by default all three this process's: a child on the same machine with the same
+ * options has its heap limit), gets the cap: only where it lowers Node's own size, and not when the
+ * operator chose one.
  *
  * With `--max-old-space-size` (and no `--max-heap-size`), Node still sizes the young generation from
  * the machine's memory, and the heap limit is that old space plus three semi-spaces: the semi-space is
  * read from the difference. Otherwise V8 derives both from the one heap limit, and from 2 GiB on
  * neither Node 20 nor 24 chooses semi-spaces under 16 MiB.
  */
-export function takesCap(execArgv: readonly string[], nodeOptions: string | undefined, heapSizeLimit: number): boolean {
+export function takesCap(
+  execArgv: readonly string[] = process.execArgv,
+  nodeOptions: string | undefined = process.env['NODE_OPTIONS'],
+  heapSizeLimit = v8.getHeapStatistics().heap_size_limit,
+): boolean {
   const options = [...splitNodeOptions(nodeOptions), ...execArgv];
   if (optionValue(options, 'max-semi-space-size') !== undefined) return false;
   const oldSpaceMib = Number(optionValue(options, 'max-old-space-size'));
   if (optionValue(options, 'max-heap-size') === undefined && Number.isFinite(oldSpaceMib) && oldSpaceMib > 0) {
-    return (heapSizeLimit - oldSpaceMib * MIB) / 3 > CAP_SEMI_SPACE_BYTES;
+    return (heapSizeLimit - oldSpaceMib * MIB) / 3 > CAP_SEMI_SPACE_MIB * MIB;
   }
   return heapSizeLimit >= CAP_FROM_HEAP_LIMIT_BYTES;
 }
 
 /** Node options for a process ebb starts to serve traffic: this process's, with the cap when it takes one. */
-export function servingExecArgv(execArgv: readonly string[], nodeOptions: string | undefined, heapSizeLimit = v8.getHeapStatistics().heap_size_limit): string[] {
+export function servingExecArgv(execArgv: readonly string[] = process.execArgv, nodeOptions = process.env['NODE_OPTIONS'], heapSizeLimit?: number): string[] {
   return takesCap(execArgv, nodeOptions, heapSizeLimit) ? [...execArgv, YOUNG_GENERATION_OPTION] : [...execArgv];
 }
 
@@ -84,7 +88,7 @@ export function servingExecArgv(execArgv: readonly string[], nodeOptions: string
 export function restartWithCap(): void {
   const p = process as { execve?: (file: string, args: readonly string[], env: NodeJS.ProcessEnv) => never; permission?: { has(scope: string): boolean } };
   if (typeof p.execve !== 'function' || process.channel !== undefined || p.permission?.has('child') === false) return;
-  if (!takesCap(process.execArgv, process.env['NODE_OPTIONS'], v8.getHeapStatistics().heap_size_limit)) return;
+  if (!takesCap()) return;
   try {
     p.execve.call(process, process.execPath, [process.execPath, ...process.execArgv, YOUNG_GENERATION_OPTION, ...process.argv.slice(1)], process.env);
   } catch {

@@ -8,10 +8,8 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { TestContext } from 'node:test';
-import v8 from 'node:v8';
 import { DescribeTargetHealthCommand, type ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import type { LogLine } from '../support/ebb-process.ts';
 import { ACCESS_KEY_ID, SECRET_ACCESS_KEY } from './api-harness.ts';
@@ -19,6 +17,7 @@ import { sign } from './ebb-api-harness.ts';
 import { isLive, readProcStat } from '../../src/instances/proc-stat.ts';
 import { takesCap, YOUNG_GENERATION_OPTION } from '../../src/shared/young-generation.ts';
 import { startBackend, type Backend } from '../support/backends.ts';
+import { commandLine } from '../support/processes.ts';
 import { CLI, Cleanup, get, REPO_ROOT, settle, waitFor } from './harness.ts';
 
 export const REAPER = `
@@ -147,8 +146,8 @@ export async function restart(f: Family, old: number, admin: string, ms = 12_000
   const pid = started['pid'];
   assert.ok(typeof pid === 'number' && pid !== old, `ebb:started names its own pid: ${JSON.stringify(started)}`);
   assert.equal(started['admin'], admin, 'the successor serves the admin API on the same address');
-  const argv = readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0');
-  const capped = takesCap(['--import', 'tsx'], process.env['NODE_OPTIONS'], v8.getHeapStatistics().heap_size_limit);
+  const argv = commandLine(pid);
+  const capped = takesCap(['--import', 'tsx']);
   assert.equal(argv.includes(YOUNG_GENERATION_OPTION), capped, `the successor runs with the young generation cap where it lowers it (${capped}): ${argv.join(' ')}`);
   assert.ok(await waitFor(() => f.exits.has(old), ms, 10), `the old process ${old} did not exit within ${ms} ms:\n${f.tail()}`);
   const oldExitedAt = Date.now();

@@ -19,13 +19,12 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import v8 from 'node:v8';
 import { workerListenMode } from '../../src/dataplane/listen-mode.ts';
 import { takesCap, YOUNG_GENERATION_OPTION } from '../../src/shared/young-generation.ts';
 import { waitForStart } from '../support/ebb-process.ts';
 import { scrape } from './metrics-scrape.ts';
 import { after, Cleanup, configYaml, freePort, get, sleep, spawnEbb, tempDir, waitFor, writeFileAtomic } from './harness.ts';
-import { alive } from '../support/processes.ts';
+import { alive, commandLine } from '../support/processes.ts';
 
 /** A backend that knows, for each request, the port of ebb's end of the connection it came on. */
 interface PortBackend {
@@ -164,9 +163,9 @@ test('ebb serve --workers 2: both workers serve, telemetry is whole, drains wait
   });
   // Each worker runs with the options ebb got, and V8's young generation capped where that lowers it
   // (src/shared/young-generation.ts: a heap limit of 2 GiB or more, as this process's).
-  const capped = takesCap(['--import', 'tsx'], process.env['NODE_OPTIONS'], v8.getHeapStatistics().heap_size_limit);
+  const capped = takesCap(['--import', 'tsx']);
   for (const pid of workers) {
-    const argv = readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0');
+    const argv = commandLine(pid);
     assert.ok(argv.includes(YOUNG_GENERATION_OPTION) === capped && argv.includes('tsx'), `worker ${pid} (cap expected: ${capped}): ${argv.join(' ')}`);
   }
 

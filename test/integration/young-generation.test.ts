@@ -6,55 +6,34 @@
  * hot restart's successor, are checked in workers.test.ts and hot-restart-harness.ts.)
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { YOUNG_GENERATION_OPTION } from '../../src/shared/young-generation.ts';
-import { Cleanup, configYaml, freePort, REPO_ROOT, sleep, tempDir, waitFor, writeFileAtomic } from './harness.ts';
-import { alive } from '../support/processes.ts';
+import { NO_ADMIN_CREDENTIALS, spawnNode, waitForStart, type NodeProcess } from '../support/ebb-process.ts';
+import { commandLine } from '../support/processes.ts';
+import { Cleanup, configYaml, freePort, REPO_ROOT, sleep, tempDir, writeFileAtomic } from './harness.ts';
 
 const BIN = join(REPO_ROOT, 'bin/ebb.js');
 const CAN_RESTART = typeof (process as { execve?: unknown }).execve === 'function';
 const linuxOnly = process.platform !== 'linux' && 'reads /proc';
 
-const cmdline = (pid: number): string[] => readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0').filter(Boolean);
-
-/** `node [nodeOptions] bin/ebb.js serve ...args` until it says it started; stopped with SIGTERM by the caller, SIGKILL at cleanup. */
-async function serveBin(
-  c: Cleanup,
-  nodeOptions: readonly string[],
-  args: readonly string[],
-  env: NodeJS.ProcessEnv = {},
-  ipc = false,
-): Promise<{ pid: number; started: Record<string, unknown>; output: () => string; child: ChildProcess }> {
+/** `node [nodeOptions] bin/ebb.js serve ...args`, started: its `ebb:started` line. */
+async function serveBin(c: Cleanup, nodeOptions: readonly string[], args: readonly string[], env: NodeJS.ProcessEnv = {}, ipc = false): Promise<{ ebb: NodeProcess; started: Record<string, unknown> }> {
   assert.ok(existsSync(join(REPO_ROOT, 'dist/main/cli.js')), 'bin/ebb.js runs dist/, which npm install builds (its prepare script)');
   const dir = await tempDir(c);
   const config = join(dir, 'ebb.yaml');
   await writeFileAtomic(config, configYaml({ listenerPort: await freePort(), targets: [await freePort()], healthCheck: false }));
-  const child = spawn(process.execPath, [...nodeOptions, BIN, 'serve', '--config', config, '--state-dir', join(dir, 'state'), '--admin', '127.0.0.1:0', '--no-auth', ...args], {
-    stdio: ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, NODE_OPTIONS: '', EBB_ACCESS_KEY_ID: '', EBB_SECRET_ACCESS_KEY: '', ...env },
-  });
-  const pid = child.pid;
-  assert.ok(pid !== undefined, 'bin/ebb.js started');
-  const workers: number[] = [];
-  c.add(() => {
-    for (const p of [pid, ...workers]) if (alive(p)) process.kill(p, 'SIGKILL');
-  });
-  let out = '';
-  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-  assert.ok(await waitFor(() => out.includes('"ebb:started"'), 30_000, 20), `ebb did not start: ${out.slice(-2000)}`);
-  const line = out.split('\n').find((l) => l.includes('"ebb:started"')) ?? '{}';
-  const started = JSON.parse(line) as Record<string, unknown>;
-  workers.push(...((started['workers'] as number[] | undefined) ?? []));
-  return { pid, started, output: () => out, child };
+  const serve = ['serve', '--config', config, '--state-dir', join(dir, 'state'), '--admin', '127.0.0.1:0', '--no-auth', ...args];
+  const ebb = spawnNode(c, [...nodeOptions, BIN, ...serve], { env: { ...NO_ADMIN_CREDENTIALS, NODE_OPTIONS: '', ...env }, ipc });
+  return { ebb, started: await waitForStart(ebb, 30_000) };
 }
 
-async function stop(pid: number, output: () => string): Promise<void> {
-  process.kill(pid, 'SIGTERM');
-  assert.ok(await waitFor(() => !alive(pid), 15_000, 20), `ebb did not stop on SIGTERM: ${output().slice(-2000)}`);
+/** SIGTERM, and ebb exits 0. */
+async function stop(ebb: NodeProcess): Promise<void> {
+  process.kill(ebb.pid, 'SIGTERM');
+  assert.equal(await ebb.exited, 0, ebb.stderr());
 }
 
 // Each ebb below gets a heap limit of 4 GiB (a limit, not a reservation), so that whether the cap is
@@ -64,47 +43,47 @@ const HEAP = '--max-heap-size=4096';
 test("ebb serve starts node again in its own process with the cap, where that lowers Node's young generation", { skip: linuxOnly, timeout: 60_000 }, async (t) => {
   const c = new Cleanup();
   t.after(() => c.run());
-  const { pid, started, output } = await serveBin(c, [HEAP], ['--workers', '1']);
-  const argv = cmdline(pid);
+  const { ebb, started } = await serveBin(c, [HEAP], ['--workers', '1']);
+  const argv = commandLine(ebb.pid);
   t.diagnostic(`node ${process.version}, process.execve ${CAN_RESTART ? 'present' : 'absent'}: ${argv.join(' ')}`);
-  assert.equal(started['pid'], pid, 'the same process, started again in place: its pid is the one its parent knows');
+  assert.equal(started['pid'], ebb.pid, 'the same process, started again in place: its pid is the one its parent knows');
   assert.deepEqual(argv.slice(1, 5), CAN_RESTART ? [HEAP, YOUNG_GENERATION_OPTION, BIN, 'serve'] : [HEAP, BIN, 'serve', '--config']);
-  await stop(pid, output);
+  await stop(ebb);
 });
 
 test('under a 2 GiB heap limit, where Node may choose a smaller young generation itself, ebb serve is not started again', { skip: linuxOnly, timeout: 60_000 }, async (t) => {
   const c = new Cleanup();
   t.after(() => c.run());
-  const { pid, output } = await serveBin(c, ['--max-heap-size=1024'], ['--workers', '1']);
-  assert.deepEqual(cmdline(pid).slice(1, 4), ['--max-heap-size=1024', BIN, 'serve']);
-  await stop(pid, output);
+  const { ebb } = await serveBin(c, ['--max-heap-size=1024'], ['--workers', '1']);
+  assert.deepEqual(commandLine(ebb.pid).slice(1, 4), ['--max-heap-size=1024', BIN, 'serve']);
+  await stop(ebb);
 });
 
 test('ebb started with an IPC channel keeps it: not started again, which would lose it', { skip: linuxOnly, timeout: 60_000 }, async (t) => {
   const c = new Cleanup();
   t.after(() => c.run());
-  const { pid, child, output } = await serveBin(c, [HEAP], ['--workers', '1'], {}, true);
+  const { ebb } = await serveBin(c, [HEAP], ['--workers', '1'], {}, true);
   let disconnected = false;
-  child.on('disconnect', () => (disconnected = true));
+  ebb.child.on('disconnect', () => (disconnected = true));
   await sleep(200);
-  assert.ok(child.connected && !disconnected, 'the channel to ebb is still open');
-  assert.deepEqual(cmdline(pid).slice(1, 4), [HEAP, BIN, 'serve']);
-  await stop(pid, output);
+  assert.ok(ebb.child.connected && !disconnected, 'the channel to ebb is still open');
+  assert.deepEqual(commandLine(ebb.pid).slice(1, 4), [HEAP, BIN, 'serve']);
+  await stop(ebb);
 });
 
 test('a size the operator put in NODE_OPTIONS is what ebb and its workers run with', { skip: linuxOnly, timeout: 60_000 }, async (t) => {
   const c = new Cleanup();
   t.after(() => c.run());
   const nodeOptions = '--max-semi-space-size=4';
-  const { pid, started, output } = await serveBin(c, [HEAP], ['--workers', '2'], { NODE_OPTIONS: nodeOptions });
+  const { ebb, started } = await serveBin(c, [HEAP], ['--workers', '2'], { NODE_OPTIONS: nodeOptions });
   const workers = started['workers'] as number[];
   assert.equal(workers.length, 2, JSON.stringify(started));
-  for (const p of [pid, ...workers]) {
-    const argv = cmdline(p);
+  for (const p of [ebb.pid, ...workers]) {
+    const argv = commandLine(p);
     assert.ok(!argv.includes(YOUNG_GENERATION_OPTION), `${p}: ${argv.join(' ')}`);
     assert.ok(readFileSync(`/proc/${p}/environ`, 'latin1').split('\0').includes(`NODE_OPTIONS=${nodeOptions}`), `${p} inherits NODE_OPTIONS`);
   }
-  await stop(pid, output);
+  await stop(ebb);
 });
 
 test("node holds V8's young generation to the cap however much survives a scavenge", { timeout: 30_000 }, (t) => {

@@ -1,6 +1,6 @@
 /**
- * `ebb serve` (or another script of the repository) as a child process: `node --import tsx`, its
- * stdout read as JSON log lines, stopped at cleanup if it is still running.
+ * `ebb serve` (or another script of the repository) as a child process: `node --import tsx` (or node
+ * as given), its stdout read as JSON log lines, stopped at cleanup if it is still running.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
@@ -39,20 +39,26 @@ export interface SpawnOptions {
    * once (a test that wants a graceful stop does it itself and checks how it went).
    */
   readonly stopGraceMs?: number;
+  /** An IPC channel to the child (`child.send`, `child.connected`), as a parent that forks it has. */
+  readonly ipc?: boolean;
 }
 
 /** `node --import tsx ...args` from the repository root. */
 export function spawnTsx(cleanup: Cleanup, args: readonly string[], options: SpawnOptions = {}): NodeProcess {
-  const nodeArgs = ['--import', 'tsx', ...args];
+  return spawnNode(cleanup, ['--import', 'tsx', ...args], options);
+}
+
+/** `node ...nodeArgs` (this node) from the repository root. */
+export function spawnNode(cleanup: Cleanup, nodeArgs: readonly string[], options: SpawnOptions = {}): NodeProcess {
   const [command, argv]: [string, string[]] =
-    options.nofile === undefined ? [process.execPath, nodeArgs] : ['bash', ['-c', `ulimit -n ${options.nofile} && exec "$@"`, 'bash', process.execPath, ...nodeArgs]];
+    options.nofile === undefined ? [process.execPath, [...nodeArgs]] : ['bash', ['-c', `ulimit -n ${options.nofile} && exec "$@"`, 'bash', process.execPath, ...nodeArgs]];
   const child = spawn(command, argv, {
     cwd: REPO_ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: options.ipc === true ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...options.env },
   });
   const pid = child.pid;
-  if (pid === undefined) throw new Error(`could not spawn ${args.join(' ')}`);
+  if (pid === undefined) throw new Error(`could not spawn node ${nodeArgs.join(' ')}`);
   const logs: LogLine[] = [];
   let out = '';
   let partial = '';

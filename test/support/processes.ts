@@ -19,3 +19,8 @@ export function alive(pid: number): boolean {
     return true; // no /proc: signal 0 decides
   }
 }
+
+/** The command line a process runs (/proc/PID/cmdline): node and its options, the script, its arguments. */
+export function commandLine(pid: number): string[] {
+  return readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0').filter(Boolean);
+}
